@@ -1,0 +1,193 @@
+/*  gt_msg.h — the GTLP/1 codec, shared by the broker and the C SDK.
+
+    A gt_msg_t is plain data: one struct for requests, replies and events,
+    with a field per wire key (GTLP.md §4-§6).  Presence of optional keys is
+    a non-NULL pointer (strings, cleanup) or a has_ flag (numbers, enums).
+
+    Ownership: a message from gt_msg_decode or gt_msg_new owns everything it
+    points to, and gt_msg_destroy frees it all (strings with free()).  A
+    message built on the stack may point at borrowed data: gt_msg_encode only
+    reads it; never pass such a message to gt_msg_destroy.
+
+    Encoding is canonical (GTLP.md §3): keys in table order, metadata and
+    stats sorted by key (the encoder sorts; callers need not), shortest ints.
+    The vectors in proto-spec/vectors/ are checked against this codec byte
+    for byte by gt_msg_test.  */
+#ifndef GT_MSG_H_INCLUDED
+#define GT_MSG_H_INCLUDED
+
+#include "gt_proto.h"
+#include <msgpack.h>
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    GT_MSG_REQUEST = 0,
+    GT_MSG_REPLY,
+    GT_MSG_EVENT
+} gt_msg_kind_t;
+
+typedef struct {
+    char *key;                      //  metadata key
+    char *value;                    //  metadata value
+} gt_meta_entry_t;
+
+typedef struct {
+    gt_meta_entry_t *entries;       //  array of entries (any order)
+    size_t count;                   //  number of entries
+} gt_meta_t;
+
+typedef struct {
+    char *url;                      //  cleanup endpoint
+    char *payload;                  //  opaque payload, or NULL
+    bool has_max_retries;           //  max_retries present
+    uint32_t max_retries;           //  retries after the first attempt
+    bool has_retry_delay;           //  retry_delay_ms present
+    uint64_t retry_delay_ms;        //  base of the exponential backoff
+} gt_cleanup_t;
+
+typedef struct {
+    char id [GT_LEASE_ID_LEN + 1];  //  lease id, 32 hex chars + NUL
+    char *object_id;                //  leased object
+    gt_object_type_t object_type;   //  kind of object
+    char *service_id;               //  owning service
+    gt_lease_state_t state;         //  ACTIVE, RELEASED or EXPIRED
+    uint64_t fence;                 //  fencing token of the object's life
+    uint64_t ttl_ms;                //  the lease's own TTL
+    uint64_t created_at;            //  wall ms
+    uint64_t renewed_at;            //  wall ms
+    uint64_t expires_at;            //  wall ms: deadline, or end time
+    uint64_t renewals;              //  successful renewals
+    gt_meta_t metadata;             //  string map
+    gt_cleanup_t *cleanup;          //  cleanup config, or NULL
+} gt_lease_info_t;
+
+typedef struct {
+    char lease_id [GT_LEASE_ID_LEN + 1];    //  which lease
+    gt_code_t code;                 //  per-lease outcome
+    uint64_t expires_at;            //  new deadline when code == GT_OK
+    char *message;                  //  error text when code != GT_OK
+} gt_renew_result_t;
+
+typedef struct {
+    uint64_t seq;                   //  event sequence number
+    gt_event_kind_t kind;           //  what happened
+    uint64_t at;                    //  wall ms
+    gt_lease_info_t lease;          //  the lease (last lease for reclaims)
+    gt_reason_t reason;             //  object.reclaimed only, else NONE
+} gt_event_t;
+
+typedef struct {
+    char *name;                     //  counter name
+    uint64_t value;                 //  counter value
+} gt_stat_t;
+
+typedef struct {
+    gt_msg_kind_t kind;             //  request, reply or event
+    uint64_t version;               //  "v"
+    uint64_t rid;                   //  request id (requests and replies)
+
+    //  Requests
+    gt_cmd_t cmd;                   //  command
+    char *object_id;                //  CREATE, LIST filter
+    bool has_object_type;           //  object_type present
+    gt_object_type_t object_type;   //  CREATE, LIST filter
+    char *service_id;               //  CREATE, RENEW*, RELEASE, LIST filter
+    char *lease_id;                 //  RENEW, RELEASE, GET
+    bool has_ttl;                   //  ttl_ms present
+    uint64_t ttl_ms;                //  CREATE, RENEW, RENEW_BATCH
+    bool has_metadata;              //  metadata present in CREATE
+    gt_meta_t metadata;             //  CREATE
+    gt_cleanup_t *cleanup;          //  CREATE, or NULL
+    char *idempotency_key;          //  CREATE, or NULL
+    char **lease_ids;               //  RENEW_BATCH
+    size_t lease_id_count;          //  RENEW_BATCH
+    bool has_retain;                //  retain present
+    bool retain;                    //  RELEASE
+    bool has_state;                 //  state filter present
+    gt_lease_state_t state;         //  LIST filter
+    char *cursor;                   //  LIST request and reply, or NULL
+    bool has_limit;                 //  limit present
+    uint64_t limit;                 //  LIST, REPLAY
+    bool has_after_seq;             //  after_seq present
+    uint64_t after_seq;             //  REPLAY
+
+    //  Replies
+    gt_code_t code;                 //  GT_OK or an error
+    char *message;                  //  error text, or NULL
+    uint64_t *versions;             //  UNSUPPORTED_VERSION: spoken versions
+    size_t version_count;           //  number of versions
+    gt_lease_info_t *lease;         //  CREATE/RENEW/RELEASE/GET, or NULL
+    gt_lease_info_t *leases;        //  LIST (array; a present empty list has leases_present)
+    size_t lease_count;             //  LIST
+    bool leases_present;            //  "leases" key present
+    gt_renew_result_t *results;     //  RENEW_BATCH
+    size_t result_count;            //  RENEW_BATCH
+    bool results_present;           //  "results" key present
+    gt_stat_t *stats;               //  STATS
+    size_t stat_count;              //  STATS
+    bool stats_present;             //  "stats" key present
+    gt_event_t *events;             //  REPLAY
+    size_t event_count;             //  REPLAY
+    bool events_present;            //  "events" key present
+    bool has_last_seq;              //  last_seq present
+    uint64_t last_seq;              //  REPLAY
+    char *status;                   //  HEALTH: SERVING or DEGRADED, or NULL
+    char *server_version;           //  HEALTH "version"
+    char *store;                    //  HEALTH: memory or postgres
+    char *store_status;             //  HEALTH: OK or DEGRADED
+    uint64_t uptime_ms;             //  HEALTH
+    uint64_t now;                   //  HEALTH
+    uint64_t active_leases;         //  HEALTH
+
+    //  Events
+    gt_event_t event;               //  the event (kind == GT_MSG_EVENT)
+} gt_msg_t;
+
+//  Create an empty message of the given kind with version 1 (calloc'd).
+gt_msg_t *gt_msg_new (gt_msg_kind_t kind);
+
+//  Free a message and everything it owns; nulls the pointer.
+void gt_msg_destroy (gt_msg_t **self_p);
+
+//  Encode a message in canonical form, appending to buf.  Returns 0, or -1
+//  if the message is not encodable (a programmer error: required field unset).
+int gt_msg_encode (const gt_msg_t *self, msgpack_sbuffer *buf);
+
+//  Encode into a new zframe-compatible heap buffer; caller frees *data_p.
+int gt_msg_encode_alloc (const gt_msg_t *self, void **data_p, size_t *size_p);
+
+//  Decode one body of the given kind.  On success returns GT_OK and stores
+//  a new message in *msg_p.  On failure returns the error code (typically
+//  GT_ERR_INVALID_ARGUMENT, GT_ERR_UNSUPPORTED_VERSION or
+//  GT_ERR_UNSUPPORTED_COMMAND), writes a human message naming the offending
+//  key into err, sets *msg_p to NULL, and still stores the request id into
+//  *rid_p if it could be read (else 0).  rid_p may be NULL.  For requests it
+//  also checks required fields and the limits of GTLP.md §8.
+gt_code_t gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
+                         gt_msg_t **msg_p, uint64_t *rid_p,
+                         char *err, size_t err_size);
+
+//  Encode a single LEASE map (used by stores and tools).
+int gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk);
+
+//  JSON mirror of the wire map: same keys, same order, same values.
+json_t *gt_msg_to_json (const gt_msg_t *self);
+json_t *gt_lease_info_to_json (const gt_lease_info_t *lease);
+json_t *gt_event_to_json (const gt_event_t *event);
+
+//  Deep-copy helpers (results own their strings).
+void gt_lease_info_copy (gt_lease_info_t *dest, const gt_lease_info_t *src);
+void gt_lease_info_clear (gt_lease_info_t *lease);
+
+//  Self test: round-trips and every vector in proto-spec/vectors (found via
+//  the GT_VECTORS_DIR environment variable or the compiled-in source path).
+void gt_msg_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,2 @@
+#include "garbagetruck.h"
+int main (void) { return 0; }
