@@ -1,2 +1,686 @@
-#include "gt_msg.h"
-void gt_msg_test (bool verbose) { (void) verbose; }
+/*  gt_msg.c — GTLP/1 messages: lifecycle, deep copies and the canonical encoder.
+
+    The decoder is in gt_msg_decode.c; the JSON mirror and the selftest are in
+    gt_msg_json.c.  The encoder is on the broker's hot path: it writes straight
+    into the caller's sbuffer, never modifies its input, and allocates only to
+    sort more than S_STACK_SORT metadata or stats entries that are not sorted
+    already.  Key order comes from the tables below, which mirror GTLP.md.  */
+#include "gt_msg_private.h"
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  Sort up to this many map entries with an index array on the stack
+#define S_STACK_SORT 64
+
+//  ---------------------------------------------------------------------------
+//  Lifecycle
+
+gt_msg_t *
+gt_msg_new (gt_msg_kind_t kind)
+{
+    gt_msg_t *self = (gt_msg_t *) calloc (1, sizeof (gt_msg_t));
+    assert (self);
+    self->kind = kind;
+    self->version = GT_PROTOCOL_VERSION;
+    return self;
+}
+
+static void
+s_meta_clear (gt_meta_t *meta)
+{
+    for (size_t index = 0; index < meta->count; index++) {
+        free (meta->entries [index].key);
+        free (meta->entries [index].value);
+    }
+    free (meta->entries);
+    meta->entries = NULL;
+    meta->count = 0;
+}
+
+static void
+s_cleanup_destroy (gt_cleanup_t **cleanup_p)
+{
+    if (*cleanup_p) {
+        free ((*cleanup_p)->url);
+        free ((*cleanup_p)->payload);
+        free (*cleanup_p);
+        *cleanup_p = NULL;
+    }
+}
+
+void
+gt_lease_info_clear (gt_lease_info_t *lease)
+{
+    if (!lease)
+        return;
+    free (lease->object_id);
+    free (lease->service_id);
+    s_meta_clear (&lease->metadata);
+    s_cleanup_destroy (&lease->cleanup);
+    memset (lease, 0, sizeof (*lease));
+}
+
+void
+gt_msg_destroy (gt_msg_t **self_p)
+{
+    assert (self_p);
+    gt_msg_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->object_id);
+    free (self->service_id);
+    free (self->lease_id);
+    s_meta_clear (&self->metadata);
+    s_cleanup_destroy (&self->cleanup);
+    free (self->idempotency_key);
+    for (size_t index = 0; index < self->lease_id_count && self->lease_ids; index++)
+        free (self->lease_ids [index]);
+    free (self->lease_ids);
+    free (self->cursor);
+    free (self->message);
+    free (self->versions);
+    if (self->lease) {
+        gt_lease_info_clear (self->lease);
+        free (self->lease);
+    }
+    for (size_t index = 0; index < self->lease_count && self->leases; index++)
+        gt_lease_info_clear (&self->leases [index]);
+    free (self->leases);
+    for (size_t index = 0; index < self->result_count && self->results; index++)
+        free (self->results [index].message);
+    free (self->results);
+    for (size_t index = 0; index < self->stat_count && self->stats; index++)
+        free (self->stats [index].name);
+    free (self->stats);
+    for (size_t index = 0; index < self->event_count && self->events; index++)
+        gt_lease_info_clear (&self->events [index].lease);
+    free (self->events);
+    free (self->status);
+    free (self->server_version);
+    free (self->store);
+    free (self->store_status);
+    gt_lease_info_clear (&self->event.lease);
+    free (self);
+    *self_p = NULL;
+}
+
+static char *
+s_strdup_or_null (const char *s)
+{
+    if (!s)
+        return NULL;
+    char *copy = strdup (s);
+    assert (copy);
+    return copy;
+}
+
+void
+gt_lease_info_copy (gt_lease_info_t *dest, const gt_lease_info_t *src)
+{
+    assert (dest);
+    assert (src);
+    *dest = *src;               //  scalars and the id; pointers replaced below
+    dest->object_id = s_strdup_or_null (src->object_id);
+    dest->service_id = s_strdup_or_null (src->service_id);
+    dest->metadata.entries = NULL;
+    dest->metadata.count = 0;
+    if (src->metadata.count > 0) {
+        dest->metadata.entries = (gt_meta_entry_t *)
+            calloc (src->metadata.count, sizeof (gt_meta_entry_t));
+        assert (dest->metadata.entries);
+        for (size_t index = 0; index < src->metadata.count; index++) {
+            dest->metadata.entries [index].key =
+                s_strdup_or_null (src->metadata.entries [index].key);
+            dest->metadata.entries [index].value =
+                s_strdup_or_null (src->metadata.entries [index].value);
+        }
+        dest->metadata.count = src->metadata.count;
+    }
+    dest->cleanup = NULL;
+    if (src->cleanup) {
+        dest->cleanup = (gt_cleanup_t *) malloc (sizeof (gt_cleanup_t));
+        assert (dest->cleanup);
+        *dest->cleanup = *src->cleanup;
+        dest->cleanup->url = s_strdup_or_null (src->cleanup->url);
+        dest->cleanup->payload = s_strdup_or_null (src->cleanup->payload);
+    }
+}
+
+//  ---------------------------------------------------------------------------
+//  Primitive packers: shortest forms come from msgpack-c itself
+//  (msgpack_pack_uint64 picks fixint/uint8/16/32/64, msgpack_pack_str picks
+//  fixstr/str8/16/32); gt_msg_test pins both against the vectors.
+
+//  A map key: always a fixstr, written with one callback call
+static inline int
+s_pack_key (msgpack_packer *pk, const char *key, size_t len)
+{
+    char buf [32];
+    assert (len < 32);
+    buf [0] = (char) (0xa0 | len);
+    memcpy (buf + 1, key, len);
+    return pk->callback (pk->data, buf, len + 1);
+}
+#define S_KEY(pk, literal) s_pack_key ((pk), (literal), sizeof (literal) - 1)
+
+static inline void
+s_pack_strn (msgpack_packer *pk, const char *s, size_t len)
+{
+    msgpack_pack_str (pk, len);
+    msgpack_pack_str_body (pk, s, len);
+}
+
+static inline void
+s_pack_str (msgpack_packer *pk, const char *s)
+{
+    s_pack_strn (pk, s, strlen (s));
+}
+
+static inline void
+s_pack_kv_str (msgpack_packer *pk, const char *key, size_t key_len, const char *value)
+{
+    s_pack_key (pk, key, key_len);
+    s_pack_str (pk, value);
+}
+#define S_KV_STR(pk, literal, value) s_pack_kv_str ((pk), (literal), sizeof (literal) - 1, (value))
+
+static inline void
+s_pack_kv_uint (msgpack_packer *pk, const char *key, size_t key_len, uint64_t value)
+{
+    s_pack_key (pk, key, key_len);
+    msgpack_pack_uint64 (pk, value);
+}
+#define S_KV_UINT(pk, literal, value) s_pack_kv_uint ((pk), (literal), sizeof (literal) - 1, (value))
+
+//  ---------------------------------------------------------------------------
+//  Sorted string-keyed maps (metadata, stats).  The input is const: we sort
+//  an array of pointers to its entries, or nothing at all if already sorted.
+
+typedef const char *(s_key_fn) (const void *entry);
+
+static const char *s_meta_key (const void *entry) { return ((const gt_meta_entry_t *) entry)->key; }
+static const char *s_stat_key (const void *entry) { return ((const gt_stat_t *) entry)->name; }
+
+static int
+s_compare_meta (const void *a, const void *b)
+{
+    return strcmp ((*(const gt_meta_entry_t * const *) a)->key,
+                   (*(const gt_meta_entry_t * const *) b)->key);
+}
+
+static int
+s_compare_stat (const void *a, const void *b)
+{
+    return strcmp ((*(const gt_stat_t * const *) a)->name,
+                   (*(const gt_stat_t * const *) b)->name);
+}
+
+//  Fill order [] with pointers to the count entries of base, sorted by key.
+//  Returns order itself, a heap array (caller frees) or NULL on a NULL or
+//  duplicate key.  When the entries are already sorted, *sorted_p is set and
+//  order is left unused.
+static const void **
+s_sorted_order (const void *base, size_t count, size_t entry_size, s_key_fn *key_of,
+                int (*compare) (const void *, const void *),
+                const void **order, bool *sorted_p)
+{
+    const char *previous = NULL;
+    bool sorted = true;
+    for (size_t index = 0; index < count; index++) {
+        const char *key = key_of ((const char *) base + index * entry_size);
+        if (!key)
+            return NULL;
+        if (previous) {
+            int cmp = strcmp (previous, key);
+            if (cmp == 0)
+                return NULL;            //  duplicate key: not encodable
+            if (cmp > 0)
+                sorted = false;
+        }
+        previous = key;
+    }
+    *sorted_p = sorted;
+    if (sorted)
+        return order;
+    if (count > S_STACK_SORT) {
+        order = (const void **) malloc (count * sizeof (void *));
+        assert (order);
+    }
+    for (size_t index = 0; index < count; index++)
+        order [index] = (const char *) base + index * entry_size;
+    qsort (order, count, sizeof (void *), compare);
+    for (size_t index = 1; index < count; index++)
+        if (strcmp (key_of (order [index - 1]), key_of (order [index])) == 0) {
+            if (count > S_STACK_SORT)
+                free (order);
+            return NULL;
+        }
+    return order;
+}
+
+static int
+s_pack_meta (msgpack_packer *pk, const gt_meta_t *meta)
+{
+    const void *stack_order [S_STACK_SORT];
+    bool sorted = false;
+    if (meta->count > 0 && !meta->entries)
+        return -1;
+    const void **order = s_sorted_order (meta->entries, meta->count, sizeof (gt_meta_entry_t),
+                                         s_meta_key, s_compare_meta, stack_order, &sorted);
+    if (!order)
+        return -1;
+    for (size_t index = 0; index < meta->count; index++)
+        if (!meta->entries [index].value)
+            goto failed;
+    msgpack_pack_map (pk, meta->count);
+    for (size_t index = 0; index < meta->count; index++) {
+        const gt_meta_entry_t *entry = sorted? &meta->entries [index]
+                                             : (const gt_meta_entry_t *) order [index];
+        s_pack_str (pk, entry->key);
+        s_pack_str (pk, entry->value);
+    }
+    if (order != stack_order)
+        free (order);
+    return 0;
+failed:
+    if (order != stack_order)
+        free (order);
+    return -1;
+}
+
+static int
+s_pack_stats (msgpack_packer *pk, const gt_stat_t *stats, size_t count)
+{
+    const void *stack_order [S_STACK_SORT];
+    bool sorted = false;
+    if (count > 0 && !stats)
+        return -1;
+    const void **order = s_sorted_order (stats, count, sizeof (gt_stat_t),
+                                         s_stat_key, s_compare_stat, stack_order, &sorted);
+    if (!order)
+        return -1;
+    msgpack_pack_map (pk, count);
+    for (size_t index = 0; index < count; index++) {
+        const gt_stat_t *stat = sorted? &stats [index]: (const gt_stat_t *) order [index];
+        s_pack_str (pk, stat->name);
+        msgpack_pack_uint64 (pk, stat->value);
+    }
+    if (order != stack_order)
+        free (order);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  LEASE, CLEANUP, RESULT and EVENT maps
+
+//  In a LEASE, max_retries and retry_delay_ms are always present (GTLP.md
+//  §4.1); in a CREATE request only when set.
+static int
+s_pack_cleanup (msgpack_packer *pk, const gt_cleanup_t *cleanup, bool in_lease)
+{
+    if (!cleanup->url)
+        return -1;
+    bool retries = in_lease || cleanup->has_max_retries;
+    bool delay = in_lease || cleanup->has_retry_delay;
+    msgpack_pack_map (pk, 1 + (cleanup->payload? 1: 0) + retries + delay);
+    S_KV_STR (pk, "url", cleanup->url);
+    if (cleanup->payload)
+        S_KV_STR (pk, "payload", cleanup->payload);
+    if (retries)
+        S_KV_UINT (pk, "max_retries", cleanup->max_retries);
+    if (delay)
+        S_KV_UINT (pk, "retry_delay_ms", cleanup->retry_delay_ms);
+    return 0;
+}
+
+int
+gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk)
+{
+    assert (lease);
+    assert (pk);
+    const char *type_name = gt_object_type_name (lease->object_type);
+    const char *state_name = gt_state_name (lease->state);
+    if (!gt_lease_id_valid (lease->id) || !lease->object_id || !lease->service_id
+    ||  !type_name || !state_name || (lease->cleanup && !lease->cleanup->url))
+        return -1;
+
+    msgpack_pack_map (pk, lease->cleanup? 13: 12);
+    S_KEY (pk, "id");
+    s_pack_strn (pk, lease->id, GT_LEASE_ID_LEN);
+    S_KV_STR (pk, "object_id", lease->object_id);
+    S_KV_STR (pk, "object_type", type_name);
+    S_KV_STR (pk, "service_id", lease->service_id);
+    S_KV_STR (pk, "state", state_name);
+    S_KV_UINT (pk, "fence", lease->fence);
+    S_KV_UINT (pk, "ttl_ms", lease->ttl_ms);
+    S_KV_UINT (pk, "created_at", lease->created_at);
+    S_KV_UINT (pk, "renewed_at", lease->renewed_at);
+    S_KV_UINT (pk, "expires_at", lease->expires_at);
+    S_KV_UINT (pk, "renewals", lease->renewals);
+    S_KEY (pk, "metadata");
+    if (s_pack_meta (pk, &lease->metadata))
+        return -1;
+    if (lease->cleanup) {
+        S_KEY (pk, "cleanup");
+        return s_pack_cleanup (pk, lease->cleanup, true);
+    }
+    return 0;
+}
+
+static int
+s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event)
+{
+    const char *kind_name = gt_event_kind_name (event->kind);
+    const char *reason_name = gt_reason_name (event->reason);
+    if (!kind_name || (event->reason != GT_REASON_NONE && !reason_name))
+        return -1;
+    msgpack_pack_map (pk, reason_name? 6: 5);
+    S_KV_UINT (pk, "v", version);
+    S_KV_UINT (pk, "seq", event->seq);
+    S_KV_STR (pk, "kind", kind_name);
+    S_KV_UINT (pk, "at", event->at);
+    S_KEY (pk, "lease");
+    if (gt_lease_info_pack (&event->lease, pk))
+        return -1;
+    if (reason_name)
+        S_KV_STR (pk, "reason", reason_name);
+    return 0;
+}
+
+static int
+s_pack_result (msgpack_packer *pk, const gt_renew_result_t *result)
+{
+    const char *code_name = gt_code_name (result->code);
+    if (!gt_lease_id_valid (result->lease_id) || !code_name
+    || (result->code != GT_OK && !result->message))
+        return -1;
+    msgpack_pack_map (pk, 3);
+    S_KEY (pk, "lease_id");
+    s_pack_strn (pk, result->lease_id, GT_LEASE_ID_LEN);
+    S_KV_STR (pk, "code", code_name);
+    if (result->code == GT_OK)
+        S_KV_UINT (pk, "expires_at", result->expires_at);
+    else
+        S_KV_STR (pk, "message", result->message);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Requests: one key order per command (GTLP.md §5 tables)
+
+const char *const gt_req_key_names [GT_REQ_END] = {
+    "object_id", "object_type", "service_id", "lease_id", "lease_ids", "ttl_ms",
+    "metadata", "cleanup", "idempotency_key", "retain", "state", "cursor", "limit",
+    "after_seq"
+};
+
+const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX] = {
+    [GT_CMD_NONE]        = { GT_REQ_END },
+    [GT_CMD_CREATE]      = { GT_REQ_OBJECT_ID, GT_REQ_OBJECT_TYPE, GT_REQ_SERVICE_ID, GT_REQ_TTL,
+                             GT_REQ_METADATA, GT_REQ_CLEANUP, GT_REQ_IDEMPOTENCY, GT_REQ_END },
+    [GT_CMD_RENEW]       = { GT_REQ_LEASE_ID, GT_REQ_SERVICE_ID, GT_REQ_TTL, GT_REQ_END },
+    [GT_CMD_RENEW_BATCH] = { GT_REQ_SERVICE_ID, GT_REQ_LEASE_IDS, GT_REQ_TTL, GT_REQ_END },
+    [GT_CMD_RELEASE]     = { GT_REQ_LEASE_ID, GT_REQ_SERVICE_ID, GT_REQ_RETAIN, GT_REQ_END },
+    [GT_CMD_GET]         = { GT_REQ_LEASE_ID, GT_REQ_END },
+    [GT_CMD_LIST]        = { GT_REQ_SERVICE_ID, GT_REQ_OBJECT_ID, GT_REQ_OBJECT_TYPE, GT_REQ_STATE,
+                             GT_REQ_CURSOR, GT_REQ_LIMIT, GT_REQ_END },
+    [GT_CMD_HEALTH]      = { GT_REQ_END },
+    [GT_CMD_STATS]       = { GT_REQ_END },
+    [GT_CMD_REPLAY]      = { GT_REQ_AFTER_SEQ, GT_REQ_LIMIT, GT_REQ_END },
+};
+
+const unsigned gt_req_required [GT_CMD_COUNT_] = {
+    [GT_CMD_CREATE]      = 1u << GT_REQ_OBJECT_ID | 1u << GT_REQ_SERVICE_ID,
+    [GT_CMD_RENEW]       = 1u << GT_REQ_LEASE_ID | 1u << GT_REQ_SERVICE_ID,
+    [GT_CMD_RENEW_BATCH] = 1u << GT_REQ_SERVICE_ID | 1u << GT_REQ_LEASE_IDS,
+    [GT_CMD_RELEASE]     = 1u << GT_REQ_LEASE_ID | 1u << GT_REQ_SERVICE_ID,
+    [GT_CMD_GET]         = 1u << GT_REQ_LEASE_ID,
+    [GT_CMD_REPLAY]      = 1u << GT_REQ_AFTER_SEQ,
+};
+
+static bool
+s_request_has (const gt_msg_t *self, gt_req_key_t key)
+{
+    switch (key) {
+        case GT_REQ_OBJECT_ID:   return self->object_id != NULL;
+        case GT_REQ_OBJECT_TYPE: return self->has_object_type;
+        case GT_REQ_SERVICE_ID:  return self->service_id != NULL;
+        case GT_REQ_LEASE_ID:    return self->lease_id != NULL;
+        case GT_REQ_LEASE_IDS:   return self->lease_ids != NULL || self->lease_id_count > 0;
+        case GT_REQ_TTL:         return self->has_ttl;
+        case GT_REQ_METADATA:    return self->has_metadata;
+        case GT_REQ_CLEANUP:     return self->cleanup != NULL;
+        case GT_REQ_IDEMPOTENCY: return self->idempotency_key != NULL;
+        case GT_REQ_RETAIN:      return self->has_retain;
+        case GT_REQ_STATE:       return self->has_state;
+        case GT_REQ_CURSOR:      return self->cursor != NULL;
+        case GT_REQ_LIMIT:       return self->has_limit;
+        case GT_REQ_AFTER_SEQ:   return self->has_after_seq;
+        default:                return false;
+    }
+}
+
+static int
+s_pack_request_field (msgpack_packer *pk, const gt_msg_t *self, gt_req_key_t key)
+{
+    switch (key) {
+        case GT_REQ_OBJECT_ID:
+            S_KV_STR (pk, "object_id", self->object_id);
+            return 0;
+        case GT_REQ_OBJECT_TYPE: {
+            const char *name = gt_object_type_name (self->object_type);
+            if (!name)
+                return -1;
+            S_KV_STR (pk, "object_type", name);
+            return 0;
+        }
+        case GT_REQ_SERVICE_ID:
+            S_KV_STR (pk, "service_id", self->service_id);
+            return 0;
+        case GT_REQ_LEASE_ID:
+            S_KV_STR (pk, "lease_id", self->lease_id);
+            return 0;
+        case GT_REQ_LEASE_IDS:
+            if (self->lease_id_count > 0 && !self->lease_ids)
+                return -1;
+            S_KEY (pk, "lease_ids");
+            msgpack_pack_array (pk, self->lease_id_count);
+            for (size_t index = 0; index < self->lease_id_count; index++) {
+                if (!self->lease_ids [index])
+                    return -1;
+                s_pack_str (pk, self->lease_ids [index]);
+            }
+            return 0;
+        case GT_REQ_TTL:
+            S_KV_UINT (pk, "ttl_ms", self->ttl_ms);
+            return 0;
+        case GT_REQ_METADATA:
+            S_KEY (pk, "metadata");
+            return s_pack_meta (pk, &self->metadata);
+        case GT_REQ_CLEANUP:
+            S_KEY (pk, "cleanup");
+            return s_pack_cleanup (pk, self->cleanup, false);
+        case GT_REQ_IDEMPOTENCY:
+            S_KV_STR (pk, "idempotency_key", self->idempotency_key);
+            return 0;
+        case GT_REQ_RETAIN:
+            S_KEY (pk, "retain");
+            return self->retain? msgpack_pack_true (pk): msgpack_pack_false (pk);
+        case GT_REQ_STATE: {
+            const char *name = gt_state_name (self->state);
+            if (!name)
+                return -1;
+            S_KV_STR (pk, "state", name);
+            return 0;
+        }
+        case GT_REQ_CURSOR:
+            S_KV_STR (pk, "cursor", self->cursor);
+            return 0;
+        case GT_REQ_LIMIT:
+            S_KV_UINT (pk, "limit", self->limit);
+            return 0;
+        case GT_REQ_AFTER_SEQ:
+            S_KV_UINT (pk, "after_seq", self->after_seq);
+            return 0;
+        default:
+            return -1;
+    }
+}
+
+static int
+s_pack_request (msgpack_packer *pk, const gt_msg_t *self)
+{
+    const char *cmd_name = gt_cmd_name (self->cmd);
+    if (!cmd_name)
+        return -1;
+    const gt_req_key_t *layout = gt_req_layout [self->cmd];
+    size_t count = 3;
+    for (size_t index = 0; layout [index] != GT_REQ_END; index++) {
+        if (s_request_has (self, layout [index]))
+            count++;
+        else
+        if (gt_req_required [self->cmd] & (1u << layout [index]))
+            return -1;
+    }
+    msgpack_pack_map (pk, count);
+    S_KV_UINT (pk, "v", self->version);
+    S_KV_UINT (pk, "rid", self->rid);
+    S_KV_STR (pk, "cmd", cmd_name);
+    for (size_t index = 0; layout [index] != GT_REQ_END; index++)
+        if (s_request_has (self, layout [index])
+        &&  s_pack_request_field (pk, self, layout [index]))
+            return -1;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Replies: v, rid, code, then message [versions] for errors, or the payload
+//  keys present, in this order: lease, leases, cursor, results, the HEALTH
+//  fields, stats, events, last_seq.
+
+static int
+s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
+{
+    const char *code_name = gt_code_name (self->code);
+    if (!code_name)
+        return -1;
+    if (self->code != GT_OK) {
+        if (!self->message || (self->version_count > 0 && !self->versions))
+            return -1;
+        msgpack_pack_map (pk, 4 + (self->version_count > 0));
+        S_KV_UINT (pk, "v", self->version);
+        S_KV_UINT (pk, "rid", self->rid);
+        S_KV_STR (pk, "code", code_name);
+        S_KV_STR (pk, "message", self->message);
+        if (self->version_count > 0) {
+            S_KEY (pk, "versions");
+            msgpack_pack_array (pk, self->version_count);
+            for (size_t index = 0; index < self->version_count; index++)
+                msgpack_pack_uint64 (pk, self->versions [index]);
+        }
+        return 0;
+    }
+    bool health = self->status != NULL;
+    if (health && (!self->server_version || !self->store || !self->store_status))
+        return -1;
+    if ((self->lease_count > 0 && !self->leases)
+    ||  (self->result_count > 0 && !self->results)
+    ||  (self->event_count > 0 && !self->events))
+        return -1;
+    size_t count = 3 + (self->lease != NULL) + self->leases_present + (self->cursor != NULL)
+                 + self->results_present + (health? 7: 0) + self->stats_present
+                 + self->events_present + self->has_last_seq;
+    msgpack_pack_map (pk, count);
+    S_KV_UINT (pk, "v", self->version);
+    S_KV_UINT (pk, "rid", self->rid);
+    S_KV_STR (pk, "code", code_name);
+    if (self->lease) {
+        S_KEY (pk, "lease");
+        if (gt_lease_info_pack (self->lease, pk))
+            return -1;
+    }
+    if (self->leases_present) {
+        S_KEY (pk, "leases");
+        msgpack_pack_array (pk, self->lease_count);
+        for (size_t index = 0; index < self->lease_count; index++)
+            if (gt_lease_info_pack (&self->leases [index], pk))
+                return -1;
+    }
+    if (self->cursor)
+        S_KV_STR (pk, "cursor", self->cursor);
+    if (self->results_present) {
+        S_KEY (pk, "results");
+        msgpack_pack_array (pk, self->result_count);
+        for (size_t index = 0; index < self->result_count; index++)
+            if (s_pack_result (pk, &self->results [index]))
+                return -1;
+    }
+    if (health) {
+        S_KV_STR (pk, "status", self->status);
+        S_KV_STR (pk, "version", self->server_version);
+        S_KV_STR (pk, "store", self->store);
+        S_KV_STR (pk, "store_status", self->store_status);
+        S_KV_UINT (pk, "uptime_ms", self->uptime_ms);
+        S_KV_UINT (pk, "now", self->now);
+        S_KV_UINT (pk, "active_leases", self->active_leases);
+    }
+    if (self->stats_present) {
+        S_KEY (pk, "stats");
+        if (s_pack_stats (pk, self->stats, self->stat_count))
+            return -1;
+    }
+    if (self->events_present) {
+        S_KEY (pk, "events");
+        msgpack_pack_array (pk, self->event_count);
+        for (size_t index = 0; index < self->event_count; index++)
+            if (s_pack_event (pk, GT_PROTOCOL_VERSION, &self->events [index]))
+                return -1;
+    }
+    if (self->has_last_seq)
+        S_KV_UINT (pk, "last_seq", self->last_seq);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Entry points
+
+int
+gt_msg_encode (const gt_msg_t *self, msgpack_sbuffer *buf)
+{
+    assert (self);
+    assert (buf);
+    size_t start = buf->size;
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    int rc = -1;
+    if (self->kind == GT_MSG_REQUEST)
+        rc = s_pack_request (&pk, self);
+    else
+    if (self->kind == GT_MSG_REPLY)
+        rc = s_pack_reply (&pk, self);
+    else
+    if (self->kind == GT_MSG_EVENT)
+        rc = s_pack_event (&pk, self->version, &self->event);
+    if (rc)
+        buf->size = start;      //  leave no partial message behind
+    return rc;
+}
+
+int
+gt_msg_encode_alloc (const gt_msg_t *self, void **data_p, size_t *size_p)
+{
+    assert (data_p);
+    assert (size_p);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    if (gt_msg_encode (self, &buf)) {
+        msgpack_sbuffer_destroy (&buf);
+        *data_p = NULL;
+        *size_p = 0;
+        return -1;
+    }
+    *size_p = buf.size;
+    *data_p = msgpack_sbuffer_release (&buf);
+    return 0;
+}

@@ -1,2 +1,276 @@
+/*  gt_proto.c — GTLP/1 names, topics and the small validators the codec uses.
+    Every table is indexed by its enum; the names are the wire names of GTLP.md.  */
 #include "gt_proto.h"
-void gt_proto_test (bool verbose) { (void) verbose; }
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *s_cmd_names [GT_CMD_COUNT_] = {
+    NULL, "CREATE", "RENEW", "RENEW_BATCH", "RELEASE", "GET", "LIST",
+    "HEALTH", "STATS", "REPLAY"
+};
+
+static const char *s_code_names [GT_CODE_COUNT_] = {
+    "OK", "INVALID_ARGUMENT", "NOT_FOUND", "LEASE_ENDED", "PERMISSION_DENIED",
+    "CONFLICT", "QUOTA_EXCEEDED", "UNAVAILABLE", "UNSUPPORTED_VERSION",
+    "UNSUPPORTED_COMMAND", "TOO_OLD", "INTERNAL"
+};
+
+static const char *s_type_names [GT_TYPE_COUNT_] = {
+    "UNKNOWN", "DATABASE_ROW", "BLOB_STORAGE", "TEMPORARY_FILE",
+    "WEBSOCKET_SESSION", "CACHE_ENTRY", "CUSTOM"
+};
+
+static const char *s_state_names [GT_STATE_COUNT_] = {
+    "ACTIVE", "RELEASED", "EXPIRED"
+};
+
+static const char *s_kind_names [GT_EVENT_COUNT_] = {
+    "lease.created", "lease.renewed", "lease.released", "lease.expired",
+    "object.reclaimed"
+};
+
+static const char *s_verb_names [GT_EVENT_COUNT_] = {
+    "created", "renewed", "released", "expired", "reclaimed"
+};
+
+static const char *s_reason_names [GT_REASON_COUNT_] = {
+    NULL, "expired", "released"
+};
+
+//  Look a value up in a name table; NULL when out of range.
+static const char *
+s_name (const char **table, int count, int value)
+{
+    return value >= 0 && value < count? table [value]: NULL;
+}
+
+//  Find a name in a table; -1 when absent.  Tables are tiny: a scan is fine.
+static int
+s_parse (const char **table, int count, const char *name)
+{
+    if (!name)
+        return -1;
+    for (int index = 0; index < count; index++)
+        if (table [index] && strcmp (table [index], name) == 0)
+            return index;
+    return -1;
+}
+
+const char *gt_cmd_name (gt_cmd_t cmd)
+{ return s_name (s_cmd_names, GT_CMD_COUNT_, (int) cmd); }
+const char *gt_code_name (gt_code_t code)
+{ return s_name (s_code_names, GT_CODE_COUNT_, (int) code); }
+const char *gt_object_type_name (gt_object_type_t type)
+{ return s_name (s_type_names, GT_TYPE_COUNT_, (int) type); }
+const char *gt_state_name (gt_lease_state_t state)
+{ return s_name (s_state_names, GT_STATE_COUNT_, (int) state); }
+const char *gt_event_kind_name (gt_event_kind_t kind)
+{ return s_name (s_kind_names, GT_EVENT_COUNT_, (int) kind); }
+const char *gt_reason_name (gt_reason_t reason)
+{ return s_name (s_reason_names, GT_REASON_COUNT_, (int) reason); }
+const char *gt_event_verb (gt_event_kind_t kind)
+{ return s_name (s_verb_names, GT_EVENT_COUNT_, (int) kind); }
+
+#define S_PARSE_INTO(table, count, name, out, type) \
+    do { \
+        int index_ = s_parse (table, count, name); \
+        if (index_ < 0) \
+            return false; \
+        *(out) = (type) index_; \
+        return true; \
+    } while (0)
+
+bool gt_cmd_parse (const char *name, gt_cmd_t *cmd)
+{ S_PARSE_INTO (s_cmd_names, GT_CMD_COUNT_, name, cmd, gt_cmd_t); }
+bool gt_code_parse (const char *name, gt_code_t *code)
+{ S_PARSE_INTO (s_code_names, GT_CODE_COUNT_, name, code, gt_code_t); }
+bool gt_object_type_parse (const char *name, gt_object_type_t *type)
+{ S_PARSE_INTO (s_type_names, GT_TYPE_COUNT_, name, type, gt_object_type_t); }
+bool gt_state_parse (const char *name, gt_lease_state_t *state)
+{ S_PARSE_INTO (s_state_names, GT_STATE_COUNT_, name, state, gt_lease_state_t); }
+bool gt_event_kind_parse (const char *name, gt_event_kind_t *kind)
+{ S_PARSE_INTO (s_kind_names, GT_EVENT_COUNT_, name, kind, gt_event_kind_t); }
+bool gt_reason_parse (const char *name, gt_reason_t *reason)
+{ S_PARSE_INTO (s_reason_names, GT_REASON_COUNT_, name, reason, gt_reason_t); }
+
+int
+gt_event_topic (char *buf, size_t size, gt_event_kind_t kind,
+                gt_object_type_t type, const char *service_id)
+{
+    const char *verb = gt_event_verb (kind);
+    const char *type_name = gt_object_type_name (type);
+    if (!buf || !verb || !type_name || !service_id)
+        return -1;
+    int length = snprintf (buf, size, "%s.%s.%s", verb, type_name, service_id);
+    if (length < 0 || (size_t) length >= size)
+        return -1;
+    return length;
+}
+
+bool
+gt_lease_id_valid (const char *s)
+{
+    if (!s)
+        return false;
+    for (int index = 0; index < GT_LEASE_ID_LEN; index++) {
+        char c = s [index];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;       //  also stops at a NUL before 32 chars
+    }
+    return s [GT_LEASE_ID_LEN] == '\0';
+}
+
+bool
+gt_utf8_valid (const char *s, size_t len)
+{
+    const unsigned char *bytes = (const unsigned char *) s;
+    size_t pos = 0;
+    while (pos < len) {
+        //  Fast path: runs of ASCII, the common case for ids and names
+        if (bytes [pos] < 0x80) {
+            pos++;
+            continue;
+        }
+        unsigned char lead = bytes [pos];
+        size_t extra;
+        uint32_t min_cp, cp;
+        if (lead >= 0xc2 && lead <= 0xdf) {
+            extra = 1; min_cp = 0x80; cp = lead & 0x1f;
+        }
+        else
+        if (lead >= 0xe0 && lead <= 0xef) {
+            extra = 2; min_cp = 0x800; cp = lead & 0x0f;
+        }
+        else
+        if (lead >= 0xf0 && lead <= 0xf4) {
+            extra = 3; min_cp = 0x10000; cp = lead & 0x07;
+        }
+        else
+            return false;       //  continuation byte, 0xc0/0xc1 overlong, or > U+10FFFF lead
+        if (len - pos - 1 < extra)
+            return false;       //  truncated sequence
+        for (size_t index = 1; index <= extra; index++) {
+            unsigned char next = bytes [pos + index];
+            if ((next & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (next & 0x3f);
+        }
+        if (cp < min_cp                             //  overlong
+        ||  cp > 0x10ffff                           //  past Unicode
+        || (cp >= 0xd800 && cp <= 0xdfff))          //  surrogate
+            return false;
+        pos += extra + 1;
+    }
+    return true;
+}
+
+void
+gt_proto_test (bool verbose)
+{
+    if (verbose)
+        printf (" * gt_proto: ");
+
+    //  Every enum value has a name that parses back to it
+    for (int cmd = GT_CMD_CREATE; cmd < GT_CMD_COUNT_; cmd++) {
+        gt_cmd_t parsed = GT_CMD_NONE;
+        assert (gt_cmd_parse (gt_cmd_name ((gt_cmd_t) cmd), &parsed));
+        assert ((int) parsed == cmd);
+    }
+    for (int code = 0; code < GT_CODE_COUNT_; code++) {
+        gt_code_t parsed = GT_CODE_COUNT_;
+        assert (gt_code_parse (gt_code_name ((gt_code_t) code), &parsed));
+        assert ((int) parsed == code);
+    }
+    for (int type = 0; type < GT_TYPE_COUNT_; type++) {
+        gt_object_type_t parsed = GT_TYPE_COUNT_;
+        assert (gt_object_type_parse (gt_object_type_name ((gt_object_type_t) type), &parsed));
+        assert ((int) parsed == type);
+    }
+    for (int state = 0; state < GT_STATE_COUNT_; state++) {
+        gt_lease_state_t parsed = GT_STATE_COUNT_;
+        assert (gt_state_parse (gt_state_name ((gt_lease_state_t) state), &parsed));
+        assert ((int) parsed == state);
+    }
+    for (int kind = 0; kind < GT_EVENT_COUNT_; kind++) {
+        gt_event_kind_t parsed = GT_EVENT_COUNT_;
+        assert (gt_event_kind_parse (gt_event_kind_name ((gt_event_kind_t) kind), &parsed));
+        assert ((int) parsed == kind);
+    }
+    for (int reason = GT_REASON_EXPIRED; reason < GT_REASON_COUNT_; reason++) {
+        gt_reason_t parsed = GT_REASON_NONE;
+        assert (gt_reason_parse (gt_reason_name ((gt_reason_t) reason), &parsed));
+        assert ((int) parsed == reason);
+    }
+    //  Spot-check the wire spelling
+    assert (strcmp (gt_cmd_name (GT_CMD_RENEW_BATCH), "RENEW_BATCH") == 0);
+    assert (strcmp (gt_code_name (GT_ERR_UNSUPPORTED_VERSION), "UNSUPPORTED_VERSION") == 0);
+    assert (strcmp (gt_object_type_name (GT_TYPE_WEBSOCKET_SESSION), "WEBSOCKET_SESSION") == 0);
+    assert (strcmp (gt_event_kind_name (GT_EVENT_OBJECT_RECLAIMED), "object.reclaimed") == 0);
+    assert (strcmp (gt_event_verb (GT_EVENT_LEASE_EXPIRED), "expired") == 0);
+    assert (strcmp (gt_reason_name (GT_REASON_RELEASED), "released") == 0);
+
+    //  Out of range and unknown names
+    assert (gt_cmd_name (GT_CMD_NONE) == NULL);
+    assert (gt_cmd_name (GT_CMD_COUNT_) == NULL);
+    assert (gt_code_name ((gt_code_t) -1) == NULL);
+    assert (gt_reason_name (GT_REASON_NONE) == NULL);
+    assert (gt_event_verb (GT_EVENT_COUNT_) == NULL);
+    gt_cmd_t cmd = GT_CMD_GET;
+    assert (!gt_cmd_parse ("create", &cmd));        //  case matters
+    assert (!gt_cmd_parse ("", &cmd));
+    assert (!gt_cmd_parse (NULL, &cmd));
+    assert (cmd == GT_CMD_GET);                     //  untouched on failure
+    gt_reason_t reason = GT_REASON_EXPIRED;
+    assert (!gt_reason_parse ("none", &reason));
+    assert (reason == GT_REASON_EXPIRED);
+
+    //  Topics
+    char topic [64];
+    int length = gt_event_topic (topic, sizeof (topic), GT_EVENT_LEASE_EXPIRED,
+                                 GT_TYPE_TEMPORARY_FILE, "upload-service");
+    assert (length == (int) strlen ("expired.TEMPORARY_FILE.upload-service"));
+    assert (strcmp (topic, "expired.TEMPORARY_FILE.upload-service") == 0);
+    length = gt_event_topic (topic, sizeof (topic), GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "");
+    assert (length == 17 && strcmp (topic, "reclaimed.CUSTOM.") == 0);
+    assert (gt_event_topic (topic, 17, GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "") == -1);
+    assert (gt_event_topic (topic, 18, GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "") == 17);
+    assert (gt_event_topic (topic, sizeof (topic), GT_EVENT_COUNT_, GT_TYPE_CUSTOM, "x") == -1);
+    assert (gt_event_topic (topic, sizeof (topic), GT_EVENT_LEASE_CREATED, GT_TYPE_COUNT_, "x") == -1);
+    assert (gt_event_topic (topic, sizeof (topic), GT_EVENT_LEASE_CREATED, GT_TYPE_CUSTOM, NULL) == -1);
+
+    //  Lease ids
+    assert (gt_lease_id_valid ("0123456789abcdef0123456789abcdef"));
+    assert (!gt_lease_id_valid ("0123456789ABCDEF0123456789abcdef"));    //  uppercase
+    assert (!gt_lease_id_valid ("0123456789abcdef0123456789abcde"));     //  31
+    assert (!gt_lease_id_valid ("0123456789abcdef0123456789abcdef0"));   //  33
+    assert (!gt_lease_id_valid ("0123456789abcdef0123456789abcdeg"));    //  not hex
+    assert (!gt_lease_id_valid (""));
+    assert (!gt_lease_id_valid (NULL));
+
+    //  UTF-8
+    assert (gt_utf8_valid ("", 0));
+    assert (gt_utf8_valid ("plain ascii", 11));
+    assert (gt_utf8_valid ("na\xc3\xafve caf\xc3\xa9 \xe2\x98\x95", 16));
+    assert (gt_utf8_valid ("\xf0\x9f\x97\x91", 4));             //  U+1F5D1
+    assert (gt_utf8_valid ("\xf4\x8f\xbf\xbf", 4));             //  U+10FFFF
+    assert (gt_utf8_valid ("\xed\x9f\xbf", 3));                 //  U+D7FF
+    assert (gt_utf8_valid ("\xee\x80\x80", 3));                 //  U+E000
+    assert (gt_utf8_valid ("a\0b", 3));                         //  NUL is valid UTF-8
+    assert (!gt_utf8_valid ("\xc0\xaf", 2));                    //  overlong '/'
+    assert (!gt_utf8_valid ("\xc1\xbf", 2));                    //  overlong
+    assert (!gt_utf8_valid ("\xe0\x80\xaf", 3));                //  overlong 3-byte
+    assert (!gt_utf8_valid ("\xf0\x80\x80\xaf", 4));            //  overlong 4-byte
+    assert (!gt_utf8_valid ("\xed\xa0\x80", 3));                //  U+D800 surrogate
+    assert (!gt_utf8_valid ("\xed\xbf\xbf", 3));                //  U+DFFF surrogate
+    assert (!gt_utf8_valid ("\xf4\x90\x80\x80", 4));            //  U+110000
+    assert (!gt_utf8_valid ("\xf5\x80\x80\x80", 4));            //  lead past U+10FFFF
+    assert (!gt_utf8_valid ("\xff", 1));
+    assert (!gt_utf8_valid ("\x80", 1));                        //  lone continuation
+    assert (!gt_utf8_valid ("\xe2\x98", 2));                    //  truncated
+    assert (!gt_utf8_valid ("\xe2\x28\xa1", 3));                //  bad continuation
+    assert (!gt_utf8_valid ("ok\xc3", 3));                      //  truncated at end
+
+    if (verbose)
+        printf ("OK\n");
+}

@@ -1,0 +1,773 @@
+/*  gt_msg_decode.c — the strict GTLP/1 decoder (GTLP.md §3 and §8).
+
+    Two passes.  First gt_msg_scan (gt_msg_scan.c) checks the raw bytes
+    without recursion and without allocating: it proves the body is one
+    well-formed map of string keys, no trailing bytes, nesting at most
+    GT_MAX_DEPTH, and no container claiming more elements than there are
+    bytes left (msgpack-c allocates a container's element array before
+    reading it, so a 6-byte body claiming 2^32 entries would otherwise ask
+    for gigabytes).  The scan also picks up the "rid" so that even a broken
+    request can be answered with its rid.  Then msgpack_unpack_next builds
+    the object tree, and typed getters copy it into a gt_msg_t, naming the
+    offending key in any error ("lease.ttl_ms: expected unsigned integer").  Strings must be valid UTF-8 without NUL bytes (C
+    strings cannot carry them).  */
+#include "gt_msg_private.h"
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  ---------------------------------------------------------------------------
+//  Pass 2: typed getters over the msgpack-c object tree
+
+//  Where a value sits, for error messages; built on the stack, rendered only
+//  on failure.
+typedef struct s_path_t {
+    const struct s_path_t *parent;  //  enclosing value, or NULL at the top
+    const char *key;                //  key in the parent map, or NULL for an array element
+    size_t index;                   //  array index when key is NULL
+} s_path_t;
+
+typedef struct {
+    char *err;                      //  caller's message buffer, or NULL
+    size_t err_size;                //  its size
+    bool limits;                    //  apply the §8 limits (requests)
+} s_decoder_t;
+
+static size_t
+s_render_path (const s_path_t *path, char *buf, size_t size)
+{
+    if (!path)
+        return 0;
+    size_t used = s_render_path (path->parent, buf, size);
+    int written;
+    if (path->key)
+        written = snprintf (buf + used, size - used, "%s%s", used? ".": "", path->key);
+    else
+        written = snprintf (buf + used, size - used, "[%zu]", path->index);
+    if (written < 0)
+        return used;
+    used += (size_t) written;
+    return used < size? used: size - 1;
+}
+
+//  Write "path: message" into the caller's buffer; always returns false.
+static bool
+s_fail (s_decoder_t *self, const s_path_t *path, const char *format, ...)
+{
+    if (self->err && self->err_size > 0) {
+        size_t used = s_render_path (path, self->err, self->err_size);
+        if (used == 0)
+            used = (size_t) snprintf (self->err, self->err_size, "body");
+        if (used + 2 < self->err_size) {
+            memcpy (self->err + used, ": ", 3);
+            va_list args;
+            va_start (args, format);
+            vsnprintf (self->err + used + 2, self->err_size - used - 2, format, args);
+            va_end (args);
+        }
+    }
+    return false;
+}
+
+//  Find the values of the known keys of a map (slots [i] for names [i], NULL
+//  if absent).  Unknown keys are ignored; a known key twice is an error.
+static bool
+s_collect (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+           const char *const *names, size_t count, const msgpack_object **slots)
+{
+    if (object->type != MSGPACK_OBJECT_MAP)
+        return s_fail (self, path, "expected map");
+    memset (slots, 0, count * sizeof (*slots));
+    for (uint32_t pair = 0; pair < object->via.map.size; pair++) {
+        const msgpack_object_kv *kv = &object->via.map.ptr [pair];
+        if (kv->key.type != MSGPACK_OBJECT_STR)
+            return s_fail (self, path, "map key is not a string");
+        const char *key = kv->key.via.str.ptr;
+        uint32_t key_len = kv->key.via.str.size;
+        for (size_t index = 0; index < count; index++)
+            if (key_len > 0 && names [index][0] == key [0]      //  cheap reject first
+            &&  strlen (names [index]) == key_len && memcmp (names [index], key, key_len) == 0) {
+                if (slots [index]) {
+                    s_path_t at = { path, names [index], 0 };
+                    return s_fail (self, &at, "duplicate key");
+                }
+                slots [index] = &kv->val;
+                break;
+            }
+    }
+    return true;
+}
+
+static bool
+s_get_uint (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+            uint64_t max, uint64_t *value)
+{
+    if (object->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return s_fail (self, path, "expected unsigned integer");
+    if (object->via.u64 > max)
+        return s_fail (self, path, "%llu is out of range (at most %llu)",
+                       (unsigned long long) object->via.u64, (unsigned long long) max);
+    *value = object->via.u64;
+    return true;
+}
+
+static bool
+s_get_bool (s_decoder_t *self, const s_path_t *path, const msgpack_object *object, bool *value)
+{
+    if (object->type != MSGPACK_OBJECT_BOOLEAN)
+        return s_fail (self, path, "expected boolean");
+    *value = object->via.boolean;
+    return true;
+}
+
+//  Check a str object: type, UTF-8, no NUL, and (with limits) min .. max bytes
+static bool
+s_check_str (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+             size_t min, size_t max)
+{
+    if (object->type != MSGPACK_OBJECT_STR)
+        return s_fail (self, path, "expected string");
+    size_t size = object->via.str.size;
+    if (self->limits && (size < min || size > max)) {
+        if (min > 0)
+            return s_fail (self, path, "length must be %zu .. %zu bytes", min, max);
+        return s_fail (self, path, "longer than %zu bytes", max);
+    }
+    if (size > 0 && memchr (object->via.str.ptr, 0, size))
+        return s_fail (self, path, "contains a NUL byte");
+    if (!gt_utf8_valid (object->via.str.ptr, size))
+        return s_fail (self, path, "invalid UTF-8");
+    return true;
+}
+
+static char *
+s_strndup (const char *s, size_t size)
+{
+    char *copy = (char *) malloc (size + 1);
+    assert (copy);
+    if (size > 0)
+        memcpy (copy, s, size);
+    copy [size] = '\0';
+    return copy;
+}
+
+//  Copy a checked string; *value must be NULL (it is replaced)
+static bool
+s_get_str (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+           size_t min, size_t max, char **value)
+{
+    if (!s_check_str (self, path, object, min, max))
+        return false;
+    free (*value);
+    *value = s_strndup (object->via.str.ptr, object->via.str.size);
+    return true;
+}
+
+static bool
+s_get_lease_id (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+                char id [GT_LEASE_ID_LEN + 1])
+{
+    if (object->type != MSGPACK_OBJECT_STR)
+        return s_fail (self, path, "expected string");
+    if (object->via.str.size != GT_LEASE_ID_LEN)
+        return s_fail (self, path, "expected 32 lowercase hex characters");
+    memcpy (id, object->via.str.ptr, GT_LEASE_ID_LEN);
+    id [GT_LEASE_ID_LEN] = '\0';
+    if (!gt_lease_id_valid (id))
+        return s_fail (self, path, "expected 32 lowercase hex characters");
+    return true;
+}
+
+//  A string naming an enum value; parse is one of the gt_*_parse functions
+//  (wrapped to take an int *).  what names the enum in the message.
+static bool
+s_get_name (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+            bool (*parse) (const char *, int *), const char *what, int *value)
+{
+    if (object->type != MSGPACK_OBJECT_STR)
+        return s_fail (self, path, "expected string");
+    char name [32];
+    size_t size = object->via.str.size;
+    if (size < sizeof (name)) {
+        memcpy (name, object->via.str.ptr, size);
+        name [size] = '\0';
+        if (strlen (name) == size && parse (name, value))
+            return true;
+        if (strlen (name) == size && gt_utf8_valid (name, size))
+            return s_fail (self, path, "unknown %s '%s'", what, name);
+    }
+    return s_fail (self, path, "unknown %s", what);
+}
+
+#define S_ENUM_PARSER(fn, type) \
+    static bool s_##fn (const char *name, int *value) { \
+        type parsed; \
+        if (!gt_##fn (name, &parsed)) return false; \
+        *value = (int) parsed; \
+        return true; \
+    }
+S_ENUM_PARSER (cmd_parse, gt_cmd_t)
+S_ENUM_PARSER (code_parse, gt_code_t)
+S_ENUM_PARSER (object_type_parse, gt_object_type_t)
+S_ENUM_PARSER (state_parse, gt_lease_state_t)
+S_ENUM_PARSER (event_kind_parse, gt_event_kind_t)
+S_ENUM_PARSER (reason_parse, gt_reason_t)
+
+static int
+s_compare_meta (const void *a, const void *b)
+{
+    return strcmp (((const gt_meta_entry_t *) a)->key, ((const gt_meta_entry_t *) b)->key);
+}
+
+static int
+s_compare_stat (const void *a, const void *b)
+{
+    return strcmp (((const gt_stat_t *) a)->name, ((const gt_stat_t *) b)->name);
+}
+
+//  metadata: map str -> str.  Stored sorted, so that re-encoding is a copy.
+static bool
+s_get_meta (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+            gt_meta_t *meta)
+{
+    if (object->type != MSGPACK_OBJECT_MAP)
+        return s_fail (self, path, "expected map");
+    uint32_t count = object->via.map.size;
+    if (self->limits && count > GT_MAX_META_ENTRIES)
+        return s_fail (self, path, "more than %d entries", GT_MAX_META_ENTRIES);
+    if (count == 0)
+        return true;
+    meta->entries = (gt_meta_entry_t *) calloc (count, sizeof (gt_meta_entry_t));
+    assert (meta->entries);
+    size_t total = 0;
+    for (uint32_t index = 0; index < count; index++) {
+        const msgpack_object_kv *kv = &object->via.map.ptr [index];
+        s_path_t at = { path, NULL, index };
+        s_path_t at_key = { &at, "key", 0 };
+        s_path_t at_value = { &at, "value", 0 };
+        if (!s_check_str (self, &at_key, &kv->key, 1, GT_MAX_META_KEY)
+        ||  !s_check_str (self, &at_value, &kv->val, 0, GT_MAX_META_VALUE))
+            return false;
+        total += kv->key.via.str.size + kv->val.via.str.size;
+        if (self->limits && total > GT_MAX_META_TOTAL)
+            return s_fail (self, path, "keys and values exceed %d bytes", GT_MAX_META_TOTAL);
+        meta->entries [index].key = s_strndup (kv->key.via.str.ptr, kv->key.via.str.size);
+        meta->entries [index].value = s_strndup (kv->val.via.str.ptr, kv->val.via.str.size);
+        meta->count = index + 1;
+    }
+    qsort (meta->entries, meta->count, sizeof (gt_meta_entry_t), s_compare_meta);
+    for (size_t index = 1; index < meta->count; index++)
+        if (strcmp (meta->entries [index - 1].key, meta->entries [index].key) == 0)
+            return s_fail (self, path, "duplicate key");
+    return true;
+}
+
+static bool
+s_get_stats (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+             gt_msg_t *msg)
+{
+    if (object->type != MSGPACK_OBJECT_MAP)
+        return s_fail (self, path, "expected map");
+    uint32_t count = object->via.map.size;
+    msg->stats_present = true;
+    if (count == 0)
+        return true;
+    msg->stats = (gt_stat_t *) calloc (count, sizeof (gt_stat_t));
+    assert (msg->stats);
+    for (uint32_t index = 0; index < count; index++) {
+        const msgpack_object_kv *kv = &object->via.map.ptr [index];
+        s_path_t at = { path, NULL, index };
+        s_path_t at_key = { &at, "key", 0 };
+        s_path_t at_value = { &at, "value", 0 };
+        if (!s_check_str (self, &at_key, &kv->key, 0, SIZE_MAX)
+        ||  !s_get_uint (self, &at_value, &kv->val, UINT64_MAX, &msg->stats [index].value))
+            return false;
+        msg->stats [index].name = s_strndup (kv->key.via.str.ptr, kv->key.via.str.size);
+        msg->stat_count = index + 1;
+    }
+    qsort (msg->stats, msg->stat_count, sizeof (gt_stat_t), s_compare_stat);
+    for (size_t index = 1; index < msg->stat_count; index++)
+        if (strcmp (msg->stats [index - 1].name, msg->stats [index].name) == 0)
+            return s_fail (self, path, "duplicate key");
+    return true;
+}
+
+static bool
+s_get_cleanup (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+               gt_cleanup_t **cleanup_p)
+{
+    static const char *const names [] = { "url", "payload", "max_retries", "retry_delay_ms" };
+    const msgpack_object *slots [4];
+    if (!s_collect (self, path, object, names, 4, slots))
+        return false;
+    gt_cleanup_t *cleanup = (gt_cleanup_t *) calloc (1, sizeof (gt_cleanup_t));
+    assert (cleanup);
+    *cleanup_p = cleanup;
+    s_path_t at_url = { path, "url", 0 };
+    s_path_t at_payload = { path, "payload", 0 };
+    s_path_t at_retries = { path, "max_retries", 0 };
+    s_path_t at_delay = { path, "retry_delay_ms", 0 };
+    if (!slots [0])
+        return s_fail (self, &at_url, "required");
+    if (!s_get_str (self, &at_url, slots [0], 0, GT_MAX_URL, &cleanup->url))
+        return false;
+    if (self->limits) {
+        const char *url = cleanup->url;
+        size_t prefix = strncmp (url, "http://", 7) == 0? 7
+                      : strncmp (url, "https://", 8) == 0? 8: 0;
+        if (prefix == 0 || url [prefix] == '\0')
+            return s_fail (self, &at_url, "expected an http:// or https:// URL");
+    }
+    if (slots [1] && !s_get_str (self, &at_payload, slots [1], 0, GT_MAX_PAYLOAD, &cleanup->payload))
+        return false;
+    if (slots [2]) {
+        uint64_t retries = 0;
+        if (!s_get_uint (self, &at_retries, slots [2],
+                         self->limits? GT_MAX_RETRIES_LIMIT: UINT32_MAX, &retries))
+            return false;
+        cleanup->has_max_retries = true;
+        cleanup->max_retries = (uint32_t) retries;
+    }
+    if (slots [3]) {
+        if (!s_get_uint (self, &at_delay, slots [3],
+                         self->limits? GT_MAX_RETRY_DELAY_MS: UINT64_MAX, &cleanup->retry_delay_ms))
+            return false;
+        cleanup->has_retry_delay = true;
+    }
+    return true;
+}
+
+//  LEASE map (replies and events): every key but cleanup is required
+static bool
+s_get_lease (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+             gt_lease_info_t *lease)
+{
+    enum { ID, OBJECT_ID, OBJECT_TYPE, SERVICE_ID, STATE, FENCE, TTL, CREATED, RENEWED,
+           EXPIRES, RENEWALS, METADATA, CLEANUP, COUNT };
+    static const char *const names [COUNT] = {
+        "id", "object_id", "object_type", "service_id", "state", "fence", "ttl_ms",
+        "created_at", "renewed_at", "expires_at", "renewals", "metadata", "cleanup"
+    };
+    const msgpack_object *slots [COUNT];
+    if (!s_collect (self, path, object, names, COUNT, slots))
+        return false;
+    for (int index = 0; index < CLEANUP; index++)
+        if (!slots [index]) {
+            s_path_t at = { path, names [index], 0 };
+            return s_fail (self, &at, "required");
+        }
+    s_path_t at [COUNT];
+    for (int index = 0; index < COUNT; index++)
+        at [index] = (s_path_t) { path, names [index], 0 };
+    int type, state;
+    uint64_t *numbers [] = { &lease->fence, &lease->ttl_ms, &lease->created_at,
+                             &lease->renewed_at, &lease->expires_at, &lease->renewals };
+    if (!s_get_lease_id (self, &at [ID], slots [ID], lease->id)
+    ||  !s_get_str (self, &at [OBJECT_ID], slots [OBJECT_ID], 1, GT_MAX_OBJECT_ID, &lease->object_id)
+    ||  !s_get_name (self, &at [OBJECT_TYPE], slots [OBJECT_TYPE], s_object_type_parse, "object type", &type)
+    ||  !s_get_str (self, &at [SERVICE_ID], slots [SERVICE_ID], 1, GT_MAX_SERVICE_ID, &lease->service_id)
+    ||  !s_get_name (self, &at [STATE], slots [STATE], s_state_parse, "state", &state))
+        return false;
+    lease->object_type = (gt_object_type_t) type;
+    lease->state = (gt_lease_state_t) state;
+    for (int index = FENCE; index <= RENEWALS; index++)
+        if (!s_get_uint (self, &at [index], slots [index], UINT64_MAX, numbers [index - FENCE]))
+            return false;
+    if (!s_get_meta (self, &at [METADATA], slots [METADATA], &lease->metadata))
+        return false;
+    if (slots [CLEANUP] && !s_get_cleanup (self, &at [CLEANUP], slots [CLEANUP], &lease->cleanup))
+        return false;
+    return true;
+}
+
+//  EVENT map.  At the top (top = true) the caller has checked "v"; nested in
+//  a REPLAY reply, "v" must be 1.
+static bool
+s_get_event (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+             gt_event_t *event, bool top)
+{
+    enum { V, SEQ, KIND, AT, LEASE, REASON, COUNT };
+    static const char *const names [COUNT] = { "v", "seq", "kind", "at", "lease", "reason" };
+    const msgpack_object *slots [COUNT];
+    if (!s_collect (self, path, object, names, COUNT, slots))
+        return false;
+    s_path_t at [COUNT];
+    for (int index = 0; index < COUNT; index++) {
+        at [index] = (s_path_t) { path, names [index], 0 };
+        if (index < REASON && !slots [index])
+            return s_fail (self, &at [index], "required");
+    }
+    uint64_t version = GT_PROTOCOL_VERSION;
+    int kind, reason = GT_REASON_NONE;
+    if (!top && !s_get_uint (self, &at [V], slots [V], UINT64_MAX, &version))
+        return false;
+    if (!top && version != GT_PROTOCOL_VERSION)
+        return s_fail (self, &at [V], "version %llu not supported", (unsigned long long) version);
+    if (!s_get_uint (self, &at [SEQ], slots [SEQ], UINT64_MAX, &event->seq)
+    ||  !s_get_name (self, &at [KIND], slots [KIND], s_event_kind_parse, "event kind", &kind)
+    ||  !s_get_uint (self, &at [AT], slots [AT], UINT64_MAX, &event->at)
+    ||  !s_get_lease (self, &at [LEASE], slots [LEASE], &event->lease))
+        return false;
+    if (slots [REASON]
+    && !s_get_name (self, &at [REASON], slots [REASON], s_reason_parse, "reason", &reason))
+        return false;
+    event->kind = (gt_event_kind_t) kind;
+    event->reason = (gt_reason_t) reason;
+    return true;
+}
+
+static bool
+s_get_result (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+              gt_renew_result_t *result)
+{
+    enum { LEASE_ID, CODE, EXPIRES, MESSAGE, COUNT };
+    static const char *const names [COUNT] = { "lease_id", "code", "expires_at", "message" };
+    const msgpack_object *slots [COUNT];
+    if (!s_collect (self, path, object, names, COUNT, slots))
+        return false;
+    s_path_t at [COUNT];
+    for (int index = 0; index < COUNT; index++)
+        at [index] = (s_path_t) { path, names [index], 0 };
+    for (int index = LEASE_ID; index <= CODE; index++)
+        if (!slots [index])
+            return s_fail (self, &at [index], "required");
+    int code;
+    if (!s_get_lease_id (self, &at [LEASE_ID], slots [LEASE_ID], result->lease_id)
+    ||  !s_get_name (self, &at [CODE], slots [CODE], s_code_parse, "code", &code))
+        return false;
+    result->code = (gt_code_t) code;
+    if (slots [EXPIRES] && !s_get_uint (self, &at [EXPIRES], slots [EXPIRES], UINT64_MAX, &result->expires_at))
+        return false;
+    if (slots [MESSAGE] && !s_get_str (self, &at [MESSAGE], slots [MESSAGE], 0, SIZE_MAX, &result->message))
+        return false;
+    if (result->code != GT_OK && !result->message)
+        result->message = s_strndup ("", 0);
+    return true;
+}
+
+//  An array, with (under limits) min .. max entries
+static bool
+s_check_array (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+               size_t min, size_t max)
+{
+    if (object->type != MSGPACK_OBJECT_ARRAY)
+        return s_fail (self, path, "expected array");
+    size_t size = object->via.array.size;
+    if (self->limits && (size < min || size > max))
+        return s_fail (self, path, "must have %zu .. %zu entries", min, max);
+    return true;
+}
+
+//  ---------------------------------------------------------------------------
+//  Requests
+
+static gt_code_t
+s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
+{
+    //  Slots: v, rid, cmd, then the gt_req_key_t keys
+    enum { V, RID, CMD, FIRST, COUNT = FIRST + GT_REQ_END };
+    const char *names [COUNT] = { "v", "rid", "cmd" };
+    for (int index = 0; index < GT_REQ_END; index++)
+        names [FIRST + index] = gt_req_key_names [index];
+    const msgpack_object *slots [COUNT];
+    if (!s_collect (self, NULL, root, names, COUNT, slots))
+        return GT_ERR_INVALID_ARGUMENT;
+    s_path_t at_v = { NULL, "v", 0 }, at_rid = { NULL, "rid", 0 }, at_cmd = { NULL, "cmd", 0 };
+
+    if (!slots [V])
+        return s_fail (self, &at_v, "required"), GT_ERR_INVALID_ARGUMENT;
+    if (!s_get_uint (self, &at_v, slots [V], UINT64_MAX, &msg->version))
+        return GT_ERR_INVALID_ARGUMENT;
+    if (msg->version != GT_PROTOCOL_VERSION)
+        return s_fail (self, &at_v, "version %llu not supported",
+                       (unsigned long long) msg->version), GT_ERR_UNSUPPORTED_VERSION;
+    if (!slots [RID])
+        return s_fail (self, &at_rid, "required"), GT_ERR_INVALID_ARGUMENT;
+    if (!s_get_uint (self, &at_rid, slots [RID], UINT64_MAX, &msg->rid))
+        return GT_ERR_INVALID_ARGUMENT;
+    if (msg->rid == 0)
+        return s_fail (self, &at_rid, "0 is reserved"), GT_ERR_INVALID_ARGUMENT;
+    if (!slots [CMD])
+        return s_fail (self, &at_cmd, "required"), GT_ERR_INVALID_ARGUMENT;
+    int cmd;
+    if (!s_get_name (self, &at_cmd, slots [CMD], s_cmd_parse, "command", &cmd))
+        return slots [CMD]->type == MSGPACK_OBJECT_STR? GT_ERR_UNSUPPORTED_COMMAND
+                                                       : GT_ERR_INVALID_ARGUMENT;
+    msg->cmd = (gt_cmd_t) cmd;
+
+    const gt_req_key_t *layout = gt_req_layout [msg->cmd];
+    for (size_t index = 0; layout [index] != GT_REQ_END; index++) {
+        gt_req_key_t key = layout [index];
+        const msgpack_object *object = slots [FIRST + key];
+        s_path_t at = { NULL, gt_req_key_names [key], 0 };
+        if (!object) {
+            if (gt_req_required [msg->cmd] & (1u << key))
+                return s_fail (self, &at, "required"), GT_ERR_INVALID_ARGUMENT;
+            continue;
+        }
+        bool ok = true;
+        int value;
+        switch (key) {
+            case GT_REQ_OBJECT_ID:
+                ok = s_get_str (self, &at, object, 1, GT_MAX_OBJECT_ID, &msg->object_id);
+                break;
+            case GT_REQ_OBJECT_TYPE:
+                ok = s_get_name (self, &at, object, s_object_type_parse, "object type", &value);
+                msg->object_type = ok? (gt_object_type_t) value: GT_TYPE_UNKNOWN;
+                msg->has_object_type = ok;
+                break;
+            case GT_REQ_SERVICE_ID:
+                ok = s_get_str (self, &at, object, 1, GT_MAX_SERVICE_ID, &msg->service_id);
+                break;
+            case GT_REQ_LEASE_ID: {
+                char id [GT_LEASE_ID_LEN + 1];
+                ok = s_get_lease_id (self, &at, object, id);
+                if (ok)
+                    msg->lease_id = s_strndup (id, GT_LEASE_ID_LEN);
+                break;
+            }
+            case GT_REQ_LEASE_IDS:
+                ok = s_check_array (self, &at, object, 1, GT_MAX_BATCH);
+                if (!ok)
+                    break;
+                msg->lease_id_count = object->via.array.size;
+                msg->lease_ids = (char **) calloc (msg->lease_id_count + 1, sizeof (char *));
+                assert (msg->lease_ids);
+                for (size_t entry = 0; ok && entry < msg->lease_id_count; entry++) {
+                    s_path_t at_entry = { &at, NULL, entry };
+                    char id [GT_LEASE_ID_LEN + 1];
+                    ok = s_get_lease_id (self, &at_entry, &object->via.array.ptr [entry], id);
+                    if (ok)
+                        msg->lease_ids [entry] = s_strndup (id, GT_LEASE_ID_LEN);
+                }
+                break;
+            case GT_REQ_TTL:
+                ok = msg->has_ttl = s_get_uint (self, &at, object, UINT64_MAX, &msg->ttl_ms);
+                break;
+            case GT_REQ_METADATA:
+                ok = msg->has_metadata = s_get_meta (self, &at, object, &msg->metadata);
+                break;
+            case GT_REQ_CLEANUP:
+                ok = s_get_cleanup (self, &at, object, &msg->cleanup);
+                break;
+            case GT_REQ_IDEMPOTENCY:
+                ok = s_get_str (self, &at, object, 1, GT_MAX_IDEMPOTENCY_KEY, &msg->idempotency_key);
+                break;
+            case GT_REQ_RETAIN:
+                ok = msg->has_retain = s_get_bool (self, &at, object, &msg->retain);
+                break;
+            case GT_REQ_STATE:
+                ok = s_get_name (self, &at, object, s_state_parse, "state", &value);
+                msg->state = ok? (gt_lease_state_t) value: GT_STATE_ACTIVE;
+                msg->has_state = ok;
+                break;
+            case GT_REQ_CURSOR:
+                ok = s_get_str (self, &at, object, 0, SIZE_MAX, &msg->cursor);
+                break;
+            case GT_REQ_LIMIT:
+                ok = msg->has_limit = s_get_uint (self, &at, object, UINT64_MAX, &msg->limit);
+                if (ok && (msg->limit < 1 || msg->limit > GT_MAX_PAGE))
+                    ok = s_fail (self, &at, "must be 1 .. %d", GT_MAX_PAGE);
+                break;
+            case GT_REQ_AFTER_SEQ:
+                ok = msg->has_after_seq = s_get_uint (self, &at, object, UINT64_MAX, &msg->after_seq);
+                break;
+            default:
+                break;
+        }
+        if (!ok)
+            return GT_ERR_INVALID_ARGUMENT;
+    }
+    return GT_OK;
+}
+
+//  ---------------------------------------------------------------------------
+//  Replies
+
+static gt_code_t
+s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
+{
+    enum { V, RID, CODE, MESSAGE, VERSIONS, LEASE, LEASES, CURSOR, RESULTS, STATUS,
+           VERSION, STORE, STORE_STATUS, UPTIME, NOW, ACTIVE, STATS, EVENTS, LAST_SEQ, COUNT };
+    static const char *const names [COUNT] = {
+        "v", "rid", "code", "message", "versions", "lease", "leases", "cursor", "results",
+        "status", "version", "store", "store_status", "uptime_ms", "now", "active_leases",
+        "stats", "events", "last_seq"
+    };
+    const msgpack_object *slots [COUNT];
+    if (!s_collect (self, NULL, root, names, COUNT, slots))
+        return GT_ERR_INVALID_ARGUMENT;
+    s_path_t at [COUNT];
+    for (int index = 0; index < COUNT; index++) {
+        at [index] = (s_path_t) { NULL, names [index], 0 };
+        if (index <= CODE && !slots [index])
+            return s_fail (self, &at [index], "required"), GT_ERR_INVALID_ARGUMENT;
+    }
+    if (!s_get_uint (self, &at [V], slots [V], UINT64_MAX, &msg->version))
+        return GT_ERR_INVALID_ARGUMENT;
+    if (msg->version != GT_PROTOCOL_VERSION)
+        return s_fail (self, &at [V], "version %llu not supported",
+                       (unsigned long long) msg->version), GT_ERR_UNSUPPORTED_VERSION;
+    int code;
+    if (!s_get_uint (self, &at [RID], slots [RID], UINT64_MAX, &msg->rid)
+    ||  !s_get_name (self, &at [CODE], slots [CODE], s_code_parse, "code", &code))
+        return GT_ERR_INVALID_ARGUMENT;
+    msg->code = (gt_code_t) code;
+    bool ok = true;
+    if (slots [MESSAGE])
+        ok = s_get_str (self, &at [MESSAGE], slots [MESSAGE], 0, SIZE_MAX, &msg->message);
+    if (ok && msg->code != GT_OK && !msg->message)
+        msg->message = s_strndup ("", 0);
+    if (ok && slots [VERSIONS] && (ok = s_check_array (self, &at [VERSIONS], slots [VERSIONS], 0, SIZE_MAX))) {
+        const msgpack_object_array *array = &slots [VERSIONS]->via.array;
+        msg->versions = (uint64_t *) calloc (array->size + 1, sizeof (uint64_t));
+        assert (msg->versions);
+        msg->version_count = array->size;
+        for (uint32_t index = 0; ok && index < array->size; index++) {
+            s_path_t at_entry = { &at [VERSIONS], NULL, index };
+            ok = s_get_uint (self, &at_entry, &array->ptr [index], UINT64_MAX, &msg->versions [index]);
+        }
+    }
+    if (ok && slots [LEASE]) {
+        msg->lease = (gt_lease_info_t *) calloc (1, sizeof (gt_lease_info_t));
+        assert (msg->lease);
+        ok = s_get_lease (self, &at [LEASE], slots [LEASE], msg->lease);
+    }
+    if (ok && slots [LEASES] && (ok = s_check_array (self, &at [LEASES], slots [LEASES], 0, SIZE_MAX))) {
+        const msgpack_object_array *array = &slots [LEASES]->via.array;
+        msg->leases_present = true;
+        msg->leases = (gt_lease_info_t *) calloc (array->size + 1, sizeof (gt_lease_info_t));
+        assert (msg->leases);
+        msg->lease_count = array->size;
+        for (uint32_t index = 0; ok && index < array->size; index++) {
+            s_path_t at_entry = { &at [LEASES], NULL, index };
+            ok = s_get_lease (self, &at_entry, &array->ptr [index], &msg->leases [index]);
+        }
+    }
+    if (ok && slots [CURSOR])
+        ok = s_get_str (self, &at [CURSOR], slots [CURSOR], 0, SIZE_MAX, &msg->cursor);
+    if (ok && slots [RESULTS] && (ok = s_check_array (self, &at [RESULTS], slots [RESULTS], 0, SIZE_MAX))) {
+        const msgpack_object_array *array = &slots [RESULTS]->via.array;
+        msg->results_present = true;
+        msg->results = (gt_renew_result_t *) calloc (array->size + 1, sizeof (gt_renew_result_t));
+        assert (msg->results);
+        msg->result_count = array->size;
+        for (uint32_t index = 0; ok && index < array->size; index++) {
+            s_path_t at_entry = { &at [RESULTS], NULL, index };
+            ok = s_get_result (self, &at_entry, &array->ptr [index], &msg->results [index]);
+        }
+    }
+    if (ok && slots [STATUS]) {
+        //  HEALTH: the four strings come together; the numbers default to 0
+        char **strings [] = { &msg->status, &msg->server_version, &msg->store, &msg->store_status };
+        for (int index = STATUS; ok && index <= STORE_STATUS; index++)
+            ok = slots [index]? s_get_str (self, &at [index], slots [index], 0, SIZE_MAX, strings [index - STATUS])
+                              : s_fail (self, &at [index], "required");
+        uint64_t *numbers [] = { &msg->uptime_ms, &msg->now, &msg->active_leases };
+        for (int index = UPTIME; ok && index <= ACTIVE; index++)
+            if (slots [index])
+                ok = s_get_uint (self, &at [index], slots [index], UINT64_MAX, numbers [index - UPTIME]);
+    }
+    if (ok && slots [STATS])
+        ok = s_get_stats (self, &at [STATS], slots [STATS], msg);
+    if (ok && slots [EVENTS] && (ok = s_check_array (self, &at [EVENTS], slots [EVENTS], 0, SIZE_MAX))) {
+        const msgpack_object_array *array = &slots [EVENTS]->via.array;
+        msg->events_present = true;
+        msg->events = (gt_event_t *) calloc (array->size + 1, sizeof (gt_event_t));
+        assert (msg->events);
+        msg->event_count = array->size;
+        for (uint32_t index = 0; ok && index < array->size; index++) {
+            s_path_t at_entry = { &at [EVENTS], NULL, index };
+            ok = s_get_event (self, &at_entry, &array->ptr [index], &msg->events [index], false);
+        }
+    }
+    if (ok && slots [LAST_SEQ])
+        ok = msg->has_last_seq = s_get_uint (self, &at [LAST_SEQ], slots [LAST_SEQ], UINT64_MAX, &msg->last_seq);
+    return ok? GT_OK: GT_ERR_INVALID_ARGUMENT;
+}
+
+//  ---------------------------------------------------------------------------
+//  Events
+
+static gt_code_t
+s_decode_event (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
+{
+    static const char *const names [] = { "v" };
+    const msgpack_object *slots [1];
+    s_path_t at_v = { NULL, "v", 0 };
+    if (!s_collect (self, NULL, root, names, 1, slots))
+        return GT_ERR_INVALID_ARGUMENT;
+    if (!slots [0])
+        return s_fail (self, &at_v, "required"), GT_ERR_INVALID_ARGUMENT;
+    if (!s_get_uint (self, &at_v, slots [0], UINT64_MAX, &msg->version))
+        return GT_ERR_INVALID_ARGUMENT;
+    if (msg->version != GT_PROTOCOL_VERSION)
+        return s_fail (self, &at_v, "version %llu not supported",
+                       (unsigned long long) msg->version), GT_ERR_UNSUPPORTED_VERSION;
+    return s_get_event (self, NULL, root, &msg->event, true)? GT_OK: GT_ERR_INVALID_ARGUMENT;
+}
+
+//  ---------------------------------------------------------------------------
+
+gt_code_t
+gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
+               gt_msg_t **msg_p, uint64_t *rid_p, char *err, size_t err_size)
+{
+    assert (msg_p);
+    assert (data || size == 0);
+    *msg_p = NULL;
+    if (rid_p)
+        *rid_p = 0;
+    if (err && err_size > 0)
+        err [0] = '\0';
+    s_decoder_t decoder = { err, err_size, kind == GT_MSG_REQUEST };
+
+    gt_msg_scan_t scan;
+    gt_msg_scan ((const uint8_t *) data, size, &scan);
+    if (rid_p && scan.have_rid && kind != GT_MSG_EVENT)
+        *rid_p = scan.rid;
+    if (scan.error) {
+        if (err && err_size > 0)
+            snprintf (err, err_size, "%s", scan.error);
+        return GT_ERR_INVALID_ARGUMENT;
+    }
+    //  One zone per body, its first chunk sized to the body: a small request
+    //  costs one small allocation rather than msgpack-c's default 8 KiB.
+    msgpack_zone zone;
+    size_t chunk = size < 256? 1024: size < 64 * 1024? 4 * size: 256 * 1024;
+    if (!msgpack_zone_init (&zone, chunk)) {
+        s_fail (&decoder, NULL, "out of memory");
+        return GT_ERR_INTERNAL;
+    }
+    msgpack_object root;
+    size_t offset = 0;
+    gt_code_t code = GT_ERR_INVALID_ARGUMENT;
+    gt_msg_t *msg = gt_msg_new (kind);
+    if (msgpack_unpack ((const char *) data, size, &offset, &zone, &root) != MSGPACK_UNPACK_SUCCESS
+    ||  offset != size) {
+        //  The scan accepted it, so only an allocation failure gets here
+        s_fail (&decoder, NULL, "cannot unpack");
+    }
+    else
+    if (kind == GT_MSG_REQUEST)
+        code = s_decode_request (&decoder, &root, msg);
+    else
+    if (kind == GT_MSG_REPLY)
+        code = s_decode_reply (&decoder, &root, msg);
+    else
+    if (kind == GT_MSG_EVENT)
+        code = s_decode_event (&decoder, &root, msg);
+    else
+        s_fail (&decoder, NULL, "unknown message kind");
+    msgpack_zone_destroy (&zone);
+    if (code != GT_OK) {
+        gt_msg_destroy (&msg);
+        return code;
+    }
+    if (rid_p)
+        *rid_p = msg->rid;
+    *msg_p = msg;
+    return GT_OK;
+}

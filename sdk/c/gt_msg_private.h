@@ -1,0 +1,44 @@
+/*  gt_msg_private.h — tables shared by the encoder (gt_msg.c) and the decoder
+    (gt_msg_decode.c) so that each request layout is written down once.
+    Internal to libgarbagetruck: not installed.  */
+#ifndef GT_MSG_PRIVATE_H_INCLUDED
+#define GT_MSG_PRIVATE_H_INCLUDED
+
+#include "gt_msg.h"
+
+//  Request keys after v, rid, cmd (GTLP.md §5)
+typedef enum {
+    GT_REQ_OBJECT_ID = 0, GT_REQ_OBJECT_TYPE, GT_REQ_SERVICE_ID, GT_REQ_LEASE_ID,
+    GT_REQ_LEASE_IDS, GT_REQ_TTL, GT_REQ_METADATA, GT_REQ_CLEANUP, GT_REQ_IDEMPOTENCY,
+    GT_REQ_RETAIN, GT_REQ_STATE, GT_REQ_CURSOR, GT_REQ_LIMIT, GT_REQ_AFTER_SEQ,
+    GT_REQ_END                      //  terminates a layout; also the number of keys
+} gt_req_key_t;
+
+#define GT_REQ_LAYOUT_MAX 8
+
+//  Wire name of each request key
+extern const char *const gt_req_key_names [GT_REQ_END];
+//  Keys of each command in canonical order, GT_REQ_END-terminated
+extern const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX];
+//  Bit (1 << key) set for each key a command requires
+extern const unsigned gt_req_required [GT_CMD_COUNT_];
+
+//  Pass 1 of the decoder (gt_msg_scan.c): a check of the raw bytes without
+//  recursion or allocation; see gt_msg_decode.c.
+typedef struct {
+    const char *error;              //  first structural problem, or NULL
+    bool have_rid;                  //  a readable non-negative "rid" was found
+    uint64_t rid;                   //  its value
+} gt_msg_scan_t;
+
+void gt_msg_scan (const uint8_t *data, size_t size, gt_msg_scan_t *scan);
+
+//  Selftest pieces shared by gt_msg_test.c and gt_msg_test_reject.c
+msgpack_sbuffer gt_msg_test_encode (const gt_msg_t *msg);
+gt_msg_t *gt_msg_test_expect (const void *data, size_t size, gt_msg_kind_t kind,
+                              gt_code_t code, uint64_t rid, const char *err_part);
+void gt_msg_test_fill_lease (gt_lease_info_t *lease, gt_meta_entry_t *meta,
+                             size_t meta_count, gt_cleanup_t *cleanup);
+void gt_msg_test_rejections (void);
+
+#endif

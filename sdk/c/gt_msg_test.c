@@ -1,0 +1,638 @@
+/*  gt_msg_test.c — gt_msg_test: the codec's selftest.
+
+    1. msgpack-c really emits the shortest int and str forms we rely on.
+    2. Round trips of every message type built in code.
+    3. Every vector in proto-spec/vectors: decode, re-encode byte for byte,
+       JSON mirror equal to "value" (key order included), event topics.
+    4. Strict rejection of bad bodies (right code, rid still reported), and
+       acceptance of non-canonical but valid ones: in gt_msg_test_reject.c.
+    5. Robustness: every truncation and random bit flips of every vector,
+       and random garbage, never crash (run under ASan/UBSan).  */
+#define _GNU_SOURCE                 //  memmem
+#include "gt_msg_private.h"
+#include <assert.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LEASE_A "0123456789abcdef0123456789abcdef"
+#define LEASE_B "fedcba9876543210fedcba9876543210"
+
+//  ---------------------------------------------------------------------------
+//  Helpers
+
+msgpack_sbuffer
+gt_msg_test_encode (const gt_msg_t *msg)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    int rc = gt_msg_encode (msg, &buf);
+    assert (rc == 0);
+    return buf;
+}
+
+//  Decode and expect the code, the reported rid and (if given) a substring of
+//  the error message.  Returns the message on success (caller destroys).
+gt_msg_t *
+gt_msg_test_expect (const void *data, size_t size, gt_msg_kind_t kind,
+          gt_code_t code, uint64_t rid, const char *err_part)
+{
+    gt_msg_t *msg = (gt_msg_t *) 1;
+    uint64_t got_rid = 12345;
+    char err [256];
+    gt_code_t got = gt_msg_decode (data, size, kind, &msg, &got_rid, err, sizeof (err));
+    if (got != code || got_rid != rid || (err_part && !strstr (err, err_part))) {
+        fprintf (stderr, "expected %s rid %llu '%s', got %s rid %llu '%s'\n",
+                 gt_code_name (code), (unsigned long long) rid, err_part? err_part: "",
+                 gt_code_name (got), (unsigned long long) got_rid, err);
+        assert (false);
+    }
+    if (code != GT_OK)
+        assert (msg == NULL && err [0]);
+    else
+        assert (msg != NULL && err [0] == '\0');
+    return msg;
+}
+
+//  Encode, decode, re-encode: the bytes must not change
+static void
+s_round_trip (const gt_msg_t *msg)
+{
+    msgpack_sbuffer first = gt_msg_test_encode (msg);
+    gt_msg_t *decoded = gt_msg_test_expect (first.data, first.size, msg->kind, GT_OK,
+                                  msg->kind == GT_MSG_EVENT? 0: msg->rid, NULL);
+    msgpack_sbuffer second = gt_msg_test_encode (decoded);
+    assert (first.size == second.size && memcmp (first.data, second.data, first.size) == 0);
+    json_t *json = gt_msg_to_json (decoded);
+    assert (json && json_is_object (json));
+    json_decref (json);
+    gt_msg_destroy (&decoded);
+    assert (decoded == NULL);
+    msgpack_sbuffer_destroy (&first);
+    msgpack_sbuffer_destroy (&second);
+}
+
+void
+gt_msg_test_fill_lease (gt_lease_info_t *lease, gt_meta_entry_t *meta, size_t meta_count,
+              gt_cleanup_t *cleanup)
+{
+    memset (lease, 0, sizeof (*lease));
+    strcpy (lease->id, LEASE_A);
+    lease->object_id = "tmp/upload-7f3a.bin";
+    lease->object_type = GT_TYPE_TEMPORARY_FILE;
+    lease->service_id = "upload-service";
+    lease->state = GT_STATE_ACTIVE;
+    lease->fence = 1;
+    lease->ttl_ms = 300000;
+    lease->created_at = 1700000000000ULL;
+    lease->renewed_at = 1700000000000ULL;
+    lease->expires_at = 1700000300000ULL;
+    lease->metadata.entries = meta;
+    lease->metadata.count = meta_count;
+    lease->cleanup = cleanup;
+}
+
+//  ---------------------------------------------------------------------------
+//  1. Widths
+
+static void
+s_test_widths (void)
+{
+    struct { uint64_t value; size_t size; uint8_t first; } ints [] = {
+        { 0, 1, 0x00 }, { 127, 1, 0x7f }, { 128, 2, 0xcc }, { 255, 2, 0xcc },
+        { 256, 3, 0xcd }, { 65535, 3, 0xcd }, { 65536, 5, 0xce },
+        { 4294967295ULL, 5, 0xce }, { 4294967296ULL, 9, 0xcf }, { UINT64_MAX, 9, 0xcf }
+    };
+    for (size_t index = 0; index < sizeof (ints) / sizeof (ints [0]); index++) {
+        msgpack_sbuffer buf;
+        msgpack_sbuffer_init (&buf);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+        msgpack_pack_uint64 (&pk, ints [index].value);
+        assert (buf.size == ints [index].size);
+        assert ((uint8_t) buf.data [0] == ints [index].first);
+        msgpack_sbuffer_destroy (&buf);
+    }
+    struct { size_t length; size_t header; uint8_t first; } strs [] = {
+        { 0, 1, 0xa0 }, { 31, 1, 0xbf }, { 32, 2, 0xd9 }, { 255, 2, 0xd9 },
+        { 256, 3, 0xda }, { 65535, 3, 0xda }, { 65536, 5, 0xdb }
+    };
+    char *text = (char *) calloc (1, 65537);
+    assert (text);
+    memset (text, 'a', 65536);
+    for (size_t index = 0; index < sizeof (strs) / sizeof (strs [0]); index++) {
+        msgpack_sbuffer buf;
+        msgpack_sbuffer_init (&buf);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+        msgpack_pack_str (&pk, strs [index].length);
+        msgpack_pack_str_body (&pk, text, strs [index].length);
+        assert (buf.size == strs [index].header + strs [index].length);
+        assert ((uint8_t) buf.data [0] == strs [index].first);
+        msgpack_sbuffer_destroy (&buf);
+    }
+    free (text);
+}
+
+//  ---------------------------------------------------------------------------
+//  2. Round trips of messages built in code (stack messages, borrowed data)
+
+static void
+s_test_round_trips (void)
+{
+    //  Metadata deliberately unsorted: the encoder sorts a copy of the order
+    gt_meta_entry_t meta [] = { { "purpose", "thumbnail" }, { "Region", "eu" }, { "owner", "alice" } };
+    gt_cleanup_t cleanup = { "http://127.0.0.1:8080/cleanup", "{}", true, 3, true, 1000 };
+    gt_cleanup_t cleanup_url_only = { "https://x/y", NULL, false, 0, false, 0 };
+    char *ids [] = { LEASE_A, LEASE_B };
+
+    gt_msg_t msg;
+    for (int cmd = GT_CMD_CREATE; cmd < GT_CMD_COUNT_; cmd++) {
+        memset (&msg, 0, sizeof (msg));
+        msg.kind = GT_MSG_REQUEST;
+        msg.version = 1;
+        msg.rid = 1000 + cmd;
+        msg.cmd = (gt_cmd_t) cmd;
+        msg.object_id = "obj";
+        msg.service_id = "svc";
+        msg.lease_id = LEASE_A;
+        msg.lease_ids = ids;
+        msg.lease_id_count = 2;
+        msg.has_after_seq = true;
+        msg.after_seq = 7;
+        s_round_trip (&msg);                //  minimal (plus fields other commands ignore)
+        msg.has_object_type = true;
+        msg.object_type = GT_TYPE_CACHE_ENTRY;
+        msg.has_ttl = true;
+        msg.ttl_ms = 45000;
+        msg.has_metadata = true;
+        msg.metadata.entries = meta;
+        msg.metadata.count = 3;
+        msg.cleanup = cmd == GT_CMD_RENEW? &cleanup_url_only: &cleanup;
+        msg.idempotency_key = "key-1";
+        msg.has_retain = true;
+        msg.retain = true;
+        msg.has_state = true;
+        msg.state = GT_STATE_RELEASED;
+        msg.cursor = "cursor-1";
+        msg.has_limit = true;
+        msg.limit = 1000;
+        s_round_trip (&msg);                //  every optional field
+    }
+    //  The encoder left the caller's metadata order alone
+    assert (strcmp (meta [0].key, "purpose") == 0 && strcmp (meta [1].key, "Region") == 0);
+
+    //  A CREATE with cleanup url only stays url only; in a LEASE both retry keys appear
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REQUEST;
+    msg.version = 1;
+    msg.rid = 1;
+    msg.cmd = GT_CMD_CREATE;
+    msg.object_id = "o";
+    msg.service_id = "s";
+    msg.cleanup = &cleanup_url_only;
+    msgpack_sbuffer buf = gt_msg_test_encode (&msg);
+    assert (memmem (buf.data, buf.size, "max_retries", 11) == NULL);
+    gt_msg_t *decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 1, NULL);
+    assert (decoded->cleanup && !decoded->cleanup->has_max_retries && !decoded->cleanup->payload);
+    assert (strcmp (decoded->cleanup->url, "https://x/y") == 0);
+    assert (!decoded->has_metadata && decoded->metadata.count == 0);
+    gt_msg_destroy (&decoded);
+    msgpack_sbuffer_destroy (&buf);
+
+    //  Replies
+    gt_lease_info_t leases [2];
+    gt_msg_test_fill_lease (&leases [0], meta, 3, &cleanup_url_only);
+    gt_msg_test_fill_lease (&leases [1], NULL, 0, NULL);
+    strcpy (leases [1].id, LEASE_B);
+    leases [1].state = GT_STATE_EXPIRED;
+    gt_renew_result_t results [] = {
+        { LEASE_A, GT_OK, 1700000000000ULL, NULL },
+        { LEASE_B, GT_ERR_PERMISSION_DENIED, 0, "not yours" }
+    };
+    gt_stat_t stats [] = { { "requests", 5000000000ULL }, { "errors", 1 }, { "active_leases", 2 } };
+    gt_event_t events [2];
+    memset (events, 0, sizeof (events));
+    events [0].seq = 1;
+    events [0].kind = GT_EVENT_LEASE_EXPIRED;
+    events [0].at = 1700000300000ULL;
+    events [0].lease = leases [1];
+    events [1].seq = 2;
+    events [1].kind = GT_EVENT_OBJECT_RECLAIMED;
+    events [1].at = 1700000300001ULL;
+    events [1].lease = leases [0];
+    events [1].reason = GT_REASON_EXPIRED;
+    uint64_t versions [] = { 1 };
+
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REPLY;
+    msg.version = 1;
+    msg.rid = 42;
+    msg.lease = &leases [0];
+    s_round_trip (&msg);
+    msg.lease = NULL;
+    msg.leases = leases;
+    msg.lease_count = 2;
+    msg.leases_present = true;
+    msg.cursor = "next";
+    s_round_trip (&msg);
+    msg.lease_count = 0;
+    msg.cursor = NULL;
+    s_round_trip (&msg);                    //  empty page, no cursor
+    msg.leases_present = false;
+    msg.results = results;
+    msg.result_count = 2;
+    msg.results_present = true;
+    s_round_trip (&msg);
+    msg.results_present = false;
+    msg.status = "SERVING";
+    msg.server_version = GT_VERSION_STRING;
+    msg.store = "memory";
+    msg.store_status = "OK";
+    msg.uptime_ms = 1;
+    msg.now = 1700000000000ULL;
+    msg.active_leases = 70000;
+    s_round_trip (&msg);
+    msg.status = NULL;
+    msg.stats = stats;
+    msg.stat_count = 3;
+    msg.stats_present = true;
+    buf = gt_msg_test_encode (&msg);
+    //  stats come out sorted: active_leases < errors < requests
+    char *first = memmem (buf.data, buf.size, "active_leases", 13);
+    char *second = memmem (buf.data, buf.size, "errors", 6);
+    char *third = memmem (buf.data, buf.size, "requests", 8);
+    assert (first && second && third && first < second && second < third);
+    assert (strcmp (stats [0].name, "requests") == 0);      //  input untouched
+    msgpack_sbuffer_destroy (&buf);
+    s_round_trip (&msg);
+    msg.stats_present = false;
+    msg.events = events;
+    msg.event_count = 2;
+    msg.events_present = true;
+    msg.has_last_seq = true;
+    msg.last_seq = 2;
+    s_round_trip (&msg);
+    for (int code = GT_ERR_INVALID_ARGUMENT; code < GT_CODE_COUNT_; code++) {
+        memset (&msg, 0, sizeof (msg));
+        msg.kind = GT_MSG_REPLY;
+        msg.version = 1;
+        msg.rid = (uint64_t) code;
+        msg.code = (gt_code_t) code;
+        msg.message = "it went wrong";
+        if (code == GT_ERR_UNSUPPORTED_VERSION) {
+            msg.versions = versions;
+            msg.version_count = 1;
+        }
+        s_round_trip (&msg);
+    }
+
+    //  Events, every kind
+    for (int kind = 0; kind < GT_EVENT_COUNT_; kind++) {
+        memset (&msg, 0, sizeof (msg));
+        msg.kind = GT_MSG_EVENT;
+        msg.version = 1;
+        msg.event = events [0];
+        msg.event.kind = (gt_event_kind_t) kind;
+        msg.event.reason = kind == GT_EVENT_OBJECT_RECLAIMED? GT_REASON_RELEASED: GT_REASON_NONE;
+        s_round_trip (&msg);
+        json_t *json = gt_event_to_json (&msg.event);
+        assert (json && json_integer_value (json_object_get (json, "v")) == 1);
+        assert (strcmp (json_string_value (json_object_get (json, "kind")),
+                        gt_event_kind_name ((gt_event_kind_t) kind)) == 0);
+        assert ((json_object_get (json, "reason") != NULL) == (kind == GT_EVENT_OBJECT_RECLAIMED));
+        json_decref (json);
+    }
+
+    //  Lease JSON, deep copy and clear
+    json_t *json = gt_lease_info_to_json (&leases [0]);
+    assert (json);
+    const char *key;
+    json_t *value;
+    const char *expected [] = { "id", "object_id", "object_type", "service_id", "state", "fence",
+                                "ttl_ms", "created_at", "renewed_at", "expires_at", "renewals",
+                                "metadata", "cleanup" };
+    size_t index = 0;
+    json_object_foreach (json, key, value)
+        assert (index < 13 && strcmp (key, expected [index++]) == 0);
+    assert (index == 13);
+    assert (json_integer_value (json_object_get (json, "created_at")) == 1700000000000LL);
+    json_t *cleanup_json = json_object_get (json, "cleanup");
+    assert (json_integer_value (json_object_get (cleanup_json, "max_retries")) == 0);
+    json_decref (json);
+    gt_lease_info_t copy;
+    gt_lease_info_copy (&copy, &leases [0]);
+    assert (copy.object_id != leases [0].object_id && strcmp (copy.object_id, leases [0].object_id) == 0);
+    assert (copy.metadata.count == 3 && copy.metadata.entries != meta);
+    assert (strcmp (copy.metadata.entries [1].key, "Region") == 0);
+    assert (copy.cleanup && copy.cleanup != leases [0].cleanup && strcmp (copy.cleanup->url, "https://x/y") == 0);
+    assert (strcmp (copy.id, LEASE_A) == 0);
+    gt_lease_info_clear (&copy);
+    assert (copy.object_id == NULL && copy.cleanup == NULL && copy.metadata.count == 0);
+
+    //  A heap message from gt_msg_new owns its strings
+    gt_msg_t *owned = gt_msg_new (GT_MSG_REQUEST);
+    assert (owned->version == 1 && owned->kind == GT_MSG_REQUEST);
+    owned->rid = UINT64_MAX;
+    owned->cmd = GT_CMD_GET;
+    owned->lease_id = strdup (LEASE_A);
+    s_round_trip (owned);
+    json = gt_msg_to_json (owned);
+    assert (json_is_real (json_object_get (json, "rid")));   //  past INT64_MAX: a real
+    json_decref (json);
+    void *data;
+    size_t size;
+    assert (gt_msg_encode_alloc (owned, &data, &size) == 0 && size > 0);
+    gt_msg_t *again = gt_msg_test_expect (data, size, GT_MSG_REQUEST, GT_OK, UINT64_MAX, NULL);
+    assert (strcmp (again->lease_id, LEASE_A) == 0);
+    gt_msg_destroy (&again);
+    free (data);
+    gt_msg_destroy (&owned);
+    gt_msg_destroy (&owned);                //  a NULL pointer is fine
+}
+
+//  Programmer errors: the encoder refuses and leaves the buffer as it was
+static void
+s_test_unencodable (void)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    msgpack_sbuffer_write (&buf, "xy", 2);
+    gt_msg_t msg;
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REQUEST;
+    msg.version = 1;
+    msg.rid = 1;
+    msg.cmd = GT_CMD_CREATE;
+    msg.object_id = "o";
+    assert (gt_msg_encode (&msg, &buf) == -1);          //  no service_id
+    msg.service_id = "s";
+    gt_meta_entry_t dup [] = { { "k", "1" }, { "k", "2" } };
+    msg.has_metadata = true;
+    msg.metadata.entries = dup;
+    msg.metadata.count = 2;
+    assert (gt_msg_encode (&msg, &buf) == -1);          //  duplicate metadata key
+    msg.has_metadata = false;
+    msg.cmd = GT_CMD_REPLAY;
+    assert (gt_msg_encode (&msg, &buf) == -1);          //  no after_seq
+    msg.cmd = GT_CMD_NONE;
+    assert (gt_msg_encode (&msg, &buf) == -1);
+    msg.kind = GT_MSG_REPLY;
+    msg.code = GT_ERR_NOT_FOUND;
+    assert (gt_msg_encode (&msg, &buf) == -1);          //  error without message
+    msg.code = GT_OK;
+    gt_lease_info_t lease;
+    gt_msg_test_fill_lease (&lease, NULL, 0, NULL);
+    strcpy (lease.id, "not-a-lease-id");
+    msg.lease = &lease;
+    assert (gt_msg_encode (&msg, &buf) == -1);
+    assert (buf.size == 2 && memcmp (buf.data, "xy", 2) == 0);
+    msgpack_sbuffer_destroy (&buf);
+    assert (gt_msg_to_json (&msg) == NULL);
+    void *data = (void *) 1;
+    size_t size = 1;
+    assert (gt_msg_encode_alloc (&msg, &data, &size) == -1 && data == NULL && size == 0);
+}
+
+//  ---------------------------------------------------------------------------
+//  3. The shared vectors
+
+static uint8_t *
+s_hex_decode (const char *hex, size_t *size_p)
+{
+    size_t length = strlen (hex);
+    assert (length % 2 == 0);
+    uint8_t *bytes = (uint8_t *) malloc (length / 2 + 1);
+    assert (bytes);
+    for (size_t index = 0; index < length / 2; index++) {
+        unsigned int byte;
+        int rc = sscanf (hex + 2 * index, "%2x", &byte);
+        assert (rc == 1);
+        bytes [index] = (uint8_t) byte;
+    }
+    *size_p = length / 2;
+    return bytes;
+}
+
+static int
+s_compare_names (const void *a, const void *b)
+{
+    return strcmp (*(char * const *) a, *(char * const *) b);
+}
+
+//  Visit every vector: fn (name, kind, doc, bytes, size)
+typedef void (s_vector_fn) (const char *name, gt_msg_kind_t kind, json_t *doc,
+                            const uint8_t *bytes, size_t size, void *arg);
+
+static size_t
+s_each_vector (s_vector_fn *fn, void *arg)
+{
+    const char *dir = getenv ("GT_VECTORS_DIR");
+    if (!dir || !*dir)
+        dir = GT_VECTORS_SOURCE_DIR;
+    DIR *handle = opendir (dir);
+    if (!handle)
+        fprintf (stderr, "gt_msg: cannot open vectors directory %s\n", dir);
+    assert (handle);
+    char *names [512];
+    size_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (handle))) {
+        size_t length = strlen (entry->d_name);
+        if (length > 5 && strcmp (entry->d_name + length - 5, ".json") == 0) {
+            assert (count < 512);
+            names [count++] = strdup (entry->d_name);
+        }
+    }
+    closedir (handle);
+    qsort (names, count, sizeof (char *), s_compare_names);
+    for (size_t index = 0; index < count; index++) {
+        char path [1024];
+        snprintf (path, sizeof (path), "%s/%s", dir, names [index]);
+        json_error_t error;
+        json_t *doc = json_load_file (path, 0, &error);
+        if (!doc)
+            fprintf (stderr, "%s: %s\n", path, error.text);
+        assert (doc);
+        const char *kind_name = json_string_value (json_object_get (doc, "kind"));
+        const char *hex = json_string_value (json_object_get (doc, "msgpack"));
+        const char *name = json_string_value (json_object_get (doc, "name"));
+        assert (kind_name && hex && name && json_is_object (json_object_get (doc, "value")));
+        assert (strncmp (names [index], name, strlen (name)) == 0);
+        gt_msg_kind_t kind = strcmp (kind_name, "request") == 0? GT_MSG_REQUEST
+                           : strcmp (kind_name, "reply") == 0? GT_MSG_REPLY: GT_MSG_EVENT;
+        assert (kind != GT_MSG_EVENT || strcmp (kind_name, "event") == 0);
+        size_t size;
+        uint8_t *bytes = s_hex_decode (hex, &size);
+        fn (name, kind, doc, bytes, size, arg);
+        free (bytes);
+        json_decref (doc);
+        free (names [index]);
+    }
+    return count;
+}
+
+typedef struct {
+    bool verbose;                   //  print each vector
+    bool commands [GT_CMD_COUNT_];  //  request commands seen
+    bool codes [GT_CODE_COUNT_];    //  reply codes seen
+    bool kinds [GT_EVENT_COUNT_];   //  event kinds seen
+} s_coverage_t;
+
+static void
+s_check_vector (const char *name, gt_msg_kind_t kind, json_t *doc,
+                const uint8_t *bytes, size_t size, void *arg)
+{
+    s_coverage_t *coverage = (s_coverage_t *) arg;
+    if (coverage->verbose)
+        printf ("   vector %s\n", name);
+    json_t *value = json_object_get (doc, "value");
+    uint64_t rid = kind == GT_MSG_EVENT? 0
+                 : (uint64_t) json_integer_value (json_object_get (value, "rid"));
+    gt_msg_t *msg = gt_msg_test_expect (bytes, size, kind, GT_OK, rid, NULL);
+
+    //  Re-encode byte for byte
+    msgpack_sbuffer buf = gt_msg_test_encode (msg);
+    if (buf.size != size || memcmp (buf.data, bytes, size) != 0)
+        fprintf (stderr, "vector %s: re-encoding differs\n", name);
+    assert (buf.size == size && memcmp (buf.data, bytes, size) == 0);
+    msgpack_sbuffer_destroy (&buf);
+
+    //  JSON mirror: same keys, same order, same values
+    json_t *json = gt_msg_to_json (msg);
+    assert (json);
+    char *expected = json_dumps (value, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    char *actual = json_dumps (json, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    if (strcmp (expected, actual) != 0)
+        fprintf (stderr, "vector %s:\n  expected %s\n  actual   %s\n", name, expected, actual);
+    assert (strcmp (expected, actual) == 0);
+    free (expected);
+    free (actual);
+    json_decref (json);
+
+    json_t *topic = json_object_get (doc, "topic");
+    if (kind == GT_MSG_EVENT) {
+        char computed [256];
+        int length = gt_event_topic (computed, sizeof (computed), msg->event.kind,
+                                     msg->event.lease.object_type, msg->event.lease.service_id);
+        assert (length > 0 && json_is_string (topic));
+        assert (strcmp (computed, json_string_value (topic)) == 0);
+        coverage->kinds [msg->event.kind] = true;
+        if (msg->event.kind == GT_EVENT_OBJECT_RECLAIMED)
+            assert (msg->event.reason != GT_REASON_NONE);
+    }
+    else {
+        assert (topic == NULL);
+        if (kind == GT_MSG_REQUEST)
+            coverage->commands [msg->cmd] = true;
+        else
+            coverage->codes [msg->code] = true;
+    }
+    gt_msg_destroy (&msg);
+}
+
+static void
+s_test_vectors (bool verbose)
+{
+    s_coverage_t coverage;
+    memset (&coverage, 0, sizeof (coverage));
+    coverage.verbose = verbose;
+    size_t count = s_each_vector (s_check_vector, &coverage);
+    assert (count >= 40);
+    for (int cmd = GT_CMD_CREATE; cmd < GT_CMD_COUNT_; cmd++)
+        assert (coverage.commands [cmd]);
+    for (int code = 0; code < GT_CODE_COUNT_; code++)
+        assert (coverage.codes [code]);
+    for (int kind = 0; kind < GT_EVENT_COUNT_; kind++)
+        assert (coverage.kinds [kind]);
+}
+
+//  ---------------------------------------------------------------------------
+//  5. Robustness
+
+static uint64_t s_random_state = 0x9e3779b97f4a7c15ULL;
+static uint64_t
+s_random (void)
+{
+    //  xorshift64*: deterministic, so a failure reproduces
+    s_random_state ^= s_random_state >> 12;
+    s_random_state ^= s_random_state << 25;
+    s_random_state ^= s_random_state >> 27;
+    return s_random_state * 0x2545f4914f6cdd1dULL;
+}
+
+//  Whatever decodes must encode again and have a JSON mirror
+static void
+s_decode_anything (const void *data, size_t size, gt_msg_kind_t kind)
+{
+    gt_msg_t *msg;
+    uint64_t rid;
+    char err [128];
+    if (gt_msg_decode (data, size, kind, &msg, &rid, err, sizeof (err)) == GT_OK) {
+        msgpack_sbuffer buf = gt_msg_test_encode (msg);
+        msgpack_sbuffer_destroy (&buf);
+        json_t *json = gt_msg_to_json (msg);
+        assert (json);
+        json_decref (json);
+        gt_msg_destroy (&msg);
+    }
+    else
+        assert (msg == NULL && err [0]);
+}
+
+static void
+s_fuzz_vector (const char *name, gt_msg_kind_t kind, json_t *doc,
+               const uint8_t *bytes, size_t size, void *arg)
+{
+    (void) name; (void) doc; (void) arg;
+    //  Every proper prefix of a map is incomplete, hence rejected
+    for (size_t length = 0; length < size; length++) {
+        gt_msg_t *msg;
+        gt_code_t code = gt_msg_decode (bytes, length, kind, &msg, NULL, NULL, 0);
+        assert (code == GT_ERR_INVALID_ARGUMENT && msg == NULL);
+    }
+    uint8_t *copy = (uint8_t *) malloc (size);
+    assert (copy);
+    for (int round = 0; round < 100; round++) {
+        memcpy (copy, bytes, size);
+        int flips = 1 + (int) (s_random () % 3);
+        for (int flip = 0; flip < flips; flip++)
+            copy [s_random () % size] ^= (uint8_t) (1u << (s_random () % 8));
+        s_decode_anything (copy, size, kind);
+    }
+    free (copy);
+}
+
+static void
+s_test_robustness (void)
+{
+    s_each_vector (s_fuzz_vector, NULL);
+    static const uint8_t alphabet [] = {
+        0x80, 0x81, 0x85, 0x90, 0x91, 0xa1, 0xa3, 0xc0, 0xc1, 0xc2, 0xc3, 0xcc, 0xcf,
+        0xd0, 0xd9, 0xdc, 0xdd, 0xde, 0xdf, 0xc7, 0xd4, 0xff, 0x00, 0x01, 'v', 'r', 'i', 'd'
+    };
+    uint8_t garbage [64];
+    for (int round = 0; round < 3000; round++) {
+        size_t size = (size_t) (s_random () % sizeof (garbage));
+        for (size_t index = 0; index < size; index++)
+            garbage [index] = (s_random () & 1)? (uint8_t) s_random ()
+                            : alphabet [s_random () % sizeof (alphabet)];
+        s_decode_anything (garbage, size, (gt_msg_kind_t) (round % 3));
+    }
+}
+
+void
+gt_msg_test (bool verbose)
+{
+    if (verbose)
+        printf (" * gt_msg:\n");
+    s_test_widths ();
+    s_test_round_trips ();
+    s_test_unencodable ();
+    s_test_vectors (verbose);
+    gt_msg_test_rejections ();
+    s_test_robustness ();
+    if (verbose)
+        printf (" * gt_msg: OK\n");
+}
