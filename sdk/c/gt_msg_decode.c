@@ -361,7 +361,7 @@ s_get_lease (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
     s_path_t at [COUNT];
     for (int index = 0; index < COUNT; index++)
         at [index] = (s_path_t) { path, names [index], 0 };
-    int type, state;
+    int type = 0, state = 0;
     uint64_t *numbers [] = { &lease->fence, &lease->ttl_ms, &lease->created_at,
                              &lease->renewed_at, &lease->expires_at, &lease->renewals };
     if (!s_get_lease_id (self, &at [ID], slots [ID], lease->id)
@@ -400,7 +400,7 @@ s_get_event (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
             return s_fail (self, &at [index], "required");
     }
     uint64_t version = GT_PROTOCOL_VERSION;
-    int kind, reason = GT_REASON_NONE;
+    int kind = 0, reason = GT_REASON_NONE;
     if (!top && !s_get_uint (self, &at [V], slots [V], UINT64_MAX, &version))
         return false;
     if (!top && version != GT_PROTOCOL_VERSION)
@@ -491,7 +491,7 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
         return s_fail (self, &at_rid, "0 is reserved"), GT_ERR_INVALID_ARGUMENT;
     if (!slots [CMD])
         return s_fail (self, &at_cmd, "required"), GT_ERR_INVALID_ARGUMENT;
-    int cmd;
+    int cmd = 0;
     if (!s_get_name (self, &at_cmd, slots [CMD], s_cmd_parse, "command", &cmd))
         return slots [CMD]->type == MSGPACK_OBJECT_STR? GT_ERR_UNSUPPORTED_COMMAND
                                                        : GT_ERR_INVALID_ARGUMENT;
@@ -508,7 +508,7 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
             continue;
         }
         bool ok = true;
-        int value;
+        int value = 0;
         switch (key) {
             case GT_REQ_OBJECT_ID:
                 ok = s_get_str (self, &at, object, 1, GT_MAX_OBJECT_ID, &msg->object_id);
@@ -610,7 +610,7 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
     if (msg->version != GT_PROTOCOL_VERSION)
         return s_fail (self, &at [V], "version %llu not supported",
                        (unsigned long long) msg->version), GT_ERR_UNSUPPORTED_VERSION;
-    int code;
+    int code = 0;
     if (!s_get_uint (self, &at [RID], slots [RID], UINT64_MAX, &msg->rid)
     ||  !s_get_name (self, &at [CODE], slots [CODE], s_code_parse, "code", &code))
         return GT_ERR_INVALID_ARGUMENT;
@@ -695,7 +695,7 @@ static gt_code_t
 s_decode_event (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 {
     static const char *const names [] = { "v" };
-    const msgpack_object *slots [1];
+    const msgpack_object *slots [1] = { NULL };
     s_path_t at_v = { NULL, "v", 0 };
     if (!s_collect (self, NULL, root, names, 1, slots))
         return GT_ERR_INVALID_ARGUMENT;
