@@ -1,6 +1,204 @@
-/*  gt_client.h — placeholder until the C SDK lands.  */
+/*  gt_client.h — GTLP/1 client: one DEALER connection to a broker.
+
+    Two ways to talk to the broker, over the same socket:
+
+    *  Blocking calls (gt_client_create, _renew, ... _replay): send one
+       request and wait up to the client's timeout (default 5000 ms) for
+       the reply with the same request id.  They return GT_OK or the
+       broker's error code; the broker's message is then gt_client_error().
+       Replies to other request ids that arrive meanwhile (late replies of
+       an earlier call that timed out, or of pipelined requests) are
+       discarded, so do not mix blocking calls with pipelined requests
+       still in flight.
+
+       A TIMEOUT is reported as GT_ERR_UNAVAILABLE with gt_client_timed_out()
+       true and gt_client_error() "broker did not answer within N ms".  The
+       broker itself never answers UNAVAILABLE with timed_out set, so the two
+       can be told apart.  After a timeout the change may or may not have
+       been applied (GTLP.md §11).  Invalid arguments detected locally
+       return GT_ERR_INVALID_ARGUMENT without contacting the broker.
+
+    *  Pipelined: gt_client_send a request (the client fills "v" and "rid"
+       and returns the rid), later gt_client_recv replies in any order and
+       match them by rid.  Thousands of requests may be in flight.
+
+    Leases returned through a gt_lease_info_t *lease_out are deep copies
+    the caller owns: free their contents with gt_lease_info_clear().  Calls
+    returning a whole reply (list, renew_batch, health, stats, replay) store
+    it in *reply_p (caller destroys with gt_msg_destroy); reply_p may be NULL.
+    On failure *reply_p is NULL and lease_out is left untouched.
+
+    Request ids come from a per-client counter starting at 1.
+
+    A client is not thread safe (it owns a ZeroMQ socket): use one per thread.  */
 #ifndef GT_CLIENT_H_INCLUDED
 #define GT_CLIENT_H_INCLUDED
-#include <stdbool.h>
+
+#include <czmq.h>
+#include "gt_msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GT_CLIENT_DEFAULT_TIMEOUT   5000    //  ms
+
+typedef struct _gt_client_t gt_client_t;
+
+//  Arguments of CREATE.  Zero-initialise, then set what you need; the
+//  client's service id is the owner.  Strings are borrowed for the call.
+typedef struct {
+    const char *object_id;          //  required: the leased object
+    gt_object_type_t object_type;   //  default GT_TYPE_UNKNOWN
+    uint64_t ttl_ms;                //  0: the broker's default lease duration
+    const gt_meta_t *metadata;      //  string map, or NULL
+    const gt_cleanup_t *cleanup;    //  cleanup registration, or NULL
+    const char *idempotency_key;    //  makes CREATE safe to retry, or NULL
+} gt_create_args_t;
+
+//  Filters and paging of LIST.  Zero-initialise; NULL / false = no filter.
+typedef struct {
+    const char *service_id;         //  only leases of this service, or NULL
+    const char *object_id;          //  only leases of this object, or NULL
+    bool has_object_type;           //  filter on object_type
+    gt_object_type_t object_type;   //  the type to match
+    bool has_state;                 //  filter on state
+    gt_lease_state_t state;         //  the state to match
+    const char *cursor;             //  cursor of the previous page, or NULL
+    uint64_t limit;                 //  0: broker default (100); else 1..1000
+} gt_list_args_t;
+
+//  Create a client connected to endpoint (e.g. "tcp://127.0.0.1:50051"),
+//  acting as service_id (1..128 bytes; owner of the leases it creates).
+//  Returns NULL if an argument is invalid or the endpoint cannot be used.
+gt_client_t *gt_client_new (const char *endpoint, const char *service_id);
+
+//  Destroy the client (pending requests are dropped); nulls the pointer.
+void gt_client_destroy (gt_client_t **self_p);
+
+//  Set the timeout of blocking calls in ms (> 0); default 5000.
+void gt_client_set_timeout (gt_client_t *self, int timeout_ms);
+int gt_client_timeout (gt_client_t *self);
+
+//  The service id the client acts as.
+const char *gt_client_service_id (gt_client_t *self);
+
+//  Human text of the last failed call: the broker's message, a local
+//  validation error, or the timeout text.  "" after a successful call.
+const char *gt_client_error (gt_client_t *self);
+
+//  True if the last call failed because no reply came within the timeout.
+bool gt_client_timed_out (gt_client_t *self);
+
+//  Number of replies discarded since creation because nobody was waiting
+//  for them (stale rid) or they could not be decoded.
+uint64_t gt_client_discarded (gt_client_t *self);
+
+//  ---------------------------------------------------------------------
+//  Blocking calls
+
+//  CREATE a lease owned by the client's service.
+gt_code_t gt_client_create (gt_client_t *self, const gt_create_args_t *args,
+                            gt_lease_info_t *lease_out);
+
+//  RENEW a lease for ttl_ms, or for its own TTL when ttl_ms is 0.
+gt_code_t gt_client_renew (gt_client_t *self, const char *lease_id,
+                           uint64_t ttl_ms, gt_lease_info_t *lease_out);
+
+//  RENEW_BATCH count leases (1..10,000); ttl_ms 0 = each lease's own TTL.
+//  The per-lease outcomes are (*reply_p)->results [0 .. result_count-1].
+gt_code_t gt_client_renew_batch (gt_client_t *self, const char *const *lease_ids,
+                                 size_t count, uint64_t ttl_ms, gt_msg_t **reply_p);
+
+//  RELEASE a lease; with retain, the object is kept (no reclaim/cleanup)
+//  if this was its last lease.
+gt_code_t gt_client_release (gt_client_t *self, const char *lease_id,
+                             bool retain, gt_lease_info_t *lease_out);
+
+//  GET a lease by id.
+gt_code_t gt_client_get (gt_client_t *self, const char *lease_id,
+                         gt_lease_info_t *lease_out);
+
+//  LIST one page of leases; args may be NULL (everything, default page).
+//  Leases are (*reply_p)->leases [0 .. lease_count-1]; (*reply_p)->cursor
+//  is the next page's cursor, NULL on the last page.
+gt_code_t gt_client_list (gt_client_t *self, const gt_list_args_t *args,
+                          gt_msg_t **reply_p);
+
+//  HEALTH: status, server_version, store, store_status, uptime_ms, now,
+//  active_leases in the reply.
+gt_code_t gt_client_health (gt_client_t *self, gt_msg_t **reply_p);
+
+//  STATS: reply->stats [0 .. stat_count-1], sorted by name.
+gt_code_t gt_client_stats (gt_client_t *self, gt_msg_t **reply_p);
+
+//  REPLAY events with seq > after_seq; limit 0 = broker default (100).
+//  Events are reply->events [0 .. event_count-1]; reply->last_seq is the
+//  newest seq published.  GT_ERR_TOO_OLD if that history is gone.
+gt_code_t gt_client_replay (gt_client_t *self, uint64_t after_seq,
+                            uint64_t limit, gt_msg_t **reply_p);
+
+//  Look up a named counter in a STATS reply; returns default_value if absent.
+uint64_t gt_client_stat_value (const gt_msg_t *reply, const char *name,
+                               uint64_t default_value);
+
+//  ---------------------------------------------------------------------
+//  Convenience calls of the original GarbageTruck.  Each creates a lease
+//  with the client's service id; ttl_ms 0 = broker default; cleanup_url may
+//  be NULL (no cleanup).  Object ids and metadata:
+//
+//    create_temp_file_lease (path)       TEMPORARY_FILE     object path
+//                                        metadata {path}
+//    create_db_row_lease (table, row_id) DATABASE_ROW       object "table:row_id"
+//                                        metadata {table, row_id}
+//    create_blob_lease (bucket, key)     BLOB_STORAGE       object "bucket/key"
+//                                        metadata {bucket, key}
+//    create_session_lease (session_id,   WEBSOCKET_SESSION  object session_id
+//                          user_id)      metadata {user_id}
+//    create_cache_lease (cache_key)      CACHE_ENTRY        object cache_key
+//                                        metadata {cache_key}
+
+gt_code_t gt_client_create_temp_file_lease (gt_client_t *self, const char *path,
+                                            uint64_t ttl_ms, const char *cleanup_url,
+                                            gt_lease_info_t *lease_out);
+gt_code_t gt_client_create_db_row_lease (gt_client_t *self, const char *table,
+                                         const char *row_id, uint64_t ttl_ms,
+                                         const char *cleanup_url,
+                                         gt_lease_info_t *lease_out);
+gt_code_t gt_client_create_blob_lease (gt_client_t *self, const char *bucket,
+                                       const char *key, uint64_t ttl_ms,
+                                       const char *cleanup_url,
+                                       gt_lease_info_t *lease_out);
+gt_code_t gt_client_create_session_lease (gt_client_t *self, const char *session_id,
+                                          const char *user_id, uint64_t ttl_ms,
+                                          const char *cleanup_url,
+                                          gt_lease_info_t *lease_out);
+gt_code_t gt_client_create_cache_lease (gt_client_t *self, const char *cache_key,
+                                        uint64_t ttl_ms, const char *cleanup_url,
+                                        gt_lease_info_t *lease_out);
+
+//  ---------------------------------------------------------------------
+//  Pipelined API
+
+//  Send a request without waiting.  Sets request->version to 1 and
+//  request->rid to a fresh id, and returns that rid.  If service_id is NULL
+//  the client's service id is sent (the message is not changed for that).
+//  The caller keeps ownership of request.  Returns 0 (and sets
+//  gt_client_error) if the request cannot be encoded or could not be
+//  queued within the timeout.
+uint64_t gt_client_send (gt_client_t *self, gt_msg_t *request);
+
+//  Receive the next reply, waiting up to timeout_ms (-1: forever, 0: just
+//  check).  Returns a reply the caller owns (gt_msg_destroy), or NULL on
+//  timeout or interrupt.  Undecodable replies are discarded and counted.
+gt_msg_t *gt_client_recv (gt_client_t *self, int timeout_ms);
+
+//  The DEALER socket, to poll for replies alongside other sockets.
+zsock_t *gt_client_sock (gt_client_t *self);
+
 void gt_client_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,0 +1,969 @@
+/*  gt_broker.c — the broker actor: one thread, one loop, every table.
+
+    One loop turn:
+      1. zmq_poll on the pipe, the ROUTER and (asynchronous stores) the
+         store's completion socket, with a timeout from the timer wheel
+         (0 when work is left over from the previous turn);
+      2. pipe commands; store completions (release or roll back batches);
+      3. drain up to GT_BROKER_REQUESTS_PER_TURN requests without blocking,
+         applying each to the tables at once;
+      4. advance the wheel to now and run up to GT_BROKER_TIMERS_PER_TURN
+         due timers (expiries, purges, reclaims);
+      5. flush the turn's batch to the store: replies and events wait until
+         it is durable (memory store: at once);
+      6. send what became durable; retry replies queued for full peers.
+
+    Timing (GTLP.md §10.1): the poll timeout is gt_wheel_timeout in whole
+    ms on the clock the wheel compares against (zclock_mono), never rounded
+    down, and turns with leftover work poll with 0.  A deadline D fires on
+    the first turn whose clock reads >= D: at most the 1 ms slot (where the
+    clock stood within its ms when the loop slept) plus the turn's
+    processing late; never early.  Lateness is measured per expiry
+    (STATS expiry_late_*).
+
+    Replies are never lost without a trace: a peer that is gone
+    (EHOSTUNREACH under ROUTER_MANDATORY) counts replies_dropped; a peer
+    whose pipe is full (EAGAIN) gets its reply queued and retried every
+    turn; a queue overflow drops with a counter and a log line.  */
+#include <czmq.h>
+#include "gt_broker.h"
+#include "gt_leases.h"
+#include "gt_events.h"
+#include "gt_store.h"
+#include "gt_broker_internal.h"
+
+//  --------------------------------------------------------------------------
+//  Replies
+
+//  A reply waiting to be sent: the request's envelope and the reply body.
+static s_reply_t *
+s_reply_new (s_envelope_t *envelope, uint64_t rid, gt_cmd_t cmd, gt_code_t code,
+             void *body, size_t size)
+{
+    s_reply_t *reply = (s_reply_t *) zmalloc (sizeof (s_reply_t));
+    assert (reply);
+    reply->envelope = envelope;
+    reply->rid = rid;
+    reply->cmd = cmd;
+    reply->code = code;
+    reply->body = body;
+    reply->size = size;
+    return reply;
+}
+
+static void
+s_reply_destroy (s_reply_t **reply_p)
+{
+    s_reply_t *reply = *reply_p;
+    if (reply) {
+        free (reply->envelope);
+        free (reply->body);
+        free (reply);
+        *reply_p = NULL;
+    }
+}
+
+//  Encode an error reply body.
+static void
+s_error_body (uint64_t rid, gt_code_t code, const char *message, void **data_p, size_t *size_p)
+{
+    gt_msg_t reply;
+    memset (&reply, 0, sizeof (reply));
+    reply.kind = GT_MSG_REPLY;
+    reply.version = GT_PROTOCOL_VERSION;
+    reply.rid = rid;
+    reply.code = code;
+    reply.message = (char *) (message && *message ? message : gt_code_name (code));
+    uint64_t versions [] = { GT_PROTOCOL_VERSION };
+    if (code == GT_ERR_UNSUPPORTED_VERSION) {
+        reply.versions = versions;
+        reply.version_count = 1;
+    }
+    int rc = gt_msg_encode_alloc (&reply, data_p, size_p);
+    assert (rc == 0);               //  an error reply always encodes
+}
+
+static void
+s_count_reply (s_broker_t *self, const s_reply_t *reply)
+{
+    if (reply->code != GT_OK) {
+        self->counters.errors++;
+        if (reply->code < GT_CODE_COUNT_)
+            self->counters.errors_by_code [reply->code]++;
+    }
+}
+
+//  Try to send; 0 sent, 1 peer's pipe full (retry), -1 peer gone.
+static int
+s_send_reply (s_broker_t *self, s_reply_t *reply)
+{
+    void *router = zsock_resolve (self->router);
+    const uint8_t *frame = reply->envelope->data;
+    for (size_t index = 0; index < reply->envelope->count; index++) {
+        uint32_t size;
+        memcpy (&size, frame, sizeof (size));
+        frame += sizeof (size);
+        if (zmq_send (router, frame, size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
+            //  Only the first frame (the routing id) can fail: the router
+            //  checks the peer's pipe there and then takes the whole message
+            if (errno == EAGAIN)
+                return 1;
+            return -1;
+        }
+        frame += size;
+    }
+    if (zmq_send (router, reply->body, reply->size, ZMQ_DONTWAIT) == -1)
+        return -1;
+    return 0;
+}
+
+//  Send now, or queue for a full peer; count the outcome.  Takes the reply.
+static void
+s_deliver_reply (s_broker_t *self, s_reply_t *reply)
+{
+    s_count_reply (self, reply);
+    int rc = self->router ? s_send_reply (self, reply) : -1;
+    if (rc == 1) {
+        if (self->backlog_count < GT_BROKER_BACKLOG_MAX) {
+            reply->next = NULL;
+            *self->backlog_tail = reply;
+            self->backlog_tail = &reply->next;
+            self->backlog_count++;
+            self->counters.replies_queued++;
+            return;
+        }
+        self->counters.replies_dropped++;
+        self->counters.backlog_overflows++;
+        if (self->counters.backlog_overflows == 1 || self->counters.backlog_overflows % 10000 == 0)
+            zsys_warning ("gt_broker: reply backlog full (%d): dropped reply rid=%" PRIu64
+                          " (%" PRIu64 " dropped so far)", GT_BROKER_BACKLOG_MAX, reply->rid,
+                          self->counters.backlog_overflows);
+    }
+    else
+    if (rc == -1)
+        self->counters.replies_dropped++;
+    s_reply_destroy (&reply);
+}
+
+//  Retry queued replies: each at most once per turn.
+static void
+s_retry_backlog (s_broker_t *self)
+{
+    size_t attempts = self->backlog_count;
+    while (attempts-- && self->backlog) {
+        s_reply_t *reply = self->backlog;
+        self->backlog = reply->next;
+        if (!self->backlog)
+            self->backlog_tail = &self->backlog;
+        self->backlog_count--;
+        int rc = s_send_reply (self, reply);
+        if (rc == 1) {
+            reply->next = NULL;
+            *self->backlog_tail = reply;
+            self->backlog_tail = &reply->next;
+            self->backlog_count++;
+            continue;
+        }
+        if (rc == -1)
+            self->counters.replies_dropped++;
+        s_reply_destroy (&reply);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Batches
+
+static s_batch_t *
+s_batch_current (s_broker_t *self)
+{
+    if (!self->current) {
+        s_batch_t *batch = (s_batch_t *) zmalloc (sizeof (s_batch_t));
+        assert (batch);
+        batch->id = ++self->batch_counter;
+        batch->mark = gt_leases_mark (self->leases);
+        batch->first_seq = gt_events_next_seq (self->events);
+        batch->last_seq = batch->first_seq - 1;
+        batch->replies_tail = &batch->replies;
+        self->current = batch;
+    }
+    return self->current;
+}
+
+static void
+s_batch_add_reply (s_batch_t *batch, s_reply_t *reply)
+{
+    reply->next = NULL;
+    *batch->replies_tail = reply;
+    batch->replies_tail = &reply->next;
+    batch->dirty = true;
+}
+
+static void
+s_batch_destroy (s_batch_t **batch_p)
+{
+    s_batch_t *batch = *batch_p;
+    if (batch) {
+        while (batch->replies) {
+            s_reply_t *reply = batch->replies;
+            batch->replies = reply->next;
+            s_reply_destroy (&reply);
+        }
+        free (batch);
+        *batch_p = NULL;
+    }
+}
+
+//  The batch is durable: publish its events, send its replies, hand its
+//  reclaims to delivery.
+static void
+s_batch_release (s_broker_t *self, s_batch_t *batch)
+{
+    if (batch->last_seq >= batch->first_seq)
+        self->counters.events_published += gt_events_publish (self->events, self->pub, batch->last_seq,
+                                                              self->counters.events_by_kind);
+    while (batch->replies) {
+        s_reply_t *reply = batch->replies;
+        batch->replies = reply->next;
+        s_deliver_reply (self, reply);
+    }
+    //  Delivery seam: the HTTP delivery component takes these later; for
+    //  now they are counted.
+    self->counters.reclaims_handed += batch->reclaims;
+    self->counters.cleanups_handed += batch->cleanups;
+    gt_leases_commit (self->leases, batch->end_mark);
+}
+
+//  The store failed this batch: undo it and every later one (the store
+//  fails those too), answer all their requests UNAVAILABLE, drop their
+//  events.  Older batches stay in flight.
+static void
+s_batch_fail_from (s_broker_t *self, s_batch_t *failed)
+{
+    self->counters.batches_failed++;
+    uint64_t failed_id = failed->id;
+    gt_leases_rollback (self->leases, failed->mark);
+    gt_events_rollback (self->events, failed->first_seq);
+    size_t undone = 0;
+    while (true) {
+        s_batch_t *batch = (s_batch_t *) zlistx_last (self->flight);
+        assert (batch);             //  failed is in the list
+        zlistx_detach_cur (self->flight);
+        while (batch->replies) {
+            s_reply_t *reply = batch->replies;
+            batch->replies = reply->next;
+            free (reply->body);
+            s_error_body (reply->rid, GT_ERR_UNAVAILABLE,
+                          "the store could not make the change durable; nothing was changed",
+                          &reply->body, &reply->size);
+            reply->code = GT_ERR_UNAVAILABLE;
+            s_deliver_reply (self, reply);
+        }
+        undone++;
+        bool last = batch == failed;
+        s_batch_destroy (&batch);
+        if (last)
+            break;
+    }
+    zsys_warning ("gt_broker: the store failed batch %" PRIu64 ": rolled back %zu batch(es)",
+                  failed_id, undone);
+}
+
+//  End of turn: hand the batch to the store.
+static void
+s_flush (s_broker_t *self)
+{
+    s_batch_t *batch = self->current;
+    if (!batch)
+        return;
+    self->current = NULL;
+    batch->end_mark = gt_leases_mark (self->leases);
+    if (!batch->dirty && batch->end_mark.position == batch->mark.position) {
+        s_batch_destroy (&batch);
+        return;
+    }
+    gt_store_status_t status = gt_store_flush (self->store, batch->id);
+    self->counters.batches_flushed++;
+    if (status == GT_STORE_DONE && zlistx_size (self->flight) == 0) {
+        s_batch_release (self, batch);
+        s_batch_destroy (&batch);
+        return;
+    }
+    zlistx_add_end (self->flight, batch);
+    if (status == GT_STORE_FAILED)
+        s_batch_fail_from (self, batch);
+    else
+    if (status == GT_STORE_DONE) {
+        //  Durable at once but behind others: released in order later
+        batch->durable = true;
+    }
+}
+
+//  Release the leading batches that are durable, in order.
+static void
+s_release_durable (s_broker_t *self)
+{
+    s_batch_t *batch;
+    while ((batch = (s_batch_t *) zlistx_first (self->flight)) && batch->durable) {
+        zlistx_detach (self->flight, NULL);
+        s_batch_release (self, batch);
+        s_batch_destroy (&batch);
+    }
+}
+
+static void
+s_handle_completions (s_broker_t *self)
+{
+    uint64_t id;
+    bool durable;
+    while (gt_store_completion (self->store, &id, &durable) == 0) {
+        s_batch_t *batch = NULL;
+        for (s_batch_t *b = (s_batch_t *) zlistx_first (self->flight); b;
+             b = (s_batch_t *) zlistx_next (self->flight))
+            if (b->id == id) {
+                batch = b;
+                break;
+            }
+        if (!batch)
+            continue;               //  already rolled back with an earlier failure
+        if (!durable) {
+            s_batch_fail_from (self, batch);
+            continue;
+        }
+        batch->durable = true;
+        s_release_durable (self);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Engine hooks: everything a mutation produces joins the current batch
+
+static void
+s_hook_event (void *ctx, gt_event_kind_t kind, const gt_lease_info_t *lease,
+              gt_reason_t reason, uint64_t at)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    s_batch_t *batch = s_batch_current (self);
+    const gt_event_record_t *record = gt_events_make (self->events, kind, lease, reason, at);
+    if (!record) {
+        zsys_error ("gt_broker: cannot encode %s event of lease %s", gt_event_kind_name (kind), lease->id);
+        return;
+    }
+    batch->last_seq = record->seq;
+    batch->dirty = true;
+    gt_store_event (self->store, record->seq, kind, at, record->topic, record->body, record->size);
+}
+
+static void
+s_hook_lease_put (void *ctx, const gt_lease_info_t *lease, const char *key)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    s_batch_current (self)->dirty = true;
+    gt_store_lease_put (self->store, lease, key);
+}
+
+static void
+s_hook_lease_delete (void *ctx, const char *lease_id)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    s_batch_current (self)->dirty = true;
+    gt_store_lease_delete (self->store, lease_id);
+}
+
+static void
+s_hook_object_put (void *ctx, const char *object_id, uint64_t fence, bool live,
+                   uint64_t pending_at, gt_reason_t reason, const char *last_lease_id)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    s_batch_current (self)->dirty = true;
+    gt_store_object_t object = { object_id, fence, live, pending_at, reason, last_lease_id };
+    gt_store_object_put (self->store, &object);
+}
+
+static void
+s_hook_object_delete (void *ctx, const char *object_id, uint64_t fence)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    s_batch_current (self)->dirty = true;
+    gt_store_object_delete (self->store, object_id, fence);
+}
+
+static void
+s_hook_reclaim (void *ctx, const char *object_id, uint64_t fence,
+                const gt_cleanup_t *const *cleanups, size_t count)
+{
+    (void) object_id;
+    (void) fence;
+    (void) cleanups;
+    s_broker_t *self = (s_broker_t *) ctx;
+    s_batch_t *batch = s_batch_current (self);
+    batch->reclaims++;
+    batch->cleanups += count;
+    batch->dirty = true;
+}
+
+//  --------------------------------------------------------------------------
+//  Requests
+
+static void
+s_clock (s_broker_t *self)
+{
+    gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
+}
+
+static void
+s_reply_lease (s_broker_t *self, gt_msg_t *reply, gt_lease_info_t *info, const gt_lease_t *lease)
+{
+    gt_leases_info (self->leases, lease, info);
+    reply->lease = info;
+}
+
+//  Handle one decoded request; returns the encoded reply body and its code.
+static gt_code_t
+s_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size_t *size_p)
+{
+    char err [512] = "";
+    gt_msg_t reply;
+    memset (&reply, 0, sizeof (reply));
+    reply.kind = GT_MSG_REPLY;
+    reply.version = GT_PROTOCOL_VERSION;
+    reply.rid = request->rid;
+    gt_code_t code = GT_OK;
+    gt_lease_t *lease = NULL;
+    gt_lease_info_t info;
+    //  Storage that outlives the switch, freed after encoding
+    gt_lease_info_t *infos = NULL;
+    gt_lease_t **leases = NULL;
+    gt_renew_result_t *results = NULL;
+    gt_stat_t *stats = NULL;
+    char cursor [32] = "";
+
+    s_clock (self);
+    switch (request->cmd) {
+        case GT_CMD_CREATE:
+            code = gt_leases_create (self->leases, request, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                s_reply_lease (self, &reply, &info, lease);
+            break;
+        case GT_CMD_RENEW:
+            code = gt_leases_renew (self->leases, request->lease_id, request->service_id,
+                                    request->has_ttl, request->ttl_ms, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                s_reply_lease (self, &reply, &info, lease);
+            break;
+        case GT_CMD_RELEASE:
+            code = gt_leases_release (self->leases, request->lease_id, request->service_id,
+                                      request->has_retain && request->retain, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                s_reply_lease (self, &reply, &info, lease);
+            break;
+        case GT_CMD_GET:
+            code = gt_leases_get (self->leases, request->lease_id, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                s_reply_lease (self, &reply, &info, lease);
+            break;
+        case GT_CMD_RENEW_BATCH: {
+            if (request->lease_id_count == 0 || request->lease_id_count > GT_MAX_BATCH) {
+                snprintf (err, sizeof (err), "lease_ids must have 1 .. %d entries", GT_MAX_BATCH);
+                code = GT_ERR_INVALID_ARGUMENT;
+                break;
+            }
+            if (request->has_ttl
+            && (code = gt_leases_check_ttl (self->leases, request->ttl_ms, err, sizeof (err))) != GT_OK)
+                break;
+            results = (gt_renew_result_t *) calloc (request->lease_id_count, sizeof (gt_renew_result_t));
+            assert (results);
+            for (size_t i = 0; i < request->lease_id_count; i++) {
+                gt_renew_result_t *result = &results [i];
+                const char *id = request->lease_ids [i];
+                snprintf (result->lease_id, sizeof (result->lease_id), "%s", id ? id : "");
+                char item_err [256];
+                result->code = gt_leases_renew (self->leases, id, request->service_id, request->has_ttl,
+                                                request->ttl_ms, &lease, item_err, sizeof (item_err));
+                if (result->code == GT_OK) {
+                    gt_leases_info (self->leases, lease, &info);
+                    result->expires_at = info.expires_at;
+                }
+                else
+                    //  Short fixed texts keep 10,000 results under 1 MiB
+                    result->message = (char *) (result->code == GT_ERR_NOT_FOUND ? "no such lease"
+                                    : result->code == GT_ERR_LEASE_ENDED ? "lease has ended"
+                                    : result->code == GT_ERR_PERMISSION_DENIED ? "another service's lease"
+                                    : "invalid lease");
+            }
+            reply.results = results;
+            reply.result_count = request->lease_id_count;
+            reply.results_present = true;
+            break;
+        }
+        case GT_CMD_LIST: {
+            size_t limit = request->has_limit ? request->limit : GT_DEFAULT_PAGE;
+            if (limit < 1 || limit > GT_MAX_PAGE) {
+                snprintf (err, sizeof (err), "limit must be 1 .. %d", GT_MAX_PAGE);
+                code = GT_ERR_INVALID_ARGUMENT;
+                break;
+            }
+            gt_leases_filter_t filter = {
+                request->service_id, request->object_id,
+                request->has_object_type, request->object_type,
+                request->has_state, request->state
+            };
+            leases = (gt_lease_t **) calloc (limit, sizeof (gt_lease_t *));
+            assert (leases);
+            size_t count = 0;
+            code = gt_leases_list (self->leases, &filter, request->cursor, limit,
+                                   GT_MAX_BODY_SIZE - 64 * 1024, leases, &count, cursor,
+                                   err, sizeof (err));
+            if (code != GT_OK)
+                break;
+            infos = (gt_lease_info_t *) calloc (count ? count : 1, sizeof (gt_lease_info_t));
+            assert (infos);
+            for (size_t i = 0; i < count; i++)
+                gt_leases_info (self->leases, leases [i], &infos [i]);
+            reply.leases = infos;
+            reply.lease_count = count;
+            reply.leases_present = true;
+            if (*cursor)
+                reply.cursor = cursor;
+            break;
+        }
+        case GT_CMD_HEALTH: {
+            gt_leases_stats_t engine;
+            gt_leases_stats (self->leases, &engine);
+            bool healthy = gt_store_healthy (self->store);
+            reply.status = (char *) (healthy ? "SERVING" : "DEGRADED");
+            reply.server_version = (char *) GT_VERSION_STRING;
+            reply.store = (char *) gt_store_name (self->store);
+            reply.store_status = (char *) (healthy ? "OK" : "DEGRADED");
+            reply.uptime_ms = (uint64_t) (zclock_mono () - self->started);
+            reply.now = (uint64_t) zclock_time ();
+            reply.active_leases = engine.active_leases;
+            break;
+        }
+        case GT_CMD_STATS: {
+            size_t count = 0;
+            stats = gt_broker_stats_build (self, &count);
+            reply.stats = stats;
+            reply.stat_count = count;
+            reply.stats_present = true;
+            break;
+        }
+        case GT_CMD_REPLAY: {
+            size_t limit = request->has_limit ? request->limit : GT_DEFAULT_PAGE;
+            if (limit < 1 || limit > GT_MAX_PAGE) {
+                snprintf (err, sizeof (err), "limit must be 1 .. %d", GT_MAX_PAGE);
+                code = GT_ERR_INVALID_ARGUMENT;
+                break;
+            }
+            code = gt_events_replay (self->events, request->rid, request->after_seq, limit,
+                                     GT_MAX_BODY_SIZE - 64 * 1024, body_p, size_p, err, sizeof (err));
+            if (code == GT_OK)
+                return GT_OK;       //  the events module built the whole body
+            break;
+        }
+        default:
+            snprintf (err, sizeof (err), "unknown command");
+            code = GT_ERR_UNSUPPORTED_COMMAND;
+            break;
+    }
+    if (code == GT_OK) {
+        reply.code = GT_OK;
+        if (gt_msg_encode_alloc (&reply, body_p, size_p) != 0) {
+            zsys_error ("gt_broker: cannot encode the reply to %s rid=%" PRIu64,
+                        gt_cmd_name (request->cmd), request->rid);
+            code = GT_ERR_INTERNAL;
+            snprintf (err, sizeof (err), "the broker could not encode its reply");
+        }
+    }
+    if (code != GT_OK)
+        s_error_body (request->rid, code, err, body_p, size_p);
+    free (infos);
+    free (leases);
+    free (results);
+    free (stats);
+    return code;
+}
+
+//  Receive one multipart message; false if none waiting.  Fills the
+//  envelope (all frames but the last) and the body (the last frame).
+static bool
+s_recv_request (s_broker_t *self, s_envelope_t **envelope_p, zmq_msg_t *body, bool *too_many_p)
+{
+    void *router = zsock_resolve (self->router);
+    zmq_msg_t frames [S_MAX_FRAMES];
+    size_t count = 0;
+    bool too_many = false;
+    zmq_msg_init (&frames [0]);
+    if (zmq_msg_recv (&frames [0], router, ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close (&frames [0]);
+        return false;
+    }
+    count = 1;
+    while (zmq_msg_more (&frames [count - 1])) {
+        if (count == S_MAX_FRAMES) {
+            //  Absurd envelope: keep the routing id and the last frame
+            too_many = true;
+            zmq_msg_t extra;
+            zmq_msg_init (&extra);
+            zmq_msg_recv (&extra, router, 0);
+            zmq_msg_close (&frames [count - 1]);
+            zmq_msg_init (&frames [count - 1]);
+            zmq_msg_move (&frames [count - 1], &extra);
+            zmq_msg_close (&extra);
+            continue;
+        }
+        zmq_msg_init (&frames [count]);
+        zmq_msg_recv (&frames [count], router, 0);     //  parts of a message arrive together
+        count++;
+    }
+    //  Envelope: frames [0 .. count-2] (only the routing id if too many)
+    size_t envelope_frames = too_many ? 1 : count - 1;
+    size_t bytes = 0;
+    for (size_t i = 0; i < envelope_frames; i++)
+        bytes += sizeof (uint32_t) + zmq_msg_size (&frames [i]);
+    s_envelope_t *envelope = (s_envelope_t *) malloc (sizeof (s_envelope_t) + bytes);
+    assert (envelope);
+    envelope->count = envelope_frames;
+    uint8_t *cursor = envelope->data;
+    for (size_t i = 0; i < envelope_frames; i++) {
+        uint32_t size = (uint32_t) zmq_msg_size (&frames [i]);
+        memcpy (cursor, &size, sizeof (size));
+        cursor += sizeof (size);
+        memcpy (cursor, zmq_msg_data (&frames [i]), size);
+        cursor += size;
+    }
+    zmq_msg_move (body, &frames [count - 1]);
+    for (size_t i = 0; i < count; i++)
+        zmq_msg_close (&frames [i]);
+    *envelope_p = envelope;
+    *too_many_p = too_many;
+    return true;
+}
+
+static void
+s_drain_requests (s_broker_t *self)
+{
+    self->more_requests = false;
+    if (!self->router)
+        return;
+    for (size_t handled = 0; handled < GT_BROKER_REQUESTS_PER_TURN; handled++) {
+        s_envelope_t *envelope = NULL;
+        zmq_msg_t body;
+        zmq_msg_init (&body);
+        bool too_many = false;
+        if (!s_recv_request (self, &envelope, &body, &too_many)) {
+            zmq_msg_close (&body);
+            return;
+        }
+        self->counters.requests++;
+        void *data = NULL;
+        size_t size = 0;
+        gt_code_t code;
+        uint64_t rid = 0;
+        gt_cmd_t cmd = GT_CMD_NONE;
+        char err [512] = "";
+        gt_msg_t *request = NULL;
+        if (too_many) {
+            code = GT_ERR_INVALID_ARGUMENT;
+            snprintf (err, sizeof (err), "too many frames (at most %d)", S_MAX_FRAMES);
+        }
+        else
+            code = gt_msg_decode (zmq_msg_data (&body), zmq_msg_size (&body), GT_MSG_REQUEST,
+                                  &request, &rid, err, sizeof (err));
+        zmq_msg_close (&body);
+        bool immediate = true;
+        if (code == GT_OK) {
+            rid = request->rid;
+            cmd = request->cmd;
+            if (cmd < GT_CMD_COUNT_)
+                self->counters.requests_by_cmd [cmd]++;
+            //  HEALTH and STATS read no lease state: no need to wait for the store
+            immediate = cmd == GT_CMD_HEALTH || cmd == GT_CMD_STATS;
+            code = s_handle (self, request, &data, &size);
+            if (self->verbose)
+                zsys_debug ("gt_broker: %s rid=%" PRIu64 " -> %s", gt_cmd_name (cmd), rid, gt_code_name (code));
+            gt_msg_destroy (&request);
+        }
+        else {
+            self->counters.malformed++;
+            if (self->verbose)
+                zsys_debug ("gt_broker: bad request rid=%" PRIu64 ": %s: %s", rid, gt_code_name (code), err);
+            s_error_body (rid, code, err, &data, &size);
+        }
+        s_reply_t *reply = s_reply_new (envelope, rid, cmd, code, data, size);
+        if (immediate)
+            s_deliver_reply (self, reply);
+        else
+            s_batch_add_reply (s_batch_current (self), reply);
+    }
+    self->more_requests = true;
+}
+
+//  --------------------------------------------------------------------------
+//  Timers
+
+static void
+s_fire_timers (s_broker_t *self)
+{
+    s_clock (self);
+    gt_leases_advance (self->leases, GT_BROKER_TIMERS_PER_TURN);
+    self->more_timers = gt_leases_timeout (self->leases) == 0;
+}
+
+//  Poll timeout in ms: 0 if work is left, else until the wheel needs us.
+static long
+s_poll_timeout (s_broker_t *self)
+{
+    if (self->more_requests || self->more_timers)
+        return 0;
+    s_clock (self);
+    int64_t timeout = gt_leases_timeout (self->leases);
+    if (self->backlog_count && (timeout < 0 || timeout > 1))
+        timeout = 1;                //  retry queued replies every ms
+    //  Waking early is harmless (the wheel never fires early); cap it so
+    //  zmq_poll never sees a huge value
+    if (timeout > 3600 * 1000)
+        timeout = 3600 * 1000;
+    return (long) timeout;
+}
+
+//  --------------------------------------------------------------------------
+//  Pipe
+
+static int
+s_bind (zsock_t *sock, const char *endpoint)
+{
+    if (zsock_bind (sock, "%s", endpoint) == -1)
+        return -1;
+    const char *last = zsock_endpoint (sock);
+    const char *colon = last ? strrchr (last, ':') : NULL;
+    return colon ? atoi (colon + 1) : 0;
+}
+
+static void
+s_handle_pipe (s_broker_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    if (!msg) {
+        self->terminated = true;
+        return;
+    }
+    char *command = zmsg_popstr (msg);
+    if (!command) {
+        zmsg_destroy (&msg);
+        return;
+    }
+    if (streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "BIND") || streq (command, "EVENTS")) {
+        char *endpoint = zmsg_popstr (msg);
+        int port = -1;
+        bool events = streq (command, "EVENTS");
+        if (endpoint && self->store) {
+            zsock_t **sock = events ? &self->pub : &self->router;
+            bool created = *sock == NULL;
+            if (created) {
+                *sock = zsock_new (events ? ZMQ_PUB : ZMQ_ROUTER);
+                assert (*sock);
+                zsock_set_linger (*sock, 0);
+                zsock_set_sndhwm (*sock, self->hwm);
+                if (!events) {
+                    zsock_set_rcvhwm (*sock, self->hwm);
+                    zsock_set_router_mandatory (*sock, 1);
+                    zsock_set_maxmsgsize (*sock, GT_MAX_BODY_SIZE + 4096);
+                }
+            }
+            port = s_bind (*sock, endpoint);
+            if (port == -1) {
+                zsys_error ("gt_broker: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+                if (created)
+                    zsock_destroy (sock);       //  bound nowhere: as if never made
+            }
+        }
+        zstr_sendf (self->pipe, "%d", port);
+        zstr_free (&endpoint);
+    }
+    else
+    if (streq (command, "HWM")) {
+        char *value = zmsg_popstr (msg);
+        int hwm = value ? atoi (value) : 0;
+        if (hwm > 0)
+            self->hwm = hwm;
+        zstr_send (self->pipe, hwm > 0 ? "0" : "-1");
+        zstr_free (&value);
+    }
+    else
+    if (streq (command, "VERBOSE")) {
+        self->verbose = true;
+        zstr_send (self->pipe, "0");
+    }
+    else
+    if (streq (command, "STORE")) {
+        char *what = zmsg_popstr (msg);
+        char *value = zmsg_popstr (msg);
+        int rc = -1;
+        if (self->store && streq (gt_store_name (self->store), "test") && what && value) {
+            if (streq (what, "FAIL")) {
+                gt_store_test_fail (self->store, (size_t) atoi (value));
+                rc = 0;
+            }
+            else
+            if (streq (what, "HOLD")) {
+                gt_store_test_hold (self->store, atoi (value) != 0);
+                rc = 0;
+            }
+        }
+        zstr_sendf (self->pipe, "%d", rc);
+        zstr_free (&what);
+        zstr_free (&value);
+    }
+    else
+        zsys_error ("gt_broker: unknown pipe command '%s'", command);
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+}
+
+//  --------------------------------------------------------------------------
+//  Recovery
+
+static void
+s_load_lease (void *ctx, const gt_lease_info_t *lease, const char *key)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    char err [256];
+    if (gt_leases_restore_lease (self->leases, lease, key, err, sizeof (err)) != GT_OK)
+        zsys_warning ("gt_broker: recovery skipped a lease: %s", err);
+}
+
+static void
+s_load_object (void *ctx, const gt_store_object_t *object)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    gt_leases_restore_object (self->leases, object->object_id, object->fence, object->pending_at,
+                              object->reason, object->last_lease_id);
+}
+
+static void
+s_load_event (void *ctx, uint64_t seq, const char *topic, const void *body, size_t size)
+{
+    gt_events_restore (((s_broker_t *) ctx)->events, seq, topic, body, size);
+}
+
+static void
+s_load_counters (void *ctx, uint64_t last_seq, uint64_t fence_counter)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    gt_events_restore_seq (self->events, last_seq);
+    gt_leases_restore_fence_floor (self->leases, fence_counter + 1);
+}
+
+//  --------------------------------------------------------------------------
+//  Actor
+
+static s_broker_t *
+s_broker_new (zsock_t *pipe, const gt_config_t *config)
+{
+    s_broker_t *self = (s_broker_t *) zmalloc (sizeof (s_broker_t));
+    assert (self);
+    self->pipe = pipe;
+    self->config = gt_config_dup (config);
+    self->verbose = config->verbose;
+    self->started = zclock_mono ();
+    self->hwm = GT_BROKER_HWM;
+    self->backlog_tail = &self->backlog;
+    self->flight = zlistx_new ();
+    zlistx_set_destructor (self->flight, (zlistx_destructor_fn *) s_batch_destroy);
+    char err [256] = "";
+    self->store = gt_store_open (config, err, sizeof (err));
+    if (!self->store)
+        zsys_error ("gt_broker: %s", err);
+    self->events = gt_events_new (config->event_history);
+    gt_leases_hooks_t hooks = { .ctx = self, .event = s_hook_event, .reclaim = s_hook_reclaim };
+    if (self->store && gt_store_records (self->store)) {
+        hooks.lease_put = s_hook_lease_put;
+        hooks.lease_delete = s_hook_lease_delete;
+        hooks.object_put = s_hook_object_put;
+        hooks.object_delete = s_hook_object_delete;
+    }
+    self->leases = gt_leases_new (config, &hooks, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
+    if (self->store) {
+        gt_store_loader_t loader = { self, s_load_lease, s_load_object, s_load_event, s_load_counters };
+        if (gt_store_recover (self->store, &loader, err, sizeof (err)) != 0) {
+            zsys_error ("gt_broker: recovery failed: %s", err);
+            gt_store_destroy (&self->store);
+        }
+    }
+    //  Asynchronous stores may fail a batch: keep undo records
+    if (self->store && gt_store_async (self->store))
+        gt_leases_journal (self->leases, true);
+    return self;
+}
+
+static void
+s_broker_destroy (s_broker_t **self_p)
+{
+    s_broker_t *self = *self_p;
+    if (!self)
+        return;
+    s_batch_destroy (&self->current);
+    zlistx_destroy (&self->flight);
+    while (self->backlog) {
+        s_reply_t *reply = self->backlog;
+        self->backlog = reply->next;
+        s_reply_destroy (&reply);
+    }
+    gt_leases_destroy (&self->leases);
+    gt_events_destroy (&self->events);
+    gt_store_destroy (&self->store);
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->pub);
+    gt_config_destroy (&self->config);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+gt_broker_actor (zsock_t *pipe, void *args)
+{
+    s_broker_t *self = s_broker_new (pipe, (const gt_config_t *) args);
+    zsock_signal (pipe, 0);
+    while (!self->terminated) {
+        zmq_pollitem_t items [3];
+        int count = 0;
+        items [count++] = (zmq_pollitem_t) { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 };
+        int router_item = -1, store_item = -1;
+        if (self->router) {
+            router_item = count;
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 };
+        }
+        zsock_t *completions = self->store ? gt_store_completion_sock (self->store) : NULL;
+        if (completions) {
+            store_item = count;
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (completions), 0, ZMQ_POLLIN, 0 };
+        }
+        if (zmq_poll (items, count, s_poll_timeout (self)) == -1) {
+            if (errno == EINTR)
+                continue;
+            break;                  //  context terminated
+        }
+        if (items [0].revents & ZMQ_POLLIN) {
+            s_handle_pipe (self);
+            if (self->terminated)
+                break;
+        }
+        (void) router_item;
+        if (store_item >= 0 && (items [store_item].revents & ZMQ_POLLIN))
+            s_handle_completions (self);
+        if (!self->store)
+            continue;
+        //  Open the turn's batch before any mutation: its journal mark and
+        //  first event seq must precede them
+        s_batch_current (self);
+        s_drain_requests (self);
+        s_fire_timers (self);
+        s_flush (self);
+        s_retry_backlog (self);
+        self->counters.turns++;
+    }
+    s_broker_destroy (&self);
+}

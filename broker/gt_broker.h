@@ -1,0 +1,42 @@
+/*  gt_broker.h — the GarbageTruck broker, as a CZMQ actor.
+
+    zactor_t *broker = zactor_new (gt_broker_actor, config);
+        The actor copies the config (gt_config_dup); the caller keeps and
+        destroys its own.  The store named by config->storage is opened in
+        the actor ("memory"; "test" is the asynchronous test store).
+
+    Pipe commands (strings; each answered with one string frame):
+        BIND endpoint       bind the ROUTER (requests); reply the port, "-1" on failure
+        EVENTS endpoint     bind the PUB (events); reply the port, "-1" on failure
+        VERBOSE             log every request; reply "0"
+        HWM n               high-water mark of sockets bound later (tests); reply "0"
+        STORE FAIL n        test store only: fail the next n flushes; reply "0" or "-1"
+        STORE HOLD 1|0      test store only: hold / release completions; reply "0" or "-1"
+        $TERM               stop (zactor_destroy sends it)
+
+    One thread owns every table: no locks.  See gt_broker.c for the loop.  */
+#ifndef GT_BROKER_H_INCLUDED
+#define GT_BROKER_H_INCLUDED
+
+#include <czmq.h>
+#include "gt_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Broker loop limits (GTLP.md §10.1)
+#define GT_BROKER_REQUESTS_PER_TURN     1000        //  requests drained per loop turn
+#define GT_BROKER_TIMERS_PER_TURN       10000       //  expiries processed per loop turn
+#define GT_BROKER_HWM                   100000      //  ROUTER and PUB high-water marks
+#define GT_BROKER_BACKLOG_MAX           100000      //  replies queued for full peers
+
+//  The actor (args is a const gt_config_t *).
+void gt_broker_actor (zsock_t *pipe, void *args);
+
+void gt_broker_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,148 @@
+/*  gt_callback.h — one HTTP cleanup callback (a "job"), its body, its
+    signature and the cleanup URL policy (GC_CALLBACK_ALLOW), as specified
+    by proto-spec/CALLBACKS.md.
+
+    A job is compact on purpose (100,000 may wait in memory): its id, URL,
+    Idempotency-Key, the request body WITHOUT the "attempt" key (the stored
+    form, built with jansson) and four integers.  The body of attempt n is
+    rendered from the stored form when the attempt starts, so the signature
+    covers the attempt number.
+
+    Body key order (CALLBACKS.md): lease_id, object_id, object_type,
+    service_id, metadata (keys sorted), payload, reason, seq, fence, attempt.
+
+    Ownership: a job belongs to its creator until gt_delivery_submit takes it.
+    seq and fence must be <= INT64_MAX (JSON integers are signed here); a
+    larger value makes the constructors return NULL.  */
+#ifndef GT_CALLBACK_H_INCLUDED
+#define GT_CALLBACK_H_INCLUDED
+
+#include "gt_msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _gt_callback_job_t gt_callback_job_t;
+
+//  max_retries / retry_delay_ms value meaning "the delivery's configured
+//  default" (GC_CLEANUP_MAX_RETRIES / GC_CLEANUP_RETRY_DELAY).
+#define GT_CALLBACK_DEFAULT     UINT32_MAX
+
+//  "v1=" + 64 lowercase hex digits + NUL
+#define GT_CALLBACK_SIGNATURE_SIZE  68
+
+//  The fields of the body (CALLBACKS.md "Request").  Strings are borrowed.
+typedef struct {
+    const char *lease_id;           //  lease that registered the URL (required)
+    const char *object_id;          //  the reclaimed object (required)
+    const char *object_type;        //  wire name, e.g. "TEMPORARY_FILE" (required)
+    const char *service_id;         //  the lease's service (required)
+    const gt_meta_t *metadata;      //  the lease's metadata, or NULL for {}
+    const char *payload;            //  cleanup payload, or NULL for ""
+    const char *reason;             //  "expired" or "released" (required)
+    uint64_t seq;                   //  seq of the object.reclaimed event
+    uint64_t fence;                 //  the object's fencing token
+} gt_callback_fields_t;
+
+//  Create a job.  job_id is the caller's handle (outcomes carry it back).
+//  Returns NULL if a required field is missing, url is NULL or empty, or
+//  seq/fence exceed INT64_MAX.  Retries default to GT_CALLBACK_DEFAULT.
+gt_callback_job_t *
+    gt_callback_job_new (uint64_t job_id, const char *url,
+                         const gt_callback_fields_t *fields);
+
+//  Create the job for one lease's cleanup: url, payload, max_retries and
+//  retry_delay_ms come from lease->cleanup (absent retry settings mean the
+//  delivery's defaults).  Returns NULL if the lease has no cleanup.
+gt_callback_job_t *
+    gt_callback_job_from_lease (uint64_t job_id, const gt_lease_info_t *lease,
+                                gt_reason_t reason, uint64_t seq);
+
+//  Re-create a job from its stored form (gt_callback_job_body), e.g. from a
+//  durable outbox after a restart.  The Idempotency-Key is derived from the
+//  body's seq and lease_id, so it is the same as before.  Returns NULL if
+//  body is not an object with a string lease_id and an integer seq >= 0.
+gt_callback_job_t *
+    gt_callback_job_load (uint64_t job_id, const char *url, const char *body);
+
+//  Destroy a job; nulls the pointer.
+void
+    gt_callback_job_destroy (gt_callback_job_t **self_p);
+
+//  Retry policy of this job: retries after the first attempt (CLEANUP
+//  max_retries) and backoff base in ms.  GT_CALLBACK_DEFAULT = config default.
+void
+    gt_callback_job_set_retry (gt_callback_job_t *self, uint32_t max_retries,
+                               uint32_t retry_delay_ms);
+
+//  Attempts already made (resume after a restart): the next attempt is
+//  number attempts + 1, and counts against max_retries as usual.  Also the
+//  wait before that next attempt (0 = at once), e.g. what remains of the
+//  backoff that was running when the broker stopped.
+void
+    gt_callback_job_set_attempts (gt_callback_job_t *self, uint32_t attempts,
+                                  uint32_t delay_ms);
+
+uint64_t     gt_callback_job_id (const gt_callback_job_t *self);
+const char * gt_callback_job_url (const gt_callback_job_t *self);
+//  "<seq>-<lease_id>"
+const char * gt_callback_job_idempotency_key (const gt_callback_job_t *self);
+//  Stored form of the body: compact JSON without "attempt" (persist this).
+const char * gt_callback_job_body (const gt_callback_job_t *self);
+uint32_t     gt_callback_job_attempts (const gt_callback_job_t *self);
+uint32_t     gt_callback_job_max_retries (const gt_callback_job_t *self);
+uint32_t     gt_callback_job_retry_delay (const gt_callback_job_t *self);
+uint32_t     gt_callback_job_delay (const gt_callback_job_t *self);
+
+//  Record one more attempt and render its body (attempt = attempts after
+//  the increment); caller frees.  NULL only on out-of-memory.
+char *
+    gt_callback_job_next_attempt (gt_callback_job_t *self, uint32_t *attempt_p);
+
+//  Fill in retry settings left at GT_CALLBACK_DEFAULT.
+void
+    gt_callback_job_apply_defaults (gt_callback_job_t *self, uint32_t max_retries,
+                                    uint32_t retry_delay_ms);
+
+//  Signature header value for body at timestamp (decimal Unix seconds):
+//  "v1=" + lowercase hex HMAC-SHA256(secret, timestamp + "." + body).
+//  Any secret length (libsodium's streaming HMAC).  Returns 0, -1 on error.
+int
+    gt_callback_sign (const char *secret, const char *timestamp,
+                      const void *body, size_t body_size,
+                      char signature [GT_CALLBACK_SIGNATURE_SIZE]);
+
+//  Receiver-side check (CALLBACKS.md "Verifying"): true if signature is the
+//  v1 signature of body at timestamp; constant-time comparison.  Does not
+//  judge clock skew.
+bool
+    gt_callback_verify (const char *secret, const char *timestamp,
+                        const void *body, size_t body_size, const char *signature);
+
+//  True if url may be used as a cleanup URL under allow_list (otherwise the
+//  broker answers CREATE with INVALID_ARGUMENT).  allow_list is
+//  GC_CALLBACK_ALLOW: a comma-separated list of URL prefixes, blanks
+//  around entries ignored; NULL or no entries = any http/https URL.
+//  Always required: scheme http:// or https:// (case-insensitive), a host,
+//  a URL libcurl parses, at most GT_MAX_URL bytes, no blanks or control
+//  characters.  Matching: the scheme and authority of the prefix compare
+//  case-insensitively, the rest byte for byte; a prefix without a path
+//  only matches at an authority boundary, so "http://example.com" allows
+//  "http://example.com/x" but not "http://example.com.evil.org/" or
+//  "http://example.com@evil.org/" or "http://example.com:81/".
+bool
+    gt_callback_url_allowed (const char *allow_list, const char *url);
+
+//  Initialise libsodium and libcurl once per process (thread-safe, never
+//  cleaned up).  gt_delivery_new calls it; false if either library failed.
+bool
+    gt_callback_global_init (void);
+
+void
+    gt_callback_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,477 @@
+/*  gt_config.c — broker settings: defaults, environment, flags.
+
+    One table describes every setting (its environment variable, its flag,
+    its kind and its bounds), so that env, flags and --help cannot drift.  */
+#include <czmq.h>
+#include <math.h>
+#include "gt_config.h"
+
+typedef enum {
+    S_SECONDS,                      //  seconds with fraction, stored as uint64 ms
+    S_UINT,                         //  unsigned integer, stored as uint64
+    S_PORT,                         //  0 .. 65535, stored as int
+    S_STRING                        //  stored as char * (owned)
+} s_kind_t;
+
+typedef struct {
+    const char *env;                //  environment variable
+    const char *flag;               //  long flag without "--", or NULL
+    s_kind_t kind;                  //  how to parse
+    size_t offset;                  //  field in gt_config_t
+    uint64_t min;                   //  lower bound (ms for durations)
+    uint64_t max;                   //  upper bound (ms for durations)
+    const char *help;               //  one line for --help
+} s_setting_t;
+
+#define S_FIELD(f) offsetof (gt_config_t, f)
+//  Lease TTLs are stored in 32 bits per lease: about 49 days at most.
+#define S_MAX_TTL_MS    ((uint64_t) UINT32_MAX)
+#define S_DAY_MS        (86400ULL * 1000)
+
+static const s_setting_t s_settings [] = {
+    { "GC_SERVER_HOST", "host", S_STRING, S_FIELD (host), 0, 0,
+      "interface to bind (127.0.0.1)" },
+    { "GC_SERVER_PORT", "port", S_PORT, S_FIELD (port), 0, 65535,
+      "requests port, 0 = ephemeral (50051)" },
+    { "GC_EVENTS_PORT", "events-port", S_PORT, S_FIELD (events_port), 0, 65535,
+      "events port, 0 = ephemeral (50052)" },
+    { "GC_DEFAULT_LEASE_DURATION", "default-lease", S_SECONDS, S_FIELD (default_lease_ms), 1, S_MAX_TTL_MS,
+      "seconds: TTL of a lease created without one (300)" },
+    { "GC_MIN_LEASE_DURATION", "min-lease", S_SECONDS, S_FIELD (min_lease_ms), 1, S_MAX_TTL_MS,
+      "seconds: shortest TTL accepted (30)" },
+    { "GC_MAX_LEASE_DURATION", "max-lease", S_SECONDS, S_FIELD (max_lease_ms), 1, S_MAX_TTL_MS,
+      "seconds: longest TTL accepted (3600)" },
+    { "GC_MAX_LEASES_PER_SERVICE", "max-leases-per-service", S_UINT, S_FIELD (max_leases_per_service), 1, UINT32_MAX,
+      "active leases one service may hold (10000)" },
+    { "GC_CLEANUP_GRACE_PERIOD", "grace", S_SECONDS, S_FIELD (grace_ms), 0, 365 * S_DAY_MS,
+      "seconds: delay before an unreferenced object is reclaimed (0)" },
+    { "GC_LEASE_RETENTION", "lease-retention", S_SECONDS, S_FIELD (lease_retention_ms), 0, 365 * S_DAY_MS,
+      "seconds: ended leases stay visible this long (300)" },
+    { "GC_EVENT_HISTORY", "event-history", S_UINT, S_FIELD (event_history), 0, 100000000,
+      "events kept for REPLAY (100000)" },
+    { "GC_STORAGE_BACKEND", "storage", S_STRING, S_FIELD (storage), 0, 0,
+      "memory or postgres (memory)" },
+    { "DATABASE_URL", "database-url", S_STRING, S_FIELD (database_url), 0, 0,
+      "PostgreSQL connection string (postgres store)" },
+    { "GC_MAX_DB_CONNECTIONS", "max-db-connections", S_UINT, S_FIELD (max_db_connections), 1, 1000,
+      "PostgreSQL connections (10)" },
+    { "GC_CLEANUP_INTERVAL", NULL, S_SECONDS, S_FIELD (cleanup_interval_ms), 0, 365 * S_DAY_MS,
+      NULL },
+    { "GC_CLEANUP_TIMEOUT", "cleanup-timeout", S_SECONDS, S_FIELD (cleanup_timeout_ms), 1, S_DAY_MS,
+      "seconds: timeout of one cleanup call (30)" },
+    { "GC_CLEANUP_MAX_RETRIES", "cleanup-max-retries", S_UINT, S_FIELD (cleanup_max_retries), 0, 100,
+      "default retries of a cleanup call (3)" },
+    { "GC_CLEANUP_RETRY_DELAY", "cleanup-retry-delay", S_SECONDS, S_FIELD (cleanup_retry_delay_ms), 0, 3600 * 1000,
+      "seconds: default base delay between cleanup retries (5)" },
+    { "GC_CALLBACK_ALLOW", "callback-allow", S_STRING, S_FIELD (callback_allow), 0, 0,
+      "comma-separated URL prefixes cleanup URLs must start with (any http/https)" },
+};
+#define S_SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
+
+gt_config_t *
+gt_config_new (void)
+{
+    gt_config_t *self = (gt_config_t *) zmalloc (sizeof (gt_config_t));
+    assert (self);
+    self->host = strdup ("127.0.0.1");
+    self->port = 50051;
+    self->events_port = 50052;
+    self->default_lease_ms = 300 * 1000;
+    self->min_lease_ms = 30 * 1000;
+    self->max_lease_ms = 3600 * 1000;
+    self->max_leases_per_service = 10000;
+    self->grace_ms = 0;
+    self->lease_retention_ms = 300 * 1000;
+    self->event_history = 100000;
+    self->storage = strdup ("memory");
+    self->database_url = NULL;
+    self->max_db_connections = 10;
+    self->cleanup_interval_ms = 60 * 1000;
+    self->cleanup_timeout_ms = 30 * 1000;
+    self->cleanup_max_retries = 3;
+    self->cleanup_retry_delay_ms = 5 * 1000;
+    self->callback_allow = NULL;
+    return self;
+}
+
+void
+gt_config_destroy (gt_config_t **self_p)
+{
+    assert (self_p);
+    gt_config_t *self = *self_p;
+    if (self) {
+        free (self->host);
+        free (self->storage);
+        free (self->database_url);
+        free (self->callback_allow);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static char *
+s_strdup_or_null (const char *s)
+{
+    return s ? strdup (s) : NULL;
+}
+
+gt_config_t *
+gt_config_dup (const gt_config_t *self)
+{
+    assert (self);
+    gt_config_t *copy = (gt_config_t *) zmalloc (sizeof (gt_config_t));
+    assert (copy);
+    *copy = *self;
+    copy->host = s_strdup_or_null (self->host);
+    copy->storage = s_strdup_or_null (self->storage);
+    copy->database_url = s_strdup_or_null (self->database_url);
+    copy->callback_allow = s_strdup_or_null (self->callback_allow);
+    return copy;
+}
+
+static void
+s_set_string (char **field, const char *value)
+{
+    free (*field);
+    *field = s_strdup_or_null (value);
+}
+
+void
+gt_config_set_host (gt_config_t *self, const char *host)
+{
+    assert (self);
+    s_set_string (&self->host, host ? host : "127.0.0.1");
+}
+
+void
+gt_config_set_storage (gt_config_t *self, const char *storage)
+{
+    assert (self);
+    s_set_string (&self->storage, storage ? storage : "memory");
+}
+
+void
+gt_config_set_database_url (gt_config_t *self, const char *url)
+{
+    assert (self);
+    s_set_string (&self->database_url, url);
+}
+
+void
+gt_config_set_callback_allow (gt_config_t *self, const char *allow)
+{
+    assert (self);
+    s_set_string (&self->callback_allow, allow);
+}
+
+bool
+gt_config_parse_seconds (const char *text, uint64_t *ms_p)
+{
+    //  Digits, optionally a dot and more digits; nothing else (no sign,
+    //  no exponent, no spaces): settings should be boring.
+    if (!text || !*text)
+        return false;
+    const char *p = text;
+    size_t int_digits = 0, frac_digits = 0;
+    while (*p >= '0' && *p <= '9') {
+        p++;
+        int_digits++;
+    }
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            p++;
+            frac_digits++;
+        }
+    }
+    if (*p || (int_digits == 0 && frac_digits == 0) || int_digits > 12)
+        return false;
+    double seconds = strtod (text, NULL);
+    if (!isfinite (seconds) || seconds < 0)
+        return false;
+    //  Round to the nearest ms, but a non-zero duration never becomes 0
+    double ms = seconds * 1000.0;
+    uint64_t rounded = (uint64_t) llround (ms);
+    if (rounded == 0 && ms > 0)
+        rounded = 1;
+    *ms_p = rounded;
+    return true;
+}
+
+static bool
+s_parse_uint (const char *text, uint64_t *value_p)
+{
+    if (!text || !*text || strlen (text) > 19)
+        return false;
+    for (const char *p = text; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    *value_p = strtoull (text, NULL, 10);
+    return true;
+}
+
+//  Parse and store one setting; on error writes "NAME: why" into err.
+static gt_config_result_t
+s_apply (gt_config_t *self, const s_setting_t *setting, const char *name,
+         const char *text, char *err, size_t err_size)
+{
+    void *field = (char *) self + setting->offset;
+    uint64_t value = 0;
+    switch (setting->kind) {
+        case S_STRING:
+            if (!text || !*text) {
+                snprintf (err, err_size, "%s: empty value", name);
+                return GT_CONFIG_ERROR;
+            }
+            s_set_string ((char **) field, text);
+            return GT_CONFIG_OK;
+        case S_SECONDS:
+            if (!gt_config_parse_seconds (text, &value)) {
+                snprintf (err, err_size, "%s: '%s' is not a number of seconds (e.g. 30 or 0.05)",
+                          name, text);
+                return GT_CONFIG_ERROR;
+            }
+            if (value < setting->min || value > setting->max) {
+                snprintf (err, err_size, "%s: '%s' is out of range (%.3f .. %.3f seconds)",
+                          name, text, setting->min / 1000.0, setting->max / 1000.0);
+                return GT_CONFIG_ERROR;
+            }
+            *(uint64_t *) field = value;
+            return GT_CONFIG_OK;
+        case S_UINT:
+        case S_PORT:
+            if (!s_parse_uint (text, &value)) {
+                snprintf (err, err_size, "%s: '%s' is not a non-negative integer", name, text);
+                return GT_CONFIG_ERROR;
+            }
+            if (value < setting->min || value > setting->max) {
+                snprintf (err, err_size, "%s: '%s' is out of range (%" PRIu64 " .. %" PRIu64 ")",
+                          name, text, setting->min, setting->max);
+                return GT_CONFIG_ERROR;
+            }
+            if (setting->kind == S_PORT)
+                *(int *) field = (int) value;
+            else
+                *(uint64_t *) field = value;
+            return GT_CONFIG_OK;
+    }
+    return GT_CONFIG_ERROR;
+}
+
+gt_config_result_t
+gt_config_check (const gt_config_t *self, char *err, size_t err_size)
+{
+    assert (self);
+    if (self->min_lease_ms > self->max_lease_ms) {
+        snprintf (err, err_size, "GC_MIN_LEASE_DURATION (%.3f s) is above GC_MAX_LEASE_DURATION (%.3f s)",
+                  self->min_lease_ms / 1000.0, self->max_lease_ms / 1000.0);
+        return GT_CONFIG_ERROR;
+    }
+    if (self->default_lease_ms < self->min_lease_ms || self->default_lease_ms > self->max_lease_ms) {
+        snprintf (err, err_size,
+                  "GC_DEFAULT_LEASE_DURATION (%.3f s) is outside [GC_MIN_LEASE_DURATION, GC_MAX_LEASE_DURATION] = [%.3f, %.3f] s",
+                  self->default_lease_ms / 1000.0, self->min_lease_ms / 1000.0, self->max_lease_ms / 1000.0);
+        return GT_CONFIG_ERROR;
+    }
+    if (!self->storage || (strcmp (self->storage, "memory") && strcmp (self->storage, "postgres"))) {
+        snprintf (err, err_size, "GC_STORAGE_BACKEND: '%s' is not 'memory' or 'postgres'",
+                  self->storage ? self->storage : "");
+        return GT_CONFIG_ERROR;
+    }
+    if (streq (self->storage, "postgres") && !self->database_url) {
+        snprintf (err, err_size, "GC_STORAGE_BACKEND=postgres needs DATABASE_URL");
+        return GT_CONFIG_ERROR;
+    }
+    if (!self->host || !*self->host) {
+        snprintf (err, err_size, "GC_SERVER_HOST: empty value");
+        return GT_CONFIG_ERROR;
+    }
+    return GT_CONFIG_OK;
+}
+
+gt_config_result_t
+gt_config_load_env (gt_config_t *self, char *err, size_t err_size)
+{
+    assert (self);
+    for (size_t i = 0; i < S_SETTING_COUNT; i++) {
+        const char *text = getenv (s_settings [i].env);
+        if (text == NULL)
+            continue;
+        if (s_apply (self, &s_settings [i], s_settings [i].env, text, err, err_size) != GT_CONFIG_OK)
+            return GT_CONFIG_ERROR;
+    }
+    return GT_CONFIG_OK;
+}
+
+const char *
+gt_config_usage (void)
+{
+    static char usage [4096];
+    if (!*usage) {
+        size_t used = (size_t) snprintf (usage, sizeof (usage),
+            "usage: garbagetruck [options]\n"
+            "GarbageTruck lease broker (GTLP/1 over ZeroMQ). Flags override environment variables.\n\n");
+        for (size_t i = 0; i < S_SETTING_COUNT && used < sizeof (usage); i++) {
+            if (!s_settings [i].flag)
+                continue;
+            char flag [64];
+            snprintf (flag, sizeof (flag), "--%s %s", s_settings [i].flag,
+                      s_settings [i].kind == S_SECONDS ? "S"
+                      : s_settings [i].kind == S_STRING ? "TEXT" : "N");
+            used += (size_t) snprintf (usage + used, sizeof (usage) - used, "  %-32s %-26s %s\n",
+                                       flag, s_settings [i].env, s_settings [i].help);
+        }
+        if (used < sizeof (usage))
+            snprintf (usage + used, sizeof (usage) - used,
+                "  %-32s %-26s %s\n  %-32s %-26s %s\n",
+                "--verbose", "", "log every request",
+                "--help", "", "print this text and exit");
+    }
+    return usage;
+}
+
+gt_config_result_t
+gt_config_load_args (gt_config_t *self, int argc, char *argv [],
+                     char *err, size_t err_size)
+{
+    assert (self);
+    for (int argn = 1; argn < argc; argn++) {
+        const char *arg = argv [argn];
+        if (streq (arg, "--help") || streq (arg, "-h")) {
+            fputs (gt_config_usage (), stdout);
+            return GT_CONFIG_HELP;
+        }
+        if (streq (arg, "--verbose") || streq (arg, "-v")) {
+            self->verbose = true;
+            continue;
+        }
+        if (strncmp (arg, "--", 2) != 0) {
+            snprintf (err, err_size, "unexpected argument '%s' (see --help)", arg);
+            return GT_CONFIG_ERROR;
+        }
+        //  --name value  or  --name=value
+        const char *name = arg + 2;
+        const char *equals = strchr (name, '=');
+        size_t name_len = equals ? (size_t) (equals - name) : strlen (name);
+        const s_setting_t *setting = NULL;
+        for (size_t i = 0; i < S_SETTING_COUNT; i++)
+            if (s_settings [i].flag && strlen (s_settings [i].flag) == name_len
+            && memcmp (s_settings [i].flag, name, name_len) == 0)
+                setting = &s_settings [i];
+        if (!setting) {
+            snprintf (err, err_size, "unknown option '%s' (see --help)", arg);
+            return GT_CONFIG_ERROR;
+        }
+        const char *value = NULL;
+        if (equals)
+            value = equals + 1;
+        else
+        if (argn + 1 < argc)
+            value = argv [++argn];
+        else {
+            snprintf (err, err_size, "option '%s' needs a value", arg);
+            return GT_CONFIG_ERROR;
+        }
+        char label [80];
+        snprintf (label, sizeof (label), "--%s", setting->flag);
+        if (s_apply (self, setting, label, value, err, err_size) != GT_CONFIG_OK)
+            return GT_CONFIG_ERROR;
+    }
+    return gt_config_check (self, err, err_size);
+}
+
+gt_config_result_t
+gt_config_load (gt_config_t *self, int argc, char *argv [], char *err, size_t err_size)
+{
+    gt_config_result_t rc = gt_config_load_env (self, err, err_size);
+    if (rc == GT_CONFIG_OK)
+        rc = gt_config_load_args (self, argc, argv, err, err_size);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+void
+gt_config_test (bool verbose)
+{
+    (void) verbose;
+    char err [256];
+
+    //  Defaults of the original product (grace 0 per our issue)
+    gt_config_t *config = gt_config_new ();
+    assert (streq (config->host, "127.0.0.1"));
+    assert (config->port == 50051 && config->events_port == 50052);
+    assert (config->default_lease_ms == 300000);
+    assert (config->min_lease_ms == 30000 && config->max_lease_ms == 3600000);
+    assert (config->max_leases_per_service == 10000);
+    assert (config->grace_ms == 0 && config->lease_retention_ms == 300000);
+    assert (config->event_history == 100000);
+    assert (streq (config->storage, "memory"));
+    assert (gt_config_check (config, err, sizeof (err)) == GT_CONFIG_OK);
+
+    //  Seconds with fractions
+    uint64_t ms = 0;
+    assert (gt_config_parse_seconds ("0.05", &ms) && ms == 50);
+    assert (gt_config_parse_seconds ("30", &ms) && ms == 30000);
+    assert (gt_config_parse_seconds ("1.5", &ms) && ms == 1500);
+    assert (gt_config_parse_seconds (".25", &ms) && ms == 250);
+    assert (gt_config_parse_seconds ("0.0001", &ms) && ms == 1);
+    assert (gt_config_parse_seconds ("0", &ms) && ms == 0);
+    assert (!gt_config_parse_seconds ("-1", &ms));
+    assert (!gt_config_parse_seconds ("abc", &ms));
+    assert (!gt_config_parse_seconds ("1e3", &ms));
+    assert (!gt_config_parse_seconds ("", &ms));
+    assert (!gt_config_parse_seconds (".", &ms));
+    assert (!gt_config_parse_seconds ("5s", &ms));
+
+    //  Environment, then flags override it
+    setenv ("GC_SERVER_PORT", "0", 1);
+    setenv ("GC_MIN_LEASE_DURATION", "0.05", 1);
+    setenv ("GC_MAX_LEASES_PER_SERVICE", "7", 1);
+    assert (gt_config_load_env (config, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 0);
+    assert (config->min_lease_ms == 50);
+    assert (config->max_leases_per_service == 7);
+    char *args [] = { "garbagetruck", "--port", "6000", "--grace=0.5", "--storage", "memory",
+                      "--max-leases-per-service", "9", "--verbose" };
+    assert (gt_config_load_args (config, 9, args, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 6000 && config->grace_ms == 500);
+    assert (config->max_leases_per_service == 9 && config->verbose);
+    unsetenv ("GC_SERVER_PORT");
+    unsetenv ("GC_MIN_LEASE_DURATION");
+    unsetenv ("GC_MAX_LEASES_PER_SERVICE");
+
+    //  Bad values: a message naming the setting, and an error result
+    setenv ("GC_MAX_LEASE_DURATION", "forever", 1);
+    assert (gt_config_load_env (config, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "GC_MAX_LEASE_DURATION"));
+    unsetenv ("GC_MAX_LEASE_DURATION");
+    char *bad_port [] = { "garbagetruck", "--port", "70000" };
+    assert (gt_config_load_args (config, 3, bad_port, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "--port"));
+    char *bad_flag [] = { "garbagetruck", "--frobnicate", "1" };
+    assert (gt_config_load_args (config, 3, bad_flag, err, sizeof (err)) == GT_CONFIG_ERROR);
+    char *no_value [] = { "garbagetruck", "--port" };
+    assert (gt_config_load_args (config, 2, no_value, err, sizeof (err)) == GT_CONFIG_ERROR);
+    char *bad_store [] = { "garbagetruck", "--storage", "floppy" };
+    assert (gt_config_load_args (config, 3, bad_store, err, sizeof (err)) == GT_CONFIG_ERROR);
+    gt_config_set_storage (config, "memory");
+    char *inverted [] = { "garbagetruck", "--min-lease", "100", "--max-lease", "10", "--default-lease", "50" };
+    assert (gt_config_load_args (config, 7, inverted, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "GC_MIN_LEASE_DURATION"));
+
+    //  Duplicate is deep
+    gt_config_set_host (config, "127.0.0.2");
+    gt_config_set_callback_allow (config, "http://127.0.0.1/");
+    gt_config_t *copy = gt_config_dup (config);
+    assert (copy->host != config->host && streq (copy->host, "127.0.0.2"));
+    assert (streq (copy->callback_allow, "http://127.0.0.1/"));
+    gt_config_destroy (&copy);
+    assert (copy == NULL);
+
+    assert (strstr (gt_config_usage (), "--events-port"));
+    assert (strstr (gt_config_usage (), "GC_LEASE_RETENTION"));
+    gt_config_destroy (&config);
+    assert (config == NULL);
+}

@@ -1,0 +1,84 @@
+/*  gt_config.h — broker settings: defaults of the original GarbageTruck,
+    then environment variables (GC_*), then command-line flags.
+
+    Durations are kept in milliseconds; on the command line and in the
+    environment they are seconds and may have a fraction ("0.05" = 50 ms).
+    The struct is plain data: set numeric fields directly, strings with the
+    setters (the config owns its strings).  */
+#ifndef GT_CONFIG_H_INCLUDED
+#define GT_CONFIG_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    char *host;                         //  GC_SERVER_HOST: interface to bind
+    int port;                           //  GC_SERVER_PORT: requests (0 = ephemeral)
+    int events_port;                    //  GC_EVENTS_PORT: events (0 = ephemeral)
+    uint64_t default_lease_ms;          //  GC_DEFAULT_LEASE_DURATION
+    uint64_t min_lease_ms;              //  GC_MIN_LEASE_DURATION
+    uint64_t max_lease_ms;              //  GC_MAX_LEASE_DURATION
+    uint64_t max_leases_per_service;    //  GC_MAX_LEASES_PER_SERVICE (active leases)
+    uint64_t grace_ms;                  //  GC_CLEANUP_GRACE_PERIOD
+    uint64_t lease_retention_ms;        //  GC_LEASE_RETENTION: ended leases kept
+    uint64_t event_history;             //  GC_EVENT_HISTORY: events kept for REPLAY
+    char *storage;                      //  GC_STORAGE_BACKEND: memory or postgres
+    char *database_url;                 //  DATABASE_URL, or NULL
+    uint64_t max_db_connections;        //  GC_MAX_DB_CONNECTIONS (later issue)
+    uint64_t cleanup_interval_ms;       //  GC_CLEANUP_INTERVAL (carried, unused)
+    uint64_t cleanup_timeout_ms;        //  GC_CLEANUP_TIMEOUT (later issue)
+    uint64_t cleanup_max_retries;       //  GC_CLEANUP_MAX_RETRIES: default per lease
+    uint64_t cleanup_retry_delay_ms;    //  GC_CLEANUP_RETRY_DELAY: default per lease
+    char *callback_allow;               //  GC_CALLBACK_ALLOW: comma-separated URL prefixes, or NULL
+    bool verbose;                       //  --verbose: log every request
+} gt_config_t;
+
+typedef enum {
+    GT_CONFIG_OK = 0,                   //  loaded; run
+    GT_CONFIG_HELP,                     //  --help was printed; exit 0
+    GT_CONFIG_ERROR                     //  bad value; message written; exit 2
+} gt_config_result_t;
+
+//  New config holding the defaults.
+gt_config_t *gt_config_new (void);
+//  Destroy; nulls the pointer.
+void gt_config_destroy (gt_config_t **self_p);
+//  Deep copy (the broker actor keeps its own).
+gt_config_t *gt_config_dup (const gt_config_t *self);
+
+//  String setters (copy the value; NULL clears optional ones).
+void gt_config_set_host (gt_config_t *self, const char *host);
+void gt_config_set_storage (gt_config_t *self, const char *storage);
+void gt_config_set_database_url (gt_config_t *self, const char *url);
+void gt_config_set_callback_allow (gt_config_t *self, const char *allow);
+
+//  Apply GC_* environment variables.  On a bad value writes a message into
+//  err and returns GT_CONFIG_ERROR.
+gt_config_result_t gt_config_load_env (gt_config_t *self, char *err, size_t err_size);
+//  Apply flags (argv [1..]); --help writes the usage text into stdout and
+//  returns GT_CONFIG_HELP.  Also re-checks consistency (gt_config_check).
+gt_config_result_t gt_config_load_args (gt_config_t *self, int argc, char *argv [],
+                                        char *err, size_t err_size);
+//  Environment then flags: what the daemon calls.
+gt_config_result_t gt_config_load (gt_config_t *self, int argc, char *argv [],
+                                   char *err, size_t err_size);
+//  Check cross-field consistency (min <= default <= max, ...).
+gt_config_result_t gt_config_check (const gt_config_t *self, char *err, size_t err_size);
+
+//  Parse a duration in seconds ("30", "0.05") into ms; false if malformed.
+bool gt_config_parse_seconds (const char *text, uint64_t *ms_p);
+
+//  The usage text printed by --help.
+const char *gt_config_usage (void);
+
+void gt_config_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,439 @@
+/*  gt_events.c — event numbering, encoding, publishing and history.  */
+#include <czmq.h>
+#include "gt_events.h"
+
+//  One event: the public view, then its topic and body in one allocation.
+typedef struct {
+    gt_event_record_t view;         //  seq, kind, at, topic/body pointers
+    char data [];                   //  topic, NUL, body
+} s_record_t;
+
+struct gt_events_t {
+    uint64_t next_seq;              //  seq of the next event made
+    uint64_t last_published;        //  newest published seq
+    s_record_t **waiting;           //  unpublished, oldest first
+    size_t waiting_count;           //  how many
+    size_t waiting_cap;             //  slots allocated
+    s_record_t **ring;              //  history of published events
+    size_t ring_cap;                //  GC_EVENT_HISTORY
+    size_t ring_head;               //  index of the oldest
+    size_t ring_count;              //  how many are kept
+};
+
+static s_record_t *
+s_record_new (uint64_t seq, gt_event_kind_t kind, uint64_t at, const char *topic,
+              const void *body, size_t size)
+{
+    size_t topic_len = strlen (topic);
+    s_record_t *record = (s_record_t *) malloc (sizeof (s_record_t) + topic_len + 1 + size);
+    assert (record);
+    memcpy (record->data, topic, topic_len + 1);
+    memcpy (record->data + topic_len + 1, body, size);
+    record->view.seq = seq;
+    record->view.kind = kind;
+    record->view.at = at;
+    record->view.topic = record->data;
+    record->view.body = record->data + topic_len + 1;
+    record->view.size = size;
+    return record;
+}
+
+gt_events_t *
+gt_events_new (size_t history)
+{
+    gt_events_t *self = (gt_events_t *) zmalloc (sizeof (gt_events_t));
+    assert (self);
+    self->next_seq = 1;
+    self->ring_cap = history;
+    if (history) {
+        self->ring = (s_record_t **) calloc (history, sizeof (s_record_t *));
+        assert (self->ring);
+    }
+    return self;
+}
+
+void
+gt_events_destroy (gt_events_t **self_p)
+{
+    assert (self_p);
+    gt_events_t *self = *self_p;
+    if (self) {
+        for (size_t i = 0; i < self->waiting_count; i++)
+            free (self->waiting [i]);
+        free (self->waiting);
+        for (size_t i = 0; i < self->ring_count; i++)
+            free (self->ring [(self->ring_head + i) % self->ring_cap]);
+        free (self->ring);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const gt_event_record_t *
+gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *lease,
+                gt_reason_t reason, uint64_t at)
+{
+    assert (self);
+    assert (lease);
+    char topic [256];
+    if (gt_event_topic (topic, sizeof (topic), kind, lease->object_type, lease->service_id) < 0)
+        return NULL;
+    gt_msg_t msg;
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_EVENT;
+    msg.version = GT_PROTOCOL_VERSION;
+    msg.event.seq = self->next_seq;
+    msg.event.kind = kind;
+    msg.event.at = at;
+    msg.event.lease = *lease;
+    msg.event.reason = kind == GT_EVENT_OBJECT_RECLAIMED ? reason : GT_REASON_NONE;
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    if (gt_msg_encode (&msg, &buffer)) {
+        msgpack_sbuffer_destroy (&buffer);
+        return NULL;
+    }
+    s_record_t *record = s_record_new (self->next_seq, kind, at, topic, buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+    if (self->waiting_count == self->waiting_cap) {
+        self->waiting_cap = self->waiting_cap ? self->waiting_cap * 2 : 64;
+        self->waiting = (s_record_t **) realloc (self->waiting, self->waiting_cap * sizeof (s_record_t *));
+        assert (self->waiting);
+    }
+    self->waiting [self->waiting_count++] = record;
+    self->next_seq++;
+    return &record->view;
+}
+
+uint64_t
+gt_events_next_seq (gt_events_t *self)
+{
+    assert (self);
+    return self->next_seq;
+}
+
+//  Append a published record to the history (dropping the oldest if full).
+static void
+s_remember (gt_events_t *self, s_record_t *record)
+{
+    if (self->ring_cap == 0) {
+        free (record);
+        return;
+    }
+    if (self->ring_count == self->ring_cap) {
+        free (self->ring [self->ring_head]);
+        self->ring_head = (self->ring_head + 1) % self->ring_cap;
+        self->ring_count--;
+    }
+    self->ring [(self->ring_head + self->ring_count) % self->ring_cap] = record;
+    self->ring_count++;
+}
+
+size_t
+gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by_kind)
+{
+    assert (self);
+    void *handle = pub ? zsock_resolve (pub) : NULL;
+    size_t done = 0;
+    while (done < self->waiting_count && self->waiting [done]->view.seq <= up_to) {
+        s_record_t *record = self->waiting [done];
+        if (handle) {
+            //  PUB never blocks: past a subscriber's HWM ZeroMQ drops for it
+            zmq_send (handle, record->view.topic, strlen (record->view.topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send (handle, record->view.body, record->view.size, ZMQ_DONTWAIT);
+        }
+        if (by_kind && record->view.kind < GT_EVENT_COUNT_)
+            by_kind [record->view.kind]++;
+        self->last_published = record->view.seq;
+        s_remember (self, record);
+        done++;
+    }
+    memmove (self->waiting, self->waiting + done, (self->waiting_count - done) * sizeof (s_record_t *));
+    self->waiting_count -= done;
+    return done;
+}
+
+void
+gt_events_rollback (gt_events_t *self, uint64_t from)
+{
+    assert (self);
+    assert (from > self->last_published);
+    while (self->waiting_count && self->waiting [self->waiting_count - 1]->view.seq >= from)
+        free (self->waiting [--self->waiting_count]);
+    if (from < self->next_seq)
+        self->next_seq = from;
+}
+
+uint64_t
+gt_events_last_seq (gt_events_t *self)
+{
+    assert (self);
+    return self->last_published;
+}
+
+uint64_t
+gt_events_oldest_seq (gt_events_t *self)
+{
+    assert (self);
+    return self->ring_count ? self->ring [self->ring_head]->view.seq : self->last_published + 1;
+}
+
+//  Index (0 = oldest) of the first history record with seq > after.
+static size_t
+s_history_after (gt_events_t *self, uint64_t after)
+{
+    size_t low = 0, high = self->ring_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (self->ring [(self->ring_head + middle) % self->ring_cap]->view.seq <= after)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+gt_code_t
+gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, size_t limit,
+                  size_t byte_budget, void **data_p, size_t *size_p, char *err, size_t err_size)
+{
+    assert (self);
+    *data_p = NULL;
+    *size_p = 0;
+    size_t first = 0, count = 0, bytes = 0;
+    if (after_seq < self->last_published) {
+        uint64_t oldest = gt_events_oldest_seq (self);
+        if (after_seq + 1 < oldest) {
+            snprintf (err, err_size, "events after %" PRIu64 " are gone: history starts at %" PRIu64,
+                      after_seq, oldest);
+            return GT_ERR_TOO_OLD;
+        }
+        first = s_history_after (self, after_seq);
+        while (first + count < self->ring_count && count < limit) {
+            size_t size = self->ring [(self->ring_head + first + count) % self->ring_cap]->view.size;
+            if (count > 0 && bytes + size > byte_budget)
+                break;
+            bytes += size;
+            count++;
+        }
+    }
+    //  Encode the reply with an empty events array through the codec, then
+    //  splice the stored event bodies (each already a canonical EVENT map)
+    //  into that array: the events are never re-encoded.
+    gt_msg_t reply;
+    memset (&reply, 0, sizeof (reply));
+    reply.kind = GT_MSG_REPLY;
+    reply.version = GT_PROTOCOL_VERSION;
+    reply.rid = rid;
+    reply.code = GT_OK;
+    reply.events_present = true;
+    reply.has_last_seq = true;
+    reply.last_seq = self->last_published;
+    msgpack_sbuffer frame;
+    msgpack_sbuffer_init (&frame);
+    if (gt_msg_encode (&reply, &frame)) {
+        msgpack_sbuffer_destroy (&frame);
+        snprintf (err, err_size, "cannot encode the REPLAY reply");
+        return GT_ERR_INTERNAL;
+    }
+    static const char marker [] = "\xa6" "events" "\x90";
+    const size_t marker_len = sizeof (marker) - 1;
+    const char *found = NULL;
+    for (size_t i = 0; i + marker_len <= frame.size && !found; i++)
+        if (memcmp (frame.data + i, marker, marker_len) == 0)
+            found = frame.data + i;
+    if (!found) {
+        msgpack_sbuffer_destroy (&frame);
+        snprintf (err, err_size, "unexpected REPLAY reply layout");
+        return GT_ERR_INTERNAL;
+    }
+    size_t prefix = (size_t) (found - frame.data) + marker_len - 1;    //  up to the array header
+    size_t suffix = frame.size - prefix - 1;
+    size_t size = prefix + 3 + bytes + suffix;
+    uint8_t *data = (uint8_t *) malloc (size);
+    assert (data);
+    memcpy (data, frame.data, prefix);
+    size_t used = prefix;
+    if (count < 16)
+        data [used++] = (uint8_t) (0x90 | count);
+    else {
+        data [used++] = 0xdc;           //  array 16 (count <= 1,000)
+        data [used++] = (uint8_t) (count >> 8);
+        data [used++] = (uint8_t) (count & 0xff);
+    }
+    for (size_t i = 0; i < count; i++) {
+        const s_record_t *record = self->ring [(self->ring_head + first + i) % self->ring_cap];
+        memcpy (data + used, record->view.body, record->view.size);
+        used += record->view.size;
+    }
+    memcpy (data + used, frame.data + prefix + 1, suffix);
+    used += suffix;
+    msgpack_sbuffer_destroy (&frame);
+    *data_p = data;
+    *size_p = used;
+    return GT_OK;
+}
+
+void
+gt_events_restore (gt_events_t *self, uint64_t seq, const char *topic, const void *body, size_t size)
+{
+    assert (self);
+    if (seq <= self->last_published)
+        return;                     //  out of order or repeated: ignore
+    s_remember (self, s_record_new (seq, GT_EVENT_COUNT_, 0, topic, body, size));
+    gt_events_restore_seq (self, seq);
+}
+
+void
+gt_events_restore_seq (gt_events_t *self, uint64_t last_seq)
+{
+    assert (self);
+    if (last_seq > self->last_published) {
+        self->last_published = last_seq;
+        self->next_seq = last_seq + 1;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+static void
+s_test_lease (gt_lease_info_t *lease, const char *service)
+{
+    memset (lease, 0, sizeof (*lease));
+    strcpy (lease->id, "00112233445566778899aabbccddeeff");
+    lease->object_id = "object";
+    lease->object_type = GT_TYPE_TEMPORARY_FILE;
+    lease->service_id = (char *) service;
+    lease->state = GT_STATE_ACTIVE;
+    lease->fence = 1;
+    lease->ttl_ms = 1000;
+    lease->created_at = lease->renewed_at = 1700000000000ULL;
+    lease->expires_at = lease->created_at + 1000;
+}
+
+//  Decode a REPLAY reply body and return its events' seqs.
+static size_t
+s_replay_seqs (gt_events_t *events, uint64_t after, size_t limit, size_t budget,
+               uint64_t *seqs, uint64_t *last_seq, gt_code_t *code)
+{
+    void *data;
+    size_t size;
+    char err [128];
+    *code = gt_events_replay (events, 7, after, limit, budget, &data, &size, err, sizeof (err));
+    if (*code != GT_OK)
+        return 0;
+    gt_msg_t *reply = NULL;
+    uint64_t rid = 0;
+    gt_code_t decoded = gt_msg_decode (data, size, GT_MSG_REPLY, &reply, &rid, err, sizeof (err));
+    free (data);
+    assert (decoded == GT_OK);
+    assert (reply->rid == 7 && reply->events_present && reply->has_last_seq);
+    *last_seq = reply->last_seq;
+    size_t count = reply->event_count;
+    for (size_t i = 0; i < count; i++) {
+        seqs [i] = reply->events [i].seq;
+        assert (streq (reply->events [i].lease.service_id, "svc"));
+    }
+    gt_msg_destroy (&reply);
+    return count;
+}
+
+void
+gt_events_test (bool verbose)
+{
+    (void) verbose;
+    gt_events_t *events = gt_events_new (5);
+    gt_lease_info_t lease;
+    s_test_lease (&lease, "svc");
+
+    //  Made events wait; numbers are consecutive from 1
+    const gt_event_record_t *record = gt_events_make (events, GT_EVENT_LEASE_CREATED, &lease,
+                                                      GT_REASON_NONE, 1700000000000ULL);
+    assert (record && record->seq == 1);
+    assert (streq (record->topic, "created.TEMPORARY_FILE.svc"));
+    gt_msg_t *decoded = NULL;
+    char err [128];
+    assert (gt_msg_decode (record->body, record->size, GT_MSG_EVENT, &decoded, NULL, err, sizeof (err)) == GT_OK);
+    assert (decoded->event.seq == 1 && decoded->event.kind == GT_EVENT_LEASE_CREATED);
+    assert (streq (decoded->event.lease.id, lease.id));
+    gt_msg_destroy (&decoded);
+    assert (gt_events_make (events, GT_EVENT_LEASE_RENEWED, &lease, GT_REASON_NONE, 1)->seq == 2);
+    assert (gt_events_last_seq (events) == 0);
+
+    //  A failed batch: its events go, their numbers are reused
+    gt_events_rollback (events, 2);
+    assert (gt_events_next_seq (events) == 2);
+    assert (gt_events_make (events, GT_EVENT_LEASE_EXPIRED, &lease, GT_REASON_NONE, 1)->seq == 2);
+
+    //  Published events are sent and remembered; counted by kind
+    zsock_t *pub = zsock_new_pub ("inproc://gt-events-test");
+    zsock_t *sub = zsock_new_sub (">inproc://gt-events-test", "");
+    assert (pub && sub);
+    uint64_t by_kind [GT_EVENT_COUNT_] = { 0 };
+    assert (gt_events_publish (events, pub, 1, by_kind) == 1);
+    assert (gt_events_publish (events, pub, 10, by_kind) == 1);
+    assert (by_kind [GT_EVENT_LEASE_CREATED] == 1 && by_kind [GT_EVENT_LEASE_EXPIRED] == 1);
+    assert (gt_events_last_seq (events) == 2);
+    char *topic = NULL;
+    zframe_t *body = NULL;
+    assert (zsock_recv (sub, "sf", &topic, &body) == 0);
+    assert (streq (topic, "created.TEMPORARY_FILE.svc"));
+    zstr_free (&topic);
+    zframe_destroy (&body);
+    assert (zsock_recv (sub, "sf", &topic, &body) == 0);
+    assert (streq (topic, "expired.TEMPORARY_FILE.svc"));
+    zstr_free (&topic);
+    zframe_destroy (&body);
+
+    //  REPLAY: after the newest -> empty; limits; history of 5
+    uint64_t seqs [16], last = 0;
+    gt_code_t code;
+    assert (s_replay_seqs (events, 2, 100, 1 << 20, seqs, &last, &code) == 0);
+    assert (code == GT_OK && last == 2);
+    assert (s_replay_seqs (events, 0, 100, 1 << 20, seqs, &last, &code) == 2);
+    assert (seqs [0] == 1 && seqs [1] == 2);
+    for (int i = 0; i < 6; i++)
+        gt_events_make (events, GT_EVENT_LEASE_RENEWED, &lease, GT_REASON_NONE, 1);
+    gt_events_publish (events, NULL, UINT64_MAX, NULL);
+    assert (gt_events_last_seq (events) == 8);
+    assert (gt_events_oldest_seq (events) == 4);
+    assert (s_replay_seqs (events, 3, 100, 1 << 20, seqs, &last, &code) == 5);
+    assert (seqs [0] == 4 && seqs [4] == 8 && last == 8);
+    assert (s_replay_seqs (events, 2, 100, 1 << 20, seqs, &last, &code) == 0);
+    assert (code == GT_ERR_TOO_OLD);
+    assert (s_replay_seqs (events, 4, 2, 1 << 20, seqs, &last, &code) == 2);
+    assert (seqs [0] == 5 && seqs [1] == 6);
+    //  A tiny byte budget still returns one event
+    assert (s_replay_seqs (events, 4, 100, 1, seqs, &last, &code) == 1);
+    assert (s_replay_seqs (events, 100, 100, 1 << 20, seqs, &last, &code) == 0);
+    assert (code == GT_OK);
+
+    //  More than 15 events use an array 16 header
+    gt_events_t *big = gt_events_new (100);
+    for (int i = 0; i < 40; i++)
+        gt_events_make (big, GT_EVENT_LEASE_RENEWED, &lease, GT_REASON_NONE, 1);
+    gt_events_publish (big, NULL, UINT64_MAX, NULL);
+    void *data;
+    size_t size;
+    assert (gt_events_replay (big, 1, 0, 1000, 1 << 20, &data, &size, err, sizeof (err)) == GT_OK);
+    gt_msg_t *reply = NULL;
+    assert (gt_msg_decode (data, size, GT_MSG_REPLY, &reply, NULL, err, sizeof (err)) == GT_OK);
+    assert (reply->event_count == 40 && reply->events [39].seq == 40);
+    gt_msg_destroy (&reply);
+    free (data);
+    gt_events_destroy (&big);
+
+    //  Recovery continues the numbering and restores the history
+    gt_events_t *restored = gt_events_new (10);
+    gt_events_restore (restored, 41, "created.UNKNOWN.svc", "\x80", 1);
+    gt_events_restore_seq (restored, 50);
+    assert (gt_events_last_seq (restored) == 50);
+    assert (gt_events_make (restored, GT_EVENT_LEASE_CREATED, &lease, GT_REASON_NONE, 1)->seq == 51);
+    gt_events_destroy (&restored);
+
+    zsock_destroy (&sub);
+    zsock_destroy (&pub);
+    gt_events_destroy (&events);
+    assert (events == NULL);
+}

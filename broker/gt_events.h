@@ -1,0 +1,76 @@
+/*  gt_events.h — event sequence numbers, encoding, publishing, history.
+
+    Each event gets the next sequence number (1, 2, 3 ... never reused once
+    published) and is encoded ONCE into its canonical body (gt_msg_encode);
+    the same bytes go to the store, to the PUB socket and into the history
+    ring that REPLAY serves.
+
+    Two stages, for durability (GTLP.md §7: publish only what is durable):
+    gt_events_make assigns the number and encodes; the event then waits in
+    an "unpublished" queue until gt_events_publish (its batch is durable)
+    sends it on PUB and moves it into the history.  gt_events_rollback drops
+    unpublished events when their batch failed; their numbers are reused,
+    so subscribers never see a gap.  */
+#ifndef GT_EVENTS_H_INCLUDED
+#define GT_EVENTS_H_INCLUDED
+
+#include <czmq.h>
+#include "gt_msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gt_events_t gt_events_t;
+
+//  An encoded event (borrowed view: valid until published or rolled back).
+typedef struct {
+    uint64_t seq;                   //  sequence number
+    gt_event_kind_t kind;           //  what happened
+    uint64_t at;                    //  wall ms
+    const char *topic;              //  "verb.OBJECT_TYPE.service_id"
+    const void *body;               //  canonical EVENT map
+    size_t size;                    //  body bytes
+} gt_event_record_t;
+
+//  Create with room for history published events (GC_EVENT_HISTORY).
+gt_events_t *gt_events_new (size_t history);
+void gt_events_destroy (gt_events_t **self_p);
+
+//  Number and encode an event; it waits unpublished.  NULL only if the
+//  lease cannot be encoded (a bug: logged by the caller).
+const gt_event_record_t *gt_events_make (gt_events_t *self, gt_event_kind_t kind,
+                                         const gt_lease_info_t *lease, gt_reason_t reason,
+                                         uint64_t at);
+//  Seq the next gt_events_make will assign.
+uint64_t gt_events_next_seq (gt_events_t *self);
+//  Publish unpublished events with seq <= up_to on pub (may be NULL: no
+//  socket bound yet), in order, and move them into the history.  Returns
+//  how many, and counts them by kind into by_kind (may be NULL).
+size_t gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by_kind);
+//  Drop unpublished events with seq >= from; the next event gets from.
+void gt_events_rollback (gt_events_t *self, uint64_t from);
+//  Newest published seq (0 if none); oldest seq still in the history.
+uint64_t gt_events_last_seq (gt_events_t *self);
+uint64_t gt_events_oldest_seq (gt_events_t *self);
+
+//  REPLAY: build the whole reply body (v, rid, code OK, events, last_seq)
+//  for events after after_seq, up to limit of them and about byte_budget
+//  bytes (at least one).  TOO_OLD if the history no longer reaches
+//  after_seq + 1.  On OK *data_p is a malloc'd body the caller frees.
+gt_code_t gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq,
+                            size_t limit, size_t byte_budget,
+                            void **data_p, size_t *size_p, char *err, size_t err_size);
+
+//  Recovery: put a stored (published) event back into the history, and
+//  continue numbering after last_seq.
+void gt_events_restore (gt_events_t *self, uint64_t seq, const char *topic,
+                        const void *body, size_t size);
+void gt_events_restore_seq (gt_events_t *self, uint64_t last_seq);
+
+void gt_events_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,166 @@
+/*  gt_leases.h — the lease engine: leases, objects, services, timers.
+
+    Pure state: no sockets, no clock reads.  The owner (the broker actor)
+    sets the time with gt_leases_clock before each request and each expiry
+    pass, so tests can drive it with a fake clock.  Deadlines are monotonic
+    ms (in the embedded timer-wheel nodes); what is reported is wall ms.
+
+    Outputs go through hooks (gt_leases_hooks_t): events, store writes and
+    reclaims, all called synchronously inside the mutating call.
+
+    Durability (GTLP.md §11): the broker applies a request in memory at once
+    and holds its reply and events until the store says the batch is
+    durable.  If the store fails a batch, every mutation since that batch's
+    mark is undone with gt_leases_rollback.  For that, when the journal is
+    on, every mutation first records a before-image (or, for creations, how
+    to unmake it), and nothing is freed until gt_leases_commit passes its
+    mark.  With the journal off (the memory store: synchronous, cannot
+    fail) nothing is recorded and memory is freed at once.
+
+    Memory: a lease is 104 bytes (fields bit-packed), its id slot ~11
+    bytes, its creation-order slot ~10 bytes; objects are shared records
+    (about 24 bytes + the id); service ids are interned; metadata, cleanup
+    and idempotency key live in a side record allocated only when present.  */
+#ifndef GT_LEASES_H_INCLUDED
+#define GT_LEASES_H_INCLUDED
+
+#include "gt_msg.h"
+#include "gt_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gt_leases_t gt_leases_t;
+typedef struct gt_lease_t gt_lease_t;
+
+//  What the engine tells its owner.  Every hook may be NULL.  Lease infos
+//  passed to hooks are borrowed views, valid only during the call.
+typedef struct {
+    void *ctx;                      //  passed back to every hook
+    //  Something happened to a lease (kind, its record now, reason for
+    //  object.reclaimed — the lease that ended last — and the wall time)
+    void (*event) (void *ctx, gt_event_kind_t kind, const gt_lease_info_t *lease,
+                   gt_reason_t reason, uint64_t at);
+    //  A lease record was created or changed / was forgotten (store writes);
+    //  idempotency_key is the key it was created with, or NULL
+    void (*lease_put) (void *ctx, const gt_lease_info_t *lease, const char *idempotency_key);
+    void (*lease_delete) (void *ctx, const char *lease_id);
+    //  An object's life state changed: fence of its current (or last) life,
+    //  and when a reclaim is pending (grace period), its wall deadline,
+    //  reason and last lease id; pending_at == 0 when none.
+    void (*object_put) (void *ctx, const char *object_id, uint64_t fence, bool live,
+                        uint64_t pending_at, gt_reason_t reason, const char *last_lease_id);
+    //  An object record was forgotten (no lease refers to it any more);
+    //  its fence must never be handed out again for that object id
+    void (*object_delete) (void *ctx, const char *object_id, uint64_t fence);
+    //  An object was reclaimed: hand these cleanups (deduplicated by URL)
+    //  to the delivery component
+    void (*reclaim) (void *ctx, const char *object_id, uint64_t fence,
+                     const gt_cleanup_t *const *cleanups, size_t count);
+} gt_leases_hooks_t;
+
+//  LIST filters (NULL / has_ false = no filter).
+typedef struct {
+    const char *service_id;         //  only this service's leases
+    const char *object_id;          //  only leases on this object
+    bool has_object_type;           //  filter by object type
+    gt_object_type_t object_type;   //  the type
+    bool has_state;                 //  filter by state
+    gt_lease_state_t state;         //  the state
+} gt_leases_filter_t;
+
+//  Gauges and counters the engine keeps (the broker adds its own).
+typedef struct {
+    uint64_t active_leases;         //  leases in state ACTIVE
+    uint64_t retained_leases;       //  ended leases still visible
+    uint64_t active_objects;        //  objects with >= 1 active lease
+    uint64_t pending_reclaims;      //  objects waiting out the grace period
+    uint64_t services;              //  interned service ids
+    uint64_t last_fence;            //  highest fence handed out
+    uint64_t expiry_late_max_ms;    //  worst expiry lateness seen
+    uint64_t expiry_late [6];       //  lateness histogram: 0, 1, <=2, <=5, <=10, >10 ms
+} gt_leases_stats_t;
+
+//  Where the journal stood: a batch remembers its start and end marks.
+typedef struct {
+    size_t position;                //  journal entries before this mark
+    gt_leases_stats_t stats;        //  gauges at the mark (restored on rollback)
+} gt_leases_mark_t;
+
+//  Create an engine with the limits of config (copied), the hooks (copied)
+//  and the current monotonic / wall time in ms.
+gt_leases_t *gt_leases_new (const gt_config_t *config, const gt_leases_hooks_t *hooks,
+                            uint64_t mono_ms, uint64_t wall_ms);
+//  Destroy the engine and every lease; nulls the pointer.
+void gt_leases_destroy (gt_leases_t **self_p);
+
+//  Set the clock for the calls that follow (monotonic and wall ms).
+void gt_leases_clock (gt_leases_t *self, uint64_t mono_ms, uint64_t wall_ms);
+
+//  Requests.  Each returns GT_OK and the lease, or an error code with a
+//  human message in err.  The lease pointer stays valid until the next
+//  call that may purge (gt_leases_advance) — use it at once.
+gt_code_t gt_leases_create (gt_leases_t *self, const gt_msg_t *request,
+                            gt_lease_t **lease_p, char *err, size_t err_size);
+gt_code_t gt_leases_renew (gt_leases_t *self, const char *lease_id, const char *service_id,
+                           bool has_ttl, uint64_t ttl_ms,
+                           gt_lease_t **lease_p, char *err, size_t err_size);
+gt_code_t gt_leases_release (gt_leases_t *self, const char *lease_id, const char *service_id,
+                             bool retain, gt_lease_t **lease_p, char *err, size_t err_size);
+gt_code_t gt_leases_get (gt_leases_t *self, const char *lease_id,
+                         gt_lease_t **lease_p, char *err, size_t err_size);
+//  Check a TTL against the configured bounds (RENEW_BATCH checks once).
+gt_code_t gt_leases_check_ttl (gt_leases_t *self, uint64_t ttl_ms, char *err, size_t err_size);
+
+//  LIST: up to limit leases matching filter, oldest first, starting after
+//  cursor (NULL = from the start), stopping early once their estimated
+//  encoded size passes byte_budget or after scanning a bounded number of
+//  leases.  Writes the cursor for the next page into next_cursor (at least
+//  32 bytes), or "" when this was the last page.  Bad cursor -> INVALID_ARGUMENT.
+gt_code_t gt_leases_list (gt_leases_t *self, const gt_leases_filter_t *filter,
+                          const char *cursor, size_t limit, size_t byte_budget,
+                          gt_lease_t **leases, size_t *count_p, char *next_cursor,
+                          char *err, size_t err_size);
+
+//  Fill a borrowed view of a lease (strings point into the engine; valid
+//  until the lease changes).  Do not gt_lease_info_clear it.
+void gt_leases_info (gt_leases_t *self, const gt_lease_t *lease, gt_lease_info_t *info);
+//  Upper estimate of a lease's encoded size in bytes.
+size_t gt_leases_info_size (const gt_lease_t *lease);
+
+//  Timers: process up to max due timers (expiries, purges of ended leases,
+//  reclaims after grace) at the current clock.  Returns how many ran.
+size_t gt_leases_advance (gt_leases_t *self, size_t max);
+//  Ms until gt_leases_advance has work (0 = now), or -1 if no timers.
+int64_t gt_leases_timeout (gt_leases_t *self);
+
+//  Counters and gauges.
+void gt_leases_stats (gt_leases_t *self, gt_leases_stats_t *stats);
+
+//  Journal for rollback (see top).  Turning it off commits everything.
+void gt_leases_journal (gt_leases_t *self, bool enabled);
+gt_leases_mark_t gt_leases_mark (gt_leases_t *self);
+//  The store made everything before mark durable: free what was deferred.
+void gt_leases_commit (gt_leases_t *self, gt_leases_mark_t mark);
+//  The store failed at mark: undo every mutation since, newest first.
+void gt_leases_rollback (gt_leases_t *self, gt_leases_mark_t mark);
+
+//  Recovery at start (before any request): re-create a lease from its
+//  stored record, keeping its id, state, times and fence.  Deadlines are
+//  mapped from wall to the monotonic clock; a deadline already past fires
+//  on the next advance.  Hooks are not called for restored state.
+gt_code_t gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *lease,
+                                   const char *idempotency_key, char *err, size_t err_size);
+//  Re-create an object's pending reclaim or its fence floor from the store.
+void gt_leases_restore_object (gt_leases_t *self, const char *object_id, uint64_t fence,
+                               uint64_t pending_at, gt_reason_t reason, const char *last_lease_id);
+//  Fences handed out to objects no longer known start above this.
+void gt_leases_restore_fence_floor (gt_leases_t *self, uint64_t floor);
+
+void gt_leases_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,588 @@
+/*  gt_leases_test.c — selftest of the lease engine (gt_leases_test).
+
+    The engine reads no clock: this test drives it with a FAKE clock
+    (s_tick), so every timing assertion is exact and no test sleeps.  */
+#include <czmq.h>
+#include "gt_leases.h"
+
+#define S_MAX_SEEN  256
+
+typedef struct {
+    gt_event_kind_t kind;           //  event kind
+    char lease_id [GT_LEASE_ID_LEN + 1];    //  its lease
+    char object_id [64];            //  its object
+    gt_reason_t reason;             //  reclaims
+    uint64_t at;                    //  event time
+    uint64_t expires_at;            //  the lease's expires_at then
+    uint64_t fence;                 //  the lease's fence
+    gt_lease_state_t state;         //  the lease's state then
+} s_seen_event_t;
+
+typedef struct {
+    s_seen_event_t events [S_MAX_SEEN];     //  events, in order
+    size_t event_count;             //  how many
+    size_t reclaims;                //  reclaim hand-overs
+    size_t cleanups;                //  cleanups handed over
+    char last_cleanup_url [128];    //  last URL handed over
+    size_t puts;                    //  lease_put calls
+    size_t deletes;                 //  lease_delete calls
+    size_t object_deletes;          //  object_delete calls
+    gt_lease_info_t stored [S_MAX_SEEN];    //  last put of each lease (deep copies)
+    char stored_keys [S_MAX_SEEN][32];      //  idempotency keys of stored
+    size_t stored_count;            //  how many
+} s_sink_t;
+
+static void
+s_on_event (void *ctx, gt_event_kind_t kind, const gt_lease_info_t *lease, gt_reason_t reason, uint64_t at)
+{
+    s_sink_t *sink = (s_sink_t *) ctx;
+    assert (sink->event_count < S_MAX_SEEN);
+    s_seen_event_t *seen = &sink->events [sink->event_count++];
+    seen->kind = kind;
+    strcpy (seen->lease_id, lease->id);
+    snprintf (seen->object_id, sizeof (seen->object_id), "%s", lease->object_id);
+    seen->reason = reason;
+    seen->at = at;
+    seen->expires_at = lease->expires_at;
+    seen->fence = lease->fence;
+    seen->state = lease->state;
+}
+
+static void
+s_on_put (void *ctx, const gt_lease_info_t *lease, const char *key)
+{
+    s_sink_t *sink = (s_sink_t *) ctx;
+    sink->puts++;
+    size_t index;
+    for (index = 0; index < sink->stored_count; index++)
+        if (streq (sink->stored [index].id, lease->id))
+            break;
+    if (index == sink->stored_count) {
+        assert (sink->stored_count < S_MAX_SEEN);
+        sink->stored_count++;
+    }
+    else
+        gt_lease_info_clear (&sink->stored [index]);
+    gt_lease_info_copy (&sink->stored [index], lease);
+    snprintf (sink->stored_keys [index], sizeof (sink->stored_keys [index]), "%s", key ? key : "");
+}
+
+static void
+s_on_delete (void *ctx, const char *lease_id)
+{
+    (void) lease_id;
+    ((s_sink_t *) ctx)->deletes++;
+}
+
+static void
+s_on_object_delete (void *ctx, const char *object_id, uint64_t fence)
+{
+    (void) object_id;
+    (void) fence;
+    ((s_sink_t *) ctx)->object_deletes++;
+}
+
+static void
+s_on_reclaim (void *ctx, const char *object_id, uint64_t fence,
+              const gt_cleanup_t *const *cleanups, size_t count)
+{
+    (void) object_id;
+    (void) fence;
+    s_sink_t *sink = (s_sink_t *) ctx;
+    sink->reclaims++;
+    sink->cleanups += count;
+    if (count)
+        snprintf (sink->last_cleanup_url, sizeof (sink->last_cleanup_url), "%s", cleanups [count - 1]->url);
+}
+
+static void
+s_sink_reset (s_sink_t *sink)
+{
+    for (size_t i = 0; i < sink->stored_count; i++)
+        gt_lease_info_clear (&sink->stored [i]);
+    memset (sink, 0, sizeof (*sink));
+}
+
+//  Fake clock: monotonic starts at 1,000,000, wall at 1.7e12; both move together
+static uint64_t s_mono = 1000000;
+static uint64_t s_wall = 1700000000000ULL;
+
+static void
+s_tick (gt_leases_t *leases, uint64_t ms)
+{
+    s_mono += ms;
+    s_wall += ms;
+    gt_leases_clock (leases, s_mono, s_wall);
+    gt_leases_advance (leases, SIZE_MAX);
+}
+
+static gt_leases_t *
+s_engine (gt_config_t *config, s_sink_t *sink)
+{
+    gt_leases_hooks_t hooks = {
+        sink, s_on_event, s_on_put, s_on_delete, NULL, s_on_object_delete, s_on_reclaim
+    };
+    return gt_leases_new (config, &hooks, s_mono, s_wall);
+}
+
+static gt_lease_t *
+s_create (gt_leases_t *leases, const char *object, const char *service, uint64_t ttl,
+          gt_code_t expect, char *id_out)
+{
+    gt_msg_t request;
+    memset (&request, 0, sizeof (request));
+    request.kind = GT_MSG_REQUEST;
+    request.cmd = GT_CMD_CREATE;
+    request.object_id = (char *) object;
+    request.service_id = (char *) service;
+    if (ttl) {
+        request.has_ttl = true;
+        request.ttl_ms = ttl;
+    }
+    gt_lease_t *lease = NULL;
+    char err [256];
+    gt_code_t code = gt_leases_create (leases, &request, &lease, err, sizeof (err));
+    assert (code == expect);
+    if (code == GT_OK && id_out) {
+        gt_lease_info_t info;
+        gt_leases_info (leases, lease, &info);
+        strcpy (id_out, info.id);
+    }
+    return lease;
+}
+
+static gt_code_t
+s_get (gt_leases_t *leases, const char *id, gt_lease_info_t *info)
+{
+    gt_lease_t *lease;
+    char err [256];
+    gt_code_t code = gt_leases_get (leases, id, &lease, err, sizeof (err));
+    if (code == GT_OK && info)
+        gt_leases_info (leases, lease, info);
+    return code;
+}
+
+static gt_code_t
+s_renew (gt_leases_t *leases, const char *id, const char *service, uint64_t ttl)
+{
+    gt_lease_t *lease;
+    char err [256];
+    return gt_leases_renew (leases, id, service, ttl != 0, ttl, &lease, err, sizeof (err));
+}
+
+static gt_code_t
+s_release (gt_leases_t *leases, const char *id, const char *service, bool retain)
+{
+    gt_lease_t *lease;
+    char err [256];
+    return gt_leases_release (leases, id, service, retain, &lease, err, sizeof (err));
+}
+
+static size_t
+s_count_kind (s_sink_t *sink, gt_event_kind_t kind)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < sink->event_count; i++)
+        count += sink->events [i].kind == kind;
+    return count;
+}
+
+//  Everything observable about the engine, to compare before/after a rollback
+static char *
+s_snapshot (gt_leases_t *leases)
+{
+    gt_leases_stats_t stats;
+    gt_leases_stats (leases, &stats);
+    char *text = zsys_sprintf ("A%" PRIu64 " R%" PRIu64 " O%" PRIu64 " P%" PRIu64 " S%" PRIu64 ";",
+                               stats.active_leases, stats.retained_leases, stats.active_objects,
+                               stats.pending_reclaims, stats.services);
+    gt_lease_t *page [1000];
+    size_t count = 0;
+    char cursor [32], err [128];
+    assert (gt_leases_list (leases, NULL, NULL, 1000, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    for (size_t i = 0; i < count; i++) {
+        gt_lease_info_t info;
+        gt_leases_info (leases, page [i], &info);
+        char *more = zsys_sprintf ("%s%s/%s/%s/%d/f%" PRIu64 "/t%" PRIu64 "/r%" PRIu64 "/e%" PRIu64 "/n%" PRIu64 ";",
+                                   text, info.id, info.object_id, info.service_id, (int) info.state,
+                                   info.fence, info.ttl_ms, info.renewed_at, info.expires_at, info.renewals);
+        zstr_free (&text);
+        text = more;
+    }
+    return text;
+}
+
+void
+gt_leases_test (bool verbose)
+{
+    (void) verbose;
+    gt_config_t *config = gt_config_new ();
+    config->min_lease_ms = 50;
+    config->default_lease_ms = 1000;
+    config->max_lease_ms = 10000;
+    config->max_leases_per_service = 3;
+    config->lease_retention_ms = 500;
+    static s_sink_t sink;
+    s_sink_reset (&sink);
+    gt_leases_t *leases = s_engine (config, &sink);
+    char err [256];
+    char a [33], b [33], c [33];
+
+    //  Create, get: the record as the spec says
+    uint64_t created_wall = s_wall;
+    s_create (leases, "file-1", "svc-a", 100, GT_OK, a);
+    gt_lease_info_t info;
+    assert (s_get (leases, a, &info) == GT_OK);
+    assert (strlen (info.id) == 32 && gt_lease_id_valid (info.id));
+    assert (streq (info.object_id, "file-1") && streq (info.service_id, "svc-a"));
+    assert (info.state == GT_STATE_ACTIVE && info.fence == 1 && info.ttl_ms == 100);
+    assert (info.created_at == created_wall && info.renewed_at == created_wall);
+    assert (info.expires_at == created_wall + 100 && info.renewals == 0);
+    assert (info.metadata.count == 0 && info.cleanup == NULL);
+    assert (sink.event_count == 1 && sink.events [0].kind == GT_EVENT_LEASE_CREATED);
+    assert (sink.puts == 1);
+    //  Default TTL
+    s_create (leases, "file-2", "svc-a", 0, GT_OK, b);
+    assert (s_get (leases, b, &info) == GT_OK && info.ttl_ms == 1000);
+
+    //  Bounds, quota, bad ids
+    s_create (leases, "file-3", "svc-a", 49, GT_ERR_INVALID_ARGUMENT, NULL);
+    s_create (leases, "file-3", "svc-a", 10001, GT_ERR_INVALID_ARGUMENT, NULL);
+    s_create (leases, "", "svc-a", 100, GT_ERR_INVALID_ARGUMENT, NULL);
+    s_create (leases, "file-3", "", 100, GT_ERR_INVALID_ARGUMENT, NULL);
+    s_create (leases, "file-3", "svc-a", 100, GT_OK, c);
+    s_create (leases, "file-4", "svc-a", 100, GT_ERR_QUOTA_EXCEEDED, NULL);
+    assert (s_get (leases, "0123456789abcdef0123456789abcdef", NULL) == GT_ERR_NOT_FOUND);
+    assert (s_get (leases, "not-an-id", NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (s_get (leases, "0123456789ABCDEF0123456789ABCDEF", NULL) == GT_ERR_INVALID_ARGUMENT);
+
+    //  Ownership, renew
+    assert (s_renew (leases, a, "svc-b", 0) == GT_ERR_PERMISSION_DENIED);
+    assert (s_release (leases, a, "svc-b", false) == GT_ERR_PERMISSION_DENIED);
+    assert (s_renew (leases, a, "svc-a", 5) == GT_ERR_INVALID_ARGUMENT);
+    s_tick (leases, 60);
+    assert (s_renew (leases, a, "svc-a", 200) == GT_OK);
+    assert (s_get (leases, a, &info) == GT_OK);
+    assert (info.ttl_ms == 200 && info.renewals == 1 && info.renewed_at == s_wall);
+    assert (info.expires_at == s_wall + 200 && info.created_at == created_wall);
+    assert (s_count_kind (&sink, GT_EVENT_LEASE_RENEWED) == 1);
+
+    //  Expiry: never before the deadline, exactly at it with a fake clock
+    uint64_t deadline = info.expires_at;
+    s_tick (leases, 199);
+    assert (s_get (leases, a, &info) == GT_OK && info.state == GT_STATE_ACTIVE);
+    assert (s_count_kind (&sink, GT_EVENT_LEASE_EXPIRED) == 1);    //  c expired (100 ms)
+    s_tick (leases, 1);
+    assert (s_get (leases, a, &info) == GT_OK && info.state == GT_STATE_EXPIRED);
+    assert (info.expires_at == deadline);
+    size_t last = sink.event_count - 1;
+    //  lease.expired then object.reclaimed, reason expired, same lease
+    assert (sink.events [last - 1].kind == GT_EVENT_LEASE_EXPIRED);
+    assert (sink.events [last - 1].at >= sink.events [last - 1].expires_at);
+    assert (sink.events [last].kind == GT_EVENT_OBJECT_RECLAIMED);
+    assert (sink.events [last].reason == GT_REASON_EXPIRED);
+    assert (streq (sink.events [last].lease_id, a));
+    gt_leases_stats_t stats;
+    gt_leases_stats (leases, &stats);
+    //  a fired exactly on time; c (due at +100) was seen at the +259 tick
+    assert (stats.expiry_late [0] == 1 && stats.expiry_late [5] == 1);
+    assert (stats.expiry_late_max_ms == 159);
+
+    //  Renewing an ended lease vs an unknown one
+    assert (s_renew (leases, a, "svc-a", 0) == GT_ERR_LEASE_ENDED);
+    assert (s_release (leases, a, "svc-a", false) == GT_ERR_LEASE_ENDED);
+    //  Quota counts active leases only: a and c ended, so two more fit
+    s_create (leases, "file-5", "svc-a", 100, GT_OK, NULL);
+    s_create (leases, "file-6", "svc-a", 100, GT_OK, NULL);
+    s_create (leases, "file-7", "svc-a", 100, GT_ERR_QUOTA_EXCEEDED, NULL);
+
+    //  Retention: ended leases are forgotten after 500 ms
+    s_tick (leases, 499);
+    assert (s_get (leases, a, NULL) == GT_OK);
+    s_tick (leases, 1);
+    assert (s_get (leases, a, NULL) == GT_ERR_NOT_FOUND);
+    assert (s_renew (leases, a, "svc-a", 0) == GT_ERR_NOT_FOUND);
+    assert (sink.deletes >= 2);
+    gt_leases_destroy (&leases);
+    assert (leases == NULL);
+    s_sink_reset (&sink);
+
+    //  Multi-reference objects, retain, cleanups deduplicated by URL
+    config->max_leases_per_service = 100;
+    leases = s_engine (config, &sink);
+    gt_msg_t request;
+    memset (&request, 0, sizeof (request));
+    request.cmd = GT_CMD_CREATE;
+    request.object_id = "blob";
+    request.service_id = "svc-a";
+    gt_cleanup_t cleanup = { "http://127.0.0.1:9/cleanup", "payload", false, 0, false, 0 };
+    request.cleanup = &cleanup;
+    gt_meta_entry_t entries [] = { { "owner", "me" } };
+    request.metadata.entries = entries;
+    request.metadata.count = 1;
+    request.has_metadata = true;
+    gt_lease_t *lease;
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
+    gt_leases_info (leases, lease, &info);
+    strcpy (a, info.id);
+    assert (info.cleanup && info.cleanup->has_max_retries && info.cleanup->max_retries == 3);
+    assert (info.cleanup->retry_delay_ms == 5000 && streq (info.cleanup->payload, "payload"));
+    assert (info.metadata.count == 1 && streq (info.metadata.entries [0].key, "owner"));
+    request.service_id = "svc-b";      //  same URL: deduplicated
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
+    gt_leases_info (leases, lease, &info);
+    strcpy (b, info.id);
+    assert (info.fence == 1);           //  same life
+    //  Bad cleanup URLs
+    gt_cleanup_t bad = { "ftp://x/y", NULL, false, 0, false, 0 };
+    request.cleanup = &bad;
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_ERR_INVALID_ARGUMENT);
+    request.cleanup = NULL;
+    assert (s_release (leases, a, "svc-a", false) == GT_OK);
+    assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) == 0);
+    assert (sink.reclaims == 0);
+    assert (s_release (leases, b, "svc-b", false) == GT_OK);
+    assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) == 1);
+    assert (sink.reclaims == 1 && sink.cleanups == 1);
+    last = sink.event_count - 1;
+    assert (sink.events [last].reason == GT_REASON_RELEASED && streq (sink.events [last].lease_id, b));
+    assert (sink.events [last - 1].kind == GT_EVENT_LEASE_RELEASED);
+    //  A new life gets a larger fence
+    s_create (leases, "blob", "svc-a", 100, GT_OK, c);
+    assert (s_get (leases, c, &info) == GT_OK && info.fence == 2);
+    //  Retain: dropped reference, no reclaim, no cleanup; then a new life
+    assert (s_release (leases, c, "svc-a", true) == GT_OK);
+    assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) == 1 && sink.reclaims == 1);
+    s_create (leases, "blob", "svc-a", 100, GT_OK, c);
+    assert (s_get (leases, c, &info) == GT_OK && info.fence == 3);
+    s_tick (leases, 100);               //  c expires: reclaimed
+    assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) == 2);
+    //  When every lease is forgotten the object record goes; its fences
+    //  are still never handed out again
+    s_tick (leases, 500);
+    gt_leases_stats (leases, &stats);
+    assert (stats.retained_leases == 0 && stats.active_leases == 0);
+    assert (sink.object_deletes == 1);
+    s_create (leases, "blob", "svc-a", 100, GT_OK, c);
+    assert (s_get (leases, c, &info) == GT_OK && info.fence == 4);
+    s_create (leases, "brand-new", "svc-a", 100, GT_OK, c);
+    assert (s_get (leases, c, &info) == GT_OK && info.fence == 4);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+
+    //  Idempotent CREATE
+    leases = s_engine (config, &sink);
+    memset (&request, 0, sizeof (request));
+    request.cmd = GT_CMD_CREATE;
+    request.object_id = "row-1";
+    request.service_id = "svc-a";
+    request.idempotency_key = "key-1";
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
+    gt_lease_t *first = lease;
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
+    assert (lease == first);
+    assert (sink.event_count == 1);     //  nothing created the second time
+    request.service_id = "svc-b";       //  keys are per service
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
+    assert (lease != first);
+    request.service_id = "svc-a";
+    request.object_id = "row-2";
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_ERR_CONFLICT);
+    gt_leases_info (leases, first, &info);
+    strcpy (a, info.id);
+    assert (sink.stored_count == 2 && streq (sink.stored_keys [0], "key-1"));
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+
+    //  Grace period: reclaim waits; a new lease during grace cancels it
+    config->grace_ms = 300;
+    leases = s_engine (config, &sink);
+    s_create (leases, "tmp", "svc-a", 100, GT_OK, a);
+    s_tick (leases, 100);
+    assert (s_count_kind (&sink, GT_EVENT_LEASE_EXPIRED) == 1);
+    assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) == 0);
+    gt_leases_stats (leases, &stats);
+    assert (stats.pending_reclaims == 1);
+    s_tick (leases, 200);
+    s_create (leases, "tmp", "svc-b", 100, GT_OK, b);          //  cancels the reclaim
+    assert (s_get (leases, b, &info) == GT_OK && info.fence == 1);     //  same life
+    s_tick (leases, 99);
+    gt_leases_stats (leases, &stats);
+    assert (stats.pending_reclaims == 0);
+    assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) == 0);
+    assert (s_release (leases, b, "svc-b", false) == GT_OK);
+    s_tick (leases, 299);
+    assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) == 0);
+    s_tick (leases, 1);
+    assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) == 1);
+    last = sink.event_count - 1;
+    assert (sink.events [last].reason == GT_REASON_RELEASED && streq (sink.events [last].lease_id, b));
+    //  Retention shorter than grace: the reclaim still reports its lease
+    config->lease_retention_ms = 50;
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+    leases = s_engine (config, &sink);
+    s_create (leases, "tmp", "svc-a", 100, GT_OK, a);
+    s_tick (leases, 100);
+    s_tick (leases, 60);
+    assert (s_get (leases, a, NULL) == GT_ERR_NOT_FOUND);
+    s_tick (leases, 240);
+    assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) == 1);
+    last = sink.event_count - 1;
+    assert (streq (sink.events [last].lease_id, a) && sink.events [last].state == GT_STATE_EXPIRED);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+    config->grace_ms = 0;
+    config->lease_retention_ms = 500;
+
+    //  LIST: filters, pages, a cursor that survives purges
+    config->max_leases_per_service = 1000;
+    leases = s_engine (config, &sink);
+    char ids [60][33];
+    for (int i = 0; i < 60; i++) {
+        char object [32];
+        snprintf (object, sizeof (object), "obj-%d", i % 20);
+        s_create (leases, object, i % 2 ? "odd" : "even", i < 30 ? 100 : 5000, GT_OK, ids [i]);
+    }
+    gt_lease_t *page [100];
+    size_t count = 0;
+    char cursor [32];
+    gt_leases_filter_t filter = { "odd", NULL, false, 0, false, 0 };
+    assert (gt_leases_list (leases, &filter, NULL, 100, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count == 30 && *cursor == 0);
+    gt_leases_filter_t by_object = { NULL, "obj-3", false, 0, false, 0 };
+    assert (gt_leases_list (leases, &by_object, NULL, 100, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count == 3);
+    gt_leases_filter_t nobody = { "nobody", NULL, false, 0, false, 0 };
+    assert (gt_leases_list (leases, &nobody, NULL, 100, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count == 0 && *cursor == 0);
+    //  Page through 7 at a time; halfway, the first 30 expire and are purged
+    bool seen [60] = { false };
+    size_t visited = 0, pages = 0;
+    char *resume = NULL;
+    do {
+        assert (gt_leases_list (leases, NULL, resume, 7, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+        for (size_t i = 0; i < count; i++) {
+            gt_leases_info (leases, page [i], &info);
+            int found = -1;
+            for (int j = 0; j < 60; j++)
+                if (streq (ids [j], info.id))
+                    found = j;
+            assert (found >= 0 && !seen [found]);
+            seen [found] = true;
+            visited++;
+        }
+        zstr_free (&resume);
+        resume = *cursor ? strdup (cursor) : NULL;
+        if (++pages == 5)
+            s_tick (leases, 700);       //  leases 0..29 expire then are purged
+    } while (resume);
+    assert (visited == 35 + 25);        //  5 pages of 7 seen before, then 25 live ones
+    //  Filter by state; a bad cursor
+    gt_leases_filter_t active = { NULL, NULL, false, 0, true, GT_STATE_ACTIVE };
+    assert (gt_leases_list (leases, &active, NULL, 100, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count == 30);
+    assert (gt_leases_list (leases, NULL, "bogus", 10, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_leases_list (leases, NULL, "c999999", 10, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_ERR_INVALID_ARGUMENT);
+    //  A byte budget cuts a page short, still with a cursor
+    assert (gt_leases_list (leases, NULL, NULL, 100, 1, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count == 1 && *cursor);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+
+    //  Journal: everything since a mark can be undone exactly
+    config->grace_ms = 100;
+    leases = s_engine (config, &sink);
+    gt_leases_journal (leases, true);
+    s_create (leases, "keep", "svc-a", 1000, GT_OK, a);
+    s_create (leases, "ends", "svc-a", 100, GT_OK, b);
+    s_create (leases, "shared", "svc-a", 1000, GT_OK, c);
+    s_create (leases, "shared", "svc-b", 200, GT_OK, NULL);
+    s_tick (leases, 100);               //  b expires, reclaim pending
+    gt_leases_commit (leases, gt_leases_mark (leases));
+    char *before = s_snapshot (leases);
+    gt_leases_mark_t mark = gt_leases_mark (leases);
+    //  Every kind of change: create (new service, new object), renew,
+    //  release with retain, expiry, grace cancel, purge, reclaim
+    s_create (leases, "fresh", "svc-c", 1000, GT_OK, NULL);
+    memset (&request, 0, sizeof (request));
+    request.cmd = GT_CMD_CREATE;
+    request.object_id = "ends";
+    request.service_id = "svc-a";
+    request.cleanup = &cleanup;
+    request.idempotency_key = "k";
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
+    assert (s_renew (leases, a, "svc-a", 2000) == GT_OK);
+    assert (s_release (leases, c, "svc-a", true) == GT_OK);
+    s_tick (leases, 150);               //  the svc-b lease on "shared" expires
+    s_tick (leases, 600);               //  purges, reclaims
+    char *during = s_snapshot (leases);
+    assert (!streq (before, during));
+    gt_leases_rollback (leases, mark);
+    char *after = s_snapshot (leases);
+    if (!streq (before, after))
+        printf ("before: %s\nafter:  %s\n", before, after);
+    assert (streq (before, after));
+    //  The restored state keeps working: the pending reclaim fires; the
+    //  idempotency key is free again
+    size_t reclaims = s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED);
+    s_tick (leases, 0);
+    assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) > reclaims);
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
+    s_tick (leases, 5000);              //  everything expires...
+    s_tick (leases, 1000);              //  ...is reclaimed and forgotten
+    gt_leases_commit (leases, gt_leases_mark (leases));
+    gt_leases_stats (leases, &stats);
+    assert (stats.active_leases == 0 && stats.retained_leases == 0);
+    assert (stats.pending_reclaims == 0 && stats.services == 0);
+    zstr_free (&before);
+    zstr_free (&during);
+    zstr_free (&after);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+    config->grace_ms = 0;
+
+    //  Recovery: what a store kept re-creates the same leases
+    leases = s_engine (config, &sink);
+    s_create (leases, "r1", "svc-a", 1000, GT_OK, a);
+    memset (&request, 0, sizeof (request));
+    request.cmd = GT_CMD_CREATE;
+    request.object_id = "r2";
+    request.service_id = "svc-b";
+    request.idempotency_key = "again";
+    request.has_ttl = true;
+    request.ttl_ms = 300;
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
+    s_create (leases, "r3", "svc-a", 100, GT_OK, c);
+    s_tick (leases, 100);               //  r3 expires
+    static s_sink_t sink2;
+    s_sink_reset (&sink2);
+    gt_leases_t *restored = s_engine (config, &sink2);
+    for (size_t i = 0; i < sink.stored_count; i++)
+        assert (gt_leases_restore_lease (restored, &sink.stored [i],
+                                         *sink.stored_keys [i] ? sink.stored_keys [i] : NULL,
+                                         err, sizeof (err)) == GT_OK);
+    assert (gt_leases_restore_lease (restored, &sink.stored [0], NULL, err, sizeof (err)) == GT_ERR_INVALID_ARGUMENT);
+    char *original = s_snapshot (leases);
+    char *copy = s_snapshot (restored);
+    assert (streq (original, copy));
+    zstr_free (&original);
+    zstr_free (&copy);
+    assert (sink2.event_count == 0);    //  restoring publishes nothing
+    //  The idempotency key came back; the restored lease expires on time
+    assert (gt_leases_create (restored, &request, &lease, err, sizeof (err)) == GT_OK);
+    assert (sink2.event_count == 0);
+    s_tick (restored, 199);
+    assert (s_count_kind (&sink2, GT_EVENT_LEASE_EXPIRED) == 0);
+    s_tick (restored, 1);
+    assert (s_count_kind (&sink2, GT_EVENT_LEASE_EXPIRED) == 1);
+    assert (s_get (restored, c, NULL) == GT_OK);
+    gt_leases_restore_fence_floor (restored, 100);
+    s_create (restored, "never-seen", "svc-a", 100, GT_OK, b);
+    assert (s_get (restored, b, &info) == GT_OK && info.fence == 100);
+    gt_leases_destroy (&restored);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+    s_sink_reset (&sink2);
+    gt_config_destroy (&config);
+}

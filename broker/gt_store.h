@@ -1,0 +1,144 @@
+/*  gt_store.h — where the broker makes its changes durable (the seam for
+    the PostgreSQL store).
+
+    The broker records every mutation of a loop turn into the store (lease
+    put/delete, object put/delete, event append), then calls
+    gt_store_flush to close that batch.  A synchronous store (memory)
+    answers GT_STORE_DONE at once.  An asynchronous store (PostgreSQL: a
+    writer actor) answers GT_STORE_PENDING and later makes its completion
+    socket readable; the broker then calls gt_store_completion to learn
+    which batch finished and whether it is durable.
+
+    What the broker does with it (gt_broker.c):
+    * Replies and events of a batch are held until the batch is durable;
+      then the events are published (and enter the REPLAY history) and the
+      replies sent, batch after batch in flush order.
+    * Requests keep being served meanwhile, on top of the in-memory state
+      (which already includes the pending batches: pipelining).
+    * If a batch fails, the broker undoes in memory every mutation since
+      that batch began (gt_leases_rollback), answers all requests of that
+      batch and of every later pending batch UNAVAILABLE, drops their events
+      (their sequence numbers are reused), and expiries re-fire.
+
+    Contract for asynchronous stores:
+    * Batches complete in flush order (completion of N implies N-1 was
+      reported before).
+    * A failure of batch N fails every later batch already flushed: the
+      store writes none of them (the broker has undone them).
+    * Records passed to the put/event calls are borrowed: copy what you keep.
+
+    Recovery: gt_store_recover hands what the store holds to a loader
+    before the broker serves anything.  */
+#ifndef GT_STORE_H_INCLUDED
+#define GT_STORE_H_INCLUDED
+
+#include <czmq.h>
+#include "gt_msg.h"
+#include "gt_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gt_store_t gt_store_t;
+
+//  An object's record: the fence of its current (or last) life, whether
+//  that life is open, and a reclaim waiting out the grace period.
+typedef struct {
+    const char *object_id;          //  the object
+    uint64_t fence;                 //  fencing token of its current or last life
+    bool live;                      //  life open: >= 1 active lease, or reclaim pending
+    uint64_t pending_at;            //  wall ms of a pending reclaim, 0 if none
+    gt_reason_t reason;             //  why its last lease ended (pending reclaim)
+    const char *last_lease_id;      //  the lease that ended last (pending reclaim), or NULL
+} gt_store_object_t;
+
+typedef enum {
+    GT_STORE_DONE = 0,              //  the batch is durable
+    GT_STORE_PENDING,               //  completion comes later (completion socket)
+    GT_STORE_FAILED                 //  the batch could not be made durable
+} gt_store_status_t;
+
+//  Receives what a store recovers.  Leases come oldest first (by created_at).
+typedef struct {
+    void *ctx;                      //  passed back
+    void (*lease) (void *ctx, const gt_lease_info_t *lease, const char *idempotency_key);
+    void (*object) (void *ctx, const gt_store_object_t *object);
+    void (*event) (void *ctx, uint64_t seq, const char *topic, const void *body, size_t size);
+    //  The newest event seq and the largest fence ever handed out
+    void (*counters) (void *ctx, uint64_t last_seq, uint64_t fence_counter);
+} gt_store_loader_t;
+
+//  An implementation.  Any recording op may be NULL when the store keeps
+//  nothing (then the broker does not even build the records).
+typedef struct {
+    const char *name;               //  "memory", "postgres": HEALTH's "store"
+    void (*destroy) (void *impl);
+    int (*recover) (void *impl, const gt_store_loader_t *loader, char *err, size_t err_size);
+    void (*lease_put) (void *impl, const gt_lease_info_t *lease, const char *idempotency_key);
+    void (*lease_delete) (void *impl, const char *lease_id);
+    void (*object_put) (void *impl, const gt_store_object_t *object);
+    void (*object_delete) (void *impl, const char *object_id, uint64_t fence);
+    void (*event) (void *impl, uint64_t seq, gt_event_kind_t kind, uint64_t at,
+                   const char *topic, const void *body, size_t size);
+    //  Close the batch recorded since the previous flush, as number batch
+    gt_store_status_t (*flush) (void *impl, uint64_t batch);
+    //  Asynchronous stores: socket that becomes readable on completions
+    zsock_t *(*completion_sock) (void *impl);
+    //  Read one completion (after the socket was readable): 0, or -1 if none
+    int (*completion) (void *impl, uint64_t *batch_p, bool *durable_p);
+    //  False while the store cannot write (HEALTH store_status DEGRADED)
+    bool (*healthy) (void *impl);
+} gt_store_ops_t;
+
+//  Wrap an implementation (ops copied; impl owned: destroyed with the store).
+gt_store_t *gt_store_new (const gt_store_ops_t *ops, void *impl);
+//  The store that config asks for.  NULL with a message if it cannot be
+//  opened (postgres: not built into this broker yet).
+gt_store_t *gt_store_open (const gt_config_t *config, char *err, size_t err_size);
+//  True if this broker can open the store config names (without opening
+//  it); else false with a message (the daemon then exits 2).
+bool gt_store_available (const gt_config_t *config, char *err, size_t err_size);
+//  The memory store: keeps nothing, every batch durable at once.
+gt_store_t *gt_store_memory_new (void);
+void gt_store_destroy (gt_store_t **self_p);
+
+const char *gt_store_name (gt_store_t *self);
+//  True if the store wants records (lease/object/event ops present).
+bool gt_store_records (gt_store_t *self);
+//  True if flushes may complete later or fail (the broker then journals).
+bool gt_store_async (gt_store_t *self);
+bool gt_store_healthy (gt_store_t *self);
+
+void gt_store_lease_put (gt_store_t *self, const gt_lease_info_t *lease, const char *idempotency_key);
+void gt_store_lease_delete (gt_store_t *self, const char *lease_id);
+void gt_store_object_put (gt_store_t *self, const gt_store_object_t *object);
+void gt_store_object_delete (gt_store_t *self, const char *object_id, uint64_t fence);
+void gt_store_event (gt_store_t *self, uint64_t seq, gt_event_kind_t kind, uint64_t at,
+                     const char *topic, const void *body, size_t size);
+gt_store_status_t gt_store_flush (gt_store_t *self, uint64_t batch);
+zsock_t *gt_store_completion_sock (gt_store_t *self);
+int gt_store_completion (gt_store_t *self, uint64_t *batch_p, bool *durable_p);
+int gt_store_recover (gt_store_t *self, const gt_store_loader_t *loader, char *err, size_t err_size);
+
+//  A store for tests of the durability path ("test" store,
+//  GC_STORAGE_BACKEND=test in tests only): keeps every durable record in
+//  memory (so it can be recovered from), completes batches asynchronously
+//  through a socket pair, and can be told to fail.  Single-threaded: the
+//  broker drives it from its pipe commands (STORE FAIL / STORE HOLD).
+gt_store_t *gt_store_test_new (void);
+//  Fail the next count flushes; when a failure is reported, every batch
+//  still in flight fails with it (the contract above).
+void gt_store_test_fail (gt_store_t *self, size_t count);
+//  Hold completions until released (to have several batches in flight).
+void gt_store_test_hold (gt_store_t *self, bool hold);
+//  Records kept: leases, objects, events.
+size_t gt_store_test_leases (gt_store_t *self);
+size_t gt_store_test_events (gt_store_t *self);
+
+void gt_store_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

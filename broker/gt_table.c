@@ -1,0 +1,291 @@
+/*  gt_table.c — compact open-addressing hash table of pointers.  */
+#include <czmq.h>
+#include "gt_table.h"
+
+struct gt_table_t {
+    void **slots;                   //  entry pointers, NULL = empty
+    size_t capacity;                //  number of slots (0 until first insert)
+    size_t size;                    //  number of entries
+    gt_table_hash_fn *hash_fn;      //  rehash of a stored entry
+    void *ctx;                      //  argument of hash_fn
+};
+
+//  Grow when more than 3/4 full; shrink when under 1/8 full (and big).
+#define S_MIN_CAPACITY  16
+
+static inline size_t
+s_home (uint64_t hash, size_t capacity)
+{
+    //  Multiply-shift maps a 64-bit hash uniformly onto [0, capacity)
+    return (size_t) (((unsigned __int128) hash * capacity) >> 64);
+}
+
+gt_table_t *
+gt_table_new (gt_table_hash_fn *hash_fn, void *ctx)
+{
+    assert (hash_fn);
+    gt_table_t *self = (gt_table_t *) zmalloc (sizeof (gt_table_t));
+    assert (self);
+    self->hash_fn = hash_fn;
+    self->ctx = ctx;
+    return self;
+}
+
+void
+gt_table_destroy (gt_table_t **self_p)
+{
+    assert (self_p);
+    gt_table_t *self = *self_p;
+    if (self) {
+        free (self->slots);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static void
+s_place (void **slots, size_t capacity, uint64_t hash, void *entry)
+{
+    size_t index = s_home (hash, capacity);
+    while (slots [index])
+        index = index + 1 == capacity ? 0 : index + 1;
+    slots [index] = entry;
+}
+
+static void
+s_resize (gt_table_t *self, size_t capacity)
+{
+    void **slots = (void **) calloc (capacity, sizeof (void *));
+    assert (slots);
+    for (size_t index = 0; index < self->capacity; index++)
+        if (self->slots [index])
+            s_place (slots, capacity, self->hash_fn (self->slots [index], self->ctx), self->slots [index]);
+    free (self->slots);
+    self->slots = slots;
+    self->capacity = capacity;
+}
+
+void *
+gt_table_lookup (gt_table_t *self, uint64_t hash, gt_table_match_fn *match, const void *key)
+{
+    assert (self);
+    if (self->size == 0)
+        return NULL;
+    size_t index = s_home (hash, self->capacity);
+    while (self->slots [index]) {
+        if (match (self->slots [index], key))
+            return self->slots [index];
+        index = index + 1 == self->capacity ? 0 : index + 1;
+    }
+    return NULL;
+}
+
+void
+gt_table_insert (gt_table_t *self, uint64_t hash, void *entry)
+{
+    assert (self);
+    assert (entry);
+    if ((self->size + 1) * 4 > self->capacity * 3) {
+        size_t capacity = self->capacity * 3 / 2;
+        s_resize (self, capacity < S_MIN_CAPACITY ? S_MIN_CAPACITY : capacity);
+    }
+    s_place (self->slots, self->capacity, hash, entry);
+    self->size++;
+}
+
+bool
+gt_table_remove (gt_table_t *self, uint64_t hash, const void *entry)
+{
+    assert (self);
+    if (self->size == 0)
+        return false;
+    size_t hole = s_home (hash, self->capacity);
+    while (self->slots [hole] != entry) {
+        if (!self->slots [hole])
+            return false;
+        hole = hole + 1 == self->capacity ? 0 : hole + 1;
+    }
+    //  Backward-shift: pull later entries of the cluster into the hole
+    //  when the hole lies cyclically between their home and their slot.
+    size_t next = hole;
+    while (true) {
+        next = next + 1 == self->capacity ? 0 : next + 1;
+        void *candidate = self->slots [next];
+        if (!candidate)
+            break;
+        size_t home = s_home (self->hash_fn (candidate, self->ctx), self->capacity);
+        bool movable = hole <= next
+                     ? (home <= hole || home > next)
+                     : (home <= hole && home > next);
+        if (movable) {
+            self->slots [hole] = candidate;
+            hole = next;
+        }
+    }
+    self->slots [hole] = NULL;
+    self->size--;
+    if (self->capacity > 1024 && self->size * 8 < self->capacity)
+        s_resize (self, self->capacity / 2);
+    return true;
+}
+
+size_t
+gt_table_size (gt_table_t *self)
+{
+    assert (self);
+    return self->size;
+}
+
+size_t
+gt_table_capacity (gt_table_t *self)
+{
+    assert (self);
+    return self->capacity;
+}
+
+void
+gt_table_foreach (gt_table_t *self, void (*fn) (void *entry, void *arg), void *arg)
+{
+    assert (self);
+    for (size_t index = 0; index < self->capacity; index++)
+        if (self->slots [index])
+            fn (self->slots [index], arg);
+}
+
+//  --------------------------------------------------------------------------
+//  SipHash-2-4 (Aumasson & Bernstein), written from the paper's description.
+
+#define S_ROTL(x, b) (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
+#define S_SIPROUND \
+    do { \
+        v0 += v1; v1 = S_ROTL (v1, 13); v1 ^= v0; v0 = S_ROTL (v0, 32); \
+        v2 += v3; v3 = S_ROTL (v3, 16); v3 ^= v2; \
+        v0 += v3; v3 = S_ROTL (v3, 21); v3 ^= v0; \
+        v2 += v1; v1 = S_ROTL (v1, 17); v1 ^= v2; v2 = S_ROTL (v2, 32); \
+    } while (0)
+
+static inline uint64_t
+s_load64 (const uint8_t *p)
+{
+    uint64_t value = 0;
+    for (int i = 7; i >= 0; i--)
+        value = (value << 8) | p [i];
+    return value;
+}
+
+uint64_t
+gt_siphash (const uint8_t key [16], const void *data, size_t size)
+{
+    const uint8_t *in = (const uint8_t *) data;
+    uint64_t k0 = s_load64 (key), k1 = s_load64 (key + 8);
+    uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
+    uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
+    uint64_t v3 = 0x7465646279746573ULL ^ k1;
+    size_t tail = size & 7;
+    const uint8_t *end = in + size - tail;
+    for (; in != end; in += 8) {
+        uint64_t m = s_load64 (in);
+        v3 ^= m;
+        S_SIPROUND;
+        S_SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t b = ((uint64_t) size) << 56;
+    for (size_t i = 0; i < tail; i++)
+        b |= ((uint64_t) in [i]) << (8 * i);
+    v3 ^= b;
+    S_SIPROUND;
+    S_SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    S_SIPROUND;
+    S_SIPROUND;
+    S_SIPROUND;
+    S_SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test
+
+typedef struct {
+    uint64_t key;                   //  test key
+} s_item_t;
+
+static uint64_t
+s_item_hash (const void *entry, void *ctx)
+{
+    (void) ctx;
+    //  A deliberately poor hash (many collisions) exercises the probing
+    return ((const s_item_t *) entry)->key % 7 * 0x9E3779B97F4A7C15ULL;
+}
+
+static bool
+s_item_match (const void *entry, const void *key)
+{
+    return ((const s_item_t *) entry)->key == *(const uint64_t *) key;
+}
+
+static void
+s_count (void *entry, void *arg)
+{
+    (void) entry;
+    (*(size_t *) arg)++;
+}
+
+void
+gt_table_test (bool verbose)
+{
+    (void) verbose;
+    //  SipHash-2-4 reference value: key 00..0f, message 00..0e (15 bytes)
+    uint8_t key [16], message [15];
+    for (int i = 0; i < 16; i++)
+        key [i] = (uint8_t) i;
+    for (int i = 0; i < 15; i++)
+        message [i] = (uint8_t) i;
+    assert (gt_siphash (key, message, 15) == 0xa129ca6149be45e5ULL);
+    assert (gt_siphash (key, message, 0) == 0x726fdb47dd0e0e31ULL);
+
+    gt_table_t *table = gt_table_new (s_item_hash, NULL);
+    assert (gt_table_lookup (table, 0, s_item_match, &(uint64_t) { 1 }) == NULL);
+    enum { COUNT = 5000 };
+    s_item_t *items = (s_item_t *) calloc (COUNT, sizeof (s_item_t));
+    for (uint64_t i = 0; i < COUNT; i++) {
+        items [i].key = i;
+        gt_table_insert (table, s_item_hash (&items [i], NULL), &items [i]);
+    }
+    assert (gt_table_size (table) == COUNT);
+    assert (gt_table_capacity (table) * 3 >= COUNT * 4);
+    for (uint64_t i = 0; i < COUNT; i++)
+        assert (gt_table_lookup (table, s_item_hash (&items [i], NULL), s_item_match, &i) == &items [i]);
+    //  Remove every odd one; the even ones must all stay reachable
+    for (uint64_t i = 1; i < COUNT; i += 2)
+        assert (gt_table_remove (table, s_item_hash (&items [i], NULL), &items [i]));
+    assert (!gt_table_remove (table, s_item_hash (&items [1], NULL), &items [1]));
+    for (uint64_t i = 0; i < COUNT; i++) {
+        void *found = gt_table_lookup (table, s_item_hash (&items [i], NULL), s_item_match, &i);
+        assert (found == (i % 2 ? NULL : &items [i]));
+    }
+    size_t counted = 0;
+    gt_table_foreach (table, s_count, &counted);
+    assert (counted == COUNT / 2);
+    //  Remove the rest: the table shrinks and ends empty
+    for (uint64_t i = 0; i < COUNT; i += 2)
+        assert (gt_table_remove (table, s_item_hash (&items [i], NULL), &items [i]));
+    assert (gt_table_size (table) == 0);
+    assert (gt_table_capacity (table) <= 2048);
+
+    //  Uniform hashes at scale (as lease ids are): random insert/remove mix
+    gt_table_t *big = gt_table_new (s_item_hash, NULL);
+    for (uint64_t i = 0; i < COUNT; i++)
+        gt_table_insert (big, s_item_hash (&items [i], NULL), &items [i]);
+    for (uint64_t i = 0; i < COUNT; i += 3)
+        assert (gt_table_remove (big, s_item_hash (&items [i], NULL), &items [i]));
+    for (uint64_t i = 0; i < COUNT; i++)
+        assert ((gt_table_lookup (big, s_item_hash (&items [i], NULL), s_item_match, &i) != NULL) == (i % 3 != 0));
+    gt_table_destroy (&big);
+    gt_table_destroy (&table);
+    assert (table == NULL);
+    free (items);
+}

@@ -1,0 +1,58 @@
+/*  gt_table.h — compact open-addressing hash table of pointers.
+
+    The broker keeps a million leases; a general-purpose hash (zhashx) would
+    copy every 33-byte key and allocate an item per entry.  This table holds
+    only the entry pointers (8 bytes per slot), uses linear probing with
+    backward-shift deletion (no tombstones), and maps a hash to a slot with
+    a multiply-shift ("fastrange"), so its capacity need not be a power of
+    two and grows by 1.5x.  The caller supplies the hash of each key and a
+    function that recomputes the hash of a stored entry (needed to move
+    entries when deleting or growing).  */
+#ifndef GT_TABLE_H_INCLUDED
+#define GT_TABLE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gt_table_t gt_table_t;
+
+//  Hash of a stored entry (must equal the hash it was inserted with);
+//  ctx is the pointer given to gt_table_new.
+typedef uint64_t (gt_table_hash_fn) (const void *entry, void *ctx);
+//  True if a stored entry has the given key.
+typedef bool (gt_table_match_fn) (const void *entry, const void *key);
+
+//  Create an empty table.
+gt_table_t *gt_table_new (gt_table_hash_fn *hash_fn, void *ctx);
+//  Destroy the table (not the entries); nulls the pointer.
+void gt_table_destroy (gt_table_t **self_p);
+
+//  Find the entry with this key, or NULL.
+void *gt_table_lookup (gt_table_t *self, uint64_t hash, gt_table_match_fn *match, const void *key);
+//  Insert an entry (the caller guarantees its key is not present).
+void gt_table_insert (gt_table_t *self, uint64_t hash, void *entry);
+//  Remove this exact entry (pointer identity); returns false if absent.
+bool gt_table_remove (gt_table_t *self, uint64_t hash, const void *entry);
+
+//  Number of entries, and slots (for memory accounting).
+size_t gt_table_size (gt_table_t *self);
+size_t gt_table_capacity (gt_table_t *self);
+
+//  Call fn for every entry (the table must not change meanwhile).
+void gt_table_foreach (gt_table_t *self, void (*fn) (void *entry, void *arg), void *arg);
+
+//  SipHash-2-4 of data under a 128-bit key: for keys a client chooses
+//  (object ids), so that nobody can aim many keys at one slot.
+uint64_t gt_siphash (const uint8_t key [16], const void *data, size_t size);
+
+void gt_table_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

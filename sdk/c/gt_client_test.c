@@ -1,0 +1,270 @@
+/*  gt_client_test.c — selftest of gt_client (kept apart: gt_client.c
+    stays readable in one sitting).  Re-includes <assert.h> without NDEBUG
+    so the checks run in release builds.  */
+#undef NDEBUG
+#include <assert.h>
+#include "garbagetruck.h"
+
+//  Selftest: no broker here (libgarbagetruck cannot link it).  A plain
+//  ROUTER socket plays the broker's side of the wire, scripted by the
+//  test, to check rids, stale replies and timeouts; the real broker is
+//  exercised by tests/test_client.c.
+
+//  Receive one request on the test's ROUTER: returns it decoded and keeps
+//  the routing id in *routing_p.
+static gt_msg_t *
+s_router_recv (zsock_t *router, zframe_t **routing_p)
+{
+    zmsg_t *msg = zmsg_recv (router);
+    assert (msg);
+    *routing_p = zmsg_pop (msg);
+    zframe_t *body = zmsg_last (msg);
+    assert (body);
+    gt_msg_t *request = NULL;
+    char err [256];
+    gt_code_t code = gt_msg_decode (zframe_data (body), zframe_size (body),
+                                    GT_MSG_REQUEST, &request, NULL, err, sizeof (err));
+    assert (code == GT_OK);
+    zmsg_destroy (&msg);
+    return request;
+}
+
+//  Send raw bytes to routing on the test's ROUTER.
+static void
+s_router_send_raw (zsock_t *router, zframe_t *routing, const void *data, size_t size)
+{
+    zmsg_t *msg = zmsg_new ();
+    zframe_t *copy = zframe_dup (routing);
+    zmsg_append (msg, &copy);
+    zmsg_addmem (msg, data, size);
+    int rc = zmsg_send (&msg, router);
+    assert (rc == 0);
+}
+
+//  Send an OK HEALTH reply (or an error) with rid to routing.
+static void
+s_router_reply (zsock_t *router, zframe_t *routing, uint64_t rid, gt_code_t code)
+{
+    gt_msg_t *reply = gt_msg_new (GT_MSG_REPLY);
+    reply->rid = rid;
+    reply->code = code;
+    if (code == GT_OK) {
+        reply->status = strdup ("SERVING");
+        reply->server_version = strdup (GT_VERSION_STRING);
+        reply->store = strdup ("memory");
+        reply->store_status = strdup ("OK");
+        reply->uptime_ms = 1000;
+        reply->now = 1700000000000;
+        reply->active_leases = 7;
+    }
+    else
+        reply->message = strdup ("scripted failure");
+    void *data;
+    size_t size;
+    int rc = gt_msg_encode_alloc (reply, &data, &size);
+    assert (rc == 0);
+    s_router_send_raw (router, routing, data, size);
+    free (data);
+    gt_msg_destroy (&reply);
+}
+
+void
+gt_client_test (bool verbose)
+{
+    printf (" * gt_client: ");
+    if (verbose)
+        printf ("\n");
+
+    //  Invalid construction
+    assert (gt_client_new (NULL, "svc") == NULL);
+    assert (gt_client_new ("tcp://127.0.0.1:5", NULL) == NULL);
+    assert (gt_client_new ("tcp://127.0.0.1:5", "") == NULL);
+    char long_service [GT_MAX_SERVICE_ID + 2];
+    memset (long_service, 's', sizeof (long_service) - 1);
+    long_service [sizeof (long_service) - 1] = 0;
+    assert (gt_client_new ("tcp://127.0.0.1:5", long_service) == NULL);
+    assert (gt_client_new ("not-an-endpoint", "svc") == NULL);
+
+    //  A ROUTER that plays the broker's side of the wire
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    assert (router);
+    zsock_set_linger (router, 0);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    char endpoint [64];
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", port);
+
+    gt_client_t *client = gt_client_new (endpoint, "test-service");
+    assert (client);
+    assert (streq (gt_client_service_id (client), "test-service"));
+    assert (gt_client_timeout (client) == GT_CLIENT_DEFAULT_TIMEOUT);
+    assert (streq (gt_client_error (client), ""));
+
+    //  Local argument validation: no request is sent
+    gt_lease_info_t lease;
+    memset (&lease, 0, sizeof (lease));
+    assert (gt_client_renew (client, "xyz", 0, &lease) == GT_ERR_INVALID_ARGUMENT);
+    assert (strstr (gt_client_error (client), "xyz"));
+    assert (!gt_client_timed_out (client));
+    assert (gt_client_get (client, NULL, &lease) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_release (client, "0123456789ABCDEF0123456789abcdef", false, NULL)
+            == GT_ERR_INVALID_ARGUMENT);
+    gt_create_args_t no_object = { .ttl_ms = 1000 };
+    assert (gt_client_create (client, &no_object, NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_create (client, NULL, NULL) == GT_ERR_INVALID_ARGUMENT);
+    gt_msg_t sentinel;
+    gt_msg_t *reply = &sentinel;        //  must be reset to NULL
+    assert (gt_client_renew_batch (client, NULL, 0, 0, &reply) == GT_ERR_INVALID_ARGUMENT);
+    assert (reply == NULL);
+    const char *bad_batch [] = { "00000000000000000000000000000001", "nope" };
+    assert (gt_client_renew_batch (client, bad_batch, 2, 0, NULL) == GT_ERR_INVALID_ARGUMENT);
+    gt_list_args_t big_page = { .limit = GT_MAX_PAGE + 1 };
+    assert (gt_client_list (client, &big_page, NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_replay (client, 0, GT_MAX_PAGE + 1, NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_create_db_row_lease (client, "users", NULL, 0, NULL, NULL)
+            == GT_ERR_INVALID_ARGUMENT);
+    assert (strstr (gt_client_error (client), "row_id"));
+    assert (gt_client_create_blob_lease (client, NULL, "k", 0, NULL, NULL)
+            == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_create_session_lease (client, "s", "", 0, NULL, NULL)
+            == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_create_temp_file_lease (client, "", 0, NULL, NULL)
+            == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_create_cache_lease (client, NULL, 0, NULL, NULL)
+            == GT_ERR_INVALID_ARGUMENT);
+    assert (!(zsock_events (router) & ZMQ_POLLIN));
+
+    //  Pipelined: rids count from 1, replies match in any order
+    gt_msg_t *request = gt_msg_new (GT_MSG_REQUEST);
+    request->cmd = GT_CMD_HEALTH;
+    uint64_t rid1 = gt_client_send (client, request);
+    uint64_t rid2 = gt_client_send (client, request);
+    assert (rid1 == 1 && rid2 == 2);
+    assert (request->rid == 2 && request->version == GT_PROTOCOL_VERSION);
+    gt_msg_destroy (&request);
+
+    zframe_t *routing;
+    gt_msg_t *received = s_router_recv (router, &routing);
+    assert (received->rid == 1 && received->cmd == GT_CMD_HEALTH);
+    gt_msg_destroy (&received);
+    zframe_t *routing2;
+    received = s_router_recv (router, &routing2);
+    assert (received->rid == 2);
+    gt_msg_destroy (&received);
+    zframe_destroy (&routing2);
+    s_router_reply (router, routing, 2, GT_OK);
+    s_router_reply (router, routing, 1, GT_ERR_INTERNAL);
+    reply = gt_client_recv (client, 5000);
+    assert (reply && reply->rid == 2 && reply->code == GT_OK);
+    assert (reply->active_leases == 7);
+    gt_msg_destroy (&reply);
+    reply = gt_client_recv (client, 5000);
+    assert (reply && reply->rid == 1 && reply->code == GT_ERR_INTERNAL);
+    gt_msg_destroy (&reply);
+    assert (gt_client_recv (client, 0) == NULL);
+
+    //  The client's service id is sent when the request has none
+    request = gt_msg_new (GT_MSG_REQUEST);
+    request->cmd = GT_CMD_RENEW;
+    request->lease_id = strdup ("0123456789abcdef0123456789abcdef");
+    assert (gt_client_send (client, request) == 3);
+    assert (request->service_id == NULL);
+    gt_msg_destroy (&request);
+    zframe_destroy (&routing);
+    received = s_router_recv (router, &routing);
+    assert (received->rid == 3 && streq (received->service_id, "test-service"));
+    gt_msg_destroy (&received);
+
+    //  An unencodable request is refused with rid 0
+    request = gt_msg_new (GT_MSG_REQUEST);
+    request->cmd = GT_CMD_GET;              //  lease_id missing
+    assert (gt_client_send (client, request) == 0);
+    assert (strstr (gt_client_error (client), "GET"));
+    gt_msg_destroy (&request);
+
+    //  A blocking call discards stale and undecodable replies, then takes
+    //  its own: run the call in this thread with the ROUTER scripted first.
+    //  Replies to rid 1 (stale) and garbage are queued before the call's
+    //  request (rid 5) is even sent; the call must skip both.
+    s_router_reply (router, routing, 1, GT_OK);
+    s_router_send_raw (router, routing, "\xc1", 1);
+    s_router_reply (router, routing, 5, GT_OK);
+    uint64_t discarded = gt_client_discarded (client);
+    gt_client_set_timeout (client, 5000);
+    //  rid 4 was consumed by the failed send; this call is rid 5
+    assert (gt_client_health (client, &reply) == GT_OK);
+    assert (reply && reply->rid == 5 && streq (reply->status, "SERVING"));
+    assert (streq (reply->store, "memory"));
+    gt_msg_destroy (&reply);
+    assert (gt_client_discarded (client) == discarded + 2);
+    received = s_router_recv (router, &routing2);
+    assert (received->rid == 5 && received->cmd == GT_CMD_HEALTH);
+    gt_msg_destroy (&received);
+    zframe_destroy (&routing2);
+
+    //  A broker error surfaces with its message
+    s_router_reply (router, routing, 6, GT_ERR_INTERNAL);
+    assert (gt_client_stats (client, &reply) == GT_ERR_INTERNAL);
+    assert (reply == NULL);
+    assert (streq (gt_client_error (client), "scripted failure"));
+    assert (!gt_client_timed_out (client));
+    received = s_router_recv (router, &routing2);
+    assert (received->rid == 6 && received->cmd == GT_CMD_STATS);
+    gt_msg_destroy (&received);
+    zframe_destroy (&routing2);
+
+    //  A request nobody answers times out within the timeout, distinctly
+    gt_client_set_timeout (client, 100);
+    int64_t start = zclock_mono ();
+    assert (gt_client_get (client, "0123456789abcdef0123456789abcdef", &lease)
+            == GT_ERR_UNAVAILABLE);
+    int64_t elapsed = zclock_mono () - start;
+    assert (elapsed >= 100);
+    assert (gt_client_timed_out (client));
+    assert (streq (gt_client_error (client), "broker did not answer within 100 ms"));
+    //  The late reply to that call is discarded by the next one
+    received = s_router_recv (router, &routing2);
+    assert (received->rid == 7 && received->cmd == GT_CMD_GET);
+    gt_msg_destroy (&received);
+    zframe_destroy (&routing2);
+    s_router_reply (router, routing, 7, GT_ERR_NOT_FOUND);
+    s_router_reply (router, routing, 8, GT_OK);
+    gt_client_set_timeout (client, 5000);
+    assert (gt_client_health (client, NULL) == GT_OK);
+    assert (!gt_client_timed_out (client));
+    assert (streq (gt_client_error (client), ""));
+    zframe_destroy (&routing);
+    gt_client_destroy (&client);
+    assert (client == NULL);
+    gt_client_destroy (&client);        //  idempotent on NULL
+
+    //  An endpoint nobody serves: the call times out
+    zsock_t *probe = zsock_new (ZMQ_ROUTER);
+    int free_port = zsock_bind (probe, "tcp://127.0.0.1:*");
+    assert (free_port > 0);
+    //  The probe stays bound and silent: a parallel test cannot take the port
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", free_port);
+    client = gt_client_new (endpoint, "test-service");
+    assert (client);
+    gt_client_set_timeout (client, 50);
+    start = zclock_mono ();
+    assert (gt_client_health (client, &reply) == GT_ERR_UNAVAILABLE);
+    assert (reply == NULL);
+    assert (zclock_mono () - start >= 50);
+    assert (gt_client_timed_out (client));
+    gt_client_destroy (&client);
+
+    //  Stats lookup helper
+    gt_stat_t stats [] = {{ "a", 1 }, { "b", 2 }};
+    gt_msg_t stats_reply;
+    memset (&stats_reply, 0, sizeof (stats_reply));
+    stats_reply.stats = stats;
+    stats_reply.stat_count = 2;
+    assert (gt_client_stat_value (&stats_reply, "b", 0) == 2);
+    assert (gt_client_stat_value (&stats_reply, "c", 42) == 42);
+    assert (gt_client_stat_value (NULL, "c", 9) == 9);
+
+    zsock_destroy (&router);
+    zsock_destroy (&probe);
+    printf ("OK\n");
+}

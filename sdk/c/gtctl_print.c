@@ -1,0 +1,208 @@
+/*  gtctl_print.c — how gtctl shows replies to people, or as JSON.  */
+#include "gtctl_print.h"
+
+//  Wall clock now, ms since the epoch (the broker's timestamps are wall ms).
+static int64_t
+s_wall_ms (void)
+{
+    return zclock_time ();
+}
+
+//  "12.3s", "4m05s", "2h03m", "3d04h" — short and readable.
+static void
+s_format_duration (char *buf, size_t size, int64_t ms)
+{
+    const char *sign = ms < 0? "-": "";
+    uint64_t value = (uint64_t) (ms < 0? -ms: ms);
+    uint64_t seconds = value / 1000;
+    if (seconds < 60)
+        snprintf (buf, size, "%s%.1fs", sign, (double) value / 1000.0);
+    else
+    if (seconds < 3600)
+        snprintf (buf, size, "%s%" PRIu64 "m%02" PRIu64 "s", sign, seconds / 60, seconds % 60);
+    else
+    if (seconds < 86400)
+        snprintf (buf, size, "%s%" PRIu64 "h%02" PRIu64 "m", sign, seconds / 3600,
+                  (seconds % 3600) / 60);
+    else
+        snprintf (buf, size, "%s%" PRIu64 "d%02" PRIu64 "h", sign, seconds / 86400,
+                  (seconds % 86400) / 3600);
+}
+
+//  ISO 8601 UTC with milliseconds.
+static void
+s_format_time (char *buf, size_t size, uint64_t wall_ms)
+{
+    time_t seconds = (time_t) (wall_ms / 1000);
+    struct tm tm;
+    gmtime_r (&seconds, &tm);
+    char date [32];
+    strftime (date, sizeof (date), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf (buf, size, "%s.%03uZ", date, (unsigned) (wall_ms % 1000));
+}
+
+//  "in 29.9s" for an active lease, "-" for an ended one.
+static void
+s_format_expiry (char *buf, size_t size, const gt_lease_info_t *lease)
+{
+    if (lease->state != GT_STATE_ACTIVE) {
+        snprintf (buf, size, "-");
+        return;
+    }
+    int64_t left = (int64_t) lease->expires_at - s_wall_ms ();
+    s_format_duration (buf, size, left > 0? left: 0);
+}
+
+void
+gtctl_print_json (json_t *json, bool compact)
+{
+    if (!json) {
+        fprintf (stderr, "gtctl: cannot represent the reply as JSON\n");
+        return;
+    }
+    char *text = json_dumps (json, compact? JSON_COMPACT: JSON_INDENT (2));
+    if (text) {
+        printf ("%s\n", text);
+        free (text);
+    }
+    fflush (stdout);
+    json_decref (json);
+}
+
+json_t *
+gtctl_event_json (const gt_event_t *event)
+{
+    json_t *json = gt_event_to_json (event);
+    char topic [GT_MAX_SERVICE_ID + 64];
+    if (json && gt_event_topic (topic, sizeof (topic), event->kind,
+                                event->lease.object_type, event->lease.service_id) >= 0)
+        json_object_set_new (json, "topic", json_string (topic));
+    return json;
+}
+
+void
+gtctl_print_health (const gt_msg_t *reply)
+{
+    printf ("%s (%s, %s) version %s uptime %" PRIu64 "s leases %" PRIu64 "\n",
+            reply->status,
+            reply->store? reply->store: "?",
+            reply->store_status? reply->store_status: "?",
+            reply->server_version? reply->server_version: "?",
+            reply->uptime_ms / 1000, reply->active_leases);
+}
+
+void
+gtctl_print_stats (const gt_msg_t *reply)
+{
+    int width = 0;
+    for (size_t index = 0; index < reply->stat_count; index++) {
+        int length = (int) strlen (reply->stats [index].name);
+        if (length > width)
+            width = length;
+    }
+    for (size_t index = 0; index < reply->stat_count; index++)
+        printf ("%-*s  %" PRIu64 "\n", width, reply->stats [index].name,
+                reply->stats [index].value);
+}
+
+void
+gtctl_print_lease_line (const gt_lease_info_t *lease)
+{
+    if (lease->state == GT_STATE_ACTIVE) {
+        char expiry [32];
+        s_format_expiry (expiry, sizeof (expiry), lease);
+        printf ("%s ACTIVE expires in %s renewals %" PRIu64 "\n",
+                lease->id, expiry, lease->renewals);
+    }
+    else
+        printf ("%s %s\n", lease->id, gt_state_name (lease->state));
+}
+
+void
+gtctl_print_lease (const gt_lease_info_t *lease)
+{
+    char text [64];
+    printf ("id          %s\n", lease->id);
+    printf ("object      %s\n", lease->object_id);
+    printf ("type        %s\n", gt_object_type_name (lease->object_type));
+    printf ("service     %s\n", lease->service_id);
+    s_format_expiry (text, sizeof (text), lease);
+    if (lease->state == GT_STATE_ACTIVE)
+        printf ("state       ACTIVE, expires in %s\n", text);
+    else
+        printf ("state       %s\n", gt_state_name (lease->state));
+    printf ("fence       %" PRIu64 "\n", lease->fence);
+    s_format_duration (text, sizeof (text), (int64_t) lease->ttl_ms);
+    printf ("ttl         %s\n", text);
+    s_format_time (text, sizeof (text), lease->created_at);
+    printf ("created     %s\n", text);
+    s_format_time (text, sizeof (text), lease->renewed_at);
+    printf ("renewed     %s (%" PRIu64 " renewals)\n", text, lease->renewals);
+    s_format_time (text, sizeof (text), lease->expires_at);
+    printf ("%s %s\n", lease->state == GT_STATE_ACTIVE? "expires    ": "ended      ", text);
+    for (size_t index = 0; index < lease->metadata.count; index++)
+        printf ("metadata    %s=%s\n", lease->metadata.entries [index].key,
+                lease->metadata.entries [index].value);
+    if (lease->cleanup) {
+        s_format_duration (text, sizeof (text), (int64_t) lease->cleanup->retry_delay_ms);
+        printf ("cleanup     %s (max retries %u, retry delay %s)\n", lease->cleanup->url,
+                lease->cleanup->max_retries, text);
+        if (lease->cleanup->payload)
+            printf ("payload     %s\n", lease->cleanup->payload);
+    }
+}
+
+//  Object ids can be long: cut them for the table.
+#define GTCTL_OBJECT_WIDTH  40
+
+void
+gtctl_print_list (const gt_msg_t *reply)
+{
+    int object_width = 6, service_width = 7, type_width = 4;
+    for (size_t index = 0; index < reply->lease_count; index++) {
+        const gt_lease_info_t *lease = &reply->leases [index];
+        int length = (int) strlen (lease->object_id);
+        if (length > object_width)
+            object_width = length < GTCTL_OBJECT_WIDTH? length: GTCTL_OBJECT_WIDTH;
+        length = (int) strlen (lease->service_id);
+        if (length > service_width)
+            service_width = length;
+        length = (int) strlen (gt_object_type_name (lease->object_type));
+        if (length > type_width)
+            type_width = length;
+    }
+    printf ("%-32s  %-*s  %-*s  %-*s  %-8s  %s\n", "ID", object_width, "OBJECT",
+            type_width, "TYPE", service_width, "SERVICE", "STATE", "EXPIRES IN");
+    for (size_t index = 0; index < reply->lease_count; index++) {
+        const gt_lease_info_t *lease = &reply->leases [index];
+        char object [GTCTL_OBJECT_WIDTH + 1];
+        if (strlen (lease->object_id) > GTCTL_OBJECT_WIDTH)
+            snprintf (object, sizeof (object), "%.*s...",
+                      GTCTL_OBJECT_WIDTH - 3, lease->object_id);
+        else
+            snprintf (object, sizeof (object), "%s", lease->object_id);
+        char expiry [32];
+        s_format_expiry (expiry, sizeof (expiry), lease);
+        printf ("%-32s  %-*s  %-*s  %-*s  %-8s  %s\n", lease->id, object_width, object,
+                type_width, gt_object_type_name (lease->object_type),
+                service_width, lease->service_id, gt_state_name (lease->state), expiry);
+    }
+    if (reply->cursor)
+        fprintf (stderr, "more leases: gtctl list --cursor %s\n", reply->cursor);
+}
+
+void
+gtctl_print_replay (const gt_msg_t *reply)
+{
+    for (size_t index = 0; index < reply->event_count; index++) {
+        const gt_event_t *event = &reply->events [index];
+        char topic [GT_MAX_SERVICE_ID + 64] = "?";
+        gt_event_topic (topic, sizeof (topic), event->kind,
+                        event->lease.object_type, event->lease.service_id);
+        char at [40];
+        s_format_time (at, sizeof (at), event->at);
+        printf ("%" PRIu64 "  %s  %-16s  %s  %s\n", event->seq, at,
+                gt_event_kind_name (event->kind), event->lease.id, topic);
+    }
+    printf ("last_seq %" PRIu64 "\n", reply->last_seq);
+}

@@ -1,0 +1,32 @@
+/*  gtctl_print.h — gtctl's output: human text and the codec's JSON mirror.  */
+#ifndef GTCTL_PRINT_H_INCLUDED
+#define GTCTL_PRINT_H_INCLUDED
+
+#include "garbagetruck.h"
+
+//  Print json on stdout (indented, or one compact line) and flush; takes
+//  ownership of json.
+void gtctl_print_json (json_t *json, bool compact);
+
+//  The event map (gt_event_to_json) plus its "topic".
+json_t *gtctl_event_json (const gt_event_t *event);
+
+//  "SERVING (memory, OK) version 0.1.0 uptime 12s leases 3"
+void gtctl_print_health (const gt_msg_t *reply);
+
+//  One "name  value" line per counter.
+void gtctl_print_stats (const gt_msg_t *reply);
+
+//  "<id> ACTIVE expires in 29.9s renewals 1" (or "<id> RELEASED").
+void gtctl_print_lease_line (const gt_lease_info_t *lease);
+
+//  Every field of a lease, one per line.
+void gtctl_print_lease (const gt_lease_info_t *lease);
+
+//  A table of the page of leases; the next cursor, if any, on stderr.
+void gtctl_print_list (const gt_msg_t *reply);
+
+//  The events of a REPLAY reply, one line each, then "last_seq N".
+void gtctl_print_replay (const gt_msg_t *reply);
+
+#endif

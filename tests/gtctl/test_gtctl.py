@@ -1,0 +1,346 @@
+"""gtctl against the real broker daemon (<build>/broker/garbagetruck).
+
+Binaries: GT_BROKER_BIN and GT_GTCTL_BIN, else GT_BUILD_DIR (default
+<repo>/build) + broker/garbagetruck and sdk/c/gtctl.  The daemon runs on
+ephemeral loopback ports with a 50 ms minimum lease.  No sleeps: every wait
+is a process wait or a read with a deadline.
+"""
+import json
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("GT_BUILD_DIR", os.path.join(REPO, "build"))
+BROKER_BIN = os.environ.get("GT_BROKER_BIN", os.path.join(BUILD, "broker", "garbagetruck"))
+GTCTL_BIN = os.environ.get("GT_GTCTL_BIN", os.path.join(BUILD, "sdk", "c", "gtctl"))
+
+LEASE_ID = re.compile(r"^[0-9a-f]{32}$")
+READY = re.compile(r"^garbagetruck ready requests=(\S+) events=(\S+)$")
+
+
+def _read_line(stream, timeout):
+    """One line from a pipe within timeout seconds, else None."""
+    selector = selectors.DefaultSelector()
+    selector.register(stream, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                return None
+            chunk = os.read(stream.fileno(), 1)
+            if not chunk:
+                return None
+            data += chunk
+    finally:
+        selector.close()
+    return data.decode().rstrip("\n")
+
+
+@pytest.fixture(scope="module")
+def broker():
+    for path in (BROKER_BIN, GTCTL_BIN):
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing: build first (cmake --build build)")
+    proc = subprocess.Popen(
+        [BROKER_BIN, "--host", "127.0.0.1", "--port", "0", "--events-port", "0",
+         "--min-lease", "0.05"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    line = _read_line(proc.stdout, 30)
+    match = READY.match(line or "")
+    if not match:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"broker did not print its ready line (got {line!r})")
+    yield {"endpoint": match.group(1), "events": match.group(2)}
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def gtctl(broker, *args, timeout=60):
+    """Run gtctl against the broker; returns the CompletedProcess."""
+    command = [GTCTL_BIN, "--endpoint", broker["endpoint"], "--events", broker["events"],
+               *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def ok(broker, *args):
+    result = gtctl(broker, *args)
+    assert result.returncode == 0, f"gtctl {args}: {result.stderr}"
+    return result.stdout
+
+
+def ok_json(broker, *args):
+    return json.loads(ok(broker, "--json", *args))
+
+
+def last_seq(broker):
+    return ok_json(broker, "stats")["stats"]["last_seq"]
+
+
+def watch_lines(output):
+    return [json.loads(line) for line in output.splitlines()]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------------
+# The README tour
+
+def test_readme_tour(broker):
+    health = ok(broker, "health").strip()
+    assert re.match(r"^SERVING \(memory, OK\) version \S+ uptime \d+s leases \d+$", health)
+
+    start = last_seq(broker) + 1
+    lease_id = ok(broker, "create", "--object", "/tmp/upload-1.jpg", "--type",
+                  "TEMPORARY_FILE", "--service", "tour-service", "--ttl", "1",
+                  "--meta", "owner=alice").strip()
+    assert LEASE_ID.match(lease_id)
+
+    table = ok(broker, "list", "--service", "tour-service").splitlines()
+    assert table[0].split() == ["ID", "OBJECT", "TYPE", "SERVICE", "STATE", "EXPIRES", "IN"]
+    row = next(line for line in table if line.startswith(lease_id))
+    assert row.split()[1:5] == ["/tmp/upload-1.jpg", "TEMPORARY_FILE", "tour-service",
+                                "ACTIVE"]
+
+    detail = ok(broker, "get", lease_id)
+    assert "owner=alice" in detail and "ACTIVE" in detail
+
+    # Watch it expire (history first, so nothing is missed)
+    result = gtctl(broker, "watch", "expired.", "--from", str(start), "--count", "1",
+                   "--timeout", "20")
+    assert result.returncode == 0, result.stderr
+    [event] = watch_lines(result.stdout)
+    assert event["kind"] == "lease.expired"
+    assert event["topic"] == "expired.TEMPORARY_FILE.tour-service"
+    assert event["lease"]["id"] == lease_id
+    assert event["lease"]["state"] == "EXPIRED"
+    assert event["seq"] >= start
+
+    assert "EXPIRED" in ok(broker, "get", lease_id)
+    expired = ok_json(broker, "list", "--service", "tour-service", "--state", "expired")
+    assert [lease["id"] for lease in expired["leases"]] == [lease_id]
+
+
+# --------------------------------------------------------------------------
+# --json: the codec's JSON mirror
+
+def test_json_outputs(broker):
+    health = ok_json(broker, "health")
+    assert health["code"] == "OK" and health["status"] == "SERVING"
+    assert health["store"] == "memory"
+    stats = ok_json(broker, "stats")
+    assert "leases_created" in stats["stats"]
+
+    lease = ok_json(broker, "create", "--object", "user_sessions:42", "--type",
+                    "database_row", "--service", "json-service", "--ttl", "2.5",
+                    "--meta", "table=user_sessions", "--meta", "row_id=42",
+                    "--cleanup-url", "http://127.0.0.1:9/cleanup", "--payload", "x",
+                    "--max-retries", "4", "--retry-delay", "1.5",
+                    "--idempotency-key", "json-1")
+    assert LEASE_ID.match(lease["id"])
+    assert lease["object_type"] == "DATABASE_ROW"
+    assert lease["ttl_ms"] == 2500
+    assert lease["metadata"] == {"row_id": "42", "table": "user_sessions"}
+    assert lease["cleanup"] == {"url": "http://127.0.0.1:9/cleanup", "payload": "x",
+                                "max_retries": 4, "retry_delay_ms": 1500}
+
+    again = ok_json(broker, "create", "--object", "user_sessions:42", "--service",
+                    "json-service", "--idempotency-key", "json-1")
+    assert again["id"] == lease["id"]
+
+    got = ok_json(broker, "get", lease["id"])
+    assert got["id"] == lease["id"] and got["state"] == "ACTIVE"
+
+    renewed = ok_json(broker, "renew", lease["id"], "--service", "json-service",
+                      "--ttl", "10")
+    assert renewed["renewals"] == 1 and renewed["ttl_ms"] == 10000
+
+    listed = ok_json(broker, "list", "--service", "json-service")
+    assert [item["id"] for item in listed["leases"]] == [lease["id"]]
+    assert "cursor" not in listed
+
+    released = ok_json(broker, "release", lease["id"], "--service", "json-service")
+    assert released["state"] == "RELEASED"
+
+    replay = ok_json(broker, "replay", "--after", "0", "--limit", "1000")
+    assert replay["code"] == "OK"
+    seqs = [event["seq"] for event in replay["events"]]
+    assert seqs == sorted(seqs) and replay["last_seq"] >= seqs[-1]
+    kinds = {event["kind"] for event in replay["events"]
+             if event["lease"]["id"] == lease["id"]}
+    assert {"lease.created", "lease.renewed", "lease.released"} <= kinds
+
+
+def test_human_outputs(broker):
+    lease_id = ok(broker, "create", "--object", "cache:x", "--type", "CACHE_ENTRY",
+                  "--service", "human-service", "--ttl", "30").strip()
+    line = ok(broker, "renew", lease_id, "--service", "human-service").strip()
+    assert re.match(rf"^{lease_id} ACTIVE expires in \d+\.\ds renewals 1$", line)
+    assert ok(broker, "release", lease_id, "--service", "human-service").strip() \
+        == f"{lease_id} RELEASED"
+    stats = dict(line.split() for line in ok(broker, "stats").splitlines())
+    assert int(stats["leases_released"]) >= 1
+    replay = ok(broker, "replay", "--after", "0").splitlines()
+    assert replay[-1].startswith("last_seq ")
+    assert any(lease_id in line and "lease.released" in line for line in replay)
+
+
+def test_list_paging(broker):
+    ids = [ok(broker, "create", "--object", f"page-{n}", "--service", "page-service")
+           .strip() for n in range(3)]
+    first = gtctl(broker, "list", "--service", "page-service", "--limit", "2")
+    assert first.returncode == 0
+    assert len(first.stdout.splitlines()) == 3           # header + 2 rows
+    cursor = re.search(r"--cursor (\S+)", first.stderr).group(1)
+    page = ok_json(broker, "list", "--service", "page-service", "--limit", "2",
+                   "--cursor", cursor)
+    assert [lease["id"] for lease in page["leases"]] == ids[2:]
+
+
+# --------------------------------------------------------------------------
+# Exit codes
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["frobnicate"],
+    ["create", "--service", "s"],                        # no --object
+    ["create", "--object", "o"],                         # no --service
+    ["create", "--object", "o", "--service", "s", "--ttl", "abc"],
+    ["create", "--object", "o", "--service", "s", "--ttl", "0"],
+    ["create", "--object", "o", "--service", "s", "--type", "SPACESHIP"],
+    ["create", "--object", "o", "--service", "s", "--meta", "novalue"],
+    ["create", "--object", "o", "--service", "s", "--payload", "p"],
+    ["renew", "--service", "s"],                         # no id
+    ["get", "a", "b"],
+    ["health", "extra"],
+    ["release", "0" * 32, "--service", "s", "--ttl", "3"],
+    ["health", "--no-such-option"],
+    ["list", "--limit", "0"],
+    ["replay"],                                          # no --after
+    ["watch", "--count", "-1"],
+    ["--timeout-ms", "soon", "health"],
+])
+def test_usage_errors_exit_2(broker, args):
+    result = gtctl(broker, *args)
+    assert result.returncode == 2, result
+    assert "usage: gtctl" in result.stderr
+    assert result.stdout == ""
+
+
+def test_help_exit_0(broker):
+    result = gtctl(broker, "--help")
+    assert result.returncode == 0 and "usage: gtctl" in result.stdout
+
+
+def test_protocol_errors_exit_1(broker):
+    result = gtctl(broker, "get", "0123456789abcdef0123456789abcdef")
+    assert result.returncode == 1
+    assert result.stderr.startswith("NOT_FOUND: ")
+    result = gtctl(broker, "get", "not-a-lease-id")
+    assert result.returncode == 1
+    assert result.stderr.startswith("INVALID_ARGUMENT: ")
+    result = gtctl(broker, "create", "--object", "o", "--service", "s", "--ttl", "0.01")
+    assert result.returncode == 1                        # under the 50 ms minimum
+    assert result.stderr.startswith("INVALID_ARGUMENT: ")
+
+
+def test_unreachable_exit_1():
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    result = subprocess.run([GTCTL_BIN, "--endpoint", endpoint, "--timeout-ms", "200",
+                             "health"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "UNAVAILABLE: broker did not answer within 200 ms"
+
+
+def test_other_service_is_denied(broker):
+    lease_id = ok(broker, "create", "--object", "shared", "--service", "owner-service",
+                  "--ttl", "60").strip()
+    for args in (["renew", lease_id, "--service", "thief"],
+                 ["release", lease_id, "--service", "thief"]):
+        result = gtctl(broker, *args)
+        assert result.returncode == 1
+        assert result.stderr.startswith("PERMISSION_DENIED: ")
+    assert ok_json(broker, "get", lease_id)["state"] == "ACTIVE"
+    ok(broker, "release", lease_id, "--service", "owner-service")
+    result = gtctl(broker, "release", lease_id, "--service", "owner-service")
+    assert result.returncode == 1 and result.stderr.startswith("LEASE_ENDED: ")
+
+
+def test_retain_keeps_the_object(broker):
+    start = last_seq(broker)
+    kept = ok(broker, "create", "--object", "blob/kept", "--service", "retain-service")
+    gone = ok(broker, "create", "--object", "blob/gone", "--service", "retain-service")
+    released = ok_json(broker, "release", kept.strip(), "--service", "retain-service",
+                       "--retain")
+    assert released["state"] == "RELEASED"
+    ok(broker, "release", gone.strip(), "--service", "retain-service")
+    # Everything since start, through watch --from (history, then stop at count)
+    end = last_seq(broker)
+    result = gtctl(broker, "watch", "--from", str(start + 1), "--count",
+                   str(end - start), "--timeout", "20")
+    assert result.returncode == 0, result.stderr
+    events = watch_lines(result.stdout)
+    assert [event["seq"] for event in events] == list(range(start + 1, end + 1))
+    reclaimed = {event["lease"]["object_id"] for event in events
+                 if event["kind"] == "object.reclaimed"}
+    assert "blob/gone" in reclaimed and "blob/kept" not in reclaimed
+
+
+# --------------------------------------------------------------------------
+# watch: exits
+
+def test_watch_timeout_without_count_exits_0(broker):
+    result = gtctl(broker, "watch", "reclaimed.CUSTOM.nobody-uses-this", "--timeout", "0.3")
+    assert result.returncode == 0 and result.stdout == ""
+
+
+def test_watch_timeout_before_count_exits_1(broker):
+    result = gtctl(broker, "watch", "reclaimed.CUSTOM.nobody-uses-this", "--count", "1",
+                   "--timeout", "0.3")
+    assert result.returncode == 1 and result.stdout == ""
+
+
+def test_watch_live_events(broker):
+    """A live watcher sees a lease created after it started, flushed per line."""
+    watcher = subprocess.Popen(
+        [GTCTL_BIN, "--endpoint", broker["endpoint"], "--events", broker["events"],
+         "watch", "created.CUSTOM.live-service", "--count", "1", "--timeout", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # The subscription reaches the broker asynchronously: create leases
+        # until the watcher prints one (its stdout is flushed per event).
+        line = None
+        deadline = time.monotonic() + 30
+        while line is None and time.monotonic() < deadline:
+            ok(broker, "create", "--object", "live-object", "--type", "CUSTOM",
+               "--service", "live-service")
+            line = _read_line(watcher.stdout, 0.5)
+        assert line is not None
+        event = json.loads(line)
+        assert event["kind"] == "lease.created"
+        assert event["topic"] == "created.CUSTOM.live-service"
+        assert watcher.wait(timeout=30) == 0
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        watcher.wait()
+        watcher.stdout.close()
+        watcher.stderr.close()
