@@ -729,13 +729,20 @@ s_poll_timeout (s_broker_t *self)
 //  --------------------------------------------------------------------------
 //  Pipe
 
+//  Bind through libzmq, not zsock_bind: for "tcp://host:*" libzmq lets the
+//  kernel choose the port, whereas CZMQ scans upwards from 49152 and so hands
+//  a just-stopped broker's port to the next one, where that broker's clients
+//  would silently reconnect.  Returns the bound port, or -1.
 static int
 s_bind (zsock_t *sock, const char *endpoint)
 {
-    if (zsock_bind (sock, "%s", endpoint) == -1)
+    if (zmq_bind (zsock_resolve (sock), endpoint) == -1)
         return -1;
-    const char *last = zsock_endpoint (sock);
-    const char *colon = last ? strrchr (last, ':') : NULL;
+    char last [256] = "";
+    size_t size = sizeof (last);
+    if (zmq_getsockopt (zsock_resolve (sock), ZMQ_LAST_ENDPOINT, last, &size) == -1)
+        return 0;
+    const char *colon = strrchr (last, ':');
     return colon ? atoi (colon + 1) : 0;
 }
 
