@@ -1,0 +1,82 @@
+"""GarbageTruck Python SDK: lease the resources you create from a
+GarbageTruck broker, keep the leases alive, release them, and follow the
+broker's events.  The wire protocol is GTLP/1 (proto-spec/GTLP.md)."""
+
+from .aio import AsyncClient
+from .client import DEFAULT_ENDPOINT, Client
+from .codec import PROTOCOL_VERSION
+from .errors import (
+    ClientClosed,
+    Conflict,
+    GarbageTruckError,
+    Internal,
+    InvalidArgument,
+    LeaseEnded,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    QuotaExceeded,
+    Timeout,
+    TooOld,
+    Unavailable,
+    UnsupportedCommand,
+    UnsupportedVersion,
+)
+from .events import Subscriber
+from .keepalive import AsyncHeldLease, HeldLease
+from .types import (
+    CleanupConfig,
+    Code,
+    Command,
+    Event,
+    EventKind,
+    Health,
+    Lease,
+    LeaseState,
+    ObjectType,
+    ReclaimReason,
+    RenewResult,
+    ReplayResult,
+)
+from .webhook import verify_signature
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncClient",
+    "AsyncHeldLease",
+    "CleanupConfig",
+    "Client",
+    "ClientClosed",
+    "Code",
+    "Command",
+    "Conflict",
+    "DEFAULT_ENDPOINT",
+    "Event",
+    "EventKind",
+    "GarbageTruckError",
+    "Health",
+    "HeldLease",
+    "Internal",
+    "InvalidArgument",
+    "Lease",
+    "LeaseEnded",
+    "LeaseState",
+    "NotFound",
+    "ObjectType",
+    "PROTOCOL_VERSION",
+    "PermissionDenied",
+    "ProtocolError",
+    "QuotaExceeded",
+    "ReclaimReason",
+    "RenewResult",
+    "ReplayResult",
+    "Subscriber",
+    "Timeout",
+    "TooOld",
+    "Unavailable",
+    "UnsupportedCommand",
+    "UnsupportedVersion",
+    "verify_signature",
+    "__version__",
+]

@@ -1,0 +1,445 @@
+"""The blocking, thread-safe client.
+
+One DEALER socket is owned by one background I/O thread.  Callers (any
+number of threads) encode their request, register a future under a fresh
+request id, hand the body over a thread-safe queue and wake the I/O thread
+through a socket pair; the I/O thread sends, receives, and completes the
+future whose ``rid`` matches the reply.  Every call has a timeout: a call
+whose reply does not come (the broker is down or restarting) raises
+:class:`~garbagetruck.errors.Timeout`.  ZeroMQ reconnects by itself, so later
+calls work once the broker is back.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import timedelta
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import zmq
+
+from . import _requests as rq
+from .codec import Reply, Request, decode_reply, encode_request
+from .errors import ClientClosed, GarbageTruckError, InvalidArgument, LeaseEnded, NotFound, ProtocolError, Timeout
+from .keepalive import HeldLease, ThreadKeeper
+from .types import (
+    TTL,
+    Health,
+    Lease,
+    LeaseState,
+    ObjectType,
+    RenewResult,
+    ReplayResult,
+)
+
+__all__ = ["Client", "DEFAULT_ENDPOINT", "LeaseContext"]
+
+log = logging.getLogger("garbagetruck.client")
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:50051"
+Timeoutish = Union[float, timedelta, None]
+
+
+def configure_dealer(sock: "zmq.Socket[Any]") -> None:
+    """Socket options shared by the sync and async clients."""
+    sock.setsockopt(zmq.LINGER, 0)
+    # Reconnect quickly after a broker restart, backing off to 1 s.
+    sock.setsockopt(zmq.RECONNECT_IVL, 100)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+    # Requests are bounded by their callers' timeouts, not by the HWM.
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+
+
+class _Connection:
+    """The DEALER socket, its I/O thread, and the table of pending calls."""
+
+    def __init__(self, endpoint: str, context: Optional[zmq.Context]) -> None:  # type: ignore[type-arg]
+        self.endpoint = endpoint
+        self._context = context or zmq.Context.instance()
+        self._lock = threading.Lock()
+        self._pending: Dict[int, "Future[Reply]"] = {}
+        self._outbox: Deque[Tuple[int, bytes]] = collections.deque()
+        self._rids = itertools.count(1)
+        self._closed = False
+        self._stalled = False  # the socket refused a send; retry on a timer
+        self._wake_recv, self._wake_send = socket.socketpair()
+        self._wake_recv.setblocking(False)
+        self._wake_send.setblocking(False)
+        self._started = threading.Event()
+        self._start_error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name="garbagetruck-io", daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            self._thread.join()
+            self._close_wakeup()
+            raise self._start_error
+
+    # -- caller side ------------------------------------------------------
+
+    def call(self, request: Request, timeout: float) -> Reply:
+        future: "Future[Reply]" = Future()
+        with self._lock:
+            if self._closed:
+                raise ClientClosed(None, "the client is closed")
+            rid = next(self._rids)
+            request.rid = rid
+            body = encode_request(request)
+            self._pending[rid] = future
+            self._outbox.append((rid, body))
+        self._wake()
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            with self._lock:
+                self._pending.pop(rid, None)
+            if future.done():  # the reply raced the timeout
+                return future.result()
+            raise Timeout(
+                None,
+                f"no reply to {request.cmd.value} from {self.endpoint} within {timeout:g} s "
+                "(is the broker running? the outcome of the request is unknown)",
+            ) from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join(5.0)
+        self._close_wakeup()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_send.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full (a wakeup is pending anyway) or closed
+
+    def _close_wakeup(self) -> None:
+        self._wake_recv.close()
+        self._wake_send.close()
+
+    # -- I/O thread -------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            dealer = self._context.socket(zmq.DEALER)
+            configure_dealer(dealer)
+        except Exception as exc:
+            self._start_error = exc
+            self._started.set()
+            return
+        try:
+            dealer.connect(self.endpoint)
+        except zmq.ZMQError as exc:
+            dealer.close(linger=0)
+            self._start_error = InvalidArgument(None, f"endpoint {self.endpoint!r}: {exc}")
+            self._started.set()
+            return
+        self._started.set()
+        poller = zmq.Poller()
+        poller.register(dealer, zmq.POLLIN)
+        poller.register(self._wake_recv, zmq.POLLIN)
+        try:
+            while True:
+                ready = dict(poller.poll(10 if self._stalled else None))
+                self._stalled = False
+                if self._wake_recv in ready or self._wake_recv.fileno() in ready:
+                    self._drain_wakeups()
+                if self._closed:
+                    break
+                self._send_outbox(dealer)
+                if dealer in ready:
+                    self._receive(dealer)
+        except Exception:  # pragma: no cover - a bug; fail the callers, do not hang them
+            log.exception("garbagetruck I/O thread failed")
+        finally:
+            dealer.close(linger=0)
+            with self._lock:
+                self._closed = True
+                pending, self._pending = self._pending, {}
+            for future in pending.values():
+                if not future.done():
+                    future.set_exception(ClientClosed(None, "the client was closed"))
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_recv.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _send_outbox(self, dealer: "zmq.Socket[Any]") -> None:
+        while True:
+            try:
+                rid, body = self._outbox.popleft()
+            except IndexError:
+                return
+            with self._lock:
+                wanted = rid in self._pending
+            if not wanted:
+                continue  # its caller timed out already: do not send stale work
+            # SNDHWM is unlimited and a DEALER queues messages for a peer it
+            # is still (re)connecting to, so Again is not expected; if it
+            # happens anyway, keep the body and retry shortly.
+            try:
+                dealer.send(body, zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                self._outbox.appendleft((rid, body))
+                self._stalled = True
+                return
+
+    def _receive(self, dealer: "zmq.Socket[Any]") -> None:
+        while True:
+            try:
+                frames = dealer.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            if not frames:
+                continue
+            body = frames[-1]
+            try:
+                reply = decode_reply(body)
+            except ProtocolError as exc:
+                rid = getattr(exc, "rid", 0)
+                future = self._take(rid)
+                if future is None:
+                    log.warning("dropping an undecodable reply: %s", exc)
+                else:
+                    future.set_exception(exc)
+                continue
+            future = self._take(reply.rid)
+            if future is None:
+                log.debug("reply to rid %d arrived after its caller gave up", reply.rid)
+            else:
+                future.set_result(reply)
+
+    def _take(self, rid: int) -> "Optional[Future[Reply]]":
+        with self._lock:
+            future = self._pending.pop(rid, None)
+        if future is not None and future.done():
+            return None
+        return future
+
+
+class Client:
+    """A blocking GarbageTruck client; safe to share between threads.
+
+    ``service_id`` is the owner claimed by this client's leases (needed by
+    create, renew, release); ``timeout`` (seconds) bounds every call unless a
+    call passes its own ``timeout=``.  Use it as a context manager, or call
+    :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        service_id: Optional[str] = None,
+        timeout: float = 5.0,
+        *,
+        context: Optional[zmq.Context] = None,  # type: ignore[type-arg]
+    ) -> None:
+        self.endpoint = endpoint
+        self.service_id = service_id
+        self.timeout = float(timeout)
+        self._build = rq.RequestBuilder(service_id)
+        self._conn = _Connection(endpoint, context)
+        self._keeper_lock = threading.Lock()
+        self._keeper: Optional[ThreadKeeper] = None
+
+    # -- plumbing ---------------------------------------------------------
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the keeper and the I/O thread; pending calls fail with ClientClosed."""
+        with self._keeper_lock:
+            keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.stop()
+        self._conn.close()
+
+    def call(self, request: Request, timeout: Timeoutish = None) -> Reply:
+        """Send any request and return its reply as is (errors not raised)."""
+        return self._conn.call(request, rq.seconds(timeout, self.timeout))
+
+    # -- operations -------------------------------------------------------
+
+    def create_lease(
+        self,
+        object_id: str,
+        object_type: Union[ObjectType, str] = ObjectType.UNKNOWN,
+        ttl: Optional[TTL] = None,
+        metadata: Optional[Mapping[str, str]] = None,
+        cleanup: rq.CleanupArg = None,
+        idempotency_key: Optional[str] = None,
+        *,
+        timeout: Timeoutish = None,
+    ) -> Lease:
+        """Lease ``object_id``.  ``ttl`` in seconds or a timedelta (default:
+        the broker's GC_DEFAULT_LEASE_DURATION); ``cleanup`` a CleanupConfig
+        or just its URL."""
+        request = self._build.create(object_id, object_type, ttl, metadata, cleanup, idempotency_key)
+        return rq.lease_of(self.call(request, timeout))
+
+    def renew_lease(self, lease_id: str, ttl: Optional[TTL] = None, *, timeout: Timeoutish = None) -> Lease:
+        """Extend a lease by ``ttl`` (default: its own TTL) from now."""
+        return rq.lease_of(self.call(self._build.renew(lease_id, ttl), timeout))
+
+    def renew_leases(
+        self, lease_ids: Sequence[str], ttl: Optional[TTL] = None, *, timeout: Timeoutish = None
+    ) -> List[RenewResult]:
+        """Renew many leases in one RENEW_BATCH; one result per id, in order."""
+        ids = list(lease_ids)
+        return rq.results_of(self.call(self._build.renew_batch(ids, ttl), timeout), len(ids))
+
+    def release_lease(self, lease_id: str, retain: bool = False, *, timeout: Timeoutish = None) -> Lease:
+        """Drop a lease.  ``retain=True`` keeps the object (no cleanup runs)
+        if this was its last lease."""
+        return rq.lease_of(self.call(self._build.release(lease_id, retain), timeout))
+
+    def get_lease(self, lease_id: str, *, timeout: Timeoutish = None) -> Lease:
+        return rq.lease_of(self.call(self._build.get(lease_id), timeout))
+
+    def list_leases(
+        self,
+        service_id: Optional[str] = None,
+        object_id: Optional[str] = None,
+        object_type: Union[ObjectType, str, None] = None,
+        state: Union[LeaseState, str, None] = None,
+        page_size: int = 100,
+        *,
+        timeout: Timeoutish = None,
+    ) -> Iterator[Lease]:
+        """Iterate over every lease matching the filters (AND), oldest first,
+        fetching pages of ``page_size`` as needed."""
+        cursor: Optional[str] = None
+        while True:
+            request = self._build.list(service_id, object_id, object_type, state, cursor, page_size)
+            leases, cursor = rq.page_of(self.call(request, timeout))
+            yield from leases
+            if cursor is None:
+                return
+
+    def health(self, *, timeout: Timeoutish = None) -> Health:
+        return rq.health_of(self.call(self._build.health(), timeout))
+
+    def stats(self, *, timeout: Timeoutish = None) -> Dict[str, int]:
+        return rq.stats_of(self.call(self._build.stats(), timeout))
+
+    def replay(self, after_seq: int, limit: Optional[int] = None, *, timeout: Timeoutish = None) -> ReplayResult:
+        """Events with ``seq > after_seq`` (at most ``limit``; broker default 100)."""
+        return rq.replay_of(self.call(self._build.replay(after_seq, limit), timeout))
+
+    # -- convenience ------------------------------------------------------
+
+    def create_temp_file_lease(self, path: str, ttl: TTL, cleanup_url: Optional[str] = None) -> Lease:
+        """Lease a temporary file: object_id = path, metadata {"path"}."""
+        return self.create_lease(ttl=ttl, **rq.temp_file_args(path, cleanup_url))
+
+    def create_db_row_lease(
+        self, table: str, row_id: str, ttl: TTL, cleanup_url: Optional[str] = None
+    ) -> Lease:
+        """Lease a database row: object_id = "table:row_id", metadata {"table", "row_id"}."""
+        return self.create_lease(ttl=ttl, **rq.db_row_args(table, row_id, cleanup_url))
+
+    def create_blob_lease(self, bucket: str, key: str, ttl: TTL, cleanup_url: Optional[str] = None) -> Lease:
+        """Lease a blob: object_id = "bucket/key", metadata {"bucket", "key"}."""
+        return self.create_lease(ttl=ttl, **rq.blob_args(bucket, key, cleanup_url))
+
+    def create_session_lease(
+        self, session_id: str, user_id: str, ttl: TTL, cleanup_url: Optional[str] = None
+    ) -> Lease:
+        """Lease a WebSocket session: object_id = session_id, metadata {"user_id"}."""
+        return self.create_lease(ttl=ttl, **rq.session_args(session_id, user_id, cleanup_url))
+
+    def create_cache_lease(self, cache_key: str, ttl: TTL, cleanup_url: Optional[str] = None) -> Lease:
+        """Lease a cache entry: object_id = cache_key, metadata {"cache_key"}."""
+        return self.create_lease(ttl=ttl, **rq.cache_args(cache_key, cleanup_url))
+
+    # -- keep-alive -------------------------------------------------------
+
+    def lease(
+        self,
+        object_id: str,
+        ttl: Optional[TTL] = None,
+        object_type: Union[ObjectType, str] = ObjectType.UNKNOWN,
+        retain_on_exit: bool = False,
+        on_lost: Optional[Any] = None,
+        *,
+        metadata: Optional[Mapping[str, str]] = None,
+        cleanup: rq.CleanupArg = None,
+        idempotency_key: Optional[str] = None,
+    ) -> "LeaseContext":
+        """``with client.lease(...) as held:`` creates a lease, keeps it alive
+        in the background, and releases it on exit (``retain_on_exit`` keeps
+        the object).  See :class:`~garbagetruck.keepalive.HeldLease`."""
+        return LeaseContext(
+            self,
+            dict(
+                object_id=object_id,
+                object_type=object_type,
+                ttl=ttl,
+                metadata=metadata,
+                cleanup=cleanup,
+                idempotency_key=idempotency_key,
+            ),
+            retain_on_exit,
+            on_lost,
+        )
+
+    def _keeper_for_leases(self) -> ThreadKeeper:
+        with self._keeper_lock:
+            if self._keeper is None:
+                self._keeper = ThreadKeeper(self._renew_for_keeper, self.timeout)
+            return self._keeper
+
+    def _renew_for_keeper(self, lease_ids: List[str], timeout: float) -> List[RenewResult]:
+        return self.renew_leases(lease_ids, timeout=timeout)
+
+
+class LeaseContext:
+    """The context manager returned by :meth:`Client.lease`."""
+
+    def __init__(self, client: Client, create_args: Dict[str, Any], retain_on_exit: bool, on_lost: Any) -> None:
+        self._client = client
+        self._create_args = create_args
+        self._retain = retain_on_exit
+        self._on_lost = on_lost
+        self._held: Optional[HeldLease] = None
+
+    def __enter__(self) -> HeldLease:
+        sent_at = time.monotonic()
+        lease = self._client.create_lease(**self._create_args)
+        self._held = HeldLease(lease, self._on_lost, self._retain)
+        self._client._keeper_for_leases().add(self._held, sent_at)
+        return self._held
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        held = self._held
+        assert held is not None
+        self._client._keeper_for_leases().remove(held)
+        if held.lost:
+            return
+        try:
+            self._client.release_lease(held.lease_id, retain=held.retain_on_exit)
+        except (LeaseEnded, NotFound):
+            pass  # it ended on its own meanwhile: nothing left to release
+        except GarbageTruckError:
+            if exc_type is None:
+                raise
+            log.warning("could not release lease %s while unwinding", held.lease_id, exc_info=True)

@@ -1,0 +1,284 @@
+"""Run the real broker for tests.
+
+``with broker(min_lease=0.05) as b:`` starts the ``garbagetruck`` daemon on
+ephemeral loopback ports (``--port 0 --events-port 0``, unless ``port=`` /
+``events_port=`` are given), waits for its ready line, and stops it on exit.
+Settings are the daemon's flags with ``_`` for ``-`` (``max_leases_per_service=3``
+becomes ``--max-leases-per-service 3``); timedeltas are given in seconds.
+
+The binary is ``binary=``, else ``$GT_BROKER_BIN``, else ``garbagetruck`` on
+``PATH``, else a build of the source tree this package sits in
+(``<repo>/build/broker/garbagetruck``, then ``<repo>/build-*/...``).
+
+For pytest, list ``pytest_plugins = ["garbagetruck.testing"]`` in the
+top-level conftest, or import the fixtures into a ``conftest.py``::
+
+    from garbagetruck.testing import broker_fixture, broker_factory  # noqa: F401
+
+The fixture is *named* ``broker`` (the module attribute ``broker`` is the
+context manager).  It runs a broker with ``DEFAULT_TEST_SETTINGS``; override
+per test with ``@pytest.mark.parametrize("broker", [{...}], indirect=True)``.
+``broker_factory(**settings)`` starts more, all stopped after the test.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional
+
+__all__ = [
+    "BrokerProcess",
+    "BrokerNotFound",
+    "broker",
+    "find_broker_binary",
+    "find_gtctl_binary",
+    "free_port",
+    "DEFAULT_TEST_SETTINGS",
+]
+
+#: Settings of the ``broker`` fixture: short minimum lease so tests can use
+#: TTLs of a fraction of a second.
+DEFAULT_TEST_SETTINGS: Dict[str, Any] = {"min_lease": 0.01}
+
+_READY = re.compile(r"garbagetruck ready requests=(\S+) events=(\S+)")
+_PORT = re.compile(r":(\d+)$")
+
+
+class BrokerNotFound(RuntimeError):
+    """No broker binary was found (set GT_BROKER_BIN)."""
+
+
+def _repo_root() -> Optional[Path]:
+    here = Path(__file__).resolve()
+    # <repo>/sdk/python/garbagetruck/testing.py when run from the source tree
+    if len(here.parents) > 3 and (here.parents[3] / "proto-spec").is_dir():
+        return here.parents[3]
+    return None
+
+
+def _find(env: str, name: str, relative: str) -> Optional[str]:
+    path = os.environ.get(env)
+    if path:
+        return path
+    found = shutil.which(name)
+    if found:
+        return found
+    root = _repo_root()
+    if root is None:
+        return None
+    candidates = [root / "build" / relative]
+    others = sorted(glob.glob(str(root / "build-*" / relative)), key=os.path.getmtime, reverse=True)
+    candidates += [Path(p) for p in others]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def find_broker_binary() -> Optional[str]:
+    """$GT_BROKER_BIN, ``garbagetruck`` on PATH, or a build in the source tree."""
+    return _find("GT_BROKER_BIN", "garbagetruck", "broker/garbagetruck")
+
+
+def find_gtctl_binary() -> Optional[str]:
+    """$GT_GTCTL_BIN, ``gtctl`` on PATH, or a build in the source tree."""
+    return _find("GT_GTCTL_BIN", "gtctl", "sdk/c/gtctl")
+
+
+def _flag_value(value: Any) -> str:
+    if isinstance(value, timedelta):
+        return repr(value.total_seconds())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class BrokerProcess:
+    """A running broker daemon: ``endpoint`` (requests) and ``events_endpoint``."""
+
+    def __init__(self, binary: str, settings: Dict[str, Any], startup_timeout: float) -> None:
+        self.binary = binary
+        self.settings = dict(settings)
+        self.startup_timeout = startup_timeout
+        self.endpoint = ""
+        self.events_endpoint = ""
+        self.port = int(self.settings.pop("port", 0))
+        self.events_port = int(self.settings.pop("events_port", 0))
+        self.process: Optional["subprocess.Popen[bytes]"] = None
+        self.returncode: Optional[int] = None
+        self._stderr: Optional[IO[bytes]] = None
+
+    def _command(self, port: int, events_port: int) -> List[str]:
+        command = [self.binary, "--host", "127.0.0.1", "--port", str(port), "--events-port", str(events_port)]
+        for key, value in self.settings.items():
+            command += ["--" + key.replace("_", "-"), _flag_value(value)]
+        return command
+
+    def start(self) -> "BrokerProcess":
+        """Start (or, after :meth:`stop`, restart on the same ports)."""
+        if self.process is not None and self.process.poll() is None:
+            raise RuntimeError("the broker is already running")
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            self._command(self.port, self.events_port),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )
+        lines: "queue.Queue[Optional[bytes]]" = queue.Queue()
+        assert self.process.stdout is not None
+        threading.Thread(target=_pump, args=(self.process.stdout, lines), daemon=True).start()
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = lines.get(timeout=max(0.0, remaining))
+            except queue.Empty:
+                self.stop()
+                raise RuntimeError(f"broker not ready within {self.startup_timeout} s{self._stderr_tail()}")
+            if line is None:
+                self.stop()
+                raise RuntimeError(f"broker exited before it was ready (code {self.returncode}){self._stderr_tail()}")
+            match = _READY.search(line.decode("utf-8", "replace"))
+            if match:
+                break
+        self.endpoint, self.events_endpoint = match.group(1), match.group(2)
+        self.port = int(_PORT.search(self.endpoint).group(1))  # type: ignore[union-attr]
+        self.events_port = int(_PORT.search(self.events_endpoint).group(1))  # type: ignore[union-attr]
+        return self
+
+    def stop(self, timeout: float = 10.0) -> Optional[int]:
+        """SIGTERM, wait up to ``timeout``, then SIGKILL.  Returns the exit code."""
+        process = self.process
+        if process is None:
+            return self.returncode
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.returncode = process.returncode
+        if process.stdout is not None:
+            process.stdout.close()
+        self.process = None
+        return self.returncode
+
+    def restart(self) -> "BrokerProcess":
+        """Stop and start again on the same ports (state is lost with the memory store).
+
+        With ``--port 0`` the broker takes the lowest free port from 49152 up,
+        so any broker started elsewhere meanwhile may take the freed port:
+        start brokers that will restart with ``port=free_port(),
+        events_port=free_port()``."""
+        self.stop()
+        return self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stderr_text(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace")
+
+    def _stderr_tail(self) -> str:
+        text = self.stderr_text().strip()
+        return f"; stderr:\n{text[-2000:]}" if text else ""
+
+    def __repr__(self) -> str:
+        return f"<BrokerProcess {self.endpoint} events={self.events_endpoint}>"
+
+
+def free_port() -> int:
+    """A currently free loopback TCP port chosen by the kernel (random, so
+    unlikely to be taken by brokers that bind ``*``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _pump(stream: IO[bytes], lines: "queue.Queue[Optional[bytes]]") -> None:
+    """Read the broker's stdout to the end, so that it can never block on it."""
+    for line in iter(stream.readline, b""):
+        lines.put(line)
+    lines.put(None)
+
+
+@contextmanager
+def broker(
+    binary: Optional[str] = None,
+    *,
+    startup_timeout: float = 10.0,
+    check_exit: bool = True,
+    **settings: Any,
+) -> Iterator[BrokerProcess]:
+    """Run a broker on ephemeral loopback ports for the ``with`` block.
+
+    On exit the broker gets SIGTERM; with ``check_exit`` an exit code other
+    than 0 (a crash, a sanitizer report, a hang killed after 10 s) raises
+    RuntimeError with the end of its stderr."""
+    path = binary or find_broker_binary()
+    if path is None:
+        raise BrokerNotFound(
+            "garbagetruck broker binary not found: set GT_BROKER_BIN, put garbagetruck on PATH, "
+            "or build it (cmake --build build --target garbagetruck)"
+        )
+    process = BrokerProcess(path, settings, startup_timeout)
+    process.start()
+    try:
+        yield process
+    except BaseException:
+        process.stop()
+        raise
+    code = process.stop()
+    if check_exit and code not in (0, None):
+        raise RuntimeError(f"broker exited with code {code} on SIGTERM{process._stderr_tail()}")
+
+
+try:  # the fixtures, when pytest is around
+    import pytest
+except ImportError:  # pragma: no cover
+    pass
+else:
+    __all__ += ["broker_fixture", "broker_factory"]
+
+    @pytest.fixture(name="broker")
+    def broker_fixture(request: Any) -> Iterator[BrokerProcess]:
+        """The ``broker`` fixture: a broker with DEFAULT_TEST_SETTINGS, updated
+        by ``request.param`` (indirect parametrization) when given."""
+        settings = dict(DEFAULT_TEST_SETTINGS)
+        settings.update(getattr(request, "param", None) or {})
+        with broker(**settings) as process:
+            yield process
+
+    @pytest.fixture
+    def broker_factory() -> Iterator[Callable[..., BrokerProcess]]:
+        """``broker_factory(**settings)`` starts a broker; all stop after the test."""
+        started: List[Any] = []
+
+        def start(**settings: Any) -> BrokerProcess:
+            manager = broker(**settings)
+            process = manager.__enter__()
+            started.append(manager)
+            return process
+
+        yield start
+        for manager in reversed(started):
+            manager.__exit__(None, None, None)

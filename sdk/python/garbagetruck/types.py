@@ -1,0 +1,285 @@
+"""Value types of GTLP/1 (GTLP.md §4.1, §5, §6) as Python enums and dataclasses.
+
+Timestamps are timezone-aware UTC :class:`~datetime.datetime`; durations are
+:class:`~datetime.timedelta`.  Both convert to the wire's integer milliseconds
+exactly (no floating point on the way), so a decoded value re-encodes to the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Dict, List, Optional, Union
+
+from .errors import GarbageTruckError, InvalidArgument, error_from_code
+
+__all__ = [
+    "Command",
+    "Code",
+    "ObjectType",
+    "LeaseState",
+    "EventKind",
+    "ReclaimReason",
+    "CleanupConfig",
+    "Lease",
+    "RenewResult",
+    "Health",
+    "Event",
+    "ReplayResult",
+    "TTL",
+    "ms_to_datetime",
+    "datetime_to_ms",
+    "ms_to_timedelta",
+    "timedelta_to_ms",
+    "ttl_to_ms",
+    "code_name",
+]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_MS = timedelta(milliseconds=1)
+
+#: A TTL argument: seconds (int or float) or a timedelta.
+TTL = Union[int, float, timedelta]
+
+
+class Command(str, enum.Enum):
+    """Request commands (GTLP.md §5)."""
+
+    CREATE = "CREATE"
+    RENEW = "RENEW"
+    RENEW_BATCH = "RENEW_BATCH"
+    RELEASE = "RELEASE"
+    GET = "GET"
+    LIST = "LIST"
+    HEALTH = "HEALTH"
+    STATS = "STATS"
+    REPLAY = "REPLAY"
+
+
+class Code(str, enum.Enum):
+    """Reply codes (GTLP.md §9)."""
+
+    OK = "OK"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    LEASE_ENDED = "LEASE_ENDED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    CONFLICT = "CONFLICT"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    UNAVAILABLE = "UNAVAILABLE"
+    UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
+    UNSUPPORTED_COMMAND = "UNSUPPORTED_COMMAND"
+    TOO_OLD = "TOO_OLD"
+    INTERNAL = "INTERNAL"
+
+
+def code_name(code: "Union[Code, str]") -> str:
+    """The wire name of a code (``str()`` of a str-Enum is "Code.X" on some Pythons)."""
+    return code.value if isinstance(code, Code) else str(code)
+
+
+class ObjectType(str, enum.Enum):
+    """What kind of object a lease protects."""
+
+    UNKNOWN = "UNKNOWN"
+    DATABASE_ROW = "DATABASE_ROW"
+    BLOB_STORAGE = "BLOB_STORAGE"
+    TEMPORARY_FILE = "TEMPORARY_FILE"
+    WEBSOCKET_SESSION = "WEBSOCKET_SESSION"
+    CACHE_ENTRY = "CACHE_ENTRY"
+    CUSTOM = "CUSTOM"
+
+
+class LeaseState(str, enum.Enum):
+    ACTIVE = "ACTIVE"
+    RELEASED = "RELEASED"
+    EXPIRED = "EXPIRED"
+
+
+class EventKind(str, enum.Enum):
+    """Event kinds (GTLP.md §6); ``verb`` is the first part of the topic."""
+
+    LEASE_CREATED = "lease.created"
+    LEASE_RENEWED = "lease.renewed"
+    LEASE_RELEASED = "lease.released"
+    LEASE_EXPIRED = "lease.expired"
+    OBJECT_RECLAIMED = "object.reclaimed"
+
+    @property
+    def verb(self) -> str:
+        return _VERBS[self]
+
+
+_VERBS = {
+    EventKind.LEASE_CREATED: "created",
+    EventKind.LEASE_RENEWED: "renewed",
+    EventKind.LEASE_RELEASED: "released",
+    EventKind.LEASE_EXPIRED: "expired",
+    EventKind.OBJECT_RECLAIMED: "reclaimed",
+}
+
+
+class ReclaimReason(str, enum.Enum):
+    """Why an object was reclaimed (``object.reclaimed`` events only)."""
+
+    EXPIRED = "expired"
+    RELEASED = "released"
+
+
+# --------------------------------------------------------------------------
+# Exact conversions between wire milliseconds and datetime / timedelta
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    """Wire timestamp (ms since the Unix epoch) to an aware UTC datetime."""
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def datetime_to_ms(when: datetime) -> int:
+    """Aware datetime to wire ms (naive datetimes are taken as UTC); sub-ms
+    parts are truncated."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - EPOCH) // _ONE_MS
+
+
+def ms_to_timedelta(ms: int) -> timedelta:
+    return timedelta(milliseconds=ms)
+
+
+def timedelta_to_ms(delta: timedelta) -> int:
+    """timedelta to whole milliseconds, rounded half up, computed on integers."""
+    micros = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (micros + 500) // 1000
+
+
+def ttl_to_ms(ttl: TTL) -> int:
+    """A TTL given as seconds or timedelta, in whole milliseconds (>= 0)."""
+    if isinstance(ttl, bool):
+        raise InvalidArgument(None, "ttl: expected seconds or a timedelta, got a bool")
+    if isinstance(ttl, timedelta):
+        ms = timedelta_to_ms(ttl)
+    elif isinstance(ttl, (int, float)):
+        if ttl != ttl or ttl in (float("inf"), float("-inf")):
+            raise InvalidArgument(None, f"ttl: {ttl!r} is not a finite number")
+        ms = round(ttl * 1000)
+    else:
+        raise InvalidArgument(
+            None, f"ttl: expected seconds or a timedelta, got {type(ttl).__name__}"
+        )
+    if ms < 0:
+        raise InvalidArgument(None, f"ttl: must not be negative, got {ttl!r}")
+    return ms
+
+
+# --------------------------------------------------------------------------
+# Records
+
+
+@dataclass
+class CleanupConfig:
+    """How the broker cleans the object up: an HTTP POST to ``url``.
+
+    ``max_retries`` and ``retry_delay`` are optional in CREATE (the broker
+    fills in its defaults) and always present in a lease read back.
+    """
+
+    url: str
+    payload: Optional[str] = None
+    max_retries: Optional[int] = None
+    retry_delay: Optional[timedelta] = None
+
+
+@dataclass
+class Lease:
+    """The full record of a lease (the LEASE map, GTLP.md §4.1)."""
+
+    id: str
+    object_id: str
+    object_type: ObjectType
+    service_id: str
+    state: LeaseState
+    fence: int
+    ttl: timedelta
+    created_at: datetime
+    renewed_at: datetime
+    expires_at: datetime
+    renewals: int
+    metadata: Dict[str, str] = field(default_factory=dict)
+    cleanup: Optional[CleanupConfig] = None
+
+    @property
+    def lease_id(self) -> str:
+        """Alias of ``id``."""
+        return self.id
+
+    @property
+    def active(self) -> bool:
+        return self.state is LeaseState.ACTIVE
+
+
+@dataclass
+class RenewResult:
+    """One entry of a RENEW_BATCH reply."""
+
+    lease_id: str
+    code: str
+    expires_at: Optional[datetime] = None
+    message: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.code == Code.OK
+
+    @property
+    def error(self) -> Optional[GarbageTruckError]:
+        """The exception RENEW would have raised for this lease, or None."""
+        if self.ok:
+            return None
+        return error_from_code(code_name(self.code), self.message or "")
+
+
+@dataclass
+class Health:
+    """The HEALTH reply (GTLP.md §5.7)."""
+
+    status: str
+    version: str
+    store: str
+    store_status: str
+    uptime: timedelta
+    now: datetime
+    active_leases: int
+
+    @property
+    def serving(self) -> bool:
+        return self.status == "SERVING"
+
+
+@dataclass
+class Event:
+    """One event from the PUB socket or from REPLAY (GTLP.md §6)."""
+
+    seq: int
+    kind: EventKind
+    at: datetime
+    lease: Lease
+    reason: Optional[ReclaimReason] = None
+    v: int = 1
+
+    @property
+    def topic(self) -> str:
+        """``verb.OBJECT_TYPE.service_id``, the PUB topic of this event."""
+        return (
+            f"{self.kind.verb}.{self.lease.object_type.value}.{self.lease.service_id}"
+        )
+
+
+@dataclass
+class ReplayResult:
+    """A REPLAY reply: events after ``after_seq`` and the newest published seq."""
+
+    events: List[Event]
+    last_seq: int

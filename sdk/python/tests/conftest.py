@@ -1,0 +1,47 @@
+"""Shared fixtures: the real broker (garbagetruck.testing), clients, helpers."""
+
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+import pytest
+
+from garbagetruck import Client
+from garbagetruck.testing import broker_factory, broker_fixture  # noqa: F401  (fixtures)
+
+T = TypeVar("T")
+
+#: proto-spec/vectors of this source tree (sdk/python/tests -> ../../../proto-spec/vectors)
+VECTORS_DIR = Path(os.environ.get("GT_VECTORS_DIR") or Path(__file__).resolve().parents[3] / "proto-spec" / "vectors")
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def wait_until(check: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        pause.wait(0.01)  # pacing between polls, not synchronisation
+
+
+@pytest.fixture
+def service() -> str:
+    return unique("svc")
+
+
+@pytest.fixture
+def client(broker, service) -> Iterator[Client]:
+    with Client(broker.endpoint, service_id=service, timeout=5.0) as c:
+        yield c

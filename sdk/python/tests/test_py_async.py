@@ -1,0 +1,74 @@
+"""AsyncClient: the same operations, many requests in flight on one socket."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from garbagetruck import AsyncClient, LeaseEnded, LeaseState, NotFound, ObjectType, Timeout
+from garbagetruck.testing import free_port
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_async_operations(broker, service):
+    async def main():
+        async with AsyncClient(broker.endpoint, service_id=service) as c:
+            lease = await c.create_lease("a1", ObjectType.BLOB_STORAGE, ttl=timedelta(seconds=30), metadata={"k": "v"})
+            assert lease.metadata == {"k": "v"} and lease.object_type is ObjectType.BLOB_STORAGE
+            assert (await c.get_lease(lease.id)) == lease
+            assert (await c.renew_lease(lease.id, ttl=40)).ttl == timedelta(seconds=40)
+            results = await c.renew_leases([lease.id, "f" * 32])
+            assert results[0].ok and results[1].code == "NOT_FOUND"
+            listed = [x async for x in c.list_leases(service_id=service, page_size=1)]
+            assert [x.id for x in listed] == [lease.id]
+            assert (await c.release_lease(lease.id)).state is LeaseState.RELEASED
+            with pytest.raises(LeaseEnded):
+                await c.renew_lease(lease.id)
+            with pytest.raises(NotFound):
+                await c.get_lease("f" * 32)
+            assert (await c.health()).serving
+            assert (await c.stats())["leases_created"] >= 1
+            page = await c.replay(0)
+            assert page.events[0].seq == 1 and page.last_seq >= 4
+            blob = await c.create_blob_lease("bkt", "k", 30)
+            assert blob.object_id == "bkt/k"
+
+    run(main())
+
+
+def test_thousand_concurrent_requests(broker, service):
+    async def main():
+        async with AsyncClient(broker.endpoint, service_id=service, timeout=20) as c:
+            leases = await asyncio.gather(*(c.create_lease(f"c{i}", ttl=30) for i in range(1000)))
+            assert [lease.object_id for lease in leases] == [f"c{i}" for i in range(1000)]
+            assert len({lease.id for lease in leases}) == 1000
+            got = await asyncio.gather(*(c.get_lease(lease.id) for lease in leases))
+            assert [g.id for g in got] == [lease.id for lease in leases]
+            assert (await c.health()).active_leases >= 1000
+
+    run(main())
+
+
+def test_async_timeout_then_recovery(broker_factory, service):
+    broker = broker_factory(min_lease=0.01, port=free_port(), events_port=free_port())
+
+    async def main():
+        async with AsyncClient(broker.endpoint, service_id=service) as c:
+            assert (await c.health()).serving
+            broker.stop()
+            with pytest.raises(Timeout):
+                await c.health(timeout=0.3)
+            broker.start()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 15
+            while True:
+                try:
+                    assert (await c.health(timeout=0.5)).serving
+                    break
+                except Timeout:
+                    assert loop.time() < deadline, "the restarted broker never answered"
+
+    run(main())

@@ -1,0 +1,166 @@
+"""The codec against every shared vector, and its strictness."""
+
+import json
+from datetime import timedelta
+
+import msgpack
+import pytest
+
+from conftest import VECTORS_DIR
+from garbagetruck import CleanupConfig, Command, ObjectType, ProtocolError
+from garbagetruck.codec import (
+    Request,
+    decode_event,
+    decode_raw,
+    decode_reply,
+    decode_request,
+    encode_event,
+    encode_reply,
+    encode_request,
+)
+from garbagetruck.types import datetime_to_ms, ms_to_datetime, ttl_to_ms
+
+VECTORS = sorted(VECTORS_DIR.glob("*.json"))
+DECODE = {"request": decode_request, "reply": decode_reply, "event": decode_event}
+ENCODE = {"request": encode_request, "reply": encode_reply, "event": encode_event}
+
+
+def ordered(value):
+    """Compare with key order: dicts as lists of (key, value) pairs."""
+    if isinstance(value, dict):
+        return [(k, ordered(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [ordered(v) for v in value]
+    return value
+
+
+def test_vectors_exist():
+    assert len(VECTORS) >= 40, f"expected the shared vectors in {VECTORS_DIR}"
+    kinds = {json.loads(p.read_text(encoding="utf-8"))["kind"] for p in VECTORS}
+    assert kinds == {"request", "reply", "event"}
+
+
+@pytest.mark.parametrize("path", VECTORS, ids=[p.stem for p in VECTORS])
+def test_vector(path):
+    vector = json.loads(path.read_text(encoding="utf-8"))
+    data = bytes.fromhex(vector["msgpack"])
+    # The raw decode is the vector's value, keys in the same order.
+    assert ordered(decode_raw(data)) == ordered(vector["value"])
+    # Typed decode, then re-encode: byte for byte.
+    message = DECODE[vector["kind"]](data)
+    assert ENCODE[vector["kind"]](message) == data
+    if vector["kind"] == "event":
+        assert message.topic == vector["topic"]
+    # Encoding the value itself with msgpack is canonical too (the vector's premise).
+    assert msgpack.packb(vector["value"], use_bin_type=True) == data
+
+
+def test_typed_request_matches_vector():
+    """A request built through the typed API encodes to the vector bytes."""
+    vector = json.loads((VECTORS_DIR / "request_create_full.json").read_text(encoding="utf-8"))
+    value = vector["value"]
+    request = Request(
+        Command.CREATE,
+        rid=value["rid"],
+        object_id=value["object_id"],
+        object_type=ObjectType.TEMPORARY_FILE,
+        service_id=value["service_id"],
+        ttl_ms=ttl_to_ms(timedelta(seconds=30)),
+        # deliberately unsorted: the encoder sorts bytewise
+        metadata={k: value["metadata"][k] for k in reversed(list(value["metadata"]))},
+        cleanup=CleanupConfig(
+            url=value["cleanup"]["url"],
+            payload=value["cleanup"]["payload"],
+            max_retries=3,
+            retry_delay=timedelta(seconds=1),
+        ),
+        idempotency_key=value["idempotency_key"],
+    )
+    assert encode_request(request) == bytes.fromhex(vector["msgpack"])
+
+
+def test_decoded_types_are_rich():
+    vector = json.loads((VECTORS_DIR / "reply_get_ok.json").read_text(encoding="utf-8"))
+    reply = decode_reply(bytes.fromhex(vector["msgpack"]))
+    lease = reply.lease
+    assert lease.created_at.tzinfo is not None
+    assert datetime_to_ms(lease.created_at) == vector["value"]["lease"]["created_at"]
+    assert lease.ttl == timedelta(milliseconds=vector["value"]["lease"]["ttl_ms"])
+    assert lease.object_type is ObjectType(vector["value"]["lease"]["object_type"])
+
+
+def pack(value):
+    return msgpack.packb(value, use_bin_type=True)
+
+
+GOOD_REPLY = {"v": 1, "rid": 7, "code": "OK", "stats": {"a": 1}}
+
+
+def test_unknown_keys_are_ignored():
+    body = pack({"future": [1, 2], **GOOD_REPLY, "also_new": {"x": "y"}})
+    reply = decode_reply(body)
+    assert reply.rid == 7 and reply.stats == {"a": 1}
+    # keys in any order
+    assert decode_reply(pack(dict(reversed(list(GOOD_REPLY.items()))))).rid == 7
+
+
+def test_any_integer_width_is_accepted():
+    # rid 7 as uint64 (cf 00..07) instead of a fixint
+    body = bytes.fromhex("83a17601a3726964cf0000000000000007a4636f6465a24f4b")
+    assert decode_reply(body).rid == 7
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (pack([1, 2]), "not a map"),
+        (pack(GOOD_REPLY) + b"\x00", "trailing"),
+        (b"\x81\xa1v", "MessagePack"),  # truncated
+        (pack({**GOOD_REPLY, "rid": "7"}), "rid"),
+        (pack({**GOOD_REPLY, "rid": True}), "rid"),
+        (pack({**GOOD_REPLY, "rid": -1}), "rid"),
+        (pack({**GOOD_REPLY, "code": b"OK"}), "code"),
+        (pack({"v": 1, "code": "OK"}), "rid: missing"),
+        (pack({**GOOD_REPLY, "stats": {"a": 1.5}}), "stats.a"),
+        (bytes.fromhex("83a17601a372696407a4636f6465a2ff4b"), "UTF-8"),
+        (pack({1: 2}), "MessagePack"),  # strict_map_key: int keys refused
+    ],
+)
+def test_strict_decoding(body, fragment):
+    with pytest.raises(ProtocolError) as info:
+        decode_reply(body)
+    assert fragment in str(info.value)
+
+
+def test_lease_id_and_depth_limits():
+    lease_reply = json.loads((VECTORS_DIR / "reply_get_ok.json").read_text(encoding="utf-8"))["value"]
+    lease_reply["lease"]["id"] = "ABCDEF" * 5 + "00"  # upper case: not a lease id
+    with pytest.raises(ProtocolError, match="lease.id"):
+        decode_reply(pack(lease_reply))
+    deep = {"v": 1, "rid": 1, "code": "OK", "x": [[[[[[[[1]]]]]]]]}
+    with pytest.raises(ProtocolError, match="deeper"):
+        decode_reply(pack(deep))
+
+
+def test_request_decoder_checks_required_keys_and_limits():
+    with pytest.raises(ProtocolError, match="service_id: missing"):
+        decode_request(pack({"v": 1, "rid": 1, "cmd": "CREATE", "object_id": "x"}))
+    with pytest.raises(ProtocolError, match="object_id"):
+        decode_request(pack({"v": 1, "rid": 1, "cmd": "CREATE", "object_id": "x" * 513, "service_id": "s"}))
+    with pytest.raises(ProtocolError, match="cmd"):
+        decode_request(pack({"v": 1, "rid": 1, "cmd": "EXPLODE"}))
+
+
+def test_unknown_reply_code_is_kept():
+    reply = decode_reply(pack({"v": 1, "rid": 3, "code": "SOMETHING_NEW", "message": "m"}))
+    assert reply.code == "SOMETHING_NEW" and not reply.ok
+
+
+def test_time_conversions_are_exact():
+    for ms in (0, 1, 1700000000000, 1700000000001, 253402300799999):
+        assert datetime_to_ms(ms_to_datetime(ms)) == ms
+    assert ttl_to_ms(0.3) == 300
+    assert ttl_to_ms(timedelta(minutes=5)) == 300000
+    assert ttl_to_ms(30) == 30000
+    with pytest.raises(ValueError):
+        ttl_to_ms(-1)
