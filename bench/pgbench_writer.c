@@ -5,9 +5,11 @@
     A "create" is what the broker writes for a CREATE on a new object: the
     lease row, the object row, the lease.created event (a 300-byte body)
     and the meta counters.  The driver plays the broker: each loop turn it
-    records `per turn` creates into one batch and submits it, while at most
-    `window` creates wait for their acknowledgement (clients waiting for a
-    reply); the latency is from submit to the COMMIT notice.  Transactions
+    records `per turn` creates into one batch and submits it.  Open loop:
+    one turn per millisecond, whatever the acknowledgements (a steady
+    request rate).  Closed loop: at most `window` creates wait for their
+    acknowledgement (that many clients waiting for a reply).  The latency
+    is from submit to the COMMIT notice.  Transactions
     are counted from gt_meta.commit_token (one token per transaction).
 
     Usage: pgbench_writer [--creates N] [--load N] [--quick]
@@ -23,12 +25,15 @@
 typedef struct {
     const char *name;               //  scenario label
     size_t per_turn;                //  creates recorded per batch
-    size_t window;                  //  creates in flight at most
+    size_t window;                  //  creates in flight at most; 0: open loop, a turn per ms
     size_t max_rows;                //  writer merge limit (1: no group commit)
     size_t creates;                 //  creates to run
+    bool no_objects;                //  leave the object row out (derived from leases)
 } s_scenario_t;
 
 static uint64_t s_next_lease = 0;   //  lease ids handed out
+
+static bool s_no_objects = false; //  current scenario leaves object rows out
 
 static void
 s_record_create (gt_pgbatch_t *batch, uint64_t *seq)
@@ -53,7 +58,8 @@ s_record_create (gt_pgbatch_t *batch, uint64_t *seq)
     lease.metadata.count = 1;
     gt_pgbatch_lease_put (batch, &lease, NULL);
     gt_pgobject_t object = { object_id, lease.fence, true, 0, GT_REASON_NONE, NULL };
-    gt_pgbatch_object_put (batch, &object);
+    if (!s_no_objects)
+        gt_pgbatch_object_put (batch, &object);
     memset (body, 0xA5, sizeof body);
     ++*seq;
     gt_pgbatch_event (batch, *seq, GT_EVENT_LEASE_CREATED, lease.created_at,
@@ -98,6 +104,7 @@ s_run (gt_pgtestdb_t *testdb, PGconn *check, const s_scenario_t *scenario, uint6
     options.max_rows = scenario->max_rows;
     gt_pgwriter_t *writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), NULL, &options);
     zpoller_t *poller = zpoller_new (gt_pgwriter_sock (writer), NULL);
+    s_no_objects = scenario->no_objects;
 
     //  Warm up: connected, one transaction done
     gt_pgbatch_t *batch = gt_pgbatch_new ();
@@ -124,8 +131,21 @@ s_run (gt_pgtestdb_t *testdb, PGconn *check, const s_scenario_t *scenario, uint6
                 in_flight -= batch_creates [number - 2];
             }
         }
-        size_t room = scenario->window > in_flight? scenario->window - in_flight: 0;
-        if (recorded < scenario->creates && room >= scenario->per_turn) {
+        bool turn;
+        if (scenario->window == 0) {
+            //  Open loop: one turn per millisecond whatever the acks
+            int64_t due = started + (int64_t) (next_number - 2) * 1000;
+            int64_t now = zclock_usecs ();
+            turn = recorded < scenario->creates && now >= due;
+            if (!turn && recorded < scenario->creates) {
+                zpoller_wait (poller, (int) ((due - now + 999) / 1000));   //  no spinning
+                continue;
+            }
+        }
+        else
+            turn = recorded < scenario->creates
+                && (scenario->window > in_flight? scenario->window - in_flight: 0) >= scenario->per_turn;
+        if (turn) {
             batch = gt_pgbatch_new ();
             size_t count = 0;
             while (count < scenario->per_turn && recorded < scenario->creates) {
@@ -147,8 +167,10 @@ s_run (gt_pgtestdb_t *testdb, PGconn *check, const s_scenario_t *scenario, uint6
     double seconds = (double) (zclock_usecs () - started) / 1e6;
     uint64_t transactions = s_commit_token (check) - token_before;
     qsort (latency, completed, sizeof (int64_t), s_compare_int64);
-    printf ("| %-26s | %8zu | %6zu | %8zu | %6.2f | %9.0f | %6" PRIu64 " | %7.1f | %7.2f | %7.2f | %7.2f |\n",
-            scenario->name, scenario->per_turn, scenario->window, scenario->creates, seconds,
+    char window [16];
+    snprintf (window, sizeof window, scenario->window? "%zu": "open", scenario->window);
+    printf ("| %-26s | %8zu | %6s | %8zu | %6.2f | %9.0f | %6" PRIu64 " | %7.1f | %7.2f | %7.2f | %7.2f |\n",
+            scenario->name, scenario->per_turn, window, scenario->creates, seconds,
             (double) scenario->creates / seconds, transactions,
             transactions? (double) scenario->creates / (double) transactions: 0.0,
             (double) latency [completed / 2] / 1000.0,
@@ -275,12 +297,16 @@ main (int argc, char *argv [])
     if (baseline < 100)
         baseline = 100;
     s_scenario_t scenarios [] = {
-        { "one transaction per create", 1, 64, 1, baseline },
-        { "group commit", 1, 256, 50000, creates },
-        { "group commit", 10, 256, 50000, creates },
-        { "group commit", 20, 512, 50000, creates },
-        { "group commit", 20, 2000, 50000, creates },
-        { "group commit", 100, 5000, 50000, creates },
+        { "one transaction per create", 1, 64, 1, baseline, false },
+        { "open loop, 20,000/s", 20, 0, 50000, creates, false },
+        { "open loop, 30,000/s", 30, 0, 50000, creates, false },
+        { "open loop, 40,000/s", 40, 0, 50000, creates, false },
+        { "open, 30,000/s, no objects", 30, 0, 50000, creates, true },
+        { "group commit", 1, 256, 50000, creates, false },
+        { "group commit", 10, 256, 50000, creates, false },
+        { "group commit", 20, 512, 50000, creates, false },
+        { "group commit", 20, 2000, 50000, creates, false },
+        { "group commit", 100, 5000, 50000, creates, false },
     };
     printf ("| scenario                   | per turn | window |  creates |      s |  creates/s |   txns | per txn | p50 ms  | p99 ms  | max ms  |\n"
             "|----------------------------|----------|--------|----------|--------|-----------|--------|---------|---------|---------|---------|\n");

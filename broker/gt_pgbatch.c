@@ -1,0 +1,901 @@
+/*  gt_pgbatch.c — batches of store changes; the contract is in gt_pgbatch.h.
+
+    Each recorded operation is encoded at once into its table's arena as a
+    run of PostgreSQL binary array elements (int32 big-endian length, -1 for
+    NULL, then the value in binary send format), one per column.  Sending
+    slices those runs column-wise into binary arrays, one parameter per
+    column, for statements of the form
+
+        INSERT INTO t (...) SELECT * FROM unnest ($1::uuid[], $2::text[], ...)
+        ON CONFLICT (key) DO UPDATE SET ...
+
+    so a batch of any size is at most eight statements.  Binary parameters
+    need no quoting and no parsing of numbers on either side.  A put and a
+    delete of the same key are never both live, so one statement never
+    touches a row twice (which ON CONFLICT DO UPDATE refuses).  */
+
+#include "gt_pgbatch.h"
+#include <czmq.h>
+
+//  Element type OIDs (pg_type.dat): what binary arrays declare they hold
+#define S_OID_BOOL      16
+#define S_OID_BYTEA     17
+#define S_OID_INT8      20
+#define S_OID_TEXT      25
+#define S_OID_UUID      2950
+#define S_OID_JSONB     3802
+#define S_ARRAY_HEADER  20          //  ndim, flags, element type, size, lower bound
+
+typedef struct {
+    char *data;                     //  bytes
+    size_t size;                    //  bytes used
+    size_t capacity;                //  bytes allocated
+} s_buffer_t;
+
+typedef struct {
+    size_t offset;                  //  where its encoded columns start in the arena
+    size_t size;                    //  their length
+    bool live;                      //  false once a later operation on the key replaced it
+    bool is_delete;                 //  a delete (key column only), else a put (all columns)
+} s_row_t;
+
+typedef struct {
+    bool collapse;                  //  one live row per key
+    zhashx_t *index;                //  key -> row number + 1 (made at the first row)
+    s_row_t *rows;                  //  operations in recording order
+    size_t count;                   //  rows used
+    size_t capacity;                //  rows allocated
+    size_t live_puts;               //  live put rows
+    size_t live_deletes;            //  live delete rows
+    s_buffer_t arena;               //  encoded columns of every row
+} s_table_t;
+
+struct gt_pgbatch_t {
+    s_table_t leases;               //  gt_leases operations, keyed by lease id (hex)
+    s_table_t objects;              //  gt_objects operations, keyed by object id
+    s_table_t events;               //  gt_events rows (never collapsed)
+    uint64_t prune_below;           //  delete events with seq below this; 0: none
+    bool has_meta;                  //  meta row to update
+    uint64_t last_seq;              //  meta: newest event seq
+    uint64_t fence_counter;         //  meta: largest fence handed out
+};
+
+//  Statement names, SQL and element types of their array parameters
+typedef struct {
+    const char *name;               //  prepared statement name
+    const char *sql;                //  its text
+} s_statement_t;
+
+#define S_LEASE_COLUMNS 14
+static const Oid s_lease_types [S_LEASE_COLUMNS] = {
+    S_OID_UUID, S_OID_TEXT, S_OID_TEXT, S_OID_TEXT, S_OID_TEXT, S_OID_INT8, S_OID_INT8,
+    S_OID_INT8, S_OID_INT8, S_OID_INT8, S_OID_INT8, S_OID_JSONB, S_OID_JSONB, S_OID_TEXT
+};
+#define S_OBJECT_COLUMNS 6
+static const Oid s_object_types [S_OBJECT_COLUMNS] = {
+    S_OID_TEXT, S_OID_INT8, S_OID_BOOL, S_OID_INT8, S_OID_TEXT, S_OID_UUID
+};
+#define S_EVENT_COLUMNS 5
+static const Oid s_event_types [S_EVENT_COLUMNS] = {
+    S_OID_INT8, S_OID_TEXT, S_OID_INT8, S_OID_TEXT, S_OID_BYTEA
+};
+
+enum { S_GUARD, S_LEASE_DELETE, S_LEASE_UPSERT, S_OBJECT_DELETE, S_OBJECT_UPSERT,
+       S_EVENT_INSERT, S_EVENT_PRUNE, S_META_UPDATE, S_STATEMENTS };
+
+static const s_statement_t s_statements [S_STATEMENTS] = {
+    //  Fails (division by zero) unless the previous transaction committed
+    { "gt_guard", "SELECT 1 / (commit_token = $1::int8)::int FROM gt_meta" },
+    { "gt_lease_delete", "DELETE FROM gt_leases WHERE id = ANY ($1::uuid[])" },
+    { "gt_lease_upsert",
+      "INSERT INTO gt_leases (id, object_id, object_type, service_id, state, fence, ttl_ms,"
+      " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key)"
+      " SELECT * FROM unnest ($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
+      " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[],"
+      " $12::jsonb[], $13::jsonb[], $14::text[])"
+      " ON CONFLICT (id) DO UPDATE SET object_id = EXCLUDED.object_id,"
+      " object_type = EXCLUDED.object_type, service_id = EXCLUDED.service_id,"
+      " state = EXCLUDED.state, fence = EXCLUDED.fence, ttl_ms = EXCLUDED.ttl_ms,"
+      " created_at = EXCLUDED.created_at, renewed_at = EXCLUDED.renewed_at,"
+      " expires_at = EXCLUDED.expires_at, renewals = EXCLUDED.renewals,"
+      " metadata = EXCLUDED.metadata, cleanup = EXCLUDED.cleanup,"
+      " idempotency_key = EXCLUDED.idempotency_key" },
+    { "gt_object_delete", "DELETE FROM gt_objects WHERE object_id = ANY ($1::text[])" },
+    { "gt_object_upsert",
+      "INSERT INTO gt_objects (object_id, fence, live, pending_at, reason, last_lease_id)"
+      " SELECT * FROM unnest ($1::text[], $2::int8[], $3::bool[], $4::int8[], $5::text[], $6::uuid[])"
+      " ON CONFLICT (object_id) DO UPDATE SET fence = EXCLUDED.fence, live = EXCLUDED.live,"
+      " pending_at = EXCLUDED.pending_at, reason = EXCLUDED.reason,"
+      " last_lease_id = EXCLUDED.last_lease_id" },
+    { "gt_event_insert",
+      "INSERT INTO gt_events (seq, kind, at, topic, body)"
+      " SELECT * FROM unnest ($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[])"
+      " ON CONFLICT (seq) DO UPDATE SET kind = EXCLUDED.kind, at = EXCLUDED.at,"
+      " topic = EXCLUDED.topic, body = EXCLUDED.body" },
+    { "gt_event_prune", "DELETE FROM gt_events WHERE seq < $1::int8" },
+    { "gt_meta_update",
+      "UPDATE gt_meta SET last_seq = GREATEST (last_seq, $1::int8),"
+      " fence_counter = GREATEST (fence_counter, $2::int8), commit_token = $3::int8" },
+};
+
+//  --------------------------------------------------------------------------
+//  Encoding
+
+static void
+s_buffer_reserve (s_buffer_t *buffer, size_t more)
+{
+    if (buffer->size + more > buffer->capacity) {
+        size_t capacity = buffer->capacity? buffer->capacity * 2: 4096;
+        while (capacity < buffer->size + more)
+            capacity *= 2;
+        buffer->data = (char *) realloc (buffer->data, capacity);
+        assert (buffer->data);
+        buffer->capacity = capacity;
+    }
+}
+
+static void
+s_buffer_append (s_buffer_t *buffer, const void *data, size_t size)
+{
+    s_buffer_reserve (buffer, size);
+    if (size)
+        memcpy (buffer->data + buffer->size, data, size);
+    buffer->size += size;
+}
+
+static void
+s_write_be32 (char *at, int32_t value)
+{
+    uint32_t bits = (uint32_t) value;
+    at [0] = (char) (bits >> 24); at [1] = (char) (bits >> 16);
+    at [2] = (char) (bits >> 8);  at [3] = (char) bits;
+}
+
+static int32_t
+s_read_be32 (const char *at)
+{
+    const unsigned char *bytes = (const unsigned char *) at;
+    return (int32_t) ((uint32_t) bytes [0] << 24 | (uint32_t) bytes [1] << 16
+                    | (uint32_t) bytes [2] << 8 | bytes [3]);
+}
+
+static void
+s_put_be32 (s_buffer_t *buffer, int32_t value)
+{
+    s_buffer_reserve (buffer, 4);
+    s_write_be32 (buffer->data + buffer->size, value);
+    buffer->size += 4;
+}
+
+static void
+s_put_null (s_buffer_t *buffer)
+{
+    s_put_be32 (buffer, -1);
+}
+
+//  The 8 bytes of an int8 in binary format (big-endian)
+static void
+s_put_raw_int8 (s_buffer_t *buffer, uint64_t value)
+{
+    char bytes [8];
+    for (int index = 0; index < 8; index++)
+        bytes [index] = (char) (value >> (56 - 8 * index));
+    s_buffer_append (buffer, bytes, 8);
+}
+
+static void
+s_put_int8 (s_buffer_t *buffer, uint64_t value)
+{
+    s_put_be32 (buffer, 8);
+    s_put_raw_int8 (buffer, value);
+}
+
+static void
+s_put_bytes (s_buffer_t *buffer, const void *data, size_t size)
+{
+    assert (size <= INT32_MAX);
+    s_put_be32 (buffer, (int32_t) size);
+    s_buffer_append (buffer, data, size);
+}
+
+static void
+s_put_text (s_buffer_t *buffer, const char *text)
+{
+    assert (text);
+    s_put_bytes (buffer, text, strlen (text));
+}
+
+static int
+s_hex_digit (char c)
+{
+    return c >= '0' && c <= '9'? c - '0': c >= 'a' && c <= 'f'? c - 'a' + 10: -1;
+}
+
+static void
+s_put_uuid (s_buffer_t *buffer, const char *hex)
+{
+    assert (gt_lease_id_valid (hex));
+    unsigned char bytes [16];
+    for (int index = 0; index < 16; index++)
+        bytes [index] = (unsigned char) (s_hex_digit (hex [2 * index]) << 4
+                                       | s_hex_digit (hex [2 * index + 1]));
+    s_put_bytes (buffer, bytes, 16);
+}
+
+//  JSON string literal; input is UTF-8 (the codec checked it), so only
+//  quotes, backslashes and control characters need escaping.
+static void
+s_json_string (s_buffer_t *buffer, const char *text)
+{
+    s_buffer_append (buffer, "\"", 1);
+    const char *run = text;
+    for (const char *at = text; *at; at++) {
+        unsigned char c = (unsigned char) *at;
+        if (c == '"' || c == '\\' || c < 0x20) {
+            s_buffer_append (buffer, run, (size_t) (at - run));
+            char escape [8];
+            if (c == '"' || c == '\\')
+                snprintf (escape, sizeof escape, "\\%c", c);
+            else
+                snprintf (escape, sizeof escape, "\\u%04x", c);
+            s_buffer_append (buffer, escape, strlen (escape));
+            run = at + 1;
+        }
+    }
+    s_buffer_append (buffer, run, strlen (run));
+    s_buffer_append (buffer, "\"", 1);
+}
+
+static void
+s_json_number (s_buffer_t *buffer, uint64_t value)
+{
+    char digits [24];
+    int length = snprintf (digits, sizeof digits, "%" PRIu64, value);
+    s_buffer_append (buffer, digits, (size_t) length);
+}
+
+//  Starts a jsonb element: its length is patched by s_jsonb_end.
+static size_t
+s_jsonb_begin (s_buffer_t *buffer)
+{
+    size_t start = buffer->size;
+    s_put_be32 (buffer, 0);
+    s_buffer_append (buffer, "\x01", 1);    //  jsonb binary format version
+    return start;
+}
+
+static void
+s_jsonb_end (s_buffer_t *buffer, size_t start)
+{
+    s_write_be32 (buffer->data + start, (int32_t) (buffer->size - start - 4));
+}
+
+static void
+s_put_metadata (s_buffer_t *buffer, const gt_meta_t *metadata)
+{
+    size_t start = s_jsonb_begin (buffer);
+    s_buffer_append (buffer, "{", 1);
+    for (size_t index = 0; index < metadata->count; index++) {
+        if (index)
+            s_buffer_append (buffer, ",", 1);
+        s_json_string (buffer, metadata->entries [index].key);
+        s_buffer_append (buffer, ":", 1);
+        s_json_string (buffer, metadata->entries [index].value);
+    }
+    s_buffer_append (buffer, "}", 1);
+    s_jsonb_end (buffer, start);
+}
+
+static void
+s_put_cleanup (s_buffer_t *buffer, const gt_cleanup_t *cleanup)
+{
+    if (!cleanup) {
+        s_put_null (buffer);
+        return;
+    }
+    size_t start = s_jsonb_begin (buffer);
+    s_buffer_append (buffer, "{\"url\":", 7);
+    s_json_string (buffer, cleanup->url);
+    if (cleanup->payload) {
+        s_buffer_append (buffer, ",\"payload\":", 11);
+        s_json_string (buffer, cleanup->payload);
+    }
+    if (cleanup->has_max_retries) {
+        s_buffer_append (buffer, ",\"max_retries\":", 15);
+        s_json_number (buffer, cleanup->max_retries);
+    }
+    if (cleanup->has_retry_delay) {
+        s_buffer_append (buffer, ",\"retry_delay_ms\":", 18);
+        s_json_number (buffer, cleanup->retry_delay_ms);
+    }
+    s_buffer_append (buffer, "}", 1);
+    s_jsonb_end (buffer, start);
+}
+
+//  --------------------------------------------------------------------------
+//  Tables of operations
+
+static void
+s_table_init (s_table_t *table, bool collapse)
+{
+    memset (table, 0, sizeof *table);
+    table->collapse = collapse;
+}
+
+static void
+s_table_clear (s_table_t *table)
+{
+    zhashx_destroy (&table->index);
+    free (table->rows);
+    free (table->arena.data);
+}
+
+//  Starts a row for key (NULL for tables without collapsing), retiring an
+//  earlier row of the same key; the caller then encodes the columns into
+//  table->arena and calls s_table_end.
+static void
+s_table_begin (s_table_t *table, const char *key, bool is_delete)
+{
+    if (table->count == table->capacity) {
+        table->capacity = table->capacity? table->capacity * 2: 64;
+        table->rows = (s_row_t *) realloc (table->rows, table->capacity * sizeof (s_row_t));
+        assert (table->rows);
+    }
+    if (table->collapse) {
+        assert (key);
+        if (!table->index) {
+            table->index = zhashx_new ();
+            assert (table->index);
+        }
+        uintptr_t previous = (uintptr_t) zhashx_lookup (table->index, key);
+        if (previous) {
+            s_row_t *old = &table->rows [previous - 1];
+            old->live = false;
+            if (old->is_delete)
+                table->live_deletes--;
+            else
+                table->live_puts--;
+        }
+        zhashx_update (table->index, key, (void *) (uintptr_t) (table->count + 1));
+    }
+    s_row_t *row = &table->rows [table->count++];
+    row->offset = table->arena.size;
+    row->size = 0;
+    row->live = true;
+    row->is_delete = is_delete;
+    if (is_delete)
+        table->live_deletes++;
+    else
+        table->live_puts++;
+}
+
+static void
+s_table_end (s_table_t *table)
+{
+    s_row_t *row = &table->rows [table->count - 1];
+    row->size = table->arena.size - row->offset;
+}
+
+//  The key of a row, from its first column (uuid as hex, or text), into a
+//  new string.
+static char *
+s_row_key (s_table_t *table, s_row_t *row, bool is_uuid)
+{
+    const char *at = table->arena.data + row->offset;
+    int32_t length = s_read_be32 (at);
+    assert (length >= 0);
+    if (is_uuid) {
+        assert (length == 16);
+        char *hex = (char *) malloc (33);
+        assert (hex);
+        for (int index = 0; index < 16; index++)
+            snprintf (hex + 2 * index, 3, "%02x", (unsigned char) at [4 + index]);
+        return hex;
+    }
+    char *text = strndup (at + 4, (size_t) length);
+    assert (text);
+    return text;
+}
+
+//  Append other's live rows to table, collapsing.
+static void
+s_table_merge (s_table_t *table, s_table_t *other, bool is_uuid)
+{
+    for (size_t index = 0; index < other->count; index++) {
+        s_row_t *row = &other->rows [index];
+        if (!row->live)
+            continue;
+        char *key = table->collapse? s_row_key (other, row, is_uuid): NULL;
+        s_table_begin (table, key, row->is_delete);
+        s_buffer_append (&table->arena, other->arena.data + row->offset, row->size);
+        s_table_end (table);
+        free (key);
+    }
+}
+
+//  Binary arrays, one per column, of the live rows that are deletes (key
+//  column only) or puts (every column).  Caller frees each buffer's data.
+static void
+s_table_arrays (s_table_t *table, bool deletes, const Oid *types, int columns,
+                s_buffer_t *arrays)
+{
+    size_t rows = deletes? table->live_deletes: table->live_puts;
+    for (int column = 0; column < columns; column++) {
+        memset (&arrays [column], 0, sizeof (s_buffer_t));
+        s_buffer_reserve (&arrays [column], S_ARRAY_HEADER + rows * 12);
+        s_put_be32 (&arrays [column], 1);                   //  one dimension
+        s_put_be32 (&arrays [column], 0);                   //  no NULLs (patched below)
+        s_put_be32 (&arrays [column], (int32_t) types [column]);
+        s_put_be32 (&arrays [column], (int32_t) rows);
+        s_put_be32 (&arrays [column], 1);                   //  lower bound
+    }
+    for (size_t index = 0; index < table->count; index++) {
+        s_row_t *row = &table->rows [index];
+        if (!row->live || row->is_delete != deletes)
+            continue;
+        const char *at = table->arena.data + row->offset;
+        for (int column = 0; column < columns; column++) {
+            int32_t length = s_read_be32 (at);
+            size_t size = 4 + (length > 0? (size_t) length: 0);
+            s_buffer_append (&arrays [column], at, size);
+            if (length < 0)
+                s_write_be32 (arrays [column].data + 4, 1);
+            at += size;
+        }
+        assert (at <= table->arena.data + row->offset + row->size);
+    }
+}
+
+//  Queue one prepared statement whose parameters are all binary.
+static int
+s_send (PGconn *conn, int statement, int count, s_buffer_t *params)
+{
+    const char *values [S_LEASE_COLUMNS] = { NULL };
+    int lengths [S_LEASE_COLUMNS] = { 0 };
+    int formats [S_LEASE_COLUMNS] = { 0 };
+    assert (count <= S_LEASE_COLUMNS);
+    for (int index = 0; index < count; index++) {
+        values [index] = params [index].data;
+        lengths [index] = (int) params [index].size;
+        formats [index] = 1;
+    }
+    int rc = PQsendQueryPrepared (conn, s_statements [statement].name, count,
+                                  values, lengths, formats, 0);
+    for (int index = 0; index < count; index++)
+        free (params [index].data);
+    return rc == 1? 0: -1;
+}
+
+//  Queue a statement over the table's deletes or puts, if there are any.
+//  Returns 1 if queued, 0 if nothing to do, -1 on error.
+static int
+s_send_table (PGconn *conn, s_table_t *table, bool deletes, int statement,
+              const Oid *types, int columns)
+{
+    if ((deletes? table->live_deletes: table->live_puts) == 0)
+        return 0;
+    s_buffer_t arrays [S_LEASE_COLUMNS];
+    s_table_arrays (table, deletes, types, deletes? 1: columns, arrays);
+    return s_send (conn, statement, deletes? 1: columns, arrays) == 0? 1: -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Public API
+
+gt_pgbatch_t *
+gt_pgbatch_new (void)
+{
+    gt_pgbatch_t *self = (gt_pgbatch_t *) zmalloc (sizeof (gt_pgbatch_t));
+    assert (self);
+    s_table_init (&self->leases, true);
+    s_table_init (&self->objects, true);
+    s_table_init (&self->events, false);
+    return self;
+}
+
+void
+gt_pgbatch_destroy (gt_pgbatch_t **self_p)
+{
+    assert (self_p);
+    gt_pgbatch_t *self = *self_p;
+    if (self) {
+        s_table_clear (&self->leases);
+        s_table_clear (&self->objects);
+        s_table_clear (&self->events);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
+                      const char *idempotency_key)
+{
+    assert (self);
+    assert (lease);
+    const char *object_type = gt_object_type_name (lease->object_type);
+    const char *state = gt_state_name (lease->state);
+    assert (object_type && state);
+    s_buffer_t *arena = &self->leases.arena;
+    s_table_begin (&self->leases, lease->id, false);
+    s_put_uuid (arena, lease->id);
+    s_put_text (arena, lease->object_id);
+    s_put_text (arena, object_type);
+    s_put_text (arena, lease->service_id);
+    s_put_text (arena, state);
+    s_put_int8 (arena, lease->fence);
+    s_put_int8 (arena, lease->ttl_ms);
+    s_put_int8 (arena, lease->created_at);
+    s_put_int8 (arena, lease->renewed_at);
+    s_put_int8 (arena, lease->expires_at);
+    s_put_int8 (arena, lease->renewals);
+    s_put_metadata (arena, &lease->metadata);
+    s_put_cleanup (arena, lease->cleanup);
+    if (idempotency_key)
+        s_put_text (arena, idempotency_key);
+    else
+        s_put_null (arena);
+    s_table_end (&self->leases);
+}
+
+void
+gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id)
+{
+    assert (self);
+    s_table_begin (&self->leases, lease_id, true);
+    s_put_uuid (&self->leases.arena, lease_id);
+    s_table_end (&self->leases);
+}
+
+void
+gt_pgbatch_object_put (gt_pgbatch_t *self, const gt_pgobject_t *object)
+{
+    assert (self);
+    assert (object && object->object_id);
+    s_buffer_t *arena = &self->objects.arena;
+    s_table_begin (&self->objects, object->object_id, false);
+    s_put_text (arena, object->object_id);
+    s_put_int8 (arena, object->fence);
+    s_put_bytes (arena, object->live? "\x01": "\x00", 1);
+    if (object->pending_at)
+        s_put_int8 (arena, object->pending_at);
+    else
+        s_put_null (arena);
+    const char *reason = object->reason == GT_REASON_NONE? NULL: gt_reason_name (object->reason);
+    if (reason)
+        s_put_text (arena, reason);
+    else
+        s_put_null (arena);
+    if (object->last_lease_id)
+        s_put_uuid (arena, object->last_lease_id);
+    else
+        s_put_null (arena);
+    s_table_end (&self->objects);
+}
+
+void
+gt_pgbatch_object_delete (gt_pgbatch_t *self, const char *object_id)
+{
+    assert (self);
+    assert (object_id);
+    s_table_begin (&self->objects, object_id, true);
+    s_put_text (&self->objects.arena, object_id);
+    s_table_end (&self->objects);
+}
+
+void
+gt_pgbatch_event (gt_pgbatch_t *self, uint64_t seq, gt_event_kind_t kind,
+                  uint64_t at, const char *topic, const void *body, size_t body_len)
+{
+    assert (self);
+    assert (seq > 0);
+    const char *kind_name = gt_event_kind_name (kind);
+    assert (kind_name && topic && (body || body_len == 0));
+    s_buffer_t *arena = &self->events.arena;
+    s_table_begin (&self->events, NULL, false);
+    s_put_int8 (arena, seq);
+    s_put_text (arena, kind_name);
+    s_put_int8 (arena, at);
+    s_put_text (arena, topic);
+    s_put_bytes (arena, body, body_len);
+    s_table_end (&self->events);
+}
+
+void
+gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t below_seq)
+{
+    assert (self);
+    if (below_seq > self->prune_below)
+        self->prune_below = below_seq;
+}
+
+void
+gt_pgbatch_meta (gt_pgbatch_t *self, uint64_t last_seq, uint64_t fence_counter)
+{
+    assert (self);
+    if (!self->has_meta || last_seq > self->last_seq)
+        self->last_seq = last_seq;
+    if (!self->has_meta || fence_counter > self->fence_counter)
+        self->fence_counter = fence_counter;
+    self->has_meta = true;
+}
+
+size_t
+gt_pgbatch_size (gt_pgbatch_t *self)
+{
+    assert (self);
+    return self->leases.live_puts + self->leases.live_deletes
+         + self->objects.live_puts + self->objects.live_deletes
+         + self->events.live_puts + (self->prune_below? 1: 0) + (self->has_meta? 1: 0);
+}
+
+bool
+gt_pgbatch_empty (gt_pgbatch_t *self)
+{
+    return gt_pgbatch_size (self) == 0;
+}
+
+void
+gt_pgbatch_merge (gt_pgbatch_t *self, gt_pgbatch_t **other_p)
+{
+    assert (self);
+    assert (other_p && *other_p);
+    gt_pgbatch_t *other = *other_p;
+    s_table_merge (&self->leases, &other->leases, true);
+    s_table_merge (&self->objects, &other->objects, false);
+    s_table_merge (&self->events, &other->events, false);
+    gt_pgbatch_events_prune (self, other->prune_below);
+    if (other->has_meta)
+        gt_pgbatch_meta (self, other->last_seq, other->fence_counter);
+    gt_pgbatch_destroy (other_p);
+}
+
+int
+gt_pgbatch_prepare (PGconn *conn)
+{
+    for (int index = 0; index < S_STATEMENTS; index++)
+        if (PQsendPrepare (conn, s_statements [index].name, s_statements [index].sql,
+                           0, NULL) != 1)
+            return -1;
+    return S_STATEMENTS;
+}
+
+int
+gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token)
+{
+    assert (self);
+    int sent = 0;
+    if (after_token) {
+        s_buffer_t param = { NULL, 0, 0 };
+        s_put_raw_int8 (&param, after_token);
+        if (s_send (conn, S_GUARD, 1, &param))
+            return -1;
+        sent++;
+    }
+    //  Deletes first, so a key freed and reused never meets itself
+    int results [5] = {
+        s_send_table (conn, &self->leases, true, S_LEASE_DELETE, s_lease_types, S_LEASE_COLUMNS),
+        s_send_table (conn, &self->leases, false, S_LEASE_UPSERT, s_lease_types, S_LEASE_COLUMNS),
+        s_send_table (conn, &self->objects, true, S_OBJECT_DELETE, s_object_types, S_OBJECT_COLUMNS),
+        s_send_table (conn, &self->objects, false, S_OBJECT_UPSERT, s_object_types, S_OBJECT_COLUMNS),
+        s_send_table (conn, &self->events, false, S_EVENT_INSERT, s_event_types, S_EVENT_COLUMNS)
+    };
+    for (int index = 0; index < 5; index++) {
+        if (results [index] < 0)
+            return -1;
+        sent += results [index];
+    }
+    if (self->prune_below) {
+        s_buffer_t param = { NULL, 0, 0 };
+        s_put_raw_int8 (&param, self->prune_below);
+        if (s_send (conn, S_EVENT_PRUNE, 1, &param))
+            return -1;
+        sent++;
+    }
+    //  Always: the token marks the transaction as committed
+    s_buffer_t params [3] = { { NULL, 0, 0 }, { NULL, 0, 0 }, { NULL, 0, 0 } };
+    s_put_raw_int8 (&params [0], self->has_meta? self->last_seq: 0);
+    s_put_raw_int8 (&params [1], self->has_meta? self->fence_counter: 0);
+    s_put_raw_int8 (&params [2], token);
+    if (s_send (conn, S_META_UPDATE, 3, params))
+        return -1;
+    sent++;
+    return sent;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest (no database: gt_pgwriter's test writes batches to a real one)
+
+//  Element index of a binary array: its bytes and length (-1 = NULL).
+static const char *
+s_test_element (s_buffer_t *array, size_t index, int32_t *length_p)
+{
+    assert (s_read_be32 (array->data) == 1);
+    assert ((size_t) s_read_be32 (array->data + 12) > index);
+    const char *at = array->data + S_ARRAY_HEADER;
+    while (true) {
+        int32_t length = s_read_be32 (at);
+        if (index-- == 0) {
+            *length_p = length;
+            return at + 4;
+        }
+        at += 4 + (length > 0? length: 0);
+    }
+}
+
+static uint64_t
+s_test_int8 (s_buffer_t *array, size_t index)
+{
+    int32_t length;
+    const unsigned char *at = (const unsigned char *) s_test_element (array, index, &length);
+    assert (length == 8);
+    uint64_t value = 0;
+    for (int byte = 0; byte < 8; byte++)
+        value = value << 8 | at [byte];
+    return value;
+}
+
+static void
+s_test_arrays_free (s_buffer_t *arrays, int columns)
+{
+    for (int column = 0; column < columns; column++)
+        free (arrays [column].data);
+}
+
+static void
+s_test_lease (gt_lease_info_t *lease, const char *id, uint64_t renewals)
+{
+    memset (lease, 0, sizeof *lease);
+    strcpy (lease->id, id);
+    lease->object_id = (char *) "object-1";
+    lease->object_type = GT_TYPE_TEMPORARY_FILE;
+    lease->service_id = (char *) "svc";
+    lease->fence = 3;
+    lease->ttl_ms = 30000;
+    lease->created_at = lease->renewed_at = 1700000000000;
+    lease->expires_at = 1700000030000;
+    lease->renewals = renewals;
+}
+
+void
+gt_pgbatch_test (bool verbose)
+{
+    printf (" * gt_pgbatch: ");
+    const char *id1 = "0123456789abcdef0123456789abcdef";
+    const char *id2 = "fedcba9876543210fedcba9876543210";
+    const char *id3 = "00000000000000000000000000000003";
+    gt_lease_info_t lease;
+    s_buffer_t arrays [S_LEASE_COLUMNS];
+
+    gt_pgbatch_t *batch = gt_pgbatch_new ();
+    assert (gt_pgbatch_empty (batch));
+    assert (gt_pgbatch_size (batch) == 0);
+
+    //  Three puts of one lease write the last
+    for (uint64_t renewals = 0; renewals < 3; renewals++) {
+        s_test_lease (&lease, id1, renewals);
+        gt_pgbatch_lease_put (batch, &lease, renewals == 2? "key-1": NULL);
+    }
+    assert (gt_pgbatch_size (batch) == 1);
+    s_table_arrays (&batch->leases, false, s_lease_types, S_LEASE_COLUMNS, arrays);
+    assert (s_read_be32 (arrays [0].data + 8) == S_OID_UUID);
+    assert (s_read_be32 (arrays [0].data + 12) == 1);
+    int32_t length;
+    const char *value = s_test_element (&arrays [0], 0, &length);
+    assert (length == 16 && (unsigned char) value [0] == 0x01 && (unsigned char) value [15] == 0xef);
+    assert (s_test_int8 (&arrays [10], 0) == 2);            //  renewals of the third put
+    assert (s_test_int8 (&arrays [9], 0) == 1700000030000); //  expires_at
+    value = s_test_element (&arrays [13], 0, &length);
+    assert (length == 5 && memcmp (value, "key-1", 5) == 0);
+    value = s_test_element (&arrays [12], 0, &length);      //  no cleanup: NULL
+    assert (length == -1);
+    assert (s_read_be32 (arrays [12].data + 4) == 1);       //  array says it has NULLs
+    assert (s_read_be32 (arrays [11].data + 4) == 0);
+    value = s_test_element (&arrays [11], 0, &length);
+    assert (length == 3 && memcmp (value, "\x01{}", 3) == 0);
+    s_test_arrays_free (arrays, S_LEASE_COLUMNS);
+
+    //  Put then delete deletes; delete then put puts
+    s_test_lease (&lease, id2, 0);
+    gt_pgbatch_lease_put (batch, &lease, NULL);
+    gt_pgbatch_lease_delete (batch, id2);
+    gt_pgbatch_lease_delete (batch, id3);
+    s_test_lease (&lease, id3, 9);
+    gt_pgbatch_lease_put (batch, &lease, NULL);
+    assert (batch->leases.live_puts == 2);
+    assert (batch->leases.live_deletes == 1);
+    assert (gt_pgbatch_size (batch) == 3);
+    s_table_arrays (&batch->leases, true, s_lease_types, 1, arrays);
+    value = s_test_element (&arrays [0], 0, &length);
+    assert (length == 16 && (unsigned char) value [0] == 0xfe);
+    s_test_arrays_free (arrays, 1);
+
+    //  JSON of metadata and cleanup, escaped
+    gt_meta_entry_t entries [2] = { { (char *) "a\"b", (char *) "x\ny" }, { (char *) "k", (char *) "\\" } };
+    gt_cleanup_t cleanup = { (char *) "http://127.0.0.1/c", NULL, true, 5, true, 1000 };
+    gt_pgbatch_t *other = gt_pgbatch_new ();
+    s_test_lease (&lease, id1, 4);
+    lease.metadata.entries = entries;
+    lease.metadata.count = 2;
+    lease.cleanup = &cleanup;
+    gt_pgbatch_lease_put (other, &lease, NULL);
+    s_table_arrays (&other->leases, false, s_lease_types, S_LEASE_COLUMNS, arrays);
+    value = s_test_element (&arrays [11], 0, &length);
+    const char *metadata = "\x01{\"a\\\"b\":\"x\\u000ay\",\"k\":\"\\\\\"}";
+    assert (length == (int32_t) strlen (metadata) && memcmp (value, metadata, (size_t) length) == 0);
+    value = s_test_element (&arrays [12], 0, &length);
+    const char *cleanup_json = "\x01{\"url\":\"http://127.0.0.1/c\",\"max_retries\":5,\"retry_delay_ms\":1000}";
+    assert (length == (int32_t) strlen (cleanup_json) && memcmp (value, cleanup_json, (size_t) length) == 0);
+    s_test_arrays_free (arrays, S_LEASE_COLUMNS);
+
+    //  Objects, events, prune and meta
+    gt_pgobject_t object = { "object-1", 3, true, 0, GT_REASON_NONE, NULL };
+    gt_pgbatch_object_put (batch, &object);
+    gt_pgbatch_event (batch, 1, GT_EVENT_LEASE_CREATED, 1700000000000, "created.TEMPORARY_FILE.svc", "\x81", 1);
+    gt_pgbatch_event (batch, 2, GT_EVENT_LEASE_RENEWED, 1700000000001, "renewed.TEMPORARY_FILE.svc", "\x82", 1);
+    gt_pgbatch_events_prune (batch, 5);
+    gt_pgbatch_events_prune (batch, 3);
+    gt_pgbatch_meta (batch, 10, 3);
+    gt_pgbatch_meta (batch, 8, 4);
+    assert (batch->prune_below == 5);
+    assert (batch->last_seq == 10 && batch->fence_counter == 4);
+    assert (gt_pgbatch_size (batch) == 3 + 1 + 2 + 1 + 1);
+    s_table_arrays (&batch->objects, false, s_object_types, S_OBJECT_COLUMNS, arrays);
+    value = s_test_element (&arrays [3], 0, &length);       //  no pending reclaim: NULL
+    assert (length == -1);
+    value = s_test_element (&arrays [2], 0, &length);
+    assert (length == 1 && value [0] == 1);
+    value = s_test_element (&arrays [5], 0, &length);
+    assert (length == -1);
+    s_test_arrays_free (arrays, S_OBJECT_COLUMNS);
+
+    //  Merge: other's operations come after batch's
+    object.live = true;
+    object.pending_at = 1700000001000;
+    object.reason = GT_REASON_RELEASED;
+    object.last_lease_id = id1;
+    gt_pgbatch_object_put (other, &object);
+    gt_pgbatch_object_delete (other, "object-2");
+    gt_pgbatch_lease_delete (other, id3);
+    gt_pgbatch_event (other, 3, GT_EVENT_LEASE_RELEASED, 1700000001000, "released.TEMPORARY_FILE.svc", "\x83", 1);
+    gt_pgbatch_meta (other, 12, 2);
+    gt_pgbatch_merge (batch, &other);
+    assert (other == NULL);
+    assert (batch->leases.live_puts == 1);                  //  id1 (from other)
+    assert (batch->leases.live_deletes == 2);               //  id2, id3
+    assert (batch->objects.live_puts == 1 && batch->objects.live_deletes == 1);
+    assert (batch->events.live_puts == 3);
+    assert (batch->last_seq == 12 && batch->fence_counter == 4);
+    s_table_arrays (&batch->leases, false, s_lease_types, S_LEASE_COLUMNS, arrays);
+    assert (s_test_int8 (&arrays [10], 0) == 4);
+    s_test_arrays_free (arrays, S_LEASE_COLUMNS);
+    s_table_arrays (&batch->objects, false, s_object_types, S_OBJECT_COLUMNS, arrays);
+    value = s_test_element (&arrays [5], 0, &length);
+    assert (length == 16 && (unsigned char) value [1] == 0x23);
+    value = s_test_element (&arrays [4], 0, &length);
+    assert (length == 8 && memcmp (value, "released", 8) == 0);
+    assert (s_test_int8 (&arrays [3], 0) == 1700000001000);
+    s_test_arrays_free (arrays, S_OBJECT_COLUMNS);
+    s_table_arrays (&batch->events, false, s_event_types, S_EVENT_COLUMNS, arrays);
+    assert (s_test_int8 (&arrays [0], 2) == 3);
+    value = s_test_element (&arrays [4], 1, &length);
+    assert (length == 1 && (unsigned char) value [0] == 0x82);
+    s_test_arrays_free (arrays, S_EVENT_COLUMNS);
+    gt_pgbatch_destroy (&batch);
+    assert (batch == NULL);
+
+    //  Many keys: the collapse index keeps up
+    batch = gt_pgbatch_new ();
+    char id [33];
+    for (int round = 0; round < 2; round++)
+        for (int index = 0; index < 10000; index++) {
+            snprintf (id, sizeof id, "%032x", index);
+            s_test_lease (&lease, id, (uint64_t) round);
+            gt_pgbatch_lease_put (batch, &lease, NULL);
+        }
+    assert (gt_pgbatch_size (batch) == 10000);
+    if (verbose)
+        printf ("(arena %zu bytes for 20,000 puts) ", batch->leases.arena.size);
+    gt_pgbatch_destroy (&batch);
+    printf ("OK\n");
+}

@@ -1,0 +1,99 @@
+/*  gt_pgbatch.h — one group of changes for the PostgreSQL store.
+
+    The broker records what a loop turn changed into a batch and hands it
+    to the writer (gt_pgwriter_submit), which commits it, possibly together
+    with other batches, as ONE transaction of a handful of multi-row
+    statements.  Recording is cheap and happens on the broker thread: each
+    call encodes its row at once (nothing the caller passes is kept), so the
+    caller may change or free its data right after.
+
+    Collapsing: per lease id (and per object id) only the LAST operation of a
+    batch is written — three puts of a lease write the third; put then
+    delete deletes; delete then put writes the put.  Merging batches keeps
+    the same rule across them, in submission order.  Writes are idempotent
+    (upserts, deletes, events upserted by seq so a seq written again after
+    a rollback keeps the later body, meta counters only move forward), so
+    re-applying a batch is harmless.
+
+    Tables and columns: broker/migrations/001_initial.sql.  */
+#ifndef GT_PGBATCH_H_INCLUDED
+#define GT_PGBATCH_H_INCLUDED
+
+#include "gt_msg.h"
+#include <libpq-fe.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gt_pgbatch_t gt_pgbatch_t;
+
+//  An object row (gt_objects): the same fields as the broker's
+//  gt_store_object_t.  Strings are borrowed by the calls that take one; the
+//  loader hands out ones valid during its callback.
+typedef struct {
+    const char *object_id;          //  the object
+    uint64_t fence;                 //  fencing token of its current or last life (GTLP.md §10.3)
+    bool live;                      //  life open: >= 1 active lease, or reclaim pending
+    uint64_t pending_at;            //  wall ms of a pending reclaim, 0 if none (stored NULL)
+    gt_reason_t reason;             //  why its last lease ended; GT_REASON_NONE: stored NULL
+    const char *last_lease_id;      //  the lease that ended last (pending reclaim), or NULL
+} gt_pgobject_t;
+
+//  Create an empty batch.
+gt_pgbatch_t *gt_pgbatch_new (void);
+//  Destroy; nulls the pointer.
+void gt_pgbatch_destroy (gt_pgbatch_t **self_p);
+
+//  Insert or replace the whole lease row (the state after the change).
+//  idempotency_key is the CREATE key, or NULL.
+void gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
+                           const char *idempotency_key);
+//  Forget a lease (retention over).  lease_id: 32 lowercase hex.
+void gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id);
+//  Insert or replace an object row.
+void gt_pgbatch_object_put (gt_pgbatch_t *self, const gt_pgobject_t *object);
+//  Forget an object.
+void gt_pgbatch_object_delete (gt_pgbatch_t *self, const char *object_id);
+//  Append a published event: its seq, kind, time, topic frame and the
+//  encoded EVENT body (GTLP.md §6), stored as is for REPLAY after a restart.
+void gt_pgbatch_event (gt_pgbatch_t *self, uint64_t seq, gt_event_kind_t kind,
+                       uint64_t at, const char *topic, const void *body, size_t body_len);
+//  Forget events with seq < below_seq (history past GC_EVENT_HISTORY).
+//  Several calls keep the largest.
+void gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t below_seq);
+//  Record the counters: newest event seq and largest fence handed out.
+//  The stored values never go backwards.
+void gt_pgbatch_meta (gt_pgbatch_t *self, uint64_t last_seq, uint64_t fence_counter);
+
+//  Rows the batch will write after collapsing (puts + deletes + events,
+//  plus one each for a prune and the meta row).
+size_t gt_pgbatch_size (gt_pgbatch_t *self);
+//  True when the batch writes nothing.
+bool gt_pgbatch_empty (gt_pgbatch_t *self);
+
+//  For the writer ----------------------------------------------------------
+
+//  Append other's operations to self, as if recorded after self's own
+//  (collapsing across both); destroys other.
+void gt_pgbatch_merge (gt_pgbatch_t *self, gt_pgbatch_t **other_p);
+//  Prepare the batch statements on a fresh connection in pipeline mode
+//  (queued, not synced).  Returns the number of statements queued, -1 if
+//  libpq refused (connection broken).
+int gt_pgbatch_prepare (PGconn *conn);
+//  Queue the batch's statements on a connection in pipeline mode on which
+//  gt_pgbatch_prepare ran (not synced: the caller adds PQpipelineSync, so
+//  they commit as one implicit transaction).  The last statement stores
+//  token in gt_meta.commit_token (reading it back after a lost answer says
+//  whether the transaction committed).  after_token, if not 0, is the
+//  token of the transaction sent just before on the same connection: a
+//  first statement then fails this one unless that one committed.  Returns
+//  the number of statements queued, -1 if libpq refused.
+int gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token);
+
+void gt_pgbatch_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

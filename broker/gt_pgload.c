@@ -1,0 +1,772 @@
+/*  gt_pgload.c — recovery loader; the contract is in gt_pgload.h.
+
+    Binary COPY format: an 11-byte signature, int32 flags, int32 header
+    extension length and the extension; then per row an int16 field count
+    and per field an int32 length (-1 = NULL) and the value in binary send
+    format; an int16 -1 ends the data.  The server sends every row in its
+    own CopyData message, the header in the first one; rows are parsed from
+    whatever each message holds, and a row cut short is an error.  */
+
+#include "gt_pgload.h"
+#include "gt_pgtestdb.h"
+#include "gt_pgwriter.h"
+#include "gt_pgschema.h"
+#include <czmq.h>
+
+#define S_MAX_COLUMNS   14
+static const char s_signature [11] = "PGCOPY\n\377\r\n";
+
+typedef struct {
+    char *data;                     //  bytes
+    size_t size;                    //  used
+    size_t capacity;                //  allocated
+} s_scratch_t;
+
+typedef struct {
+    const gt_pgload_options_t *options;     //  callbacks
+    gt_pgload_result_t *result;     //  counts and counters
+    char *err;                      //  message buffer
+    size_t err_size;                //  its size
+    s_scratch_t strings;            //  NUL-terminated copies of a row's strings
+    gt_meta_entry_t *entries;       //  metadata entries of a row
+    size_t entries_capacity;        //  entries allocated
+} s_loader_t;
+
+typedef int (s_row_fn) (s_loader_t *self, const char **values, const int32_t *lengths);
+
+static int32_t
+s_be32 (const char *at)
+{
+    const unsigned char *bytes = (const unsigned char *) at;
+    return (int32_t) ((uint32_t) bytes [0] << 24 | (uint32_t) bytes [1] << 16
+                    | (uint32_t) bytes [2] << 8 | bytes [3]);
+}
+
+static uint64_t
+s_be64 (const char *at)
+{
+    const unsigned char *bytes = (const unsigned char *) at;
+    uint64_t value = 0;
+    for (int index = 0; index < 8; index++)
+        value = value << 8 | bytes [index];
+    return value;
+}
+
+//  Make room for size more bytes, so pointers into the space stay valid
+//  while a row is decoded.
+static void
+s_scratch_reserve (s_scratch_t *scratch, size_t size)
+{
+    if (scratch->size + size > scratch->capacity) {
+        size_t capacity = scratch->capacity? scratch->capacity: 4096;
+        while (capacity < scratch->size + size)
+            capacity *= 2;
+        scratch->data = (char *) realloc (scratch->data, capacity);
+        assert (scratch->data);
+        scratch->capacity = capacity;
+    }
+}
+
+//  Copy length bytes into the row's scratch space as a C string; returns
+//  its offset (the caller reserved room, so no move happens mid-row).
+static size_t
+s_scratch_add (s_scratch_t *scratch, const char *bytes, size_t length)
+{
+    s_scratch_reserve (scratch, length + 1);
+    size_t offset = scratch->size;
+    memcpy (scratch->data + offset, bytes, length);
+    scratch->data [offset + length] = 0;
+    scratch->size += length + 1;
+    return offset;
+}
+
+static void
+s_hex16 (char *out, const char *bytes)
+{
+    static const char digits [] = "0123456789abcdef";
+    for (int index = 0; index < 16; index++) {
+        unsigned char byte = (unsigned char) bytes [index];
+        out [2 * index] = digits [byte >> 4];
+        out [2 * index + 1] = digits [byte & 15];
+    }
+    out [32] = 0;
+}
+
+static int
+s_hex_value (char c)
+{
+    return c >= '0' && c <= '9'? c - '0': c >= 'a' && c <= 'f'? c - 'a' + 10:
+           c >= 'A' && c <= 'F'? c - 'A' + 10: -1;
+}
+
+static bool
+s_hex4 (const char *at, const char *end, unsigned *code)
+{
+    if (end - at < 4)
+        return false;
+    *code = 0;
+    for (int index = 0; index < 4; index++) {
+        int digit = s_hex_value (at [index]);
+        if (digit < 0)
+            return false;
+        *code = *code << 4 | (unsigned) digit;
+    }
+    return true;
+}
+
+//  Decode a JSON string whose opening quote is before *at_p, appending it
+//  and a NUL to scratch (room reserved: the decoded text is never longer).
+static bool
+s_json_string_decode (const char **at_p, const char *end, s_scratch_t *scratch)
+{
+    const char *at = *at_p;
+    char *out = scratch->data + scratch->size;
+    while (at < end && *at != '"') {
+        if (*at != '\\') {
+            *out++ = *at++;
+            continue;
+        }
+        if (++at >= end)
+            return false;
+        char c = *at++;
+        unsigned code;
+        switch (c) {
+            case '"': case '\\': case '/': *out++ = c; break;
+            case 'b': *out++ = '\b'; break;
+            case 'f': *out++ = '\f'; break;
+            case 'n': *out++ = '\n'; break;
+            case 'r': *out++ = '\r'; break;
+            case 't': *out++ = '\t'; break;
+            case 'u':
+                if (!s_hex4 (at, end, &code) || code == 0)
+                    return false;               //  no NUL in a C string
+                at += 4;
+                if (code >= 0xD800 && code <= 0xDBFF) {
+                    unsigned low;
+                    if (end - at < 6 || at [0] != '\\' || at [1] != 'u'
+                    ||  !s_hex4 (at + 2, end, &low) || low < 0xDC00 || low > 0xDFFF)
+                        return false;
+                    at += 6;
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                }
+                else
+                if (code >= 0xDC00 && code <= 0xDFFF)
+                    return false;
+                if (code < 0x80)
+                    *out++ = (char) code;
+                else
+                if (code < 0x800) {
+                    *out++ = (char) (0xC0 | code >> 6);
+                    *out++ = (char) (0x80 | (code & 0x3F));
+                }
+                else
+                if (code < 0x10000) {
+                    *out++ = (char) (0xE0 | code >> 12);
+                    *out++ = (char) (0x80 | (code >> 6 & 0x3F));
+                    *out++ = (char) (0x80 | (code & 0x3F));
+                }
+                else {
+                    *out++ = (char) (0xF0 | code >> 18);
+                    *out++ = (char) (0x80 | (code >> 12 & 0x3F));
+                    *out++ = (char) (0x80 | (code >> 6 & 0x3F));
+                    *out++ = (char) (0x80 | (code & 0x3F));
+                }
+                break;
+            default:
+                return false;
+        }
+    }
+    if (at >= end)
+        return false;
+    *out++ = 0;
+    scratch->size = (size_t) (out - scratch->data);
+    *at_p = at + 1;
+    return true;
+}
+
+static const char *
+s_skip_space (const char *at, const char *end)
+{
+    while (at < end && (*at == ' ' || *at == '\n' || *at == '\t' || *at == '\r'))
+        at++;
+    return at;
+}
+
+static int
+s_fail (s_loader_t *self, const char *format, const char *detail)
+{
+    snprintf (self->err, self->err_size, format, detail);
+    size_t length = strlen (self->err);
+    while (length > 0 && self->err [length - 1] == '\n')
+        self->err [--length] = 0;
+    return -1;
+}
+
+//  Run one COPY ... TO STDOUT (FORMAT binary) and feed its rows to fn.
+static int
+s_copy (s_loader_t *self, PGconn *conn, const char *sql, int columns, s_row_fn *fn)
+{
+    PGresult *result = PQexec (conn, sql);
+    if (PQresultStatus (result) != PGRES_COPY_OUT) {
+        PQclear (result);
+        return s_fail (self, "cannot read the store: %s", PQerrorMessage (conn));
+    }
+    PQclear (result);
+    bool header = false;            //  header seen
+    bool trailer = false;           //  end marker seen
+    int rc = 0;
+    char *message;
+    int length;
+    while ((length = PQgetCopyData (conn, &message, 0)) > 0) {
+        const char *at = message;
+        const char *end = message + length;
+        if (rc == 0 && !header) {
+            if (length < 19 || memcmp (at, s_signature, 11) != 0
+            ||  s_be32 (at + 15) < 0 || length < 19 + s_be32 (at + 15))
+                rc = s_fail (self, "cannot read the store: %s", "bad COPY header");
+            else {
+                at += 19 + s_be32 (at + 15);
+                header = true;
+            }
+        }
+        while (rc == 0 && !trailer && at + 2 <= end) {
+            int16_t fields = (int16_t) ((unsigned char) at [0] << 8 | (unsigned char) at [1]);
+            at += 2;
+            if (fields == -1) {
+                trailer = true;
+                break;
+            }
+            if (fields != columns) {
+                rc = s_fail (self, "cannot read the store: %s", "unexpected column count");
+                break;
+            }
+            const char *values [S_MAX_COLUMNS];
+            int32_t lengths [S_MAX_COLUMNS];
+            for (int column = 0; column < columns && rc == 0; column++) {
+                if (at + 4 > end)
+                    rc = s_fail (self, "cannot read the store: %s", "row cut short");
+                else {
+                    lengths [column] = s_be32 (at);
+                    values [column] = at + 4;
+                    at += 4 + (lengths [column] > 0? lengths [column]: 0);
+                    if (at > end)
+                        rc = s_fail (self, "cannot read the store: %s", "row cut short");
+                }
+            }
+            if (rc == 0)
+                rc = fn (self, values, lengths);
+        }
+        PQfreemem (message);
+        //  After an error keep reading: the COPY must run to its end
+    }
+    result = PQgetResult (conn);
+    if (PQresultStatus (result) != PGRES_COMMAND_OK && rc == 0)
+        rc = s_fail (self, "cannot read the store: %s", PQerrorMessage (conn));
+    PQclear (result);
+    while ((result = PQgetResult (conn)))
+        PQclear (result);
+    return rc;
+}
+
+//  Checks an int8 column (NULL allowed when nullable: value 0).
+static bool
+s_int8 (const char *value, int32_t length, bool nullable, uint64_t *number)
+{
+    if (length == -1 && nullable) {
+        *number = 0;
+        return true;
+    }
+    if (length != 8)
+        return false;
+    *number = s_be64 (value);
+    return true;
+}
+
+static void
+s_note_fence (s_loader_t *self, uint64_t fence)
+{
+    if (fence > self->result->fence_counter)
+        self->result->fence_counter = fence;
+}
+
+static void
+s_entries_reserve (s_loader_t *self, size_t count)
+{
+    if (count > self->entries_capacity) {
+        size_t capacity = self->entries_capacity? self->entries_capacity * 2: 16;
+        while (capacity < count)
+            capacity *= 2;
+        self->entries = (gt_meta_entry_t *) realloc (self->entries, capacity * sizeof (gt_meta_entry_t));
+        assert (self->entries);
+        self->entries_capacity = capacity;
+    }
+}
+
+//  Metadata from jsonb: a version byte, then the JSON text of an object of
+//  strings, decoded into the row's scratch space (room reserved by the
+//  caller).  Returns false when it is not such an object.
+static bool
+s_metadata (s_loader_t *self, const char *value, int32_t length, gt_meta_t *metadata)
+{
+    metadata->entries = self->entries;
+    metadata->count = 0;
+    if (length < 1 || value [0] != 1)
+        return false;
+    const char *end = value + length;
+    const char *at = s_skip_space (value + 1, end);
+    if (at >= end || *at++ != '{')
+        return false;
+    at = s_skip_space (at, end);
+    if (at < end && *at == '}')
+        return s_skip_space (at + 1, end) == end;
+    while (true) {
+        s_entries_reserve (self, metadata->count + 1);
+        metadata->entries = self->entries;
+        gt_meta_entry_t *entry = &self->entries [metadata->count];
+        if (at >= end || *at++ != '"')
+            return false;
+        entry->key = self->strings.data + self->strings.size;
+        if (!s_json_string_decode (&at, end, &self->strings))
+            return false;
+        at = s_skip_space (at, end);
+        if (at >= end || *at++ != ':')
+            return false;
+        at = s_skip_space (at, end);
+        if (at >= end || *at++ != '"')
+            return false;
+        entry->value = self->strings.data + self->strings.size;
+        if (!s_json_string_decode (&at, end, &self->strings))
+            return false;
+        metadata->count++;
+        at = s_skip_space (at, end);
+        if (at < end && *at == ',') {
+            at = s_skip_space (at + 1, end);
+            continue;
+        }
+        if (at < end && *at == '}')
+            return s_skip_space (at + 1, end) == end;
+        return false;
+    }
+}
+
+static bool
+s_cleanup (const char *value, int32_t length, gt_cleanup_t *cleanup, json_t **json_p)
+{
+    if (length < 1 || value [0] != 1)
+        return false;
+    json_t *json = json_loadb (value + 1, (size_t) length - 1, 0, NULL);
+    *json_p = json;
+    json_t *url = json_object_get (json, "url");
+    json_t *payload = json_object_get (json, "payload");
+    json_t *retries = json_object_get (json, "max_retries");
+    json_t *delay = json_object_get (json, "retry_delay_ms");
+    if (!json_is_string (url) || (payload && !json_is_string (payload))
+    ||  (retries && !json_is_integer (retries)) || (delay && !json_is_integer (delay)))
+        return false;
+    memset (cleanup, 0, sizeof *cleanup);
+    cleanup->url = (char *) json_string_value (url);
+    cleanup->payload = payload? (char *) json_string_value (payload): NULL;
+    cleanup->has_max_retries = retries != NULL;
+    cleanup->max_retries = retries? (uint32_t) json_integer_value (retries): 0;
+    cleanup->has_retry_delay = delay != NULL;
+    cleanup->retry_delay_ms = delay? (uint64_t) json_integer_value (delay): 0;
+    return true;
+}
+
+//  Columns: id, object_id, object_type, service_id, state, fence, ttl_ms,
+//  created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key
+static int
+s_lease_row (s_loader_t *self, const char **values, const int32_t *lengths)
+{
+    gt_lease_info_t lease;
+    memset (&lease, 0, sizeof lease);
+    if (lengths [0] != 16)
+        return s_fail (self, "bad lease row in gt_leases: %s", "id is not 16 bytes");
+    s_hex16 (lease.id, values [0]);
+
+    //  Room for every string of the row: pointers into it stay valid
+    self->strings.size = 0;
+    size_t room = 64;
+    for (int column = 1; column < 14; column++)
+        room += lengths [column] > 0? (size_t) lengths [column] + 1: 1;
+    s_scratch_reserve (&self->strings, room);
+    for (int column = 1; column <= 4; column++)
+        if (lengths [column] < 0)
+            return s_fail (self, "bad lease row %s in gt_leases: NULL text", lease.id);
+    size_t object_id = s_scratch_add (&self->strings, values [1], (size_t) lengths [1]);
+    size_t object_type = s_scratch_add (&self->strings, values [2], (size_t) lengths [2]);
+    size_t service_id = s_scratch_add (&self->strings, values [3], (size_t) lengths [3]);
+    size_t state = s_scratch_add (&self->strings, values [4], (size_t) lengths [4]);
+    size_t key = 0;
+    if (lengths [13] >= 0)
+        key = s_scratch_add (&self->strings, values [13], (size_t) lengths [13]);
+    lease.object_id = self->strings.data + object_id;
+    lease.service_id = self->strings.data + service_id;
+    if (!gt_object_type_parse (self->strings.data + object_type, &lease.object_type)
+    ||  !gt_state_parse (self->strings.data + state, &lease.state))
+        return s_fail (self, "bad lease row %s in gt_leases: unknown object_type or state", lease.id);
+    uint64_t *numbers [6] = { &lease.fence, &lease.ttl_ms, &lease.created_at,
+                              &lease.renewed_at, &lease.expires_at, &lease.renewals };
+    for (int column = 5; column <= 10; column++)
+        if (!s_int8 (values [column], lengths [column], false, numbers [column - 5]))
+            return s_fail (self, "bad lease row %s in gt_leases: bad number", lease.id);
+    s_note_fence (self, lease.fence);
+
+    json_t *cleanup_json = NULL;
+    gt_cleanup_t cleanup;
+    int rc = 0;
+    if (!s_metadata (self, values [11], lengths [11], &lease.metadata))
+        rc = s_fail (self, "bad lease row %s in gt_leases: bad metadata", lease.id);
+    else
+    if (lengths [12] >= 0 && !s_cleanup (values [12], lengths [12], &cleanup, &cleanup_json))
+        rc = s_fail (self, "bad lease row %s in gt_leases: bad cleanup", lease.id);
+    else {
+        lease.cleanup = lengths [12] >= 0? &cleanup: NULL;
+        self->result->leases++;
+        if (self->options->on_lease
+        &&  self->options->on_lease (self->options->arg, &lease,
+                                     lengths [13] >= 0? self->strings.data + key: NULL) != 0)
+            rc = s_fail (self, "%s", "the load was stopped by its caller");
+    }
+    json_decref (cleanup_json);
+    return rc;
+}
+
+//  Columns: object_id, fence, live, pending_at, reason, last_lease_id
+static int
+s_object_row (s_loader_t *self, const char **values, const int32_t *lengths)
+{
+    if (lengths [0] < 0)
+        return s_fail (self, "bad object row in gt_objects: %s", "NULL object_id");
+    self->strings.size = 0;
+    size_t object_id = s_scratch_add (&self->strings, values [0], (size_t) lengths [0]);
+    char last_lease_id [GT_LEASE_ID_LEN + 1];
+    gt_pgobject_t object = { self->strings.data + object_id, 0, false, 0, GT_REASON_NONE, NULL };
+    if (!s_int8 (values [1], lengths [1], false, &object.fence)
+    ||  !s_int8 (values [3], lengths [3], true, &object.pending_at)
+    ||  lengths [2] != 1)
+        return s_fail (self, "bad object row %s in gt_objects: bad number", object.object_id);
+    object.live = values [2][0] != 0;
+    if (lengths [4] >= 0) {
+        char reason [16];
+        if (lengths [4] >= (int32_t) sizeof reason)
+            return s_fail (self, "bad object row %s in gt_objects: bad reason", object.object_id);
+        memcpy (reason, values [4], (size_t) lengths [4]);
+        reason [lengths [4]] = 0;
+        if (!gt_reason_parse (reason, &object.reason))
+            return s_fail (self, "bad object row %s in gt_objects: bad reason", object.object_id);
+    }
+    if (lengths [5] >= 0) {
+        if (lengths [5] != 16)
+            return s_fail (self, "bad object row %s in gt_objects: bad last_lease_id", object.object_id);
+        s_hex16 (last_lease_id, values [5]);
+        object.last_lease_id = last_lease_id;
+    }
+    s_note_fence (self, object.fence);
+    self->result->objects++;
+    if (self->options->on_object && self->options->on_object (self->options->arg, &object) != 0)
+        return s_fail (self, "%s", "the load was stopped by its caller");
+    return 0;
+}
+
+//  Columns: seq, kind, at, topic, body
+static int
+s_event_row (s_loader_t *self, const char **values, const int32_t *lengths)
+{
+    uint64_t seq, at;
+    if (!s_int8 (values [0], lengths [0], false, &seq) || !s_int8 (values [2], lengths [2], false, &at)
+    ||  lengths [1] < 0 || lengths [3] < 0 || lengths [4] < 0)
+        return s_fail (self, "bad event row in gt_events: %s", "bad column");
+    self->strings.size = 0;
+    size_t kind_text = s_scratch_add (&self->strings, values [1], (size_t) lengths [1]);
+    size_t topic = s_scratch_add (&self->strings, values [3], (size_t) lengths [3]);
+    gt_event_kind_t kind;
+    if (!gt_event_kind_parse (self->strings.data + kind_text, &kind))
+        return s_fail (self, "bad event row in gt_events: unknown kind %s", self->strings.data + kind_text);
+    self->result->events++;
+    if (self->options->on_event
+    &&  self->options->on_event (self->options->arg, seq, kind, at, self->strings.data + topic,
+                                 values [4], (size_t) lengths [4]) != 0)
+        return s_fail (self, "%s", "the load was stopped by its caller");
+    return 0;
+}
+
+static int
+s_exec (s_loader_t *self, PGconn *conn, const char *sql)
+{
+    PGresult *result = PQexec (conn, sql);
+    int rc = PQresultStatus (result) == PGRES_COMMAND_OK? 0: -1;
+    PQclear (result);
+    if (rc)
+        s_fail (self, "cannot read the store: %s", PQerrorMessage (conn));
+    return rc;
+}
+
+static int
+s_load (s_loader_t *self, PGconn *conn)
+{
+    const gt_pgload_options_t *options = self->options;
+    PGresult *result = PQexec (conn,
+        "SELECT last_seq, fence_counter, (SELECT coalesce (max (seq), 0) FROM gt_events) FROM gt_meta");
+    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
+        s_fail (self, "cannot read gt_meta: %s", PQntuples (result) == 0 && PQresultStatus (result)
+                == PGRES_TUPLES_OK? "no row": PQerrorMessage (conn));
+        PQclear (result);
+        return -1;
+    }
+    uint64_t last_seq = strtoull (PQgetvalue (result, 0, 0), NULL, 10);
+    uint64_t max_seq = strtoull (PQgetvalue (result, 0, 2), NULL, 10);
+    self->result->last_seq = last_seq > max_seq? last_seq: max_seq;
+    self->result->fence_counter = strtoull (PQgetvalue (result, 0, 1), NULL, 10);
+    PQclear (result);
+
+    char sql [512];
+    snprintf (sql, sizeof sql,
+        "COPY (SELECT id, object_id, object_type, service_id, state, fence, ttl_ms,"
+        " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key"
+        " FROM gt_leases%s ORDER BY created_at) TO STDOUT (FORMAT binary)",
+        options->ended_leases? "": " WHERE state = 'ACTIVE'");
+    if (s_copy (self, conn, sql, 14, s_lease_row)
+    ||  s_copy (self, conn, "COPY (SELECT object_id, fence, live, pending_at, reason, last_lease_id"
+                            " FROM gt_objects) TO STDOUT (FORMAT binary)", 6, s_object_row))
+        return -1;
+    if (options->event_history) {
+        uint64_t after = self->result->last_seq > options->event_history?
+                         self->result->last_seq - options->event_history: 0;
+        snprintf (sql, sizeof sql,
+            "COPY (SELECT seq, kind, at, topic, body FROM gt_events WHERE seq > %" PRIu64
+            " ORDER BY seq) TO STDOUT (FORMAT binary)", after);
+        if (s_copy (self, conn, sql, 5, s_event_row))
+            return -1;
+    }
+    return 0;
+}
+
+int
+gt_pgload (PGconn *conn, const gt_pgload_options_t *options,
+           gt_pgload_result_t *result, char *err, size_t err_size)
+{
+    assert (conn);
+    assert (options);
+    assert (result);
+    memset (result, 0, sizeof *result);
+    s_loader_t self;
+    memset (&self, 0, sizeof self);
+    self.options = options;
+    self.result = result;
+    self.err = err;
+    self.err_size = err_size;
+    int rc = s_exec (&self, conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (rc == 0)
+        rc = s_load (&self, conn);
+    if (rc == 0)
+        rc = s_exec (&self, conn, "COMMIT");
+    else
+        PQclear (PQexec (conn, "ROLLBACK"));
+    free (self.strings.data);
+    free (self.entries);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest, against the PostgreSQL server in DATABASE_URL
+
+#define S_TEST_LEASES   20000
+
+typedef struct {
+    uint8_t seen [S_TEST_LEASES];   //  times each test lease was delivered
+    size_t leases;                  //  leases delivered
+    size_t objects;                 //  objects delivered
+    uint64_t last_event;            //  seq of the last event delivered
+    size_t events;                  //  events delivered
+    size_t stop_after;              //  stop the load after this many leases (0: never)
+    uint64_t last_created;          //  created_at of the last lease delivered
+} s_test_sink_t;
+
+static int
+s_test_on_lease (void *arg, const gt_lease_info_t *lease, const char *idempotency_key)
+{
+    s_test_sink_t *sink = (s_test_sink_t *) arg;
+    uint32_t index = gt_pgtestdb_lease_index (lease->id);
+    assert (index < S_TEST_LEASES);
+    gt_lease_info_t expected;
+    gt_pgtestdb_lease_t storage;
+    const char *key = gt_pgtestdb_lease (&expected, &storage, index, 0);
+    assert (gt_pgtestdb_lease_equal (lease, &expected));
+    assert ((key == NULL && idempotency_key == NULL)
+         || (key && idempotency_key && streq (key, idempotency_key)));
+    assert (lease->created_at >= sink->last_created);     //  oldest first
+    sink->last_created = lease->created_at;
+    sink->seen [index]++;
+    sink->leases++;
+    return sink->stop_after && sink->leases == sink->stop_after? -1: 0;
+}
+
+static int
+s_test_on_object (void *arg, const gt_pgobject_t *object)
+{
+    s_test_sink_t *sink = (s_test_sink_t *) arg;
+    if (streq (object->object_id, "object-ended")) {
+        assert (object->live);
+        assert (object->fence == 99999 && object->pending_at == 1700000009000);
+        assert (object->reason == GT_REASON_RELEASED);
+        assert (streq (object->last_lease_id, "fedcba9876543210fedcba9876543210"));
+    }
+    else {
+        assert (!object->live);
+        assert (object->pending_at == 0 && object->reason == GT_REASON_NONE);
+        assert (object->last_lease_id == NULL);
+        assert (object->fence == strtoull (object->object_id + strlen ("object-"), NULL, 10) + 1);
+    }
+    sink->objects++;
+    return 0;
+}
+
+static int
+s_test_on_event (void *arg, uint64_t seq, gt_event_kind_t kind, uint64_t at,
+                 const char *topic, const void *body, size_t body_len)
+{
+    s_test_sink_t *sink = (s_test_sink_t *) arg;
+    assert (seq > sink->last_event);
+    sink->last_event = seq;
+    assert (kind == (gt_event_kind_t) (seq % GT_EVENT_COUNT_));
+    assert (at == 1700000000000 + seq);
+    assert (streq (topic, "expired.CACHE_ENTRY.svc"));
+    assert (body_len == sizeof (uint64_t) && memcmp (body, &seq, body_len) == 0);
+    sink->events++;
+    return 0;
+}
+
+//  The metadata decoder on its own: escapes jsonb's text may hold
+static void
+s_test_metadata (void)
+{
+    s_loader_t loader;
+    memset (&loader, 0, sizeof loader);
+    s_scratch_reserve (&loader.strings, 256);
+    gt_meta_t metadata;
+    const char good [] = "\x01{\"k\\u00e9\": \"\\ud83d\\ude00 \\/ \\b\\\"\", \"\": \"x\"}";
+    assert (s_metadata (&loader, good, (int32_t) strlen (good), &metadata));
+    assert (metadata.count == 2);
+    assert (streq (metadata.entries [0].key, "k\xc3\xa9"));
+    assert (streq (metadata.entries [0].value, "\xf0\x9f\x98\x80 / \b\""));
+    assert (streq (metadata.entries [1].key, "") && streq (metadata.entries [1].value, "x"));
+    const char *bad [] = { "\x01{\"k\": \"\\u0000\"}", "\x01{\"k\": 1}", "\x01{\"k\": \"v\"",
+                           "\x01[]", "\x01{\"k\": \"\\ud83d\"}", "\x02{}", "\x01{} x" };
+    for (size_t index = 0; index < sizeof bad / sizeof bad [0]; index++) {
+        loader.strings.size = 0;
+        assert (!s_metadata (&loader, bad [index], (int32_t) strlen (bad [index]), &metadata));
+    }
+    free (loader.strings.data);
+    free (loader.entries);
+}
+
+void
+gt_pgload_test (bool verbose)
+{
+    printf (" * gt_pgload: ");
+    s_test_metadata ();
+    char err [512];
+    gt_pgtestdb_t *testdb = gt_pgtestdb_new ();
+    assert (testdb);
+    PGconn *conn = gt_pgschema_connect (gt_pgtestdb_conninfo (testdb), 0, err, sizeof err);
+    assert (conn);
+
+    //  Not migrated: a clear error
+    s_test_sink_t *sink = (s_test_sink_t *) zmalloc (sizeof (s_test_sink_t));
+    gt_pgload_options_t options = { false, 100, s_test_on_lease, s_test_on_object, s_test_on_event, sink };
+    gt_pgload_result_t result;
+    assert (gt_pgload (conn, &options, &result, err, sizeof err) == -1);
+    assert (strstr (err, "gt_meta"));
+
+    //  Empty store
+    assert (gt_pgschema_migrate (conn, err, sizeof err) == gt_pgschema_latest ());
+    assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
+    assert (result.leases == 0 && result.objects == 0 && result.events == 0);
+    assert (result.last_seq == 0 && result.fence_counter == 0);
+
+    //  Write through the writer, read back
+    gt_pgwriter_t *writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), NULL, NULL);
+    gt_pgbatch_t *batch = gt_pgbatch_new ();
+    size_t active = 0;
+    for (uint32_t index = 0; index < S_TEST_LEASES; index++) {
+        gt_lease_info_t lease;
+        gt_pgtestdb_lease_t storage;
+        const char *key = gt_pgtestdb_lease (&lease, &storage, index, 0);
+        gt_pgbatch_lease_put (batch, &lease, key);
+        if (index % 2 == 0) {
+            gt_pgobject_t object = { lease.object_id, lease.fence, false, 0, GT_REASON_NONE, NULL };
+            gt_pgbatch_object_put (batch, &object);
+        }
+        if (lease.state == GT_STATE_ACTIVE)
+            active++;
+    }
+    gt_pgobject_t ended = { "object-ended", 99999, true, 1700000009000, GT_REASON_RELEASED,
+                            "fedcba9876543210fedcba9876543210" };
+    gt_pgbatch_object_put (batch, &ended);
+    for (uint64_t seq = 1; seq <= 30; seq++)
+        gt_pgbatch_event (batch, seq, (gt_event_kind_t) (seq % GT_EVENT_COUNT_), 1700000000000 + seq,
+                          "expired.CACHE_ENTRY.svc", &seq, sizeof seq);
+    gt_pgbatch_meta (batch, 25, 77);        //  behind the rows: the loader takes the larger
+    gt_pgwriter_submit (writer, &batch);
+    zpoller_t *poller = zpoller_new (gt_pgwriter_sock (writer), NULL);
+    //  The writer connected by itself: first it says so, then the commit
+    gt_pgnotice_t notice;
+    assert (zpoller_wait (poller, 30000));
+    assert (gt_pgwriter_recv (writer, &notice) == 0);
+    assert (notice.kind == GT_PGNOTICE_STATE && notice.ok);
+    assert (zpoller_wait (poller, 30000));
+    assert (gt_pgwriter_recv (writer, &notice) == 0);
+    if (!notice.ok)
+        fprintf (stderr, "%s\n", notice.text);
+    assert (notice.kind == GT_PGNOTICE_COMMIT && notice.ok);
+    zpoller_destroy (&poller);
+    gt_pgwriter_destroy (&writer);
+
+    //  Active leases only, the 10 newest events
+    options.event_history = 10;
+    int64_t started = zclock_mono ();
+    assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
+    if (verbose)
+        printf ("\n   loaded %zu leases, %zu objects in %d ms\n", sink->leases, sink->objects,
+                (int) (zclock_mono () - started));
+    assert (result.leases == active && sink->leases == active);
+    assert (result.objects == S_TEST_LEASES / 2 + 1 && sink->objects == result.objects);
+    assert (result.events == 10 && sink->events == 10 && sink->last_event == 30);
+    assert (result.last_seq == 30);
+    assert (result.fence_counter == 99999);
+    for (uint32_t index = 0; index < S_TEST_LEASES; index++)
+        assert (sink->seen [index] == (index % 10 == 9? 0: 1));
+
+    //  Ended leases too; no events
+    memset (sink, 0, sizeof *sink);
+    options.ended_leases = true;
+    options.event_history = 0;
+    assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
+    assert (result.leases == S_TEST_LEASES && result.events == 0);
+    for (uint32_t index = 0; index < S_TEST_LEASES; index++)
+        assert (sink->seen [index] == 1);
+
+    //  A callback stops the load; the connection stays usable
+    memset (sink, 0, sizeof *sink);
+    sink->stop_after = 5;
+    assert (gt_pgload (conn, &options, &result, err, sizeof err) == -1);
+    assert (strstr (err, "stopped"));
+    assert (sink->leases == 5);
+    assert (PQtransactionStatus (conn) == PQTRANS_IDLE);
+
+    //  A row that is not a lease: named in the error
+    gt_pgtestdb_exec (conn, "UPDATE gt_leases SET metadata = '{\"n\": 1}' WHERE object_id = 'object-3'"
+                            " AND service_id = 'svc-0'");
+    memset (sink, 0, sizeof *sink);
+    assert (gt_pgload (conn, &options, &result, err, sizeof err) == -1);
+    assert (strstr (err, "bad metadata"));
+    assert (strstr (err, "00000007"));
+    if (verbose)
+        printf ("   %s\n", err);
+
+    free (sink);
+    PQfinish (conn);
+    gt_pgtestdb_destroy (&testdb);
+    printf ("OK\n");
+}

@@ -1,0 +1,54 @@
+/*  gt_pgload.h — recovery: read the PostgreSQL store back at start-up.
+
+    One REPEATABLE READ snapshot, three binary COPY ... TO STDOUT streams
+    (leases oldest first by created_at, then objects, then the newest events
+    by seq) parsed as they arrive: no per-row round trips, no per-row
+    PGresult.  Each row is handed to a callback as
+    the structs the broker already uses; their strings are only valid during
+    the call (copy what you keep, e.g. with gt_lease_info_copy).
+
+    Deadlines come back as stored: absolute wall-clock ms.  The broker turns
+    each ACTIVE lease's expires_at into a monotonic deadline
+    (now_mono + expires_at - now_wall); a lease already past its deadline is
+    due at once, and is expired by the broker's normal path (so its
+    lease.expired event is written and published like any other).  */
+#ifndef GT_PGLOAD_H_INCLUDED
+#define GT_PGLOAD_H_INCLUDED
+
+#include "gt_pgbatch.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    bool ended_leases;              //  also load RELEASED/EXPIRED leases (still retained)
+    uint64_t event_history;         //  load up to this many newest events (0: none)
+    //  Callbacks (each may be NULL); return 0 to go on, -1 to stop the load
+    int (*on_lease) (void *arg, const gt_lease_info_t *lease, const char *idempotency_key);
+    int (*on_object) (void *arg, const gt_pgobject_t *object);
+    int (*on_event) (void *arg, uint64_t seq, gt_event_kind_t kind, uint64_t at,
+                     const char *topic, const void *body, size_t body_len);
+    void *arg;                      //  passed to every callback
+} gt_pgload_options_t;
+
+typedef struct {
+    uint64_t last_seq;              //  newest event seq ever written (continue after it)
+    uint64_t fence_counter;         //  largest fence ever handed out (continue after it)
+    uint64_t leases;                //  leases delivered
+    uint64_t objects;               //  objects delivered
+    uint64_t events;                //  events delivered, by ascending seq
+} gt_pgload_result_t;
+
+//  Load the store (the schema must be migrated).  Returns 0, or -1 with a
+//  message in err (a callback stopped it, the server failed, or a stored
+//  row is not a valid lease; the transaction is then rolled back).
+int gt_pgload (PGconn *conn, const gt_pgload_options_t *options,
+               gt_pgload_result_t *result, char *err, size_t err_size);
+
+void gt_pgload_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,425 @@
+/*  gt_pgwriter_test.c — selftest of gt_pgwriter, against the PostgreSQL
+    server in DATABASE_URL (in a database of its own).  */
+
+#include "gt_pgwriter.h"
+#include "gt_pgtestdb.h"
+#include "gt_pgschema.h"
+
+
+#define S_TEST_WAIT_MS  30000       //  deadline for anything the test waits on
+
+//  Next notice, within the deadline (asserts one comes).
+static void
+s_test_notice (gt_pgwriter_t *writer, gt_pgnotice_t *notice)
+{
+    zpoller_t *poller = zpoller_new (gt_pgwriter_sock (writer), NULL);
+    void *which = zpoller_wait (poller, S_TEST_WAIT_MS);
+    zpoller_destroy (&poller);
+    assert (which);
+    int rc = gt_pgwriter_recv (writer, notice);
+    assert (rc == 0);
+}
+
+static void
+s_test_expect_commit (gt_pgwriter_t *writer, uint64_t number, bool ok, const char *text)
+{
+    gt_pgnotice_t notice;
+    s_test_notice (writer, &notice);
+    if (notice.kind != GT_PGNOTICE_COMMIT || notice.batch != number || notice.ok != ok)
+        fprintf (stderr, "expected COMMIT %" PRIu64 " %s, got %s %" PRIu64 " %s: %s\n",
+                 number, ok? "OK": "FAIL", notice.kind == GT_PGNOTICE_COMMIT? "COMMIT": "STATE",
+                 notice.batch, notice.ok? "OK": "not ok", notice.text);
+    assert (notice.kind == GT_PGNOTICE_COMMIT);
+    assert (notice.batch == number);
+    assert (notice.ok == ok);
+    if (text)
+        assert (strstr (notice.text, text));
+}
+
+//  Waits for a STATE notice; returns the backend pid when connected.
+static int
+s_test_expect_state (gt_pgwriter_t *writer, bool connected)
+{
+    gt_pgnotice_t notice;
+    s_test_notice (writer, &notice);
+    assert (notice.kind == GT_PGNOTICE_STATE);
+    assert (notice.ok == connected);
+    assert (gt_pgwriter_connected (writer) == connected);
+    const char *pid = strstr (notice.text, "backend pid ");
+    assert (!connected || pid);
+    return connected? atoi (pid + strlen ("backend pid ")): 0;
+}
+
+static void
+s_test_terminate (gt_pgtestdb_t *testdb, int pid)
+{
+    char sql [96];
+    snprintf (sql, sizeof sql, "SELECT pg_terminate_backend (%d)", pid);
+    char *value = gt_pgtestdb_value (gt_pgtestdb_admin (testdb), sql);
+    assert (value && streq (value, "t"));
+    free (value);
+}
+
+static void
+s_test_allow_connections (gt_pgtestdb_t *testdb, bool allow)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS %s",
+              gt_pgtestdb_name (testdb), allow? "true": "false");
+    gt_pgtestdb_exec (gt_pgtestdb_admin (testdb), sql);
+}
+
+//  Waits until backend pid is blocked on a lock.
+static void
+s_test_wait_blocked (PGconn *conn, int pid)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'", pid);
+    int64_t deadline = zclock_mono () + S_TEST_WAIT_MS;
+    while (gt_pgtestdb_int (conn, sql) == 0) {
+        assert (zclock_mono () < deadline);
+        //  Polling the server with a deadline: there is no event to wait on
+        zclock_sleep (5);
+    }
+}
+
+static long long
+s_test_count (PGconn *conn, const char *sql)
+{
+    return gt_pgtestdb_int (conn, sql);
+}
+
+//  Renewals of test lease index in the table, -1 when absent.
+static long long
+s_test_renewals (PGconn *conn, uint32_t index)
+{
+    gt_lease_info_t lease;
+    gt_pgtestdb_lease_t storage;
+    gt_pgtestdb_lease (&lease, &storage, index, 0);
+    char sql [128];
+    snprintf (sql, sizeof sql,
+              "SELECT coalesce (max (renewals), -1) FROM gt_leases WHERE id = '%s'", lease.id);
+    return gt_pgtestdb_int (conn, sql);
+}
+
+//  Row-locks test lease index (inside the caller's transaction).
+static void
+s_test_lock_lease (PGconn *conn, uint32_t index)
+{
+    gt_lease_info_t lease;
+    gt_pgtestdb_lease_t storage;
+    gt_pgtestdb_lease (&lease, &storage, index, 0);
+    char sql [128];
+    snprintf (sql, sizeof sql, "SELECT 1 FROM gt_leases WHERE id = '%s' FOR UPDATE", lease.id);
+    assert (gt_pgtestdb_int (conn, sql) == 1);
+}
+
+//  A batch holding one lease put (test lease index, variant).
+static gt_pgbatch_t *
+s_test_batch (uint32_t index, uint32_t variant)
+{
+    gt_pgbatch_t *batch = gt_pgbatch_new ();
+    gt_lease_info_t lease;
+    gt_pgtestdb_lease_t storage;
+    const char *key = gt_pgtestdb_lease (&lease, &storage, index, variant);
+    gt_pgbatch_lease_put (batch, &lease, key);
+    return batch;
+}
+
+//  Every lease of the table equals the test lease its id names (variant 0).
+static void
+s_test_check_leases (PGconn *conn, long long expected)
+{
+    PGresult *result = PQexec (conn,
+        "SELECT replace (id::text, '-', ''), object_id, object_type, service_id, state, fence,"
+        " ttl_ms, created_at, renewed_at, expires_at, renewals,"
+        " metadata ->> 'index', metadata ->> 'quote', (SELECT count (*) FROM jsonb_object_keys (metadata)),"
+        " cleanup ->> 'url', cleanup ->> 'payload', cleanup ->> 'max_retries',"
+        " cleanup ->> 'retry_delay_ms', idempotency_key FROM gt_leases ORDER BY id");
+    assert (PQresultStatus (result) == PGRES_TUPLES_OK);
+    assert (PQntuples (result) == expected);
+    for (int row = 0; row < PQntuples (result); row++) {
+        const char *id = PQgetvalue (result, row, 0);
+        gt_lease_info_t lease;
+        gt_pgtestdb_lease_t storage;
+        const char *key = gt_pgtestdb_lease (&lease, &storage, gt_pgtestdb_lease_index (id), 0);
+        assert (streq (id, lease.id));
+        assert (streq (PQgetvalue (result, row, 1), lease.object_id));
+        assert (streq (PQgetvalue (result, row, 2), gt_object_type_name (lease.object_type)));
+        assert (streq (PQgetvalue (result, row, 3), lease.service_id));
+        assert (streq (PQgetvalue (result, row, 4), gt_state_name (lease.state)));
+        uint64_t numbers [6] = { lease.fence, lease.ttl_ms, lease.created_at,
+                                 lease.renewed_at, lease.expires_at, lease.renewals };
+        for (int column = 5; column < 11; column++)
+            assert (strtoull (PQgetvalue (result, row, column), NULL, 10) == numbers [column - 5]);
+        assert (atoi (PQgetvalue (result, row, 13)) == (int) lease.metadata.count);
+        if (lease.metadata.count >= 1)
+            assert (streq (PQgetvalue (result, row, 11), lease.metadata.entries [0].value));
+        if (lease.metadata.count == 2)
+            assert (streq (PQgetvalue (result, row, 12), lease.metadata.entries [1].value));
+        assert (PQgetisnull (result, row, 14) == !lease.cleanup);
+        if (lease.cleanup) {
+            assert (streq (PQgetvalue (result, row, 14), lease.cleanup->url));
+            assert (PQgetisnull (result, row, 15) == !lease.cleanup->payload);
+            if (lease.cleanup->payload)
+                assert (streq (PQgetvalue (result, row, 15), lease.cleanup->payload));
+            assert (atoi (PQgetvalue (result, row, 16)) == (int) lease.cleanup->max_retries);
+            assert (atoi (PQgetvalue (result, row, 17)) == (int) lease.cleanup->retry_delay_ms);
+        }
+        assert (PQgetisnull (result, row, 18) == !key);
+        if (key)
+            assert (streq (PQgetvalue (result, row, 18), key));
+    }
+    PQclear (result);
+}
+
+void
+gt_pgwriter_test (bool verbose)
+{
+    printf (" * gt_pgwriter: ");
+    char err [512];
+    gt_pgtestdb_t *testdb = gt_pgtestdb_new ();
+    assert (testdb);
+    PGconn *conn = gt_pgschema_connect (gt_pgtestdb_conninfo (testdb), 0, err, sizeof err);
+    assert (conn);
+    assert (gt_pgschema_migrate (conn, err, sizeof err) == gt_pgschema_latest ());
+    int pid = PQbackendPID (conn);
+    PGconn *check = gt_pgtestdb_connect (testdb);
+
+    //  The writer takes the start-up connection over
+    gt_pgwriter_t *writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), &conn, NULL);
+    assert (conn == NULL);
+    assert (gt_pgwriter_connected (writer));
+
+    //  10,000 lease puts, objects, events and meta in one batch
+    int64_t started = zclock_mono ();
+    gt_pgbatch_t *batch = gt_pgbatch_new ();
+    for (uint32_t index = 0; index < 10000; index++) {
+        gt_lease_info_t lease;
+        gt_pgtestdb_lease_t storage;
+        const char *key = gt_pgtestdb_lease (&lease, &storage, index, 0);
+        gt_pgbatch_lease_put (batch, &lease, key);
+        if (index % 2 == 0) {
+            gt_pgobject_t object = { lease.object_id, lease.fence, true, 0, GT_REASON_NONE, NULL };
+            gt_pgbatch_object_put (batch, &object);
+        }
+    }
+    gt_pgobject_t ended = { "object-ended", 7, true, 1700000005000, GT_REASON_EXPIRED,
+                            "0123456789abcdef0123456789abcdef" };
+    gt_pgbatch_object_put (batch, &ended);
+    for (uint64_t seq = 1; seq <= 10; seq++) {
+        char body [16];
+        snprintf (body, sizeof body, "body\x01%" PRIu64, seq);
+        gt_pgbatch_event (batch, seq, GT_EVENT_LEASE_CREATED, 1700000000000 + seq,
+                          "created.TEMPORARY_FILE.svc-1", body, strlen (body) + 1);
+    }
+    gt_pgbatch_meta (batch, 10, 5000);
+    assert (gt_pgwriter_submit (writer, &batch) == 1);
+    assert (batch == NULL);
+    assert (gt_pgwriter_pending (writer) == 1);
+    s_test_expect_commit (writer, 1, true, NULL);
+    assert (gt_pgwriter_pending (writer) == 0);
+    if (verbose)
+        printf ("\n   10,000 leases + 5,001 objects committed in %d ms\n", (int) (zclock_mono () - started));
+    s_test_check_leases (check, 10000);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_objects") == 5001);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_objects WHERE live AND fence = 7"
+                                 " AND pending_at = 1700000005000 AND reason = 'expired'"
+                                 " AND last_lease_id = '0123456789abcdef0123456789abcdef'") == 1);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_objects WHERE pending_at IS NULL"
+                                 " AND reason IS NULL AND last_lease_id IS NULL AND live") == 5000);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_events WHERE kind = 'lease.created'"
+                                 " AND topic = 'created.TEMPORARY_FILE.svc-1'"
+                                 " AND body = convert_to ('body' || chr (1) || seq, 'UTF8') || '\\x00'::bytea"
+                                 " AND at = 1700000000000 + seq") == 10);
+    assert (s_test_count (check, "SELECT last_seq * 100000 + fence_counter FROM gt_meta") == 10LL * 100000 + 5000);
+
+    //  Repeated puts collapse within a batch; back-to-back batches commit
+    //  in order (merged when they queue) and the last write wins
+    batch = gt_pgbatch_new ();
+    for (uint32_t variant = 1; variant <= 3; variant++) {
+        gt_lease_info_t lease;
+        gt_pgtestdb_lease_t storage;
+        gt_pgtestdb_lease (&lease, &storage, 20000, variant);
+        gt_pgbatch_lease_put (batch, &lease, NULL);
+    }
+    assert (gt_pgbatch_size (batch) == 1);
+    assert (gt_pgwriter_submit (writer, &batch) == 2);
+    for (uint32_t variant = 1; variant <= 50; variant++) {
+        batch = s_test_batch (20001, variant);
+        gt_pgbatch_event (batch, 10 + variant, GT_EVENT_LEASE_RENEWED, 1700000000000 + variant,
+                          "renewed.UNKNOWN.svc", "x", 1);
+        gt_pgbatch_meta (batch, 10 + variant, 5000);
+        assert (gt_pgwriter_submit (writer, &batch) == 2 + variant);
+    }
+    for (uint64_t number = 2; number <= 52; number++)
+        s_test_expect_commit (writer, number, true, NULL);
+    assert (s_test_renewals (check, 20000) == 3);
+    assert (s_test_renewals (check, 20001) == 50);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_events") == 60);
+    assert (s_test_count (check, "SELECT last_seq FROM gt_meta") == 60);
+
+    //  Deletes, prune, and meta that never goes backwards
+    batch = gt_pgbatch_new ();
+    for (uint32_t index = 0; index < 10000; index += 2) {
+        gt_lease_info_t lease;
+        gt_pgtestdb_lease_t storage;
+        gt_pgtestdb_lease (&lease, &storage, index, 0);
+        gt_pgbatch_lease_delete (batch, lease.id);
+    }
+    gt_pgbatch_object_delete (batch, "object-ended");
+    gt_pgbatch_object_delete (batch, "object-never-written");
+    gt_pgbatch_events_prune (batch, 21);
+    gt_pgbatch_meta (batch, 5, 1);
+    assert (gt_pgwriter_submit (writer, &batch) == 53);
+    s_test_expect_commit (writer, 53, true, NULL);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases") == 5002);
+    assert (s_test_renewals (check, 0) == -1);
+    assert (s_test_renewals (check, 1) == 0);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_objects") == 5000);
+    assert (s_test_count (check, "SELECT min (seq) FROM gt_events") == 21);
+    assert (s_test_count (check, "SELECT last_seq * 100000 + fence_counter FROM gt_meta") == 60LL * 100000 + 5000);
+
+    //  A statement the server refuses: the whole transaction is rolled back,
+    //  the batch FAILs, the connection stays usable
+    gt_pgtestdb_exec (check,
+        "CREATE FUNCTION poison () RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN IF NEW.object_id = 'poison' THEN RAISE EXCEPTION 'poisoned object'; END IF;"
+        " RETURN NEW; END $$;"
+        "CREATE TRIGGER poison BEFORE INSERT ON gt_objects FOR EACH ROW EXECUTE FUNCTION poison ()");
+    batch = s_test_batch (30000, 0);
+    gt_pgobject_t poison = { "poison", 1, true, 0, GT_REASON_NONE, NULL };
+    gt_pgbatch_object_put (batch, &poison);
+    assert (gt_pgwriter_submit (writer, &batch) == 54);
+    s_test_expect_commit (writer, 54, false, "poisoned object");
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15000'") == 0);
+    batch = s_test_batch (30000, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 55);
+    s_test_expect_commit (writer, 55, true, NULL);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15000'") == 1);
+
+    //  Database gone while idle: DEGRADED, batches FAIL fast, then it comes
+    //  back: CONNECTED, and the next batch commits
+    s_test_allow_connections (testdb, false);
+    s_test_terminate (testdb, pid);
+    s_test_expect_state (writer, false);
+    batch = s_test_batch (30002, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 56);
+    s_test_expect_commit (writer, 56, false, "PostgreSQL unavailable");
+    s_test_allow_connections (testdb, true);
+    pid = s_test_expect_state (writer, true);
+    assert (pid > 0);
+    batch = s_test_batch (30004, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 57);
+    s_test_expect_commit (writer, 57, true, NULL);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id IN ('object-15001', 'object-15002')") == 1);
+
+    //  Connection killed with a transaction in flight (held on a row lock):
+    //  after the reconnect the writer finds it did not commit: FAIL
+    gt_pgtestdb_exec (check, "BEGIN; SELECT * FROM gt_meta FOR UPDATE");
+    batch = s_test_batch (30006, 0);
+    gt_pgbatch_meta (batch, 100, 5000);
+    assert (gt_pgwriter_submit (writer, &batch) == 58);
+    PGconn *watcher = gt_pgtestdb_connect (testdb);
+    s_test_wait_blocked (watcher, pid);
+    s_test_terminate (testdb, pid);
+    s_test_expect_state (writer, false);
+    pid = s_test_expect_state (writer, true);
+    s_test_expect_commit (writer, 58, false, "not committed");
+    gt_pgtestdb_exec (check, "ROLLBACK");
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15003'") == 0);
+    assert (s_test_count (check, "SELECT last_seq FROM gt_meta") == 60);
+
+    //  A FAIL dooms what was submitted before the caller heard of it: those
+    //  FAIL too, nothing of them is written; what comes after works
+    //  (59 waits on a row lock, so 60 goes out behind it, guarded)
+    gt_pgtestdb_exec (check, "BEGIN");
+    s_test_lock_lease (check, 1);
+    batch = s_test_batch (1, 5);
+    gt_pgbatch_object_put (batch, &poison);
+    assert (gt_pgwriter_submit (writer, &batch) == 59);
+    s_test_wait_blocked (watcher, pid);
+    batch = s_test_batch (30022, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 60);
+    gt_pgtestdb_exec (check, "ROLLBACK");
+    s_test_expect_commit (writer, 59, false, "poisoned object");
+    batch = s_test_batch (30024, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 61);
+    s_test_expect_commit (writer, 60, false, "poisoned object");
+    s_test_expect_commit (writer, 61, true, NULL);
+    assert (s_test_renewals (check, 1) == 0);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15011'") == 0);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15012'") == 1);
+
+    //  The database stays away after an answer was lost: FAIL, outcome unknown
+    gt_pgwriter_destroy (&writer);
+    gt_pgwriter_options_t options;
+    gt_pgwriter_options_init (&options);
+    options.commit_timeout_ms = 1000;      //  also bounds the (re)connect: not too short
+    writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), NULL, &options);
+    pid = s_test_expect_state (writer, true);
+    gt_pgtestdb_exec (check, "BEGIN; SELECT * FROM gt_meta FOR UPDATE");
+    s_test_allow_connections (testdb, false);
+    batch = s_test_batch (30026, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 1);
+    s_test_wait_blocked (watcher, pid);
+    s_test_terminate (testdb, pid);
+    gt_pgtestdb_exec (check, "ROLLBACK");
+    s_test_expect_state (writer, false);
+    s_test_expect_commit (writer, 1, false, "outcome unknown");
+    s_test_allow_connections (testdb, true);
+    s_test_expect_state (writer, true);
+
+    //  Stopping commits what is still queued
+    batch = s_test_batch (30008, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 2);
+    gt_pgwriter_destroy (&writer);
+    assert (writer == NULL);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15004'") == 1);
+
+    //  HOLD: a writer that connects by itself; a transaction caught by the
+    //  outage is committed after the reconnect, in order, exactly once
+    gt_pgwriter_options_init (&options);
+    options.outage = GT_PGWRITER_HOLD;
+    options.application_name = "gt-pgwriter-test";
+    writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), NULL, &options);
+    assert (!gt_pgwriter_connected (writer));
+    pid = s_test_expect_state (writer, true);
+    assert (s_test_count (check, "SELECT count (*) FROM pg_stat_activity"
+                                 " WHERE application_name = 'gt-pgwriter-test'") == 1);
+    gt_pgtestdb_exec (check, "BEGIN; SELECT * FROM gt_meta FOR UPDATE");
+    batch = s_test_batch (30010, 0);
+    gt_pgbatch_meta (batch, 200, 5000);
+    assert (gt_pgwriter_submit (writer, &batch) == 1);
+    s_test_wait_blocked (watcher, pid);
+    s_test_terminate (testdb, pid);
+    s_test_expect_state (writer, false);
+    batch = s_test_batch (30012, 0);
+    gt_pgbatch_meta (batch, 201, 5000);
+    assert (gt_pgwriter_submit (writer, &batch) == 2);
+    pid = s_test_expect_state (writer, true);
+    s_test_wait_blocked (watcher, pid);             //  resent, held by the lock again
+    gt_pgtestdb_exec (check, "ROLLBACK");
+    s_test_expect_commit (writer, 1, true, NULL);
+    s_test_expect_commit (writer, 2, true, NULL);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id IN ('object-15005', 'object-15006')") == 2);
+    assert (s_test_count (check, "SELECT last_seq FROM gt_meta") == 201);
+
+    //  HOLD with the database refusing connections: batches wait for it
+    s_test_allow_connections (testdb, false);
+    s_test_terminate (testdb, pid);
+    s_test_expect_state (writer, false);
+    batch = s_test_batch (30014, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 3);
+    s_test_allow_connections (testdb, true);
+    s_test_expect_state (writer, true);
+    s_test_expect_commit (writer, 3, true, NULL);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15007'") == 1);
+    gt_pgwriter_destroy (&writer);
+
+    PQfinish (watcher);
+    PQfinish (check);
+    gt_pgtestdb_destroy (&testdb);
+    printf ("OK\n");
+}
