@@ -73,7 +73,17 @@ s_error_body (uint64_t rid, gt_code_t code, const char *message, void **data_p, 
     reply.version = GT_PROTOCOL_VERSION;
     reply.rid = rid;
     reply.code = code;
-    reply.message = (char *) (message && *message ? message : gt_code_name (code));
+    //  Messages are built with snprintf into fixed buffers and may quote
+    //  client strings: a cut can split a UTF-8 sequence, so trim to the
+    //  longest valid prefix (the wire carries only valid UTF-8).
+    if (!message || !*message)
+        message = gt_code_name (code);
+    size_t length = strlen (message);
+    while (length > 0 && !gt_utf8_valid (message, length))
+        length--;
+    char *text = strndup (message, length);
+    assert (text);
+    reply.message = text;
     uint64_t versions [] = { GT_PROTOCOL_VERSION };
     if (code == GT_ERR_UNSUPPORTED_VERSION) {
         reply.versions = versions;
@@ -81,6 +91,7 @@ s_error_body (uint64_t rid, gt_code_t code, const char *message, void **data_p, 
     }
     int rc = gt_msg_encode_alloc (&reply, data_p, size_p);
     assert (rc == 0);               //  an error reply always encodes
+    free (text);
 }
 
 static void

@@ -193,6 +193,15 @@ s_history_after (gt_events_t *self, uint64_t after)
     return low;
 }
 
+//  Pack a str (map key or short value).
+static void
+s_pack_key (msgpack_packer *pk, const char *key)
+{
+    size_t len = strlen (key);
+    msgpack_pack_str (pk, len);
+    msgpack_pack_str_body (pk, key, len);
+}
+
 gt_code_t
 gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, size_t limit,
                   size_t byte_budget, void **data_p, size_t *size_p, char *err, size_t err_size)
@@ -217,57 +226,31 @@ gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, size_t li
             count++;
         }
     }
-    //  Encode the reply with an empty events array through the codec, then
-    //  splice the stored event bodies (each already a canonical EVENT map)
-    //  into that array: the events are never re-encoded.
-    gt_msg_t reply;
-    memset (&reply, 0, sizeof (reply));
-    reply.kind = GT_MSG_REPLY;
-    reply.version = GT_PROTOCOL_VERSION;
-    reply.rid = rid;
-    reply.code = GT_OK;
-    reply.events_present = true;
-    reply.has_last_seq = true;
-    reply.last_seq = self->last_published;
+    //  Pack the reply map directly in canonical order (GTLP.md §5.9: v, rid,
+    //  code, events, last_seq) and write the stored event bodies, each
+    //  already a canonical EVENT map, into the array as they are: events are
+    //  never re-encoded.
     msgpack_sbuffer frame;
     msgpack_sbuffer_init (&frame);
-    if (gt_msg_encode (&reply, &frame)) {
-        msgpack_sbuffer_destroy (&frame);
-        snprintf (err, err_size, "cannot encode the REPLAY reply");
-        return GT_ERR_INTERNAL;
-    }
-    static const char marker [] = "\xa6" "events" "\x90";
-    const size_t marker_len = sizeof (marker) - 1;
-    const char *found = NULL;
-    for (size_t i = 0; i + marker_len <= frame.size && !found; i++)
-        if (memcmp (frame.data + i, marker, marker_len) == 0)
-            found = frame.data + i;
-    if (!found) {
-        msgpack_sbuffer_destroy (&frame);
-        snprintf (err, err_size, "unexpected REPLAY reply layout");
-        return GT_ERR_INTERNAL;
-    }
-    size_t prefix = (size_t) (found - frame.data) + marker_len - 1;    //  up to the array header
-    size_t suffix = frame.size - prefix - 1;
-    size_t size = prefix + 3 + bytes + suffix;
-    uint8_t *data = (uint8_t *) malloc (size);
-    assert (data);
-    memcpy (data, frame.data, prefix);
-    size_t used = prefix;
-    if (count < 16)
-        data [used++] = (uint8_t) (0x90 | count);
-    else {
-        data [used++] = 0xdc;           //  array 16 (count <= 1,000)
-        data [used++] = (uint8_t) (count >> 8);
-        data [used++] = (uint8_t) (count & 0xff);
-    }
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &frame, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 5);
+    s_pack_key (&pk, "v");
+    msgpack_pack_uint64 (&pk, GT_PROTOCOL_VERSION);
+    s_pack_key (&pk, "rid");
+    msgpack_pack_uint64 (&pk, rid);
+    s_pack_key (&pk, "code");
+    s_pack_key (&pk, gt_code_name (GT_OK));
+    s_pack_key (&pk, "events");
+    msgpack_pack_array (&pk, count);
     for (size_t i = 0; i < count; i++) {
         const s_record_t *record = self->ring [(self->ring_head + first + i) % self->ring_cap];
-        memcpy (data + used, record->view.body, record->view.size);
-        used += record->view.size;
+        msgpack_sbuffer_write (&frame, (const char *) record->view.body, record->view.size);
     }
-    memcpy (data + used, frame.data + prefix + 1, suffix);
-    used += suffix;
+    s_pack_key (&pk, "last_seq");
+    msgpack_pack_uint64 (&pk, self->last_published);
+    size_t used = frame.size;
+    uint8_t *data = (uint8_t *) msgpack_sbuffer_release (&frame);
     msgpack_sbuffer_destroy (&frame);
     *data_p = data;
     *size_p = used;
@@ -420,6 +403,16 @@ gt_events_test (bool verbose)
     gt_msg_t *reply = NULL;
     assert (gt_msg_decode (data, size, GT_MSG_REPLY, &reply, NULL, err, sizeof (err)) == GT_OK);
     assert (reply->event_count == 40 && reply->events [39].seq == 40);
+    gt_msg_destroy (&reply);
+    free (data);
+
+    //  A rid whose encoding spells "\xa6events\x90" must not confuse the
+    //  reply (a client chooses its rids)
+    const uint64_t tricky_rid = 0xA66576656E747390ULL;
+    assert (gt_events_replay (big, tricky_rid, 38, 1000, 1 << 20, &data, &size,
+                              err, sizeof (err)) == GT_OK);
+    assert (gt_msg_decode (data, size, GT_MSG_REPLY, &reply, NULL, err, sizeof (err)) == GT_OK);
+    assert (reply->rid == tricky_rid && reply->event_count == 2 && reply->events [1].seq == 40);
     gt_msg_destroy (&reply);
     free (data);
     gt_events_destroy (&big);

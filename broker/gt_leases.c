@@ -293,6 +293,11 @@ gt_leases_create (gt_leases_t *self, const gt_msg_t *request,
         return GT_ERR_QUOTA_EXCEEDED;
     }
 
+    if (!service_known && self->service_free_count == 0 && self->service_count >= S_MAX_SERVICES) {
+        snprintf (err, err_size, "too many distinct services (%u)", S_MAX_SERVICES);
+        return GT_ERR_QUOTA_EXCEEDED;
+    }
+
     //  Valid: apply
     service = gt_leases_service_acquire (self, service_id);
     gt_leases_service_touch (self, service);
