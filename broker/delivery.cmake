@@ -31,3 +31,9 @@ if(EXISTS ${PROJECT_SOURCE_DIR}/bench/delivery_bench.c)
   add_executable(delivery_bench ${PROJECT_SOURCE_DIR}/bench/delivery_bench.c)
   target_link_libraries(delivery_bench PRIVATE gtdelivery gthttptest)
 endif()
+
+# The broker delivers cleanup callbacks: the engine and the broker-side glue
+# (gt_broker_delivery.c) join libgtbroker.
+target_sources(gtbroker PRIVATE ${CMAKE_CURRENT_LIST_DIR}/gt_broker_delivery.c)
+target_link_libraries(gtbroker PUBLIC gtdelivery)
+gt_selftest(gt_broker_selftest gt_broker_delivery)

@@ -1,13 +1,62 @@
 /*  garbagetruck.c — the broker daemon: settings, the actor, signals.
 
     Reads GC_* environment variables, then flags (--help lists them); binds
-    requests and events on GC_SERVER_HOST; prints one "ready" line; runs
+    requests and events on GC_SERVER_HOST, and the metrics HTTP port on
+    GC_METRICS_HOST unless GC_METRICS_PORT is 0; prints one "ready" line
+    (with " metrics=http://host:port" at the end when metrics are on); runs
     until SIGINT or SIGTERM.  Exit 0 on a clean stop, 2 on a bad setting,
-    1 if it cannot start (a port in use).  */
+    1 if it cannot start (a port in use, a database it cannot use).  Logs (gt_log: GC_LOG_LEVEL,
+    GC_LOG_FORMAT) go to stderr; --verbose means GC_LOG_LEVEL=debug.  */
 #include <czmq.h>
 #include "gt_broker.h"
 #include "gt_config.h"
 #include "gt_store.h"
+#include "gt_log.h"
+
+//  The effective configuration, for the start log line
+typedef struct {
+    const char *fields [128];       //  key, value pairs
+    size_t pairs;                   //  how many
+    char values [8192];             //  the values' text
+    size_t used;                    //  bytes of values used
+} s_described_t;
+
+static void
+s_describe (void *ctx, const char *name, const char *value)
+{
+    s_described_t *described = (s_described_t *) ctx;
+    if (!value || described->pairs + 1 >= sizeof (described->fields) / sizeof (described->fields [0]) / 2)
+        return;
+    size_t length = strlen (value) + 1;
+    if (described->used + length > sizeof (described->values))
+        return;
+    char *copy = described->values + described->used;
+    memcpy (copy, value, length);
+    described->used += length;
+    described->fields [2 * described->pairs] = name;
+    described->fields [2 * described->pairs + 1] = copy;
+    described->pairs++;
+}
+
+//  True if GC_METRICS_PORT or --metrics-port was given: then failing to
+//  serve metrics is fatal, as for the other ports
+static bool
+s_metrics_port_chosen (int argc, char *argv [])
+{
+    if (getenv ("GC_METRICS_PORT"))
+        return true;
+    for (int argn = 1; argn < argc; argn++)
+        if (streq (argv [argn], "--metrics-port") || strncmp (argv [argn], "--metrics-port=", 15) == 0)
+            return true;
+    return false;
+}
+
+//  host as it goes in a URL: IPv6 addresses in brackets
+static void
+s_url_host (const char *host, char *out, size_t size)
+{
+    snprintf (out, size, strchr (host, ':') ? "[%s]" : "%s", host);
+}
 
 //  Bind one socket of the actor; return the port or -1.
 static int
@@ -38,15 +87,37 @@ main (int argc, char *argv [])
         gt_config_destroy (&config);
         return 0;
     }
-    if (result == GT_CONFIG_ERROR || !gt_store_available (config, err, sizeof (err))) {
+    if (result == GT_CONFIG_ERROR || !gt_store_available (config, err, sizeof (err))
+    || !gt_log_configure_env (err, sizeof (err))) {
         fprintf (stderr, "garbagetruck: %s\n", err);
         gt_config_destroy (&config);
         return 2;
     }
+    if (config->verbose)
+        gt_log_set_level (GT_LOG_DEBUG);
+    s_described_t *described = (s_described_t *) zmalloc (sizeof (s_described_t));
+    assert (described);
+    described->fields [0] = "version";
+    described->fields [1] = GT_VERSION_STRING;
+    described->fields [2] = "log_level";
+    described->fields [3] = gt_log_level_name (gt_log_level ());
+    described->pairs = 2;
+    gt_config_describe (config, s_describe, described);
+    gt_log_fields (GT_LOG_INFO, "garbagetruck", "starting", described->fields, described->pairs);
+    free (described);
     //  stdout carries the ready line only; logs go to stderr
     zsys_set_logstream (stderr);
     zsys_set_logident ("garbagetruck");
-    zactor_t *broker = zactor_new (gt_broker_actor, config);
+    //  The store first (PostgreSQL: connect, migrate), so that a database
+    //  that cannot be used stops the start with its own message
+    gt_store_t *store = gt_store_open (config, err, sizeof (err));
+    if (!store) {
+        fprintf (stderr, "garbagetruck: cannot open the %s store: %s\n", config->storage, err);
+        gt_config_destroy (&config);
+        return 1;
+    }
+    gt_broker_args_t args = { config, store };      //  the actor recovers from it, then owns it
+    zactor_t *broker = zactor_new (gt_broker_actor_on_store, &args);
     assert (broker);
     if (config->verbose) {
         zstr_send (broker, "VERBOSE");
@@ -55,11 +126,44 @@ main (int argc, char *argv [])
     }
     int port = s_bind (broker, "BIND", config->host, config->port);
     int events_port = port > 0 ? s_bind (broker, "EVENTS", config->host, config->events_port) : -1;
+    //  Metrics: GC_METRICS_PORT 0 = off, -1 = auto (the kernel picks)
+    char metrics [320] = "";
+    int metrics_port = 0;
+    if (port > 0 && events_port > 0 && config->metrics_port != 0) {
+        char host [256];
+        s_url_host (config->metrics_host, host, sizeof (host));
+        char endpoint [300];
+        if (config->metrics_port < 0)
+            snprintf (endpoint, sizeof (endpoint), "http://%s:*", host);
+        else
+            snprintf (endpoint, sizeof (endpoint), "http://%s:%d", host, config->metrics_port);
+        zstr_sendx (broker, "METRICS", endpoint, NULL);
+        char *reply = zstr_recv (broker);
+        metrics_port = reply ? atoi (reply) : -1;
+        zstr_free (&reply);
+        if (metrics_port > 0)
+            snprintf (metrics, sizeof (metrics), " metrics=http://%s:%d", host, metrics_port);
+        else
+        if (s_metrics_port_chosen (argc, argv))
+            fprintf (stderr, "garbagetruck: cannot serve metrics on %s\n", endpoint);
+        else {
+            //  The default port is best effort: another broker (or a
+            //  Prometheus, whose default it is too) may hold it
+            gt_log_warn ("garbagetruck", "cannot serve metrics on %s (default port in use?): "
+                         "running without them; set GC_METRICS_PORT to choose a port", endpoint);
+            metrics_port = 0;
+        }
+    }
     int rc = 0;
-    if (port > 0 && events_port > 0) {
-        printf ("garbagetruck ready requests=tcp://%s:%d events=tcp://%s:%d\n",
-                config->host, port, config->host, events_port);
+    if (port > 0 && events_port > 0 && metrics_port >= 0) {
+        printf ("garbagetruck ready requests=tcp://%s:%d events=tcp://%s:%d%s\n",
+                config->host, port, config->host, events_port, metrics);
         fflush (stdout);
+        char requests [300], events [300];
+        snprintf (requests, sizeof (requests), "tcp://%s:%d", config->host, port);
+        snprintf (events, sizeof (events), "tcp://%s:%d", config->host, events_port);
+        gt_log_kv (GT_LOG_INFO, "garbagetruck", "ready", "requests", requests, "events", events,
+                   "metrics", *metrics ? metrics + 9 : NULL, NULL);
         //  Signals set zsys_interrupted; whichever thread takes the signal,
         //  we notice within the poll period
         zpoller_t *poller = zpoller_new (broker, NULL);
@@ -68,15 +172,18 @@ main (int argc, char *argv [])
             if (which) {
                 //  The actor only speaks when asked: anything else is odd
                 char *message = zstr_recv (broker);
-                zsys_warning ("unexpected message from the broker: %s", message ? message : "(null)");
+                gt_log_warn ("garbagetruck", "unexpected message from the broker: %s", message ? message : "(null)");
                 zstr_free (&message);
             }
         }
         zpoller_destroy (&poller);
+        gt_log_info ("garbagetruck", "stopping (signal received)");
     }
     else
         rc = 1;
     zactor_destroy (&broker);
     gt_config_destroy (&config);
+    if (rc == 0)
+        gt_log_info ("garbagetruck", "stopped");
     return rc;
 }

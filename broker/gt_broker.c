@@ -30,7 +30,11 @@
 #include "gt_leases.h"
 #include "gt_events.h"
 #include "gt_store.h"
+#include "gt_broker_delivery.h"
 #include "gt_broker_internal.h"
+#include "gt_broker_metrics.h"
+#include "gt_log.h"
+#include "gt_broker_store.h"
 
 //  --------------------------------------------------------------------------
 //  Replies
@@ -134,6 +138,8 @@ s_deliver_reply (s_broker_t *self, s_reply_t *reply)
 {
     s_count_reply (self, reply);
     int rc = self->router ? s_send_reply (self, reply) : -1;
+    if (rc == 0)
+        gt_metrics_request_done (self->metrics, reply->cmd, reply->received);
     if (rc == 1) {
         if (self->backlog_count < GT_BROKER_BACKLOG_MAX) {
             reply->next = NULL;
@@ -146,9 +152,9 @@ s_deliver_reply (s_broker_t *self, s_reply_t *reply)
         self->counters.replies_dropped++;
         self->counters.backlog_overflows++;
         if (self->counters.backlog_overflows == 1 || self->counters.backlog_overflows % 10000 == 0)
-            zsys_warning ("gt_broker: reply backlog full (%d): dropped reply rid=%" PRIu64
-                          " (%" PRIu64 " dropped so far)", GT_BROKER_BACKLOG_MAX, reply->rid,
-                          self->counters.backlog_overflows);
+            gt_log_warn ("broker", "reply backlog full (%d): dropped reply rid=%" PRIu64
+                         " (%" PRIu64 " dropped so far)", GT_BROKER_BACKLOG_MAX, reply->rid,
+                         self->counters.backlog_overflows);
     }
     else
     if (rc == -1)
@@ -168,6 +174,8 @@ s_retry_backlog (s_broker_t *self)
             self->backlog_tail = &self->backlog;
         self->backlog_count--;
         int rc = s_send_reply (self, reply);
+        if (rc == 0)
+            gt_metrics_request_done (self->metrics, reply->cmd, reply->received);
         if (rc == 1) {
             reply->next = NULL;
             *self->backlog_tail = reply;
@@ -198,6 +206,12 @@ s_batch_current (s_broker_t *self)
         self->current = batch;
     }
     return self->current;
+}
+
+s_batch_t *
+gt_broker_batch (s_broker_t *self)
+{
+    return s_batch_current (self);
 }
 
 static void
@@ -237,10 +251,10 @@ s_batch_release (s_broker_t *self, s_batch_t *batch)
         batch->replies = reply->next;
         s_deliver_reply (self, reply);
     }
-    //  Delivery seam: the HTTP delivery component takes these later; for
-    //  now they are counted.
+    //  Its reclaims' cleanup callbacks (and RETRYs) go to delivery now
     self->counters.reclaims_handed += batch->reclaims;
     self->counters.cleanups_handed += batch->cleanups;
+    gt_broker_delivery_durable (self, batch->id);
     gt_leases_commit (self->leases, batch->end_mark);
 }
 
@@ -275,8 +289,9 @@ s_batch_fail_from (s_broker_t *self, s_batch_t *failed)
         if (last)
             break;
     }
-    zsys_warning ("gt_broker: the store failed batch %" PRIu64 ": rolled back %zu batch(es)",
-                  failed_id, undone);
+    gt_broker_delivery_failed (self, failed_id);
+    gt_log_warn ("broker", "the store failed batch %" PRIu64 ": rolled back %zu batch(es)",
+                 failed_id, undone);
 }
 
 //  End of turn: hand the batch to the store.
@@ -354,9 +369,10 @@ s_hook_event (void *ctx, gt_event_kind_t kind, const gt_lease_info_t *lease,
 {
     s_broker_t *self = (s_broker_t *) ctx;
     s_batch_t *batch = s_batch_current (self);
+    gt_metrics_lease_event (self->metrics, kind, lease);
     const gt_event_record_t *record = gt_events_make (self->events, kind, lease, reason, at);
     if (!record) {
-        zsys_error ("gt_broker: cannot encode %s event of lease %s", gt_event_kind_name (kind), lease->id);
+        gt_log_error ("broker", "cannot encode %s event of lease %s", gt_event_kind_name (kind), lease->id);
         return;
     }
     batch->last_seq = record->seq;
@@ -449,6 +465,10 @@ s_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size_t *size
     char cursor [32] = "";
 
     s_clock (self);
+    //  The store cannot write: refuse a change before applying it
+    if (gt_broker_store_refuses (self, request->cmd, err, sizeof (err)))
+        code = GT_ERR_UNAVAILABLE;
+    else
     switch (request->cmd) {
         case GT_CMD_CREATE:
             code = gt_leases_create (self->leases, request, &lease, err, sizeof (err));
@@ -469,6 +489,13 @@ s_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size_t *size
             break;
         case GT_CMD_GET:
             code = gt_leases_get (self->leases, request->lease_id, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                s_reply_lease (self, &reply, &info, lease);
+            break;
+        case GT_CMD_RETRY:
+            code = gt_leases_get (self->leases, request->lease_id, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                code = gt_broker_delivery_retry (self, request->lease_id, err, sizeof (err));
             if (code == GT_OK)
                 s_reply_lease (self, &reply, &info, lease);
             break;
@@ -516,7 +543,8 @@ s_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size_t *size
             gt_leases_filter_t filter = {
                 request->service_id, request->object_id,
                 request->has_object_type, request->object_type,
-                request->has_state, request->state
+                request->has_state, request->state,
+                request->has_cleanup_status, request->cleanup_status
             };
             leases = (gt_lease_t **) calloc (limit, sizeof (gt_lease_t *));
             assert (leases);
@@ -579,8 +607,8 @@ s_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size_t *size
     if (code == GT_OK) {
         reply.code = GT_OK;
         if (gt_msg_encode_alloc (&reply, body_p, size_p) != 0) {
-            zsys_error ("gt_broker: cannot encode the reply to %s rid=%" PRIu64,
-                        gt_cmd_name (request->cmd), request->rid);
+            gt_log_error ("broker", "cannot encode the reply to %s rid=%" PRIu64,
+                          gt_cmd_name (request->cmd), request->rid);
             code = GT_ERR_INTERNAL;
             snprintf (err, sizeof (err), "the broker could not encode its reply");
         }
@@ -656,7 +684,8 @@ s_drain_requests (s_broker_t *self)
     self->more_requests = false;
     if (!self->router)
         return;
-    for (size_t handled = 0; handled < GT_BROKER_REQUESTS_PER_TURN; handled++) {
+    size_t per_turn = gt_broker_requests_per_turn (self);
+    for (size_t handled = 0; handled < per_turn; handled++) {
         s_envelope_t *envelope = NULL;
         zmq_msg_t body;
         zmq_msg_init (&body);
@@ -666,6 +695,7 @@ s_drain_requests (s_broker_t *self)
             return;
         }
         self->counters.requests++;
+        int64_t received = zclock_usecs ();
         void *data = NULL;
         size_t size = 0;
         gt_code_t code;
@@ -690,17 +720,21 @@ s_drain_requests (s_broker_t *self)
             //  HEALTH and STATS read no lease state: no need to wait for the store
             immediate = cmd == GT_CMD_HEALTH || cmd == GT_CMD_STATS;
             code = s_handle (self, request, &data, &size);
+            //  Refused unapplied (store down): nothing to wait for
+            if (code == GT_ERR_UNAVAILABLE)
+                immediate = true;
             if (self->verbose)
-                zsys_debug ("gt_broker: %s rid=%" PRIu64 " -> %s", gt_cmd_name (cmd), rid, gt_code_name (code));
+                gt_log_debug ("broker", "%s rid=%" PRIu64 " -> %s", gt_cmd_name (cmd), rid, gt_code_name (code));
             gt_msg_destroy (&request);
         }
         else {
             self->counters.malformed++;
             if (self->verbose)
-                zsys_debug ("gt_broker: bad request rid=%" PRIu64 ": %s: %s", rid, gt_code_name (code), err);
+                gt_log_debug ("broker", "bad request rid=%" PRIu64 ": %s: %s", rid, gt_code_name (code), err);
             s_error_body (rid, code, err, &data, &size);
         }
         s_reply_t *reply = s_reply_new (envelope, rid, cmd, code, data, size);
+        reply->received = received;
         if (immediate)
             s_deliver_reply (self, reply);
         else
@@ -716,8 +750,13 @@ static void
 s_fire_timers (s_broker_t *self)
 {
     s_clock (self);
-    gt_leases_advance (self->leases, GT_BROKER_TIMERS_PER_TURN);
-    self->more_timers = gt_leases_timeout (self->leases) == 0;
+    //  None while the store cannot write; paced in the catch-up after a start
+    int64_t now = zclock_mono ();
+    size_t budget = gt_broker_timer_budget (self, now);
+    size_t ran = budget ? gt_leases_advance (self->leases, budget) : 0;
+    bool due = gt_leases_timeout (self->leases) == 0;
+    gt_broker_timers_ran (self, ran, due);
+    self->more_timers = due && gt_broker_timer_budget (self, now) > 0;
 }
 
 //  Poll timeout in ms: 0 if work is left, else until the wheel needs us.
@@ -726,15 +765,18 @@ s_poll_timeout (s_broker_t *self)
 {
     if (self->more_requests || self->more_timers)
         return 0;
+    //  Changes made between turns (delivery outcomes) go to the store now
+    if (self->current && self->current->dirty)
+        return 0;
     s_clock (self);
-    int64_t timeout = gt_leases_timeout (self->leases);
+    int64_t timeout = gt_broker_timer_timeout (self, gt_leases_timeout (self->leases), zclock_mono ());
     if (self->backlog_count && (timeout < 0 || timeout > 1))
         timeout = 1;                //  retry queued replies every ms
     //  Waking early is harmless (the wheel never fires early); cap it so
     //  zmq_poll never sees a huge value
     if (timeout > 3600 * 1000)
         timeout = 3600 * 1000;
-    return (long) timeout;
+    return gt_metrics_poll_timeout (self->metrics, zclock_mono (), (long) timeout);
 }
 
 //  --------------------------------------------------------------------------
@@ -755,6 +797,29 @@ s_bind (zsock_t *sock, const char *endpoint)
         return 0;
     const char *colon = strrchr (last, ':');
     return colon ? atoi (colon + 1) : 0;
+}
+
+//  DETACH (tests): stop delivering, make everything durable and hand the
+//  test store over; NULL if it cannot be (not the test store, held).
+static gt_store_t *
+s_detach (s_broker_t *self)
+{
+    if (!self->store || !streq (gt_store_name (self->store), "test"))
+        return NULL;
+    gt_broker_delivery_stop (self->delivery);
+    s_flush (self);
+    zpoller_t *poller = zpoller_new (gt_store_completion_sock (self->store), NULL);
+    int64_t deadline = zclock_mono () + 5000;
+    while (zlistx_size (self->flight) > 0 && zclock_mono () < deadline)
+        if (zpoller_wait (poller, 100))
+            s_handle_completions (self);
+    zpoller_destroy (&poller);
+    s_flush (self);                 //  what releasing those batches recorded
+    if (zlistx_size (self->flight) > 0 || self->current)
+        return NULL;                //  completions held
+    gt_store_t *store = self->store;
+    self->store = NULL;
+    return store;
 }
 
 static void
@@ -793,7 +858,7 @@ s_handle_pipe (s_broker_t *self)
             }
             port = s_bind (*sock, endpoint);
             if (port == -1) {
-                zsys_error ("gt_broker: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+                gt_log_error ("broker", "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
                 if (created)
                     zsock_destroy (sock);       //  bound nowhere: as if never made
             }
@@ -811,10 +876,19 @@ s_handle_pipe (s_broker_t *self)
         zstr_free (&value);
     }
     else
+    if (streq (command, "METRICS")) {
+        char *endpoint = zmsg_popstr (msg);
+        zstr_sendf (self->pipe, "%d", gt_broker_metrics_serve (self, endpoint));
+        zstr_free (&endpoint);
+    }
+    else
     if (streq (command, "VERBOSE")) {
         self->verbose = true;
         zstr_send (self->pipe, "0");
     }
+    else
+    if (streq (command, "DETACH"))
+        zsock_send (self->pipe, "p", s_detach (self));
     else
     if (streq (command, "STORE")) {
         char *what = zmsg_popstr (msg);
@@ -836,7 +910,7 @@ s_handle_pipe (s_broker_t *self)
         zstr_free (&value);
     }
     else
-        zsys_error ("gt_broker: unknown pipe command '%s'", command);
+        gt_log_error ("broker", "unknown pipe command '%s'", command);
     zstr_free (&command);
     zmsg_destroy (&msg);
 }
@@ -850,7 +924,7 @@ s_load_lease (void *ctx, const gt_lease_info_t *lease, const char *key)
     s_broker_t *self = (s_broker_t *) ctx;
     char err [256];
     if (gt_leases_restore_lease (self->leases, lease, key, err, sizeof (err)) != GT_OK)
-        zsys_warning ("gt_broker: recovery skipped a lease: %s", err);
+        gt_log_warn ("broker", "recovery skipped a lease: %s", err);
 }
 
 static void
@@ -879,7 +953,7 @@ s_load_counters (void *ctx, uint64_t last_seq, uint64_t fence_counter)
 //  Actor
 
 static s_broker_t *
-s_broker_new (zsock_t *pipe, const gt_config_t *config)
+s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
 {
     s_broker_t *self = (s_broker_t *) zmalloc (sizeof (s_broker_t));
     assert (self);
@@ -887,16 +961,19 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config)
     self->config = gt_config_dup (config);
     self->verbose = config->verbose;
     self->started = zclock_mono ();
+    self->metrics = gt_metrics_new ();
     self->hwm = GT_BROKER_HWM;
     self->backlog_tail = &self->backlog;
     self->flight = zlistx_new ();
     zlistx_set_destructor (self->flight, (zlistx_destructor_fn *) s_batch_destroy);
     char err [256] = "";
-    self->store = gt_store_open (config, err, sizeof (err));
+    self->store = store ? store : gt_store_open (config, err, sizeof (err));
     if (!self->store)
-        zsys_error ("gt_broker: %s", err);
+        gt_log_error ("broker", "%s", err);
     self->events = gt_events_new (config->event_history);
-    gt_leases_hooks_t hooks = { .ctx = self, .event = s_hook_event, .reclaim = s_hook_reclaim };
+    self->delivery = gt_broker_delivery_new (config);
+    gt_leases_hooks_t hooks = { .ctx = self, .event = s_hook_event, .reclaim = s_hook_reclaim,
+                                .callback = gt_broker_delivery_hook };
     if (self->store && gt_store_records (self->store)) {
         hooks.lease_put = s_hook_lease_put;
         hooks.lease_delete = s_hook_lease_delete;
@@ -905,9 +982,10 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config)
     }
     self->leases = gt_leases_new (config, &hooks, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
     if (self->store) {
-        gt_store_loader_t loader = { self, s_load_lease, s_load_object, s_load_event, s_load_counters };
+        gt_store_loader_t loader = { self, s_load_lease, s_load_object, s_load_event, s_load_counters,
+                                     gt_broker_delivery_load };
         if (gt_store_recover (self->store, &loader, err, sizeof (err)) != 0) {
-            zsys_error ("gt_broker: recovery failed: %s", err);
+            gt_log_error ("broker", "recovery failed: %s", err);
             gt_store_destroy (&self->store);
         }
     }
@@ -923,6 +1001,8 @@ s_broker_destroy (s_broker_t **self_p)
     s_broker_t *self = *self_p;
     if (!self)
         return;
+    gt_metrics_destroy (&self->metrics);   //  stops the HTTP server first
+    gt_broker_delivery_destroy (&self->delivery);
     s_batch_destroy (&self->current);
     zlistx_destroy (&self->flight);
     while (self->backlog) {
@@ -932,6 +1012,7 @@ s_broker_destroy (s_broker_t **self_p)
     }
     gt_leases_destroy (&self->leases);
     gt_events_destroy (&self->events);
+    gt_pacer_destroy (&self->catchup);
     gt_store_destroy (&self->store);
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
@@ -940,13 +1021,13 @@ s_broker_destroy (s_broker_t **self_p)
     *self_p = NULL;
 }
 
-void
-gt_broker_actor (zsock_t *pipe, void *args)
+static void
+s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
 {
-    s_broker_t *self = s_broker_new (pipe, (const gt_config_t *) args);
+    s_broker_t *self = s_broker_new (pipe, config, store);
     zsock_signal (pipe, 0);
     while (!self->terminated) {
-        zmq_pollitem_t items [3];
+        zmq_pollitem_t items [5];
         int count = 0;
         items [count++] = (zmq_pollitem_t) { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 };
         int router_item = -1, store_item = -1;
@@ -958,6 +1039,15 @@ gt_broker_actor (zsock_t *pipe, void *args)
         if (completions) {
             store_item = count;
             items [count++] = (zmq_pollitem_t) { zsock_resolve (completions), 0, ZMQ_POLLIN, 0 };
+        }
+        zsock_t *outcomes = gt_broker_delivery_sock (self->delivery);
+        if (outcomes)
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (outcomes), 0, ZMQ_POLLIN, 0 };
+        int metrics_item = -1;
+        int wake_fd = gt_metrics_wake_fd (self->metrics);
+        if (wake_fd >= 0) {
+            metrics_item = count;
+            items [count++] = (zmq_pollitem_t) { NULL, wake_fd, ZMQ_POLLIN, 0 };
         }
         if (zmq_poll (items, count, s_poll_timeout (self)) == -1) {
             if (errno == EINTR)
@@ -972,6 +1062,9 @@ gt_broker_actor (zsock_t *pipe, void *args)
         (void) router_item;
         if (store_item >= 0 && (items [store_item].revents & ZMQ_POLLIN))
             s_handle_completions (self);
+        if (metrics_item >= 0 && (items [metrics_item].revents & ZMQ_POLLIN))
+            gt_metrics_wake_drain (self->metrics);
+        gt_broker_metrics_tick (self);
         if (!self->store)
             continue;
         //  Open the turn's batch before any mutation: its journal mark and
@@ -979,9 +1072,23 @@ gt_broker_actor (zsock_t *pipe, void *args)
         s_batch_current (self);
         s_drain_requests (self);
         s_fire_timers (self);
+        gt_broker_delivery_outcomes (self);
         s_flush (self);
         s_retry_backlog (self);
         self->counters.turns++;
     }
     s_broker_destroy (&self);
+}
+
+void
+gt_broker_actor (zsock_t *pipe, void *args)
+{
+    s_broker_run (pipe, (const gt_config_t *) args, NULL);
+}
+
+void
+gt_broker_actor_on_store (zsock_t *pipe, void *args)
+{
+    const gt_broker_args_t *broker_args = (const gt_broker_args_t *) args;
+    s_broker_run (pipe, broker_args->config, broker_args->store);
 }

@@ -12,6 +12,11 @@
         HWM n               high-water mark of sockets bound later (tests); reply "0"
         STORE FAIL n        test store only: fail the next n flushes; reply "0" or "-1"
         STORE HOLD 1|0      test store only: hold / release completions; reply "0" or "-1"
+        DETACH              test store only: stop delivering callbacks, wait until every
+                            batch is durable, and hand the store over: the reply is one
+                            pointer frame (zsock_recv "p"), NULL if it cannot; the broker
+                            then serves nothing more.  With gt_broker_actor_on_store a new
+                            broker recovers from it (restart tests without PostgreSQL).
         $TERM               stop (zactor_destroy sends it)
 
     One thread owns every table: no locks.  See gt_broker.c for the loop.  */
@@ -33,6 +38,15 @@ extern "C" {
 
 //  The actor (args is a const gt_config_t *).
 void gt_broker_actor (zsock_t *pipe, void *args);
+
+//  The actor on a store the caller opened, which it takes over (tests:
+//  recovery from a test store another broker handed over with DETACH).
+typedef struct gt_store_t gt_store_t;
+typedef struct {
+    const gt_config_t *config;      //  copied, as for gt_broker_actor
+    gt_store_t *store;              //  taken over; recovered from before serving
+} gt_broker_args_t;
+void gt_broker_actor_on_store (zsock_t *pipe, void *args);
 
 void gt_broker_test (bool verbose);
 

@@ -21,6 +21,7 @@ struct s_reply_t {
     gt_code_t code;                 //  the reply's code
     void *body;                     //  encoded reply
     size_t size;                    //  its bytes
+    int64_t received;               //  zclock_usecs when the request was read (metrics)
 };
 
 //  The changes of one loop turn, on their way to the store.
@@ -57,12 +58,18 @@ typedef struct {
     uint64_t turns;                 //  loop turns
 } s_counters_t;
 
+typedef struct _gt_broker_delivery_t gt_broker_delivery_t;
+typedef struct gt_metrics_t gt_metrics_t;
+typedef struct gt_pacer_t gt_pacer_t;
+
 typedef struct {
     zsock_t *pipe;                  //  actor pipe
     gt_config_t *config;            //  own copy
     zsock_t *router;                //  requests, once bound
     zsock_t *pub;                   //  events, once bound
     gt_store_t *store;              //  NULL if it could not be opened
+    gt_broker_delivery_t *delivery; //  cleanup callbacks (gt_broker_delivery.c)
+    gt_metrics_t *metrics;          //  figures for /metrics and STATS (gt_broker_metrics.c)
     gt_leases_t *leases;            //  the tables
     gt_events_t *events;            //  numbering, history
     s_batch_t *current;             //  the batch of this turn
@@ -76,11 +83,31 @@ typedef struct {
     int64_t started;                //  zclock_mono at start
     bool more_requests;             //  requests were left for the next turn
     bool more_timers;               //  due timers were left for the next turn
+    gt_pacer_t *catchup;            //  paces due timers after the start (gt_broker_store.c), NULL after
+    bool caught_up;                 //  the catch-up is over
+    uint64_t catchup_fired;         //  timers run during the catch-up
+    int64_t catchup_started;        //  zclock_mono when it began
     bool verbose;                   //  log every request
     bool terminated;                //  $TERM received
 } s_broker_t;
 
 //  Build the STATS list (names sorted by the encoder); caller frees the array.
 gt_stat_t *gt_broker_stats_build (s_broker_t *self, size_t *count_p);
+
+//  The batch of this turn (opened if needed): what a mutation joins.
+s_batch_t *gt_broker_batch (s_broker_t *self);
+
+//  gt_broker_delivery.c: the broker's side of cleanup callbacks
+//  Lease engine hook (ctx is the broker) and store loader (outbox rows)
+void gt_broker_delivery_hook (void *ctx, const gt_lease_info_t *owner, gt_reason_t reason);
+void gt_broker_delivery_load (void *ctx, const gt_store_callback_t *callback);
+//  Batches up to batch_id are durable: submit their callbacks
+void gt_broker_delivery_durable (s_broker_t *self, uint64_t batch_id);
+//  Batches from failed_id on were undone
+void gt_broker_delivery_failed (s_broker_t *self, uint64_t failed_id);
+//  Read the delivery engine's outcomes (never blocks)
+void gt_broker_delivery_outcomes (s_broker_t *self);
+//  RETRY lease_id: GT_OK, or an error with a message
+gt_code_t gt_broker_delivery_retry (s_broker_t *self, const char *lease_id, char *err, size_t err_size);
 
 #endif

@@ -7,6 +7,11 @@
 #include "gt_events.h"
 #include "gt_store.h"
 #include "gt_broker.h"
+#include "gt_log.h"
+#include "gt_histogram.h"
+#include "gt_metrics_http.h"
+#include "gt_broker_metrics.h"
+#include "gt_broker_delivery.h"
 
 typedef struct {
     const char *name;               //  module name, as registered with ctest
@@ -21,6 +26,12 @@ static const s_test_t s_tests [] = {
     { "gt_events", gt_events_test },
     { "gt_store", gt_store_test },
     { "gt_broker", gt_broker_test },
+    { "gt_log", gt_log_test },
+    { "gt_histogram", gt_histogram_test },
+    { "gt_metrics", gt_metrics_test },
+    { "gt_metrics_http", gt_metrics_http_test },
+    { "gt_broker_metrics", gt_broker_metrics_test },
+    { "gt_broker_delivery", gt_broker_delivery_test },
 };
 
 int

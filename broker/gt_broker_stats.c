@@ -4,9 +4,11 @@
 #include "gt_leases.h"
 #include "gt_events.h"
 #include "gt_store.h"
+#include "gt_broker_delivery.h"
 #include "gt_broker_internal.h"
+#include "gt_broker_metrics.h"
 
-#define S_MAX_STATS     128
+#define S_MAX_STATS     256
 
 static void
 s_add (gt_stat_t *stats, size_t *count, const char *name, uint64_t value)
@@ -29,6 +31,7 @@ static const char *s_request_names [GT_CMD_COUNT_] = {
     [GT_CMD_HEALTH] = "requests_health",
     [GT_CMD_STATS] = "requests_stats",
     [GT_CMD_REPLAY] = "requests_replay",
+    [GT_CMD_RETRY] = "requests_retry",
 };
 static const char *s_error_names [GT_CODE_COUNT_] = {
     [GT_ERR_INVALID_ARGUMENT] = "errors_invalid_argument",
@@ -96,8 +99,20 @@ gt_broker_stats_build (s_broker_t *self, size_t *count_p)
     s_add (stats, &count, "store_batches_in_flight", zlistx_size (self->flight));
     s_add (stats, &count, "reclaims_handed", c->reclaims_handed);
     s_add (stats, &count, "cleanups_handed", c->cleanups_handed);
+    gt_broker_delivery_counters_t callbacks;
+    gt_broker_delivery_counters (self->delivery, &callbacks);
+    s_add (stats, &count, "callbacks_pending", callbacks.pending);
+    s_add (stats, &count, "callbacks_delivered", callbacks.delivered);
+    s_add (stats, &count, "callbacks_dead", callbacks.dead);
+    s_add (stats, &count, "callbacks_dead_letters", callbacks.dead_letters);
+    s_add (stats, &count, "callbacks_queue_full", callbacks.queue_full);
+    s_add (stats, &count, "callbacks_retried", callbacks.retried);
+    s_add (stats, &count, "callbacks_recovered", callbacks.recovered);
+    s_add (stats, &count, "callback_attempts", callbacks.attempts);
+    s_add (stats, &count, "callback_failures", callbacks.failures);
     s_add (stats, &count, "loop_turns", c->turns);
     s_add (stats, &count, "uptime_ms", (uint64_t) (zclock_mono () - self->started));
+    gt_broker_metrics_stats (self, stats, &count, S_MAX_STATS);
     *count_p = count;
     return stats;
 }

@@ -10,6 +10,8 @@ typedef enum {
     S_SECONDS,                      //  seconds with fraction, stored as uint64 ms
     S_UINT,                         //  unsigned integer, stored as uint64
     S_PORT,                         //  0 .. 65535, stored as int
+    S_METRICS_PORT,                 //  0 .. 65535 or "auto" (stored as -1), as int
+    S_WAIT_SECONDS,                 //  seconds as S_SECONDS, or negative = forever (stored as -1), as int64
     S_STRING                        //  stored as char * (owned)
 } s_kind_t;
 
@@ -54,7 +56,13 @@ static const s_setting_t s_settings [] = {
     { "DATABASE_URL", "database-url", S_STRING, S_FIELD (database_url), 0, 0,
       "PostgreSQL connection string (postgres store)" },
     { "GC_MAX_DB_CONNECTIONS", "max-db-connections", S_UINT, S_FIELD (max_db_connections), 1, 1000,
-      "PostgreSQL connections (10)" },
+      "PostgreSQL connections allowed; the store needs 2 (1 writer + 1 at start) (10)" },
+    { "GC_DB_CONNECT_WAIT", "db-connect-wait", S_WAIT_SECONDS, S_FIELD (db_connect_wait_ms), 0, S_DAY_MS,
+      "seconds to wait for PostgreSQL at start; 0 = fail at once, -1 = forever (0)" },
+    { "GC_RECOVERY_EXPIRY_RATE", "recovery-expiry-rate", S_UINT, S_FIELD (recovery_expiry_rate), 1, 100000000,
+      "expiries per second while catching up after a start (50000)" },
+    { "GC_DB_GROUP_COMMIT", "db-group-commit", S_UINT, S_FIELD (db_group_commit), 0, 1,
+      "1 = group commit; 0 = one transaction per request, for comparison (1)" },
     { "GC_CLEANUP_INTERVAL", NULL, S_SECONDS, S_FIELD (cleanup_interval_ms), 0, 365 * S_DAY_MS,
       NULL },
     { "GC_CLEANUP_TIMEOUT", "cleanup-timeout", S_SECONDS, S_FIELD (cleanup_timeout_ms), 1, S_DAY_MS,
@@ -65,6 +73,18 @@ static const s_setting_t s_settings [] = {
       "seconds: default base delay between cleanup retries (5)" },
     { "GC_CALLBACK_ALLOW", "callback-allow", S_STRING, S_FIELD (callback_allow), 0, 0,
       "comma-separated URL prefixes cleanup URLs must start with (any http/https)" },
+    { "GC_CALLBACK_SECRET", "callback-secret", S_STRING, S_FIELD (callback_secret), 0, 0,
+      "HMAC-SHA256 key signing cleanup calls; prefer the env var (unsigned)" },
+    { "GC_CALLBACK_MAX_PENDING", "callback-max-pending", S_UINT, S_FIELD (callback_max_pending), 1, 100000000,
+      "cleanup calls waiting for delivery; past it: dead letter (100000)" },
+    { "GC_CALLBACK_CONCURRENCY", "callback-concurrency", S_UINT, S_FIELD (callback_concurrency), 1, 100000,
+      "cleanup requests in flight (256)" },
+    { "GC_CALLBACK_PER_HOST", "callback-per-host", S_UINT, S_FIELD (callback_per_host), 1, 100000,
+      "cleanup requests in flight per endpoint (32)" },
+    { "GC_METRICS_PORT", "metrics-port", S_METRICS_PORT, S_FIELD (metrics_port), 0, 65535,
+      "HTTP /metrics /healthz /readyz port; 0 = off, auto = ephemeral (9090)" },
+    { "GC_METRICS_HOST", "metrics-host", S_STRING, S_FIELD (metrics_host), 0, 0,
+      "interface of the metrics port (127.0.0.1)" },
 };
 #define S_SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
@@ -86,11 +106,20 @@ gt_config_new (void)
     self->storage = strdup ("memory");
     self->database_url = NULL;
     self->max_db_connections = 10;
+    self->db_connect_wait_ms = 0;
+    self->recovery_expiry_rate = 50000;
+    self->db_group_commit = 1;
     self->cleanup_interval_ms = 60 * 1000;
     self->cleanup_timeout_ms = 30 * 1000;
     self->cleanup_max_retries = 3;
     self->cleanup_retry_delay_ms = 5 * 1000;
     self->callback_allow = NULL;
+    self->callback_secret = NULL;
+    self->callback_max_pending = 100000;
+    self->callback_concurrency = 256;
+    self->callback_per_host = 32;
+    self->metrics_port = 9090;
+    self->metrics_host = strdup ("127.0.0.1");
     return self;
 }
 
@@ -104,6 +133,8 @@ gt_config_destroy (gt_config_t **self_p)
         free (self->storage);
         free (self->database_url);
         free (self->callback_allow);
+        free (self->callback_secret);
+        free (self->metrics_host);
         free (self);
         *self_p = NULL;
     }
@@ -126,6 +157,8 @@ gt_config_dup (const gt_config_t *self)
     copy->storage = s_strdup_or_null (self->storage);
     copy->database_url = s_strdup_or_null (self->database_url);
     copy->callback_allow = s_strdup_or_null (self->callback_allow);
+    copy->callback_secret = s_strdup_or_null (self->callback_secret);
+    copy->metrics_host = s_strdup_or_null (self->metrics_host);
     return copy;
 }
 
@@ -162,6 +195,13 @@ gt_config_set_callback_allow (gt_config_t *self, const char *allow)
 {
     assert (self);
     s_set_string (&self->callback_allow, allow);
+}
+
+void
+gt_config_set_callback_secret (gt_config_t *self, const char *secret)
+{
+    assert (self);
+    s_set_string (&self->callback_secret, secret);
 }
 
 bool
@@ -225,6 +265,18 @@ s_apply (gt_config_t *self, const s_setting_t *setting, const char *name,
             }
             s_set_string ((char **) field, text);
             return GT_CONFIG_OK;
+        case S_WAIT_SECONDS:
+            if (text && *text == '-' && gt_config_parse_seconds (text + 1, &value)) {
+                *(int64_t *) field = -1;        //  negative: forever
+                return GT_CONFIG_OK;
+            }
+            if (!gt_config_parse_seconds (text, &value) || value > setting->max) {
+                snprintf (err, err_size, "%s: '%s' is not a number of seconds up to %.0f "
+                          "(0 = do not wait, negative = forever)", name, text, setting->max / 1000.0);
+                return GT_CONFIG_ERROR;
+            }
+            *(int64_t *) field = (int64_t) value;
+            return GT_CONFIG_OK;
         case S_SECONDS:
             if (!gt_config_parse_seconds (text, &value)) {
                 snprintf (err, err_size, "%s: '%s' is not a number of seconds (e.g. 30 or 0.05)",
@@ -237,6 +289,18 @@ s_apply (gt_config_t *self, const s_setting_t *setting, const char *name,
                 return GT_CONFIG_ERROR;
             }
             *(uint64_t *) field = value;
+            return GT_CONFIG_OK;
+        case S_METRICS_PORT:
+            if (text && strcasecmp (text, "auto") == 0) {
+                *(int *) field = -1;
+                return GT_CONFIG_OK;
+            }
+            if (!s_parse_uint (text, &value) || value > setting->max) {
+                snprintf (err, err_size, "%s: '%s' is not a port (0 .. 65535; 0 = off) or 'auto'",
+                          name, text);
+                return GT_CONFIG_ERROR;
+            }
+            *(int *) field = (int) value;
             return GT_CONFIG_OK;
         case S_UINT:
         case S_PORT:
@@ -306,7 +370,7 @@ gt_config_load_env (gt_config_t *self, char *err, size_t err_size)
 const char *
 gt_config_usage (void)
 {
-    static char usage [4096];
+    static char usage [8192];
     if (!*usage) {
         size_t used = (size_t) snprintf (usage, sizeof (usage),
             "usage: garbagetruck [options]\n"
@@ -316,7 +380,7 @@ gt_config_usage (void)
                 continue;
             char flag [64];
             snprintf (flag, sizeof (flag), "--%s %s", s_settings [i].flag,
-                      s_settings [i].kind == S_SECONDS ? "S"
+                      s_settings [i].kind == S_SECONDS || s_settings [i].kind == S_WAIT_SECONDS ? "S"
                       : s_settings [i].kind == S_STRING ? "TEXT" : "N");
             used += (size_t) snprintf (usage + used, sizeof (usage) - used, "  %-32s %-26s %s\n",
                                        flag, s_settings [i].env, s_settings [i].help);
@@ -390,7 +454,216 @@ gt_config_load (gt_config_t *self, int argc, char *argv [], char *err, size_t er
 }
 
 //  --------------------------------------------------------------------------
+//  Metrics settings and the effective configuration (issue 7)
+
+void
+gt_config_set_metrics_host (gt_config_t *self, const char *host)
+{
+    assert (self);
+    s_set_string (&self->metrics_host, host ? host : "127.0.0.1");
+}
+
+void
+gt_config_mask_url (const char *url, char *out, size_t size)
+{
+    snprintf (out, size, "%s", url);
+    //  URI: scheme://user:password@host...
+    char *scheme = strstr (out, "://");
+    if (scheme) {
+        char *user = scheme + 3;
+        char *at = strchr (user, '@');
+        char *slash = strchr (user, '/');
+        char *colon = strchr (user, ':');
+        if (at && (!slash || at < slash) && colon && colon < at) {
+            char rest [1024];
+            snprintf (rest, sizeof (rest), "%s", at);
+            snprintf (colon + 1, size - (size_t) (colon + 1 - out), "***%s", rest);
+        }
+    }
+    //  key=value: password=secret (also as a URI query parameter)
+    for (char *found = strstr (out, "password="); found; found = strstr (found + 1, "password=")) {
+        char *value = found + 9;
+        size_t length = strcspn (value, " &");
+        char rest [1024];
+        snprintf (rest, sizeof (rest), "%s", value + length);
+        snprintf (value, size - (size_t) (value - out), "***%s", rest);
+    }
+}
+
+static bool
+s_secret_name (const char *name)
+{
+    return strstr (name, "SECRET") || strstr (name, "PASSWORD") || strstr (name, "TOKEN");
+}
+
+void
+gt_config_describe (const gt_config_t *self, gt_config_describe_fn *fn, void *ctx)
+{
+    assert (self && fn);
+    for (size_t i = 0; i < S_SETTING_COUNT; i++) {
+        const s_setting_t *setting = &s_settings [i];
+        const void *field = (const char *) self + setting->offset;
+        char text [1024];
+        const char *value = text;
+        switch (setting->kind) {
+            case S_SECONDS: {
+                uint64_t ms = *(const uint64_t *) field;
+                snprintf (text, sizeof (text), "%" PRIu64 ".%03u", ms / 1000, (unsigned) (ms % 1000));
+                break;
+            }
+            case S_WAIT_SECONDS: {
+                int64_t ms = *(const int64_t *) field;
+                if (ms < 0)
+                    snprintf (text, sizeof (text), "-1");
+                else
+                    snprintf (text, sizeof (text), "%" PRId64 ".%03d", ms / 1000, (int) (ms % 1000));
+                break;
+            }
+            case S_UINT:
+                snprintf (text, sizeof (text), "%" PRIu64, *(const uint64_t *) field);
+                break;
+            case S_PORT:
+                snprintf (text, sizeof (text), "%d", *(const int *) field);
+                break;
+            case S_METRICS_PORT: {
+                int port = *(const int *) field;
+                if (port < 0)
+                    snprintf (text, sizeof (text), "auto");
+                else
+                    snprintf (text, sizeof (text), "%d", port);
+                break;
+            }
+            case S_STRING: {
+                const char *string = *(char *const *) field;
+                if (!string)
+                    value = NULL;
+                else
+                if (s_secret_name (setting->env))
+                    snprintf (text, sizeof (text), "***");
+                else
+                if (streq (setting->env, "DATABASE_URL"))
+                    gt_config_mask_url (string, text, sizeof (text));
+                else
+                    snprintf (text, sizeof (text), "%s", string);
+                break;
+            }
+        }
+        fn (ctx, setting->env, value);
+    }
+}
+
+typedef struct {
+    char text [4096];               //  "NAME=value;" for each setting described
+} s_described_t;
+
+static void
+s_describe_collect (void *ctx, const char *name, const char *value)
+{
+    s_described_t *described = (s_described_t *) ctx;
+    size_t used = strlen (described->text);
+    snprintf (described->text + used, sizeof (described->text) - used, "%s=%s;",
+              name, value ? value : "(unset)");
+}
+
+static void
+s_test_metrics_settings (void)
+{
+    char err [256];
+    gt_config_t *config = gt_config_new ();
+    assert (config->metrics_port == 9090 && streq (config->metrics_host, "127.0.0.1"));
+    setenv ("GC_METRICS_PORT", "auto", 1);
+    setenv ("GC_METRICS_HOST", "0.0.0.0", 1);
+    assert (gt_config_load_env (config, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->metrics_port == -1 && streq (config->metrics_host, "0.0.0.0"));
+    unsetenv ("GC_METRICS_PORT");
+    unsetenv ("GC_METRICS_HOST");
+    char *off [] = { "garbagetruck", "--metrics-port", "0" };
+    assert (gt_config_load_args (config, 3, off, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->metrics_port == 0);
+    char *fixed [] = { "garbagetruck", "--metrics-port=9191", "--metrics-host", "localhost" };
+    assert (gt_config_load_args (config, 4, fixed, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->metrics_port == 9191 && streq (config->metrics_host, "localhost"));
+    char *bad [] = { "garbagetruck", "--metrics-port", "65536" };
+    assert (gt_config_load_args (config, 3, bad, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "--metrics-port"));
+    char *junk [] = { "garbagetruck", "--metrics-port", "sometimes" };
+    assert (gt_config_load_args (config, 3, junk, err, sizeof (err)) == GT_CONFIG_ERROR);
+    gt_config_t *copy = gt_config_dup (config);
+    assert (copy->metrics_host != config->metrics_host && streq (copy->metrics_host, "localhost"));
+    gt_config_destroy (&copy);
+    assert (strstr (gt_config_usage (), "--metrics-port"));
+
+    //  Masking
+    char masked [256];
+    gt_config_mask_url ("postgresql://gt:hunter2@db:5432/gt", masked, sizeof (masked));
+    assert (streq (masked, "postgresql://gt:***@db:5432/gt"));
+    gt_config_mask_url ("postgresql://gt@db/gt?password=hunter2&sslmode=off", masked, sizeof (masked));
+    assert (streq (masked, "postgresql://gt@db/gt?password=***&sslmode=off"));
+    gt_config_mask_url ("host=db user=gt password=hunter2 dbname=gt", masked, sizeof (masked));
+    assert (streq (masked, "host=db user=gt password=*** dbname=gt"));
+    gt_config_mask_url ("postgresql:///gt", masked, sizeof (masked));
+    assert (streq (masked, "postgresql:///gt"));
+
+    //  The effective configuration: every setting, secrets hidden
+    config->metrics_port = -1;
+    gt_config_set_database_url (config, "postgresql://gt:hunter2@db/gt");
+    s_described_t described = { "" };
+    gt_config_describe (config, s_describe_collect, &described);
+    assert (strstr (described.text, "GC_SERVER_PORT=50051;"));
+    assert (strstr (described.text, "GC_MIN_LEASE_DURATION=30.000;"));
+    assert (strstr (described.text, "GC_METRICS_PORT=auto;"));
+    assert (strstr (described.text, "DATABASE_URL=postgresql://gt:***@db/gt;"));
+    assert (!strstr (described.text, "hunter2"));
+    for (size_t i = 0; i < S_SETTING_COUNT; i++)
+        if (s_settings [i].kind == S_STRING && s_secret_name (s_settings [i].env)) {
+            //  A secret set: only stars
+            char **field = (char **) ((char *) config + s_settings [i].offset);
+            s_set_string (field, "do-not-print");
+        }
+    described.text [0] = 0;
+    gt_config_describe (config, s_describe_collect, &described);
+    assert (!strstr (described.text, "do-not-print"));
+    gt_config_destroy (&config);
+}
+
+//  --------------------------------------------------------------------------
 //  Self test
+
+//  The PostgreSQL store's settings (issue 3)
+static void
+s_test_store_settings (void)
+{
+    char err [256];
+    gt_config_t *config = gt_config_new ();
+    assert (config->db_connect_wait_ms == 0 && config->recovery_expiry_rate == 50000);
+    assert (config->db_group_commit == 1);
+    setenv ("GC_DB_CONNECT_WAIT", "2.5", 1);
+    setenv ("GC_RECOVERY_EXPIRY_RATE", "1000", 1);
+    assert (gt_config_load_env (config, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->db_connect_wait_ms == 2500 && config->recovery_expiry_rate == 1000);
+    unsetenv ("GC_DB_CONNECT_WAIT");
+    unsetenv ("GC_RECOVERY_EXPIRY_RATE");
+    char *forever [] = { "garbagetruck", "--db-connect-wait=-1", "--recovery-expiry-rate", "7",
+                         "--db-group-commit", "0" };
+    assert (gt_config_load_args (config, 6, forever, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->db_connect_wait_ms == -1 && config->recovery_expiry_rate == 7);
+    assert (config->db_group_commit == 0);
+    gt_config_t *copy = gt_config_dup (config);
+    assert (copy->db_connect_wait_ms == -1);
+    gt_config_destroy (&copy);
+    char *junk [] = { "garbagetruck", "--db-connect-wait", "soon" };
+    assert (gt_config_load_args (config, 3, junk, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "--db-connect-wait"));
+    char *zero_rate [] = { "garbagetruck", "--recovery-expiry-rate", "0" };
+    assert (gt_config_load_args (config, 3, zero_rate, err, sizeof (err)) == GT_CONFIG_ERROR);
+    s_described_t described = { "" };
+    gt_config_describe (config, s_describe_collect, &described);
+    assert (strstr (described.text, "GC_DB_CONNECT_WAIT=-1;"));
+    assert (strstr (described.text, "GC_RECOVERY_EXPIRY_RATE=7;"));
+    const char *usage = gt_config_usage ();
+    assert (strstr (usage, "--db-connect-wait S") && strstr (usage, "GC_RECOVERY_EXPIRY_RATE"));
+    gt_config_destroy (&config);
+}
 
 void
 gt_config_test (bool verbose)
@@ -464,14 +737,49 @@ gt_config_test (bool verbose)
     //  Duplicate is deep
     gt_config_set_host (config, "127.0.0.2");
     gt_config_set_callback_allow (config, "http://127.0.0.1/");
+    gt_config_set_callback_secret (config, "s3cret");
     gt_config_t *copy = gt_config_dup (config);
     assert (copy->host != config->host && streq (copy->host, "127.0.0.2"));
     assert (streq (copy->callback_allow, "http://127.0.0.1/"));
+    assert (copy->callback_secret != config->callback_secret && streq (copy->callback_secret, "s3cret"));
     gt_config_destroy (&copy);
     assert (copy == NULL);
 
     assert (strstr (gt_config_usage (), "--events-port"));
     assert (strstr (gt_config_usage (), "GC_LEASE_RETENTION"));
+
+    //  Cleanup delivery settings: defaults, environment, flags
+    gt_config_t *fresh = gt_config_new ();
+    assert (fresh->cleanup_timeout_ms == 30000 && fresh->cleanup_max_retries == 3);
+    assert (fresh->cleanup_retry_delay_ms == 5000 && fresh->callback_secret == NULL);
+    assert (fresh->callback_max_pending == 100000 && fresh->callback_concurrency == 256);
+    assert (fresh->callback_per_host == 32);
+    setenv ("GC_CALLBACK_SECRET", "from-env", 1);
+    setenv ("GC_CALLBACK_PER_HOST", "4", 1);
+    assert (gt_config_load_env (fresh, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (streq (fresh->callback_secret, "from-env") && fresh->callback_per_host == 4);
+    unsetenv ("GC_CALLBACK_SECRET");
+    unsetenv ("GC_CALLBACK_PER_HOST");
+    char *delivery [] = { "garbagetruck", "--cleanup-timeout", "0.25", "--cleanup-max-retries", "5",
+                          "--cleanup-retry-delay", "0.01", "--callback-secret", "k",
+                          "--callback-allow", "http://127.0.0.1:8080/,https://example.com",
+                          "--callback-max-pending", "10", "--callback-concurrency", "8" };
+    assert (gt_config_load_args (fresh, (int) (sizeof (delivery) / sizeof (delivery [0])), delivery,
+                                 err, sizeof (err)) == GT_CONFIG_OK);
+    assert (fresh->cleanup_timeout_ms == 250 && fresh->cleanup_max_retries == 5);
+    assert (fresh->cleanup_retry_delay_ms == 10 && streq (fresh->callback_secret, "k"));
+    assert (streq (fresh->callback_allow, "http://127.0.0.1:8080/,https://example.com"));
+    assert (fresh->callback_max_pending == 10 && fresh->callback_concurrency == 8);
+    char *bad_retries [] = { "garbagetruck", "--cleanup-max-retries", "101" };
+    assert (gt_config_load_args (fresh, 3, bad_retries, err, sizeof (err)) == GT_CONFIG_ERROR);
+    char *bad_pending [] = { "garbagetruck", "--callback-max-pending", "0" };
+    assert (gt_config_load_args (fresh, 3, bad_pending, err, sizeof (err)) == GT_CONFIG_ERROR);
+    gt_config_destroy (&fresh);
+    const char *usage = gt_config_usage ();
+    assert (strstr (usage, "--cleanup-timeout") && strstr (usage, "--callback-secret"));
+    assert (strstr (usage, "GC_CALLBACK_PER_HOST") && strstr (usage, "--help"));
     gt_config_destroy (&config);
     assert (config == NULL);
+    s_test_metrics_settings ();
+    s_test_store_settings ();
 }

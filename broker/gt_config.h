@@ -29,12 +29,21 @@ typedef struct {
     uint64_t event_history;             //  GC_EVENT_HISTORY: events kept for REPLAY
     char *storage;                      //  GC_STORAGE_BACKEND: memory or postgres
     char *database_url;                 //  DATABASE_URL, or NULL
-    uint64_t max_db_connections;        //  GC_MAX_DB_CONNECTIONS (later issue)
+    uint64_t max_db_connections;        //  GC_MAX_DB_CONNECTIONS: accepted; the store uses 1 writer (+1 at start)
+    int64_t db_connect_wait_ms;         //  GC_DB_CONNECT_WAIT: start-up wait for PostgreSQL (0 = none, -1 = forever)
+    uint64_t recovery_expiry_rate;      //  GC_RECOVERY_EXPIRY_RATE: overdue expiries per second after a start
+    uint64_t db_group_commit;           //  GC_DB_GROUP_COMMIT: 1 = group commit; 0 = one transaction per request
     uint64_t cleanup_interval_ms;       //  GC_CLEANUP_INTERVAL (carried, unused)
-    uint64_t cleanup_timeout_ms;        //  GC_CLEANUP_TIMEOUT (later issue)
+    uint64_t cleanup_timeout_ms;        //  GC_CLEANUP_TIMEOUT: one cleanup call, all included
     uint64_t cleanup_max_retries;       //  GC_CLEANUP_MAX_RETRIES: default per lease
     uint64_t cleanup_retry_delay_ms;    //  GC_CLEANUP_RETRY_DELAY: default per lease
     char *callback_allow;               //  GC_CALLBACK_ALLOW: comma-separated URL prefixes, or NULL
+    char *callback_secret;              //  GC_CALLBACK_SECRET: signs callbacks (HMAC-SHA256), or NULL
+    uint64_t callback_max_pending;      //  GC_CALLBACK_MAX_PENDING: callbacks waiting for delivery
+    uint64_t callback_concurrency;      //  GC_CALLBACK_CONCURRENCY: cleanup requests in flight
+    uint64_t callback_per_host;         //  GC_CALLBACK_PER_HOST: of those, per endpoint
+    int metrics_port;                   //  GC_METRICS_PORT: /metrics, /healthz, /readyz (9090; 0 = off; -1 = "auto": ephemeral)
+    char *metrics_host;                 //  GC_METRICS_HOST: interface of the metrics port (127.0.0.1)
     bool verbose;                       //  --verbose: log every request
 } gt_config_t;
 
@@ -56,6 +65,8 @@ void gt_config_set_host (gt_config_t *self, const char *host);
 void gt_config_set_storage (gt_config_t *self, const char *storage);
 void gt_config_set_database_url (gt_config_t *self, const char *url);
 void gt_config_set_callback_allow (gt_config_t *self, const char *allow);
+void gt_config_set_callback_secret (gt_config_t *self, const char *secret);
+void gt_config_set_metrics_host (gt_config_t *self, const char *host);
 
 //  Apply GC_* environment variables.  On a bad value writes a message into
 //  err and returns GT_CONFIG_ERROR.
@@ -72,6 +83,15 @@ gt_config_result_t gt_config_check (const gt_config_t *self, char *err, size_t e
 
 //  Parse a duration in seconds ("30", "0.05") into ms; false if malformed.
 bool gt_config_parse_seconds (const char *text, uint64_t *ms_p);
+
+//  Every setting by its environment variable name and its value as text,
+//  for the start log line: secrets (names with SECRET, PASSWORD or TOKEN)
+//  are "***" and a password inside DATABASE_URL is masked; value is NULL
+//  for an unset optional setting.
+typedef void (gt_config_describe_fn) (void *ctx, const char *name, const char *value);
+void gt_config_describe (const gt_config_t *self, gt_config_describe_fn *fn, void *ctx);
+//  Mask the password of a PostgreSQL connection string (URI or key=value).
+void gt_config_mask_url (const char *url, char *out, size_t size);
 
 //  The usage text printed by --help.
 const char *gt_config_usage (void);

@@ -11,6 +11,7 @@
 #include "gt_table.h"
 #include "gt_leases.h"
 #include "gt_leases_internal.h"
+#include "gt_callback.h"
 
 _Static_assert (sizeof (struct gt_lease_t) == 104, "a lease must stay 104 bytes (1M leases in 200 MB)");
 
@@ -32,19 +33,8 @@ gt_leases_new (const gt_config_t *config, const gt_leases_hooks_t *hooks,
     self->retention_ms = config->lease_retention_ms;
     self->default_retries = config->cleanup_max_retries;
     self->default_retry_delay = config->cleanup_retry_delay_ms;
-    if (config->callback_allow) {
-        self->allow = zlistx_new ();
-        zlistx_set_destructor (self->allow, (zlistx_destructor_fn *) zstr_free);
-        char *copy = strdup (config->callback_allow);
-        char *rest = copy, *token;
-        while ((token = strsep (&rest, ",")) != NULL) {
-            while (*token == ' ')
-                token++;
-            if (*token)
-                zlistx_add_end (self->allow, strdup (token));
-        }
-        free (copy);
-    }
+    if (config->callback_allow)
+        self->allow = strdup (config->callback_allow);
     if (hooks)
         self->hooks = *hooks;
     self->mono = mono_ms;
@@ -104,7 +94,7 @@ gt_leases_destroy (gt_leases_t **self_p)
     free (self->service_free);
     zhashx_destroy (&self->service_index);
     zhashx_destroy (&self->keys);
-    zlistx_destroy (&self->allow);
+    free (self->allow);
     gt_wheel_destroy (&self->lease_wheel);
     gt_wheel_destroy (&self->object_wheel);
     free (self->journal);
@@ -141,21 +131,16 @@ static gt_code_t
 s_check_cleanup (gt_leases_t *self, const gt_cleanup_t *cleanup, char *err, size_t err_size)
 {
     const char *url = cleanup->url;
-    if (!url || !(strncmp (url, "http://", 7) == 0 || strncmp (url, "https://", 8) == 0)
-    || strlen (url) > GT_MAX_URL) {
-        snprintf (err, err_size, "cleanup.url must be an http:// or https:// URL of at most %d bytes",
-                  GT_MAX_URL);
+    if (!gt_callback_url_allowed (NULL, url)) {
+        snprintf (err, err_size, "cleanup.url must be an http:// or https:// URL with a host, "
+                  "at most %d bytes, without blanks", GT_MAX_URL);
         return GT_ERR_INVALID_ARGUMENT;
     }
-    if (self->allow) {
-        bool allowed = false;
-        for (const char *prefix = (const char *) zlistx_first (self->allow); prefix && !allowed;
-             prefix = (const char *) zlistx_next (self->allow))
-            allowed = strncmp (url, prefix, strlen (prefix)) == 0;
-        if (!allowed) {
-            snprintf (err, err_size, "cleanup.url is not allowed by GC_CALLBACK_ALLOW");
-            return GT_ERR_INVALID_ARGUMENT;
-        }
+    if (self->allow && !gt_callback_url_allowed (self->allow, url)) {
+        snprintf (err, err_size, "cleanup.url '%.200s%s' is not allowed: it must start with one of "
+                  "the broker's GC_CALLBACK_ALLOW prefixes (%.300s)", url, strlen (url) > 200 ? "..." : "",
+                  self->allow);
+        return GT_ERR_INVALID_ARGUMENT;
     }
     if ((cleanup->has_max_retries && cleanup->max_retries > GT_MAX_RETRIES_LIMIT)
     || (cleanup->has_retry_delay && cleanup->retry_delay_ms > GT_MAX_RETRY_DELAY_MS)) {
@@ -225,6 +210,8 @@ s_object_join (gt_leases_t *self, s_object_t *object)
             gt_leases_pending_free (pending);
     }
     if (opens) {
+        //  Stale cleanups of an earlier life (restored after its reclaim)
+        gt_leases_object_drop_cleanups (self, object);
         object->fence = object->fence ? object->fence + 1 : self->fence_floor;
         if (object->fence > self->stats.last_fence)
             self->stats.last_fence = object->fence;
@@ -304,17 +291,19 @@ gt_leases_create (gt_leases_t *self, const gt_msg_t *request,
     self->services [service].active++;
     self->services [service].refs++;
 
+    uint8_t id [16];
+    do
+        gt_leases_random_bytes (self, id, sizeof (id));
+    while (gt_leases_lease_find (self, id));
     s_object_t *object = gt_leases_object_acquire (self, object_id);
     bool was_live = object->active > 0 || gt_leases_object_pending (object);
     s_object_join (self, object);
     if (request->cleanup)
-        gt_leases_object_add_cleanup (self, object, request->cleanup);
+        gt_leases_object_add_cleanup (self, object, request->cleanup, id);
 
     gt_lease_t *lease = gt_leases_lease_alloc (self);
     gt_timer_init (&lease->timer);
-    do
-        gt_leases_random_bytes (self, lease->id, sizeof (lease->id));
-    while (gt_leases_lease_find (self, lease->id));
+    memcpy (lease->id, id, sizeof (id));
     lease->object = object;
     lease->ext = gt_leases_ext_new (self, request->has_metadata ? &request->metadata : NULL,
                            request->cleanup, key);
@@ -405,26 +394,55 @@ s_reclaim (gt_leases_t *self, s_object_t *object, const gt_lease_info_t *last, g
     uint64_t at = self->wall > not_before ? self->wall : not_before;
     if (self->hooks.event)
         self->hooks.event (self->hooks.ctx, GT_EVENT_OBJECT_RECLAIMED, last, reason, at);
-    if (self->hooks.reclaim) {
-        const gt_cleanup_t *cleanups [64];
-        const gt_cleanup_t **list = cleanups;
-        size_t count = 0, cap = 64;
-        for (s_cleanup_node_t *node = object->ext ? object->ext->cleanups : NULL; node; node = node->next) {
-            if (count == cap) {
-                cap *= 2;
-                const gt_cleanup_t **bigger = (const gt_cleanup_t **) malloc (cap * sizeof (*bigger));
-                assert (bigger);
-                memcpy (bigger, list, count * sizeof (*bigger));
-                if (list != cleanups)
-                    free (list);
-                list = bigger;
-            }
-            list [count++] = &node->cleanup;
+    //  The life's cleanups, newest first in the list: collect them so that
+    //  callbacks go out in registration order
+    s_cleanup_node_t *stack [64];
+    s_cleanup_node_t **nodes = stack;
+    size_t count = 0, cap = 64;
+    for (s_cleanup_node_t *node = object->ext ? object->ext->cleanups : NULL; node; node = node->next) {
+        if (count == cap) {
+            cap *= 2;
+            s_cleanup_node_t **bigger = (s_cleanup_node_t **) malloc (cap * sizeof (*bigger));
+            assert (bigger);
+            memcpy (bigger, nodes, count * sizeof (*bigger));
+            if (nodes != stack)
+                free (nodes);
+            nodes = bigger;
         }
+        nodes [count++] = node;
+    }
+    //  No one to deliver them (engine tests): no callback state either
+    for (size_t index = self->hooks.callback ? count : 0; index-- > 0; ) {
+        s_cleanup_node_t *node = nodes [index];
+        gt_lease_t *owner = gt_leases_lease_find (self, node->owner);
+        gt_lease_info_t info;
+        if (owner && owner->ext && owner->ext->cleanup) {
+            gt_leases_cleanup_set (self, owner, GT_CLEANUP_PENDING, 0, NULL, true);
+            gt_leases_info (self, owner, &info);
+        }
+        else {
+            //  Cannot happen while the URL holds its lease; deliver anyway
+            info = *last;
+            info.cleanup = &node->cleanup;
+            info.cleanup_status = GT_CLEANUP_NONE;
+            info.cleanup_attempts = 0;
+            info.cleanup_error = NULL;
+        }
+        self->hooks.callback (self->hooks.ctx, &info, reason);
+    }
+    if (self->hooks.reclaim) {
+        const gt_cleanup_t *stack_list [64];
+        const gt_cleanup_t **list = count <= 64 ? stack_list
+                                  : (const gt_cleanup_t **) malloc (count * sizeof (*list));
+        assert (list);
+        for (size_t index = 0; index < count; index++)
+            list [index] = &nodes [index]->cleanup;
         self->hooks.reclaim (self->hooks.ctx, object->id, object->fence, list, count);
-        if (list != cleanups)
+        if (list != stack_list)
             free (list);
     }
+    if (nodes != stack)
+        free (nodes);
     gt_leases_object_drop_cleanups (self, object);
     gt_leases_object_put (self, object);
 }
@@ -582,7 +600,10 @@ gt_leases_list (gt_leases_t *self, const gt_leases_filter_t *filter,
                   || ((!filter->service_id || gt_leases_service_of (lease) == service)
                    && (!filter->object_id || lease->object == object)
                    && (!filter->has_object_type || lease->type == filter->object_type)
-                   && (!filter->has_state || lease->state == filter->state));
+                   && (!filter->has_state || lease->state == filter->state)
+                   && (!filter->has_cleanup_status
+                       || (lease->ext ? lease->ext->cleanup_status : GT_CLEANUP_NONE)
+                          == filter->cleanup_status));
         if (match) {
             size_t size = gt_leases_info_size (lease);
             if (count > 0 && bytes + size > byte_budget)
@@ -626,6 +647,36 @@ s_lease_purge (gt_leases_t *self, gt_lease_t *lease)
         gt_leases_lease_free (self, lease);
 }
 
+//  Retention exceptions (GTLP.md §10.5), checked when an ended lease's
+//  purge timer fires.  A lease whose callback is PENDING or DEAD stays,
+//  without a timer (gt_leases_cleanup_set arms one once it is DELIVERED).
+//  A lease whose URL is registered for its object's open life stays until
+//  that life ends (its callback will name it): looked at again later.
+//  Returns true if the lease stays.
+static bool
+s_lease_held (gt_leases_t *self, gt_lease_t *lease)
+{
+    s_lease_ext_t *ext = lease->ext;
+    if (!ext || !ext->cleanup || !self->hooks.callback)
+        return false;               //  no callbacks, no holds (engine tests)
+    if (ext->cleanup_status == GT_CLEANUP_PENDING || ext->cleanup_status == GT_CLEANUP_DEAD) {
+        gt_leases_lease_touch (self, lease, true);      //  undo re-arms the timer
+        return true;
+    }
+    s_object_t *object = lease->object;
+    if (object->fence != lease->fence || !object->ext
+    || !(object->active > 0 || gt_leases_object_pending (object)))
+        return false;
+    for (s_cleanup_node_t *node = object->ext->cleanups; node; node = node->next)
+        if (memcmp (node->owner, lease->id, sizeof (lease->id)) == 0) {
+            gt_leases_lease_touch (self, lease, true);
+            uint64_t again = self->retention_ms > 1000 ? self->retention_ms : 1000;
+            gt_wheel_arm (self->lease_wheel, &lease->timer, self->mono + again);
+            return true;
+        }
+    return false;
+}
+
 static void
 s_pending_fire (gt_leases_t *self, s_pending_t *pending)
 {
@@ -665,6 +716,7 @@ gt_leases_advance (gt_leases_t *self, size_t max)
             s_lease_end (self, lease, GT_STATE_EXPIRED, false, true);
         }
         else
+        if (!s_lease_held (self, lease))
             s_lease_purge (self, lease);
         done++;
     }

@@ -58,6 +58,15 @@ typedef struct {
     //  to the delivery component
     void (*reclaim) (void *ctx, const char *object_id, uint64_t fence,
                      const gt_cleanup_t *const *cleanups, size_t count);
+    //  At a reclaim, right after its object.reclaimed event, once per
+    //  distinct cleanup URL of the object's life, in registration order:
+    //  the lease that registered the URL first (its cleanup_status is now
+    //  PENDING), and why the object was reclaimed.  The lease's cleanup has
+    //  explicit max_retries and retry_delay_ms.  Should that lease be gone
+    //  (it cannot be while its URL is registered, see gt_leases_set_cleanup),
+    //  the view is of the lease that ended last with the URL's cleanup, and
+    //  its cleanup_status is GT_CLEANUP_NONE.
+    void (*callback) (void *ctx, const gt_lease_info_t *owner, gt_reason_t reason);
 } gt_leases_hooks_t;
 
 //  LIST filters (NULL / has_ false = no filter).
@@ -68,6 +77,8 @@ typedef struct {
     gt_object_type_t object_type;   //  the type
     bool has_state;                 //  filter by state
     gt_lease_state_t state;         //  the state
+    bool has_cleanup_status;        //  filter by the state of the lease's cleanup callback
+    gt_cleanup_status_t cleanup_status;     //  the state
 } gt_leases_filter_t;
 
 //  Gauges and counters the engine keeps (the broker adds its own).
@@ -123,6 +134,20 @@ gt_code_t gt_leases_list (gt_leases_t *self, const gt_leases_filter_t *filter,
                           gt_lease_t **leases, size_t *count_p, char *next_cursor,
                           char *err, size_t err_size);
 
+//  Cleanup callbacks.  Set the state of lease_id's callback (the one the
+//  callback hook announced).  journaled: a change a request makes (RETRY),
+//  undone with its batch; otherwise a fact the delivery component reported
+//  (an attempt, DELIVERED, DEAD), never undone.  error NULL or "" = none.
+//  Retention (GTLP.md §10.5): an ended lease whose callback is PENDING or
+//  DEAD is not purged, nor one whose URL is registered for its object's
+//  still open life; once DELIVERED, it is kept GC_LEASE_RETENTION more.
+//  Returns false if the lease is unknown or has no cleanup.
+bool gt_leases_set_cleanup (gt_leases_t *self, const char *lease_id, gt_cleanup_status_t status,
+                            uint32_t attempts, const char *error, bool journaled);
+//  Record a lease again (its lease_put hook), e.g. after its callback
+//  state changed.  Returns false if the lease is unknown.
+bool gt_leases_record (gt_leases_t *self, const char *lease_id);
+
 //  Fill a borrowed view of a lease (strings point into the engine; valid
 //  until the lease changes).  Do not gt_lease_info_clear it.
 void gt_leases_info (gt_leases_t *self, const gt_lease_t *lease, gt_lease_info_t *info);
@@ -138,6 +163,13 @@ int64_t gt_leases_timeout (gt_leases_t *self);
 //  Counters and gauges.
 void gt_leases_stats (gt_leases_t *self, gt_leases_stats_t *stats);
 
+//  Census for metrics (gt_leases_census.c): fn is called for each service
+//  with ACTIVE leases (O(services)); the ACTIVE leases by object type are
+//  counted by walking every lease (O(leases): after rollbacks and recovery only).
+typedef void (gt_leases_service_fn) (void *ctx, const char *service_id, uint64_t active);
+void gt_leases_census_services (gt_leases_t *self, gt_leases_service_fn *fn, void *ctx);
+void gt_leases_census_types (gt_leases_t *self, uint64_t counts [GT_TYPE_COUNT_]);
+
 //  Journal for rollback (see top).  Turning it off commits everything.
 void gt_leases_journal (gt_leases_t *self, bool enabled);
 gt_leases_mark_t gt_leases_mark (gt_leases_t *self);
@@ -147,7 +179,7 @@ void gt_leases_commit (gt_leases_t *self, gt_leases_mark_t mark);
 void gt_leases_rollback (gt_leases_t *self, gt_leases_mark_t mark);
 
 //  Recovery at start (before any request): re-create a lease from its
-//  stored record, keeping its id, state, times and fence.  Deadlines are
+//  stored record, keeping its id, state, times, fence and callback state.  Deadlines are
 //  mapped from wall to the monotonic clock; a deadline already past fires
 //  on the next advance.  Hooks are not called for restored state.
 gt_code_t gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *lease,

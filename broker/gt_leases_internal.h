@@ -17,6 +17,9 @@ typedef struct {
     gt_meta_t metadata;             //  owned entries (count 0 = none)
     gt_cleanup_t *cleanup;          //  owned, or NULL
     char *idempotency_key;          //  owned, or NULL
+    uint8_t cleanup_status;         //  gt_cleanup_status_t of its callback (NONE until a reclaim)
+    uint32_t cleanup_attempts;      //  attempts made by that callback
+    char *cleanup_error;            //  its last error, owned, or NULL
 } s_lease_ext_t;
 
 //  A lease: 104 bytes.  Wall times are 48-bit ms (good for 8,000 years);
@@ -58,6 +61,7 @@ typedef struct s_cleanup_node_t s_cleanup_node_t;
 struct s_cleanup_node_t {
     s_cleanup_node_t *next;         //  next cleanup of the object's life
     gt_cleanup_t cleanup;           //  own copy
+    uint8_t owner [16];             //  id of the lease that registered the URL first
 };
 
 typedef struct {
@@ -100,7 +104,8 @@ typedef enum {
     J_CLEANUP_NEW,                  //  cleanup added to a life: undo frees the node
     J_CLEANUPS_DROPPED,             //  a life's cleanups dropped: commit frees them
     J_PENDING_NEW,                  //  reclaim pending: undo cancels and frees it
-    J_PENDING_GONE                  //  pending reclaim fired/cancelled: undo re-arms; commit frees
+    J_PENDING_GONE,                 //  pending reclaim fired/cancelled: undo re-arms; commit frees
+    J_CLEANUP_OLD                   //  lease's callback state before-image: undo restores; commit frees the old error
 } s_journal_type_t;
 
 typedef struct {
@@ -119,6 +124,11 @@ typedef struct {
         struct {
             uint32_t index, active, refs;   //  service slot and counts
         } service;
+        struct {
+            uint8_t status;         //  gt_cleanup_status_t
+            uint32_t attempts;      //  attempts
+            char *error;            //  owned by the entry
+        } cleanup;
     } u;
 } s_journal_t;
 
@@ -131,7 +141,7 @@ struct gt_leases_t {
     uint64_t retention_ms;          //  GC_LEASE_RETENTION, ms
     uint64_t default_retries;       //  GC_CLEANUP_MAX_RETRIES
     uint64_t default_retry_delay;   //  GC_CLEANUP_RETRY_DELAY, ms
-    zlistx_t *allow;                //  GC_CALLBACK_ALLOW prefixes, or NULL
+    char *allow;                    //  GC_CALLBACK_ALLOW (comma-separated URL prefixes), or NULL
     gt_leases_hooks_t hooks;        //  where outputs go
     uint64_t mono;                  //  current monotonic ms
     uint64_t wall;                  //  current wall ms
@@ -205,13 +215,18 @@ void gt_leases_object_maybe_forget (gt_leases_t *self, s_object_t *object);
 void gt_leases_object_unref (gt_leases_t *self, s_object_t *object);
 void gt_leases_object_put (gt_leases_t *self, s_object_t *object);
 void gt_leases_object_drop_cleanups (gt_leases_t *self, s_object_t *object);
-void gt_leases_object_add_cleanup (gt_leases_t *self, s_object_t *object, const gt_cleanup_t *cleanup);
+void gt_leases_object_add_cleanup (gt_leases_t *self, s_object_t *object, const gt_cleanup_t *cleanup,
+                                   const uint8_t owner [16]);
 void gt_leases_idempotency_key (gt_leases_t *self, uint32_t service, const char *key, char *buffer, size_t size);
 void gt_leases_lease_link (gt_leases_t *self, gt_lease_t *lease);
 void gt_leases_lease_unlink (gt_leases_t *self, gt_lease_t *lease);
 gt_lease_t *gt_leases_lease_find (gt_leases_t *self, const uint8_t id [16]);
 void gt_leases_emit (gt_leases_t *self, gt_event_kind_t kind, const gt_lease_t *lease, uint64_t at);
 void gt_leases_put (gt_leases_t *self, const gt_lease_t *lease);
+
+//  gt_leases_journal.c
+void gt_leases_cleanup_set (gt_leases_t *self, gt_lease_t *lease, gt_cleanup_status_t status,
+                            uint32_t attempts, const char *error, bool journaled);
 
 //  gt_leases.c
 s_lease_ext_t *gt_leases_ext_new (gt_leases_t *self, const gt_meta_t *metadata, const gt_cleanup_t *cleanup, const char *idempotency_key);

@@ -29,6 +29,10 @@ s_commit_entry (gt_leases_t *self, s_journal_t *entry)
         case J_PENDING_GONE:
             gt_leases_pending_free ((s_pending_t *) entry->ptr);
             break;
+        case J_CLEANUP_OLD:
+            free (entry->u.cleanup.error);
+            entry->u.cleanup.error = NULL;
+            break;
         default:
             break;                  //  nothing was deferred
     }
@@ -119,6 +123,15 @@ s_undo_entry (gt_leases_t *self, s_journal_t *entry)
             gt_wheel_arm (self->object_wheel, &pending->timer, entry->deadline);
             break;
         }
+        case J_CLEANUP_OLD: {
+            s_lease_ext_t *ext = ((gt_lease_t *) entry->ptr)->ext;
+            free (ext->cleanup_error);
+            ext->cleanup_status = entry->u.cleanup.status;
+            ext->cleanup_attempts = entry->u.cleanup.attempts;
+            ext->cleanup_error = entry->u.cleanup.error;
+            entry->u.cleanup.error = NULL;
+            break;
+        }
     }
 }
 
@@ -171,6 +184,55 @@ gt_leases_rollback (gt_leases_t *self, gt_leases_mark_t mark)
 }
 
 //  --------------------------------------------------------------------------
+//  Cleanup callback state
+
+void
+gt_leases_cleanup_set (gt_leases_t *self, gt_lease_t *lease, gt_cleanup_status_t status,
+                       uint32_t attempts, const char *error, bool journaled)
+{
+    s_lease_ext_t *ext = lease->ext;
+    assert (ext && ext->cleanup);
+    if (journaled && self->journaling) {
+        s_journal_t *entry = gt_leases_journal_push (self, J_CLEANUP_OLD, lease);
+        entry->u.cleanup.status = ext->cleanup_status;
+        entry->u.cleanup.attempts = ext->cleanup_attempts;
+        entry->u.cleanup.error = ext->cleanup_error;       //  the entry owns it now
+    }
+    else
+        free (ext->cleanup_error);
+    ext->cleanup_status = (uint8_t) status;
+    ext->cleanup_attempts = attempts;
+    ext->cleanup_error = error && *error ? strdup (error) : NULL;
+    //  Held past its retention until delivered: retention starts again now
+    if (status == GT_CLEANUP_DELIVERED && lease->state != GT_STATE_ACTIVE)
+        gt_wheel_arm (self->lease_wheel, &lease->timer, self->mono + self->retention_ms);
+}
+
+bool
+gt_leases_set_cleanup (gt_leases_t *self, const char *lease_id, gt_cleanup_status_t status,
+                       uint32_t attempts, const char *error, bool journaled)
+{
+    assert (self);
+    uint8_t id [16];
+    gt_lease_t *lease = lease_id && gt_leases_id_parse (lease_id, id) ? gt_leases_lease_find (self, id) : NULL;
+    if (!lease || !lease->ext || !lease->ext->cleanup || (int) status < 0 || status >= GT_CLEANUP_STATUS_COUNT_)
+        return false;
+    gt_leases_cleanup_set (self, lease, status, attempts, error, journaled);
+    return true;
+}
+
+bool
+gt_leases_record (gt_leases_t *self, const char *lease_id)
+{
+    assert (self);
+    uint8_t id [16];
+    gt_lease_t *lease = lease_id && gt_leases_id_parse (lease_id, id) ? gt_leases_lease_find (self, id) : NULL;
+    if (lease)
+        gt_leases_put (self, lease);
+    return lease != NULL;
+}
+
+//  --------------------------------------------------------------------------
 //  Recovery
 
 static uint64_t
@@ -213,13 +275,21 @@ gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
     if (active && object->active++ == 0)
         self->stats.active_objects++;
     if (info->cleanup && info->fence == object->fence)
-        gt_leases_object_add_cleanup (self, object, info->cleanup);
+        gt_leases_object_add_cleanup (self, object, info->cleanup, id);
 
     gt_lease_t *lease = gt_leases_lease_alloc (self);
     gt_timer_init (&lease->timer);
     memcpy (lease->id, id, sizeof (id));
     lease->object = object;
     lease->ext = gt_leases_ext_new (self, &info->metadata, info->cleanup, idempotency_key);
+    if (lease->ext && lease->ext->cleanup && info->cleanup_status > GT_CLEANUP_NONE
+    && info->cleanup_status < GT_CLEANUP_STATUS_COUNT_) {
+        lease->ext->cleanup_status = (uint8_t) info->cleanup_status;
+        lease->ext->cleanup_attempts = info->cleanup_attempts > UINT32_MAX ? UINT32_MAX
+                                     : (uint32_t) info->cleanup_attempts;
+        lease->ext->cleanup_error = info->cleanup_error && *info->cleanup_error
+                                  ? strdup (info->cleanup_error) : NULL;
+    }
     lease->created_at = info->created_at;
     lease->renewed_at = info->renewed_at;
     lease->state = info->state;

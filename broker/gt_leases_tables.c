@@ -275,6 +275,7 @@ s_lease_ext_free (s_lease_ext_t *ext)
         free (ext->cleanup);
     }
     free (ext->idempotency_key);
+    free (ext->cleanup_error);
     free (ext);
 }
 
@@ -526,6 +527,9 @@ gt_leases_object_maybe_forget (gt_leases_t *self, s_object_t *object)
     if (object->refs > 0)
         return;
     assert (object->active == 0 && !gt_leases_object_pending (object));
+    //  Cleanups of a life that ended without a reclaim (restored from a
+    //  store after the reclaim) belong to no one now
+    gt_leases_object_drop_cleanups (self, object);
     gt_table_remove (self->objects, gt_leases_object_hash_of (self, object->id), object);
     //  A later lease on this id starts above every fence it had
     if (object->fence >= self->fence_floor)
@@ -575,9 +579,11 @@ gt_leases_object_drop_cleanups (gt_leases_t *self, s_object_t *object)
         gt_leases_cleanup_list_free (list);
 }
 
-//  Register a lease's cleanup with its object's life, once per URL.
+//  Register a lease's cleanup with its object's life, once per URL: the
+//  first lease to register a URL in a life is the one its callback names.
 void
-gt_leases_object_add_cleanup (gt_leases_t *self, s_object_t *object, const gt_cleanup_t *cleanup)
+gt_leases_object_add_cleanup (gt_leases_t *self, s_object_t *object, const gt_cleanup_t *cleanup,
+                              const uint8_t owner [16])
 {
     for (s_cleanup_node_t *node = object->ext ? object->ext->cleanups : NULL; node; node = node->next)
         if (streq (node->cleanup.url, cleanup->url))
@@ -587,6 +593,7 @@ gt_leases_object_add_cleanup (gt_leases_t *self, s_object_t *object, const gt_cl
     node->cleanup = *cleanup;
     node->cleanup.url = strdup (cleanup->url);
     node->cleanup.payload = cleanup->payload ? strdup (cleanup->payload) : NULL;
+    memcpy (node->owner, owner, sizeof (node->owner));
     s_object_ext_t *ext = gt_leases_object_ext (object);
     node->next = ext->cleanups;
     ext->cleanups = node;
@@ -660,6 +667,9 @@ gt_leases_info (gt_leases_t *self, const gt_lease_t *lease, gt_lease_info_t *inf
     if (lease->ext) {
         info->metadata = lease->ext->metadata;
         info->cleanup = lease->ext->cleanup;
+        info->cleanup_status = (gt_cleanup_status_t) lease->ext->cleanup_status;
+        info->cleanup_attempts = lease->ext->cleanup_attempts;
+        info->cleanup_error = lease->ext->cleanup_error;
     }
 }
 
@@ -677,6 +687,8 @@ gt_leases_info_size (const gt_lease_t *lease)
             if (lease->ext->cleanup->payload)
                 size += strlen (lease->ext->cleanup->payload) + 10;
         }
+        if (lease->ext->cleanup_error)
+            size += strlen (lease->ext->cleanup_error) + 60;
     }
     return size;
 }

@@ -120,7 +120,7 @@ static gt_leases_t *
 s_engine (gt_config_t *config, s_sink_t *sink)
 {
     gt_leases_hooks_t hooks = {
-        sink, s_on_event, s_on_put, s_on_delete, NULL, s_on_object_delete, s_on_reclaim
+        sink, s_on_event, s_on_put, s_on_delete, NULL, s_on_object_delete, s_on_reclaim, NULL
     };
     return gt_leases_new (config, &hooks, s_mono, s_wall);
 }
@@ -210,6 +210,141 @@ s_snapshot (gt_leases_t *leases)
         text = more;
     }
     return text;
+}
+
+//  Cleanup callbacks: the callback hook, callback state, retention holds
+typedef struct {
+    char owners [8][GT_LEASE_ID_LEN + 1];   //  owner of each callback, in order
+    char urls [8][64];              //  its URL
+    gt_reason_t reasons [8];        //  why
+    size_t count;                   //  callbacks announced
+} s_callbacks_t;
+
+static void
+s_on_callback (void *ctx, const gt_lease_info_t *owner, gt_reason_t reason)
+{
+    s_callbacks_t *seen = (s_callbacks_t *) ctx;
+    assert (seen->count < 8);
+    assert (owner->cleanup && owner->cleanup->has_max_retries && owner->cleanup->has_retry_delay);
+    assert (owner->cleanup_status == GT_CLEANUP_PENDING && owner->cleanup_attempts == 0);
+    strcpy (seen->owners [seen->count], owner->id);
+    snprintf (seen->urls [seen->count], sizeof (seen->urls [0]), "%s", owner->cleanup->url);
+    seen->reasons [seen->count++] = reason;
+}
+
+static void
+s_create_with_url (gt_leases_t *leases, const char *object, const char *service, uint64_t ttl,
+                   const char *url, char *id_out)
+{
+    gt_msg_t request;
+    memset (&request, 0, sizeof (request));
+    request.kind = GT_MSG_REQUEST;
+    request.cmd = GT_CMD_CREATE;
+    request.object_id = (char *) object;
+    request.service_id = (char *) service;
+    request.has_ttl = true;
+    request.ttl_ms = ttl;
+    gt_cleanup_t cleanup = { (char *) url, NULL, false, 0, false, 0 };
+    request.cleanup = &cleanup;
+    gt_lease_t *lease;
+    char err [256];
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
+    gt_lease_info_t info;
+    gt_leases_info (leases, lease, &info);
+    strcpy (id_out, info.id);
+}
+
+static size_t
+s_list_status (gt_leases_t *leases, gt_cleanup_status_t status)
+{
+    gt_leases_filter_t filter = { NULL, NULL, false, 0, false, 0, true, status };
+    gt_lease_t *page [16];
+    size_t count = 0;
+    char cursor [32], err [128];
+    assert (gt_leases_list (leases, &filter, NULL, 16, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    return count;
+}
+
+static void
+s_test_callbacks (gt_config_t *config)
+{
+    static s_callbacks_t seen;
+    memset (&seen, 0, sizeof (seen));
+    gt_leases_hooks_t hooks = { .ctx = &seen, .callback = s_on_callback };
+    gt_leases_t *leases = gt_leases_new (config, &hooks, s_mono, s_wall);
+    char a [33], b [33], c [33], d [33], err [256];
+    gt_lease_info_t info;
+
+    //  A and B register the same URL (A first), C another; all on one object
+    s_create_with_url (leases, "obj", "svc-a", 100, "http://127.0.0.1:9/one", a);
+    s_create_with_url (leases, "obj", "svc-b", 5000, "http://127.0.0.1:9/one", b);
+    s_create_with_url (leases, "obj", "svc-c", 5000, "http://127.0.0.1:9/two", c);
+    assert (s_get (leases, a, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_NONE);
+    //  A ends; its retention passes, but its URL is still the object's: kept
+    s_tick (leases, 100);
+    s_tick (leases, 600);
+    assert (s_get (leases, a, &info) == GT_OK && info.state == GT_STATE_EXPIRED);
+    assert (seen.count == 0);
+    //  The last lease ends: one callback per URL, naming the first registrant
+    assert (s_release (leases, b, "svc-b", false) == GT_OK);
+    assert (seen.count == 0);
+    assert (s_release (leases, c, "svc-c", false) == GT_OK);
+    assert (seen.count == 2);
+    assert (streq (seen.owners [0], a) && streq (seen.urls [0], "http://127.0.0.1:9/one"));
+    assert (streq (seen.owners [1], c) && streq (seen.urls [1], "http://127.0.0.1:9/two"));
+    assert (seen.reasons [0] == GT_REASON_RELEASED);
+    assert (s_get (leases, a, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_PENDING);
+    assert (s_get (leases, b, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_NONE);
+    assert (s_list_status (leases, GT_CLEANUP_PENDING) == 2);
+    //  Pending callbacks hold their leases past retention; B goes
+    s_tick (leases, 600);
+    assert (s_get (leases, a, NULL) == GT_OK && s_get (leases, c, NULL) == GT_OK);
+    assert (s_get (leases, b, NULL) == GT_ERR_NOT_FOUND);
+    //  Delivered: kept one more retention period, then purged
+    assert (gt_leases_set_cleanup (leases, a, GT_CLEANUP_DELIVERED, 2, NULL, false));
+    assert (s_get (leases, a, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_DELIVERED);
+    assert (info.cleanup_attempts == 2 && info.cleanup_error == NULL);
+    s_tick (leases, 499);
+    assert (s_get (leases, a, NULL) == GT_OK);
+    s_tick (leases, 1);
+    assert (s_get (leases, a, NULL) == GT_ERR_NOT_FOUND);
+    //  Dead: kept, listed by status, error shown
+    assert (gt_leases_set_cleanup (leases, c, GT_CLEANUP_DEAD, 4, "HTTP 500", false));
+    s_tick (leases, 5000);
+    assert (s_get (leases, c, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_DEAD);
+    assert (info.cleanup_attempts == 4 && streq (info.cleanup_error, "HTTP 500"));
+    assert (s_list_status (leases, GT_CLEANUP_DEAD) == 1 && s_list_status (leases, GT_CLEANUP_PENDING) == 0);
+    //  A journaled change (RETRY) is undone by a rollback, kept by a commit
+    gt_leases_journal (leases, true);
+    gt_leases_mark_t mark = gt_leases_mark (leases);
+    assert (gt_leases_set_cleanup (leases, c, GT_CLEANUP_PENDING, 0, NULL, true));
+    assert (s_get (leases, c, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_PENDING);
+    assert (info.cleanup_attempts == 0 && info.cleanup_error == NULL);
+    gt_leases_rollback (leases, mark);
+    assert (s_get (leases, c, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_DEAD);
+    assert (info.cleanup_attempts == 4 && streq (info.cleanup_error, "HTTP 500"));
+    assert (gt_leases_set_cleanup (leases, c, GT_CLEANUP_PENDING, 0, NULL, true));
+    gt_leases_commit (leases, gt_leases_mark (leases));
+    assert (s_get (leases, c, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_PENDING);
+    gt_leases_journal (leases, false);
+    //  Unknown leases and leases without a cleanup have no callback state
+    assert (!gt_leases_set_cleanup (leases, "0123456789abcdef0123456789abcdef", GT_CLEANUP_DEAD, 1, NULL, false));
+    s_create (leases, "plain", "svc-d", 100, GT_OK, d);
+    assert (!gt_leases_set_cleanup (leases, d, GT_CLEANUP_DEAD, 1, NULL, false));
+    //  The state survives a restore from the lease's record
+    assert (gt_leases_set_cleanup (leases, c, GT_CLEANUP_DEAD, 5, "timeout", false));
+    assert (s_get (leases, c, &info) == GT_OK);
+    gt_lease_info_t stored;
+    gt_lease_info_copy (&stored, &info);
+    gt_leases_t *restored = gt_leases_new (config, &hooks, s_mono, s_wall);
+    assert (gt_leases_restore_lease (restored, &stored, NULL, err, sizeof (err)) == GT_OK);
+    gt_lease_info_clear (&stored);
+    assert (s_get (restored, c, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_DEAD);
+    assert (info.cleanup_attempts == 5 && streq (info.cleanup_error, "timeout"));
+    s_tick (restored, 10000);       //  past its retention: still held
+    assert (s_get (restored, c, NULL) == GT_OK);
+    gt_leases_destroy (&restored);
+    gt_leases_destroy (&leases);
 }
 
 void
@@ -447,13 +582,13 @@ gt_leases_test (bool verbose)
     gt_lease_t *page [100];
     size_t count = 0;
     char cursor [32];
-    gt_leases_filter_t filter = { "odd", NULL, false, 0, false, 0 };
+    gt_leases_filter_t filter = { "odd", NULL, false, 0, false, 0, false, 0 };
     assert (gt_leases_list (leases, &filter, NULL, 100, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
     assert (count == 30 && *cursor == 0);
-    gt_leases_filter_t by_object = { NULL, "obj-3", false, 0, false, 0 };
+    gt_leases_filter_t by_object = { NULL, "obj-3", false, 0, false, 0, false, 0 };
     assert (gt_leases_list (leases, &by_object, NULL, 100, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
     assert (count == 3);
-    gt_leases_filter_t nobody = { "nobody", NULL, false, 0, false, 0 };
+    gt_leases_filter_t nobody = { "nobody", NULL, false, 0, false, 0, false, 0 };
     assert (gt_leases_list (leases, &nobody, NULL, 100, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
     assert (count == 0 && *cursor == 0);
     //  Page through 7 at a time; halfway, the first 30 expire and are purged
@@ -479,7 +614,7 @@ gt_leases_test (bool verbose)
     } while (resume);
     assert (visited == 35 + 25);        //  5 pages of 7 seen before, then 25 live ones
     //  Filter by state; a bad cursor
-    gt_leases_filter_t active = { NULL, NULL, false, 0, true, GT_STATE_ACTIVE };
+    gt_leases_filter_t active = { NULL, NULL, false, 0, true, GT_STATE_ACTIVE, false, 0 };
     assert (gt_leases_list (leases, &active, NULL, 100, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
     assert (count == 30);
     assert (gt_leases_list (leases, NULL, "bogus", 10, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_ERR_INVALID_ARGUMENT);
@@ -584,5 +719,6 @@ gt_leases_test (bool verbose)
     gt_leases_destroy (&leases);
     s_sink_reset (&sink);
     s_sink_reset (&sink2);
+    s_test_callbacks (config);
     gt_config_destroy (&config);
 }

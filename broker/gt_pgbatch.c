@@ -54,6 +54,7 @@ struct gt_pgbatch_t {
     s_table_t leases;               //  gt_leases operations, keyed by lease id (hex)
     s_table_t objects;              //  gt_objects operations, keyed by object id
     s_table_t events;               //  gt_events rows (never collapsed)
+    s_table_t callbacks;            //  gt_callbacks operations, keyed by job id (decimal)
     uint64_t prune_below;           //  delete events with seq below this; 0: none
     bool has_meta;                  //  meta row to update
     uint64_t last_seq;              //  meta: newest event seq
@@ -66,10 +67,11 @@ typedef struct {
     const char *sql;                //  its text
 } s_statement_t;
 
-#define S_LEASE_COLUMNS 14
+#define S_LEASE_COLUMNS 17
 static const Oid s_lease_types [S_LEASE_COLUMNS] = {
     S_OID_UUID, S_OID_TEXT, S_OID_TEXT, S_OID_TEXT, S_OID_TEXT, S_OID_INT8, S_OID_INT8,
-    S_OID_INT8, S_OID_INT8, S_OID_INT8, S_OID_INT8, S_OID_JSONB, S_OID_JSONB, S_OID_TEXT
+    S_OID_INT8, S_OID_INT8, S_OID_INT8, S_OID_INT8, S_OID_JSONB, S_OID_JSONB, S_OID_TEXT,
+    S_OID_TEXT, S_OID_INT8, S_OID_TEXT
 };
 #define S_OBJECT_COLUMNS 6
 static const Oid s_object_types [S_OBJECT_COLUMNS] = {
@@ -79,9 +81,15 @@ static const Oid s_object_types [S_OBJECT_COLUMNS] = {
 static const Oid s_event_types [S_EVENT_COLUMNS] = {
     S_OID_INT8, S_OID_TEXT, S_OID_INT8, S_OID_TEXT, S_OID_BYTEA
 };
+#define S_CALLBACK_COLUMNS 10
+static const Oid s_callback_types [S_CALLBACK_COLUMNS] = {
+    S_OID_INT8, S_OID_UUID, S_OID_TEXT, S_OID_TEXT, S_OID_INT8, S_OID_INT8, S_OID_INT8,
+    S_OID_TEXT, S_OID_INT8, S_OID_TEXT
+};
 
 enum { S_GUARD, S_LEASE_DELETE, S_LEASE_UPSERT, S_OBJECT_DELETE, S_OBJECT_UPSERT,
-       S_EVENT_INSERT, S_EVENT_PRUNE, S_META_UPDATE, S_STATEMENTS };
+       S_EVENT_INSERT, S_EVENT_PRUNE, S_META_UPDATE, S_CALLBACK_DELETE, S_CALLBACK_UPSERT,
+       S_STATEMENTS };
 
 static const s_statement_t s_statements [S_STATEMENTS] = {
     //  Fails (division by zero) unless the previous transaction committed
@@ -89,17 +97,19 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
     { "gt_lease_delete", "DELETE FROM gt_leases WHERE id = ANY ($1::uuid[])" },
     { "gt_lease_upsert",
       "INSERT INTO gt_leases (id, object_id, object_type, service_id, state, fence, ttl_ms,"
-      " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key)"
+      " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
+      " cleanup_status, cleanup_attempts, cleanup_error)"
       " SELECT * FROM unnest ($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
       " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[],"
-      " $12::jsonb[], $13::jsonb[], $14::text[])"
+      " $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int8[], $17::text[])"
       " ON CONFLICT (id) DO UPDATE SET object_id = EXCLUDED.object_id,"
       " object_type = EXCLUDED.object_type, service_id = EXCLUDED.service_id,"
       " state = EXCLUDED.state, fence = EXCLUDED.fence, ttl_ms = EXCLUDED.ttl_ms,"
       " created_at = EXCLUDED.created_at, renewed_at = EXCLUDED.renewed_at,"
       " expires_at = EXCLUDED.expires_at, renewals = EXCLUDED.renewals,"
       " metadata = EXCLUDED.metadata, cleanup = EXCLUDED.cleanup,"
-      " idempotency_key = EXCLUDED.idempotency_key" },
+      " idempotency_key = EXCLUDED.idempotency_key, cleanup_status = EXCLUDED.cleanup_status,"
+      " cleanup_attempts = EXCLUDED.cleanup_attempts, cleanup_error = EXCLUDED.cleanup_error" },
     { "gt_object_delete", "DELETE FROM gt_objects WHERE object_id = ANY ($1::text[])" },
     { "gt_object_upsert",
       "INSERT INTO gt_objects (object_id, fence, live, pending_at, reason, last_lease_id)"
@@ -116,6 +126,16 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
     { "gt_meta_update",
       "UPDATE gt_meta SET last_seq = GREATEST (last_seq, $1::int8),"
       " fence_counter = GREATEST (fence_counter, $2::int8), commit_token = $3::int8" },
+    { "gt_callback_delete", "DELETE FROM gt_callbacks WHERE job_id = ANY ($1::int8[])" },
+    { "gt_callback_upsert",
+      "INSERT INTO gt_callbacks (job_id, lease_id, url, body, max_retries, retry_delay_ms,"
+      " attempts, status, next_at, last_error)"
+      " SELECT * FROM unnest ($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::int8[],"
+      " $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::text[])"
+      " ON CONFLICT (job_id) DO UPDATE SET lease_id = EXCLUDED.lease_id, url = EXCLUDED.url,"
+      " body = EXCLUDED.body, max_retries = EXCLUDED.max_retries,"
+      " retry_delay_ms = EXCLUDED.retry_delay_ms, attempts = EXCLUDED.attempts,"
+      " status = EXCLUDED.status, next_at = EXCLUDED.next_at, last_error = EXCLUDED.last_error" },
 };
 
 //  --------------------------------------------------------------------------
@@ -376,15 +396,28 @@ s_table_end (s_table_t *table)
     row->size = table->arena.size - row->offset;
 }
 
-//  The key of a row, from its first column (uuid as hex, or text), into a
-//  new string.
+//  How a table's key column is encoded
+typedef enum { S_KEY_TEXT, S_KEY_UUID, S_KEY_INT8 } s_key_t;
+
+//  The key of a row, from its first column (uuid as hex, int8 as decimal,
+//  or text), into a new string.
 static char *
-s_row_key (s_table_t *table, s_row_t *row, bool is_uuid)
+s_row_key (s_table_t *table, s_row_t *row, s_key_t kind)
 {
     const char *at = table->arena.data + row->offset;
     int32_t length = s_read_be32 (at);
     assert (length >= 0);
-    if (is_uuid) {
+    if (kind == S_KEY_INT8) {
+        assert (length == 8);
+        uint64_t value = 0;
+        for (int index = 0; index < 8; index++)
+            value = value << 8 | (unsigned char) at [4 + index];
+        char *text = (char *) malloc (24);
+        assert (text);
+        snprintf (text, 24, "%" PRIu64, value);
+        return text;
+    }
+    if (kind == S_KEY_UUID) {
         assert (length == 16);
         char *hex = (char *) malloc (33);
         assert (hex);
@@ -399,13 +432,13 @@ s_row_key (s_table_t *table, s_row_t *row, bool is_uuid)
 
 //  Append other's live rows to table, collapsing.
 static void
-s_table_merge (s_table_t *table, s_table_t *other, bool is_uuid)
+s_table_merge (s_table_t *table, s_table_t *other, s_key_t kind)
 {
     for (size_t index = 0; index < other->count; index++) {
         s_row_t *row = &other->rows [index];
         if (!row->live)
             continue;
-        char *key = table->collapse? s_row_key (other, row, is_uuid): NULL;
+        char *key = table->collapse? s_row_key (other, row, kind): NULL;
         s_table_begin (table, key, row->is_delete);
         s_buffer_append (&table->arena, other->arena.data + row->offset, row->size);
         s_table_end (table);
@@ -490,6 +523,7 @@ gt_pgbatch_new (void)
     s_table_init (&self->leases, true);
     s_table_init (&self->objects, true);
     s_table_init (&self->events, false);
+    s_table_init (&self->callbacks, true);
     return self;
 }
 
@@ -502,6 +536,7 @@ gt_pgbatch_destroy (gt_pgbatch_t **self_p)
         s_table_clear (&self->leases);
         s_table_clear (&self->objects);
         s_table_clear (&self->events);
+        s_table_clear (&self->callbacks);
         free (self);
         *self_p = NULL;
     }
@@ -533,6 +568,16 @@ gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
     s_put_cleanup (arena, lease->cleanup);
     if (idempotency_key)
         s_put_text (arena, idempotency_key);
+    else
+        s_put_null (arena);
+    const char *cleanup_status = gt_cleanup_status_name (lease->cleanup_status);
+    if (cleanup_status)
+        s_put_text (arena, cleanup_status);
+    else
+        s_put_null (arena);
+    s_put_int8 (arena, cleanup_status? lease->cleanup_attempts: 0);
+    if (cleanup_status && lease->cleanup_error && *lease->cleanup_error)
+        s_put_text (arena, lease->cleanup_error);
     else
         s_put_null (arena);
     s_table_end (&self->leases);
@@ -602,6 +647,49 @@ gt_pgbatch_event (gt_pgbatch_t *self, uint64_t seq, gt_event_kind_t kind,
 }
 
 void
+gt_pgbatch_callback_put (gt_pgbatch_t *self, const gt_pgcallback_t *callback)
+{
+    assert (self);
+    assert (callback && callback->job_id > 0 && callback->job_id <= INT64_MAX);
+    assert (callback->url && callback->body);
+    const char *status = gt_cleanup_status_name (callback->status);
+    assert (status);
+    char key [24];
+    snprintf (key, sizeof key, "%" PRIu64, callback->job_id);
+    s_buffer_t *arena = &self->callbacks.arena;
+    s_table_begin (&self->callbacks, key, false);
+    s_put_int8 (arena, callback->job_id);
+    if (callback->lease_id && gt_lease_id_valid (callback->lease_id))
+        s_put_uuid (arena, callback->lease_id);
+    else
+        s_put_null (arena);
+    s_put_text (arena, callback->url);
+    s_put_text (arena, callback->body);
+    s_put_int8 (arena, callback->max_retries);
+    s_put_int8 (arena, callback->retry_delay_ms);
+    s_put_int8 (arena, callback->attempts);
+    s_put_text (arena, status);
+    if (callback->next_at)
+        s_put_int8 (arena, callback->next_at);
+    else
+        s_put_null (arena);
+    s_put_text (arena, callback->last_error? callback->last_error: "");
+    s_table_end (&self->callbacks);
+}
+
+void
+gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id)
+{
+    assert (self);
+    assert (job_id > 0 && job_id <= INT64_MAX);
+    char key [24];
+    snprintf (key, sizeof key, "%" PRIu64, job_id);
+    s_table_begin (&self->callbacks, key, true);
+    s_put_int8 (&self->callbacks.arena, job_id);
+    s_table_end (&self->callbacks);
+}
+
+void
 gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t below_seq)
 {
     assert (self);
@@ -626,7 +714,8 @@ gt_pgbatch_size (gt_pgbatch_t *self)
     assert (self);
     return self->leases.live_puts + self->leases.live_deletes
          + self->objects.live_puts + self->objects.live_deletes
-         + self->events.live_puts + (self->prune_below? 1: 0) + (self->has_meta? 1: 0);
+         + self->events.live_puts + self->callbacks.live_puts + self->callbacks.live_deletes
+         + (self->prune_below? 1: 0) + (self->has_meta? 1: 0);
 }
 
 bool
@@ -641,9 +730,10 @@ gt_pgbatch_merge (gt_pgbatch_t *self, gt_pgbatch_t **other_p)
     assert (self);
     assert (other_p && *other_p);
     gt_pgbatch_t *other = *other_p;
-    s_table_merge (&self->leases, &other->leases, true);
-    s_table_merge (&self->objects, &other->objects, false);
-    s_table_merge (&self->events, &other->events, false);
+    s_table_merge (&self->leases, &other->leases, S_KEY_UUID);
+    s_table_merge (&self->objects, &other->objects, S_KEY_TEXT);
+    s_table_merge (&self->events, &other->events, S_KEY_TEXT);
+    s_table_merge (&self->callbacks, &other->callbacks, S_KEY_INT8);
     gt_pgbatch_events_prune (self, other->prune_below);
     if (other->has_meta)
         gt_pgbatch_meta (self, other->last_seq, other->fence_counter);
@@ -673,14 +763,16 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
         sent++;
     }
     //  Deletes first, so a key freed and reused never meets itself
-    int results [5] = {
+    int results [7] = {
         s_send_table (conn, &self->leases, true, S_LEASE_DELETE, s_lease_types, S_LEASE_COLUMNS),
         s_send_table (conn, &self->leases, false, S_LEASE_UPSERT, s_lease_types, S_LEASE_COLUMNS),
         s_send_table (conn, &self->objects, true, S_OBJECT_DELETE, s_object_types, S_OBJECT_COLUMNS),
         s_send_table (conn, &self->objects, false, S_OBJECT_UPSERT, s_object_types, S_OBJECT_COLUMNS),
-        s_send_table (conn, &self->events, false, S_EVENT_INSERT, s_event_types, S_EVENT_COLUMNS)
+        s_send_table (conn, &self->events, false, S_EVENT_INSERT, s_event_types, S_EVENT_COLUMNS),
+        s_send_table (conn, &self->callbacks, true, S_CALLBACK_DELETE, s_callback_types, S_CALLBACK_COLUMNS),
+        s_send_table (conn, &self->callbacks, false, S_CALLBACK_UPSERT, s_callback_types, S_CALLBACK_COLUMNS)
     };
-    for (int index = 0; index < 5; index++) {
+    for (int index = 0; index < 7; index++) {
         if (results [index] < 0)
             return -1;
         sent += results [index];
@@ -883,6 +975,52 @@ gt_pgbatch_test (bool verbose)
     s_test_arrays_free (arrays, S_EVENT_COLUMNS);
     gt_pgbatch_destroy (&batch);
     assert (batch == NULL);
+
+    //  Outbox rows collapse by job id, also across a merge; a lease's
+    //  callback state goes in its own columns
+    batch = gt_pgbatch_new ();
+    gt_pgcallback_t callback = { 7, id1, "http://127.0.0.1/c", "{}", 3, 500, 0,
+                                 GT_CLEANUP_PENDING, 0, "" };
+    gt_pgbatch_callback_put (batch, &callback);
+    callback.attempts = 1;
+    callback.next_at = 1700000002000;
+    callback.last_error = "HTTP 500";
+    gt_pgbatch_callback_put (batch, &callback);
+    callback.job_id = 8;
+    callback.lease_id = NULL;
+    gt_pgbatch_callback_put (batch, &callback);
+    assert (gt_pgbatch_size (batch) == 2);
+    other = gt_pgbatch_new ();
+    gt_pgbatch_callback_delete (other, 8);
+    callback.job_id = 7;
+    callback.status = GT_CLEANUP_DEAD;
+    callback.attempts = 4;
+    gt_pgbatch_callback_put (other, &callback);
+    gt_pgbatch_merge (batch, &other);
+    assert (batch->callbacks.live_puts == 1 && batch->callbacks.live_deletes == 1);
+    s_table_arrays (&batch->callbacks, false, s_callback_types, S_CALLBACK_COLUMNS, arrays);
+    assert (s_test_int8 (&arrays [0], 0) == 7 && s_test_int8 (&arrays [6], 0) == 4);
+    value = s_test_element (&arrays [1], 0, &length);
+    assert (length == -1);                                  //  lease id unknown: NULL
+    value = s_test_element (&arrays [7], 0, &length);
+    assert (length == 4 && memcmp (value, "DEAD", 4) == 0);
+    s_test_arrays_free (arrays, S_CALLBACK_COLUMNS);
+    s_table_arrays (&batch->callbacks, true, s_callback_types, 1, arrays);
+    assert (s_test_int8 (&arrays [0], 0) == 8);
+    s_test_arrays_free (arrays, 1);
+    s_test_lease (&lease, id1, 0);
+    lease.cleanup = &cleanup;
+    lease.cleanup_status = GT_CLEANUP_DELIVERED;
+    lease.cleanup_attempts = 2;
+    gt_pgbatch_lease_put (batch, &lease, NULL);
+    s_table_arrays (&batch->leases, false, s_lease_types, S_LEASE_COLUMNS, arrays);
+    value = s_test_element (&arrays [14], 0, &length);
+    assert (length == 9 && memcmp (value, "DELIVERED", 9) == 0);
+    assert (s_test_int8 (&arrays [15], 0) == 2);
+    value = s_test_element (&arrays [16], 0, &length);
+    assert (length == -1);                                  //  no error
+    s_test_arrays_free (arrays, S_LEASE_COLUMNS);
+    gt_pgbatch_destroy (&batch);
 
     //  Many keys: the collapse index keeps up
     batch = gt_pgbatch_new ();

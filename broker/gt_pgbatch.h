@@ -15,7 +15,8 @@
     a rollback keeps the later body, meta counters only move forward), so
     re-applying a batch is harmless.
 
-    Tables and columns: broker/migrations/001_initial.sql.  */
+    Tables and columns: broker/migrations/001_initial.sql and
+    002_callbacks.sql.  */
 #ifndef GT_PGBATCH_H_INCLUDED
 #define GT_PGBATCH_H_INCLUDED
 
@@ -40,12 +41,28 @@ typedef struct {
     const char *last_lease_id;      //  the lease that ended last (pending reclaim), or NULL
 } gt_pgobject_t;
 
+//  An outbox row (gt_callbacks, migration 002): the same fields as the
+//  broker's gt_store_callback_t.  Strings are borrowed.
+typedef struct {
+    uint64_t job_id;                //  the broker's id of the callback (> 0)
+    const char *lease_id;           //  32 lowercase hex, or NULL / "" when unknown (stored NULL)
+    const char *url;                //  the endpoint
+    const char *body;               //  stored request body
+    uint32_t max_retries;           //  retries after the first attempt
+    uint32_t retry_delay_ms;        //  backoff base
+    uint32_t attempts;              //  attempts made so far
+    gt_cleanup_status_t status;     //  GT_CLEANUP_PENDING or GT_CLEANUP_DEAD
+    uint64_t next_at;               //  wall ms of the next attempt; 0 = at once (stored NULL)
+    const char *last_error;         //  last attempt's error, "" or NULL if none
+} gt_pgcallback_t;
+
 //  Create an empty batch.
 gt_pgbatch_t *gt_pgbatch_new (void);
 //  Destroy; nulls the pointer.
 void gt_pgbatch_destroy (gt_pgbatch_t **self_p);
 
-//  Insert or replace the whole lease row (the state after the change).
+//  Insert or replace the whole lease row (the state after the change),
+//  its callback state (cleanup_status, _attempts, _error) included.
 //  idempotency_key is the CREATE key, or NULL.
 void gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
                            const char *idempotency_key);
@@ -59,6 +76,10 @@ void gt_pgbatch_object_delete (gt_pgbatch_t *self, const char *object_id);
 //  encoded EVENT body (GTLP.md §6), stored as is for REPLAY after a restart.
 void gt_pgbatch_event (gt_pgbatch_t *self, uint64_t seq, gt_event_kind_t kind,
                        uint64_t at, const char *topic, const void *body, size_t body_len);
+//  Insert or replace an outbox row (keyed by job_id; collapsed like leases).
+void gt_pgbatch_callback_put (gt_pgbatch_t *self, const gt_pgcallback_t *callback);
+//  Forget an outbox row (delivered).
+void gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id);
 //  Forget events with seq < below_seq (history past GC_EVENT_HISTORY).
 //  Several calls keep the largest.
 void gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t below_seq);
@@ -66,8 +87,8 @@ void gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t below_seq);
 //  The stored values never go backwards.
 void gt_pgbatch_meta (gt_pgbatch_t *self, uint64_t last_seq, uint64_t fence_counter);
 
-//  Rows the batch will write after collapsing (puts + deletes + events,
-//  plus one each for a prune and the meta row).
+//  Rows the batch will write after collapsing (puts + deletes + events +
+//  outbox rows, plus one each for a prune and the meta row).
 size_t gt_pgbatch_size (gt_pgbatch_t *self);
 //  True when the batch writes nothing.
 bool gt_pgbatch_empty (gt_pgbatch_t *self);

@@ -13,7 +13,7 @@
 #include "gt_pgschema.h"
 #include <czmq.h>
 
-#define S_MAX_COLUMNS   14
+#define S_MAX_COLUMNS   17
 static const char s_signature [11] = "PGCOPY\n\377\r\n";
 
 typedef struct {
@@ -374,7 +374,8 @@ s_cleanup (const char *value, int32_t length, gt_cleanup_t *cleanup, json_t **js
 }
 
 //  Columns: id, object_id, object_type, service_id, state, fence, ttl_ms,
-//  created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key
+//  created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,
+//  cleanup_status, cleanup_attempts, cleanup_error
 static int
 s_lease_row (s_loader_t *self, const char **values, const int32_t *lengths)
 {
@@ -387,7 +388,7 @@ s_lease_row (s_loader_t *self, const char **values, const int32_t *lengths)
     //  Room for every string of the row: pointers into it stay valid
     self->strings.size = 0;
     size_t room = 64;
-    for (int column = 1; column < 14; column++)
+    for (int column = 1; column < 17; column++)
         room += lengths [column] > 0? (size_t) lengths [column] + 1: 1;
     s_scratch_reserve (&self->strings, room);
     for (int column = 1; column <= 4; column++)
@@ -400,6 +401,11 @@ s_lease_row (s_loader_t *self, const char **values, const int32_t *lengths)
     size_t key = 0;
     if (lengths [13] >= 0)
         key = s_scratch_add (&self->strings, values [13], (size_t) lengths [13]);
+    size_t cleanup_status = 0, cleanup_error = 0;
+    if (lengths [14] >= 0)
+        cleanup_status = s_scratch_add (&self->strings, values [14], (size_t) lengths [14]);
+    if (lengths [16] >= 0)
+        cleanup_error = s_scratch_add (&self->strings, values [16], (size_t) lengths [16]);
     lease.object_id = self->strings.data + object_id;
     lease.service_id = self->strings.data + service_id;
     if (!gt_object_type_parse (self->strings.data + object_type, &lease.object_type)
@@ -410,6 +416,13 @@ s_lease_row (s_loader_t *self, const char **values, const int32_t *lengths)
     for (int column = 5; column <= 10; column++)
         if (!s_int8 (values [column], lengths [column], false, numbers [column - 5]))
             return s_fail (self, "bad lease row %s in gt_leases: bad number", lease.id);
+    if (lengths [14] >= 0) {
+        if (!gt_cleanup_status_parse (self->strings.data + cleanup_status, &lease.cleanup_status)
+        ||  !s_int8 (values [15], lengths [15], false, &lease.cleanup_attempts))
+            return s_fail (self, "bad lease row %s in gt_leases: bad cleanup state", lease.id);
+        if (lengths [16] >= 0)
+            lease.cleanup_error = self->strings.data + cleanup_error;
+    }
     s_note_fence (self, lease.fence);
 
     json_t *cleanup_json = NULL;
@@ -491,6 +504,50 @@ s_event_row (s_loader_t *self, const char **values, const int32_t *lengths)
     return 0;
 }
 
+//  Columns: job_id, lease_id, url, body, max_retries, retry_delay_ms,
+//  attempts, status, next_at, last_error
+static int
+s_callback_row (s_loader_t *self, const char **values, const int32_t *lengths)
+{
+    gt_pgcallback_t callback;
+    memset (&callback, 0, sizeof callback);
+    uint64_t max_retries, retry_delay_ms, attempts;
+    if (!s_int8 (values [0], lengths [0], false, &callback.job_id)
+    ||  !s_int8 (values [4], lengths [4], false, &max_retries)
+    ||  !s_int8 (values [5], lengths [5], false, &retry_delay_ms)
+    ||  !s_int8 (values [6], lengths [6], false, &attempts)
+    ||  !s_int8 (values [8], lengths [8], true, &callback.next_at)
+    ||  lengths [2] < 0 || lengths [3] < 0 || lengths [7] < 0 || lengths [9] < 0
+    ||  (lengths [1] >= 0 && lengths [1] != 16)
+    ||  max_retries > UINT32_MAX || retry_delay_ms > UINT32_MAX || attempts > UINT32_MAX)
+        return s_fail (self, "bad outbox row in gt_callbacks: %s", "bad column");
+    callback.max_retries = (uint32_t) max_retries;
+    callback.retry_delay_ms = (uint32_t) retry_delay_ms;
+    callback.attempts = (uint32_t) attempts;
+    self->strings.size = 0;
+    s_scratch_reserve (&self->strings, (size_t) lengths [2] + (size_t) lengths [3]
+                                     + (size_t) lengths [7] + (size_t) lengths [9] + 4);
+    size_t url = s_scratch_add (&self->strings, values [2], (size_t) lengths [2]);
+    size_t body = s_scratch_add (&self->strings, values [3], (size_t) lengths [3]);
+    size_t status = s_scratch_add (&self->strings, values [7], (size_t) lengths [7]);
+    size_t error = s_scratch_add (&self->strings, values [9], (size_t) lengths [9]);
+    char lease_id [GT_LEASE_ID_LEN + 1];
+    if (lengths [1] == 16) {
+        s_hex16 (lease_id, values [1]);
+        callback.lease_id = lease_id;
+    }
+    callback.url = self->strings.data + url;
+    callback.body = self->strings.data + body;
+    callback.last_error = self->strings.data + error;
+    if (!gt_cleanup_status_parse (self->strings.data + status, &callback.status)
+    ||  (callback.status != GT_CLEANUP_PENDING && callback.status != GT_CLEANUP_DEAD))
+        return s_fail (self, "bad outbox row in gt_callbacks: status %s", self->strings.data + status);
+    self->result->callbacks++;
+    if (self->options->on_callback (self->options->arg, &callback) != 0)
+        return s_fail (self, "%s", "the load was stopped by its caller");
+    return 0;
+}
+
 static int
 s_exec (s_loader_t *self, PGconn *conn, const char *sql)
 {
@@ -523,10 +580,11 @@ s_load (s_loader_t *self, PGconn *conn)
     char sql [512];
     snprintf (sql, sizeof sql,
         "COPY (SELECT id, object_id, object_type, service_id, state, fence, ttl_ms,"
-        " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key"
+        " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
+        " cleanup_status, cleanup_attempts, cleanup_error"
         " FROM gt_leases%s ORDER BY created_at) TO STDOUT (FORMAT binary)",
         options->ended_leases? "": " WHERE state = 'ACTIVE'");
-    if (s_copy (self, conn, sql, 14, s_lease_row)
+    if (s_copy (self, conn, sql, 17, s_lease_row)
     ||  s_copy (self, conn, "COPY (SELECT object_id, fence, live, pending_at, reason, last_lease_id"
                             " FROM gt_objects) TO STDOUT (FORMAT binary)", 6, s_object_row))
         return -1;
@@ -539,6 +597,11 @@ s_load (s_loader_t *self, PGconn *conn)
         if (s_copy (self, conn, sql, 5, s_event_row))
             return -1;
     }
+    if (options->on_callback
+    &&  s_copy (self, conn, "COPY (SELECT job_id, lease_id, url, body, max_retries, retry_delay_ms,"
+                            " attempts, status, next_at, last_error FROM gt_callbacks ORDER BY job_id)"
+                            " TO STDOUT (FORMAT binary)", 10, s_callback_row))
+        return -1;
     return 0;
 }
 
@@ -579,6 +642,8 @@ typedef struct {
     size_t objects;                 //  objects delivered
     uint64_t last_event;            //  seq of the last event delivered
     size_t events;                  //  events delivered
+    size_t callbacks;               //  outbox rows delivered
+    uint64_t last_job;              //  job id of the last one
     size_t stop_after;              //  stop the load after this many leases (0: never)
     uint64_t last_created;          //  created_at of the last lease delivered
 } s_test_sink_t;
@@ -637,6 +702,29 @@ s_test_on_event (void *arg, uint64_t seq, gt_event_kind_t kind, uint64_t at,
     return 0;
 }
 
+static int
+s_test_on_callback (void *arg, const gt_pgcallback_t *callback)
+{
+    s_test_sink_t *sink = (s_test_sink_t *) arg;
+    assert (callback->job_id > sink->last_job);         //  by job id
+    sink->last_job = callback->job_id;
+    if (callback->job_id == 5) {
+        assert (callback->lease_id == NULL && callback->next_at == 0);
+        assert (callback->status == GT_CLEANUP_DEAD && callback->attempts == 4);
+        assert (streq (callback->last_error, "HTTP 500"));
+    }
+    else {
+        assert (callback->job_id == 9);
+        assert (streq (callback->lease_id, "fedcba9876543210fedcba9876543210"));
+        assert (callback->status == GT_CLEANUP_PENDING && callback->next_at == 1700000009000);
+        assert (streq (callback->last_error, ""));
+    }
+    assert (streq (callback->url, "http://127.0.0.1:9/x") && streq (callback->body, "{\"a\":\"\u00e9\"}"));
+    assert (callback->max_retries == 3 && callback->retry_delay_ms == 250);
+    sink->callbacks++;
+    return 0;
+}
+
 //  The metadata decoder on its own: escapes jsonb's text may hold
 static void
 s_test_metadata (void)
@@ -674,7 +762,7 @@ gt_pgload_test (bool verbose)
 
     //  Not migrated: a clear error
     s_test_sink_t *sink = (s_test_sink_t *) zmalloc (sizeof (s_test_sink_t));
-    gt_pgload_options_t options = { false, 100, s_test_on_lease, s_test_on_object, s_test_on_event, sink };
+    gt_pgload_options_t options = { false, 100, s_test_on_lease, s_test_on_object, s_test_on_event, sink, NULL };
     gt_pgload_result_t result;
     assert (gt_pgload (conn, &options, &result, err, sizeof err) == -1);
     assert (strstr (err, "gt_meta"));
@@ -708,6 +796,16 @@ gt_pgload_test (bool verbose)
         gt_pgbatch_event (batch, seq, (gt_event_kind_t) (seq % GT_EVENT_COUNT_), 1700000000000 + seq,
                           "expired.CACHE_ENTRY.svc", &seq, sizeof seq);
     gt_pgbatch_meta (batch, 25, 77);        //  behind the rows: the loader takes the larger
+    gt_pgcallback_t callback = { 9, "fedcba9876543210fedcba9876543210", "http://127.0.0.1:9/x",
+                                 "{\"a\":\"\u00e9\"}", 3, 250, 0, GT_CLEANUP_PENDING, 1700000009000, NULL };
+    gt_pgbatch_callback_put (batch, &callback);
+    callback.job_id = 5;
+    callback.lease_id = NULL;
+    callback.status = GT_CLEANUP_DEAD;
+    callback.attempts = 4;
+    callback.next_at = 0;
+    callback.last_error = "HTTP 500";
+    gt_pgbatch_callback_put (batch, &callback);
     gt_pgwriter_submit (writer, &batch);
     zpoller_t *poller = zpoller_new (gt_pgwriter_sock (writer), NULL);
     //  The writer connected by itself: first it says so, then the commit
@@ -723,8 +821,9 @@ gt_pgload_test (bool verbose)
     zpoller_destroy (&poller);
     gt_pgwriter_destroy (&writer);
 
-    //  Active leases only, the 10 newest events
+    //  Active leases only, the 10 newest events, the outbox
     options.event_history = 10;
+    options.on_callback = s_test_on_callback;
     int64_t started = zclock_mono ();
     assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
     if (verbose)
@@ -735,6 +834,8 @@ gt_pgload_test (bool verbose)
     assert (result.events == 10 && sink->events == 10 && sink->last_event == 30);
     assert (result.last_seq == 30);
     assert (result.fence_counter == 99999);
+    assert (result.callbacks == 2 && sink->callbacks == 2);
+    options.on_callback = NULL;
     for (uint32_t index = 0; index < S_TEST_LEASES; index++)
         assert (sink->seen [index] == (index % 10 == 9? 0: 1));
 

@@ -1,8 +1,8 @@
 /*  gt_pgload.h — recovery: read the PostgreSQL store back at start-up.
 
-    One REPEATABLE READ snapshot, three binary COPY ... TO STDOUT streams
+    One REPEATABLE READ snapshot, four binary COPY ... TO STDOUT streams
     (leases oldest first by created_at, then objects, then the newest events
-    by seq) parsed as they arrive: no per-row round trips, no per-row
+    by seq, then the outbox by job id) parsed as they arrive: no per-row round trips, no per-row
     PGresult.  Each row is handed to a callback as
     the structs the broker already uses; their strings are only valid during
     the call (copy what you keep, e.g. with gt_lease_info_copy).
@@ -30,6 +30,8 @@ typedef struct {
     int (*on_event) (void *arg, uint64_t seq, gt_event_kind_t kind, uint64_t at,
                      const char *topic, const void *body, size_t body_len);
     void *arg;                      //  passed to every callback
+    //  Outbox rows (gt_callbacks), after every lease; may be NULL
+    int (*on_callback) (void *arg, const gt_pgcallback_t *callback);
 } gt_pgload_options_t;
 
 typedef struct {
@@ -38,6 +40,7 @@ typedef struct {
     uint64_t leases;                //  leases delivered
     uint64_t objects;               //  objects delivered
     uint64_t events;                //  events delivered, by ascending seq
+    uint64_t callbacks;             //  outbox rows delivered, by ascending job id
 } gt_pgload_result_t;
 
 //  Load the store (the schema must be migrated).  Returns 0, or -1 with a

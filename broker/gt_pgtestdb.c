@@ -210,6 +210,13 @@ gt_pgtestdb_lease (gt_lease_info_t *lease, gt_pgtestdb_lease_t *storage,
         storage->cleanup.has_retry_delay = true;
         storage->cleanup.retry_delay_ms = 500;
         lease->cleanup = &storage->cleanup;
+        //  Some carry their callback's state (migration 002)
+        if (index % 12 == 0) {
+            lease->cleanup_status = (gt_cleanup_status_t) (GT_CLEANUP_PENDING + index / 12 % 3);
+            lease->cleanup_attempts = index % 5;
+            if (lease->cleanup_status == GT_CLEANUP_DEAD)
+                lease->cleanup_error = (char *) "HTTP 500 \"x\"";
+        }
     }
     if (index % 5 != 0)
         return NULL;
@@ -249,7 +256,9 @@ gt_pgtestdb_lease_equal (const gt_lease_info_t *a, const gt_lease_info_t *b)
     ||  a->state != b->state || a->fence != b->fence || a->ttl_ms != b->ttl_ms
     ||  a->created_at != b->created_at || a->renewed_at != b->renewed_at
     ||  a->expires_at != b->expires_at || a->renewals != b->renewals
-    ||  a->metadata.count != b->metadata.count)
+    ||  a->metadata.count != b->metadata.count
+    ||  a->cleanup_status != b->cleanup_status || a->cleanup_attempts != b->cleanup_attempts
+    ||  !s_string_equal (a->cleanup_error, b->cleanup_error))
         return false;
     for (size_t index = 0; index < a->metadata.count; index++)
         if (!s_string_equal (a->metadata.entries [index].value,

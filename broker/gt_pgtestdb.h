@@ -45,7 +45,8 @@ long long gt_pgtestdb_int (PGconn *conn, const char *sql);
 
 //  Deterministic test leases: lease number index (any uint32) with all
 //  fields exercised: metadata with characters JSON must escape on some,
-//  cleanup with and without payload on some, ended states on every tenth.
+//  cleanup with and without payload on some (and a callback state on
+//  every twelfth), ended states on every tenth.
 //  variant changes what a renewal changes (renewals, renewed_at,
 //  expires_at).  The strings live in storage.
 typedef struct {

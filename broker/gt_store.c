@@ -1,6 +1,7 @@
 /*  gt_store.c — the store seam, the memory store, and the "test" store.  */
 #include <czmq.h>
 #include "gt_store.h"
+#include "gt_store_pg.h"
 
 struct gt_store_t {
     gt_store_ops_t ops;             //  the implementation's operations
@@ -96,6 +97,27 @@ gt_store_event (gt_store_t *self, uint64_t seq, gt_event_kind_t kind, uint64_t a
         self->ops.event (self->impl, seq, kind, at, topic, body, size);
 }
 
+bool
+gt_store_outbox (gt_store_t *self)
+{
+    assert (self);
+    return self->ops.callback_put != NULL;
+}
+
+void
+gt_store_callback_put (gt_store_t *self, const gt_store_callback_t *callback)
+{
+    if (self->ops.callback_put)
+        self->ops.callback_put (self->impl, callback);
+}
+
+void
+gt_store_callback_delete (gt_store_t *self, uint64_t job_id)
+{
+    if (self->ops.callback_delete)
+        self->ops.callback_delete (self->impl, job_id);
+}
+
 gt_store_status_t
 gt_store_flush (gt_store_t *self, uint64_t batch)
 {
@@ -149,9 +171,12 @@ gt_store_available (const gt_config_t *config, char *err, size_t err_size)
     const char *name = config->storage ? config->storage : "memory";
     if (streq (name, "memory") || streq (name, "test"))
         return true;
-    if (streq (name, "postgres"))
-        snprintf (err, err_size, "GC_STORAGE_BACKEND=postgres: the PostgreSQL store is not built "
-                  "into this broker yet (use memory)");
+    if (streq (name, "postgres")) {
+        if (config->database_url && *config->database_url)
+            return true;
+        snprintf (err, err_size, "GC_STORAGE_BACKEND=postgres needs DATABASE_URL "
+                  "(e.g. postgresql://user:password@127.0.0.1:5432/garbagetruck)");
+    }
     else
         snprintf (err, err_size, "GC_STORAGE_BACKEND: unknown store '%s'", name);
     return false;
@@ -166,7 +191,10 @@ gt_store_open (const gt_config_t *config, char *err, size_t err_size)
         return gt_store_memory_new ();
     if (streq (name, "test"))
         return gt_store_test_new ();
-    gt_store_available (config, err, err_size);
+    if (!gt_store_available (config, err, err_size))
+        return NULL;
+    if (streq (name, "postgres"))
+        return gt_store_pg_open (config, err, err_size);
     return NULL;
 }
 
@@ -174,7 +202,17 @@ gt_store_open (const gt_config_t *config, char *err, size_t err_size)
 //  Test store: keeps records, completes batches through a socket pair,
 //  fails on demand.  Single-threaded: used from the broker's thread.
 
-typedef enum { S_OP_LEASE_PUT, S_OP_LEASE_DELETE, S_OP_OBJECT_PUT, S_OP_OBJECT_DELETE, S_OP_EVENT } s_op_type_t;
+typedef enum { S_OP_LEASE_PUT, S_OP_LEASE_DELETE, S_OP_OBJECT_PUT, S_OP_OBJECT_DELETE, S_OP_EVENT,
+               S_OP_CALLBACK_PUT, S_OP_CALLBACK_DELETE } s_op_type_t;
+
+//  An outbox row: the record with its own strings
+typedef struct {
+    gt_store_callback_t row;        //  strings point at the fields below
+    char *lease_id;                 //  owned copies
+    char *url;
+    char *body;
+    char *last_error;
+} s_stored_callback_t;
 
 typedef struct {
     s_op_type_t type;               //  what to apply
@@ -182,8 +220,9 @@ typedef struct {
     char *key;                      //  lease id, object id, idempotency key or topic
     char *extra;                    //  LEASE_PUT: idempotency key; OBJECT_PUT: last lease id
     gt_store_object_t object;       //  OBJECT_PUT (object_id = key, last_lease_id = extra)
-    uint64_t seq;                   //  EVENT
+    uint64_t seq;                   //  EVENT; CALLBACK_DELETE: the job id
     zchunk_t *body;                 //  EVENT
+    s_stored_callback_t *callback;  //  CALLBACK_PUT
 } s_op_t;
 
 typedef struct {
@@ -203,6 +242,7 @@ typedef struct {
     zhashx_t *leases;               //  lease id -> s_stored_lease_t
     zhashx_t *objects;              //  object id -> s_op_t (OBJECT_PUT)
     zlistx_t *events;               //  s_op_t (EVENT), by seq
+    zhashx_t *callbacks;            //  job id (decimal) -> s_stored_callback_t
     uint64_t last_seq;              //  newest stored event
     uint64_t fence_counter;         //  largest fence seen
     size_t fail_next;               //  flushes still to fail
@@ -210,6 +250,20 @@ typedef struct {
     zsock_t *signal_out;            //  we write one message per completion
     zsock_t *signal_in;             //  the broker polls this
 } s_test_store_t;
+
+static void
+s_stored_callback_destroy (s_stored_callback_t **stored_p)
+{
+    s_stored_callback_t *stored = *stored_p;
+    if (stored) {
+        free (stored->lease_id);
+        free (stored->url);
+        free (stored->body);
+        free (stored->last_error);
+        free (stored);
+        *stored_p = NULL;
+    }
+}
 
 static void
 s_op_destroy (s_op_t **op_p)
@@ -221,6 +275,7 @@ s_op_destroy (s_op_t **op_p)
         free (op->key);
         free (op->extra);
         zchunk_destroy (&op->body);
+        s_stored_callback_destroy (&op->callback);
         free (op);
         *op_p = NULL;
     }
@@ -311,6 +366,35 @@ s_test_event (void *impl, uint64_t seq, gt_event_kind_t kind, uint64_t at,
     op->body = zchunk_new (body, size);
 }
 
+static char *
+s_strdup_or_empty (const char *s)
+{
+    char *copy = strdup (s ? s : "");
+    assert (copy);
+    return copy;
+}
+
+static void
+s_test_callback_put (void *impl, const gt_store_callback_t *callback)
+{
+    s_op_t *op = s_test_op ((s_test_store_t *) impl, S_OP_CALLBACK_PUT);
+    s_stored_callback_t *stored = (s_stored_callback_t *) zmalloc (sizeof (s_stored_callback_t));
+    assert (stored);
+    stored->row = *callback;
+    stored->row.lease_id = stored->lease_id = s_strdup_or_empty (callback->lease_id);
+    stored->row.url = stored->url = s_strdup_or_empty (callback->url);
+    stored->row.body = stored->body = s_strdup_or_empty (callback->body);
+    stored->row.last_error = stored->last_error = s_strdup_or_empty (callback->last_error);
+    op->callback = stored;
+    op->seq = callback->job_id;
+}
+
+static void
+s_test_callback_delete (void *impl, uint64_t job_id)
+{
+    s_test_op ((s_test_store_t *) impl, S_OP_CALLBACK_DELETE)->seq = job_id;
+}
+
 static gt_store_status_t
 s_test_flush (void *impl, uint64_t batch_id)
 {
@@ -375,6 +459,18 @@ s_test_apply (s_test_store_t *self, s_batch_t *batch)
                 zlistx_add_end (self->events, op);
                 op = NULL;
                 break;
+            case S_OP_CALLBACK_PUT:
+            case S_OP_CALLBACK_DELETE: {
+                char key [24];
+                snprintf (key, sizeof (key), "%" PRIu64, op->seq);
+                if (op->type == S_OP_CALLBACK_PUT) {
+                    zhashx_update (self->callbacks, key, op->callback);
+                    op->callback = NULL;
+                }
+                else
+                    zhashx_delete (self->callbacks, key);
+                break;
+            }
         }
         s_op_destroy (&op);
     }
@@ -417,6 +513,14 @@ s_stored_lease_compare (const void *a, const void *b)
 }
 
 static int
+s_stored_callback_compare (const void *a, const void *b)
+{
+    uint64_t x = (*(const s_stored_callback_t *const *) a)->row.job_id;
+    uint64_t y = (*(const s_stored_callback_t *const *) b)->row.job_id;
+    return x < y ? -1 : x > y;
+}
+
+static int
 s_test_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t err_size)
 {
     (void) err;
@@ -444,6 +548,20 @@ s_test_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t e
             loader->event (loader->ctx, op->seq, op->key, zchunk_data (op->body), zchunk_size (op->body));
     if (loader->counters)
         loader->counters (loader->ctx, self->last_seq, self->fence_counter);
+    if (loader->callback) {
+        //  In job id order, as a database would hand them out
+        size_t rows = zhashx_size (self->callbacks);
+        s_stored_callback_t **sorted = (s_stored_callback_t **) calloc (rows + 1, sizeof (*sorted));
+        assert (sorted);
+        size_t index = 0;
+        for (s_stored_callback_t *stored = (s_stored_callback_t *) zhashx_first (self->callbacks); stored;
+             stored = (s_stored_callback_t *) zhashx_next (self->callbacks))
+            sorted [index++] = stored;
+        qsort (sorted, rows, sizeof (*sorted), s_stored_callback_compare);
+        for (index = 0; index < rows; index++)
+            loader->callback (loader->ctx, &sorted [index]->row);
+        free (sorted);
+    }
     return 0;
 }
 
@@ -456,6 +574,7 @@ s_test_destroy (void *impl)
     zhashx_destroy (&self->leases);
     zhashx_destroy (&self->objects);
     zlistx_destroy (&self->events);
+    zhashx_destroy (&self->callbacks);
     zsock_destroy (&self->signal_out);
     zsock_destroy (&self->signal_in);
     free (self);
@@ -474,6 +593,8 @@ gt_store_test_new (void)
     self->objects = zhashx_new ();
     zhashx_set_destructor (self->objects, (zhashx_destructor_fn *) s_op_destroy);
     self->events = s_op_list ();
+    self->callbacks = zhashx_new ();
+    zhashx_set_destructor (self->callbacks, (zhashx_destructor_fn *) s_stored_callback_destroy);
     char endpoint [64];
     snprintf (endpoint, sizeof (endpoint), "@inproc://gt-store-test-%p", (void *) self);
     self->signal_in = zsock_new_pair (endpoint);
@@ -492,6 +613,8 @@ gt_store_test_new (void)
         .flush = s_test_flush,
         .completion_sock = s_test_completion_sock,
         .completion = s_test_completion,
+        .callback_put = s_test_callback_put,
+        .callback_delete = s_test_callback_delete,
     };
     return gt_store_new (&ops, self);
 }
@@ -533,6 +656,12 @@ gt_store_test_events (gt_store_t *self)
     return zlistx_size (s_test_impl (self)->events);
 }
 
+size_t
+gt_store_test_callbacks (gt_store_t *self)
+{
+    return zhashx_size (s_test_impl (self)->callbacks);
+}
+
 //  --------------------------------------------------------------------------
 //  Self test
 
@@ -540,6 +669,9 @@ typedef struct {
     size_t leases;                  //  leases recovered
     size_t objects;                 //  objects recovered
     size_t events;                  //  events recovered
+    size_t callbacks;               //  outbox rows recovered
+    uint32_t attempts;              //  attempts of the last one
+    bool body_ok;                   //  its strings came back
     uint64_t last_seq;              //  counters recovered
     uint64_t fence_counter;
 } s_recovered_t;
@@ -567,6 +699,17 @@ s_count_event (void *ctx, uint64_t seq, const char *topic, const void *body, siz
     (void) body;
     (void) size;
     ((s_recovered_t *) ctx)->events++;
+}
+
+static void
+s_count_callback (void *ctx, const gt_store_callback_t *callback)
+{
+    s_recovered_t *recovered = (s_recovered_t *) ctx;
+    recovered->callbacks++;
+    recovered->attempts = callback->attempts;
+    recovered->body_ok = callback->job_id == 7 && streq (callback->body, "{}")
+                      && streq (callback->url, "http://127.0.0.1:9/x") && streq (callback->last_error, "HTTP 500")
+                      && callback->status == GT_CLEANUP_DEAD;
 }
 
 static void
@@ -608,8 +751,16 @@ gt_store_test (bool verbose)
     assert (store && streq (gt_store_name (store), "memory"));
     gt_store_destroy (&store);
     gt_config_set_storage (config, "postgres");
+    assert (!gt_store_available (config, err, sizeof (err)) && strstr (err, "DATABASE_URL"));
     store = gt_store_open (config, err, sizeof (err));
-    assert (store == NULL && strstr (err, "not built"));
+    assert (store == NULL && strstr (err, "needs DATABASE_URL"));
+    gt_config_set_database_url (config, "postgresql://127.0.0.1:1/none");
+    assert (gt_store_available (config, err, sizeof (err)));
+    //  Nothing listens there: a clear message at once (GC_DB_CONNECT_WAIT 0)
+    store = gt_store_open (config, err, sizeof (err));
+    assert (store == NULL && strstr (err, "cannot connect to PostgreSQL") && strstr (err, "GC_DB_CONNECT_WAIT"));
+    gt_config_set_storage (config, "floppy");
+    assert (!gt_store_available (config, err, sizeof (err)) && strstr (err, "unknown store"));
     gt_config_destroy (&config);
 
     //  Test store: asynchronous batches, in order, applied when durable
@@ -656,9 +807,44 @@ gt_store_test (bool verbose)
 
     //  Recovery hands everything back
     s_recovered_t recovered = { 0 };
-    gt_store_loader_t loader = { &recovered, s_count_lease, s_count_object, s_count_event, s_count_counters };
+    gt_store_loader_t loader = { &recovered, s_count_lease, s_count_object, s_count_event, s_count_counters,
+                                 s_count_callback };
     assert (gt_store_recover (store, &loader, err, sizeof (err)) == 0);
     assert (recovered.leases == 1 && recovered.objects == 0 && recovered.events == 1);
     assert (recovered.last_seq == 1 && recovered.fence_counter == 3);
+    assert (recovered.callbacks == 0);
+
+    //  Outbox rows: put, replace, delete; only durable batches count
+    assert (gt_store_outbox (store));
+    gt_store_callback_t row = { 7, lease.id, "http://127.0.0.1:9/x", "{}", 3, 100, 0,
+                                GT_CLEANUP_PENDING, 0, "" };
+    gt_store_callback_put (store, &row);
+    row.job_id = 8;
+    gt_store_callback_put (store, &row);
+    assert (gt_store_flush (store, 5) == GT_STORE_PENDING);
+    assert (s_await_completion (store, &batch, &durable) && durable);
+    assert (gt_store_test_callbacks (store) == 2);
+    row.job_id = 7;
+    row.attempts = 4;
+    row.status = GT_CLEANUP_DEAD;
+    row.last_error = "HTTP 500";
+    gt_store_callback_put (store, &row);
+    gt_store_callback_delete (store, 8);
+    assert (gt_store_flush (store, 6) == GT_STORE_PENDING);
+    assert (s_await_completion (store, &batch, &durable) && durable);
+    gt_store_test_fail (store, 1);
+    gt_store_callback_delete (store, 7);
+    assert (gt_store_flush (store, 7) == GT_STORE_PENDING);
+    assert (s_await_completion (store, &batch, &durable) && !durable);
+    assert (gt_store_test_callbacks (store) == 1);
+    memset (&recovered, 0, sizeof (recovered));
+    assert (gt_store_recover (store, &loader, err, sizeof (err)) == 0);
+    assert (recovered.callbacks == 1 && recovered.attempts == 4 && recovered.body_ok);
+    gt_store_destroy (&store);
+
+    //  The memory store keeps no outbox
+    store = gt_store_memory_new ();
+    assert (!gt_store_outbox (store));
+    gt_store_callback_put (store, &row);        //  ignored
     gt_store_destroy (&store);
 }

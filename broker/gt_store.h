@@ -28,7 +28,18 @@
     * Records passed to the put/event calls are borrowed: copy what you keep.
 
     Recovery: gt_store_recover hands what the store holds to a loader
-    before the broker serves anything.  */
+    before the broker serves anything.
+
+    Cleanup callbacks (the outbox, optional ops): a reclaim records one
+    callback_put per callback in the same batch as the reclaim itself, so a
+    durable reclaim implies a durable outbox row (one transaction).  Each
+    attempt's outcome updates the row (callback_put again, same job_id); a
+    DEAD callback stays; a delivered one is deleted (callback_delete), and
+    its lease record, put in the same batch, carries cleanup_status
+    DELIVERED.  On recovery the loader's callback gets every row: PENDING
+    rows are delivered again (same Idempotency-Key), DEAD ones restored as
+    dead letters.  Delivery is at least once: a failed batch may lose an
+    update, and a row may be resent after a restart.  */
 #ifndef GT_STORE_H_INCLUDED
 #define GT_STORE_H_INCLUDED
 
@@ -53,6 +64,20 @@ typedef struct {
     const char *last_lease_id;      //  the lease that ended last (pending reclaim), or NULL
 } gt_store_object_t;
 
+//  One cleanup callback of the outbox.  Strings are borrowed.
+typedef struct {
+    uint64_t job_id;                //  the broker's id of the callback (> 0, unique in the store)
+    const char *lease_id;           //  the lease whose cleanup URL is called
+    const char *url;                //  the endpoint
+    const char *body;               //  stored body (gt_callback_job_body): compact JSON without "attempt"
+    uint32_t max_retries;           //  retries after the first attempt
+    uint32_t retry_delay_ms;        //  backoff base
+    uint32_t attempts;              //  attempts made so far
+    gt_cleanup_status_t status;     //  GT_CLEANUP_PENDING or GT_CLEANUP_DEAD
+    uint64_t next_at;               //  PENDING: wall ms of the next attempt, 0 = at once
+    const char *last_error;         //  last attempt's error, "" if none
+} gt_store_callback_t;
+
 typedef enum {
     GT_STORE_DONE = 0,              //  the batch is durable
     GT_STORE_PENDING,               //  completion comes later (completion socket)
@@ -67,6 +92,8 @@ typedef struct {
     void (*event) (void *ctx, uint64_t seq, const char *topic, const void *body, size_t size);
     //  The newest event seq and the largest fence ever handed out
     void (*counters) (void *ctx, uint64_t last_seq, uint64_t fence_counter);
+    //  An outbox row (after every lease); may be NULL
+    void (*callback) (void *ctx, const gt_store_callback_t *callback);
 } gt_store_loader_t;
 
 //  An implementation.  Any recording op may be NULL when the store keeps
@@ -89,12 +116,16 @@ typedef struct {
     int (*completion) (void *impl, uint64_t *batch_p, bool *durable_p);
     //  False while the store cannot write (HEALTH store_status DEGRADED)
     bool (*healthy) (void *impl);
+    //  Outbox (optional, both or neither): insert or replace the row of
+    //  callback->job_id / delete it
+    void (*callback_put) (void *impl, const gt_store_callback_t *callback);
+    void (*callback_delete) (void *impl, uint64_t job_id);
 } gt_store_ops_t;
 
 //  Wrap an implementation (ops copied; impl owned: destroyed with the store).
 gt_store_t *gt_store_new (const gt_store_ops_t *ops, void *impl);
-//  The store that config asks for.  NULL with a message if it cannot be
-//  opened (postgres: not built into this broker yet).
+//  The store that config asks for ("postgres": gt_store_pg.h; connects and
+//  migrates, blocking).  NULL with a message if it cannot be opened.
 gt_store_t *gt_store_open (const gt_config_t *config, char *err, size_t err_size);
 //  True if this broker can open the store config names (without opening
 //  it); else false with a message (the daemon then exits 2).
@@ -116,6 +147,10 @@ void gt_store_object_put (gt_store_t *self, const gt_store_object_t *object);
 void gt_store_object_delete (gt_store_t *self, const char *object_id, uint64_t fence);
 void gt_store_event (gt_store_t *self, uint64_t seq, gt_event_kind_t kind, uint64_t at,
                      const char *topic, const void *body, size_t size);
+//  True if the store keeps an outbox (callback ops present)
+bool gt_store_outbox (gt_store_t *self);
+void gt_store_callback_put (gt_store_t *self, const gt_store_callback_t *callback);
+void gt_store_callback_delete (gt_store_t *self, uint64_t job_id);
 gt_store_status_t gt_store_flush (gt_store_t *self, uint64_t batch);
 zsock_t *gt_store_completion_sock (gt_store_t *self);
 int gt_store_completion (gt_store_t *self, uint64_t *batch_p, bool *durable_p);
@@ -132,9 +167,10 @@ gt_store_t *gt_store_test_new (void);
 void gt_store_test_fail (gt_store_t *self, size_t count);
 //  Hold completions until released (to have several batches in flight).
 void gt_store_test_hold (gt_store_t *self, bool hold);
-//  Records kept: leases, objects, events.
+//  Records kept: leases, objects, events, outbox rows.
 size_t gt_store_test_leases (gt_store_t *self);
 size_t gt_store_test_events (gt_store_t *self);
+size_t gt_store_test_callbacks (gt_store_t *self);
 
 void gt_store_test (bool verbose);
 

@@ -1,7 +1,39 @@
 /*  gt_test_util.c — helpers for the integration tests.  */
 #include "gt_test_util.h"
+#include "gt_pgtestdb.h"
 
 #define S_PROBE_SERVICE "gt-test-probe"
+
+//  Test databases made by this process (GT_TEST_STORE=postgres), dropped at exit
+static zlistx_t *s_databases = NULL;
+
+static void
+s_drop_databases (void)
+{
+    gt_pgtestdb_t *testdb;
+    while ((testdb = (gt_pgtestdb_t *) zlistx_detach (s_databases, NULL)))
+        gt_pgtestdb_destroy (&testdb);
+    zlistx_destroy (&s_databases);
+}
+
+//  A fresh database for a config of its own; exit 77 (skipped) without DATABASE_URL.
+static const char *
+s_fresh_database (void)
+{
+    if (!gt_pgtestdb_available ()) {
+        printf ("skipped: GT_TEST_STORE=postgres needs DATABASE_URL\n");
+        exit (GT_TEST_SKIPPED);
+    }
+    if (!s_databases) {
+        s_databases = zlistx_new ();
+        assert (s_databases);
+        atexit (s_drop_databases);
+    }
+    gt_pgtestdb_t *testdb = gt_pgtestdb_new ();
+    assert (testdb);
+    zlistx_add_end (s_databases, testdb);
+    return gt_pgtestdb_conninfo (testdb);
+}
 
 gt_config_t *
 gt_test_config (void)
@@ -13,6 +45,8 @@ gt_test_config (void)
     config->lease_retention_ms = 10000;
     const char *store = getenv ("GT_TEST_STORE");
     gt_config_set_storage (config, store && *store ? store : "memory");
+    if (streq (config->storage, "postgres"))
+        gt_config_set_database_url (config, s_fresh_database ());
     return config;
 }
 
@@ -23,6 +57,9 @@ gt_test_broker_command (gt_test_broker_t *self, const char *command, const char 
     return zstr_recv (self->actor);
 }
 
+//  Bind the new broker's sockets.
+static gt_test_broker_t *s_broker_bind (gt_test_broker_t *self);
+
 gt_test_broker_t *
 gt_test_broker_start (const gt_config_t *config)
 {
@@ -30,6 +67,33 @@ gt_test_broker_start (const gt_config_t *config)
     assert (self);
     self->actor = zactor_new (gt_broker_actor, (void *) config);
     assert (self->actor);
+    return s_broker_bind (self);
+}
+
+gt_test_broker_t *
+gt_test_broker_start_on_store (const gt_config_t *config, gt_store_t *store)
+{
+    gt_test_broker_t *self = (gt_test_broker_t *) zmalloc (sizeof (gt_test_broker_t));
+    assert (self);
+    gt_broker_args_t args = { config, store };
+    self->actor = zactor_new (gt_broker_actor_on_store, &args);
+    assert (self->actor);
+    return s_broker_bind (self);
+}
+
+gt_store_t *
+gt_test_broker_detach (gt_test_broker_t *self)
+{
+    zstr_send (self->actor, "DETACH");
+    void *store = NULL;
+    int rc = zsock_recv (self->actor, "p", &store);
+    assert (rc == 0);
+    return (gt_store_t *) store;
+}
+
+static gt_test_broker_t *
+s_broker_bind (gt_test_broker_t *self)
+{
     if (getenv ("GT_VERBOSE")) {
         char *ok = gt_test_broker_command (self, "VERBOSE", NULL, NULL);
         zstr_free (&ok);

@@ -6,7 +6,9 @@
 
     The store is chosen by GT_TEST_STORE: "memory" (default), "test" (the
     asynchronous test store, which holds replies until its batch is
-    durable), later "postgres".  */
+    durable), "postgres" (each gt_test_config gets a fresh database on the
+    server DATABASE_URL names, dropped when the process exits; without
+    DATABASE_URL the test exits GT_TEST_SKIPPED).  */
 #ifndef GT_TEST_UTIL_H_INCLUDED
 #define GT_TEST_UTIL_H_INCLUDED
 
@@ -21,6 +23,8 @@ extern "C" {
 
 //  How long any wait may take before the test fails (ms).
 #define GT_TEST_TIMEOUT     5000
+//  Exit code of a test that cannot run here (ctest SKIP_RETURN_CODE)
+#define GT_TEST_SKIPPED     77
 
 typedef struct {
     zactor_t *actor;                //  the broker
@@ -30,11 +34,17 @@ typedef struct {
 } gt_test_broker_t;
 
 //  A config for tests: min lease 50 ms, default 30 s, max 60 s, retention
-//  10 s, the store from GT_TEST_STORE.
+//  10 s, the store from GT_TEST_STORE (postgres: a fresh database per call;
+//  brokers started on the same config share it, as after a restart).
 gt_config_t *gt_test_config (void);
 //  Start a broker (the config is copied) bound on 127.0.0.1 ephemeral ports.
 gt_test_broker_t *gt_test_broker_start (const gt_config_t *config);
 void gt_test_broker_stop (gt_test_broker_t **self_p);
+//  Restarts without PostgreSQL: take the test store from a running broker
+//  (DETACH: everything durable first; the broker serves nothing more), and
+//  start a broker that recovers from it (and takes it over).
+gt_store_t *gt_test_broker_detach (gt_test_broker_t *self);
+gt_test_broker_t *gt_test_broker_start_on_store (const gt_config_t *config, gt_store_t *store);
 //  Send a pipe command to the broker; returns its reply (freed by caller).
 char *gt_test_broker_command (gt_test_broker_t *self, const char *command, const char *arg1,
                               const char *arg2);

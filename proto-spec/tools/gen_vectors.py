@@ -49,12 +49,15 @@ def lease(**overrides):
         "renewals": 0,
         "metadata": {"owner": "alice", "purpose": "thumbnail"},
     }
-    cleanup = overrides.pop("cleanup", None)
+    # Optional keys, in canonical order after the required ones
+    optional = [(key, overrides.pop(key)) for key in
+                ("cleanup", "cleanup_status", "cleanup_attempts", "cleanup_error")
+                if key in overrides]
     for key, val in overrides.items():
         assert key in value, key
         value[key] = val
-    if cleanup is not None:
-        value["cleanup"] = cleanup
+    for key, val in optional:
+        value[key] = val
     return value
 
 
@@ -150,6 +153,9 @@ vector("request_list_all_filters", "request", "LIST with every filter, a cursor 
                cursor="c1700000000000-17", limit=1000))
 vector("request_list_minimal", "request", "LIST without filters",
        request(11, "LIST"))
+vector("request_list_cleanup_status", "request",
+       "LIST of the dead-lettered cleanup callbacks: the cleanup_status filter comes after state",
+       request(16, "LIST", state="EXPIRED", cleanup_status="DEAD", limit=50))
 vector("request_health", "request", "HEALTH",
        request(12, "HEALTH"))
 vector("request_stats", "request", "STATS",
@@ -158,6 +164,8 @@ vector("request_replay", "request", "REPLAY with a limit",
        request(14, "REPLAY", after_seq=41, limit=500))
 vector("request_replay_minimal", "request", "REPLAY from the start, default limit",
        request(15, "REPLAY", after_seq=0))
+vector("request_retry", "request", "RETRY: resubmit a lease's dead-lettered cleanup callback",
+       request(17, "RETRY", lease_id=LEASE_ID))
 
 # Replies: every command's OK reply.
 vector("reply_create_ok", "reply", "CREATE OK: the new lease, with metadata and cleanup",
@@ -172,6 +180,12 @@ vector("reply_get_ok", "reply", "GET OK: an EXPIRED lease with empty metadata an
        reply(9, "OK", lease=lease(object_id="sess-99", object_type="WEBSOCKET_SESSION",
                                   service_id="chat", state="EXPIRED", fence=70000,
                                   ttl_ms=30000, metadata={})))
+vector("reply_get_dead_letter", "reply",
+       "GET OK: an EXPIRED lease whose cleanup callback was dead-lettered after 4 attempts: "
+       "cleanup_status, cleanup_attempts and cleanup_error follow cleanup",
+       reply(16, "OK", lease=lease(state="EXPIRED", expires_at=T0 + 300001, cleanup=CLEANUP,
+                                   cleanup_status="DEAD", cleanup_attempts=4,
+                                   cleanup_error="HTTP 503")))
 vector("reply_renew_batch_ok", "reply",
        "RENEW_BATCH OK: per-lease results, expires_at for OK and message otherwise",
        reply(4, "OK", results=[

@@ -448,6 +448,18 @@ gt_client_get (gt_client_t *self, const char *lease_id, gt_lease_info_t *lease_o
 }
 
 gt_code_t
+gt_client_retry (gt_client_t *self, const char *lease_id, gt_lease_info_t *lease_out)
+{
+    assert (self);
+    gt_code_t code = s_check_lease_id (self, lease_id);
+    if (code != GT_OK)
+        return code;
+    gt_msg_t request = s_request (GT_CMD_RETRY);
+    request.lease_id = (char *) lease_id;
+    return s_call_lease (self, &request, lease_out);
+}
+
+gt_code_t
 gt_client_list (gt_client_t *self, const gt_list_args_t *args, gt_msg_t **reply_p)
 {
     assert (self);
@@ -460,7 +472,8 @@ gt_client_list (gt_client_t *self, const gt_list_args_t *args, gt_msg_t **reply_
             return s_fail (self, GT_ERR_INVALID_ARGUMENT,
                            "limit must be 1 to %d", GT_MAX_PAGE);
         if ((args->has_object_type && args->object_type >= GT_TYPE_COUNT_)
-        ||  (args->has_state && args->state >= GT_STATE_COUNT_))
+        ||  (args->has_state && args->state >= GT_STATE_COUNT_)
+        ||  (args->has_cleanup_status && !gt_cleanup_status_name (args->cleanup_status)))
             return s_fail (self, GT_ERR_INVALID_ARGUMENT, "filter out of range");
         request.service_id = (char *) args->service_id;
         request.object_id = (char *) args->object_id;
@@ -468,6 +481,8 @@ gt_client_list (gt_client_t *self, const gt_list_args_t *args, gt_msg_t **reply_
         request.object_type = args->object_type;
         request.has_state = args->has_state;
         request.state = args->state;
+        request.has_cleanup_status = args->has_cleanup_status;
+        request.cleanup_status = args->cleanup_status;
         request.cursor = (char *) args->cursor;
         request.has_limit = args->limit > 0;
         request.limit = args->limit;

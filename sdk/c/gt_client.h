@@ -66,6 +66,8 @@ typedef struct {
     gt_lease_state_t state;         //  the state to match
     const char *cursor;             //  cursor of the previous page, or NULL
     uint64_t limit;                 //  0: broker default (100); else 1..1000
+    bool has_cleanup_status;        //  filter on the cleanup callback's state
+    gt_cleanup_status_t cleanup_status;     //  PENDING, DELIVERED or DEAD
 } gt_list_args_t;
 
 //  Create a client connected to endpoint (e.g. "tcp://127.0.0.1:50051"),
@@ -118,6 +120,12 @@ gt_code_t gt_client_release (gt_client_t *self, const char *lease_id,
 //  GET a lease by id.
 gt_code_t gt_client_get (gt_client_t *self, const char *lease_id,
                          gt_lease_info_t *lease_out);
+
+//  RETRY the dead-lettered cleanup callback of a lease (any service may):
+//  it is delivered again, attempts counted from 1, same Idempotency-Key.
+//  GT_ERR_INVALID_ARGUMENT if the lease has no dead callback.
+gt_code_t gt_client_retry (gt_client_t *self, const char *lease_id,
+                           gt_lease_info_t *lease_out);
 
 //  LIST one page of leases; args may be NULL (everything, default page).
 //  Leases are (*reply_p)->leases [0 .. lease_count-1]; (*reply_p)->cursor

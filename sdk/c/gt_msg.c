@@ -58,6 +58,7 @@ gt_lease_info_clear (gt_lease_info_t *lease)
     free (lease->service_id);
     s_meta_clear (&lease->metadata);
     s_cleanup_destroy (&lease->cleanup);
+    free (lease->cleanup_error);
     memset (lease, 0, sizeof (*lease));
 }
 
@@ -145,6 +146,7 @@ gt_lease_info_copy (gt_lease_info_t *dest, const gt_lease_info_t *src)
         dest->cleanup->url = s_strdup_or_null (src->cleanup->url);
         dest->cleanup->payload = s_strdup_or_null (src->cleanup->payload);
     }
+    dest->cleanup_error = s_strdup_or_null (src->cleanup_error);
 }
 
 //  ---------------------------------------------------------------------------
@@ -344,8 +346,13 @@ gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk)
     if (!gt_lease_id_valid (lease->id) || !lease->object_id || !lease->service_id
     ||  !type_name || !state_name || (lease->cleanup && !lease->cleanup->url))
         return -1;
+    const char *status_name = NULL;
+    if (lease->cleanup_status != GT_CLEANUP_NONE
+    && !(status_name = gt_cleanup_status_name (lease->cleanup_status)))
+        return -1;
+    bool error = status_name && lease->cleanup_error && *lease->cleanup_error;
 
-    msgpack_pack_map (pk, lease->cleanup? 13: 12);
+    msgpack_pack_map (pk, 12 + (lease->cleanup != NULL) + (status_name? 2: 0) + error);
     S_KEY (pk, "id");
     s_pack_strn (pk, lease->id, GT_LEASE_ID_LEN);
     S_KV_STR (pk, "object_id", lease->object_id);
@@ -363,7 +370,14 @@ gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk)
         return -1;
     if (lease->cleanup) {
         S_KEY (pk, "cleanup");
-        return s_pack_cleanup (pk, lease->cleanup, true);
+        if (s_pack_cleanup (pk, lease->cleanup, true))
+            return -1;
+    }
+    if (status_name) {
+        S_KV_STR (pk, "cleanup_status", status_name);
+        S_KV_UINT (pk, "cleanup_attempts", lease->cleanup_attempts);
+        if (error)
+            S_KV_STR (pk, "cleanup_error", lease->cleanup_error);
     }
     return 0;
 }
@@ -411,8 +425,8 @@ s_pack_result (msgpack_packer *pk, const gt_renew_result_t *result)
 
 const char *const gt_req_key_names [GT_REQ_END] = {
     "object_id", "object_type", "service_id", "lease_id", "lease_ids", "ttl_ms",
-    "metadata", "cleanup", "idempotency_key", "retain", "state", "cursor", "limit",
-    "after_seq"
+    "metadata", "cleanup", "idempotency_key", "retain", "state", "cleanup_status",
+    "cursor", "limit", "after_seq"
 };
 
 const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX] = {
@@ -424,10 +438,11 @@ const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX] = {
     [GT_CMD_RELEASE]     = { GT_REQ_LEASE_ID, GT_REQ_SERVICE_ID, GT_REQ_RETAIN, GT_REQ_END },
     [GT_CMD_GET]         = { GT_REQ_LEASE_ID, GT_REQ_END },
     [GT_CMD_LIST]        = { GT_REQ_SERVICE_ID, GT_REQ_OBJECT_ID, GT_REQ_OBJECT_TYPE, GT_REQ_STATE,
-                             GT_REQ_CURSOR, GT_REQ_LIMIT, GT_REQ_END },
+                             GT_REQ_CLEANUP_STATUS, GT_REQ_CURSOR, GT_REQ_LIMIT, GT_REQ_END },
     [GT_CMD_HEALTH]      = { GT_REQ_END },
     [GT_CMD_STATS]       = { GT_REQ_END },
     [GT_CMD_REPLAY]      = { GT_REQ_AFTER_SEQ, GT_REQ_LIMIT, GT_REQ_END },
+    [GT_CMD_RETRY]       = { GT_REQ_LEASE_ID, GT_REQ_END },
 };
 
 const unsigned gt_req_required [GT_CMD_COUNT_] = {
@@ -437,6 +452,7 @@ const unsigned gt_req_required [GT_CMD_COUNT_] = {
     [GT_CMD_RELEASE]     = 1u << GT_REQ_LEASE_ID | 1u << GT_REQ_SERVICE_ID,
     [GT_CMD_GET]         = 1u << GT_REQ_LEASE_ID,
     [GT_CMD_REPLAY]      = 1u << GT_REQ_AFTER_SEQ,
+    [GT_CMD_RETRY]       = 1u << GT_REQ_LEASE_ID,
 };
 
 static bool
@@ -454,6 +470,7 @@ s_request_has (const gt_msg_t *self, gt_req_key_t key)
         case GT_REQ_IDEMPOTENCY: return self->idempotency_key != NULL;
         case GT_REQ_RETAIN:      return self->has_retain;
         case GT_REQ_STATE:       return self->has_state;
+        case GT_REQ_CLEANUP_STATUS: return self->has_cleanup_status;
         case GT_REQ_CURSOR:      return self->cursor != NULL;
         case GT_REQ_LIMIT:       return self->has_limit;
         case GT_REQ_AFTER_SEQ:   return self->has_after_seq;
@@ -512,6 +529,13 @@ s_pack_request_field (msgpack_packer *pk, const gt_msg_t *self, gt_req_key_t key
             if (!name)
                 return -1;
             S_KV_STR (pk, "state", name);
+            return 0;
+        }
+        case GT_REQ_CLEANUP_STATUS: {
+            const char *name = gt_cleanup_status_name (self->cleanup_status);
+            if (!name)
+                return -1;
+            S_KV_STR (pk, "cleanup_status", name);
             return 0;
         }
         case GT_REQ_CURSOR:

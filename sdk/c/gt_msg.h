@@ -63,6 +63,9 @@ typedef struct {
     uint64_t renewals;              //  successful renewals
     gt_meta_t metadata;             //  string map
     gt_cleanup_t *cleanup;          //  cleanup config, or NULL
+    gt_cleanup_status_t cleanup_status;     //  its callback; GT_CLEANUP_NONE = absent
+    uint64_t cleanup_attempts;      //  attempts made (with cleanup_status)
+    char *cleanup_error;            //  last error, or NULL (sent only when non-empty)
 } gt_lease_info_t;
 
 typedef struct {
@@ -96,7 +99,7 @@ typedef struct {
     bool has_object_type;           //  object_type present
     gt_object_type_t object_type;   //  CREATE, LIST filter
     char *service_id;               //  CREATE, RENEW*, RELEASE, LIST filter
-    char *lease_id;                 //  RENEW, RELEASE, GET
+    char *lease_id;                 //  RENEW, RELEASE, GET, RETRY
     bool has_ttl;                   //  ttl_ms present
     uint64_t ttl_ms;                //  CREATE, RENEW, RENEW_BATCH
     bool has_metadata;              //  metadata present in CREATE
@@ -109,6 +112,8 @@ typedef struct {
     bool retain;                    //  RELEASE
     bool has_state;                 //  state filter present
     gt_lease_state_t state;         //  LIST filter
+    bool has_cleanup_status;        //  cleanup_status filter present
+    gt_cleanup_status_t cleanup_status;     //  LIST filter
     char *cursor;                   //  LIST request and reply, or NULL
     bool has_limit;                 //  limit present
     uint64_t limit;                 //  LIST, REPLAY

@@ -214,6 +214,7 @@ S_ENUM_PARSER (object_type_parse, gt_object_type_t)
 S_ENUM_PARSER (state_parse, gt_lease_state_t)
 S_ENUM_PARSER (event_kind_parse, gt_event_kind_t)
 S_ENUM_PARSER (reason_parse, gt_reason_t)
+S_ENUM_PARSER (cleanup_status_parse, gt_cleanup_status_t)
 
 static int
 s_compare_meta (const void *a, const void *b)
@@ -339,16 +340,18 @@ s_get_cleanup (s_decoder_t *self, const s_path_t *path, const msgpack_object *ob
     return true;
 }
 
-//  LEASE map (replies and events): every key but cleanup is required
+//  LEASE map (replies and events): every key from cleanup on is optional
 static bool
 s_get_lease (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
              gt_lease_info_t *lease)
 {
     enum { ID, OBJECT_ID, OBJECT_TYPE, SERVICE_ID, STATE, FENCE, TTL, CREATED, RENEWED,
-           EXPIRES, RENEWALS, METADATA, CLEANUP, COUNT };
+           EXPIRES, RENEWALS, METADATA, CLEANUP, CLEANUP_STATUS, CLEANUP_ATTEMPTS,
+           CLEANUP_ERROR, COUNT };
     static const char *const names [COUNT] = {
         "id", "object_id", "object_type", "service_id", "state", "fence", "ttl_ms",
-        "created_at", "renewed_at", "expires_at", "renewals", "metadata", "cleanup"
+        "created_at", "renewed_at", "expires_at", "renewals", "metadata", "cleanup",
+        "cleanup_status", "cleanup_attempts", "cleanup_error"
     };
     const msgpack_object *slots [COUNT];
     if (!s_collect (self, path, object, names, COUNT, slots))
@@ -378,6 +381,19 @@ s_get_lease (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
     if (!s_get_meta (self, &at [METADATA], slots [METADATA], &lease->metadata))
         return false;
     if (slots [CLEANUP] && !s_get_cleanup (self, &at [CLEANUP], slots [CLEANUP], &lease->cleanup))
+        return false;
+    int status = GT_CLEANUP_NONE;
+    if (slots [CLEANUP_STATUS]
+    && !s_get_name (self, &at [CLEANUP_STATUS], slots [CLEANUP_STATUS], s_cleanup_status_parse,
+                    "cleanup status", &status))
+        return false;
+    lease->cleanup_status = (gt_cleanup_status_t) status;
+    if (slots [CLEANUP_ATTEMPTS]
+    && !s_get_uint (self, &at [CLEANUP_ATTEMPTS], slots [CLEANUP_ATTEMPTS], UINT64_MAX,
+                    &lease->cleanup_attempts))
+        return false;
+    if (slots [CLEANUP_ERROR]
+    && !s_get_str (self, &at [CLEANUP_ERROR], slots [CLEANUP_ERROR], 0, SIZE_MAX, &lease->cleanup_error))
         return false;
     return true;
 }
@@ -562,6 +578,11 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
                 ok = s_get_name (self, &at, object, s_state_parse, "state", &value);
                 msg->state = ok? (gt_lease_state_t) value: GT_STATE_ACTIVE;
                 msg->has_state = ok;
+                break;
+            case GT_REQ_CLEANUP_STATUS:
+                ok = s_get_name (self, &at, object, s_cleanup_status_parse, "cleanup status", &value);
+                msg->cleanup_status = ok? (gt_cleanup_status_t) value: GT_CLEANUP_NONE;
+                msg->has_cleanup_status = ok;
                 break;
             case GT_REQ_CURSOR:
                 ok = s_get_str (self, &at, object, 0, SIZE_MAX, &msg->cursor);

@@ -175,6 +175,8 @@ s_test_round_trips (void)
         msg.retain = true;
         msg.has_state = true;
         msg.state = GT_STATE_RELEASED;
+        msg.has_cleanup_status = true;
+        msg.cleanup_status = GT_CLEANUP_DEAD;
         msg.cursor = "cursor-1";
         msg.has_limit = true;
         msg.limit = 1000;
@@ -201,9 +203,44 @@ s_test_round_trips (void)
     gt_msg_destroy (&decoded);
     msgpack_sbuffer_destroy (&buf);
 
+    //  A LIST filter by cleanup status, and a RETRY, decode to what was sent
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REQUEST;
+    msg.version = 1;
+    msg.rid = 2;
+    msg.cmd = GT_CMD_LIST;
+    msg.has_cleanup_status = true;
+    msg.cleanup_status = GT_CLEANUP_PENDING;
+    buf = gt_msg_test_encode (&msg);
+    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 2, NULL);
+    assert (decoded->has_cleanup_status && decoded->cleanup_status == GT_CLEANUP_PENDING);
+    gt_msg_destroy (&decoded);
+    msgpack_sbuffer_destroy (&buf);
+    msg.cleanup_status = GT_CLEANUP_NONE;         //  not a wire name: not encodable
+    msgpack_sbuffer_init (&buf);
+    assert (gt_msg_encode (&msg, &buf) == -1 && buf.size == 0);
+    msgpack_sbuffer_destroy (&buf);
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REQUEST;
+    msg.version = 1;
+    msg.rid = 3;
+    msg.cmd = GT_CMD_RETRY;
+    msgpack_sbuffer_init (&buf);
+    assert (gt_msg_encode (&msg, &buf) == -1);    //  lease_id is required
+    msgpack_sbuffer_destroy (&buf);
+    msg.lease_id = LEASE_A;
+    buf = gt_msg_test_encode (&msg);
+    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 3, NULL);
+    assert (decoded->cmd == GT_CMD_RETRY && strcmp (decoded->lease_id, LEASE_A) == 0);
+    gt_msg_destroy (&decoded);
+    msgpack_sbuffer_destroy (&buf);
+
     //  Replies
     gt_lease_info_t leases [2];
     gt_msg_test_fill_lease (&leases [0], meta, 3, &cleanup_url_only);
+    leases [0].cleanup_status = GT_CLEANUP_DEAD;
+    leases [0].cleanup_attempts = 4;
+    leases [0].cleanup_error = "HTTP 500";
     gt_msg_test_fill_lease (&leases [1], NULL, 0, NULL);
     strcpy (leases [1].id, LEASE_B);
     leases [1].state = GT_STATE_EXPIRED;
@@ -231,6 +268,34 @@ s_test_round_trips (void)
     msg.rid = 42;
     msg.lease = &leases [0];
     s_round_trip (&msg);
+    buf = gt_msg_test_encode (&msg);
+    const char *order [] = { "cleanup", "cleanup_status", "cleanup_attempts", "cleanup_error" };
+    const char *previous = NULL;
+    for (size_t index = 0; index < 4; index++) {
+        const char *at = (const char *) memmem (buf.data, buf.size, order [index], strlen (order [index]));
+        assert (at && (!previous || at > previous));
+        previous = at;
+    }
+    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REPLY, GT_OK, 42, NULL);
+    assert (decoded->lease->cleanup_status == GT_CLEANUP_DEAD && decoded->lease->cleanup_attempts == 4);
+    assert (strcmp (decoded->lease->cleanup_error, "HTTP 500") == 0);
+    gt_lease_info_t lease_copy;
+    gt_lease_info_copy (&lease_copy, decoded->lease);
+    assert (lease_copy.cleanup_error != decoded->lease->cleanup_error);
+    assert (strcmp (lease_copy.cleanup_error, "HTTP 500") == 0);
+    gt_lease_info_clear (&lease_copy);
+    gt_msg_destroy (&decoded);
+    msgpack_sbuffer_destroy (&buf);
+    leases [0].cleanup_error = "";                //  an empty error is not sent
+    buf = gt_msg_test_encode (&msg);
+    assert (memmem (buf.data, buf.size, "cleanup_attempts", 16) && !memmem (buf.data, buf.size, "cleanup_error", 13));
+    msgpack_sbuffer_destroy (&buf);
+    leases [0].cleanup_status = GT_CLEANUP_NONE;  //  no status: no cleanup_* keys at all
+    buf = gt_msg_test_encode (&msg);
+    assert (!memmem (buf.data, buf.size, "cleanup_", 8));
+    msgpack_sbuffer_destroy (&buf);
+    leases [0].cleanup_status = GT_CLEANUP_DEAD;
+    leases [0].cleanup_error = "HTTP 500";
     msg.lease = NULL;
     msg.leases = leases;
     msg.lease_count = 2;
@@ -312,11 +377,13 @@ s_test_round_trips (void)
     json_t *value;
     const char *expected [] = { "id", "object_id", "object_type", "service_id", "state", "fence",
                                 "ttl_ms", "created_at", "renewed_at", "expires_at", "renewals",
-                                "metadata", "cleanup" };
+                                "metadata", "cleanup", "cleanup_status", "cleanup_attempts",
+                                "cleanup_error" };
     size_t index = 0;
     json_object_foreach (json, key, value)
-        assert (index < 13 && strcmp (key, expected [index++]) == 0);
-    assert (index == 13);
+        assert (index < 16 && strcmp (key, expected [index++]) == 0);
+    assert (index == 16);
+    assert (strcmp (json_string_value (json_object_get (json, "cleanup_status")), "DEAD") == 0);
     assert (json_integer_value (json_object_get (json, "created_at")) == 1700000000000LL);
     json_t *cleanup_json = json_object_get (json, "cleanup");
     assert (json_integer_value (json_object_get (cleanup_json, "max_retries")) == 0);

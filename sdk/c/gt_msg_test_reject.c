@@ -426,6 +426,8 @@ s_test_reply_rejections (void)
 {
     gt_lease_info_t lease;
     gt_msg_test_fill_lease (&lease, NULL, 0, NULL);
+    lease.cleanup_status = GT_CLEANUP_DEAD;
+    lease.cleanup_attempts = 4;
     gt_msg_t msg;
     memset (&msg, 0, sizeof (msg));
     msg.kind = GT_MSG_REPLY;
@@ -456,6 +458,8 @@ s_test_reply_rejections (void)
         { &reply, GT_MSG_REPLY, "lease.ttl_ms", s_write_str, GT_ERR_INVALID_ARGUMENT, 31, "lease.ttl_ms: expected unsigned integer" },
         { &reply, GT_MSG_REPLY, "lease.metadata", s_write_meta_dup, GT_ERR_INVALID_ARGUMENT, 31, "lease.metadata: duplicate key" },
         { &reply, GT_MSG_REPLY, "lease.state", s_write_str, GT_ERR_INVALID_ARGUMENT, 31, "lease.state: unknown state" },
+        { &reply, GT_MSG_REPLY, "lease.cleanup_status", s_write_str, GT_ERR_INVALID_ARGUMENT, 31, "lease.cleanup_status: unknown cleanup status 'x'" },
+        { &reply, GT_MSG_REPLY, "lease.cleanup_attempts", s_write_str, GT_ERR_INVALID_ARGUMENT, 31, "lease.cleanup_attempts: expected unsigned integer" },
         { &reply, GT_MSG_REPLY, "leases", s_write_map, GT_ERR_INVALID_ARGUMENT, 31, "leases: expected array" },
         { &reply, GT_MSG_REPLY, "events", s_write_ids_bad, GT_ERR_INVALID_ARGUMENT, 31, "events[0]: expected map" },
         { &reply, GT_MSG_REPLY, "stats", s_write_meta_dup, GT_ERR_INVALID_ARGUMENT, 31, "stats[0].value: expected unsigned" },

@@ -7,7 +7,7 @@
 
 static const char *s_cmd_names [GT_CMD_COUNT_] = {
     NULL, "CREATE", "RENEW", "RENEW_BATCH", "RELEASE", "GET", "LIST",
-    "HEALTH", "STATS", "REPLAY"
+    "HEALTH", "STATS", "REPLAY", "RETRY"
 };
 
 static const char *s_code_names [GT_CODE_COUNT_] = {
@@ -36,6 +36,10 @@ static const char *s_verb_names [GT_EVENT_COUNT_] = {
 
 static const char *s_reason_names [GT_REASON_COUNT_] = {
     NULL, "expired", "released"
+};
+
+static const char *s_cleanup_status_names [GT_CLEANUP_STATUS_COUNT_] = {
+    NULL, "PENDING", "DELIVERED", "DEAD"
 };
 
 //  Look a value up in a name table; NULL when out of range.
@@ -69,6 +73,8 @@ const char *gt_event_kind_name (gt_event_kind_t kind)
 { return s_name (s_kind_names, GT_EVENT_COUNT_, (int) kind); }
 const char *gt_reason_name (gt_reason_t reason)
 { return s_name (s_reason_names, GT_REASON_COUNT_, (int) reason); }
+const char *gt_cleanup_status_name (gt_cleanup_status_t status)
+{ return s_name (s_cleanup_status_names, GT_CLEANUP_STATUS_COUNT_, (int) status); }
 const char *gt_event_verb (gt_event_kind_t kind)
 { return s_name (s_verb_names, GT_EVENT_COUNT_, (int) kind); }
 
@@ -93,6 +99,8 @@ bool gt_event_kind_parse (const char *name, gt_event_kind_t *kind)
 { S_PARSE_INTO (s_kind_names, GT_EVENT_COUNT_, name, kind, gt_event_kind_t); }
 bool gt_reason_parse (const char *name, gt_reason_t *reason)
 { S_PARSE_INTO (s_reason_names, GT_REASON_COUNT_, name, reason, gt_reason_t); }
+bool gt_cleanup_status_parse (const char *name, gt_cleanup_status_t *status)
+{ S_PARSE_INTO (s_cleanup_status_names, GT_CLEANUP_STATUS_COUNT_, name, status, gt_cleanup_status_t); }
 
 int
 gt_event_topic (char *buf, size_t size, gt_event_kind_t kind,
@@ -202,6 +210,11 @@ gt_proto_test (bool verbose)
         assert (gt_reason_parse (gt_reason_name ((gt_reason_t) reason), &parsed));
         assert ((int) parsed == reason);
     }
+    for (int status = GT_CLEANUP_PENDING; status < GT_CLEANUP_STATUS_COUNT_; status++) {
+        gt_cleanup_status_t parsed = GT_CLEANUP_NONE;
+        assert (gt_cleanup_status_parse (gt_cleanup_status_name ((gt_cleanup_status_t) status), &parsed));
+        assert ((int) parsed == status);
+    }
     //  Spot-check the wire spelling
     assert (strcmp (gt_cmd_name (GT_CMD_RENEW_BATCH), "RENEW_BATCH") == 0);
     assert (strcmp (gt_code_name (GT_ERR_UNSUPPORTED_VERSION), "UNSUPPORTED_VERSION") == 0);
@@ -224,6 +237,13 @@ gt_proto_test (bool verbose)
     gt_reason_t reason = GT_REASON_EXPIRED;
     assert (!gt_reason_parse ("none", &reason));
     assert (reason == GT_REASON_EXPIRED);
+    assert (gt_cleanup_status_name (GT_CLEANUP_NONE) == NULL);
+    assert (strcmp (gt_cleanup_status_name (GT_CLEANUP_DEAD), "DEAD") == 0);
+    assert (strcmp (gt_cmd_name (GT_CMD_RETRY), "RETRY") == 0);
+    gt_cleanup_status_t status = GT_CLEANUP_DEAD;
+    assert (!gt_cleanup_status_parse ("NONE", &status));
+    assert (!gt_cleanup_status_parse ("dead", &status));
+    assert (status == GT_CLEANUP_DEAD);
 
     //  Topics
     char topic [64];

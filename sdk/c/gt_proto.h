@@ -44,6 +44,7 @@ typedef enum {
     GT_CMD_HEALTH,
     GT_CMD_STATS,
     GT_CMD_REPLAY,
+    GT_CMD_RETRY,
     GT_CMD_COUNT_
 } gt_cmd_t;
 
@@ -97,6 +98,16 @@ typedef enum {
     GT_REASON_COUNT_
 } gt_reason_t;
 
+//  Cleanup callback of a lease (LEASE cleanup_status, LIST filter).
+//  NONE means the key is absent: the lease's URL was not called (yet).
+typedef enum {
+    GT_CLEANUP_NONE = 0,
+    GT_CLEANUP_PENDING,
+    GT_CLEANUP_DELIVERED,
+    GT_CLEANUP_DEAD,
+    GT_CLEANUP_STATUS_COUNT_
+} gt_cleanup_status_t;
+
 //  Names as on the wire ("CREATE", "NOT_FOUND", "TEMPORARY_FILE", "ACTIVE",
 //  "lease.expired", "expired"); NULL for an out-of-range value.
 const char *gt_cmd_name (gt_cmd_t cmd);
@@ -105,6 +116,8 @@ const char *gt_object_type_name (gt_object_type_t type);
 const char *gt_state_name (gt_lease_state_t state);
 const char *gt_event_kind_name (gt_event_kind_t kind);
 const char *gt_reason_name (gt_reason_t reason);
+//  "PENDING", "DELIVERED", "DEAD"; NULL for GT_CLEANUP_NONE (not a wire name)
+const char *gt_cleanup_status_name (gt_cleanup_status_t status);
 //  Topic verb of an event kind: "created", "renewed", "released", "expired", "reclaimed"
 const char *gt_event_verb (gt_event_kind_t kind);
 
@@ -115,6 +128,7 @@ bool gt_object_type_parse (const char *name, gt_object_type_t *type);
 bool gt_state_parse (const char *name, gt_lease_state_t *state);
 bool gt_event_kind_parse (const char *name, gt_event_kind_t *kind);
 bool gt_reason_parse (const char *name, gt_reason_t *reason);
+bool gt_cleanup_status_parse (const char *name, gt_cleanup_status_t *status);
 
 //  Write the event topic "verb.OBJECT_TYPE.service_id" into buf; return its
 //  length, or -1 if it does not fit.

@@ -20,6 +20,7 @@ enum {
     OPT_MAX_RETRIES = 1 << 7, OPT_RETRY_DELAY = 1 << 8, OPT_IDEMPOTENCY_KEY = 1 << 9,
     OPT_RETAIN = 1 << 10, OPT_STATE = 1 << 11, OPT_LIMIT = 1 << 12, OPT_CURSOR = 1 << 13,
     OPT_COUNT = 1 << 14, OPT_TIMEOUT = 1 << 15, OPT_FROM = 1 << 16, OPT_AFTER = 1 << 17,
+    OPT_CLEANUP_STATUS = 1 << 18,
     //  global options (any command)
     OPT_ENDPOINT = 1 << 20, OPT_EVENTS = 1 << 21, OPT_JSON = 1 << 22,
     OPT_TIMEOUT_MS = 1 << 23, OPT_HELP = 1 << 24
@@ -38,6 +39,7 @@ static const struct option s_options [] = {
     { "idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY_KEY },
     { "retain",          no_argument,       NULL, OPT_RETAIN },
     { "state",           required_argument, NULL, OPT_STATE },
+    { "cleanup-status",  required_argument, NULL, OPT_CLEANUP_STATUS },
     { "limit",           required_argument, NULL, OPT_LIMIT },
     { "cursor",          required_argument, NULL, OPT_CURSOR },
     { "count",           required_argument, NULL, OPT_COUNT },
@@ -61,7 +63,9 @@ static const char *s_usage =
     "  renew ID --service SVC [--ttl S]\n"
     "  release ID --service SVC [--retain]\n"
     "  get ID\n"
-    "  list [--service S] [--object O] [--type T] [--state S] [--limit N] [--cursor C]\n"
+    "  retry ID                  (deliver a dead-lettered cleanup callback again)\n"
+    "  list [--service S] [--object O] [--type T] [--state S]\n"
+    "       [--cleanup-status PENDING|DELIVERED|DEAD] [--limit N] [--cursor C]\n"
     "  watch [TOPIC_PREFIX]... [--count N] [--timeout S] [--from SEQ]\n"
     "  replay --after SEQ [--limit N]\n"
     "defaults: --endpoint tcp://127.0.0.1:50051 --events tcp://127.0.0.1:50052\n"
@@ -89,6 +93,7 @@ typedef struct {
     uint64_t retry_delay_ms;        //  --retry-delay
     const char *idempotency_key;    //  --idempotency-key
     gt_lease_state_t state;         //  --state
+    gt_cleanup_status_t cleanup_status;     //  --cleanup-status
     uint64_t limit;                 //  --limit
     const char *cursor;             //  --cursor
     uint64_t count;                 //  --count
@@ -173,6 +178,12 @@ s_parse_state (const char *text, void *value)
     return gt_state_parse (text, (gt_lease_state_t *) value);
 }
 
+static bool
+s_parse_cleanup_status (const char *text, void *value)
+{
+    return gt_cleanup_status_parse (text, (gt_cleanup_status_t *) value);
+}
+
 //  Parse one option's argument into self; returns 0 or a usage error.
 static int
 s_parse_option (gtctl_t *self, int option, const char *value)
@@ -201,6 +212,10 @@ s_parse_option (gtctl_t *self, int option, const char *value)
         case OPT_STATE:
             if (!s_parse_upper (value, s_parse_state, &self->state))
                 return s_usage_error ("unknown state '%s' (ACTIVE, RELEASED, EXPIRED)", value);
+            break;
+        case OPT_CLEANUP_STATUS:
+            if (!s_parse_upper (value, s_parse_cleanup_status, &self->cleanup_status))
+                return s_usage_error ("unknown cleanup status '%s' (PENDING, DELIVERED, DEAD)", value);
             break;
         case OPT_TTL:
             if (!s_parse_seconds (value, &self->ttl_ms) || self->ttl_ms == 0)
@@ -339,7 +354,7 @@ s_cmd_create (gtctl_t *self, gt_client_t *client)
     return GTCTL_EXIT_OK;
 }
 
-//  renew, release, get: one lease id, a lease in reply.
+//  renew, release, get, retry: one lease id, a lease in reply.
 static int
 s_cmd_lease (gtctl_t *self, gt_client_t *client)
 {
@@ -352,6 +367,9 @@ s_cmd_lease (gtctl_t *self, gt_client_t *client)
     else
     if (streq (self->command, "release"))
         code = gt_client_release (client, lease_id, (self->given & OPT_RETAIN) != 0, &lease);
+    else
+    if (streq (self->command, "retry"))
+        code = gt_client_retry (client, lease_id, &lease);
     else
         code = gt_client_get (client, lease_id, &lease);
     if (code != GT_OK)
@@ -377,7 +395,9 @@ s_cmd_list (gtctl_t *self, gt_client_t *client)
         .has_state = (self->given & OPT_STATE) != 0,
         .state = self->state,
         .cursor = self->cursor,
-        .limit = self->limit
+        .limit = self->limit,
+        .has_cleanup_status = (self->given & OPT_CLEANUP_STATUS) != 0,
+        .cleanup_status = self->cleanup_status
     };
     gt_msg_t *reply;
     gt_code_t code = gt_client_list (client, &args, &reply);
@@ -478,8 +498,9 @@ static const s_command_t s_commands [] = {
     { "renew",   s_cmd_lease,  OPT_SERVICE | OPT_TTL, 1, 1, true },
     { "release", s_cmd_lease,  OPT_SERVICE | OPT_RETAIN, 1, 1, true },
     { "get",     s_cmd_lease,  0, 1, 1, false },
+    { "retry",   s_cmd_lease,  0, 1, 1, false },
     { "list",    s_cmd_list,   OPT_SERVICE | OPT_OBJECT | OPT_TYPE | OPT_STATE | OPT_LIMIT
-                             | OPT_CURSOR, 0, 0, false },
+                             | OPT_CURSOR | OPT_CLEANUP_STATUS, 0, 0, false },
     { "watch",   s_cmd_watch,  OPT_COUNT | OPT_TIMEOUT | OPT_FROM, 0, -1, false },
     { "replay",  s_cmd_replay, OPT_AFTER | OPT_LIMIT, 0, 0, false },
 };

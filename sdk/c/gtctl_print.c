@@ -115,6 +115,10 @@ gtctl_print_lease_line (const gt_lease_info_t *lease)
                 lease->id, expiry, lease->renewals);
     }
     else
+    if (lease->cleanup_status != GT_CLEANUP_NONE)
+        printf ("%s %s cleanup %s\n", lease->id, gt_state_name (lease->state),
+                gt_cleanup_status_name (lease->cleanup_status));
+    else
         printf ("%s %s\n", lease->id, gt_state_name (lease->state));
 }
 
@@ -150,6 +154,15 @@ gtctl_print_lease (const gt_lease_info_t *lease)
         if (lease->cleanup->payload)
             printf ("payload     %s\n", lease->cleanup->payload);
     }
+    if (lease->cleanup_status != GT_CLEANUP_NONE) {
+        printf ("callback    %s after %" PRIu64 " attempt%s", gt_cleanup_status_name (lease->cleanup_status),
+                lease->cleanup_attempts, lease->cleanup_attempts == 1? "": "s");
+        if (lease->cleanup_error)
+            printf (": %s", lease->cleanup_error);
+        if (lease->cleanup_status == GT_CLEANUP_DEAD)
+            printf ("  (gtctl retry %s)", lease->id);
+        printf ("\n");
+    }
 }
 
 //  Object ids can be long: cut them for the table.
@@ -171,8 +184,8 @@ gtctl_print_list (const gt_msg_t *reply)
         if (length > type_width)
             type_width = length;
     }
-    printf ("%-32s  %-*s  %-*s  %-*s  %-8s  %s\n", "ID", object_width, "OBJECT",
-            type_width, "TYPE", service_width, "SERVICE", "STATE", "EXPIRES IN");
+    printf ("%-32s  %-*s  %-*s  %-*s  %-8s  %-9s  %s\n", "ID", object_width, "OBJECT",
+            type_width, "TYPE", service_width, "SERVICE", "STATE", "CLEANUP", "EXPIRES IN");
     for (size_t index = 0; index < reply->lease_count; index++) {
         const gt_lease_info_t *lease = &reply->leases [index];
         char object [GTCTL_OBJECT_WIDTH + 1];
@@ -183,9 +196,11 @@ gtctl_print_list (const gt_msg_t *reply)
             snprintf (object, sizeof (object), "%s", lease->object_id);
         char expiry [32];
         s_format_expiry (expiry, sizeof (expiry), lease);
-        printf ("%-32s  %-*s  %-*s  %-*s  %-8s  %s\n", lease->id, object_width, object,
+        const char *cleanup = lease->cleanup_status != GT_CLEANUP_NONE
+                            ? gt_cleanup_status_name (lease->cleanup_status) : "-";
+        printf ("%-32s  %-*s  %-*s  %-*s  %-8s  %-9s  %s\n", lease->id, object_width, object,
                 type_width, gt_object_type_name (lease->object_type),
-                service_width, lease->service_id, gt_state_name (lease->state), expiry);
+                service_width, lease->service_id, gt_state_name (lease->state), cleanup, expiry);
     }
     if (reply->cursor)
         fprintf (stderr, "more leases: gtctl list --cursor %s\n", reply->cursor);

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -396,48 +395,9 @@ func TestManyGoroutinesShareOneClient(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback TCP port nobody listens on now. It stays below
-// 49152: brokers binding "tcp://127.0.0.1:*" get their ports from ZeroMQ,
-// which takes the first free one from 49152 up, so a port of that range that
-// is free now may serve another test's broker a moment later.
-func freePort(t *testing.T) string {
-	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if port < 49152 {
-			return fmt.Sprint(port)
-		}
-	}
-	t.Fatal("no free port below 49152")
-	return ""
-}
-
-// freePorts returns n distinct free ports (see freePort).
-func freePorts(t *testing.T, n int) []string {
-	t.Helper()
-	seen := map[string]bool{}
-	var out []string
-	for len(out) < n {
-		if p := freePort(t); !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// freeEndpoint returns a loopback endpoint nobody listens on.
-func freeEndpoint(t *testing.T) string {
-	return "tcp://127.0.0.1:" + freePort(t)
-}
-
 func TestDeadlineWithoutBroker(t *testing.T) {
-	c := dial(t, freeEndpoint(t), "lonely", WithTimeout(200*time.Millisecond))
+	// A port held by a socket that never answers: no broker can appear on it.
+	c := dial(t, gttest.SilentEndpoint(t), "lonely", WithTimeout(200*time.Millisecond))
 	start := time.Now()
 	_, err := c.Health(context.Background()) // the client's default timeout
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -464,31 +424,37 @@ func TestDeadlineWithoutBroker(t *testing.T) {
 }
 
 func TestReconnectAfterBrokerRestart(t *testing.T) {
-	// Fixed ports, so that no other broker takes them while this one is down.
-	ports := freePorts(t, 2)
-	b := gttest.Start(t, "--port", ports[0], "--events-port", ports[1])
+	b := gttest.Start(t) // the kernel's ports, kept across the restart
 	c := dial(t, b.Endpoint, "phoenix")
 	ctx := testCtx(t, 30*time.Second)
-	if _, err := c.Health(ctx); err != nil {
+	before, err := c.CreateLease(ctx, CreateRequest{ObjectID: "before-restart", TTL: time.Minute})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Stop(); err != nil {
+	// Down, its ports held by sockets that never answer: no other broker can
+	// take them meanwhile.
+	resume, err := b.Outage()
+	if err != nil {
 		t.Fatal(err)
 	}
 	// A call while the broker is down fails with its deadline.
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	_, err := c.CreateLease(short, CreateRequest{ObjectID: "during-outage"})
+	_, err = c.CreateLease(short, CreateRequest{ObjectID: "during-outage"})
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
 	}
-	if err := b.Relaunch(); err != nil {
+	if err := resume(); err != nil {
 		t.Fatal(err)
 	}
 	// The client reconnects by itself; the next call waits for it.
 	l, err := c.CreateLease(ctx, CreateRequest{ObjectID: "after-restart", TTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The restarted broker answers, with fresh state (memory store).
+	if _, err := c.GetLease(ctx, before.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("lease from before the restart: %v", err)
 	}
 	// The cancelled CREATE was never sent: only the new lease exists.
 	n := 0
@@ -507,7 +473,7 @@ func TestReconnectAfterBrokerRestart(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	c := dial(t, freeEndpoint(t), "closing", WithTimeout(0))
+	c := dial(t, gttest.SilentEndpoint(t), "closing", WithTimeout(0))
 	done := make(chan error)
 	go func() {
 		_, err := c.Health(context.Background()) // no deadline: only Close ends it

@@ -42,6 +42,7 @@ const (
 	cmdHealth     = "HEALTH"
 	cmdStats      = "STATS"
 	cmdReplay     = "REPLAY"
+	cmdRetry      = "RETRY"
 )
 
 // requestKeys is the canonical key order of each command's fields, after
@@ -52,10 +53,11 @@ var requestKeys = map[string][]string{
 	cmdRenewBatch: {"service_id", "lease_ids", "ttl_ms"},
 	cmdRelease:    {"lease_id", "service_id", "retain"},
 	cmdGet:        {"lease_id"},
-	cmdList:       {"service_id", "object_id", "object_type", "state", "cursor", "limit"},
+	cmdList:       {"service_id", "object_id", "object_type", "state", "cleanup_status", "cursor", "limit"},
 	cmdHealth:     {},
 	cmdStats:      {},
 	cmdReplay:     {"after_seq", "limit"},
+	cmdRetry:      {"lease_id"},
 }
 
 // replyKeys is the canonical order of reply fields after v, rid, code. Each
@@ -82,6 +84,7 @@ type request struct {
 	LeaseIDs       []string // nil: absent
 	Retain         *bool
 	State          *string
+	CleanupStatus  *string
 	Cursor         *string
 	Limit          *uint64
 	AfterSeq       *uint64
@@ -237,6 +240,12 @@ func (e *encoder) lease(l *Lease) {
 	if l.Cleanup != nil {
 		n++
 	}
+	if l.CleanupStatus != CleanupNone {
+		n += 2
+		if l.CleanupError != "" {
+			n++
+		}
+	}
 	e.mapLen(n)
 	e.str("id")
 	e.str(l.ID)
@@ -265,6 +274,16 @@ func (e *encoder) lease(l *Lease) {
 	if l.Cleanup != nil {
 		e.str("cleanup")
 		e.cleanup(l.Cleanup)
+	}
+	if l.CleanupStatus != CleanupNone {
+		e.str("cleanup_status")
+		e.str(string(l.CleanupStatus))
+		e.str("cleanup_attempts")
+		e.uint(l.CleanupAttempts)
+		if l.CleanupError != "" {
+			e.str("cleanup_error")
+			e.str(l.CleanupError)
+		}
 	}
 }
 
@@ -316,6 +335,8 @@ func (r *request) has(key string) bool {
 		return r.Retain != nil
 	case "state":
 		return r.State != nil
+	case "cleanup_status":
+		return r.CleanupStatus != nil
 	case "cursor":
 		return r.Cursor != nil
 	case "limit":
@@ -354,6 +375,8 @@ func (e *encoder) requestField(r *request, key string) {
 		e.bool(*r.Retain)
 	case "state":
 		e.str(*r.State)
+	case "cleanup_status":
+		e.str(*r.CleanupStatus)
 	case "cursor":
 		e.str(*r.Cursor)
 	case "limit":
@@ -872,6 +895,14 @@ func (d *decoder) lease(what string, depth int) (*Lease, error) {
 			l.Metadata, err = d.stringMap(p, depth+1)
 		case "cleanup":
 			l.Cleanup, err = d.cleanup(p, depth+1)
+		case "cleanup_status":
+			var s string
+			s, err = d.str(p)
+			l.CleanupStatus = CleanupStatus(s)
+		case "cleanup_attempts":
+			l.CleanupAttempts, err = d.uint(p)
+		case "cleanup_error":
+			l.CleanupError, err = d.str(p)
 		default:
 			err = d.skip(p, depth+1)
 		}
@@ -1125,6 +1156,8 @@ func decodeRequest(body []byte) (*request, error) {
 			r.Retain = &b
 		case "state":
 			r.State, err = d.ptrStr(k)
+		case "cleanup_status":
+			r.CleanupStatus, err = d.ptrStr(k)
 		case "cursor":
 			r.Cursor, err = d.ptrStr(k)
 		case "limit":

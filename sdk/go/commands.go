@@ -141,6 +141,15 @@ func (c *Client) GetLease(ctx context.Context, leaseID string) (*Lease, error) {
 	return c.leaseCall(ctx, &request{Cmd: cmdGet, LeaseID: ptr(leaseID)})
 }
 
+// RetryCleanup delivers the dead-lettered cleanup callback of a lease (of any
+// service) again: attempts are counted from 1, the Idempotency-Key is the
+// same. It returns the lease, its CleanupStatus PENDING (or already
+// DELIVERED). A lease without a dead callback: ErrInvalidArgument; an
+// unknown lease: ErrNotFound.
+func (c *Client) RetryCleanup(ctx context.Context, leaseID string) (*Lease, error) {
+	return c.leaseCall(ctx, &request{Cmd: cmdRetry, LeaseID: ptr(leaseID)})
+}
+
 // ListFilter selects leases; empty fields match everything. Filters combine
 // with AND.
 type ListFilter struct {
@@ -152,6 +161,9 @@ type ListFilter struct {
 	ObjectType ObjectType
 	// State selects one state.
 	State LeaseState
+	// CleanupStatus selects leases by the state of their cleanup callback;
+	// CleanupDead lists the dead letters.
+	CleanupStatus CleanupStatus
 	// PageSize is the number of leases fetched per request (1..1000;
 	// 0 means the broker's default, 100).
 	PageSize int
@@ -170,6 +182,9 @@ func (f *ListFilter) request(cursor string) *request {
 	}
 	if f.State != "" {
 		r.State = ptr(string(f.State))
+	}
+	if f.CleanupStatus != CleanupNone {
+		r.CleanupStatus = ptr(string(f.CleanupStatus))
 	}
 	if cursor != "" {
 		r.Cursor = ptr(cursor)

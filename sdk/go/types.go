@@ -91,6 +91,22 @@ const (
 // String returns the wire name of the reason.
 func (r ReclaimReason) String() string { return string(r) }
 
+// CleanupStatus is the state of a lease's cleanup callback, set once the
+// object was reclaimed and the lease's cleanup URL called. The zero value
+// means none (the key is absent).
+type CleanupStatus string
+
+// The cleanup callback states of GTLP/1.
+const (
+	CleanupNone      CleanupStatus = ""
+	CleanupPending   CleanupStatus = "PENDING"
+	CleanupDelivered CleanupStatus = "DELIVERED"
+	CleanupDead      CleanupStatus = "DEAD"
+)
+
+// String returns the wire name of the status ("" for none).
+func (s CleanupStatus) String() string { return string(s) }
+
 // CleanupConfig tells the broker how to clean an object up once it is
 // reclaimed: it POSTs a signed JSON callback to URL.
 type CleanupConfig struct {
@@ -151,6 +167,14 @@ type Lease struct {
 	Metadata map[string]string
 	// Cleanup is the registered cleanup, or nil.
 	Cleanup *CleanupConfig
+	// CleanupStatus is the state of this lease's cleanup callback:
+	// PENDING, DELIVERED or DEAD (a dead letter: Client.RetryCleanup);
+	// CleanupNone while the lease's URL has not been called.
+	CleanupStatus CleanupStatus
+	// CleanupAttempts counts the callback's HTTP attempts (with CleanupStatus).
+	CleanupAttempts uint64
+	// CleanupError is the last attempt's error, e.g. "HTTP 503"; "" if none.
+	CleanupError string
 }
 
 // Clone returns a deep copy of the lease.

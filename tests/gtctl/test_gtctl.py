@@ -22,7 +22,7 @@ BROKER_BIN = os.environ.get("GT_BROKER_BIN", os.path.join(BUILD, "broker", "garb
 GTCTL_BIN = os.environ.get("GT_GTCTL_BIN", os.path.join(BUILD, "sdk", "c", "gtctl"))
 
 LEASE_ID = re.compile(r"^[0-9a-f]{32}$")
-READY = re.compile(r"^garbagetruck ready requests=(\S+) events=(\S+)$")
+READY = re.compile(r"^garbagetruck ready requests=(\S+) events=(\S+)")
 
 
 def _read_line(stream, timeout):
@@ -45,14 +45,14 @@ def _read_line(stream, timeout):
     return data.decode().rstrip("\n")
 
 
-@pytest.fixture(scope="module")
-def broker():
+def _run_broker(*extra):
+    """Start the daemon on ephemeral ports; yields its endpoints, then stops it."""
     for path in (BROKER_BIN, GTCTL_BIN):
         if not os.access(path, os.X_OK):
             pytest.fail(f"{path} is missing: build first (cmake --build build)")
     proc = subprocess.Popen(
         [BROKER_BIN, "--host", "127.0.0.1", "--port", "0", "--events-port", "0",
-         "--min-lease", "0.05"],
+         "--min-lease", "0.05", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = _read_line(proc.stdout, 30)
     match = READY.match(line or "")
@@ -68,6 +68,11 @@ def broker():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def broker():
+    yield from _run_broker()
 
 
 def gtctl(broker, *args, timeout=60):
@@ -115,7 +120,7 @@ def test_readme_tour(broker):
     assert LEASE_ID.match(lease_id)
 
     table = ok(broker, "list", "--service", "tour-service").splitlines()
-    assert table[0].split() == ["ID", "OBJECT", "TYPE", "SERVICE", "STATE", "EXPIRES", "IN"]
+    assert table[0].split() == ["ID", "OBJECT", "TYPE", "SERVICE", "STATE", "CLEANUP", "EXPIRES", "IN"]
     row = next(line for line in table if line.startswith(lease_id))
     assert row.split()[1:5] == ["/tmp/upload-1.jpg", "TEMPORARY_FILE", "tour-service",
                                 "ACTIVE"]
@@ -344,3 +349,146 @@ def test_watch_live_events(broker):
         watcher.wait()
         watcher.stdout.close()
         watcher.stderr.close()
+
+
+def test_watch_from_resumes_without_gap(broker):
+    """watch --from SEQ: the history since SEQ, then live events, no gap and
+    no duplicate, while events keep coming during the switch."""
+    start = last_seq(broker) + 1
+    for index in range(5):                              # history before the watcher
+        ok(broker, "create", "--object", f"resume-{index}", "--service", "resume-service")
+    total = 5 + 40
+    watcher = subprocess.Popen(
+        [GTCTL_BIN, "--endpoint", broker["endpoint"], "--events", broker["events"],
+         "watch", "--from", str(start), "--count", str(total), "--timeout", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for index in range(40):                         # during replay and after it
+            ok(broker, "create", "--object", f"resume-live-{index}", "--service",
+               "resume-service")
+        out, err = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.communicate()
+    assert watcher.returncode == 0, err
+    seqs = [event["seq"] for event in watch_lines(out)]
+    assert seqs == list(range(start, start + total))
+
+
+# --------------------------------------------------------------------------
+# Cleanup callbacks: dead letters and gtctl retry, against a real HTTP endpoint
+
+class _Endpoint:
+    """A cleanup endpoint (http.server): answers with the scripted statuses
+    in order (then 200) and records every request."""
+
+    def __init__(self, statuses):
+        import http.server
+        import threading
+        self.statuses = list(statuses)
+        self.requests = []
+        self.cond = threading.Condition()
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with endpoint.cond:
+                    status = endpoint.statuses.pop(0) if endpoint.statuses else 200
+                    endpoint.requests.append((dict(self.headers), body))
+                    endpoint.cond.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cleanup"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def callback_broker():
+    yield from _run_broker("--cleanup-max-retries", "0", "--cleanup-retry-delay", "0.01",
+                           "--cleanup-timeout", "5")
+
+
+def _await_cleanup_status(broker, lease_id, status, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lease = ok_json(broker, "get", lease_id)
+        if lease.get("cleanup_status") == status:
+            return lease
+        time.sleep(0.01)                                # polling interval
+    pytest.fail(f"lease {lease_id} never reached cleanup_status {status}")
+
+
+def test_dead_letter_list_and_retry(callback_broker):
+    broker = callback_broker
+    endpoint = _Endpoint([503])
+    try:
+        lease_id = ok(broker, "create", "--object", "/tmp/dead.bin", "--service", "dl-service",
+                      "--cleanup-url", endpoint.url, "--payload", "rm").strip()
+        shown = ok_json(broker, "get", lease_id)
+        assert shown["cleanup"]["max_retries"] == 0 and "cleanup_status" not in shown
+        ok(broker, "release", lease_id, "--service", "dl-service")
+        lease = _await_cleanup_status(broker, lease_id, "DEAD")
+        assert lease["cleanup_attempts"] == 1 and lease["cleanup_error"] == "HTTP 503"
+
+        # Visible through list (filter, table column) and get
+        listed = ok_json(broker, "list", "--cleanup-status", "DEAD")
+        assert [item["id"] for item in listed["leases"]] == [lease_id]
+        assert ok_json(broker, "list", "--cleanup-status", "pending")["leases"] == []
+        table = ok(broker, "list", "--cleanup-status", "dead").splitlines()
+        assert table[0].split()[5] == "CLEANUP"
+        row = next(line for line in table if line.startswith(lease_id))
+        assert row.split()[4:6] == ["RELEASED", "DEAD"]
+        detail = ok(broker, "get", lease_id)
+        assert "callback    DEAD after 1 attempt: HTTP 503" in detail
+        assert f"gtctl retry {lease_id}" in detail
+
+        # Retry delivers it, with the same Idempotency-Key
+        retried = ok(broker, "retry", lease_id).split()
+        assert retried[0] == lease_id and retried[1] == "RELEASED"
+        lease = _await_cleanup_status(broker, lease_id, "DELIVERED")
+        assert lease["cleanup_attempts"] == 1 and "cleanup_error" not in lease
+        with endpoint.cond:
+            assert endpoint.cond.wait_for(lambda: len(endpoint.requests) == 2, timeout=30)
+            first, second = endpoint.requests
+        assert first[0]["Idempotency-Key"] == second[0]["Idempotency-Key"]
+        assert first[0]["Idempotency-Key"].endswith("-" + lease_id)
+        assert json.loads(second[1])["attempt"] == 1
+        assert ok_json(broker, "list", "--cleanup-status", "DEAD")["leases"] == []
+        stats = ok_json(broker, "stats")["stats"]
+        assert stats["callbacks_delivered"] == 1 and stats["callbacks_dead"] == 1
+        assert stats["callback_attempts"] == 2 and stats["callback_failures"] == 1
+
+        # Nothing dead to retry any more; bad input
+        result = gtctl(broker, "retry", lease_id)
+        assert result.returncode == 1 and result.stderr.startswith("INVALID_ARGUMENT: ")
+        result = gtctl(broker, "retry", "0123456789abcdef0123456789abcdef")
+        assert result.returncode == 1 and result.stderr.startswith("NOT_FOUND: ")
+        assert gtctl(broker, "list", "--cleanup-status", "LOST").returncode == 2
+        assert gtctl(broker, "retry").returncode == 2
+    finally:
+        endpoint.close()
+
+
+def test_cleanup_url_outside_allow_list_is_refused():
+    import contextlib
+    with contextlib.contextmanager(_run_broker)("--callback-allow",
+                                                "http://127.0.0.1:9/allowed/") as broker:
+        ok(broker, "create", "--object", "a", "--service", "s",
+           "--cleanup-url", "http://127.0.0.1:9/allowed/x")
+        result = gtctl(broker, "create", "--object", "b", "--service", "s",
+                       "--cleanup-url", "http://127.0.0.1:9/elsewhere")
+        assert result.returncode == 1
+        assert result.stderr.startswith("INVALID_ARGUMENT: ") and "GC_CALLBACK_ALLOW" in result.stderr

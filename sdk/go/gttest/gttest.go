@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,10 @@ var ReadyTimeout = 15 * time.Second
 
 // StopTimeout bounds how long Stop waits after SIGTERM before killing.
 var StopTimeout = 5 * time.Second
+
+// BindRetry bounds how long a broker started again on its ports (Restart,
+// Relaunch, Outage) retries while it cannot bind them yet.
+var BindRetry = 10 * time.Second
 
 // Broker is a running broker process.
 type Broker struct {
@@ -290,12 +295,90 @@ func (b *Broker) Stop() error {
 }
 
 // Restart stops the broker and starts it again on the same ports with the
-// same flags (with the memory store, its state is lost).
+// same flags (with the memory store, its state is lost). The ports are those
+// of the first start (the kernel's choice unless --port / --events-port were
+// given), bound again at once. To keep clients without a broker for a while,
+// use Outage: a port merely left free may be taken by any other process.
 func (b *Broker) Restart() error {
 	if err := b.Stop(); err != nil {
 		return err
 	}
-	return b.start()
+	return b.startOnSamePorts()
+}
+
+// Outage stops the broker and holds its two ports with listening sockets that
+// never accept, until resume is called: clients connect but get no reply, and
+// no other process can take the ports meanwhile. resume releases the ports and
+// starts the broker on them again, like Restart; later calls return the first
+// call's result. Call resume, or the ports stay held until the process exits.
+func (b *Broker) Outage() (resume func() error, err error) {
+	if err := b.Stop(); err != nil {
+		return nil, err
+	}
+	var holders []net.Listener
+	release := func() {
+		for _, l := range holders {
+			l.Close()
+		}
+	}
+	for _, port := range []string{b.port, b.evPort} {
+		l, err := holdPort(port)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("gttest: hold port %s: %w", port, err)
+		}
+		holders = append(holders, l)
+	}
+	var once sync.Once
+	var resumed error
+	return func() error {
+		once.Do(func() {
+			release()
+			resumed = b.startOnSamePorts()
+		})
+		return resumed
+	}, nil
+}
+
+// SilentEndpoint returns "tcp://127.0.0.1:<port>" of a listening socket that
+// never accepts, closed when the test ends: the kernel makes connections but
+// nothing answers them, and no other process can take the port meanwhile (as
+// it could take a port merely found free).
+func SilentEndpoint(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return "tcp://" + l.Addr().String()
+}
+
+// holdPort listens on a loopback port without ever accepting, retrying for up
+// to BindRetry while something else still holds the port. (Go listeners set
+// SO_REUSEADDR: the stopped broker's connections in TIME_WAIT do not block it.)
+func holdPort(port string) (net.Listener, error) {
+	deadline := time.Now().Add(BindRetry)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return l, err
+		}
+		time.Sleep(50 * time.Millisecond) // pacing between attempts
+	}
+}
+
+// startOnSamePorts starts the stopped broker again on its ports, retrying for
+// up to BindRetry while it cannot bind them (still held elsewhere).
+func (b *Broker) startOnSamePorts() error {
+	deadline := time.Now().Add(BindRetry)
+	for {
+		err := b.start()
+		if err == nil || !strings.Contains(err.Error(), "cannot bind") || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // pacing between attempts
+	}
 }
 
 // Relaunch starts a broker stopped with Stop again, on the same ports with
@@ -307,5 +390,5 @@ func (b *Broker) Relaunch() error {
 	if running {
 		return nil
 	}
-	return b.start()
+	return b.startOnSamePorts()
 }

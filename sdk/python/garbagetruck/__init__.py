@@ -26,6 +26,7 @@ from .events import Subscriber
 from .keepalive import AsyncHeldLease, HeldLease
 from .types import (
     CleanupConfig,
+    CleanupStatus,
     Code,
     Command,
     Event,
@@ -46,6 +47,7 @@ __all__ = [
     "AsyncClient",
     "AsyncHeldLease",
     "CleanupConfig",
+    "CleanupStatus",
     "Client",
     "ClientClosed",
     "Code",

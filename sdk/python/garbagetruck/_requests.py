@@ -12,6 +12,7 @@ from .errors import InvalidArgument, ProtocolError, error_from_code
 from .types import (
     TTL,
     CleanupConfig,
+    CleanupStatus,
     Command,
     Health,
     Lease,
@@ -99,6 +100,7 @@ class RequestBuilder:
         state: Union[LeaseState, str, None],
         cursor: Optional[str],
         page_size: int,
+        cleanup_status: Union[CleanupStatus, str, None] = None,
     ) -> Request:
         return Request(
             Command.LIST,
@@ -106,9 +108,14 @@ class RequestBuilder:
             object_id=object_id,
             object_type=None if object_type is None else ObjectType(object_type),
             state=None if state is None else LeaseState(state),
+            cleanup_status=None if cleanup_status is None else CleanupStatus(cleanup_status),
             cursor=cursor,
             limit=page_size,
         )
+
+    @staticmethod
+    def retry(lease_id: str) -> Request:
+        return Request(Command.RETRY, lease_id=lease_id)
 
     @staticmethod
     def health() -> Request:

@@ -23,7 +23,7 @@ from .client import DEFAULT_ENDPOINT, configure_dealer
 from .codec import Reply, Request, decode_reply, encode_request
 from .errors import ClientClosed, GarbageTruckError, InvalidArgument, LeaseEnded, NotFound, ProtocolError, Timeout
 from .keepalive import AsyncHeldLease, TaskKeeper
-from .types import TTL, Health, Lease, LeaseState, ObjectType, RenewResult, ReplayResult
+from .types import TTL, CleanupStatus, Health, Lease, LeaseState, ObjectType, RenewResult, ReplayResult
 
 __all__ = ["AsyncClient", "AsyncLeaseContext"]
 
@@ -188,17 +188,23 @@ class AsyncClient:
         state: Union[LeaseState, str, None] = None,
         page_size: int = 100,
         *,
+        cleanup_status: Union[CleanupStatus, str, None] = None,
         timeout: Timeoutish = None,
     ) -> AsyncIterator[Lease]:
         """``async for lease in client.list_leases(...)`` over every page."""
         cursor: Optional[str] = None
         while True:
-            request = self._build.list(service_id, object_id, object_type, state, cursor, page_size)
+            request = self._build.list(service_id, object_id, object_type, state, cursor, page_size,
+                                       cleanup_status)
             leases, cursor = rq.page_of(await self.call(request, timeout))
             for lease in leases:
                 yield lease
             if cursor is None:
                 return
+
+    async def retry_cleanup(self, lease_id: str, *, timeout: Timeoutish = None) -> Lease:
+        """RETRY a lease's dead-lettered cleanup callback (see Client.retry_cleanup)."""
+        return rq.lease_of(await self.call(self._build.retry(lease_id), timeout))
 
     async def health(self, *, timeout: Timeoutish = None) -> Health:
         return rq.health_of(await self.call(self._build.health(), timeout))

@@ -31,6 +31,7 @@ from .errors import ClientClosed, GarbageTruckError, InvalidArgument, LeaseEnded
 from .keepalive import HeldLease, ThreadKeeper
 from .types import (
     TTL,
+    CleanupStatus,
     Health,
     Lease,
     LeaseState,
@@ -323,17 +324,28 @@ class Client:
         state: Union[LeaseState, str, None] = None,
         page_size: int = 100,
         *,
+        cleanup_status: Union[CleanupStatus, str, None] = None,
         timeout: Timeoutish = None,
     ) -> Iterator[Lease]:
         """Iterate over every lease matching the filters (AND), oldest first,
-        fetching pages of ``page_size`` as needed."""
+        fetching pages of ``page_size`` as needed.  ``cleanup_status``
+        (PENDING, DELIVERED, DEAD) selects leases by their cleanup callback:
+        ``list_leases(cleanup_status="DEAD")`` lists the dead letters."""
         cursor: Optional[str] = None
         while True:
-            request = self._build.list(service_id, object_id, object_type, state, cursor, page_size)
+            request = self._build.list(service_id, object_id, object_type, state, cursor, page_size,
+                                       cleanup_status)
             leases, cursor = rq.page_of(self.call(request, timeout))
             yield from leases
             if cursor is None:
                 return
+
+    def retry_cleanup(self, lease_id: str, *, timeout: Timeoutish = None) -> Lease:
+        """RETRY: deliver the dead-lettered cleanup callback of a lease again
+        (attempts counted from 1, same Idempotency-Key).  Raises
+        InvalidArgument if the lease has no dead callback, NotFound if the
+        lease is unknown."""
+        return rq.lease_of(self.call(self._build.retry(lease_id), timeout))
 
     def health(self, *, timeout: Timeoutish = None) -> Health:
         return rq.health_of(self.call(self._build.health(), timeout))

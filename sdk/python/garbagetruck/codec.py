@@ -25,6 +25,7 @@ import msgpack  # type: ignore[import-untyped]
 from .errors import ProtocolError
 from .types import (
     CleanupConfig,
+    CleanupStatus,
     Code,
     Command,
     Event,
@@ -113,6 +114,7 @@ class Request:
     idempotency_key: Optional[str] = None
     retain: Optional[bool] = None
     state: Optional[LeaseState] = None
+    cleanup_status: Optional[CleanupStatus] = None
     cursor: Optional[str] = None
     limit: Optional[int] = None
     after_seq: Optional[int] = None
@@ -166,12 +168,14 @@ _REQUEST_LAYOUT: Dict[Command, Tuple[Tuple[str, bool], ...]] = {
         ("object_id", False),
         ("object_type", False),
         ("state", False),
+        ("cleanup_status", False),
         ("cursor", False),
         ("limit", False),
     ),
     Command.HEALTH: (),
     Command.STATS: (),
     Command.REPLAY: (("after_seq", True), ("limit", False)),
+    Command.RETRY: (("lease_id", True),),
 }
 
 _HEALTH_KEYS = (
@@ -227,6 +231,11 @@ def lease_to_wire(lease: Lease) -> Wire:
     }
     if lease.cleanup is not None:
         out["cleanup"] = cleanup_to_wire(lease.cleanup)
+    if lease.cleanup_status is not None:
+        out["cleanup_status"] = _enum_value(lease.cleanup_status)
+        out["cleanup_attempts"] = lease.cleanup_attempts or 0
+        if lease.cleanup_error:
+            out["cleanup_error"] = lease.cleanup_error
     return out
 
 
@@ -553,6 +562,7 @@ def lease_from_wire(mapping: Any, where: str = "lease") -> Lease:
     """A :class:`Lease` from a decoded LEASE map."""
     reader = _Reader(mapping, where)
     cleanup = reader.sub("cleanup", False)
+    cleanup_status = reader.enum("cleanup_status", CleanupStatus, False)
     return Lease(
         id=reader.lease_id("id"),
         object_id=reader.text("object_id", min_len=1, max_len=MAX_OBJECT_ID),
@@ -567,6 +577,9 @@ def lease_from_wire(mapping: Any, where: str = "lease") -> Lease:
         renewals=reader.uint("renewals"),
         metadata=reader.metadata("metadata") or {},
         cleanup=None if cleanup is None else _cleanup_from(cleanup),
+        cleanup_status=cleanup_status,
+        cleanup_attempts=reader.uint("cleanup_attempts", False),
+        cleanup_error=reader.text("cleanup_error", False),
     )
 
 
@@ -611,6 +624,8 @@ def decode_request(data: bytes) -> Request:
             value = reader.enum(key, ObjectType, required)
         elif key == "state":
             value = reader.enum(key, LeaseState, required)
+        elif key == "cleanup_status":
+            value = reader.enum(key, CleanupStatus, required)
         elif key == "lease_id":
             value = reader.lease_id(key, required)
         elif key in ("ttl_ms", "after_seq"):

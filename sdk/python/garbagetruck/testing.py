@@ -23,6 +23,7 @@ per test with ``@pytest.mark.parametrize("broker", [{...}], indirect=True)``.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import queue
@@ -46,6 +47,7 @@ __all__ = [
     "find_broker_binary",
     "find_gtctl_binary",
     "free_port",
+    "silent_endpoint",
     "DEFAULT_TEST_SETTINGS",
 ]
 
@@ -178,15 +180,42 @@ class BrokerProcess:
         self.process = None
         return self.returncode
 
-    def restart(self) -> "BrokerProcess":
+    def restart(self, bind_timeout: float = 10.0) -> "BrokerProcess":
         """Stop and start again on the same ports (state is lost with the memory store).
 
-        With ``--port 0`` the broker takes the lowest free port from 49152 up,
-        so any broker started elsewhere meanwhile may take the freed port:
-        start brokers that will restart with ``port=free_port(),
-        events_port=free_port()``."""
+        The ports are those of the first start (the kernel's choice with
+        ``port=0``), bound again at once; a start that cannot bind them yet is
+        retried for up to ``bind_timeout`` s.  To keep clients without a broker
+        for a while, use :meth:`outage`: a port merely left free may be taken
+        by any other process meanwhile."""
         self.stop()
-        return self.start()
+        return self._start_on_same_ports(bind_timeout)
+
+    @contextmanager
+    def outage(self, bind_timeout: float = 10.0) -> Iterator["BrokerProcess"]:
+        """Stop the broker for the ``with`` block, then restart it on the same ports.
+
+        Meanwhile both ports are held by listening sockets that never accept
+        (:func:`silent_endpoint`): clients connect but get no reply, and no
+        other process can take the ports.  A stop that does not exit with
+        code 0 raises RuntimeError; if the block raises, the broker stays stopped."""
+        code = self.stop()
+        if code != 0:
+            raise RuntimeError(f"broker exited with code {code} on SIGTERM{self._stderr_tail()}")
+        with silent_endpoint(self.port, bind_timeout), silent_endpoint(self.events_port, bind_timeout):
+            yield self
+        self._start_on_same_ports(bind_timeout)
+
+    def _start_on_same_ports(self, bind_timeout: float) -> "BrokerProcess":
+        deadline = time.monotonic() + bind_timeout
+        pause = threading.Event()
+        while True:
+            try:
+                return self.start()
+            except RuntimeError as exc:
+                if "cannot bind" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            pause.wait(0.05)  # pacing between attempts, not synchronisation
 
     @property
     def running(self) -> bool:
@@ -207,11 +236,44 @@ class BrokerProcess:
 
 
 def free_port() -> int:
-    """A currently free loopback TCP port chosen by the kernel (random, so
-    unlikely to be taken by brokers that bind ``*``)."""
+    """A loopback TCP port that was free a moment ago (the kernel's choice).
+
+    Nothing keeps it free: any process may bind it first.  For an endpoint
+    nobody serves use :func:`silent_endpoint`; to restart a broker on its
+    ports, :meth:`BrokerProcess.restart` or :meth:`BrokerProcess.outage`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextmanager
+def silent_endpoint(port: int = 0, bind_timeout: float = 10.0) -> Iterator[str]:
+    """``tcp://127.0.0.1:<port>`` served by nobody, for the ``with`` block.
+
+    A listening socket that never accepts holds the port: the kernel makes
+    connections but nothing answers them (a request gets no reply), and no
+    other process can take the port meanwhile, as it could take a port that
+    is merely free.  ``port=0``: the kernel picks one; a given port still
+    bound elsewhere is retried for up to ``bind_timeout`` s."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # as on the broker's own listeners: connections of a stopped broker
+        # lingering in TIME_WAIT on the port do not block the bind
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        deadline = time.monotonic() + bind_timeout
+        pause = threading.Event()
+        while True:
+            try:
+                holder.bind(("127.0.0.1", port))
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or port == 0 or time.monotonic() >= deadline:
+                    raise
+            pause.wait(0.05)  # pacing between attempts, not synchronisation
+        holder.listen(64)
+        yield f"tcp://127.0.0.1:{holder.getsockname()[1]}"
+    finally:
+        holder.close()
 
 
 def _pump(stream: IO[bytes], lines: "queue.Queue[Optional[bytes]]") -> None:

@@ -56,6 +56,7 @@ class Command(str, enum.Enum):
     HEALTH = "HEALTH"
     STATS = "STATS"
     REPLAY = "REPLAY"
+    RETRY = "RETRY"
 
 
 class Code(str, enum.Enum):
@@ -96,6 +97,15 @@ class LeaseState(str, enum.Enum):
     ACTIVE = "ACTIVE"
     RELEASED = "RELEASED"
     EXPIRED = "EXPIRED"
+
+
+class CleanupStatus(str, enum.Enum):
+    """State of a lease's cleanup callback (LEASE ``cleanup_status``): set
+    once the object was reclaimed and the lease's cleanup URL called."""
+
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    DEAD = "DEAD"
 
 
 class EventKind(str, enum.Enum):
@@ -209,6 +219,13 @@ class Lease:
     renewals: int
     metadata: Dict[str, str] = field(default_factory=dict)
     cleanup: Optional[CleanupConfig] = None
+    #: The cleanup callback, once the object was reclaimed and this lease's
+    #: URL called: PENDING, DELIVERED or DEAD (a dead letter: retry_cleanup).
+    cleanup_status: Optional[CleanupStatus] = None
+    #: HTTP attempts made (with cleanup_status).
+    cleanup_attempts: Optional[int] = None
+    #: The last attempt's error (e.g. "HTTP 503"), None if none.
+    cleanup_error: Optional[str] = None
 
     @property
     def lease_id(self) -> str:

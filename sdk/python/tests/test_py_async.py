@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 
 from garbagetruck import AsyncClient, LeaseEnded, LeaseState, NotFound, ObjectType, Timeout
-from garbagetruck.testing import free_port
 
 
 def run(coro):
@@ -53,15 +52,16 @@ def test_thousand_concurrent_requests(broker, service):
 
 
 def test_async_timeout_then_recovery(broker_factory, service):
-    broker = broker_factory(min_lease=0.01, port=free_port(), events_port=free_port())
+    broker = broker_factory(min_lease=0.01)
 
     async def main():
         async with AsyncClient(broker.endpoint, service_id=service) as c:
             assert (await c.health()).serving
-            broker.stop()
-            with pytest.raises(Timeout):
-                await c.health(timeout=0.3)
-            broker.start()
+            before = await c.create_lease("before-restart", ttl=30)
+            with broker.outage():  # stopped; its ports held by sockets that never answer
+                with pytest.raises(Timeout):
+                    await c.health(timeout=0.3)
+            # restarted on the same ports, fresh state (memory store)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 15
             while True:
@@ -70,5 +70,7 @@ def test_async_timeout_then_recovery(broker_factory, service):
                     break
                 except Timeout:
                     assert loop.time() < deadline, "the restarted broker never answered"
+            with pytest.raises(NotFound):  # the restarted broker answers, not a survivor
+                await c.get_lease(before.id)
 
     run(main())

@@ -7,7 +7,7 @@ import msgpack
 import pytest
 
 from conftest import VECTORS_DIR
-from garbagetruck import CleanupConfig, Command, ObjectType, ProtocolError
+from garbagetruck import CleanupConfig, CleanupStatus, Command, LeaseState, ObjectType, ProtocolError
 from garbagetruck.codec import (
     Request,
     decode_event,
@@ -17,6 +17,7 @@ from garbagetruck.codec import (
     encode_event,
     encode_reply,
     encode_request,
+    lease_to_wire,
 )
 from garbagetruck.types import datetime_to_ms, ms_to_datetime, ttl_to_ms
 
@@ -164,3 +165,37 @@ def test_time_conversions_are_exact():
     assert ttl_to_ms(30) == 30000
     with pytest.raises(ValueError):
         ttl_to_ms(-1)
+
+
+def _vector(name):
+    return json.loads((VECTORS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def test_dead_letter_lease_fields():
+    """cleanup_status, cleanup_attempts and cleanup_error decode to typed
+    fields and encode back after cleanup, in that order."""
+    vector = _vector("reply_get_dead_letter")
+    reply = decode_reply(bytes.fromhex(vector["msgpack"]))
+    lease = reply.lease
+    assert lease.cleanup_status is CleanupStatus.DEAD
+    assert lease.cleanup_attempts == 4 and lease.cleanup_error == "HTTP 503"
+    assert encode_reply(reply) == bytes.fromhex(vector["msgpack"])
+    lease.cleanup_error = None                  # no error: the key is left out
+    assert "cleanup_error" not in lease_to_wire(lease)
+    lease.cleanup_status = None                 # no callback: no cleanup_* keys
+    assert not [key for key in lease_to_wire(lease) if key.startswith("cleanup_")]
+
+
+def test_typed_retry_and_list_filter_match_vectors():
+    retry = _vector("request_retry")
+    request = Request(Command.RETRY, rid=17, lease_id=retry["value"]["lease_id"])
+    assert encode_request(request) == bytes.fromhex(retry["msgpack"])
+    listed = _vector("request_list_cleanup_status")
+    request = Request(Command.LIST, rid=16, state=LeaseState.EXPIRED,
+                      cleanup_status=CleanupStatus.DEAD, limit=50)
+    assert encode_request(request) == bytes.fromhex(listed["msgpack"])
+    assert decode_request(bytes.fromhex(listed["msgpack"])).cleanup_status is CleanupStatus.DEAD
+    with pytest.raises(ProtocolError):
+        decode_request(msgpack.packb({"v": 1, "rid": 1, "cmd": "LIST", "cleanup_status": "LOST"}))
+    with pytest.raises(ValueError):
+        encode_request(Request(Command.RETRY, rid=1))      # lease_id is required

@@ -2,6 +2,7 @@
 detection and repair, topic filtering, TOO_OLD."""
 
 import asyncio
+import time
 
 import pytest
 
@@ -56,13 +57,14 @@ def test_gap_in_the_live_stream_is_filled_by_replay(client, broker):
         # Wait until the subscription is live (a probe seen; probes published
         # before it propagated are repaired by the same gap logic), then lose
         # the next three events at the socket, as a slow subscriber would.
+        deadline = time.monotonic() + 15
         while True:
             probe = client.create_lease("probe", ttl=30)
             try:
                 drain_until(sub, lambda e: e.lease.id == probe.id, timeout=0.5)
                 break
             except Timeout:
-                continue
+                assert time.monotonic() < deadline, "no probe seen in 15 s: the subscription never went live"
         start = sub.last_seq
         leases = [client.create_lease(f"gap{i}", ttl=30) for i in range(5)]
         for _ in range(3):

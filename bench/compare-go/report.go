@@ -1,0 +1,337 @@
+package main
+
+// report: the results file (one JSON object per line) as Markdown tables,
+// one per workload, with GarbageTruck's ratio to the best other system.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Columns, in order: the others first, then GarbageTruck's stores.
+var columns = []struct{ label, title string }{
+	{"redis", "Redis"},
+	{"etcd", "etcd"},
+	{"gt-memory", "GarbageTruck (memory)"},
+	{"gt-postgres", "GarbageTruck (PostgreSQL)"},
+}
+
+var others = []string{"redis", "etcd"}
+var ours = []string{"gt-memory", "gt-postgres"}
+
+type record map[string]any
+
+func (r record) num(key string) (float64, bool) {
+	v, ok := r[key].(float64)
+	return v, ok && v >= 0
+}
+
+type results struct {
+	ops    map[string]record         // label -> ops record
+	expiry map[string]map[int]record // label -> n -> expiry record
+	burst  map[string]record         // label -> burst record
+	na     map[string]string         // label -> reason
+	sizes  []int                     // expiry sizes, ascending
+}
+
+func readResults(path string) (*results, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	res := &results{ops: map[string]record{}, expiry: map[string]map[int]record{},
+		burst: map[string]record{}, na: map[string]string{}}
+	sizes := map[int]bool{}
+	scanner := bufio.NewScanner(f)
+	scanner.Buffer(make([]byte, 1<<20), 1<<20)
+	for scanner.Scan() {
+		var r record
+		if json.Unmarshal(scanner.Bytes(), &r) != nil {
+			continue
+		}
+		label, _ := r["label"].(string)
+		switch r["kind"] {
+		case "ops":
+			res.ops[label] = r
+		case "expiry":
+			n, _ := r.num("n")
+			if res.expiry[label] == nil {
+				res.expiry[label] = map[int]record{}
+			}
+			res.expiry[label][int(n)] = r
+			sizes[int(n)] = true
+		case "burst":
+			res.burst[label] = r
+		case "na":
+			res.na[label], _ = r["reason"].(string)
+		}
+	}
+	for n := range sizes {
+		res.sizes = append(res.sizes, n)
+	}
+	sort.Ints(res.sizes)
+	return res, scanner.Err()
+}
+
+// row is one table row: a value per label (absent: no figure) and how to
+// show it.
+type row struct {
+	name   string
+	values map[string]float64
+	text   map[string]string // overrides the formatted value
+	format func(float64) string
+	higher bool // higher is better (ratios then say how many times better)
+}
+
+func (res *results) table(w io.Writer, header string, rows []row) {
+	fmt.Fprintf(w, "| %s |", header)
+	for _, c := range columns {
+		fmt.Fprintf(w, " %s |", c.title)
+	}
+	fmt.Fprintf(w, " GT memory ÷ best other | GT PostgreSQL ÷ best other |\n|---|")
+	for range columns {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprintln(w, "---:|---:|")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s |", r.name)
+		for _, c := range columns {
+			fmt.Fprintf(w, " %s |", res.cell(r, c.label))
+		}
+		best, found := bestOther(r)
+		for _, label := range ours {
+			v, ok := r.values[label]
+			switch {
+			case !found || !ok || best == 0 || r.format == nil:
+				fmt.Fprint(w, " — |")
+			default:
+				fmt.Fprintf(w, " %.2f× |", v/best)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+func (res *results) cell(r row, label string) string {
+	if reason, na := res.na[label]; na {
+		return "n/a (" + reason + ")"
+	}
+	if t, ok := r.text[label]; ok {
+		return t
+	}
+	if v, ok := r.values[label]; ok && r.format != nil {
+		return r.format(v)
+	}
+	return "—"
+}
+
+func bestOther(r row) (float64, bool) {
+	best, found := 0.0, false
+	for _, label := range others {
+		v, ok := r.values[label]
+		if !ok {
+			continue
+		}
+		if !found || (r.higher && v > best) || (!r.higher && v < best) {
+			best, found = v, true
+		}
+	}
+	return best, found
+}
+
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var b strings.Builder
+	for i, ch := range s {
+		if i > 0 && (len(s)-i)%3 == 0 && s[0] != '-' {
+			b.WriteByte(',')
+		}
+		b.WriteRune(ch)
+	}
+	return b.String()
+}
+
+func fixed1(v float64) string { return fmt.Sprintf("%.1f", v) }
+
+// values collects key from one record per label.
+func values(get func(label string) record, key string) map[string]float64 {
+	out := map[string]float64{}
+	for _, c := range columns {
+		if r := get(c.label); r != nil {
+			if v, ok := r.num(key); ok {
+				out[c.label] = v
+			}
+		}
+	}
+	return out
+}
+
+func report(path string, w io.Writer) error {
+	res, err := readResults(path)
+	if err != nil {
+		return err
+	}
+	ops := func(label string) record { return res.ops[label] }
+	conns, depth := 0.0, 0.0
+	for _, r := range res.ops {
+		conns, _ = r.num("connections")
+		depth, _ = r.num("depth")
+	}
+
+	fmt.Fprintf(w, "### Throughput (operations/s, %.0f connections, %.0f requests in flight per connection; higher is better)\n\n", conns, depth)
+	var rows []row
+	for _, op := range []string{"create", "renew", "release"} {
+		r := row{name: op, values: values(ops, op+"_rate"), text: map[string]string{}, format: thousands, higher: true}
+		for label, rec := range res.ops {
+			if e, _ := rec.num(op + "_errors"); e > 0 {
+				r.text[label] = fmt.Sprintf("%s (%.0f errors)", thousands(r.values[label]), e)
+			}
+		}
+		rows = append(rows, r)
+	}
+	res.table(w, "operation", rows)
+
+	fmt.Fprintln(w, "### Lock-step renew round trip (µs, one request in flight, one connection; lower is better)")
+	fmt.Fprintln(w)
+	rows = nil
+	for _, p := range []string{"p50", "p99", "p999"} {
+		rows = append(rows, row{name: p, values: values(ops, "lockstep_us_"+p), format: fixed1})
+	}
+	res.table(w, "percentile", rows)
+
+	fmt.Fprintln(w, "### Expiry notification lateness (ms after the deadline, at the subscriber; lower is better)")
+	fmt.Fprintln(w)
+	rows = nil
+	capped := false
+	for _, n := range res.sizes {
+		exp := func(label string) record { return res.expiry[label][n] }
+		for _, p := range []string{"p50", "p99", "max"} {
+			rows = append(rows, row{name: fmt.Sprintf("%s live: %s", thousands(float64(n)), p),
+				values: values(exp, "late_ms_"+p), format: fixed1})
+		}
+		got := row{name: fmt.Sprintf("%s live: events received / leases loaded", thousands(float64(n))), text: map[string]string{}}
+		for label, byN := range res.expiry {
+			if r := byN[n]; r != nil {
+				got.text[label] = receivedText(r, &capped)
+			}
+		}
+		rows = append(rows, got)
+	}
+	res.table(w, "live leases: figure", rows)
+	bound := 30.0
+	for _, byN := range res.expiry {
+		for _, r := range byN {
+			bound, _ = r.num("bound_s")
+		}
+	}
+	fmt.Fprintf(w, "Deadlines fall uniformly over a window after the load (5 s, 10 s for 1,000,000); events are counted until %.0f s after the last deadline.", bound)
+	if capped {
+		fmt.Fprint(w, " \\* the system could not load all leases within its load bound: the row is for the number it reached.")
+	}
+	fmt.Fprint(w, "\n\n")
+
+	fmt.Fprintln(w, "### Memory per live lease (bytes of server RSS after loading N leases, minus before; lower is better)")
+	fmt.Fprintln(w)
+	rows = nil
+	for _, n := range res.sizes {
+		exp := func(label string) record { return res.expiry[label][n] }
+		r := row{name: thousands(float64(n)), values: values(exp, "bytes_per_lease"), format: thousands, text: map[string]string{}}
+		for label, byN := range res.expiry {
+			if rec := byN[n]; rec != nil && rec["capped"] == true {
+				if v, ok := r.values[label]; ok {
+					loaded, _ := rec.num("loaded")
+					r.text[label] = fmt.Sprintf("%s (at %s)", thousands(v), thousands(loaded))
+				}
+			}
+		}
+		rows = append(rows, r)
+	}
+	res.table(w, "live leases", rows)
+
+	if len(res.burst) > 0 {
+		n := 0.0
+		for _, r := range res.burst {
+			n, _ = r.num("n")
+		}
+		burst := func(label string) record { return res.burst[label] }
+		fmt.Fprintf(w, "### Burst: %s leases due in the same second (ms after the start of that second; lower is better)\n\n", thousands(n))
+		got := row{name: "events received / leases loaded", text: map[string]string{}}
+		for label, r := range res.burst {
+			got.text[label] = receivedText(r, &capped)
+		}
+		rows = []row{
+			{name: "first expiry event", values: values(burst, "first_after_t0_ms"), format: fixed1},
+			{name: "last expiry event", values: values(burst, "last_after_t0_ms"), format: fixed1},
+			{name: "lateness p99", values: values(burst, "late_ms_p99"), format: fixed1},
+			got,
+		}
+		res.table(w, "figure", rows)
+		fmt.Fprintln(w, "Redis and GarbageTruck get one deadline (the same millisecond) for all leases; etcd's TTLs are whole seconds, so its deadlines spread over that second.")
+		fmt.Fprintln(w)
+	}
+	res.targets(w)
+	return nil
+}
+
+func receivedText(r record, capped *bool) string {
+	got, _ := r.num("received")
+	loaded, _ := r.num("loaded")
+	text := fmt.Sprintf("%s / %s", thousands(got), thousands(loaded))
+	if r["capped"] == true {
+		*capped = true
+		text += " \\*"
+	}
+	return text
+}
+
+// targets checks the goals of issue 8 in this run's figures.
+func (res *results) targets(w io.Writer) {
+	gt, redis, etcd := res.ops["gt-memory"], res.ops["redis"], res.ops["etcd"]
+	if gt == nil {
+		return
+	}
+	fmt.Fprintln(w, "### Targets (GarbageTruck memory store, this run)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| target | figure | met |\n|---|---|---|")
+	mark := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	for _, op := range []string{"create", "renew", "release"} {
+		g, _ := gt.num(op + "_rate")
+		if r, ok := redis.num(op + "_rate"); ok && redis != nil {
+			fmt.Fprintf(w, "| %s ≥ Redis | %.2f× Redis | %s |\n", op, g/r, mark(g >= r))
+		}
+		if e, ok := etcd.num(op + "_rate"); ok && etcd != nil && e > 0 {
+			fmt.Fprintf(w, "| %s ≥ 5× etcd | %.1f× etcd | %s |\n", op, g/e, mark(g >= 5*e))
+		}
+	}
+	if len(res.sizes) > 0 {
+		top := res.sizes[len(res.sizes)-1]
+		if r := res.expiry["gt-memory"][top]; r != nil {
+			p99, _ := r.num("late_ms_p99")
+			got, _ := r.num("received")
+			loaded, _ := r.num("loaded")
+			fmt.Fprintf(w, "| expiry lateness p99 ≤ 1 ms tick + 5 ms at %s live | %.1f ms (%s / %s events) | %s |\n",
+				thousands(float64(top)), p99, thousands(got), thousands(loaded), mark(p99 <= 6 && got == loaded && loaded == float64(top)))
+		}
+		for _, n := range res.sizes {
+			g, okG := res.expiry["gt-memory"][n].num("bytes_per_lease")
+			e, okE := res.expiry["etcd"][n].num("bytes_per_lease")
+			if okG && okE && e > 0 {
+				fmt.Fprintf(w, "| memory per lease ≤ ½ etcd at %s | %s vs %s bytes (%.2f×) | %s |\n",
+					thousands(float64(n)), thousands(g), thousands(e), g/e, mark(g <= e/2))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,60 @@
+/*  gt_broker_delivery.h — the broker's side of cleanup callbacks: from a
+    reclaim to the delivery engine (gt_delivery.h) and back, dead letters,
+    RETRY, and the store's outbox.  Runs in the broker actor's thread, on
+    its private state (gt_broker_internal.h); the HTTP work happens in the
+    engine's own thread, so the broker loop never blocks.
+
+    Life of a callback (GTLP.md §10.2, CALLBACKS.md):
+    * The lease engine's callback hook (once per distinct URL of a reclaimed
+      object) makes a job with gt_callback_job_from_lease (seq = that of the
+      object.reclaimed event just made), marks the lease PENDING and records
+      the outbox row (gt_store_callback_put) in the reclaim's batch.
+    * When that batch is durable, the job is submitted.  A full engine
+      (GC_CALLBACK_MAX_PENDING) dead-letters it at once: "delivery queue full".
+    * Outcomes are read from the engine's socket every loop turn: each
+      ATTEMPT updates the lease's cleanup_attempts / cleanup_error and the
+      row; DELIVERED deletes the row; DEAD keeps it as a dead letter.
+    * RETRY resubmits a dead letter (attempts from 0, same Idempotency-Key)
+      once the RETRY's batch is durable.
+    * A failed batch drops the callbacks it created, puts RETRYs back to
+      DEAD, and records again the outcome updates it lost.
+    * Recovery: PENDING rows are submitted again with their attempts and
+      remaining backoff; DEAD rows become dead letters again.  */
+#ifndef GT_BROKER_DELIVERY_H_INCLUDED
+#define GT_BROKER_DELIVERY_H_INCLUDED
+
+#include <czmq.h>
+#include "gt_config.h"
+#include "gt_store.h"
+
+typedef struct _gt_broker_delivery_t gt_broker_delivery_t;
+
+//  Counters for STATS (GTLP.md §5.8)
+typedef struct {
+    uint64_t pending;               //  callbacks waiting or in delivery (gauge)
+    uint64_t dead_letters;          //  callbacks dead-lettered now (gauge)
+    uint64_t delivered;             //  callbacks delivered
+    uint64_t dead;                  //  callbacks that went dead (each time)
+    uint64_t attempts;              //  HTTP attempts made
+    uint64_t failures;              //  attempts that failed
+    uint64_t queue_full;            //  dead-lettered because the engine was full
+    uint64_t retried;               //  dead letters resubmitted by RETRY
+    uint64_t recovered;             //  pending callbacks resubmitted after a restart
+} gt_broker_delivery_counters_t;
+
+//  Settings come from config (copied); the engine starts on first use.
+gt_broker_delivery_t *gt_broker_delivery_new (const gt_config_t *config);
+void gt_broker_delivery_destroy (gt_broker_delivery_t **self_p);
+
+//  Stop the engine (requests in flight abandoned): the broker is handing
+//  its store to another broker.
+void gt_broker_delivery_stop (gt_broker_delivery_t *self);
+
+//  The engine's outcome socket to poll, or NULL while it is not running.
+zsock_t *gt_broker_delivery_sock (gt_broker_delivery_t *self);
+
+void gt_broker_delivery_counters (gt_broker_delivery_t *self, gt_broker_delivery_counters_t *counters);
+
+void gt_broker_delivery_test (bool verbose);
+
+#endif

@@ -1,0 +1,486 @@
+/*  gt_broker_metrics.c — the broker's side of metrics (see gt_broker_metrics.h).  */
+#include <czmq.h>
+#include <ctype.h>
+#include <pthread.h>
+#include "gt_broker.h"
+#include "gt_leases.h"
+#include "gt_events.h"
+#include "gt_store.h"
+#include "gt_broker_internal.h"
+#include "gt_broker_metrics.h"
+#include "gt_metrics_http.h"
+#include "gt_log.h"
+
+//  --------------------------------------------------------------------------
+//  STATS names that depend on the command and type enums: built once per
+//  process (several brokers may run in one process), static afterwards.
+
+enum { S_DURATION_COUNT, S_DURATION_SUM, S_DURATION_P50, S_DURATION_P99, S_DURATION_NAMES };
+static char s_duration_names [GT_CMD_COUNT_][S_DURATION_NAMES][GT_METRICS_STAT_NAME];
+static char s_type_names [GT_TYPE_COUNT_][GT_METRICS_STAT_NAME];
+static pthread_once_t s_names_once = PTHREAD_ONCE_INIT;
+
+static void
+s_lower (char *text)
+{
+    for (char *p = text; *p; p++)
+        *p = (char) tolower ((unsigned char) *p);
+}
+
+static void
+s_names_init (void)
+{
+    static const char *formats [S_DURATION_NAMES] = {
+        "request_duration_count_%s", "request_duration_sum_us_%s",
+        "request_duration_p50_us_%s", "request_duration_p99_us_%s"
+    };
+    for (int cmd = 0; cmd < GT_CMD_COUNT_; cmd++) {
+        const char *name = cmd == GT_CMD_NONE ? "malformed" : gt_cmd_name ((gt_cmd_t) cmd);
+        for (int which = 0; which < S_DURATION_NAMES; which++) {
+            snprintf (s_duration_names [cmd][which], GT_METRICS_STAT_NAME, formats [which], name);
+            s_lower (s_duration_names [cmd][which]);
+        }
+    }
+    for (int type = 0; type < GT_TYPE_COUNT_; type++) {
+        snprintf (s_type_names [type], GT_METRICS_STAT_NAME, "active_leases_%s",
+                  gt_object_type_name ((gt_object_type_t) type));
+        s_lower (s_type_names [type]);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Census
+
+//  Recount the ACTIVE-by-type gauges when events cannot be trusted: at the
+//  first look (after recovery) and after a failed batch (rolled back).
+static void
+s_census_types (s_broker_t *self)
+{
+    if (self->leases && gt_metrics_census_due (self->metrics, self->counters.batches_failed)) {
+        uint64_t counts [GT_TYPE_COUNT_];
+        gt_leases_census_types (self->leases, counts);
+        gt_metrics_set_active_by_type (self->metrics, counts);
+    }
+}
+
+//  The biggest services: a min-heap of GT_METRICS_TOP_SERVICES entries whose
+//  root is the least important kept; everything else is summed.
+typedef struct {
+    gt_metrics_snapshot_t *snapshot;    //  services [] is the heap
+    uint64_t other;                     //  ACTIVE leases of services not kept
+} s_top_t;
+
+//  a ranks below b: fewer leases, or as many and a later name
+static bool
+s_below (const gt_metrics_service_t *a, const gt_metrics_service_t *b)
+{
+    return a->active < b->active || (a->active == b->active && strcmp (a->name, b->name) > 0);
+}
+
+static void
+s_heap_swap (gt_metrics_service_t *a, gt_metrics_service_t *b)
+{
+    gt_metrics_service_t swap = *a;
+    *a = *b;
+    *b = swap;
+}
+
+static void
+s_top_add (void *ctx, const char *service_id, uint64_t active)
+{
+    s_top_t *top = (s_top_t *) ctx;
+    gt_metrics_service_t *heap = top->snapshot->services;
+    size_t *size = &top->snapshot->service_count;
+    gt_metrics_service_t entry;
+    snprintf (entry.name, sizeof (entry.name), "%s", service_id);
+    entry.active = active;
+    if (*size < GT_METRICS_TOP_SERVICES) {
+        size_t at = (*size)++;
+        heap [at] = entry;
+        while (at > 0 && s_below (&heap [at], &heap [(at - 1) / 2])) {
+            s_heap_swap (&heap [at], &heap [(at - 1) / 2]);
+            at = (at - 1) / 2;
+        }
+        return;
+    }
+    if (!s_below (&heap [0], &entry)) {
+        top->other += active;
+        return;
+    }
+    top->other += heap [0].active;
+    heap [0] = entry;
+    size_t at = 0;
+    while (true) {
+        size_t left = 2 * at + 1, right = left + 1, lowest = at;
+        if (left < *size && s_below (&heap [left], &heap [lowest]))
+            lowest = left;
+        if (right < *size && s_below (&heap [right], &heap [lowest]))
+            lowest = right;
+        if (lowest == at)
+            break;
+        s_heap_swap (&heap [at], &heap [lowest]);
+        at = lowest;
+    }
+}
+
+static int
+s_compare_services (const void *a, const void *b)
+{
+    //  Most important first
+    const gt_metrics_service_t *left = (const gt_metrics_service_t *) a;
+    const gt_metrics_service_t *right = (const gt_metrics_service_t *) b;
+    return s_below (right, left) ? -1 : s_below (left, right) ? 1 : 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Snapshots
+
+static void
+s_publish (s_broker_t *self)
+{
+    s_census_types (self);
+    gt_metrics_snapshot_t *snapshot = gt_metrics_scratch (self->metrics);
+    snapshot->stat_count = 0;
+    snapshot->service_count = 0;
+    snapshot->services_other = 0;
+    if (self->leases && self->events) {
+        size_t count = 0;
+        gt_stat_t *stats = gt_broker_stats_build (self, &count);
+        for (size_t i = 0; i < count && snapshot->stat_count < GT_METRICS_MAX_STATS; i++) {
+            gt_metrics_stat_t *stat = &snapshot->stats [snapshot->stat_count++];
+            snprintf (stat->name, sizeof (stat->name), "%s", stats [i].name);
+            stat->value = stats [i].value;
+        }
+        free (stats);
+        s_top_t top = { snapshot, 0 };
+        gt_leases_census_services (self->leases, s_top_add, &top);
+        qsort (snapshot->services, snapshot->service_count, sizeof (gt_metrics_service_t),
+               s_compare_services);
+        snapshot->services_other = top.other;
+    }
+    snprintf (snapshot->store_name, sizeof (snapshot->store_name), "%s",
+              self->store ? gt_store_name (self->store) : "");
+    snapshot->store_open = self->store != NULL;
+    snapshot->store_up = self->store && gt_store_healthy (self->store);
+    snapshot->requests_bound = self->router != NULL;
+    snapshot->events_bound = self->pub != NULL;
+    gt_metrics_publish (self->metrics);
+}
+
+int
+gt_broker_metrics_serve (s_broker_t *self, const char *endpoint)
+{
+    char host [256];
+    int port = 0;
+    if (!gt_metrics_http_parse_endpoint (endpoint, host, sizeof (host), &port)) {
+        gt_log_error ("broker", "METRICS: '%s' is not http://host:port (port * for any)",
+                      endpoint ? endpoint : "");
+        return -1;
+    }
+    char err [256] = "";
+    int bound = gt_metrics_serve (self->metrics, host, port, err, sizeof (err));
+    if (bound == -1)
+        gt_log_error ("broker", "%s", err);
+    return bound;
+}
+
+void
+gt_broker_metrics_tick (s_broker_t *self)
+{
+    if (self->store) {
+        int change = gt_metrics_store_change (self->metrics, gt_store_healthy (self->store));
+        if (change < 0)
+            gt_log_kv (GT_LOG_WARN, "broker", "store degraded: requests that change state get UNAVAILABLE",
+                       "store", gt_store_name (self->store), NULL);
+        else
+        if (change > 0)
+            gt_log_kv (GT_LOG_INFO, "broker", "store recovered", "store", gt_store_name (self->store), NULL);
+    }
+    if (gt_metrics_tick (self->metrics, zclock_mono ()))
+        s_publish (self);
+}
+
+//  --------------------------------------------------------------------------
+//  STATS
+
+static void
+s_add (gt_stat_t *stats, size_t *count, size_t max, const char *name, uint64_t value)
+{
+    assert (*count < max);
+    stats [*count].name = (char *) name;
+    stats [*count].value = value;
+    (*count)++;
+}
+
+void
+gt_broker_metrics_stats (s_broker_t *self, gt_stat_t *stats, size_t *count_p, size_t max)
+{
+    pthread_once (&s_names_once, s_names_init);
+    s_census_types (self);
+    for (int cmd = 0; cmd < GT_CMD_COUNT_; cmd++) {
+        const gt_histogram_t *duration = gt_metrics_request_duration (self->metrics, (gt_cmd_t) cmd);
+        s_add (stats, count_p, max, s_duration_names [cmd][S_DURATION_COUNT], duration->count);
+        s_add (stats, count_p, max, s_duration_names [cmd][S_DURATION_SUM], duration->sum);
+        s_add (stats, count_p, max, s_duration_names [cmd][S_DURATION_P50], gt_histogram_quantile (duration, 0.5));
+        s_add (stats, count_p, max, s_duration_names [cmd][S_DURATION_P99], gt_histogram_quantile (duration, 0.99));
+    }
+    const gt_histogram_t *lateness = gt_metrics_expiry_lateness (self->metrics);
+    s_add (stats, count_p, max, "expiry_lateness_count", lateness->count);
+    s_add (stats, count_p, max, "expiry_lateness_sum_us", lateness->sum);
+    s_add (stats, count_p, max, "expiry_lateness_p50_us", gt_histogram_quantile (lateness, 0.5));
+    s_add (stats, count_p, max, "expiry_lateness_p99_us", gt_histogram_quantile (lateness, 0.99));
+    s_add (stats, count_p, max, "expiry_lateness_max_us", lateness->max);
+    gt_histogram_t batch_size, commit;
+    gt_metrics_store_read (&batch_size, &commit);
+    s_add (stats, count_p, max, "store_batch_size_count", batch_size.count);
+    s_add (stats, count_p, max, "store_batch_size_p50", gt_histogram_quantile (&batch_size, 0.5));
+    s_add (stats, count_p, max, "store_batch_size_p99", gt_histogram_quantile (&batch_size, 0.99));
+    s_add (stats, count_p, max, "store_commit_count", commit.count);
+    s_add (stats, count_p, max, "store_commit_p50_us", gt_histogram_quantile (&commit, 0.5));
+    s_add (stats, count_p, max, "store_commit_p99_us", gt_histogram_quantile (&commit, 0.99));
+    const uint64_t *by_type = gt_metrics_active_by_type (self->metrics);
+    for (int type = 0; type < GT_TYPE_COUNT_; type++)
+        s_add (stats, count_p, max, s_type_names [type], by_type [type]);
+    s_add (stats, count_p, max, "store_up", self->store && gt_store_healthy (self->store) ? 1 : 0);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: a real broker actor, its HTTP endpoint and STATS
+
+static uint64_t s_rid = 0;
+
+static gt_msg_t *
+s_call (zsock_t *dealer, gt_msg_t *request)
+{
+    request->kind = GT_MSG_REQUEST;
+    request->version = GT_PROTOCOL_VERSION;
+    request->rid = ++s_rid;
+    void *data;
+    size_t size;
+    int rc = gt_msg_encode_alloc (request, &data, &size);
+    assert (rc == 0);
+    rc = zmq_send (zsock_resolve (dealer), data, size, 0);
+    assert (rc == (int) size);
+    free (data);
+    zpoller_t *poller = zpoller_new (dealer, NULL);
+    gt_msg_t *reply = NULL;
+    while (!reply && zpoller_wait (poller, 5000)) {
+        zframe_t *frame = zframe_recv (dealer);
+        char err [128];
+        gt_code_t code = gt_msg_decode (zframe_data (frame), zframe_size (frame), GT_MSG_REPLY,
+                                        &reply, NULL, err, sizeof (err));
+        assert (code == GT_OK);
+        zframe_destroy (&frame);
+        if (reply->rid != s_rid)
+            gt_msg_destroy (&reply);
+    }
+    zpoller_destroy (&poller);
+    assert (reply);
+    return reply;
+}
+
+static gt_msg_t *
+s_create (zsock_t *dealer, const char *object_id, gt_object_type_t type, const char *service_id,
+          uint64_t ttl_ms)
+{
+    gt_msg_t request;
+    memset (&request, 0, sizeof (request));
+    request.cmd = GT_CMD_CREATE;
+    request.object_id = (char *) object_id;
+    request.object_type = type;
+    request.has_object_type = true;
+    request.service_id = (char *) service_id;
+    request.ttl_ms = ttl_ms;
+    request.has_ttl = true;
+    return s_call (dealer, &request);
+}
+
+static uint64_t
+s_stat (zsock_t *dealer, const char *name)
+{
+    gt_msg_t request;
+    memset (&request, 0, sizeof (request));
+    request.cmd = GT_CMD_STATS;
+    gt_msg_t *reply = s_call (dealer, &request);
+    uint64_t value = UINT64_MAX;
+    for (size_t i = 0; i < reply->stat_count; i++)
+        if (streq (reply->stats [i].name, name))
+            value = reply->stats [i].value;
+    gt_msg_destroy (&reply);
+    assert (value != UINT64_MAX);
+    return value;
+}
+
+//  The value of the sample line "name value" in an exposition, or -1.
+static double
+s_sample (const char *text, const char *name)
+{
+    char *pattern = zsys_sprintf ("\n%s ", name);
+    const char *found = strstr (text, pattern);
+    double value = found ? atof (found + strlen (pattern)) : -1;
+    zstr_free (&pattern);
+    return value;
+}
+
+static char *
+s_metrics (int port)
+{
+    int status = 0;
+    char *body = gt_metrics_http_request (port, "GET", "/metrics", &status, NULL);
+    assert (body && status == 200);
+    return body;
+}
+
+static zactor_t *
+s_broker (const char *storage, zsock_t **dealer_p, int *metrics_port_p)
+{
+    gt_config_t *config = gt_config_new ();
+    config->min_lease_ms = 20;
+    gt_config_set_storage (config, storage);
+    zactor_t *broker = zactor_new (gt_broker_actor, config);
+    gt_config_destroy (&config);
+    zstr_sendx (broker, "BIND", "tcp://127.0.0.1:*", NULL);
+    char *port = zstr_recv (broker);
+    assert (port && atoi (port) > 0);
+    char endpoint [64];
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%s", port);
+    zstr_free (&port);
+    zstr_sendx (broker, "EVENTS", "tcp://127.0.0.1:*", NULL);
+    port = zstr_recv (broker);
+    assert (port && atoi (port) > 0);
+    zstr_free (&port);
+    zstr_sendx (broker, "METRICS", "http://127.0.0.1:*", NULL);
+    port = zstr_recv (broker);
+    assert (port && atoi (port) > 0);
+    *metrics_port_p = atoi (port);
+    zstr_free (&port);
+    *dealer_p = zsock_new_dealer (endpoint);
+    assert (*dealer_p);
+    return broker;
+}
+
+void
+gt_broker_metrics_test (bool verbose)
+{
+    (void) verbose;
+    zsock_t *dealer;
+    int port;
+    zactor_t *broker = s_broker ("memory", &dealer, &port);
+
+    //  Serving twice, or a bad endpoint: -1
+    zstr_sendx (broker, "METRICS", "http://127.0.0.1:*", NULL);
+    char *reply_text = zstr_recv (broker);
+    assert (streq (reply_text, "-1"));
+    zstr_free (&reply_text);
+    zstr_sendx (broker, "METRICS", "127.0.0.1:9", NULL);
+    reply_text = zstr_recv (broker);
+    assert (streq (reply_text, "-1"));
+    zstr_free (&reply_text);
+
+    //  A workload: two temporary files of svc-a (one expires), a blob of
+    //  svc-b released, one request that fails
+    gt_msg_t *reply = s_create (dealer, "file-1", GT_TYPE_TEMPORARY_FILE, "svc-a", 20);
+    assert (reply->code == GT_OK);
+    gt_msg_destroy (&reply);
+    reply = s_create (dealer, "file-2", GT_TYPE_TEMPORARY_FILE, "svc-a", 60000);
+    assert (reply->code == GT_OK);
+    gt_msg_destroy (&reply);
+    reply = s_create (dealer, "blob-1", GT_TYPE_BLOB_STORAGE, "svc-b", 60000);
+    assert (reply->code == GT_OK);
+    gt_msg_t request;
+    memset (&request, 0, sizeof (request));
+    request.cmd = GT_CMD_RELEASE;
+    request.lease_id = reply->lease->id;
+    request.service_id = (char *) "svc-b";
+    gt_msg_t *released = s_call (dealer, &request);
+    assert (released->code == GT_OK);
+    gt_msg_destroy (&released);
+    gt_msg_destroy (&reply);
+    memset (&request, 0, sizeof (request));
+    request.cmd = GT_CMD_GET;
+    request.lease_id = (char *) "0123456789abcdef0123456789abcdef";
+    reply = s_call (dealer, &request);
+    assert (reply->code == GT_ERR_NOT_FOUND);
+    gt_msg_destroy (&reply);
+    int64_t deadline = zclock_mono () + 5000;
+    while (s_stat (dealer, "leases_expired") < 1)
+        assert (zclock_mono () < deadline);
+
+    //  STATS carries the metrics figures
+    assert (s_stat (dealer, "request_duration_count_create") == 3);
+    assert (s_stat (dealer, "request_duration_count_release") == 1);
+    assert (s_stat (dealer, "expiry_lateness_count") == 1);
+    assert (s_stat (dealer, "active_leases_temporary_file") == 1);
+    assert (s_stat (dealer, "active_leases_blob_storage") == 0);
+    assert (s_stat (dealer, "store_up") == 1);
+
+    //  /metrics reflects every reply sent before the scrape
+    char *text = s_metrics (port);
+    assert (s_sample (text, "gc_leases_created_total") == 3);
+    assert (s_sample (text, "gc_leases_expired_total") == 1);
+    assert (s_sample (text, "gc_leases_released_total") == 1);
+    assert (s_sample (text, "gc_active_leases") == 1);
+    assert (s_sample (text, "gc_request_errors_total{code=\"NOT_FOUND\"}") == 1);
+    assert (s_sample (text, "gc_requests_total{command=\"CREATE\"}") == 3);
+    assert (s_sample (text, "gc_request_duration_seconds_count{command=\"CREATE\"}") == 3);
+    assert (s_sample (text, "gc_request_duration_seconds_bucket{command=\"CREATE\",le=\"+Inf\"}") == 3);
+    assert (s_sample (text, "gc_expiry_lateness_seconds_count") == 1);
+    assert (s_sample (text, "gc_active_leases_by_type{object_type=\"TEMPORARY_FILE\"}") == 1);
+    assert (s_sample (text, "gc_active_leases_by_service{service=\"svc-a\"}") == 1);
+    assert (s_sample (text, "gc_active_leases_by_service{service=\"_other\"}") == 0);
+    assert (s_sample (text, "gc_store_up") == 1);
+    //  STATS requests so far were answered before the scrape, too
+    assert (s_sample (text, "gc_request_duration_seconds_count{command=\"STATS\"}") >= 7);
+    free (text);
+    int status = 0;
+    text = gt_metrics_http_request (port, "GET", "/readyz", &status, NULL);
+    assert (text && status == 200 && strstr (text, "\"ready\":true"));
+    free (text);
+
+    //  Service cardinality: the 50 biggest services by name, the rest summed
+    for (int service = 0; service < GT_METRICS_TOP_SERVICES + 10; service++) {
+        char object [32], name [32];
+        snprintf (object, sizeof (object), "many-%d", service);
+        snprintf (name, sizeof (name), "svc-%03d", service);
+        reply = s_create (dealer, object, GT_TYPE_CUSTOM, name, 60000);
+        assert (reply->code == GT_OK);
+        gt_msg_destroy (&reply);
+    }
+    text = s_metrics (port);
+    size_t series = 0;
+    for (const char *at = text; (at = strstr (at, "\ngc_active_leases_by_service{")); at++)
+        series++;
+    assert (series == GT_METRICS_TOP_SERVICES + 1);
+    //  All hold one lease: ties go by name, so svc-000 .. svc-049 stay and
+    //  svc-050 .. svc-059 and svc-a are summed
+    assert (s_sample (text, "gc_active_leases_by_service{service=\"svc-000\"}") == 1);
+    assert (s_sample (text, "gc_active_leases_by_service{service=\"svc-049\"}") == 1);
+    assert (s_sample (text, "gc_active_leases_by_service{service=\"svc-050\"}") == -1);
+    assert (s_sample (text, "gc_active_leases_by_service{service=\"svc-a\"}") == -1);
+    assert (s_sample (text, "gc_active_leases_by_service{service=\"_other\"}") == 11);
+    free (text);
+    zsock_destroy (&dealer);
+    zactor_destroy (&broker);
+
+    //  The asynchronous test store: a failed batch is rolled back, and the
+    //  by-type gauges are recounted
+    broker = s_broker ("test", &dealer, &port);
+    reply = s_create (dealer, "row-1", GT_TYPE_DATABASE_ROW, "svc", 60000);
+    assert (reply->code == GT_OK);
+    gt_msg_destroy (&reply);
+    zstr_sendx (broker, "STORE", "FAIL", "1", NULL);
+    reply_text = zstr_recv (broker);
+    assert (streq (reply_text, "0"));
+    zstr_free (&reply_text);
+    reply = s_create (dealer, "row-2", GT_TYPE_DATABASE_ROW, "svc", 60000);
+    assert (reply->code == GT_ERR_UNAVAILABLE);
+    gt_msg_destroy (&reply);
+    assert (s_stat (dealer, "active_leases_database_row") == 1);
+    text = s_metrics (port);
+    assert (s_sample (text, "gc_active_leases_by_type{object_type=\"DATABASE_ROW\"}") == 1);
+    assert (s_sample (text, "gc_store_batches_failed_total") == 1);
+    assert (s_sample (text, "gc_request_errors_total{code=\"UNAVAILABLE\"}") == 1);
+    free (text);
+    zsock_destroy (&dealer);
+    zactor_destroy (&broker);
+}

@@ -1,0 +1,159 @@
+/*  gt_broker_store.c — refusal, timer pacing and the turn size; the
+    contract is in gt_broker_store.h.  */
+#include <czmq.h>
+#include "gt_broker.h"
+#include "gt_leases.h"
+#include "gt_events.h"
+#include "gt_store.h"
+#include "gt_broker_internal.h"
+#include "gt_broker_store.h"
+#include "gt_log.h"
+
+bool
+gt_broker_store_refuses (s_broker_t *self, gt_cmd_t cmd, char *err, size_t err_size)
+{
+    bool mutates = cmd == GT_CMD_CREATE || cmd == GT_CMD_RENEW || cmd == GT_CMD_RELEASE
+                || cmd == GT_CMD_RENEW_BATCH || cmd == GT_CMD_RETRY;
+    if (!mutates || !self->store || gt_store_healthy (self->store))
+        return false;
+    snprintf (err, err_size, "the %s store cannot write now (it is reconnecting): nothing was "
+              "changed; retry later", gt_store_name (self->store));
+    return true;
+}
+
+size_t
+gt_broker_requests_per_turn (s_broker_t *self)
+{
+    return self->config->db_group_commit ? GT_BROKER_REQUESTS_PER_TURN : 1;
+}
+
+//  The catch-up pacer, made at the first turn
+static gt_pacer_t *
+s_pacer (s_broker_t *self, int64_t now)
+{
+    if (!self->catchup && !self->caught_up) {
+        uint64_t rate = self->config->recovery_expiry_rate ? self->config->recovery_expiry_rate : 1;
+        uint64_t burst = rate / 10;
+        if (burst > GT_BROKER_TIMERS_PER_TURN)
+            burst = GT_BROKER_TIMERS_PER_TURN;
+        if (burst < 1)
+            burst = 1;
+        self->catchup = gt_pacer_new (rate, burst, now);
+        self->catchup_started = zclock_mono ();
+    }
+    return self->catchup;
+}
+
+size_t
+gt_broker_timer_budget (s_broker_t *self, int64_t now)
+{
+    if (self->store && !gt_store_healthy (self->store))
+        return 0;
+    gt_pacer_t *pacer = s_pacer (self, now);
+    if (!pacer)
+        return GT_BROKER_TIMERS_PER_TURN;
+    uint64_t available = gt_pacer_available (pacer, now);
+    return available < GT_BROKER_TIMERS_PER_TURN ? (size_t) available : GT_BROKER_TIMERS_PER_TURN;
+}
+
+void
+gt_broker_timers_ran (s_broker_t *self, size_t ran, bool due)
+{
+    if (!self->catchup)
+        return;
+    gt_pacer_spend (self->catchup, ran);
+    self->catchup_fired += ran;
+    if (!due && (!self->store || gt_store_healthy (self->store))) {
+        //  Nothing overdue any more: from now on timers run as they fall due
+        gt_pacer_destroy (&self->catchup);
+        self->caught_up = true;
+        if (self->catchup_fired > 0)
+            gt_log_info ("broker", "caught up after the start: %" PRIu64 " due timers (expiries, purges, "
+                         "reclaims) ran in %" PRId64 " ms", self->catchup_fired,
+                         zclock_mono () - self->catchup_started);
+    }
+}
+
+int64_t
+gt_broker_timer_timeout (s_broker_t *self, int64_t wheel_timeout, int64_t now)
+{
+    if (self->store && !gt_store_healthy (self->store))
+        return -1;                  //  the store's reconnect notice wakes us
+    if (wheel_timeout == 0 && self->catchup)
+        return gt_pacer_wait (self->catchup, now);
+    return wheel_timeout;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: the decisions on a bare broker state with the test store
+//  (the loop itself is exercised by tests/test_pgstore.c)
+
+static gt_store_status_t
+s_down_flush (void *impl, uint64_t batch)
+{
+    (void) impl;
+    (void) batch;
+    return GT_STORE_FAILED;
+}
+
+static bool
+s_down_healthy (void *impl)
+{
+    (void) impl;
+    return false;
+}
+
+void
+gt_broker_store_test (bool verbose)
+{
+    if (verbose)
+        printf (" * gt_broker_store: ");
+    s_broker_t *self = (s_broker_t *) zmalloc (sizeof (s_broker_t));
+    assert (self);
+    self->config = gt_config_new ();
+    self->config->recovery_expiry_rate = 1000;
+    self->store = gt_store_test_new ();
+    char err [256];
+
+    //  A healthy store: nothing refused
+    assert (!gt_broker_store_refuses (self, GT_CMD_CREATE, err, sizeof (err)));
+    assert (gt_broker_requests_per_turn (self) == GT_BROKER_REQUESTS_PER_TURN);
+    self->config->db_group_commit = 0;
+    assert (gt_broker_requests_per_turn (self) == 1);
+
+    //  Catch-up: at most the burst (a tenth of the rate), then the rate
+    //  (a fake clock in ms)
+    int64_t now = 5000;
+    assert (gt_broker_timer_budget (self, now) == 100);
+    gt_broker_timers_ran (self, 100, true);
+    assert (self->catchup && !self->caught_up);
+    assert (gt_broker_timer_budget (self, now) == 0);
+    assert (gt_broker_timer_timeout (self, 0, now) == 1);   //  one token per ms
+    assert (gt_broker_timer_timeout (self, 7, now) == 7);
+    now += 20;
+    assert (gt_broker_timer_budget (self, now) == 20);
+    gt_broker_timers_ran (self, 3, false);                  //  nothing left due: caught up
+    assert (!self->catchup && self->caught_up);
+    assert (gt_broker_timer_budget (self, now) == GT_BROKER_TIMERS_PER_TURN);
+    assert (gt_broker_timer_timeout (self, 0, now) == 0);
+    assert (gt_broker_timer_timeout (self, -1, now) == -1);
+    gt_store_destroy (&self->store);
+
+    //  A store that cannot write: mutations refused, reads not, no timers
+    gt_store_ops_t ops = { .name = "down", .flush = s_down_flush, .healthy = s_down_healthy };
+    self->store = gt_store_new (&ops, NULL);
+    gt_cmd_t mutations [] = { GT_CMD_CREATE, GT_CMD_RENEW, GT_CMD_RELEASE, GT_CMD_RENEW_BATCH, GT_CMD_RETRY };
+    for (size_t index = 0; index < sizeof (mutations) / sizeof (mutations [0]); index++)
+        assert (gt_broker_store_refuses (self, mutations [index], err, sizeof (err)));
+    assert (strstr (err, "down store cannot write"));
+    gt_cmd_t reads [] = { GT_CMD_GET, GT_CMD_LIST, GT_CMD_HEALTH, GT_CMD_STATS, GT_CMD_REPLAY };
+    for (size_t index = 0; index < sizeof (reads) / sizeof (reads [0]); index++)
+        assert (!gt_broker_store_refuses (self, reads [index], err, sizeof (err)));
+    assert (gt_broker_timer_budget (self, now) == 0);
+    assert (gt_broker_timer_timeout (self, 0, now) == -1);
+    gt_store_destroy (&self->store);
+    gt_config_destroy (&self->config);
+    free (self);
+    if (verbose)
+        printf ("OK\n");
+}
