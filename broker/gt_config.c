@@ -56,7 +56,7 @@ static const s_setting_t s_settings [] = {
     { "DATABASE_URL", "database-url", S_STRING, S_FIELD (database_url), 0, 0,
       "PostgreSQL connection string (postgres store)" },
     { "GC_MAX_DB_CONNECTIONS", "max-db-connections", S_UINT, S_FIELD (max_db_connections), 1, 1000,
-      "PostgreSQL connections allowed; the store needs 2 (1 writer + 1 at start) (10)" },
+      "PostgreSQL connections allowed; the store uses 1 (start-up, then writes) (10)" },
     { "GC_DB_CONNECT_WAIT", "db-connect-wait", S_WAIT_SECONDS, S_FIELD (db_connect_wait_ms), 0, S_DAY_MS,
       "seconds to wait for PostgreSQL at start; 0 = fail at once, -1 = forever (0)" },
     { "GC_RECOVERY_EXPIRY_RATE", "recovery-expiry-rate", S_UINT, S_FIELD (recovery_expiry_rate), 1, 100000000,

@@ -29,7 +29,7 @@ typedef struct {
     uint64_t event_history;             //  GC_EVENT_HISTORY: events kept for REPLAY
     char *storage;                      //  GC_STORAGE_BACKEND: memory or postgres
     char *database_url;                 //  DATABASE_URL, or NULL
-    uint64_t max_db_connections;        //  GC_MAX_DB_CONNECTIONS: accepted; the store uses 1 writer (+1 at start)
+    uint64_t max_db_connections;        //  GC_MAX_DB_CONNECTIONS: accepted; the store uses 1 connection
     int64_t db_connect_wait_ms;         //  GC_DB_CONNECT_WAIT: start-up wait for PostgreSQL (0 = none, -1 = forever)
     uint64_t recovery_expiry_rate;      //  GC_RECOVERY_EXPIRY_RATE: overdue expiries per second after a start
     uint64_t db_group_commit;           //  GC_DB_GROUP_COMMIT: 1 = group commit; 0 = one transaction per request

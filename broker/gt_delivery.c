@@ -406,7 +406,10 @@ s_prepare (s_engine_t *self, s_task_t *task, uint32_t attempt)
         return false;
     if (config->secret) {
         char timestamp [24];
-        snprintf (timestamp, sizeof (timestamp), "%lld", (long long) time (NULL));
+        //  zclock_time (precise CLOCK_REALTIME), as for every other broker
+        //  timestamp: glibc serves time () from the coarse clock, a few ms
+        //  behind, so the two could disagree on the second
+        snprintf (timestamp, sizeof (timestamp), "%lld", (long long) (zclock_time () / 1000));
         char signature [GT_CALLBACK_SIGNATURE_SIZE];
         if (gt_callback_sign (config->secret, timestamp, request->body,
                               strlen (request->body), signature)

@@ -62,6 +62,7 @@ typedef struct {
     bool guarded;                   //  sent behind another: starts with the guard statement
     int64_t sent_at;                //  when it was sent (mono ms)
     char error [S_TEXT];            //  first error in its answer, or empty
+    bool refused;                   //  that error came from the server (SQLSTATE): not committed
 } s_flight_t;
 
 typedef struct {
@@ -83,6 +84,8 @@ typedef struct {
     s_flight_t flights [S_MAX_DEPTH];   //  transactions, oldest first
     size_t flight_count;            //  transactions in flights
     bool answers_lost;              //  connection lost with some in flight: check tokens
+    int lost_pid;                   //  backend pid of that connection (ended before the check)
+    int session_pid;                //  backend pid of the current connection, once READY
     int64_t lost_at;                //  when (mono ms)
     uint64_t token_base;            //  this writer's tokens: token_base + transactions
     uint64_t transactions;          //  transactions sent
@@ -214,6 +217,8 @@ static void
 s_connection_lost (s_writer_t *self, const char *reason)
 {
     snprintf (self->down_reason, sizeof self->down_reason, "%s", reason);
+    //  (PQbackendPID says 0 once the connection is bad: use the one noted)
+    int pid = self->state == S_READY? self->session_pid: 0;
     if (self->conn)
         PQfinish (self->conn);
     self->conn = NULL;
@@ -232,12 +237,25 @@ s_connection_lost (s_writer_t *self, const char *reason)
         self->announced = S_ANNOUNCED_DOWN;
         s_notice (self, "STATE", 0, "DEGRADED", reason);
     }
-    //  No answer will come on this connection
+    //  No answer will come on this connection.  But if the server answered
+    //  the oldest live transaction with an error before its sync (a server
+    //  shutting down ends its sessions with one), it did not commit, nor
+    //  did any sent behind it (each is guarded by the one before): nothing
+    //  to check
+    bool known_uncommitted = false;
     for (size_t index = 0; index < self->flight_count; index++) {
         s_flight_t *flight = &self->flights [index];
-        if (flight->sent && !flight->doomed && !self->answers_lost) {
+        if (flight->sent && !flight->doomed) {
+            known_uncommitted = flight->refused;
+            break;
+        }
+    }
+    for (size_t index = 0; index < self->flight_count; index++) {
+        s_flight_t *flight = &self->flights [index];
+        if (flight->sent && !flight->doomed && !self->answers_lost && !known_uncommitted) {
             self->answers_lost = true;          //  may have committed: check after the reconnect
             self->lost_at = zclock_mono ();
+            self->lost_pid = pid;
         }
         if (flight->doomed)
             flight->sent = false;
@@ -261,9 +279,23 @@ s_start_preparing (s_writer_t *self)
     self->started_at = zclock_mono ();
     self->prepare_error [0] = 0;
     self->stored_token = 0;
+    //  Answers were lost: the old session may still be alive (a network
+    //  failure the server has not noticed) and could commit later; end it
+    //  first (waiting for it to go), so the token read back is final
+    //  (the waiting form needs PostgreSQL 14; before it, the signal alone)
+    char wait [32] = "";
+    if (PQserverVersion (self->conn) >= 140000)
+        snprintf (wait, sizeof wait, ", %d", (int) (self->options.commit_timeout_ms / 2));
+    char terminate [256];
+    snprintf (terminate, sizeof terminate,
+              "SELECT pg_terminate_backend (pid%s) FROM pg_stat_activity WHERE pid = %d"
+              " AND datname = current_database () AND usename = current_user AND pid <> pg_backend_pid ()",
+              wait, self->lost_pid);
     if (PQsetnonblocking (self->conn, 1) != 0
     ||  PQenterPipelineMode (self->conn) != 1
     ||  gt_pgbatch_prepare (self->conn) < 0
+    ||  (self->answers_lost && self->lost_pid
+         && PQsendQueryParams (self->conn, terminate, 0, NULL, NULL, NULL, NULL, 0) != 1)
     ||  PQsendQueryParams (self->conn, "SELECT commit_token FROM gt_meta",
                            0, NULL, NULL, NULL, NULL, 0) != 1
     ||  PQpipelineSync (self->conn) != 1) {
@@ -338,6 +370,7 @@ s_send_next (s_writer_t *self)
     flight->guarded = after != 0;
     flight->token = self->token_base + ++self->transactions;
     flight->error [0] = 0;
+    flight->refused = false;
     flight->sent = true;                    //  from the sync on it may commit
     flight->sent_at = zclock_mono ();
     if (gt_pgbatch_send (flight->batch, self->conn, flight->token, after) < 0
@@ -356,6 +389,7 @@ static void
 s_ready (s_writer_t *self)
 {
     self->state = S_READY;
+    self->session_pid = PQbackendPID (self->conn);
     self->backoff = self->options.backoff_min_ms;
     if (self->announced != S_ANNOUNCED_UP) {
         self->announced = S_ANNOUNCED_UP;
@@ -439,13 +473,17 @@ s_read_results (s_writer_t *self)
         ExecStatusType status = PQresultStatus (result);
         char *error = self->state == S_PREPARING? self->prepare_error: self->flights [0].error;
         if (status == PGRES_FATAL_ERROR && !*error) {
+            //  The server's own errors carry a SQLSTATE; libpq's (connection lost) do not
+            if (self->state != S_PREPARING)
+                self->flights [0].refused = PQresultErrorField (result, PG_DIAG_SQLSTATE) != NULL;
             const char *message = PQresultErrorMessage (result);
             snprintf (error, S_TEXT, "%s", message? message: "error");
             size_t length = strlen (error);
             while (length > 0 && error [length - 1] == '\n')
                 error [--length] = 0;
         }
-        if (status == PGRES_TUPLES_OK && self->state == S_PREPARING && PQntuples (result) == 1)
+        if (status == PGRES_TUPLES_OK && self->state == S_PREPARING && PQntuples (result) == 1
+        &&  streq (PQfname (result, 0), "commit_token"))
             self->stored_token = strtoull (PQgetvalue (result, 0, 0), NULL, 10);
         PQclear (result);
         if (status == PGRES_PIPELINE_SYNC) {

@@ -32,10 +32,15 @@
     commit_timeout_ms): the writer reports DEGRADED and reconnects with
     exponential backoff (the first attempt at once, then backoff_min_ms
     doubling up to backoff_max_ms), then reports CONNECTED.  A transaction
-    whose answer was lost with the connection is NOT guessed at: every
+    the server answered with an error before its end (a server shutting
+    down, pg_terminate_backend) did not commit: it is treated as below at
+    once, without waiting for a reconnect.  A transaction whose answer was
+    lost with the connection (network) is NOT guessed at: every
     transaction writes its own token into gt_meta.commit_token, and after
-    the reconnect the writer reads the token back, so the batches report OK
-    if it committed.  Otherwise, by options.outage:
+    the reconnect the writer first ends the old session if the server
+    still has it (pg_terminate_backend, waiting for it to go: it could
+    otherwise commit later), then reads the token back, so the batches
+    report OK if it committed.  Otherwise, by options.outage:
       GT_PGWRITER_FAIL (default): the batches FAIL ("not committed: ...").
         Batches queued at the loss or submitted while DEGRADED FAIL at once
         ("PostgreSQL unavailable: ..."), except behind a transaction still

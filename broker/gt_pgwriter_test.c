@@ -69,6 +69,20 @@ s_test_allow_connections (gt_pgtestdb_t *testdb, bool allow)
     gt_pgtestdb_exec (gt_pgtestdb_admin (testdb), sql);
 }
 
+//  A connection to the test database for a writer to take over, with its
+//  socket: shutting that down loses the connection WITHOUT a word from the
+//  server (as a network failure would), whereas pg_terminate_backend makes
+//  the server end it with an error first.
+static PGconn *
+s_test_handover (gt_pgtestdb_t *testdb, int *fd_p, int *pid_p)
+{
+    PGconn *conn = gt_pgtestdb_connect (testdb);
+    *fd_p = PQsocket (conn);
+    *pid_p = PQbackendPID (conn);
+    assert (*fd_p >= 0 && *pid_p > 0);
+    return conn;
+}
+
 //  Waits until backend pid is blocked on a lock.
 static void
 s_test_wait_blocked (PGconn *conn, int pid)
@@ -315,8 +329,9 @@ gt_pgwriter_test (bool verbose)
     s_test_expect_commit (writer, 57, true, NULL);
     assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id IN ('object-15001', 'object-15002')") == 1);
 
-    //  Connection killed with a transaction in flight (held on a row lock):
-    //  after the reconnect the writer finds it did not commit: FAIL
+    //  Connection killed by the server with a transaction in flight (held
+    //  on a row lock): its error says it did not commit: FAIL at once,
+    //  then the reconnect
     gt_pgtestdb_exec (check, "BEGIN; SELECT * FROM gt_meta FOR UPDATE");
     batch = s_test_batch (30006, 0);
     gt_pgbatch_meta (batch, 100, 5000);
@@ -325,29 +340,59 @@ gt_pgwriter_test (bool verbose)
     s_test_wait_blocked (watcher, pid);
     s_test_terminate (testdb, pid);
     s_test_expect_state (writer, false);
+    s_test_expect_commit (writer, 58, false, "PostgreSQL unavailable");
     pid = s_test_expect_state (writer, true);
-    s_test_expect_commit (writer, 58, false, "not committed");
     gt_pgtestdb_exec (check, "ROLLBACK");
     assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15003'") == 0);
     assert (s_test_count (check, "SELECT last_seq FROM gt_meta") == 60);
 
+    //  The answer lost without a word (the network): after the reconnect
+    //  the writer ends the old session (still waiting on the lock: it
+    //  would commit later) and reads the commit token back: not committed
+    gt_pgwriter_destroy (&writer);
+    int fd, old_pid;
+    PGconn *handed = s_test_handover (testdb, &fd, &old_pid);
+    writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), &handed, NULL);
+    assert (handed == NULL && gt_pgwriter_connected (writer));
+    gt_pgtestdb_exec (check, "BEGIN; SELECT * FROM gt_meta FOR UPDATE");
+    batch = s_test_batch (30006, 0);
+    gt_pgbatch_meta (batch, 100, 5000);
+    assert (gt_pgwriter_submit (writer, &batch) == 1);
+    s_test_wait_blocked (watcher, old_pid);
+    s_test_allow_connections (testdb, false);
+    shutdown (fd, SHUT_RDWR);
+    s_test_expect_state (writer, false);
+    s_test_allow_connections (testdb, true);
+    pid = s_test_expect_state (writer, true);
+    s_test_expect_commit (writer, 1, false, "not committed");
+    char sql [96];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM pg_stat_activity WHERE pid = %d", old_pid);
+    assert (s_test_count (watcher, sql) == 0);   //  (check is inside a transaction: its view is old)
+    gt_pgtestdb_exec (check, "ROLLBACK");
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15003'") == 0);
+    assert (s_test_count (check, "SELECT last_seq FROM gt_meta") == 60);
+    batch = s_test_batch (30006, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 2);
+    s_test_expect_commit (writer, 2, true, NULL);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15003'") == 1);
+
     //  A FAIL dooms what was submitted before the caller heard of it: those
     //  FAIL too, nothing of them is written; what comes after works
-    //  (59 waits on a row lock, so 60 goes out behind it, guarded)
+    //  (3 waits on a row lock, so 4 goes out behind it, guarded)
     gt_pgtestdb_exec (check, "BEGIN");
     s_test_lock_lease (check, 1);
     batch = s_test_batch (1, 5);
     gt_pgbatch_object_put (batch, &poison);
-    assert (gt_pgwriter_submit (writer, &batch) == 59);
+    assert (gt_pgwriter_submit (writer, &batch) == 3);
     s_test_wait_blocked (watcher, pid);
     batch = s_test_batch (30022, 0);
-    assert (gt_pgwriter_submit (writer, &batch) == 60);
+    assert (gt_pgwriter_submit (writer, &batch) == 4);
     gt_pgtestdb_exec (check, "ROLLBACK");
-    s_test_expect_commit (writer, 59, false, "poisoned object");
+    s_test_expect_commit (writer, 3, false, "poisoned object");
     batch = s_test_batch (30024, 0);
-    assert (gt_pgwriter_submit (writer, &batch) == 61);
-    s_test_expect_commit (writer, 60, false, "poisoned object");
-    s_test_expect_commit (writer, 61, true, NULL);
+    assert (gt_pgwriter_submit (writer, &batch) == 5);
+    s_test_expect_commit (writer, 4, false, "poisoned object");
+    s_test_expect_commit (writer, 5, true, NULL);
     assert (s_test_renewals (check, 1) == 0);
     assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15011'") == 0);
     assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15012'") == 1);
@@ -357,16 +402,17 @@ gt_pgwriter_test (bool verbose)
     gt_pgwriter_options_t options;
     gt_pgwriter_options_init (&options);
     options.commit_timeout_ms = 1000;      //  also bounds the (re)connect: not too short
-    writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), NULL, &options);
-    pid = s_test_expect_state (writer, true);
+    handed = s_test_handover (testdb, &fd, &pid);
+    writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), &handed, &options);
     gt_pgtestdb_exec (check, "BEGIN; SELECT * FROM gt_meta FOR UPDATE");
     s_test_allow_connections (testdb, false);
     batch = s_test_batch (30026, 0);
     assert (gt_pgwriter_submit (writer, &batch) == 1);
     s_test_wait_blocked (watcher, pid);
+    shutdown (fd, SHUT_RDWR);
+    s_test_expect_state (writer, false);
     s_test_terminate (testdb, pid);
     gt_pgtestdb_exec (check, "ROLLBACK");
-    s_test_expect_state (writer, false);
     s_test_expect_commit (writer, 1, false, "outcome unknown");
     s_test_allow_connections (testdb, true);
     s_test_expect_state (writer, true);

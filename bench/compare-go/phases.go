@@ -11,6 +11,8 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -71,8 +73,16 @@ func runOps(o options) error {
 		d.prepare(op, items, createTTL)
 		name := opNames[op]
 		mark(name + " start")
+		serverBefore, clientBefore := cpuSeconds(o.pid), clientCPUSeconds()
 		done, errs, secs := phase(d, op, items, o)
+		serverCPU, clientCPU := cpuSeconds(o.pid)-serverBefore, clientCPUSeconds()-clientBefore
 		mark(name + " end")
+		if done > 0 && serverBefore >= 0 {
+			record[name+"_server_cpu_us"] = round(serverCPU*1e6/float64(done), 2)
+		}
+		if done > 0 {
+			record[name+"_client_cpu_us"] = round(clientCPU*1e6/float64(done), 2)
+		}
 		record[name+"_ops"] = done
 		record[name+"_errors"] = errs
 		record[name+"_seconds"] = round(secs, 3)
@@ -83,24 +93,30 @@ func runOps(o options) error {
 	return appendResult(o.results, record)
 }
 
-// addPercentiles stores count, p50, p99, p999 and max of values under prefix.
-func addPercentiles(record map[string]any, prefix string, values []float64) {
+// addPercentiles stores count, p50, p99, p999 and max of values under
+// prefix. missing values count as later than every received one: a
+// percentile that falls among them is stored as "missing".
+func addPercentiles(record map[string]any, prefix string, values []float64, missing ...int) {
 	sort.Float64s(values)
+	total := len(values)
+	if len(missing) > 0 {
+		total += missing[0]
+	}
 	record[prefix+"_count"] = len(values)
 	for _, p := range []struct {
 		name string
 		q    float64
 	}{{"p50", 0.50}, {"p99", 0.99}, {"p999", 0.999}, {"max", 1}} {
-		record[prefix+"_"+p.name] = round(percentile(values, p.q), 2)
+		rank := int(math.Ceil(p.q*float64(total))) - 1 // nearest rank
+		switch {
+		case total == 0:
+			record[prefix+"_"+p.name] = -1
+		case rank >= len(values):
+			record[prefix+"_"+p.name] = "missing"
+		default:
+			record[prefix+"_"+p.name] = round(values[max(rank, 0)], 2)
+		}
 	}
-}
-
-func percentile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return math.NaN()
-	}
-	rank := int(math.Ceil(q*float64(len(sorted)))) - 1 // nearest rank
-	return sorted[min(max(rank, 0), len(sorted)-1)]
 }
 
 func round(x float64, digits int) float64 {
@@ -130,11 +146,11 @@ func createRate(path, label string) float64 {
 }
 
 // runExpiry loads N leases, measures the server's RSS before and after the
-// load, and how late expiry events reach a subscriber. Of the N leases, `due`
-// (evenly spread over the load order) fall due uniformly over a window that
-// starts once the load is done (window 0: all at the same instant); the
-// others stay live until long after the run, so the population is N while
-// the expiries are measured. due 0 or >= N: every lease falls due.
+// load, and how late expiry events reach a subscriber. N - due leases are
+// loaded first with a deadline long after the run (they stay live); then the
+// `due` leases, with deadlines spread uniformly over a window that starts
+// once they are loaded (window 0: all at the same instant). So the population
+// is N while the expiries are measured. due 0 or >= N: every lease is due.
 func runExpiry(o options) error {
 	n := o.n
 	due := o.due
@@ -150,8 +166,7 @@ func runExpiry(o options) error {
 		e.deadlines = make([]atomic.Int64, n)
 	}
 	planned := make([]int64, n) // wall ms
-	stride := n / due           // lease i is due when i % stride == 0 (the first `due` of them)
-	isDue := func(i int) bool { return i%stride == 0 && i/stride < due }
+	isDue := func(i int) bool { return i >= n-due }
 
 	var mu sync.Mutex
 	seen := make([]bool, n)
@@ -192,50 +207,32 @@ func runExpiry(o options) error {
 	}
 	rssBefore := rssKB(o.pid)
 
-	// Plan: the load should end before the first deadline T0; a load that
-	// has not ended 1 s before T0 is cut there (the row is then marked).
-	rate := createRate(o.results, o.label)
+	// The live population first, bounded by the load cap; its rate tells how
+	// long the due leases will take to load: their first deadline T0 falls
+	// after that (a load not done 1 s before T0 is cut there, and marked).
+	start := time.Now()
+	later := start.Add(o.loadCap + 30*time.Minute).UnixMilli()
+	for i := range planned {
+		planned[i] = later
+	}
+	live := loadItems(d, o, 0, n-due, start.Add(o.loadCap), planned)
+	rate := float64(live) / time.Since(start).Seconds()
+	if live < 10000 {
+		rate = createRate(o.results, o.label) // too few to tell: the throughput phase's rate
+	}
 	if rate <= 0 {
 		rate = 10000
 	}
-	start := time.Now()
-	estimate := time.Duration(float64(n) / (0.6 * rate) * float64(time.Second))
+	estimate := time.Duration(float64(due) / (0.5 * rate) * float64(time.Second))
 	estimate = min(max(estimate, 300*time.Millisecond), o.loadCap)
-	t0 := start.Add(estimate + 1500*time.Millisecond).UnixMilli()
-	later := t0 + (30 * time.Minute).Milliseconds() // the deadline of the leases that stay live
-	for i := range planned {
-		planned[i] = later
-		if isDue(i) {
-			planned[i] = t0 + int64(float64(i/stride)*float64(o.window.Milliseconds())/float64(due))
-		}
+	t0 := time.Now().Add(estimate + 1500*time.Millisecond).UnixMilli()
+	for i := n - due; i < n; i++ {
+		planned[i] = t0 + int64(float64(i-(n-due))*float64(o.window.Milliseconds())/float64(due))
 	}
-	stopLoad := time.UnixMilli(t0).Add(-time.Second)
-	loaded := 0
-	var wg sync.WaitGroup
-	items := make([]int, n)
-	for i := range items {
-		items[i] = i
-	}
-	for c := 0; c < o.conns; c++ {
-		chunk := items[n*c/o.conns : n*(c+1)/o.conns]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k := d.load(c, chunk, o.depth, stopLoad, func(i int) int64 { return planned[i] })
-			mu.Lock()
-			loaded += k
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	dueLoaded := loadItems(d, o, n-due, n, time.UnixMilli(t0).Add(-time.Second), planned)
+	loaded := live + dueLoaded
 	loadSeconds := time.Since(start).Seconds()
 	rssAfter := rssKB(o.pid)
-	dueLoaded := 0
-	for i := 0; i < n; i += stride {
-		if isDue(i) && d.created(i) {
-			dueLoaded++
-		}
-	}
 	fmt.Fprintf(os.Stderr, "  %s %s n=%d: loaded %d (%d due) in %.1f s, RSS %d -> %d kB\n",
 		o.label, o.tag, n, loaded, dueLoaded, loadSeconds, rssBefore, rssAfter)
 
@@ -264,13 +261,13 @@ func runExpiry(o options) error {
 		writeDump(o.dump, dumped)
 	}
 	sorted := append([]float64(nil), lateness...)
-	addPercentiles(record, "late_ms", sorted)
+	addPercentiles(record, "late_ms", sorted, max(dueLoaded-len(sorted), 0))
 	if len(sorted) > 0 {
 		record["late_ms_min"] = round(sorted[0], 2)
 		record["first_after_t0_ms"] = round(float64(firstUS)/1e3-float64(t0), 1)
 		record["last_after_t0_ms"] = round(float64(lastUS)/1e3-float64(t0), 1)
 	}
-	fmt.Fprintf(os.Stderr, "  %s %s n=%d: %d/%d events, lateness p50 %.1f p99 %.1f max %.1f ms\n",
+	fmt.Fprintf(os.Stderr, "  %s %s n=%d: %d/%d events, lateness p50 %v p99 %v max %v ms\n",
 		o.label, o.tag, n, len(lateness), dueLoaded, record["late_ms_p50"], record["late_ms_p99"], record["late_ms_max"])
 	return appendResult(o.results, record)
 }
@@ -287,6 +284,61 @@ func writeDump(path string, points [][2]float64) {
 	for _, p := range points {
 		fmt.Fprintf(w, "%.0f %.2f\n", p[0], p[1])
 	}
+}
+
+// loadItems loads leases lo..hi-1 with the given deadlines on C
+// connections, D deep, until stop; returns how many were created.
+func loadItems(d driver, o options, lo, hi int, stop time.Time, planned []int64) int {
+	if hi <= lo {
+		return 0
+	}
+	items := make([]int, hi-lo)
+	for k := range items {
+		items[k] = lo + k
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	loaded := 0
+	for c := 0; c < o.conns; c++ {
+		chunk := items[len(items)*c/o.conns : len(items)*(c+1)/o.conns]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := d.load(c, chunk, o.depth, stop, func(i int) int64 { return planned[i] })
+			mu.Lock()
+			loaded += k
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return loaded
+}
+
+// cpuSeconds is the user + system CPU time of a process, all its threads
+// (/proc/<pid>/stat fields 14 and 15, in USER_HZ = 100 ticks per second);
+// -1 if unknown.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if pid <= 0 || err != nil {
+		return -1
+	}
+	text := string(data)
+	fields := strings.Fields(text[strings.LastIndexByte(text, ')')+1:]) // after "(comm)"
+	if len(fields) < 13 {
+		return -1
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100
+}
+
+// clientCPUSeconds is this process's CPU time (every thread, libzmq's too).
+func clientCPUSeconds() float64 {
+	var usage syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &usage) != nil {
+		return 0
+	}
+	return float64(usage.Utime.Nano()+usage.Stime.Nano()) / 1e9
 }
 
 // mark prints the CLOCK_MONOTONIC time of a phase boundary when

@@ -1,5 +1,5 @@
 -- 002_callbacks.sql — cleanup callbacks: the outbox, and each lease's
--- callback state.
+-- callback state; write-only indexes dropped.
 --
 -- A reclaim writes one gt_callbacks row per cleanup callback in the SAME
 -- transaction as the reclaim itself (the lease and object rows, the
@@ -31,3 +31,13 @@ CREATE TABLE gt_callbacks (
     next_at         bigint,                     -- PENDING: wall ms of the next attempt; NULL: at once
     last_error      text    NOT NULL DEFAULT ''
 );
+
+-- The broker serves every read (GET, LIST, idempotent CREATE) from memory
+-- and reads the tables only at start, in one pass: these indexes were
+-- maintained on every write and used by nothing.  Without them a lease
+-- write updates two indexes (the primary key and gt_leases_state_idx)
+-- instead of five.  An operator's ad-hoc query by service or object scans
+-- the table.
+DROP INDEX gt_leases_service_idx;
+DROP INDEX gt_leases_object_idx;
+DROP INDEX gt_leases_idempotency_idx;

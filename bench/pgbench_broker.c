@@ -1,0 +1,445 @@
+/*  pgbench_broker — the broker on the PostgreSQL store, end to end (not a
+    test: it prints numbers).
+
+    Starts the real daemon (GT_BROKER_BIN, default <build>/broker/garbagetruck)
+    with GC_STORAGE_BACKEND=postgres on a fresh database of the server
+    DATABASE_URL names (gt_pgtestdb; dropped at the end), and measures over
+    ZeroMQ in one run:
+      1. durable CREATEs with group commit (the default): creates/s and the
+         acknowledgement latency (request sent -> reply received, which the
+         broker only sends once the lease is committed) p50/p99/p99.9, at
+         connections x depth requests in flight (saturating), then at
+         connections x light-depth (a moderate load: latency);
+      2. the moderate load with GC_DB_GROUP_COMMIT=0: one request per loop
+         turn, one transaction per request, one at a time;
+      3. restart with R live leases (the first run's database topped up with
+         SQL rows): time from process start to the ready line, and to the
+         first successful GET.
+    synchronous_commit is on in every session (the store forces it).
+
+    Usage: pgbench_broker [--connections N] [--depth D] [--light-depth D] [--ops N]
+                          [--single-ops N] [--restart-leases N] [--quick]  */
+
+#include "garbagetruck.h"
+#include "gt_pgtestdb.h"
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#define BENCH_DEADLINE_MS   120000          //  no phase runs longer than this
+
+typedef struct {
+    pid_t pid;                      //  broker process
+    char endpoint [64];             //  requests
+} s_broker_t;
+
+static int64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+s_cmp_i64 (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+static int64_t
+s_percentile (int64_t *sorted, size_t count, double p)
+{
+    if (count == 0)
+        return 0;
+    size_t index = (size_t) (p * (double) (count - 1) + 0.5);
+    return sorted [index];
+}
+
+static long
+s_rss_kb (pid_t pid)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return -1;
+    char line [256];
+    long kb = -1;
+    while (fgets (line, sizeof line, file))
+        if (sscanf (line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose (file);
+    return kb;
+}
+
+//  Start the daemon on database conninfo with extra flags; wait for its
+//  ready line.  *ready_us: how long that took.
+static int
+s_broker_start (s_broker_t *broker, const char *conninfo, const char *extra, int64_t *ready_us)
+{
+    const char *bin = getenv ("GT_BROKER_BIN");
+    if (!bin)
+        bin = GT_DEFAULT_BROKER_BIN;
+    char command [1024];
+    snprintf (command, sizeof command,
+              "exec %s --port 0 --events-port 0 --metrics-port 0 --max-leases-per-service 100000000"
+              " --storage postgres %s", bin, extra);
+    int out [2];
+    if (pipe (out))
+        return -1;
+    int64_t started = s_now_us ();
+    broker->pid = fork ();
+    if (broker->pid == 0) {
+        setenv ("DATABASE_URL", conninfo, 1);
+        setenv ("GC_LOG_LEVEL", "warn", 1);
+        dup2 (out [1], STDOUT_FILENO);
+        close (out [0]);
+        close (out [1]);
+        execl ("/bin/sh", "sh", "-c", command, (char *) NULL);
+        _exit (127);
+    }
+    close (out [1]);
+    FILE *stream = fdopen (out [0], "r");
+    char line [512] = "";
+    if (!stream || !fgets (line, sizeof line, stream)) {
+        fprintf (stderr, "pgbench_broker: broker did not start (%s)\n", command);
+        return -1;
+    }
+    if (ready_us)
+        *ready_us = s_now_us () - started;
+    fclose (stream);
+    if (sscanf (line, "garbagetruck ready requests=%63s", broker->endpoint) != 1) {
+        fprintf (stderr, "pgbench_broker: unexpected ready line: %s", line);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_broker_stop (s_broker_t *broker)
+{
+    if (broker->pid > 0) {
+        kill (broker->pid, SIGTERM);
+        waitpid (broker->pid, NULL, 0);
+        broker->pid = 0;
+    }
+}
+
+//  One request, lock-step, on a fresh DEALER; the reply (caller destroys)
+//  or NULL after 30 s.
+static gt_msg_t *
+s_call (const char *endpoint, gt_msg_t *request)
+{
+    zsock_t *dealer = zsock_new_dealer (endpoint);
+    zsock_set_rcvtimeo (dealer, 30000);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    gt_msg_encode (request, &buf);
+    zmq_send (zsock_resolve (dealer), buf.data, buf.size, 0);
+    msgpack_sbuffer_destroy (&buf);
+    zmq_msg_t reply;
+    zmq_msg_init (&reply);
+    gt_msg_t *msg = NULL;
+    if (zmq_msg_recv (&reply, zsock_resolve (dealer), 0) >= 0) {
+        char err [128];
+        gt_msg_decode (zmq_msg_data (&reply), zmq_msg_size (&reply), GT_MSG_REPLY, &msg, NULL,
+                       err, sizeof err);
+    }
+    zmq_msg_close (&reply);
+    zsock_destroy (&dealer);
+    return msg;
+}
+
+//  STATS value, or 0.
+static uint64_t
+s_stat (const char *endpoint, const char *name)
+{
+    gt_msg_t request;
+    memset (&request, 0, sizeof request);
+    request.kind = GT_MSG_REQUEST;
+    request.version = GT_PROTOCOL_VERSION;
+    request.rid = 1;
+    request.cmd = GT_CMD_STATS;
+    gt_msg_t *reply = s_call (endpoint, &request);
+    uint64_t value = 0;
+    for (size_t index = 0; reply && index < reply->stat_count; index++)
+        if (streq (reply->stats [index].name, name))
+            value = reply->stats [index].value;
+    gt_msg_destroy (&reply);
+    return value;
+}
+
+//  ---------------------------------------------------------------------
+//  Pipelined CREATE workers
+
+typedef struct {
+    const char *endpoint;           //  where to connect
+    const char *prefix;             //  object / service names
+    int index;                      //  worker number
+    int ops;                        //  requests to make
+    int depth;                      //  in flight at once
+    int64_t *latencies;             //  per reply, us
+    char first_id [GT_LEASE_ID_LEN + 1];    //  a lease it created
+    int done;                       //  replies received
+    int errors;                     //  non-OK replies
+} s_worker_t;
+
+static void *
+s_worker_run (void *args)
+{
+    s_worker_t *self = (s_worker_t *) args;
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_sndhwm (dealer, 100000);
+    zsock_set_rcvhwm (dealer, 100000);
+    zsock_set_rcvtimeo (dealer, 30000);
+    zsock_connect (dealer, "%s", self->endpoint);
+    void *handle = zsock_resolve (dealer);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    int64_t *sent_at = (int64_t *) calloc ((size_t) self->ops, sizeof (int64_t));
+    int sent = 0;
+    char service [32], object [64];
+    snprintf (service, sizeof service, "%s-%d", self->prefix, self->index);
+    int64_t deadline = s_now_us () + (int64_t) BENCH_DEADLINE_MS * 1000;
+    while (self->done < self->ops && s_now_us () < deadline) {
+        while (sent < self->ops && sent - self->done < self->depth) {
+            snprintf (object, sizeof object, "%s-%d-%d", self->prefix, self->index, sent);
+            gt_msg_t msg;
+            memset (&msg, 0, sizeof msg);
+            msg.kind = GT_MSG_REQUEST;
+            msg.version = GT_PROTOCOL_VERSION;
+            msg.rid = (uint64_t) sent + 1;
+            msg.cmd = GT_CMD_CREATE;
+            msg.service_id = service;
+            msg.object_id = object;
+            msg.has_object_type = true;
+            msg.object_type = GT_TYPE_TEMPORARY_FILE;
+            msg.has_ttl = true;
+            msg.ttl_ms = 3600 * 1000;
+            msgpack_sbuffer_clear (&buf);
+            gt_msg_encode (&msg, &buf);
+            sent_at [sent] = s_now_us ();
+            zmq_send (handle, buf.data, buf.size, 0);
+            sent++;
+        }
+        zmq_msg_t reply;
+        zmq_msg_init (&reply);
+        if (zmq_msg_recv (&reply, handle, 0) < 0) {
+            zmq_msg_close (&reply);
+            break;
+        }
+        int64_t now = s_now_us ();
+        gt_msg_t *msg = NULL;
+        uint64_t rid = 0;
+        char err [128];
+        gt_code_t code = gt_msg_decode (zmq_msg_data (&reply), zmq_msg_size (&reply),
+                                        GT_MSG_REPLY, &msg, &rid, err, sizeof err);
+        if (code != GT_OK || !msg || msg->code != GT_OK)
+            self->errors++;
+        else
+        if (!*self->first_id && msg->lease)
+            memcpy (self->first_id, msg->lease->id, GT_LEASE_ID_LEN + 1);
+        if (rid >= 1 && rid <= (uint64_t) self->ops)
+            self->latencies [self->done] = now - sent_at [rid - 1];
+        gt_msg_destroy (&msg);
+        zmq_msg_close (&reply);
+        self->done++;
+    }
+    free (sent_at);
+    msgpack_sbuffer_destroy (&buf);
+    zsock_destroy (&dealer);
+    return NULL;
+}
+
+typedef struct {
+    double per_second;              //  creates acknowledged per second
+    int64_t p50, p99, p999, max;    //  acknowledgement latency, us
+    int done, errors;               //  replies, errors
+    char some_id [GT_LEASE_ID_LEN + 1];     //  a lease created
+} s_result_t;
+
+static s_result_t
+s_creates (const char *endpoint, const char *prefix, int connections, int depth, int ops)
+{
+    s_result_t result;
+    memset (&result, 0, sizeof result);
+    s_worker_t *workers = (s_worker_t *) calloc ((size_t) connections, sizeof (s_worker_t));
+    pthread_t *threads = (pthread_t *) calloc ((size_t) connections, sizeof (pthread_t));
+    int per = ops / connections;
+    int64_t *latencies = (int64_t *) calloc ((size_t) per * (size_t) connections, sizeof (int64_t));
+    for (int i = 0; i < connections; i++)
+        workers [i] = (s_worker_t) {
+            .endpoint = endpoint, .prefix = prefix, .index = i, .ops = per, .depth = depth,
+            .latencies = latencies + (size_t) i * (size_t) per
+        };
+    int64_t start = s_now_us ();
+    for (int i = 0; i < connections; i++)
+        pthread_create (&threads [i], NULL, s_worker_run, &workers [i]);
+    size_t count = 0;
+    for (int i = 0; i < connections; i++) {
+        pthread_join (threads [i], NULL);
+        result.done += workers [i].done;
+        result.errors += workers [i].errors;
+    }
+    double seconds = (double) (s_now_us () - start) / 1e6;
+    //  Compact the latencies of the replies received
+    for (int i = 0; i < connections; i++)
+        for (int j = 0; j < workers [i].done; j++)
+            latencies [count++] = workers [i].latencies [j];
+    qsort (latencies, count, sizeof (int64_t), s_cmp_i64);
+    result.per_second = seconds > 0? result.done / seconds: 0;
+    result.p50 = s_percentile (latencies, count, 0.50);
+    result.p99 = s_percentile (latencies, count, 0.99);
+    result.p999 = s_percentile (latencies, count, 0.999);
+    result.max = count? latencies [count - 1]: 0;
+    memcpy (result.some_id, workers [0].first_id, sizeof result.some_id);
+    free (latencies);
+    free (workers);
+    free (threads);
+    return result;
+}
+
+static void
+s_print_result (const char *label, const s_result_t *result, const char *endpoint)
+{
+    printf ("| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %" PRIu64 " / %" PRIu64 " | %d |\n", label,
+            result->per_second, result->p50 / 1000.0, result->p99 / 1000.0, result->p999 / 1000.0,
+            result->max / 1000.0, s_stat (endpoint, "store_batch_size_p50"),
+            s_stat (endpoint, "store_batch_size_p99"), result->errors);
+    fflush (stdout);
+}
+
+//  ---------------------------------------------------------------------
+
+static void
+s_usage (void)
+{
+    puts ("usage: pgbench_broker [--connections N] [--depth D] [--light-depth D] [--ops N]"
+          " [--single-ops N] [--restart-leases N] [--quick]");
+}
+
+int
+main (int argc, char *argv [])
+{
+    int connections = 8, depth = 64, light_depth = 16, ops = 200000, single_ops = 3000;
+    int restart_leases = 1000000;
+    for (int i = 1; i < argc; i++) {
+        if (streq (argv [i], "--connections") && i + 1 < argc)
+            connections = atoi (argv [++i]);
+        else
+        if (streq (argv [i], "--depth") && i + 1 < argc)
+            depth = atoi (argv [++i]);
+        else
+        if (streq (argv [i], "--light-depth") && i + 1 < argc)
+            light_depth = atoi (argv [++i]);
+        else
+        if (streq (argv [i], "--ops") && i + 1 < argc)
+            ops = atoi (argv [++i]);
+        else
+        if (streq (argv [i], "--single-ops") && i + 1 < argc)
+            single_ops = atoi (argv [++i]);
+        else
+        if (streq (argv [i], "--restart-leases") && i + 1 < argc)
+            restart_leases = atoi (argv [++i]);
+        else
+        if (streq (argv [i], "--quick")) {
+            ops = 20000;
+            single_ops = 500;
+            restart_leases = 100000;
+        }
+        else {
+            s_usage ();
+            return streq (argv [i], "--help")? 0: 2;
+        }
+    }
+    if (connections < 1 || depth < 1 || light_depth < 1 || ops < 4 * connections || single_ops < connections) {
+        s_usage ();
+        return 2;
+    }
+    if (!gt_pgtestdb_available ()) {
+        fprintf (stderr, "pgbench_broker: set DATABASE_URL (a role that may CREATE DATABASE)\n");
+        return 2;
+    }
+    signal (SIGPIPE, SIG_IGN);
+    zsys_init ();                   //  once, before the worker threads make sockets
+    printf ("# pgbench_broker: %d connections, CREATE of a new object each\n\n", connections);
+    printf ("| mode | creates/s | ack p50 ms | ack p99 ms | ack p99.9 ms | ack max ms |"
+            " batch rows p50 / p99 | errors |\n|---|---|---|---|---|---|---|---|\n");
+
+    //  1. Group commit (the default)
+    gt_pgtestdb_t *main_db = gt_pgtestdb_new ();
+    s_broker_t broker = { 0 };
+    if (s_broker_start (&broker, gt_pgtestdb_conninfo (main_db), "", NULL))
+        return 1;
+    s_result_t grouped = s_creates (broker.endpoint, "gc", connections, depth, ops);
+    char label [96];
+    snprintf (label, sizeof label, "group commit, %d in flight, %d creates", connections * depth, grouped.done);
+    s_print_result (label, &grouped, broker.endpoint);
+    s_result_t light = s_creates (broker.endpoint, "light", connections, light_depth, ops / 4);
+    snprintf (label, sizeof label, "group commit, %d in flight, %d creates", connections * light_depth, light.done);
+    s_print_result (label, &light, broker.endpoint);
+    s_broker_stop (&broker);
+
+    //  2. One transaction per request
+    gt_pgtestdb_t *single_db = gt_pgtestdb_new ();
+    if (s_broker_start (&broker, gt_pgtestdb_conninfo (single_db), "--db-group-commit 0", NULL))
+        return 1;
+    s_result_t single = s_creates (broker.endpoint, "one", connections, light_depth, single_ops);
+    snprintf (label, sizeof label, "one transaction per request, %d in flight, %d creates",
+              connections * light_depth, single.done);
+    s_print_result (label, &single, broker.endpoint);
+    s_broker_stop (&broker);
+    gt_pgtestdb_destroy (&single_db);
+    printf ("\ngroup commit / one transaction per request, same load: %.1fx the throughput\n",
+            single.per_second > 0? light.per_second / single.per_second: 0);
+
+    //  3. Restart with restart_leases live leases: the first database,
+    //  topped up with rows written by SQL (same columns the store writes)
+    PGconn *conn = gt_pgtestdb_connect (main_db);
+    long long present = gt_pgtestdb_int (conn, "SELECT count (*) FROM gt_leases WHERE state = 'ACTIVE'");
+    if (present < restart_leases) {
+        int64_t filling = s_now_us ();
+        char sql [1024];
+        snprintf (sql, sizeof sql,
+            "WITH m AS (SELECT fence_counter AS base, (extract (epoch FROM now ()) * 1000)::bigint AS now_ms FROM gt_meta)"
+            " INSERT INTO gt_leases (id, object_id, object_type, service_id, state, fence, ttl_ms,"
+            " created_at, renewed_at, expires_at, renewals, metadata)"
+            " SELECT md5 ('restart-' || i)::uuid, 'restart-' || i, 'TEMPORARY_FILE', 'svc-' || (i %% 1000),"
+            " 'ACTIVE', m.base + i, 3600000, m.now_ms, m.now_ms, m.now_ms + 3600000, 0, '{\"owner\": \"bench\"}'"
+            " FROM m, generate_series (1, %lld) AS i", (long long) restart_leases - present);
+        gt_pgtestdb_exec (conn, sql);
+        gt_pgtestdb_exec (conn, "UPDATE gt_meta SET fence_counter = (SELECT max (fence) FROM gt_leases)");
+        gt_pgtestdb_exec (conn, "VACUUM ANALYZE gt_leases");
+        printf ("\n(filled to %d live leases with SQL in %.1f s)\n", restart_leases,
+                (double) (s_now_us () - filling) / 1e6);
+    }
+    long long events = gt_pgtestdb_int (conn, "SELECT count (*) FROM gt_events");
+    PQfinish (conn);
+    int64_t started = s_now_us ();
+    int64_t ready_us = 0;
+    if (s_broker_start (&broker, gt_pgtestdb_conninfo (main_db), "", &ready_us))
+        return 1;
+    gt_msg_t request;
+    memset (&request, 0, sizeof request);
+    request.kind = GT_MSG_REQUEST;
+    request.version = GT_PROTOCOL_VERSION;
+    request.rid = 1;
+    request.cmd = GT_CMD_GET;
+    request.lease_id = grouped.some_id;
+    gt_msg_t *reply = s_call (broker.endpoint, &request);
+    int64_t first_get_us = s_now_us () - started;
+    bool found = reply && reply->code == GT_OK;
+    gt_msg_destroy (&reply);
+    long rss = s_rss_kb (broker.pid);
+    printf ("\n| restart | value |\n|---|---|\n");
+    printf ("| live leases in the database | %d (+ %lld stored events) |\n", restart_leases, events);
+    printf ("| process start -> ready line | %.2f s |\n", ready_us / 1e6);
+    printf ("| process start -> first GET answered | %.2f s (%s) |\n", first_get_us / 1e6,
+            found? "found": "NOT FOUND");
+    printf ("| broker RSS after the start | %.0f MB |\n", rss / 1024.0);
+    s_broker_stop (&broker);
+    gt_pgtestdb_destroy (&main_db);
+    return 0;
+}
