@@ -12,10 +12,8 @@
 
     Usage: gtbench [--connections N] [--depth D] [--ops N] [--live N[,N...]] [--quick]  */
 
-#include "garbagetruck.h"
+#include "bench_util.h"
 #include <pthread.h>
-#include <signal.h>
-#include <sys/wait.h>
 
 #define BENCH_DEADLINE_MS   60000           //  no phase runs longer than this
 
@@ -27,112 +25,6 @@ typedef struct {
     int live [4];                   //  live-lease counts for the expiry phase
     int live_count;                 //  how many entries of live are used
 } s_options_t;
-
-typedef struct {
-    pid_t pid;                      //  broker process
-    char endpoint [64];             //  requests
-    char events [64];               //  events
-} s_broker_t;
-
-//  ---------------------------------------------------------------------
-//  Helpers
-
-static int64_t
-s_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-s_wall_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int
-s_cmp_i64 (const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
-}
-
-static int64_t
-s_percentile (int64_t *sorted, size_t count, double p)
-{
-    if (count == 0)
-        return 0;
-    size_t index = (size_t) (p * (double) (count - 1) + 0.5);
-    return sorted [index];
-}
-
-static long
-s_rss_kb (pid_t pid)
-{
-    char path [64];
-    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return -1;
-    char line [256];
-    long kb = -1;
-    while (fgets (line, sizeof line, file))
-        if (strncmp (line, "VmRSS:", 6) == 0)
-            kb = atol (line + 6);
-    fclose (file);
-    return kb;
-}
-
-//  Start the daemon with extra flags; parse its ready line.
-static int
-s_broker_start (s_broker_t *broker, const char *extra)
-{
-    const char *bin = getenv ("GT_BROKER_BIN");
-    if (!bin)
-        bin = GT_DEFAULT_BROKER_BIN;
-    char command [1024];
-    snprintf (command, sizeof command,
-              "exec %s --port 0 --events-port 0 --max-leases-per-service 100000000 %s",
-              bin, extra);
-    int out [2];
-    if (pipe (out))
-        return -1;
-    broker->pid = fork ();
-    if (broker->pid == 0) {
-        dup2 (out [1], STDOUT_FILENO);
-        close (out [0]);
-        close (out [1]);
-        execl ("/bin/sh", "sh", "-c", command, (char *) NULL);
-        _exit (127);
-    }
-    close (out [1]);
-    FILE *stream = fdopen (out [0], "r");
-    char line [512] = "";
-    if (!stream || !fgets (line, sizeof line, stream)) {
-        fprintf (stderr, "gtbench: broker did not start (%s)\n", command);
-        return -1;
-    }
-    fclose (stream);
-    if (sscanf (line, "garbagetruck ready requests=%63s events=%63s",
-                broker->endpoint, broker->events) != 2) {
-        fprintf (stderr, "gtbench: unexpected ready line: %s", line);
-        return -1;
-    }
-    return 0;
-}
-
-static void
-s_broker_stop (s_broker_t *broker)
-{
-    if (broker->pid > 0) {
-        kill (broker->pid, SIGTERM);
-        waitpid (broker->pid, NULL, 0);
-        broker->pid = 0;
-    }
-}
 
 //  ---------------------------------------------------------------------
 //  Echo yardstick: a bare ROUTER that returns every message as it came.
@@ -236,12 +128,12 @@ s_worker_run (void *args)
     msgpack_sbuffer_init (&buf);
     int64_t *sent_at = self->latencies? (int64_t *) calloc ((size_t) self->ops, sizeof (int64_t)): NULL;
     int sent = 0;
-    int64_t deadline = s_now_us () + (int64_t) BENCH_DEADLINE_MS * 1000;
-    while (self->done < self->ops && s_now_us () < deadline) {
+    int64_t deadline = bench_now_us () + (int64_t) BENCH_DEADLINE_MS * 1000;
+    while (self->done < self->ops && bench_now_us () < deadline) {
         while (sent < self->ops && sent - self->done < self->depth) {
             s_encode (self, sent, &buf);
             if (sent_at)
-                sent_at [sent] = s_now_us ();
+                sent_at [sent] = bench_now_us ();
             zmq_send (handle, buf.data, buf.size, 0);
             sent++;
         }
@@ -264,12 +156,12 @@ s_worker_run (void *args)
             &&  rid <= (uint64_t) self->ops)
                 memcpy (self->ids [rid - 1], msg->lease->id, GT_LEASE_ID_LEN + 1);
             if (sent_at && rid >= 1 && rid <= (uint64_t) self->ops)
-                self->latencies [self->done] = s_now_us () - sent_at [rid - 1];
+                self->latencies [self->done] = bench_now_us () - sent_at [rid - 1];
             gt_msg_destroy (&msg);
         }
         else
         if (sent_at)
-            self->latencies [self->done] = s_now_us () - sent_at [self->done];
+            self->latencies [self->done] = bench_now_us () - sent_at [self->done];
         zmq_msg_close (&reply);
         self->done++;
     }
@@ -294,7 +186,7 @@ s_phase (const char *endpoint, s_op_t op, int connections, int ops_total, int de
             .latencies = latencies? latencies + (size_t) i * (size_t) per: NULL
         };
     }
-    int64_t start = s_now_us ();
+    int64_t start = bench_now_us ();
     for (int i = 0; i < connections; i++)
         pthread_create (&threads [i], NULL, s_worker_run, &workers [i]);
     int done = 0;
@@ -304,7 +196,7 @@ s_phase (const char *endpoint, s_op_t op, int connections, int ops_total, int de
         if (errors)
             *errors += workers [i].errors;
     }
-    double seconds = (double) (s_now_us () - start) / 1e6;
+    double seconds = (double) (bench_now_us () - start) / 1e6;
     free (workers);
     free (threads);
     return seconds > 0? done / seconds: 0;
@@ -324,10 +216,12 @@ static s_expiry_t
 s_expiry_phase (int live)
 {
     s_expiry_t result = { 0 };
-    s_broker_t broker = { 0 };
-    if (s_broker_start (&broker, "--min-lease 0.001 --event-history 1000 --lease-retention 0.001"))
+    bench_broker_t broker = { 0 };
+    if (bench_broker_start (&broker, "gtbench",
+                            "--min-lease 0.001 --event-history 1000 --lease-retention 0.001",
+                            NULL, NULL))
         return result;
-    long rss_before = s_rss_kb (broker.pid);
+    long rss_before = bench_rss_kb (broker.pid);
     zsock_t *sub = zsock_new (ZMQ_SUB);
     zsock_set_rcvhwm (sub, 0);
     zsock_set_subscribe (sub, "expired.");
@@ -335,14 +229,14 @@ s_expiry_phase (int live)
     //  Load: leases expire 2..4 s after the load finishes.  The load rate
     //  is measured first on a small batch to choose TTLs that fall after it.
     int connections = 2;
-    int64_t load_start = s_now_us ();
+    int64_t load_start = bench_now_us ();
     int ttl_ms = 4000 + (int) ((int64_t) live / 150);   //  ~150k creates/s budget
     s_phase (broker.endpoint, OP_CREATE, connections, live, 512, ttl_ms, NULL, NULL, NULL);
-    result.create_rate = live / ((double) (s_now_us () - load_start) / 1e6);
-    result.rss_kb = s_rss_kb (broker.pid) - rss_before;
+    result.create_rate = live / ((double) (bench_now_us () - load_start) / 1e6);
+    result.rss_kb = bench_rss_kb (broker.pid) - rss_before;
     int64_t *lateness = (int64_t *) calloc ((size_t) live, sizeof (int64_t));
-    int64_t deadline = s_now_us () + (int64_t) (ttl_ms + 20000) * 1000;
-    while (result.received < live && s_now_us () < deadline) {
+    int64_t deadline = bench_now_us () + (int64_t) (ttl_ms + 20000) * 1000;
+    while (result.received < live && bench_now_us () < deadline) {
         zmsg_t *msg = NULL;
         zpoller_t *poller = zpoller_new (sub, NULL);
         if (zpoller_wait (poller, 1000) == sub)
@@ -350,7 +244,7 @@ s_expiry_phase (int live)
         zpoller_destroy (&poller);
         if (!msg)
             continue;
-        int64_t received_at = s_wall_ms ();
+        int64_t received_at = bench_wall_ms ();
         zframe_t *topic = zmsg_first (msg);
         zframe_t *body = zmsg_next (msg);
         gt_msg_t *event = NULL;
@@ -365,13 +259,13 @@ s_expiry_phase (int live)
         }
         zmsg_destroy (&msg);
     }
-    qsort (lateness, (size_t) result.received, sizeof (int64_t), s_cmp_i64);
-    result.p50 = s_percentile (lateness, (size_t) result.received, 0.50);
-    result.p99 = s_percentile (lateness, (size_t) result.received, 0.99);
+    qsort (lateness, (size_t) result.received, sizeof (int64_t), bench_cmp_i64);
+    result.p50 = bench_percentile (lateness, (size_t) result.received, 0.50);
+    result.p99 = bench_percentile (lateness, (size_t) result.received, 0.99);
     result.max = result.received? lateness [result.received - 1]: 0;
     free (lateness);
     zsock_destroy (&sub);
-    s_broker_stop (&broker);
+    bench_broker_stop (&broker);
     return result;
 }
 
@@ -424,6 +318,9 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_linger (0);
     options.ops -= options.ops % options.connections;
+    //  The lock-step phase renews the leases one worker created: never more
+    if (options.lockstep_ops > options.ops / options.connections)
+        options.lockstep_ops = options.ops / options.connections;
 
     //  1. Yardstick: bare ROUTER echo
     zactor_t *echo = zactor_new (s_echo_actor, NULL);
@@ -435,12 +332,12 @@ main (int argc, char *argv [])
                                 options.depth, 0, NULL, NULL, NULL);
     int64_t *echo_lat = (int64_t *) calloc ((size_t) options.lockstep_ops, sizeof (int64_t));
     s_phase (echo_endpoint, OP_ECHO, 1, options.lockstep_ops, 1, 0, NULL, echo_lat, NULL);
-    qsort (echo_lat, (size_t) options.lockstep_ops, sizeof (int64_t), s_cmp_i64);
+    qsort (echo_lat, (size_t) options.lockstep_ops, sizeof (int64_t), bench_cmp_i64);
     zactor_destroy (&echo);
 
     //  2. Broker throughput and latency
-    s_broker_t broker = { 0 };
-    if (s_broker_start (&broker, "--min-lease 1"))
+    bench_broker_t broker = { 0 };
+    if (bench_broker_start (&broker, "gtbench", "--min-lease 1", NULL, NULL))
         return 1;
     int per = options.ops / options.connections;
     char (**ids) [GT_LEASE_ID_LEN + 1] = calloc ((size_t) options.connections, sizeof *ids);
@@ -453,10 +350,10 @@ main (int argc, char *argv [])
                                  options.depth, 0, ids, NULL, &errors);
     int64_t *lat = (int64_t *) calloc ((size_t) options.lockstep_ops, sizeof (int64_t));
     s_phase (broker.endpoint, OP_RENEW, 1, options.lockstep_ops, 1, 0, ids, lat, &errors);
-    qsort (lat, (size_t) options.lockstep_ops, sizeof (int64_t), s_cmp_i64);
+    qsort (lat, (size_t) options.lockstep_ops, sizeof (int64_t), bench_cmp_i64);
     double release_rate = s_phase (broker.endpoint, OP_RELEASE, options.connections, options.ops,
                                    options.depth, 0, ids, NULL, &errors);
-    s_broker_stop (&broker);
+    bench_broker_stop (&broker);
     for (int i = 0; i < options.connections; i++)
         free (ids [i]);
     free (ids);
@@ -468,10 +365,10 @@ main (int argc, char *argv [])
     printf ("| CREATE pipelined ops/s | %.0f | %.2f |\n", create_rate, create_rate / echo_rate);
     printf ("| RENEW pipelined ops/s | %.0f | %.2f |\n", renew_rate, renew_rate / echo_rate);
     printf ("| RELEASE pipelined ops/s | %.0f | %.2f |\n", release_rate, release_rate / echo_rate);
-    int64_t echo_p50 = s_percentile (echo_lat, (size_t) options.lockstep_ops, 0.5);
-    int64_t echo_p99 = s_percentile (echo_lat, (size_t) options.lockstep_ops, 0.99);
-    int64_t p50 = s_percentile (lat, (size_t) options.lockstep_ops, 0.5);
-    int64_t p99 = s_percentile (lat, (size_t) options.lockstep_ops, 0.99);
+    int64_t echo_p50 = bench_percentile (echo_lat, (size_t) options.lockstep_ops, 0.5);
+    int64_t echo_p99 = bench_percentile (echo_lat, (size_t) options.lockstep_ops, 0.99);
+    int64_t p50 = bench_percentile (lat, (size_t) options.lockstep_ops, 0.5);
+    int64_t p99 = bench_percentile (lat, (size_t) options.lockstep_ops, 0.99);
     printf ("| lock-step echo round trip p50 / p99 (us) | %lld / %lld | 1.00 |\n",
             (long long) echo_p50, (long long) echo_p99);
     printf ("| lock-step RENEW round trip p50 / p99 (us) | %lld / %lld | %.2f / %.2f |\n",

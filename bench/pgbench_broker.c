@@ -20,111 +20,21 @@
     Usage: pgbench_broker [--connections N] [--depth D] [--light-depth D] [--ops N]
                           [--single-ops N] [--restart-leases N] [--quick]  */
 
-#include "garbagetruck.h"
+#include "bench_util.h"
 #include "gt_pgtestdb.h"
 #include <pthread.h>
-#include <signal.h>
-#include <sys/wait.h>
 
 #define BENCH_DEADLINE_MS   120000          //  no phase runs longer than this
 
-typedef struct {
-    pid_t pid;                      //  broker process
-    char endpoint [64];             //  requests
-} s_broker_t;
-
-static int64_t
-s_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
+//  Start the daemon on the PostgreSQL store of database conninfo with extra
+//  flags; wait for its ready line.  *ready_us: how long that took.
 static int
-s_cmp_i64 (const void *a, const void *b)
+s_broker_start (bench_broker_t *broker, const char *conninfo, const char *extra, int64_t *ready_us)
 {
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return (x > y) - (x < y);
-}
-
-static int64_t
-s_percentile (int64_t *sorted, size_t count, double p)
-{
-    if (count == 0)
-        return 0;
-    size_t index = (size_t) (p * (double) (count - 1) + 0.5);
-    return sorted [index];
-}
-
-static long
-s_rss_kb (pid_t pid)
-{
-    char path [64];
-    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return -1;
-    char line [256];
-    long kb = -1;
-    while (fgets (line, sizeof line, file))
-        if (sscanf (line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    fclose (file);
-    return kb;
-}
-
-//  Start the daemon on database conninfo with extra flags; wait for its
-//  ready line.  *ready_us: how long that took.
-static int
-s_broker_start (s_broker_t *broker, const char *conninfo, const char *extra, int64_t *ready_us)
-{
-    const char *bin = getenv ("GT_BROKER_BIN");
-    if (!bin)
-        bin = GT_DEFAULT_BROKER_BIN;
-    char command [1024];
-    snprintf (command, sizeof command,
-              "exec %s --port 0 --events-port 0 --metrics-port 0 --max-leases-per-service 100000000"
-              " --storage postgres %s", bin, extra);
-    int out [2];
-    if (pipe (out))
-        return -1;
-    int64_t started = s_now_us ();
-    broker->pid = fork ();
-    if (broker->pid == 0) {
-        setenv ("DATABASE_URL", conninfo, 1);
-        setenv ("GC_LOG_LEVEL", "warn", 1);
-        dup2 (out [1], STDOUT_FILENO);
-        close (out [0]);
-        close (out [1]);
-        execl ("/bin/sh", "sh", "-c", command, (char *) NULL);
-        _exit (127);
-    }
-    close (out [1]);
-    FILE *stream = fdopen (out [0], "r");
-    char line [512] = "";
-    if (!stream || !fgets (line, sizeof line, stream)) {
-        fprintf (stderr, "pgbench_broker: broker did not start (%s)\n", command);
-        return -1;
-    }
-    if (ready_us)
-        *ready_us = s_now_us () - started;
-    fclose (stream);
-    if (sscanf (line, "garbagetruck ready requests=%63s", broker->endpoint) != 1) {
-        fprintf (stderr, "pgbench_broker: unexpected ready line: %s", line);
-        return -1;
-    }
-    return 0;
-}
-
-static void
-s_broker_stop (s_broker_t *broker)
-{
-    if (broker->pid > 0) {
-        kill (broker->pid, SIGTERM);
-        waitpid (broker->pid, NULL, 0);
-        broker->pid = 0;
-    }
+    char flags [512];
+    snprintf (flags, sizeof flags, "--metrics-port 0 --storage postgres %s", extra);
+    const char *env [] = { "DATABASE_URL", conninfo, "GC_LOG_LEVEL", "warn", NULL };
+    return bench_broker_start (broker, "pgbench_broker", flags, env, ready_us);
 }
 
 //  One request, lock-step, on a fresh DEALER; the reply (caller destroys)
@@ -202,8 +112,8 @@ s_worker_run (void *args)
     int sent = 0;
     char service [32], object [64];
     snprintf (service, sizeof service, "%s-%d", self->prefix, self->index);
-    int64_t deadline = s_now_us () + (int64_t) BENCH_DEADLINE_MS * 1000;
-    while (self->done < self->ops && s_now_us () < deadline) {
+    int64_t deadline = bench_now_us () + (int64_t) BENCH_DEADLINE_MS * 1000;
+    while (self->done < self->ops && bench_now_us () < deadline) {
         while (sent < self->ops && sent - self->done < self->depth) {
             snprintf (object, sizeof object, "%s-%d-%d", self->prefix, self->index, sent);
             gt_msg_t msg;
@@ -220,7 +130,7 @@ s_worker_run (void *args)
             msg.ttl_ms = 3600 * 1000;
             msgpack_sbuffer_clear (&buf);
             gt_msg_encode (&msg, &buf);
-            sent_at [sent] = s_now_us ();
+            sent_at [sent] = bench_now_us ();
             zmq_send (handle, buf.data, buf.size, 0);
             sent++;
         }
@@ -230,7 +140,7 @@ s_worker_run (void *args)
             zmq_msg_close (&reply);
             break;
         }
-        int64_t now = s_now_us ();
+        int64_t now = bench_now_us ();
         gt_msg_t *msg = NULL;
         uint64_t rid = 0;
         char err [128];
@@ -274,7 +184,7 @@ s_creates (const char *endpoint, const char *prefix, int connections, int depth,
             .endpoint = endpoint, .prefix = prefix, .index = i, .ops = per, .depth = depth,
             .latencies = latencies + (size_t) i * (size_t) per
         };
-    int64_t start = s_now_us ();
+    int64_t start = bench_now_us ();
     for (int i = 0; i < connections; i++)
         pthread_create (&threads [i], NULL, s_worker_run, &workers [i]);
     size_t count = 0;
@@ -283,16 +193,16 @@ s_creates (const char *endpoint, const char *prefix, int connections, int depth,
         result.done += workers [i].done;
         result.errors += workers [i].errors;
     }
-    double seconds = (double) (s_now_us () - start) / 1e6;
+    double seconds = (double) (bench_now_us () - start) / 1e6;
     //  Compact the latencies of the replies received
     for (int i = 0; i < connections; i++)
         for (int j = 0; j < workers [i].done; j++)
             latencies [count++] = workers [i].latencies [j];
-    qsort (latencies, count, sizeof (int64_t), s_cmp_i64);
+    qsort (latencies, count, sizeof (int64_t), bench_cmp_i64);
     result.per_second = seconds > 0? result.done / seconds: 0;
-    result.p50 = s_percentile (latencies, count, 0.50);
-    result.p99 = s_percentile (latencies, count, 0.99);
-    result.p999 = s_percentile (latencies, count, 0.999);
+    result.p50 = bench_percentile (latencies, count, 0.50);
+    result.p99 = bench_percentile (latencies, count, 0.99);
+    result.p999 = bench_percentile (latencies, count, 0.999);
     result.max = count? latencies [count - 1]: 0;
     memcpy (result.some_id, workers [0].first_id, sizeof result.some_id);
     free (latencies);
@@ -370,7 +280,7 @@ main (int argc, char *argv [])
 
     //  1. Group commit (the default)
     gt_pgtestdb_t *main_db = gt_pgtestdb_new ();
-    s_broker_t broker = { 0 };
+    bench_broker_t broker = { 0 };
     if (s_broker_start (&broker, gt_pgtestdb_conninfo (main_db), "", NULL))
         return 1;
     s_result_t grouped = s_creates (broker.endpoint, "gc", connections, depth, ops);
@@ -380,7 +290,7 @@ main (int argc, char *argv [])
     s_result_t light = s_creates (broker.endpoint, "light", connections, light_depth, ops / 4);
     snprintf (label, sizeof label, "group commit, %d in flight, %d creates", connections * light_depth, light.done);
     s_print_result (label, &light, broker.endpoint);
-    s_broker_stop (&broker);
+    bench_broker_stop (&broker);
 
     //  2. One transaction per request
     gt_pgtestdb_t *single_db = gt_pgtestdb_new ();
@@ -390,7 +300,7 @@ main (int argc, char *argv [])
     snprintf (label, sizeof label, "one transaction per request, %d in flight, %d creates",
               connections * light_depth, single.done);
     s_print_result (label, &single, broker.endpoint);
-    s_broker_stop (&broker);
+    bench_broker_stop (&broker);
     gt_pgtestdb_destroy (&single_db);
     printf ("\ngroup commit / one transaction per request, same load: %.1fx the throughput\n",
             single.per_second > 0? light.per_second / single.per_second: 0);
@@ -400,7 +310,7 @@ main (int argc, char *argv [])
     PGconn *conn = gt_pgtestdb_connect (main_db);
     long long present = gt_pgtestdb_int (conn, "SELECT count (*) FROM gt_leases WHERE state = 'ACTIVE'");
     if (present < restart_leases) {
-        int64_t filling = s_now_us ();
+        int64_t filling = bench_now_us ();
         char sql [1024];
         snprintf (sql, sizeof sql,
             "WITH m AS (SELECT fence_counter AS base, (extract (epoch FROM now ()) * 1000)::bigint AS now_ms FROM gt_meta)"
@@ -413,11 +323,11 @@ main (int argc, char *argv [])
         gt_pgtestdb_exec (conn, "UPDATE gt_meta SET fence_counter = (SELECT max (fence) FROM gt_leases)");
         gt_pgtestdb_exec (conn, "VACUUM ANALYZE gt_leases");
         printf ("\n(filled to %d live leases with SQL in %.1f s)\n", restart_leases,
-                (double) (s_now_us () - filling) / 1e6);
+                (double) (bench_now_us () - filling) / 1e6);
     }
     long long events = gt_pgtestdb_int (conn, "SELECT count (*) FROM gt_events");
     PQfinish (conn);
-    int64_t started = s_now_us ();
+    int64_t started = bench_now_us ();
     int64_t ready_us = 0;
     if (s_broker_start (&broker, gt_pgtestdb_conninfo (main_db), "", &ready_us))
         return 1;
@@ -429,17 +339,17 @@ main (int argc, char *argv [])
     request.cmd = GT_CMD_GET;
     request.lease_id = grouped.some_id;
     gt_msg_t *reply = s_call (broker.endpoint, &request);
-    int64_t first_get_us = s_now_us () - started;
+    int64_t first_get_us = bench_now_us () - started;
     bool found = reply && reply->code == GT_OK;
     gt_msg_destroy (&reply);
-    long rss = s_rss_kb (broker.pid);
+    long rss = bench_rss_kb (broker.pid);
     printf ("\n| restart | value |\n|---|---|\n");
     printf ("| live leases in the database | %d (+ %lld stored events) |\n", restart_leases, events);
     printf ("| process start -> ready line | %.2f s |\n", ready_us / 1e6);
     printf ("| process start -> first GET answered | %.2f s (%s) |\n", first_get_us / 1e6,
             found? "found": "NOT FOUND");
     printf ("| broker RSS after the start | %.0f MB |\n", rss / 1024.0);
-    s_broker_stop (&broker);
+    bench_broker_stop (&broker);
     gt_pgtestdb_destroy (&main_db);
     return 0;
 }

@@ -67,37 +67,6 @@ s_reply_destroy (s_reply_t **reply_p)
     }
 }
 
-//  Encode an error reply body.
-static void
-s_error_body (uint64_t rid, gt_code_t code, const char *message, void **data_p, size_t *size_p)
-{
-    gt_msg_t reply;
-    memset (&reply, 0, sizeof (reply));
-    reply.kind = GT_MSG_REPLY;
-    reply.version = GT_PROTOCOL_VERSION;
-    reply.rid = rid;
-    reply.code = code;
-    //  Messages are built with snprintf into fixed buffers and may quote
-    //  client strings: a cut can split a UTF-8 sequence, so trim to the
-    //  longest valid prefix (the wire carries only valid UTF-8).
-    if (!message || !*message)
-        message = gt_code_name (code);
-    size_t length = strlen (message);
-    while (length > 0 && !gt_utf8_valid (message, length))
-        length--;
-    char *text = strndup (message, length);
-    assert (text);
-    reply.message = text;
-    uint64_t versions [] = { GT_PROTOCOL_VERSION };
-    if (code == GT_ERR_UNSUPPORTED_VERSION) {
-        reply.versions = versions;
-        reply.version_count = 1;
-    }
-    int rc = gt_msg_encode_alloc (&reply, data_p, size_p);
-    assert (rc == 0);               //  an error reply always encodes
-    free (text);
-}
-
 static void
 s_count_reply (s_broker_t *self, const s_reply_t *reply)
 {
@@ -277,9 +246,9 @@ s_batch_fail_from (s_broker_t *self, s_batch_t *failed)
             s_reply_t *reply = batch->replies;
             batch->replies = reply->next;
             free (reply->body);
-            s_error_body (reply->rid, GT_ERR_UNAVAILABLE,
-                          "the store could not make the change durable; nothing was changed",
-                          &reply->body, &reply->size);
+            gt_broker_error_body (reply->rid, GT_ERR_UNAVAILABLE,
+                "the store could not make the change durable; nothing was changed",
+                &reply->body, &reply->size);
             reply->code = GT_ERR_UNAVAILABLE;
             s_deliver_reply (self, reply);
         }
@@ -429,197 +398,12 @@ s_hook_reclaim (void *ctx, const char *object_id, uint64_t fence,
 }
 
 //  --------------------------------------------------------------------------
-//  Requests
+//  Requests (what each one does: gt_broker_requests.c)
 
-static void
-s_clock (s_broker_t *self)
+void
+gt_broker_clock (s_broker_t *self)
 {
     gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
-}
-
-static void
-s_reply_lease (s_broker_t *self, gt_msg_t *reply, gt_lease_info_t *info, const gt_lease_t *lease)
-{
-    gt_leases_info (self->leases, lease, info);
-    reply->lease = info;
-}
-
-//  Handle one decoded request; returns the encoded reply body and its code.
-static gt_code_t
-s_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size_t *size_p)
-{
-    char err [512] = "";
-    gt_msg_t reply;
-    memset (&reply, 0, sizeof (reply));
-    reply.kind = GT_MSG_REPLY;
-    reply.version = GT_PROTOCOL_VERSION;
-    reply.rid = request->rid;
-    gt_code_t code = GT_OK;
-    gt_lease_t *lease = NULL;
-    gt_lease_info_t info;
-    //  Storage that outlives the switch, freed after encoding
-    gt_lease_info_t *infos = NULL;
-    gt_lease_t **leases = NULL;
-    gt_renew_result_t *results = NULL;
-    gt_stat_t *stats = NULL;
-    char cursor [32] = "";
-
-    s_clock (self);
-    //  The store cannot write: refuse a change before applying it
-    if (gt_broker_store_refuses (self, request->cmd, err, sizeof (err)))
-        code = GT_ERR_UNAVAILABLE;
-    else
-    switch (request->cmd) {
-        case GT_CMD_CREATE:
-            code = gt_leases_create (self->leases, request, &lease, err, sizeof (err));
-            if (code == GT_OK)
-                s_reply_lease (self, &reply, &info, lease);
-            break;
-        case GT_CMD_RENEW:
-            code = gt_leases_renew (self->leases, request->lease_id, request->service_id,
-                                    request->has_ttl, request->ttl_ms, &lease, err, sizeof (err));
-            if (code == GT_OK)
-                s_reply_lease (self, &reply, &info, lease);
-            break;
-        case GT_CMD_RELEASE:
-            code = gt_leases_release (self->leases, request->lease_id, request->service_id,
-                                      request->has_retain && request->retain, &lease, err, sizeof (err));
-            if (code == GT_OK)
-                s_reply_lease (self, &reply, &info, lease);
-            break;
-        case GT_CMD_GET:
-            code = gt_leases_get (self->leases, request->lease_id, &lease, err, sizeof (err));
-            if (code == GT_OK)
-                s_reply_lease (self, &reply, &info, lease);
-            break;
-        case GT_CMD_RETRY:
-            code = gt_leases_get (self->leases, request->lease_id, &lease, err, sizeof (err));
-            if (code == GT_OK)
-                code = gt_broker_delivery_retry (self, request->lease_id, err, sizeof (err));
-            if (code == GT_OK)
-                s_reply_lease (self, &reply, &info, lease);
-            break;
-        case GT_CMD_RENEW_BATCH: {
-            if (request->lease_id_count == 0 || request->lease_id_count > GT_MAX_BATCH) {
-                snprintf (err, sizeof (err), "lease_ids must have 1 .. %d entries", GT_MAX_BATCH);
-                code = GT_ERR_INVALID_ARGUMENT;
-                break;
-            }
-            if (request->has_ttl
-            && (code = gt_leases_check_ttl (self->leases, request->ttl_ms, err, sizeof (err))) != GT_OK)
-                break;
-            results = (gt_renew_result_t *) calloc (request->lease_id_count, sizeof (gt_renew_result_t));
-            assert (results);
-            for (size_t i = 0; i < request->lease_id_count; i++) {
-                gt_renew_result_t *result = &results [i];
-                const char *id = request->lease_ids [i];
-                snprintf (result->lease_id, sizeof (result->lease_id), "%s", id ? id : "");
-                char item_err [256];
-                result->code = gt_leases_renew (self->leases, id, request->service_id, request->has_ttl,
-                                                request->ttl_ms, &lease, item_err, sizeof (item_err));
-                if (result->code == GT_OK) {
-                    gt_leases_info (self->leases, lease, &info);
-                    result->expires_at = info.expires_at;
-                }
-                else
-                    //  Short fixed texts keep 10,000 results under 1 MiB
-                    result->message = (char *) (result->code == GT_ERR_NOT_FOUND ? "no such lease"
-                                    : result->code == GT_ERR_LEASE_ENDED ? "lease has ended"
-                                    : result->code == GT_ERR_PERMISSION_DENIED ? "another service's lease"
-                                    : "invalid lease");
-            }
-            reply.results = results;
-            reply.result_count = request->lease_id_count;
-            reply.results_present = true;
-            break;
-        }
-        case GT_CMD_LIST: {
-            size_t limit = request->has_limit ? request->limit : GT_DEFAULT_PAGE;
-            if (limit < 1 || limit > GT_MAX_PAGE) {
-                snprintf (err, sizeof (err), "limit must be 1 .. %d", GT_MAX_PAGE);
-                code = GT_ERR_INVALID_ARGUMENT;
-                break;
-            }
-            gt_leases_filter_t filter = {
-                request->service_id, request->object_id,
-                request->has_object_type, request->object_type,
-                request->has_state, request->state,
-                request->has_cleanup_status, request->cleanup_status
-            };
-            leases = (gt_lease_t **) calloc (limit, sizeof (gt_lease_t *));
-            assert (leases);
-            size_t count = 0;
-            code = gt_leases_list (self->leases, &filter, request->cursor, limit,
-                                   GT_MAX_BODY_SIZE - 64 * 1024, leases, &count, cursor,
-                                   err, sizeof (err));
-            if (code != GT_OK)
-                break;
-            infos = (gt_lease_info_t *) calloc (count ? count : 1, sizeof (gt_lease_info_t));
-            assert (infos);
-            for (size_t i = 0; i < count; i++)
-                gt_leases_info (self->leases, leases [i], &infos [i]);
-            reply.leases = infos;
-            reply.lease_count = count;
-            reply.leases_present = true;
-            if (*cursor)
-                reply.cursor = cursor;
-            break;
-        }
-        case GT_CMD_HEALTH: {
-            gt_leases_stats_t engine;
-            gt_leases_stats (self->leases, &engine);
-            bool healthy = gt_store_healthy (self->store);
-            reply.status = (char *) (healthy ? "SERVING" : "DEGRADED");
-            reply.server_version = (char *) GT_VERSION_STRING;
-            reply.store = (char *) gt_store_name (self->store);
-            reply.store_status = (char *) (healthy ? "OK" : "DEGRADED");
-            reply.uptime_ms = (uint64_t) (zclock_mono () - self->started);
-            reply.now = (uint64_t) zclock_time ();
-            reply.active_leases = engine.active_leases;
-            break;
-        }
-        case GT_CMD_STATS: {
-            size_t count = 0;
-            stats = gt_broker_stats_build (self, &count);
-            reply.stats = stats;
-            reply.stat_count = count;
-            reply.stats_present = true;
-            break;
-        }
-        case GT_CMD_REPLAY: {
-            size_t limit = request->has_limit ? request->limit : GT_DEFAULT_PAGE;
-            if (limit < 1 || limit > GT_MAX_PAGE) {
-                snprintf (err, sizeof (err), "limit must be 1 .. %d", GT_MAX_PAGE);
-                code = GT_ERR_INVALID_ARGUMENT;
-                break;
-            }
-            code = gt_events_replay (self->events, request->rid, request->after_seq, limit,
-                                     GT_MAX_BODY_SIZE - 64 * 1024, body_p, size_p, err, sizeof (err));
-            if (code == GT_OK)
-                return GT_OK;       //  the events module built the whole body
-            break;
-        }
-        default:
-            snprintf (err, sizeof (err), "unknown command");
-            code = GT_ERR_UNSUPPORTED_COMMAND;
-            break;
-    }
-    if (code == GT_OK) {
-        reply.code = GT_OK;
-        if (gt_msg_encode_alloc (&reply, body_p, size_p) != 0) {
-            gt_log_error ("broker", "cannot encode the reply to %s rid=%" PRIu64,
-                          gt_cmd_name (request->cmd), request->rid);
-            code = GT_ERR_INTERNAL;
-            snprintf (err, sizeof (err), "the broker could not encode its reply");
-        }
-    }
-    if (code != GT_OK)
-        s_error_body (request->rid, code, err, body_p, size_p);
-    free (infos);
-    free (leases);
-    free (results);
-    free (stats);
-    return code;
 }
 
 //  Receive one multipart message; false if none waiting.  Fills the
@@ -719,7 +503,7 @@ s_drain_requests (s_broker_t *self)
                 self->counters.requests_by_cmd [cmd]++;
             //  HEALTH and STATS read no lease state: no need to wait for the store
             immediate = cmd == GT_CMD_HEALTH || cmd == GT_CMD_STATS;
-            code = s_handle (self, request, &data, &size);
+            code = gt_broker_handle (self, request, &data, &size);
             //  Refused unapplied (store down): nothing to wait for
             if (code == GT_ERR_UNAVAILABLE)
                 immediate = true;
@@ -731,7 +515,7 @@ s_drain_requests (s_broker_t *self)
             self->counters.malformed++;
             if (self->verbose)
                 gt_log_debug ("broker", "bad request rid=%" PRIu64 ": %s: %s", rid, gt_code_name (code), err);
-            s_error_body (rid, code, err, &data, &size);
+            gt_broker_error_body (rid, code, err, &data, &size);
         }
         s_reply_t *reply = s_reply_new (envelope, rid, cmd, code, data, size);
         reply->received = received;
@@ -749,7 +533,7 @@ s_drain_requests (s_broker_t *self)
 static void
 s_fire_timers (s_broker_t *self)
 {
-    s_clock (self);
+    gt_broker_clock (self);
     //  None while the store cannot write; paced in the catch-up after a start
     int64_t now = zclock_mono ();
     size_t budget = gt_broker_timer_budget (self, now);
@@ -768,7 +552,7 @@ s_poll_timeout (s_broker_t *self)
     //  Changes made between turns (delivery outcomes) go to the store now
     if (self->current && self->current->dirty)
         return 0;
-    s_clock (self);
+    gt_broker_clock (self);
     int64_t timeout = gt_broker_timer_timeout (self, gt_leases_timeout (self->leases), zclock_mono ());
     if (self->backlog_count && (timeout < 0 || timeout > 1))
         timeout = 1;                //  retry queued replies every ms

@@ -97,6 +97,16 @@ gt_stat_t *gt_broker_stats_build (s_broker_t *self, size_t *count_p);
 //  The batch of this turn (opened if needed): what a mutation joins.
 s_batch_t *gt_broker_batch (s_broker_t *self);
 
+//  Set the lease engine's clocks to now.
+void gt_broker_clock (s_broker_t *self);
+
+//  gt_broker_requests.c: handle one decoded request; returns the encoded
+//  reply body (caller frees) and its code.
+gt_code_t gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size_t *size_p);
+//  Encode an error reply body (caller frees); message trimmed to valid UTF-8.
+void gt_broker_error_body (uint64_t rid, gt_code_t code, const char *message,
+                           void **data_p, size_t *size_p);
+
 //  gt_broker_delivery.c: the broker's side of cleanup callbacks
 //  Lease engine hook (ctx is the broker) and store loader (outbox rows)
 void gt_broker_delivery_hook (void *ctx, const gt_lease_info_t *owner, gt_reason_t reason);

@@ -335,16 +335,10 @@ static gt_code_t
 s_lease_for_change (gt_leases_t *self, const char *lease_id, const char *service_id,
                     gt_lease_t **lease_p, char *err, size_t err_size)
 {
-    uint8_t id [16];
-    if (!gt_leases_id_parse (lease_id, id)) {
-        snprintf (err, err_size, "lease_id must be 32 lowercase hex characters");
-        return GT_ERR_INVALID_ARGUMENT;
-    }
-    gt_lease_t *lease = gt_leases_lease_find (self, id);
-    if (!lease) {
-        snprintf (err, err_size, "no lease %s", lease_id);
-        return GT_ERR_NOT_FOUND;
-    }
+    gt_lease_t *lease;
+    gt_code_t code = gt_leases_get (self, lease_id, &lease, err, err_size);
+    if (code != GT_OK)
+        return code;
     if (!service_id || !streq (self->services [gt_leases_service_of (lease)].name, service_id)) {
         snprintf (err, err_size, "lease %s belongs to another service", lease_id);
         return GT_ERR_PERMISSION_DENIED;

@@ -20,6 +20,4 @@ set_tests_properties(gt_store_pg PROPERTIES SKIP_RETURN_CODE 77)
 # Benchmark of the broker on PostgreSQL, end to end over ZeroMQ (not a test)
 find_package(Threads REQUIRED)
 add_executable(pgbench_broker ${PROJECT_SOURCE_DIR}/bench/pgbench_broker.c)
-target_link_libraries(pgbench_broker PRIVATE gtpg garbagetruck Threads::Threads)
-target_compile_definitions(pgbench_broker PRIVATE
-  GT_DEFAULT_BROKER_BIN="${CMAKE_BINARY_DIR}/broker/garbagetruck")
+target_link_libraries(pgbench_broker PRIVATE bench_util gtpg garbagetruck Threads::Threads)

@@ -649,8 +649,10 @@ s_test_allow (void)
 
 //  --------------------------------------------------------------------------
 //  Recovery: a broker stops with a callback in flight and a dead letter; a
-//  broker recovered from its (test) store delivers the first with the
-//  original Idempotency-Key and still has the dead letter
+//  broker recovered from its store delivers the first with the original
+//  Idempotency-Key and still has the dead letter.  On the PostgreSQL store
+//  the second broker starts on the same database; otherwise on the test
+//  store, taken over from the first (the memory store forgets at a stop).
 
 static void
 s_test_recovery (void)
@@ -659,7 +661,9 @@ s_test_recovery (void)
     char *slow = gt_http_server_url (server, "/held");
     char *gone = gt_http_server_url (server, "/gone");
     gt_config_t *config = s_config ();
-    gt_config_set_storage (config, "test");     //  whatever GT_TEST_STORE says
+    bool postgres = streq (config->storage, "postgres");
+    if (!postgres)
+        gt_config_set_storage (config, "test");
     gt_test_broker_t *broker = gt_test_broker_start (config);
     zsock_t *dealer = gt_test_dealer (broker);
     zsock_t *sub = gt_test_sub (broker, "reclaimed.");
@@ -678,14 +682,17 @@ s_test_recovery (void)
     assert (gt_http_server_wait_in_flight (server, 1, 4 * GT_TEST_TIMEOUT));
 
     //  Stop: the first request is still unanswered
-    gt_store_t *store = gt_test_broker_detach (broker);
-    assert (store);
-    assert (gt_store_test_callbacks (store) == 2);
+    gt_store_t *store = NULL;
+    if (!postgres) {
+        store = gt_test_broker_detach (broker);
+        assert (store);
+        assert (gt_store_test_callbacks (store) == 2);
+    }
     zsock_destroy (&sub);
     zsock_destroy (&dealer);
     gt_test_broker_stop (&broker);
 
-    broker = gt_test_broker_start_on_store (config, store);
+    broker = postgres ? gt_test_broker_start (config) : gt_test_broker_start_on_store (config, store);
     dealer = gt_test_dealer (broker);
     reply = s_await_status (broker, dealer, pending, GT_CLEANUP_DELIVERED);
     assert (reply->lease->state == GT_STATE_RELEASED);
@@ -714,10 +721,12 @@ s_test_recovery (void)
     assert (s_requests (server, "/gone", requests, 4) == 2);
     assert (streq (gt_http_request_header (requests [0], "Idempotency-Key"),
                    gt_http_request_header (requests [1], "Idempotency-Key")));
-    //  Delivered callbacks leave the outbox
-    store = gt_test_broker_detach (broker);
-    assert (store && gt_store_test_callbacks (store) == 0);
-    gt_store_destroy (&store);
+    //  Delivered callbacks leave the outbox (PostgreSQL: test_pgstore_outbox checks the table)
+    if (!postgres) {
+        store = gt_test_broker_detach (broker);
+        assert (store && gt_store_test_callbacks (store) == 0);
+        gt_store_destroy (&store);
+    }
 
     gt_http_server_gate (server, true);
     free (pending);

@@ -216,14 +216,14 @@ func runExpiry(o options) error {
 		planned[i] = later
 	}
 	live := loadItems(d, o, 0, n-due, start.Add(o.loadCap), planned)
-	rate := float64(live) / time.Since(start).Seconds()
-	if live < 10000 {
-		rate = createRate(o.results, o.label) // too few to tell: the throughput phase's rate
+	rate, margin := float64(live)/time.Since(start).Seconds(), 0.5
+	if live < 10000 { // too few to tell: the throughput phase's rate, with more margin
+		rate, margin = createRate(o.results, o.label), 0.4
 	}
 	if rate <= 0 {
 		rate = 10000
 	}
-	estimate := time.Duration(float64(due) / (0.5 * rate) * float64(time.Second))
+	estimate := time.Duration(float64(due) / (margin * rate) * float64(time.Second))
 	estimate = min(max(estimate, 300*time.Millisecond), o.loadCap)
 	t0 := time.Now().Add(estimate + 1500*time.Millisecond).UnixMilli()
 	for i := n - due; i < n; i++ {

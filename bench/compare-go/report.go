@@ -279,6 +279,8 @@ func report(path string, w io.Writer) error {
 		rows = append(rows, r)
 	}
 	res.table(w, "live leases", rows)
+	fmt.Fprintln(w, "GarbageTruck's figure includes its REPLAY history (by default the last 100,000 events, each with the full lease), which weighs most at the smaller N.")
+	fmt.Fprintln(w)
 
 	if len(res.burst) > 0 {
 		n := 0.0

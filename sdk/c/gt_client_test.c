@@ -4,42 +4,12 @@
 #undef NDEBUG
 #include <assert.h>
 #include "garbagetruck.h"
+#include "gt_test_router.h"
 
 //  Selftest: no broker here (libgarbagetruck cannot link it).  A plain
 //  ROUTER socket plays the broker's side of the wire, scripted by the
 //  test, to check rids, stale replies and timeouts; the real broker is
 //  exercised by tests/test_client.c.
-
-//  Receive one request on the test's ROUTER: returns it decoded and keeps
-//  the routing id in *routing_p.
-static gt_msg_t *
-s_router_recv (zsock_t *router, zframe_t **routing_p)
-{
-    zmsg_t *msg = zmsg_recv (router);
-    assert (msg);
-    *routing_p = zmsg_pop (msg);
-    zframe_t *body = zmsg_last (msg);
-    assert (body);
-    gt_msg_t *request = NULL;
-    char err [256];
-    gt_code_t code = gt_msg_decode (zframe_data (body), zframe_size (body),
-                                    GT_MSG_REQUEST, &request, NULL, err, sizeof (err));
-    assert (code == GT_OK);
-    zmsg_destroy (&msg);
-    return request;
-}
-
-//  Send raw bytes to routing on the test's ROUTER.
-static void
-s_router_send_raw (zsock_t *router, zframe_t *routing, const void *data, size_t size)
-{
-    zmsg_t *msg = zmsg_new ();
-    zframe_t *copy = zframe_dup (routing);
-    zmsg_append (msg, &copy);
-    zmsg_addmem (msg, data, size);
-    int rc = zmsg_send (&msg, router);
-    assert (rc == 0);
-}
 
 //  Send an OK HEALTH reply (or an error) with rid to routing.
 static void
@@ -59,12 +29,7 @@ s_router_reply (zsock_t *router, zframe_t *routing, uint64_t rid, gt_code_t code
     }
     else
         reply->message = strdup ("scripted failure");
-    void *data;
-    size_t size;
-    int rc = gt_msg_encode_alloc (reply, &data, &size);
-    assert (rc == 0);
-    s_router_send_raw (router, routing, data, size);
-    free (data);
+    gt_test_router_send (router, routing, reply);
     gt_msg_destroy (&reply);
 }
 
@@ -144,11 +109,11 @@ gt_client_test (bool verbose)
     gt_msg_destroy (&request);
 
     zframe_t *routing;
-    gt_msg_t *received = s_router_recv (router, &routing);
+    gt_msg_t *received = gt_test_router_recv (router, -1, &routing);
     assert (received->rid == 1 && received->cmd == GT_CMD_HEALTH);
     gt_msg_destroy (&received);
     zframe_t *routing2;
-    received = s_router_recv (router, &routing2);
+    received = gt_test_router_recv (router, -1, &routing2);
     assert (received->rid == 2);
     gt_msg_destroy (&received);
     zframe_destroy (&routing2);
@@ -171,7 +136,7 @@ gt_client_test (bool verbose)
     assert (request->service_id == NULL);
     gt_msg_destroy (&request);
     zframe_destroy (&routing);
-    received = s_router_recv (router, &routing);
+    received = gt_test_router_recv (router, -1, &routing);
     assert (received->rid == 3 && streq (received->service_id, "test-service"));
     gt_msg_destroy (&received);
 
@@ -187,7 +152,7 @@ gt_client_test (bool verbose)
     //  Replies to rid 1 (stale) and garbage are queued before the call's
     //  request (rid 5) is even sent; the call must skip both.
     s_router_reply (router, routing, 1, GT_OK);
-    s_router_send_raw (router, routing, "\xc1", 1);
+    gt_test_router_send_raw (router, routing, "\xc1", 1);
     s_router_reply (router, routing, 5, GT_OK);
     uint64_t discarded = gt_client_discarded (client);
     gt_client_set_timeout (client, 5000);
@@ -197,7 +162,7 @@ gt_client_test (bool verbose)
     assert (streq (reply->store, "memory"));
     gt_msg_destroy (&reply);
     assert (gt_client_discarded (client) == discarded + 2);
-    received = s_router_recv (router, &routing2);
+    received = gt_test_router_recv (router, -1, &routing2);
     assert (received->rid == 5 && received->cmd == GT_CMD_HEALTH);
     gt_msg_destroy (&received);
     zframe_destroy (&routing2);
@@ -208,7 +173,7 @@ gt_client_test (bool verbose)
     assert (reply == NULL);
     assert (streq (gt_client_error (client), "scripted failure"));
     assert (!gt_client_timed_out (client));
-    received = s_router_recv (router, &routing2);
+    received = gt_test_router_recv (router, -1, &routing2);
     assert (received->rid == 6 && received->cmd == GT_CMD_STATS);
     gt_msg_destroy (&received);
     zframe_destroy (&routing2);
@@ -223,7 +188,7 @@ gt_client_test (bool verbose)
     assert (gt_client_timed_out (client));
     assert (streq (gt_client_error (client), "broker did not answer within 100 ms"));
     //  The late reply to that call is discarded by the next one
-    received = s_router_recv (router, &routing2);
+    received = gt_test_router_recv (router, -1, &routing2);
     assert (received->rid == 7 && received->cmd == GT_CMD_GET);
     gt_msg_destroy (&received);
     zframe_destroy (&routing2);

@@ -460,6 +460,7 @@ gt_keepalive_sock (gt_keepalive_t *self)
 
 #undef NDEBUG
 #include <assert.h>
+#include "gt_test_router.h"
 
 //  Selftest: no broker here.  A ROUTER socket of the test answers the
 //  agent's RENEW_BATCH requests as scripted; an unserved endpoint shows
@@ -469,21 +470,8 @@ gt_keepalive_sock (gt_keepalive_t *self)
 static gt_msg_t *
 s_expect_batch (zsock_t *router, zframe_t **routing_p)
 {
-    zpoller_t *poller = zpoller_new (router, NULL);
-    void *which = zpoller_wait (poller, 5000);
-    zpoller_destroy (&poller);
-    assert (which == router);
-    zmsg_t *msg = zmsg_recv (router);
-    assert (msg);
-    *routing_p = zmsg_pop (msg);
-    zframe_t *body = zmsg_last (msg);
-    gt_msg_t *request = NULL;
-    char err [256];
-    gt_code_t code = gt_msg_decode (zframe_data (body), zframe_size (body),
-                                    GT_MSG_REQUEST, &request, NULL, err, sizeof (err));
-    assert (code == GT_OK);
+    gt_msg_t *request = gt_test_router_recv (router, 5000, routing_p);
     assert (request->cmd == GT_CMD_RENEW_BATCH);
-    zmsg_destroy (&msg);
     return request;
 }
 
@@ -511,17 +499,7 @@ s_answer_batch (zsock_t *router, zframe_t *routing, gt_msg_t *request, const cha
             result->expires_at = 1700000000000;
         }
     }
-    void *data;
-    size_t size;
-    int rc = gt_msg_encode_alloc (reply, &data, &size);
-    assert (rc == 0);
-    zmsg_t *msg = zmsg_new ();
-    zframe_t *copy = zframe_dup (routing);
-    zmsg_append (msg, &copy);
-    zmsg_addmem (msg, data, size);
-    rc = zmsg_send (&msg, router);
-    assert (rc == 0);
-    free (data);
+    gt_test_router_send (router, routing, reply);
     gt_msg_destroy (&reply);
 }
 

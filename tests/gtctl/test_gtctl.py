@@ -2,19 +2,21 @@
 
 Binaries: GT_BROKER_BIN and GT_GTCTL_BIN, else GT_BUILD_DIR (default
 <repo>/build) + broker/garbagetruck and sdk/c/gtctl.  The daemon runs on
-ephemeral loopback ports with a 50 ms minimum lease.  No sleeps: every wait
-is a process wait or a read with a deadline.
+ephemeral loopback ports with a 50 ms minimum lease (started with
+garbagetruck.testing).  No sleeps: every wait is a process wait or a read
+with a deadline.
 """
+import contextlib
 import json
 import os
 import re
 import selectors
-import signal
-import socket
 import subprocess
 import time
 
 import pytest
+from garbagetruck.testing import broker as run_daemon
+from garbagetruck.testing import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("GT_BUILD_DIR", os.path.join(REPO, "build"))
@@ -22,7 +24,6 @@ BROKER_BIN = os.environ.get("GT_BROKER_BIN", os.path.join(BUILD, "broker", "garb
 GTCTL_BIN = os.environ.get("GT_GTCTL_BIN", os.path.join(BUILD, "sdk", "c", "gtctl"))
 
 LEASE_ID = re.compile(r"^[0-9a-f]{32}$")
-READY = re.compile(r"^garbagetruck ready requests=(\S+) events=(\S+)")
 
 
 def _read_line(stream, timeout):
@@ -45,39 +46,27 @@ def _read_line(stream, timeout):
     return data.decode().rstrip("\n")
 
 
-def _run_broker(*extra):
-    """Start the daemon on ephemeral ports; yields its endpoints, then stops it."""
+@contextlib.contextmanager
+def _run_broker(**settings):
+    """The daemon on ephemeral ports for the with block; exit code 0 on SIGTERM
+    is checked when it stops."""
     for path in (BROKER_BIN, GTCTL_BIN):
         if not os.access(path, os.X_OK):
             pytest.fail(f"{path} is missing: build first (cmake --build build)")
-    proc = subprocess.Popen(
-        [BROKER_BIN, "--host", "127.0.0.1", "--port", "0", "--events-port", "0",
-         "--min-lease", "0.05", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    line = _read_line(proc.stdout, 30)
-    match = READY.match(line or "")
-    if not match:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"broker did not print its ready line (got {line!r})")
-    yield {"endpoint": match.group(1), "events": match.group(2)}
-    proc.send_signal(signal.SIGTERM)
-    try:
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with run_daemon(BROKER_BIN, startup_timeout=30, stop_timeout=30,
+                    min_lease=0.05, **settings) as daemon:
+        yield daemon
 
 
 @pytest.fixture(scope="module")
 def broker():
-    yield from _run_broker()
+    with _run_broker() as daemon:
+        yield daemon
 
 
 def gtctl(broker, *args, timeout=60):
     """Run gtctl against the broker; returns the CompletedProcess."""
-    command = [GTCTL_BIN, "--endpoint", broker["endpoint"], "--events", broker["events"],
+    command = [GTCTL_BIN, "--endpoint", broker.endpoint, "--events", broker.events_endpoint,
                *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
@@ -98,12 +87,6 @@ def last_seq(broker):
 
 def watch_lines(output):
     return [json.loads(line) for line in output.splitlines()]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --------------------------------------------------------------------------
@@ -326,7 +309,7 @@ def test_watch_timeout_before_count_exits_1(broker):
 def test_watch_live_events(broker):
     """A live watcher sees a lease created after it started, flushed per line."""
     watcher = subprocess.Popen(
-        [GTCTL_BIN, "--endpoint", broker["endpoint"], "--events", broker["events"],
+        [GTCTL_BIN, "--endpoint", broker.endpoint, "--events", broker.events_endpoint,
          "watch", "created.CUSTOM.live-service", "--count", "1", "--timeout", "30"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -359,7 +342,7 @@ def test_watch_from_resumes_without_gap(broker):
         ok(broker, "create", "--object", f"resume-{index}", "--service", "resume-service")
     total = 5 + 40
     watcher = subprocess.Popen(
-        [GTCTL_BIN, "--endpoint", broker["endpoint"], "--events", broker["events"],
+        [GTCTL_BIN, "--endpoint", broker.endpoint, "--events", broker.events_endpoint,
          "watch", "--from", str(start), "--count", str(total), "--timeout", "30"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -417,8 +400,9 @@ class _Endpoint:
 
 @pytest.fixture
 def callback_broker():
-    yield from _run_broker("--cleanup-max-retries", "0", "--cleanup-retry-delay", "0.01",
-                           "--cleanup-timeout", "5")
+    with _run_broker(cleanup_max_retries=0, cleanup_retry_delay=0.01,
+                     cleanup_timeout=5) as daemon:
+        yield daemon
 
 
 def _await_cleanup_status(broker, lease_id, status, timeout=30):
@@ -483,9 +467,7 @@ def test_dead_letter_list_and_retry(callback_broker):
 
 
 def test_cleanup_url_outside_allow_list_is_refused():
-    import contextlib
-    with contextlib.contextmanager(_run_broker)("--callback-allow",
-                                                "http://127.0.0.1:9/allowed/") as broker:
+    with _run_broker(callback_allow="http://127.0.0.1:9/allowed/") as broker:
         ok(broker, "create", "--object", "a", "--service", "s",
            "--cleanup-url", "http://127.0.0.1:9/allowed/x")
         result = gtctl(broker, "create", "--object", "b", "--service", "s",

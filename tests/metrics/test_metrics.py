@@ -4,17 +4,15 @@ in STATS, and the log lines.
 
 Binary: GT_BROKER_BIN, else GT_BUILD_DIR (default <repo>/build) +
 broker/garbagetruck.  The daemon runs on ephemeral loopback ports
-(--metrics-port auto) with a 50 ms minimum lease.  Requests go over raw
-pyzmq + msgpack (GTLP/1), so the test depends on no SDK.  No sleeps: every
-wait is a read or a poll with a deadline.
+(--metrics-port auto) with a 50 ms minimum lease, started with
+garbagetruck.testing.  Requests go over raw pyzmq + msgpack (GTLP/1), so they
+depend on no SDK client.  No sleeps: every wait is a read or a poll with a
+deadline.
 """
 import http.server
 import json
 import os
 import re
-import selectors
-import signal
-import subprocess
 import threading
 import time
 import urllib.error
@@ -23,58 +21,26 @@ import urllib.request
 import msgpack
 import pytest
 import zmq
+from garbagetruck.testing import broker as run_daemon
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("GT_BUILD_DIR", os.path.join(REPO, "build"))
 BROKER_BIN = os.environ.get("GT_BROKER_BIN", os.path.join(BUILD, "broker", "garbagetruck"))
 
-READY = re.compile(r"^garbagetruck ready requests=(\S+) events=(\S+) metrics=(http://\S+)$")
 DEADLINE = 20.0         # seconds any single wait may take (generous: sanitizer builds)
 
 
-def _read_line(stream, timeout):
-    """One line from a pipe within timeout seconds, else None."""
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    data = b""
-    try:
-        while not data.endswith(b"\n"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not selector.select(remaining):
-                return None
-            chunk = os.read(stream.fileno(), 1)
-            if not chunk:
-                return None
-            data += chunk
-    finally:
-        selector.close()
-    return data.decode().rstrip("\n")
-
-
 class Broker:
-    """The daemon, a DEALER to it, and its metrics URL."""
+    """The daemon (a garbagetruck.testing.BrokerProcess), a DEALER to it, and
+    its metrics URL."""
 
-    def __init__(self, tmp_path):
-        if not os.access(BROKER_BIN, os.X_OK):
-            pytest.fail(f"{BROKER_BIN} is missing: build first (cmake --build build)")
-        self.log_path = tmp_path / "broker.log"
-        self.log = open(self.log_path, "wb")
-        env = dict(os.environ)
-        for name in ("GC_LOG_LEVEL", "GC_LOG_FORMAT", "GC_METRICS_PORT", "GC_METRICS_HOST"):
-            env.pop(name, None)
-        env["GC_LOG_FORMAT"] = "json"
-        self.proc = subprocess.Popen(
-            [BROKER_BIN, "--host", "127.0.0.1", "--port", "0", "--events-port", "0",
-             "--metrics-port", "auto", "--min-lease", "0.05", "--lease-retention", "60"],
-            stdout=subprocess.PIPE, stderr=self.log, env=env)
-        line = _read_line(self.proc.stdout, 30)
-        match = READY.match(line or "")
-        if not match:
-            self.stop()
-            pytest.fail(f"broker did not print a ready line with metrics (got {line!r})")
-        self.endpoint, self.events, self.metrics_url = match.groups()
+    def __init__(self, daemon):
+        self.daemon = daemon
+        if not daemon.metrics_url.startswith("http://"):
+            pytest.fail(f"broker did not print a ready line with metrics (got {daemon!r})")
+        self.endpoint, self.events, self.metrics_url = (
+            daemon.endpoint, daemon.events_endpoint, daemon.metrics_url)
         self.context = zmq.Context()
         self.dealer = self.dealer_socket()
         self.rid = 0
@@ -125,29 +91,30 @@ class Broker:
         return {family.name: family for family in text_string_to_metric_families(body)}
 
     def log_lines(self):
-        self.log.flush()
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+        """The daemon's stderr: one JSON log record per line."""
+        return [json.loads(line) for line in self.daemon.stderr_text().splitlines() if line]
 
-    def stop(self):
-        if hasattr(self, "context"):
-            self.dealer.close()
-            self.context.term()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                assert self.proc.wait(timeout=30) == 0
-            finally:
-                if self.proc.poll() is None:
-                    self.proc.kill()
-                    self.proc.wait()
-        self.log.close()
+    def close(self):
+        self.dealer.close()
+        self.context.term()
 
 
 @pytest.fixture
-def broker(tmp_path):
-    broker = Broker(tmp_path)
-    yield broker
-    broker.stop()
+def broker():
+    """The daemon with JSON logs on stderr; its exit code 0 on SIGTERM is checked."""
+    if not os.access(BROKER_BIN, os.X_OK):
+        pytest.fail(f"{BROKER_BIN} is missing: build first (cmake --build build)")
+    env = dict(os.environ)
+    for name in ("GC_LOG_LEVEL", "GC_LOG_FORMAT", "GC_METRICS_PORT", "GC_METRICS_HOST"):
+        env.pop(name, None)
+    env["GC_LOG_FORMAT"] = "json"
+    with run_daemon(BROKER_BIN, startup_timeout=30, stop_timeout=30, env=env,
+                    metrics_port="auto", min_lease=0.05, lease_retention=60) as daemon:
+        broker = Broker(daemon)
+        try:
+            yield broker
+        finally:
+            broker.close()
 
 
 def value(families, name, **labels):

@@ -16,295 +16,25 @@ Binary: GT_BROKER_BIN, else GT_BUILD_DIR (default <repo>/build) +
 broker/garbagetruck.  Requests go over raw pyzmq + msgpack (GTLP/1).  No
 sleeps as synchronisation: waits are reads or polls with deadlines; where
 wall time itself must pass (a deadline falling due while the broker is down)
-the test waits for the clock.
+the test waits for the clock.  The daemon and database helpers are in
+pg_daemon.py.
 """
 import itertools
-import os
 import re
-import selectors
-import shutil
 import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import msgpack
 import pytest
 import zmq
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("GT_BUILD_DIR", os.path.join(REPO, "build"))
-BROKER_BIN = os.environ.get("GT_BROKER_BIN", os.path.join(BUILD, "broker", "garbagetruck"))
-DATABASE_URL = os.environ.get("DATABASE_URL")
-
-READY = re.compile(r"^garbagetruck ready requests=(\S+) events=(\S+)(?: metrics=(http://\S+))?")
-DEADLINE = 30.0         # seconds any single wait may take (the writer's commit timeout is 10 s)
-LONG_TTL_MS = 600000    # leases that must not expire during a test
+from pg_daemon import (DATABASE_URL, DEADLINE, LONG_TTL_MS, Broker, call, create_many, local_cluster,
+                       psql, same_lease, start_daemon, wait_pg_ready, wait_wall)
+from pg_daemon import database_fixture, no_daemon_left  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not DATABASE_URL, reason="DATABASE_URL is not set (PostgreSQL tests)")
-
-_databases = itertools.count(1)
-_running = []           # every daemon a test started: killed if the test left it running
-
-
-# ---------------------------------------------------------------------------
-# PostgreSQL
-
-def psql(url, sql):
-    """Run sql with the psql CLI; returns its unaligned output."""
-    result = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
-
-
-def _database_url(name):
-    """DATABASE_URL pointing at database name instead."""
-    if re.match(r"^postgres(ql)?://", DATABASE_URL):
-        parts = urllib.parse.urlsplit(DATABASE_URL)
-        return urllib.parse.urlunsplit(parts._replace(path="/" + name))
-    return f"{DATABASE_URL} dbname={name}"
-
-
-@pytest.fixture
-def database():
-    """A fresh, empty database; its URL.  Dropped afterwards."""
-    name = f"gt_pytest_{os.getpid()}_{next(_databases)}"
-    psql(DATABASE_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    psql(DATABASE_URL, f"CREATE DATABASE {name}")
-    yield _database_url(name)
-    psql(DATABASE_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def _cluster():
-    """(version, name) of the local cluster serving DATABASE_URL, or None."""
-    if not shutil.which("pg_lsclusters") or not shutil.which("pg_ctlcluster") or os.geteuid() != 0:
-        return None
-    port = 5432
-    if re.match(r"^postgres(ql)?://", DATABASE_URL):
-        port = urllib.parse.urlsplit(DATABASE_URL).port or 5432
-    else:
-        match = re.search(r"\bport=(\d+)", DATABASE_URL)
-        port = int(match.group(1)) if match else 5432
-    listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True).stdout
-    for line in listing.splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[2] == str(port):
-            return fields[0], fields[1]
-    return None
-
-
-def _pg_ready():
-    """Wait until the server accepts connections again (pg_isready polls with its own timeout)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if subprocess.run(["pg_isready", "-q", "-d", DATABASE_URL, "-t", "5"]).returncode == 0:
-            return
-    raise AssertionError("PostgreSQL did not come back within 60 s")
-
-
-# ---------------------------------------------------------------------------
-# The daemon
-
-def _read_line(stream, timeout):
-    """One line from a pipe within timeout seconds, else None."""
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    data = b""
-    try:
-        while not data.endswith(b"\n"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not selector.select(remaining):
-                return None
-            chunk = os.read(stream.fileno(), 1)
-            if not chunk:
-                return None
-            data += chunk
-    finally:
-        selector.close()
-    return data.decode().rstrip("\n")
-
-
-def _start(url, log_path, *extra, storage="postgres"):
-    """Start the daemon; (process, ready line or None)."""
-    if not os.access(BROKER_BIN, os.X_OK):
-        pytest.fail(f"{BROKER_BIN} is missing: build first (cmake --build build)")
-    env = dict(os.environ)
-    for name in list(env):
-        if name.startswith("GC_"):
-            del env[name]
-    env["GC_STORAGE_BACKEND"] = storage
-    if url is None:
-        env.pop("DATABASE_URL", None)
-    else:
-        env["DATABASE_URL"] = url
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(
-        [BROKER_BIN, "--host", "127.0.0.1", "--port", "0", "--events-port", "0",
-         "--metrics-port", "auto", "--min-lease", "0.05", "--max-leases-per-service", "100000",
-         *extra],
-        stdout=subprocess.PIPE, stderr=log, env=env)
-    log.close()
-    _running.append(proc)
-    return proc, _read_line(proc.stdout, 60)
-
-
-@pytest.fixture(autouse=True)
-def _no_daemon_left():
-    """A failing test must not leave its daemons running."""
-    yield
-    while _running:
-        proc = _running.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-class Broker:
-    """The daemon on a database, and a DEALER to it."""
-
-    def __init__(self, url, tmp_path, *extra):
-        self.log_path = tmp_path / "broker.log"
-        self.proc, line = _start(url, self.log_path, *extra)
-        match = READY.match(line or "")
-        if not match:
-            self.kill()
-            pytest.fail(f"broker did not print its ready line (got {line!r}); log:\n{self.log()}")
-        self.endpoint, self.events, self.metrics_url = match.groups()
-        self.context = zmq.Context()
-        self.dealer = self.socket()
-        self.rids = itertools.count(1)
-
-    def socket(self):
-        dealer = self.context.socket(zmq.DEALER)
-        dealer.setsockopt(zmq.LINGER, 0)
-        dealer.connect(self.endpoint)
-        return dealer
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    def call(self, cmd, **fields):
-        """One request on the main DEALER; the decoded reply."""
-        return call(self.dealer, next(self.rids), cmd, **fields)
-
-    def readyz(self):
-        """HTTP status of /readyz, or None when the metrics endpoint is not there."""
-        if not self.metrics_url:
-            return None
-        try:
-            with urllib.request.urlopen(self.metrics_url + "/readyz", timeout=DEADLINE) as answer:
-                return answer.status
-        except urllib.error.HTTPError as error:
-            return error.code
-
-    def list_all(self):
-        """Every lease, through LIST pages: {lease id: lease}."""
-        leases = {}
-        cursor = None
-        while True:
-            fields = {"limit": 1000}
-            if cursor:
-                fields["cursor"] = cursor
-            reply = self.call("LIST", **fields)
-            assert reply["code"] == "OK", reply
-            for lease in reply["leases"]:
-                assert lease["id"] not in leases, f"lease {lease['id']} listed twice"
-                leases[lease["id"]] = lease
-            cursor = reply.get("cursor")
-            if not cursor:
-                return leases
-
-    def replay(self, after_seq):
-        """Every event after after_seq, through REPLAY pages (sequence checked)."""
-        events = []
-        while True:
-            reply = self.call("REPLAY", after_seq=after_seq, limit=1000)
-            assert reply["code"] == "OK", reply
-            for event in reply["events"]:
-                assert event["seq"] == after_seq + 1, "gap in the event sequence"
-                after_seq = event["seq"]
-                events.append(event)
-            if not reply["events"]:
-                return events
-
-    def last_seq(self):
-        reply = self.call("REPLAY", after_seq=0, limit=1)
-        assert reply["code"] == "OK", reply
-        return reply["last_seq"]
-
-    def close_sockets(self):
-        if self.context is not None:
-            self.context.destroy(linger=0)
-            self.context = None
-
-    def stop(self):
-        """SIGTERM: a graceful stop (exit 0)."""
-        self.close_sockets()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                assert self.proc.wait(timeout=60) == 0
-            finally:
-                if self.proc.poll() is None:
-                    self.kill()
-
-    def kill(self):
-        """SIGKILL: a crash."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.close_sockets()
-
-
-def call(dealer, rid, cmd, timeout=DEADLINE, **fields):
-    """One request on a DEALER; the decoded reply (AssertionError on timeout)."""
-    dealer.send(msgpack.packb({"v": 1, "rid": rid, "cmd": cmd, **fields}))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if dealer.poll(int((deadline - time.monotonic()) * 1000) + 1):
-            reply = msgpack.unpackb(dealer.recv(), raw=False)
-            if reply["rid"] == rid:
-                return reply
-    raise AssertionError(f"no reply to {cmd} rid {rid} within {timeout} s")
-
-
-def create_many(dealer, prefix, count, ttl_ms, window=256):
-    """CREATE count leases pipelined (object prefix-i, service prefix); {object id: lease}."""
-    created = {}
-    sent = {}
-    rids = itertools.count(1)
-    index = 0
-    while index < count or sent:
-        while index < count and len(sent) < window:
-            rid = next(rids)
-            object_id = f"{prefix}-{index}"
-            dealer.send(msgpack.packb({"v": 1, "rid": rid, "cmd": "CREATE", "object_id": object_id,
-                                       "service_id": prefix, "ttl_ms": ttl_ms}))
-            sent[rid] = object_id
-            index += 1
-        assert dealer.poll(int(DEADLINE * 1000)), "no reply within the deadline"
-        reply = msgpack.unpackb(dealer.recv(), raw=False)
-        object_id = sent.pop(reply["rid"])
-        assert reply["code"] == "OK", reply
-        created[object_id] = reply["lease"]
-    return created
-
-
-def wait_wall(wall_ms):
-    """Wait until the wall clock has passed wall_ms: time itself must pass."""
-    while time.time() * 1000 <= wall_ms:
-        time.sleep(max(0.001, (wall_ms - time.time() * 1000) / 1000 + 0.001))
-
-
-def same_lease(stored, acknowledged):
-    for field in ("id", "object_id", "service_id", "object_type", "fence", "ttl_ms",
-                  "created_at", "renewed_at", "expires_at", "renewals"):
-        assert stored[field] == acknowledged[field], (field, stored, acknowledged)
 
 
 # ---------------------------------------------------------------------------
@@ -499,7 +229,7 @@ def test_migrations_are_applied_once_and_a_newer_schema_is_refused(database, tmp
     # A schema from a newer garbagetruck: refused, untouched
     psql(database, "INSERT INTO gt_schema_migrations (version, name) VALUES (999, 'from_the_future')")
     log_path = tmp_path / "refused.log"
-    proc, line = _start(database, log_path)
+    proc, line = start_daemon(database, log_path)
     assert proc.wait(timeout=60) != 0
     assert line is None
     message = log_path.read_text()
@@ -508,14 +238,14 @@ def test_migrations_are_applied_once_and_a_newer_schema_is_refused(database, tmp
 
     # Nothing listening: a clear message at once (GC_DB_CONNECT_WAIT 0)
     log_path = tmp_path / "unreachable.log"
-    proc, line = _start("postgresql://nobody:secret@127.0.0.1:1/none", log_path)
+    proc, line = start_daemon("postgresql://nobody:secret@127.0.0.1:1/none", log_path)
     assert proc.wait(timeout=60) == 1 and line is None
     message = log_path.read_text()
     assert "cannot connect to PostgreSQL" in message and "secret" not in message, message
 
     # No DATABASE_URL at all: a setting error
     log_path = tmp_path / "no-url.log"
-    proc, line = _start(None, log_path)
+    proc, line = start_daemon(None, log_path)
     assert proc.wait(timeout=60) == 2 and line is None
     assert "DATABASE_URL" in log_path.read_text()
 
@@ -524,7 +254,7 @@ def test_migrations_are_applied_once_and_a_newer_schema_is_refused(database, tmp
 # Outage: PostgreSQL stops while clients work (LAST: it stops the cluster)
 
 def test_zz_outage_refuses_changes_and_recovers_without_a_restart(database, tmp_path):
-    cluster = _cluster()
+    cluster = local_cluster()
     if cluster is None:
         pytest.skip("needs root and pg_ctlcluster for the local cluster serving DATABASE_URL")
     version, name = cluster
@@ -583,7 +313,7 @@ def test_zz_outage_refuses_changes_and_recovers_without_a_restart(database, tmp_
         finally:
             subprocess.run(["pg_ctlcluster", version, name, "start"], check=True,
                            capture_output=True, timeout=120)
-            _pg_ready()
+            wait_pg_ready()
         # Back without a restart: the writer reconnects by itself
         deadline = time.monotonic() + DEADLINE
         while broker.call("HEALTH")["status"] != "SERVING":

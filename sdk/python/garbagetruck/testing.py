@@ -55,7 +55,7 @@ __all__ = [
 #: TTLs of a fraction of a second.
 DEFAULT_TEST_SETTINGS: Dict[str, Any] = {"min_lease": 0.01}
 
-_READY = re.compile(r"garbagetruck ready requests=(\S+) events=(\S+)")
+_READY = re.compile(r"garbagetruck ready requests=(\S+) events=(\S+)(?: metrics=(\S+))?")
 _PORT = re.compile(r":(\d+)$")
 
 
@@ -109,14 +109,24 @@ def _flag_value(value: Any) -> str:
 
 
 class BrokerProcess:
-    """A running broker daemon: ``endpoint`` (requests) and ``events_endpoint``."""
+    """A running broker daemon: ``endpoint`` (requests) and ``events_endpoint``;
+    ``metrics_url`` when its ready line names one (``metrics_port="auto"``), else "".
+    ``env``: the daemon's environment (default: this process's)."""
 
-    def __init__(self, binary: str, settings: Dict[str, Any], startup_timeout: float) -> None:
+    def __init__(
+        self,
+        binary: str,
+        settings: Dict[str, Any],
+        startup_timeout: float,
+        env: Optional[Dict[str, str]] = None,
+    ) -> None:
         self.binary = binary
         self.settings = dict(settings)
         self.startup_timeout = startup_timeout
+        self.env = dict(env) if env is not None else None
         self.endpoint = ""
         self.events_endpoint = ""
+        self.metrics_url = ""
         self.port = int(self.settings.pop("port", 0))
         self.events_port = int(self.settings.pop("events_port", 0))
         self.process: Optional["subprocess.Popen[bytes]"] = None
@@ -139,6 +149,7 @@ class BrokerProcess:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
+            env=self.env,
         )
         lines: "queue.Queue[Optional[bytes]]" = queue.Queue()
         assert self.process.stdout is not None
@@ -158,6 +169,7 @@ class BrokerProcess:
             if match:
                 break
         self.endpoint, self.events_endpoint = match.group(1), match.group(2)
+        self.metrics_url = match.group(3) or ""
         self.port = int(_PORT.search(self.endpoint).group(1))  # type: ignore[union-attr]
         self.events_port = int(_PORT.search(self.events_endpoint).group(1))  # type: ignore[union-attr]
         return self
@@ -224,8 +236,10 @@ class BrokerProcess:
     def stderr_text(self) -> str:
         if self._stderr is None:
             return ""
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")
+        # pread, not seek + read: the running daemon shares the file offset
+        # and would write over what a seek to 0 rewinds
+        fd = self._stderr.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
     def _stderr_tail(self) -> str:
         text = self.stderr_text().strip()
@@ -289,27 +303,30 @@ def broker(
     *,
     startup_timeout: float = 10.0,
     check_exit: bool = True,
+    env: Optional[Dict[str, str]] = None,
+    stop_timeout: float = 10.0,
     **settings: Any,
 ) -> Iterator[BrokerProcess]:
     """Run a broker on ephemeral loopback ports for the ``with`` block.
 
-    On exit the broker gets SIGTERM; with ``check_exit`` an exit code other
-    than 0 (a crash, a sanitizer report, a hang killed after 10 s) raises
-    RuntimeError with the end of its stderr."""
+    ``env``: the daemon's environment (default: this process's).  On exit
+    the broker gets SIGTERM; with ``check_exit`` an exit code other than 0
+    (a crash, a sanitizer report, a hang killed after ``stop_timeout`` s)
+    raises RuntimeError with the end of its stderr."""
     path = binary or find_broker_binary()
     if path is None:
         raise BrokerNotFound(
             "garbagetruck broker binary not found: set GT_BROKER_BIN, put garbagetruck on PATH, "
             "or build it (cmake --build build --target garbagetruck)"
         )
-    process = BrokerProcess(path, settings, startup_timeout)
+    process = BrokerProcess(path, settings, startup_timeout, env)
     process.start()
     try:
         yield process
     except BaseException:
-        process.stop()
+        process.stop(stop_timeout)
         raise
-    code = process.stop()
+    code = process.stop(stop_timeout)
     if check_exit and code not in (0, None):
         raise RuntimeError(f"broker exited with code {code} on SIGTERM{process._stderr_tail()}")
 

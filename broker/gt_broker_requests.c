@@ -1,0 +1,229 @@
+/*  gt_broker_requests.c — one decoded request applied to the broker's
+    tables, and the encoded reply body (part of the broker actor,
+    gt_broker.c; kept apart so that each file reads in one sitting).  */
+
+#include <czmq.h>
+#include "gt_broker.h"
+#include "gt_leases.h"
+#include "gt_events.h"
+#include "gt_store.h"
+#include "gt_broker_delivery.h"
+#include "gt_broker_internal.h"
+#include "gt_log.h"
+#include "gt_broker_store.h"
+
+//  Encode an error reply body.
+void
+gt_broker_error_body (uint64_t rid, gt_code_t code, const char *message,
+                      void **data_p, size_t *size_p)
+{
+    gt_msg_t reply;
+    memset (&reply, 0, sizeof (reply));
+    reply.kind = GT_MSG_REPLY;
+    reply.version = GT_PROTOCOL_VERSION;
+    reply.rid = rid;
+    reply.code = code;
+    //  Messages are built with snprintf into fixed buffers and may quote
+    //  client strings: a cut can split a UTF-8 sequence, so trim to the
+    //  longest valid prefix (the wire carries only valid UTF-8).
+    if (!message || !*message)
+        message = gt_code_name (code);
+    size_t length = strlen (message);
+    while (length > 0 && !gt_utf8_valid (message, length))
+        length--;
+    char *text = strndup (message, length);
+    assert (text);
+    reply.message = text;
+    uint64_t versions [] = { GT_PROTOCOL_VERSION };
+    if (code == GT_ERR_UNSUPPORTED_VERSION) {
+        reply.versions = versions;
+        reply.version_count = 1;
+    }
+    int rc = gt_msg_encode_alloc (&reply, data_p, size_p);
+    assert (rc == 0);               //  an error reply always encodes
+    free (text);
+}
+
+static void
+s_reply_lease (s_broker_t *self, gt_msg_t *reply, gt_lease_info_t *info, const gt_lease_t *lease)
+{
+    gt_leases_info (self->leases, lease, info);
+    reply->lease = info;
+}
+
+gt_code_t
+gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size_t *size_p)
+{
+    char err [512] = "";
+    gt_msg_t reply;
+    memset (&reply, 0, sizeof (reply));
+    reply.kind = GT_MSG_REPLY;
+    reply.version = GT_PROTOCOL_VERSION;
+    reply.rid = request->rid;
+    gt_code_t code = GT_OK;
+    gt_lease_t *lease = NULL;
+    gt_lease_info_t info;
+    //  Storage that outlives the switch, freed after encoding
+    gt_lease_info_t *infos = NULL;
+    gt_lease_t **leases = NULL;
+    gt_renew_result_t *results = NULL;
+    gt_stat_t *stats = NULL;
+    char cursor [32] = "";
+
+    gt_broker_clock (self);
+    //  The store cannot write: refuse a change before applying it
+    if (gt_broker_store_refuses (self, request->cmd, err, sizeof (err)))
+        code = GT_ERR_UNAVAILABLE;
+    else
+    switch (request->cmd) {
+        case GT_CMD_CREATE:
+            code = gt_leases_create (self->leases, request, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                s_reply_lease (self, &reply, &info, lease);
+            break;
+        case GT_CMD_RENEW:
+            code = gt_leases_renew (self->leases, request->lease_id, request->service_id,
+                                    request->has_ttl, request->ttl_ms, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                s_reply_lease (self, &reply, &info, lease);
+            break;
+        case GT_CMD_RELEASE:
+            code = gt_leases_release (self->leases, request->lease_id, request->service_id,
+                                      request->has_retain && request->retain, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                s_reply_lease (self, &reply, &info, lease);
+            break;
+        case GT_CMD_GET:
+            code = gt_leases_get (self->leases, request->lease_id, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                s_reply_lease (self, &reply, &info, lease);
+            break;
+        case GT_CMD_RETRY:
+            code = gt_leases_get (self->leases, request->lease_id, &lease, err, sizeof (err));
+            if (code == GT_OK)
+                code = gt_broker_delivery_retry (self, request->lease_id, err, sizeof (err));
+            if (code == GT_OK)
+                s_reply_lease (self, &reply, &info, lease);
+            break;
+        case GT_CMD_RENEW_BATCH: {
+            if (request->lease_id_count == 0 || request->lease_id_count > GT_MAX_BATCH) {
+                snprintf (err, sizeof (err), "lease_ids must have 1 .. %d entries", GT_MAX_BATCH);
+                code = GT_ERR_INVALID_ARGUMENT;
+                break;
+            }
+            if (request->has_ttl
+            && (code = gt_leases_check_ttl (self->leases, request->ttl_ms, err, sizeof (err))) != GT_OK)
+                break;
+            results = (gt_renew_result_t *) calloc (request->lease_id_count, sizeof (gt_renew_result_t));
+            assert (results);
+            for (size_t i = 0; i < request->lease_id_count; i++) {
+                gt_renew_result_t *result = &results [i];
+                const char *id = request->lease_ids [i];
+                snprintf (result->lease_id, sizeof (result->lease_id), "%s", id ? id : "");
+                char item_err [256];
+                result->code = gt_leases_renew (self->leases, id, request->service_id, request->has_ttl,
+                                                request->ttl_ms, &lease, item_err, sizeof (item_err));
+                if (result->code == GT_OK) {
+                    gt_leases_info (self->leases, lease, &info);
+                    result->expires_at = info.expires_at;
+                }
+                else
+                    //  Short fixed texts keep 10,000 results under 1 MiB
+                    result->message = (char *) (result->code == GT_ERR_NOT_FOUND ? "no such lease"
+                                    : result->code == GT_ERR_LEASE_ENDED ? "lease has ended"
+                                    : result->code == GT_ERR_PERMISSION_DENIED ? "another service's lease"
+                                    : "invalid lease");
+            }
+            reply.results = results;
+            reply.result_count = request->lease_id_count;
+            reply.results_present = true;
+            break;
+        }
+        case GT_CMD_LIST: {
+            size_t limit = request->has_limit ? request->limit : GT_DEFAULT_PAGE;
+            if (limit < 1 || limit > GT_MAX_PAGE) {
+                snprintf (err, sizeof (err), "limit must be 1 .. %d", GT_MAX_PAGE);
+                code = GT_ERR_INVALID_ARGUMENT;
+                break;
+            }
+            gt_leases_filter_t filter = {
+                request->service_id, request->object_id,
+                request->has_object_type, request->object_type,
+                request->has_state, request->state,
+                request->has_cleanup_status, request->cleanup_status
+            };
+            leases = (gt_lease_t **) calloc (limit, sizeof (gt_lease_t *));
+            assert (leases);
+            size_t count = 0;
+            code = gt_leases_list (self->leases, &filter, request->cursor, limit,
+                                   GT_MAX_BODY_SIZE - 64 * 1024, leases, &count, cursor,
+                                   err, sizeof (err));
+            if (code != GT_OK)
+                break;
+            infos = (gt_lease_info_t *) calloc (count ? count : 1, sizeof (gt_lease_info_t));
+            assert (infos);
+            for (size_t i = 0; i < count; i++)
+                gt_leases_info (self->leases, leases [i], &infos [i]);
+            reply.leases = infos;
+            reply.lease_count = count;
+            reply.leases_present = true;
+            if (*cursor)
+                reply.cursor = cursor;
+            break;
+        }
+        case GT_CMD_HEALTH: {
+            gt_leases_stats_t engine;
+            gt_leases_stats (self->leases, &engine);
+            bool healthy = gt_store_healthy (self->store);
+            reply.status = (char *) (healthy ? "SERVING" : "DEGRADED");
+            reply.server_version = (char *) GT_VERSION_STRING;
+            reply.store = (char *) gt_store_name (self->store);
+            reply.store_status = (char *) (healthy ? "OK" : "DEGRADED");
+            reply.uptime_ms = (uint64_t) (zclock_mono () - self->started);
+            reply.now = (uint64_t) zclock_time ();
+            reply.active_leases = engine.active_leases;
+            break;
+        }
+        case GT_CMD_STATS: {
+            size_t count = 0;
+            stats = gt_broker_stats_build (self, &count);
+            reply.stats = stats;
+            reply.stat_count = count;
+            reply.stats_present = true;
+            break;
+        }
+        case GT_CMD_REPLAY: {
+            size_t limit = request->has_limit ? request->limit : GT_DEFAULT_PAGE;
+            if (limit < 1 || limit > GT_MAX_PAGE) {
+                snprintf (err, sizeof (err), "limit must be 1 .. %d", GT_MAX_PAGE);
+                code = GT_ERR_INVALID_ARGUMENT;
+                break;
+            }
+            code = gt_events_replay (self->events, request->rid, request->after_seq, limit,
+                                     GT_MAX_BODY_SIZE - 64 * 1024, body_p, size_p, err, sizeof (err));
+            if (code == GT_OK)
+                return GT_OK;       //  the events module built the whole body
+            break;
+        }
+        default:
+            snprintf (err, sizeof (err), "unknown command");
+            code = GT_ERR_UNSUPPORTED_COMMAND;
+            break;
+    }
+    if (code == GT_OK) {
+        reply.code = GT_OK;
+        if (gt_msg_encode_alloc (&reply, body_p, size_p) != 0) {
+            gt_log_error ("broker", "cannot encode the reply to %s rid=%" PRIu64,
+                          gt_cmd_name (request->cmd), request->rid);
+            code = GT_ERR_INTERNAL;
+            snprintf (err, sizeof (err), "the broker could not encode its reply");
+        }
+    }
+    if (code != GT_OK)
+        gt_broker_error_body (request->rid, code, err, body_p, size_p);
+    free (infos);
+    free (leases);
+    free (results);
+    free (stats);
+    return code;
+}

@@ -1,0 +1,23 @@
+/*  gt_test_router.h — a plain ROUTER socket playing the broker's side of
+    the wire in the SDK selftests (gt_client_test.c, gt_keepalive.c).
+    Internal: not installed.  Failures are asserts (test code).  */
+
+#ifndef GT_TEST_ROUTER_H_INCLUDED
+#define GT_TEST_ROUTER_H_INCLUDED
+
+#include "garbagetruck.h"
+
+//  Receive one request on router within timeout_ms (-1: no limit): returns
+//  it decoded (caller destroys) and keeps the routing id in *routing_p.
+gt_msg_t *
+    gt_test_router_recv (zsock_t *router, int timeout_ms, zframe_t **routing_p);
+
+//  Send raw bytes to routing on router.
+void
+    gt_test_router_send_raw (zsock_t *router, zframe_t *routing, const void *data, size_t size);
+
+//  Encode reply and send it to routing on router.
+void
+    gt_test_router_send (zsock_t *router, zframe_t *routing, gt_msg_t *reply);
+
+#endif
