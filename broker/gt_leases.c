@@ -18,6 +18,28 @@ _Static_assert (sizeof (struct gt_lease_t) == 104, "a lease must stay 104 bytes 
 //  --------------------------------------------------------------------------
 //  Lifecycle
 
+
+//  One random SipHash key per process for the string-keyed zhashx tables
+//  (zhashx hashers take no context).  Without entropy the key stays zero:
+//  hashing still works, only unkeyed.
+static uint8_t s_string_hash_key [16];
+static pthread_once_t s_string_hash_once = PTHREAD_ONCE_INIT;
+
+static void
+s_string_hash_init (void)
+{
+    if (getrandom (s_string_hash_key, sizeof (s_string_hash_key), 0) != (ssize_t) sizeof (s_string_hash_key))
+        memset (s_string_hash_key, 0, sizeof (s_string_hash_key));
+}
+
+static size_t
+s_string_hash (const void *key)
+{
+    pthread_once (&s_string_hash_once, s_string_hash_init);
+    const char *text = (const char *) key;
+    return (size_t) gt_siphash (s_string_hash_key, text, strlen (text));
+}
+
 gt_leases_t *
 gt_leases_new (const gt_config_t *config, const gt_leases_hooks_t *hooks,
                uint64_t mono_ms, uint64_t wall_ms)
@@ -45,6 +67,11 @@ gt_leases_new (const gt_config_t *config, const gt_leases_hooks_t *hooks,
     self->objects = gt_table_new (gt_leases_object_hash, self);
     self->service_index = zhashx_new ();
     self->keys = zhashx_new ();
+    //  Both are keyed by strings a client chooses: hash them with keyed
+    //  SipHash, as the lease and object tables do, not CZMQ's fixed hash
+    //  (which lets a client force collisions)
+    zhashx_set_key_hasher (self->service_index, s_string_hash);
+    zhashx_set_key_hasher (self->keys, s_string_hash);
     self->next_serial = 1;
     self->fence_floor = 1;
     gt_leases_random_fill (self);
