@@ -18,6 +18,7 @@ struct gt_events_t {
     size_t ring_cap;                //  GC_EVENT_HISTORY
     size_t ring_head;               //  index of the oldest
     size_t ring_count;              //  how many are kept
+    msgpack_sbuffer scratch;        //  reused to encode each event (no malloc per event)
 };
 
 static s_record_t *
@@ -64,6 +65,7 @@ gt_events_destroy (gt_events_t **self_p)
         for (size_t i = 0; i < self->ring_count; i++)
             free (self->ring [(self->ring_head + i) % self->ring_cap]);
         free (self->ring);
+        msgpack_sbuffer_destroy (&self->scratch);
         free (self);
         *self_p = NULL;
     }
@@ -87,14 +89,11 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
     msg.event.at = at;
     msg.event.lease = *lease;
     msg.event.reason = kind == GT_EVENT_OBJECT_RECLAIMED ? reason : GT_REASON_NONE;
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    if (gt_msg_encode (&msg, &buffer)) {
-        msgpack_sbuffer_destroy (&buffer);
+    msgpack_sbuffer_clear (&self->scratch);
+    if (gt_msg_encode (&msg, &self->scratch))
         return NULL;
-    }
-    s_record_t *record = s_record_new (self->next_seq, kind, at, topic, buffer.data, buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
+    s_record_t *record = s_record_new (self->next_seq, kind, at, topic,
+                                       self->scratch.data, self->scratch.size);
     if (self->waiting_count == self->waiting_cap) {
         self->waiting_cap = self->waiting_cap ? self->waiting_cap * 2 : 64;
         self->waiting = (s_record_t **) realloc (self->waiting, self->waiting_cap * sizeof (s_record_t *));

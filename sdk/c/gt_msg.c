@@ -696,8 +696,14 @@ gt_msg_encode_alloc (const gt_msg_t *self, void **data_p, size_t *size_p)
 {
     assert (data_p);
     assert (size_p);
+    //  msgpack's first allocation is 8 KiB; most bodies are a few hundred
+    //  bytes, so start small (the buffer doubles as needed): the result is
+    //  held until sent, and small blocks come from malloc's fast caches.
     msgpack_sbuffer buf;
     msgpack_sbuffer_init (&buf);
+    buf.data = (char *) malloc (512);
+    assert (buf.data);
+    buf.alloc = 512;
     if (gt_msg_encode (self, &buf)) {
         msgpack_sbuffer_destroy (&buf);
         *data_p = NULL;
