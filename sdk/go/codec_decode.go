@@ -99,24 +99,18 @@ func (d *decoder) bool(what string) (bool, error) {
 }
 
 func (d *decoder) mapLen(what string, depth int) (int, error) {
-	if depth > maxDepth {
-		return 0, decodeError("%s: nested deeper than %d", what, maxDepth)
-	}
-	c, err := d.peek(what)
-	if err != nil {
-		return 0, err
-	}
-	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 {
-		return 0, decodeError("%s: expected a map, got code 0x%02x", what, c)
-	}
-	n, err := d.dec.DecodeMapLen()
-	if err != nil {
-		return 0, decodeError("%s: %v", what, err)
-	}
-	return n, nil
+	isMap := func(c byte) bool { return msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32 }
+	return d.containerLen(what, depth, "a map", isMap, d.dec.DecodeMapLen)
 }
 
 func (d *decoder) arrayLen(what string, depth int) (int, error) {
+	isArray := func(c byte) bool { return msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32 }
+	return d.containerLen(what, depth, "an array", isArray, d.dec.DecodeArrayLen)
+}
+
+// containerLen checks depth and type of the next map or array and reads its length.
+func (d *decoder) containerLen(what string, depth int, kind string, isKind func(byte) bool,
+	decodeLen func() (int, error)) (int, error) {
 	if depth > maxDepth {
 		return 0, decodeError("%s: nested deeper than %d", what, maxDepth)
 	}
@@ -124,10 +118,10 @@ func (d *decoder) arrayLen(what string, depth int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !msgpcode.IsFixedArray(c) && c != msgpcode.Array16 && c != msgpcode.Array32 {
-		return 0, decodeError("%s: expected an array, got code 0x%02x", what, c)
+	if !isKind(c) {
+		return 0, decodeError("%s: expected %s, got code 0x%02x", what, kind, c)
 	}
-	n, err := d.dec.DecodeArrayLen()
+	n, err := decodeLen()
 	if err != nil {
 		return 0, decodeError("%s: %v", what, err)
 	}
