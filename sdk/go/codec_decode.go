@@ -359,10 +359,8 @@ func (d *decoder) lease(what string, depth int) (*Lease, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range leaseRequired {
-		if !seen[k] {
-			return nil, decodeError("%s: missing %s", what, k)
-		}
+	if err := requireKeys(seen, what, leaseRequired...); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
@@ -403,10 +401,8 @@ func (d *decoder) event(what string, depth int) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"v", "seq", "kind", "at", "lease"} {
-		if !seen[k] {
-			return nil, decodeError("%s: missing %s", what, k)
-		}
+	if err := requireKeys(seen, what, "v", "seq", "kind", "at", "lease"); err != nil {
+		return nil, err
 	}
 	return ev, nil
 }
@@ -518,10 +514,8 @@ func decodeReply(body []byte) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"v", "rid", "code"} {
-		if !seen[k] {
-			return nil, decodeError("reply: missing %s", k)
-		}
+	if err := requireKeys(seen, "reply", "v", "rid", "code"); err != nil {
+		return nil, err
 	}
 	return r, d.finish()
 }
@@ -620,10 +614,8 @@ func decodeRequest(body []byte) (*request, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"v", "rid", "cmd"} {
-		if !seen[k] {
-			return nil, decodeError("request: missing %s", k)
-		}
+	if err := requireKeys(seen, "request", "v", "rid", "cmd"); err != nil {
+		return nil, err
 	}
 	return r, d.finish()
 }
@@ -663,4 +655,14 @@ func replyRID(body []byte) uint64 {
 		}
 	}
 	return 0
+}
+
+// requireKeys reports the first of keys that the map being decoded lacked.
+func requireKeys(seen map[string]bool, what string, keys ...string) error {
+	for _, k := range keys {
+		if !seen[k] {
+			return decodeError("%s: missing %s", what, k)
+		}
+	}
+	return nil
 }
