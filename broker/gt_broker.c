@@ -26,6 +26,7 @@
     whose pipe is full (EAGAIN) gets its reply queued and retried every
     turn; a queue overflow drops with a counter and a log line.  */
 #include <czmq.h>
+#include <malloc.h>
 #include "gt_broker.h"
 #include "gt_leases.h"
 #include "gt_events.h"
@@ -101,16 +102,66 @@ s_send_reply (s_broker_t *self, s_reply_t *reply)
     return 0;
 }
 
+//  The routing id of a request's peer: the envelope's first frame.
+static const void *
+s_envelope_peer_id (const s_envelope_t *envelope, size_t *size_p)
+{
+    uint32_t size;
+    memcpy (&size, envelope->data, sizeof (size));
+    *size_p = size;
+    return envelope->data + sizeof (size);
+}
+
+//  Bytes a reply holds while it waits (body and envelope)
+static size_t
+s_reply_bytes (const s_reply_t *reply)
+{
+    size_t bytes = reply->size;
+    const uint8_t *frame = reply->envelope->data;
+    for (size_t index = 0; index < reply->envelope->count; index++) {
+        uint32_t size;
+        memcpy (&size, frame, sizeof (size));
+        frame += sizeof (size) + size;
+        bytes += sizeof (size) + size;
+    }
+    return bytes;
+}
+
+//  The reply will not be sent at once: count it as owed to its peer.
+static void
+s_reply_owe (s_broker_t *self, s_reply_t *reply)
+{
+    if (!reply->peer) {
+        size_t size;
+        const void *id = s_envelope_peer_id (reply->envelope, &size);
+        reply->peer = gt_peers_owe (self->peers, id, size);
+    }
+}
+
+//  The reply leaves the broker (sent, or dropped): settle its peer.
+static void
+s_reply_done (s_broker_t *self, s_reply_t **reply_p)
+{
+    s_reply_t *reply = *reply_p;
+    if (reply->peer)
+        gt_peers_settle (self->peers, reply->peer);
+    s_reply_destroy (reply_p);
+}
+
 //  Send now, or queue for a full peer; count the outcome.  Takes the reply.
 static void
 s_deliver_reply (s_broker_t *self, s_reply_t *reply)
 {
     s_count_reply (self, reply);
     int rc = self->router ? s_send_reply (self, reply) : -1;
-    if (rc == 0)
+    if (rc == 0) {
+        self->counters.replies_sent++;
         gt_metrics_request_done (self->metrics, reply->cmd, reply->received);
+    }
     if (rc == 1) {
         if (self->backlog_count < GT_BROKER_BACKLOG_MAX) {
+            s_reply_owe (self, reply);
+            gt_peers_queued (self->peers, reply->peer, s_reply_bytes (reply));
             reply->next = NULL;
             *self->backlog_tail = reply;
             self->backlog_tail = &reply->next;
@@ -128,7 +179,32 @@ s_deliver_reply (s_broker_t *self, s_reply_t *reply)
     else
     if (rc == -1)
         self->counters.replies_dropped++;
-    s_reply_destroy (&reply);
+    s_reply_done (self, &reply);
+}
+
+//  A peer that left with replies queued: they and libzmq's pipe to it were
+//  freed, but glibc keeps freed memory in its arenas.  Past 1 MiB, hand it
+//  back to the system a second later (once libzmq's I/O thread has freed
+//  the pipe as well).
+#define S_TRIM_THRESHOLD    (1024 * 1024)
+#define S_TRIM_DELAY_MS     1000
+
+static void
+s_note_freed (s_broker_t *self, size_t bytes)
+{
+    self->freed_bytes += bytes;
+    if (self->freed_bytes >= S_TRIM_THRESHOLD && !self->trim_at)
+        self->trim_at = zclock_mono () + S_TRIM_DELAY_MS;
+}
+
+static void
+s_trim_memory (s_broker_t *self)
+{
+    if (self->trim_at && zclock_mono () >= self->trim_at) {
+        malloc_trim (0);
+        self->trim_at = 0;
+        self->freed_bytes = 0;
+    }
 }
 
 //  Retry queued replies: each at most once per turn.
@@ -143,8 +219,10 @@ s_retry_backlog (s_broker_t *self)
             self->backlog_tail = &self->backlog;
         self->backlog_count--;
         int rc = s_send_reply (self, reply);
-        if (rc == 0)
+        if (rc == 0) {
+            self->counters.replies_sent++;
             gt_metrics_request_done (self->metrics, reply->cmd, reply->received);
+        }
         if (rc == 1) {
             reply->next = NULL;
             *self->backlog_tail = reply;
@@ -152,9 +230,13 @@ s_retry_backlog (s_broker_t *self)
             self->backlog_count++;
             continue;
         }
-        if (rc == -1)
+        size_t bytes = s_reply_bytes (reply);
+        if (rc == -1) {
             self->counters.replies_dropped++;
-        s_reply_destroy (&reply);
+            s_note_freed (self, bytes);
+        }
+        gt_peers_unqueued (self->peers, reply->peer, bytes);
+        s_reply_done (self, &reply);
     }
 }
 
@@ -480,6 +562,20 @@ s_drain_requests (s_broker_t *self)
         }
         self->counters.requests++;
         int64_t received = zclock_usecs ();
+        //  A connection that does not read its replies gets no more work
+        //  done for it (gt_peers.h)
+        size_t id_size;
+        const void *id = s_envelope_peer_id (envelope, &id_size);
+        gt_peer_verdict_t verdict = gt_peers_admit (self->peers, id, id_size);
+        if (verdict == GT_PEER_SHED) {
+            self->counters.shed_unread++;
+            if (self->counters.shed_unread == 1 || self->counters.shed_unread % 10000 == 0)
+                gt_log_warn ("broker", "a connection does not read its replies: its requests are dropped "
+                             "unanswered (%" PRIu64 " so far)", self->counters.shed_unread);
+            zmq_msg_close (&body);
+            free (envelope);
+            continue;
+        }
         void *data = NULL;
         size_t size = 0;
         gt_code_t code;
@@ -496,13 +592,28 @@ s_drain_requests (s_broker_t *self)
                                   &request, &rid, err, sizeof (err));
         zmq_msg_close (&body);
         bool immediate = true;
+        if (code == GT_OK && verdict == GT_PEER_REFUSE) {
+            rid = request->rid;
+            cmd = request->cmd;
+            gt_msg_destroy (&request);
+            self->counters.refused_unread++;
+            code = GT_ERR_UNAVAILABLE;
+            snprintf (err, sizeof (err), "too many unread replies on this connection (at most %" PRIu64
+                      " requests waiting, %" PRIu64 " bytes queued): nothing was changed; read the "
+                      "replies, then retry", self->config->connection_max_pending,
+                      self->config->connection_max_queued_bytes);
+            gt_broker_error_body (rid, code, err, &data, &size);
+        }
+        else
         if (code == GT_OK) {
             rid = request->rid;
             cmd = request->cmd;
             if (cmd < GT_CMD_COUNT_)
                 self->counters.requests_by_cmd [cmd]++;
-            //  HEALTH and STATS read no lease state: no need to wait for the store
-            immediate = cmd == GT_CMD_HEALTH || cmd == GT_CMD_STATS;
+            //  Reads are served from memory at once, whatever the store is
+            //  doing (GTLP.md §11): only changes wait for their batch
+            immediate = cmd == GT_CMD_HEALTH || cmd == GT_CMD_STATS || cmd == GT_CMD_GET
+                     || cmd == GT_CMD_LIST || cmd == GT_CMD_REPLAY;
             code = gt_broker_handle (self, request, &data, &size);
             //  Refused unapplied (store down): nothing to wait for
             if (code == GT_ERR_UNAVAILABLE)
@@ -521,8 +632,10 @@ s_drain_requests (s_broker_t *self)
         reply->received = received;
         if (immediate)
             s_deliver_reply (self, reply);
-        else
+        else {
+            s_reply_owe (self, reply);
             s_batch_add_reply (s_batch_current (self), reply);
+        }
     }
     self->more_requests = true;
 }
@@ -556,6 +669,13 @@ s_poll_timeout (s_broker_t *self)
     int64_t timeout = gt_broker_timer_timeout (self, gt_leases_timeout (self->leases), zclock_mono ());
     if (self->backlog_count && (timeout < 0 || timeout > 1))
         timeout = 1;                //  retry queued replies every ms
+    if (self->trim_at) {
+        int64_t until_trim = self->trim_at - zclock_mono ();
+        if (until_trim < 0)
+            until_trim = 0;
+        if (timeout < 0 || timeout > until_trim)
+            timeout = until_trim;
+    }
     //  Waking early is harmless (the wheel never fires early); cap it so
     //  zmq_poll never sees a huge value
     if (timeout > 3600 * 1000)
@@ -633,9 +753,9 @@ s_handle_pipe (s_broker_t *self)
                 *sock = zsock_new (events ? ZMQ_PUB : ZMQ_ROUTER);
                 assert (*sock);
                 zsock_set_linger (*sock, 0);
-                zsock_set_sndhwm (*sock, self->hwm);
+                zsock_set_sndhwm (*sock, events ? self->hwm : self->peer_hwm);
                 if (!events) {
-                    zsock_set_rcvhwm (*sock, self->hwm);
+                    zsock_set_rcvhwm (*sock, self->peer_hwm);
                     zsock_set_router_mandatory (*sock, 1);
                     zsock_set_maxmsgsize (*sock, GT_MAX_BODY_SIZE + 4096);
                 }
@@ -655,7 +775,7 @@ s_handle_pipe (s_broker_t *self)
         char *value = zmsg_popstr (msg);
         int hwm = value ? atoi (value) : 0;
         if (hwm > 0)
-            self->hwm = hwm;
+            self->hwm = self->peer_hwm = hwm;
         zstr_send (self->pipe, hwm > 0 ? "0" : "-1");
         zstr_free (&value);
     }
@@ -697,6 +817,72 @@ s_handle_pipe (s_broker_t *self)
         gt_log_error ("broker", "unknown pipe command '%s'", command);
     zstr_free (&command);
     zmsg_destroy (&msg);
+}
+
+//  --------------------------------------------------------------------------
+//  Graceful stop
+
+//  Replies held by batches in flight (and the turn's)
+static size_t
+s_replies_held (s_broker_t *self)
+{
+    size_t held = 0;
+    for (s_batch_t *batch = (s_batch_t *) zlistx_first (self->flight); batch;
+         batch = (s_batch_t *) zlistx_next (self->flight))
+        for (s_reply_t *reply = batch->replies; reply; reply = reply->next)
+            held++;
+    if (self->current)
+        for (s_reply_t *reply = self->current->replies; reply; reply = reply->next)
+            held++;
+    return held;
+}
+
+//  $TERM: read no more requests (those still in libzmq's queues are
+//  dropped unread when the socket closes: their clients time out and
+//  retry, and nothing of them was applied), finish the batches in flight,
+//  send every reply they owe and the backlog, all within
+//  GC_SHUTDOWN_LINGER; then give libzmq what is left of it to put the
+//  replies on the wire.  No timer fires and no callback starts meanwhile.
+static void
+s_stop_gracefully (s_broker_t *self)
+{
+    int64_t started = zclock_mono ();
+    int64_t deadline = started + (int64_t) self->config->shutdown_linger_ms;
+    uint64_t sent_before = self->counters.replies_sent;
+    uint64_t dropped_before = self->counters.replies_dropped;
+    size_t owed = s_replies_held (self) + self->backlog_count;
+    if (self->store) {
+        gt_broker_delivery_stop (self->delivery);
+        s_flush (self);
+        zsock_t *completions = gt_store_completion_sock (self->store);
+        while ((zlistx_size (self->flight) > 0 || self->backlog_count > 0)
+            && self->router && zclock_mono () < deadline) {
+            long timeout = self->backlog_count ? 1 : (long) (deadline - zclock_mono ());
+            if (completions) {
+                zmq_pollitem_t item = { zsock_resolve (completions), 0, ZMQ_POLLIN, 0 };
+                if (zmq_poll (&item, 1, timeout) == -1 && errno != EINTR)
+                    break;
+                if (item.revents & ZMQ_POLLIN)
+                    s_handle_completions (self);
+            }
+            else
+            if (self->backlog_count)
+                zclock_sleep (1);   //  nothing to wait on but a full peer pipe
+            s_flush (self);         //  what releasing batches recorded
+            s_retry_backlog (self);
+        }
+    }
+    size_t unsent = s_replies_held (self) + self->backlog_count;
+    int64_t remaining = deadline - zclock_mono ();
+    int linger = remaining > 1000 ? (int) remaining : 1000;
+    if (self->router)
+        zsock_set_linger (self->router, linger);
+    if (self->pub)
+        zsock_set_linger (self->pub, linger);
+    gt_log_info ("broker", "stopping: %zu replies were owed; %" PRIu64 " sent, %" PRIu64 " could not be "
+                 "(peer gone), %zu not sent within the linger (batch unfinished or peer not reading), "
+                 "in %" PRId64 " ms", owed, self->counters.replies_sent - sent_before,
+                 self->counters.replies_dropped - dropped_before, unsent, zclock_mono () - started);
 }
 
 //  --------------------------------------------------------------------------
@@ -747,6 +933,8 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     self->started = zclock_mono ();
     self->metrics = gt_metrics_new ();
     self->hwm = GT_BROKER_HWM;
+    self->peer_hwm = GT_BROKER_PEER_HWM;
+    self->peers = gt_peers_new (config->connection_max_pending, config->connection_max_queued_bytes);
     self->backlog_tail = &self->backlog;
     self->flight = zlistx_new ();
     zlistx_set_destructor (self->flight, (zlistx_destructor_fn *) s_batch_destroy);
@@ -794,6 +982,7 @@ s_broker_destroy (s_broker_t **self_p)
         self->backlog = reply->next;
         s_reply_destroy (&reply);
     }
+    gt_peers_destroy (&self->peers);
     gt_leases_destroy (&self->leases);
     gt_events_destroy (&self->events);
     gt_pacer_destroy (&self->catchup);
@@ -840,8 +1029,10 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         }
         if (items [0].revents & ZMQ_POLLIN) {
             s_handle_pipe (self);
-            if (self->terminated)
+            if (self->terminated) {
+                s_stop_gracefully (self);
                 break;
+            }
         }
         (void) router_item;
         if (store_item >= 0 && (items [store_item].revents & ZMQ_POLLIN))
@@ -859,6 +1050,7 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         gt_broker_delivery_outcomes (self);
         s_flush (self);
         s_retry_backlog (self);
+        s_trim_memory (self);
         self->counters.turns++;
     }
     s_broker_destroy (&self);

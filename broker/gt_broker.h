@@ -33,8 +33,10 @@ extern "C" {
 //  Broker loop limits (GTLP.md §10.1)
 #define GT_BROKER_REQUESTS_PER_TURN     1000        //  requests drained per loop turn
 #define GT_BROKER_TIMERS_PER_TURN       10000       //  expiries processed per loop turn
-#define GT_BROKER_HWM                   100000      //  ROUTER and PUB high-water marks
+#define GT_BROKER_HWM                   100000      //  PUB high-water mark (per subscriber)
+#define GT_BROKER_PEER_HWM              1000        //  ROUTER high-water marks (per connection, each way)
 #define GT_BROKER_BACKLOG_MAX           100000      //  replies queued for full peers
+#define GT_BROKER_PAGE_BYTES            (64 * 1024) //  LIST / REPLAY page budget (at least one item)
 
 //  The actor (args is a const gt_config_t *).
 void gt_broker_actor (zsock_t *pipe, void *args);

@@ -3,6 +3,8 @@
 #ifndef GT_BROKER_INTERNAL_H_INCLUDED
 #define GT_BROKER_INTERNAL_H_INCLUDED
 
+#include "gt_peers.h"
+
 //  Frames accepted in one request (envelope + body)
 #define S_MAX_FRAMES    64
 
@@ -22,6 +24,7 @@ struct s_reply_t {
     void *body;                     //  encoded reply
     size_t size;                    //  its bytes
     int64_t received;               //  zclock_usecs when the request was read (metrics)
+    gt_peer_t *peer;                //  the peer's record while the reply is owed (held or queued), else NULL
 };
 
 //  The changes of one loop turn, on their way to the store.
@@ -48,9 +51,12 @@ typedef struct {
     uint64_t malformed;             //  requests that did not decode
     uint64_t events_published;      //  events sent on PUB
     uint64_t events_by_kind [GT_EVENT_COUNT_];  //  by kind
+    uint64_t replies_sent;          //  replies handed to libzmq
     uint64_t replies_dropped;       //  peer gone, or backlog full
     uint64_t replies_queued;        //  replies that met a full peer pipe
     uint64_t backlog_overflows;     //  replies dropped because the backlog was full
+    uint64_t refused_unread;        //  requests refused: their connection had too many unread replies
+    uint64_t shed_unread;           //  requests dropped unanswered: the same, and its pipe full
     uint64_t batches_flushed;       //  batches handed to the store
     uint64_t batches_failed;        //  batches the store failed
     uint64_t reclaims_handed;       //  reclaimed objects handed to delivery
@@ -78,8 +84,12 @@ typedef struct {
     s_reply_t *backlog;             //  replies waiting for a full peer
     s_reply_t **backlog_tail;       //  where the next one goes
     size_t backlog_count;           //  how many
+    gt_peers_t *peers;              //  what each connection makes us hold (gt_peers.h)
+    uint64_t freed_bytes;           //  reply bytes dropped for gone peers since the last trim
+    int64_t trim_at;                //  zclock_mono of the next malloc_trim, 0 if none due
     s_counters_t counters;          //  for STATS
-    int hwm;                        //  high-water mark of sockets bound from now on
+    int hwm;                        //  PUB high-water mark of sockets bound from now on
+    int peer_hwm;                   //  ROUTER high-water marks (per connection) of sockets bound from now on
     int64_t started;                //  zclock_mono at start
     bool more_requests;             //  requests were left for the next turn
     bool more_timers;               //  due timers were left for the next turn
@@ -88,7 +98,7 @@ typedef struct {
     uint64_t catchup_fired;         //  timers run during the catch-up
     int64_t catchup_started;        //  zclock_mono when it began
     bool verbose;                   //  log every request
-    bool terminated;                //  $TERM received
+    bool terminated;                //  $TERM received: a graceful stop, then the loop ends
 } s_broker_t;
 
 //  Build the STATS list (names sorted by the encoder); caller frees the array.

@@ -156,7 +156,7 @@ gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size
             assert (leases);
             size_t count = 0;
             code = gt_leases_list (self->leases, &filter, request->cursor, limit,
-                                   GT_MAX_BODY_SIZE - 64 * 1024, leases, &count, cursor,
+                                   GT_BROKER_PAGE_BYTES, leases, &count, cursor,
                                    err, sizeof (err));
             if (code != GT_OK)
                 break;
@@ -200,7 +200,7 @@ gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size
                 break;
             }
             code = gt_events_replay (self->events, request->rid, request->after_seq, limit,
-                                     GT_MAX_BODY_SIZE - 64 * 1024, body_p, size_p, err, sizeof (err));
+                                     GT_BROKER_PAGE_BYTES, body_p, size_p, err, sizeof (err));
             if (code == GT_OK)
                 return GT_OK;       //  the events module built the whole body
             break;

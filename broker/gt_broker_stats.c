@@ -82,6 +82,9 @@ gt_broker_stats_build (s_broker_t *self, size_t *count_p)
     s_add (stats, &count, "replies_queued", c->replies_queued);
     s_add (stats, &count, "replies_backlog", self->backlog_count);
     s_add (stats, &count, "replies_backlog_overflows", c->backlog_overflows);
+    s_add (stats, &count, "replies_backlog_bytes", gt_peers_queued_bytes (self->peers));
+    s_add (stats, &count, "requests_refused_unread", c->refused_unread);
+    s_add (stats, &count, "requests_shed_unread", c->shed_unread);
     s_add (stats, &count, "retained_leases", engine.retained_leases);
     s_add (stats, &count, "pending_reclaims", engine.pending_reclaims);
     s_add (stats, &count, "services", engine.services);

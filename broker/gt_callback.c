@@ -300,93 +300,261 @@ gt_callback_global_init (void)
 
 //  --------------------------------------------------------------------------
 //  Cleanup URL policy
+//
+//  With GC_CALLBACK_ALLOW set, the URL and every entry are taken apart by
+//  libcurl's URL API, the parser that later sends the request, and compared
+//  part by part.  Comparing the raw strings let "/hooks/../admin" through
+//  (libcurl removes the dot segments after the check), and "%2e%2e" or
+//  "%2f" reach a receiver that may decode them.  Such URLs are refused,
+//  never rewritten: the URL sent is byte for byte the URL checked.
 
-//  Length of scheme + "://" + authority at the start of s
-static size_t
-s_authority_end (const char *s, size_t length)
+#define S_STRINGIFY(x)  #x
+#define S_TO_STRING(x)  S_STRINGIFY (x)
+
+//  One URL or allow-list entry, taken apart (strings from curl_url_get)
+typedef struct {
+    char *scheme;                   //  "http" or "https" (libcurl lowercases it)
+    char *host;                     //  as libcurl reads it: IPv4 normalised, IPv6 in []
+    char *path;                     //  "/" at least
+    long port;                      //  explicit, else the scheme's default
+} s_url_t;
+
+static void
+s_url_reset (s_url_t *self)
 {
-    const char *separator = strstr (s, "://");
-    if (!separator || (size_t) (separator - s) >= length)
-        return length;
-    size_t index = (size_t) (separator - s) + 3;
-    while (index < length && s [index] != '/' && s [index] != '?' && s [index] != '#')
-        index++;
-    return index;
+    curl_free (self->scheme);
+    curl_free (self->host);
+    curl_free (self->path);
+    memset (self, 0, sizeof (*self));
 }
 
-static bool
-s_prefix_matches (const char *prefix, size_t length, const char *url)
+static int
+s_hex_value (char c)
 {
-    if (strlen (url) < length)
-        return false;
-    size_t authority = s_authority_end (prefix, length);
-    if (strncasecmp (prefix, url, authority) != 0
-    ||  memcmp (prefix + authority, url + authority, length - authority) != 0)
-        return false;
-    if (authority == length) {
-        //  A bare origin only matches at the end of the URL's authority
-        char next = url [length];
-        return next == 0 || next == '/' || next == '?' || next == '#';
+    return c >= '0' && c <= '9'? c - '0'
+         : c >= 'a' && c <= 'f'? c - 'a' + 10
+         : c >= 'A' && c <= 'F'? c - 'A' + 10: -1;
+}
+
+//  Why path is not in normal form, or NULL if it is.  Each of these is
+//  resolved after the check, by libcurl or by the receiver, into a path the
+//  check never saw; refusing them keeps "what was checked" = "what is sent".
+static const char *
+s_path_problem (const char *path)
+{
+    for (const char *c = path; *c; c++) {
+        if (*c == '\\')
+            return "a backslash in the path";
+        if (*c == '%') {
+            int high = s_hex_value (c [1]);
+            int low = high < 0? -1: s_hex_value (c [2]);
+            if (low < 0)
+                return "a malformed percent-encoding in the path";
+            int value = high * 16 + low;
+            if (value == '.' || value == '/' || value == '\\' || value == 0)
+                return "a percent-encoded dot, slash, backslash or NUL in the path";
+        }
     }
-    return true;
+    //  "." and ".." segments; "..;x" too (servlet containers drop ";x")
+    for (const char *segment = path; segment; segment = strchr (segment, '/')) {
+        if (*segment == '/')
+            segment++;
+        size_t length = strcspn (segment, "/;");
+        if ((length == 1 && segment [0] == '.')
+        ||  (length == 2 && segment [0] == '.' && segment [1] == '.'))
+            return "a dot segment (. or ..) in the path";
+    }
+    return NULL;
 }
 
-bool
-gt_callback_url_allowed (const char *allow_list, const char *url)
+//  Why text is not a usable cleanup URL, or NULL if it is (then url holds
+//  its parts; the caller resets url either way).  strict adds the rules of
+//  a URL checked against GC_CALLBACK_ALLOW, and of an allow-list entry.
+static const char *
+s_url_parse (const char *text, bool strict, s_url_t *url)
 {
-    if (!url || !gt_callback_global_init ())
-        return false;
-    size_t length = strlen (url);
-    if (length == 0 || length > GT_MAX_URL)
-        return false;
+    memset (url, 0, sizeof (*url));
+    size_t length = strlen (text);
+    if (length == 0)
+        return "empty";
+    if (length > GT_MAX_URL)
+        return "longer than " S_TO_STRING (GT_MAX_URL) " bytes";
     for (size_t i = 0; i < length; i++)
-        if ((unsigned char) url [i] <= ' ' || url [i] == 0x7f)
-            return false;
-    size_t scheme = strncasecmp (url, "http://", 7) == 0? 7
-                  : strncasecmp (url, "https://", 8) == 0? 8: 0;
-    //  An authority right after "://" (curl would read "http:///x" as host "x")
-    if (scheme == 0 || s_authority_end (url, length) == scheme)
-        return false;
+        if ((unsigned char) text [i] <= ' ' || text [i] == 0x7f)
+            return "a blank or control character";
+    //  Checked here, not left to libcurl, which would guess a scheme
+    size_t scheme = strncasecmp (text, "http://", 7) == 0? 7
+                  : strncasecmp (text, "https://", 8) == 0? 8: 0;
+    if (scheme == 0)
+        return "not an http:// or https:// URL";
+    //  An authority right after "://" (libcurl reads "http:///x" as host "x")
+    size_t authority = strcspn (text + scheme, "/?#");
+    if (authority == 0)
+        return "no host";
+    if (strict) {
+        //  user:password@ would be a credential shown in every LEASE, and
+        //  is how "http://allowed.host@evil.org/" fools a string check
+        if (memchr (text + scheme, '@', authority))
+            return "user info (user:password@)";
+        //  libcurl decodes %XX in a host name and drops an IPv6 zone id
+        if (memchr (text + scheme, '%', authority))
+            return "a percent-encoding in the host";
+        if (memchr (text + scheme, '\\', authority))
+            return "a backslash in the host";
+    }
+    if (!gt_callback_global_init ())
+        return "libcurl is not available";
     CURLU *handle = curl_url ();
-    char *host = NULL;
-    bool valid = handle
-              && curl_url_set (handle, CURLUPART_URL, url, 0) == CURLUE_OK
-              && curl_url_get (handle, CURLUPART_HOST, &host, 0) == CURLUE_OK
-              && host && *host;
-    curl_free (host);
+    if (!handle)
+        return "out of memory";
+    //  As is: libcurl must not remove the dot segments we look for
+    const char *why = NULL;
+    char *port = NULL;
+    if (curl_url_set (handle, CURLUPART_URL, text, CURLU_PATH_AS_IS) != CURLUE_OK
+    ||  curl_url_get (handle, CURLUPART_SCHEME, &url->scheme, 0) != CURLUE_OK
+    ||  curl_url_get (handle, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK
+    ||  curl_url_get (handle, CURLUPART_PATH, &url->path, 0) != CURLUE_OK)
+        why = "a URL libcurl cannot parse";
+    else
+    if (curl_url_get (handle, CURLUPART_HOST, &url->host, 0) != CURLUE_OK
+    ||  !url->host || !*url->host)
+        why = "no host";
+    if (!why && strict) {
+        char *user = NULL, *password = NULL;
+        if (curl_url_get (handle, CURLUPART_USER, &user, 0) != CURLUE_NO_USER
+        ||  curl_url_get (handle, CURLUPART_PASSWORD, &password, 0) != CURLUE_NO_PASSWORD)
+            why = "user info (user:password@)";
+        else
+        //  "cleanup.internal." names the same host as "cleanup.internal"
+        //  for DNS, but not for a comparison or a TLS certificate: refused
+        //  on both sides rather than normalised
+        if (url->host [strlen (url->host) - 1] == '.')
+            why = "a host name ending with a dot";
+        else
+            why = s_path_problem (url->path);
+        curl_free (user);
+        curl_free (password);
+    }
+    if (!why) {
+        char *end = NULL;
+        url->port = strtol (port, &end, 10);
+        if (end == port || *end || url->port <= 0 || url->port > 65535)
+            why = "a URL libcurl cannot parse";
+    }
+    curl_free (port);
     curl_url_cleanup (handle);
-    if (!valid)
-        return false;
-    if (!allow_list)
-        return true;
+    return why;
+}
 
-    bool any_entry = false;
-    const char *cursor = allow_list;
+//  Why the entry of allow_list at start (length bytes, not terminated) is
+//  not a usable prefix, or NULL (then prefix holds its parts; the caller
+//  resets prefix either way).
+static const char *
+s_entry_parse (const char *start, size_t length, s_url_t *prefix)
+{
+    memset (prefix, 0, sizeof (*prefix));
+    if (length > GT_MAX_URL)
+        return "longer than " S_TO_STRING (GT_MAX_URL) " bytes";
+    char entry [GT_MAX_URL + 1];
+    memcpy (entry, start, length);
+    entry [length] = 0;
+    //  A prefix is an origin and a path; a query would be silently ignored
+    if (strpbrk (entry, "?#"))
+        return "a query or fragment (a prefix is scheme://host[:port][/path])";
+    return s_url_parse (entry, true, prefix);
+}
+
+//  The next entry of the comma-separated list at *cursor_p, blanks around
+//  it trimmed and empty entries skipped; false at the end of the list.
+static bool
+s_next_entry (const char **cursor_p, const char **start_p, size_t *length_p)
+{
+    const char *cursor = *cursor_p;
     while (*cursor) {
-        const char *end = strchr (cursor, ',');
-        if (!end)
-            end = cursor + strlen (cursor);
+        const char *end = cursor + strcspn (cursor, ",");
         const char *start = cursor;
         while (start < end && isspace ((unsigned char) *start))
             start++;
         const char *stop = end;
         while (stop > start && isspace ((unsigned char) stop [-1]))
             stop--;
-        if (stop > start) {
-            any_entry = true;
-            //  Bounded copy so the entry is a C string for s_authority_end
-            char entry [GT_MAX_URL + 1];
-            size_t entry_length = (size_t) (stop - start);
-            if (entry_length <= GT_MAX_URL) {
-                memcpy (entry, start, entry_length);
-                entry [entry_length] = 0;
-                if (s_prefix_matches (entry, entry_length, url))
-                    return true;
-            }
-        }
         cursor = *end? end + 1: end;
+        if (stop > start) {
+            *cursor_p = cursor;
+            *start_p = start;
+            *length_p = (size_t) (stop - start);
+            return true;
+        }
     }
-    return !any_entry;
+    *cursor_p = cursor;
+    return false;
+}
+
+//  True if url lies under prefix: same scheme, host and port, and the path
+//  under the prefix's path on a '/' boundary.  Both paths are in normal
+//  form, so a byte comparison is a comparison of what the receiver sees.
+static bool
+s_prefix_matches (const s_url_t *prefix, const s_url_t *url)
+{
+    if (strcasecmp (prefix->scheme, url->scheme) != 0
+    ||  strcasecmp (prefix->host, url->host) != 0
+    ||  prefix->port != url->port)
+        return false;
+    size_t length = strlen (prefix->path);
+    if (strncmp (url->path, prefix->path, length) != 0)
+        return false;
+    //  "/hooks/" covers what lies under it, not "/hooks" (an entry written
+    //  with the slash names a directory, as the allow-list always did);
+    //  "/hooks" covers itself and what lies under it; neither "/hooksevil"
+    return length == 0 || prefix->path [length - 1] == '/'
+        || url->path [length] == 0 || url->path [length] == '/';
+}
+
+bool
+gt_callback_url_allowed (const char *allow_list, const char *url)
+{
+    if (!url)
+        return false;
+    const char *cursor = allow_list? allow_list: "";
+    const char *start = NULL;
+    size_t length = 0;
+    bool more = s_next_entry (&cursor, &start, &length);
+    //  No entries: any well-formed http(s) URL; else the strict rules
+    s_url_t parsed;
+    bool valid = s_url_parse (url, more, &parsed) == NULL;
+    bool allowed = valid && !more;
+    while (valid && more && !allowed) {
+        s_url_t prefix;
+        //  An entry that does not parse matches nothing (the daemon refuses
+        //  to start with one: gt_callback_allow_check)
+        allowed = s_entry_parse (start, length, &prefix) == NULL
+               && s_prefix_matches (&prefix, &parsed);
+        s_url_reset (&prefix);
+        more = s_next_entry (&cursor, &start, &length);
+    }
+    s_url_reset (&parsed);
+    return allowed;
+}
+
+bool
+gt_callback_allow_check (const char *allow_list, char *err, size_t err_size)
+{
+    const char *cursor = allow_list? allow_list: "";
+    const char *start = NULL;
+    size_t length = 0;
+    while (s_next_entry (&cursor, &start, &length)) {
+        s_url_t prefix;
+        const char *why = s_entry_parse (start, length, &prefix);
+        s_url_reset (&prefix);
+        if (why) {
+            if (err && err_size)
+                snprintf (err, err_size, "GC_CALLBACK_ALLOW: entry '%.*s%s' is not a usable "
+                          "URL prefix: %s", length > 120? 120: (int) length, start,
+                          length > 120? "...": "", why);
+            return false;
+        }
+    }
+    return true;
 }
 
 //  --------------------------------------------------------------------------
@@ -581,6 +749,97 @@ s_test_url_allowed (void)
     assert (!gt_callback_url_allowed (allow, "http://svc.local:81/cleanup"));
     assert (!gt_callback_url_allowed (allow, "ftp://svc.local/cleanup"));
     assert (!gt_callback_url_allowed ("ftp://svc.local/", "ftp://svc.local/x"));
+
+    //  Parsed, not compared as strings: what libcurl sends is what was checked
+    allow = "http://127.0.0.1:8080/hooks/,https://cleanup.internal";
+    assert (gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/x"));
+    assert (gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/"));
+    assert (gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/a..b/...x"));
+    //  Dot segments: libcurl would POST "/hooks/../admin" to /admin
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/../admin"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/./x"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/x/.."));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/..;x/admin"));
+    //  Encoded dots, slashes, backslashes, NUL: a receiver may decode them
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/%2e%2e/admin"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/%2E%2E/admin"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/%2fadmin"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/%2Fadmin"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/%5cadmin"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/x%00"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/%zz"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/%2"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/..\\admin"));
+    assert (gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/a%20b"));
+    //  The path is a prefix on a '/' boundary; "/hooks/" does not cover "/hooks"
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooksevil"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks"));
+    assert (gt_callback_url_allowed ("http://h/hooks", "http://h/hooks"));
+    assert (gt_callback_url_allowed ("http://h/hooks", "http://h/hooks/x"));
+    assert (!gt_callback_url_allowed ("http://h/hooks", "http://h/hooksevil"));
+    assert (!gt_callback_url_allowed ("http://h/hooks", "http://h/hooks;x"));
+    //  The query and fragment are not paths (libcurl sends no fragment)
+    assert (gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/x?a=/../b"));
+    assert (gt_callback_url_allowed (allow, "http://127.0.0.1:8080/hooks/x#/../../admin"));
+    //  No user info, even on an allowed authority
+    assert (!gt_callback_url_allowed (allow, "http://user:pw@127.0.0.1:8080/hooks/x"));
+    assert (!gt_callback_url_allowed (allow, "http://user@127.0.0.1:8080/hooks/x"));
+    assert (!gt_callback_url_allowed (allow, "http://@127.0.0.1:8080/hooks/x"));
+    //  Scheme and host ignore case; the port has the scheme's default
+    assert (gt_callback_url_allowed (allow, "HTTP://127.0.0.1:8080/hooks/x"));
+    assert (gt_callback_url_allowed (allow, "https://cleanup.internal:443/x"));
+    assert (gt_callback_url_allowed (allow, "https://CLEANUP.Internal/x"));
+    assert (gt_callback_url_allowed (allow, "https://cleanup.internal"));
+    assert (!gt_callback_url_allowed (allow, "https://cleanup.internal:444/x"));
+    assert (!gt_callback_url_allowed (allow, "http://cleanup.internal/x"));
+    assert (!gt_callback_url_allowed (allow, "http://cleanup.internal:443/x"));
+    assert (!gt_callback_url_allowed (allow, "http://127.0.0.1/hooks/x"));
+    assert (!gt_callback_url_allowed ("http://h:80/", "http://h:8080/x"));
+    assert (gt_callback_url_allowed ("http://h:80/", "http://h/x"));
+    //  The host as libcurl connects to it: 2130706433 is 127.0.0.1
+    assert (gt_callback_url_allowed (allow, "http://2130706433:8080/hooks/x"));
+    //  A trailing dot is refused, not normalised: not a way around, nor in
+    assert (!gt_callback_url_allowed (allow, "https://cleanup.internal./x"));
+    assert (!gt_callback_url_allowed ("https://cleanup.internal./", "https://cleanup.internal./x"));
+    assert (!gt_callback_url_allowed ("https://cleanup.internal./", "https://cleanup.internal/x"));
+    //  libcurl decodes %XX in a host: refused
+    assert (!gt_callback_url_allowed (allow, "https://cleanup%2einternal/x"));
+    assert (!gt_callback_url_allowed (allow, "https://cleanup.internal%2e/x"));
+    //  Entries that do not parse match nothing, and do not open the list
+    const char *broken = "http://u:p@h/,ftp://h/,http://h/a/../b,http://h/?q,http://h./,http:///x";
+    assert (!gt_callback_url_allowed (broken, "http://h/x"));
+    assert (!gt_callback_url_allowed (broken, "http://h/b/x"));
+    assert (!gt_callback_url_allowed (broken, "http://u:p@h/x"));
+    assert (gt_callback_url_allowed ("not a url, http://h/", "http://h/x"));
+
+    //  The same rules for entries at start-up, with a message saying why
+    char err [256] = "";
+    assert (gt_callback_allow_check (NULL, err, sizeof (err)));
+    assert (gt_callback_allow_check (" , ", err, sizeof (err)));
+    assert (gt_callback_allow_check (allow, err, sizeof (err)));
+    assert (gt_callback_allow_check (" https://cleanup.internal/hooks/ , http://127.0.0.1:9000",
+                                     err, sizeof (err)));
+    assert (!gt_callback_allow_check ("http://h/, http://u:p@h/", err, sizeof (err)));
+    assert (strstr (err, "GC_CALLBACK_ALLOW") && strstr (err, "'http://u:p@h/'")
+         && strstr (err, "user info"));
+    assert (!gt_callback_allow_check ("ftp://h/", err, sizeof (err)));
+    assert (strstr (err, "not an http:// or https:// URL"));
+    assert (!gt_callback_allow_check ("http://h/a/../b", err, sizeof (err)));
+    assert (strstr (err, "dot segment"));
+    assert (!gt_callback_allow_check ("http://h/a%2Fb", err, sizeof (err)));
+    assert (strstr (err, "percent-encoded"));
+    assert (!gt_callback_allow_check ("http://h/?x=1", err, sizeof (err)));
+    assert (strstr (err, "query or fragment"));
+    assert (!gt_callback_allow_check ("https://cleanup.internal./", err, sizeof (err)));
+    assert (strstr (err, "ending with a dot"));
+    assert (!gt_callback_allow_check ("http://h:99999/", err, sizeof (err)));
+    assert (!gt_callback_allow_check ("http://", NULL, 0));
+    char long_entry [GT_MAX_URL + 10];
+    memset (long_entry, 'a', sizeof (long_entry) - 1);
+    memcpy (long_entry, "http://h/", 9);
+    long_entry [sizeof (long_entry) - 1] = 0;
+    assert (!gt_callback_allow_check (long_entry, err, sizeof (err)));
+    assert (strstr (err, "longer than 2048 bytes") && strstr (err, "...'"));
 }
 
 void

@@ -126,13 +126,29 @@ bool
 //  around entries ignored; NULL or no entries = any http/https URL.
 //  Always required: scheme http:// or https:// (case-insensitive), a host,
 //  a URL libcurl parses, at most GT_MAX_URL bytes, no blanks or control
-//  characters.  Matching: the scheme and authority of the prefix compare
-//  case-insensitively, the rest byte for byte; a prefix without a path
-//  only matches at an authority boundary, so "http://example.com" allows
-//  "http://example.com/x" but not "http://example.com.evil.org/" or
-//  "http://example.com@evil.org/" or "http://example.com:81/".
+//  characters.
+//  With entries, the URL and each entry are parsed by libcurl's URL API
+//  and the URL is refused if it has user info (user:password@), a '%' or
+//  '\\' in the authority, a host ending with '.', or a path not in normal
+//  form: a "." or ".." segment (also "..;x"), a backslash, %2e, %2f, %5c,
+//  %00 (any case) or a malformed %-escape.  Nothing is rewritten, so the
+//  URL libcurl sends is the URL checked.  It is allowed if, for one entry,
+//  the scheme and the host are equal ignoring case, the ports are equal
+//  (the scheme's default when absent: "https://h" = "https://h:443"), and
+//  the path lies under the entry's path on a '/' boundary, byte for byte:
+//  "/hooks/" allows "/hooks/x" (not "/hooks"), "/hooks" allows "/hooks"
+//  and "/hooks/x", neither allows "/hooksevil"; no path = any path.  The
+//  query is not compared.  An entry that breaks these rules, or has a
+//  query or fragment, matches nothing (gt_callback_allow_check refuses it).
 bool
     gt_callback_url_allowed (const char *allow_list, const char *url);
+
+//  Check every entry of allow_list at start-up (gt_config_check): true if
+//  each is a usable prefix under the rules of gt_callback_url_allowed;
+//  else false and err (if not NULL) names the first bad entry and why.
+//  NULL or an empty list is fine.
+bool
+    gt_callback_allow_check (const char *allow_list, char *err, size_t err_size);
 
 //  Initialise libsodium and libcurl once per process (thread-safe, never
 //  cleaned up).  gt_delivery_new calls it; false if either library failed.

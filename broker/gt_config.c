@@ -5,6 +5,7 @@
 #include <czmq.h>
 #include <math.h>
 #include "gt_config.h"
+#include "gt_callback.h"
 
 typedef enum {
     S_SECONDS,                      //  seconds with fraction, stored as uint64 ms
@@ -85,6 +86,12 @@ static const s_setting_t s_settings [] = {
       "HTTP /metrics /healthz /readyz port; 0 = off, auto = ephemeral (9090)" },
     { "GC_METRICS_HOST", "metrics-host", S_STRING, S_FIELD (metrics_host), 0, 0,
       "interface of the metrics port (127.0.0.1)" },
+    { "GC_CONNECTION_MAX_PENDING", "connection-max-pending", S_UINT, S_FIELD (connection_max_pending), 1, 10000000,
+      "requests of one connection waiting for their reply; past it: UNAVAILABLE (10000)" },
+    { "GC_CONNECTION_MAX_QUEUED_BYTES", "connection-max-queued-bytes", S_UINT, S_FIELD (connection_max_queued_bytes),
+      1024, 1ULL << 40, "bytes of replies queued for a connection that does not read; past it: UNAVAILABLE (4194304)" },
+    { "GC_SHUTDOWN_LINGER", "shutdown-linger", S_SECONDS, S_FIELD (shutdown_linger_ms), 0, 3600 * 1000,
+      "seconds: a stop waits this long for commits in flight and owed replies (15)" },
 };
 #define S_SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
 
@@ -108,6 +115,9 @@ gt_config_new (void)
     self->max_db_connections = 10;
     self->db_connect_wait_ms = 0;
     self->recovery_expiry_rate = 50000;
+    self->connection_max_pending = 10000;
+    self->connection_max_queued_bytes = 4 * 1024 * 1024;
+    self->shutdown_linger_ms = 15 * 1000;
     self->db_group_commit = 1;
     self->cleanup_interval_ms = 60 * 1000;
     self->cleanup_timeout_ms = 30 * 1000;
@@ -350,6 +360,10 @@ gt_config_check (const gt_config_t *self, char *err, size_t err_size)
         snprintf (err, err_size, "GC_SERVER_HOST: empty value");
         return GT_CONFIG_ERROR;
     }
+    //  An entry that does not parse would match nothing: say so at start,
+    //  not at the first CREATE that it unexpectedly refuses
+    if (!gt_callback_allow_check (self->callback_allow, err, err_size))
+        return GT_CONFIG_ERROR;
     return GT_CONFIG_OK;
 }
 
@@ -774,6 +788,10 @@ gt_config_test (bool verbose)
     assert (gt_config_load_args (fresh, 3, bad_retries, err, sizeof (err)) == GT_CONFIG_ERROR);
     char *bad_pending [] = { "garbagetruck", "--callback-max-pending", "0" };
     assert (gt_config_load_args (fresh, 3, bad_pending, err, sizeof (err)) == GT_CONFIG_ERROR);
+    //  A GC_CALLBACK_ALLOW entry that is not a usable prefix stops the start
+    char *bad_allow [] = { "garbagetruck", "--callback-allow", "http://127.0.0.1/hooks/,http://h/a/../b" };
+    assert (gt_config_load_args (fresh, 3, bad_allow, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "GC_CALLBACK_ALLOW") && strstr (err, "http://h/a/../b"));
     gt_config_destroy (&fresh);
     const char *usage = gt_config_usage ();
     assert (strstr (usage, "--cleanup-timeout") && strstr (usage, "--callback-secret"));

@@ -44,6 +44,9 @@ typedef struct {
     uint64_t callback_per_host;         //  GC_CALLBACK_PER_HOST: of those, per endpoint
     int metrics_port;                   //  GC_METRICS_PORT: /metrics, /healthz, /readyz (9090; 0 = off; -1 = "auto": ephemeral)
     char *metrics_host;                 //  GC_METRICS_HOST: interface of the metrics port (127.0.0.1)
+    uint64_t connection_max_pending;    //  GC_CONNECTION_MAX_PENDING: requests of one connection not yet answered
+    uint64_t connection_max_queued_bytes;   //  GC_CONNECTION_MAX_QUEUED_BYTES: reply bytes the broker queues for one connection
+    uint64_t shutdown_linger_ms;        //  GC_SHUTDOWN_LINGER: a graceful stop's wait for commits and replies
     bool verbose;                       //  --verbose: log every request
 } gt_config_t;
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 //  ---------------------------------------------------------------------------
 //  Pass 2: typed getters over the msgpack-c object tree
@@ -316,8 +317,9 @@ s_get_cleanup (s_decoder_t *self, const s_path_t *path, const msgpack_object *ob
         return false;
     if (self->limits) {
         const char *url = cleanup->url;
-        size_t prefix = strncmp (url, "http://", 7) == 0? 7
-                      : strncmp (url, "https://", 8) == 0? 8: 0;
+        //  Schemes are case-insensitive (RFC 3986 3.1): HTTP:// is http://
+        size_t prefix = strncasecmp (url, "http://", 7) == 0? 7
+                      : strncasecmp (url, "https://", 8) == 0? 8: 0;
         if (prefix == 0 || url [prefix] == '\0')
             return s_fail (self, &at_url, "expected an http:// or https:// URL");
     }

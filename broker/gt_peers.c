@@ -1,0 +1,236 @@
+/*  gt_peers.c — per-connection accounting of owed replies; the contract
+    is in gt_peers.h.  */
+#include <czmq.h>
+#include <sys/random.h>
+#include "gt_table.h"
+#include "gt_peers.h"
+
+//  ROUTER routing ids are at most 255 bytes (ZMTP)
+#define S_MAX_ID        255
+
+struct gt_peer_t {
+    uint64_t hash;                  //  keyed hash of the routing id
+    uint64_t pending;               //  replies owed, not yet handed to libzmq
+    uint64_t queued_bytes;          //  of those, bytes waiting in the backlog
+    uint64_t queued;                //  of those, replies waiting in the backlog
+    uint8_t size;                   //  routing id bytes
+    uint8_t id [];                  //  routing id
+};
+
+struct gt_peers_t {
+    gt_table_t *table;              //  gt_peer_t by routing id
+    uint8_t hash_key [16];          //  SipHash key (client-chosen ids)
+    uint64_t max_pending;           //  GC_CONNECTION_MAX_PENDING
+    uint64_t max_queued_bytes;      //  GC_CONNECTION_MAX_QUEUED_BYTES
+    uint64_t queued_bytes;          //  sum over the peers
+};
+
+typedef struct {
+    const void *id;                 //  routing id looked up
+    size_t size;                    //  its bytes
+} s_key_t;
+
+static uint64_t
+s_entry_hash (const void *entry, void *ctx)
+{
+    (void) ctx;
+    return ((const gt_peer_t *) entry)->hash;
+}
+
+static bool
+s_entry_match (const void *entry, const void *key)
+{
+    const gt_peer_t *peer = (const gt_peer_t *) entry;
+    const s_key_t *wanted = (const s_key_t *) key;
+    return peer->size == wanted->size && memcmp (peer->id, wanted->id, wanted->size) == 0;
+}
+
+gt_peers_t *
+gt_peers_new (uint64_t max_pending, uint64_t max_queued_bytes)
+{
+    assert (max_pending > 0 && max_queued_bytes > 0);
+    gt_peers_t *self = (gt_peers_t *) zmalloc (sizeof (gt_peers_t));
+    assert (self);
+    self->table = gt_table_new (s_entry_hash, NULL);
+    assert (self->table);
+    if (getrandom (self->hash_key, sizeof (self->hash_key), 0) != (ssize_t) sizeof (self->hash_key))
+        memset (self->hash_key, 0, sizeof (self->hash_key));   //  still correct, only guessable
+    self->max_pending = max_pending;
+    self->max_queued_bytes = max_queued_bytes;
+    return self;
+}
+
+static void
+s_free_entry (void *entry, void *arg)
+{
+    (void) arg;
+    free (entry);
+}
+
+void
+gt_peers_destroy (gt_peers_t **self_p)
+{
+    assert (self_p);
+    gt_peers_t *self = *self_p;
+    if (self) {
+        gt_table_foreach (self->table, s_free_entry, NULL);
+        gt_table_destroy (&self->table);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static gt_peer_t *
+s_lookup (gt_peers_t *self, const void *id, size_t size, uint64_t *hash_p)
+{
+    if (size > S_MAX_ID)
+        size = S_MAX_ID;
+    uint64_t hash = gt_siphash (self->hash_key, id, size);
+    if (hash_p)
+        *hash_p = hash;
+    if (gt_table_size (self->table) == 0)
+        return NULL;
+    s_key_t key = { id, size };
+    return (gt_peer_t *) gt_table_lookup (self->table, hash, s_entry_match, &key);
+}
+
+gt_peer_verdict_t
+gt_peers_admit (gt_peers_t *self, const void *id, size_t size)
+{
+    assert (self);
+    if (gt_table_size (self->table) == 0)
+        return GT_PEER_ADMIT;       //  nobody owes anything: the common case
+    gt_peer_t *peer = s_lookup (self, id, size, NULL);
+    if (!peer || (peer->pending < self->max_pending && peer->queued_bytes < self->max_queued_bytes))
+        return GT_PEER_ADMIT;
+    return peer->queued > 0 ? GT_PEER_SHED : GT_PEER_REFUSE;
+}
+
+gt_peer_t *
+gt_peers_owe (gt_peers_t *self, const void *id, size_t size)
+{
+    assert (self);
+    uint64_t hash;
+    gt_peer_t *peer = s_lookup (self, id, size, &hash);
+    if (!peer) {
+        if (size > S_MAX_ID)
+            size = S_MAX_ID;
+        peer = (gt_peer_t *) zmalloc (sizeof (gt_peer_t) + size);
+        assert (peer);
+        peer->hash = hash;
+        peer->size = (uint8_t) size;
+        memcpy (peer->id, id, size);
+        gt_table_insert (self->table, hash, peer);
+    }
+    peer->pending++;
+    return peer;
+}
+
+void
+gt_peers_queued (gt_peers_t *self, gt_peer_t *peer, size_t size)
+{
+    assert (self && peer);
+    peer->queued++;
+    peer->queued_bytes += size;
+    self->queued_bytes += size;
+}
+
+void
+gt_peers_unqueued (gt_peers_t *self, gt_peer_t *peer, size_t size)
+{
+    assert (self && peer && peer->queued > 0 && peer->queued_bytes >= size);
+    peer->queued--;
+    peer->queued_bytes -= size;
+    self->queued_bytes -= size;
+}
+
+void
+gt_peers_settle (gt_peers_t *self, gt_peer_t *peer)
+{
+    assert (self && peer && peer->pending > 0);
+    if (--peer->pending == 0) {
+        assert (peer->queued == 0 && peer->queued_bytes == 0);
+        bool removed = gt_table_remove (self->table, peer->hash, peer);
+        assert (removed);
+        free (peer);
+    }
+}
+
+size_t
+gt_peers_count (gt_peers_t *self)
+{
+    assert (self);
+    return gt_table_size (self->table);
+}
+
+uint64_t
+gt_peers_queued_bytes (gt_peers_t *self)
+{
+    assert (self);
+    return self->queued_bytes;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+void
+gt_peers_test (bool verbose)
+{
+    if (verbose)
+        printf (" * gt_peers: ");
+    gt_peers_t *peers = gt_peers_new (3, 1000);
+    const uint8_t alice [5] = { 0, 0, 0, 0, 1 };
+    const uint8_t bob [5] = { 0, 0, 0, 0, 2 };
+
+    //  Nothing owed: admitted, no record
+    assert (gt_peers_admit (peers, alice, sizeof (alice)) == GT_PEER_ADMIT);
+    assert (gt_peers_count (peers) == 0);
+
+    //  Up to the pending bound: admitted; at it: refused (pipe not full)
+    gt_peer_t *held [3];
+    for (int i = 0; i < 3; i++) {
+        assert (gt_peers_admit (peers, alice, sizeof (alice)) == GT_PEER_ADMIT);
+        held [i] = gt_peers_owe (peers, alice, sizeof (alice));
+        assert (held [i] == held [0]);
+    }
+    assert (gt_peers_count (peers) == 1);
+    assert (gt_peers_admit (peers, alice, sizeof (alice)) == GT_PEER_REFUSE);
+    //  Another peer does not notice
+    assert (gt_peers_admit (peers, bob, sizeof (bob)) == GT_PEER_ADMIT);
+
+    //  One reply queued for a full pipe: over the bound, the peer is shed
+    gt_peers_queued (peers, held [0], 10);
+    assert (gt_peers_queued_bytes (peers) == 10);
+    assert (gt_peers_admit (peers, alice, sizeof (alice)) == GT_PEER_SHED);
+    gt_peers_unqueued (peers, held [0], 10);
+    gt_peers_settle (peers, held [0]);
+    assert (gt_peers_admit (peers, alice, sizeof (alice)) == GT_PEER_ADMIT);
+
+    //  The byte bound alone: one big queued reply
+    gt_peer_t *peer = gt_peers_owe (peers, bob, sizeof (bob));
+    gt_peers_queued (peers, peer, 2000);
+    assert (gt_peers_admit (peers, bob, sizeof (bob)) == GT_PEER_SHED);
+    gt_peers_unqueued (peers, peer, 2000);
+    assert (gt_peers_admit (peers, bob, sizeof (bob)) == GT_PEER_ADMIT);
+    gt_peers_settle (peers, peer);
+
+    //  Records go when nothing is owed
+    gt_peers_settle (peers, held [0]);
+    gt_peers_settle (peers, held [0]);
+    assert (gt_peers_count (peers) == 0);
+    assert (gt_peers_queued_bytes (peers) == 0);
+
+    //  Ids longer than ZMTP allows are cut, not trusted; empty ids work
+    uint8_t long_id [300];
+    memset (long_id, 7, sizeof (long_id));
+    peer = gt_peers_owe (peers, long_id, sizeof (long_id));
+    assert (gt_peers_owe (peers, long_id, 255) == peer);
+    gt_peer_t *empty = gt_peers_owe (peers, "", 0);
+    assert (empty != peer && gt_peers_count (peers) == 2);
+    gt_peers_settle (peers, peer);
+    gt_peers_settle (peers, peer);
+    gt_peers_destroy (&peers);      //  frees the record still held
+    assert (peers == NULL);
+    if (verbose)
+        printf ("OK\n");
+}
