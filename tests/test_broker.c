@@ -1097,6 +1097,82 @@ s_test_store (void)
 }
 
 //  --------------------------------------------------------------------------
+//  Per connection: requests waiting for their reply are bounded; reads are
+//  answered while a batch is held (on the test store, holding completions)
+
+static void
+s_send_create (zsock_t *dealer, uint64_t rid, char *object)
+{
+    gt_msg_t create = gt_test_request (GT_CMD_CREATE);
+    create.rid = rid;
+    create.object_id = object;
+    create.service_id = "peers";
+    void *data;
+    size_t size;
+    assert (gt_msg_encode_alloc (&create, &data, &size) == 0);
+    s_send_raw (dealer, data, size);
+    free (data);
+}
+
+static void
+s_test_peers (void)
+{
+    gt_config_t *config = gt_test_config ();
+    gt_config_set_storage (config, "test");
+    config->connection_max_pending = 5;
+    gt_test_broker_t *broker = gt_test_broker_start (config);
+    zsock_t *greedy = gt_test_dealer (broker);
+    zsock_t *other = gt_test_dealer (broker);
+    char *known = s_lease_id (gt_test_create (broker, other, "known", "peers", 30000));
+
+    char *ok = gt_test_broker_command (broker, "STORE", "HOLD", "1");
+    assert (streq (ok, "0"));
+    zstr_free (&ok);
+    //  Five CREATEs wait for their batch; the next three are refused unapplied
+    enum { SENT = 8, LIMIT = 5 };
+    for (uint64_t rid = 1; rid <= SENT; rid++) {
+        char object [32];
+        snprintf (object, sizeof (object), "greedy-%" PRIu64, rid);
+        s_send_create (greedy, rid, object);
+    }
+    bool refused [SENT + 1] = { false };
+    for (int count = 0; count < SENT - LIMIT; count++) {
+        gt_msg_t *reply = s_recv_reply (greedy);
+        assert (reply->rid > LIMIT && reply->rid <= SENT && !refused [reply->rid]);
+        s_expect (reply, GT_ERR_UNAVAILABLE);
+        assert (strstr (reply->message, "too many unread replies"));
+        refused [reply->rid] = true;
+        gt_msg_destroy (&reply);
+    }
+    //  Another connection is not limited, and a read is answered while
+    //  the batches are held
+    gt_msg_t *reply = gt_test_get (broker, other, known);
+    s_expect_and_free (reply, GT_OK);
+    s_send_create (other, 77, "other-held");
+    assert (gt_test_stat (broker, other, "requests_refused_unread") == SENT - LIMIT);
+    assert (gt_test_stat (broker, other, "active_leases") == 1 + LIMIT + 1);
+
+    //  Released: the five and the other's are answered OK
+    ok = gt_test_broker_command (broker, "STORE", "HOLD", "0");
+    zstr_free (&ok);
+    for (int count = 0; count < LIMIT; count++) {
+        reply = s_recv_reply (greedy);
+        assert (reply->rid >= 1 && reply->rid <= LIMIT);
+        s_expect_and_free (reply, GT_OK);
+    }
+    reply = s_recv_reply (other);
+    assert (reply->rid == 77);
+    s_expect_and_free (reply, GT_OK);
+    //  And the greedy connection is served again
+    s_expect_and_free (gt_test_create (broker, greedy, "greedy-again", "peers", 30000), GT_OK);
+    free (known);
+    zsock_destroy (&greedy);
+    zsock_destroy (&other);
+    gt_test_broker_stop (&broker);
+    gt_config_destroy (&config);
+}
+
+//  --------------------------------------------------------------------------
 
 typedef struct {
     const char *name;               //  area, as registered with ctest
@@ -1117,6 +1193,7 @@ static const s_area_t s_areas [] = {
     { "events", s_test_events },
     { "list", s_test_list },
     { "store", s_test_store },
+    { "peers", s_test_peers },
 };
 
 int
