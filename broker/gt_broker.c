@@ -813,8 +813,11 @@ s_handle_pipe (s_broker_t *self)
         zstr_free (&what);
         zstr_free (&value);
     }
-    else
+    else {
+        //  Every command is answered (gt_broker.h), so a caller never hangs
         gt_log_error ("broker", "unknown pipe command '%s'", command);
+        zstr_send (self->pipe, "-1");
+    }
     zstr_free (&command);
     zmsg_destroy (&msg);
 }

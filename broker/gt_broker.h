@@ -17,7 +17,11 @@
                             pointer frame (zsock_recv "p"), NULL if it cannot; the broker
                             then serves nothing more.  With gt_broker_actor_on_store a new
                             broker recovers from it (restart tests without PostgreSQL).
-        $TERM               stop (zactor_destroy sends it)
+        METRICS endpoint    serve /metrics on an http://host:port (or :*); reply the port, "-1" on failure
+        $TERM               stop gracefully (zactor_destroy sends it): no more requests
+                            read, batches in flight finished, owed replies sent
+                            (GC_SHUTDOWN_LINGER); no reply
+        anything else       reply "-1"
 
     One thread owns every table: no locks.  See gt_broker.c for the loop.  */
 #ifndef GT_BROKER_H_INCLUDED

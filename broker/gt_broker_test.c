@@ -118,6 +118,9 @@ gt_broker_test (bool verbose)
     reply = s_command (broker, "STORE", "FAIL");
     assert (streq (reply, "-1"));       //  not the test store
     zstr_free (&reply);
+    reply = s_command (broker, "NO-SUCH-COMMAND", NULL);
+    assert (reply && streq (reply, "-1"));  //  answered, so the caller does not hang
+    zstr_free (&reply);
 
     //  A slow peer: its replies wait in the backlog, then all arrive
     zsock_t *control = s_dealer ("inproc://gt-broker-test", 1000);

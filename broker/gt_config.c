@@ -401,9 +401,10 @@ gt_config_usage (void)
         }
         if (used < sizeof (usage))
             snprintf (usage + used, sizeof (usage) - used,
-                "  %-32s %-26s %s\n  %-32s %-26s %s\n",
+                "  %-32s %-26s %s\n  %-32s %-26s %s\n  %-32s %-26s %s\n",
                 "--verbose", "", "log every request",
-                "--help", "", "print this text and exit");
+                "--help", "", "print this text and exit",
+                "--version", "", "print the version and exit");
     }
     return usage;
 }
@@ -417,6 +418,10 @@ gt_config_load_args (gt_config_t *self, int argc, char *argv [],
         const char *arg = argv [argn];
         if (streq (arg, "--help") || streq (arg, "-h")) {
             fputs (gt_config_usage (), stdout);
+            return GT_CONFIG_HELP;
+        }
+        if (streq (arg, "--version")) {
+            printf ("garbagetruck %s (GTLP/%d)\n", GT_VERSION_STRING, GT_PROTOCOL_VERSION);
             return GT_CONFIG_HELP;
         }
         if (streq (arg, "--verbose") || streq (arg, "-v")) {

@@ -52,7 +52,7 @@ typedef struct {
 
 typedef enum {
     GT_CONFIG_OK = 0,                   //  loaded; run
-    GT_CONFIG_HELP,                     //  --help was printed; exit 0
+    GT_CONFIG_HELP,                     //  --help or --version was printed; exit 0
     GT_CONFIG_ERROR                     //  bad value; message written; exit 2
 } gt_config_result_t;
 

@@ -23,7 +23,7 @@ enum {
     OPT_CLEANUP_STATUS = 1 << 18,
     //  global options (any command)
     OPT_ENDPOINT = 1 << 20, OPT_EVENTS = 1 << 21, OPT_JSON = 1 << 22,
-    OPT_TIMEOUT_MS = 1 << 23, OPT_HELP = 1 << 24
+    OPT_TIMEOUT_MS = 1 << 23, OPT_HELP = 1 << 24, OPT_VERSION = 1 << 25
 };
 
 static const struct option s_options [] = {
@@ -51,11 +51,13 @@ static const struct option s_options [] = {
     { "json",            no_argument,       NULL, OPT_JSON },
     { "timeout-ms",      required_argument, NULL, OPT_TIMEOUT_MS },
     { "help",            no_argument,       NULL, OPT_HELP },
+    { "version",         no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 }
 };
 
 static const char *s_usage =
     "usage: gtctl [--endpoint E] [--events E] [--json] [--timeout-ms N] COMMAND ...\n"
+    "       gtctl --help | --version\n"
     "  health | stats\n"
     "  create --object ID [--type TYPE] --service SVC [--ttl S] [--meta K=V]...\n"
     "         [--cleanup-url URL] [--payload T] [--max-retries N] [--retry-delay S]\n"
@@ -530,6 +532,11 @@ s_parse (gtctl_t *self, int argc, char *argv [], int *exit_code)
         }
         if (option == 'h' || option == OPT_HELP) {
             printf ("%s", s_usage);
+            *exit_code = GTCTL_EXIT_OK;
+            return NULL;
+        }
+        if (option == OPT_VERSION) {
+            printf ("gtctl %s (GTLP/%d)\n", GT_VERSION_STRING, GT_PROTOCOL_VERSION);
             *exit_code = GTCTL_EXIT_OK;
             return NULL;
         }

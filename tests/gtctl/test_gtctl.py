@@ -238,6 +238,14 @@ def test_help_exit_0(broker):
     assert result.returncode == 0 and "usage: gtctl" in result.stdout
 
 
+def test_version_exit_0():
+    """Both binaries say their version (and the protocol's) and exit 0."""
+    for binary, name in ((GTCTL_BIN, "gtctl"), (BROKER_BIN, "garbagetruck")):
+        result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert re.fullmatch(name + r" \d+\.\d+\.\d+ \(GTLP/1\)\n", result.stdout), result.stdout
+
+
 def test_protocol_errors_exit_1(broker):
     result = gtctl(broker, "get", "0123456789abcdef0123456789abcdef")
     assert result.returncode == 1
