@@ -20,7 +20,16 @@
 
     After a lost connection, PREPARING reads the stored token back: the
     transactions in flight up to the one whose token it is did commit, the
-    later ones did not.
+    later ones did not.  That check is skipped when the server ended the
+    session with an error (a FATAL: a fast shutdown, pg_terminate_backend):
+    nothing unanswered then committed.  The FATAL comes just before the end
+    of the stream, often read by the same libpq call that finds the end, so
+    whenever libpq reports the connection broken the writer first takes
+    every result and message libpq still holds (s_connection_broken).  Some
+    libpq versions (15 does) also drop the pipeline's queue with the
+    connection and then hand that last ErrorResponse to the notice receiver
+    instead of returning it as a result, so the writer installs its own
+    receiver.
 
     Rejecting: the broker undoes a failed batch and every batch it submitted
     after it, so once the writer FAILs a batch it must not commit any batch
@@ -62,7 +71,7 @@ typedef struct {
     bool guarded;                   //  sent behind another: starts with the guard statement
     int64_t sent_at;                //  when it was sent (mono ms)
     char error [S_TEXT];            //  first error in its answer, or empty
-    bool refused;                   //  that error came from the server (SQLSTATE): not committed
+    bool refused;                   //  that error came from the server (SQLSTATE), not a PANIC: not committed
 } s_flight_t;
 
 typedef struct {
@@ -83,6 +92,9 @@ typedef struct {
     zlistx_t *queue;                //  s_item_t waiting, in order
     s_flight_t flights [S_MAX_DEPTH];   //  transactions, oldest first
     size_t flight_count;            //  transactions in flights
+    PQnoticeReceiver passed_on;     //  the connection's receiver before ours: libpq's default
+    bool ended_by_server;           //  the server sent a FATAL on this connection: it ends the session
+    char ended_text [S_TEXT];       //  that FATAL's message
     bool answers_lost;              //  connection lost with some in flight: check tokens
     int lost_pid;                   //  backend pid of that connection (ended before the check)
     int session_pid;                //  backend pid of the current connection, once READY
@@ -115,6 +127,61 @@ s_conn_error (PGconn *conn, const char *prefix, char *buffer, size_t size)
     for (char *at = buffer; *at; at++)
         if (*at == '\n' || *at == '\t')
             *at = ' ';
+}
+
+//  Is this error the server ending the session?  A FATAL ErrorResponse
+//  (57P01 admin_shutdown from a fast shutdown or pg_terminate_backend,
+//  57P03, 57P05, ...): the backend exits right after sending it, which
+//  aborts its open transaction, and it reports a commit (ReadyForQuery)
+//  before it reads on or acts on a termination request (interrupts are held
+//  while it commits).  So a transaction whose sync result had not come
+//  before that FATAL did not commit.  Severity, not SQLSTATE: an immediate
+//  shutdown sends its 57P01 (and a crash its 57P02) as a WARNING at any
+//  moment, even after the commit record is durable, and so may a PANIC
+//  come; neither says anything about the outcome.
+static bool
+s_ends_session (const PGresult *result)
+{
+    const char *severity = PQresultErrorField (result, PG_DIAG_SEVERITY_NONLOCALIZED);
+    return severity && streq (severity, "FATAL");
+}
+
+//  Note an error or notice from the server: is it the end of the session?
+static void
+s_note_server_message (s_writer_t *self, const PGresult *result)
+{
+    if (self->ended_by_server || !s_ends_session (result))
+        return;
+    self->ended_by_server = true;
+    const char *message = PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY);
+    const char *sqlstate = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+    snprintf (self->ended_text, sizeof self->ended_text, "%.400s (%s)",
+              message? message: "FATAL", sqlstate? sqlstate: "no SQLSTATE");
+}
+
+//  libpq's receiver for what the server says outside a query's results:
+//  notices, and an ErrorResponse that arrived when no query was pending in
+//  libpq's eyes (a session ended while idle, or, with libpq versions that
+//  drop the pipeline's queue with the connection, such as 15, the FATAL
+//  parsed after that).  Noted, then passed on: libpq's default receiver
+//  hands the message to the connection's notice processor (it takes that
+//  from the result, not from its argument)
+static void
+s_notice_receiver (void *arg, const PGresult *result)
+{
+    s_writer_t *self = (s_writer_t *) arg;
+    s_note_server_message (self, result);
+    if (self->passed_on)
+        self->passed_on (NULL, result);
+}
+
+//  Take a connection over: our notice receiver on it.
+static void
+s_adopt (s_writer_t *self, PGconn *conn)
+{
+    self->conn = conn;
+    self->ended_by_server = false;
+    self->passed_on = PQsetNoticeReceiver (conn, s_notice_receiver, self);
 }
 
 static void
@@ -216,6 +283,12 @@ s_flight_committed (s_writer_t *self)
 static void
 s_connection_lost (s_writer_t *self, const char *reason)
 {
+    //  The server's own word says more than libpq's about the closed socket
+    char ended [S_TEXT];
+    if (self->ended_by_server) {
+        snprintf (ended, sizeof ended, "PostgreSQL ended the session: %.440s", self->ended_text);
+        reason = ended;
+    }
     snprintf (self->down_reason, sizeof self->down_reason, "%s", reason);
     //  (PQbackendPID says 0 once the connection is bad: use the one noted)
     int pid = self->state == S_READY? self->session_pid: 0;
@@ -237,13 +310,14 @@ s_connection_lost (s_writer_t *self, const char *reason)
         self->announced = S_ANNOUNCED_DOWN;
         s_notice (self, "STATE", 0, "DEGRADED", reason);
     }
-    //  No answer will come on this connection.  But if the server answered
-    //  the oldest live transaction with an error before its sync (a server
-    //  shutting down ends its sessions with one), it did not commit, nor
-    //  did any sent behind it (each is guarded by the one before): nothing
-    //  to check
-    bool known_uncommitted = false;
-    for (size_t index = 0; index < self->flight_count; index++) {
+    //  No answer will come on this connection.  But if the server ended
+    //  the session with a FATAL (s_ends_session), no transaction still
+    //  unanswered committed.  Nor did any if the server answered the oldest
+    //  live one with an error before its sync: each sent behind it is
+    //  guarded by it.  Either way: nothing to check
+    bool known_uncommitted = self->ended_by_server;
+    self->ended_by_server = false;
+    for (size_t index = 0; index < self->flight_count && !known_uncommitted; index++) {
         s_flight_t *flight = &self->flights [index];
         if (flight->sent && !flight->doomed) {
             known_uncommitted = flight->refused;
@@ -307,6 +381,8 @@ s_start_preparing (s_writer_t *self)
     self->flushing = true;
 }
 
+static void s_connection_broken (s_writer_t *self, const char *prefix);
+
 static void
 s_start_connecting (s_writer_t *self)
 {
@@ -317,7 +393,10 @@ s_start_connecting (s_writer_t *self)
                               self->application_name, NULL };
     if (!self->application_name)
         keys [5] = NULL;
-    self->conn = PQconnectStartParams (keys, values, 1);
+    PGconn *conn = PQconnectStartParams (keys, values, 1);
+    self->conn = NULL;
+    if (conn)
+        s_adopt (self, conn);
     self->started_at = zclock_mono ();
     if (!self->conn || PQstatus (self->conn) == CONNECTION_BAD) {
         char reason [S_TEXT];
@@ -375,9 +454,7 @@ s_send_next (s_writer_t *self)
     flight->sent_at = zclock_mono ();
     if (gt_pgbatch_send (flight->batch, self->conn, flight->token, after) < 0
     ||  PQpipelineSync (self->conn) != 1) {
-        char reason [S_TEXT];
-        s_conn_error (self->conn, "cannot send to PostgreSQL: ", reason, sizeof reason);
-        s_connection_lost (self, reason);
+        s_connection_broken (self, "cannot send to PostgreSQL: ");
         return false;
     }
     self->flushing = true;
@@ -453,16 +530,10 @@ s_awaiting (s_writer_t *self)
     return self->state == S_PREPARING || (self->flight_count && self->flights [0].sent);
 }
 
-//  Read what the server sent and act on complete results.
+//  Act on the complete results libpq holds (read already: no reading).
 static void
-s_read_results (s_writer_t *self)
+s_take_results (s_writer_t *self)
 {
-    if (PQconsumeInput (self->conn) != 1) {
-        char reason [S_TEXT];
-        s_conn_error (self->conn, "PostgreSQL connection lost: ", reason, sizeof reason);
-        s_connection_lost (self, reason);
-        return;
-    }
     while (s_awaiting (self) && !PQisBusy (self->conn)) {
         PGresult *result = PQgetResult (self->conn);
         if (!result) {
@@ -472,10 +543,16 @@ s_read_results (s_writer_t *self)
         }
         ExecStatusType status = PQresultStatus (result);
         char *error = self->state == S_PREPARING? self->prepare_error: self->flights [0].error;
+        if (status == PGRES_FATAL_ERROR)
+            s_note_server_message (self, result);
         if (status == PGRES_FATAL_ERROR && !*error) {
-            //  The server's own errors carry a SQLSTATE; libpq's (connection lost) do not
+            //  The server's own errors carry a SQLSTATE; libpq's (connection
+            //  lost) do not.  A PANIC proves nothing: it may come after the
+            //  commit record is durable
+            const char *severity = PQresultErrorField (result, PG_DIAG_SEVERITY_NONLOCALIZED);
             if (self->state != S_PREPARING)
-                self->flights [0].refused = PQresultErrorField (result, PG_DIAG_SQLSTATE) != NULL;
+                self->flights [0].refused = PQresultErrorField (result, PG_DIAG_SQLSTATE) != NULL
+                                         && !(severity && streq (severity, "PANIC"));
             const char *message = PQresultErrorMessage (result);
             snprintf (error, S_TEXT, "%s", message? message: "error");
             size_t length = strlen (error);
@@ -492,10 +569,40 @@ s_read_results (s_writer_t *self)
                 return;
         }
     }
-    if (PQstatus (self->conn) == CONNECTION_BAD) {
-        char reason [S_TEXT];
-        s_conn_error (self->conn, "PostgreSQL connection lost: ", reason, sizeof reason);
-        s_connection_lost (self, reason);
+}
+
+//  libpq found the connection broken, reading or sending (it reads while
+//  it sends).  What it read before stays in its buffer and may settle the
+//  transactions in flight: their results, and the server's last words, the
+//  FATAL with which it ends a session just before the stream ends (often
+//  read by the very call that then finds the end).  So act on all of it
+//  before giving the connection up.
+static void
+s_connection_broken (s_writer_t *self, const char *prefix)
+{
+    char reason [S_TEXT];
+    s_conn_error (self->conn, prefix, reason, sizeof reason);
+    s_take_results (self);
+    if (self->state == S_DOWN)
+        return;                         //  settled while taking them (preparation failed)
+    //  Some libpq versions (15 does) drop the pipeline's queue with the
+    //  connection: what follows the last result libpq could still match is
+    //  parsed only now (PQisBusy parses), outside any query, and goes to
+    //  s_notice_receiver, the FATAL with it
+    PQisBusy (self->conn);
+    s_connection_lost (self, reason);
+}
+
+//  Read what the server sent and act on complete results.
+static void
+s_read_results (s_writer_t *self)
+{
+    if (PQconsumeInput (self->conn) != 1)
+        s_connection_broken (self, "PostgreSQL connection lost: ");
+    else {
+        s_take_results (self);
+        if (self->state != S_DOWN && PQstatus (self->conn) == CONNECTION_BAD)
+            s_connection_broken (self, "PostgreSQL connection lost: ");
     }
 }
 
@@ -544,11 +651,8 @@ static void
 s_flush (s_writer_t *self)
 {
     int rc = PQflush (self->conn);
-    if (rc < 0) {
-        char reason [S_TEXT];
-        s_conn_error (self->conn, "PostgreSQL connection lost: ", reason, sizeof reason);
-        s_connection_lost (self, reason);
-    }
+    if (rc < 0)
+        s_connection_broken (self, "PostgreSQL connection lost: ");
     else
         self->flushing = rc == 1;
 }
@@ -669,7 +773,7 @@ s_writer_actor (zsock_t *pipe, void *pointer)
     self->token_base = ((uint64_t) zclock_time () << 20 ^ (uint64_t) getpid () << 40) & INT64_MAX;
     snprintf (self->down_reason, sizeof self->down_reason, "not connected yet");
     if (args->conn && PQstatus (args->conn) == CONNECTION_OK) {
-        self->conn = args->conn;
+        s_adopt (self, args->conn);
         self->announced = S_ANNOUNCED_UP;   //  the broker starts out connected
         s_start_preparing (self);
     }

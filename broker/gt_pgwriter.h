@@ -31,18 +31,28 @@
     Losing the database (connection refused, backend killed, no answer for
     commit_timeout_ms): the writer reports DEGRADED and reconnects with
     exponential backoff (the first attempt at once, then backoff_min_ms
-    doubling up to backoff_max_ms), then reports CONNECTED.  A transaction
-    the server answered with an error before its end (a server shutting
-    down, pg_terminate_backend) did not commit: it is treated as below at
-    once, without waiting for a reconnect.  A transaction whose answer was
-    lost with the connection (network) is NOT guessed at: every
+    doubling up to backoff_max_ms), then reports CONNECTED.  Transactions
+    known not to have committed are treated as below at once, without
+    waiting for a reconnect: when the server ended the session with an
+    error (a FATAL: a fast or smart shutdown, pg_terminate_backend, an
+    idle-session timeout), every transaction whose commit it had not
+    confirmed before that error (the backend aborts its transaction as it
+    exits, and confirms a commit before it acts on a termination request);
+    and a transaction the server answered with an error before its end,
+    with every one sent behind it.  That holds however the end of the
+    connection is seen (the error is often read together with it).  A
+    transaction whose answer was lost with the connection WITHOUT such an
+    error (the network; an immediate shutdown or a crash, whose WARNING
+    may come after a commit; a PANIC) is NOT guessed at: every
     transaction writes its own token into gt_meta.commit_token, and after
     the reconnect the writer first ends the old session if the server
     still has it (pg_terminate_backend, waiting for it to go: it could
     otherwise commit later), then reads the token back, so the batches
     report OK if it committed.  Otherwise, by options.outage:
-      GT_PGWRITER_FAIL (default): the batches FAIL ("not committed: ...").
-        Batches queued at the loss or submitted while DEGRADED FAIL at once
+      GT_PGWRITER_FAIL (default): the batches FAIL: at once when known
+        not committed ("PostgreSQL unavailable: PostgreSQL ended the
+        session: <its message>" after such an error), else after the check
+        ("not committed: ...").  Batches queued at the loss or submitted while DEGRADED FAIL at once
         ("PostgreSQL unavailable: ..."), except behind a transaction still
         being checked.  If the database stays away for commit_timeout_ms
         after losing an answer, that transaction FAILs with "outcome
@@ -111,6 +121,10 @@ void gt_pgwriter_options_init (gt_pgwriter_options_t *options);
 //  one start-up migrated and loaded with; NULL or *conn_p NULL: the writer
 //  connects itself and reports CONNECTED (or DEGRADED).  options NULL:
 //  defaults.  The schema must be migrated (gt_pgschema_migrate) first.
+//  The writer sets its own notice receiver on its connections (to see the
+//  error that ends a session) and hands every message on to libpq's
+//  default one, so the connection's notice processor still gets them: a
+//  connection handed over must have libpq's default notice receiver.
 gt_pgwriter_t *gt_pgwriter_new (const char *url, PGconn **conn_p,
                                 const gt_pgwriter_options_t *options);
 //  Stop: waits (up to commit_timeout_ms) for the queued batches to commit

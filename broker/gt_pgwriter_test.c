@@ -25,7 +25,8 @@ s_test_expect_commit (gt_pgwriter_t *writer, uint64_t number, bool ok, const cha
 {
     gt_pgnotice_t notice;
     s_test_notice (writer, &notice);
-    if (notice.kind != GT_PGNOTICE_COMMIT || notice.batch != number || notice.ok != ok)
+    if (notice.kind != GT_PGNOTICE_COMMIT || notice.batch != number || notice.ok != ok
+    ||  (text && !strstr (notice.text, text)))
         fprintf (stderr, "expected COMMIT %" PRIu64 " %s, got %s %" PRIu64 " %s: %s\n",
                  number, ok? "OK": "FAIL", notice.kind == GT_PGNOTICE_COMMIT? "COMMIT": "STATE",
                  notice.batch, notice.ok? "OK": "not ok", notice.text);
@@ -186,6 +187,69 @@ s_test_check_leases (PGconn *conn, long long expected)
             assert (streq (PQgetvalue (result, row, 18), key));
     }
     PQclear (result);
+}
+
+//  The server ends the writer's session (pg_terminate_backend: the FATAL
+//  57P01 a fast shutdown sends too) while a transaction waits on a row lock
+//  and a large one behind it is still being sent (the server reads nothing
+//  meanwhile, so libpq has output pending and reads the server's last words
+//  while trying to send it, together with the end of the stream).  With
+//  the database refusing new connections, nothing can be checked after a
+//  reconnect: the FATAL alone must settle both as not committed, at once,
+//  not after commit_timeout_ms with "outcome unknown".  Each repetition
+//  is a fresh race: done several times.
+static void
+s_test_ended_by_server (gt_pgtestdb_t *testdb, PGconn *check, PGconn *watcher, bool verbose)
+{
+    gt_pgwriter_options_t options;
+    gt_pgwriter_options_init (&options);
+    assert (options.commit_timeout_ms >= 10000);    //  the wait this must not take
+    int fd, pid;
+    PGconn *handed = s_test_handover (testdb, &fd, &pid);
+    gt_pgwriter_t *writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), &handed, &options);
+    uint64_t number = 0;
+    for (uint32_t round = 0; round < 10; round++) {
+        uint32_t base = 100000 + round * 100000;
+        gt_pgtestdb_exec (check, "BEGIN; SELECT * FROM gt_meta FOR UPDATE");
+        gt_pgbatch_t *batch = s_test_batch (base, 0);
+        gt_pgbatch_meta (batch, 1000 + round, 5000);
+        assert (gt_pgwriter_submit (writer, &batch) == ++number);
+        s_test_wait_blocked (watcher, pid);
+        //  Behind it, more than the socket buffers hold (some MB)
+        batch = gt_pgbatch_new ();
+        for (uint32_t index = base + 1; index <= base + 40000; index++) {
+            gt_lease_info_t lease;
+            gt_pgtestdb_lease_t storage;
+            const char *key = gt_pgtestdb_lease (&lease, &storage, index, 0);
+            gt_pgbatch_lease_put (batch, &lease, key);
+        }
+        assert (gt_pgwriter_submit (writer, &batch) == ++number);
+        s_test_allow_connections (testdb, false);
+        int64_t terminated = zclock_mono ();
+        s_test_terminate (testdb, pid);
+        s_test_expect_state (writer, false);
+        const char *text = "PostgreSQL unavailable: PostgreSQL ended the session";
+        s_test_expect_commit (writer, number - 1, false, text);
+        s_test_expect_commit (writer, number, false, text);
+        int64_t elapsed = zclock_mono () - terminated;
+        if (verbose)
+            printf ("   round %u: in-flight transactions failed %d ms after the backend was ended\n",
+                    round, (int) elapsed);
+        assert (elapsed < 1000);
+        s_test_allow_connections (testdb, true);
+        pid = s_test_expect_state (writer, true);
+        gt_pgtestdb_exec (check, "ROLLBACK");
+        assert (s_test_renewals (check, base) == -1);
+        assert (s_test_renewals (check, base + 1) == -1);
+        assert (s_test_renewals (check, base + 40000) == -1);
+        assert (s_test_count (check, "SELECT last_seq FROM gt_meta") < 1000);
+    }
+    //  And the writer works on
+    gt_pgbatch_t *batch = s_test_batch (99999, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == ++number);
+    s_test_expect_commit (writer, number, true, NULL);
+    assert (s_test_renewals (check, 99999) == 0);
+    gt_pgwriter_destroy (&writer);
 }
 
 void
@@ -463,6 +527,8 @@ gt_pgwriter_test (bool verbose)
     s_test_expect_commit (writer, 3, true, NULL);
     assert (s_test_count (check, "SELECT count (*) FROM gt_leases WHERE object_id = 'object-15007'") == 1);
     gt_pgwriter_destroy (&writer);
+
+    s_test_ended_by_server (testdb, check, watcher, verbose);
 
     PQfinish (watcher);
     PQfinish (check);
