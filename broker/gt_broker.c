@@ -34,6 +34,7 @@
 #include "gt_broker_delivery.h"
 #include "gt_broker_internal.h"
 #include "gt_broker_metrics.h"
+#include "gt_metrics_http.h"
 #include "gt_log.h"
 #include "gt_broker_store.h"
 
@@ -976,7 +977,8 @@ s_broker_destroy (s_broker_t **self_p)
     s_broker_t *self = *self_p;
     if (!self)
         return;
-    gt_metrics_destroy (&self->metrics);   //  stops the HTTP server first
+    gt_metrics_http_destroy (&self->metrics_http);     //  before the figures it reads
+    gt_metrics_destroy (&self->metrics);
     gt_broker_delivery_destroy (&self->delivery);
     s_batch_destroy (&self->current);
     zlistx_destroy (&self->flight);

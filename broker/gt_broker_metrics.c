@@ -161,6 +161,10 @@ s_publish (s_broker_t *self)
     snprintf (snapshot->store_name, sizeof (snapshot->store_name), "%s",
               self->store ? gt_store_name (self->store) : "");
     snapshot->store_open = self->store != NULL;
+    gt_store_figures_t store;
+    gt_store_figures (self->store, &store);
+    snapshot->store_batch_size = store.batch_size;
+    snapshot->store_commit = store.commit_us;
     snapshot->store_up = self->store && gt_store_healthy (self->store);
     snapshot->requests_bound = self->router != NULL;
     snapshot->events_bound = self->pub != NULL;
@@ -177,11 +181,17 @@ gt_broker_metrics_serve (s_broker_t *self, const char *endpoint)
                       endpoint ? endpoint : "");
         return -1;
     }
+    if (self->metrics_http) {
+        gt_log_error ("broker", "METRICS: already serving on port %d", gt_metrics_http_port (self->metrics_http));
+        return -1;
+    }
     char err [256] = "";
-    int bound = gt_metrics_serve (self->metrics, host, port, err, sizeof (err));
-    if (bound == -1)
+    self->metrics_http = gt_metrics_http_new (self->metrics, host, port, err, sizeof (err));
+    if (!self->metrics_http) {
         gt_log_error ("broker", "%s", err);
-    return bound;
+        return -1;
+    }
+    return gt_metrics_http_port (self->metrics_http);
 }
 
 void
@@ -230,14 +240,14 @@ gt_broker_metrics_stats (s_broker_t *self, gt_stat_t *stats, size_t *count_p, si
     s_add (stats, count_p, max, "expiry_lateness_p50_us", gt_histogram_quantile (lateness, 0.5));
     s_add (stats, count_p, max, "expiry_lateness_p99_us", gt_histogram_quantile (lateness, 0.99));
     s_add (stats, count_p, max, "expiry_lateness_max_us", lateness->max);
-    gt_histogram_t batch_size, commit;
-    gt_metrics_store_read (&batch_size, &commit);
-    s_add (stats, count_p, max, "store_batch_size_count", batch_size.count);
-    s_add (stats, count_p, max, "store_batch_size_p50", gt_histogram_quantile (&batch_size, 0.5));
-    s_add (stats, count_p, max, "store_batch_size_p99", gt_histogram_quantile (&batch_size, 0.99));
-    s_add (stats, count_p, max, "store_commit_count", commit.count);
-    s_add (stats, count_p, max, "store_commit_p50_us", gt_histogram_quantile (&commit, 0.5));
-    s_add (stats, count_p, max, "store_commit_p99_us", gt_histogram_quantile (&commit, 0.99));
+    gt_store_figures_t store;
+    gt_store_figures (self->store, &store);
+    s_add (stats, count_p, max, "store_batch_size_count", store.batch_size.count);
+    s_add (stats, count_p, max, "store_batch_size_p50", gt_histogram_quantile (&store.batch_size, 0.5));
+    s_add (stats, count_p, max, "store_batch_size_p99", gt_histogram_quantile (&store.batch_size, 0.99));
+    s_add (stats, count_p, max, "store_commit_count", store.commit_us.count);
+    s_add (stats, count_p, max, "store_commit_p50_us", gt_histogram_quantile (&store.commit_us, 0.5));
+    s_add (stats, count_p, max, "store_commit_p99_us", gt_histogram_quantile (&store.commit_us, 0.99));
     const uint64_t *by_type = gt_metrics_active_by_type (self->metrics);
     for (int type = 0; type < GT_TYPE_COUNT_; type++)
         s_add (stats, count_p, max, s_type_names [type], by_type [type]);

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include "gt_metrics.h"
-#include "gt_metrics_http.h"
 #include "gt_log.h"
 
 struct gt_metrics_t {
@@ -19,8 +18,7 @@ struct gt_metrics_t {
     uint64_t census_failures;               //  failed batches at the last census (UINT64_MAX: none yet)
     int store_state;                        //  store last seen: 1 up, 0 down, -1 never looked
     gt_metrics_snapshot_t *scratch;         //  the snapshot being filled
-    gt_metrics_http_t *http;                //  the HTTP server, or NULL
-    int wake [2];                           //  pipe readers write to; -1 when not serving
+    int wake [2];                           //  pipe readers write to; -1 until readers are opened
     //  Shared with readers, under lock
     pthread_mutex_t lock;                   //  guards what follows
     pthread_cond_t published;               //  signalled on each publication
@@ -56,11 +54,7 @@ gt_metrics_destroy (gt_metrics_t **self_p)
     gt_metrics_t *self = *self_p;
     if (!self)
         return;
-    pthread_mutex_lock (&self->lock);
-    self->stopping = true;
-    pthread_cond_broadcast (&self->published);
-    pthread_mutex_unlock (&self->lock);
-    gt_metrics_http_destroy (&self->http);      //  joins the server's threads
+    gt_metrics_stop (self);
     if (self->wake [0] >= 0) {
         close (self->wake [0]);
         close (self->wake [1]);
@@ -145,13 +139,18 @@ gt_metrics_active_by_type (gt_metrics_t *self)
     return self->active_by_type;
 }
 
-int
-gt_metrics_serve (gt_metrics_t *self, const char *host, int port, char *err, size_t err_size)
+void
+gt_metrics_stop (gt_metrics_t *self)
 {
-    if (self->http) {
-        snprintf (err, err_size, "the metrics server is already running");
-        return -1;
-    }
+    pthread_mutex_lock (&self->lock);
+    self->stopping = true;
+    pthread_cond_broadcast (&self->published);
+    pthread_mutex_unlock (&self->lock);
+}
+
+int
+gt_metrics_readers_open (gt_metrics_t *self, char *err, size_t err_size)
+{
     if (self->wake [0] < 0) {
         if (pipe (self->wake) == -1) {
             snprintf (err, err_size, "pipe: %s", strerror (errno));
@@ -162,14 +161,13 @@ gt_metrics_serve (gt_metrics_t *self, const char *host, int port, char *err, siz
             fcntl (self->wake [end], F_SETFD, FD_CLOEXEC);
         }
     }
-    self->http = gt_metrics_http_new (self, host, port, err, err_size);
-    return self->http ? gt_metrics_http_port (self->http) : -1;
+    return 0;
 }
 
 int
 gt_metrics_wake_fd (gt_metrics_t *self)
 {
-    return self->http ? self->wake [0] : -1;
+    return self->wake [0];
 }
 
 void
@@ -219,7 +217,6 @@ gt_metrics_scratch (gt_metrics_t *self)
     memcpy (scratch->request_duration, self->request_duration, sizeof (self->request_duration));
     scratch->expiry_lateness = self->expiry_lateness;
     memcpy (scratch->active_by_type, self->active_by_type, sizeof (self->active_by_type));
-    gt_metrics_store_read (&scratch->store_batch_size, &scratch->store_commit);
     return scratch;
 }
 
@@ -276,44 +273,6 @@ gt_metrics_stat (const gt_metrics_snapshot_t *snapshot, const char *name, uint64
         }
     *value_p = 0;
     return false;
-}
-
-//  --------------------------------------------------------------------------
-//  Store hook
-
-static pthread_mutex_t s_store_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool s_store_ready = false;          //  histograms initialised
-static gt_histogram_t s_store_batch_size;   //  records per commit
-static gt_histogram_t s_store_commit;       //  us per commit
-
-static void
-s_store_init (void)
-{
-    if (!s_store_ready) {
-        gt_histogram_init (&s_store_batch_size, gt_histogram_batch_size, gt_histogram_batch_size_count);
-        gt_histogram_init (&s_store_commit, gt_histogram_latency_us, gt_histogram_latency_us_count);
-        s_store_ready = true;
-    }
-}
-
-void
-gt_metrics_store_batch (size_t records, uint64_t commit_us)
-{
-    pthread_mutex_lock (&s_store_lock);
-    s_store_init ();
-    gt_histogram_observe (&s_store_batch_size, records);
-    gt_histogram_observe (&s_store_commit, commit_us);
-    pthread_mutex_unlock (&s_store_lock);
-}
-
-void
-gt_metrics_store_read (gt_histogram_t *batch_size, gt_histogram_t *commit)
-{
-    pthread_mutex_lock (&s_store_lock);
-    s_store_init ();
-    *batch_size = s_store_batch_size;
-    *commit = s_store_commit;
-    pthread_mutex_unlock (&s_store_lock);
 }
 
 //  --------------------------------------------------------------------------
@@ -538,9 +497,9 @@ gt_metrics_test (bool verbose)
     //  publications are at least GT_METRICS_MIN_INTERVAL_MS apart
     metrics = gt_metrics_new ();
     char err [256];
-    int port = gt_metrics_serve (metrics, "127.0.0.1", 0, err, sizeof (err));
-    assert (port > 0);
-    assert (gt_metrics_serve (metrics, "127.0.0.1", 0, err, sizeof (err)) == -1);
+    assert (gt_metrics_wake_fd (metrics) == -1);
+    assert (gt_metrics_readers_open (metrics, err, sizeof (err)) == 0);
+    assert (gt_metrics_readers_open (metrics, err, sizeof (err)) == 0);     //  again: the same pipe
     assert (gt_metrics_wake_fd (metrics) >= 0);
     zactor_t *broker = zactor_new (gt_metrics_test_broker, metrics);
     assert (broker);
@@ -560,13 +519,4 @@ gt_metrics_test (bool verbose)
     zactor_destroy (&broker);
     gt_metrics_destroy (&metrics);
     free (read);
-
-    //  Store hook: process-wide histograms
-    gt_histogram_t batch_size, commit;
-    gt_metrics_store_read (&batch_size, &commit);
-    uint64_t before = batch_size.count;
-    gt_metrics_store_batch (42, 1500);
-    gt_metrics_store_read (&batch_size, &commit);
-    assert (batch_size.count == before + 1 && commit.count == before + 1);
-    assert (batch_size.max >= 42 && commit.max >= 1500);
 }

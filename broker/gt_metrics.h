@@ -12,9 +12,9 @@
     snapshot at most ten times a second.  If the broker does not publish
     within the reader's wait, the reader gets the latest snapshot.
 
-    The PostgreSQL store feeds its batch sizes and commit times through
-    gt_metrics_store_batch (process-wide, thread-safe: the writer has its
-    own thread).  */
+    The HTTP server (gt_metrics_http) is built on top of this module and
+    owned by the broker; store figures come from the store itself
+    (gt_store_figures), copied into the snapshot by the broker.  */
 #ifndef GT_METRICS_H_INCLUDED
 #define GT_METRICS_H_INCLUDED
 
@@ -70,7 +70,7 @@ typedef struct {
 //  Broker side (one thread)
 
 gt_metrics_t *gt_metrics_new (void);
-//  Stops the HTTP server first; readers waiting get the latest snapshot.
+//  Readers waiting get the latest snapshot: stop the HTTP server on it first.
 void gt_metrics_destroy (gt_metrics_t **self_p);
 
 //  A request read at received_us (zclock_usecs) got its reply sent now.
@@ -92,11 +92,14 @@ const gt_histogram_t *gt_metrics_request_duration (gt_metrics_t *self, gt_cmd_t 
 const gt_histogram_t *gt_metrics_expiry_lateness (gt_metrics_t *self);
 const uint64_t *gt_metrics_active_by_type (gt_metrics_t *self);
 
-//  Start the HTTP server (gt_metrics_http) on host:port (0 = the kernel
-//  picks one).  Returns the port, or -1 with a message in err.  Again
-//  while serving: -1.
-int gt_metrics_serve (gt_metrics_t *self, const char *host, int port, char *err, size_t err_size);
-//  Readable when a reader wants a snapshot (poll it), or -1 when not serving.
+//  Let readers in (gt_metrics_read): opens the wake pipe the broker then
+//  polls.  0, or -1 with a message in err.  Again: 0, the same pipe.
+int gt_metrics_readers_open (gt_metrics_t *self, char *err, size_t err_size);
+//  Readers waiting return at once, with the latest snapshot, from now on
+//  (the broker is going away; gt_metrics_destroy does it too).
+void gt_metrics_stop (gt_metrics_t *self);
+//  Readable when a reader wants a snapshot (poll it), or -1 before
+//  gt_metrics_readers_open.
 int gt_metrics_wake_fd (gt_metrics_t *self);
 //  The wake fd was readable: drain it and note the request.
 void gt_metrics_wake_drain (gt_metrics_t *self);
@@ -127,14 +130,6 @@ bool gt_metrics_stat (const gt_metrics_snapshot_t *snapshot, const char *name, u
 //  malloc'd NUL-terminated string.
 char *gt_metrics_render (const gt_metrics_snapshot_t *snapshot, size_t *size_p);
 #define GT_METRICS_CONTENT_TYPE     "text/plain; version=0.0.4; charset=utf-8"
-
-//  --------------------------------------------------------------------------
-//  Store hook (any thread, process-wide: every broker of the process shares it)
-
-//  A store commit of records records took commit_us microseconds.
-void gt_metrics_store_batch (size_t records, uint64_t commit_us);
-//  Copy the store histograms.
-void gt_metrics_store_read (gt_histogram_t *batch_size, gt_histogram_t *commit);
 
 //  For selftests: an actor (args: the gt_metrics_t) standing in for the
 //  broker loop: it polls the wake fd and publishes the scratch snapshot as

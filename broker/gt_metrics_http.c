@@ -232,6 +232,8 @@ gt_metrics_http_t *
 gt_metrics_http_new (gt_metrics_t *metrics, const char *host, int port, char *err, size_t err_size)
 {
     assert (metrics && host);
+    if (gt_metrics_readers_open (metrics, err, err_size) != 0)
+        return NULL;
     int family = AF_INET;
     int fd = s_listen (host, port, &family, err, err_size);
     if (fd == -1)
@@ -278,6 +280,7 @@ gt_metrics_http_destroy (gt_metrics_http_t **self_p)
     assert (self_p);
     gt_metrics_http_t *self = *self_p;
     if (self) {
+        gt_metrics_stop (self->metrics);    //  a scrape waiting for the broker returns now
         MHD_stop_daemon (self->daemon);     //  joins its threads, closes the socket
         free (self);
         *self_p = NULL;
@@ -396,7 +399,7 @@ gt_metrics_http_test (bool verbose)
     //  A bad host is an error with a message, not a crash
     char err [256] = "";
     gt_metrics_t *metrics = gt_metrics_new ();
-    assert (gt_metrics_serve (metrics, "no.such.host.invalid", 0, err, sizeof (err)) == -1);
+    assert (gt_metrics_http_new (metrics, "no.such.host.invalid", 0, err, sizeof (err)) == NULL);
     assert (*err);
 
     //  What the stand-in broker will publish: sockets half bound
@@ -407,7 +410,9 @@ gt_metrics_http_test (bool verbose)
     scratch->stat_count = 1;
     snprintf (scratch->stats [0].name, GT_METRICS_STAT_NAME, "leases_created");
     scratch->stats [0].value = 3;
-    port = gt_metrics_serve (metrics, "127.0.0.1", 0, err, sizeof (err));
+    gt_metrics_http_t *http = gt_metrics_http_new (metrics, "127.0.0.1", 0, err, sizeof (err));
+    assert (http);
+    port = gt_metrics_http_port (http);
     assert (port > 0);
     zactor_t *broker = s_start_broker (metrics);
 
@@ -486,7 +491,9 @@ gt_metrics_http_test (bool verbose)
     assert (body && status == 200);
     free (body);
 
-    gt_metrics_destroy (&metrics);
+    gt_metrics_http_destroy (&http);
+    assert (http == NULL);
     //  The port is closed with it
     assert (gt_metrics_http_request (port, "GET", "/healthz", &status, NULL) == NULL);
+    gt_metrics_destroy (&metrics);
 }

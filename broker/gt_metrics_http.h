@@ -9,7 +9,8 @@
                     {"ready":false,"reasons":[...]}
     anything else   404 (other methods than GET and HEAD: 405)
 
-    Created by gt_metrics_serve; reads snapshots with gt_metrics_read.  */
+    Owned by the broker, built on a gt_metrics_t it does not own (which
+    must outlive it); reads snapshots with gt_metrics_read.  */
 #ifndef GT_METRICS_HTTP_H_INCLUDED
 #define GT_METRICS_HTTP_H_INCLUDED
 
@@ -29,7 +30,8 @@ gt_metrics_http_t *gt_metrics_http_new (gt_metrics_t *metrics, const char *host,
                                         char *err, size_t err_size);
 //  The port it listens on.
 int gt_metrics_http_port (gt_metrics_http_t *self);
-//  Stop (joins the server's threads); nulls the pointer.
+//  Stop: readers waiting are released (gt_metrics_stop), the server's
+//  threads joined; nulls the pointer.
 void gt_metrics_http_destroy (gt_metrics_http_t **self_p);
 
 //  Parse "http://host:port" or "http://host:*" (* or 0 = ephemeral;

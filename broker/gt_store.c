@@ -62,6 +62,16 @@ gt_store_healthy (gt_store_t *self)
 }
 
 void
+gt_store_figures (gt_store_t *self, gt_store_figures_t *figures)
+{
+    assert (figures);
+    gt_histogram_init (&figures->batch_size, gt_histogram_batch_size, gt_histogram_batch_size_count);
+    gt_histogram_init (&figures->commit_us, gt_histogram_latency_us, gt_histogram_latency_us_count);
+    if (self && self->ops.figures)
+        self->ops.figures (self->impl, figures);
+}
+
+void
 gt_store_lease_put (gt_store_t *self, const gt_lease_info_t *lease, const char *idempotency_key)
 {
     if (self->ops.lease_put)

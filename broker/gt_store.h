@@ -46,6 +46,7 @@
 #include <czmq.h>
 #include "gt_msg.h"
 #include "gt_config.h"
+#include "gt_histogram.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -84,6 +85,13 @@ typedef enum {
     GT_STORE_FAILED                 //  the batch could not be made durable
 } gt_store_status_t;
 
+//  What a store measures of its own commits (each store its own: two
+//  brokers in one process do not mix their figures).
+typedef struct {
+    gt_histogram_t batch_size;      //  records per commit
+    gt_histogram_t commit_us;       //  us from submission to the commit's completion
+} gt_store_figures_t;
+
 //  Receives what a store recovers.  Leases come oldest first (by created_at).
 typedef struct {
     void *ctx;                      //  passed back
@@ -120,6 +128,8 @@ typedef struct {
     //  callback->job_id / delete it
     void (*callback_put) (void *impl, const gt_store_callback_t *callback);
     void (*callback_delete) (void *impl, uint64_t job_id);
+    //  Copy the store's figures (optional: a store that measures nothing)
+    void (*figures) (void *impl, gt_store_figures_t *figures);
 } gt_store_ops_t;
 
 //  Wrap an implementation (ops copied; impl owned: destroyed with the store).
@@ -140,6 +150,8 @@ bool gt_store_records (gt_store_t *self);
 //  True if flushes may complete later or fail (the broker then journals).
 bool gt_store_async (gt_store_t *self);
 bool gt_store_healthy (gt_store_t *self);
+//  The store's figures; empty histograms if it measures nothing.
+void gt_store_figures (gt_store_t *self, gt_store_figures_t *figures);
 
 void gt_store_lease_put (gt_store_t *self, const gt_lease_info_t *lease, const char *idempotency_key);
 void gt_store_lease_delete (gt_store_t *self, const char *lease_id);

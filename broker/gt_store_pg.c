@@ -5,7 +5,7 @@
 #include "gt_pgbatch.h"
 #include "gt_pgwriter.h"
 #include "gt_pgload.h"
-#include "gt_metrics.h"
+#include "gt_histogram.h"
 #include "gt_log.h"
 
 //  Prune stored events in steps of this many (a DELETE now and then, not
@@ -39,6 +39,7 @@ typedef struct {
     bool healthy;                   //  the writer is connected
     int64_t failure_logged_at;      //  zclock_mono of the last failure line
     size_t failures_unlogged;       //  failed batches since that line
+    gt_store_figures_t figures;     //  this store's commits (read by the broker's thread, which feeds them)
 } s_pg_t;
 
 //  --------------------------------------------------------------------------
@@ -311,7 +312,10 @@ s_completion (void *impl, uint64_t *batch_p, bool *durable_p)
         //  The writer reports every batch, in submission order
         assert (flight && flight->number == notice.batch);
         if (notice.ok)
-            gt_metrics_store_batch (flight->records, (uint64_t) (zclock_usecs () - flight->submitted_us));
+        {
+            gt_histogram_observe (&self->figures.batch_size, flight->records);
+            gt_histogram_observe (&self->figures.commit_us, (uint64_t) (zclock_usecs () - flight->submitted_us));
+        }
         else {
             //  Its row deletions may not have happened: the rows may still be there
             for (const char *object_id = (const char *) zlistx_first (flight->deleted); object_id;
@@ -456,6 +460,12 @@ s_check_server (PGconn *conn)
     PQclear (result);
 }
 
+static void
+s_figures (void *impl, gt_store_figures_t *figures)
+{
+    *figures = ((s_pg_t *) impl)->figures;
+}
+
 gt_store_t *
 gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
 {
@@ -502,6 +512,8 @@ gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
     assert (self->flight);
     zlistx_set_destructor (self->flight, (zlistx_destructor_fn *) s_flight_destroy);
     self->healthy = true;
+    gt_histogram_init (&self->figures.batch_size, gt_histogram_batch_size, gt_histogram_batch_size_count);
+    gt_histogram_init (&self->figures.commit_us, gt_histogram_latency_us, gt_histogram_latency_us_count);
     gt_store_ops_t ops = {
         .name = "postgres",
         .destroy = s_destroy,
@@ -517,6 +529,7 @@ gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
         .healthy = s_healthy,
         .callback_put = s_callback_put,
         .callback_delete = s_callback_delete,
+        .figures = s_figures,
     };
     return gt_store_new (&ops, self);
 }
@@ -720,6 +733,10 @@ gt_store_pg_test (bool verbose)
     bool durable = false;
     assert (s_test_complete (store, &batch, &durable) && batch == 2 && durable);
     assert (s_test_complete (store, &batch, &durable) && batch == 3 && durable);
+    //  Each commit is measured, in this store's own figures
+    gt_store_figures_t figures;
+    gt_store_figures (store, &figures);
+    assert (figures.batch_size.count == 2 && figures.commit_us.count == 2);
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_objects") == 1);
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_callbacks") == 1);
     assert (gt_pgtestdb_int (check, "SELECT last_seq FROM gt_meta") == 5);
