@@ -204,8 +204,6 @@ gt_msg_t *gt_client_recv (gt_client_t *self, int timeout_ms);
 //  The DEALER socket, to poll for replies alongside other sockets.
 zsock_t *gt_client_sock (gt_client_t *self);
 
-void gt_client_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

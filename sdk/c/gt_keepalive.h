@@ -60,8 +60,6 @@ int gt_keepalive_recv_lost (gt_keepalive_t *self, int timeout_ms,
 //  The actor's pipe: readable when a LOST report is waiting.
 zsock_t *gt_keepalive_sock (gt_keepalive_t *self);
 
-void gt_keepalive_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

@@ -12,7 +12,7 @@
     Encoding is canonical (GTLP.md §3): keys in table order, metadata and
     stats sorted by key (the encoder sorts; callers need not), shortest ints.
     The vectors in proto-spec/vectors/ are checked against this codec byte
-    for byte by gt_msg_test.  */
+    for byte by its selftest (tests/sdk/gt_msg_test.c).  */
 #ifndef GT_MSG_H_INCLUDED
 #define GT_MSG_H_INCLUDED
 
@@ -187,10 +187,6 @@ json_t *gt_event_to_json (const gt_event_t *event);
 //  Deep-copy helpers (results own their strings).
 void gt_lease_info_copy (gt_lease_info_t *dest, const gt_lease_info_t *src);
 void gt_lease_info_clear (gt_lease_info_t *lease);
-
-//  Self test: round-trips and every vector in proto-spec/vectors (found via
-//  the GT_VECTORS_DIR environment variable or the compiled-in source path).
-void gt_msg_test (bool verbose);
 
 #ifdef __cplusplus
 }

@@ -34,12 +34,4 @@ typedef struct {
 
 void gt_msg_scan (const uint8_t *data, size_t size, gt_msg_scan_t *scan);
 
-//  Selftest pieces shared by gt_msg_test.c and gt_msg_test_reject.c
-msgpack_sbuffer gt_msg_test_encode (const gt_msg_t *msg);
-gt_msg_t *gt_msg_test_expect (const void *data, size_t size, gt_msg_kind_t kind,
-                              gt_code_t code, uint64_t rid, const char *err_part);
-void gt_msg_test_fill_lease (gt_lease_info_t *lease, gt_meta_entry_t *meta,
-                             size_t meta_count, gt_cleanup_t *cleanup);
-void gt_msg_test_rejections (void);
-
 #endif

@@ -141,8 +141,6 @@ bool gt_lease_id_valid (const char *s);
 //  True if the len bytes at s are valid UTF-8.
 bool gt_utf8_valid (const char *s, size_t len);
 
-void gt_proto_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

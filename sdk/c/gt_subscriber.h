@@ -89,8 +89,6 @@ uint64_t gt_subscriber_replayed (gt_subscriber_t *self);
 //  was given).
 bool gt_subscriber_matches (gt_subscriber_t *self, const char *topic);
 
-void gt_subscriber_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

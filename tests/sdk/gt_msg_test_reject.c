@@ -2,7 +2,8 @@
     (with the right code, the rid still reported, and an error naming the key)
     and the non-canonical input it must accept.  Bodies are made by taking a
     valid encoding and replacing one key's value (s_mutate).  */
-#include "gt_msg_private.h"
+#undef NDEBUG                       //  the checks run in release builds too
+#include "gt_msg_test.h"
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,9 +1,10 @@
-/*  gt_client_test.c — selftest of gt_client (kept apart: gt_client.c
-    stays readable in one sitting).  Re-includes <assert.h> without NDEBUG
-    so the checks run in release builds.  */
+/*  gt_client_test.c — selftest of gt_client, through its public API (test
+    code stays out of the installed library).  Re-includes <assert.h>
+    without NDEBUG so the checks run in release builds.  */
 #undef NDEBUG
 #include <assert.h>
 #include "garbagetruck.h"
+#include "gt_sdk_selftest.h"
 #include "gt_test_router.h"
 
 //  Selftest: no broker here (libgarbagetruck cannot link it).  A plain

@@ -1,6 +1,7 @@
 /*  gt_test_router.h — a plain ROUTER socket playing the broker's side of
-    the wire in the SDK selftests (gt_client_test.c, gt_keepalive.c).
-    Internal: not installed.  Failures are asserts (test code).  */
+    the wire in the SDK selftests (gt_client_test.c, gt_keepalive_test.c).
+    Test code, in the test-only library gtsdktest: never installed.
+    Failures are asserts.  */
 
 #ifndef GT_TEST_ROUTER_H_INCLUDED
 #define GT_TEST_ROUTER_H_INCLUDED

@@ -9,7 +9,9 @@
     5. Robustness: every truncation and random bit flips of every vector,
        and random garbage, never crash (run under ASan/UBSan).  */
 #define _GNU_SOURCE                 //  memmem
-#include "gt_msg_private.h"
+#undef NDEBUG                       //  the checks run in release builds too
+#include "gt_msg_test.h"
+#include "gt_sdk_selftest.h"
 #include <assert.h>
 #include <dirent.h>
 #include <stdio.h>

@@ -1,0 +1,132 @@
+/*  gt_proto_test.c — selftest of gt_proto: every name parses back to its
+    value, the wire spellings, topics, lease ids and UTF-8 validation.
+    Re-includes <assert.h> without NDEBUG so the checks run in release
+    builds.  */
+#undef NDEBUG
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+#include "gt_proto.h"
+#include "gt_sdk_selftest.h"
+
+void
+gt_proto_test (bool verbose)
+{
+    if (verbose)
+        printf (" * gt_proto: ");
+
+    //  Every enum value has a name that parses back to it
+    for (int cmd = GT_CMD_CREATE; cmd < GT_CMD_COUNT_; cmd++) {
+        gt_cmd_t parsed = GT_CMD_NONE;
+        assert (gt_cmd_parse (gt_cmd_name ((gt_cmd_t) cmd), &parsed));
+        assert ((int) parsed == cmd);
+    }
+    for (int code = 0; code < GT_CODE_COUNT_; code++) {
+        gt_code_t parsed = GT_CODE_COUNT_;
+        assert (gt_code_parse (gt_code_name ((gt_code_t) code), &parsed));
+        assert ((int) parsed == code);
+    }
+    for (int type = 0; type < GT_TYPE_COUNT_; type++) {
+        gt_object_type_t parsed = GT_TYPE_COUNT_;
+        assert (gt_object_type_parse (gt_object_type_name ((gt_object_type_t) type), &parsed));
+        assert ((int) parsed == type);
+    }
+    for (int state = 0; state < GT_STATE_COUNT_; state++) {
+        gt_lease_state_t parsed = GT_STATE_COUNT_;
+        assert (gt_state_parse (gt_state_name ((gt_lease_state_t) state), &parsed));
+        assert ((int) parsed == state);
+    }
+    for (int kind = 0; kind < GT_EVENT_COUNT_; kind++) {
+        gt_event_kind_t parsed = GT_EVENT_COUNT_;
+        assert (gt_event_kind_parse (gt_event_kind_name ((gt_event_kind_t) kind), &parsed));
+        assert ((int) parsed == kind);
+    }
+    for (int reason = GT_REASON_EXPIRED; reason < GT_REASON_COUNT_; reason++) {
+        gt_reason_t parsed = GT_REASON_NONE;
+        assert (gt_reason_parse (gt_reason_name ((gt_reason_t) reason), &parsed));
+        assert ((int) parsed == reason);
+    }
+    for (int status = GT_CLEANUP_PENDING; status < GT_CLEANUP_STATUS_COUNT_; status++) {
+        gt_cleanup_status_t parsed = GT_CLEANUP_NONE;
+        assert (gt_cleanup_status_parse (gt_cleanup_status_name ((gt_cleanup_status_t) status), &parsed));
+        assert ((int) parsed == status);
+    }
+    //  Spot-check the wire spelling
+    assert (strcmp (gt_cmd_name (GT_CMD_RENEW_BATCH), "RENEW_BATCH") == 0);
+    assert (strcmp (gt_code_name (GT_ERR_UNSUPPORTED_VERSION), "UNSUPPORTED_VERSION") == 0);
+    assert (strcmp (gt_object_type_name (GT_TYPE_WEBSOCKET_SESSION), "WEBSOCKET_SESSION") == 0);
+    assert (strcmp (gt_event_kind_name (GT_EVENT_OBJECT_RECLAIMED), "object.reclaimed") == 0);
+    assert (strcmp (gt_event_verb (GT_EVENT_LEASE_EXPIRED), "expired") == 0);
+    assert (strcmp (gt_reason_name (GT_REASON_RELEASED), "released") == 0);
+
+    //  Out of range and unknown names
+    assert (gt_cmd_name (GT_CMD_NONE) == NULL);
+    assert (gt_cmd_name (GT_CMD_COUNT_) == NULL);
+    assert (gt_code_name ((gt_code_t) -1) == NULL);
+    assert (gt_reason_name (GT_REASON_NONE) == NULL);
+    assert (gt_event_verb (GT_EVENT_COUNT_) == NULL);
+    gt_cmd_t cmd = GT_CMD_GET;
+    assert (!gt_cmd_parse ("create", &cmd));        //  case matters
+    assert (!gt_cmd_parse ("", &cmd));
+    assert (!gt_cmd_parse (NULL, &cmd));
+    assert (cmd == GT_CMD_GET);                     //  untouched on failure
+    gt_reason_t reason = GT_REASON_EXPIRED;
+    assert (!gt_reason_parse ("none", &reason));
+    assert (reason == GT_REASON_EXPIRED);
+    assert (gt_cleanup_status_name (GT_CLEANUP_NONE) == NULL);
+    assert (strcmp (gt_cleanup_status_name (GT_CLEANUP_DEAD), "DEAD") == 0);
+    assert (strcmp (gt_cmd_name (GT_CMD_RETRY), "RETRY") == 0);
+    gt_cleanup_status_t status = GT_CLEANUP_DEAD;
+    assert (!gt_cleanup_status_parse ("NONE", &status));
+    assert (!gt_cleanup_status_parse ("dead", &status));
+    assert (status == GT_CLEANUP_DEAD);
+
+    //  Topics
+    char topic [64];
+    int length = gt_event_topic (topic, sizeof (topic), GT_EVENT_LEASE_EXPIRED,
+                                 GT_TYPE_TEMPORARY_FILE, "upload-service");
+    assert (length == (int) strlen ("expired.TEMPORARY_FILE.upload-service"));
+    assert (strcmp (topic, "expired.TEMPORARY_FILE.upload-service") == 0);
+    length = gt_event_topic (topic, sizeof (topic), GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "");
+    assert (length == 17 && strcmp (topic, "reclaimed.CUSTOM.") == 0);
+    assert (gt_event_topic (topic, 17, GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "") == -1);
+    assert (gt_event_topic (topic, 18, GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "") == 17);
+    assert (gt_event_topic (topic, sizeof (topic), GT_EVENT_COUNT_, GT_TYPE_CUSTOM, "x") == -1);
+    assert (gt_event_topic (topic, sizeof (topic), GT_EVENT_LEASE_CREATED, GT_TYPE_COUNT_, "x") == -1);
+    assert (gt_event_topic (topic, sizeof (topic), GT_EVENT_LEASE_CREATED, GT_TYPE_CUSTOM, NULL) == -1);
+
+    //  Lease ids
+    assert (gt_lease_id_valid ("0123456789abcdef0123456789abcdef"));
+    assert (!gt_lease_id_valid ("0123456789ABCDEF0123456789abcdef"));    //  uppercase
+    assert (!gt_lease_id_valid ("0123456789abcdef0123456789abcde"));     //  31
+    assert (!gt_lease_id_valid ("0123456789abcdef0123456789abcdef0"));   //  33
+    assert (!gt_lease_id_valid ("0123456789abcdef0123456789abcdeg"));    //  not hex
+    assert (!gt_lease_id_valid (""));
+    assert (!gt_lease_id_valid (NULL));
+
+    //  UTF-8
+    assert (gt_utf8_valid ("", 0));
+    assert (gt_utf8_valid ("plain ascii", 11));
+    assert (gt_utf8_valid ("na\xc3\xafve caf\xc3\xa9 \xe2\x98\x95", 16));
+    assert (gt_utf8_valid ("\xf0\x9f\x97\x91", 4));             //  U+1F5D1
+    assert (gt_utf8_valid ("\xf4\x8f\xbf\xbf", 4));             //  U+10FFFF
+    assert (gt_utf8_valid ("\xed\x9f\xbf", 3));                 //  U+D7FF
+    assert (gt_utf8_valid ("\xee\x80\x80", 3));                 //  U+E000
+    assert (gt_utf8_valid ("a\0b", 3));                         //  NUL is valid UTF-8
+    assert (!gt_utf8_valid ("\xc0\xaf", 2));                    //  overlong '/'
+    assert (!gt_utf8_valid ("\xc1\xbf", 2));                    //  overlong
+    assert (!gt_utf8_valid ("\xe0\x80\xaf", 3));                //  overlong 3-byte
+    assert (!gt_utf8_valid ("\xf0\x80\x80\xaf", 4));            //  overlong 4-byte
+    assert (!gt_utf8_valid ("\xed\xa0\x80", 3));                //  U+D800 surrogate
+    assert (!gt_utf8_valid ("\xed\xbf\xbf", 3));                //  U+DFFF surrogate
+    assert (!gt_utf8_valid ("\xf4\x90\x80\x80", 4));            //  U+110000
+    assert (!gt_utf8_valid ("\xf5\x80\x80\x80", 4));            //  lead past U+10FFFF
+    assert (!gt_utf8_valid ("\xff", 1));
+    assert (!gt_utf8_valid ("\x80", 1));                        //  lone continuation
+    assert (!gt_utf8_valid ("\xe2\x98", 2));                    //  truncated
+    assert (!gt_utf8_valid ("\xe2\x28\xa1", 3));                //  bad continuation
+    assert (!gt_utf8_valid ("ok\xc3", 3));                      //  truncated at end
+
+    if (verbose)
+        printf ("OK\n");
+}
