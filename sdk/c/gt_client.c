@@ -4,7 +4,7 @@
     sent as one frame; replies are the last frame of what arrives.  Blocking
     calls are a pipelined send plus a receive loop that waits for the
     matching rid until the deadline.  */
-#include "garbagetruck.h"
+#include "gt_client.h"
 
 //  Socket high-water marks: deep enough for thousands of pipelined requests.
 #define GT_CLIENT_HWM   100000

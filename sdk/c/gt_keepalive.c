@@ -4,7 +4,8 @@
     batches go out with gt_client_send, replies come back on the client's
     socket and are matched to the batch by rid.  All waiting is a zpoller
     timeout computed from the leases' next renewal times and deadlines.  */
-#include "garbagetruck.h"
+#include "gt_client.h"
+#include "gt_keepalive.h"
 
 //  One lease kept alive.
 typedef struct {

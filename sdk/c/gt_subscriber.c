@@ -3,7 +3,8 @@
     State: `last` is the highest seq accounted for; `ready` holds events
     ready for delivery in seq order; `held` is a live event that revealed a
     gap and waits until the replay has filled it.  */
-#include "garbagetruck.h"
+#include "gt_client.h"
+#include "gt_subscriber.h"
 
 #define GT_SUBSCRIBER_HWM   100000  //  live events buffered at the socket
 
