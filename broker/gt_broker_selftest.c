@@ -7,6 +7,7 @@
 #include "gt_events.h"
 #include "gt_store.h"
 #include "gt_peers.h"
+#include "gt_figures.h"
 #include "gt_broker.h"
 #include "gt_log.h"
 #include "gt_histogram.h"
@@ -27,6 +28,7 @@ static const s_test_t s_tests [] = {
     { "gt_events", gt_events_test },
     { "gt_store", gt_store_test },
     { "gt_peers", gt_peers_test },
+    { "gt_figures", gt_figures_test },
     { "gt_broker", gt_broker_test },
     { "gt_log", gt_log_test },
     { "gt_histogram", gt_histogram_test },

@@ -9,58 +9,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include "gt_metrics.h"
-
-typedef enum { S_COUNTER, S_GAUGE } s_type_t;
-
-//  A plain metric: one series, from STATS.
-typedef struct {
-    const char *name;               //  Prometheus name
-    s_type_t type;                  //  counter or gauge
-    const char *stat;               //  STATS name; "a|b" = the first present
-    uint64_t scale;                 //  divide by this (1000 for ms -> s), 1 = none
-    const char *help;               //  HELP text
-} s_plain_t;
-
-static const s_plain_t s_plain [] = {
-    { "gc_leases_created_total", S_COUNTER, "leases_created", 1, "Leases created." },
-    { "gc_leases_renewed_total", S_COUNTER, "leases_renewed", 1, "Lease renewals (RENEW and each lease of RENEW_BATCH)." },
-    { "gc_leases_released_total", S_COUNTER, "leases_released", 1, "Leases released by their service." },
-    { "gc_leases_expired_total", S_COUNTER, "leases_expired", 1, "Leases that expired (not renewed in time)." },
-    { "gc_active_leases", S_GAUGE, "active_leases", 1, "Leases in state ACTIVE." },
-    { "gc_objects_reclaimed_total", S_COUNTER, "objects_reclaimed", 1, "Objects reclaimed (their last lease ended)." },
-    { "gc_active_objects", S_GAUGE, "active_objects", 1, "Objects with at least one active lease." },
-    { "gc_pending_reclaims", S_GAUGE, "pending_reclaims", 1, "Objects waiting out the cleanup grace period." },
-    { "gc_retained_leases", S_GAUGE, "retained_leases", 1, "Ended leases still visible (GC_LEASE_RETENTION)." },
-    { "gc_cleanup_operations_total", S_COUNTER, "callback_attempts", 1,
-      "Cleanup callback attempts (HTTP POSTs) made." },
-    { "gc_cleanup_failures_total", S_COUNTER, "callback_failures", 1,
-      "Cleanup callback attempts that failed (error status, timeout, connection error)." },
-    { "gc_callbacks_pending", S_GAUGE, "callbacks_pending", 1,
-      "Cleanup callbacks accepted and not yet delivered or dead-lettered." },
-    { "gc_callbacks_dead_lettered", S_GAUGE, "callbacks_dead_letters", 1,
-      "Cleanup callbacks that failed for good and wait as dead letters (gtctl retry)." },
-    { "gc_callbacks_delivered_total", S_COUNTER, "callbacks_delivered", 1,
-      "Cleanup callbacks delivered (a 2xx answer)." },
-    { "gc_callbacks_dead_total", S_COUNTER, "callbacks_dead", 1,
-      "Cleanup callbacks that went dead (retries exhausted or a permanent error), each time." },
-    { "gc_events_published_total", S_COUNTER, "events_published", 1, "Events published on the PUB socket." },
-    { "gc_last_event_sequence", S_GAUGE, "last_seq", 1, "Sequence number of the newest published event." },
-    { "gc_replies_dropped_total", S_COUNTER, "replies_dropped", 1,
-      "Replies dropped (the peer was gone, or the reply backlog was full)." },
-    { "gc_replies_backlog", S_GAUGE, "replies_backlog", 1, "Replies waiting for a peer whose pipe is full." },
-    { "gc_replies_backlog_bytes", S_GAUGE, "replies_backlog_bytes", 1,
-      "Bytes of the replies waiting for a peer whose pipe is full." },
-    { "gc_requests_refused_unread_total", S_COUNTER, "requests_refused_unread", 1,
-      "Requests answered UNAVAILABLE unapplied: their connection had too many unread replies." },
-    { "gc_requests_shed_unread_total", S_COUNTER, "requests_shed_unread", 1,
-      "Requests dropped unanswered: their connection had too many unread replies and a full pipe." },
-    { "gc_store_batches_total", S_COUNTER, "store_batches", 1, "Batches of changes handed to the store." },
-    { "gc_store_batches_failed_total", S_COUNTER, "store_batches_failed", 1,
-      "Batches the store could not make durable (their requests got UNAVAILABLE)." },
-    { "gc_services", S_GAUGE, "services", 1, "Service ids the broker knows (with live or retained leases)." },
-    { "gc_uptime_seconds", S_GAUGE, "uptime_ms", 1000, "Seconds since the broker started." },
-};
-#define S_PLAIN_COUNT (sizeof (s_plain) / sizeof (s_plain [0]))
+#include "gt_figures.h"
 
 //  The STATS name of a per-command or per-code counter, as gt_broker_stats.c
 //  names them: prefix + the wire name in lower case ("requests_renew_batch",
@@ -183,6 +132,12 @@ s_header (s_text_t *text, const char *name, const char *type, const char *help)
     s_printf (text, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static void
+s_family_header (s_text_t *text, gt_figure_family_t family, const char *type)
+{
+    s_header (text, gt_figure_families [family].prometheus, type, gt_figure_families [family].help);
+}
+
 static uint64_t
 s_stat (const gt_metrics_snapshot_t *snapshot, const char *names)
 {
@@ -230,44 +185,45 @@ gt_metrics_render (const gt_metrics_snapshot_t *snapshot, size_t *size_p)
     s_reserve (&text, 0);
     text.data [0] = 0;
 
-    for (size_t i = 0; i < S_PLAIN_COUNT; i++) {
-        const s_plain_t *metric = &s_plain [i];
-        s_header (&text, metric->name, metric->type == S_COUNTER ? "counter" : "gauge", metric->help);
-        s_printf (&text, "%s ", metric->name);
-        s_put_scaled (&text, s_stat (snapshot, metric->stat), metric->scale);
+    for (size_t i = 0; i < GT_FIGURE_COUNT_; i++) {
+        const gt_figure_info_t *figure = &gt_figures [i];
+        if (!figure->prometheus)
+            continue;               //  STATS only
+        s_header (&text, figure->prometheus, figure->kind == GT_FIGURE_COUNTER ? "counter" : "gauge",
+                  figure->help);
+        s_printf (&text, "%s ", figure->prometheus);
+        s_put_scaled (&text, s_stat (snapshot, figure->stat), figure->scale);
         s_put (&text, "\n");
     }
 
-    s_header (&text, "gc_store_up", "gauge", "1 if the store can make changes durable now, else 0.");
-    s_printf (&text, "gc_store_up %d\n", snapshot->store_up ? 1 : 0);
-    s_header (&text, "gc_build_info", "gauge", "Always 1; the broker's version in the label.");
-    s_printf (&text, "gc_build_info{version=\"%s\",protocol=\"%d\"} 1\n",
+    s_family_header (&text, GT_FIGURE_FAMILY_STORE_UP, "gauge");
+    s_printf (&text, "%s %d\n", gt_figure_families [GT_FIGURE_FAMILY_STORE_UP].prometheus, snapshot->store_up ? 1 : 0);
+    s_family_header (&text, GT_FIGURE_FAMILY_BUILD_INFO, "gauge");
+    s_printf (&text, "%s{version=\"%s\",protocol=\"%d\"} 1\n", gt_figure_families [GT_FIGURE_FAMILY_BUILD_INFO].prometheus,
               GT_VERSION_STRING, GT_PROTOCOL_VERSION);
 
-    s_header (&text, "gc_requests_total", "counter",
-              "Requests received, by command (MALFORMED: the body did not decode).");
+    s_family_header (&text, GT_FIGURE_FAMILY_REQUESTS_BY_COMMAND, "counter");
     char stat [GT_METRICS_STAT_NAME];
     for (int cmd = 0; cmd < GT_CMD_COUNT_; cmd++) {
-        s_printf (&text, "gc_requests_total{command=\"%s\"} ", s_command_label ((gt_cmd_t) cmd));
-        s_stat_name (stat, sizeof (stat), "requests_", cmd == GT_CMD_NONE ? NULL : gt_cmd_name ((gt_cmd_t) cmd));
+        s_printf (&text, "%s{command=\"%s\"} ", gt_figure_families [GT_FIGURE_FAMILY_REQUESTS_BY_COMMAND].prometheus, s_command_label ((gt_cmd_t) cmd));
+        s_stat_name (stat, sizeof (stat), gt_figure_families [GT_FIGURE_FAMILY_REQUESTS_BY_COMMAND].stat, cmd == GT_CMD_NONE ? NULL : gt_cmd_name ((gt_cmd_t) cmd));
         s_put_scaled (&text, s_stat (snapshot, stat), 1);
         s_put (&text, "\n");
     }
-    s_header (&text, "gc_request_errors_total", "counter", "Error replies, by code.");
+    s_family_header (&text, GT_FIGURE_FAMILY_ERRORS_BY_CODE, "counter");
     for (int code = 1; code < GT_CODE_COUNT_; code++) {
-        s_printf (&text, "gc_request_errors_total{code=\"%s\"} ", gt_code_name ((gt_code_t) code));
-        s_stat_name (stat, sizeof (stat), "errors_", gt_code_name ((gt_code_t) code));
+        s_printf (&text, "%s{code=\"%s\"} ", gt_figure_families [GT_FIGURE_FAMILY_ERRORS_BY_CODE].prometheus, gt_code_name ((gt_code_t) code));
+        s_stat_name (stat, sizeof (stat), gt_figure_families [GT_FIGURE_FAMILY_ERRORS_BY_CODE].stat, gt_code_name ((gt_code_t) code));
         s_put_scaled (&text, s_stat (snapshot, stat), 1);
         s_put (&text, "\n");
     }
 
-    s_header (&text, "gc_active_leases_by_type", "gauge", "Leases in state ACTIVE, by object type.");
+    s_family_header (&text, GT_FIGURE_FAMILY_ACTIVE_BY_TYPE, "gauge");
     for (int type = 0; type < GT_TYPE_COUNT_; type++)
-        s_printf (&text, "gc_active_leases_by_type{object_type=\"%s\"} %" PRIu64 "\n",
+        s_printf (&text, "%s{object_type=\"%s\"} %" PRIu64 "\n", gt_figure_families [GT_FIGURE_FAMILY_ACTIVE_BY_TYPE].prometheus,
                   gt_object_type_name ((gt_object_type_t) type), snapshot->active_by_type [type]);
 
-    s_header (&text, "gc_active_leases_by_service", "gauge",
-              "Leases in state ACTIVE, by service: the 50 biggest services, the rest summed as _other.");
+    s_family_header (&text, GT_FIGURE_FAMILY_ACTIVE_BY_SERVICE, "gauge");
     uint64_t other = snapshot->services_other;
     for (size_t i = 0; i < snapshot->service_count; i++) {
         //  A service really named "_other" joins the sum: series stay unique
@@ -275,27 +231,25 @@ gt_metrics_render (const gt_metrics_snapshot_t *snapshot, size_t *size_p)
             other += snapshot->services [i].active;
             continue;
         }
-        s_put (&text, "gc_active_leases_by_service{service=\"");
+        s_printf (&text, "%s{service=\"", gt_figure_families [GT_FIGURE_FAMILY_ACTIVE_BY_SERVICE].prometheus);
         s_put_label (&text, snapshot->services [i].name);
         s_printf (&text, "\"} %" PRIu64 "\n", snapshot->services [i].active);
     }
-    s_printf (&text, "gc_active_leases_by_service{service=\"_other\"} %" PRIu64 "\n", other);
+    s_printf (&text, "%s{service=\"_other\"} %" PRIu64 "\n", gt_figure_families [GT_FIGURE_FAMILY_ACTIVE_BY_SERVICE].prometheus, other);
 
-    s_header (&text, "gc_request_duration_seconds", "histogram",
-              "From reading a request to sending its reply (durability wait included), by command.");
+    s_family_header (&text, GT_FIGURE_FAMILY_REQUEST_DURATION, "histogram");
     for (int cmd = 0; cmd < GT_CMD_COUNT_; cmd++) {
         char labels [64];
         snprintf (labels, sizeof (labels), "command=\"%s\",", s_command_label ((gt_cmd_t) cmd));
-        s_put_histogram (&text, "gc_request_duration_seconds", labels,
+        s_put_histogram (&text, gt_figure_families [GT_FIGURE_FAMILY_REQUEST_DURATION].prometheus, labels,
                          &snapshot->request_duration [cmd], 1000000);
     }
-    s_header (&text, "gc_expiry_lateness_seconds", "histogram",
-              "Expiry fire time minus the lease deadline (millisecond resolution).");
-    s_put_histogram (&text, "gc_expiry_lateness_seconds", "", &snapshot->expiry_lateness, 1000000);
-    s_header (&text, "gc_store_batch_size", "histogram", "Records per store commit (PostgreSQL store).");
-    s_put_histogram (&text, "gc_store_batch_size", "", &snapshot->store_batch_size, 1);
-    s_header (&text, "gc_store_commit_seconds", "histogram", "Duration of one store commit (PostgreSQL store).");
-    s_put_histogram (&text, "gc_store_commit_seconds", "", &snapshot->store_commit, 1000000);
+    s_family_header (&text, GT_FIGURE_FAMILY_EXPIRY_LATENESS, "histogram");
+    s_put_histogram (&text, gt_figure_families [GT_FIGURE_FAMILY_EXPIRY_LATENESS].prometheus, "", &snapshot->expiry_lateness, 1000000);
+    s_family_header (&text, GT_FIGURE_FAMILY_STORE_BATCH_SIZE, "histogram");
+    s_put_histogram (&text, gt_figure_families [GT_FIGURE_FAMILY_STORE_BATCH_SIZE].prometheus, "", &snapshot->store_batch_size, 1);
+    s_family_header (&text, GT_FIGURE_FAMILY_STORE_COMMIT, "histogram");
+    s_put_histogram (&text, gt_figure_families [GT_FIGURE_FAMILY_STORE_COMMIT].prometheus, "", &snapshot->store_commit, 1000000);
 
     *size_p = text.size;
     return text.data;
