@@ -36,6 +36,7 @@ LONG_TTL_MS = 600000    # leases that must not expire during a test
 
 databases = itertools.count(1)   # numbers of the databases this process makes
 running = []           # every daemon a test started: killed if the test left it running
+brokers = []           # every Broker a test made: its sockets closed at the end of the test
 
 
 # ---------------------------------------------------------------------------
@@ -146,6 +147,7 @@ class Broker:
         self.context = zmq.Context()
         self.dealer = self.socket()
         self.rids = itertools.count(1)
+        brokers.append(self)
 
     def socket(self):
         dealer = self.context.socket(zmq.DEALER)
@@ -290,8 +292,11 @@ def database_fixture():
 
 @pytest.fixture(autouse=True)
 def no_daemon_left():
-    """A failing test must not leave its daemons running."""
+    """A failing test must not leave its daemons running, nor sockets open
+    (a zmq context collected with open sockets blocks pytest at exit)."""
     yield
+    while brokers:
+        brokers.pop().close_sockets()
     while running:
         proc = running.pop()
         if proc.poll() is None:
