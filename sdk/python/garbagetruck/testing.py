@@ -317,7 +317,7 @@ def broker(
     if path is None:
         raise BrokerNotFound(
             "garbagetruck broker binary not found: set GT_BROKER_BIN, put garbagetruck on PATH, "
-            "or build it (cmake --build build --target garbagetruck)"
+            "or build it (cmake --build build --target gtbrokerd: the daemon, build/broker/garbagetruck)"
         )
     process = BrokerProcess(path, settings, startup_timeout, env)
     process.start()
