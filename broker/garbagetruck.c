@@ -11,6 +11,7 @@
 #include "gt_broker.h"
 #include "gt_config.h"
 #include "gt_store.h"
+#include "gt_storage.h"
 #include "gt_log.h"
 
 //  The effective configuration, for the start log line
@@ -87,7 +88,7 @@ main (int argc, char *argv [])
         gt_config_destroy (&config);
         return 0;
     }
-    if (result == GT_CONFIG_ERROR || !gt_store_available (config, err, sizeof (err))
+    if (result == GT_CONFIG_ERROR || !gt_storage_available (config, err, sizeof (err))
     || !gt_log_configure_env (err, sizeof (err))) {
         fprintf (stderr, "garbagetruck: %s\n", err);
         gt_config_destroy (&config);
@@ -110,7 +111,7 @@ main (int argc, char *argv [])
     zsys_set_logident ("garbagetruck");
     //  The store first (PostgreSQL: connect, migrate), so that a database
     //  that cannot be used stops the start with its own message
-    gt_store_t *store = gt_store_open (config, err, sizeof (err));
+    gt_store_t *store = gt_storage_open (config, err, sizeof (err));
     if (!store) {
         fprintf (stderr, "garbagetruck: cannot open the %s store: %s\n", config->storage, err);
         gt_config_destroy (&config);

@@ -31,6 +31,7 @@
 #include "gt_leases.h"
 #include "gt_events.h"
 #include "gt_store.h"
+#include "gt_storage.h"
 #include "gt_broker_delivery.h"
 #include "gt_broker_internal.h"
 #include "gt_broker_metrics.h"
@@ -704,21 +705,25 @@ s_bind (zsock_t *sock, const char *endpoint)
     return colon ? atoi (colon + 1) : 0;
 }
 
-//  DETACH (tests): stop delivering, make everything durable and hand the
-//  test store over; NULL if it cannot be (not the test store, held).
+//  DETACH: stop delivering, make everything durable and hand the store
+//  over, if its ops allow that (gt_store_detachable: test stores only);
+//  NULL if it cannot be (a store that does not allow it, completions held).
 static gt_store_t *
 s_detach (s_broker_t *self)
 {
-    if (!self->store || !streq (gt_store_name (self->store), "test"))
+    if (!self->store || !gt_store_detachable (self->store))
         return NULL;
     gt_broker_delivery_stop (self->delivery);
     s_flush (self);
-    zpoller_t *poller = zpoller_new (gt_store_completion_sock (self->store), NULL);
-    int64_t deadline = zclock_mono () + 5000;
-    while (zlistx_size (self->flight) > 0 && zclock_mono () < deadline)
-        if (zpoller_wait (poller, 100))
-            s_handle_completions (self);
-    zpoller_destroy (&poller);
+    zsock_t *completions = gt_store_completion_sock (self->store);
+    if (completions) {
+        zpoller_t *poller = zpoller_new (completions, NULL);
+        int64_t deadline = zclock_mono () + 5000;
+        while (zlistx_size (self->flight) > 0 && zclock_mono () < deadline)
+            if (zpoller_wait (poller, 100))
+                s_handle_completions (self);
+        zpoller_destroy (&poller);
+    }
     s_flush (self);                 //  what releasing those batches recorded
     if (zlistx_size (self->flight) > 0 || self->current)
         return NULL;                //  completions held
@@ -796,23 +801,18 @@ s_handle_pipe (s_broker_t *self)
         zsock_send (self->pipe, "p", s_detach (self));
     else
     if (streq (command, "STORE")) {
-        char *what = zmsg_popstr (msg);
-        char *value = zmsg_popstr (msg);
+        //  The words are the store's (gt_store_control): only test stores
+        //  take any; a store without the op, or too many words, is -1
+        char *words [8];
+        int count = 0;
+        while (count < (int) (sizeof (words) / sizeof (words [0])) && zmsg_size (msg) > 0)
+            words [count++] = zmsg_popstr (msg);
         int rc = -1;
-        if (self->store && streq (gt_store_name (self->store), "test") && what && value) {
-            if (streq (what, "FAIL")) {
-                gt_store_test_fail (self->store, (size_t) atoi (value));
-                rc = 0;
-            }
-            else
-            if (streq (what, "HOLD")) {
-                gt_store_test_hold (self->store, atoi (value) != 0);
-                rc = 0;
-            }
-        }
+        if (self->store && count > 0 && zmsg_size (msg) == 0)
+            rc = gt_store_control (self->store, count, (const char **) words);
         zstr_sendf (self->pipe, "%d", rc);
-        zstr_free (&what);
-        zstr_free (&value);
+        while (count > 0)
+            zstr_free (&words [--count]);
     }
     else {
         //  Every command is answered (gt_broker.h), so a caller never hangs
@@ -943,7 +943,7 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     self->flight = zlistx_new ();
     zlistx_set_destructor (self->flight, (zlistx_destructor_fn *) s_batch_destroy);
     char err [256] = "";
-    self->store = store ? store : gt_store_open (config, err, sizeof (err));
+    self->store = store ? store : gt_storage_open (config, err, sizeof (err));
     if (!self->store)
         gt_log_error ("broker", "%s", err);
     self->events = gt_events_new (config->event_history);

@@ -2,21 +2,23 @@
 
     zactor_t *broker = zactor_new (gt_broker_actor, config);
         The actor copies the config (gt_config_dup); the caller keeps and
-        destroys its own.  The store named by config->storage is opened in
-        the actor ("memory"; "test" is the asynchronous test store).
+        destroys its own.  The store named by config->storage ("memory" or
+        "postgres") is opened in the actor.
 
     Pipe commands (strings; each answered with one string frame):
         BIND endpoint       bind the ROUTER (requests); reply the port, "-1" on failure
         EVENTS endpoint     bind the PUB (events); reply the port, "-1" on failure
         VERBOSE             log every request; reply "0"
         HWM n               high-water mark of sockets bound later (tests); reply "0"
-        STORE FAIL n        test store only: fail the next n flushes; reply "0" or "-1"
-        STORE HOLD 1|0      test store only: hold / release completions; reply "0" or "-1"
-        DETACH              test store only: stop delivering callbacks, wait until every
+        STORE word...       passed to the store (its optional control op); only test
+                            stores implement it (memory and postgres answer "-1"); reply
+                            the store's answer, "-1" if it has none or refuses
+        DETACH              only for stores that allow it (test stores; memory and
+                            postgres do not): stop delivering callbacks, wait until every
                             batch is durable, and hand the store over: the reply is one
                             pointer frame (zsock_recv "p"), NULL if it cannot; the broker
                             then serves nothing more.  With gt_broker_actor_on_store a new
-                            broker recovers from it (restart tests without PostgreSQL).
+                            broker recovers from it.
         METRICS endpoint    serve /metrics on an http://host:port (or :*); reply the port, "-1" on failure
         $TERM               stop gracefully (zactor_destroy sends it): no more requests
                             read, batches in flight finished, owed replies sent
@@ -45,8 +47,10 @@ extern "C" {
 //  The actor (args is a const gt_config_t *).
 void gt_broker_actor (zsock_t *pipe, void *args);
 
-//  The actor on a store the caller opened, which it takes over (tests:
-//  recovery from a test store another broker handed over with DETACH).
+//  The actor on a store the caller opened, which it takes over and
+//  recovers from before serving (the daemon: the store gt_storage_open
+//  opened; tests: a store of their own, or one another broker handed over
+//  with DETACH).
 typedef struct gt_store_t gt_store_t;
 typedef struct {
     const gt_config_t *config;      //  copied, as for gt_broker_actor

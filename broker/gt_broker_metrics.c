@@ -471,26 +471,6 @@ gt_broker_metrics_test (bool verbose)
     free (text);
     zsock_destroy (&dealer);
     zactor_destroy (&broker);
-
-    //  The asynchronous test store: a failed batch is rolled back, and the
-    //  by-type gauges are recounted
-    broker = s_broker ("test", &dealer, &port);
-    reply = s_create (dealer, "row-1", GT_TYPE_DATABASE_ROW, "svc", 60000);
-    assert (reply->code == GT_OK);
-    gt_msg_destroy (&reply);
-    zstr_sendx (broker, "STORE", "FAIL", "1", NULL);
-    reply_text = zstr_recv (broker);
-    assert (streq (reply_text, "0"));
-    zstr_free (&reply_text);
-    reply = s_create (dealer, "row-2", GT_TYPE_DATABASE_ROW, "svc", 60000);
-    assert (reply->code == GT_ERR_UNAVAILABLE);
-    gt_msg_destroy (&reply);
-    assert (s_stat (dealer, "active_leases_database_row") == 1);
-    text = s_metrics (port);
-    assert (s_sample (text, "gc_active_leases_by_type{object_type=\"DATABASE_ROW\"}") == 1);
-    assert (s_sample (text, "gc_store_batches_failed_total") == 1);
-    assert (s_sample (text, "gc_request_errors_total{code=\"UNAVAILABLE\"}") == 1);
-    free (text);
-    zsock_destroy (&dealer);
-    zactor_destroy (&broker);
+    //  A failed batch (the asynchronous test store): tests/test_broker.c,
+    //  area store_metrics
 }

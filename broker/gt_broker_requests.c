@@ -8,6 +8,7 @@
 #include "gt_events.h"
 #include "gt_store.h"
 #include "gt_broker_delivery.h"
+#include "gt_callback.h"
 #include "gt_broker_internal.h"
 #include "gt_log.h"
 #include "gt_broker_store.h"
@@ -76,11 +77,49 @@ gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size
         code = GT_ERR_UNAVAILABLE;
     else
     switch (request->cmd) {
-        case GT_CMD_CREATE:
-            code = gt_leases_create (self->leases, request, &lease, err, sizeof (err));
+        case GT_CMD_CREATE: {
+            gt_lease_spec_t spec = {
+                request->object_id,
+                request->has_object_type ? request->object_type : GT_TYPE_UNKNOWN,
+                request->service_id,
+                request->has_ttl, request->ttl_ms,
+                request->has_metadata ? &request->metadata : NULL,
+                request->cleanup,
+                request->idempotency_key
+            };
+            //  The cleanup URL policy is delivery's (libcurl parses the URL
+            //  against GC_CALLBACK_ALLOW): checked here, before the engine
+            //  sees the CREATE, with the texts clients have always had
+            const char *url = spec.cleanup ? spec.cleanup->url : NULL;
+            const char *allow = self->config->callback_allow;
+            bool refused = true;
+            if (url && !gt_callback_url_allowed (NULL, url))
+                snprintf (err, sizeof (err), "cleanup.url must be an http:// or https:// URL with a host, "
+                          "at most %d bytes, without blanks", GT_MAX_URL);
+            else
+            if (url && allow && !gt_callback_url_allowed (allow, url)) {
+                //  A long URL and list fill err: the text is cut at its end,
+                //  as it always was (the error body trims to valid UTF-8)
+                int length = snprintf (err, sizeof (err), "cleanup.url '%.200s%s' is not allowed: it must start "
+                                       "with one of the broker's GC_CALLBACK_ALLOW prefixes (%.300s)",
+                                       url, strlen (url) > 200 ? "..." : "", allow);
+                assert (length > 0);
+            }
+            else
+                refused = false;
+            if (refused) {
+                //  The lease's own values were always checked before the
+                //  URL: when one of them is wrong too, its message wins
+                code = gt_leases_check_spec (self->leases, &spec, err, sizeof (err));
+                if (code == GT_OK)
+                    code = GT_ERR_INVALID_ARGUMENT;     //  the URL's message stands
+                break;
+            }
+            code = gt_leases_create (self->leases, &spec, &lease, err, sizeof (err));
             if (code == GT_OK)
                 s_reply_lease (self, &reply, &info, lease);
             break;
+        }
         case GT_CMD_RENEW:
             code = gt_leases_renew (self->leases, request->lease_id, request->service_id,
                                     request->has_ttl, request->ttl_ms, &lease, err, sizeof (err));

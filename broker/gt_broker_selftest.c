@@ -4,6 +4,7 @@
 #include "gt_table.h"
 #include "gt_config.h"
 #include "gt_leases.h"
+#include "gt_journal.h"
 #include "gt_events.h"
 #include "gt_store.h"
 #include "gt_peers.h"
@@ -24,6 +25,7 @@ static const s_test_t s_tests [] = {
     { "gt_wheel", gt_wheel_test },
     { "gt_table", gt_table_test },
     { "gt_config", gt_config_test },
+    { "gt_journal", gt_journal_test },
     { "gt_leases", gt_leases_test },
     { "gt_events", gt_events_test },
     { "gt_store", gt_store_test },

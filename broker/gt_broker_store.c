@@ -85,8 +85,9 @@ gt_broker_timer_timeout (s_broker_t *self, int64_t wheel_timeout, int64_t now)
 }
 
 //  --------------------------------------------------------------------------
-//  Self test: the decisions on a bare broker state with the test store
-//  (the loop itself is exercised by tests/test_pgstore.c)
+//  Self test: the decisions on a bare broker state, with a healthy store
+//  (memory) and one that cannot write (the loop itself is exercised by
+//  tests/test_pgstore.c)
 
 static gt_store_status_t
 s_down_flush (void *impl, uint64_t batch)
@@ -112,7 +113,7 @@ gt_broker_store_test (bool verbose)
     assert (self);
     self->config = gt_config_new ();
     self->config->recovery_expiry_rate = 1000;
-    self->store = gt_store_test_new ();
+    self->store = gt_store_memory_new ();
     char err [256];
 
     //  A healthy store: nothing refused

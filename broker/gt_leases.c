@@ -1,44 +1,42 @@
-/*  gt_leases.c — the lease engine (see gt_leases.h for the contract):
-    lifecycle, requests, lease ends and reclaims, LIST, timers.
-    The tables are in gt_leases_tables.c, undo and recovery in
-    gt_leases_journal.c.
+/*  gt_leases.c — the lease engine's operations (see gt_leases.h for the
+    contract): requests, lease ends and reclaims, LIST, timers, callback
+    state, journal control and recovery.
+
+    What a request does is decided here; the records it changes and their
+    undo are gt_lease_tables' (every change of a record goes through its
+    _touch or one of its add/remove calls first), the figures for metrics
+    gt_lease_census'.  Neither calls back up.
 
     Timers: lease_wheel holds each lease's node (expiry while ACTIVE, purge
-    once ended); object_wheel holds pending reclaims (grace period).  */
+    once ended); object_wheel holds pending reclaims (grace period).  The
+    engine owns both and arms them; the tables borrow them to cancel and
+    restore nodes.  */
 #include <czmq.h>
-#include <sys/random.h>
 #include "gt_wheel.h"
-#include "gt_table.h"
+#include "gt_lease_tables.h"
+#include "gt_lease_census.h"
 #include "gt_leases.h"
-#include "gt_leases_internal.h"
-#include "gt_callback.h"
 
-_Static_assert (sizeof (struct gt_lease_t) == 104, "a lease must stay 104 bytes (1M leases in 200 MB)");
+struct gt_leases_t {
+    uint64_t default_ttl;           //  GC_DEFAULT_LEASE_DURATION, ms
+    uint64_t min_ttl;               //  GC_MIN_LEASE_DURATION, ms
+    uint64_t max_ttl;               //  GC_MAX_LEASE_DURATION, ms
+    uint64_t max_per_service;       //  GC_MAX_LEASES_PER_SERVICE
+    uint64_t grace_ms;              //  GC_CLEANUP_GRACE_PERIOD, ms
+    uint64_t retention_ms;          //  GC_LEASE_RETENTION, ms
+    uint64_t default_retries;       //  GC_CLEANUP_MAX_RETRIES
+    uint64_t default_retry_delay;   //  GC_CLEANUP_RETRY_DELAY, ms
+    gt_leases_hooks_t hooks;        //  where outputs go
+    uint64_t mono;                  //  current monotonic ms
+    uint64_t wall;                  //  current wall ms
+    gt_wheel_t *lease_wheel;        //  lease expiry and purge timers
+    gt_wheel_t *object_wheel;       //  pending reclaim timers
+    gt_lease_tables_t *tables;      //  leases, objects, services and their journal
+    gt_leases_stats_t stats;        //  gauges and counters (services: the tables count them)
+};
 
 //  --------------------------------------------------------------------------
 //  Lifecycle
-
-
-//  One random SipHash key per process for the string-keyed zhashx tables
-//  (zhashx hashers take no context).  Without entropy the key stays zero:
-//  hashing still works, only unkeyed.
-static uint8_t s_string_hash_key [16];
-static pthread_once_t s_string_hash_once = PTHREAD_ONCE_INIT;
-
-static void
-s_string_hash_init (void)
-{
-    if (getrandom (s_string_hash_key, sizeof (s_string_hash_key), 0) != (ssize_t) sizeof (s_string_hash_key))
-        memset (s_string_hash_key, 0, sizeof (s_string_hash_key));
-}
-
-static size_t
-s_string_hash (const void *key)
-{
-    pthread_once (&s_string_hash_once, s_string_hash_init);
-    const char *text = (const char *) key;
-    return (size_t) gt_siphash (s_string_hash_key, text, strlen (text));
-}
 
 gt_leases_t *
 gt_leases_new (const gt_config_t *config, const gt_leases_hooks_t *hooks,
@@ -55,44 +53,14 @@ gt_leases_new (const gt_config_t *config, const gt_leases_hooks_t *hooks,
     self->retention_ms = config->lease_retention_ms;
     self->default_retries = config->cleanup_max_retries;
     self->default_retry_delay = config->cleanup_retry_delay_ms;
-    if (config->callback_allow)
-        self->allow = strdup (config->callback_allow);
     if (hooks)
         self->hooks = *hooks;
     self->mono = mono_ms;
     self->wall = wall_ms;
     self->lease_wheel = gt_wheel_new (mono_ms);
     self->object_wheel = gt_wheel_new (mono_ms);
-    self->ids = gt_table_new (gt_leases_lease_hash, self);
-    self->objects = gt_table_new (gt_leases_object_hash, self);
-    self->service_index = zhashx_new ();
-    self->keys = zhashx_new ();
-    //  Both are keyed by strings a client chooses: hash them with keyed
-    //  SipHash, as the lease and object tables do, not CZMQ's fixed hash
-    //  (which lets a client force collisions)
-    zhashx_set_key_hasher (self->service_index, s_string_hash);
-    zhashx_set_key_hasher (self->keys, s_string_hash);
-    self->next_serial = 1;
-    self->fence_floor = 1;
-    gt_leases_random_fill (self);
-    gt_leases_random_bytes (self, self->hash_key, sizeof (self->hash_key));
+    self->tables = gt_lease_tables_new (self->lease_wheel, self->object_wheel);
     return self;
-}
-
-static void
-s_free_object_entry (void *entry, void *arg)
-{
-    (void) arg;
-    s_object_t *object = (s_object_t *) entry;
-    if (object->ext) {
-        gt_leases_cleanup_list_free (object->ext->cleanups);
-        object->ext->cleanups = NULL;
-        if (object->ext->pending) {
-            gt_leases_pending_free (object->ext->pending);
-            object->ext->pending = NULL;
-        }
-    }
-    gt_leases_object_free (object);
 }
 
 void
@@ -102,29 +70,10 @@ gt_leases_destroy (gt_leases_t **self_p)
     gt_leases_t *self = *self_p;
     if (!self)
         return;
-    gt_leases_journal (self, false);        //  frees what was deferred
-    for (size_t i = 0; i < self->order_count; i++)
-        if (!S_IS_HOLE (self->order [i]))
-            gt_leases_lease_free (self, (gt_lease_t *) self->order [i]);
-    free (self->order);
-    while (self->slabs) {
-        s_slab_t *slab = self->slabs;
-        self->slabs = slab->next;
-        free (slab);
-    }
-    gt_table_foreach (self->objects, s_free_object_entry, NULL);
-    gt_table_destroy (&self->objects);
-    gt_table_destroy (&self->ids);
-    for (size_t i = 0; i < self->service_count; i++)
-        free (self->services [i].name);
-    free (self->services);
-    free (self->service_free);
-    zhashx_destroy (&self->service_index);
-    zhashx_destroy (&self->keys);
-    free (self->allow);
+    //  The tables free the records whose nodes are on the wheels: first
+    gt_lease_tables_destroy (&self->tables);
     gt_wheel_destroy (&self->lease_wheel);
     gt_wheel_destroy (&self->object_wheel);
-    free (self->journal);
     free (self);
     *self_p = NULL;
 }
@@ -137,6 +86,54 @@ gt_leases_clock (gt_leases_t *self, uint64_t mono_ms, uint64_t wall_ms)
     if (mono_ms > self->mono)
         self->mono = mono_ms;
     self->wall = wall_ms;
+}
+
+//  --------------------------------------------------------------------------
+//  Outputs
+
+static void
+s_emit (gt_leases_t *self, gt_event_kind_t kind, const gt_lease_t *lease, uint64_t at)
+{
+    if (!self->hooks.event)
+        return;
+    gt_lease_info_t info;
+    gt_lease_tables_info (self->tables, lease, &info);
+    self->hooks.event (self->hooks.ctx, kind, &info, GT_REASON_NONE, at);
+}
+
+static void
+s_put (gt_leases_t *self, const gt_lease_t *lease)
+{
+    if (!self->hooks.lease_put)
+        return;
+    gt_lease_info_t info;
+    gt_lease_tables_info (self->tables, lease, &info);
+    self->hooks.lease_put (self->hooks.ctx, &info, lease->ext ? lease->ext->idempotency_key : NULL);
+}
+
+static void
+s_object_put (gt_leases_t *self, gt_lease_object_t *object)
+{
+    if (!self->hooks.object_put)
+        return;
+    gt_lease_pending_t *pending = gt_lease_tables_object_pending (object);
+    self->hooks.object_put (self->hooks.ctx, object->id, object->fence,
+                            object->active > 0 || pending != NULL,
+                            pending ? pending->at : 0,
+                            pending ? pending->reason : GT_REASON_NONE,
+                            pending ? pending->last.id : NULL);
+}
+
+//  Forget an object record once nothing refers to it; the store forgets
+//  it too (its fence stays retired: the tables' fence floor)
+static void
+s_object_maybe_forget (gt_leases_t *self, gt_lease_object_t *object)
+{
+    if (object->refs > 0)
+        return;
+    if (self->hooks.object_delete)
+        self->hooks.object_delete (self->hooks.ctx, object->id, object->fence);
+    gt_lease_tables_object_forget (self->tables, object);
 }
 
 //  --------------------------------------------------------------------------
@@ -154,92 +151,70 @@ gt_leases_check_ttl (gt_leases_t *self, uint64_t ttl_ms, char *err, size_t err_s
     return GT_OK;
 }
 
-static gt_code_t
-s_check_cleanup (gt_leases_t *self, const gt_cleanup_t *cleanup, char *err, size_t err_size)
+gt_code_t
+gt_leases_check_spec (gt_leases_t *self, const gt_lease_spec_t *spec, char *err, size_t err_size)
 {
-    const char *url = cleanup->url;
-    if (!gt_callback_url_allowed (NULL, url)) {
-        snprintf (err, err_size, "cleanup.url must be an http:// or https:// URL with a host, "
-                  "at most %d bytes, without blanks", GT_MAX_URL);
+    assert (self);
+    assert (spec);
+    size_t object_len = spec->object_id ? strlen (spec->object_id) : 0;
+    size_t service_len = spec->service_id ? strlen (spec->service_id) : 0;
+    if (object_len == 0 || object_len > GT_MAX_OBJECT_ID) {
+        snprintf (err, err_size, "object_id must be 1 .. %d bytes", GT_MAX_OBJECT_ID);
         return GT_ERR_INVALID_ARGUMENT;
     }
-    if (self->allow && !gt_callback_url_allowed (self->allow, url)) {
-        snprintf (err, err_size, "cleanup.url '%.200s%s' is not allowed: it must start with one of "
-                  "the broker's GC_CALLBACK_ALLOW prefixes (%.300s)", url, strlen (url) > 200 ? "..." : "",
-                  self->allow);
+    if (service_len == 0 || service_len > GT_MAX_SERVICE_ID) {
+        snprintf (err, err_size, "service_id must be 1 .. %d bytes", GT_MAX_SERVICE_ID);
         return GT_ERR_INVALID_ARGUMENT;
     }
-    if ((cleanup->has_max_retries && cleanup->max_retries > GT_MAX_RETRIES_LIMIT)
-    || (cleanup->has_retry_delay && cleanup->retry_delay_ms > GT_MAX_RETRY_DELAY_MS)) {
-        snprintf (err, err_size, "cleanup retries or delay out of range");
+    if ((int) spec->object_type < 0 || spec->object_type >= GT_TYPE_COUNT_) {
+        snprintf (err, err_size, "object_type is unknown");
+        return GT_ERR_INVALID_ARGUMENT;
+    }
+    uint64_t ttl = spec->has_ttl ? spec->ttl_ms : self->default_ttl;
+    gt_code_t code = gt_leases_check_ttl (self, ttl, err, err_size);
+    if (code != GT_OK)
+        return code;
+    const char *key = spec->idempotency_key;
+    if (key && (strlen (key) == 0 || strlen (key) > GT_MAX_IDEMPOTENCY_KEY)) {
+        snprintf (err, err_size, "idempotency_key must be 1 .. %d bytes", GT_MAX_IDEMPOTENCY_KEY);
         return GT_ERR_INVALID_ARGUMENT;
     }
     return GT_OK;
 }
 
-s_lease_ext_t *
-gt_leases_ext_new (gt_leases_t *self, const gt_meta_t *metadata, const gt_cleanup_t *cleanup,
-           const char *idempotency_key)
+//  A lease's own copy of its cleanup has retries and delay always present
+//  (as a LEASE map shows them): absent ones take the configured defaults.
+static gt_cleanup_t
+s_cleanup_resolved (gt_leases_t *self, const gt_cleanup_t *cleanup)
 {
-    bool has_meta = metadata && metadata->count > 0;
-    if (!has_meta && !cleanup && !idempotency_key)
-        return NULL;
-    s_lease_ext_t *ext = (s_lease_ext_t *) zmalloc (sizeof (s_lease_ext_t));
-    assert (ext);
-    if (has_meta) {
-        ext->metadata.entries = (gt_meta_entry_t *) calloc (metadata->count, sizeof (gt_meta_entry_t));
-        assert (ext->metadata.entries);
-        for (size_t i = 0; i < metadata->count; i++) {
-            ext->metadata.entries [i].key = strdup (metadata->entries [i].key);
-            ext->metadata.entries [i].value = strdup (metadata->entries [i].value);
-        }
-        ext->metadata.count = metadata->count;
-    }
-    if (cleanup) {
-        ext->cleanup = (gt_cleanup_t *) zmalloc (sizeof (gt_cleanup_t));
-        assert (ext->cleanup);
-        ext->cleanup->url = strdup (cleanup->url);
-        ext->cleanup->payload = cleanup->payload ? strdup (cleanup->payload) : NULL;
-        //  In a LEASE map retries and delay are always present
-        ext->cleanup->has_max_retries = true;
-        ext->cleanup->max_retries = cleanup->has_max_retries
-                                  ? cleanup->max_retries : (uint32_t) self->default_retries;
-        ext->cleanup->has_retry_delay = true;
-        ext->cleanup->retry_delay_ms = cleanup->has_retry_delay
-                                     ? cleanup->retry_delay_ms : self->default_retry_delay;
-    }
-    if (idempotency_key)
-        ext->idempotency_key = strdup (idempotency_key);
-    return ext;
+    gt_cleanup_t resolved = *cleanup;
+    resolved.has_max_retries = true;
+    resolved.max_retries = cleanup->has_max_retries ? cleanup->max_retries : (uint32_t) self->default_retries;
+    resolved.has_retry_delay = true;
+    resolved.retry_delay_ms = cleanup->has_retry_delay ? cleanup->retry_delay_ms : self->default_retry_delay;
+    return resolved;
 }
 
 //  Take one reference on an object for a new ACTIVE lease: opens a new
 //  life (new fence) if the object was not live, and cancels a pending
 //  reclaim (the life goes on, same fence).
 static void
-s_object_join (gt_leases_t *self, s_object_t *object)
+s_object_join (gt_leases_t *self, gt_lease_object_t *object)
 {
-    gt_leases_object_touch (self, object);
-    s_pending_t *pending = gt_leases_object_pending (object);
+    gt_lease_tables_object_touch (self->tables, object);
+    bool pending = gt_lease_tables_object_pending (object) != NULL;
     bool opens = object->active == 0 && !pending;
     if (pending) {
         //  A new lease during the grace period cancels the reclaim
-        uint64_t deadline = pending->timer.deadline;
-        gt_wheel_cancel (self->object_wheel, &pending->timer);
-        object->ext->pending = NULL;
+        gt_lease_pending_t *cancelled = gt_lease_tables_pending_detach (self->tables, object);
         object->refs--;
         self->stats.pending_reclaims--;
-        if (self->journaling) {
-            s_journal_t *entry = gt_leases_journal_push (self, J_PENDING_GONE, pending);
-            entry->deadline = deadline;
-        }
-        else
-            gt_leases_pending_free (pending);
+        gt_lease_tables_pending_release (self->tables, cancelled);
     }
     if (opens) {
         //  Stale cleanups of an earlier life (restored after its reclaim)
-        gt_leases_object_drop_cleanups (self, object);
-        object->fence = object->fence ? object->fence + 1 : self->fence_floor;
+        gt_lease_tables_object_drop_cleanups (self->tables, object);
+        object->fence = object->fence ? object->fence + 1 : gt_lease_tables_fence_floor (self->tables);
         if (object->fence > self->stats.last_fence)
             self->stats.last_fence = object->fence;
     }
@@ -249,49 +224,32 @@ s_object_join (gt_leases_t *self, s_object_t *object)
 }
 
 gt_code_t
-gt_leases_create (gt_leases_t *self, const gt_msg_t *request,
+gt_leases_create (gt_leases_t *self, const gt_lease_spec_t *spec,
                   gt_lease_t **lease_p, char *err, size_t err_size)
 {
     assert (self);
-    assert (request);
+    assert (spec);
     *lease_p = NULL;
-    const char *object_id = request->object_id;
-    const char *service_id = request->service_id;
-    size_t object_len = object_id ? strlen (object_id) : 0;
-    size_t service_len = service_id ? strlen (service_id) : 0;
-    if (object_len == 0 || object_len > GT_MAX_OBJECT_ID) {
-        snprintf (err, err_size, "object_id must be 1 .. %d bytes", GT_MAX_OBJECT_ID);
-        return GT_ERR_INVALID_ARGUMENT;
-    }
-    if (service_len == 0 || service_len > GT_MAX_SERVICE_ID) {
-        snprintf (err, err_size, "service_id must be 1 .. %d bytes", GT_MAX_SERVICE_ID);
-        return GT_ERR_INVALID_ARGUMENT;
-    }
-    gt_object_type_t type = request->has_object_type ? request->object_type : GT_TYPE_UNKNOWN;
-    if ((int) type < 0 || type >= GT_TYPE_COUNT_) {
-        snprintf (err, err_size, "object_type is unknown");
-        return GT_ERR_INVALID_ARGUMENT;
-    }
-    uint64_t ttl = request->has_ttl ? request->ttl_ms : self->default_ttl;
-    gt_code_t code = gt_leases_check_ttl (self, ttl, err, err_size);
+    gt_code_t code = gt_leases_check_spec (self, spec, err, err_size);
     if (code != GT_OK)
         return code;
-    const char *key = request->idempotency_key;
-    if (key && (strlen (key) == 0 || strlen (key) > GT_MAX_IDEMPOTENCY_KEY)) {
-        snprintf (err, err_size, "idempotency_key must be 1 .. %d bytes", GT_MAX_IDEMPOTENCY_KEY);
+    const gt_cleanup_t *cleanup = spec->cleanup;
+    if (cleanup
+    && ((cleanup->has_max_retries && cleanup->max_retries > GT_MAX_RETRIES_LIMIT)
+     || (cleanup->has_retry_delay && cleanup->retry_delay_ms > GT_MAX_RETRY_DELAY_MS))) {
+        snprintf (err, err_size, "cleanup retries or delay out of range");
         return GT_ERR_INVALID_ARGUMENT;
     }
-    if (request->cleanup) {
-        code = s_check_cleanup (self, request->cleanup, err, err_size);
-        if (code != GT_OK)
-            return code;
-    }
+    const char *object_id = spec->object_id;
+    const char *service_id = spec->service_id;
+    const char *key = spec->idempotency_key;
+    uint64_t ttl = spec->has_ttl ? spec->ttl_ms : self->default_ttl;
+    gt_lease_tables_t *tables = self->tables;
+
     uint32_t service;
-    bool service_known = gt_leases_service_find (self, service_id, &service);
+    bool service_known = gt_lease_tables_service_find (tables, service_id, &service);
     if (key && service_known) {
-        char composed [S_KEY_BUFFER];
-        gt_leases_idempotency_key (self, service, key, composed, sizeof (composed));
-        gt_lease_t *earlier = (gt_lease_t *) zhashx_lookup (self->keys, composed);
+        gt_lease_t *earlier = gt_lease_tables_key_find (tables, service, key);
         if (earlier) {
             if (!streq (earlier->object->id, object_id)) {
                 snprintf (err, err_size, "idempotency_key was used for object '%s'", earlier->object->id);
@@ -301,58 +259,51 @@ gt_leases_create (gt_leases_t *self, const gt_msg_t *request,
             return GT_OK;
         }
     }
-    if (service_known && self->services [service].active >= self->max_per_service) {
+    if (service_known && gt_lease_tables_service_active (tables, service) >= self->max_per_service) {
         snprintf (err, err_size, "service '%s' holds %" PRIu64 " active leases (GC_MAX_LEASES_PER_SERVICE)",
                   service_id, self->max_per_service);
         return GT_ERR_QUOTA_EXCEEDED;
     }
-
-    if (!service_known && self->service_free_count == 0 && self->service_count >= S_MAX_SERVICES) {
-        snprintf (err, err_size, "too many distinct services (%u)", S_MAX_SERVICES);
+    if (!service_known && !gt_lease_tables_service_room (tables)) {
+        snprintf (err, err_size, "too many distinct services (%u)", GT_LEASE_MAX_SERVICES);
         return GT_ERR_QUOTA_EXCEEDED;
     }
 
     //  Valid: apply
-    service = gt_leases_service_acquire (self, service_id);
-    gt_leases_service_touch (self, service);
-    self->services [service].active++;
-    self->services [service].refs++;
+    service = gt_lease_tables_service_acquire (tables, service_id);
+    gt_lease_tables_service_hold (tables, service, true);
 
     uint8_t id [16];
-    do
-        gt_leases_random_bytes (self, id, sizeof (id));
-    while (gt_leases_lease_find (self, id));
-    s_object_t *object = gt_leases_object_acquire (self, object_id);
-    bool was_live = object->active > 0 || gt_leases_object_pending (object);
+    gt_lease_tables_new_id (tables, id);
+    gt_lease_object_t *object = gt_lease_tables_object_acquire (tables, object_id);
+    bool was_live = object->active > 0 || gt_lease_tables_object_pending (object);
     s_object_join (self, object);
-    if (request->cleanup)
-        gt_leases_object_add_cleanup (self, object, request->cleanup, id);
+    if (cleanup)
+        gt_lease_tables_object_add_cleanup (tables, object, cleanup, id);
 
-    gt_lease_t *lease = gt_leases_lease_alloc (self);
-    gt_timer_init (&lease->timer);
+    gt_lease_t *lease = gt_lease_tables_lease_alloc (tables);
     memcpy (lease->id, id, sizeof (id));
     lease->object = object;
-    lease->ext = gt_leases_ext_new (self, request->has_metadata ? &request->metadata : NULL,
-                           request->cleanup, key);
+    gt_cleanup_t resolved;
+    if (cleanup)
+        resolved = s_cleanup_resolved (self, cleanup);
+    gt_lease_tables_lease_ext (tables, lease, spec->metadata, cleanup ? &resolved : NULL, key);
     lease->created_at = self->wall;
     lease->renewed_at = self->wall;
     lease->state = GT_STATE_ACTIVE;
-    lease->type = type;
-    gt_leases_set_service (lease, service);
-    lease->serial = self->next_serial++;
+    lease->type = spec->object_type;
+    gt_lease_tables_set_service (lease, service);
     lease->fence = object->fence;
     lease->ttl_ms = (uint32_t) ttl;
     lease->renewals = 0;
-    gt_leases_lease_link (self, lease);
+    gt_lease_tables_lease_add (tables, lease);
     gt_wheel_arm (self->lease_wheel, &lease->timer, self->mono + ttl);
-    if (self->journaling)
-        gt_leases_journal_push (self, J_LEASE_NEW, lease);
     self->stats.active_leases++;
 
     if (!was_live)
-        gt_leases_object_put (self, object);
-    gt_leases_put (self, lease);
-    gt_leases_emit (self, GT_EVENT_LEASE_CREATED, lease, self->wall);
+        s_object_put (self, object);
+    s_put (self, lease);
+    s_emit (self, GT_EVENT_LEASE_CREATED, lease, self->wall);
     *lease_p = lease;
     return GT_OK;
 }
@@ -366,7 +317,8 @@ s_lease_for_change (gt_leases_t *self, const char *lease_id, const char *service
     gt_code_t code = gt_leases_get (self, lease_id, &lease, err, err_size);
     if (code != GT_OK)
         return code;
-    if (!service_id || !streq (self->services [gt_leases_service_of (lease)].name, service_id)) {
+    uint32_t service = gt_lease_tables_service_of (lease);
+    if (!service_id || !streq (gt_lease_tables_service_name (self->tables, service), service_id)) {
         snprintf (err, err_size, "lease %s belongs to another service", lease_id);
         return GT_ERR_PERMISSION_DENIED;
     }
@@ -393,23 +345,42 @@ gt_leases_renew (gt_leases_t *self, const char *lease_id, const char *service_id
     code = gt_leases_check_ttl (self, ttl, err, err_size);
     if (code != GT_OK)
         return code;
-    gt_leases_lease_touch (self, lease, false);
+    gt_lease_tables_lease_touch (self->tables, lease, false);
     lease->renewed_at = self->wall;
     lease->ttl_ms = (uint32_t) ttl;
     if (lease->renewals < UINT32_MAX)
         lease->renewals++;
     gt_wheel_arm (self->lease_wheel, &lease->timer, self->mono + ttl);
-    gt_leases_put (self, lease);
-    gt_leases_emit (self, GT_EVENT_LEASE_RENEWED, lease, self->wall);
+    s_put (self, lease);
+    s_emit (self, GT_EVENT_LEASE_RENEWED, lease, self->wall);
     *lease_p = lease;
     return GT_OK;
+}
+
+//  Set a lease's callback state.  journaled: a change a request makes,
+//  undone with its batch; otherwise a fact delivery reported, never undone.
+static void
+s_cleanup_set (gt_leases_t *self, gt_lease_t *lease, gt_cleanup_status_t status,
+               uint32_t attempts, const char *error, bool journaled)
+{
+    gt_lease_ext_t *ext = lease->ext;
+    assert (ext && ext->cleanup);
+    if (journaled)
+        gt_lease_tables_cleanup_touch (self->tables, lease);   //  may take the old error
+    free (ext->cleanup_error);
+    ext->cleanup_status = (uint8_t) status;
+    ext->cleanup_attempts = attempts;
+    ext->cleanup_error = error && *error ? strdup (error) : NULL;
+    //  Held past its retention until delivered: retention starts again now
+    if (status == GT_CLEANUP_DELIVERED && lease->state != GT_STATE_ACTIVE)
+        gt_wheel_arm (self->lease_wheel, &lease->timer, self->mono + self->retention_ms);
 }
 
 //  Reclaim an object now: event, cleanups to delivery, life over.
 //  not_before: the event's time is never earlier (the end of the last
 //  lease, plus the grace period when there was one).
 static void
-s_reclaim (gt_leases_t *self, s_object_t *object, const gt_lease_info_t *last, gt_reason_t reason,
+s_reclaim (gt_leases_t *self, gt_lease_object_t *object, const gt_lease_info_t *last, gt_reason_t reason,
            uint64_t not_before)
 {
     uint64_t at = self->wall > not_before ? self->wall : not_before;
@@ -417,13 +388,13 @@ s_reclaim (gt_leases_t *self, s_object_t *object, const gt_lease_info_t *last, g
         self->hooks.event (self->hooks.ctx, GT_EVENT_OBJECT_RECLAIMED, last, reason, at);
     //  The life's cleanups, newest first in the list: collect them so that
     //  callbacks go out in registration order
-    s_cleanup_node_t *stack [64];
-    s_cleanup_node_t **nodes = stack;
+    gt_lease_cleanup_node_t *stack [64];
+    gt_lease_cleanup_node_t **nodes = stack;
     size_t count = 0, cap = 64;
-    for (s_cleanup_node_t *node = object->ext ? object->ext->cleanups : NULL; node; node = node->next) {
+    for (gt_lease_cleanup_node_t *node = object->ext ? object->ext->cleanups : NULL; node; node = node->next) {
         if (count == cap) {
             cap *= 2;
-            s_cleanup_node_t **bigger = (s_cleanup_node_t **) malloc (cap * sizeof (*bigger));
+            gt_lease_cleanup_node_t **bigger = (gt_lease_cleanup_node_t **) malloc (cap * sizeof (*bigger));
             assert (bigger);
             memcpy (bigger, nodes, count * sizeof (*bigger));
             if (nodes != stack)
@@ -434,12 +405,12 @@ s_reclaim (gt_leases_t *self, s_object_t *object, const gt_lease_info_t *last, g
     }
     //  No one to deliver them (engine tests): no callback state either
     for (size_t index = self->hooks.callback ? count : 0; index-- > 0; ) {
-        s_cleanup_node_t *node = nodes [index];
-        gt_lease_t *owner = gt_leases_lease_find (self, node->owner);
+        gt_lease_cleanup_node_t *node = nodes [index];
+        gt_lease_t *owner = gt_lease_tables_lease_find (self->tables, node->owner);
         gt_lease_info_t info;
         if (owner && owner->ext && owner->ext->cleanup) {
-            gt_leases_cleanup_set (self, owner, GT_CLEANUP_PENDING, 0, NULL, true);
-            gt_leases_info (self, owner, &info);
+            s_cleanup_set (self, owner, GT_CLEANUP_PENDING, 0, NULL, true);
+            gt_lease_tables_info (self->tables, owner, &info);
         }
         else {
             //  Cannot happen while the URL holds its lease; deliver anyway
@@ -464,8 +435,8 @@ s_reclaim (gt_leases_t *self, s_object_t *object, const gt_lease_info_t *last, g
     }
     if (nodes != stack)
         free (nodes);
-    gt_leases_object_drop_cleanups (self, object);
-    gt_leases_object_put (self, object);
+    gt_lease_tables_object_drop_cleanups (self->tables, object);
+    s_object_put (self, object);
 }
 
 //  End an ACTIVE lease (released or expired) and what follows from it.
@@ -473,57 +444,46 @@ s_reclaim (gt_leases_t *self, s_object_t *object, const gt_lease_info_t *last, g
 static void
 s_lease_end (gt_leases_t *self, gt_lease_t *lease, gt_lease_state_t state, bool retain, bool fired)
 {
-    uint64_t deadline = gt_leases_expires_at (lease);
+    gt_lease_tables_t *tables = self->tables;
+    uint64_t deadline = gt_lease_tables_expires_at (lease);
     //  Never report an expiry before the deadline (clocks read apart)
     uint64_t ended_at = state == GT_STATE_EXPIRED && self->wall < deadline ? deadline : self->wall;
-    gt_leases_lease_touch (self, lease, fired);
+    gt_lease_tables_lease_touch (tables, lease, fired);
     lease->state = state;
-    gt_leases_set_ended_at (lease, ended_at);
+    gt_lease_tables_set_ended_at (lease, ended_at);
     gt_wheel_arm (self->lease_wheel, &lease->timer, self->mono + self->retention_ms);
     self->stats.active_leases--;
     self->stats.retained_leases++;
+    gt_lease_tables_service_end (tables, gt_lease_tables_service_of (lease));
 
-    uint32_t service = gt_leases_service_of (lease);
-    gt_leases_service_touch (self, service);
-    self->services [service].active--;
-
-    gt_leases_put (self, lease);
-    gt_leases_emit (self, state == GT_STATE_RELEASED ? GT_EVENT_LEASE_RELEASED : GT_EVENT_LEASE_EXPIRED,
+    s_put (self, lease);
+    s_emit (self, state == GT_STATE_RELEASED ? GT_EVENT_LEASE_RELEASED : GT_EVENT_LEASE_EXPIRED,
             lease, ended_at);
 
-    s_object_t *object = lease->object;
-    gt_leases_object_touch (self, object);
+    gt_lease_object_t *object = lease->object;
+    gt_lease_tables_object_touch (tables, object);
     assert (object->active > 0);
     if (--object->active > 0)
         return;                     //  others still hold it
     self->stats.active_objects--;
     if (retain) {
         //  Kept on purpose: no cleanup, no reclaim event; the life ends
-        gt_leases_object_drop_cleanups (self, object);
-        gt_leases_object_put (self, object);
+        gt_lease_tables_object_drop_cleanups (tables, object);
+        s_object_put (self, object);
         return;
     }
     gt_lease_info_t last;
-    gt_leases_info (self, lease, &last);
+    gt_lease_tables_info (tables, lease, &last);
     gt_reason_t reason = state == GT_STATE_RELEASED ? GT_REASON_RELEASED : GT_REASON_EXPIRED;
     if (self->grace_ms == 0) {
         s_reclaim (self, object, &last, reason, last.expires_at);
         return;
     }
-    s_pending_t *pending = (s_pending_t *) zmalloc (sizeof (s_pending_t));
-    assert (pending);
-    gt_timer_init (&pending->timer);
-    pending->object = object;
-    pending->reason = reason;
-    pending->at = ended_at + self->grace_ms;
-    gt_lease_info_copy (&pending->last, &last);
-    gt_leases_object_ext (object)->pending = pending;
-    object->refs++;
+    gt_lease_pending_t *pending = gt_lease_tables_pending_add (tables, object, reason,
+                                                               ended_at + self->grace_ms, &last);
     self->stats.pending_reclaims++;
     gt_wheel_arm (self->object_wheel, &pending->timer, self->mono + self->grace_ms);
-    if (self->journaling)
-        gt_leases_journal_push (self, J_PENDING_NEW, pending);
-    gt_leases_object_put (self, object);
+    s_object_put (self, object);
 }
 
 gt_code_t
@@ -548,11 +508,11 @@ gt_leases_get (gt_leases_t *self, const char *lease_id, gt_lease_t **lease_p,
     assert (self);
     *lease_p = NULL;
     uint8_t id [16];
-    if (!gt_leases_id_parse (lease_id, id)) {
+    if (!gt_lease_tables_id_parse (lease_id, id)) {
         snprintf (err, err_size, "lease_id must be 32 lowercase hex characters");
         return GT_ERR_INVALID_ARGUMENT;
     }
-    gt_lease_t *lease = gt_leases_lease_find (self, id);
+    gt_lease_t *lease = gt_lease_tables_lease_find (self->tables, id);
     if (!lease) {
         snprintf (err, err_size, "no lease %s", lease_id);
         return GT_ERR_NOT_FOUND;
@@ -590,35 +550,35 @@ gt_leases_list (gt_leases_t *self, const gt_leases_filter_t *filter,
             return GT_ERR_INVALID_ARGUMENT;
         }
         after = strtoull (digits, NULL, 10);
-        if (after >= self->next_serial) {
+        if (after >= gt_lease_tables_next_serial (self->tables)) {
             snprintf (err, err_size, "cursor is not one this broker issued");
             return GT_ERR_INVALID_ARGUMENT;
         }
     }
     //  Filters on names resolve once; an unknown name matches nothing
     uint32_t service = 0;
-    const s_object_t *object = NULL;
+    const gt_lease_object_t *object = NULL;
     bool empty = false;
-    if (filter && filter->service_id && !gt_leases_service_find (self, filter->service_id, &service))
+    if (filter && filter->service_id && !gt_lease_tables_service_find (self->tables, filter->service_id, &service))
         empty = true;
-    if (filter && filter->object_id && !(object = gt_leases_object_find (self, filter->object_id)))
+    if (filter && filter->object_id && !(object = gt_lease_tables_object_find (self->tables, filter->object_id)))
         empty = true;
     if (empty)
         return GT_OK;
 
-    size_t index = gt_leases_order_lower_bound (self, after + 1);
+    size_t index = gt_lease_tables_order_seek (self->tables, after + 1);
     size_t scanned = 0, bytes = 0, count = 0;
     uint64_t last_serial = after;
-    for (; index < self->order_count; index++) {
-        uintptr_t entry = self->order [index];
-        if (S_IS_HOLE (entry))
-            continue;
-        if (count == limit || scanned == S_LIST_SCAN_MAX)
+    bool more = false;              //  a lease is left after the page
+    gt_lease_t *lease;
+    while ((lease = gt_lease_tables_order_next (self->tables, &index))) {
+        if (count == limit || scanned == S_LIST_SCAN_MAX) {
+            more = true;
             break;
-        gt_lease_t *lease = (gt_lease_t *) entry;
+        }
         scanned++;
         bool match = !filter
-                  || ((!filter->service_id || gt_leases_service_of (lease) == service)
+                  || ((!filter->service_id || gt_lease_tables_service_of (lease) == service)
                    && (!filter->object_id || lease->object == object)
                    && (!filter->has_object_type || lease->type == filter->object_type)
                    && (!filter->has_state || lease->state == filter->state)
@@ -626,18 +586,17 @@ gt_leases_list (gt_leases_t *self, const gt_leases_filter_t *filter,
                        || (lease->ext ? lease->ext->cleanup_status : GT_CLEANUP_NONE)
                           == filter->cleanup_status));
         if (match) {
-            size_t size = gt_leases_info_size (lease);
-            if (count > 0 && bytes + size > byte_budget)
+            size_t size = gt_lease_tables_info_size (lease);
+            if (count > 0 && bytes + size > byte_budget) {
+                more = true;
                 break;
+            }
             bytes += size;
             leases [count++] = lease;
         }
         last_serial = lease->serial;
     }
-    //  More entries left (holes aside): hand out a cursor
-    while (index < self->order_count && S_IS_HOLE (self->order [index]))
-        index++;
-    if (index < self->order_count)
+    if (more)
         snprintf (next_cursor, 32, "c%" PRIu64, last_serial);
     *count_p = count;
     return GT_OK;
@@ -649,48 +608,44 @@ gt_leases_list (gt_leases_t *self, const gt_leases_filter_t *filter,
 static void
 s_lease_purge (gt_leases_t *self, gt_lease_t *lease)
 {
-    uint64_t deadline = lease->timer.deadline;
-    gt_leases_lease_unlink (self, lease);
     self->stats.retained_leases--;
     if (self->hooks.lease_delete) {
         char id [GT_LEASE_ID_LEN + 1];
-        gt_leases_id_format (lease->id, id);
+        gt_lease_tables_id_format (lease->id, id);
         self->hooks.lease_delete (self->hooks.ctx, id);
     }
-    s_object_t *object = lease->object;
-    gt_leases_service_unref (self, gt_leases_service_of (lease));
-    gt_leases_object_unref (self, object);
-    if (self->journaling) {
-        s_journal_t *entry = gt_leases_journal_push (self, J_LEASE_GONE, lease);
-        entry->deadline = deadline;
-    }
-    else
-        gt_leases_lease_free (self, lease);
+    gt_lease_object_t *object = lease->object;
+    gt_lease_tables_service_unref (self->tables, gt_lease_tables_service_of (lease));
+    gt_lease_tables_object_touch (self->tables, object);
+    assert (object->refs > 0);
+    object->refs--;
+    s_object_maybe_forget (self, object);
+    gt_lease_tables_lease_remove (self->tables, lease);
 }
 
 //  Retention exceptions (GTLP.md §10.5), checked when an ended lease's
 //  purge timer fires.  A lease whose callback is PENDING or DEAD stays,
-//  without a timer (gt_leases_cleanup_set arms one once it is DELIVERED).
+//  without a timer (s_cleanup_set arms one once it is DELIVERED).
 //  A lease whose URL is registered for its object's open life stays until
 //  that life ends (its callback will name it): looked at again later.
 //  Returns true if the lease stays.
 static bool
 s_lease_held (gt_leases_t *self, gt_lease_t *lease)
 {
-    s_lease_ext_t *ext = lease->ext;
+    gt_lease_ext_t *ext = lease->ext;
     if (!ext || !ext->cleanup || !self->hooks.callback)
         return false;               //  no callbacks, no holds (engine tests)
     if (ext->cleanup_status == GT_CLEANUP_PENDING || ext->cleanup_status == GT_CLEANUP_DEAD) {
-        gt_leases_lease_touch (self, lease, true);      //  undo re-arms the timer
+        gt_lease_tables_lease_touch (self->tables, lease, true);       //  undo re-arms the timer
         return true;
     }
-    s_object_t *object = lease->object;
+    gt_lease_object_t *object = lease->object;
     if (object->fence != lease->fence || !object->ext
-    || !(object->active > 0 || gt_leases_object_pending (object)))
+    || !(object->active > 0 || gt_lease_tables_object_pending (object)))
         return false;
-    for (s_cleanup_node_t *node = object->ext->cleanups; node; node = node->next)
+    for (gt_lease_cleanup_node_t *node = object->ext->cleanups; node; node = node->next)
         if (memcmp (node->owner, lease->id, sizeof (lease->id)) == 0) {
-            gt_leases_lease_touch (self, lease, true);
+            gt_lease_tables_lease_touch (self->tables, lease, true);
             uint64_t again = self->retention_ms > 1000 ? self->retention_ms : 1000;
             gt_wheel_arm (self->lease_wheel, &lease->timer, self->mono + again);
             return true;
@@ -699,21 +654,16 @@ s_lease_held (gt_leases_t *self, gt_lease_t *lease)
 }
 
 static void
-s_pending_fire (gt_leases_t *self, s_pending_t *pending)
+s_pending_fire (gt_leases_t *self, gt_lease_pending_t *pending)
 {
-    s_object_t *object = pending->object;
-    gt_leases_object_touch (self, object);
-    object->ext->pending = NULL;
+    gt_lease_object_t *object = pending->object;
+    gt_lease_tables_object_touch (self->tables, object);
+    gt_lease_tables_pending_detach (self->tables, object);
     self->stats.pending_reclaims--;
-    if (self->journaling) {
-        s_journal_t *entry = gt_leases_journal_push (self, J_PENDING_GONE, pending);
-        entry->deadline = pending->timer.deadline;
-    }
     s_reclaim (self, object, &pending->last, pending->reason, pending->at);
     object->refs--;
-    if (!self->journaling)
-        gt_leases_pending_free (pending);
-    gt_leases_object_maybe_forget (self, object);
+    gt_lease_tables_pending_release (self->tables, pending);
+    s_object_maybe_forget (self, object);
 }
 
 size_t
@@ -745,7 +695,7 @@ gt_leases_advance (gt_leases_t *self, size_t max)
         gt_timer_t *timer = gt_wheel_pop (self->object_wheel);
         if (!timer)
             break;
-        s_pending_fire (self, (s_pending_t *) timer);
+        s_pending_fire (self, (gt_lease_pending_t *) timer);
         done++;
     }
     return done;
@@ -764,10 +714,240 @@ gt_leases_timeout (gt_leases_t *self)
     return leases < objects ? leases : objects;
 }
 
+//  --------------------------------------------------------------------------
+//  Figures and views
+
 void
 gt_leases_stats (gt_leases_t *self, gt_leases_stats_t *stats)
 {
     assert (self);
     *stats = self->stats;
+    stats->services = gt_lease_tables_service_count (self->tables);
 }
 
+void
+gt_leases_census_services (gt_leases_t *self, gt_leases_service_fn *fn, void *ctx)
+{
+    assert (self);
+    gt_lease_census_services (self->tables, fn, ctx);
+}
+
+void
+gt_leases_census_types (gt_leases_t *self, uint64_t counts [GT_TYPE_COUNT_])
+{
+    assert (self);
+    gt_lease_census_types (self->tables, counts);
+}
+
+void
+gt_leases_info (gt_leases_t *self, const gt_lease_t *lease, gt_lease_info_t *info)
+{
+    assert (self);
+    gt_lease_tables_info (self->tables, lease, info);
+}
+
+size_t
+gt_leases_info_size (const gt_lease_t *lease)
+{
+    return gt_lease_tables_info_size (lease);
+}
+
+//  --------------------------------------------------------------------------
+//  Cleanup callback state
+
+bool
+gt_leases_set_cleanup (gt_leases_t *self, const char *lease_id, gt_cleanup_status_t status,
+                       uint32_t attempts, const char *error, bool journaled)
+{
+    assert (self);
+    uint8_t id [16];
+    gt_lease_t *lease = lease_id && gt_lease_tables_id_parse (lease_id, id)
+                      ? gt_lease_tables_lease_find (self->tables, id) : NULL;
+    if (!lease || !lease->ext || !lease->ext->cleanup || (int) status < 0 || status >= GT_CLEANUP_STATUS_COUNT_)
+        return false;
+    s_cleanup_set (self, lease, status, attempts, error, journaled);
+    return true;
+}
+
+bool
+gt_leases_record (gt_leases_t *self, const char *lease_id)
+{
+    assert (self);
+    uint8_t id [16];
+    gt_lease_t *lease = lease_id && gt_lease_tables_id_parse (lease_id, id)
+                      ? gt_lease_tables_lease_find (self->tables, id) : NULL;
+    if (lease)
+        s_put (self, lease);
+    return lease != NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Journal
+
+void
+gt_leases_journal (gt_leases_t *self, bool enabled)
+{
+    assert (self);
+    gt_lease_tables_journal (self->tables, enabled);
+}
+
+gt_leases_mark_t
+gt_leases_mark (gt_leases_t *self)
+{
+    assert (self);
+    gt_leases_mark_t mark;
+    mark.position = gt_lease_tables_position (self->tables);
+    gt_leases_stats (self, &mark.stats);
+    return mark;
+}
+
+void
+gt_leases_commit (gt_leases_t *self, gt_leases_mark_t mark)
+{
+    assert (self);
+    gt_lease_tables_commit (self->tables, mark.position);
+}
+
+void
+gt_leases_rollback (gt_leases_t *self, gt_leases_mark_t mark)
+{
+    assert (self);
+    gt_lease_tables_rollback (self->tables, mark.position);
+    //  Gauges go back; the fence high-water mark and lateness history stay
+    //  (the service count is the tables', undone with them)
+    self->stats.active_leases = mark.stats.active_leases;
+    self->stats.retained_leases = mark.stats.retained_leases;
+    self->stats.active_objects = mark.stats.active_objects;
+    self->stats.pending_reclaims = mark.stats.pending_reclaims;
+}
+
+//  --------------------------------------------------------------------------
+//  Recovery
+
+static uint64_t
+s_mono_for_wall (gt_leases_t *self, uint64_t wall)
+{
+    return wall > self->wall ? self->mono + (wall - self->wall) : self->mono;
+}
+
+gt_code_t
+gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
+                         const char *idempotency_key, char *err, size_t err_size)
+{
+    assert (self);
+    assert (info);
+    gt_lease_tables_t *tables = self->tables;
+    uint8_t id [16];
+    if (!gt_lease_tables_id_parse (info->id, id) || !info->object_id || !info->service_id
+    || info->state >= GT_STATE_COUNT_ || info->object_type >= GT_TYPE_COUNT_) {
+        snprintf (err, err_size, "stored lease %.32s is malformed", info->id);
+        return GT_ERR_INVALID_ARGUMENT;
+    }
+    if (gt_lease_tables_lease_find (tables, id)) {
+        snprintf (err, err_size, "stored lease %s appears twice", info->id);
+        return GT_ERR_INVALID_ARGUMENT;
+    }
+    bool active = info->state == GT_STATE_ACTIVE;
+    uint32_t service = gt_lease_tables_service_acquire (tables, info->service_id);
+    gt_lease_tables_service_hold (tables, service, active);
+
+    gt_lease_object_t *object = gt_lease_tables_object_acquire (tables, info->object_id);
+    if (info->fence > object->fence) {
+        //  A later life: cleanups of the earlier one are not this life's
+        object->fence = info->fence;
+        gt_lease_tables_object_drop_cleanups (tables, object);
+    }
+    if (info->fence > self->stats.last_fence)
+        self->stats.last_fence = info->fence;
+    object->refs++;
+    if (active && object->active++ == 0)
+        self->stats.active_objects++;
+    if (info->cleanup && info->fence == object->fence)
+        gt_lease_tables_object_add_cleanup (tables, object, info->cleanup, id);
+
+    gt_lease_t *lease = gt_lease_tables_lease_alloc (tables);
+    memcpy (lease->id, id, sizeof (id));
+    lease->object = object;
+    gt_cleanup_t resolved;
+    if (info->cleanup)
+        resolved = s_cleanup_resolved (self, info->cleanup);
+    gt_lease_tables_lease_ext (tables, lease, &info->metadata, info->cleanup ? &resolved : NULL,
+                               idempotency_key);
+    if (lease->ext && lease->ext->cleanup && info->cleanup_status > GT_CLEANUP_NONE
+    && info->cleanup_status < GT_CLEANUP_STATUS_COUNT_) {
+        lease->ext->cleanup_status = (uint8_t) info->cleanup_status;
+        lease->ext->cleanup_attempts = info->cleanup_attempts > UINT32_MAX ? UINT32_MAX
+                                     : (uint32_t) info->cleanup_attempts;
+        lease->ext->cleanup_error = info->cleanup_error && *info->cleanup_error
+                                  ? strdup (info->cleanup_error) : NULL;
+    }
+    lease->created_at = info->created_at;
+    lease->renewed_at = info->renewed_at;
+    lease->state = info->state;
+    lease->type = info->object_type;
+    gt_lease_tables_set_service (lease, service);
+    lease->fence = info->fence;
+    lease->ttl_ms = info->ttl_ms > UINT32_MAX ? UINT32_MAX : (uint32_t) info->ttl_ms;
+    lease->renewals = info->renewals > UINT32_MAX ? UINT32_MAX : (uint32_t) info->renewals;
+    if (!active)
+        gt_lease_tables_set_ended_at (lease, info->expires_at);
+    gt_lease_tables_lease_add (tables, lease);
+    uint64_t deadline = active ? s_mono_for_wall (self, info->expires_at)
+                               : s_mono_for_wall (self, info->expires_at + self->retention_ms);
+    gt_wheel_arm (self->lease_wheel, &lease->timer, deadline);
+    if (active)
+        self->stats.active_leases++;
+    else
+        self->stats.retained_leases++;
+    return GT_OK;
+}
+
+void
+gt_leases_restore_object (gt_leases_t *self, const char *object_id, uint64_t fence,
+                          uint64_t pending_at, gt_reason_t reason, const char *last_lease_id)
+{
+    assert (self);
+    assert (object_id);
+    gt_lease_tables_t *tables = self->tables;
+    if (fence > self->stats.last_fence)
+        self->stats.last_fence = fence;
+    gt_lease_object_t *object = gt_lease_tables_object_find (tables, object_id);
+    if (!pending_at || (object && object->active > 0)) {
+        //  Only its fence matters: never hand it out again
+        if (object && fence > object->fence)
+            object->fence = fence;
+        else
+        if (!object)
+            gt_lease_tables_raise_fence_floor (tables, fence + 1);
+        return;
+    }
+    object = gt_lease_tables_object_acquire (tables, object_id);
+    if (fence > object->fence)
+        object->fence = fence;
+    uint8_t id [16];
+    gt_lease_t *last = last_lease_id && gt_lease_tables_id_parse (last_lease_id, id)
+                     ? gt_lease_tables_lease_find (tables, id) : NULL;
+    gt_lease_info_t info;
+    if (last)
+        gt_lease_tables_info (tables, last, &info);
+    else {
+        //  The last lease is gone: report what we still know
+        memset (&info, 0, sizeof (info));
+        if (last_lease_id && strlen (last_lease_id) == GT_LEASE_ID_LEN)
+            memcpy (info.id, last_lease_id, GT_LEASE_ID_LEN + 1);
+        info.object_id = (char *) object_id;
+        info.service_id = (char *) "";
+        info.state = reason == GT_REASON_RELEASED ? GT_STATE_RELEASED : GT_STATE_EXPIRED;
+        info.fence = object->fence;
+    }
+    gt_lease_pending_t *pending = gt_lease_tables_pending_add (tables, object, reason, pending_at, &info);
+    self->stats.pending_reclaims++;
+    gt_wheel_arm (self->object_wheel, &pending->timer, s_mono_for_wall (self, pending_at));
+}
+
+void
+gt_leases_restore_fence_floor (gt_leases_t *self, uint64_t floor)
+{
+    assert (self);
+    gt_lease_tables_raise_fence_floor (self->tables, floor);
+}

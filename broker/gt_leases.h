@@ -5,6 +5,11 @@
     pass, so tests can drive it with a fake clock.  Deadlines are monotonic
     ms (in the embedded timer-wheel nodes); what is reported is wall ms.
 
+    Requests take plain values (gt_lease_spec_t for CREATE), never a
+    decoded message: the request layer maps the wire onto them, and checks
+    what belongs to other components first (the cleanup URL policy is
+    delivery's).
+
     Outputs go through hooks (gt_leases_hooks_t): events, store writes and
     reclaims, all called synchronously inside the mutating call.
 
@@ -16,6 +21,11 @@
     to unmake it), and nothing is freed until gt_leases_commit passes its
     mark.  With the journal off (the memory store: synchronous, cannot
     fail) nothing is recorded and memory is freed at once.
+
+    Inside: this module is the engine's operations (what a request, an
+    expiry or a reclaim does); the records, their indexes and the undo
+    journal are gt_lease_tables (over gt_journal); the figures for metrics
+    are gt_lease_census.  Calls go down only.
 
     Memory: a lease is 104 bytes (fields bit-packed), its id slot ~11
     bytes, its creation-order slot ~10 bytes; objects are shared records
@@ -69,6 +79,21 @@ typedef struct {
     void (*callback) (void *ctx, const gt_lease_info_t *owner, gt_reason_t reason);
 } gt_leases_hooks_t;
 
+//  What CREATE asks for.  Strings are borrowed for the call (the engine
+//  copies what it keeps).
+typedef struct {
+    const char *object_id;          //  the object to hold (1 .. GT_MAX_OBJECT_ID bytes)
+    gt_object_type_t object_type;   //  its type; GT_TYPE_UNKNOWN when the client named none
+    const char *service_id;         //  the service that holds it (1 .. GT_MAX_SERVICE_ID bytes)
+    bool has_ttl;                   //  false: the configured default TTL
+    uint64_t ttl_ms;                //  the TTL, when has_ttl
+    const gt_meta_t *metadata;      //  string map, or NULL
+    const gt_cleanup_t *cleanup;    //  cleanup callback, or NULL: its URL must already have
+                                    //  passed the caller's URL policy (gt_callback_url_allowed);
+                                    //  retries and delay absent = the configured defaults
+    const char *idempotency_key;    //  1 .. GT_MAX_IDEMPOTENCY_KEY bytes, or NULL
+} gt_lease_spec_t;
+
 //  LIST filters (NULL / has_ false = no filter).
 typedef struct {
     const char *service_id;         //  only this service's leases
@@ -112,7 +137,7 @@ void gt_leases_clock (gt_leases_t *self, uint64_t mono_ms, uint64_t wall_ms);
 //  Requests.  Each returns GT_OK and the lease, or an error code with a
 //  human message in err.  The lease pointer stays valid until the next
 //  call that may purge (gt_leases_advance) — use it at once.
-gt_code_t gt_leases_create (gt_leases_t *self, const gt_msg_t *request,
+gt_code_t gt_leases_create (gt_leases_t *self, const gt_lease_spec_t *spec,
                             gt_lease_t **lease_p, char *err, size_t err_size);
 gt_code_t gt_leases_renew (gt_leases_t *self, const char *lease_id, const char *service_id,
                            bool has_ttl, uint64_t ttl_ms,
@@ -123,6 +148,13 @@ gt_code_t gt_leases_get (gt_leases_t *self, const char *lease_id,
                          gt_lease_t **lease_p, char *err, size_t err_size);
 //  Check a TTL against the configured bounds (RENEW_BATCH checks once).
 gt_code_t gt_leases_check_ttl (gt_leases_t *self, uint64_t ttl_ms, char *err, size_t err_size);
+//  The checks CREATE makes first, in its order, on the lease's own values
+//  (object id, service id, type, TTL, idempotency key), with the message
+//  CREATE would give.  A caller that refuses a CREATE for a reason of its
+//  own (its cleanup URL, checked after these) asks this before replying,
+//  so that when both are wrong the reply is the one CREATE would give.
+gt_code_t gt_leases_check_spec (gt_leases_t *self, const gt_lease_spec_t *spec,
+                                char *err, size_t err_size);
 
 //  LIST: up to limit leases matching filter, oldest first, starting after
 //  cursor (NULL = from the start), stopping early once their estimated
@@ -163,7 +195,7 @@ int64_t gt_leases_timeout (gt_leases_t *self);
 //  Counters and gauges.
 void gt_leases_stats (gt_leases_t *self, gt_leases_stats_t *stats);
 
-//  Census for metrics (gt_leases_census.c): fn is called for each service
+//  Census for metrics (gt_lease_census): fn is called for each service
 //  with ACTIVE leases (O(services)); the ACTIVE leases by object type are
 //  counted by walking every lease (O(leases): after rollbacks and recovery only).
 typedef void (gt_leases_service_fn) (void *ctx, const char *service_id, uint64_t active);

@@ -129,19 +129,10 @@ static gt_lease_t *
 s_create (gt_leases_t *leases, const char *object, const char *service, uint64_t ttl,
           gt_code_t expect, char *id_out)
 {
-    gt_msg_t request;
-    memset (&request, 0, sizeof (request));
-    request.kind = GT_MSG_REQUEST;
-    request.cmd = GT_CMD_CREATE;
-    request.object_id = (char *) object;
-    request.service_id = (char *) service;
-    if (ttl) {
-        request.has_ttl = true;
-        request.ttl_ms = ttl;
-    }
+    gt_lease_spec_t spec = { object, GT_TYPE_UNKNOWN, service, ttl != 0, ttl, NULL, NULL, NULL };
     gt_lease_t *lease = NULL;
     char err [256];
-    gt_code_t code = gt_leases_create (leases, &request, &lease, err, sizeof (err));
+    gt_code_t code = gt_leases_create (leases, &spec, &lease, err, sizeof (err));
     assert (code == expect);
     if (code == GT_OK && id_out) {
         gt_lease_info_t info;
@@ -236,19 +227,11 @@ static void
 s_create_with_url (gt_leases_t *leases, const char *object, const char *service, uint64_t ttl,
                    const char *url, char *id_out)
 {
-    gt_msg_t request;
-    memset (&request, 0, sizeof (request));
-    request.kind = GT_MSG_REQUEST;
-    request.cmd = GT_CMD_CREATE;
-    request.object_id = (char *) object;
-    request.service_id = (char *) service;
-    request.has_ttl = true;
-    request.ttl_ms = ttl;
     gt_cleanup_t cleanup = { (char *) url, NULL, false, 0, false, 0 };
-    request.cleanup = &cleanup;
+    gt_lease_spec_t spec = { object, GT_TYPE_UNKNOWN, service, true, ttl, NULL, &cleanup, NULL };
     gt_lease_t *lease;
     char err [256];
-    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
+    assert (gt_leases_create (leases, &spec, &lease, err, sizeof (err)) == GT_OK);
     gt_lease_info_t info;
     gt_leases_info (leases, lease, &info);
     strcpy (id_out, info.id);
@@ -350,7 +333,8 @@ s_test_callbacks (gt_config_t *config)
 void
 gt_leases_test (bool verbose)
 {
-    (void) verbose;
+    if (verbose)
+        printf (" * gt_leases: ");
     gt_config_t *config = gt_config_new ();
     config->min_lease_ms = 50;
     config->default_lease_ms = 1000;
@@ -445,17 +429,15 @@ gt_leases_test (bool verbose)
     //  Multi-reference objects, retain, cleanups deduplicated by URL
     config->max_leases_per_service = 100;
     leases = s_engine (config, &sink);
-    gt_msg_t request;
+    gt_lease_spec_t request;
     memset (&request, 0, sizeof (request));
-    request.cmd = GT_CMD_CREATE;
     request.object_id = "blob";
     request.service_id = "svc-a";
     gt_cleanup_t cleanup = { "http://127.0.0.1:9/cleanup", "payload", false, 0, false, 0 };
     request.cleanup = &cleanup;
     gt_meta_entry_t entries [] = { { "owner", "me" } };
-    request.metadata.entries = entries;
-    request.metadata.count = 1;
-    request.has_metadata = true;
+    gt_meta_t metadata = { entries, 1 };
+    request.metadata = &metadata;
     gt_lease_t *lease;
     assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_OK);
     gt_leases_info (leases, lease, &info);
@@ -468,10 +450,19 @@ gt_leases_test (bool verbose)
     gt_leases_info (leases, lease, &info);
     strcpy (b, info.id);
     assert (info.fence == 1);           //  same life
-    //  Bad cleanup URLs
-    gt_cleanup_t bad = { "ftp://x/y", NULL, false, 0, false, 0 };
+    //  Cleanups out of range (the URL policy is the caller's, before the engine)
+    gt_cleanup_t bad = { "http://127.0.0.1:9/cleanup", NULL, true, GT_MAX_RETRIES_LIMIT + 1, false, 0 };
     request.cleanup = &bad;
     assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_ERR_INVALID_ARGUMENT);
+    assert (streq (err, "cleanup retries or delay out of range"));
+    //  ...unless a check of the lease's own values fails first, as before
+    request.object_id = "";
+    assert (gt_leases_create (leases, &request, &lease, err, sizeof (err)) == GT_ERR_INVALID_ARGUMENT);
+    assert (strstr (err, "object_id must be"));
+    assert (gt_leases_check_spec (leases, &request, err, sizeof (err)) == GT_ERR_INVALID_ARGUMENT);
+    assert (strstr (err, "object_id must be"));
+    request.object_id = "blob";
+    assert (gt_leases_check_spec (leases, &request, err, sizeof (err)) == GT_OK);
     request.cleanup = NULL;
     assert (s_release (leases, a, "svc-a", false) == GT_OK);
     assert (s_count_kind (&sink, GT_EVENT_OBJECT_RECLAIMED) == 0);
@@ -508,7 +499,6 @@ gt_leases_test (bool verbose)
     //  Idempotent CREATE
     leases = s_engine (config, &sink);
     memset (&request, 0, sizeof (request));
-    request.cmd = GT_CMD_CREATE;
     request.object_id = "row-1";
     request.service_id = "svc-a";
     request.idempotency_key = "key-1";
@@ -641,7 +631,6 @@ gt_leases_test (bool verbose)
     //  release with retain, expiry, grace cancel, purge, reclaim
     s_create (leases, "fresh", "svc-c", 1000, GT_OK, NULL);
     memset (&request, 0, sizeof (request));
-    request.cmd = GT_CMD_CREATE;
     request.object_id = "ends";
     request.service_id = "svc-a";
     request.cleanup = &cleanup;
@@ -681,7 +670,6 @@ gt_leases_test (bool verbose)
     leases = s_engine (config, &sink);
     s_create (leases, "r1", "svc-a", 1000, GT_OK, a);
     memset (&request, 0, sizeof (request));
-    request.cmd = GT_CMD_CREATE;
     request.object_id = "r2";
     request.service_id = "svc-b";
     request.idempotency_key = "again";

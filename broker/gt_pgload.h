@@ -49,7 +49,12 @@ typedef struct {
 int gt_pgload (PGconn *conn, const gt_pgload_options_t *options,
                gt_pgload_result_t *result, char *err, size_t err_size);
 
-void gt_pgload_test (bool verbose);
+//  The loader's decoder of the metadata column alone (for the selftest):
+//  value as binary COPY sends it (jsonb: a version byte, then the JSON text
+//  of an object of strings).  True with its entries in metadata, in one
+//  block the caller frees (free (metadata->entries); NULL when empty), or
+//  false when it is not such an object.
+bool gt_pgload_metadata (const char *value, size_t length, gt_meta_t *metadata);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <libpq-fe.h>
+#include "gt_pgmigrations.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,7 +52,10 @@ int gt_pgschema_version (PGconn *conn, char *err, size_t err_size);
 //  The newest migration this binary knows.
 int gt_pgschema_latest (void);
 
-void gt_pgschema_test (bool verbose);
+//  gt_pgschema_migrate with another list than the embedded one, versions
+//  1..count in order (for the selftest: migrations that fail).
+int gt_pgschema_migrate_list (PGconn *conn, const gt_pgmigration_t *list, size_t count,
+                              char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -148,8 +148,6 @@ bool gt_pgwriter_connected (gt_pgwriter_t *self);
 //  Batches submitted whose COMMIT notice has not been received yet.
 uint64_t gt_pgwriter_pending (gt_pgwriter_t *self);
 
-void gt_pgwriter_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

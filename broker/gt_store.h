@@ -30,6 +30,14 @@
     Recovery: gt_store_recover hands what the store holds to a loader
     before the broker serves anything.
 
+    Which store a configuration names, and opening it, is gt_storage.h's
+    business (memory, postgres); this seam knows no implementation but the
+    memory store.  Tests bring stores of their own (tests/gt_test_store.h)
+    and drive them through two optional ops the broker passes on without
+    knowing the store: control (the words of the STORE pipe command) and
+    detachable (DETACH may hand the store over).  Production stores have
+    neither.
+
     Cleanup callbacks (the outbox, optional ops): a reclaim records one
     callback_put per callback in the same batch as the reclaim itself, so a
     durable reclaim implies a durable outbox row (one transaction).  Each
@@ -45,7 +53,6 @@
 
 #include <czmq.h>
 #include "gt_msg.h"
-#include "gt_config.h"
 #include "gt_histogram.h"
 
 #ifdef __cplusplus
@@ -130,16 +137,17 @@ typedef struct {
     void (*callback_delete) (void *impl, uint64_t job_id);
     //  Copy the store's figures (optional: a store that measures nothing)
     void (*figures) (void *impl, gt_store_figures_t *figures);
+    //  A command for the store (optional; test stores): argv [0 .. argc-1]
+    //  are the words after STORE of the broker's pipe command.  Returns a
+    //  value >= 0 when done, -1 when refused.  Runs on the broker's thread.
+    int (*control) (void *impl, int argc, const char *argv []);
+    //  True if the broker may hand the store over (DETACH; test stores):
+    //  the store keeps what it made durable, for another broker to recover
+    bool detachable;
 } gt_store_ops_t;
 
 //  Wrap an implementation (ops copied; impl owned: destroyed with the store).
 gt_store_t *gt_store_new (const gt_store_ops_t *ops, void *impl);
-//  The store that config asks for ("postgres": gt_store_pg.h; connects and
-//  migrates, blocking).  NULL with a message if it cannot be opened.
-gt_store_t *gt_store_open (const gt_config_t *config, char *err, size_t err_size);
-//  True if this broker can open the store config names (without opening
-//  it); else false with a message (the daemon then exits 2).
-bool gt_store_available (const gt_config_t *config, char *err, size_t err_size);
 //  The memory store: keeps nothing, every batch durable at once.
 gt_store_t *gt_store_memory_new (void);
 void gt_store_destroy (gt_store_t **self_p);
@@ -167,23 +175,13 @@ gt_store_status_t gt_store_flush (gt_store_t *self, uint64_t batch);
 zsock_t *gt_store_completion_sock (gt_store_t *self);
 int gt_store_completion (gt_store_t *self, uint64_t *batch_p, bool *durable_p);
 int gt_store_recover (gt_store_t *self, const gt_store_loader_t *loader, char *err, size_t err_size);
+//  Pass a command to the store (the control op); -1 if it has none or
+//  refuses, else what the store answered (>= 0).
+int gt_store_control (gt_store_t *self, int argc, const char *argv []);
+//  True if the store may be handed over (DETACH).
+bool gt_store_detachable (gt_store_t *self);
 
-//  A store for tests of the durability path ("test" store,
-//  GC_STORAGE_BACKEND=test in tests only): keeps every durable record in
-//  memory (so it can be recovered from), completes batches asynchronously
-//  through a socket pair, and can be told to fail.  Single-threaded: the
-//  broker drives it from its pipe commands (STORE FAIL / STORE HOLD).
-gt_store_t *gt_store_test_new (void);
-//  Fail the next count flushes; when a failure is reported, every batch
-//  still in flight fails with it (the contract above).
-void gt_store_test_fail (gt_store_t *self, size_t count);
-//  Hold completions until released (to have several batches in flight).
-void gt_store_test_hold (gt_store_t *self, bool hold);
-//  Records kept: leases, objects, events, outbox rows.
-size_t gt_store_test_leases (gt_store_t *self);
-size_t gt_store_test_events (gt_store_t *self);
-size_t gt_store_test_callbacks (gt_store_t *self);
-
+//  Selftest of the seam and the memory store.
 void gt_store_test (bool verbose);
 
 #ifdef __cplusplus

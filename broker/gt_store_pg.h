@@ -20,7 +20,7 @@
     (GC_DB_GROUP_COMMIT=0: one batch per transaction, one at a time) and
     reports, in order, on the completion socket: completion returns at the
     first COMMIT notice and applies STATE notices on the way (healthy).
-    Commit sizes and times go to gt_metrics_store_batch.
+    Commit sizes and times are this store's own figures (gt_store_figures).
 
     Object rows: only an object with a pending reclaim (grace period) needs
     one to be recovered; every other object is rebuilt from its leases, and
@@ -36,17 +36,26 @@
 #ifndef GT_STORE_PG_H_INCLUDED
 #define GT_STORE_PG_H_INCLUDED
 
+#include "gt_config.h"
 #include "gt_store.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+//  Stored events beyond GC_EVENT_HISTORY are deleted once this many more
+//  have accumulated (one DELETE now and then, not one per transaction).
+#define GT_STORE_PG_PRUNE_STEP  1024
+
 //  Open the store config names (config->database_url): connect, migrate.
 //  NULL with a message in err if it cannot.
 gt_store_t *gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size);
 
-void gt_store_pg_test (bool verbose);
+//  The conninfo the store connects with: url (postgresql:// or key=value)
+//  as key=value, with "-c synchronous_commit=on" added to its options.
+//  A new string (caller frees), or NULL with a message in err if url is
+//  not a connection string.
+char *gt_store_pg_conninfo (const char *url, char *err, size_t err_size);
 
 #ifdef __cplusplus
 }

@@ -12,8 +12,7 @@ target_sources(gtbroker PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/gt_metrics.c
   ${CMAKE_CURRENT_LIST_DIR}/gt_metrics_render.c
   ${CMAKE_CURRENT_LIST_DIR}/gt_metrics_http.c
-  ${CMAKE_CURRENT_LIST_DIR}/gt_broker_metrics.c
-  ${CMAKE_CURRENT_LIST_DIR}/gt_leases_census.c)
+  ${CMAKE_CURRENT_LIST_DIR}/gt_broker_metrics.c)
 target_link_libraries(gtbroker PUBLIC PkgConfig::MHD PkgConfig::JANSSON Threads::Threads)
 foreach(module gt_log gt_histogram gt_metrics gt_metrics_http gt_broker_metrics)
   gt_selftest(gt_broker_selftest ${module})

@@ -1,5 +1,6 @@
 # The PostgreSQL store (GC_STORAGE_BACKEND=postgres): schema migrations,
-# the group-commit writer and the recovery loader, as library gtpg.
+# the group-commit writer and the recovery loader, as library gtpg (no test
+# code: the selftests are in tests/pg).
 # Included from broker/CMakeLists.txt.
 
 # Embed migrations/NNN_name.sql: each file becomes a byte array in a
@@ -47,22 +48,14 @@ add_library(gtpg STATIC
   gt_pgschema.c
   gt_pgbatch.c
   gt_pgwriter.c
-  gt_pgwriter_test.c
   gt_pgload.c
-  gt_pgtestdb.c
 )
 target_include_directories(gtpg PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}>)
 target_link_libraries(gtpg PUBLIC garbagetruck PkgConfig::PQ)
 
-# One runner; each module's selftest is its own ctest.  The ones that need a
-# database exit 77 (skipped) when DATABASE_URL is not set.
-add_executable(gt_pg_selftest gt_pg_selftest.c)
-target_link_libraries(gt_pg_selftest PRIVATE gtpg)
-foreach(module gt_pgschema gt_pgbatch gt_pgwriter gt_pgload)
-  gt_selftest(gt_pg_selftest ${module})
-  set_tests_properties(${module} PROPERTIES SKIP_RETURN_CODE 77)
-endforeach()
+# The modules' selftests, their runner and the test databases are in
+# tests/pg (gt_pg_selftest, gtpgtestdb): nothing of them is in gtpg.
 
-# Benchmark of the writer (not a test).
+# Benchmark of the writer (not a test; throw-away databases from gtpgtestdb).
 add_executable(pgbench_writer ${PROJECT_SOURCE_DIR}/bench/pgbench_writer.c)
-target_link_libraries(pgbench_writer PRIVATE gtpg)
+target_link_libraries(pgbench_writer PRIVATE gtpg gtpgtestdb)

@@ -5,10 +5,12 @@
     Waiting is always on a socket with a deadline, never a sleep.
 
     The store is chosen by GT_TEST_STORE: "memory" (default), "test" (the
-    asynchronous test store, which holds replies until its batch is
-    durable), "postgres" (each gt_test_config gets a fresh database on the
-    server DATABASE_URL names, dropped when the process exits; without
-    DATABASE_URL the test exits GT_TEST_SKIPPED).  */
+    asynchronous test store of gt_test_store.h, which holds replies until
+    its batch is durable), "postgres" (each gt_test_config gets a fresh
+    database on the server DATABASE_URL names, dropped when the process
+    exits; without DATABASE_URL the test exits GT_TEST_SKIPPED).  "test" is
+    a mark for gt_test_broker_start only: the broker itself opens memory and
+    postgres, and refuses any other name.  */
 #ifndef GT_TEST_UTIL_H_INCLUDED
 #define GT_TEST_UTIL_H_INCLUDED
 
@@ -38,11 +40,14 @@ typedef struct {
 //  brokers started on the same config share it, as after a restart).
 gt_config_t *gt_test_config (void);
 //  Start a broker (the config is copied) bound on 127.0.0.1 ephemeral ports.
+//  config->storage "test": on a new test store (gt_test_store_new), which
+//  the broker takes over; else on the store the broker opens by config.
 gt_test_broker_t *gt_test_broker_start (const gt_config_t *config);
 void gt_test_broker_stop (gt_test_broker_t **self_p);
 //  Restarts without PostgreSQL: take the test store from a running broker
-//  (DETACH: everything durable first; the broker serves nothing more), and
-//  start a broker that recovers from it (and takes it over).
+//  (DETACH: everything durable first; the broker serves nothing more; NULL
+//  if its store cannot be handed over), and start a broker that recovers
+//  from a store (and takes it over).
 gt_store_t *gt_test_broker_detach (gt_test_broker_t *self);
 gt_test_broker_t *gt_test_broker_start_on_store (const gt_config_t *config, gt_store_t *store);
 //  Send a pipe command to the broker; returns its reply (freed by caller).

@@ -5,6 +5,7 @@
     talks GTLP/1 with raw DEALER/SUB sockets and the shared codec, and
     asserts outcomes on the wire.  Waits are on sockets with deadlines.  */
 #include "gt_test_util.h"
+#include "gt_metrics_http.h"
 
 //  Expiry lateness we accept on the wire: the wheel's 1 ms slot plus loop
 //  processing, plus the scheduling noise of a loaded CI machine under
@@ -1097,6 +1098,60 @@ s_test_store (void)
 }
 
 //  --------------------------------------------------------------------------
+//  Metrics after a failed batch (the test store): the batch is rolled back,
+//  the by-type gauges are recounted, and /metrics shows the failure
+
+//  The value of the sample line "name value" in an exposition, or -1.
+static double
+s_sample (const char *text, const char *name)
+{
+    char *pattern = zsys_sprintf ("\n%s ", name);
+    const char *found = strstr (text, pattern);
+    double value = found ? atof (found + strlen (pattern)) : -1;
+    zstr_free (&pattern);
+    return value;
+}
+
+static void
+s_test_store_metrics (void)
+{
+    gt_config_t *config = gt_test_config ();
+    gt_config_set_storage (config, "test");
+    gt_test_broker_t *broker = gt_test_broker_start (config);
+    char *reply_text = gt_test_broker_command (broker, "METRICS", "http://127.0.0.1:*", NULL);
+    int port = reply_text ? atoi (reply_text) : -1;
+    assert (port > 0);
+    zstr_free (&reply_text);
+    zsock_t *dealer = gt_test_dealer (broker);
+
+    gt_msg_t create = gt_test_request (GT_CMD_CREATE);
+    create.object_id = "row-1";
+    create.object_type = GT_TYPE_DATABASE_ROW;
+    create.has_object_type = true;
+    create.service_id = "svc";
+    create.ttl_ms = 60000;
+    create.has_ttl = true;
+    s_expect_and_free (gt_test_call (broker, dealer, &create), GT_OK);
+    reply_text = gt_test_broker_command (broker, "STORE", "FAIL", "1");
+    assert (streq (reply_text, "0"));
+    zstr_free (&reply_text);
+    create.rid = 0;
+    create.object_id = "row-2";
+    s_expect_and_free (gt_test_call (broker, dealer, &create), GT_ERR_UNAVAILABLE);
+    assert (gt_test_stat (broker, dealer, "active_leases_database_row") == 1);
+    int status = 0;
+    char *text = gt_metrics_http_request (port, "GET", "/metrics", &status, NULL);
+    assert (text && status == 200);
+    assert (s_sample (text, "gc_active_leases_by_type{object_type=\"DATABASE_ROW\"}") == 1);
+    assert (s_sample (text, "gc_store_batches_failed_total") == 1);
+    assert (s_sample (text, "gc_request_errors_total{code=\"UNAVAILABLE\"}") == 1);
+    free (text);
+    zsock_destroy (&dealer);
+    gt_test_broker_stop (&broker);
+    gt_config_destroy (&config);
+}
+
+//  --------------------------------------------------------------------------
 //  Per connection: requests waiting for their reply are bounded; reads are
 //  answered while a batch is held (on the test store, holding completions)
 
@@ -1193,6 +1248,7 @@ static const s_area_t s_areas [] = {
     { "events", s_test_events },
     { "list", s_test_list },
     { "store", s_test_store },
+    { "store_metrics", s_test_store_metrics },
     { "peers", s_test_peers },
 };
 

@@ -13,6 +13,7 @@
 #include "gt_callback.h"
 #include "gt_http_server.h"
 #include "gt_store.h"
+#include "gt_test_store.h"
 
 #define S_SECRET    "test-secret-\xe2\x98\x95"
 
@@ -686,7 +687,7 @@ s_test_recovery (void)
     if (!postgres) {
         store = gt_test_broker_detach (broker);
         assert (store);
-        assert (gt_store_test_callbacks (store) == 2);
+        assert (gt_test_store_callbacks (store) == 2);
     }
     zsock_destroy (&sub);
     zsock_destroy (&dealer);
@@ -724,7 +725,7 @@ s_test_recovery (void)
     //  Delivered callbacks leave the outbox (PostgreSQL: test_pgstore_outbox checks the table)
     if (!postgres) {
         store = gt_test_broker_detach (broker);
-        assert (store && gt_store_test_callbacks (store) == 0);
+        assert (store && gt_test_store_callbacks (store) == 0);
         gt_store_destroy (&store);
     }
 
@@ -903,7 +904,7 @@ s_test_rollback (void)
     assert (s_requests (server, "/gone", requests, 4) == 2);
     //  The outbox is empty again
     gt_store_t *store = gt_test_broker_detach (broker);
-    assert (store && gt_store_test_callbacks (store) == 0);
+    assert (store && gt_test_store_callbacks (store) == 0);
     gt_store_destroy (&store);
 
     free (id);

@@ -1,9 +1,11 @@
 /*  gt_pgwriter_test.c — selftest of gt_pgwriter, against the PostgreSQL
     server in DATABASE_URL (in a database of its own).  */
 
+#include <czmq.h>
 #include "gt_pgwriter.h"
-#include "gt_pgtestdb.h"
 #include "gt_pgschema.h"
+#include "gt_pgtestdb.h"
+#include "gt_pg_selftest.h"
 
 
 #define S_TEST_WAIT_MS  30000       //  deadline for anything the test waits on

@@ -1,0 +1,1239 @@
+/*  gt_lease_tables.c — the lease engine's records and indexes; the contract
+    is in gt_lease_tables.h.
+
+    Indexes:
+      ids        gt_table of leases by their 128-bit id (the id is random:
+                 its first 8 bytes are the hash)
+      objects    gt_table of object records by object id
+      services   array of interned service ids (a lease keeps a 24-bit
+                 index), with a gt_table of index + 1 by name and a list
+                 of free slots
+      keys       gt_table of the leases that have an idempotency key, by
+                 (service index, key)
+      order      array of leases in creation order (for LIST); a removed
+                 lease leaves a "hole" that remembers its serial, so the
+                 array stays sorted by serial and a cursor resumes with a
+                 binary search; holes are squeezed out when they are many
+    Object ids, service ids and idempotency keys are hashed with SipHash
+    under hash_key, drawn at _new: a client cannot aim them at one slot.
+
+    Journal entries (s_entry_t) say what happened and hold the before-image;
+    commit frees what the change left for undo, undo puts it back.  */
+#include <czmq.h>
+#include <sys/random.h>
+#include "gt_table.h"
+#include "gt_journal.h"
+#include "gt_lease_tables.h"
+
+_Static_assert (sizeof (struct gt_lease_t) == 104, "a lease must stay 104 bytes (1M leases in 200 MB)");
+
+//  The part of a lease a before-image keeps (everything after the timer)
+#define S_LEASE_IMAGE_OFFSET    offsetof (struct gt_lease_t, id)
+#define S_LEASE_IMAGE_SIZE      (sizeof (struct gt_lease_t) - S_LEASE_IMAGE_OFFSET)
+
+//  Leases per slab (see gt_lease_tables_lease_alloc)
+#define S_SLAB_LEASES       1024
+
+//  An order entry is a lease pointer, or a hole: (serial << 1) | 1
+#define S_HOLE(serial)      (((uintptr_t) (serial) << 1) | 1)
+#define S_IS_HOLE(entry)    ((entry) & 1)
+
+typedef struct s_slab_t s_slab_t;
+struct s_slab_t {
+    s_slab_t *next;                 //  next slab
+    struct gt_lease_t leases [S_SLAB_LEASES];   //  the leases, used or on the free list
+};
+
+typedef struct {
+    char *name;                     //  service id; NULL = free slot
+    uint32_t active;                //  ACTIVE leases (quota)
+    uint32_t refs;                  //  leases of any state
+} s_service_t;
+
+typedef enum {
+    J_LEASE_NEW,                    //  lease created: undo unlinks and frees it
+    J_LEASE_OLD,                    //  lease before-image: undo restores it
+    J_LEASE_GONE,                   //  lease removed: undo relinks; commit frees
+    J_OBJECT_NEW,                   //  object record created: undo frees it
+    J_OBJECT_OLD,                   //  object before-image
+    J_OBJECT_GONE,                  //  object record forgotten: undo relinks; commit frees
+    J_SERVICE_NEW,                  //  service interned: undo frees it
+    J_SERVICE_OLD,                  //  service counts before-image
+    J_SERVICE_GONE,                 //  service forgotten: undo relinks; commit frees
+    J_CLEANUP_NEW,                  //  cleanup added to a life: undo frees the node
+    J_CLEANUPS_DROPPED,             //  a life's cleanups dropped: commit frees them
+    J_PENDING_NEW,                  //  reclaim pending: undo cancels and frees it
+    J_PENDING_GONE,                 //  pending reclaim fired/cancelled: undo re-arms; commit frees
+    J_CLEANUP_OLD                   //  lease's callback state before-image: undo restores; commit frees the old error
+} s_entry_type_t;
+
+typedef struct {
+    s_entry_type_t type;            //  what happened
+    void *ptr;                      //  the lease, object, node or pending reclaim
+    bool armed;                     //  J_LEASE_OLD: timer was armed
+    uint64_t deadline;              //  timer deadline before the change
+    union {
+        uint8_t lease_image [S_LEASE_IMAGE_SIZE];   //  J_LEASE_OLD: the lease's fields
+        struct {
+            uint32_t refs, active;  //  object counts
+            uint64_t fence;         //  object fence
+            gt_lease_cleanup_node_t *cleanups;  //  object's cleanup list head
+            gt_lease_pending_t *pending;        //  object's pending reclaim
+        } object;                   //  J_OBJECT_OLD
+        struct {
+            uint32_t index, active, refs;   //  service slot and counts
+        } service;                  //  J_SERVICE_*
+        struct {
+            uint8_t status;         //  gt_cleanup_status_t
+            uint32_t attempts;      //  attempts
+            char *error;            //  owned by the entry
+        } cleanup;                  //  J_CLEANUP_OLD
+    } u;
+} s_entry_t;
+
+struct gt_lease_tables_t {
+    gt_wheel_t *lease_wheel;        //  where lease timers are armed (borrowed)
+    gt_wheel_t *object_wheel;       //  where pending reclaim timers are armed (borrowed)
+    uint8_t hash_key [16];          //  SipHash key for client-chosen strings
+    gt_table_t *ids;                //  leases by id
+    gt_table_t *objects;            //  objects by id
+    gt_table_t *keys;               //  leases by (service, idempotency key)
+    uintptr_t *order;               //  leases (or holes) by creation serial
+    size_t order_count;             //  entries used, holes included
+    size_t order_cap;               //  entries allocated
+    size_t order_holes;             //  holes among them
+    uint64_t next_serial;           //  serial of the next lease
+    uint64_t fence_floor;           //  first fence of an object id we do not know
+    s_service_t *services;          //  interned service ids
+    size_t service_count;           //  slots used (free ones included)
+    size_t service_cap;             //  slots allocated
+    uint32_t *service_free;         //  free slot indexes
+    size_t service_free_count;      //  how many
+    gt_table_t *service_index;      //  service index + 1 by name
+    uint8_t random [4096];          //  CSPRNG bytes not yet used
+    size_t random_used;             //  bytes used from random
+    s_slab_t *slabs;                //  lease slabs (not under ASan)
+    gt_lease_t *free_leases;        //  free list through the slabs
+    gt_journal_t *journal;          //  undo entries (s_entry_t)
+    bool journaling;                //  record before-images, defer frees
+};
+
+//  --------------------------------------------------------------------------
+//  Random bytes (lease ids, the hash key): read in blocks, never reused
+
+static void
+s_random_fill (gt_lease_tables_t *self)
+{
+    size_t filled = 0;
+    while (filled < sizeof (self->random)) {
+        ssize_t rc = getrandom (self->random + filled, sizeof (self->random) - filled, 0);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        assert (rc > 0);            //  no CSPRNG is an environment error
+        filled += (size_t) rc;
+    }
+    self->random_used = 0;
+}
+
+static void
+s_random_bytes (gt_lease_tables_t *self, uint8_t *out, size_t size)
+{
+    assert (size <= sizeof (self->random));
+    if (self->random_used + size > sizeof (self->random))
+        s_random_fill (self);
+    memcpy (out, self->random + self->random_used, size);
+    //  Never hand the same bytes out twice
+    memset (self->random + self->random_used, 0, size);
+    self->random_used += size;
+}
+
+//  --------------------------------------------------------------------------
+//  Hashing: each gt_table needs the hash of a stored entry, and a match
+
+static uint64_t
+s_id_hash (const uint8_t *id)
+{
+    uint64_t hash;
+    memcpy (&hash, id, sizeof (hash));
+    return hash;
+}
+
+static uint64_t
+s_lease_hash (const void *entry, void *ctx)
+{
+    (void) ctx;
+    return s_id_hash (((const gt_lease_t *) entry)->id);
+}
+
+static bool
+s_lease_match (const void *entry, const void *key)
+{
+    return memcmp (((const gt_lease_t *) entry)->id, key, 16) == 0;
+}
+
+static uint64_t
+s_string_hash (gt_lease_tables_t *self, const char *text)
+{
+    return gt_siphash (self->hash_key, text, strlen (text));
+}
+
+static uint64_t
+s_object_hash (const void *entry, void *ctx)
+{
+    return s_string_hash ((gt_lease_tables_t *) ctx, ((const gt_lease_object_t *) entry)->id);
+}
+
+static bool
+s_object_match (const void *entry, const void *key)
+{
+    return streq (((const gt_lease_object_t *) entry)->id, (const char *) key);
+}
+
+//  Service index entries are index + 1 (never NULL); a lookup key carries
+//  the array the names are in
+typedef struct {
+    const s_service_t *services;    //  the service array
+    const char *name;               //  the name looked for
+} s_service_lookup_t;
+
+static uint64_t
+s_service_hash (const void *entry, void *ctx)
+{
+    gt_lease_tables_t *self = (gt_lease_tables_t *) ctx;
+    return s_string_hash (self, self->services [(uintptr_t) entry - 1].name);
+}
+
+static bool
+s_service_match (const void *entry, const void *key)
+{
+    const s_service_lookup_t *wanted = (const s_service_lookup_t *) key;
+    return streq (wanted->services [(uintptr_t) entry - 1].name, wanted->name);
+}
+
+//  Idempotency keys are per service: the service index is mixed into the
+//  key's SipHash (an odd multiplier spreads small indexes)
+typedef struct {
+    uint32_t service;               //  service index
+    const char *key;                //  idempotency key
+} s_key_lookup_t;
+
+static uint64_t
+s_key_hash_of (gt_lease_tables_t *self, uint32_t service, const char *key)
+{
+    return s_string_hash (self, key) ^ ((uint64_t) service * 0x9e3779b97f4a7c15ull);
+}
+
+static uint64_t
+s_key_hash (const void *entry, void *ctx)
+{
+    const gt_lease_t *lease = (const gt_lease_t *) entry;
+    return s_key_hash_of ((gt_lease_tables_t *) ctx, gt_lease_tables_service_of (lease),
+                          lease->ext->idempotency_key);
+}
+
+static bool
+s_key_match (const void *entry, const void *key)
+{
+    const gt_lease_t *lease = (const gt_lease_t *) entry;
+    const s_key_lookup_t *wanted = (const s_key_lookup_t *) key;
+    return gt_lease_tables_service_of (lease) == wanted->service
+        && streq (lease->ext->idempotency_key, wanted->key);
+}
+
+//  --------------------------------------------------------------------------
+//  Freeing
+
+static void
+s_cleanup_clear (gt_cleanup_t *cleanup)
+{
+    free (cleanup->url);
+    free (cleanup->payload);
+}
+
+static void
+s_cleanup_list_free (gt_lease_cleanup_node_t *node)
+{
+    while (node) {
+        gt_lease_cleanup_node_t *next = node->next;
+        s_cleanup_clear (&node->cleanup);
+        free (node);
+        node = next;
+    }
+}
+
+static void
+s_lease_ext_free (gt_lease_ext_t *ext)
+{
+    if (!ext)
+        return;
+    for (size_t i = 0; i < ext->metadata.count; i++) {
+        free (ext->metadata.entries [i].key);
+        free (ext->metadata.entries [i].value);
+    }
+    free (ext->metadata.entries);
+    if (ext->cleanup) {
+        s_cleanup_clear (ext->cleanup);
+        free (ext->cleanup);
+    }
+    free (ext->idempotency_key);
+    free (ext->cleanup_error);
+    free (ext);
+}
+
+//  Leases come from slabs of S_SLAB_LEASES: no allocator header per lease
+//  (8 bytes of 112 at a million leases).  Under AddressSanitizer each lease
+//  is its own allocation, so use-after-free is still caught.
+#if defined (__SANITIZE_ADDRESS__)
+#   define S_LEASE_SLABS    0
+#else
+#   define S_LEASE_SLABS    1
+#endif
+
+static void
+s_lease_free (gt_lease_tables_t *self, gt_lease_t *lease)
+{
+    s_lease_ext_free (lease->ext);
+#if S_LEASE_SLABS
+    *(gt_lease_t **) lease = self->free_leases;
+    self->free_leases = lease;
+#else
+    (void) self;
+    free (lease);
+#endif
+}
+
+static void
+s_object_free (gt_lease_object_t *object)
+{
+    if (object->ext) {
+        assert (object->ext->cleanups == NULL);
+        assert (object->ext->pending == NULL);
+        free (object->ext);
+    }
+    free (object);
+}
+
+static void
+s_pending_free (gt_lease_pending_t *pending)
+{
+    gt_lease_info_clear (&pending->last);
+    free (pending);
+}
+
+static void
+s_service_free_slot (gt_lease_tables_t *self, uint32_t index)
+{
+    free (self->services [index].name);
+    self->services [index].name = NULL;
+    self->service_free [self->service_free_count++] = index;
+}
+
+//  --------------------------------------------------------------------------
+//  Creation order (LIST)
+
+static uint64_t
+s_order_serial (uintptr_t entry)
+{
+    return S_IS_HOLE (entry) ? (uint64_t) (entry >> 1) : ((gt_lease_t *) entry)->serial;
+}
+
+size_t
+gt_lease_tables_order_seek (gt_lease_tables_t *self, uint64_t serial)
+{
+    assert (self);
+    size_t low = 0, high = self->order_count;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (s_order_serial (self->order [middle]) < serial)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+gt_lease_t *
+gt_lease_tables_order_next (gt_lease_tables_t *self, size_t *index_p)
+{
+    assert (self);
+    size_t index = *index_p;
+    while (index < self->order_count && S_IS_HOLE (self->order [index]))
+        index++;
+    if (index == self->order_count) {
+        *index_p = index;
+        return NULL;
+    }
+    *index_p = index + 1;
+    return (gt_lease_t *) self->order [index];
+}
+
+uint64_t
+gt_lease_tables_next_serial (gt_lease_tables_t *self)
+{
+    assert (self);
+    return self->next_serial;
+}
+
+static void
+s_order_grow (gt_lease_tables_t *self)
+{
+    if (self->order_count < self->order_cap)
+        return;
+    size_t cap = self->order_cap < 64 ? 64 : self->order_cap + self->order_cap / 2;
+    self->order = (uintptr_t *) realloc (self->order, cap * sizeof (uintptr_t));
+    assert (self->order);
+    self->order_cap = cap;
+}
+
+static void
+s_order_insert (gt_lease_tables_t *self, gt_lease_t *lease)
+{
+    //  The common case: a new lease, newest of all
+    if (self->order_count == 0
+    || s_order_serial (self->order [self->order_count - 1]) < lease->serial) {
+        s_order_grow (self);
+        self->order [self->order_count++] = (uintptr_t) lease;
+        return;
+    }
+    size_t index = gt_lease_tables_order_seek (self, lease->serial);
+    if (index < self->order_count && self->order [index] == S_HOLE (lease->serial)) {
+        self->order [index] = (uintptr_t) lease;       //  fill its own hole
+        self->order_holes--;
+        return;
+    }
+    s_order_grow (self);
+    memmove (self->order + index + 1, self->order + index,
+             (self->order_count - index) * sizeof (uintptr_t));
+    self->order [index] = (uintptr_t) lease;
+    self->order_count++;
+}
+
+static void
+s_order_remove (gt_lease_tables_t *self, gt_lease_t *lease)
+{
+    size_t index = gt_lease_tables_order_seek (self, lease->serial);
+    assert (index < self->order_count && self->order [index] == (uintptr_t) lease);
+    self->order [index] = S_HOLE (lease->serial);
+    self->order_holes++;
+    //  Trailing holes go at once; others when they are half the array
+    while (self->order_count && S_IS_HOLE (self->order [self->order_count - 1])) {
+        self->order_count--;
+        self->order_holes--;
+    }
+    if (self->order_holes > 64 && self->order_holes * 2 > self->order_count) {
+        size_t kept = 0;
+        for (size_t i = 0; i < self->order_count; i++)
+            if (!S_IS_HOLE (self->order [i]))
+                self->order [kept++] = self->order [i];
+        self->order_count = kept;
+        self->order_holes = 0;
+        if (self->order_cap > 1024 && kept * 4 < self->order_cap) {
+            self->order_cap = kept * 2;
+            self->order = (uintptr_t *) realloc (self->order, self->order_cap * sizeof (uintptr_t));
+            assert (self->order);
+        }
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Linking: a record into its indexes and out again
+
+//  Put a lease into the id table, the order, and the key table.
+static void
+s_lease_link (gt_lease_tables_t *self, gt_lease_t *lease)
+{
+    gt_table_insert (self->ids, s_id_hash (lease->id), lease);
+    s_order_insert (self, lease);
+    if (lease->ext && lease->ext->idempotency_key)
+        gt_table_insert (self->keys, s_key_hash (lease, self), lease);
+}
+
+static void
+s_lease_unlink (gt_lease_tables_t *self, gt_lease_t *lease)
+{
+    bool removed = gt_table_remove (self->ids, s_id_hash (lease->id), lease);
+    assert (removed);
+    s_order_remove (self, lease);
+    if (lease->ext && lease->ext->idempotency_key)
+        gt_table_remove (self->keys, s_key_hash (lease, self), lease);
+    gt_wheel_cancel (self->lease_wheel, &lease->timer);
+}
+
+static void
+s_service_index_insert (gt_lease_tables_t *self, uint32_t index)
+{
+    gt_table_insert (self->service_index, s_string_hash (self, self->services [index].name),
+                     (void *) (uintptr_t) (index + 1));
+}
+
+static void
+s_service_index_remove (gt_lease_tables_t *self, uint32_t index)
+{
+    bool removed = gt_table_remove (self->service_index, s_string_hash (self, self->services [index].name),
+                                    (void *) (uintptr_t) (index + 1));
+    assert (removed);
+}
+
+//  --------------------------------------------------------------------------
+//  Lifecycle
+
+gt_lease_tables_t *
+gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel)
+{
+    assert (lease_wheel && object_wheel);
+    gt_lease_tables_t *self = (gt_lease_tables_t *) zmalloc (sizeof (gt_lease_tables_t));
+    assert (self);
+    self->lease_wheel = lease_wheel;
+    self->object_wheel = object_wheel;
+    s_random_fill (self);
+    s_random_bytes (self, self->hash_key, sizeof (self->hash_key));
+    self->ids = gt_table_new (s_lease_hash, self);
+    self->objects = gt_table_new (s_object_hash, self);
+    self->keys = gt_table_new (s_key_hash, self);
+    self->service_index = gt_table_new (s_service_hash, self);
+    self->next_serial = 1;
+    self->fence_floor = 1;
+    self->journal = gt_journal_new (sizeof (s_entry_t));
+    return self;
+}
+
+static void
+s_free_object_entry (void *entry, void *arg)
+{
+    (void) arg;
+    gt_lease_object_t *object = (gt_lease_object_t *) entry;
+    if (object->ext) {
+        s_cleanup_list_free (object->ext->cleanups);
+        object->ext->cleanups = NULL;
+        if (object->ext->pending) {
+            s_pending_free (object->ext->pending);
+            object->ext->pending = NULL;
+        }
+    }
+    s_object_free (object);
+}
+
+void
+gt_lease_tables_destroy (gt_lease_tables_t **self_p)
+{
+    assert (self_p);
+    gt_lease_tables_t *self = *self_p;
+    if (!self)
+        return;
+    gt_lease_tables_journal (self, false);  //  frees what was deferred
+    for (size_t i = 0; i < self->order_count; i++)
+        if (!S_IS_HOLE (self->order [i]))
+            s_lease_free (self, (gt_lease_t *) self->order [i]);
+    free (self->order);
+    while (self->slabs) {
+        s_slab_t *slab = self->slabs;
+        self->slabs = slab->next;
+        free (slab);
+    }
+    gt_table_foreach (self->objects, s_free_object_entry, NULL);
+    gt_table_destroy (&self->objects);
+    gt_table_destroy (&self->ids);
+    gt_table_destroy (&self->keys);
+    gt_table_destroy (&self->service_index);
+    for (size_t i = 0; i < self->service_count; i++)
+        free (self->services [i].name);
+    free (self->services);
+    free (self->service_free);
+    gt_journal_destroy (&self->journal);
+    free (self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Journal
+
+static s_entry_t *
+s_push (gt_lease_tables_t *self, s_entry_type_t type, void *ptr)
+{
+    s_entry_t *entry = (s_entry_t *) gt_journal_push (self->journal);
+    entry->type = type;
+    entry->ptr = ptr;
+    return entry;
+}
+
+static void
+s_commit_entry (gt_lease_tables_t *self, s_entry_t *entry)
+{
+    switch (entry->type) {
+        case J_LEASE_GONE:
+            s_lease_free (self, (gt_lease_t *) entry->ptr);
+            break;
+        case J_OBJECT_GONE:
+            s_object_free ((gt_lease_object_t *) entry->ptr);
+            break;
+        case J_SERVICE_GONE:
+            s_service_free_slot (self, entry->u.service.index);
+            break;
+        case J_CLEANUPS_DROPPED:
+            s_cleanup_list_free ((gt_lease_cleanup_node_t *) entry->ptr);
+            break;
+        case J_PENDING_GONE:
+            s_pending_free ((gt_lease_pending_t *) entry->ptr);
+            break;
+        case J_CLEANUP_OLD:
+            free (entry->u.cleanup.error);
+            entry->u.cleanup.error = NULL;
+            break;
+        default:
+            break;                  //  nothing was deferred
+    }
+}
+
+static void
+s_undo_entry (gt_lease_tables_t *self, s_entry_t *entry)
+{
+    switch (entry->type) {
+        case J_LEASE_NEW: {
+            gt_lease_t *lease = (gt_lease_t *) entry->ptr;
+            s_lease_unlink (self, lease);
+            s_lease_free (self, lease);
+            break;
+        }
+        case J_LEASE_OLD: {
+            gt_lease_t *lease = (gt_lease_t *) entry->ptr;
+            gt_wheel_cancel (self->lease_wheel, &lease->timer);
+            memcpy ((uint8_t *) lease + S_LEASE_IMAGE_OFFSET, entry->u.lease_image, S_LEASE_IMAGE_SIZE);
+            if (entry->armed)
+                gt_wheel_arm (self->lease_wheel, &lease->timer, entry->deadline);
+            break;
+        }
+        case J_LEASE_GONE: {
+            gt_lease_t *lease = (gt_lease_t *) entry->ptr;
+            s_lease_link (self, lease);
+            gt_wheel_arm (self->lease_wheel, &lease->timer, entry->deadline);
+            break;
+        }
+        case J_OBJECT_NEW: {
+            gt_lease_object_t *object = (gt_lease_object_t *) entry->ptr;
+            gt_table_remove (self->objects, s_string_hash (self, object->id), object);
+            s_object_free (object);
+            break;
+        }
+        case J_OBJECT_OLD: {
+            gt_lease_object_t *object = (gt_lease_object_t *) entry->ptr;
+            object->refs = entry->u.object.refs;
+            object->active = entry->u.object.active;
+            object->fence = entry->u.object.fence;
+            if (object->ext) {
+                object->ext->cleanups = entry->u.object.cleanups;
+                object->ext->pending = entry->u.object.pending;
+            }
+            else
+                assert (!entry->u.object.cleanups && !entry->u.object.pending);
+            break;
+        }
+        case J_OBJECT_GONE: {
+            gt_lease_object_t *object = (gt_lease_object_t *) entry->ptr;
+            gt_table_insert (self->objects, s_string_hash (self, object->id), object);
+            break;
+        }
+        case J_SERVICE_NEW: {
+            uint32_t index = entry->u.service.index;
+            s_service_index_remove (self, index);
+            s_service_free_slot (self, index);
+            break;
+        }
+        case J_SERVICE_OLD: {
+            s_service_t *service = &self->services [entry->u.service.index];
+            service->active = entry->u.service.active;
+            service->refs = entry->u.service.refs;
+            break;
+        }
+        case J_SERVICE_GONE:
+            s_service_index_insert (self, entry->u.service.index);
+            break;
+        case J_CLEANUP_NEW: {
+            gt_lease_cleanup_node_t *node = (gt_lease_cleanup_node_t *) entry->ptr;
+            node->next = NULL;
+            s_cleanup_list_free (node);
+            break;
+        }
+        case J_CLEANUPS_DROPPED:
+            break;                  //  the object's before-image restores the list
+        case J_PENDING_NEW: {
+            gt_lease_pending_t *pending = (gt_lease_pending_t *) entry->ptr;
+            gt_wheel_cancel (self->object_wheel, &pending->timer);
+            s_pending_free (pending);
+            break;
+        }
+        case J_PENDING_GONE: {
+            gt_lease_pending_t *pending = (gt_lease_pending_t *) entry->ptr;
+            gt_wheel_arm (self->object_wheel, &pending->timer, entry->deadline);
+            break;
+        }
+        case J_CLEANUP_OLD: {
+            gt_lease_ext_t *ext = ((gt_lease_t *) entry->ptr)->ext;
+            free (ext->cleanup_error);
+            ext->cleanup_status = entry->u.cleanup.status;
+            ext->cleanup_attempts = entry->u.cleanup.attempts;
+            ext->cleanup_error = entry->u.cleanup.error;
+            entry->u.cleanup.error = NULL;
+            break;
+        }
+    }
+}
+
+void
+gt_lease_tables_journal (gt_lease_tables_t *self, bool enabled)
+{
+    assert (self);
+    if (!enabled)
+        gt_lease_tables_commit (self, gt_lease_tables_position (self));
+    self->journaling = enabled;
+}
+
+bool
+gt_lease_tables_journaling (gt_lease_tables_t *self)
+{
+    assert (self);
+    return self->journaling;
+}
+
+size_t
+gt_lease_tables_position (gt_lease_tables_t *self)
+{
+    assert (self);
+    return gt_journal_position (self->journal);
+}
+
+void
+gt_lease_tables_commit (gt_lease_tables_t *self, size_t position)
+{
+    assert (self);
+    s_entry_t *entry;
+    while ((entry = (s_entry_t *) gt_journal_commit_next (self->journal, position)))
+        s_commit_entry (self, entry);
+}
+
+void
+gt_lease_tables_rollback (gt_lease_tables_t *self, size_t position)
+{
+    assert (self);
+    s_entry_t *entry;
+    while ((entry = (s_entry_t *) gt_journal_undo_next (self->journal, position)))
+        s_undo_entry (self, entry);
+}
+
+//  --------------------------------------------------------------------------
+//  Leases
+
+gt_lease_t *
+gt_lease_tables_lease_alloc (gt_lease_tables_t *self)
+{
+    assert (self);
+#if S_LEASE_SLABS
+    if (!self->free_leases) {
+        s_slab_t *slab = (s_slab_t *) malloc (sizeof (s_slab_t));
+        assert (slab);
+        slab->next = self->slabs;
+        self->slabs = slab;
+        for (size_t i = 0; i < S_SLAB_LEASES; i++) {
+            *(gt_lease_t **) &slab->leases [i] = self->free_leases;
+            self->free_leases = &slab->leases [i];
+        }
+    }
+    gt_lease_t *lease = self->free_leases;
+    self->free_leases = *(gt_lease_t **) lease;
+    memset (lease, 0, sizeof (gt_lease_t));
+#else
+    gt_lease_t *lease = (gt_lease_t *) zmalloc (sizeof (gt_lease_t));
+    assert (lease);
+#endif
+    gt_timer_init (&lease->timer);
+    return lease;
+}
+
+void
+gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_meta_t *metadata,
+                           const gt_cleanup_t *cleanup, const char *idempotency_key)
+{
+    assert (self);
+    bool has_meta = metadata && metadata->count > 0;
+    if (!has_meta && !cleanup && !idempotency_key) {
+        lease->ext = NULL;
+        return;
+    }
+    gt_lease_ext_t *ext = (gt_lease_ext_t *) zmalloc (sizeof (gt_lease_ext_t));
+    assert (ext);
+    if (has_meta) {
+        ext->metadata.entries = (gt_meta_entry_t *) calloc (metadata->count, sizeof (gt_meta_entry_t));
+        assert (ext->metadata.entries);
+        for (size_t i = 0; i < metadata->count; i++) {
+            ext->metadata.entries [i].key = strdup (metadata->entries [i].key);
+            ext->metadata.entries [i].value = strdup (metadata->entries [i].value);
+        }
+        ext->metadata.count = metadata->count;
+    }
+    if (cleanup) {
+        ext->cleanup = (gt_cleanup_t *) zmalloc (sizeof (gt_cleanup_t));
+        assert (ext->cleanup);
+        *ext->cleanup = *cleanup;
+        ext->cleanup->url = strdup (cleanup->url);
+        ext->cleanup->payload = cleanup->payload ? strdup (cleanup->payload) : NULL;
+    }
+    if (idempotency_key)
+        ext->idempotency_key = strdup (idempotency_key);
+    lease->ext = ext;
+}
+
+void
+gt_lease_tables_lease_add (gt_lease_tables_t *self, gt_lease_t *lease)
+{
+    assert (self);
+    lease->serial = self->next_serial++;
+    s_lease_link (self, lease);
+    if (self->journaling)
+        s_push (self, J_LEASE_NEW, lease);
+}
+
+void
+gt_lease_tables_lease_remove (gt_lease_tables_t *self, gt_lease_t *lease)
+{
+    assert (self);
+    uint64_t deadline = lease->timer.deadline;
+    s_lease_unlink (self, lease);
+    if (self->journaling)
+        s_push (self, J_LEASE_GONE, lease)->deadline = deadline;
+    else
+        s_lease_free (self, lease);
+}
+
+void
+gt_lease_tables_lease_touch (gt_lease_tables_t *self, gt_lease_t *lease, bool fired)
+{
+    if (!self->journaling)
+        return;
+    s_entry_t *entry = s_push (self, J_LEASE_OLD, lease);
+    memcpy (entry->u.lease_image, (uint8_t *) lease + S_LEASE_IMAGE_OFFSET, S_LEASE_IMAGE_SIZE);
+    entry->armed = fired || gt_timer_armed (&lease->timer);
+    entry->deadline = lease->timer.deadline;
+}
+
+void
+gt_lease_tables_cleanup_touch (gt_lease_tables_t *self, gt_lease_t *lease)
+{
+    if (!self->journaling)
+        return;
+    gt_lease_ext_t *ext = lease->ext;
+    s_entry_t *entry = s_push (self, J_CLEANUP_OLD, lease);
+    entry->u.cleanup.status = ext->cleanup_status;
+    entry->u.cleanup.attempts = ext->cleanup_attempts;
+    entry->u.cleanup.error = ext->cleanup_error;        //  the entry owns it now
+    ext->cleanup_error = NULL;
+}
+
+gt_lease_t *
+gt_lease_tables_lease_find (gt_lease_tables_t *self, const uint8_t id [16])
+{
+    return (gt_lease_t *) gt_table_lookup (self->ids, s_id_hash (id), s_lease_match, id);
+}
+
+void
+gt_lease_tables_new_id (gt_lease_tables_t *self, uint8_t id [16])
+{
+    do
+        s_random_bytes (self, id, 16);
+    while (gt_lease_tables_lease_find (self, id));
+}
+
+gt_lease_t *
+gt_lease_tables_key_find (gt_lease_tables_t *self, uint32_t service, const char *key)
+{
+    s_key_lookup_t wanted = { service, key };
+    return (gt_lease_t *) gt_table_lookup (self->keys, s_key_hash_of (self, service, key),
+                                           s_key_match, &wanted);
+}
+
+static const char s_hex_digits [] = "0123456789abcdef";
+
+void
+gt_lease_tables_id_format (const uint8_t id [16], char *out)
+{
+    for (int i = 0; i < 16; i++) {
+        out [2 * i] = s_hex_digits [id [i] >> 4];
+        out [2 * i + 1] = s_hex_digits [id [i] & 15];
+    }
+    out [32] = 0;
+}
+
+bool
+gt_lease_tables_id_parse (const char *text, uint8_t id [16])
+{
+    if (!text)
+        return false;
+    for (int i = 0; i < 32; i++) {
+        char c = text [i];
+        int nibble;
+        if (c >= '0' && c <= '9')
+            nibble = c - '0';
+        else
+        if (c >= 'a' && c <= 'f')
+            nibble = c - 'a' + 10;
+        else
+            return false;
+        if (i % 2 == 0)
+            id [i / 2] = (uint8_t) (nibble << 4);
+        else
+            id [i / 2] |= (uint8_t) nibble;
+    }
+    return text [32] == 0;
+}
+
+uint32_t
+gt_lease_tables_service_of (const gt_lease_t *lease)
+{
+    return (uint32_t) lease->service_hi << 16 | (uint32_t) lease->service_lo;
+}
+
+void
+gt_lease_tables_set_service (gt_lease_t *lease, uint32_t index)
+{
+    lease->service_hi = (index >> 16) & 0xff;
+    lease->service_lo = index & 0xffff;
+}
+
+uint64_t
+gt_lease_tables_expires_at (const gt_lease_t *lease)
+{
+    if (lease->state == GT_STATE_ACTIVE)
+        return (uint64_t) lease->renewed_at + lease->ttl_ms;
+    return (uint64_t) lease->renewed_at + ((uint64_t) lease->end_hi << 16 | lease->end_lo);
+}
+
+void
+gt_lease_tables_set_ended_at (gt_lease_t *lease, uint64_t ended_at)
+{
+    uint64_t delta = ended_at > lease->renewed_at ? ended_at - lease->renewed_at : 0;
+    if (delta > UINT32_MAX)
+        delta = UINT32_MAX;
+    lease->end_hi = (delta >> 16) & 0xffff;
+    lease->end_lo = delta & 0xffff;
+}
+
+void
+gt_lease_tables_info (gt_lease_tables_t *self, const gt_lease_t *lease, gt_lease_info_t *info)
+{
+    assert (self);
+    assert (lease);
+    memset (info, 0, sizeof (*info));
+    gt_lease_tables_id_format (lease->id, info->id);
+    info->object_id = (char *) lease->object->id;
+    info->object_type = (gt_object_type_t) lease->type;
+    info->service_id = self->services [gt_lease_tables_service_of (lease)].name;
+    info->state = (gt_lease_state_t) lease->state;
+    info->fence = lease->fence;
+    info->ttl_ms = lease->ttl_ms;
+    info->created_at = lease->created_at;
+    info->renewed_at = lease->renewed_at;
+    info->expires_at = gt_lease_tables_expires_at (lease);
+    info->renewals = lease->renewals;
+    if (lease->ext) {
+        info->metadata = lease->ext->metadata;
+        info->cleanup = lease->ext->cleanup;
+        info->cleanup_status = (gt_cleanup_status_t) lease->ext->cleanup_status;
+        info->cleanup_attempts = lease->ext->cleanup_attempts;
+        info->cleanup_error = lease->ext->cleanup_error;
+    }
+}
+
+size_t
+gt_lease_tables_info_size (const gt_lease_t *lease)
+{
+    //  Keys, numbers and enums take well under 300 bytes; add the strings
+    size_t size = 300 + strlen (lease->object->id) + GT_MAX_SERVICE_ID;
+    if (lease->ext) {
+        for (size_t i = 0; i < lease->ext->metadata.count; i++)
+            size += strlen (lease->ext->metadata.entries [i].key)
+                  + strlen (lease->ext->metadata.entries [i].value) + 10;
+        if (lease->ext->cleanup) {
+            size += strlen (lease->ext->cleanup->url) + 60;
+            if (lease->ext->cleanup->payload)
+                size += strlen (lease->ext->cleanup->payload) + 10;
+        }
+        if (lease->ext->cleanup_error)
+            size += strlen (lease->ext->cleanup_error) + 60;
+    }
+    return size;
+}
+
+//  --------------------------------------------------------------------------
+//  Objects
+
+gt_lease_object_t *
+gt_lease_tables_object_find (gt_lease_tables_t *self, const char *object_id)
+{
+    return (gt_lease_object_t *) gt_table_lookup (self->objects, s_string_hash (self, object_id),
+                                                  s_object_match, object_id);
+}
+
+gt_lease_object_t *
+gt_lease_tables_object_acquire (gt_lease_tables_t *self, const char *object_id)
+{
+    gt_lease_object_t *object = gt_lease_tables_object_find (self, object_id);
+    if (object)
+        return object;
+    size_t size = strlen (object_id);
+    object = (gt_lease_object_t *) malloc (sizeof (gt_lease_object_t) + size + 1);
+    assert (object);
+    object->refs = 0;
+    object->active = 0;
+    object->fence = 0;
+    object->ext = NULL;
+    memcpy (object->id, object_id, size + 1);
+    gt_table_insert (self->objects, s_string_hash (self, object_id), object);
+    if (self->journaling)
+        s_push (self, J_OBJECT_NEW, object);
+    return object;
+}
+
+void
+gt_lease_tables_object_touch (gt_lease_tables_t *self, gt_lease_object_t *object)
+{
+    if (!self->journaling)
+        return;
+    s_entry_t *entry = s_push (self, J_OBJECT_OLD, object);
+    entry->u.object.refs = object->refs;
+    entry->u.object.active = object->active;
+    entry->u.object.fence = object->fence;
+    entry->u.object.cleanups = object->ext ? object->ext->cleanups : NULL;
+    entry->u.object.pending = object->ext ? object->ext->pending : NULL;
+}
+
+static gt_lease_object_ext_t *
+s_object_ext (gt_lease_object_t *object)
+{
+    if (!object->ext) {
+        object->ext = (gt_lease_object_ext_t *) zmalloc (sizeof (gt_lease_object_ext_t));
+        assert (object->ext);
+    }
+    return object->ext;
+}
+
+gt_lease_pending_t *
+gt_lease_tables_object_pending (const gt_lease_object_t *object)
+{
+    return object->ext ? object->ext->pending : NULL;
+}
+
+void
+gt_lease_tables_object_forget (gt_lease_tables_t *self, gt_lease_object_t *object)
+{
+    assert (object->refs == 0 && object->active == 0 && !gt_lease_tables_object_pending (object));
+    //  Cleanups of a life that ended without a reclaim (restored from a
+    //  store after the reclaim) belong to no one now
+    gt_lease_tables_object_drop_cleanups (self, object);
+    gt_table_remove (self->objects, s_string_hash (self, object->id), object);
+    //  A later lease on this id starts above every fence it had
+    if (object->fence >= self->fence_floor)
+        self->fence_floor = object->fence + 1;
+    if (self->journaling)
+        s_push (self, J_OBJECT_GONE, object);
+    else
+        s_object_free (object);
+}
+
+void
+gt_lease_tables_object_drop_cleanups (gt_lease_tables_t *self, gt_lease_object_t *object)
+{
+    if (!object->ext || !object->ext->cleanups)
+        return;
+    gt_lease_cleanup_node_t *list = object->ext->cleanups;
+    object->ext->cleanups = NULL;
+    if (self->journaling)
+        s_push (self, J_CLEANUPS_DROPPED, list);
+    else
+        s_cleanup_list_free (list);
+}
+
+void
+gt_lease_tables_object_add_cleanup (gt_lease_tables_t *self, gt_lease_object_t *object,
+                                    const gt_cleanup_t *cleanup, const uint8_t owner [16])
+{
+    for (gt_lease_cleanup_node_t *node = object->ext ? object->ext->cleanups : NULL; node; node = node->next)
+        if (streq (node->cleanup.url, cleanup->url))
+            return;
+    gt_lease_cleanup_node_t *node = (gt_lease_cleanup_node_t *) zmalloc (sizeof (gt_lease_cleanup_node_t));
+    assert (node);
+    node->cleanup = *cleanup;
+    node->cleanup.url = strdup (cleanup->url);
+    node->cleanup.payload = cleanup->payload ? strdup (cleanup->payload) : NULL;
+    memcpy (node->owner, owner, sizeof (node->owner));
+    gt_lease_object_ext_t *ext = s_object_ext (object);
+    node->next = ext->cleanups;
+    ext->cleanups = node;
+    if (self->journaling)
+        s_push (self, J_CLEANUP_NEW, node);
+}
+
+uint64_t
+gt_lease_tables_fence_floor (gt_lease_tables_t *self)
+{
+    return self->fence_floor;
+}
+
+void
+gt_lease_tables_raise_fence_floor (gt_lease_tables_t *self, uint64_t floor)
+{
+    if (floor > self->fence_floor)
+        self->fence_floor = floor;
+}
+
+gt_lease_pending_t *
+gt_lease_tables_pending_add (gt_lease_tables_t *self, gt_lease_object_t *object,
+                             gt_reason_t reason, uint64_t at, const gt_lease_info_t *last)
+{
+    gt_lease_pending_t *pending = (gt_lease_pending_t *) zmalloc (sizeof (gt_lease_pending_t));
+    assert (pending);
+    gt_timer_init (&pending->timer);
+    pending->object = object;
+    pending->reason = reason;
+    pending->at = at;
+    gt_lease_info_copy (&pending->last, last);
+    s_object_ext (object)->pending = pending;
+    object->refs++;
+    if (self->journaling)
+        s_push (self, J_PENDING_NEW, pending);
+    return pending;
+}
+
+gt_lease_pending_t *
+gt_lease_tables_pending_detach (gt_lease_tables_t *self, gt_lease_object_t *object)
+{
+    gt_lease_pending_t *pending = gt_lease_tables_object_pending (object);
+    assert (pending);
+    uint64_t deadline = pending->timer.deadline;
+    gt_wheel_cancel (self->object_wheel, &pending->timer);
+    object->ext->pending = NULL;
+    if (self->journaling)
+        s_push (self, J_PENDING_GONE, pending)->deadline = deadline;
+    return pending;
+}
+
+void
+gt_lease_tables_pending_release (gt_lease_tables_t *self, gt_lease_pending_t *pending)
+{
+    //  Journaling: the J_PENDING_GONE entry owns it (undo re-arms it)
+    if (!self->journaling)
+        s_pending_free (pending);
+}
+
+//  --------------------------------------------------------------------------
+//  Services
+
+//  Before changing a service's counts
+static void
+s_service_touch (gt_lease_tables_t *self, uint32_t index)
+{
+    if (!self->journaling)
+        return;
+    s_entry_t *entry = s_push (self, J_SERVICE_OLD, NULL);
+    entry->u.service.index = index;
+    entry->u.service.active = self->services [index].active;
+    entry->u.service.refs = self->services [index].refs;
+}
+
+bool
+gt_lease_tables_service_find (gt_lease_tables_t *self, const char *name, uint32_t *index_p)
+{
+    s_service_lookup_t wanted = { self->services, name };
+    void *entry = gt_table_lookup (self->service_index, s_string_hash (self, name), s_service_match, &wanted);
+    if (!entry)
+        return false;
+    *index_p = (uint32_t) ((uintptr_t) entry - 1);
+    return true;
+}
+
+bool
+gt_lease_tables_service_room (gt_lease_tables_t *self)
+{
+    return self->service_free_count > 0 || self->service_count < GT_LEASE_MAX_SERVICES;
+}
+
+uint32_t
+gt_lease_tables_service_acquire (gt_lease_tables_t *self, const char *name)
+{
+    uint32_t index;
+    if (gt_lease_tables_service_find (self, name, &index))
+        return index;
+    if (self->service_free_count)
+        index = self->service_free [--self->service_free_count];
+    else {
+        if (self->service_count == self->service_cap) {
+            self->service_cap = self->service_cap ? self->service_cap * 2 : 16;
+            assert (self->service_cap <= GT_LEASE_MAX_SERVICES);
+            self->services = (s_service_t *) realloc (self->services, self->service_cap * sizeof (s_service_t));
+            self->service_free = (uint32_t *) realloc (self->service_free, self->service_cap * sizeof (uint32_t));
+            assert (self->services && self->service_free);
+        }
+        index = (uint32_t) self->service_count++;
+    }
+    self->services [index].name = strdup (name);
+    self->services [index].active = 0;
+    self->services [index].refs = 0;
+    s_service_index_insert (self, index);
+    if (self->journaling)
+        s_push (self, J_SERVICE_NEW, NULL)->u.service.index = index;
+    return index;
+}
+
+void
+gt_lease_tables_service_hold (gt_lease_tables_t *self, uint32_t index, bool active)
+{
+    s_service_touch (self, index);
+    if (active)
+        self->services [index].active++;
+    self->services [index].refs++;
+}
+
+void
+gt_lease_tables_service_end (gt_lease_tables_t *self, uint32_t index)
+{
+    s_service_touch (self, index);
+    assert (self->services [index].active > 0);
+    self->services [index].active--;
+}
+
+void
+gt_lease_tables_service_unref (gt_lease_tables_t *self, uint32_t index)
+{
+    s_service_touch (self, index);
+    assert (self->services [index].refs > 0);
+    if (--self->services [index].refs > 0)
+        return;
+    s_service_index_remove (self, index);
+    if (self->journaling)
+        s_push (self, J_SERVICE_GONE, NULL)->u.service.index = index;
+    else
+        s_service_free_slot (self, index);
+}
+
+const char *
+gt_lease_tables_service_name (gt_lease_tables_t *self, uint32_t index)
+{
+    assert (index < self->service_count);
+    return self->services [index].name;
+}
+
+uint32_t
+gt_lease_tables_service_active (gt_lease_tables_t *self, uint32_t index)
+{
+    assert (index < self->service_count);
+    return self->services [index].active;
+}
+
+size_t
+gt_lease_tables_service_slots (gt_lease_tables_t *self)
+{
+    return self->service_count;
+}
+
+size_t
+gt_lease_tables_service_count (gt_lease_tables_t *self)
+{
+    return gt_table_size (self->service_index);
+}

@@ -1,0 +1,250 @@
+/*  gt_lease_tables.h — where the lease engine's records live: leases (by
+    id, by creation order, by idempotency key), objects (by id) and
+    interned services, with their memory, and the undo journal of every
+    change made to them.
+
+    The engine (gt_leases) decides what happens to a lease; this module
+    keeps the records and indexes consistent and undoable.  The record
+    structs below are public so that the engine reads and writes their
+    fields directly on the hot path; the indexes and allocators are not.
+
+    Undo contract: with the journal on, before the engine changes a field
+    of a record it calls the record's _touch (a before-image is kept), and
+    every function here that adds, removes or frees something records how
+    to unmake it instead of freeing at once.  gt_lease_tables_rollback
+    restores every record and index as it was at a position, including
+    which timers were armed and when; gt_lease_tables_commit frees what was
+    kept for undo.  With the journal off nothing is recorded and memory is
+    freed at once.
+
+    Timers: a lease's node and a pending reclaim's node are armed by the
+    engine on the two wheels it passes to gt_lease_tables_new (borrowed).
+    The tables cancel a node when they unlink its record, and put it back
+    on its wheel when they undo.
+
+    Memory: a lease is 104 bytes (fields bit-packed) from slabs of 1024;
+    an object is about 24 bytes plus its id; metadata, cleanup and
+    idempotency key live in a side record only when present.  Id, object,
+    service and idempotency-key indexes are open-addressing tables of
+    pointers (gt_table) hashed with SipHash under this object's own random
+    key, since clients choose those strings.  */
+#ifndef GT_LEASE_TABLES_H_INCLUDED
+#define GT_LEASE_TABLES_H_INCLUDED
+
+#include "gt_msg.h"
+#include "gt_wheel.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  Service indexes are 24 bits inside a lease
+#define GT_LEASE_MAX_SERVICES   (1u << 24)
+
+typedef struct gt_lease_tables_t gt_lease_tables_t;
+typedef struct gt_lease_t gt_lease_t;
+typedef struct gt_lease_object_t gt_lease_object_t;
+
+//  What a lease has only when the client gave it
+typedef struct {
+    gt_meta_t metadata;             //  owned entries (count 0 = none)
+    gt_cleanup_t *cleanup;          //  owned, or NULL; retries and delay always present
+    char *idempotency_key;          //  owned, or NULL
+    uint8_t cleanup_status;         //  gt_cleanup_status_t of its callback (NONE until a reclaim)
+    uint32_t cleanup_attempts;      //  attempts made by that callback
+    char *cleanup_error;            //  its last error, owned, or NULL
+} gt_lease_ext_t;
+
+//  A lease: 104 bytes.  Wall times are 48-bit ms (good for 8,000 years);
+//  the end time of an ended lease is kept as 32 bits after renewed_at
+//  (gt_lease_tables_expires_at reads it back).
+struct gt_lease_t {
+    gt_timer_t timer;               //  expiry (ACTIVE) or purge (ended); must be first
+    uint8_t id [16];                //  128 bits from the CSPRNG
+    gt_lease_object_t *object;      //  shared object record
+    gt_lease_ext_t *ext;            //  metadata, cleanup, idempotency key; NULL if none
+    uint64_t created_at : 48;       //  wall ms
+    uint64_t state : 2;             //  gt_lease_state_t
+    uint64_t type : 3;              //  gt_object_type_t
+    uint64_t service_hi : 8;        //  service index, bits 16..23
+    uint64_t spare : 3;             //  unused
+    uint64_t renewed_at : 48;       //  wall ms
+    uint64_t end_hi : 16;           //  ended_at - renewed_at, bits 16..31
+    uint64_t serial : 48;           //  creation order, for LIST cursors
+    uint64_t end_lo : 16;           //  ended_at - renewed_at, bits 0..15
+    uint64_t fence : 48;            //  fence of the object life it belongs to
+    uint64_t service_lo : 16;       //  service index, bits 0..15
+    uint32_t ttl_ms;                //  the lease's own TTL
+    uint32_t renewals;              //  successful renewals (saturates)
+};
+
+//  A cleanup registered with an object's life, once per URL
+typedef struct gt_lease_cleanup_node_t gt_lease_cleanup_node_t;
+struct gt_lease_cleanup_node_t {
+    gt_lease_cleanup_node_t *next;  //  next (older) cleanup of the object's life
+    gt_cleanup_t cleanup;           //  own copy, as the client gave it
+    uint8_t owner [16];             //  id of the lease that registered the URL first
+};
+
+//  An object's reclaim waiting out the grace period
+typedef struct {
+    gt_timer_t timer;               //  reclaim deadline; must be first
+    gt_lease_object_t *object;      //  the object waiting out its grace
+    gt_reason_t reason;             //  why its last lease ended
+    uint64_t at;                    //  wall ms of the reclaim deadline
+    gt_lease_info_t last;           //  deep copy of the lease that ended last
+} gt_lease_pending_t;
+
+//  What an object has only while cleanups or a reclaim need it
+typedef struct {
+    gt_lease_cleanup_node_t *cleanups;  //  cleanups of the current life, newest first
+    gt_lease_pending_t *pending;    //  reclaim waiting out the grace period, or NULL
+} gt_lease_object_ext_t;
+
+//  An object: shared by the leases on one object id
+struct gt_lease_object_t {
+    uint32_t refs;                  //  leases of any state, plus a pending reclaim
+    uint32_t active;                //  ACTIVE leases
+    uint64_t fence;                 //  fence of the current or last life; 0 = none yet
+    gt_lease_object_ext_t *ext;     //  NULL until a cleanup or reclaim needs it
+    char id [];                     //  object id, NUL-terminated
+};
+
+//  Create empty tables whose records' timers live on lease_wheel (leases)
+//  and object_wheel (pending reclaims), both borrowed.
+gt_lease_tables_t *gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel);
+//  Commit everything, free every record; nulls the pointer.
+void gt_lease_tables_destroy (gt_lease_tables_t **self_p);
+
+//  --------------------------------------------------------------------------
+//  Journal
+
+//  Turn recording on or off; turning it off commits everything.
+void gt_lease_tables_journal (gt_lease_tables_t *self, bool enabled);
+//  True while recording.
+bool gt_lease_tables_journaling (gt_lease_tables_t *self);
+//  Where the journal stands now (for a later commit or rollback).
+size_t gt_lease_tables_position (gt_lease_tables_t *self);
+//  Free what was kept for undo before position.
+void gt_lease_tables_commit (gt_lease_tables_t *self, size_t position);
+//  Undo every change since position, newest first.
+void gt_lease_tables_rollback (gt_lease_tables_t *self, size_t position);
+
+//  --------------------------------------------------------------------------
+//  Leases
+
+//  A new lease record, zeroed, its timer idle.  Fill it, then _add it.
+gt_lease_t *gt_lease_tables_lease_alloc (gt_lease_tables_t *self);
+//  Give a lease its side record: copies of metadata (NULL or empty =
+//  none), cleanup (taken as given) and idempotency key; none of them
+//  leaves lease->ext NULL.
+void gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_meta_t *metadata,
+                                const gt_cleanup_t *cleanup, const char *idempotency_key);
+//  Give a filled lease the next creation serial and index it (id, order,
+//  idempotency key).
+void gt_lease_tables_lease_add (gt_lease_tables_t *self, gt_lease_t *lease);
+//  Unindex a lease, cancel its timer and free it (kept for undo when
+//  journaling).  Its object and service are the caller's to unref.
+void gt_lease_tables_lease_remove (gt_lease_tables_t *self, gt_lease_t *lease);
+//  Before changing a lease's fields or timer.  fired: its timer was just
+//  popped (undo re-arms it at its old deadline).
+void gt_lease_tables_lease_touch (gt_lease_tables_t *self, gt_lease_t *lease, bool fired);
+//  Before changing a lease's callback state (ext->cleanup_status,
+//  _attempts, _error): with the journal on, the entry takes the old error
+//  (ext->cleanup_error becomes NULL).
+void gt_lease_tables_cleanup_touch (gt_lease_tables_t *self, gt_lease_t *lease);
+//  The lease with this id, or NULL.
+gt_lease_t *gt_lease_tables_lease_find (gt_lease_tables_t *self, const uint8_t id [16]);
+//  Draw a fresh random lease id that no lease has.
+void gt_lease_tables_new_id (gt_lease_tables_t *self, uint8_t id [16]);
+//  The lease created with this idempotency key by this service, or NULL.
+gt_lease_t *gt_lease_tables_key_find (gt_lease_tables_t *self, uint32_t service, const char *key);
+
+//  Lease ids as text: 32 lowercase hex characters (out: 33 bytes).
+void gt_lease_tables_id_format (const uint8_t id [16], char *out);
+//  False unless text is exactly 32 lowercase hex characters.
+bool gt_lease_tables_id_parse (const char *text, uint8_t id [16]);
+
+//  Packed fields of a lease.
+uint32_t gt_lease_tables_service_of (const gt_lease_t *lease);
+void gt_lease_tables_set_service (gt_lease_t *lease, uint32_t index);
+//  Expiry (ACTIVE) or end (ended) wall time.
+uint64_t gt_lease_tables_expires_at (const gt_lease_t *lease);
+void gt_lease_tables_set_ended_at (gt_lease_t *lease, uint64_t ended_at);
+
+//  A borrowed view of a lease (strings point into the records).
+void gt_lease_tables_info (gt_lease_tables_t *self, const gt_lease_t *lease, gt_lease_info_t *info);
+//  Upper estimate of a lease's encoded size in bytes.
+size_t gt_lease_tables_info_size (const gt_lease_t *lease);
+
+//  Creation order: leases oldest first.  Serial of the next lease added.
+uint64_t gt_lease_tables_next_serial (gt_lease_tables_t *self);
+//  Index of the first lease whose serial is >= serial, to pass to _next.
+size_t gt_lease_tables_order_seek (gt_lease_tables_t *self, uint64_t serial);
+//  The lease at *index_p or after (*index_p moves past it), or NULL at the end.
+gt_lease_t *gt_lease_tables_order_next (gt_lease_tables_t *self, size_t *index_p);
+
+//  --------------------------------------------------------------------------
+//  Objects
+
+//  The object with this id, or NULL.
+gt_lease_object_t *gt_lease_tables_object_find (gt_lease_tables_t *self, const char *object_id);
+//  The object with this id, created (no life yet) if unknown.
+gt_lease_object_t *gt_lease_tables_object_acquire (gt_lease_tables_t *self, const char *object_id);
+//  Before changing an object's counts, fence, cleanups or pending reclaim.
+void gt_lease_tables_object_touch (gt_lease_tables_t *self, gt_lease_object_t *object);
+//  Forget an object nothing refers to any more; a later object with its id
+//  starts above its fence (see _fence_floor).
+void gt_lease_tables_object_forget (gt_lease_tables_t *self, gt_lease_object_t *object);
+//  The object's pending reclaim, or NULL.
+gt_lease_pending_t *gt_lease_tables_object_pending (const gt_lease_object_t *object);
+//  Register a cleanup with the object's current life, once per URL: the
+//  first lease to register a URL in a life (owner) is the one its callback names.
+void gt_lease_tables_object_add_cleanup (gt_lease_tables_t *self, gt_lease_object_t *object,
+                                         const gt_cleanup_t *cleanup, const uint8_t owner [16]);
+//  Drop the cleanups of the object's life (handed over, or not wanted).
+void gt_lease_tables_object_drop_cleanups (gt_lease_tables_t *self, gt_lease_object_t *object);
+//  First fence for an object id the tables do not know.
+uint64_t gt_lease_tables_fence_floor (gt_lease_tables_t *self);
+//  Raise it (recovery: fences handed out before).
+void gt_lease_tables_raise_fence_floor (gt_lease_tables_t *self, uint64_t floor);
+
+//  A pending reclaim for an object (it takes a reference on the object);
+//  last is copied.  The caller arms its timer.
+gt_lease_pending_t *gt_lease_tables_pending_add (gt_lease_tables_t *self, gt_lease_object_t *object,
+                                                 gt_reason_t reason, uint64_t at,
+                                                 const gt_lease_info_t *last);
+//  Take the object's pending reclaim off it (cancelled or fired): its timer
+//  is cancelled; the caller drops the object's reference and, when done
+//  with it, calls _pending_release.
+gt_lease_pending_t *gt_lease_tables_pending_detach (gt_lease_tables_t *self, gt_lease_object_t *object);
+//  Free a detached pending reclaim (kept for undo when journaling).
+void gt_lease_tables_pending_release (gt_lease_tables_t *self, gt_lease_pending_t *pending);
+
+//  --------------------------------------------------------------------------
+//  Services (interned ids; a lease keeps a 24-bit index)
+
+//  The index of an interned service; false if unknown.
+bool gt_lease_tables_service_find (gt_lease_tables_t *self, const char *name, uint32_t *index_p);
+//  True if one more service can be interned.
+bool gt_lease_tables_service_room (gt_lease_tables_t *self);
+//  The index of a service, interned if unknown (with no leases).
+uint32_t gt_lease_tables_service_acquire (gt_lease_tables_t *self, const char *name);
+//  A lease of the service was added (active: in state ACTIVE).
+void gt_lease_tables_service_hold (gt_lease_tables_t *self, uint32_t index, bool active);
+//  An ACTIVE lease of the service ended.
+void gt_lease_tables_service_end (gt_lease_tables_t *self, uint32_t index);
+//  A lease of the service was removed; the service is forgotten with its last.
+void gt_lease_tables_service_unref (gt_lease_tables_t *self, uint32_t index);
+//  Name (NULL for a free slot) and ACTIVE leases of the service at index.
+const char *gt_lease_tables_service_name (gt_lease_tables_t *self, uint32_t index);
+uint32_t gt_lease_tables_service_active (gt_lease_tables_t *self, uint32_t index);
+//  Service slots in use or free (indexes run below this).
+size_t gt_lease_tables_service_slots (gt_lease_tables_t *self);
+//  Interned services.
+size_t gt_lease_tables_service_count (gt_lease_tables_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

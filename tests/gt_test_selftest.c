@@ -1,0 +1,32 @@
+/*  gt_test_selftest.c — runs the selftests of the tests' own fixtures by
+    name (one ctest each): the asynchronous test store (gt_test_store).  */
+#include <czmq.h>
+#include "gt_test_store.h"
+
+typedef struct {
+    const char *name;               //  module name, as registered with ctest
+    void (*test) (bool verbose);    //  its selftest
+} s_test_t;
+
+static const s_test_t s_tests [] = {
+    { "gt_test_store", gt_test_store_test },
+};
+
+int
+main (int argc, char *argv [])
+{
+    bool verbose = getenv ("GT_VERBOSE") != NULL;
+    size_t count = sizeof (s_tests) / sizeof (s_tests [0]);
+    bool found = argc < 2;
+    for (size_t i = 0; i < count; i++)
+        if (argc < 2 || streq (argv [1], s_tests [i].name)) {
+            found = true;
+            printf ("Running %s selftest...\n", s_tests [i].name);
+            s_tests [i].test (verbose);
+        }
+    if (!found) {
+        fprintf (stderr, "gt_test_selftest: no module '%s'\n", argv [1]);
+        return 1;
+    }
+    return 0;
+}
