@@ -1,4 +1,4 @@
-/*  gt_pgmigrations.h — the SQL migrations in broker/migrations/, embedded.
+/*  gt_pgmigrations.h — the SQL migrations in broker/store/pg/migrations/, embedded.
 
     The table is generated at build time (postgres.cmake reads every
     migrations/NNN_name.sql into gt_pgmigrations.c), so the installed broker

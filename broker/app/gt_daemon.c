@@ -1,4 +1,4 @@
-/*  garbagetruck.c — the broker daemon: settings, the actor, signals.
+/*  gt_daemon.c — the broker daemon (garbagetruck): settings, the actor, signals.
 
     Reads GC_* environment variables, then flags (--help lists them); binds
     requests and events on GC_SERVER_HOST, and the metrics HTTP port on
@@ -12,6 +12,7 @@
 #include "gt_config.h"
 #include "gt_store.h"
 #include "gt_storage.h"
+#include "gt_callback.h"
 #include "gt_log.h"
 
 //  The effective configuration, for the start log line
@@ -88,7 +89,10 @@ main (int argc, char *argv [])
         gt_config_destroy (&config);
         return 0;
     }
+    //  A GC_CALLBACK_ALLOW entry that does not parse would match nothing:
+    //  say so at start, not at the first CREATE it unexpectedly refuses
     if (result == GT_CONFIG_ERROR || !gt_storage_available (config, err, sizeof (err))
+    || !gt_callback_allow_check (config->callback_allow, err, sizeof (err))
     || !gt_log_configure_env (err, sizeof (err))) {
         fprintf (stderr, "garbagetruck: %s\n", err);
         gt_config_destroy (&config);

@@ -10,7 +10,7 @@
         gt_pgload (conn, ...);                 //  recovery, see gt_pgload.h
         gt_pgwriter_new (url, &conn, NULL);   //  the writer takes the connection over
 
-    Migrations are the files broker/migrations/NNN_name.sql, embedded at build
+    Migrations are the files broker/store/pg/migrations/NNN_name.sql, embedded at build
     time (gt_pgmigrations.h).  Each is applied in its own transaction that
     first takes pg_advisory_xact_lock (GT_PGSCHEMA_LOCK_KEY), so brokers
     starting together serialise, and is recorded in gt_schema_migrations

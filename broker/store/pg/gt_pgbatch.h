@@ -15,7 +15,7 @@
     a rollback keeps the later body, meta counters only move forward), so
     re-applying a batch is harmless.
 
-    Tables and columns: broker/migrations/001_initial.sql and
+    Tables and columns: broker/store/pg/migrations/001_initial.sql and
     002_callbacks.sql.  */
 #ifndef GT_PGBATCH_H_INCLUDED
 #define GT_PGBATCH_H_INCLUDED
