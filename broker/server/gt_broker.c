@@ -37,7 +37,7 @@
 #include "gt_broker_metrics.h"
 #include "gt_metrics_http.h"
 #include "gt_log.h"
-#include "gt_broker_store.h"
+#include "gt_admission.h"
 
 //  --------------------------------------------------------------------------
 //  Replies
@@ -552,7 +552,7 @@ s_drain_requests (s_broker_t *self)
     self->more_requests = false;
     if (!self->router)
         return;
-    size_t per_turn = gt_broker_requests_per_turn (self);
+    size_t per_turn = gt_admission_requests_per_turn (self->admission);
     for (size_t handled = 0; handled < per_turn; handled++) {
         s_envelope_t *envelope = NULL;
         zmq_msg_t body;
@@ -651,11 +651,11 @@ s_fire_timers (s_broker_t *self)
     gt_broker_clock (self);
     //  None while the store cannot write; paced in the catch-up after a start
     int64_t now = zclock_mono ();
-    size_t budget = gt_broker_timer_budget (self, now);
+    size_t budget = gt_admission_timer_budget (self->admission, now);
     size_t ran = budget ? gt_leases_advance (self->leases, budget) : 0;
     bool due = gt_leases_timeout (self->leases) == 0;
-    gt_broker_timers_ran (self, ran, due);
-    self->more_timers = due && gt_broker_timer_budget (self, now) > 0;
+    gt_admission_timers_ran (self->admission, ran, due);
+    self->more_timers = due && gt_admission_timer_budget (self->admission, now) > 0;
 }
 
 //  Poll timeout in ms: 0 if work is left, else until the wheel needs us.
@@ -668,7 +668,7 @@ s_poll_timeout (s_broker_t *self)
     if (self->current && self->current->dirty)
         return 0;
     gt_broker_clock (self);
-    int64_t timeout = gt_broker_timer_timeout (self, gt_leases_timeout (self->leases), zclock_mono ());
+    int64_t timeout = gt_admission_timer_timeout (self->admission, gt_leases_timeout (self->leases), zclock_mono ());
     if (self->backlog_count && (timeout < 0 || timeout > 1))
         timeout = 1;                //  retry queued replies every ms
     if (self->trim_at) {
@@ -729,6 +729,7 @@ s_detach (s_broker_t *self)
         return NULL;                //  completions held
     gt_store_t *store = self->store;
     self->store = NULL;
+    gt_admission_set_store (self->admission, NULL);
     return store;
 }
 
@@ -968,6 +969,7 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     //  Asynchronous stores may fail a batch: keep undo records
     if (self->store && gt_store_async (self->store))
         gt_leases_journal (self->leases, true);
+    self->admission = gt_admission_new (config, self->store);
     return self;
 }
 
@@ -990,7 +992,7 @@ s_broker_destroy (s_broker_t **self_p)
     gt_peers_destroy (&self->peers);
     gt_leases_destroy (&self->leases);
     gt_events_destroy (&self->events);
-    gt_pacer_destroy (&self->catchup);
+    gt_admission_destroy (&self->admission);
     gt_store_destroy (&self->store);
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);

@@ -67,7 +67,7 @@ typedef struct {
 typedef struct _gt_broker_delivery_t gt_broker_delivery_t;
 typedef struct gt_metrics_t gt_metrics_t;
 typedef struct gt_metrics_http_t gt_metrics_http_t;
-typedef struct gt_pacer_t gt_pacer_t;
+typedef struct gt_admission_t gt_admission_t;
 
 typedef struct {
     zsock_t *pipe;                  //  actor pipe
@@ -95,10 +95,7 @@ typedef struct {
     int64_t started;                //  zclock_mono at start
     bool more_requests;             //  requests were left for the next turn
     bool more_timers;               //  due timers were left for the next turn
-    gt_pacer_t *catchup;            //  paces due timers after the start (gt_broker_store.c), NULL after
-    bool caught_up;                 //  the catch-up is over
-    uint64_t catchup_fired;         //  timers run during the catch-up
-    int64_t catchup_started;        //  zclock_mono when it began
+    gt_admission_t *admission;      //  refusal while the store is down, timer pacing (gt_admission.h)
     bool verbose;                   //  log every request
     bool terminated;                //  $TERM received: a graceful stop, then the loop ends
 } s_broker_t;

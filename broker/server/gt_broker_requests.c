@@ -11,7 +11,7 @@
 #include "gt_callback.h"
 #include "gt_broker_internal.h"
 #include "gt_log.h"
-#include "gt_broker_store.h"
+#include "gt_admission.h"
 
 //  Encode an error reply body.
 void
@@ -73,7 +73,7 @@ gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size
 
     gt_broker_clock (self);
     //  The store cannot write: refuse a change before applying it
-    if (gt_broker_store_refuses (self, request->cmd, err, sizeof (err)))
+    if (gt_admission_refuses (self->admission, request->cmd, err, sizeof (err)))
         code = GT_ERR_UNAVAILABLE;
     else
     switch (request->cmd) {

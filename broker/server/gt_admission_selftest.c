@@ -1,11 +1,11 @@
-/*  gt_broker_store_selftest.c — runs the selftests of the broker's side
+/*  gt_admission_selftest.c — runs the selftests of the broker's side
     of the stores by name (one ctest each): catch-up pacing (gt_pacer),
-    refusal and pacing in the broker (gt_broker_store).  Neither needs a
+    refusal and pacing in the broker (gt_admission).  Neither needs a
     database.  The selftests of the PostgreSQL store itself and of
     gt_storage run from tests/pg (gt_pg_selftest).  */
 #include <czmq.h>
 #include "gt_pacer.h"
-#include "gt_broker_store.h"
+#include "gt_admission.h"
 
 typedef struct {
     const char *name;               //  module name, as registered with ctest
@@ -14,7 +14,7 @@ typedef struct {
 
 static const s_test_t s_tests [] = {
     { "gt_pacer", gt_pacer_test },
-    { "gt_broker_store", gt_broker_store_test },
+    { "gt_admission", gt_admission_test },
 };
 
 int
@@ -30,7 +30,7 @@ main (int argc, char *argv [])
             s_tests [i].test (verbose);
         }
     if (!found) {
-        fprintf (stderr, "gt_broker_store_selftest: no module '%s'\n", argv [1]);
+        fprintf (stderr, "gt_admission_selftest: no module '%s'\n", argv [1]);
         return 1;
     }
     return 0;
