@@ -261,12 +261,6 @@ s_batch_current (s_broker_t *self)
     return self->current;
 }
 
-s_batch_t *
-gt_broker_batch (s_broker_t *self)
-{
-    return s_batch_current (self);
-}
-
 static void
 s_batch_add_reply (s_batch_t *batch, s_reply_t *reply)
 {
@@ -307,7 +301,7 @@ s_batch_release (s_broker_t *self, s_batch_t *batch)
     //  Its reclaims' cleanup callbacks (and RETRYs) go to delivery now
     self->counters.reclaims_handed += batch->reclaims;
     self->counters.cleanups_handed += batch->cleanups;
-    gt_broker_delivery_durable (self, batch->id);
+    gt_broker_delivery_durable (self->delivery, batch->id);
     gt_leases_commit (self->leases, batch->end_mark);
 }
 
@@ -342,7 +336,7 @@ s_batch_fail_from (s_broker_t *self, s_batch_t *failed)
         if (last)
             break;
     }
-    gt_broker_delivery_failed (self, failed_id);
+    gt_broker_delivery_failed (self->delivery, failed_id);
     gt_log_warn ("broker", "the store failed batch %" PRIu64 ": rolled back %zu batch(es)",
                  failed_id, undone);
 }
@@ -730,6 +724,7 @@ s_detach (s_broker_t *self)
     gt_store_t *store = self->store;
     self->store = NULL;
     gt_admission_set_store (self->admission, NULL);
+    gt_broker_delivery_set_store (self->delivery, NULL);
     return store;
 }
 
@@ -924,6 +919,30 @@ s_load_counters (void *ctx, uint64_t last_seq, uint64_t fence_counter)
     gt_leases_restore_fence_floor (self->leases, fence_counter + 1);
 }
 
+//  Cleanup callbacks (gt_broker_delivery.h): the engine's hook and the
+//  outbox rows of a recovery go to it; it writes into the turn's batch
+static void
+s_hook_callback (void *ctx, const gt_lease_info_t *owner, gt_reason_t reason)
+{
+    gt_broker_delivery_hook (((s_broker_t *) ctx)->delivery, owner, reason);
+}
+
+static void
+s_load_callback (void *ctx, const gt_store_callback_t *callback)
+{
+    gt_broker_delivery_load (((s_broker_t *) ctx)->delivery, callback);
+}
+
+static uint64_t
+s_delivery_turn (void *ctx, uint64_t *last_seq_p)
+{
+    s_batch_t *batch = s_batch_current ((s_broker_t *) ctx);
+    batch->dirty = true;
+    if (last_seq_p)
+        *last_seq_p = batch->last_seq;
+    return batch->id;
+}
+
 //  --------------------------------------------------------------------------
 //  Actor
 
@@ -950,7 +969,7 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     self->events = gt_events_new (config->event_history);
     self->delivery = gt_broker_delivery_new (config);
     gt_leases_hooks_t hooks = { .ctx = self, .event = s_hook_event, .reclaim = s_hook_reclaim,
-                                .callback = gt_broker_delivery_hook };
+                                .callback = s_hook_callback };
     if (self->store && gt_store_records (self->store)) {
         hooks.lease_put = s_hook_lease_put;
         hooks.lease_delete = s_hook_lease_delete;
@@ -958,12 +977,14 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         hooks.object_delete = s_hook_object_delete;
     }
     self->leases = gt_leases_new (config, &hooks, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
+    gt_broker_delivery_attach (self->delivery, self->leases, self->store, s_delivery_turn, self);
     if (self->store) {
         gt_store_loader_t loader = { self, s_load_lease, s_load_object, s_load_event, s_load_counters,
-                                     gt_broker_delivery_load };
+                                     s_load_callback };
         if (gt_store_recover (self->store, &loader, err, sizeof (err)) != 0) {
             gt_log_error ("broker", "recovery failed: %s", err);
             gt_store_destroy (&self->store);
+            gt_broker_delivery_set_store (self->delivery, NULL);
         }
     }
     //  Asynchronous stores may fail a batch: keep undo records
@@ -1054,7 +1075,7 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         s_batch_current (self);
         s_drain_requests (self);
         s_fire_timers (self);
-        gt_broker_delivery_outcomes (self);
+        gt_broker_delivery_outcomes (self->delivery);
         s_flush (self);
         s_retry_backlog (self);
         s_trim_memory (self);

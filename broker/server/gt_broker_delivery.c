@@ -12,7 +12,6 @@
 #include "gt_store.h"
 #include "gt_delivery.h"
 #include "gt_broker_delivery.h"
-#include "gt_broker_internal.h"
 #include "gt_log.h"
 
 //  Outcomes read per loop turn at most (the poller brings us back for more)
@@ -48,6 +47,10 @@ struct _gt_broker_delivery_t {
     zlistx_t *waiting;              //  s_callback_t waiting for their batch, in batch order
     uint64_t job_counter;           //  last job id handed out
     gt_broker_delivery_counters_t counters;     //  for STATS
+    gt_leases_t *leases;            //  the lease engine (borrowed), whose leases show the callbacks' state
+    gt_store_t *store;              //  the store (borrowed) with the outbox, or NULL
+    gt_broker_delivery_turn_fn *turn;   //  the broker's batch of this turn
+    void *turn_ctx;                 //  passed to turn
 };
 
 //  libcurl (with OpenSSL) and libsodium are initialised once per process.
@@ -149,6 +152,24 @@ gt_broker_delivery_destroy (gt_broker_delivery_t **self_p)
 }
 
 void
+gt_broker_delivery_attach (gt_broker_delivery_t *self, gt_leases_t *leases, gt_store_t *store,
+                           gt_broker_delivery_turn_fn *turn, void *turn_ctx)
+{
+    assert (self && leases && turn);
+    self->leases = leases;
+    self->store = store;
+    self->turn = turn;
+    self->turn_ctx = turn_ctx;
+}
+
+void
+gt_broker_delivery_set_store (gt_broker_delivery_t *self, gt_store_t *store)
+{
+    assert (self);
+    self->store = store;
+}
+
+void
 gt_broker_delivery_stop (gt_broker_delivery_t *self)
 {
     assert (self);
@@ -192,48 +213,45 @@ s_forget (gt_broker_delivery_t *self, s_callback_t *record)
 
 //  Record the row's current state in the batch being built.
 static void
-s_put_row (s_broker_t *broker, s_callback_t *record, uint64_t next_at)
+s_put_row (gt_broker_delivery_t *self, s_callback_t *record, uint64_t next_at)
 {
-    if (!broker->store || !gt_store_outbox (broker->store))
+    if (!self->store || !gt_store_outbox (self->store))
         return;
     gt_store_callback_t row = {
         record->job_id, record->lease_id, record->url, record->body, record->max_retries,
         record->retry_delay_ms, record->attempts, record->status, next_at,
         record->error ? record->error : ""
     };
-    s_batch_t *batch = gt_broker_batch (broker);
-    batch->dirty = true;
-    record->written = batch->id;
-    gt_store_callback_put (broker->store, &row);
+    record->written = self->turn (self->turn_ctx, NULL);
+    gt_store_callback_put (self->store, &row);
 }
 
 //  A fact from delivery: the lease shows it, and its record is rewritten
 //  when the status changes (so that the store's lease record has it).
 static void
-s_lease_state (s_broker_t *broker, s_callback_t *record, gt_cleanup_status_t status, bool changed)
+s_lease_state (gt_broker_delivery_t *self, s_callback_t *record, gt_cleanup_status_t status, bool changed)
 {
     if (!*record->lease_id)
         return;
-    gt_leases_clock (broker->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
-    if (gt_leases_set_cleanup (broker->leases, record->lease_id, status, record->attempts,
+    gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
+    if (gt_leases_set_cleanup (self->leases, record->lease_id, status, record->attempts,
                                record->error, false)
     &&  changed)
-        gt_leases_record (broker->leases, record->lease_id);
+        gt_leases_record (self->leases, record->lease_id);
 }
 
 //  The callback failed for good: keep it as a dead letter.
 static void
-s_dead_letter (s_broker_t *broker, s_callback_t *record, const char *error)
+s_dead_letter (gt_broker_delivery_t *self, s_callback_t *record, const char *error)
 {
-    gt_broker_delivery_t *self = broker->delivery;
     if (record->status == GT_CLEANUP_PENDING && self->counters.pending > 0)
         self->counters.pending--;
     record->status = GT_CLEANUP_DEAD;
     s_set_error (&record->error, error);
     self->counters.dead++;
     self->counters.dead_letters++;
-    s_lease_state (broker, record, GT_CLEANUP_DEAD, true);
-    s_put_row (broker, record, 0);
+    s_lease_state (self, record, GT_CLEANUP_DEAD, true);
+    s_put_row (self, record, 0);
     //  A full queue can dead-letter thousands at once: log the first few, then every 1000th
     if (self->counters.dead <= 10 || self->counters.dead % 1000 == 0)
         gt_log_warn ("broker", "cleanup callback of lease %s to %s dead-lettered after %u attempt(s): %s"
@@ -259,9 +277,8 @@ s_engine (gt_broker_delivery_t *self)
 
 //  Hand a record's job to the engine, or dead-letter it.
 static void
-s_submit (s_broker_t *broker, s_callback_t *record)
+s_submit (gt_broker_delivery_t *self, s_callback_t *record)
 {
-    gt_broker_delivery_t *self = broker->delivery;
     if (self->stopped)
         return;                     //  another broker delivers it from the outbox
     gt_callback_job_t *job = record->job;
@@ -275,39 +292,37 @@ s_submit (s_broker_t *broker, s_callback_t *record)
     }
     record->resume_delay_ms = 0;
     if (!job) {
-        s_dead_letter (broker, record, "stored callback body is not valid");
+        s_dead_letter (self, record, "stored callback body is not valid");
         return;
     }
     if (!s_engine (self)) {
         gt_callback_job_destroy (&job);
-        s_dead_letter (broker, record, "delivery engine unavailable");
+        s_dead_letter (self, record, "delivery engine unavailable");
         return;
     }
     if (gt_delivery_submit (self->engine, &job) != 0) {
         gt_callback_job_destroy (&job);
         self->counters.queue_full++;
-        s_dead_letter (broker, record, "delivery queue full");
+        s_dead_letter (self, record, "delivery queue full");
     }
 }
 
 void
-gt_broker_delivery_durable (s_broker_t *broker, uint64_t batch_id)
+gt_broker_delivery_durable (gt_broker_delivery_t *self, uint64_t batch_id)
 {
-    gt_broker_delivery_t *self = broker->delivery;
     s_callback_t *record;
     while ((record = (s_callback_t *) zlistx_first (self->waiting)) && record->batch <= batch_id) {
         zlistx_detach_cur (self->waiting);
         record->batch = 0;
         free (record->prev_error);
         record->prev_error = NULL;
-        s_submit (broker, record);
+        s_submit (self, record);
     }
 }
 
 void
-gt_broker_delivery_failed (s_broker_t *broker, uint64_t failed_id)
+gt_broker_delivery_failed (gt_broker_delivery_t *self, uint64_t failed_id)
 {
-    gt_broker_delivery_t *self = broker->delivery;
     //  Callbacks of the undone batches: reclaims are gone, RETRYs undone
     //  (the lease engine has restored the leases' state itself)
     s_callback_t *record = (s_callback_t *) zlistx_last (self->waiting);
@@ -337,7 +352,7 @@ gt_broker_delivery_failed (s_broker_t *broker, uint64_t failed_id)
             zlistx_add_end (rewrite, record);
     for (record = (s_callback_t *) zlistx_first (rewrite); record;
          record = (s_callback_t *) zlistx_next (rewrite))
-        s_put_row (broker, record, 0);
+        s_put_row (self, record, 0);
     zlistx_destroy (&rewrite);
 }
 
@@ -345,13 +360,11 @@ gt_broker_delivery_failed (s_broker_t *broker, uint64_t failed_id)
 //  The lease engine's callback hook: one callback of a reclaim
 
 void
-gt_broker_delivery_hook (void *ctx, const gt_lease_info_t *owner, gt_reason_t reason)
+gt_broker_delivery_hook (gt_broker_delivery_t *self, const gt_lease_info_t *owner, gt_reason_t reason)
 {
-    s_broker_t *broker = (s_broker_t *) ctx;
-    gt_broker_delivery_t *self = broker->delivery;
-    s_batch_t *batch = gt_broker_batch (broker);
     //  The object.reclaimed event was made just before this call
-    uint64_t seq = batch->last_seq;
+    uint64_t seq = 0;
+    uint64_t batch_id = self->turn (self->turn_ctx, &seq);
     uint64_t job_id = ++self->job_counter;
     gt_callback_job_t *job = gt_callback_job_from_lease (job_id, owner, reason, seq);
     if (!job) {
@@ -370,12 +383,12 @@ gt_broker_delivery_hook (void *ctx, const gt_lease_info_t *owner, gt_reason_t re
     record->retry_delay_ms = gt_callback_job_retry_delay (job);
     record->status = GT_CLEANUP_PENDING;
     record->job = job;
-    record->batch = batch->id;
+    record->batch = batch_id;
     record->fresh = true;
     s_index (self, record);
     zlistx_add_end (self->waiting, record);
     self->counters.pending++;
-    s_put_row (broker, record, 0);
+    s_put_row (self, record, 0);
     record->written = 0;            //  part of the reclaim: undone with it
 }
 
@@ -383,36 +396,35 @@ gt_broker_delivery_hook (void *ctx, const gt_lease_info_t *owner, gt_reason_t re
 //  RETRY
 
 gt_code_t
-gt_broker_delivery_retry (s_broker_t *broker, const char *lease_id, char *err, size_t err_size)
+gt_broker_delivery_retry (gt_broker_delivery_t *self, const char *lease_id, char *err, size_t err_size)
 {
-    gt_broker_delivery_t *self = broker->delivery;
     s_callback_t *record = lease_id ? (s_callback_t *) zhashx_lookup (self->by_lease, lease_id) : NULL;
     if (!record || record->status != GT_CLEANUP_DEAD) {
         snprintf (err, err_size, "lease %s has no dead-lettered cleanup callback%s", lease_id,
                   record ? " (its callback is pending)" : "");
         return GT_ERR_INVALID_ARGUMENT;
     }
-    s_batch_t *batch = gt_broker_batch (broker);
+    uint64_t batch_id = self->turn (self->turn_ctx, NULL);
     //  The lease shows the new attempt at once; undone with the batch
-    if (!gt_leases_set_cleanup (broker->leases, lease_id, GT_CLEANUP_PENDING, 0, NULL, true)) {
+    if (!gt_leases_set_cleanup (self->leases, lease_id, GT_CLEANUP_PENDING, 0, NULL, true)) {
         snprintf (err, err_size, "lease %s has no cleanup", lease_id);
         return GT_ERR_INVALID_ARGUMENT;
     }
-    gt_leases_record (broker->leases, lease_id);
+    gt_leases_record (self->leases, lease_id);
     record->prev_attempts = record->attempts;
     free (record->prev_error);
     record->prev_error = record->error;
     record->error = NULL;
     record->attempts = 0;
     record->status = GT_CLEANUP_PENDING;
-    record->batch = batch->id;
+    record->batch = batch_id;
     record->fresh = false;
     zlistx_add_end (self->waiting, record);
     self->counters.pending++;
     if (self->counters.dead_letters > 0)
         self->counters.dead_letters--;
     self->counters.retried++;
-    s_put_row (broker, record, 0);
+    s_put_row (self, record, 0);
     return GT_OK;
 }
 
@@ -420,9 +432,8 @@ gt_broker_delivery_retry (s_broker_t *broker, const char *lease_id, char *err, s
 //  Outcomes
 
 static void
-s_outcome (s_broker_t *broker, const gt_delivery_outcome_t *outcome)
+s_outcome (gt_broker_delivery_t *self, const gt_delivery_outcome_t *outcome)
 {
-    gt_broker_delivery_t *self = broker->delivery;
     uint64_t job_id = outcome->job_id;
     s_callback_t *record = (s_callback_t *) zhashx_lookup (self->by_job, &job_id);
     if (!record)
@@ -436,9 +447,9 @@ s_outcome (s_broker_t *broker, const gt_delivery_outcome_t *outcome)
             if (!failed)
                 break;              //  DELIVERED follows at once
             self->counters.failures++;
-            s_lease_state (broker, record, GT_CLEANUP_PENDING, false);
+            s_lease_state (self, record, GT_CLEANUP_PENDING, false);
             uint64_t next_at = (uint64_t) zclock_time () + outcome->retry_in_ms;
-            s_put_row (broker, record, next_at);
+            s_put_row (self, record, next_at);
             break;
         }
         case GT_DELIVERY_DELIVERED:
@@ -448,32 +459,31 @@ s_outcome (s_broker_t *broker, const gt_delivery_outcome_t *outcome)
             if (self->counters.pending > 0)
                 self->counters.pending--;
             self->counters.delivered++;
-            s_lease_state (broker, record, GT_CLEANUP_DELIVERED, true);
-            if (broker->store && gt_store_outbox (broker->store)) {
-                gt_broker_batch (broker)->dirty = true;
-                gt_store_callback_delete (broker->store, record->job_id);
+            s_lease_state (self, record, GT_CLEANUP_DELIVERED, true);
+            if (self->store && gt_store_outbox (self->store)) {
+                self->turn (self->turn_ctx, NULL);
+                gt_store_callback_delete (self->store, record->job_id);
             }
             s_forget (self, record);
             break;
         case GT_DELIVERY_DEAD:
             record->attempts = outcome->attempt;
-            s_dead_letter (broker, record, outcome->error);
+            s_dead_letter (self, record, outcome->error);
             break;
     }
 }
 
 void
-gt_broker_delivery_outcomes (s_broker_t *broker)
+gt_broker_delivery_outcomes (gt_broker_delivery_t *self)
 {
-    gt_broker_delivery_t *self = broker->delivery;
-    if (!self->engine || !broker->store)
+    if (!self->engine || !self->store)
         return;
     zsock_t *sock = gt_delivery_sock (self->engine);
     for (size_t count = 0; count < S_OUTCOMES_PER_TURN && (zsock_events (sock) & ZMQ_POLLIN); count++) {
         gt_delivery_outcome_t outcome;
         if (gt_delivery_recv (self->engine, &outcome) != 0)
             break;
-        s_outcome (broker, &outcome);
+        s_outcome (self, &outcome);
         free (outcome.error);
     }
 }
@@ -482,10 +492,8 @@ gt_broker_delivery_outcomes (s_broker_t *broker)
 //  Recovery: an outbox row
 
 void
-gt_broker_delivery_load (void *ctx, const gt_store_callback_t *row)
+gt_broker_delivery_load (gt_broker_delivery_t *self, const gt_store_callback_t *row)
 {
-    s_broker_t *broker = (s_broker_t *) ctx;
-    gt_broker_delivery_t *self = broker->delivery;
     if (!row->url || !row->body || (row->status != GT_CLEANUP_PENDING && row->status != GT_CLEANUP_DEAD)) {
         gt_log_warn ("broker", "recovery skipped outbox row %" PRIu64, row->job_id);
         return;
@@ -511,7 +519,7 @@ gt_broker_delivery_load (void *ctx, const gt_store_callback_t *row)
     s_index (self, record);
     //  The lease shows the row's state (it may be newer than the lease record)
     if (*record->lease_id)
-        gt_leases_set_cleanup (broker->leases, record->lease_id, record->status, record->attempts,
+        gt_leases_set_cleanup (self->leases, record->lease_id, record->status, record->attempts,
                                record->error, false);
     if (record->status == GT_CLEANUP_DEAD) {
         self->counters.dead_letters++;
@@ -522,7 +530,7 @@ gt_broker_delivery_load (void *ctx, const gt_store_callback_t *row)
     record->resume_delay_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t) wait;
     self->counters.pending++;
     self->counters.recovered++;
-    s_submit (broker, record);      //  durable already
+    s_submit (self, record);      //  durable already
 }
 
 //  --------------------------------------------------------------------------

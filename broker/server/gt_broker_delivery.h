@@ -1,8 +1,10 @@
 /*  gt_broker_delivery.h — the broker's side of cleanup callbacks: from a
     reclaim to the delivery engine (gt_delivery.h) and back, dead letters,
-    RETRY, and the store's outbox.  Runs in the broker actor's thread, on
-    its private state (gt_broker_internal.h); the HTTP work happens in the
-    engine's own thread, so the broker loop never blocks.
+    RETRY, and the store's outbox.  Runs in the broker actor's thread with
+    the lease engine and the store it is attached to, and writes into the
+    broker's batch of the turn through the turn function it was given; the
+    HTTP work happens in the engine's own thread, so the broker loop never
+    blocks.
 
     Life of a callback (GTLP.md §10.2, CALLBACKS.md):
     * The lease engine's callback hook (once per distinct URL of a reclaimed
@@ -26,6 +28,7 @@
 #include <czmq.h>
 #include "gt_config.h"
 #include "gt_store.h"
+#include "gt_leases.h"
 
 typedef struct _gt_broker_delivery_t gt_broker_delivery_t;
 
@@ -45,6 +48,31 @@ typedef struct {
 //  Settings come from config (copied); the engine starts on first use.
 gt_broker_delivery_t *gt_broker_delivery_new (const gt_config_t *config);
 void gt_broker_delivery_destroy (gt_broker_delivery_t **self_p);
+
+//  The broker's batch of this turn (opened if needed) marked as holding
+//  something to make durable: returns its id, and the seq of its newest
+//  event in *last_seq_p (may be NULL).
+typedef uint64_t (gt_broker_delivery_turn_fn) (void *ctx, uint64_t *last_seq_p);
+
+//  Work with this lease engine and store (borrowed; store may be NULL) and
+//  write into the broker's batches through turn.  Before anything else.
+void gt_broker_delivery_attach (gt_broker_delivery_t *self, gt_leases_t *leases, gt_store_t *store,
+                                gt_broker_delivery_turn_fn *turn, void *turn_ctx);
+//  The store changed (NULL: handed over, or lost at the start).
+void gt_broker_delivery_set_store (gt_broker_delivery_t *self, gt_store_t *store);
+
+//  The lease engine's callback hook: one callback of a reclaimed object.
+void gt_broker_delivery_hook (gt_broker_delivery_t *self, const gt_lease_info_t *owner, gt_reason_t reason);
+//  Recovery: one outbox row (after every lease was loaded).
+void gt_broker_delivery_load (gt_broker_delivery_t *self, const gt_store_callback_t *row);
+//  Batches up to batch_id are durable: submit their callbacks.
+void gt_broker_delivery_durable (gt_broker_delivery_t *self, uint64_t batch_id);
+//  Batches from failed_id on were undone.
+void gt_broker_delivery_failed (gt_broker_delivery_t *self, uint64_t failed_id);
+//  Read the delivery engine's outcomes (never blocks).
+void gt_broker_delivery_outcomes (gt_broker_delivery_t *self);
+//  RETRY lease_id: GT_OK, or an error with a message.
+gt_code_t gt_broker_delivery_retry (gt_broker_delivery_t *self, const char *lease_id, char *err, size_t err_size);
 
 //  Stop the engine (requests in flight abandoned): the broker is handing
 //  its store to another broker.

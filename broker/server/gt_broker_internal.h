@@ -103,9 +103,6 @@ typedef struct {
 //  Build the STATS list (names sorted by the encoder); caller frees the array.
 gt_stat_t *gt_broker_stats_build (s_broker_t *self, size_t *count_p);
 
-//  The batch of this turn (opened if needed): what a mutation joins.
-s_batch_t *gt_broker_batch (s_broker_t *self);
-
 //  Set the lease engine's clocks to now.
 void gt_broker_clock (s_broker_t *self);
 
@@ -115,18 +112,5 @@ gt_code_t gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **bo
 //  Encode an error reply body (caller frees); message trimmed to valid UTF-8.
 void gt_broker_error_body (uint64_t rid, gt_code_t code, const char *message,
                            void **data_p, size_t *size_p);
-
-//  gt_broker_delivery.c: the broker's side of cleanup callbacks
-//  Lease engine hook (ctx is the broker) and store loader (outbox rows)
-void gt_broker_delivery_hook (void *ctx, const gt_lease_info_t *owner, gt_reason_t reason);
-void gt_broker_delivery_load (void *ctx, const gt_store_callback_t *callback);
-//  Batches up to batch_id are durable: submit their callbacks
-void gt_broker_delivery_durable (s_broker_t *self, uint64_t batch_id);
-//  Batches from failed_id on were undone
-void gt_broker_delivery_failed (s_broker_t *self, uint64_t failed_id);
-//  Read the delivery engine's outcomes (never blocks)
-void gt_broker_delivery_outcomes (s_broker_t *self);
-//  RETRY lease_id: GT_OK, or an error with a message
-gt_code_t gt_broker_delivery_retry (s_broker_t *self, const char *lease_id, char *err, size_t err_size);
 
 #endif

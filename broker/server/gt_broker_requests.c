@@ -140,7 +140,7 @@ gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size
         case GT_CMD_RETRY:
             code = gt_leases_get (self->leases, request->lease_id, &lease, err, sizeof (err));
             if (code == GT_OK)
-                code = gt_broker_delivery_retry (self, request->lease_id, err, sizeof (err));
+                code = gt_broker_delivery_retry (self->delivery, request->lease_id, err, sizeof (err));
             if (code == GT_OK)
                 s_reply_lease (self, &reply, &info, lease);
             break;
