@@ -35,7 +35,6 @@
 #include "gt_broker_delivery.h"
 #include "gt_broker_internal.h"
 #include "gt_broker_metrics.h"
-#include "gt_metrics_http.h"
 #include "gt_log.h"
 #include "gt_admission.h"
 
@@ -725,6 +724,7 @@ s_detach (s_broker_t *self)
     self->store = NULL;
     gt_admission_set_store (self->admission, NULL);
     gt_broker_delivery_set_store (self->delivery, NULL);
+    gt_broker_metrics_attach (self->broker_metrics, self->leases, NULL);
     return store;
 }
 
@@ -784,7 +784,7 @@ s_handle_pipe (s_broker_t *self)
     else
     if (streq (command, "METRICS")) {
         char *endpoint = zmsg_popstr (msg);
-        zstr_sendf (self->pipe, "%d", gt_broker_metrics_serve (self, endpoint));
+        zstr_sendf (self->pipe, "%d", gt_broker_metrics_serve (self->broker_metrics, endpoint));
         zstr_free (&endpoint);
     }
     else
@@ -943,6 +943,27 @@ s_delivery_turn (void *ctx, uint64_t *last_seq_p)
     return batch->id;
 }
 
+//  What the metrics module asks of the broker (gt_broker_metrics.h)
+static gt_stat_t *
+s_metrics_stats (void *ctx, size_t *count_p)
+{
+    return gt_broker_stats_build ((s_broker_t *) ctx, count_p);
+}
+
+static uint64_t
+s_metrics_failures (void *ctx)
+{
+    return ((s_broker_t *) ctx)->counters.batches_failed;
+}
+
+static void
+s_metrics_bound (void *ctx, bool *requests_p, bool *events_p)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    *requests_p = self->router != NULL;
+    *events_p = self->pub != NULL;
+}
+
 //  --------------------------------------------------------------------------
 //  Actor
 
@@ -956,6 +977,8 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     self->verbose = config->verbose;
     self->started = zclock_mono ();
     self->metrics = gt_metrics_new ();
+    gt_broker_metrics_source_t source = { self, s_metrics_stats, s_metrics_failures, s_metrics_bound };
+    self->broker_metrics = gt_broker_metrics_new (self->metrics, &source);
     self->hwm = GT_BROKER_HWM;
     self->peer_hwm = GT_BROKER_PEER_HWM;
     self->peers = gt_peers_new (config->connection_max_pending, config->connection_max_queued_bytes);
@@ -978,6 +1001,7 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     }
     self->leases = gt_leases_new (config, &hooks, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
     gt_broker_delivery_attach (self->delivery, self->leases, self->store, s_delivery_turn, self);
+    gt_broker_metrics_attach (self->broker_metrics, self->leases, self->store);
     if (self->store) {
         gt_store_loader_t loader = { self, s_load_lease, s_load_object, s_load_event, s_load_counters,
                                      s_load_callback };
@@ -985,6 +1009,7 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
             gt_log_error ("broker", "recovery failed: %s", err);
             gt_store_destroy (&self->store);
             gt_broker_delivery_set_store (self->delivery, NULL);
+            gt_broker_metrics_attach (self->broker_metrics, self->leases, NULL);
         }
     }
     //  Asynchronous stores may fail a batch: keep undo records
@@ -1000,7 +1025,7 @@ s_broker_destroy (s_broker_t **self_p)
     s_broker_t *self = *self_p;
     if (!self)
         return;
-    gt_metrics_http_destroy (&self->metrics_http);     //  before the figures it reads
+    gt_broker_metrics_destroy (&self->broker_metrics);     //  its HTTP endpoint reads the figures
     gt_metrics_destroy (&self->metrics);
     gt_broker_delivery_destroy (&self->delivery);
     s_batch_destroy (&self->current);
@@ -1067,7 +1092,7 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
             s_handle_completions (self);
         if (metrics_item >= 0 && (items [metrics_item].revents & ZMQ_POLLIN))
             gt_metrics_wake_drain (self->metrics);
-        gt_broker_metrics_tick (self);
+        gt_broker_metrics_tick (self->broker_metrics);
         if (!self->store)
             continue;
         //  Open the turn's batch before any mutation: its journal mark and

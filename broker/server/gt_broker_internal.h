@@ -66,7 +66,7 @@ typedef struct {
 
 typedef struct _gt_broker_delivery_t gt_broker_delivery_t;
 typedef struct gt_metrics_t gt_metrics_t;
-typedef struct gt_metrics_http_t gt_metrics_http_t;
+typedef struct _gt_broker_metrics_t gt_broker_metrics_t;
 typedef struct gt_admission_t gt_admission_t;
 
 typedef struct {
@@ -77,7 +77,7 @@ typedef struct {
     gt_store_t *store;              //  NULL if it could not be opened
     gt_broker_delivery_t *delivery; //  cleanup callbacks (gt_broker_delivery.c)
     gt_metrics_t *metrics;          //  figures for /metrics and STATS (gt_broker_metrics.c)
-    gt_metrics_http_t *metrics_http;    //  the HTTP endpoint on them, or NULL
+    gt_broker_metrics_t *broker_metrics;    //  snapshots, the HTTP endpoint, STATS figures (gt_broker_metrics.h)
     gt_leases_t *leases;            //  the tables
     gt_events_t *events;            //  numbering, history
     s_batch_t *current;             //  the batch of this turn

@@ -6,7 +6,6 @@
 #include "gt_leases.h"
 #include "gt_events.h"
 #include "gt_store.h"
-#include "gt_broker_internal.h"
 #include "gt_broker_metrics.h"
 #include "gt_metrics_http.h"
 #include "gt_log.h"
@@ -49,14 +48,56 @@ s_names_init (void)
 }
 
 //  --------------------------------------------------------------------------
+//  The object
+
+struct _gt_broker_metrics_t {
+    gt_metrics_t *metrics;          //  the broker's figures (borrowed)
+    gt_metrics_http_t *http;        //  the HTTP endpoint on them, or NULL
+    gt_leases_t *leases;            //  the lease engine (borrowed), for the census, or NULL
+    gt_store_t *store;              //  the store (borrowed), or NULL
+    gt_broker_metrics_source_t source;  //  the rest of the broker's state, asked for
+};
+
+gt_broker_metrics_t *
+gt_broker_metrics_new (gt_metrics_t *metrics, const gt_broker_metrics_source_t *source)
+{
+    assert (metrics && source && source->stats && source->failures && source->bound);
+    gt_broker_metrics_t *self = (gt_broker_metrics_t *) zmalloc (sizeof (gt_broker_metrics_t));
+    assert (self);
+    self->metrics = metrics;
+    self->source = *source;
+    return self;
+}
+
+void
+gt_broker_metrics_destroy (gt_broker_metrics_t **self_p)
+{
+    assert (self_p);
+    gt_broker_metrics_t *self = *self_p;
+    if (self) {
+        gt_metrics_http_destroy (&self->http);     //  joins its threads: nobody reads after this
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+gt_broker_metrics_attach (gt_broker_metrics_t *self, gt_leases_t *leases, gt_store_t *store)
+{
+    assert (self);
+    self->leases = leases;
+    self->store = store;
+}
+
+//  --------------------------------------------------------------------------
 //  Census
 
 //  Recount the ACTIVE-by-type gauges when events cannot be trusted: at the
 //  first look (after recovery) and after a failed batch (rolled back).
 static void
-s_census_types (s_broker_t *self)
+s_census_types (gt_broker_metrics_t *self)
 {
-    if (self->leases && gt_metrics_census_due (self->metrics, self->counters.batches_failed)) {
+    if (self->leases && gt_metrics_census_due (self->metrics, self->source.failures (self->source.ctx))) {
         uint64_t counts [GT_TYPE_COUNT_];
         gt_leases_census_types (self->leases, counts);
         gt_metrics_set_active_by_type (self->metrics, counts);
@@ -136,16 +177,16 @@ s_compare_services (const void *a, const void *b)
 //  Snapshots
 
 static void
-s_publish (s_broker_t *self)
+s_publish (gt_broker_metrics_t *self)
 {
     s_census_types (self);
     gt_metrics_snapshot_t *snapshot = gt_metrics_scratch (self->metrics);
     snapshot->stat_count = 0;
     snapshot->service_count = 0;
     snapshot->services_other = 0;
-    if (self->leases && self->events) {
+    if (self->leases) {
         size_t count = 0;
-        gt_stat_t *stats = gt_broker_stats_build (self, &count);
+        gt_stat_t *stats = self->source.stats (self->source.ctx, &count);
         for (size_t i = 0; i < count && snapshot->stat_count < GT_METRICS_MAX_STATS; i++) {
             gt_metrics_stat_t *stat = &snapshot->stats [snapshot->stat_count++];
             snprintf (stat->name, sizeof (stat->name), "%s", stats [i].name);
@@ -166,13 +207,12 @@ s_publish (s_broker_t *self)
     snapshot->store_batch_size = store.batch_size;
     snapshot->store_commit = store.commit_us;
     snapshot->store_up = self->store && gt_store_healthy (self->store);
-    snapshot->requests_bound = self->router != NULL;
-    snapshot->events_bound = self->pub != NULL;
+    self->source.bound (self->source.ctx, &snapshot->requests_bound, &snapshot->events_bound);
     gt_metrics_publish (self->metrics);
 }
 
 int
-gt_broker_metrics_serve (s_broker_t *self, const char *endpoint)
+gt_broker_metrics_serve (gt_broker_metrics_t *self, const char *endpoint)
 {
     char host [256];
     int port = 0;
@@ -181,21 +221,21 @@ gt_broker_metrics_serve (s_broker_t *self, const char *endpoint)
                       endpoint ? endpoint : "");
         return -1;
     }
-    if (self->metrics_http) {
-        gt_log_error ("broker", "METRICS: already serving on port %d", gt_metrics_http_port (self->metrics_http));
+    if (self->http) {
+        gt_log_error ("broker", "METRICS: already serving on port %d", gt_metrics_http_port (self->http));
         return -1;
     }
     char err [256] = "";
-    self->metrics_http = gt_metrics_http_new (self->metrics, host, port, err, sizeof (err));
-    if (!self->metrics_http) {
+    self->http = gt_metrics_http_new (self->metrics, host, port, err, sizeof (err));
+    if (!self->http) {
         gt_log_error ("broker", "%s", err);
         return -1;
     }
-    return gt_metrics_http_port (self->metrics_http);
+    return gt_metrics_http_port (self->http);
 }
 
 void
-gt_broker_metrics_tick (s_broker_t *self)
+gt_broker_metrics_tick (gt_broker_metrics_t *self)
 {
     if (self->store) {
         int change = gt_metrics_store_change (self->metrics, gt_store_healthy (self->store));
@@ -223,7 +263,7 @@ s_add (gt_stat_t *stats, size_t *count, size_t max, const char *name, uint64_t v
 }
 
 void
-gt_broker_metrics_stats (s_broker_t *self, gt_stat_t *stats, size_t *count_p, size_t max)
+gt_broker_metrics_stats (gt_broker_metrics_t *self, gt_stat_t *stats, size_t *count_p, size_t max)
 {
     pthread_once (&s_names_once, s_names_init);
     s_census_types (self);

@@ -121,7 +121,7 @@ gt_broker_stats_build (s_broker_t *self, size_t *count_p)
     for (int code = 0; code < GT_CODE_COUNT_; code++)
         if (code != GT_OK)
             s_add (stats, &count, s_error_names [code], c->errors_by_code [code]);
-    gt_broker_metrics_stats (self, stats, &count, S_MAX_STATS);
+    gt_broker_metrics_stats (self->broker_metrics, stats, &count, S_MAX_STATS);
     *count_p = count;
     return stats;
 }
