@@ -33,10 +33,109 @@
 #include "gt_store.h"
 #include "gt_storage.h"
 #include "gt_broker_delivery.h"
-#include "gt_broker_internal.h"
 #include "gt_broker_metrics.h"
 #include "gt_log.h"
 #include "gt_admission.h"
+#include "gt_broker_requests.h"
+#include "gt_broker_stats.h"
+#include "gt_figures.h"
+#include "gt_peers.h"
+
+//  --------------------------------------------------------------------------
+//  The actor's state (private to this file)
+
+//  Frames accepted in one request (envelope + body)
+#define S_MAX_FRAMES    64
+
+//  A request's envelope: count frames, each stored as uint32 size + bytes.
+typedef struct {
+    size_t count;                   //  frames
+    uint8_t data [];                //  packed frames
+} s_envelope_t;
+
+typedef struct s_reply_t s_reply_t;
+struct s_reply_t {
+    s_reply_t *next;                //  next in a batch or in the backlog
+    s_envelope_t *envelope;         //  echoed in front of the body
+    uint64_t rid;                   //  the request's id (to re-answer UNAVAILABLE)
+    gt_cmd_t cmd;                   //  the request's command
+    gt_code_t code;                 //  the reply's code
+    void *body;                     //  encoded reply
+    size_t size;                    //  its bytes
+    int64_t received;               //  zclock_usecs when the request was read (metrics)
+    gt_peer_t *peer;                //  the peer's record while the reply is owed (held or queued), else NULL
+};
+
+//  The changes of one loop turn, on their way to the store.
+typedef struct {
+    uint64_t id;                    //  batch number, from 1
+    gt_leases_mark_t mark;          //  journal position at the start
+    gt_leases_mark_t end_mark;      //  journal position at the flush
+    uint64_t first_seq;             //  first event seq this batch may own
+    uint64_t last_seq;              //  last event seq it made (first_seq - 1: none)
+    s_reply_t *replies;             //  held replies, in order
+    s_reply_t **replies_tail;       //  where the next one goes
+    size_t reclaims;                //  objects reclaimed (for delivery)
+    size_t cleanups;                //  their cleanups, deduplicated
+    bool dirty;                     //  something to make durable
+    bool durable;                   //  the store said so (waiting for older batches)
+} s_batch_t;
+
+//  Counters for STATS (GTLP.md §5.8): kept from the first turn.
+typedef struct {
+    uint64_t requests;              //  requests received (malformed included)
+    uint64_t requests_by_cmd [GT_CMD_COUNT_];   //  decoded ones by command
+    uint64_t errors;                //  error replies
+    uint64_t errors_by_code [GT_CODE_COUNT_];   //  by code
+    uint64_t malformed;             //  requests that did not decode
+    uint64_t events_published;      //  events sent on PUB
+    uint64_t events_by_kind [GT_EVENT_COUNT_];  //  by kind
+    uint64_t replies_sent;          //  replies handed to libzmq
+    uint64_t replies_dropped;       //  peer gone, or backlog full
+    uint64_t replies_queued;        //  replies that met a full peer pipe
+    uint64_t backlog_overflows;     //  replies dropped because the backlog was full
+    uint64_t refused_unread;        //  requests refused: their connection had too many unread replies
+    uint64_t shed_unread;           //  requests dropped unanswered: the same, and its pipe full
+    uint64_t batches_flushed;       //  batches handed to the store
+    uint64_t batches_failed;        //  batches the store failed
+    uint64_t reclaims_handed;       //  reclaimed objects handed to delivery
+    uint64_t cleanups_handed;       //  cleanups handed to delivery
+    uint64_t turns;                 //  loop turns
+} s_counters_t;
+
+
+typedef struct {
+    zsock_t *pipe;                  //  actor pipe
+    gt_config_t *config;            //  own copy
+    zsock_t *router;                //  requests, once bound
+    zsock_t *pub;                   //  events, once bound
+    gt_store_t *store;              //  NULL if it could not be opened
+    gt_broker_delivery_t *delivery; //  cleanup callbacks (gt_broker_delivery.c)
+    gt_metrics_t *metrics;          //  figures for /metrics and STATS (gt_broker_metrics.c)
+    gt_broker_metrics_t *broker_metrics;    //  snapshots, the HTTP endpoint, STATS figures (gt_broker_metrics.h)
+    gt_leases_t *leases;            //  the tables
+    gt_events_t *events;            //  numbering, history
+    s_batch_t *current;             //  the batch of this turn
+    zlistx_t *flight;               //  s_batch_t flushed, not yet released
+    uint64_t batch_counter;         //  last batch id
+    s_reply_t *backlog;             //  replies waiting for a full peer
+    s_reply_t **backlog_tail;       //  where the next one goes
+    size_t backlog_count;           //  how many
+    gt_peers_t *peers;              //  what each connection makes us hold (gt_peers.h)
+    uint64_t freed_bytes;           //  reply bytes dropped for gone peers since the last trim
+    int64_t trim_at;                //  zclock_mono of the next malloc_trim, 0 if none due
+    s_counters_t counters;          //  for STATS
+    int hwm;                        //  PUB high-water mark of sockets bound from now on
+    int peer_hwm;                   //  ROUTER high-water marks (per connection) of sockets bound from now on
+    int64_t started;                //  zclock_mono at start
+    bool more_requests;             //  requests were left for the next turn
+    bool more_timers;               //  due timers were left for the next turn
+    gt_admission_t *admission;      //  refusal while the store is down, timer pacing (gt_admission.h)
+    gt_broker_requests_t *requests; //  a request applied, its reply encoded (gt_broker_requests.h)
+    bool verbose;                   //  log every request
+    bool terminated;                //  $TERM received: a graceful stop, then the loop ends
+} s_broker_t;
+
 
 //  --------------------------------------------------------------------------
 //  Replies
@@ -477,8 +576,8 @@ s_hook_reclaim (void *ctx, const char *object_id, uint64_t fence,
 //  --------------------------------------------------------------------------
 //  Requests (what each one does: gt_broker_requests.c)
 
-void
-gt_broker_clock (s_broker_t *self)
+static void
+s_clock (s_broker_t *self)
 {
     gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
 }
@@ -609,7 +708,7 @@ s_drain_requests (s_broker_t *self)
             //  doing (GTLP.md §11): only changes wait for their batch
             immediate = cmd == GT_CMD_HEALTH || cmd == GT_CMD_STATS || cmd == GT_CMD_GET
                      || cmd == GT_CMD_LIST || cmd == GT_CMD_REPLAY;
-            code = gt_broker_handle (self, request, &data, &size);
+            code = gt_broker_requests_handle (self->requests, request, &data, &size);
             //  Refused unapplied (store down): nothing to wait for
             if (code == GT_ERR_UNAVAILABLE)
                 immediate = true;
@@ -641,7 +740,7 @@ s_drain_requests (s_broker_t *self)
 static void
 s_fire_timers (s_broker_t *self)
 {
-    gt_broker_clock (self);
+    s_clock (self);
     //  None while the store cannot write; paced in the catch-up after a start
     int64_t now = zclock_mono ();
     size_t budget = gt_admission_timer_budget (self->admission, now);
@@ -660,7 +759,7 @@ s_poll_timeout (s_broker_t *self)
     //  Changes made between turns (delivery outcomes) go to the store now
     if (self->current && self->current->dirty)
         return 0;
-    gt_broker_clock (self);
+    s_clock (self);
     int64_t timeout = gt_admission_timer_timeout (self->admission, gt_leases_timeout (self->leases), zclock_mono ());
     if (self->backlog_count && (timeout < 0 || timeout > 1))
         timeout = 1;                //  retry queued replies every ms
@@ -723,6 +822,7 @@ s_detach (s_broker_t *self)
     gt_store_t *store = self->store;
     self->store = NULL;
     gt_admission_set_store (self->admission, NULL);
+    gt_broker_requests_set_store (self->requests, NULL);
     gt_broker_delivery_set_store (self->delivery, NULL);
     gt_broker_metrics_attach (self->broker_metrics, self->leases, NULL);
     return store;
@@ -944,10 +1044,68 @@ s_delivery_turn (void *ctx, uint64_t *last_seq_p)
 }
 
 //  What the metrics module asks of the broker (gt_broker_metrics.h)
+//  The broker's STATS: the figures it owns, by the table's ids
 static gt_stat_t *
 s_metrics_stats (void *ctx, size_t *count_p)
 {
-    return gt_broker_stats_build ((s_broker_t *) ctx, count_p);
+    s_broker_t *self = (s_broker_t *) ctx;
+    gt_leases_stats_t engine;
+    gt_leases_stats (self->leases, &engine);
+    const s_counters_t *c = &self->counters;
+    gt_broker_delivery_counters_t callbacks;
+    gt_broker_delivery_counters (self->delivery, &callbacks);
+
+    //  Every figure of the table (gt_figures.h), by its id
+    uint64_t values [GT_FIGURE_COUNT_] = {
+        [GT_FIGURE_ACTIVE_LEASES] = engine.active_leases,
+        [GT_FIGURE_ACTIVE_OBJECTS] = engine.active_objects,
+        [GT_FIGURE_LEASES_CREATED] = c->events_by_kind [GT_EVENT_LEASE_CREATED],
+        [GT_FIGURE_LEASES_RENEWED] = c->events_by_kind [GT_EVENT_LEASE_RENEWED],
+        [GT_FIGURE_LEASES_RELEASED] = c->events_by_kind [GT_EVENT_LEASE_RELEASED],
+        [GT_FIGURE_LEASES_EXPIRED] = c->events_by_kind [GT_EVENT_LEASE_EXPIRED],
+        [GT_FIGURE_OBJECTS_RECLAIMED] = c->events_by_kind [GT_EVENT_OBJECT_RECLAIMED],
+        [GT_FIGURE_EVENTS_PUBLISHED] = c->events_published,
+        [GT_FIGURE_LAST_SEQ] = gt_events_last_seq (self->events),
+        [GT_FIGURE_REQUESTS] = c->requests,
+        [GT_FIGURE_ERRORS] = c->errors,
+        [GT_FIGURE_REPLIES_DROPPED] = c->replies_dropped,
+        [GT_FIGURE_REQUESTS_MALFORMED] = c->malformed,
+        [GT_FIGURE_REPLIES_QUEUED] = c->replies_queued,
+        [GT_FIGURE_REPLIES_BACKLOG] = self->backlog_count,
+        [GT_FIGURE_REPLIES_BACKLOG_OVERFLOWS] = c->backlog_overflows,
+        [GT_FIGURE_REPLIES_BACKLOG_BYTES] = gt_peers_queued_bytes (self->peers),
+        [GT_FIGURE_REQUESTS_REFUSED_UNREAD] = c->refused_unread,
+        [GT_FIGURE_REQUESTS_SHED_UNREAD] = c->shed_unread,
+        [GT_FIGURE_RETAINED_LEASES] = engine.retained_leases,
+        [GT_FIGURE_PENDING_RECLAIMS] = engine.pending_reclaims,
+        [GT_FIGURE_SERVICES] = engine.services,
+        [GT_FIGURE_LAST_FENCE] = engine.last_fence,
+        [GT_FIGURE_EVENT_HISTORY_OLDEST_SEQ] = gt_events_oldest_seq (self->events),
+        [GT_FIGURE_EXPIRY_LATE_MAX_MS] = engine.expiry_late_max_ms,
+        [GT_FIGURE_EXPIRY_LATE_0MS] = engine.expiry_late [0],
+        [GT_FIGURE_EXPIRY_LATE_1MS] = engine.expiry_late [1],
+        [GT_FIGURE_EXPIRY_LATE_LE_2MS] = engine.expiry_late [2],
+        [GT_FIGURE_EXPIRY_LATE_LE_5MS] = engine.expiry_late [3],
+        [GT_FIGURE_EXPIRY_LATE_LE_10MS] = engine.expiry_late [4],
+        [GT_FIGURE_EXPIRY_LATE_GT_10MS] = engine.expiry_late [5],
+        [GT_FIGURE_STORE_BATCHES] = c->batches_flushed,
+        [GT_FIGURE_STORE_BATCHES_FAILED] = c->batches_failed,
+        [GT_FIGURE_STORE_BATCHES_IN_FLIGHT] = zlistx_size (self->flight),
+        [GT_FIGURE_RECLAIMS_HANDED] = c->reclaims_handed,
+        [GT_FIGURE_CLEANUPS_HANDED] = c->cleanups_handed,
+        [GT_FIGURE_CALLBACKS_PENDING] = callbacks.pending,
+        [GT_FIGURE_CALLBACKS_DELIVERED] = callbacks.delivered,
+        [GT_FIGURE_CALLBACKS_DEAD] = callbacks.dead,
+        [GT_FIGURE_CALLBACKS_DEAD_LETTERS] = callbacks.dead_letters,
+        [GT_FIGURE_CALLBACKS_QUEUE_FULL] = callbacks.queue_full,
+        [GT_FIGURE_CALLBACKS_RETRIED] = callbacks.retried,
+        [GT_FIGURE_CALLBACKS_RECOVERED] = callbacks.recovered,
+        [GT_FIGURE_CALLBACK_ATTEMPTS] = callbacks.attempts,
+        [GT_FIGURE_CALLBACK_FAILURES] = callbacks.failures,
+        [GT_FIGURE_LOOP_TURNS] = c->turns,
+        [GT_FIGURE_UPTIME_MS] = (uint64_t) (zclock_mono () - self->started),
+    };
+    return gt_broker_stats_build (values, c->requests_by_cmd, c->errors_by_code, self->broker_metrics, count_p);
 }
 
 static uint64_t
@@ -1016,6 +1174,9 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     if (self->store && gt_store_async (self->store))
         gt_leases_journal (self->leases, true);
     self->admission = gt_admission_new (config, self->store);
+    gt_broker_requests_parts_t parts = { self->leases, self->events, self->store, self->admission,
+                                         self->delivery, s_metrics_stats, self };
+    self->requests = gt_broker_requests_new (config, self->started, &parts);
     return self;
 }
 
@@ -1038,6 +1199,7 @@ s_broker_destroy (s_broker_t **self_p)
     gt_peers_destroy (&self->peers);
     gt_leases_destroy (&self->leases);
     gt_events_destroy (&self->events);
+    gt_broker_requests_destroy (&self->requests);
     gt_admission_destroy (&self->admission);
     gt_store_destroy (&self->store);
     zsock_destroy (&self->router);

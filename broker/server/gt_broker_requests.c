@@ -1,6 +1,6 @@
 /*  gt_broker_requests.c — one decoded request applied to the broker's
-    tables, and the encoded reply body (part of the broker actor,
-    gt_broker.c; kept apart so that each file reads in one sitting).  */
+    tables, and the encoded reply body; the contract is in
+    gt_broker_requests.h.  */
 
 #include <czmq.h>
 #include "gt_broker.h"
@@ -9,9 +9,59 @@
 #include "gt_store.h"
 #include "gt_broker_delivery.h"
 #include "gt_callback.h"
-#include "gt_broker_internal.h"
+#include "gt_broker_requests.h"
 #include "gt_log.h"
 #include "gt_admission.h"
+
+struct _gt_broker_requests_t {
+    char *callback_allow;           //  GC_CALLBACK_ALLOW, or NULL
+    int64_t started;                //  zclock_mono of the broker's start (HEALTH uptime)
+    gt_leases_t *leases;            //  the lease engine (borrowed)
+    gt_events_t *events;            //  numbering and history (borrowed), for REPLAY
+    gt_store_t *store;              //  the store (borrowed), for HEALTH; may be NULL
+    gt_admission_t *admission;      //  what may be changed now (borrowed)
+    gt_broker_delivery_t *delivery; //  cleanup callbacks (borrowed), for RETRY
+    gt_broker_requests_stats_fn *stats;     //  the STATS list of the broker
+    void *stats_ctx;                //  passed to stats
+};
+
+gt_broker_requests_t *
+gt_broker_requests_new (const gt_config_t *config, int64_t started, const gt_broker_requests_parts_t *parts)
+{
+    assert (config && parts && parts->leases && parts->events && parts->admission && parts->delivery
+            && parts->stats);
+    gt_broker_requests_t *self = (gt_broker_requests_t *) zmalloc (sizeof (gt_broker_requests_t));
+    assert (self);
+    self->callback_allow = config->callback_allow ? strdup (config->callback_allow) : NULL;
+    self->started = started;
+    self->leases = parts->leases;
+    self->events = parts->events;
+    self->store = parts->store;
+    self->admission = parts->admission;
+    self->delivery = parts->delivery;
+    self->stats = parts->stats;
+    self->stats_ctx = parts->stats_ctx;
+    return self;
+}
+
+void
+gt_broker_requests_destroy (gt_broker_requests_t **self_p)
+{
+    assert (self_p);
+    gt_broker_requests_t *self = *self_p;
+    if (self) {
+        free (self->callback_allow);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+gt_broker_requests_set_store (gt_broker_requests_t *self, gt_store_t *store)
+{
+    assert (self);
+    self->store = store;
+}
 
 //  Encode an error reply body.
 void
@@ -46,14 +96,14 @@ gt_broker_error_body (uint64_t rid, gt_code_t code, const char *message,
 }
 
 static void
-s_reply_lease (s_broker_t *self, gt_msg_t *reply, gt_lease_info_t *info, const gt_lease_t *lease)
+s_reply_lease (gt_broker_requests_t *self, gt_msg_t *reply, gt_lease_info_t *info, const gt_lease_t *lease)
 {
     gt_leases_info (self->leases, lease, info);
     reply->lease = info;
 }
 
 gt_code_t
-gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size_t *size_p)
+gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, void **body_p, size_t *size_p)
 {
     char err [512] = "";
     gt_msg_t reply;
@@ -71,7 +121,7 @@ gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size
     gt_stat_t *stats = NULL;
     char cursor [32] = "";
 
-    gt_broker_clock (self);
+    gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
     //  The store cannot write: refuse a change before applying it
     if (gt_admission_refuses (self->admission, request->cmd, err, sizeof (err)))
         code = GT_ERR_UNAVAILABLE;
@@ -91,7 +141,7 @@ gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size
             //  against GC_CALLBACK_ALLOW): checked here, before the engine
             //  sees the CREATE, with the texts clients have always had
             const char *url = spec.cleanup ? spec.cleanup->url : NULL;
-            const char *allow = self->config->callback_allow;
+            const char *allow = self->callback_allow;
             bool refused = true;
             if (url && !gt_callback_url_allowed (NULL, url))
                 snprintf (err, sizeof (err), "cleanup.url must be an http:// or https:// URL with a host, "
@@ -225,7 +275,7 @@ gt_broker_handle (s_broker_t *self, const gt_msg_t *request, void **body_p, size
         }
         case GT_CMD_STATS: {
             size_t count = 0;
-            stats = gt_broker_stats_build (self, &count);
+            stats = self->stats (self->stats_ctx, &count);
             reply.stats = stats;
             reply.stat_count = count;
             reply.stats_present = true;
