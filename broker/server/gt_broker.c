@@ -1046,7 +1046,7 @@ s_delivery_turn (void *ctx, uint64_t *last_seq_p)
 //  What the metrics module asks of the broker (gt_broker_metrics.h)
 //  The broker's STATS: the figures it owns, by the table's ids
 static gt_stat_t *
-s_metrics_stats (void *ctx, size_t *count_p)
+s_broker_figures (void *ctx, size_t *count_p)
 {
     s_broker_t *self = (s_broker_t *) ctx;
     gt_leases_stats_t engine;
@@ -1135,7 +1135,7 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     self->verbose = config->verbose;
     self->started = zclock_mono ();
     self->metrics = gt_metrics_new ();
-    gt_broker_metrics_source_t source = { self, s_metrics_stats, s_metrics_failures, s_metrics_bound };
+    gt_broker_metrics_source_t source = { self, s_broker_figures, s_metrics_failures, s_metrics_bound };
     self->broker_metrics = gt_broker_metrics_new (self->metrics, &source);
     self->hwm = GT_BROKER_HWM;
     self->peer_hwm = GT_BROKER_PEER_HWM;
@@ -1175,7 +1175,7 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         gt_leases_journal (self->leases, true);
     self->admission = gt_admission_new (config, self->store);
     gt_broker_requests_parts_t parts = { self->leases, self->events, self->store, self->admission,
-                                         self->delivery, s_metrics_stats, self };
+                                         self->delivery, s_broker_figures, self };
     self->requests = gt_broker_requests_new (config, self->started, &parts);
     return self;
 }
