@@ -68,8 +68,6 @@ void gt_events_restore (gt_events_t *self, uint64_t seq, const char *topic,
                         const void *body, size_t size);
 void gt_events_restore_seq (gt_events_t *self, uint64_t last_seq);
 
-void gt_events_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

@@ -50,8 +50,6 @@ void *gt_journal_commit_next (gt_journal_t *self, size_t position);
 //  still in the journal (what was committed cannot be undone).
 void *gt_journal_undo_next (gt_journal_t *self, size_t position);
 
-void gt_journal_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

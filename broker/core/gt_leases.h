@@ -222,8 +222,6 @@ void gt_leases_restore_object (gt_leases_t *self, const char *object_id, uint64_
 //  Fences handed out to objects no longer known start above this.
 void gt_leases_restore_fence_floor (gt_leases_t *self, uint64_t floor);
 
-void gt_leases_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

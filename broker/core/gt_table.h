@@ -50,8 +50,6 @@ void gt_table_foreach (gt_table_t *self, void (*fn) (void *entry, void *arg), vo
 //  (object ids), so that nobody can aim many keys at one slot.
 uint64_t gt_siphash (const uint8_t key [16], const void *data, size_t size);
 
-void gt_table_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

@@ -82,8 +82,6 @@ int64_t gt_wheel_timeout (gt_wheel_t *self, uint64_t now_ms);
 //  Number of timers armed or expired-but-not-popped.
 size_t gt_wheel_size (gt_wheel_t *self);
 
-void gt_wheel_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

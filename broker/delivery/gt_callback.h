@@ -155,9 +155,6 @@ bool
 bool
     gt_callback_global_init (void);
 
-void
-    gt_callback_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

@@ -129,9 +129,6 @@ int
 size_t
     gt_delivery_pending (gt_delivery_t *self);
 
-void
-    gt_delivery_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

@@ -99,7 +99,6 @@ void gt_config_mask_url (const char *url, char *out, size_t size);
 //  The usage text printed by --help.
 const char *gt_config_usage (void);
 
-void gt_config_test (bool verbose);
 
 #ifdef __cplusplus
 }

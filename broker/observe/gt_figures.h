@@ -11,7 +11,7 @@
     prefix, the Prometheus name and the help of each.
 
     To add a figure: one line here, and its value where the broker fills
-    the figures (gt_broker_stats.c).  */
+    the figures (s_broker_figures in server/gt_broker.c).  */
 #ifndef GT_FIGURES_H_INCLUDED
 #define GT_FIGURES_H_INCLUDED
 
@@ -133,8 +133,6 @@ typedef struct {
 //  The table, indexed by gt_figure_t / gt_figure_family_t.
 extern const gt_figure_info_t gt_figures [GT_FIGURE_COUNT_];
 extern const gt_figure_info_t gt_figure_families [GT_FIGURE_FAMILY_COUNT_];
-
-void gt_figures_test (bool verbose);
 
 #ifdef __cplusplus
 }

@@ -52,8 +52,6 @@ uint64_t gt_histogram_quantile (const gt_histogram_t *self, double q);
 //  Add other (same bounds) into self.
 void gt_histogram_merge (gt_histogram_t *self, const gt_histogram_t *other);
 
-void gt_histogram_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

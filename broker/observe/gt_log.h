@@ -74,8 +74,6 @@ size_t gt_log_format_line (char *buffer, size_t size, gt_log_format_t format, ui
 #define gt_log_info(component, ...)     gt_log (GT_LOG_INFO, component, __VA_ARGS__)
 #define gt_log_debug(component, ...)    gt_log (GT_LOG_DEBUG, component, __VA_ARGS__)
 
-void gt_log_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

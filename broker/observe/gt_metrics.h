@@ -131,13 +131,6 @@ bool gt_metrics_stat (const gt_metrics_snapshot_t *snapshot, const char *name, u
 char *gt_metrics_render (const gt_metrics_snapshot_t *snapshot, size_t *size_p);
 #define GT_METRICS_CONTENT_TYPE     "text/plain; version=0.0.4; charset=utf-8"
 
-//  For selftests: an actor (args: the gt_metrics_t) standing in for the
-//  broker loop: it polls the wake fd and publishes the scratch snapshot as
-//  the test left it, adding 1 to its STATS "test_publications" each time.
-void gt_metrics_test_broker (zsock_t *pipe, void *args);
-
-void gt_metrics_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

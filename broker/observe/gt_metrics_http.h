@@ -45,8 +45,6 @@ bool gt_metrics_http_parse_endpoint (const char *endpoint, char *host, size_t si
 char *gt_metrics_http_request (int port, const char *method, const char *path,
                                int *status_p, char **content_type_p);
 
-void gt_metrics_http_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

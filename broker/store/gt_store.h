@@ -181,9 +181,6 @@ int gt_store_control (gt_store_t *self, int argc, const char *argv []);
 //  True if the store may be handed over (DETACH).
 bool gt_store_detachable (gt_store_t *self);
 
-//  Selftest of the seam and the memory store.
-void gt_store_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

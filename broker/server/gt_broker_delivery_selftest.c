@@ -1,11 +1,9 @@
-/*  gt_admission_selftest.c — runs the selftests of the broker's side
-    of the stores by name (one ctest each): catch-up pacing (gt_pacer),
-    refusal and pacing in the broker (gt_admission).  Neither needs a
-    database.  The selftests of the PostgreSQL store itself and of
-    gt_storage run from tests/pg (gt_pg_selftest).  */
+/*  gt_broker_selftest.c — runs one broker module's selftest by name (one ctest each).  */
 #include <czmq.h>
-#include "gt_pacer.h"
-#include "gt_admission.h"
+#include "gt_peers.h"
+#include "gt_broker.h"
+#include "gt_broker_metrics.h"
+#include "gt_broker_delivery.h"
 
 typedef struct {
     const char *name;               //  module name, as registered with ctest
@@ -13,8 +11,10 @@ typedef struct {
 } s_test_t;
 
 static const s_test_t s_tests [] = {
-    { "gt_pacer", gt_pacer_test },
-    { "gt_admission", gt_admission_test },
+    { "gt_peers", gt_peers_test },
+    { "gt_broker", gt_broker_test },
+    { "gt_broker_metrics", gt_broker_metrics_test },
+    { "gt_broker_delivery", gt_broker_delivery_test },
 };
 
 int
@@ -25,12 +25,12 @@ main (int argc, char *argv [])
     bool found = argc < 2;
     for (size_t i = 0; i < count; i++)
         if (argc < 2 || streq (argv [1], s_tests [i].name)) {
-            found = true;
             printf ("Running %s selftest...\n", s_tests [i].name);
             s_tests [i].test (verbose);
+            found = true;
         }
     if (!found) {
-        fprintf (stderr, "gt_admission_selftest: no module '%s'\n", argv [1]);
+        fprintf (stderr, "gt_broker_selftest: no module '%s'\n", argv [1]);
         return 1;
     }
     return 0;

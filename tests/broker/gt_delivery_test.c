@@ -8,6 +8,7 @@
 
 #include "gt_delivery.h"
 #include "gt_http_server.h"
+#include "gt_broker_selftest.h"
 #include <sodium.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>

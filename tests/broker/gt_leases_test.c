@@ -4,6 +4,7 @@
     (s_tick), so every timing assertion is exact and no test sleeps.  */
 #include <czmq.h>
 #include "gt_leases.h"
+#include "gt_broker_selftest.h"
 
 #define S_MAX_SEEN  256
 

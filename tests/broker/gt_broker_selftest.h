@@ -1,0 +1,58 @@
+/*  gt_broker_selftest.h — the selftests of the broker's lower layers
+    (core, observe, store, delivery).
+
+    They live here, in the test-only library gtbrokertest, and not in the
+    libraries gtcore, gtobserve, gtstore and gtdelivery: the daemon and
+    whatever is installed carry no test code.  Each uses its module's API
+    (gt_wheel's selftest also reads gt_wheel_private.h, a header that is
+    not installed); failures are asserts.  */
+#ifndef GT_BROKER_SELFTEST_H_INCLUDED
+#define GT_BROKER_SELFTEST_H_INCLUDED
+
+#include <czmq.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+//  core: the timer wheel (fake clock: boundaries, cancel, random
+//  operations against a reference, throughput)
+void gt_wheel_test (bool verbose);
+//  core: the hash table and SipHash
+void gt_table_test (bool verbose);
+//  core: settings from defaults, environment and flags; the effective
+//  configuration with secrets hidden
+void gt_config_test (bool verbose);
+//  core: the undo log
+void gt_journal_test (bool verbose);
+//  core: the lease engine (fake clock)
+void gt_leases_test (bool verbose);
+//  core: event numbering, publishing, history, REPLAY
+void gt_events_test (bool verbose);
+//  observe: log lines, text and JSON
+void gt_log_test (bool verbose);
+//  observe: fixed-bucket histograms
+void gt_histogram_test (bool verbose);
+//  observe: the table of figures
+void gt_figures_test (bool verbose);
+//  observe: collection, snapshots, the Prometheus text
+void gt_metrics_test (bool verbose);
+//  observe: the HTTP endpoint (/metrics, /healthz, /readyz)
+void gt_metrics_http_test (bool verbose);
+//  store: the seam and the memory store
+void gt_store_test (bool verbose);
+//  delivery: jobs, bodies, signatures, the cleanup URL policy
+void gt_callback_test (bool verbose);
+//  delivery: the HTTP engine against the HTTP test server (gthttptest)
+void gt_delivery_test (bool verbose);
+
+//  A fixture of gt_metrics_test and gt_metrics_http_test: an actor (args:
+//  the gt_metrics_t) standing in for the broker loop.  It polls the wake
+//  fd and publishes the scratch snapshot as the test left it, adding 1 to
+//  its STATS "test_publications" each time.
+void gt_metrics_test_broker (zsock_t *pipe, void *args);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

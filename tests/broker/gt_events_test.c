@@ -1,0 +1,156 @@
+/*  gt_events_test.c — selftest of gt_events: numbering, rollback of
+    unpublished events, publishing on PUB, the history and REPLAY, recovery.  */
+#include <czmq.h>
+#include "gt_events.h"
+#include "gt_broker_selftest.h"
+
+static void
+s_test_lease (gt_lease_info_t *lease, const char *service)
+{
+    memset (lease, 0, sizeof (*lease));
+    strcpy (lease->id, "00112233445566778899aabbccddeeff");
+    lease->object_id = "object";
+    lease->object_type = GT_TYPE_TEMPORARY_FILE;
+    lease->service_id = (char *) service;
+    lease->state = GT_STATE_ACTIVE;
+    lease->fence = 1;
+    lease->ttl_ms = 1000;
+    lease->created_at = lease->renewed_at = 1700000000000ULL;
+    lease->expires_at = lease->created_at + 1000;
+}
+
+//  Decode a REPLAY reply body and return its events' seqs.
+static size_t
+s_replay_seqs (gt_events_t *events, uint64_t after, size_t limit, size_t budget,
+               uint64_t *seqs, uint64_t *last_seq, gt_code_t *code)
+{
+    void *data;
+    size_t size;
+    char err [128];
+    *code = gt_events_replay (events, 7, after, limit, budget, &data, &size, err, sizeof (err));
+    if (*code != GT_OK)
+        return 0;
+    gt_msg_t *reply = NULL;
+    uint64_t rid = 0;
+    gt_code_t decoded = gt_msg_decode (data, size, GT_MSG_REPLY, &reply, &rid, err, sizeof (err));
+    free (data);
+    assert (decoded == GT_OK);
+    assert (reply->rid == 7 && reply->events_present && reply->has_last_seq);
+    *last_seq = reply->last_seq;
+    size_t count = reply->event_count;
+    for (size_t i = 0; i < count; i++) {
+        seqs [i] = reply->events [i].seq;
+        assert (streq (reply->events [i].lease.service_id, "svc"));
+    }
+    gt_msg_destroy (&reply);
+    return count;
+}
+
+void
+gt_events_test (bool verbose)
+{
+    (void) verbose;
+    gt_events_t *events = gt_events_new (5);
+    gt_lease_info_t lease;
+    s_test_lease (&lease, "svc");
+
+    //  Made events wait; numbers are consecutive from 1
+    const gt_event_record_t *record = gt_events_make (events, GT_EVENT_LEASE_CREATED, &lease,
+                                                      GT_REASON_NONE, 1700000000000ULL);
+    assert (record && record->seq == 1);
+    assert (streq (record->topic, "created.TEMPORARY_FILE.svc"));
+    gt_msg_t *decoded = NULL;
+    char err [128];
+    assert (gt_msg_decode (record->body, record->size, GT_MSG_EVENT, &decoded, NULL, err, sizeof (err)) == GT_OK);
+    assert (decoded->event.seq == 1 && decoded->event.kind == GT_EVENT_LEASE_CREATED);
+    assert (streq (decoded->event.lease.id, lease.id));
+    gt_msg_destroy (&decoded);
+    assert (gt_events_make (events, GT_EVENT_LEASE_RENEWED, &lease, GT_REASON_NONE, 1)->seq == 2);
+    assert (gt_events_last_seq (events) == 0);
+
+    //  A failed batch: its events go, their numbers are reused
+    gt_events_rollback (events, 2);
+    assert (gt_events_next_seq (events) == 2);
+    assert (gt_events_make (events, GT_EVENT_LEASE_EXPIRED, &lease, GT_REASON_NONE, 1)->seq == 2);
+
+    //  Published events are sent and remembered; counted by kind
+    zsock_t *pub = zsock_new_pub ("inproc://gt-events-test");
+    zsock_t *sub = zsock_new_sub (">inproc://gt-events-test", "");
+    assert (pub && sub);
+    uint64_t by_kind [GT_EVENT_COUNT_] = { 0 };
+    assert (gt_events_publish (events, pub, 1, by_kind) == 1);
+    assert (gt_events_publish (events, pub, 10, by_kind) == 1);
+    assert (by_kind [GT_EVENT_LEASE_CREATED] == 1 && by_kind [GT_EVENT_LEASE_EXPIRED] == 1);
+    assert (gt_events_last_seq (events) == 2);
+    char *topic = NULL;
+    zframe_t *body = NULL;
+    assert (zsock_recv (sub, "sf", &topic, &body) == 0);
+    assert (streq (topic, "created.TEMPORARY_FILE.svc"));
+    zstr_free (&topic);
+    zframe_destroy (&body);
+    assert (zsock_recv (sub, "sf", &topic, &body) == 0);
+    assert (streq (topic, "expired.TEMPORARY_FILE.svc"));
+    zstr_free (&topic);
+    zframe_destroy (&body);
+
+    //  REPLAY: after the newest -> empty; limits; history of 5
+    uint64_t seqs [16], last = 0;
+    gt_code_t code;
+    assert (s_replay_seqs (events, 2, 100, 1 << 20, seqs, &last, &code) == 0);
+    assert (code == GT_OK && last == 2);
+    assert (s_replay_seqs (events, 0, 100, 1 << 20, seqs, &last, &code) == 2);
+    assert (seqs [0] == 1 && seqs [1] == 2);
+    for (int i = 0; i < 6; i++)
+        gt_events_make (events, GT_EVENT_LEASE_RENEWED, &lease, GT_REASON_NONE, 1);
+    gt_events_publish (events, NULL, UINT64_MAX, NULL);
+    assert (gt_events_last_seq (events) == 8);
+    assert (gt_events_oldest_seq (events) == 4);
+    assert (s_replay_seqs (events, 3, 100, 1 << 20, seqs, &last, &code) == 5);
+    assert (seqs [0] == 4 && seqs [4] == 8 && last == 8);
+    assert (s_replay_seqs (events, 2, 100, 1 << 20, seqs, &last, &code) == 0);
+    assert (code == GT_ERR_TOO_OLD);
+    assert (s_replay_seqs (events, 4, 2, 1 << 20, seqs, &last, &code) == 2);
+    assert (seqs [0] == 5 && seqs [1] == 6);
+    //  A tiny byte budget still returns one event
+    assert (s_replay_seqs (events, 4, 100, 1, seqs, &last, &code) == 1);
+    assert (s_replay_seqs (events, 100, 100, 1 << 20, seqs, &last, &code) == 0);
+    assert (code == GT_OK);
+
+    //  More than 15 events use an array 16 header
+    gt_events_t *big = gt_events_new (100);
+    for (int i = 0; i < 40; i++)
+        gt_events_make (big, GT_EVENT_LEASE_RENEWED, &lease, GT_REASON_NONE, 1);
+    gt_events_publish (big, NULL, UINT64_MAX, NULL);
+    void *data;
+    size_t size;
+    assert (gt_events_replay (big, 1, 0, 1000, 1 << 20, &data, &size, err, sizeof (err)) == GT_OK);
+    gt_msg_t *reply = NULL;
+    assert (gt_msg_decode (data, size, GT_MSG_REPLY, &reply, NULL, err, sizeof (err)) == GT_OK);
+    assert (reply->event_count == 40 && reply->events [39].seq == 40);
+    gt_msg_destroy (&reply);
+    free (data);
+
+    //  A rid whose encoding spells "\xa6events\x90" must not confuse the
+    //  reply (a client chooses its rids)
+    const uint64_t tricky_rid = 0xA66576656E747390ULL;
+    assert (gt_events_replay (big, tricky_rid, 38, 1000, 1 << 20, &data, &size,
+                              err, sizeof (err)) == GT_OK);
+    assert (gt_msg_decode (data, size, GT_MSG_REPLY, &reply, NULL, err, sizeof (err)) == GT_OK);
+    assert (reply->rid == tricky_rid && reply->event_count == 2 && reply->events [1].seq == 40);
+    gt_msg_destroy (&reply);
+    free (data);
+    gt_events_destroy (&big);
+
+    //  Recovery continues the numbering and restores the history
+    gt_events_t *restored = gt_events_new (10);
+    gt_events_restore (restored, 41, "created.UNKNOWN.svc", "\x80", 1);
+    gt_events_restore_seq (restored, 50);
+    assert (gt_events_last_seq (restored) == 50);
+    assert (gt_events_make (restored, GT_EVENT_LEASE_CREATED, &lease, GT_REASON_NONE, 1)->seq == 51);
+    gt_events_destroy (&restored);
+
+    zsock_destroy (&sub);
+    zsock_destroy (&pub);
+    gt_events_destroy (&events);
+    assert (events == NULL);
+}

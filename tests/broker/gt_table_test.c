@@ -1,0 +1,86 @@
+/*  gt_table_test.c — selftest of gt_table: SipHash reference values, then
+    the table under a poor hash (many collisions) and a uniform one.  */
+#include <czmq.h>
+#include "gt_table.h"
+#include "gt_broker_selftest.h"
+
+typedef struct {
+    uint64_t key;                   //  test key
+} s_item_t;
+
+static uint64_t
+s_item_hash (const void *entry, void *ctx)
+{
+    (void) ctx;
+    //  A deliberately poor hash (many collisions) exercises the probing
+    return ((const s_item_t *) entry)->key % 7 * 0x9E3779B97F4A7C15ULL;
+}
+
+static bool
+s_item_match (const void *entry, const void *key)
+{
+    return ((const s_item_t *) entry)->key == *(const uint64_t *) key;
+}
+
+static void
+s_count (void *entry, void *arg)
+{
+    (void) entry;
+    (*(size_t *) arg)++;
+}
+
+void
+gt_table_test (bool verbose)
+{
+    (void) verbose;
+    //  SipHash-2-4 reference value: key 00..0f, message 00..0e (15 bytes)
+    uint8_t key [16], message [15];
+    for (int i = 0; i < 16; i++)
+        key [i] = (uint8_t) i;
+    for (int i = 0; i < 15; i++)
+        message [i] = (uint8_t) i;
+    assert (gt_siphash (key, message, 15) == 0xa129ca6149be45e5ULL);
+    assert (gt_siphash (key, message, 0) == 0x726fdb47dd0e0e31ULL);
+
+    gt_table_t *table = gt_table_new (s_item_hash, NULL);
+    assert (gt_table_lookup (table, 0, s_item_match, &(uint64_t) { 1 }) == NULL);
+    enum { COUNT = 5000 };
+    s_item_t *items = (s_item_t *) calloc (COUNT, sizeof (s_item_t));
+    for (uint64_t i = 0; i < COUNT; i++) {
+        items [i].key = i;
+        gt_table_insert (table, s_item_hash (&items [i], NULL), &items [i]);
+    }
+    assert (gt_table_size (table) == COUNT);
+    assert (gt_table_capacity (table) * 3 >= COUNT * 4);
+    for (uint64_t i = 0; i < COUNT; i++)
+        assert (gt_table_lookup (table, s_item_hash (&items [i], NULL), s_item_match, &i) == &items [i]);
+    //  Remove every odd one; the even ones must all stay reachable
+    for (uint64_t i = 1; i < COUNT; i += 2)
+        assert (gt_table_remove (table, s_item_hash (&items [i], NULL), &items [i]));
+    assert (!gt_table_remove (table, s_item_hash (&items [1], NULL), &items [1]));
+    for (uint64_t i = 0; i < COUNT; i++) {
+        void *found = gt_table_lookup (table, s_item_hash (&items [i], NULL), s_item_match, &i);
+        assert (found == (i % 2 ? NULL : &items [i]));
+    }
+    size_t counted = 0;
+    gt_table_foreach (table, s_count, &counted);
+    assert (counted == COUNT / 2);
+    //  Remove the rest: the table shrinks and ends empty
+    for (uint64_t i = 0; i < COUNT; i += 2)
+        assert (gt_table_remove (table, s_item_hash (&items [i], NULL), &items [i]));
+    assert (gt_table_size (table) == 0);
+    assert (gt_table_capacity (table) <= 2048);
+
+    //  Uniform hashes at scale (as lease ids are): random insert/remove mix
+    gt_table_t *big = gt_table_new (s_item_hash, NULL);
+    for (uint64_t i = 0; i < COUNT; i++)
+        gt_table_insert (big, s_item_hash (&items [i], NULL), &items [i]);
+    for (uint64_t i = 0; i < COUNT; i += 3)
+        assert (gt_table_remove (big, s_item_hash (&items [i], NULL), &items [i]));
+    for (uint64_t i = 0; i < COUNT; i++)
+        assert ((gt_table_lookup (big, s_item_hash (&items [i], NULL), s_item_match, &i) != NULL) == (i % 3 != 0));
+    gt_table_destroy (&big);
+    gt_table_destroy (&table);
+    assert (table == NULL);
+    free (items);
+}
