@@ -58,8 +58,6 @@ typedef struct {
 } gt_broker_args_t;
 void gt_broker_actor_on_store (zsock_t *pipe, void *args);
 
-void gt_broker_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

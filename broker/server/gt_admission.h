@@ -51,8 +51,6 @@ int64_t gt_admission_timer_timeout (gt_admission_t *self, int64_t wheel_timeout,
 //  True while the catch-up after the start paces the timers.
 bool gt_admission_catching_up (gt_admission_t *self);
 
-void gt_admission_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

@@ -48,6 +48,4 @@ void gt_broker_metrics_tick (gt_broker_metrics_t *self);
 //  active_leases_<object type>, store_up.
 void gt_broker_metrics_stats (gt_broker_metrics_t *self, gt_stat_t *stats, size_t *count_p, size_t max);
 
-void gt_broker_metrics_test (bool verbose);
-
 #endif

@@ -31,8 +31,6 @@ void gt_pacer_spend (gt_pacer_t *self, uint64_t count);
 //  Ms from now_ms until one token is available (0: now).
 int64_t gt_pacer_wait (gt_pacer_t *self, int64_t now_ms);
 
-void gt_pacer_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

@@ -68,8 +68,6 @@ void gt_peers_settle (gt_peers_t *self, gt_peer_t *peer);
 size_t gt_peers_count (gt_peers_t *self);
 uint64_t gt_peers_queued_bytes (gt_peers_t *self);
 
-void gt_peers_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

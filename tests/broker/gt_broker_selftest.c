@@ -40,6 +40,11 @@ static const s_test_t s_tests [] = {
     { "gt_callback",     gt_callback_test },
     { "gt_http_server",  gt_http_server_test },
     { "gt_delivery",     gt_delivery_test },
+    { "gt_peers",        gt_peers_test },
+    { "gt_pacer",        gt_pacer_test },
+    { "gt_admission",    gt_admission_test },
+    { "gt_broker",       gt_broker_test },
+    { "gt_broker_metrics", gt_broker_metrics_test },
 };
 #define S_TEST_COUNT (sizeof (s_tests) / sizeof (s_tests [0]))
 

@@ -46,6 +46,13 @@ void gt_callback_test (bool verbose);
 //  delivery: the HTTP engine against the HTTP test server (gthttptest)
 void gt_delivery_test (bool verbose);
 
+//  server (the actor and the modules it wires together)
+void gt_peers_test (bool verbose);
+void gt_pacer_test (bool verbose);
+void gt_admission_test (bool verbose);
+void gt_broker_test (bool verbose);
+void gt_broker_metrics_test (bool verbose);
+
 //  A fixture of gt_metrics_test and gt_metrics_http_test: an actor (args:
 //  the gt_metrics_t) standing in for the broker loop.  It polls the wake
 //  fd and publishes the scratch snapshot as the test left it, adding 1 to

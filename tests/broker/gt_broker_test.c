@@ -7,6 +7,7 @@
 #include <czmq.h>
 #include "gt_broker.h"
 #include "gt_msg.h"
+#include "gt_broker_selftest.h"
 
 static char *
 s_command (zactor_t *broker, const char *command, const char *arg)
