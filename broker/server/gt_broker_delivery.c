@@ -12,46 +12,11 @@
 #include "gt_store.h"
 #include "gt_delivery.h"
 #include "gt_broker_delivery.h"
+#include "gt_broker_delivery_private.h"
 #include "gt_log.h"
 
 //  Outcomes read per loop turn at most (the poller brings us back for more)
 #define S_OUTCOMES_PER_TURN     2000
-
-typedef struct {
-    uint64_t job_id;                //  the engine's handle, and the outbox row's key
-    char lease_id [GT_LEASE_ID_LEN + 1];    //  the lease whose URL is called ("" if unknown)
-    char *url;                      //  the endpoint
-    char *body;                     //  stored body (without "attempt")
-    uint32_t max_retries;           //  retries after the first attempt
-    uint32_t retry_delay_ms;        //  backoff base
-    uint32_t attempts;              //  attempts made
-    uint32_t resume_delay_ms;       //  recovered: wait before the next attempt
-    gt_cleanup_status_t status;     //  PENDING, or DEAD
-    char *error;                    //  last error, or NULL
-    gt_callback_job_t *job;         //  built, not yet submitted, or NULL
-    uint64_t batch;                 //  batch that must be durable before submission; 0 = none
-    bool fresh;                     //  made by that batch (a reclaim), not a RETRY
-    uint32_t prev_attempts;         //  RETRY: attempts before it (restored if it fails)
-    char *prev_error;               //  RETRY: error before it
-    uint64_t written;               //  last batch an outcome update was recorded in
-} s_callback_t;
-
-struct _gt_broker_delivery_t {
-    gt_delivery_config_t settings;  //  for the engine (secret points at our copy)
-    char *secret;                   //  GC_CALLBACK_SECRET, or NULL
-    gt_delivery_t *engine;          //  started on first submission
-    bool engine_failed;             //  could not be started (logged once)
-    bool stopped;                   //  the store is being handed over: submit nothing
-    zhashx_t *by_job;               //  &job_id -> s_callback_t (owns the records)
-    zhashx_t *by_lease;             //  lease id -> s_callback_t (borrowed)
-    zlistx_t *waiting;              //  s_callback_t waiting for their batch, in batch order
-    uint64_t job_counter;           //  last job id handed out
-    gt_broker_delivery_counters_t counters;     //  for STATS
-    gt_leases_t *leases;            //  the lease engine (borrowed), whose leases show the callbacks' state
-    gt_store_t *store;              //  the store (borrowed) with the outbox, or NULL
-    gt_broker_delivery_turn_fn *turn;   //  the broker's batch of this turn
-    void *turn_ctx;                 //  passed to turn
-};
 
 //  libcurl (with OpenSSL) and libsodium are initialised once per process.
 //  Do it when the program loads, in the main thread: the thread that runs
@@ -191,8 +156,8 @@ gt_broker_delivery_counters (gt_broker_delivery_t *self, gt_broker_delivery_coun
 }
 
 //  Add a record to the indexes (it must have its job id and lease id).
-static void
-s_index (gt_broker_delivery_t *self, s_callback_t *record)
+void
+gt_broker_delivery_index (gt_broker_delivery_t *self, s_callback_t *record)
 {
     zhashx_insert (self->by_job, &record->job_id, record);
     if (*record->lease_id)
@@ -200,8 +165,8 @@ s_index (gt_broker_delivery_t *self, s_callback_t *record)
 }
 
 //  Forget a record (and free it).
-static void
-s_forget (gt_broker_delivery_t *self, s_callback_t *record)
+void
+gt_broker_delivery_forget (gt_broker_delivery_t *self, s_callback_t *record)
 {
     if (*record->lease_id && zhashx_lookup (self->by_lease, record->lease_id) == record)
         zhashx_delete (self->by_lease, record->lease_id);
@@ -262,8 +227,9 @@ s_dead_letter (gt_broker_delivery_t *self, s_callback_t *record, const char *err
 //  --------------------------------------------------------------------------
 //  Submission
 
-static bool
-s_engine (gt_broker_delivery_t *self)
+//  Start the engine if needed: true if it runs.
+bool
+gt_broker_delivery_engine (gt_broker_delivery_t *self)
 {
     if (!self->engine && !self->engine_failed && !self->stopped) {
         self->engine = gt_delivery_new (&self->settings);
@@ -295,7 +261,7 @@ s_submit (gt_broker_delivery_t *self, s_callback_t *record)
         s_dead_letter (self, record, "stored callback body is not valid");
         return;
     }
-    if (!s_engine (self)) {
+    if (!gt_broker_delivery_engine (self)) {
         gt_callback_job_destroy (&job);
         s_dead_letter (self, record, "delivery engine unavailable");
         return;
@@ -332,7 +298,7 @@ gt_broker_delivery_failed (gt_broker_delivery_t *self, uint64_t failed_id)
         if (self->counters.pending > 0)
             self->counters.pending--;
         if (record->fresh)
-            s_forget (self, record);
+            gt_broker_delivery_forget (self, record);
         else {
             self->counters.retried--;
             record->status = GT_CLEANUP_DEAD;
@@ -385,7 +351,7 @@ gt_broker_delivery_hook (gt_broker_delivery_t *self, const gt_lease_info_t *owne
     record->job = job;
     record->batch = batch_id;
     record->fresh = true;
-    s_index (self, record);
+    gt_broker_delivery_index (self, record);
     zlistx_add_end (self->waiting, record);
     self->counters.pending++;
     s_put_row (self, record, 0);
@@ -464,7 +430,7 @@ s_outcome (gt_broker_delivery_t *self, const gt_delivery_outcome_t *outcome)
                 self->turn (self->turn_ctx, NULL);
                 gt_store_callback_delete (self->store, record->job_id);
             }
-            s_forget (self, record);
+            gt_broker_delivery_forget (self, record);
             break;
         case GT_DELIVERY_DEAD:
             record->attempts = outcome->attempt;
@@ -516,7 +482,7 @@ gt_broker_delivery_load (gt_broker_delivery_t *self, const gt_store_callback_t *
     record->attempts = row->attempts;
     record->status = row->status;
     s_set_error (&record->error, row->last_error);
-    s_index (self, record);
+    gt_broker_delivery_index (self, record);
     //  The lease shows the row's state (it may be newer than the lease record)
     if (*record->lease_id)
         gt_leases_set_cleanup (self->leases, record->lease_id, record->status, record->attempts,
@@ -531,52 +497,4 @@ gt_broker_delivery_load (gt_broker_delivery_t *self, const gt_store_callback_t *
     self->counters.pending++;
     self->counters.recovered++;
     s_submit (self, record);      //  durable already
-}
-
-//  --------------------------------------------------------------------------
-//  Self test: the parts that need no broker (the integration tests in
-//  tests/test_delivery.c drive the rest over the wire)
-
-void
-gt_broker_delivery_test (bool verbose)
-{
-    if (verbose)
-        printf (" * gt_broker_delivery: ");
-    gt_config_t *config = gt_config_new ();
-    config->cleanup_timeout_ms = 250;
-    config->callback_concurrency = 8;
-    config->callback_per_host = 2;
-    config->callback_max_pending = 10;
-    gt_config_set_callback_secret (config, "s3cret");
-    gt_broker_delivery_t *self = gt_broker_delivery_new (config);
-    gt_config_destroy (&config);
-    assert (self);
-    assert (self->settings.timeout_ms == 250 && self->settings.max_concurrent == 8);
-    assert (self->settings.max_per_host == 2 && self->settings.max_pending == 10);
-    assert (self->settings.max_retries == 3 && self->settings.retry_delay_ms == 5000);
-    assert (streq (self->settings.secret, "s3cret"));
-    //  The engine starts only when needed
-    assert (gt_broker_delivery_sock (self) == NULL);
-    assert (s_engine (self) && gt_broker_delivery_sock (self) != NULL);
-    gt_broker_delivery_counters_t counters;
-    gt_broker_delivery_counters (self, &counters);
-    assert (counters.pending == 0 && counters.delivered == 0);
-    //  Records are found by job id
-    s_callback_t *record = (s_callback_t *) zmalloc (sizeof (s_callback_t));
-    assert (record);
-    record->job_id = 1ULL << 40;
-    strcpy (record->lease_id, "0123456789abcdef0123456789abcdef");
-    record->url = strdup ("http://127.0.0.1:9/x");
-    s_index (self, record);
-    uint64_t key = 1ULL << 40;
-    assert (zhashx_lookup (self->by_job, &key) == record);
-    assert (zhashx_lookup (self->by_lease, "0123456789abcdef0123456789abcdef") == record);
-    s_forget (self, record);
-    assert (zhashx_size (self->by_job) == 0 && zhashx_size (self->by_lease) == 0);
-    gt_broker_delivery_stop (self);
-    assert (gt_broker_delivery_sock (self) == NULL && !s_engine (self));
-    gt_broker_delivery_destroy (&self);
-    assert (self == NULL);
-    if (verbose)
-        printf ("OK\n");
 }

@@ -83,6 +83,4 @@ zsock_t *gt_broker_delivery_sock (gt_broker_delivery_t *self);
 
 void gt_broker_delivery_counters (gt_broker_delivery_t *self, gt_broker_delivery_counters_t *counters);
 
-void gt_broker_delivery_test (bool verbose);
-
 #endif

@@ -45,6 +45,7 @@ static const s_test_t s_tests [] = {
     { "gt_admission",    gt_admission_test },
     { "gt_broker",       gt_broker_test },
     { "gt_broker_metrics", gt_broker_metrics_test },
+    { "gt_broker_delivery", gt_broker_delivery_test },
 };
 #define S_TEST_COUNT (sizeof (s_tests) / sizeof (s_tests [0]))
 

@@ -4,7 +4,8 @@
     They live here, in the test-only library gtbrokertest, and not in the
     libraries gtcore, gtobserve, gtstore and gtdelivery: the daemon and
     whatever is installed carry no test code.  Each uses its module's API
-    (gt_wheel's selftest also reads gt_wheel_private.h, a header that is
+    (gt_wheel's selftest also reads gt_wheel_private.h, and
+    gt_broker_delivery's gt_broker_delivery_private.h, headers that are
     not installed); failures are asserts.  */
 #ifndef GT_BROKER_SELFTEST_H_INCLUDED
 #define GT_BROKER_SELFTEST_H_INCLUDED
@@ -52,6 +53,9 @@ void gt_pacer_test (bool verbose);
 void gt_admission_test (bool verbose);
 void gt_broker_test (bool verbose);
 void gt_broker_metrics_test (bool verbose);
+//  server: the broker's side of cleanup callbacks (settings, engine start,
+//  record indexes; reads gt_broker_delivery_private.h)
+void gt_broker_delivery_test (bool verbose);
 
 //  A fixture of gt_metrics_test and gt_metrics_http_test: an actor (args:
 //  the gt_metrics_t) standing in for the broker loop.  It polls the wake
