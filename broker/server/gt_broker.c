@@ -1033,6 +1033,22 @@ s_load_callback (void *ctx, const gt_store_callback_t *callback)
     gt_broker_delivery_load (((s_broker_t *) ctx)->delivery, callback);
 }
 
+static void
+s_delivery_put_row (void *ctx, const gt_store_callback_t *row)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    s_batch_current (self)->dirty = true;
+    gt_store_callback_put (self->store, row);
+}
+
+static void
+s_delivery_delete_row (void *ctx, uint64_t job_id)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    s_batch_current (self)->dirty = true;
+    gt_store_callback_delete (self->store, job_id);
+}
+
 static uint64_t
 s_delivery_turn (void *ctx, uint64_t *last_seq_p)
 {
@@ -1158,7 +1174,9 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         hooks.object_delete = s_hook_object_delete;
     }
     self->leases = gt_leases_new (config, &hooks, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
-    gt_broker_delivery_attach (self->delivery, self->leases, self->store, s_delivery_turn, self);
+    gt_broker_delivery_batch_t delivery_batch = { self, s_delivery_turn, s_delivery_put_row,
+                                                  s_delivery_delete_row };
+    gt_broker_delivery_attach (self->delivery, self->leases, self->store, &delivery_batch);
     gt_broker_metrics_attach (self->broker_metrics, self->leases, self->store);
     if (self->store) {
         gt_store_loader_t loader = { self, s_load_lease, s_load_object, s_load_event, s_load_counters,

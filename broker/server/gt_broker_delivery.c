@@ -118,13 +118,12 @@ gt_broker_delivery_destroy (gt_broker_delivery_t **self_p)
 
 void
 gt_broker_delivery_attach (gt_broker_delivery_t *self, gt_leases_t *leases, gt_store_t *store,
-                           gt_broker_delivery_turn_fn *turn, void *turn_ctx)
+                           const gt_broker_delivery_batch_t *batch)
 {
-    assert (self && leases && turn);
+    assert (self && leases && batch && batch->turn && batch->put_row && batch->delete_row);
     self->leases = leases;
     self->store = store;
-    self->turn = turn;
-    self->turn_ctx = turn_ctx;
+    self->batch = *batch;
 }
 
 void
@@ -187,8 +186,8 @@ s_put_row (gt_broker_delivery_t *self, s_callback_t *record, uint64_t next_at)
         record->retry_delay_ms, record->attempts, record->status, next_at,
         record->error ? record->error : ""
     };
-    record->written = self->turn (self->turn_ctx, NULL);
-    gt_store_callback_put (self->store, &row);
+    record->written = self->batch.turn (self->batch.ctx, NULL);
+    self->batch.put_row (self->batch.ctx, &row);
 }
 
 //  A fact from delivery: the lease shows it, and its record is rewritten
@@ -330,7 +329,7 @@ gt_broker_delivery_hook (gt_broker_delivery_t *self, const gt_lease_info_t *owne
 {
     //  The object.reclaimed event was made just before this call
     uint64_t seq = 0;
-    uint64_t batch_id = self->turn (self->turn_ctx, &seq);
+    uint64_t batch_id = self->batch.turn (self->batch.ctx, &seq);
     uint64_t job_id = ++self->job_counter;
     gt_callback_job_t *job = gt_callback_job_from_lease (job_id, owner, reason, seq);
     if (!job) {
@@ -370,7 +369,7 @@ gt_broker_delivery_retry (gt_broker_delivery_t *self, const char *lease_id, char
                   record ? " (its callback is pending)" : "");
         return GT_ERR_INVALID_ARGUMENT;
     }
-    uint64_t batch_id = self->turn (self->turn_ctx, NULL);
+    uint64_t batch_id = self->batch.turn (self->batch.ctx, NULL);
     //  The lease shows the new attempt at once; undone with the batch
     if (!gt_leases_set_cleanup (self->leases, lease_id, GT_CLEANUP_PENDING, 0, NULL, true)) {
         snprintf (err, err_size, "lease %s has no cleanup", lease_id);
@@ -427,8 +426,7 @@ s_outcome (gt_broker_delivery_t *self, const gt_delivery_outcome_t *outcome)
             self->counters.delivered++;
             s_lease_state (self, record, GT_CLEANUP_DELIVERED, true);
             if (self->store && gt_store_outbox (self->store)) {
-                self->turn (self->turn_ctx, NULL);
-                gt_store_callback_delete (self->store, record->job_id);
+                self->batch.delete_row (self->batch.ctx, record->job_id);
             }
             gt_broker_delivery_forget (self, record);
             break;

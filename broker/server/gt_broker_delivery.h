@@ -54,10 +54,25 @@ void gt_broker_delivery_destroy (gt_broker_delivery_t **self_p);
 //  event in *last_seq_p (may be NULL).
 typedef uint64_t (gt_broker_delivery_turn_fn) (void *ctx, uint64_t *last_seq_p);
 
-//  Work with this lease engine and store (borrowed; store may be NULL) and
-//  write into the broker's batches through turn.  Before anything else.
+//  Record an outbox row (insert or replace the row of row->job_id) / delete
+//  one, in the broker's batch of this turn: the broker decides what goes
+//  into a store batch, this module only asks.
+typedef void (gt_broker_delivery_put_fn) (void *ctx, const gt_store_callback_t *row);
+typedef void (gt_broker_delivery_delete_fn) (void *ctx, uint64_t job_id);
+
+//  What the broker lends: its batch of the turn and the outbox rows in it.
+typedef struct {
+    void *ctx;                              //  passed back
+    gt_broker_delivery_turn_fn *turn;       //  the batch of this turn
+    gt_broker_delivery_put_fn *put_row;     //  an outbox row into it
+    gt_broker_delivery_delete_fn *delete_row;   //  an outbox row deleted in it
+} gt_broker_delivery_batch_t;
+
+//  Work with this lease engine and store (borrowed; store may be NULL: it
+//  is only asked whether it keeps an outbox) and write through batch.
+//  Before anything else.
 void gt_broker_delivery_attach (gt_broker_delivery_t *self, gt_leases_t *leases, gt_store_t *store,
-                                gt_broker_delivery_turn_fn *turn, void *turn_ctx);
+                                const gt_broker_delivery_batch_t *batch);
 //  The store changed (NULL: handed over, or lost at the start).
 void gt_broker_delivery_set_store (gt_broker_delivery_t *self, gt_store_t *store);
 

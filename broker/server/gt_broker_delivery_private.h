@@ -50,9 +50,8 @@ struct _gt_broker_delivery_t {
     uint64_t job_counter;           //  last job id handed out
     gt_broker_delivery_counters_t counters;     //  for STATS
     gt_leases_t *leases;            //  the lease engine (borrowed), whose leases show the callbacks' state
-    gt_store_t *store;              //  the store (borrowed) with the outbox, or NULL
-    gt_broker_delivery_turn_fn *turn;   //  the broker's batch of this turn
-    void *turn_ctx;                 //  passed to turn
+    gt_store_t *store;              //  the store (borrowed), asked whether it keeps an outbox; or NULL
+    gt_broker_delivery_batch_t batch;   //  the broker's batch of the turn, and the outbox rows in it
 };
 
 //  Start the engine if it is not running (and neither failed to start nor
