@@ -6,6 +6,7 @@
     asserts outcomes on the wire.  Waits are on sockets with deadlines.  */
 #include "gt_test_util.h"
 #include "gt_metrics_http.h"
+#include "gt_http_client.h"
 
 //  Expiry lateness we accept on the wire: the wheel's 1 ms slot plus loop
 //  processing, plus the scheduling noise of a loaded CI machine under
@@ -1140,7 +1141,7 @@ s_test_store_metrics (void)
     s_expect_and_free (gt_test_call (broker, dealer, &create), GT_ERR_UNAVAILABLE);
     assert (gt_test_stat (broker, dealer, "active_leases_database_row") == 1);
     int status = 0;
-    char *text = gt_metrics_http_request (port, "GET", "/metrics", &status, NULL);
+    char *text = gt_http_client_request (port, "GET", "/metrics", &status, NULL);
     assert (text && status == 200);
     assert (s_sample (text, "gc_active_leases_by_type{object_type=\"DATABASE_ROW\"}") == 1);
     assert (s_sample (text, "gc_store_batches_failed_total") == 1);

@@ -38,13 +38,6 @@ void gt_metrics_http_destroy (gt_metrics_http_t **self_p);
 //  IPv6 hosts in brackets) into host (size bytes) and port.
 bool gt_metrics_http_parse_endpoint (const char *endpoint, char *host, size_t size, int *port_p);
 
-//  For selftests: one HTTP/1.0 request (method, path) to 127.0.0.1:port
-//  with a 10 s deadline.  Returns the body (caller frees) and sets the
-//  status and the Content-Type (caller frees; NULL if none; content_type_p
-//  may be NULL); NULL on a transport error.
-char *gt_metrics_http_request (int port, const char *method, const char *path,
-                               int *status_p, char **content_type_p);
-
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,7 @@
 #include "gt_metrics.h"
 #include "gt_metrics_http.h"
 #include "gt_broker_selftest.h"
+#include "gt_http_client.h"
 
 //  --------------------------------------------------------------------------
 //  Self test: a real broker actor, its HTTP endpoint and STATS
@@ -89,7 +90,7 @@ static char *
 s_metrics (int port)
 {
     int status = 0;
-    char *body = gt_metrics_http_request (port, "GET", "/metrics", &status, NULL);
+    char *body = gt_http_client_request (port, "GET", "/metrics", &status, NULL);
     assert (body && status == 200);
     return body;
 }
@@ -196,7 +197,7 @@ gt_broker_metrics_test (bool verbose)
     assert (s_sample (text, "gc_request_duration_seconds_count{command=\"STATS\"}") >= 7);
     free (text);
     int status = 0;
-    text = gt_metrics_http_request (port, "GET", "/readyz", &status, NULL);
+    text = gt_http_client_request (port, "GET", "/readyz", &status, NULL);
     assert (text && status == 200 && strstr (text, "\"ready\":true"));
     free (text);
 

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include "gt_metrics_http.h"
 #include "gt_broker_selftest.h"
+#include "gt_http_client.h"
 
 static zactor_t *
 s_start_broker (gt_metrics_t *metrics)
@@ -56,7 +57,7 @@ gt_metrics_http_test (bool verbose)
 
     int status = 0;
     char *type = NULL;
-    char *body = gt_metrics_http_request (port, "GET", "/healthz", &status, &type);
+    char *body = gt_http_client_request (port, "GET", "/healthz", &status, &type);
     assert (body && status == 200 && type && streq (type, "application/json"));
     json_error_t error;
     json_t *json = json_loads (body, 0, &error);
@@ -65,7 +66,7 @@ gt_metrics_http_test (bool verbose)
     free (body);
     free (type);
 
-    body = gt_metrics_http_request (port, "GET", "/readyz", &status, NULL);
+    body = gt_http_client_request (port, "GET", "/readyz", &status, NULL);
     assert (body && status == 503);
     json = json_loads (body, 0, &error);
     assert (json && json_is_false (json_object_get (json, "ready")));
@@ -75,21 +76,21 @@ gt_metrics_http_test (bool verbose)
     json_decref (json);
     free (body);
 
-    body = gt_metrics_http_request (port, "GET", "/metrics", &status, &type);
+    body = gt_http_client_request (port, "GET", "/metrics", &status, &type);
     assert (body && status == 200 && streq (type, GT_METRICS_CONTENT_TYPE));
     assert (strstr (body, "\ngc_leases_created_total 3\n"));
     assert (strstr (body, "# TYPE gc_request_duration_seconds histogram\n"));
     free (body);
     free (type);
 
-    body = gt_metrics_http_request (port, "GET", "/nope", &status, NULL);
+    body = gt_http_client_request (port, "GET", "/nope", &status, NULL);
     assert (body && status == 404);
     free (body);
-    body = gt_metrics_http_request (port, "POST", "/metrics", &status, NULL);
+    body = gt_http_client_request (port, "POST", "/metrics", &status, NULL);
     assert (body && status == 405);
     free (body);
     //  HEAD: headers only
-    body = gt_metrics_http_request (port, "HEAD", "/healthz", &status, NULL);
+    body = gt_http_client_request (port, "HEAD", "/healthz", &status, NULL);
     assert (body && status == 200 && *body == 0);
     free (body);
 
@@ -97,7 +98,7 @@ gt_metrics_http_test (bool verbose)
     zactor_destroy (&broker);
     scratch->events_bound = true;
     broker = s_start_broker (metrics);
-    body = gt_metrics_http_request (port, "GET", "/readyz", &status, NULL);
+    body = gt_http_client_request (port, "GET", "/readyz", &status, NULL);
     assert (body && status == 200);
     json = json_loads (body, 0, &error);
     assert (json && json_is_true (json_object_get (json, "ready")));
@@ -109,29 +110,29 @@ gt_metrics_http_test (bool verbose)
     zactor_destroy (&broker);
     scratch->store_up = false;
     broker = s_start_broker (metrics);
-    body = gt_metrics_http_request (port, "GET", "/readyz", &status, NULL);
+    body = gt_http_client_request (port, "GET", "/readyz", &status, NULL);
     assert (body && status == 503 && strstr (body, "degraded"));
     free (body);
-    body = gt_metrics_http_request (port, "GET", "/metrics", &status, NULL);
+    body = gt_http_client_request (port, "GET", "/metrics", &status, NULL);
     assert (body && status == 200 && strstr (body, "\ngc_store_up 0\n"));
     free (body);
 
     //  Nobody publishing: /metrics serves the latest after the wait, and
     //  /readyz says the broker is not answering; /healthz is unaffected
     zactor_destroy (&broker);
-    body = gt_metrics_http_request (port, "GET", "/metrics", &status, NULL);
+    body = gt_http_client_request (port, "GET", "/metrics", &status, NULL);
     assert (body && status == 200 && strstr (body, "\ngc_leases_created_total 3\n"));
     free (body);
-    body = gt_metrics_http_request (port, "GET", "/readyz", &status, NULL);
+    body = gt_http_client_request (port, "GET", "/readyz", &status, NULL);
     assert (body && status == 503 && strstr (body, "did not answer"));
     free (body);
-    body = gt_metrics_http_request (port, "GET", "/healthz", &status, NULL);
+    body = gt_http_client_request (port, "GET", "/healthz", &status, NULL);
     assert (body && status == 200);
     free (body);
 
     gt_metrics_http_destroy (&http);
     assert (http == NULL);
     //  The port is closed with it
-    assert (gt_metrics_http_request (port, "GET", "/healthz", &status, NULL) == NULL);
+    assert (gt_http_client_request (port, "GET", "/healthz", &status, NULL) == NULL);
     gt_metrics_destroy (&metrics);
 }
