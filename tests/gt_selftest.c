@@ -20,7 +20,6 @@
 #include "gt_sdk_selftest.h"
 #include "gt_broker_selftest.h"
 #include "gt_pg_selftest.h"
-#include "gt_pgbatch.h"
 #include "gt_pgtestdb.h"
 #include "gt_http_server.h"
 #include "gt_test_store.h"

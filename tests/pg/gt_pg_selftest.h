@@ -4,9 +4,10 @@
     only), and not in the libraries gtpg and gtbroker: the daemon carries
     no test code, and nothing of it creates or drops databases.  Each uses
     its module's public API (the few helpers a test needs beyond it are
-    declared in the module's header, which is not installed) and the test
-    databases of gt_pgtestdb.h; failures are asserts.  All but
-    gt_storage's need DATABASE_URL (the runner skips them without it).  */
+    declared in the module's header, which is not installed; gt_pgbatch's
+    reads the batch's internals through gt_pgbatch_private.h) and the test
+    databases of gt_pgtestdb.h; failures are asserts.  All but gt_pgbatch's
+    and gt_storage's need DATABASE_URL (the runner skips them without it).  */
 #ifndef GT_PG_SELFTEST_H_INCLUDED
 #define GT_PG_SELFTEST_H_INCLUDED
 
@@ -19,6 +20,9 @@ extern "C" {
 //  Choosing the store: the names accepted and refused, an unreachable
 //  PostgreSQL (no database needed)
 void gt_storage_test (bool verbose);
+//  Batches (no database needed): collapsing, merging, the binary arrays
+//  sent
+void gt_pgbatch_test (bool verbose);
 //  Migrations: embedded list, first run, no-op rerun, a newer schema
 //  refused, a failing migration rolled back, brokers starting together
 void gt_pgschema_test (bool verbose);

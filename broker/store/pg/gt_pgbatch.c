@@ -21,7 +21,6 @@
 typedef gt_pgbatch_buffer_t s_buffer_t;
 typedef gt_pgbatch_table_t s_table_t;
 
-
 struct gt_pgbatch_row_t {
     size_t offset;                  //  where its encoded columns start in the arena
     size_t size;                    //  their length
@@ -36,6 +35,7 @@ typedef struct {
     const char *sql;                //  its text
 } s_statement_t;
 
+//  The columns' element types, declared in gt_pgbatch_private.h
 const Oid gt_pgbatch_lease_types [GT_PGBATCH_LEASE_COLUMNS] = {
     GT_PGBATCH_OID_UUID, GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_TEXT,
     GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_INT8,
@@ -418,9 +418,9 @@ s_table_merge (s_table_t *table, s_table_t *other, s_key_t kind)
 
 //  Binary arrays, one per column, of the live rows that are deletes (key
 //  column only) or puts (every column).  Caller frees each buffer's data.
-static void
-s_table_arrays (s_table_t *table, bool deletes, const Oid *types, int columns,
-                s_buffer_t *arrays)
+void
+gt_pgbatch_table_arrays (s_table_t *table, bool deletes, const Oid *types, int columns,
+                         s_buffer_t *arrays)
 {
     size_t rows = deletes? table->live_deletes: table->live_puts;
     for (int column = 0; column < columns; column++) {
@@ -478,7 +478,7 @@ s_send_table (PGconn *conn, s_table_t *table, bool deletes, int statement,
     if ((deletes? table->live_deletes: table->live_puts) == 0)
         return 0;
     s_buffer_t arrays [GT_PGBATCH_LEASE_COLUMNS];
-    s_table_arrays (table, deletes, types, deletes? 1: columns, arrays);
+    gt_pgbatch_table_arrays (table, deletes, types, deletes? 1: columns, arrays);
     return s_send (conn, statement, deletes? 1: columns, arrays) == 0? 1: -1;
 }
 
@@ -734,13 +734,20 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
     }
     //  Deletes first, so a key freed and reused never meets itself
     int results [7] = {
-        s_send_table (conn, &self->leases, true, S_LEASE_DELETE, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
-        s_send_table (conn, &self->leases, false, S_LEASE_UPSERT, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
-        s_send_table (conn, &self->objects, true, S_OBJECT_DELETE, gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
-        s_send_table (conn, &self->objects, false, S_OBJECT_UPSERT, gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
-        s_send_table (conn, &self->events, false, S_EVENT_INSERT, gt_pgbatch_event_types, GT_PGBATCH_EVENT_COLUMNS),
-        s_send_table (conn, &self->callbacks, true, S_CALLBACK_DELETE, gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS),
-        s_send_table (conn, &self->callbacks, false, S_CALLBACK_UPSERT, gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS)
+        s_send_table (conn, &self->leases, true, S_LEASE_DELETE,
+                      gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
+        s_send_table (conn, &self->leases, false, S_LEASE_UPSERT,
+                      gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
+        s_send_table (conn, &self->objects, true, S_OBJECT_DELETE,
+                      gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
+        s_send_table (conn, &self->objects, false, S_OBJECT_UPSERT,
+                      gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
+        s_send_table (conn, &self->events, false, S_EVENT_INSERT,
+                      gt_pgbatch_event_types, GT_PGBATCH_EVENT_COLUMNS),
+        s_send_table (conn, &self->callbacks, true, S_CALLBACK_DELETE,
+                      gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS),
+        s_send_table (conn, &self->callbacks, false, S_CALLBACK_UPSERT,
+                      gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS)
     };
     for (int index = 0; index < 7; index++) {
         if (results [index] < 0)

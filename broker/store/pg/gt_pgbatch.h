@@ -112,8 +112,6 @@ int gt_pgbatch_prepare (PGconn *conn);
 //  the number of statements queued, -1 if libpq refused.
 int gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token);
 
-void gt_pgbatch_test (bool verbose);
-
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,264 @@
+/*  gt_pgbatch_test.c — selftest of gt_pgbatch, without a database
+    (gt_pgwriter's test writes batches to a real one): collapsing, merging
+    and the binary arrays sent, read through gt_pgbatch_private.h.  */
+#include <czmq.h>
+#include "gt_pgbatch.h"
+#include "gt_pgbatch_private.h"
+#include "gt_pg_selftest.h"
+
+//  An int32 in network order, as in the arrays' header and elements
+static int32_t
+s_read_be32 (const char *at)
+{
+    const unsigned char *bytes = (const unsigned char *) at;
+    return (int32_t) ((uint32_t) bytes [0] << 24 | (uint32_t) bytes [1] << 16
+                    | (uint32_t) bytes [2] << 8 | bytes [3]);
+}
+
+//  Element index of a binary array: its bytes and length (-1 = NULL).
+static const char *
+s_test_element (gt_pgbatch_buffer_t *array, size_t index, int32_t *length_p)
+{
+    assert (s_read_be32 (array->data) == 1);
+    assert ((size_t) s_read_be32 (array->data + 12) > index);
+    const char *at = array->data + GT_PGBATCH_ARRAY_HEADER;
+    while (true) {
+        int32_t length = s_read_be32 (at);
+        if (index-- == 0) {
+            *length_p = length;
+            return at + 4;
+        }
+        at += 4 + (length > 0? length: 0);
+    }
+}
+
+static uint64_t
+s_test_int8 (gt_pgbatch_buffer_t *array, size_t index)
+{
+    int32_t length;
+    const unsigned char *at = (const unsigned char *) s_test_element (array, index, &length);
+    assert (length == 8);
+    uint64_t value = 0;
+    for (int byte = 0; byte < 8; byte++)
+        value = value << 8 | at [byte];
+    return value;
+}
+
+static void
+s_test_arrays_free (gt_pgbatch_buffer_t *arrays, int columns)
+{
+    for (int column = 0; column < columns; column++)
+        free (arrays [column].data);
+}
+
+static void
+s_test_lease (gt_lease_info_t *lease, const char *id, uint64_t renewals)
+{
+    memset (lease, 0, sizeof *lease);
+    strcpy (lease->id, id);
+    lease->object_id = (char *) "object-1";
+    lease->object_type = GT_TYPE_TEMPORARY_FILE;
+    lease->service_id = (char *) "svc";
+    lease->fence = 3;
+    lease->ttl_ms = 30000;
+    lease->created_at = lease->renewed_at = 1700000000000;
+    lease->expires_at = 1700000030000;
+    lease->renewals = renewals;
+}
+
+void
+gt_pgbatch_test (bool verbose)
+{
+    printf (" * gt_pgbatch: ");
+    const char *id1 = "0123456789abcdef0123456789abcdef";
+    const char *id2 = "fedcba9876543210fedcba9876543210";
+    const char *id3 = "00000000000000000000000000000003";
+    gt_lease_info_t lease;
+    gt_pgbatch_buffer_t arrays [GT_PGBATCH_LEASE_COLUMNS];
+
+    gt_pgbatch_t *batch = gt_pgbatch_new ();
+    assert (gt_pgbatch_empty (batch));
+    assert (gt_pgbatch_size (batch) == 0);
+
+    //  Three puts of one lease write the last
+    for (uint64_t renewals = 0; renewals < 3; renewals++) {
+        s_test_lease (&lease, id1, renewals);
+        gt_pgbatch_lease_put (batch, &lease, renewals == 2? "key-1": NULL);
+    }
+    assert (gt_pgbatch_size (batch) == 1);
+    gt_pgbatch_table_arrays (&batch->leases, false, gt_pgbatch_lease_types,
+                             GT_PGBATCH_LEASE_COLUMNS, arrays);
+    assert (s_read_be32 (arrays [0].data + 8) == GT_PGBATCH_OID_UUID);
+    assert (s_read_be32 (arrays [0].data + 12) == 1);
+    int32_t length;
+    const char *value = s_test_element (&arrays [0], 0, &length);
+    assert (length == 16 && (unsigned char) value [0] == 0x01 && (unsigned char) value [15] == 0xef);
+    assert (s_test_int8 (&arrays [10], 0) == 2);            //  renewals of the third put
+    assert (s_test_int8 (&arrays [9], 0) == 1700000030000); //  expires_at
+    value = s_test_element (&arrays [13], 0, &length);
+    assert (length == 5 && memcmp (value, "key-1", 5) == 0);
+    value = s_test_element (&arrays [12], 0, &length);      //  no cleanup: NULL
+    assert (length == -1);
+    assert (s_read_be32 (arrays [12].data + 4) == 1);       //  array says it has NULLs
+    assert (s_read_be32 (arrays [11].data + 4) == 0);
+    value = s_test_element (&arrays [11], 0, &length);
+    assert (length == 3 && memcmp (value, "\x01{}", 3) == 0);
+    s_test_arrays_free (arrays, GT_PGBATCH_LEASE_COLUMNS);
+
+    //  Put then delete deletes; delete then put puts
+    s_test_lease (&lease, id2, 0);
+    gt_pgbatch_lease_put (batch, &lease, NULL);
+    gt_pgbatch_lease_delete (batch, id2);
+    gt_pgbatch_lease_delete (batch, id3);
+    s_test_lease (&lease, id3, 9);
+    gt_pgbatch_lease_put (batch, &lease, NULL);
+    assert (batch->leases.live_puts == 2);
+    assert (batch->leases.live_deletes == 1);
+    assert (gt_pgbatch_size (batch) == 3);
+    gt_pgbatch_table_arrays (&batch->leases, true, gt_pgbatch_lease_types, 1, arrays);
+    value = s_test_element (&arrays [0], 0, &length);
+    assert (length == 16 && (unsigned char) value [0] == 0xfe);
+    s_test_arrays_free (arrays, 1);
+
+    //  JSON of metadata and cleanup, escaped
+    gt_meta_entry_t entries [2] = { { (char *) "a\"b", (char *) "x\ny" }, { (char *) "k", (char *) "\\" } };
+    gt_cleanup_t cleanup = { (char *) "http://127.0.0.1/c", NULL, true, 5, true, 1000 };
+    gt_pgbatch_t *other = gt_pgbatch_new ();
+    s_test_lease (&lease, id1, 4);
+    lease.metadata.entries = entries;
+    lease.metadata.count = 2;
+    lease.cleanup = &cleanup;
+    gt_pgbatch_lease_put (other, &lease, NULL);
+    gt_pgbatch_table_arrays (&other->leases, false, gt_pgbatch_lease_types,
+                             GT_PGBATCH_LEASE_COLUMNS, arrays);
+    value = s_test_element (&arrays [11], 0, &length);
+    const char *metadata = "\x01{\"a\\\"b\":\"x\\u000ay\",\"k\":\"\\\\\"}";
+    assert (length == (int32_t) strlen (metadata) && memcmp (value, metadata, (size_t) length) == 0);
+    value = s_test_element (&arrays [12], 0, &length);
+    const char *cleanup_json = "\x01{\"url\":\"http://127.0.0.1/c\",\"max_retries\":5,\"retry_delay_ms\":1000}";
+    assert (length == (int32_t) strlen (cleanup_json) && memcmp (value, cleanup_json, (size_t) length) == 0);
+    s_test_arrays_free (arrays, GT_PGBATCH_LEASE_COLUMNS);
+
+    //  Objects, events, prune and meta
+    gt_pgobject_t object = { "object-1", 3, true, 0, GT_REASON_NONE, NULL };
+    gt_pgbatch_object_put (batch, &object);
+    gt_pgbatch_event (batch, 1, GT_EVENT_LEASE_CREATED, 1700000000000, "created.TEMPORARY_FILE.svc", "\x81", 1);
+    gt_pgbatch_event (batch, 2, GT_EVENT_LEASE_RENEWED, 1700000000001, "renewed.TEMPORARY_FILE.svc", "\x82", 1);
+    gt_pgbatch_events_prune (batch, 5);
+    gt_pgbatch_events_prune (batch, 3);
+    gt_pgbatch_meta (batch, 10, 3);
+    gt_pgbatch_meta (batch, 8, 4);
+    assert (batch->prune_below == 5);
+    assert (batch->last_seq == 10 && batch->fence_counter == 4);
+    assert (gt_pgbatch_size (batch) == 3 + 1 + 2 + 1 + 1);
+    gt_pgbatch_table_arrays (&batch->objects, false, gt_pgbatch_object_types,
+                             GT_PGBATCH_OBJECT_COLUMNS, arrays);
+    value = s_test_element (&arrays [3], 0, &length);       //  no pending reclaim: NULL
+    assert (length == -1);
+    value = s_test_element (&arrays [2], 0, &length);
+    assert (length == 1 && value [0] == 1);
+    value = s_test_element (&arrays [5], 0, &length);
+    assert (length == -1);
+    s_test_arrays_free (arrays, GT_PGBATCH_OBJECT_COLUMNS);
+
+    //  Merge: other's operations come after batch's
+    object.live = true;
+    object.pending_at = 1700000001000;
+    object.reason = GT_REASON_RELEASED;
+    object.last_lease_id = id1;
+    gt_pgbatch_object_put (other, &object);
+    gt_pgbatch_object_delete (other, "object-2");
+    gt_pgbatch_lease_delete (other, id3);
+    gt_pgbatch_event (other, 3, GT_EVENT_LEASE_RELEASED, 1700000001000, "released.TEMPORARY_FILE.svc", "\x83", 1);
+    gt_pgbatch_meta (other, 12, 2);
+    gt_pgbatch_merge (batch, &other);
+    assert (other == NULL);
+    assert (batch->leases.live_puts == 1);                  //  id1 (from other)
+    assert (batch->leases.live_deletes == 2);               //  id2, id3
+    assert (batch->objects.live_puts == 1 && batch->objects.live_deletes == 1);
+    assert (batch->events.live_puts == 3);
+    assert (batch->last_seq == 12 && batch->fence_counter == 4);
+    gt_pgbatch_table_arrays (&batch->leases, false, gt_pgbatch_lease_types,
+                             GT_PGBATCH_LEASE_COLUMNS, arrays);
+    assert (s_test_int8 (&arrays [10], 0) == 4);
+    s_test_arrays_free (arrays, GT_PGBATCH_LEASE_COLUMNS);
+    gt_pgbatch_table_arrays (&batch->objects, false, gt_pgbatch_object_types,
+                             GT_PGBATCH_OBJECT_COLUMNS, arrays);
+    value = s_test_element (&arrays [5], 0, &length);
+    assert (length == 16 && (unsigned char) value [1] == 0x23);
+    value = s_test_element (&arrays [4], 0, &length);
+    assert (length == 8 && memcmp (value, "released", 8) == 0);
+    assert (s_test_int8 (&arrays [3], 0) == 1700000001000);
+    s_test_arrays_free (arrays, GT_PGBATCH_OBJECT_COLUMNS);
+    gt_pgbatch_table_arrays (&batch->events, false, gt_pgbatch_event_types,
+                             GT_PGBATCH_EVENT_COLUMNS, arrays);
+    assert (s_test_int8 (&arrays [0], 2) == 3);
+    value = s_test_element (&arrays [4], 1, &length);
+    assert (length == 1 && (unsigned char) value [0] == 0x82);
+    s_test_arrays_free (arrays, GT_PGBATCH_EVENT_COLUMNS);
+    gt_pgbatch_destroy (&batch);
+    assert (batch == NULL);
+
+    //  Outbox rows collapse by job id, also across a merge; a lease's
+    //  callback state goes in its own columns
+    batch = gt_pgbatch_new ();
+    gt_pgcallback_t callback = { 7, id1, "http://127.0.0.1/c", "{}", 3, 500, 0,
+                                 GT_CLEANUP_PENDING, 0, "" };
+    gt_pgbatch_callback_put (batch, &callback);
+    callback.attempts = 1;
+    callback.next_at = 1700000002000;
+    callback.last_error = "HTTP 500";
+    gt_pgbatch_callback_put (batch, &callback);
+    callback.job_id = 8;
+    callback.lease_id = NULL;
+    gt_pgbatch_callback_put (batch, &callback);
+    assert (gt_pgbatch_size (batch) == 2);
+    other = gt_pgbatch_new ();
+    gt_pgbatch_callback_delete (other, 8);
+    callback.job_id = 7;
+    callback.status = GT_CLEANUP_DEAD;
+    callback.attempts = 4;
+    gt_pgbatch_callback_put (other, &callback);
+    gt_pgbatch_merge (batch, &other);
+    assert (batch->callbacks.live_puts == 1 && batch->callbacks.live_deletes == 1);
+    gt_pgbatch_table_arrays (&batch->callbacks, false, gt_pgbatch_callback_types,
+                             GT_PGBATCH_CALLBACK_COLUMNS, arrays);
+    assert (s_test_int8 (&arrays [0], 0) == 7 && s_test_int8 (&arrays [6], 0) == 4);
+    value = s_test_element (&arrays [1], 0, &length);
+    assert (length == -1);                                  //  lease id unknown: NULL
+    value = s_test_element (&arrays [7], 0, &length);
+    assert (length == 4 && memcmp (value, "DEAD", 4) == 0);
+    s_test_arrays_free (arrays, GT_PGBATCH_CALLBACK_COLUMNS);
+    gt_pgbatch_table_arrays (&batch->callbacks, true, gt_pgbatch_callback_types, 1, arrays);
+    assert (s_test_int8 (&arrays [0], 0) == 8);
+    s_test_arrays_free (arrays, 1);
+    s_test_lease (&lease, id1, 0);
+    lease.cleanup = &cleanup;
+    lease.cleanup_status = GT_CLEANUP_DELIVERED;
+    lease.cleanup_attempts = 2;
+    gt_pgbatch_lease_put (batch, &lease, NULL);
+    gt_pgbatch_table_arrays (&batch->leases, false, gt_pgbatch_lease_types,
+                             GT_PGBATCH_LEASE_COLUMNS, arrays);
+    value = s_test_element (&arrays [14], 0, &length);
+    assert (length == 9 && memcmp (value, "DELIVERED", 9) == 0);
+    assert (s_test_int8 (&arrays [15], 0) == 2);
+    value = s_test_element (&arrays [16], 0, &length);
+    assert (length == -1);                                  //  no error
+    s_test_arrays_free (arrays, GT_PGBATCH_LEASE_COLUMNS);
+    gt_pgbatch_destroy (&batch);
+
+    //  Many keys: the collapse index keeps up
+    batch = gt_pgbatch_new ();
+    char id [33];
+    for (int round = 0; round < 2; round++)
+        for (int index = 0; index < 10000; index++) {
+            snprintf (id, sizeof id, "%032x", index);
+            s_test_lease (&lease, id, (uint64_t) round);
+            gt_pgbatch_lease_put (batch, &lease, NULL);
+        }
+    assert (gt_pgbatch_size (batch) == 10000);
+    if (verbose)
+        printf ("(arena %zu bytes for 20,000 puts) ", batch->leases.arena.size);
+    gt_pgbatch_destroy (&batch);
+    printf ("OK\n");
+}
