@@ -399,6 +399,8 @@ s_batch_release (s_broker_t *self, s_batch_t *batch)
     //  Its reclaims' cleanup callbacks (and RETRYs) go to delivery now
     self->counters.reclaims_handed += batch->reclaims;
     self->counters.cleanups_handed += batch->cleanups;
+    //  Submitting may dead-letter (a full queue): the leases show it, at now
+    gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
     gt_broker_delivery_durable (self->delivery, batch->id);
     gt_leases_commit (self->leases, batch->end_mark);
 }
@@ -1280,6 +1282,7 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         s_batch_current (self);
         s_drain_requests (self);
         s_fire_timers (self);
+        s_clock (self);             //  outcomes change leases' cleanup state
         gt_broker_delivery_outcomes (self->delivery);
         s_flush (self);
         s_retry_backlog (self);

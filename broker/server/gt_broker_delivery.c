@@ -197,7 +197,6 @@ s_lease_state (gt_broker_delivery_t *self, s_callback_t *record, gt_cleanup_stat
 {
     if (!*record->lease_id)
         return;
-    gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
     if (gt_leases_set_cleanup (self->leases, record->lease_id, status, record->attempts,
                                record->error, false)
     &&  changed)

@@ -80,6 +80,9 @@ void gt_broker_delivery_set_store (gt_broker_delivery_t *self, gt_store_t *store
 void gt_broker_delivery_hook (gt_broker_delivery_t *self, const gt_lease_info_t *owner, gt_reason_t reason);
 //  Recovery: one outbox row (after every lease was loaded).
 void gt_broker_delivery_load (gt_broker_delivery_t *self, const gt_store_callback_t *row);
+//  The callers below set the lease engine's clock to now first (the
+//  broker's loop does): this module changes leases, never the clock.
+
 //  Batches up to batch_id are durable: submit their callbacks.
 void gt_broker_delivery_durable (gt_broker_delivery_t *self, uint64_t batch_id);
 //  Batches from failed_id on were undone.
