@@ -60,7 +60,7 @@ endfunction()
 # both give the right paths; libdir=@GT_PC_LIBDIR@ and
 # includedir=@GT_PC_INCLUDEDIR@ (<includedir>/garbagetruck) follow it.  An
 # absolute libdir or includedir is where the files go whatever the prefix:
-# kept as is.  (sdk/c/CMakeLists.txt does the same for garbagetruck.pc.)
+# kept as is.  Used for garbagetruck.pc (sdk/c) and garbagetruck-broker.pc (broker).
 function(gt_package_pc_file name)
   if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
     set(GT_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
