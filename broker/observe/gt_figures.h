@@ -130,6 +130,11 @@ typedef struct {
     const char *help;               //  HELP text
 } gt_figure_info_t;
 
+//  The STATS name of one member of a family: its prefix and the wire name
+//  in lower case ("requests_renew_batch", "errors_not_found"; NULL wire
+//  name: "<prefix>malformed").  Written into buffer (size bytes).
+void gt_figures_family_name (char *buffer, size_t size, gt_figure_family_t family, const char *wire_name);
+
 //  The table, indexed by gt_figure_t / gt_figure_family_t.
 extern const gt_figure_info_t gt_figures [GT_FIGURE_COUNT_];
 extern const gt_figure_info_t gt_figure_families [GT_FIGURE_FAMILY_COUNT_];

@@ -11,17 +11,6 @@
 #include "gt_metrics.h"
 #include "gt_figures.h"
 
-//  The STATS name of a per-command or per-code counter, as gt_broker_stats.c
-//  names them: prefix + the wire name in lower case ("requests_renew_batch",
-//  "errors_not_found"); "requests_malformed" for undecodable requests.
-static void
-s_stat_name (char *buffer, size_t size, const char *prefix, const char *wire_name)
-{
-    snprintf (buffer, size, "%s%s", prefix, wire_name ? wire_name : "malformed");
-    for (char *p = buffer; *p; p++)
-        *p = (char) tolower ((unsigned char) *p);
-}
-
 //  The command label: the wire name, "MALFORMED" for undecodable requests.
 static const char *
 s_command_label (gt_cmd_t cmd)
@@ -206,14 +195,15 @@ gt_metrics_render (const gt_metrics_snapshot_t *snapshot, size_t *size_p)
     char stat [GT_METRICS_STAT_NAME];
     for (int cmd = 0; cmd < GT_CMD_COUNT_; cmd++) {
         s_printf (&text, "%s{command=\"%s\"} ", gt_figure_families [GT_FIGURE_FAMILY_REQUESTS_BY_COMMAND].prometheus, s_command_label ((gt_cmd_t) cmd));
-        s_stat_name (stat, sizeof (stat), gt_figure_families [GT_FIGURE_FAMILY_REQUESTS_BY_COMMAND].stat, cmd == GT_CMD_NONE ? NULL : gt_cmd_name ((gt_cmd_t) cmd));
+        gt_figures_family_name (stat, sizeof (stat), GT_FIGURE_FAMILY_REQUESTS_BY_COMMAND,
+                                cmd == GT_CMD_NONE ? NULL : gt_cmd_name ((gt_cmd_t) cmd));
         s_put_scaled (&text, s_stat (snapshot, stat), 1);
         s_put (&text, "\n");
     }
     s_family_header (&text, GT_FIGURE_FAMILY_ERRORS_BY_CODE, "counter");
     for (int code = 1; code < GT_CODE_COUNT_; code++) {
         s_printf (&text, "%s{code=\"%s\"} ", gt_figure_families [GT_FIGURE_FAMILY_ERRORS_BY_CODE].prometheus, gt_code_name ((gt_code_t) code));
-        s_stat_name (stat, sizeof (stat), gt_figure_families [GT_FIGURE_FAMILY_ERRORS_BY_CODE].stat, gt_code_name ((gt_code_t) code));
+        gt_figures_family_name (stat, sizeof (stat), GT_FIGURE_FAMILY_ERRORS_BY_CODE, gt_code_name ((gt_code_t) code));
         s_put_scaled (&text, s_stat (snapshot, stat), 1);
         s_put (&text, "\n");
     }

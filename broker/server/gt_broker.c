@@ -64,6 +64,7 @@ struct s_reply_t {
     size_t size;                    //  its bytes
     int64_t received;               //  zclock_usecs when the request was read (metrics)
     gt_peer_t *peer;                //  the peer's record while the reply is owed (held or queued), else NULL
+    size_t queued_bytes;            //  what it counts in its peer's queued bytes while in the backlog
 };
 
 //  The changes of one loop turn, on their way to the store.
@@ -261,7 +262,8 @@ s_deliver_reply (s_broker_t *self, s_reply_t *reply)
     if (rc == 1) {
         if (self->backlog_count < GT_BROKER_BACKLOG_MAX) {
             s_reply_owe (self, reply);
-            gt_peers_queued (self->peers, reply->peer, s_reply_bytes (reply));
+            reply->queued_bytes = s_reply_bytes (reply);
+            gt_peers_queued (self->peers, reply->peer, reply->queued_bytes);
             reply->next = NULL;
             *self->backlog_tail = reply;
             self->backlog_tail = &reply->next;
@@ -330,7 +332,7 @@ s_retry_backlog (s_broker_t *self)
             self->backlog_count++;
             continue;
         }
-        size_t bytes = s_reply_bytes (reply);
+        size_t bytes = reply->queued_bytes;
         if (rc == -1) {
             self->counters.replies_dropped++;
             s_note_freed (self, bytes);

@@ -2,7 +2,6 @@
     under the names of the table (gt_figures.h), the per-command and
     per-code counters, and the metrics figures.  */
 #include <czmq.h>
-#include <ctype.h>
 #include <pthread.h>
 #include "gt_broker.h"
 #include "gt_broker_metrics.h"
@@ -28,24 +27,16 @@ static char s_error_names [GT_CODE_COUNT_][GT_METRICS_STAT_NAME];
 static pthread_once_t s_names_once = PTHREAD_ONCE_INIT;
 
 static void
-s_family_name (char *name, const char *prefix, const char *wire_name)
-{
-    snprintf (name, GT_METRICS_STAT_NAME, "%s%s", prefix, wire_name);
-    for (char *p = name; *p; p++)
-        *p = (char) tolower ((unsigned char) *p);
-}
-
-static void
 s_names_init (void)
 {
     for (int cmd = 0; cmd < GT_CMD_COUNT_; cmd++)
         if (cmd != GT_CMD_NONE)
-            s_family_name (s_request_names [cmd], gt_figure_families [GT_FIGURE_FAMILY_REQUESTS_BY_COMMAND].stat,
-                           gt_cmd_name ((gt_cmd_t) cmd));
+            gt_figures_family_name (s_request_names [cmd], GT_METRICS_STAT_NAME, GT_FIGURE_FAMILY_REQUESTS_BY_COMMAND,
+                                    gt_cmd_name ((gt_cmd_t) cmd));
     for (int code = 0; code < GT_CODE_COUNT_; code++)
         if (code != GT_OK)
-            s_family_name (s_error_names [code], gt_figure_families [GT_FIGURE_FAMILY_ERRORS_BY_CODE].stat,
-                           gt_code_name ((gt_code_t) code));
+            gt_figures_family_name (s_error_names [code], GT_METRICS_STAT_NAME, GT_FIGURE_FAMILY_ERRORS_BY_CODE,
+                                    gt_code_name ((gt_code_t) code));
 }
 
 gt_stat_t *
