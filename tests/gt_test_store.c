@@ -604,7 +604,7 @@ gt_test_store_test (bool verbose)
     lease.service_id = "service-1";
     lease.fence = 3;
     gt_store_lease_put (store, &lease, "key-1");
-    gt_store_event (store, 1, GT_EVENT_LEASE_CREATED, 1000, "created.UNKNOWN.service-1", "\x80", 1);
+    gt_store_event (store, 1, GT_EVENT_LEASE_CREATED, 1000, "service-1\x1f" "created.UNKNOWN", "\x80", 1);
     gt_store_object_t object = { "object-1", 3, true, 0, GT_REASON_NONE, NULL };
     gt_store_object_put (store, &object);
     assert (gt_store_flush (store, 1) == GT_STORE_PENDING);
@@ -620,7 +620,7 @@ gt_test_store_test (bool verbose)
     gt_test_store_fail (store, 1);
     gt_store_lease_delete (store, lease.id);
     assert (gt_store_flush (store, 2) == GT_STORE_PENDING);
-    gt_store_event (store, 2, GT_EVENT_LEASE_RELEASED, 2000, "released.UNKNOWN.service-1", "\x80", 1);
+    gt_store_event (store, 2, GT_EVENT_LEASE_RELEASED, 2000, "service-1\x1f" "released.UNKNOWN", "\x80", 1);
     assert (gt_store_flush (store, 3) == GT_STORE_PENDING);
     gt_test_store_hold (store, false);
     assert (s_await_completion (store, &batch, &durable));

@@ -381,7 +381,7 @@ gt_test_sub (gt_test_broker_t *self, const char *prefix)
     zsock_set_linger (sub, 0);
     zsock_set_rcvhwm (sub, 0);
     zsock_set_subscribe (sub, prefix);
-    zsock_set_subscribe (sub, "created.UNKNOWN." S_PROBE_SERVICE);
+    zsock_set_subscribe (sub, S_PROBE_SERVICE "\x1f" "created.UNKNOWN");
     int rc = zsock_connect (sub, "%s", self->events);
     assert (rc == 0);
     //  A SUB joins late (ZeroMQ's slow joiner): create probe leases until

@@ -93,7 +93,7 @@ s_test_lifecycle (void)
     char *topic = NULL;
     gt_msg_t *event = gt_test_event (sub, GT_TEST_TIMEOUT, &topic);
     assert (event && event->event.kind == GT_EVENT_LEASE_CREATED);
-    assert (streq (topic, "created.TEMPORARY_FILE.upload-service"));
+    assert (streq (topic, "upload-service\x1f" "created.TEMPORARY_FILE"));
     assert (streq (event->event.lease.id, id) && event->event.at == created_at);
     zstr_free (&topic);
     gt_msg_destroy (&event);
@@ -140,7 +140,7 @@ s_test_lifecycle (void)
     assert (event && event->event.kind == GT_EVENT_OBJECT_RECLAIMED);
     assert (event->event.reason == GT_REASON_RELEASED && streq (event->event.lease.id, id));
     assert (event->event.seq == seq + 1);
-    assert (streq (topic, "reclaimed.TEMPORARY_FILE.upload-service"));
+    assert (streq (topic, "upload-service\x1f" "reclaimed.TEMPORARY_FILE"));
     zstr_free (&topic);
     gt_msg_destroy (&event);
 
@@ -493,7 +493,7 @@ s_test_expiry (void)
     gt_config_t *config = gt_test_config ();
     gt_test_broker_t *broker = gt_test_broker_start (config);
     zsock_t *dealer = gt_test_dealer (broker);
-    zsock_t *sub = gt_test_sub (broker, "expired.");
+    zsock_t *sub = gt_test_sub (broker, "cache\x1f" "expired.");
     enum { COUNT = 30 };
     char *ids [COUNT];
     for (int i = 0; i < COUNT; i++) {

@@ -384,7 +384,7 @@ s_test_subscriber (void)
     //  Only expiries: the events in between look like gaps
     gt_subscriber_t *expiries = gt_subscriber_new (broker.events, broker.endpoint);
     assert (expiries);
-    gt_subscriber_subscribe (expiries, "expired.");
+    gt_subscriber_subscribe (expiries, "sub-service\x1f" "expired.");
     //  Baseline: expire short leases until one is seen live (the
     //  subscription reaches the broker asynchronously)
     gt_msg_t *event = NULL;
@@ -449,7 +449,7 @@ s_test_subscriber (void)
 
     //  From a seq in the middle, filtered by prefix
     gt_subscriber_t *created = gt_subscriber_new (broker.events, broker.endpoint);
-    gt_subscriber_subscribe (created, "created.CUSTOM.");
+    gt_subscriber_subscribe (created, "sub-service\x1f" "created.CUSTOM");
     gt_subscriber_set_from_seq (created, 2);
     event = s_next_event (created);
     assert (event->event.seq >= 2);
@@ -502,7 +502,7 @@ s_test_keepalive (void)
     s_broker_start (&broker, 0);
     gt_client_t *client = s_client (&broker, "worker");
     gt_subscriber_t *renewals = gt_subscriber_new (broker.events, broker.endpoint);
-    gt_subscriber_subscribe (renewals, "renewed.");
+    gt_subscriber_subscribe (renewals, "worker\x1f" "renewed.");
     gt_keepalive_t *keepalive = gt_keepalive_new (broker.endpoint, "worker");
     assert (keepalive);
 

@@ -183,7 +183,8 @@ s_test_body (void)
     gt_config_t *config = s_config ();
     gt_test_broker_t *broker = gt_test_broker_start (config);
     zsock_t *dealer = gt_test_dealer (broker);
-    zsock_t *sub = gt_test_sub (broker, "reclaimed.");
+    zsock_t *sub = gt_test_sub (broker, "upload-service\x1f" "reclaimed.");
+    zsock_set_subscribe (sub, "orders\x1f" "reclaimed.");
 
     char *id = s_create (broker, dealer, "/tmp/user-upload-123.jpg", "upload-service", url,
                          "custom-cleanup-data", -1);
@@ -667,7 +668,7 @@ s_test_recovery (void)
         gt_config_set_storage (config, "test");
     gt_test_broker_t *broker = gt_test_broker_start (config);
     zsock_t *dealer = gt_test_dealer (broker);
-    zsock_t *sub = gt_test_sub (broker, "reclaimed.");
+    zsock_t *sub = gt_test_sub (broker, "uploads\x1f" "reclaimed.");
 
     gt_http_response_t held = { 200, 0, true, NULL, NULL };
     gt_http_server_push (server, "/held", &held);

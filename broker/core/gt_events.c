@@ -202,13 +202,18 @@ s_pack_key (msgpack_packer *pk, const char *key)
 }
 
 gt_code_t
-gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, size_t limit,
-                  size_t byte_budget, void **data_p, size_t *size_p, char *err, size_t err_size)
+gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, const char *topic_prefix,
+                  size_t limit, size_t byte_budget, void **data_p, size_t *size_p,
+                  char *err, size_t err_size)
 {
     assert (self);
     *data_p = NULL;
     *size_p = 0;
-    size_t first = 0, count = 0, bytes = 0;
+    size_t prefix_len = topic_prefix ? strlen (topic_prefix) : 0;
+    //  The page: history records [first, first + examined), of which the
+    //  count that match are packed; scanned is the seq the page ends at
+    size_t first = 0, examined = 0, count = 0, bytes = 0;
+    uint64_t scanned = after_seq < self->last_published ? after_seq : self->last_published;
     if (after_seq < self->last_published) {
         uint64_t oldest = gt_events_oldest_seq (self);
         if (after_seq + 1 < oldest) {
@@ -217,23 +222,28 @@ gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, size_t li
             return GT_ERR_TOO_OLD;
         }
         first = s_history_after (self, after_seq);
-        while (first + count < self->ring_count && count < limit) {
-            size_t size = self->ring [(self->ring_head + first + count) % self->ring_cap]->view.size;
-            if (count > 0 && bytes + size > byte_budget)
+        while (first + examined < self->ring_count && count < limit && examined < GT_EVENTS_SCAN_MAX) {
+            const s_record_t *record = self->ring [(self->ring_head + first + examined) % self->ring_cap];
+            bool match = !topic_prefix || strncmp (record->view.topic, topic_prefix, prefix_len) == 0;
+            if (match && count > 0 && bytes + record->view.size > byte_budget)
                 break;
-            bytes += size;
-            count++;
+            if (match) {
+                bytes += record->view.size;
+                count++;
+            }
+            scanned = record->view.seq;
+            examined++;
         }
     }
     //  Pack the reply map directly in canonical order (GTLP.md §5.9: v, rid,
-    //  code, events, last_seq) and write the stored event bodies, each
-    //  already a canonical EVENT map, into the array as they are: events are
-    //  never re-encoded.
+    //  code, events, last_seq, scanned_seq) and write the stored event
+    //  bodies, each already a canonical EVENT map, into the array as they
+    //  are: events are never re-encoded.
     msgpack_sbuffer frame;
     msgpack_sbuffer_init (&frame);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &frame, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 5);
+    msgpack_pack_map (&pk, 6);
     s_pack_key (&pk, "v");
     msgpack_pack_uint64 (&pk, GT_PROTOCOL_VERSION);
     s_pack_key (&pk, "rid");
@@ -242,12 +252,15 @@ gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, size_t li
     s_pack_key (&pk, gt_code_name (GT_OK));
     s_pack_key (&pk, "events");
     msgpack_pack_array (&pk, count);
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < examined; i++) {
         const s_record_t *record = self->ring [(self->ring_head + first + i) % self->ring_cap];
-        msgpack_sbuffer_write (&frame, (const char *) record->view.body, record->view.size);
+        if (!topic_prefix || strncmp (record->view.topic, topic_prefix, prefix_len) == 0)
+            msgpack_sbuffer_write (&frame, (const char *) record->view.body, record->view.size);
     }
     s_pack_key (&pk, "last_seq");
     msgpack_pack_uint64 (&pk, self->last_published);
+    s_pack_key (&pk, "scanned_seq");
+    msgpack_pack_uint64 (&pk, scanned);
     size_t used = frame.size;
     uint8_t *data = (uint8_t *) msgpack_sbuffer_release (&frame);
     msgpack_sbuffer_destroy (&frame);

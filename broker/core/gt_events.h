@@ -28,7 +28,7 @@ typedef struct {
     uint64_t seq;                   //  sequence number
     gt_event_kind_t kind;           //  what happened
     uint64_t at;                    //  wall ms
-    const char *topic;              //  "verb.OBJECT_TYPE.service_id"
+    const char *topic;              //  "service_id" U+001F "verb.OBJECT_TYPE" (gt_event_topic)
     const void *body;               //  canonical EVENT map
     size_t size;                    //  body bytes
 } gt_event_record_t;
@@ -54,12 +54,20 @@ void gt_events_rollback (gt_events_t *self, uint64_t from);
 uint64_t gt_events_last_seq (gt_events_t *self);
 uint64_t gt_events_oldest_seq (gt_events_t *self);
 
-//  REPLAY: build the whole reply body (v, rid, code OK, events, last_seq)
-//  for events after after_seq, up to limit of them and about byte_budget
-//  bytes (at least one).  TOO_OLD if the history no longer reaches
-//  after_seq + 1.  On OK *data_p is a malloc'd body the caller frees.
+//  Events one REPLAY examines at most when it filters (GTLP.md §5.9): so a
+//  service that owns few of the events costs a bounded scan per request
+#define GT_EVENTS_SCAN_MAX  20000
+
+//  REPLAY: build the whole reply body (v, rid, code OK, events, last_seq,
+//  scanned_seq) for events after after_seq whose topic starts with
+//  topic_prefix (NULL: all), up to limit of them and about byte_budget
+//  bytes (at least one), having examined at most GT_EVENTS_SCAN_MAX.
+//  scanned_seq is where the examined part ends (<= last_seq): every
+//  matching event up to it is in the page.  TOO_OLD if the history no
+//  longer reaches after_seq + 1.  On OK *data_p is a malloc'd body the
+//  caller frees.
 gt_code_t gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq,
-                            size_t limit, size_t byte_budget,
+                            const char *topic_prefix, size_t limit, size_t byte_budget,
                             void **data_p, size_t *size_p, char *err, size_t err_size);
 
 //  Recovery: put a stored (published) event back into the history, and

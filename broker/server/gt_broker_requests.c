@@ -123,6 +123,14 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, 
 
     gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
     //  The store cannot write: refuse a change before applying it
+    bool changes = request->cmd == GT_CMD_CREATE || request->cmd == GT_CMD_RENEW
+                || request->cmd == GT_CMD_RENEW_BATCH || request->cmd == GT_CMD_RELEASE;
+    if (changes && !request->service_id) {
+        //  The codec lets it out for CURVE callers, whose key names it
+        snprintf (err, sizeof (err), "service_id: required");
+        code = GT_ERR_INVALID_ARGUMENT;
+    }
+    else
     if (gt_admission_refuses (self->admission, request->cmd, err, sizeof (err)))
         code = GT_ERR_UNAVAILABLE;
     else
@@ -288,7 +296,7 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, 
                 code = GT_ERR_INVALID_ARGUMENT;
                 break;
             }
-            code = gt_events_replay (self->events, request->rid, request->after_seq, limit,
+            code = gt_events_replay (self->events, request->rid, request->after_seq, NULL, limit,
                                      GT_BROKER_PAGE_BYTES, body_p, size_p, err, sizeof (err));
             if (code == GT_OK)
                 return GT_OK;       //  the events module built the whole body

@@ -91,8 +91,8 @@ VERBS = {"lease.created": "created", "lease.renewed": "renewed",
 
 def topic_of(value):
     lease_value = value["lease"]
-    return "%s.%s.%s" % (VERBS[value["kind"]], lease_value["object_type"],
-                         lease_value["service_id"])
+    return "%s\x1f%s.%s" % (lease_value["service_id"], VERBS[value["kind"]],
+                           lease_value["object_type"])
 
 # --- the vectors ---------------------------------------------------------------
 
@@ -218,9 +218,14 @@ vector("reply_replay_ok", "reply", "REPLAY OK: two events, the second a reclaim 
            event(42, "lease.expired", T0 + 300001, lease(state="EXPIRED", expires_at=T0 + 300001)),
            event(43, "object.reclaimed", T0 + 300002, lease(state="EXPIRED", expires_at=T0 + 300001),
                  reason="expired"),
-       ], last_seq=43))
+       ], last_seq=43, scanned_seq=43))
+vector("reply_replay_filtered", "reply",
+       "REPLAY OK for a service principal: its one event among 8 read; resume after scanned_seq 50",
+       reply(16, "OK", events=[
+           event(42, "lease.expired", T0 + 300001, lease(state="EXPIRED", expires_at=T0 + 300001)),
+       ], last_seq=57, scanned_seq=50))
 vector("reply_replay_empty", "reply", "REPLAY OK: nothing after after_seq",
-       reply(15, "OK", events=[], last_seq=0))
+       reply(15, "OK", events=[], last_seq=0, scanned_seq=0))
 
 # Replies: one error reply per error code.
 ERRORS = [

@@ -446,10 +446,12 @@ const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX] = {
 };
 
 const unsigned gt_req_required [GT_CMD_COUNT_] = {
-    [GT_CMD_CREATE]      = 1u << GT_REQ_OBJECT_ID | 1u << GT_REQ_SERVICE_ID,
-    [GT_CMD_RENEW]       = 1u << GT_REQ_LEASE_ID | 1u << GT_REQ_SERVICE_ID,
-    [GT_CMD_RENEW_BATCH] = 1u << GT_REQ_SERVICE_ID | 1u << GT_REQ_LEASE_IDS,
-    [GT_CMD_RELEASE]     = 1u << GT_REQ_LEASE_ID | 1u << GT_REQ_SERVICE_ID,
+    //  service_id is optional in the codec: with CURVE the broker takes the
+    //  caller's service from its key; without, the broker requires it
+    [GT_CMD_CREATE]      = 1u << GT_REQ_OBJECT_ID,
+    [GT_CMD_RENEW]       = 1u << GT_REQ_LEASE_ID,
+    [GT_CMD_RENEW_BATCH] = 1u << GT_REQ_LEASE_IDS,
+    [GT_CMD_RELEASE]     = 1u << GT_REQ_LEASE_ID,
     [GT_CMD_GET]         = 1u << GT_REQ_LEASE_ID,
     [GT_CMD_REPLAY]      = 1u << GT_REQ_AFTER_SEQ,
     [GT_CMD_RETRY]       = 1u << GT_REQ_LEASE_ID,
@@ -581,7 +583,7 @@ s_pack_request (msgpack_packer *pk, const gt_msg_t *self)
 //  ---------------------------------------------------------------------------
 //  Replies: v, rid, code, then message [versions] for errors, or the payload
 //  keys present, in this order: lease, leases, cursor, results, the HEALTH
-//  fields, stats, events, last_seq.
+//  fields, stats, events, last_seq, scanned_seq.
 
 static int
 s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
@@ -614,7 +616,7 @@ s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
         return -1;
     size_t count = 3 + (self->lease != NULL) + self->leases_present + (self->cursor != NULL)
                  + self->results_present + (health? 7: 0) + self->stats_present
-                 + self->events_present + self->has_last_seq;
+                 + self->events_present + self->has_last_seq + self->has_scanned_seq;
     msgpack_pack_map (pk, count);
     S_KV_UINT (pk, "v", self->version);
     S_KV_UINT (pk, "rid", self->rid);
@@ -663,6 +665,8 @@ s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
     }
     if (self->has_last_seq)
         S_KV_UINT (pk, "last_seq", self->last_seq);
+    if (self->has_scanned_seq)
+        S_KV_UINT (pk, "scanned_seq", self->scanned_seq);
     return 0;
 }
 

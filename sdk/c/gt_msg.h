@@ -140,6 +140,8 @@ typedef struct {
     bool events_present;            //  "events" key present
     bool has_last_seq;              //  last_seq present
     uint64_t last_seq;              //  REPLAY
+    bool has_scanned_seq;           //  scanned_seq present
+    uint64_t scanned_seq;           //  REPLAY: the history was read up to here (resume after it)
     char *status;                   //  HEALTH: SERVING or DEGRADED, or NULL
     char *server_version;           //  HEALTH "version"
     char *store;                    //  HEALTH: memory or postgres

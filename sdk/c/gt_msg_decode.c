@@ -538,6 +538,11 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
                 break;
             case GT_REQ_SERVICE_ID:
                 ok = s_get_str (self, &at, object, 1, GT_MAX_SERVICE_ID, &msg->service_id);
+                //  Its events' topics end the service id with U+001F
+                //  (gt_event_topic), so no control character may hide in it
+                for (const char *c = msg->service_id; ok && *c; c++)
+                    if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                        ok = s_fail (self, &at, "contains a control character");
                 break;
             case GT_REQ_LEASE_ID: {
                 char id [GT_LEASE_ID_LEN + 1];
@@ -613,11 +618,11 @@ static gt_code_t
 s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 {
     enum { V, RID, CODE, MESSAGE, VERSIONS, LEASE, LEASES, CURSOR, RESULTS, STATUS,
-           VERSION, STORE, STORE_STATUS, UPTIME, NOW, ACTIVE, STATS, EVENTS, LAST_SEQ, COUNT };
+           VERSION, STORE, STORE_STATUS, UPTIME, NOW, ACTIVE, STATS, EVENTS, LAST_SEQ, SCANNED_SEQ, COUNT };
     static const char *const names [COUNT] = {
         "v", "rid", "code", "message", "versions", "lease", "leases", "cursor", "results",
         "status", "version", "store", "store_status", "uptime_ms", "now", "active_leases",
-        "stats", "events", "last_seq"
+        "stats", "events", "last_seq", "scanned_seq"
     };
     const msgpack_object *slots [COUNT];
     if (!s_collect (self, NULL, root, names, COUNT, slots))
@@ -708,6 +713,9 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
     }
     if (ok && slots [LAST_SEQ])
         ok = msg->has_last_seq = s_get_uint (self, &at [LAST_SEQ], slots [LAST_SEQ], UINT64_MAX, &msg->last_seq);
+    if (ok && slots [SCANNED_SEQ])
+        ok = msg->has_scanned_seq = s_get_uint (self, &at [SCANNED_SEQ], slots [SCANNED_SEQ], UINT64_MAX,
+                                                &msg->scanned_seq);
     return ok? GT_OK: GT_ERR_INVALID_ARGUMENT;
 }
 

@@ -109,7 +109,18 @@ gt_event_topic (char *buf, size_t size, gt_event_kind_t kind,
     const char *type_name = gt_object_type_name (type);
     if (!buf || !verb || !type_name || !service_id)
         return -1;
-    int length = snprintf (buf, size, "%s.%s.%s", verb, type_name, service_id);
+    int length = snprintf (buf, size, "%s%c%s.%s", service_id, GT_TOPIC_SEPARATOR, verb, type_name);
+    if (length < 0 || (size_t) length >= size)
+        return -1;
+    return length;
+}
+
+int
+gt_service_topic (char *buf, size_t size, const char *service_id)
+{
+    if (!buf || !service_id)
+        return -1;
+    int length = snprintf (buf, size, "%s%c", service_id, GT_TOPIC_SEPARATOR);
     if (length < 0 || (size_t) length >= size)
         return -1;
     return length;

@@ -130,10 +130,18 @@ bool gt_event_kind_parse (const char *name, gt_event_kind_t *kind);
 bool gt_reason_parse (const char *name, gt_reason_t *reason);
 bool gt_cleanup_status_parse (const char *name, gt_cleanup_status_t *status);
 
-//  Write the event topic "verb.OBJECT_TYPE.service_id" into buf; return its
-//  length, or -1 if it does not fit.
+//  Event topics start with the service, ended by U+001F (the ASCII unit
+//  separator, which a service_id cannot contain), then "verb.OBJECT_TYPE":
+//  "upload-service\x1fexpired.TEMPORARY_FILE".  So the prefix
+//  "upload-service\x1f" reaches that service's events and no other's.
+#define GT_TOPIC_SEPARATOR '\x1f'
+
+//  Write the event topic into buf; return its length, or -1 if it does not fit.
 int gt_event_topic (char *buf, size_t size, gt_event_kind_t kind,
                     gt_object_type_t type, const char *service_id);
+//  Write the topic prefix of all of a service's events ("service_id\x1f");
+//  return its length, or -1 if it does not fit.
+int gt_service_topic (char *buf, size_t size, const char *service_id);
 
 //  True if s is exactly 32 lowercase hex characters.
 bool gt_lease_id_valid (const char *s);

@@ -216,6 +216,15 @@ s_replay_page (gt_subscriber_t *self, uint64_t stop_seq, bool *progress)
         if (s_event_matches (self, event))
             zlist_append (self->ready, s_event_message (event));
     }
+    //  A broker that filters REPLAY (CURVE, a service's key: GTLP.md §12)
+    //  says how far it read: nothing of ours lies between
+    if (reply->has_scanned_seq) {
+        uint64_t read_to = reply->scanned_seq < stop_seq ? reply->scanned_seq : stop_seq - 1;
+        if (read_to > self->last) {
+            self->last = read_to;
+            *progress = true;
+        }
+    }
     if (!*progress || self->last >= reply->last_seq)
         self->catching_up = false;
     gt_msg_destroy (&reply);

@@ -27,7 +27,7 @@ s_replay_seqs (gt_events_t *events, uint64_t after, size_t limit, size_t budget,
     void *data;
     size_t size;
     char err [128];
-    *code = gt_events_replay (events, 7, after, limit, budget, &data, &size, err, sizeof (err));
+    *code = gt_events_replay (events, 7, after, NULL, limit, budget, &data, &size, err, sizeof (err));
     if (*code != GT_OK)
         return 0;
     gt_msg_t *reply = NULL;
@@ -35,7 +35,10 @@ s_replay_seqs (gt_events_t *events, uint64_t after, size_t limit, size_t budget,
     gt_code_t decoded = gt_msg_decode (data, size, GT_MSG_REPLY, &reply, &rid, err, sizeof (err));
     free (data);
     assert (decoded == GT_OK);
-    assert (reply->rid == 7 && reply->events_present && reply->has_last_seq);
+    assert (reply->rid == 7 && reply->events_present && reply->has_last_seq && reply->has_scanned_seq);
+    //  Unfiltered, the page ends at its last event (or at last_seq if empty)
+    assert (reply->scanned_seq == (reply->event_count ? reply->events [reply->event_count - 1].seq
+                                                      : reply->last_seq));
     *last_seq = reply->last_seq;
     size_t count = reply->event_count;
     for (size_t i = 0; i < count; i++) {
@@ -58,7 +61,7 @@ gt_events_test (bool verbose)
     const gt_event_record_t *record = gt_events_make (events, GT_EVENT_LEASE_CREATED, &lease,
                                                       GT_REASON_NONE, 1700000000000ULL);
     assert (record && record->seq == 1);
-    assert (streq (record->topic, "created.TEMPORARY_FILE.svc"));
+    assert (streq (record->topic, "svc\x1f" "created.TEMPORARY_FILE"));
     gt_msg_t *decoded = NULL;
     char err [128];
     assert (gt_msg_decode (record->body, record->size, GT_MSG_EVENT, &decoded, NULL, err, sizeof (err)) == GT_OK);
@@ -85,11 +88,11 @@ gt_events_test (bool verbose)
     char *topic = NULL;
     zframe_t *body = NULL;
     assert (zsock_recv (sub, "sf", &topic, &body) == 0);
-    assert (streq (topic, "created.TEMPORARY_FILE.svc"));
+    assert (streq (topic, "svc\x1f" "created.TEMPORARY_FILE"));
     zstr_free (&topic);
     zframe_destroy (&body);
     assert (zsock_recv (sub, "sf", &topic, &body) == 0);
-    assert (streq (topic, "expired.TEMPORARY_FILE.svc"));
+    assert (streq (topic, "svc\x1f" "expired.TEMPORARY_FILE"));
     zstr_free (&topic);
     zframe_destroy (&body);
 
@@ -123,7 +126,7 @@ gt_events_test (bool verbose)
     gt_events_publish (big, NULL, UINT64_MAX, NULL);
     void *data;
     size_t size;
-    assert (gt_events_replay (big, 1, 0, 1000, 1 << 20, &data, &size, err, sizeof (err)) == GT_OK);
+    assert (gt_events_replay (big, 1, 0, NULL, 1000, 1 << 20, &data, &size, err, sizeof (err)) == GT_OK);
     gt_msg_t *reply = NULL;
     assert (gt_msg_decode (data, size, GT_MSG_REPLY, &reply, NULL, err, sizeof (err)) == GT_OK);
     assert (reply->event_count == 40 && reply->events [39].seq == 40);
@@ -133,7 +136,7 @@ gt_events_test (bool verbose)
     //  A rid whose encoding spells "\xa6events\x90" must not confuse the
     //  reply (a client chooses its rids)
     const uint64_t tricky_rid = 0xA66576656E747390ULL;
-    assert (gt_events_replay (big, tricky_rid, 38, 1000, 1 << 20, &data, &size,
+    assert (gt_events_replay (big, tricky_rid, 38, NULL, 1000, 1 << 20, &data, &size,
                               err, sizeof (err)) == GT_OK);
     assert (gt_msg_decode (data, size, GT_MSG_REPLY, &reply, NULL, err, sizeof (err)) == GT_OK);
     assert (reply->rid == tricky_rid && reply->event_count == 2 && reply->events [1].seq == 40);
@@ -141,9 +144,36 @@ gt_events_test (bool verbose)
     free (data);
     gt_events_destroy (&big);
 
+    //  A filtered REPLAY (a service principal, GTLP.md §12) returns only the
+    //  topics under its prefix; scanned_seq says how far it read, so the
+    //  caller resumes there and not at its last event
+    gt_events_t *mixed = gt_events_new (100);
+    gt_lease_info_t other;
+    s_test_lease (&other, "svc-other");     //  its id starts like "svc"
+    for (int i = 1; i <= 30; i++)
+        gt_events_make (mixed, GT_EVENT_LEASE_RENEWED, i % 10 == 0 ? &lease : &other, GT_REASON_NONE, 1);
+    gt_events_publish (mixed, NULL, UINT64_MAX, NULL);
+    assert (gt_events_replay (mixed, 2, 0, "svc\x1f", 2, 1 << 20, &data, &size, err, sizeof (err)) == GT_OK);
+    assert (gt_msg_decode (data, size, GT_MSG_REPLY, &reply, NULL, err, sizeof (err)) == GT_OK);
+    assert (reply->event_count == 2 && reply->events [0].seq == 10 && reply->events [1].seq == 20);
+    assert (reply->last_seq == 30 && reply->scanned_seq == 20);
+    gt_msg_destroy (&reply);
+    free (data);
+    assert (gt_events_replay (mixed, 3, 20, "svc\x1f", 100, 1 << 20, &data, &size, err, sizeof (err)) == GT_OK);
+    assert (gt_msg_decode (data, size, GT_MSG_REPLY, &reply, NULL, err, sizeof (err)) == GT_OK);
+    assert (reply->event_count == 1 && reply->events [0].seq == 30 && reply->scanned_seq == 30);
+    gt_msg_destroy (&reply);
+    free (data);
+    assert (gt_events_replay (mixed, 4, 0, "nobody\x1f", 100, 1 << 20, &data, &size, err, sizeof (err)) == GT_OK);
+    assert (gt_msg_decode (data, size, GT_MSG_REPLY, &reply, NULL, err, sizeof (err)) == GT_OK);
+    assert (reply->event_count == 0 && reply->scanned_seq == 30);
+    gt_msg_destroy (&reply);
+    free (data);
+    gt_events_destroy (&mixed);
+
     //  Recovery continues the numbering and restores the history
     gt_events_t *restored = gt_events_new (10);
-    gt_events_restore (restored, 41, "created.UNKNOWN.svc", "\x80", 1);
+    gt_events_restore (restored, 41, "svc\x1f" "created.UNKNOWN", "\x80", 1);
     gt_events_restore_seq (restored, 50);
     assert (gt_events_last_seq (restored) == 50);
     assert (gt_events_make (restored, GT_EVENT_LEASE_CREATED, &lease, GT_REASON_NONE, 1)->seq == 51);

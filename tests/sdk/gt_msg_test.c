@@ -435,7 +435,6 @@ s_test_unencodable (void)
     msg.rid = 1;
     msg.cmd = GT_CMD_CREATE;
     msg.object_id = "o";
-    assert (gt_msg_encode (&msg, &buf) == -1);          //  no service_id
     msg.service_id = "s";
     gt_meta_entry_t dup [] = { { "k", "1" }, { "k", "2" } };
     msg.has_metadata = true;

@@ -85,10 +85,17 @@ gt_proto_test (bool verbose)
     char topic [64];
     int length = gt_event_topic (topic, sizeof (topic), GT_EVENT_LEASE_EXPIRED,
                                  GT_TYPE_TEMPORARY_FILE, "upload-service");
-    assert (length == (int) strlen ("expired.TEMPORARY_FILE.upload-service"));
-    assert (strcmp (topic, "expired.TEMPORARY_FILE.upload-service") == 0);
+    assert (length == (int) strlen ("upload-service\x1f" "expired.TEMPORARY_FILE"));
+    assert (strcmp (topic, "upload-service\x1f" "expired.TEMPORARY_FILE") == 0);
+    //  A service's prefix does not reach a service whose id starts the same
+    char prefix [64];
+    assert (gt_service_topic (prefix, sizeof (prefix), "upload") == 7);
+    assert (strncmp (topic, prefix, strlen (prefix)) != 0);
+    assert (gt_service_topic (prefix, sizeof (prefix), "upload-service") == 15);
+    assert (strncmp (topic, prefix, strlen (prefix)) == 0);
+    assert (gt_service_topic (prefix, 15, "upload-service") == -1);
     length = gt_event_topic (topic, sizeof (topic), GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "");
-    assert (length == 17 && strcmp (topic, "reclaimed.CUSTOM.") == 0);
+    assert (length == 17 && strcmp (topic, "\x1f" "reclaimed.CUSTOM") == 0);
     assert (gt_event_topic (topic, 17, GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "") == -1);
     assert (gt_event_topic (topic, 18, GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "") == 17);
     assert (gt_event_topic (topic, sizeof (topic), GT_EVENT_COUNT_, GT_TYPE_CUSTOM, "x") == -1);

@@ -73,11 +73,11 @@ gt_subscriber_test (bool verbose)
 
     gt_subscriber_t *subscriber = gt_subscriber_new (events_endpoint, request_endpoint);
     assert (subscriber);
-    gt_subscriber_subscribe (subscriber, "created.");
-    gt_subscriber_subscribe (subscriber, "expired.TEMPORARY_FILE.");
-    assert (gt_subscriber_matches (subscriber, "created.CUSTOM.x"));
-    assert (gt_subscriber_matches (subscriber, "expired.TEMPORARY_FILE.svc"));
-    assert (!gt_subscriber_matches (subscriber, "expired.CUSTOM.svc"));
+    gt_subscriber_subscribe (subscriber, "svc\x1f" "created.");
+    gt_subscriber_subscribe (subscriber, "svc\x1f" "expired.TEMPORARY_FILE");
+    assert (gt_subscriber_matches (subscriber, "svc\x1f" "created.CUSTOM"));
+    assert (gt_subscriber_matches (subscriber, "svc\x1f" "expired.TEMPORARY_FILE"));
+    assert (!gt_subscriber_matches (subscriber, "svc\x1f" "expired.CUSTOM"));
     assert (gt_subscriber_last_seq (subscriber) == 0);
     gt_subscriber_set_timeout (subscriber, 50);
 
