@@ -90,6 +90,12 @@ static const s_setting_t s_settings [] = {
       "requests of one connection waiting for their reply; past it: UNAVAILABLE (10000)" },
     { "GC_CONNECTION_MAX_QUEUED_BYTES", "connection-max-queued-bytes", S_UINT, S_FIELD (connection_max_queued_bytes),
       1024, 1ULL << 40, "bytes of replies queued for a connection that does not read; past it: UNAVAILABLE (4194304)" },
+    { "GC_CURVE_CERT", "curve-cert", S_STRING, S_FIELD (curve_cert), 0, 0,
+      "the broker's secret CURVE certificate (gtctl keygen): turns CURVE on (off)" },
+    { "GC_CURVE_CLIENTS", "curve-clients", S_STRING, S_FIELD (curve_clients), 0, 0,
+      "directory of the client certificates the broker trusts (with --curve-cert)" },
+    { "GC_INSECURE", NULL, S_UINT, S_FIELD (insecure), 0, 1,
+      NULL },
     { "GC_SHUTDOWN_LINGER", "shutdown-linger", S_SECONDS, S_FIELD (shutdown_linger_ms), 0, 3600 * 1000,
       "seconds: a stop waits this long for commits in flight and owed replies (15)" },
 };
@@ -145,6 +151,8 @@ gt_config_destroy (gt_config_t **self_p)
         free (self->callback_allow);
         free (self->callback_secret);
         free (self->metrics_host);
+        free (self->curve_cert);
+        free (self->curve_clients);
         free (self);
         *self_p = NULL;
     }
@@ -169,6 +177,8 @@ gt_config_dup (const gt_config_t *self)
     copy->callback_allow = s_strdup_or_null (self->callback_allow);
     copy->callback_secret = s_strdup_or_null (self->callback_secret);
     copy->metrics_host = s_strdup_or_null (self->metrics_host);
+    copy->curve_cert = s_strdup_or_null (self->curve_cert);
+    copy->curve_clients = s_strdup_or_null (self->curve_clients);
     return copy;
 }
 
@@ -360,7 +370,56 @@ gt_config_check (const gt_config_t *self, char *err, size_t err_size)
         snprintf (err, err_size, "GC_SERVER_HOST: empty value");
         return GT_CONFIG_ERROR;
     }
+    if (!self->curve_cert != !self->curve_clients) {
+        snprintf (err, err_size, "CURVE needs both GC_CURVE_CERT (--curve-cert, the broker's secret certificate) "
+                  "and GC_CURVE_CLIENTS (--curve-clients, the directory of trusted client certificates)");
+        return GT_CONFIG_ERROR;
+    }
+    char endpoint [300];
+    snprintf (endpoint, sizeof (endpoint), "tcp://%s:1", self->host);
+    if (!self->curve_cert && !self->insecure && !gt_config_endpoint_is_local (endpoint)) {
+        snprintf (err, err_size,
+                  "refusing to bind %s without authentication: GTLP trusts the service_id a client writes, so "
+                  "anyone who can reach the port could renew, release or list any service's leases. "
+                  "Create keys and turn CURVE on: 'gtctl keygen broker' and, per client, "
+                  "'gtctl keygen NAME --service SVC [--role service|observer|admin]' into a directory DIR, then "
+                  "--curve-cert broker_secret --curve-clients DIR (README \"Running it on a network\"). "
+                  "Or pass --insecure (GC_INSECURE=1) to bind it without authentication knowingly",
+                  self->host);
+        return GT_CONFIG_ERROR;
+    }
     return GT_CONFIG_OK;
+}
+
+bool
+gt_config_endpoint_is_local (const char *endpoint)
+{
+    if (!endpoint)
+        return false;
+    if (strncmp (endpoint, "ipc://", 6) == 0 || strncmp (endpoint, "inproc://", 9) == 0)
+        return true;
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return false;
+    //  The host: up to the last ':' (the port), without IPv6 brackets
+    const char *host = endpoint + 6;
+    const char *colon = strrchr (host, ':');
+    size_t length = colon ? (size_t) (colon - host) : strlen (host);
+    if (length >= 2 && host [0] == '[' && host [length - 1] == ']') {
+        host++;
+        length -= 2;
+    }
+    char name [256];
+    if (length == 0 || length >= sizeof (name))
+        return false;
+    memcpy (name, host, length);
+    name [length] = '\0';
+    if (streq (name, "localhost") || streq (name, "::1"))
+        return true;
+    //  127.0.0.0/8, as a dotted quad only (an interface name is not loopback)
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf (name, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4
+        && a == 127 && b < 256 && c < 256 && d < 256;
 }
 
 gt_config_result_t
@@ -397,7 +456,8 @@ gt_config_usage (void)
         }
         if (used < sizeof (usage))
             snprintf (usage + used, sizeof (usage) - used,
-                "  %-32s %-26s %s\n  %-32s %-26s %s\n  %-32s %-26s %s\n",
+                "  %-32s %-26s %s\n  %-32s %-26s %s\n  %-32s %-26s %s\n  %-32s %-26s %s\n",
+                "--insecure", "GC_INSECURE=1", "bind beyond loopback without CURVE, knowingly",
                 "--verbose", "", "log every request",
                 "--help", "", "print this text and exit",
                 "--version", "", "print the version and exit");
@@ -422,6 +482,10 @@ gt_config_load_args (gt_config_t *self, int argc, char *argv [],
         }
         if (streq (arg, "--verbose") || streq (arg, "-v")) {
             self->verbose = true;
+            continue;
+        }
+        if (streq (arg, "--insecure")) {
+            self->insecure = 1;
             continue;
         }
         if (strncmp (arg, "--", 2) != 0) {
@@ -470,6 +534,14 @@ gt_config_load (gt_config_t *self, int argc, char *argv [], char *err, size_t er
 
 //  --------------------------------------------------------------------------
 //  Metrics settings and the effective configuration (issue 7)
+
+void
+gt_config_set_curve (gt_config_t *self, const char *cert, const char *clients)
+{
+    assert (self);
+    s_set_string (&self->curve_cert, cert);
+    s_set_string (&self->curve_clients, clients);
+}
 
 void
 gt_config_set_metrics_host (gt_config_t *self, const char *host)

@@ -43,6 +43,7 @@ extern "C" {
 #define GT_BROKER_PEER_HWM              1000        //  ROUTER high-water marks (per connection, each way)
 #define GT_BROKER_BACKLOG_MAX           100000      //  replies queued for full peers
 #define GT_BROKER_PAGE_BYTES            (64 * 1024) //  LIST / REPLAY page budget (at least one item)
+#define GT_BROKER_SUBSCRIPTION_MAX      4096        //  bytes of one subscription message (events socket)
 
 //  The actor (args is a const gt_config_t *).
 void gt_broker_actor (zsock_t *pipe, void *args);

@@ -47,6 +47,9 @@ typedef struct {
     uint64_t connection_max_pending;    //  GC_CONNECTION_MAX_PENDING: requests of one connection not yet answered
     uint64_t connection_max_queued_bytes;   //  GC_CONNECTION_MAX_QUEUED_BYTES: reply bytes the broker queues for one connection
     uint64_t shutdown_linger_ms;        //  GC_SHUTDOWN_LINGER: a graceful stop's wait for commits and replies
+    char *curve_cert;                   //  GC_CURVE_CERT: the broker's secret certificate file, or NULL (no CURVE)
+    char *curve_clients;                //  GC_CURVE_CLIENTS: directory of trusted client certificates, or NULL
+    uint64_t insecure;                  //  GC_INSECURE, --insecure: 1 = may bind beyond loopback without CURVE
     bool verbose;                       //  --verbose: log every request
 } gt_config_t;
 
@@ -70,6 +73,12 @@ void gt_config_set_database_url (gt_config_t *self, const char *url);
 void gt_config_set_callback_allow (gt_config_t *self, const char *allow);
 void gt_config_set_callback_secret (gt_config_t *self, const char *secret);
 void gt_config_set_metrics_host (gt_config_t *self, const char *host);
+void gt_config_set_curve (gt_config_t *self, const char *cert, const char *clients);
+
+//  True if a bind to this endpoint reaches this host only: tcp:// on a
+//  loopback address (127.0.0.0/8, ::1, localhost), ipc://, inproc://.
+//  Without CURVE the broker binds nothing else unless insecure is set.
+bool gt_config_endpoint_is_local (const char *endpoint);
 
 //  Apply GC_* environment variables.  On a bad value writes a message into
 //  err and returns GT_CONFIG_ERROR.

@@ -52,6 +52,16 @@ typedef enum { GT_FIGURE_COUNTER, GT_FIGURE_GAUGE } gt_figure_kind_t;
        "Requests answered UNAVAILABLE unapplied: their connection had too many unread replies.") \
     X (REQUESTS_SHED_UNREAD, "requests_shed_unread", "gc_requests_shed_unread_total", COUNTER, 1, \
        "Requests dropped unanswered: their connection had too many unread replies and a full pipe.") \
+    X (CURVE_PRINCIPALS, "curve_principals", "gc_curve_principals", GAUGE, 1, \
+       "Client keys the broker trusts now (GC_CURVE_CLIENTS; 0 without CURVE).") \
+    X (CURVE_HANDSHAKES, "curve_handshakes", "gc_curve_handshakes_total", COUNTER, 1, \
+       "CURVE handshakes that succeeded.") \
+    X (CURVE_HANDSHAKES_FAILED, "curve_handshakes_failed", "gc_curve_handshakes_failed_total", COUNTER, 1, \
+       "Handshakes that failed: an unknown key, a client without CURVE, a broken or slow handshake.") \
+    X (CURVE_KEYS_REFUSED, "curve_keys_refused", "gc_curve_keys_refused_total", COUNTER, 1, \
+       "CURVE handshakes refused because the client's key is not trusted.") \
+    X (REQUESTS_KEY_REVOKED, "requests_key_revoked", "gc_requests_key_revoked_total", COUNTER, 1, \
+       "Requests refused because their connection's key is no longer trusted.") \
     X (RETAINED_LEASES, "retained_leases", "gc_retained_leases", GAUGE, 1, \
        "Ended leases still visible (GC_LEASE_RETENTION).") \
     X (PENDING_RECLAIMS, "pending_reclaims", "gc_pending_reclaims", GAUGE, 1, \

@@ -40,6 +40,7 @@
 #include "gt_broker_stats.h"
 #include "gt_figures.h"
 #include "gt_peers.h"
+#include "gt_curve.h"
 
 //  --------------------------------------------------------------------------
 //  The actor's state (private to this file)
@@ -97,6 +98,7 @@ typedef struct {
     uint64_t backlog_overflows;     //  replies dropped because the backlog was full
     uint64_t refused_unread;        //  requests refused: their connection had too many unread replies
     uint64_t shed_unread;           //  requests dropped unanswered: the same, and its pipe full
+    uint64_t key_revoked;           //  requests refused: their key is no longer trusted
     uint64_t batches_flushed;       //  batches handed to the store
     uint64_t batches_failed;        //  batches the store failed
     uint64_t reclaims_handed;       //  reclaimed objects handed to delivery
@@ -109,7 +111,10 @@ typedef struct {
     zsock_t *pipe;                  //  actor pipe
     gt_config_t *config;            //  own copy
     zsock_t *router;                //  requests, once bound
-    zsock_t *pub;                   //  events, once bound
+    zsock_t *pub;                   //  events, once bound (an XPUB with CURVE)
+    gt_curve_t *curve;              //  CURVE security (gt_curve.h), or NULL without
+    bool curve_failed;              //  GC_CURVE_CERT was set and CURVE could not be set up: bind nothing
+    long curve_wait;                //  ms until curve wants its next tick
     gt_store_t *store;              //  NULL if it could not be opened
     gt_broker_delivery_t *delivery; //  cleanup callbacks (gt_broker_delivery.c)
     gt_metrics_t *metrics;          //  figures for /metrics and STATS (gt_broker_metrics.c)
@@ -688,6 +693,11 @@ s_drain_requests (s_broker_t *self)
         else
             code = gt_msg_decode (zmq_msg_data (&body), zmq_msg_size (&body), GT_MSG_REQUEST,
                                   &request, &rid, err, sizeof (err));
+        //  With CURVE, who is calling is looked up on every request, so a
+        //  key removed from GC_CURVE_CLIENTS stops working on open connections
+        const gt_principal_t *caller = NULL;
+        if (self->curve)
+            caller = gt_curve_caller (self->curve, zmq_msg_gets (&body, "User-Id"));
         zmq_msg_close (&body);
         bool immediate = true;
         if (code == GT_OK && verdict == GT_PEER_REFUSE) {
@@ -703,6 +713,17 @@ s_drain_requests (s_broker_t *self)
             gt_broker_error_body (rid, code, err, &data, &size);
         }
         else
+        if (code == GT_OK && self->curve && !caller) {
+            rid = request->rid;
+            cmd = request->cmd;
+            gt_msg_destroy (&request);
+            self->counters.key_revoked++;
+            code = GT_ERR_PERMISSION_DENIED;
+            snprintf (err, sizeof (err), "this connection's key is no longer trusted by the broker "
+                      "(it was removed from GC_CURVE_CLIENTS): nothing was done");
+            gt_broker_error_body (rid, code, err, &data, &size);
+        }
+        else
         if (code == GT_OK) {
             rid = request->rid;
             cmd = request->cmd;
@@ -712,7 +733,7 @@ s_drain_requests (s_broker_t *self)
             //  doing (GTLP.md §11): only changes wait for their batch
             immediate = cmd == GT_CMD_HEALTH || cmd == GT_CMD_STATS || cmd == GT_CMD_GET
                      || cmd == GT_CMD_LIST || cmd == GT_CMD_REPLAY;
-            code = gt_broker_requests_handle (self->requests, request, &data, &size);
+            code = gt_broker_requests_handle (self->requests, request, caller, &data, &size);
             //  Refused unapplied (store down): nothing to wait for
             if (code == GT_ERR_UNAVAILABLE)
                 immediate = true;
@@ -767,6 +788,8 @@ s_poll_timeout (s_broker_t *self)
     int64_t timeout = gt_admission_timer_timeout (self->admission, gt_leases_timeout (self->leases), zclock_mono ());
     if (self->backlog_count && (timeout < 0 || timeout > 1))
         timeout = 1;                //  retry queued replies every ms
+    if (self->curve && (timeout < 0 || timeout > self->curve_wait))
+        timeout = self->curve_wait;     //  the next look at GC_CURVE_CLIENTS
     if (self->trim_at) {
         int64_t until_trim = self->trim_at - zclock_mono ();
         if (until_trim < 0)
@@ -852,11 +875,26 @@ s_handle_pipe (s_broker_t *self)
         char *endpoint = zmsg_popstr (msg);
         int port = -1;
         bool events = streq (command, "EVENTS");
-        if (endpoint && self->store) {
+        bool allowed = true;
+        if (endpoint && self->curve_failed) {
+            gt_log_error ("broker", "not binding %s: CURVE (GC_CURVE_CERT) could not be set up", endpoint);
+            allowed = false;
+        }
+        else
+        if (endpoint && !self->curve && !self->config->insecure && !gt_config_endpoint_is_local (endpoint)) {
+            //  Secure by default (GTLP.md §12): the daemon says this at start
+            //  (gt_config_check); an embedding program meets it here
+            gt_log_error ("broker", "not binding %s: beyond loopback only with CURVE (GC_CURVE_CERT) or "
+                          "with GC_INSECURE=1", endpoint);
+            allowed = false;
+        }
+        if (endpoint && self->store && allowed) {
             zsock_t **sock = events ? &self->pub : &self->router;
             bool created = *sock == NULL;
             if (created) {
-                *sock = zsock_new (events ? ZMQ_PUB : ZMQ_ROUTER);
+                //  With CURVE, events go through an XPUB in manual mode: the
+                //  broker decides what each subscriber receives (gt_curve.h)
+                *sock = zsock_new (events ? (self->curve ? ZMQ_XPUB : ZMQ_PUB) : ZMQ_ROUTER);
                 assert (*sock);
                 zsock_set_linger (*sock, 0);
                 zsock_set_sndhwm (*sock, events ? self->hwm : self->peer_hwm);
@@ -865,6 +903,12 @@ s_handle_pipe (s_broker_t *self)
                     zsock_set_router_mandatory (*sock, 1);
                     zsock_set_maxmsgsize (*sock, GT_MAX_BODY_SIZE + 4096);
                 }
+                else
+                    zsock_set_maxmsgsize (*sock, GT_BROKER_SUBSCRIPTION_MAX);
+                if (events && self->curve)
+                    zsock_set_xpub_manual (*sock, 1);
+                if (self->curve)
+                    gt_curve_secure (self->curve, *sock, events ? "events" : "requests");
             }
             port = s_bind (*sock, endpoint);
             if (port == -1) {
@@ -1074,6 +1118,9 @@ s_broker_figures (void *ctx, size_t *count_p)
     const s_counters_t *c = &self->counters;
     gt_broker_delivery_counters_t callbacks;
     gt_broker_delivery_counters (self->delivery, &callbacks);
+    gt_curve_counters_t curve = { 0, 0, 0, 0 };
+    if (self->curve)
+        gt_curve_counters (self->curve, &curve);
 
     //  Every figure of the table (gt_figures.h), by its id
     uint64_t values [GT_FIGURE_COUNT_] = {
@@ -1096,6 +1143,11 @@ s_broker_figures (void *ctx, size_t *count_p)
         [GT_FIGURE_REPLIES_BACKLOG_BYTES] = gt_peers_queued_bytes (self->peers),
         [GT_FIGURE_REQUESTS_REFUSED_UNREAD] = c->refused_unread,
         [GT_FIGURE_REQUESTS_SHED_UNREAD] = c->shed_unread,
+        [GT_FIGURE_CURVE_PRINCIPALS] = curve.principals,
+        [GT_FIGURE_CURVE_HANDSHAKES] = curve.handshakes,
+        [GT_FIGURE_CURVE_HANDSHAKES_FAILED] = curve.handshakes_failed,
+        [GT_FIGURE_CURVE_KEYS_REFUSED] = curve.keys_refused,
+        [GT_FIGURE_REQUESTS_KEY_REVOKED] = c->key_revoked,
         [GT_FIGURE_RETAINED_LEASES] = engine.retained_leases,
         [GT_FIGURE_PENDING_RECLAIMS] = engine.pending_reclaims,
         [GT_FIGURE_SERVICES] = engine.services,
@@ -1167,6 +1219,12 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     self->store = store ? store : gt_storage_open (config, err, sizeof (err));
     if (!self->store)
         gt_log_error ("broker", "%s", err);
+    if (config->curve_cert) {
+        self->curve = gt_curve_new (config, err, sizeof (err));
+        self->curve_failed = !self->curve;
+        if (!self->curve)
+            gt_log_error ("broker", "%s", err);
+    }
     self->events = gt_events_new (config->event_history);
     self->delivery = gt_broker_delivery_new (config);
     gt_leases_hooks_t hooks = { .ctx = self, .event = s_hook_event, .reclaim = s_hook_reclaim,
@@ -1224,6 +1282,7 @@ s_broker_destroy (s_broker_t **self_p)
     gt_broker_requests_destroy (&self->requests);
     gt_admission_destroy (&self->admission);
     gt_store_destroy (&self->store);
+    gt_curve_destroy (&self->curve);        //  before the sockets it watches
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
     gt_config_destroy (&self->config);
@@ -1237,7 +1296,7 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     s_broker_t *self = s_broker_new (pipe, config, store);
     zsock_signal (pipe, 0);
     while (!self->terminated) {
-        zmq_pollitem_t items [5];
+        zmq_pollitem_t items [6 + GT_CURVE_MAX_SOCKS];
         int count = 0;
         items [count++] = (zmq_pollitem_t) { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 };
         int router_item = -1, store_item = -1;
@@ -1253,6 +1312,15 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         zsock_t *outcomes = gt_broker_delivery_sock (self->delivery);
         if (outcomes)
             items [count++] = (zmq_pollitem_t) { zsock_resolve (outcomes), 0, ZMQ_POLLIN, 0 };
+        //  The handshake gate and the subscriptions (CURVE)
+        if (self->curve) {
+            zsock_t *gate [GT_CURVE_MAX_SOCKS];
+            size_t gates = gt_curve_socks (self->curve, gate);
+            for (size_t index = 0; index < gates; index++)
+                items [count++] = (zmq_pollitem_t) { zsock_resolve (gate [index]), 0, ZMQ_POLLIN, 0 };
+            if (self->pub)
+                items [count++] = (zmq_pollitem_t) { zsock_resolve (self->pub), 0, ZMQ_POLLIN, 0 };
+        }
         int metrics_item = -1;
         int wake_fd = gt_metrics_wake_fd (self->metrics);
         if (wake_fd >= 0) {
@@ -1277,6 +1345,13 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         if (metrics_item >= 0 && (items [metrics_item].revents & ZMQ_POLLIN))
             gt_metrics_wake_drain (self->metrics);
         gt_broker_metrics_tick (self->broker_metrics);
+        if (self->curve) {
+            //  Handshakes wait for these answers: before anything else
+            self->curve_wait = gt_curve_tick (self->curve);
+            for (int subscriptions = 0; self->pub && subscriptions < 1000; subscriptions++)
+                if (!gt_curve_subscription (self->curve, self->pub))
+                    break;
+        }
         if (!self->store)
             continue;
         //  Open the turn's batch before any mutation: its journal mark and

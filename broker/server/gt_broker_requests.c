@@ -12,6 +12,7 @@
 #include "gt_broker_requests.h"
 #include "gt_log.h"
 #include "gt_admission.h"
+#include "gt_access.h"
 
 struct _gt_broker_requests_t {
     char *callback_allow;           //  GC_CALLBACK_ALLOW, or NULL
@@ -102,8 +103,23 @@ s_reply_lease (gt_broker_requests_t *self, gt_msg_t *reply, gt_lease_info_t *inf
     reply->lease = info;
 }
 
+//  The owner of the lease a request names, or NULL if it names none or an
+//  unknown one (borrowed from the engine)
+static const char *
+s_lease_owner (gt_broker_requests_t *self, const gt_msg_t *request, gt_lease_info_t *info)
+{
+    gt_lease_t *lease = NULL;
+    char err [64];
+    if (!request->lease_id
+    ||  gt_leases_get (self->leases, request->lease_id, &lease, err, sizeof (err)) != GT_OK)
+        return NULL;
+    gt_leases_info (self->leases, lease, info);
+    return info->service_id;
+}
+
 gt_code_t
-gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, void **body_p, size_t *size_p)
+gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
+                           const gt_principal_t *caller, void **body_p, size_t *size_p)
 {
     char err [512] = "";
     gt_msg_t reply;
@@ -123,9 +139,22 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, 
 
     gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
     //  The store cannot write: refuse a change before applying it
+    //  The service the request acts as: the one it names, or with CURVE
+    //  the one its caller's key allows (gt_access.h); filtered: its reads
+    //  see that service only
+    const char *service = request->service_id;
+    bool filtered = false;
+    gt_lease_info_t owner_info;
+    if (caller)
+        code = gt_access_check (caller, request->cmd, request->service_id,
+                                s_lease_owner (self, request, &owner_info), &service, &filtered,
+                                err, sizeof (err));
     bool changes = request->cmd == GT_CMD_CREATE || request->cmd == GT_CMD_RENEW
                 || request->cmd == GT_CMD_RENEW_BATCH || request->cmd == GT_CMD_RELEASE;
-    if (changes && !request->service_id) {
+    if (code != GT_OK)
+        ;                           //  refused by the caller's role
+    else
+    if (changes && !service) {
         //  The codec lets it out for CURVE callers, whose key names it
         snprintf (err, sizeof (err), "service_id: required");
         code = GT_ERR_INVALID_ARGUMENT;
@@ -139,7 +168,7 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, 
             gt_lease_spec_t spec = {
                 request->object_id,
                 request->has_object_type ? request->object_type : GT_TYPE_UNKNOWN,
-                request->service_id,
+                service,
                 request->has_ttl, request->ttl_ms,
                 request->has_metadata ? &request->metadata : NULL,
                 request->cleanup,
@@ -164,6 +193,16 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, 
                 assert (length > 0);
             }
             else
+            if (url && caller && caller->callback_allow
+            && !gt_callback_url_allowed (caller->callback_allow, url)) {
+                //  The key's own prefixes apply as well (GTLP.md §12)
+                int length = snprintf (err, sizeof (err), "cleanup.url '%.200s%s' is not allowed: it must start "
+                                       "with one of the callback-allow prefixes of this key's certificate "
+                                       "(%s: %.300s)", url, strlen (url) > 200 ? "..." : "", caller->file,
+                                       caller->callback_allow);
+                assert (length > 0);
+            }
+            else
                 refused = false;
             if (refused) {
                 //  The lease's own values were always checked before the
@@ -179,13 +218,13 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, 
             break;
         }
         case GT_CMD_RENEW:
-            code = gt_leases_renew (self->leases, request->lease_id, request->service_id,
+            code = gt_leases_renew (self->leases, request->lease_id, service,
                                     request->has_ttl, request->ttl_ms, &lease, err, sizeof (err));
             if (code == GT_OK)
                 s_reply_lease (self, &reply, &info, lease);
             break;
         case GT_CMD_RELEASE:
-            code = gt_leases_release (self->leases, request->lease_id, request->service_id,
+            code = gt_leases_release (self->leases, request->lease_id, service,
                                       request->has_retain && request->retain, &lease, err, sizeof (err));
             if (code == GT_OK)
                 s_reply_lease (self, &reply, &info, lease);
@@ -218,7 +257,7 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, 
                 const char *id = request->lease_ids [i];
                 snprintf (result->lease_id, sizeof (result->lease_id), "%s", id ? id : "");
                 char item_err [256];
-                result->code = gt_leases_renew (self->leases, id, request->service_id, request->has_ttl,
+                result->code = gt_leases_renew (self->leases, id, service, request->has_ttl,
                                                 request->ttl_ms, &lease, item_err, sizeof (item_err));
                 if (result->code == GT_OK) {
                     gt_leases_info (self->leases, lease, &info);
@@ -244,7 +283,7 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, 
                 break;
             }
             gt_leases_filter_t filter = {
-                request->service_id, request->object_id,
+                service, request->object_id,
                 request->has_object_type, request->object_type,
                 request->has_state, request->state,
                 request->has_cleanup_status, request->cleanup_status
@@ -296,7 +335,15 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request, 
                 code = GT_ERR_INVALID_ARGUMENT;
                 break;
             }
-            code = gt_events_replay (self->events, request->rid, request->after_seq, NULL, limit,
+            //  A service's key reads its own events only (the topics that
+            //  start with its service, as on the events socket)
+            char own [GT_MAX_SERVICE_ID + 2];
+            if (filtered && gt_service_topic (own, sizeof (own), service) < 0) {
+                snprintf (err, sizeof (err), "service_id too long");
+                code = GT_ERR_INVALID_ARGUMENT;
+                break;
+            }
+            code = gt_events_replay (self->events, request->rid, request->after_seq, filtered ? own : NULL, limit,
                                      GT_BROKER_PAGE_BYTES, body_p, size_p, err, sizeof (err));
             if (code == GT_OK)
                 return GT_OK;       //  the events module built the whole body

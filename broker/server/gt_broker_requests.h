@@ -15,6 +15,7 @@
 #include "gt_store.h"
 #include "gt_admission.h"
 #include "gt_broker_delivery.h"
+#include "gt_principals.h"
 
 typedef struct _gt_broker_requests_t gt_broker_requests_t;
 
@@ -39,10 +40,12 @@ void gt_broker_requests_destroy (gt_broker_requests_t **self_p);
 //  The store changed (NULL: handed over, or lost at the start).
 void gt_broker_requests_set_store (gt_broker_requests_t *self, gt_store_t *store);
 
-//  Handle one decoded request; returns its code and the encoded reply body
-//  (the caller frees it).
+//  Handle one decoded request of caller (the CURVE principal; NULL
+//  without CURVE: the request acts as the service it names); returns its
+//  code and the encoded reply body (the caller frees it).  With a caller,
+//  its role's rules apply first (gt_access.h).
 gt_code_t gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
-                                     void **body_p, size_t *size_p);
+                                     const gt_principal_t *caller, void **body_p, size_t *size_p);
 //  Encode an error reply body (caller frees); message trimmed to valid UTF-8.
 void gt_broker_error_body (uint64_t rid, gt_code_t code, const char *message,
                            void **data_p, size_t *size_p);

@@ -5,6 +5,7 @@
     calls are a pipelined send plus a receive loop that waits for the
     matching rid until the deadline.  */
 #include "gt_client.h"
+#include "gt_client_keys.h"
 
 //  Socket high-water marks: deep enough for thousands of pipelined requests.
 #define GT_CLIENT_HWM   100000
@@ -12,7 +13,9 @@
 struct _gt_client_t {
     zsock_t *dealer;                //  DEALER connected to the broker
     zpoller_t *poller;              //  waits for replies on the dealer
-    char *service_id;               //  the service we act as
+    char *service_id;               //  the service we act as, or NULL (CURVE: the key's)
+    char *endpoint;                 //  where the dealer connects
+    bool connected;                 //  the dealer connected (at the first use, after any CURVE settings)
     int timeout;                    //  blocking call timeout, ms
     uint64_t next_rid;              //  next request id (never 0)
     char *error;                    //  text of the last failure, "" if none
@@ -44,11 +47,33 @@ s_clear_error (gt_client_t *self)
     self->timed_out = false;
 }
 
+//  transport://address, the transports a client connects with
+static bool
+s_endpoint_valid (const char *endpoint)
+{
+    const char *prefixes [] = { "tcp://", "ipc://", "inproc://", "ws://", "wss://", "tipc://", "vmci://" };
+    for (size_t index = 0; index < sizeof (prefixes) / sizeof (prefixes [0]); index++) {
+        size_t length = strlen (prefixes [index]);
+        if (strncmp (endpoint, prefixes [index], length) == 0 && endpoint [length] != '\0')
+            return true;
+    }
+    return false;
+}
+
+//  Connect the dealer if it is not yet; false if libzmq refuses the endpoint
+static bool
+s_connect (gt_client_t *self)
+{
+    if (!self->connected)
+        self->connected = zsock_connect (self->dealer, "%s", self->endpoint) == 0;
+    return self->connected;
+}
+
 gt_client_t *
 gt_client_new (const char *endpoint, const char *service_id)
 {
-    if (!endpoint || !service_id
-    ||  strlen (service_id) == 0 || strlen (service_id) > GT_MAX_SERVICE_ID)
+    if (!endpoint
+    ||  (service_id && (strlen (service_id) == 0 || strlen (service_id) > GT_MAX_SERVICE_ID)))
         return NULL;
 
     gt_client_t *self = (gt_client_t *) zmalloc (sizeof (gt_client_t));
@@ -59,19 +84,23 @@ gt_client_new (const char *endpoint, const char *service_id)
     zsock_set_sndhwm (self->dealer, GT_CLIENT_HWM);
     zsock_set_rcvhwm (self->dealer, GT_CLIENT_HWM);
     zsock_set_linger (self->dealer, 0);
-    if (zsock_connect (self->dealer, "%s", endpoint)) {
+    //  The connection is made at the first use, so that CURVE settings
+    //  (gt_client_set_curve) apply to the first handshake; the endpoint's
+    //  form is checked now
+    if (!s_endpoint_valid (endpoint)) {
         zsock_destroy (&self->dealer);
         free (self);
         return NULL;
     }
     self->poller = zpoller_new (self->dealer, NULL);
     assert (self->poller);
-    self->service_id = strdup (service_id);
+    self->service_id = service_id ? strdup (service_id) : NULL;
+    self->endpoint = strdup (endpoint);
     self->timeout = GT_CLIENT_DEFAULT_TIMEOUT;
     zsock_set_sndtimeo (self->dealer, self->timeout);
     self->next_rid = 1;
     self->error = strdup ("");
-    assert (self->service_id && self->error);
+    assert ((self->service_id || !service_id) && self->endpoint && self->error);
     return self;
 }
 
@@ -84,10 +113,32 @@ gt_client_destroy (gt_client_t **self_p)
         zpoller_destroy (&self->poller);
         zsock_destroy (&self->dealer);
         free (self->service_id);
+        free (self->endpoint);
         free (self->error);
         free (self);
         *self_p = NULL;
     }
+}
+
+int
+gt_client_set_curve (gt_client_t *self, const char *server_key, const char *client_cert)
+{
+    assert (self);
+    char err [512];
+    gt_client_keys_t *keys = gt_client_keys_new (server_key, client_cert, err, sizeof (err));
+    if (!keys) {
+        if (!*err)
+            return 0;               //  neither set: plaintext
+        s_fail (self, GT_ERR_INVALID_ARGUMENT, "%s", err);
+        return -1;
+    }
+    //  Security options count from the next connect
+    if (self->connected)
+        zsock_disconnect (self->dealer, "%s", self->endpoint);
+    self->connected = false;
+    gt_client_keys_apply (keys, self->dealer);
+    gt_client_keys_destroy (&keys);
+    return 0;
 }
 
 void
@@ -138,6 +189,7 @@ zsock_t *
 gt_client_sock (gt_client_t *self)
 {
     assert (self);
+    s_connect (self);
     return self->dealer;
 }
 
@@ -178,6 +230,12 @@ gt_client_send (gt_client_t *self, gt_msg_t *request)
         self->send_code = s_fail (self, GT_ERR_INVALID_ARGUMENT,
             "%s request cannot be encoded (a required field is missing)",
             gt_cmd_name (request->cmd)? gt_cmd_name (request->cmd): "unknown");
+        return 0;
+    }
+    if (!s_connect (self)) {
+        free (data);
+        self->send_code = s_fail (self, GT_ERR_INVALID_ARGUMENT, "cannot connect to '%s': %s",
+                                  self->endpoint, zmq_strerror (zmq_errno ()));
         return 0;
     }
     rc = zmq_send (zsock_resolve (self->dealer), data, size, 0);

@@ -71,9 +71,18 @@ typedef struct {
 } gt_list_args_t;
 
 //  Create a client connected to endpoint (e.g. "tcp://127.0.0.1:50051"),
-//  acting as service_id (1..128 bytes; owner of the leases it creates).
-//  Returns NULL if an argument is invalid or the endpoint cannot be used.
+//  acting as service_id (1..128 bytes; owner of the leases it creates), or
+//  NULL: its requests name no service (a CURVE broker then takes the one
+//  its key is bound to; GTLP.md §12).  Returns NULL if an argument is
+//  invalid or the endpoint cannot be used.
 gt_client_t *gt_client_new (const char *endpoint, const char *service_id);
+
+//  Talk CURVE (GTLP.md §12): server_key is the broker's public key (40 Z85
+//  characters or a certificate file), client_cert the path of the client's
+//  secret certificate; NULL takes GT_SERVER_KEY / GT_CLIENT_CERT.  The
+//  client reconnects with them.  Returns 0 (also when neither is set:
+//  plaintext), or -1 with gt_client_error saying why.
+int gt_client_set_curve (gt_client_t *self, const char *server_key, const char *client_cert);
 
 //  Destroy the client (pending requests are dropped); nulls the pointer.
 void gt_client_destroy (gt_client_t **self_p);

@@ -379,9 +379,20 @@ s_agent (zsock_t *pipe, void *args)
 gt_keepalive_t *
 gt_keepalive_new (const char *endpoint, const char *service_id)
 {
+    if (!service_id)
+        return NULL;
+    return gt_keepalive_new_curve (endpoint, service_id, NULL, NULL);
+}
+
+gt_keepalive_t *
+gt_keepalive_new_curve (const char *endpoint, const char *service_id,
+                        const char *server_key, const char *client_cert)
+{
     //  The client is made here so that a bad argument fails the call; the
     //  agent takes it over (zactor_new is a full memory barrier).
     gt_client_t *client = gt_client_new (endpoint, service_id);
+    if (client && gt_client_set_curve (client, server_key, client_cert) != 0)
+        gt_client_destroy (&client);
     if (!client)
         return NULL;
     gt_keepalive_t *self = (gt_keepalive_t *) zmalloc (sizeof (gt_keepalive_t));

@@ -37,8 +37,13 @@ extern "C" {
 typedef struct _gt_keepalive_t gt_keepalive_t;
 
 //  Start a keepalive actor talking to endpoint as service_id (the leases'
-//  owner).  Returns NULL if an argument is invalid.
+//  owner); with GT_SERVER_KEY and GT_CLIENT_CERT set, over CURVE.  Returns
+//  NULL if an argument is invalid.
 gt_keepalive_t *gt_keepalive_new (const char *endpoint, const char *service_id);
+//  The same with explicit CURVE settings (gt_client_set_curve; NULL takes
+//  the environment); service_id may be NULL: the key's service.
+gt_keepalive_t *gt_keepalive_new_curve (const char *endpoint, const char *service_id,
+                                        const char *server_key, const char *client_cert);
 
 //  Stop the actor (no more renewals; the leases then expire at the
 //  broker unless released); nulls the pointer.

@@ -177,12 +177,14 @@ void
 gt_msg_scan (const uint8_t *data, size_t size, gt_msg_scan_t *scan)
 {
     memset (scan, 0, sizeof (*scan));
-    s_reader_t reader = { data, data + size };
-    s_item_t item;
+    //  Before the reader: data may be NULL when size is 0, and NULL + 0 is
+    //  undefined (found by tests/fuzz, regressions/codec/empty-body-null-data)
     if (size == 0) {
         scan->error = "body: empty";
         return;
     }
+    s_reader_t reader = { data, data + size };
+    s_item_t item;
     if (!s_read_header (&reader, &item)) {
         scan->error = "body: truncated or malformed msgpack";
         return;

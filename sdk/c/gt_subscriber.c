@@ -5,6 +5,7 @@
     gap and waits until the replay has filled it.  */
 #include "gt_client.h"
 #include "gt_subscriber.h"
+#include "gt_client_keys.h"
 
 #define GT_SUBSCRIBER_HWM   100000  //  live events buffered at the socket
 
@@ -12,6 +13,7 @@ struct _gt_subscriber_t {
     zsock_t *sub;                   //  SUB connected to the events endpoint
     zpoller_t *poller;              //  waits on sub
     gt_client_t *client;            //  REPLAY requests
+    char *events_endpoint;          //  where sub connects
     zlist_t *prefixes;              //  subscribed topic prefixes (strings)
     zlist_t *ready;                 //  gt_msg_t events ready to deliver
     gt_msg_t *held;                 //  live event waiting for a gap fill
@@ -48,12 +50,15 @@ gt_subscriber_new (const char *events_endpoint, const char *request_endpoint)
     zsock_set_rcvhwm (self->sub, GT_SUBSCRIBER_HWM);
     zsock_set_maxmsgsize (self->sub, -1);
     zsock_set_linger (self->sub, 0);
-    if (!self->client || zsock_connect (self->sub, "%s", events_endpoint)) {
+    //  The SUB connects at the first recv, after any CURVE settings
+    if (!self->client || !strstr (events_endpoint, "://")) {
         gt_client_destroy (&self->client);
         zsock_destroy (&self->sub);
         free (self);
         return NULL;
     }
+    self->events_endpoint = strdup (events_endpoint);
+    assert (self->events_endpoint);
     self->poller = zpoller_new (self->sub, NULL);
     self->prefixes = zlist_new ();
     zlist_autofree (self->prefixes);
@@ -78,10 +83,28 @@ gt_subscriber_destroy (gt_subscriber_t **self_p)
         zpoller_destroy (&self->poller);
         zsock_destroy (&self->sub);
         gt_client_destroy (&self->client);
+        free (self->events_endpoint);
         free (self->error);
         free (self);
         *self_p = NULL;
     }
+}
+
+int
+gt_subscriber_set_curve (gt_subscriber_t *self, const char *server_key, const char *client_cert)
+{
+    assert (self);
+    assert (!self->started);
+    char err [512];
+    gt_client_keys_t *keys = gt_client_keys_new (server_key, client_cert, err, sizeof (err));
+    if (!keys) {
+        if (*err)
+            s_set_error (self, GT_ERR_INVALID_ARGUMENT, err);
+        return *err ? -1 : 0;
+    }
+    gt_client_keys_apply (keys, self->sub);
+    gt_client_keys_destroy (&keys);
+    return gt_client_set_curve (self->client, server_key, client_cert);
 }
 
 void
@@ -157,6 +180,8 @@ static void
 s_start (gt_subscriber_t *self)
 {
     self->started = true;
+    if (zsock_connect (self->sub, "%s", self->events_endpoint) != 0)
+        s_set_error (self, GT_ERR_INVALID_ARGUMENT, "cannot connect to the events endpoint");
     if (zlist_size (self->prefixes) == 0)
         zsock_set_subscribe (self->sub, "");
     if (self->from_seq) {

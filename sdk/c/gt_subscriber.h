@@ -49,6 +49,12 @@ typedef struct _gt_subscriber_t gt_subscriber_t;
 //  Create a subscriber: SUB to events_endpoint (e.g. "tcp://127.0.0.1:50052"),
 //  REPLAY requests to request_endpoint ("tcp://127.0.0.1:50051").
 //  Returns NULL if an endpoint is invalid.
+//  Talk CURVE on both sockets (gt_client_set_curve: NULL arguments take
+//  GT_SERVER_KEY / GT_CLIENT_CERT); before the first recv.  0, or -1 with
+//  gt_subscriber_error saying why.  A CURVE broker sends a service's key
+//  only its own service's events, whatever it subscribes to (GTLP.md §12).
+int gt_subscriber_set_curve (gt_subscriber_t *self, const char *server_key, const char *client_cert);
+
 gt_subscriber_t *gt_subscriber_new (const char *events_endpoint,
                                     const char *request_endpoint);
 

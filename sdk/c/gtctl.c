@@ -20,10 +20,12 @@ enum {
     OPT_MAX_RETRIES = 1 << 7, OPT_RETRY_DELAY = 1 << 8, OPT_IDEMPOTENCY_KEY = 1 << 9,
     OPT_RETAIN = 1 << 10, OPT_STATE = 1 << 11, OPT_LIMIT = 1 << 12, OPT_CURSOR = 1 << 13,
     OPT_COUNT = 1 << 14, OPT_TIMEOUT = 1 << 15, OPT_FROM = 1 << 16, OPT_AFTER = 1 << 17,
-    OPT_CLEANUP_STATUS = 1 << 18,
+    OPT_CLEANUP_STATUS = 1 << 18, OPT_ROLE = 1 << 19, OPT_CALLBACK_ALLOW = 1 << 26,
+    OPT_CALLBACK_SECRET_FILE = 1 << 27,
     //  global options (any command)
     OPT_ENDPOINT = 1 << 20, OPT_EVENTS = 1 << 21, OPT_JSON = 1 << 22,
-    OPT_TIMEOUT_MS = 1 << 23, OPT_HELP = 1 << 24, OPT_VERSION = 1 << 25
+    OPT_TIMEOUT_MS = 1 << 23, OPT_HELP = 1 << 24, OPT_VERSION = 1 << 25,
+    OPT_SERVER_KEY = 1 << 28, OPT_CLIENT_CERT = 1 << 29
 };
 
 static const struct option s_options [] = {
@@ -50,14 +52,23 @@ static const struct option s_options [] = {
     { "events",          required_argument, NULL, OPT_EVENTS },
     { "json",            no_argument,       NULL, OPT_JSON },
     { "timeout-ms",      required_argument, NULL, OPT_TIMEOUT_MS },
+    { "server-key",      required_argument, NULL, OPT_SERVER_KEY },
+    { "client-cert",     required_argument, NULL, OPT_CLIENT_CERT },
+    { "role",            required_argument, NULL, OPT_ROLE },
+    { "callback-allow",  required_argument, NULL, OPT_CALLBACK_ALLOW },
+    { "callback-secret-file", required_argument, NULL, OPT_CALLBACK_SECRET_FILE },
     { "help",            no_argument,       NULL, OPT_HELP },
     { "version",         no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 }
 };
 
 static const char *s_usage =
-    "usage: gtctl [--endpoint E] [--events E] [--json] [--timeout-ms N] COMMAND ...\n"
+    "usage: gtctl [--endpoint E] [--events E] [--json] [--timeout-ms N]\n"
+    "             [--server-key KEY|FILE --client-cert FILE] COMMAND ...\n"
     "       gtctl --help | --version\n"
+    "  keygen NAME [--service SVC] [--role service|observer|admin]\n"
+    "         [--callback-allow PREFIXES] [--callback-secret-file FILE]\n"
+    "                            (write the CURVE certificates NAME and NAME_secret)\n"
     "  health | stats\n"
     "  create --object ID [--type TYPE] --service SVC [--ttl S] [--meta K=V]...\n"
     "         [--cleanup-url URL] [--payload T] [--max-retries N] [--retry-delay S]\n"
@@ -71,7 +82,10 @@ static const char *s_usage =
     "  watch [TOPIC_PREFIX]... [--count N] [--timeout S] [--from SEQ]\n"
     "  replay --after SEQ [--limit N]\n"
     "defaults: --endpoint tcp://127.0.0.1:50051 --events tcp://127.0.0.1:50052\n"
-    "          --timeout-ms 5000; durations in seconds (fractions allowed)\n";
+    "          --timeout-ms 5000; durations in seconds (fractions allowed)\n"
+    "CURVE: --server-key (GT_SERVER_KEY) the broker's public key or certificate file,\n"
+    "       --client-cert (GT_CLIENT_CERT) this client's secret certificate file;\n"
+    "       the key's service is then the default --service\n";
 
 //  Everything the command line says.
 typedef struct {
@@ -102,6 +116,11 @@ typedef struct {
     int64_t timeout_watch_ms;       //  --timeout
     uint64_t from;                  //  --from
     uint64_t after;                 //  --after
+    const char *server_key;         //  --server-key (else GT_SERVER_KEY)
+    const char *client_cert;        //  --client-cert (else GT_CLIENT_CERT)
+    const char *role;               //  keygen --role
+    const char *callback_allow;     //  keygen --callback-allow
+    const char *callback_secret_file;   //  keygen --callback-secret-file
 } gtctl_t;
 
 //  A usage error: message and usage on stderr.
@@ -206,6 +225,11 @@ s_parse_option (gtctl_t *self, int option, const char *value)
         case OPT_ENDPOINT:        self->endpoint = value; break;
         case OPT_EVENTS:          self->events = value; break;
         case OPT_JSON:            self->json = true; break;
+        case OPT_SERVER_KEY:      self->server_key = value; break;
+        case OPT_CLIENT_CERT:     self->client_cert = value; break;
+        case OPT_ROLE:            self->role = value; break;
+        case OPT_CALLBACK_ALLOW:  self->callback_allow = value; break;
+        case OPT_CALLBACK_SECRET_FILE: self->callback_secret_file = value; break;
         case OPT_RETAIN:          break;
         case OPT_TYPE:
             if (!s_parse_upper (value, s_parse_type, &self->type))
@@ -432,6 +456,70 @@ s_cmd_replay (gtctl_t *self, gt_client_t *client)
     return GTCTL_EXIT_OK;
 }
 
+//  keygen: a CZMQ certificate pair, NAME (public, for the broker's
+//  GC_CURVE_CLIENTS) and NAME_secret (for the client, or GC_CURVE_CERT).
+static int
+s_cmd_keygen (gtctl_t *self, gt_client_t *client)
+{
+    (void) client;
+    const char *name = self->args [0];
+    const char *role = self->role ? self->role : "service";
+    if (!streq (role, "service") && !streq (role, "observer") && !streq (role, "admin"))
+        return s_usage_error ("--role must be service, observer or admin, not '%s'", role);
+    if (streq (role, "service") && (self->given & OPT_ROLE) && !self->service)
+        return s_usage_error ("a service's key needs --service");
+    char *secret = NULL;
+    if (self->callback_secret_file) {
+        secret = zsys_sprintf ("%s", "");
+        FILE *file = fopen (self->callback_secret_file, "r");
+        char line [1024] = "";
+        if (!file || !fgets (line, sizeof (line), file)) {
+            if (file)
+                fclose (file);
+            zstr_free (&secret);
+            return s_usage_error ("cannot read --callback-secret-file '%s'", self->callback_secret_file);
+        }
+        fclose (file);
+        line [strcspn (line, "\r\n")] = '\0';
+        zstr_free (&secret);
+        secret = strdup (line);
+        memset (line, 0, sizeof (line));
+    }
+    zcert_t *cert = zcert_new ();
+    assert (cert);
+    if (self->service)
+        zcert_set_meta (cert, "service", "%s", self->service);
+    zcert_set_meta (cert, "role", "%s", role);
+    if (self->callback_allow)
+        zcert_set_meta (cert, "callback-allow", "%s", self->callback_allow);
+    if (secret && *secret)
+        zcert_set_meta (cert, "callback-secret", "%s", secret);
+    //  Files readable by the owner only from the start: both hold secrets
+    //  when a callback-secret is given, and NAME_secret always does
+    mode_t mask = umask (077);
+    int rc = zcert_save (cert, name);
+    umask (mask);
+    if (rc == 0 && !(secret && *secret))
+        chmod (name, 0644);         //  a public certificate: safe to hand out
+    if (secret)
+        memset (secret, 0, strlen (secret));
+    free (secret);
+    if (rc != 0) {
+        zcert_destroy (&cert);
+        fprintf (stderr, "cannot write %s and %s_secret\n", name, name);
+        return GTCTL_EXIT_ERROR;
+    }
+    if (self->json)
+        printf ("{\"public_key\":\"%s\",\"public\":\"%s\",\"secret\":\"%s_secret\"}\n",
+                zcert_public_txt (cert), name, name);
+    else
+        printf ("%s\npublic certificate: %s (give it to the broker: GC_CURVE_CLIENTS)\n"
+                "secret certificate: %s_secret (keep it with the client: GT_CLIENT_CERT)\n",
+                zcert_public_txt (cert), name, name);
+    zcert_destroy (&cert);
+    return GTCTL_EXIT_OK;
+}
+
 //  watch: one JSON line per event until --count events or --timeout.
 static int
 s_cmd_watch (gtctl_t *self, gt_client_t *client)
@@ -440,6 +528,11 @@ s_cmd_watch (gtctl_t *self, gt_client_t *client)
     gt_subscriber_t *subscriber = gt_subscriber_new (self->events, self->endpoint);
     if (!subscriber)
         return s_usage_error ("cannot use endpoint '%s' / '%s'", self->events, self->endpoint);
+    if (gt_subscriber_set_curve (subscriber, self->server_key, self->client_cert) != 0) {
+        fprintf (stderr, "%s\n", gt_subscriber_error (subscriber));
+        gt_subscriber_destroy (&subscriber);
+        return GTCTL_EXIT_USAGE;
+    }
     gt_subscriber_set_timeout (subscriber, self->timeout_ms);
     for (int index = 0; index < self->arg_count; index++)
         gt_subscriber_subscribe (subscriber, self->args [index]);
@@ -505,6 +598,8 @@ static const s_command_t s_commands [] = {
                              | OPT_CURSOR | OPT_CLEANUP_STATUS, 0, 0, false },
     { "watch",   s_cmd_watch,  OPT_COUNT | OPT_TIMEOUT | OPT_FROM, 0, -1, false },
     { "replay",  s_cmd_replay, OPT_AFTER | OPT_LIMIT, 0, 0, false },
+    { "keygen",  s_cmd_keygen, OPT_SERVICE | OPT_ROLE | OPT_CALLBACK_ALLOW | OPT_CALLBACK_SECRET_FILE,
+                 1, 1, false },
 };
 
 //  Parse argv into self and find the command; returns it, or NULL with
@@ -568,7 +663,7 @@ s_parse (gtctl_t *self, int argc, char *argv [], int *exit_code)
         s_usage_error ("unknown command '%s'", self->command);
         return NULL;
     }
-    unsigned global = OPT_ENDPOINT | OPT_EVENTS | OPT_JSON | OPT_TIMEOUT_MS;
+    unsigned global = OPT_ENDPOINT | OPT_EVENTS | OPT_JSON | OPT_TIMEOUT_MS | OPT_SERVER_KEY | OPT_CLIENT_CERT;
     unsigned stray = self->given & ~(command->options | global);
     if (stray) {
         for (const struct option *entry = s_options; entry->name; entry++)
@@ -582,10 +677,17 @@ s_parse (gtctl_t *self, int argc, char *argv [], int *exit_code)
         if (command->max_args == 0)
             s_usage_error ("%s takes no argument ('%s')", command->name, self->args [0]);
         else
+        if (streq (command->name, "keygen"))
+            s_usage_error ("keygen needs one NAME");
+        else
             s_usage_error ("%s needs one lease id", command->name);
         return NULL;
     }
-    if (command->needs_service && !self->service) {
+    //  With CURVE the key's service is the default (the broker fills it in)
+    bool curve = self->server_key || self->client_cert
+              || (getenv ("GT_SERVER_KEY") && *getenv ("GT_SERVER_KEY"))
+              || (getenv ("GT_CLIENT_CERT") && *getenv ("GT_CLIENT_CERT"));
+    if (command->needs_service && !self->service && !curve) {
         s_usage_error ("%s needs --service", command->name);
         return NULL;
     }
@@ -608,11 +710,17 @@ main (int argc, char *argv [])
     int rc;
     const s_command_t *command = s_parse (&self, argc, argv, &rc);
     if (command) {
-        //  Requests other than CREATE/RENEW/RELEASE need no owner
-        gt_client_t *client = gt_client_new (self.endpoint,
-                                             self.service? self.service: "gtctl");
+        //  Requests other than CREATE/RENEW/RELEASE need no owner; without
+        //  --service they name none (CURVE: the key's service)
+        gt_client_t *client = gt_client_new (self.endpoint, self.service);
         if (!client)
             rc = s_usage_error ("invalid --endpoint '%s' or --service", self.endpoint);
+        else
+        if (gt_client_set_curve (client, self.server_key, self.client_cert) != 0) {
+            fprintf (stderr, "%s\n", gt_client_error (client));
+            rc = GTCTL_EXIT_USAGE;
+            gt_client_destroy (&client);
+        }
         else {
             gt_client_set_timeout (client, self.timeout_ms);
             rc = command->run (&self, client);

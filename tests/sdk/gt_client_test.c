@@ -43,7 +43,17 @@ gt_client_test (bool verbose)
 
     //  Invalid construction
     assert (gt_client_new (NULL, "svc") == NULL);
-    assert (gt_client_new ("tcp://127.0.0.1:5", NULL) == NULL);
+    //  No service: requests name none (a CURVE broker takes the key's)
+    gt_client_t *anonymous = gt_client_new ("tcp://127.0.0.1:5", NULL);
+    assert (anonymous && gt_client_service_id (anonymous) == NULL);
+    gt_client_destroy (&anonymous);
+    //  CURVE settings: half a pair, or a key that is not one, is refused
+    anonymous = gt_client_new ("tcp://127.0.0.1:5", NULL);
+    assert (gt_client_set_curve (anonymous, "short", NULL) == -1);
+    assert (strstr (gt_client_error (anonymous), "both"));
+    assert (gt_client_set_curve (anonymous, "/nonexistent/broker", "/nonexistent/client_secret") == -1);
+    assert (strstr (gt_client_error (anonymous), "neither 40 Z85 characters nor a certificate file"));
+    gt_client_destroy (&anonymous);
     assert (gt_client_new ("tcp://127.0.0.1:5", "") == NULL);
     char long_service [GT_MAX_SERVICE_ID + 2];
     memset (long_service, 's', sizeof (long_service) - 1);

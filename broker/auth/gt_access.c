@@ -1,0 +1,43 @@
+/*  gt_access.c — the roles' rules; the contract is in gt_access.h.  */
+#include <czmq.h>
+#include "gt_access.h"
+
+#define S_DENY(...) \
+    return snprintf (err, err_size, __VA_ARGS__), GT_ERR_PERMISSION_DENIED
+
+gt_code_t
+gt_access_check (const gt_principal_t *caller, gt_cmd_t cmd, const char *named_service,
+                 const char *lease_owner, const char **service_p, bool *filter_p,
+                 char *err, size_t err_size)
+{
+    assert (caller && service_p && filter_p);
+    *service_p = named_service;
+    *filter_p = false;
+    bool change = cmd == GT_CMD_CREATE || cmd == GT_CMD_RENEW || cmd == GT_CMD_RENEW_BATCH
+               || cmd == GT_CMD_RELEASE || cmd == GT_CMD_RETRY;
+    if (cmd == GT_CMD_HEALTH)
+        return GT_OK;
+    if (caller->role == GT_ROLE_ADMIN) {
+        //  Acting as the owner is what lets an admin release or retry any lease
+        if (!named_service)
+            *service_p = lease_owner ? lease_owner : caller->service;
+        return GT_OK;
+    }
+    if (caller->role == GT_ROLE_OBSERVER) {
+        if (change)
+            S_DENY ("%s: an observer's key (%s) may read, not change", gt_cmd_name (cmd), caller->file);
+        return GT_OK;
+    }
+    //  A service: its own, and nothing but its own
+    const char *own = caller->service;
+    assert (own);                   //  gt_principals refuses a service without one
+    if (cmd == GT_CMD_STATS)
+        S_DENY ("STATS: a service's key (%s) may not read the broker's figures; use an observer's key", own);
+    if (named_service && !streq (named_service, own))
+        S_DENY ("service_id '%.128s' is not this key's service '%s'", named_service, own);
+    if ((cmd == GT_CMD_GET || cmd == GT_CMD_RETRY) && lease_owner && !streq (lease_owner, own))
+        S_DENY ("the lease belongs to another service (this key's service is '%s')", own);
+    *service_p = own;
+    *filter_p = cmd == GT_CMD_LIST || cmd == GT_CMD_REPLAY;
+    return GT_OK;
+}
