@@ -10,6 +10,8 @@
 #include "gt_client.h"
 #include "gt_subscriber.h"
 #include "gt_test_util.h"
+#include "gt_http_server.h"
+#include "gt_callback.h"
 
 //  A temporary key directory: the broker's certificate, and clients/
 typedef struct {
@@ -36,10 +38,12 @@ s_keys_init (s_keys_t *keys)
 //  A client key: root/NAME_secret for the client; the public part into
 //  clients/ when trusted.  Returns the secret file's path (caller frees).
 static char *
-s_key (s_keys_t *keys, const char *name, const char *service, const char *role,
-       const char *callback_allow, bool trusted)
+s_key_with_secret (s_keys_t *keys, const char *name, const char *service, const char *role,
+                   const char *callback_allow, const char *callback_secret, bool trusted)
 {
     zcert_t *cert = zcert_new ();
+    if (callback_secret)
+        zcert_set_meta (cert, "callback-secret", "%s", callback_secret);
     if (service)
         zcert_set_meta (cert, "service", "%s", service);
     zcert_set_meta (cert, "role", "%s", role);
@@ -50,12 +54,21 @@ s_key (s_keys_t *keys, const char *name, const char *service, const char *role,
     if (trusted) {
         char *public_path = zsys_sprintf ("%s/%s", keys->clients, name);
         assert (zcert_save_public (cert, public_path) == 0);
+        //  A callback-secret is refused in a file others may read
+        assert (chmod (public_path, callback_secret ? 0600 : 0644) == 0);
         zstr_free (&public_path);
     }
     zcert_destroy (&cert);
     char *secret = zsys_sprintf ("%s_secret", path);
     zstr_free (&path);
     return secret;
+}
+
+static char *
+s_key (s_keys_t *keys, const char *name, const char *service, const char *role,
+       const char *callback_allow, bool trusted)
+{
+    return s_key_with_secret (keys, name, service, role, callback_allow, NULL, trusted);
 }
 
 static void
@@ -241,6 +254,51 @@ s_test_events (void)
     zstr_free (&b_secret);
 }
 
+//  A key's callback-secret signs its service's callbacks instead of
+//  GC_CALLBACK_SECRET; another service's callbacks keep the broker's.
+static void
+s_test_secret (void)
+{
+    gt_http_server_t *server = gt_http_server_new ();
+    char *url = gt_http_server_url (server, "/cleanup");
+    s_keys_t keys;
+    s_keys_init (&keys);
+    char *a_secret = s_key_with_secret (&keys, "a", "svc-a", "service", NULL, "a-only", true);
+    char *b_secret = s_key (&keys, "b", "svc-b", "service", NULL, true);
+    gt_config_t *config = gt_test_config ();
+    gt_config_set_curve (config, keys.broker_secret, keys.clients);
+    gt_config_set_callback_secret (config, "broker-wide");
+    config->grace_ms = 0;
+    gt_test_broker_t *broker = gt_test_broker_start (config);
+    gt_config_destroy (&config);
+    const char *secrets [] = { "a-only", "broker-wide" };
+    char *keys_of [] = { a_secret, b_secret };
+    for (size_t index = 0; index < 2; index++) {
+        gt_client_t *client = s_client (broker, &keys, NULL, keys_of [index], GT_TEST_TIMEOUT);
+        char lease [GT_LEASE_ID_LEN + 1];
+        assert (s_create (client, index ? "b-object" : "a-object", url, lease) == GT_OK);
+        gt_lease_info_t info;
+        memset (&info, 0, sizeof (info));
+        assert (gt_client_release (client, lease, false, &info) == GT_OK);
+        gt_lease_info_clear (&info);
+        assert (gt_http_server_wait (server, index + 1, 4 * GT_TEST_TIMEOUT));
+        const gt_http_request_t *request = gt_http_server_request (server, index);
+        assert (request && strstr (request->body, index ? "svc-b" : "svc-a"));
+        const char *timestamp = gt_http_request_header (request, "X-GarbageTruck-Timestamp");
+        const char *signature = gt_http_request_header (request, "X-GarbageTruck-Signature");
+        assert (timestamp && signature);
+        assert (gt_callback_verify (secrets [index], timestamp, request->body, request->body_size, signature));
+        assert (!gt_callback_verify (secrets [1 - index], timestamp, request->body, request->body_size, signature));
+        gt_client_destroy (&client);
+    }
+    gt_test_broker_stop (&broker);
+    s_keys_remove (&keys);
+    zstr_free (&a_secret);
+    zstr_free (&b_secret);
+    free (url);
+    gt_http_server_destroy (&server);
+}
+
 //  Without keys, the broker binds loopback only (an embedding program
 //  meets the refusal at BIND; the daemon at start, tests/gtctl).
 static void
@@ -277,6 +335,7 @@ static const struct {
     { "identity", s_test_identity },
     { "events", s_test_events },
     { "secure_default", s_test_secure_default },
+    { "secret", s_test_secret },
 };
 
 int

@@ -17,6 +17,7 @@ struct _gt_callback_job_t {
     uint32_t retry_delay_ms;        //  backoff base
     uint32_t attempts;              //  attempts made so far
     uint32_t delay_ms;              //  wait before the next (first submitted) attempt
+    char *secret;                   //  signing secret of its own, or NULL (the delivery's)
 };
 
 static int
@@ -177,9 +178,43 @@ gt_callback_job_destroy (gt_callback_job_t **self_p)
         free (self->url);
         free (self->key);
         free (self->body);
+        gt_callback_job_set_secret (self, NULL);
         free (self);
         *self_p = NULL;
     }
+}
+
+char *
+gt_callback_job_service_id (const gt_callback_job_t *self)
+{
+    assert (self);
+    json_t *body = json_loads (self->body, 0, NULL);
+    const char *service = json_string_value (json_object_get (body, "service_id"));
+    char *copy = service ? strdup (service) : NULL;
+    json_decref (body);
+    return copy;
+}
+
+void
+gt_callback_job_set_secret (gt_callback_job_t *self, const char *secret)
+{
+    assert (self);
+    if (self->secret) {
+        memset (self->secret, 0, strlen (self->secret));
+        free (self->secret);
+        self->secret = NULL;
+    }
+    if (secret && *secret) {
+        self->secret = strdup (secret);
+        assert (self->secret);
+    }
+}
+
+const char *
+gt_callback_job_secret (const gt_callback_job_t *self)
+{
+    assert (self);
+    return self->secret;
 }
 
 void

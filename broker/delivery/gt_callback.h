@@ -90,6 +90,13 @@ const char * gt_callback_job_url (const gt_callback_job_t *self);
 const char * gt_callback_job_idempotency_key (const gt_callback_job_t *self);
 //  Stored form of the body: compact JSON without "attempt" (persist this).
 const char * gt_callback_job_body (const gt_callback_job_t *self);
+//  The service_id of the body (a malloc'd copy the caller frees), or NULL.
+char * gt_callback_job_service_id (const gt_callback_job_t *self);
+//  Sign this job's attempts with secret (copied; NULL or "": the delivery's
+//  GC_CALLBACK_SECRET): a CURVE principal's callback-secret (GTLP.md §12).
+void gt_callback_job_set_secret (gt_callback_job_t *self, const char *secret);
+//  The job's own secret, or NULL.
+const char * gt_callback_job_secret (const gt_callback_job_t *self);
 uint32_t     gt_callback_job_attempts (const gt_callback_job_t *self);
 uint32_t     gt_callback_job_max_retries (const gt_callback_job_t *self);
 uint32_t     gt_callback_job_retry_delay (const gt_callback_job_t *self);

@@ -404,14 +404,16 @@ s_prepare (s_engine_t *self, s_task_t *task, uint32_t attempt)
                    gt_callback_job_idempotency_key (task->job))
     ||  !s_header (&request->headers, "X-GarbageTruck-Attempt: %" PRIu32, attempt))
         return false;
-    if (config->secret) {
+    //  A job may carry its own secret (its principal's callback-secret)
+    const char *secret = gt_callback_job_secret (task->job) ? gt_callback_job_secret (task->job) : config->secret;
+    if (secret) {
         char timestamp [24];
         //  zclock_time (precise CLOCK_REALTIME), as for every other broker
         //  timestamp: glibc serves time () from the coarse clock, a few ms
         //  behind, so the two could disagree on the second
         snprintf (timestamp, sizeof (timestamp), "%lld", (long long) (zclock_time () / 1000));
         char signature [GT_CALLBACK_SIGNATURE_SIZE];
-        if (gt_callback_sign (config->secret, timestamp, request->body,
+        if (gt_callback_sign (secret, timestamp, request->body,
                               strlen (request->body), signature)
         ||  !s_header (&request->headers, "X-GarbageTruck-Timestamp: %s", timestamp)
         ||  !s_header (&request->headers, "X-GarbageTruck-Signature: %s", signature))

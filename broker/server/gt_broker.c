@@ -1109,6 +1109,14 @@ s_delivery_turn (void *ctx, uint64_t *last_seq_p)
 
 //  What the metrics module asks of the broker (gt_broker_metrics.h)
 //  The broker's STATS: the figures it owns, by the table's ids
+//  A service's callback-secret (its certificate's), or NULL
+static const char *
+s_callback_secret (void *ctx, const char *service_id)
+{
+    s_broker_t *self = (s_broker_t *) ctx;
+    return self->curve ? gt_curve_callback_secret (self->curve, service_id) : NULL;
+}
+
 static gt_stat_t *
 s_broker_figures (void *ctx, size_t *count_p)
 {
@@ -1227,6 +1235,8 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     }
     self->events = gt_events_new (config->event_history);
     self->delivery = gt_broker_delivery_new (config);
+    if (self->curve)
+        gt_broker_delivery_set_secrets (self->delivery, s_callback_secret, self);
     gt_leases_hooks_t hooks = { .ctx = self, .event = s_hook_event, .reclaim = s_hook_reclaim,
                                 .callback = s_hook_callback };
     if (self->store && gt_store_records (self->store)) {

@@ -264,11 +264,24 @@ s_submit (gt_broker_delivery_t *self, s_callback_t *record)
         s_dead_letter (self, record, "delivery engine unavailable");
         return;
     }
+    if (self->secret_of) {
+        char *service = gt_callback_job_service_id (job);
+        gt_callback_job_set_secret (job, service ? self->secret_of (self->secret_ctx, service) : NULL);
+        free (service);
+    }
     if (gt_delivery_submit (self->engine, &job) != 0) {
         gt_callback_job_destroy (&job);
         self->counters.queue_full++;
         s_dead_letter (self, record, "delivery queue full");
     }
+}
+
+void
+gt_broker_delivery_set_secrets (gt_broker_delivery_t *self, gt_broker_delivery_secret_fn *fn, void *ctx)
+{
+    assert (self);
+    self->secret_of = fn;
+    self->secret_ctx = ctx;
 }
 
 void

@@ -71,6 +71,14 @@ typedef struct {
 //  Work with this lease engine and store (borrowed; store may be NULL: it
 //  is only asked whether it keeps an outbox) and write through batch.
 //  Before anything else.
+//  The signing secret of a service's callbacks, or NULL for GC_CALLBACK_SECRET
+//  (CURVE: the callback-secret of the service's certificate).
+typedef const char *(gt_broker_delivery_secret_fn) (void *ctx, const char *service_id);
+//  Ask fn for each callback's secret when it is handed to the engine (the
+//  first time, after a RETRY, after a restart): the certificate of that
+//  moment signs it.
+void gt_broker_delivery_set_secrets (gt_broker_delivery_t *self, gt_broker_delivery_secret_fn *fn, void *ctx);
+
 void gt_broker_delivery_attach (gt_broker_delivery_t *self, gt_leases_t *leases, gt_store_t *store,
                                 const gt_broker_delivery_batch_t *batch);
 //  The store changed (NULL: handed over, or lost at the start).

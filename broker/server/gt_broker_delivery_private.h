@@ -52,6 +52,8 @@ struct _gt_broker_delivery_t {
     gt_leases_t *leases;            //  the lease engine (borrowed), whose leases show the callbacks' state
     gt_store_t *store;              //  the store (borrowed), asked whether it keeps an outbox; or NULL
     gt_broker_delivery_batch_t batch;   //  the broker's batch of the turn, and the outbox rows in it
+    gt_broker_delivery_secret_fn *secret_of;    //  a service's own signing secret, or NULL
+    void *secret_ctx;               //  passed to secret_of
 };
 
 //  Start the engine if it is not running (and neither failed to start nor
