@@ -154,7 +154,8 @@ func (d *gtDriver) load(c int, items []int, depth int, stop time.Time, deadline 
 	return done
 }
 
-// subscribe connects a SUB socket to "expired." and returns once it is
+// subscribe connects a SUB socket to gtService's expiries (topics are
+// service "\x1f" verb "." type, GTLP.md §6) and returns once it is
 // known to receive: a probe lease's created event has arrived.
 func (d *gtDriver) subscribe(ctx context.Context, deliver func(i int, deadlineMS float64, recvUS int64)) error {
 	ready := make(chan error, 1)
@@ -168,8 +169,9 @@ func (d *gtDriver) subscribe(ctx context.Context, deliver func(i int, deadlineMS
 		_ = sub.SetLinger(0)
 		_ = sub.SetRcvhwm(0)
 		_ = sub.SetRcvbuf(8 << 20)
-		const probeTopic = "created.CUSTOM.compare-probe"
-		for _, topic := range []string{"expired.", probeTopic} {
+		const probeTopic = "compare-probe\x1fcreated.CUSTOM"
+		expiredTopic := gtService + "\x1fexpired."
+		for _, topic := range []string{expiredTopic, probeTopic} {
 			if err := sub.SetSubscribe(topic); err != nil {
 				ready <- err
 				return
@@ -198,7 +200,7 @@ func (d *gtDriver) subscribe(ctx context.Context, deliver func(i int, deadlineMS
 					break
 				}
 				recv := time.Now().UnixMicro()
-				if len(frames) != 2 || !strings.HasPrefix(string(frames[0]), "expired.") {
+				if len(frames) != 2 || !strings.HasPrefix(string(frames[0]), expiredTopic) {
 					continue
 				}
 				ev, ok := parseExpired(frames[1])

@@ -79,7 +79,9 @@ static const char *s_usage =
     "  retry ID                  (deliver a dead-lettered cleanup callback again)\n"
     "  list [--service S] [--object O] [--type T] [--state S]\n"
     "       [--cleanup-status PENDING|DELIVERED|DEAD] [--limit N] [--cursor C]\n"
-    "  watch [TOPIC_PREFIX]... [--count N] [--timeout S] [--from SEQ]\n"
+    "  watch [--service SVC] [PREFIX]... [--count N] [--timeout S] [--from SEQ]\n"
+    "                            (topics are SVC \\x1f verb.TYPE: with --service,\n"
+    "                            PREFIX is 'expired.', 'reclaimed.TEMPORARY_FILE'...)\n"
     "  replay --after SEQ [--limit N]\n"
     "defaults: --endpoint tcp://127.0.0.1:50051 --events tcp://127.0.0.1:50052\n"
     "          --timeout-ms 5000; durations in seconds (fractions allowed)\n"
@@ -513,8 +515,9 @@ s_cmd_keygen (gtctl_t *self, gt_client_t *client)
         printf ("{\"public_key\":\"%s\",\"public\":\"%s\",\"secret\":\"%s_secret\"}\n",
                 zcert_public_txt (cert), name, name);
     else
-        printf ("%s\npublic certificate: %s (give it to the broker: GC_CURVE_CLIENTS)\n"
-                "secret certificate: %s_secret (keep it with the client: GT_CLIENT_CERT)\n",
+        printf ("%s\npublic certificate: %s (a client's: into the broker's GC_CURVE_CLIENTS; "
+                "the broker's: the clients' GT_SERVER_KEY)\n"
+                "secret certificate: %s_secret (a client's GT_CLIENT_CERT; the broker's GC_CURVE_CERT)\n",
                 zcert_public_txt (cert), name, name);
     zcert_destroy (&cert);
     return GTCTL_EXIT_OK;
@@ -534,8 +537,20 @@ s_cmd_watch (gtctl_t *self, gt_client_t *client)
         return GTCTL_EXIT_USAGE;
     }
     gt_subscriber_set_timeout (subscriber, self->timeout_ms);
-    for (int index = 0; index < self->arg_count; index++)
-        gt_subscriber_subscribe (subscriber, self->args [index]);
+    //  --service SVC: that service's topics ("SVC\x1f" + each PREFIX, or all
+    //  of them); else each PREFIX as it is
+    char service_topic [GT_MAX_SERVICE_ID + 2] = "";
+    if (self->service && gt_service_topic (service_topic, sizeof (service_topic), self->service) < 0) {
+        gt_subscriber_destroy (&subscriber);
+        return s_usage_error ("--service '%s' is too long", self->service);
+    }
+    for (int index = 0; index < self->arg_count; index++) {
+        char *prefix = zsys_sprintf ("%s%s", service_topic, self->args [index]);
+        gt_subscriber_subscribe (subscriber, prefix);
+        zstr_free (&prefix);
+    }
+    if (self->arg_count == 0 && *service_topic)
+        gt_subscriber_subscribe (subscriber, service_topic);
     if (self->given & OPT_FROM)
         gt_subscriber_set_from_seq (subscriber, self->from);
 
@@ -596,7 +611,7 @@ static const s_command_t s_commands [] = {
     { "retry",   s_cmd_lease,  0, 1, 1, false },
     { "list",    s_cmd_list,   OPT_SERVICE | OPT_OBJECT | OPT_TYPE | OPT_STATE | OPT_LIMIT
                              | OPT_CURSOR | OPT_CLEANUP_STATUS, 0, 0, false },
-    { "watch",   s_cmd_watch,  OPT_COUNT | OPT_TIMEOUT | OPT_FROM, 0, -1, false },
+    { "watch",   s_cmd_watch,  OPT_SERVICE | OPT_COUNT | OPT_TIMEOUT | OPT_FROM, 0, -1, false },
     { "replay",  s_cmd_replay, OPT_AFTER | OPT_LIMIT, 0, 0, false },
     { "keygen",  s_cmd_keygen, OPT_SERVICE | OPT_ROLE | OPT_CALLBACK_ALLOW | OPT_CALLBACK_SECRET_FILE,
                  1, 1, false },

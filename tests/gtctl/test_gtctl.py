@@ -112,12 +112,12 @@ def test_readme_tour(broker):
     assert "owner=alice" in detail and "ACTIVE" in detail
 
     # Watch it expire (history first, so nothing is missed)
-    result = gtctl(broker, "watch", "expired.", "--from", str(start), "--count", "1",
-                   "--timeout", "20")
+    result = gtctl(broker, "watch", "--service", "tour-service", "expired.", "--from", str(start),
+                   "--count", "1", "--timeout", "20")
     assert result.returncode == 0, result.stderr
     [event] = watch_lines(result.stdout)
     assert event["kind"] == "lease.expired"
-    assert event["topic"] == "expired.TEMPORARY_FILE.tour-service"
+    assert event["topic"] == "tour-service\x1fexpired.TEMPORARY_FILE"
     assert event["lease"]["id"] == lease_id
     assert event["lease"]["state"] == "EXPIRED"
     assert event["seq"] >= start
@@ -304,12 +304,12 @@ def test_retain_keeps_the_object(broker):
 # watch: exits
 
 def test_watch_timeout_without_count_exits_0(broker):
-    result = gtctl(broker, "watch", "reclaimed.CUSTOM.nobody-uses-this", "--timeout", "0.3")
+    result = gtctl(broker, "watch", "--service", "nobody-uses-this", "reclaimed.", "--timeout", "0.3")
     assert result.returncode == 0 and result.stdout == ""
 
 
 def test_watch_timeout_before_count_exits_1(broker):
-    result = gtctl(broker, "watch", "reclaimed.CUSTOM.nobody-uses-this", "--count", "1",
+    result = gtctl(broker, "watch", "--service", "nobody-uses-this", "--count", "1",
                    "--timeout", "0.3")
     assert result.returncode == 1 and result.stdout == ""
 
@@ -318,7 +318,7 @@ def test_watch_live_events(broker):
     """A live watcher sees a lease created after it started, flushed per line."""
     watcher = subprocess.Popen(
         [GTCTL_BIN, "--endpoint", broker.endpoint, "--events", broker.events_endpoint,
-         "watch", "created.CUSTOM.live-service", "--count", "1", "--timeout", "30"],
+         "watch", "--service", "live-service", "created.CUSTOM", "--count", "1", "--timeout", "30"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         # The subscription reaches the broker asynchronously: create leases
@@ -332,7 +332,7 @@ def test_watch_live_events(broker):
         assert line is not None
         event = json.loads(line)
         assert event["kind"] == "lease.created"
-        assert event["topic"] == "created.CUSTOM.live-service"
+        assert event["topic"] == "live-service\x1fcreated.CUSTOM"
         assert watcher.wait(timeout=30) == 0
     finally:
         if watcher.poll() is None:
