@@ -214,6 +214,10 @@ gtctl_print_replay (const gt_msg_t *reply)
         char topic [GT_MAX_SERVICE_ID + 64] = "?";
         gt_event_topic (topic, sizeof (topic), event->kind,
                         event->lease.object_type, event->lease.service_id);
+        //  For the eye: the service ends at a '/' (on the wire, at U+001F)
+        char *separator = strrchr (topic, GT_TOPIC_SEPARATOR);
+        if (separator)
+            *separator = '/';
         char at [40];
         s_format_time (at, sizeof (at), event->at);
         printf ("%" PRIu64 "  %s  %-16s  %s  %s\n", event->seq, at,
