@@ -23,6 +23,8 @@ type options struct {
 	timeout         time.Duration // per-call timeout when ctx has none; 0 = none
 	reconnectIvl    time.Duration // first reconnection delay
 	reconnectIvlMax time.Duration // reconnection backoff ceiling
+	serverKey       *string       // WithServerKey; nil: GT_SERVER_KEY
+	clientCert      *string       // WithClientCert; nil: GT_CLIENT_CERT
 }
 
 // WithTimeout sets the per-call timeout applied when a call's context has no
@@ -52,6 +54,7 @@ type Client struct {
 	endpoint  string
 	serviceID string
 	opts      options
+	curve     *curveKeys // nil: plaintext
 	zctx      *zmq.Context
 
 	nextRID atomic.Uint64 // last request id used
@@ -82,34 +85,53 @@ var clientSeq atomic.Uint64 // names the inproc wake-up endpoints
 // "tcp://127.0.0.1:50051") acting as serviceID. It does not wait for the
 // broker: the connection is made in the background. ctx only bounds Dial
 // itself.
+//
+// With CURVE (WithServerKey and WithClientCert, or GT_SERVER_KEY and
+// GT_CLIENT_CERT) the broker binds the client's key to a service: serviceID
+// may then be "" to act as that service (the client's changes name no
+// service_id); a serviceID naming another service is refused by the broker
+// (ErrPermissionDenied) unless the key has the admin role. Without CURVE,
+// serviceID is required.
 func Dial(ctx context.Context, endpoint, serviceID string, opts ...Option) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if serviceID == "" || len(serviceID) > maxServiceID {
+	o := options{
+		timeout:         DefaultTimeout,
+		reconnectIvl:    100 * time.Millisecond,
+		reconnectIvlMax: time.Second,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	curve, err := resolveCurve(&o)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(serviceID) > maxServiceID:
 		return nil, fmt.Errorf("%w: service id must be 1..%d bytes", ErrInvalidArgument, maxServiceID)
+	case serviceID == "" && curve == nil:
+		return nil, fmt.Errorf("%w: service id must be 1..%d bytes (it may be empty only with CURVE, whose key names the service)",
+			ErrInvalidArgument, maxServiceID)
+	case hasControl(serviceID):
+		return nil, fmt.Errorf("%w: service id contains a control character", ErrInvalidArgument)
 	}
 	c := &Client{
 		endpoint:  endpoint,
 		serviceID: serviceID,
-		opts: options{
-			timeout:         DefaultTimeout,
-			reconnectIvl:    100 * time.Millisecond,
-			reconnectIvlMax: time.Second,
-		},
-		pending: map[uint64]chan []byte{},
-		wake:    make(chan struct{}, 1),
-		closing: make(chan struct{}),
-	}
-	for _, o := range opts {
-		o(&c.opts)
+		opts:      o,
+		curve:     curve,
+		pending:   map[uint64]chan []byte{},
+		wake:      make(chan struct{}, 1),
+		closing:   make(chan struct{}),
 	}
 	zctx, err := zmq.NewContext()
 	if err != nil {
 		return nil, fmt.Errorf("garbagetruck: zeromq context: %w", err)
 	}
 	c.zctx = zctx
-	dealer, err := c.newSocket(zmq.DEALER)
+	dealer, err := c.newPeerSocket(zmq.DEALER)
 	if err == nil {
 		err = dealer.SetImmediate(true) // queue in the SDK, not on a dead pipe
 	}
@@ -119,8 +141,14 @@ func Dial(ctx context.Context, endpoint, serviceID string, opts ...Option) (*Cli
 	if err == nil {
 		err = dealer.SetReconnectIvlMax(c.opts.reconnectIvlMax)
 	}
+	var redial *redialer
 	if err == nil {
-		err = dealer.Connect(endpoint)
+		redial, err = c.newRedialer(dealer, endpoint)
+	}
+	if err == nil {
+		if err = dealer.Connect(endpoint); err != nil {
+			redial.Close()
+		}
 	}
 	if err != nil {
 		if dealer != nil {
@@ -131,12 +159,13 @@ func Dial(ctx context.Context, endpoint, serviceID string, opts ...Option) (*Cli
 	}
 	wakeRecv, wakeSend, err := c.newWakePair()
 	if err != nil {
+		redial.Close()
 		dealer.Close()
 		zctx.Term()
 		return nil, err
 	}
 	c.wg.Add(2)
-	go c.runSocket(dealer, wakeRecv)
+	go c.runSocket(dealer, redial, wakeRecv)
 	go c.runWaker(wakeSend)
 	return c, nil
 }
@@ -149,6 +178,20 @@ func (c *Client) newSocket(t zmq.Type) (*zmq.Socket, error) {
 		return nil, err
 	}
 	if err := s.SetLinger(0); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newPeerSocket creates a socket that talks to the broker: like newSocket,
+// and a CURVE client when the client has keys.
+func (c *Client) newPeerSocket(t zmq.Type) (*zmq.Socket, error) {
+	s, err := c.newSocket(t)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.curve.secure(s); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -182,7 +225,8 @@ func (c *Client) newWakePair() (recv, send *zmq.Socket, err error) {
 	return recv, send, nil
 }
 
-// ServiceID returns the service the client acts for.
+// ServiceID returns the service the client acts for ("" when it was dialled
+// without one, to act as its CURVE key's service).
 func (c *Client) ServiceID() string { return c.serviceID }
 
 // Endpoint returns the broker endpoint the client connects to.
@@ -221,15 +265,20 @@ func (c *Client) runWaker(send *zmq.Socket) {
 	}
 }
 
-// runSocket owns the DEALER socket: it sends queued requests and dispatches
-// replies to the calls waiting for them.
-func (c *Client) runSocket(dealer, wakeRecv *zmq.Socket) {
+// runSocket owns the DEALER socket (and its CURVE redialer, nil without
+// CURVE): it sends queued requests and dispatches replies to the calls
+// waiting for them.
+func (c *Client) runSocket(dealer *zmq.Socket, redial *redialer, wakeRecv *zmq.Socket) {
 	defer c.wg.Done()
 	defer dealer.Close()
+	defer redial.Close()
 	defer wakeRecv.Close()
 	poller := zmq.NewPoller()
 	dealerID := poller.Add(dealer, zmq.POLLIN)
 	poller.Add(wakeRecv, zmq.POLLIN)
+	if redial != nil {
+		poller.Add(redial.Monitor(), zmq.POLLIN)
+	}
 	var queue []outgoing // taken from the outbox, not yet accepted by ZeroMQ
 	for {
 		timeout := time.Duration(-1)
@@ -239,7 +288,7 @@ func (c *Client) runSocket(dealer, wakeRecv *zmq.Socket) {
 			timeout = 100 * time.Millisecond // to drop requests whose callers gave up
 		}
 		poller.Update(dealerID, events)
-		polled, err := poller.Poll(timeout)
+		polled, err := poller.Poll(redial.Timeout(timeout))
 		if err != nil {
 			if zmq.AsErrno(err) == zmq.Errno(syscall.EINTR) {
 				continue
@@ -262,8 +311,11 @@ func (c *Client) runSocket(dealer, wakeRecv *zmq.Socket) {
 				if p.Events&zmq.POLLIN != 0 {
 					c.receive(dealer)
 				}
+			case redial.Monitor():
+				redial.Handle()
 			}
 		}
+		redial.Tick()
 		c.mu.Lock()
 		queue = append(queue, c.outbox...)
 		c.outbox = c.outbox[:0]

@@ -52,7 +52,7 @@ var requestKeys = map[string][]string{
 // reply carries one group of them (GTLP.md §5), so one order serves all.
 var replyKeys = []string{
 	"message", "versions",
-	"lease", "results", "leases", "cursor", "stats", "events", "last_seq",
+	"lease", "results", "leases", "cursor", "stats", "events", "last_seq", "scanned_seq",
 	"status", "version", "store", "store_status", "uptime_ms", "now", "active_leases",
 }
 
@@ -100,6 +100,7 @@ type reply struct {
 	Stats        map[string]uint64 // nil: absent
 	Events       []Event           // nil: absent
 	LastSeq      *uint64
+	ScannedSeq   *uint64
 	Status       *string
 	Version      *string
 	Store        *string

@@ -492,6 +492,8 @@ func decodeReply(body []byte) (*reply, error) {
 			}
 		case "last_seq":
 			r.LastSeq, err = d.ptrUint(k)
+		case "scanned_seq":
+			r.ScannedSeq, err = d.ptrUint(k) // optional: older brokers omit it
 		case "status":
 			r.Status, err = d.ptrStr(k)
 		case "version":
@@ -550,7 +552,9 @@ func (d *decoder) renewResult(what string, depth int) (renewResult, error) {
 }
 
 // decodeRequest decodes a request body (used by tests and tools; the broker
-// has its own decoder).
+// has its own decoder). A malformed body is an ErrProtocol error; a
+// service_id with a control character is refused with ErrInvalidArgument,
+// as the broker refuses it.
 func decodeRequest(body []byte) (*request, error) {
 	d := newDecoder(body)
 	r := &request{}
@@ -571,7 +575,12 @@ func decodeRequest(body []byte) (*request, error) {
 		case "object_type":
 			r.ObjectType, err = d.ptrStr(k)
 		case "service_id":
-			r.ServiceID, err = d.ptrStr(k)
+			// Optional (with CURVE the broker takes it from the key); its
+			// events' topics end it with U+001F, so no control character
+			// may hide in it.
+			if r.ServiceID, err = d.ptrStr(k); err == nil && hasControl(*r.ServiceID) {
+				err = fmt.Errorf("%w: service_id: contains a control character", ErrInvalidArgument)
+			}
 		case "lease_id":
 			r.LeaseID, err = d.ptrStr(k)
 		case "ttl_ms":
@@ -618,6 +627,17 @@ func decodeRequest(body []byte) (*request, error) {
 		return nil, err
 	}
 	return r, d.finish()
+}
+
+// hasControl reports whether s contains a control character (U+0000 to
+// U+001F, or U+007F).
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeGeneric decodes any GTLP body into map[string]any (strict types).

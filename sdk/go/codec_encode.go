@@ -318,6 +318,8 @@ func (r *reply) has(key string) bool {
 		return r.Events != nil
 	case "last_seq":
 		return r.LastSeq != nil
+	case "scanned_seq":
+		return r.ScannedSeq != nil
 	case "status":
 		return r.Status != nil
 	case "version":
@@ -394,6 +396,8 @@ func (e *encoder) replyField(r *reply, key string) {
 		}
 	case "last_seq":
 		e.uint(*r.LastSeq)
+	case "scanned_seq":
+		e.uint(*r.ScannedSeq)
 	case "status":
 		e.str(*r.Status)
 	case "version":

@@ -366,7 +366,7 @@ func TestLeaseRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(back, ev) {
 		t.Errorf("round trip\n got %+v\nwant %+v", back, ev)
 	}
-	if ev.Topic() != "reclaimed.TEMPORARY_FILE.svc" {
+	if ev.Topic() != "svc\x1freclaimed.TEMPORARY_FILE" {
 		t.Errorf("topic %q", ev.Topic())
 	}
 	// Cross-check with an independent generic decoder.
@@ -410,5 +410,85 @@ func TestBrokerErrorMatchesSentinels(t *testing.T) {
 				t.Errorf("%s matches %s", code, other)
 			}
 		}
+	}
+}
+
+func TestServicePrefix(t *testing.T) {
+	ev := &Event{Kind: EventLeaseExpired, Lease: Lease{ServiceID: "upload-service", ObjectType: ObjectTypeTemporaryFile}}
+	if got := ev.Topic(); got != "upload-service\x1fexpired.TEMPORARY_FILE" {
+		t.Fatalf("topic %q", got)
+	}
+	if !strings.HasPrefix(ev.Topic(), ServicePrefix("upload-service")) {
+		t.Error("a service's prefix misses its own event")
+	}
+	// A service's prefix reaches no other service, even one whose name
+	// it starts.
+	if strings.HasPrefix(ev.Topic(), ServicePrefix("upload")) {
+		t.Error(`ServicePrefix("upload") matches upload-service's event`)
+	}
+	if (&Event{}).Topic() != "\x1f.UNKNOWN" {
+		t.Errorf("zero event topic %q", (&Event{}).Topic())
+	}
+}
+
+func TestRequestServiceIDOptional(t *testing.T) {
+	// Left out when empty (CURVE: the broker takes it from the key), for
+	// each command that carries it.
+	for _, cmd := range []string{cmdCreate, cmdRenew, cmdRenewBatch, cmdRelease} {
+		req := &request{V: 1, RID: 3, Cmd: cmd, ObjectID: ptr("o"), LeaseID: ptr(strings.Repeat("0", 32)),
+			LeaseIDs: []string{strings.Repeat("1", 32)}}
+		b, err := encodeRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := decodeRequest(b)
+		if err != nil {
+			t.Fatalf("%s without service_id: %v", cmd, err)
+		}
+		if back.ServiceID != nil {
+			t.Errorf("%s: service_id appeared: %q", cmd, *back.ServiceID)
+		}
+		if again, _ := encodeRequest(back); !bytes.Equal(again, b) {
+			t.Errorf("%s: round trip\n got %x\nwant %x", cmd, again, b)
+		}
+	}
+	// A control character in a request's service_id is refused, as the
+	// broker refuses it.
+	for _, bad := range []string{"a\x1fb", "a\nb", "\x00", "svc\x7f"} {
+		body := new(mp).fixmap(5).s("v").raw(1).s("rid").raw(1).s("cmd").s("CREATE").
+			s("object_id").s("o").s("service_id").s(bad).b
+		_, err := decodeRequest(body)
+		if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "service_id: contains a control character") {
+			t.Errorf("service_id %q: err = %v", bad, err)
+		}
+	}
+	body := new(mp).fixmap(5).s("v").raw(1).s("rid").raw(1).s("cmd").s("CREATE").
+		s("object_id").s("o").s("service_id").s("ünïcode ok").b
+	if _, err := decodeRequest(body); err != nil {
+		t.Errorf("printable service_id refused: %v", err)
+	}
+}
+
+func TestReplyScannedSeqOptional(t *testing.T) {
+	// Older brokers leave scanned_seq out; it stays out on re-encoding.
+	body := new(mp).fixmap(5).s("v").raw(1).s("rid").raw(2).s("code").s("OK").
+		s("events").raw(0x90).s("last_seq").raw(7).b
+	r, err := decodeReply(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ScannedSeq != nil || *r.LastSeq != 7 {
+		t.Fatalf("decoded %+v", r)
+	}
+	if again, _ := encodeReply(r); !bytes.Equal(again, body) {
+		t.Errorf("round trip\n got %x\nwant %x", again, body)
+	}
+	// When present it follows last_seq.
+	r.ScannedSeq = ptr(uint64(5))
+	b, _ := encodeReply(r)
+	want := new(mp).fixmap(6).s("v").raw(1).s("rid").raw(2).s("code").s("OK").
+		s("events").raw(0x90).s("last_seq").raw(7).s("scanned_seq").raw(5).b
+	if !bytes.Equal(b, want) {
+		t.Errorf("with scanned_seq\n got %x\nwant %x", b, want)
 	}
 }

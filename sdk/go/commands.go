@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math"
 	"time"
 )
 
@@ -29,12 +30,22 @@ type CreateRequest struct {
 
 func ptr[T any](v T) *T { return &v }
 
+// service returns the service_id of the client's changes: nil (left out)
+// when the client was dialled without one, so that a broker with CURVE
+// takes it from the client's key.
+func (c *Client) service() *string {
+	if c.serviceID == "" {
+		return nil
+	}
+	return ptr(c.serviceID)
+}
+
 // CreateLease leases an object for the client's service.
 func (c *Client) CreateLease(ctx context.Context, req CreateRequest) (*Lease, error) {
 	r := &request{
 		Cmd:       cmdCreate,
 		ObjectID:  ptr(req.ObjectID),
-		ServiceID: ptr(c.serviceID),
+		ServiceID: c.service(),
 		Metadata:  req.Metadata,
 		Cleanup:   req.Cleanup,
 	}
@@ -67,7 +78,7 @@ func (c *Client) leaseCall(ctx context.Context, r *request) (*Lease, error) {
 // lease's TTL. Errors: ErrNotFound, ErrLeaseEnded, ErrPermissionDenied,
 // ErrInvalidArgument (ttl out of bounds).
 func (c *Client) RenewLease(ctx context.Context, leaseID string, ttl time.Duration) (*Lease, error) {
-	r := &request{Cmd: cmdRenew, LeaseID: ptr(leaseID), ServiceID: ptr(c.serviceID)}
+	r := &request{Cmd: cmdRenew, LeaseID: ptr(leaseID), ServiceID: c.service()}
 	if ttl != 0 {
 		r.TTLms = ptr(durationMS(ttl))
 	}
@@ -83,7 +94,7 @@ func (c *Client) RenewLeases(ctx context.Context, leaseIDs []string, ttl time.Du
 	results := make([]RenewResult, 0, len(leaseIDs))
 	for start := 0; start < len(leaseIDs); start += maxBatch {
 		chunk := leaseIDs[start:min(start+maxBatch, len(leaseIDs))]
-		r := &request{Cmd: cmdRenewBatch, ServiceID: ptr(c.serviceID), LeaseIDs: chunk}
+		r := &request{Cmd: cmdRenewBatch, ServiceID: c.service(), LeaseIDs: chunk}
 		if ttl != 0 {
 			r.TTLms = ptr(durationMS(ttl))
 		}
@@ -128,7 +139,7 @@ func Retain() ReleaseOption {
 // RELEASED state. If it was the object's last active lease, the object is
 // reclaimed unless Retain is given. Releasing again answers ErrLeaseEnded.
 func (c *Client) ReleaseLease(ctx context.Context, leaseID string, opts ...ReleaseOption) (*Lease, error) {
-	r := &request{Cmd: cmdRelease, LeaseID: ptr(leaseID), ServiceID: ptr(c.serviceID)}
+	r := &request{Cmd: cmdRelease, LeaseID: ptr(leaseID), ServiceID: c.service()}
 	for _, o := range opts {
 		o(r)
 	}
@@ -298,5 +309,27 @@ func (c *Client) Replay(ctx context.Context, afterSeq uint64, limit int) (*Repla
 	if rep.Events == nil || rep.LastSeq == nil {
 		return nil, fmt.Errorf("garbagetruck: REPLAY reply: %w: no events or last_seq", ErrProtocol)
 	}
-	return &ReplayPage{Events: rep.Events, LastSeq: *rep.LastSeq}, nil
+	page := &ReplayPage{Events: rep.Events, LastSeq: *rep.LastSeq}
+	switch {
+	case rep.ScannedSeq != nil:
+		page.ScannedSeq = *rep.ScannedSeq
+	case len(rep.Events) > 0:
+		// A broker without scanned_seq does not filter: it read up to its
+		// last event.
+		page.ScannedSeq = rep.Events[len(rep.Events)-1].Seq
+	default:
+		page.ScannedSeq = min(afterSeq, page.LastSeq)
+	}
+	return page, nil
+}
+
+// headSeq returns the newest sequence number the broker has published. It
+// asks REPLAY for the events after the largest seq (there are none), which
+// every role may read, where STATS is not open to a CURVE service key.
+func (c *Client) headSeq(ctx context.Context) (uint64, error) {
+	page, err := c.Replay(ctx, math.MaxUint64, 1)
+	if err != nil {
+		return 0, err
+	}
+	return page.LastSeq, nil
 }

@@ -30,7 +30,16 @@
 //
 // [Client.Subscribe] follows the broker's event stream, detects sequence gaps
 // and fills them from the broker's history (REPLAY), so a subscriber sees
-// every event of its topics exactly once, in order.
+// every event of its topics exactly once, in order. Topics start with the
+// service: [ServicePrefix] selects one service's events.
+//
+// # CURVE
+//
+// A broker with CURVE serves only the keys it trusts and binds each to a
+// service and a role. [WithServerKey] and [WithClientCert] (or the
+// environment variables GT_SERVER_KEY and GT_CLIENT_CERT) give a Client the
+// broker's public key and its own secret certificate; requests, keep-alive
+// and subscriptions all use them. [LoadCertificate] reads a certificate file.
 //
 // # Errors
 //

@@ -203,7 +203,7 @@ func Example_blobStorage() {
 	events, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sub, err := client.Subscribe(events, broker.EventsEndpoint, garbagetruck.SubscribeOptions{
-		Topics: []string{"reclaimed."},
+		Topics: []string{garbagetruck.ServicePrefix("storage-service") + "reclaimed."},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -321,11 +321,11 @@ func Example_keepAlive() {
 
 func watchReclaims(ctx context.Context, client *garbagetruck.Client, eventsEndpoint string,
 	fromSeq uint64, handle func(garbagetruck.Event)) error {
-	// Every reclaimed temporary file, whichever service leased it, from event
+	// Every temporary file of upload-service that was reclaimed, from event
 	// fromSeq on: in order, each once, history first. Persist the last
 	// handled ev.Seq to resume after a restart.
 	sub, err := client.Subscribe(ctx, eventsEndpoint, garbagetruck.SubscribeOptions{
-		Topics:  []string{"reclaimed.TEMPORARY_FILE."},
+		Topics:  []string{garbagetruck.ServicePrefix("upload-service") + "reclaimed.TEMPORARY_FILE"},
 		FromSeq: &fromSeq,
 	})
 	if err != nil {
@@ -410,6 +410,56 @@ func Example_errors() {
 	_, err = renewOrRecreate(ctx, client, lease.ID)
 	fmt.Println(errors.Is(err, garbagetruck.ErrLeaseEnded))
 	// Output:
+	// true
+}
+
+// ---- README: CURVE
+
+func dialSecure(ctx context.Context, endpoint, serverCert, clientCert string) (*garbagetruck.Client, error) {
+	// The broker's public certificate (or its Z85 key) and this service's
+	// secret certificate, both made by `gtctl keygen`. The key names the
+	// service, so the service id may be left empty.
+	return garbagetruck.Dial(ctx, endpoint, "",
+		garbagetruck.WithServerKey(serverCert),
+		garbagetruck.WithClientCert(clientCert))
+}
+
+func Example_curve() {
+	dir, err := os.MkdirTemp("", "gt-curve-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	curve, err := gttest.NewCurve(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	upload, err := curve.AddClient("upload", gttest.Principal{Service: "upload-service"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	broker := launch(curve.Args()...)
+	if broker == nil {
+		return
+	}
+	defer broker.Stop()
+	ctx := context.Background()
+	client, err := dialSecure(ctx, broker.Endpoint, curve.ServerCert, upload.SecretCert)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	lease, err := client.CreateLease(ctx, garbagetruck.CreateRequest{ObjectID: "/tmp/secure"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("leased for", lease.ServiceID)
+	_, err = client.Stats(ctx) // a service's key may not read STATS
+	fmt.Println(errors.Is(err, garbagetruck.ErrPermissionDenied))
+	// Output:
+	// leased for upload-service
 	// true
 }
 

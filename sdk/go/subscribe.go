@@ -14,9 +14,15 @@ import (
 
 // SubscribeOptions configures a subscription.
 type SubscribeOptions struct {
-	// Topics are topic prefixes ("expired.", "reclaimed.TEMPORARY_FILE.",
-	// ...); none means every event. Topics are verb "." OBJECT_TYPE "."
-	// service_id (GTLP.md §6).
+	// Topics are topic prefixes; none means every event (that the client may
+	// see: with CURVE, a service's key receives only its own service's
+	// events, whatever it subscribes to). A topic is service_id, U+001F,
+	// verb "." OBJECT_TYPE (GTLP.md §6), so prefixes select a service
+	// first: ServicePrefix("upload-service") for all its events,
+	// ServicePrefix("upload-service") + "expired." for its expiries,
+	// ServicePrefix("upload-service") + "reclaimed.TEMPORARY_FILE" for its
+	// reclaimed temporary files. To follow one kind of event across every
+	// service, subscribe to everything and filter on Event.Kind.
 	Topics []string
 	// FromSeq, if set, delivers the history from this sequence number
 	// (inclusive) before the live events, without gaps or duplicates. When
@@ -55,6 +61,9 @@ type Subscription struct {
 // while the subscription was connecting) is filled from the broker's history
 // with REPLAY, filtered by the topic prefixes.
 //
+// The SUB socket uses the client's CURVE keys, if any: a broker with CURVE
+// sends a service's key only that service's events, whatever the topics.
+//
 // The Events channel is closed when ctx ends, when the Client is closed, or on
 // a fatal error reported by Err (ErrTooOld when the history needed to fill a
 // gap is gone).
@@ -72,7 +81,7 @@ func (c *Client) Subscribe(ctx context.Context, eventsEndpoint string, opts Subs
 		return nil, ErrClosed
 	}
 	s := &Subscription{c: c, ctx: ctx, opts: opts, events: make(chan Event, opts.Buffer)}
-	sub, err := c.newSocket(zmq.SUB)
+	sub, err := c.newPeerSocket(zmq.SUB)
 	if err == nil {
 		err = sub.SetRcvhwm(100000)
 	}
@@ -91,28 +100,37 @@ func (c *Client) Subscribe(ctx context.Context, eventsEndpoint string, opts Subs
 			err = sub.SetSubscribe(t)
 		}
 	}
+	var redial *redialer
+	if err == nil {
+		redial, err = c.newRedialer(sub, eventsEndpoint)
+	}
 	if err == nil {
 		err = sub.Connect(eventsEndpoint)
 	}
 	if err != nil {
+		redial.Close()
 		if sub != nil {
 			sub.Close()
 		}
 		return nil, fmt.Errorf("garbagetruck: subscribe %q: %w", eventsEndpoint, err)
 	}
+	closeSub := func() {
+		redial.Close()
+		sub.Close()
+	}
 	if opts.FromSeq == nil {
 		// Start after the newest event now: whatever is published from
 		// here on is delivered, live or through the gap filling.
-		stats, err := c.Stats(ctx)
+		head, err := c.headSeq(ctx)
 		if err != nil {
-			sub.Close()
+			closeSub()
 			return nil, err
 		}
-		s.last = stats["last_seq"]
+		s.last = head
 	}
 	wakeRecv, wakeSend, err := c.newWakePair()
 	if err != nil {
-		sub.Close()
+		closeSub()
 		return nil, err
 	}
 	stopped := make(chan struct{})
@@ -132,8 +150,8 @@ func (c *Client) Subscribe(ctx context.Context, eventsEndpoint string, opts Subs
 		defer close(stopped)
 		defer close(s.events)
 		defer wakeRecv.Close()
-		defer sub.Close()
-		s.setErr(s.run(sub, wakeRecv))
+		defer closeSub()
+		s.setErr(s.run(sub, redial, wakeRecv))
 	}()
 	return s, nil
 }
@@ -159,8 +177,8 @@ func (s *Subscription) setErr(err error) {
 // errStopped ends the loop quietly (context ended).
 var errStopped = errors.New("stopped")
 
-func (s *Subscription) run(sub, wakeRecv *zmq.Socket) error {
-	err := s.loop(sub, wakeRecv)
+func (s *Subscription) run(sub *zmq.Socket, redial *redialer, wakeRecv *zmq.Socket) error {
+	err := s.loop(sub, redial, wakeRecv)
 	switch {
 	case errors.Is(err, errStopped):
 		select {
@@ -187,7 +205,7 @@ func (s *Subscription) stopped() error {
 	return nil
 }
 
-func (s *Subscription) loop(sub, wakeRecv *zmq.Socket) error {
+func (s *Subscription) loop(sub *zmq.Socket, redial *redialer, wakeRecv *zmq.Socket) error {
 	if s.opts.FromSeq != nil {
 		after := max(*s.opts.FromSeq, 1) - 1
 		s.last = after
@@ -198,8 +216,12 @@ func (s *Subscription) loop(sub, wakeRecv *zmq.Socket) error {
 	poller := zmq.NewPoller()
 	poller.Add(sub, zmq.POLLIN)
 	poller.Add(wakeRecv, zmq.POLLIN)
+	if redial != nil {
+		poller.Add(redial.Monitor(), zmq.POLLIN)
+	}
 	for {
-		polled, err := poller.Poll(s.opts.CatchUpInterval)
+		wait := redial.Timeout(s.opts.CatchUpInterval)
+		polled, err := poller.Poll(wait)
 		if err != nil {
 			if zmq.AsErrno(err) == zmq.Errno(syscall.EINTR) {
 				continue
@@ -209,6 +231,10 @@ func (s *Subscription) loop(sub, wakeRecv *zmq.Socket) error {
 		if err := s.stopped(); err != nil {
 			return err
 		}
+		redial.Tick()
+		if len(polled) == 0 && wait < s.opts.CatchUpInterval {
+			continue // woken up for the reconnection only
+		}
 		if len(polled) == 0 {
 			// Quiet for a while: ask the history whether we missed the tail.
 			if err := s.fill(0); err != nil {
@@ -217,6 +243,10 @@ func (s *Subscription) loop(sub, wakeRecv *zmq.Socket) error {
 			continue
 		}
 		for _, p := range polled {
+			if p.Socket == redial.Monitor() {
+				redial.Handle()
+				continue
+			}
 			if p.Socket != sub {
 				continue // wake-up: the stop check above handles it
 			}
@@ -310,7 +340,7 @@ func (s *Subscription) fill(upTo uint64) error {
 				continue
 			}
 			if upTo != 0 && ev.Seq >= upTo {
-				return nil // the live event takes it from here
+				break // the live event takes it from here
 			}
 			s.last = ev.Seq
 			progressed = true
@@ -319,6 +349,17 @@ func (s *Subscription) fill(upTo uint64) error {
 					return err
 				}
 			}
+		}
+		// A broker that filters REPLAY (CURVE, a service's key) says how far
+		// it read: none of our events lies between, so that counts as
+		// progress too.
+		readTo := page.ScannedSeq
+		if upTo != 0 {
+			readTo = min(readTo, upTo-1)
+		}
+		if readTo > s.last {
+			s.last = readTo
+			progressed = true
 		}
 		if !progressed || s.last >= page.LastSeq {
 			return nil // caught up (or nothing more to get)

@@ -73,13 +73,13 @@ func TestSubscribeLifecycle(t *testing.T) {
 		reason ReclaimReason
 		id     string
 	}{
-		{EventLeaseCreated, "created.TEMPORARY_FILE.upload-service", "", l.ID},
-		{EventLeaseRenewed, "renewed.TEMPORARY_FILE.upload-service", "", l.ID},
-		{EventLeaseReleased, "released.TEMPORARY_FILE.upload-service", "", l.ID},
-		{EventObjectReclaimed, "reclaimed.TEMPORARY_FILE.upload-service", ReasonReleased, l.ID},
-		{EventLeaseCreated, "created.CACHE_ENTRY.upload-service", "", short.ID},
-		{EventLeaseExpired, "expired.CACHE_ENTRY.upload-service", "", short.ID},
-		{EventObjectReclaimed, "reclaimed.CACHE_ENTRY.upload-service", ReasonExpired, short.ID},
+		{EventLeaseCreated, "upload-service\x1fcreated.TEMPORARY_FILE", "", l.ID},
+		{EventLeaseRenewed, "upload-service\x1frenewed.TEMPORARY_FILE", "", l.ID},
+		{EventLeaseReleased, "upload-service\x1freleased.TEMPORARY_FILE", "", l.ID},
+		{EventObjectReclaimed, "upload-service\x1freclaimed.TEMPORARY_FILE", ReasonReleased, l.ID},
+		{EventLeaseCreated, "upload-service\x1fcreated.CACHE_ENTRY", "", short.ID},
+		{EventLeaseExpired, "upload-service\x1fexpired.CACHE_ENTRY", "", short.ID},
+		{EventObjectReclaimed, "upload-service\x1freclaimed.CACHE_ENTRY", ReasonExpired, short.ID},
 	}
 	var seq uint64 = 1 // "before" was event 1: not delivered
 	for _, w := range want {
@@ -104,7 +104,7 @@ func TestSubscribeTopicsAndGapFilling(t *testing.T) {
 	// Lose every live event whose seq is a multiple of 3 (fault injection:
 	// as if ZeroMQ had dropped it); the gaps must be filled from REPLAY.
 	lose := func(seq uint64) bool { return seq%3 == 0 }
-	s, err := c.Subscribe(ctx, b.EventsEndpoint, SubscribeOptions{Topics: []string{"released.TEMPORARY_FILE."}, dropLive: lose})
+	s, err := c.Subscribe(ctx, b.EventsEndpoint, SubscribeOptions{Topics: []string{ServicePrefix("svc") + "released.TEMPORARY_FILE"}, dropLive: lose})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -203,9 +203,24 @@ type Event struct {
 	Reason ReclaimReason
 }
 
-// Topic returns the event's ZeroMQ topic: verb "." OBJECT_TYPE "." service_id.
+// TopicSeparator ends the service id at the start of every event topic:
+// U+001F (unit separator), a control character no service id may contain.
+const TopicSeparator = "\x1f"
+
+// Topic returns the event's ZeroMQ topic: service_id, U+001F, verb "."
+// OBJECT_TYPE, for example "upload-service\x1fexpired.TEMPORARY_FILE".
 func (e *Event) Topic() string {
-	return e.Kind.Verb() + "." + e.Lease.ObjectType.String() + "." + e.Lease.ServiceID
+	return ServicePrefix(e.Lease.ServiceID) + e.Kind.Verb() + "." + e.Lease.ObjectType.String()
+}
+
+// ServicePrefix returns the topic prefix of one service's events:
+// serviceID + U+001F. It reaches that service only: ServicePrefix("upload")
+// does not match the events of "upload-service". Append a verb and an object
+// type to narrow it, for example
+//
+//	garbagetruck.ServicePrefix("upload-service") + "reclaimed.TEMPORARY_FILE"
+func ServicePrefix(serviceID string) string {
+	return serviceID + TopicSeparator
 }
 
 // Health is the broker's HEALTH reply.
@@ -246,4 +261,13 @@ type ReplayPage struct {
 	Events []Event
 	// LastSeq is the newest sequence number the broker has published.
 	LastSeq uint64
+	// ScannedSeq is how far the broker read: every event the caller may see
+	// with afterSeq < seq <= ScannedSeq is in Events (ScannedSeq <= LastSeq).
+	// A broker that filters REPLAY (with CURVE, a service's key sees only its
+	// own events) may return fewer events than the limit while more remain:
+	// ask again with afterSeq = ScannedSeq until it reaches LastSeq. From a
+	// broker that does not report it (older versions, which never filter) it
+	// is the seq of the last event of Events, or afterSeq (at most LastSeq)
+	// when there is none.
+	ScannedSeq uint64
 }

@@ -8,6 +8,10 @@
 //
 // The broker binary is found through the GT_BROKER_BIN environment variable,
 // else as "garbagetruck" on PATH, else in <repo>/build/broker/garbagetruck.
+//
+// StartCurve starts a broker with CURVE authentication: it generates the
+// broker's certificates, and Curve adds and removes trusted client keys
+// while the broker runs.
 package gttest
 
 import (
