@@ -10,10 +10,22 @@
       - RSS of the broker per live lease.
     Every loop is bounded in count and time.
 
-    Usage: gtbench [--connections N] [--depth D] [--ops N] [--live N[,N...]] [--quick]  */
+    --curve: the same run also measures the throughput and latency phases
+    (and the echo yardstick) with CURVE, back to back after the plaintext
+    ones, and prints them as ratios to plaintext.  The certificates are made
+    in a temporary directory (zcert): the broker's, given to the daemon as
+    --curve-cert, and one per connection (service bench-N, role service) in
+    its --curve-clients directory; each client DEALER gets its certificate
+    (zcert_apply) and the broker's public key before it connects.  The echo
+    yardstick with CURVE is a bare CURVE server ROUTER (no ZAP handler): what
+    libzmq's encryption alone costs.  The expiry phase runs in plaintext only.
+
+    Usage: gtbench [--connections N] [--depth D] [--ops N] [--live N[,N...]] [--quick]
+                   [--curve]  */
 
 #include "bench_util.h"
 #include <pthread.h>
+#include <sys/stat.h>
 
 #define BENCH_DEADLINE_MS   60000           //  no phase runs longer than this
 
@@ -24,7 +36,89 @@ typedef struct {
     int lockstep_ops;               //  operations in the latency phase
     int live [4];                   //  live-lease counts for the expiry phase
     int live_count;                 //  how many entries of live are used
+    bool curve;                     //  also measure with CURVE (--curve)
 } s_options_t;
+
+//  ---------------------------------------------------------------------
+//  CURVE certificates for one run, in a temporary directory:
+//  <dir>/broker_secret (the daemon's --curve-cert), <dir>/clients/bench-N
+//  (its --curve-clients), the client certificates kept in memory.
+
+typedef struct {
+    char dir [64];                  //  the temporary directory
+    char server_secret [128];       //  <dir>/broker_secret
+    char clients_dir [128];         //  <dir>/clients
+    zcert_t *server;                //  the broker's certificate
+    zcert_t **clients;              //  one per connection (service bench-N)
+    int count;                      //  how many
+} s_curve_t;
+
+static void
+s_curve_destroy (s_curve_t **self_p)
+{
+    s_curve_t *self = *self_p;
+    if (!self)
+        return;
+    for (int i = 0; i < self->count; i++) {
+        char path [192];
+        snprintf (path, sizeof path, "%s/bench-%d", self->clients_dir, i);
+        zsys_file_delete (path);
+        zcert_destroy (&self->clients [i]);
+    }
+    free (self->clients);
+    char path [192];
+    snprintf (path, sizeof path, "%s/broker", self->dir);
+    zsys_file_delete (path);
+    zsys_file_delete (self->server_secret);
+    rmdir (self->clients_dir);
+    rmdir (self->dir);
+    zcert_destroy (&self->server);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Certificates for the broker and `count` clients; NULL after a message.
+static s_curve_t *
+s_curve_new (int count)
+{
+    if (!zsys_has_curve ()) {
+        fprintf (stderr, "gtbench: --curve: this libzmq has no CURVE support\n");
+        return NULL;
+    }
+    s_curve_t *self = (s_curve_t *) calloc (1, sizeof (s_curve_t));
+    self->clients = (zcert_t **) calloc ((size_t) count, sizeof (zcert_t *));
+    snprintf (self->dir, sizeof self->dir, "/tmp/gtbench-curve-XXXXXX");
+    if (!mkdtemp (self->dir)) {
+        fprintf (stderr, "gtbench: --curve: cannot make a temporary directory\n");
+        free (self->clients);
+        free (self);
+        return NULL;
+    }
+    snprintf (self->server_secret, sizeof self->server_secret, "%s/broker_secret", self->dir);
+    snprintf (self->clients_dir, sizeof self->clients_dir, "%s/clients", self->dir);
+    mkdir (self->clients_dir, 0700);
+    char path [192];
+    self->server = zcert_new ();
+    snprintf (path, sizeof path, "%s/broker", self->dir);
+    int rc = self->server? zcert_save (self->server, path): -1;
+    for (int i = 0; rc == 0 && i < count; i++) {
+        self->clients [i] = zcert_new ();
+        self->count++;
+        if (!self->clients [i]) {
+            rc = -1;
+            break;
+        }
+        zcert_set_meta (self->clients [i], "service", "bench-%d", i);
+        zcert_set_meta (self->clients [i], "role", "service");
+        snprintf (path, sizeof path, "%s/bench-%d", self->clients_dir, i);
+        rc = zcert_save_public (self->clients [i], path);
+    }
+    if (rc != 0) {
+        fprintf (stderr, "gtbench: --curve: cannot write the certificates in %s\n", self->dir);
+        s_curve_destroy (&self);
+    }
+    return self;
+}
 
 //  ---------------------------------------------------------------------
 //  Echo yardstick: a bare ROUTER that returns every message as it came.
@@ -32,10 +126,14 @@ typedef struct {
 static void
 s_echo_actor (zsock_t *pipe, void *args)
 {
-    (void) args;
+    zcert_t *server = (zcert_t *) args;     //  CURVE server certificate, or NULL
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     zsock_set_sndhwm (router, 100000);
     zsock_set_rcvhwm (router, 100000);
+    if (server) {
+        zcert_apply (server, router);
+        zsock_set_curve_server (router, 1);
+    }
     int port = zsock_bind (router, "tcp://127.0.0.1:*");
     zsock_signal (pipe, 0);
     zstr_sendf (pipe, "%d", port);
@@ -69,6 +167,8 @@ typedef struct {
     int ttl_ms;                     //  TTL for creates
     char (*ids) [GT_LEASE_ID_LEN + 1];  //  lease ids: filled by CREATE, used by RENEW/RELEASE
     int64_t *latencies;             //  per-request latency in us (lock-step only)
+    zcert_t *cert;                  //  CURVE: this client's certificate, else NULL
+    const char *server_key;         //  CURVE: the server's public key (Z85)
     int done;                       //  replies received
     int errors;                     //  non-OK replies
 } s_worker_t;
@@ -122,6 +222,10 @@ s_worker_run (void *args)
     zsock_set_sndhwm (dealer, 100000);
     zsock_set_rcvhwm (dealer, 100000);
     zsock_set_rcvtimeo (dealer, 5000);
+    if (self->cert) {
+        zcert_apply (self->cert, dealer);
+        zsock_set_curve_serverkey (dealer, self->server_key);
+    }
     zsock_connect (dealer, "%s", self->endpoint);
     void *handle = zsock_resolve (dealer);
     msgpack_sbuffer buf;
@@ -171,10 +275,11 @@ s_worker_run (void *args)
     return NULL;
 }
 
-//  Run one phase with N workers; return ops/s.
+//  Run one phase with N workers (with CURVE when curve is not NULL); return ops/s.
 static double
-s_phase (const char *endpoint, s_op_t op, int connections, int ops_total, int depth,
-         int ttl_ms, char (**ids) [GT_LEASE_ID_LEN + 1], int64_t *latencies, int *errors)
+s_phase (const char *endpoint, const s_curve_t *curve, s_op_t op, int connections,
+         int ops_total, int depth, int ttl_ms, char (**ids) [GT_LEASE_ID_LEN + 1],
+         int64_t *latencies, int *errors)
 {
     s_worker_t *workers = (s_worker_t *) calloc ((size_t) connections, sizeof (s_worker_t));
     pthread_t *threads = (pthread_t *) calloc ((size_t) connections, sizeof (pthread_t));
@@ -183,7 +288,9 @@ s_phase (const char *endpoint, s_op_t op, int connections, int ops_total, int de
         workers [i] = (s_worker_t) {
             .endpoint = endpoint, .op = op, .ops = per, .depth = depth, .index = i,
             .ttl_ms = ttl_ms, .ids = ids? ids [i]: NULL,
-            .latencies = latencies? latencies + (size_t) i * (size_t) per: NULL
+            .latencies = latencies? latencies + (size_t) i * (size_t) per: NULL,
+            .cert = curve? curve->clients [i]: NULL,
+            .server_key = curve? zcert_public_txt (curve->server): NULL
         };
     }
     int64_t start = bench_now_us ();
@@ -224,14 +331,19 @@ s_expiry_phase (int live)
     long rss_before = bench_rss_kb (broker.pid);
     zsock_t *sub = zsock_new (ZMQ_SUB);
     zsock_set_rcvhwm (sub, 0);
-    zsock_set_subscribe (sub, "expired.");
-    zsock_connect (sub, "%s", broker.events);
     //  Load: leases expire 2..4 s after the load finishes.  The load rate
     //  is measured first on a small batch to choose TTLs that fall after it.
     int connections = 2;
+    //  Topics are service U+001F verb.TYPE: the loading services' expiries
+    for (int i = 0; i < connections; i++) {
+        char topic [64];
+        snprintf (topic, sizeof topic, "bench-%d\x1f" "expired.", i);
+        zsock_set_subscribe (sub, topic);
+    }
+    zsock_connect (sub, "%s", broker.events);
     int64_t load_start = bench_now_us ();
     int ttl_ms = 4000 + (int) ((int64_t) live / 150);   //  ~150k creates/s budget
-    s_phase (broker.endpoint, OP_CREATE, connections, live, 512, ttl_ms, NULL, NULL, NULL);
+    s_phase (broker.endpoint, NULL, OP_CREATE, connections, live, 512, ttl_ms, NULL, NULL, NULL);
     result.create_rate = live / ((double) (bench_now_us () - load_start) / 1e6);
     result.rss_kb = bench_rss_kb (broker.pid) - rss_before;
     int64_t *lateness = (int64_t *) calloc ((size_t) live, sizeof (int64_t));
@@ -267,11 +379,98 @@ s_expiry_phase (int live)
 }
 
 //  ---------------------------------------------------------------------
+//  The yardstick and the broker's throughput and latency phases, in
+//  plaintext (curve NULL) or with CURVE.
+
+typedef struct {
+    double rate;                    //  pipelined round trips/s
+    int64_t p50, p99;               //  lock-step round trip (us)
+} s_echo_t;
+
+static s_echo_t
+s_echo_phases (const s_options_t *options, const s_curve_t *curve)
+{
+    s_echo_t result = { 0 };
+    zactor_t *echo = zactor_new (s_echo_actor, curve? curve->server: NULL);
+    char *echo_port = zstr_recv (echo);
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%s", echo_port);
+    zstr_free (&echo_port);
+    result.rate = s_phase (endpoint, curve, OP_ECHO, options->connections, options->ops,
+                           options->depth, 0, NULL, NULL, NULL);
+    int64_t *lat = (int64_t *) calloc ((size_t) options->lockstep_ops, sizeof (int64_t));
+    s_phase (endpoint, curve, OP_ECHO, 1, options->lockstep_ops, 1, 0, NULL, lat, NULL);
+    qsort (lat, (size_t) options->lockstep_ops, sizeof (int64_t), bench_cmp_i64);
+    result.p50 = bench_percentile (lat, (size_t) options->lockstep_ops, 0.5);
+    result.p99 = bench_percentile (lat, (size_t) options->lockstep_ops, 0.99);
+    free (lat);
+    zactor_destroy (&echo);
+    return result;
+}
+
+typedef struct {
+    double create_rate, renew_rate, release_rate;   //  pipelined ops/s
+    double pipelined_rate;          //  the three phases' ops over their summed time
+    int64_t p50, p99;               //  lock-step RENEW round trip (us)
+    int errors;                     //  non-OK replies, all phases
+} s_broker_figures_t;
+
+//  A daemon (a CURVE one when curve is not NULL), CREATE / RENEW / lock-step
+//  RENEW / RELEASE against it, stopped.  0, or -1 if it did not start.
+static int
+s_broker_phases (const s_options_t *options, const s_curve_t *curve, s_broker_figures_t *result)
+{
+    memset (result, 0, sizeof *result);
+    char flags [512];
+    if (curve)
+        snprintf (flags, sizeof flags, "--min-lease 1 --curve-cert %s --curve-clients %s",
+                  curve->server_secret, curve->clients_dir);
+    else
+        snprintf (flags, sizeof flags, "--min-lease 1");
+    bench_broker_t broker = { 0 };
+    if (bench_broker_start (&broker, "gtbench", flags, NULL, NULL))
+        return -1;
+    int per = options->ops / options->connections;
+    char (**ids) [GT_LEASE_ID_LEN + 1] = calloc ((size_t) options->connections, sizeof *ids);
+    for (int i = 0; i < options->connections; i++)
+        ids [i] = calloc ((size_t) per, GT_LEASE_ID_LEN + 1);
+    result->create_rate = s_phase (broker.endpoint, curve, OP_CREATE, options->connections,
+                                   options->ops, options->depth, 600000, ids, NULL,
+                                   &result->errors);
+    result->renew_rate = s_phase (broker.endpoint, curve, OP_RENEW, options->connections,
+                                  options->ops, options->depth, 0, ids, NULL, &result->errors);
+    int64_t *lat = (int64_t *) calloc ((size_t) options->lockstep_ops, sizeof (int64_t));
+    s_phase (broker.endpoint, curve, OP_RENEW, 1, options->lockstep_ops, 1, 0, ids, lat,
+             &result->errors);
+    qsort (lat, (size_t) options->lockstep_ops, sizeof (int64_t), bench_cmp_i64);
+    result->p50 = bench_percentile (lat, (size_t) options->lockstep_ops, 0.5);
+    result->p99 = bench_percentile (lat, (size_t) options->lockstep_ops, 0.99);
+    free (lat);
+    result->release_rate = s_phase (broker.endpoint, curve, OP_RELEASE, options->connections,
+                                    options->ops, options->depth, 0, ids, NULL,
+                                    &result->errors);
+    bench_broker_stop (&broker);
+    for (int i = 0; i < options->connections; i++)
+        free (ids [i]);
+    free (ids);
+    if (result->create_rate > 0 && result->renew_rate > 0 && result->release_rate > 0)
+        result->pipelined_rate = 3.0 / (1.0 / result->create_rate + 1.0 / result->renew_rate
+                                        + 1.0 / result->release_rate);
+    return 0;
+}
+
+static double
+s_ratio (double value, double base)
+{
+    return base > 0? value / base: 0;
+}
+
+//  ---------------------------------------------------------------------
 
 static void
 s_usage (void)
 {
-    puts ("usage: gtbench [--connections N] [--depth D] [--ops N] [--live N[,N...]] [--quick]");
+    puts ("usage: gtbench [--connections N] [--depth D] [--ops N] [--live N[,N...]] [--quick] [--curve]");
 }
 
 int
@@ -303,6 +502,9 @@ main (int argc, char *argv [])
             options.live [0] = 10000;
             options.live_count = 1;
         }
+        else
+        if (streq (argv [i], "--curve"))
+            options.curve = true;
         else {
             s_usage ();
             return streq (argv [i], "--help")? 0: 2;
@@ -318,63 +520,70 @@ main (int argc, char *argv [])
     //  The lock-step phase renews the leases one worker created: never more
     if (options.lockstep_ops > options.ops / options.connections)
         options.lockstep_ops = options.ops / options.connections;
-
-    //  1. Yardstick: bare ROUTER echo
-    zactor_t *echo = zactor_new (s_echo_actor, NULL);
-    char *echo_port = zstr_recv (echo);
-    char echo_endpoint [64];
-    snprintf (echo_endpoint, sizeof echo_endpoint, "tcp://127.0.0.1:%s", echo_port);
-    zstr_free (&echo_port);
-    double echo_rate = s_phase (echo_endpoint, OP_ECHO, options.connections, options.ops,
-                                options.depth, 0, NULL, NULL, NULL);
-    int64_t *echo_lat = (int64_t *) calloc ((size_t) options.lockstep_ops, sizeof (int64_t));
-    s_phase (echo_endpoint, OP_ECHO, 1, options.lockstep_ops, 1, 0, NULL, echo_lat, NULL);
-    qsort (echo_lat, (size_t) options.lockstep_ops, sizeof (int64_t), bench_cmp_i64);
-    zactor_destroy (&echo);
-
-    //  2. Broker throughput and latency
-    bench_broker_t broker = { 0 };
-    if (bench_broker_start (&broker, "gtbench", "--min-lease 1", NULL, NULL))
+    s_curve_t *curve = NULL;
+    if (options.curve && !(curve = s_curve_new (options.connections)))
         return 1;
-    int per = options.ops / options.connections;
-    char (**ids) [GT_LEASE_ID_LEN + 1] = calloc ((size_t) options.connections, sizeof *ids);
-    for (int i = 0; i < options.connections; i++)
-        ids [i] = calloc ((size_t) per, GT_LEASE_ID_LEN + 1);
-    int errors = 0;
-    double create_rate = s_phase (broker.endpoint, OP_CREATE, options.connections, options.ops,
-                                  options.depth, 600000, ids, NULL, &errors);
-    double renew_rate = s_phase (broker.endpoint, OP_RENEW, options.connections, options.ops,
-                                 options.depth, 0, ids, NULL, &errors);
-    int64_t *lat = (int64_t *) calloc ((size_t) options.lockstep_ops, sizeof (int64_t));
-    s_phase (broker.endpoint, OP_RENEW, 1, options.lockstep_ops, 1, 0, ids, lat, &errors);
-    qsort (lat, (size_t) options.lockstep_ops, sizeof (int64_t), bench_cmp_i64);
-    double release_rate = s_phase (broker.endpoint, OP_RELEASE, options.connections, options.ops,
-                                   options.depth, 0, ids, NULL, &errors);
-    bench_broker_stop (&broker);
-    for (int i = 0; i < options.connections; i++)
-        free (ids [i]);
-    free (ids);
+
+    //  1. Yardstick: bare ROUTER echo (and with CURVE)
+    s_echo_t echo = s_echo_phases (&options, NULL);
+    s_echo_t echo_curve = { 0 };
+    if (curve)
+        echo_curve = s_echo_phases (&options, curve);
+
+    //  2. Broker throughput and latency: plaintext, then CURVE back to back
+    s_broker_figures_t plain, secure = { 0 };
+    if (s_broker_phases (&options, NULL, &plain)
+    ||  (curve && s_broker_phases (&options, curve, &secure))) {
+        s_curve_destroy (&curve);
+        return 1;
+    }
+    s_curve_destroy (&curve);
 
     printf ("\n## gtbench: %d connections, depth %d, %d ops per phase, memory store\n\n",
             options.connections, options.depth, options.ops);
     printf ("| figure | value | ratio to bare ROUTER echo |\n|---|---|---|\n");
-    printf ("| echo round trips/s (yardstick) | %.0f | 1.00 |\n", echo_rate);
-    printf ("| CREATE pipelined ops/s | %.0f | %.2f |\n", create_rate, create_rate / echo_rate);
-    printf ("| RENEW pipelined ops/s | %.0f | %.2f |\n", renew_rate, renew_rate / echo_rate);
-    printf ("| RELEASE pipelined ops/s | %.0f | %.2f |\n", release_rate, release_rate / echo_rate);
-    int64_t echo_p50 = bench_percentile (echo_lat, (size_t) options.lockstep_ops, 0.5);
-    int64_t echo_p99 = bench_percentile (echo_lat, (size_t) options.lockstep_ops, 0.99);
-    int64_t p50 = bench_percentile (lat, (size_t) options.lockstep_ops, 0.5);
-    int64_t p99 = bench_percentile (lat, (size_t) options.lockstep_ops, 0.99);
+    printf ("| echo round trips/s (yardstick) | %.0f | 1.00 |\n", echo.rate);
+    printf ("| CREATE pipelined ops/s | %.0f | %.2f |\n", plain.create_rate,
+            plain.create_rate / echo.rate);
+    printf ("| RENEW pipelined ops/s | %.0f | %.2f |\n", plain.renew_rate,
+            plain.renew_rate / echo.rate);
+    printf ("| RELEASE pipelined ops/s | %.0f | %.2f |\n", plain.release_rate,
+            plain.release_rate / echo.rate);
     printf ("| lock-step echo round trip p50 / p99 (us) | %lld / %lld | 1.00 |\n",
-            (long long) echo_p50, (long long) echo_p99);
+            (long long) echo.p50, (long long) echo.p99);
     printf ("| lock-step RENEW round trip p50 / p99 (us) | %lld / %lld | %.2f / %.2f |\n",
-            (long long) p50, (long long) p99,
-            echo_p50? (double) p50 / (double) echo_p50: 0,
-            echo_p99? (double) p99 / (double) echo_p99: 0);
-    printf ("| request errors (should be 0) | %d | |\n", errors);
-    free (lat);
-    free (echo_lat);
+            (long long) plain.p50, (long long) plain.p99,
+            echo.p50? (double) plain.p50 / (double) echo.p50: 0,
+            echo.p99? (double) plain.p99 / (double) echo.p99: 0);
+    printf ("| request errors (should be 0) | %d | |\n", plain.errors);
+
+    if (options.curve) {
+        printf ("\n## gtbench --curve: the same phases with CURVE, in the same run "
+                "(one client certificate per connection)\n\n");
+        printf ("| figure | plaintext | CURVE | CURVE / plaintext |\n|---|---|---|---|\n");
+        printf ("| echo round trips/s (bare ROUTER, CURVE without ZAP) | %.0f | %.0f | %.2f |\n",
+                echo.rate, echo_curve.rate, s_ratio (echo_curve.rate, echo.rate));
+        printf ("| CREATE pipelined ops/s | %.0f | %.0f | %.2f |\n", plain.create_rate,
+                secure.create_rate, s_ratio (secure.create_rate, plain.create_rate));
+        printf ("| RENEW pipelined ops/s | %.0f | %.0f | %.2f |\n", plain.renew_rate,
+                secure.renew_rate, s_ratio (secure.renew_rate, plain.renew_rate));
+        printf ("| RELEASE pipelined ops/s | %.0f | %.0f | %.2f |\n", plain.release_rate,
+                secure.release_rate, s_ratio (secure.release_rate, plain.release_rate));
+        printf ("| pipelined ops/s, CREATE + RENEW + RELEASE (aim: ratio >= 0.70) | %.0f | %.0f | %.2f |\n",
+                plain.pipelined_rate, secure.pipelined_rate,
+                s_ratio (secure.pipelined_rate, plain.pipelined_rate));
+        printf ("| lock-step echo round trip p99 (us) | %lld | %lld | %.2f |\n",
+                (long long) echo.p99, (long long) echo_curve.p99,
+                s_ratio ((double) echo_curve.p99, (double) echo.p99));
+        printf ("| lock-step RENEW round trip p50 (us) | %lld | %lld | %.2f |\n",
+                (long long) plain.p50, (long long) secure.p50,
+                s_ratio ((double) secure.p50, (double) plain.p50));
+        printf ("| lock-step RENEW round trip p99 (us) | %lld | %lld | %.2f |\n",
+                (long long) plain.p99, (long long) secure.p99,
+                s_ratio ((double) secure.p99, (double) plain.p99));
+        printf ("| request errors (should be 0) | %d | %d | |\n", plain.errors, secure.errors);
+    }
+    fflush (stdout);
 
     printf ("\n| live leases | load creates/s | expiry lateness p50 / p99 / max (ms) | events received | RSS per live lease (bytes) |\n");
     printf ("|---|---|---|---|---|\n");
