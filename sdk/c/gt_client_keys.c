@@ -24,8 +24,10 @@ gt_client_keys_new (const char *server_key, const char *client_cert, char *err, 
     }
     gt_client_keys_t *self = (gt_client_keys_t *) zmalloc (sizeof (gt_client_keys_t));
     assert (self);
+    //  '/', '.' and '-' are Z85 characters: a 40-character path could pass
+    //  for a key, so an existing file wins
     uint8_t binary [32];
-    if (strlen (server_key) == 40 && zmq_z85_decode (binary, server_key))
+    if (!zsys_file_exists (server_key) && strlen (server_key) == 40 && zmq_z85_decode (binary, server_key))
         snprintf (self->server_key, sizeof (self->server_key), "%s", server_key);
     else {
         //  A certificate file: its public key

@@ -81,7 +81,9 @@ func resolveCurve(o *options) (*curveKeys, error) {
 		return nil, errors.New("garbagetruck: CURVE: this libzmq was built without CURVE support")
 	}
 	keys := &curveKeys{}
-	if validZ85Key(serverKey) {
+	// '/', '.' and '-' are Z85 characters: a 40-character path could pass
+	// for a key, so an existing file wins (as in the C and Python SDKs)
+	if _, statErr := os.Stat(serverKey); statErr != nil && validZ85Key(serverKey) {
 		keys.server = serverKey
 	} else {
 		cert, err := LoadCertificate(serverKey)

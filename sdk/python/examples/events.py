@@ -9,7 +9,7 @@ and can start from an older sequence number (``from_seq``).
 import os
 import uuid
 
-from garbagetruck import Client, EventKind, Subscriber
+from garbagetruck import Client, EventKind, ObjectType, Subscriber, service_topic
 
 ENDPOINT = os.environ.get("GT_ENDPOINT", "tcp://127.0.0.1:50051")
 EVENTS = os.environ.get("GT_EVENTS_ENDPOINT", "tcp://127.0.0.1:50052")
@@ -22,8 +22,11 @@ def main() -> None:
         lease = client.create_temp_file_lease(path, ttl=60)
         client.release_lease(lease.id)
 
-        # Every event about temporary files, from `start` on (history first, then live).
-        topics = ("created.TEMPORARY_FILE.", "released.TEMPORARY_FILE.", "reclaimed.TEMPORARY_FILE.")
+        # Our service's events about temporary files, from `start` on (history
+        # first, then live).  Topics start with the service: service_topic()
+        # builds "upload-service\x1freclaimed.TEMPORARY_FILE" and the like.
+        kinds = (EventKind.LEASE_CREATED, EventKind.LEASE_RELEASED, EventKind.OBJECT_RECLAIMED)
+        topics = [service_topic("upload-service", kind, ObjectType.TEMPORARY_FILE) for kind in kinds]
         with Subscriber(EVENTS, ENDPOINT, topics=topics, from_seq=start) as events:
             for event in events:
                 print(f"#{event.seq} {event.kind.value:17} {event.lease.object_id} at {event.at:%H:%M:%S.%f}")

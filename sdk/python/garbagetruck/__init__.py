@@ -5,6 +5,7 @@ broker's events.  The wire protocol is GTLP/1 (proto-spec/GTLP.md)."""
 from .aio import AsyncClient
 from .client import DEFAULT_ENDPOINT, Client
 from .codec import PROTOCOL_VERSION
+from .curve import ENV_CLIENT_CERT, ENV_SERVER_KEY
 from .errors import (
     ClientClosed,
     Conflict,
@@ -38,6 +39,8 @@ from .types import (
     ReclaimReason,
     RenewResult,
     ReplayResult,
+    TOPIC_SEPARATOR,
+    service_topic,
 )
 from .webhook import verify_signature
 
@@ -54,6 +57,8 @@ __all__ = [
     "Command",
     "Conflict",
     "DEFAULT_ENDPOINT",
+    "ENV_CLIENT_CERT",
+    "ENV_SERVER_KEY",
     "Event",
     "EventKind",
     "GarbageTruckError",
@@ -74,11 +79,13 @@ __all__ = [
     "RenewResult",
     "ReplayResult",
     "Subscriber",
+    "TOPIC_SEPARATOR",
     "Timeout",
     "TooOld",
     "Unavailable",
     "UnsupportedCommand",
     "UnsupportedVersion",
+    "service_topic",
     "verify_signature",
     "__version__",
 ]

@@ -21,6 +21,7 @@ from .types import (
     RenewResult,
     ReplayResult,
     code_name,
+    has_control_character,
     ttl_to_ms,
 )
 
@@ -33,14 +34,15 @@ class RequestBuilder:
     def __init__(self, service_id: Optional[str]) -> None:
         if service_id is not None and not isinstance(service_id, str):
             raise InvalidArgument(None, "service_id must be a string")
+        if service_id is not None and has_control_character(service_id):
+            # the broker refuses it too: its events' topics end it with U+001F
+            raise InvalidArgument(None, "service_id: contains a control character")
         self.service_id = service_id
 
-    def _service(self) -> str:
-        if not self.service_id:
-            raise InvalidArgument(
-                None, "this operation needs a service_id: pass service_id= to the client"
-            )
-        return self.service_id
+    def _service(self) -> Optional[str]:
+        # None (no key): with CURVE the broker acts for the service of the
+        # client's key; without, it answers INVALID_ARGUMENT "service_id: required"
+        return self.service_id or None
 
     def create(
         self,
@@ -177,7 +179,9 @@ def stats_of(reply: Reply) -> Dict[str, int]:
 def replay_of(reply: Reply) -> ReplayResult:
     if check(reply).events is None or reply.last_seq is None:
         raise _missing("events and last_seq")
-    return ReplayResult(events=reply.events, last_seq=reply.last_seq)  # type: ignore[arg-type]
+    return ReplayResult(
+        events=reply.events, last_seq=reply.last_seq, scanned_seq=reply.scanned_seq  # type: ignore[arg-type]
+    )
 
 
 # Object-id conventions of the helpers (the same as the C SDK's gt_client).

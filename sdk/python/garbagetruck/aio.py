@@ -3,7 +3,8 @@ with coroutines.
 
 One DEALER socket per client carries any number of requests at once; a
 reader task receives every reply and completes the future of its ``rid``.
-A client belongs to the event loop it is first used in.
+A client belongs to the event loop it is first used in.  CURVE settings
+(``server_key=``, ``client_cert=``) are those of :class:`~garbagetruck.Client`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import zmq.asyncio
 from . import _requests as rq
 from .client import DEFAULT_ENDPOINT, configure_dealer
 from .codec import Reply, Request, decode_reply, encode_request
+from .curve import CurveKeys, PathOrKey, resolve_curve
 from .errors import ClientClosed, GarbageTruckError, InvalidArgument, LeaseEnded, NotFound, ProtocolError, Timeout
 from .keepalive import AsyncHeldLease, TaskKeeper
 from .types import TTL, CleanupStatus, Health, Lease, LeaseState, ObjectType, RenewResult, ReplayResult
@@ -33,7 +35,9 @@ Timeoutish = Union[float, timedelta, None]
 
 class AsyncClient:
     """An asyncio GarbageTruck client.  ``async with AsyncClient(...) as c:``
-    or ``await c.close()`` when done."""
+    or ``await c.close()`` when done.  The arguments are those of
+    :class:`~garbagetruck.Client`, CURVE's ``server_key`` and
+    ``client_cert`` included (checked here, applied at the first call)."""
 
     def __init__(
         self,
@@ -42,11 +46,15 @@ class AsyncClient:
         timeout: float = 5.0,
         *,
         context: Optional[zmq.asyncio.Context] = None,
+        server_key: PathOrKey = None,
+        client_cert: PathOrKey = None,
     ) -> None:
         self.endpoint = endpoint
         self.service_id = service_id
         self.timeout = float(timeout)
         self._build = rq.RequestBuilder(service_id)
+        #: The CURVE keys in use, or None (plaintext).
+        self.curve: Optional[CurveKeys] = resolve_curve(server_key, client_cert)
         self._context = context
         self._socket: Optional[zmq.asyncio.Socket] = None
         self._reader: "Optional[asyncio.Task[None]]" = None
@@ -90,7 +98,7 @@ class AsyncClient:
         if self._socket is None:
             context = self._context or zmq.asyncio.Context.shadow(zmq.Context.instance().underlying)
             sock = context.socket(zmq.DEALER)
-            configure_dealer(sock)
+            configure_dealer(sock, self.curve)
             try:
                 sock.connect(self.endpoint)
             except zmq.ZMQError as exc:

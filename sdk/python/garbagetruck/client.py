@@ -8,6 +8,11 @@ future whose ``rid`` matches the reply.  Every call has a timeout: a call
 whose reply does not come (the broker is down or restarting) raises
 :class:`~garbagetruck.errors.Timeout`.  ZeroMQ reconnects by itself, so later
 calls work once the broker is back.
+
+With CURVE (``server_key=`` and ``client_cert=``, or ``$GT_SERVER_KEY`` and
+``$GT_CLIENT_CERT``: :mod:`garbagetruck.curve`) the DEALER authenticates
+with the client's key; a broker that does not trust it never answers, so its
+calls time out.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import zmq
 
 from . import _requests as rq
 from .codec import Reply, Request, decode_reply, encode_request
+from .curve import CurveKeys, PathOrKey, resolve_curve
 from .errors import ClientClosed, GarbageTruckError, InvalidArgument, LeaseEnded, NotFound, ProtocolError, Timeout
 from .keepalive import HeldLease, ThreadKeeper
 from .types import (
@@ -48,8 +54,10 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:50051"
 Timeoutish = Union[float, timedelta, None]
 
 
-def configure_dealer(sock: "zmq.Socket[Any]") -> None:
-    """Socket options shared by the sync and async clients."""
+def configure_dealer(sock: "zmq.Socket[Any]", curve: Optional[CurveKeys] = None) -> None:
+    """Socket options shared by the sync and async clients (before connect)."""
+    if curve is not None:
+        curve.apply(sock)
     sock.setsockopt(zmq.LINGER, 0)
     # Reconnect quickly after a broker restart, backing off to 1 s.
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
@@ -62,8 +70,14 @@ def configure_dealer(sock: "zmq.Socket[Any]") -> None:
 class _Connection:
     """The DEALER socket, its I/O thread, and the table of pending calls."""
 
-    def __init__(self, endpoint: str, context: Optional[zmq.Context]) -> None:  # type: ignore[type-arg]
+    def __init__(
+        self,
+        endpoint: str,
+        context: Optional[zmq.Context],  # type: ignore[type-arg]
+        curve: Optional[CurveKeys] = None,
+    ) -> None:
         self.endpoint = endpoint
+        self._curve = curve
         self._context = context or zmq.Context.instance()
         self._lock = threading.Lock()
         self._pending: Dict[int, "Future[Reply]"] = {}
@@ -135,7 +149,7 @@ class _Connection:
     def _run(self) -> None:
         try:
             dealer = self._context.socket(zmq.DEALER)
-            configure_dealer(dealer)
+            configure_dealer(dealer, self._curve)
         except Exception as exc:
             self._start_error = exc
             self._started.set()
@@ -236,10 +250,18 @@ class _Connection:
 class Client:
     """A blocking GarbageTruck client; safe to share between threads.
 
-    ``service_id`` is the owner claimed by this client's leases (needed by
-    create, renew, release); ``timeout`` (seconds) bounds every call unless a
-    call passes its own ``timeout=``.  Use it as a context manager, or call
-    :meth:`close`.
+    ``service_id`` is the owner claimed by this client's leases (create,
+    renew, release): a broker without CURVE requires it; with CURVE it may be
+    left out, and the broker acts for the service of the client's key.
+    ``timeout`` (seconds) bounds every call unless a call passes its own
+    ``timeout=``.  Use it as a context manager, or call :meth:`close`.
+
+    ``server_key`` (the broker's Z85 public key, or the path of its
+    certificate file) and ``client_cert`` (the path of this client's secret
+    certificate file) turn CURVE on; each defaults to ``$GT_SERVER_KEY`` /
+    ``$GT_CLIENT_CERT``, and ``""`` means none whatever the environment says.
+    Only one of the two raises InvalidArgument (a ValueError).  See
+    :mod:`garbagetruck.curve`.
     """
 
     def __init__(
@@ -249,12 +271,16 @@ class Client:
         timeout: float = 5.0,
         *,
         context: Optional[zmq.Context] = None,  # type: ignore[type-arg]
+        server_key: PathOrKey = None,
+        client_cert: PathOrKey = None,
     ) -> None:
         self.endpoint = endpoint
         self.service_id = service_id
         self.timeout = float(timeout)
         self._build = rq.RequestBuilder(service_id)
-        self._conn = _Connection(endpoint, context)
+        #: The CURVE keys in use, or None (plaintext).
+        self.curve: Optional[CurveKeys] = resolve_curve(server_key, client_cert)
+        self._conn = _Connection(endpoint, context, self.curve)
         self._keeper_lock = threading.Lock()
         self._keeper: Optional[ThreadKeeper] = None
 

@@ -9,7 +9,9 @@ what ``msgpack.packb(use_bin_type=True)`` produces for non-negative ints and
 Decoders accept keys in any order and ignore keys they do not know, but
 reject -- with :class:`~garbagetruck.errors.ProtocolError` -- a body that is
 not one map, trailing bytes, invalid UTF-8, a known key with the wrong type,
-values past the limits of GTLP.md §8, and missing required keys.
+values past the limits of GTLP.md §8, missing required keys, and a request
+``service_id`` with a control character (its events' topics end the service
+id with U+001F).
 
 Unknown reply *codes* (from a newer broker) are kept as plain strings.
 """
@@ -37,6 +39,7 @@ from .types import (
     ReclaimReason,
     RenewResult,
     datetime_to_ms,
+    has_control_character,
     ms_to_datetime,
     ms_to_timedelta,
     timedelta_to_ms,
@@ -137,6 +140,7 @@ class Reply:
     stats: Optional[Dict[str, int]] = None
     events: Optional[List[Event]] = None
     last_seq: Optional[int] = None
+    scanned_seq: Optional[int] = None
     health: Optional[Health] = None
 
     @property
@@ -145,23 +149,26 @@ class Reply:
 
 
 # Request layout tables: (key, required) in canonical order, per command.
+# service_id is optional in the codec even where it names the owner: with
+# CURVE the broker takes the caller's service from its key; without, the
+# broker itself answers INVALID_ARGUMENT "service_id: required".
 _REQUEST_LAYOUT: Dict[Command, Tuple[Tuple[str, bool], ...]] = {
     Command.CREATE: (
         ("object_id", True),
         ("object_type", False),
-        ("service_id", True),
+        ("service_id", False),
         ("ttl_ms", False),
         ("metadata", False),
         ("cleanup", False),
         ("idempotency_key", False),
     ),
-    Command.RENEW: (("lease_id", True), ("service_id", True), ("ttl_ms", False)),
+    Command.RENEW: (("lease_id", True), ("service_id", False), ("ttl_ms", False)),
     Command.RENEW_BATCH: (
-        ("service_id", True),
+        ("service_id", False),
         ("lease_ids", True),
         ("ttl_ms", False),
     ),
-    Command.RELEASE: (("lease_id", True), ("service_id", True), ("retain", False)),
+    Command.RELEASE: (("lease_id", True), ("service_id", False), ("retain", False)),
     Command.GET: (("lease_id", True),),
     Command.LIST: (
         ("service_id", False),
@@ -312,6 +319,8 @@ def encode_reply(reply: Reply) -> bytes:
         out["events"] = [_event_to_wire(event) for event in reply.events]
     if reply.last_seq is not None:
         out["last_seq"] = reply.last_seq
+    if reply.scanned_seq is not None:
+        out["scanned_seq"] = reply.scanned_seq
     if reply.health is not None:
         health = reply.health
         out.update(
@@ -332,7 +341,7 @@ def encode_event(event: Event) -> bytes:
 
 
 def event_topic(event: Event) -> str:
-    """The PUB topic of an event: ``verb.OBJECT_TYPE.service_id``."""
+    """The PUB topic of an event: ``service_id + "\\x1f" + verb.OBJECT_TYPE``."""
     return event.topic
 
 
@@ -616,6 +625,8 @@ def decode_request(data: bytes) -> Request:
             value: Any = reader.text(key, required, 1, MAX_OBJECT_ID)
         elif key == "service_id":
             value = reader.text(key, required, 1, MAX_SERVICE_ID)
+            if value is not None and has_control_character(value):
+                raise ProtocolError(None, "service_id: contains a control character")
         elif key == "idempotency_key":
             value = reader.text(key, required, 1, MAX_IDEMPOTENCY_KEY)
         elif key == "cursor":
@@ -725,6 +736,8 @@ def _decode_reply(data: bytes) -> Reply:
     if events is not None:
         reply.events = [_event_from_wire(item, f"events[{i}]") for i, item in enumerate(events)]
     reply.last_seq = reader.uint("last_seq", False)
+    # optional: brokers before CURVE (which never filter REPLAY) omit it
+    reply.scanned_seq = reader.uint("scanned_seq", False)
     if reader.has("status"):
         reply.health = Health(
             status=reader.text("status"),

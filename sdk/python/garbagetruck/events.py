@@ -11,10 +11,18 @@ what is lost and carries on with the next live event, so the caller can
 re-synchronise (e.g. with LIST) and keep iterating.
 
 To see every gap, the SUB socket receives the whole stream and ``topics``
-(ZeroMQ-style byte prefixes of ``verb.OBJECT_TYPE.service_id``) are applied
-by the subscriber, to live and replayed events alike.  With
-``gap_fill=False`` the socket subscribes to ``topics`` only and nothing is
-replayed (best effort, like a raw SUB socket).
+(ZeroMQ-style prefixes of the topic ``service_id + "\\x1f" + verb.OBJECT_TYPE``,
+see :func:`~garbagetruck.service_topic`) are applied by the subscriber, to
+live and replayed events alike.  With ``gap_fill=False`` the socket
+subscribes to ``topics`` only and nothing is replayed (best effort, like a
+raw SUB socket).
+
+With CURVE (``server_key=``, ``client_cert=``, as for
+:class:`~garbagetruck.Client`) both the SUB socket and the REPLAY client
+authenticate.  A broker with CURVE sends a ``service`` key only its own
+service's events, whatever it subscribes to, and filters REPLAY alike; the
+sequence numbers of the others' events then look like gaps, which REPLAY's
+``scanned_seq`` (how far the broker read) closes without delivering anything.
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ import zmq.asyncio
 
 from .aio import AsyncClient
 from .client import Client
-from .codec import decode_event
+from .codec import MAX_UINT64, decode_event
+from .curve import PathOrKey, curve_settings, resolve_curve
 from .errors import ClientClosed, GarbageTruckError, ProtocolError, Timeout, TooOld, Unavailable
 from .types import Event, ReplayResult
 
@@ -41,10 +50,21 @@ _REPLAY_PAGE = 1000
 _SUB_HWM = 100_000
 
 
+#: REPLAY after the largest seq has no events, only the broker's newest seq
+#: (last_seq): how the subscriber learns where the stream stands.  Every role
+#: may REPLAY, where STATS is not open to a CURVE service key.
+_HEAD = MAX_UINT64
+
+
 class Subscriber:
     """Typed, gap-free event stream.
 
-    * ``topics``: prefixes to deliver (default: everything).
+    * ``topics``: topic prefixes to deliver (default: everything).  Topics
+      start with the service: ``service_topic("upload-service")`` (that is
+      ``"upload-service\\x1f"``) selects its events, and
+      ``service_topic("upload-service", "reclaimed", "TEMPORARY_FILE")`` its
+      reclaimed temporary files.  To follow one kind of event across every
+      service, subscribe to everything and look at ``event.kind``.
     * ``from_seq``: ``None`` to start with the events published from now on;
       a number N to first replay the history from N (``seq >= N``; 0 or 1 =
       the whole history) and then continue live, without gap or duplicate.
@@ -52,6 +72,9 @@ class Subscriber:
       (as the C SDK's gt_subscriber_set_from_seq and ``gtctl watch --from``).
     * ``idle_check``: after this many seconds without a live event the
       subscriber asks REPLAY whether it missed the tail of the stream.
+    * ``server_key``, ``client_cert``: CURVE, as for :class:`~garbagetruck.Client`
+      (default ``$GT_SERVER_KEY``, ``$GT_CLIENT_CERT``); used by the SUB
+      socket and by the client that replays.
 
     Iterate with ``for event in sub`` (blocking) or ``async for event in sub``;
     :meth:`receive` / :meth:`areceive` take a timeout.  A subscriber is used
@@ -72,9 +95,17 @@ class Subscriber:
         timeout: float = 5.0,
         idle_check: float = 1.0,
         gap_fill: bool = True,
+        server_key: PathOrKey = None,
+        client_cert: PathOrKey = None,
     ) -> None:
         if isinstance(topics, str):
             topics = (topics,)
+        # Checked now (a half-given pair fails here, not at the first
+        # receive), and frozen: the replaying client gets the same keys as
+        # the SUB socket, whatever the environment says by then.
+        self._curve = resolve_curve(server_key, client_cert)
+        server_key, client_cert = curve_settings(server_key, client_cert)
+        self._curve_args = dict(server_key=server_key, client_cert=client_cert)
         self.events_endpoint = events_endpoint
         self.request_endpoint = request_endpoint
         self.topics = tuple(topics) or ("",)
@@ -102,18 +133,38 @@ class Subscriber:
             return [b""]
         return [prefix.encode("utf-8") for prefix in self.topics]
 
+    def _configure(self, sub: "zmq.Socket[Any]") -> None:
+        """Options and subscriptions of the SUB socket, before it connects."""
+        if self._curve is not None:
+            self._curve.apply(sub)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.RCVHWM, _SUB_HWM)
+        for prefix in self._socket_topics():
+            sub.setsockopt(zmq.SUBSCRIBE, prefix)
+
     def _absorb(self, page: ReplayResult, upto: Optional[int]) -> bool:
         """Take a REPLAY page; return True once caught up (to ``upto``, or to
-        the broker's ``last_seq``)."""
+        the broker's ``last_seq``), or when the page made no progress (the
+        history cannot fill the gap: the live event then skips it)."""
         assert self.last_seq is not None
+        progress = False
         for event in page.events:
             if event.seq <= self.last_seq:
                 continue
             if upto is not None and event.seq > upto:
-                return True
+                break  # the live event takes it from here
             self._account(event, event.topic)
+            progress = True
+        # A broker that filters REPLAY (CURVE, a service's key) says how far
+        # it read: none of the events we may see lies before scanned_seq, so
+        # moving past it is progress too (as the C SDK's s_replay_page).
+        if page.scanned_seq is not None:
+            read_to = page.scanned_seq if upto is None else min(page.scanned_seq, upto)
+            if read_to > self.last_seq:
+                self.last_seq = read_to
+                progress = True
         target = page.last_seq if upto is None else min(upto, page.last_seq)
-        return not page.events or self.last_seq >= target
+        return not progress or self.last_seq >= target
 
     def _account(self, event: Event, topic: str) -> None:
         self.last_seq = event.seq
@@ -196,25 +247,22 @@ class Subscriber:
             self._fill(upto, timeout)
         except TooOld:
             try:
-                self.last_seq = self._client.stats()["last_seq"]
+                self.last_seq = self._client.replay(_HEAD, 1).last_seq
             except GarbageTruckError:
                 self.last_seq = None
             raise
 
     def _start(self) -> None:
-        self._client = Client(self.request_endpoint, timeout=self.timeout)
+        self._client = Client(self.request_endpoint, timeout=self.timeout, **self._curve_args)
         sub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RCVHWM, _SUB_HWM)
-        for prefix in self._socket_topics():
-            sub.setsockopt(zmq.SUBSCRIBE, prefix)
+        self._configure(sub)
         sub.connect(self.events_endpoint)
         self._sub = sub
         # Subscribe first, then learn where the stream stands: what is
         # published in between is either seen live or repaired by a replay.
         self._started = True
         if self.from_seq is None:
-            self.last_seq = self._client.stats()["last_seq"]
+            self.last_seq = self._client.replay(_HEAD, 1).last_seq
         else:
             self.last_seq = max(self.from_seq, 1) - 1
             if self.gap_fill:
@@ -291,24 +339,21 @@ class Subscriber:
             await self._afill(upto, timeout)
         except TooOld:
             try:
-                self.last_seq = (await self._aclient.stats())["last_seq"]
+                self.last_seq = (await self._aclient.replay(_HEAD, 1)).last_seq
             except GarbageTruckError:
                 self.last_seq = None
             raise
 
     async def _astart(self) -> None:
-        self._aclient = AsyncClient(self.request_endpoint, timeout=self.timeout)
+        self._aclient = AsyncClient(self.request_endpoint, timeout=self.timeout, **self._curve_args)
         context = zmq.asyncio.Context.shadow(zmq.Context.instance().underlying)
         sub = context.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RCVHWM, _SUB_HWM)
-        for prefix in self._socket_topics():
-            sub.setsockopt(zmq.SUBSCRIBE, prefix)
+        self._configure(sub)
         sub.connect(self.events_endpoint)
         self._asub = sub
         self._started = True
         if self.from_seq is None:
-            self.last_seq = (await self._aclient.stats())["last_seq"]
+            self.last_seq = (await self._aclient.replay(_HEAD, 1)).last_seq
         else:
             self.last_seq = max(self.from_seq, 1) - 1
             if self.gap_fill:

@@ -19,6 +19,17 @@ The fixture is *named* ``broker`` (the module attribute ``broker`` is the
 context manager).  It runs a broker with ``DEFAULT_TEST_SETTINGS``; override
 per test with ``@pytest.mark.parametrize("broker", [{...}], indirect=True)``.
 ``broker_factory(**settings)`` starts more, all stopped after the test.
+
+CURVE: ``with curve_broker() as b:`` runs a broker with ``--curve-cert`` and
+``--curve-clients`` from a :class:`CurveKeyring` (certificates in a
+temporary directory), ``b.curve``.  ``b.curve.add_client("a", service="svc")``
+makes a client certificate and trusts it; ``b.curve.client_args(cert)`` are
+the ``server_key=`` / ``client_cert=`` arguments of a client using it;
+``b.curve.remove_client(cert)`` stops trusting it (the broker notices within
+1 s, also on open connections).  The fixture ``curve_broker`` does the same
+for pytest.  Add clients before the broker starts, or connect a client added
+while it runs once the broker has read the directory again (within 1 s):
+libzmq does not retry a refused handshake (GTLP.md §13).
 """
 
 from __future__ import annotations
@@ -36,14 +47,18 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Union
 
 __all__ = [
     "BrokerProcess",
     "BrokerNotFound",
+    "ClientCertificate",
+    "CurveKeyring",
     "broker",
+    "curve_broker",
     "find_broker_binary",
     "find_gtctl_binary",
     "free_port",
@@ -61,6 +76,156 @@ _PORT = re.compile(r":(\d+)$")
 
 class BrokerNotFound(RuntimeError):
     """No broker binary was found (set GT_BROKER_BIN)."""
+
+
+# --------------------------------------------------------------------------
+# CURVE certificates
+
+
+@dataclass
+class ClientCertificate:
+    """A client's CURVE certificate pair made by :meth:`CurveKeyring.add_client`.
+
+    ``secret_file`` is what a client passes as ``client_cert=``;
+    ``public_file`` is the copy the broker trusts, in the keyring's clients
+    directory (``None`` once :meth:`CurveKeyring.remove_client` took it away)."""
+
+    name: str
+    public_key: str
+    secret_file: str
+    metadata: Dict[str, str]
+    public_file: Optional[str] = None
+
+
+def _zpl_value(name: str, value: str) -> str:
+    # A quoted ZPL value (as CZMQ's zcert_save writes them) ends at the next
+    # quote and a line at its newline: neither may hide in a value.
+    if any(c in value for c in '"\n\r'):
+        raise ValueError(f"certificate metadata {name}: quotes and line breaks are not allowed: {value!r}")
+    return f'"{value}"'
+
+
+def _write_public_certificate(path: Path, public_key: str, metadata: Dict[str, str], mode: int) -> None:
+    """Write a public certificate in CZMQ's ZPL format, metadata included.
+
+    pyzmq's create_certificates writes the metadata into the secret file
+    only, and the broker reads a principal's service and role from the
+    public one, so the public file is written here.  It appears at once
+    (written under a dot name, which the broker skips, then renamed), so
+    the broker never reads half of it."""
+    lines = ["#   ZeroMQ CURVE Public Certificate (garbagetruck.testing)", "metadata"]
+    lines += [f"    {name} = {_zpl_value(name, value)}" for name, value in metadata.items()]
+    lines += ["curve", f'    public-key = "{public_key}"', ""]
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines))
+    os.chmod(partial, mode)  # whatever the umask
+    os.replace(partial, path)
+
+
+class CurveKeyring:
+    """The certificates of a CURVE broker, in a temporary directory
+    (``directory``, removed by :meth:`close`)::
+
+        <directory>/server/server.key_secret   the broker's --curve-cert
+        <directory>/clients/                    its --curve-clients: one public
+                                                certificate per trusted client
+        <directory>/keys/NAME.key_secret        each client's secret certificate
+
+    The certificates are made with pyzmq's ``zmq.auth.create_certificates``
+    (metadata ``service``, ``role``, ...).  ``server_key`` is the broker's
+    Z85 public key (a client's ``server_key=``)."""
+
+    def __init__(self, directory: Optional[str] = None) -> None:
+        import zmq.auth  # here: garbagetruck.testing stays importable without it
+
+        self._zmq_auth = zmq.auth
+        self._owned = directory is None
+        self.directory = Path(directory or tempfile.mkdtemp(prefix="gt-curve-"))
+        self.server_dir = self.directory / "server"
+        self.clients_dir = self.directory / "clients"
+        self.keys_dir = self.directory / "keys"
+        for folder in (self.server_dir, self.clients_dir, self.keys_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        public, secret = zmq.auth.create_certificates(str(self.server_dir), "server")
+        os.chmod(secret, 0o600)
+        #: The broker's secret certificate file (``--curve-cert``).
+        self.server_secret_file = secret
+        #: The broker's public certificate file (also usable as ``server_key=``).
+        self.server_public_file = public
+        #: The broker's Z85 public key.
+        self.server_key = zmq.auth.load_certificate(public)[0].decode("ascii")
+        self.clients: Dict[str, ClientCertificate] = {}
+
+    def __enter__(self) -> "CurveKeyring":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the directory (if this keyring made it)."""
+        if self._owned:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def broker_settings(self) -> Dict[str, str]:
+        """The daemon's settings for this keyring: ``curve_cert``, ``curve_clients``."""
+        return {"curve_cert": self.server_secret_file, "curve_clients": str(self.clients_dir)}
+
+    def make_client(
+        self, name: str, service: Optional[str] = None, role: Optional[str] = "service", **metadata: str
+    ) -> ClientCertificate:
+        """A client certificate pair the broker does not trust (yet: see
+        :meth:`trust`).  ``service`` and ``role`` become its metadata, as
+        does every other keyword with ``_`` for ``-``
+        (``callback_allow="http://..."`` is ``callback-allow``)."""
+        if name in self.clients or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise ValueError(f"client name {name!r}: taken, or not a plain file name")
+        entries: Dict[str, str] = {}
+        if service is not None:
+            entries["service"] = service
+        if role is not None:
+            entries["role"] = role
+        entries.update({key.replace("_", "-"): str(value) for key, value in metadata.items()})
+        for key, value in entries.items():
+            _zpl_value(key, value)
+        _public, secret = self._zmq_auth.create_certificates(str(self.keys_dir), name, metadata=entries)
+        os.chmod(secret, 0o600)
+        public_key = self._zmq_auth.load_certificate(secret)[0].decode("ascii")
+        cert = ClientCertificate(name=name, public_key=public_key, secret_file=secret, metadata=entries)
+        self.clients[name] = cert
+        return cert
+
+    def trust(self, cert: ClientCertificate) -> ClientCertificate:
+        """Put the client's public certificate into the clients directory
+        (the broker trusts it within 1 s)."""
+        path = self.clients_dir / cert.name
+        # The broker refuses a callback-secret that group or others may read.
+        mode = 0o600 if "callback-secret" in cert.metadata else 0o644
+        _write_public_certificate(path, cert.public_key, cert.metadata, mode)
+        cert.public_file = str(path)
+        return cert
+
+    def add_client(
+        self, name: str, service: Optional[str] = None, role: Optional[str] = "service", **metadata: str
+    ) -> ClientCertificate:
+        """:meth:`make_client`, then :meth:`trust`: a client the broker trusts."""
+        return self.trust(self.make_client(name, service, role, **metadata))
+
+    def remove_client(self, cert: Union[ClientCertificate, str]) -> None:
+        """Delete the client's public certificate from the clients directory:
+        the broker stops trusting it within 1 s, on open connections too.
+        Its secret file stays, so a client can still try to use it."""
+        if isinstance(cert, str):
+            cert = self.clients[cert]
+        if cert.public_file is not None:
+            os.unlink(cert.public_file)
+            cert.public_file = None
+
+    def client_args(self, cert: ClientCertificate) -> Dict[str, str]:
+        """``server_key`` and ``client_cert`` for a Client, AsyncClient or Subscriber."""
+        return {"server_key": self.server_key, "client_cert": cert.secret_file}
 
 
 def _repo_root() -> Optional[Path]:
@@ -122,6 +287,8 @@ class BrokerProcess:
     ) -> None:
         self.binary = binary
         self.settings = dict(settings)
+        #: The certificates of a CURVE broker (:func:`curve_broker`), else None.
+        self.curve: Optional[CurveKeyring] = None
         self.startup_timeout = startup_timeout
         self.env = dict(env) if env is not None else None
         self.endpoint = ""
@@ -331,12 +498,33 @@ def broker(
         raise RuntimeError(f"broker exited with code {code} on SIGTERM{process._stderr_tail()}")
 
 
+@contextmanager
+def curve_broker(
+    keyring: Optional[CurveKeyring] = None, binary: Optional[str] = None, **kwargs: Any
+) -> Iterator[BrokerProcess]:
+    """:func:`broker` with CURVE: ``--curve-cert`` and ``--curve-clients`` of
+    ``keyring`` (a new :class:`CurveKeyring` if None, removed afterwards),
+    which the process carries as ``curve``.  Other arguments as for
+    :func:`broker`."""
+    owned = keyring is None
+    ring = keyring if keyring is not None else CurveKeyring()
+    try:
+        settings = dict(kwargs)
+        settings.update(ring.broker_settings())
+        with broker(binary, **settings) as process:
+            process.curve = ring
+            yield process
+    finally:
+        if owned:
+            ring.close()
+
+
 try:  # the fixtures, when pytest is around
     import pytest
 except ImportError:  # pragma: no cover
     pass
 else:
-    __all__ += ["broker_fixture", "broker_factory"]
+    __all__ += ["broker_fixture", "broker_factory", "curve_broker_fixture"]
 
     @pytest.fixture(name="broker")
     def broker_fixture(request: Any) -> Iterator[BrokerProcess]:
@@ -345,6 +533,15 @@ else:
         settings = dict(DEFAULT_TEST_SETTINGS)
         settings.update(getattr(request, "param", None) or {})
         with broker(**settings) as process:
+            yield process
+
+    @pytest.fixture(name="curve_broker")
+    def curve_broker_fixture(request: Any) -> Iterator[BrokerProcess]:
+        """The ``curve_broker`` fixture: a CURVE broker with DEFAULT_TEST_SETTINGS
+        (updated by ``request.param``) and a fresh keyring, ``curve_broker.curve``."""
+        settings = dict(DEFAULT_TEST_SETTINGS)
+        settings.update(getattr(request, "param", None) or {})
+        with curve_broker(**settings) as process:
             yield process
 
     @pytest.fixture

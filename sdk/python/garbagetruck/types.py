@@ -28,6 +28,9 @@ __all__ = [
     "Health",
     "Event",
     "ReplayResult",
+    "TOPIC_SEPARATOR",
+    "service_topic",
+    "has_control_character",
     "TTL",
     "ms_to_datetime",
     "datetime_to_ms",
@@ -129,6 +132,7 @@ _VERBS = {
     EventKind.LEASE_EXPIRED: "expired",
     EventKind.OBJECT_RECLAIMED: "reclaimed",
 }
+_KINDS_BY_VALUE = {kind.value: kind for kind in EventKind}
 
 
 class ReclaimReason(str, enum.Enum):
@@ -288,15 +292,74 @@ class Event:
 
     @property
     def topic(self) -> str:
-        """``verb.OBJECT_TYPE.service_id``, the PUB topic of this event."""
-        return (
-            f"{self.kind.verb}.{self.lease.object_type.value}.{self.lease.service_id}"
-        )
+        """The PUB topic of this event: ``service_id + "\\x1f" + verb.OBJECT_TYPE``,
+        e.g. ``"upload-service\\x1fexpired.TEMPORARY_FILE"``."""
+        return service_topic(self.lease.service_id, self.kind, self.lease.object_type)
 
 
 @dataclass
 class ReplayResult:
-    """A REPLAY reply: events after ``after_seq`` and the newest published seq."""
+    """A REPLAY reply: events after ``after_seq`` and the newest published seq.
+
+    ``scanned_seq`` says how far the broker read: every event the caller may
+    see with ``after_seq < seq <= scanned_seq`` is in ``events``.  A broker
+    that filters REPLAY (with CURVE, a service's key sees only its own
+    events) may return fewer events than the limit while more remain: ask
+    again with ``after_seq=scanned_seq`` until it reaches ``last_seq``.
+    ``None`` from a broker that does not report it (older versions, which
+    never filter).
+    """
 
     events: List[Event]
     last_seq: int
+    scanned_seq: Optional[int] = None
+
+
+# --------------------------------------------------------------------------
+# Event topics (GTLP.md §6)
+
+#: Ends the service id at the start of every event topic: U+001F (unit
+#: separator), a control character no service id may contain, so that the
+#: prefix of one service never matches another's ("upload\x1f" does not
+#: match the events of "upload-service").
+TOPIC_SEPARATOR = "\x1f"
+
+
+def has_control_character(text: str) -> bool:
+    """True if text has a character U+0000..U+001F or U+007F (refused in a
+    service_id: its topics would be ambiguous)."""
+    return any(ord(c) < 0x20 or c == "\x7f" for c in text)
+
+
+def service_topic(
+    service_id: str,
+    kind: "Union[EventKind, str, None]" = None,
+    object_type: "Union[ObjectType, str, None]" = None,
+) -> str:
+    """The topic prefix of one service's events, narrowed by ``kind`` (an
+    :class:`EventKind` or its verb, e.g. ``"expired"``) and then by
+    ``object_type``: ``service_topic("upload")`` is ``"upload\\x1f"``,
+    ``service_topic("upload", EventKind.OBJECT_RECLAIMED, ObjectType.TEMPORARY_FILE)``
+    is ``"upload\\x1freclaimed.TEMPORARY_FILE"`` (a whole topic).
+
+    Topics start with the service, so there is no prefix for one kind of
+    event across every service: subscribe to everything (or to each
+    service) and look at :attr:`Event.kind`."""
+    if not isinstance(service_id, str) or not service_id:
+        raise InvalidArgument(None, "service_topic: service_id must be a non-empty string")
+    if has_control_character(service_id):
+        raise InvalidArgument(None, "service_topic: service_id contains a control character")
+    topic = service_id + TOPIC_SEPARATOR
+    if kind is None:
+        if object_type is not None:
+            raise InvalidArgument(None, "service_topic: object_type needs kind (topics are verb.OBJECT_TYPE)")
+        return topic
+    if not isinstance(kind, EventKind) and kind in _KINDS_BY_VALUE:
+        kind = _KINDS_BY_VALUE[kind]  # "lease.expired" as well as "expired"
+    verb = kind.verb if isinstance(kind, EventKind) else str(kind)
+    if verb not in _VERBS.values():
+        raise InvalidArgument(None, f"service_topic: unknown event kind {kind!r}")
+    topic += verb + "."
+    if object_type is not None:
+        topic += ObjectType(object_type).value
+    return topic

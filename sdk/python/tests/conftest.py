@@ -10,7 +10,7 @@ from typing import Callable, Iterator, TypeVar
 import pytest
 
 from garbagetruck import Client
-from garbagetruck.testing import broker_factory, broker_fixture  # noqa: F401  (fixtures)
+from garbagetruck.testing import broker_factory, broker_fixture, curve_broker_fixture  # noqa: F401  (fixtures)
 
 T = TypeVar("T")
 
@@ -34,6 +34,14 @@ def wait_until(check: Callable[[], T], timeout: float = 5.0, what: str = "condit
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         pause.wait(0.01)  # pacing between polls, not synchronisation
+
+
+@pytest.fixture(autouse=True)
+def _no_curve_from_the_environment(monkeypatch) -> None:
+    """Clients fall back to $GT_SERVER_KEY / $GT_CLIENT_CERT: a developer's
+    settings must not turn CURVE on in tests that did not ask for it."""
+    monkeypatch.delenv("GT_SERVER_KEY", raising=False)
+    monkeypatch.delenv("GT_CLIENT_CERT", raising=False)
 
 
 @pytest.fixture

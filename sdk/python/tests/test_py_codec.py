@@ -144,8 +144,8 @@ def test_lease_id_and_depth_limits():
 
 
 def test_request_decoder_checks_required_keys_and_limits():
-    with pytest.raises(ProtocolError, match="service_id: missing"):
-        decode_request(pack({"v": 1, "rid": 1, "cmd": "CREATE", "object_id": "x"}))
+    with pytest.raises(ProtocolError, match="object_id: missing"):
+        decode_request(pack({"v": 1, "rid": 1, "cmd": "CREATE", "service_id": "s"}))
     with pytest.raises(ProtocolError, match="object_id"):
         decode_request(pack({"v": 1, "rid": 1, "cmd": "CREATE", "object_id": "x" * 513, "service_id": "s"}))
     with pytest.raises(ProtocolError, match="cmd"):
@@ -199,3 +199,76 @@ def test_typed_retry_and_list_filter_match_vectors():
         decode_request(msgpack.packb({"v": 1, "rid": 1, "cmd": "LIST", "cleanup_status": "LOST"}))
     with pytest.raises(ValueError):
         encode_request(Request(Command.RETRY, rid=1))      # lease_id is required
+
+
+# -- issue 13: service_id optional, control characters, scanned_seq ---------
+
+LEASE_ID = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    "request_, expected",
+    [
+        (Request(Command.CREATE, rid=1, object_id="x"), {"object_id": "x"}),
+        (Request(Command.RENEW, rid=1, lease_id=LEASE_ID), {"lease_id": LEASE_ID}),
+        (Request(Command.RENEW_BATCH, rid=1, lease_ids=[LEASE_ID]), {"lease_ids": [LEASE_ID]}),
+        (Request(Command.RELEASE, rid=1, lease_id=LEASE_ID), {"lease_id": LEASE_ID}),
+    ],
+    ids=["CREATE", "RENEW", "RENEW_BATCH", "RELEASE"],
+)
+def test_service_id_is_optional_in_owner_requests(request_, expected):
+    """With CURVE the broker takes the service from the caller's key, so the
+    codec encodes and decodes these requests without service_id."""
+    body = encode_request(request_)
+    assert list(decode_raw(body)) == ["v", "rid", "cmd", *expected]
+    decoded = decode_request(body)
+    assert decoded.service_id is None and decoded.cmd is request_.cmd
+
+
+@pytest.mark.parametrize("bad", ["a\x1fb", "\x00", "tab\there", "del\x7f", "nl\n"])
+def test_request_service_id_with_a_control_character_is_refused(bad):
+    for cmd, extra in (("CREATE", {"object_id": "x"}), ("RENEW", {"lease_id": LEASE_ID}),
+                       ("LIST", {})):
+        with pytest.raises(ProtocolError, match="service_id: contains a control character"):
+            decode_request(pack({"v": 1, "rid": 1, "cmd": cmd, **extra, "service_id": bad}))
+    # printable non-ASCII is fine
+    assert decode_request(pack({"v": 1, "rid": 1, "cmd": "CREATE", "object_id": "x",
+                                "service_id": "s\u00e9rvice"})).service_id == "s\u00e9rvice"
+
+
+def test_client_refuses_a_service_id_with_a_control_character():
+    from garbagetruck import InvalidArgument
+    from garbagetruck._requests import RequestBuilder
+
+    with pytest.raises(InvalidArgument, match="control character"):
+        RequestBuilder("upload\x1fevil")
+    assert RequestBuilder(None).create("x", ObjectType.UNKNOWN, None, None, None, None).service_id is None
+
+
+def test_replay_scanned_seq_is_optional_and_canonical():
+    filtered = _vector("reply_replay_filtered")
+    data = bytes.fromhex(filtered["msgpack"])
+    reply = decode_reply(data)
+    assert (reply.last_seq, reply.scanned_seq) == (57, 50) and [e.seq for e in reply.events] == [42]
+    assert list(decode_raw(encode_reply(reply)))[-2:] == ["last_seq", "scanned_seq"]
+    # an older broker leaves it out: decoded as None, and not encoded back
+    old = {k: v for k, v in filtered["value"].items() if k != "scanned_seq"}
+    reply = decode_reply(pack(old))
+    assert reply.scanned_seq is None and encode_reply(reply) == pack(old)
+    with pytest.raises(ProtocolError, match="scanned_seq"):
+        decode_reply(pack({**filtered["value"], "scanned_seq": -1}))
+
+
+def test_event_topic_starts_with_the_service():
+    from garbagetruck import EventKind, service_topic
+
+    event = decode_event(bytes.fromhex(_vector("event_lease_expired")["msgpack"]))
+    assert event.topic == "upload-service\x1fexpired.TEMPORARY_FILE"
+    assert event.topic.startswith(service_topic("upload-service"))
+    assert not event.topic.startswith(service_topic("upload"))   # the old prefix weakness
+    assert service_topic("upload-service", EventKind.LEASE_EXPIRED, "TEMPORARY_FILE") == event.topic
+    assert service_topic("upload-service", "expired") == "upload-service\x1fexpired."
+    for bad in (dict(service_id=""), dict(service_id="a\x1f"), dict(service_id="a", object_type="BLOB_STORAGE"),
+                dict(service_id="a", kind="exploded")):
+        with pytest.raises(ValueError):
+            service_topic(**bad)

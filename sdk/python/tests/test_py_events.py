@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from garbagetruck import Client, EventKind, ObjectType, Subscriber, Timeout, TooOld
+from garbagetruck import Client, EventKind, ObjectType, ReplayResult, Subscriber, Timeout, TooOld, service_topic
 
 
 def drain_until(sub, predicate, timeout=5.0):
@@ -33,7 +33,7 @@ def test_live_events_are_typed(client, broker):
         events = drain_until(sub, lambda e: e.kind is EventKind.OBJECT_RECLAIMED)
     assert [e.kind for e in events] == [EventKind.LEASE_CREATED, EventKind.LEASE_RELEASED, EventKind.OBJECT_RECLAIMED]
     assert_gap_free(events)
-    assert events[0].lease.id == lease.id and events[0].topic == f"created.TEMPORARY_FILE.{client.service_id}"
+    assert events[0].lease.id == lease.id and events[0].topic == f"{client.service_id}\x1fcreated.TEMPORARY_FILE"
     assert events[2].reason.value == "released" and events[2].at.tzinfo is not None
 
 
@@ -76,15 +76,32 @@ def test_gap_in_the_live_stream_is_filled_by_replay(client, broker):
 
 
 def test_topic_filter_applies_to_live_and_replayed_events(client, broker):
+    mine = client.service_id
     a = client.create_lease("f1", ObjectType.CACHE_ENTRY, ttl=30)
     client.release_lease(a.id)
-    with Subscriber(broker.events_endpoint, broker.endpoint, topics=("released.", "reclaimed.CACHE"), from_seq=1) as sub:
+    topics = (service_topic(mine, "released"), service_topic(mine, EventKind.OBJECT_RECLAIMED) + "CACHE")
+    with Subscriber(broker.events_endpoint, broker.endpoint, topics=topics, from_seq=1) as sub:
         replayed = [sub.receive(timeout=5) for _ in range(2)]
         b = client.create_lease("f2", ObjectType.BLOB_STORAGE, ttl=30)
         client.release_lease(b.id)
         live = drain_until(sub, lambda e: e.lease.id == b.id)
     assert [e.kind for e in replayed] == [EventKind.LEASE_RELEASED, EventKind.OBJECT_RECLAIMED]
     assert [(e.kind, e.lease.id) for e in live] == [(EventKind.LEASE_RELEASED, b.id)]  # its reclaim is BLOB
+
+
+def test_service_prefix_reaches_that_service_only(broker, service):
+    """"svc\x1f" does not match the events of "svc-longer" (the old topic
+    form's prefix weakness): the separator ends the service id."""
+    longer = service + "-longer"
+    with Client(broker.endpoint, service_id=service) as short_client, \
+            Client(broker.endpoint, service_id=longer) as long_client:
+        with Subscriber(broker.events_endpoint, broker.endpoint, topics=service_topic(service), from_seq=1) as sub:
+            theirs = long_client.create_lease("p-long", ObjectType.TEMPORARY_FILE, ttl=30)
+            ours = short_client.create_lease("p-short", ObjectType.TEMPORARY_FILE, ttl=30)
+            seen = drain_until(sub, lambda e: e.lease.id == ours.id)
+    assert theirs.service_id.startswith(service)
+    assert [e.lease.id for e in seen] == [ours.id]
+    assert seen[0].topic == service_topic(service, EventKind.LEASE_CREATED, ObjectType.TEMPORARY_FILE)
 
 
 def test_too_old_when_history_is_gone(broker_factory, service):
@@ -118,3 +135,35 @@ def test_async_subscriber(client, broker):
     assert [e.lease.id for e in seen] == [lease.id for lease in leases] + [later.id]
     assert [e.seq for e in seen] == [1, 2, 3, 4]
 
+
+
+def _event(seq, service="svc-a"):
+    """An event of ``service``, made from the shared vector's lease."""
+    from conftest import VECTORS_DIR
+    import json
+    from garbagetruck.codec import decode_event
+
+    vector = json.loads((VECTORS_DIR / "event_lease_created.json").read_text(encoding="utf-8"))
+    event = decode_event(bytes.fromhex(vector["msgpack"]))
+    event.seq, event.lease.service_id = seq, service
+    return event
+
+
+def test_gap_filling_moves_past_scanned_seq():
+    """A filtered REPLAY page (CURVE, a service's key) says how far the broker
+    read: the subscriber moves there, as far as the held live event allows."""
+    sub = Subscriber("tcp://127.0.0.1:9", "tcp://127.0.0.1:9")
+    sub.last_seq = 10
+    # the live event 20 revealed a gap; a page of one event, read to 14
+    assert not sub._absorb(ReplayResult([_event(12)], last_seq=30, scanned_seq=14), upto=19)
+    assert sub.last_seq == 14 and [e.seq for e in sub._ready] == [12]
+    # no events, read past the live event: stop before it (it is delivered next)
+    assert sub._absorb(ReplayResult([], last_seq=30, scanned_seq=25), upto=19)
+    assert sub.last_seq == 19
+    # an older broker (no scanned_seq) and an empty page: no progress, stop
+    sub.last_seq = 10
+    assert sub._absorb(ReplayResult([], last_seq=30), upto=19) and sub.last_seq == 10
+    # catching up without a live event: to scanned_seq, page after page
+    assert not sub._absorb(ReplayResult([_event(11)], last_seq=30, scanned_seq=20), upto=None)
+    assert sub._absorb(ReplayResult([], last_seq=30, scanned_seq=30), upto=None)
+    assert sub.last_seq == 30 and [e.seq for e in sub._ready] == [12, 11]
