@@ -18,9 +18,11 @@ gt_access_check (const gt_principal_t *caller, gt_cmd_t cmd, const char *named_s
     if (cmd == GT_CMD_HEALTH)
         return GT_OK;
     if (caller->role == GT_ROLE_ADMIN) {
-        //  Acting as the owner is what lets an admin release or retry any lease
+        //  Acting as the owner is what lets an admin release or retry any
+        //  lease; its own service (if its key has one) is only a CREATE's
+        //  default: its reads stay unfiltered
         if (!named_service)
-            *service_p = lease_owner ? lease_owner : caller->service;
+            *service_p = lease_owner ? lease_owner : cmd == GT_CMD_CREATE ? caller->service : NULL;
         return GT_OK;
     }
     if (caller->role == GT_ROLE_OBSERVER) {

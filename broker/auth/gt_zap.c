@@ -58,10 +58,9 @@ gt_zap_destroy (gt_zap_t **self_p)
     assert (self_p);
     gt_zap_t *self = *self_p;
     if (self) {
-        for (size_t index = 0; index < self->watch_count; index++) {
-            zmq_socket_monitor (self->watches [index].watched, NULL, 0);
+        //  The watched sockets are closed by now, which ended their monitors
+        for (size_t index = 0; index < self->watch_count; index++)
             zsock_destroy (&self->watches [index].events);
-        }
         zsock_destroy (&self->handler);
         free (self);
         *self_p = NULL;

@@ -38,7 +38,8 @@ typedef struct _gt_zap_t gt_zap_t;
 //  Bind the handler for principals (borrowed).  NULL if the endpoint is
 //  taken (err says so).
 gt_zap_t *gt_zap_new (gt_principals_t *principals, char *err, size_t err_size);
-//  Unbind; stops the watches, so destroy it before the watched sockets.
+//  Unbind.  Destroy it after the watched sockets are closed: while a CURVE
+//  socket is open without a handler, libzmq would let anyone in.
 void gt_zap_destroy (gt_zap_t **self_p);
 
 //  Count and log the failed handshakes of sock (the broker's ROUTER and

@@ -1292,9 +1292,9 @@ s_broker_destroy (s_broker_t **self_p)
     gt_broker_requests_destroy (&self->requests);
     gt_admission_destroy (&self->admission);
     gt_store_destroy (&self->store);
-    gt_curve_destroy (&self->curve);        //  before the sockets it watches
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
+    gt_curve_destroy (&self->curve);        //  after its sockets: no moment without the ZAP handler
     gt_config_destroy (&self->config);
     free (self);
     *self_p = NULL;

@@ -12,6 +12,8 @@ struct _gt_curve_t {
     gt_zap_t *zap;                  //  the handshake gate (bound first)
     int64_t refresh_at;             //  zclock_mono of the next look at the directory
     uint64_t subscriptions_refused; //  subscription messages not applied
+    bool desynced;                  //  a message that is no subscription was read: apply none until drained
+    uint64_t desyncs;               //  times that happened
 };
 
 gt_curve_t *
@@ -108,13 +110,33 @@ gt_curve_subscription (gt_curve_t *self, zsock_t *xpub)
     zmq_msg_init (&msg);
     if (zmq_msg_recv (&msg, handle, ZMQ_DONTWAIT) == -1) {
         zmq_msg_close (&msg);
+        //  Both of libzmq's queues are empty now, hence in step again
+        self->desynced = false;
         return false;
     }
     //  A subscription message is 1 (subscribe) or 0 (unsubscribe), then the prefix
     const uint8_t *data = (const uint8_t *) zmq_msg_data (&msg);
     size_t size = zmq_msg_size (&msg);
-    const gt_principal_t *who = gt_principals_lookup (self->principals, zmq_msg_gets (&msg, "User-Id"));
-    if (size < 1 || data [0] > 1 || !who) {
+    const char *user_id = zmq_msg_gets (&msg, "User-Id");
+    const gt_principal_t *who = gt_principals_lookup (self->principals, user_id);
+    if (size < 1 || data [0] > 1 || zmq_msg_more (&msg)) {
+        //  libzmq's manual XPUB queues the sending connection for each
+        //  subscription message only, yet every read takes the next one
+        //  queued: after any other message, "the connection the last
+        //  message came from" is a later subscriber's.  Apply nothing until
+        //  the queues are drained (EAGAIN), or one key's rights would land
+        //  on another key's connection
+        if (!self->desynced)
+            gt_log_warn ("auth", "a subscriber (key %s) sent a message that is no subscription: "
+                         "subscriptions read until the events socket is drained are not applied",
+                         user_id ? user_id : "?");
+        self->desynced = true;
+        self->desyncs++;
+        self->subscriptions_refused++;
+        zmq_msg_close (&msg);
+        return true;
+    }
+    if (!who || self->desynced) {
         self->subscriptions_refused++;
         zmq_msg_close (&msg);
         return true;
@@ -126,14 +148,13 @@ gt_curve_subscription (gt_curve_t *self, zsock_t *xpub)
     if (who->role == GT_ROLE_SERVICE) {
         int own_length = gt_service_topic (own, sizeof (own), who->service);
         assert (own_length > 0);
-        if (length >= (size_t) own_length && memcmp (prefix, own, (size_t) own_length) == 0)
-            ;                       //  within its own events: as asked
-        else
-        if (length < (size_t) own_length && memcmp (prefix, own, length) == 0) {
+        bool within = length >= (size_t) own_length && memcmp (prefix, own, (size_t) own_length) == 0;
+        if (!within && length < (size_t) own_length && memcmp (prefix, own, length) == 0) {
             prefix = own;           //  wider than its own ("" included): narrowed
             length = (size_t) own_length;
         }
-        else {
+        else
+        if (!within) {
             self->subscriptions_refused++;
             gt_log_debug ("auth", "a subscription of %s (%s) to another service's events was ignored",
                           who->service, who->file);

@@ -14,7 +14,10 @@
     subscriber's role allows.  A service's subscriber gets its own service's
     events whatever prefix it asks for: "" or any prefix of "svc\x1f" is
     narrowed to "svc\x1f"; a prefix under "svc\x1f" is applied as it is;
-    any other prefix is ignored.  Observers and admins get what they ask.  */
+    any other prefix is ignored.  Observers and admins get what they ask.
+    libzmq's manual mode misattributes subscriptions read after a message
+    that is no subscription: none is applied until the socket is drained
+    (GTLP.md §13 has this and libzmq 4.3.4's use-after-free in the mode).  */
 #ifndef GT_CURVE_H_INCLUDED
 #define GT_CURVE_H_INCLUDED
 
@@ -48,6 +51,7 @@ typedef struct {
 //  certificate unreadable or without a secret key, the directory
 //  unreadable, another ZAP handler in the process).
 gt_curve_t *gt_curve_new (const gt_config_t *config, char *err, size_t err_size);
+//  Destroy after the secured sockets are closed (the gate must outlive them).
 void gt_curve_destroy (gt_curve_t **self_p);
 
 //  Make sock a CURVE server behind the gate, before it binds; name is what

@@ -470,6 +470,16 @@ s_cmd_keygen (gtctl_t *self, gt_client_t *client)
         return s_usage_error ("--role must be service, observer or admin, not '%s'", role);
     if (streq (role, "service") && (self->given & OPT_ROLE) && !self->service)
         return s_usage_error ("a service's key needs --service");
+    //  Never overwrite a key (the broker's own, say), nor keep an old
+    //  file's mode (a secret in a file others may read)
+    char *secret_name = zsys_sprintf ("%s_secret", name);
+    bool exists = zsys_file_exists (name) || zsys_file_exists (secret_name);
+    if (exists)
+        fprintf (stderr, "%s or %s exists already: remove it first, or choose another NAME\n",
+                 name, secret_name);
+    zstr_free (&secret_name);
+    if (exists)
+        return GTCTL_EXIT_ERROR;
     char *secret = NULL;
     if (self->callback_secret_file) {
         secret = zsys_sprintf ("%s", "");
@@ -501,8 +511,13 @@ s_cmd_keygen (gtctl_t *self, gt_client_t *client)
     mode_t mask = umask (077);
     int rc = zcert_save (cert, name);
     umask (mask);
-    if (rc == 0 && !(secret && *secret))
-        chmod (name, 0644);         //  a public certificate: safe to hand out
+    if (rc == 0) {
+        //  A public certificate is safe to hand out, unless it carries a secret
+        char *secret_name = zsys_sprintf ("%s_secret", name);
+        if (chmod (secret_name, 0600) || chmod (name, secret && *secret ? 0600 : 0644))
+            rc = -1;
+        zstr_free (&secret_name);
+    }
     if (secret)
         memset (secret, 0, strlen (secret));
     free (secret);
