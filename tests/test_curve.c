@@ -205,6 +205,7 @@ s_test_events (void)
     s_keys_init (&keys);
     char *a_secret = s_key (&keys, "a", "svc-a", "service", NULL, true);
     char *b_secret = s_key (&keys, "b", "svc-ab", "service", NULL, true);   //  starts like svc-a
+    char *admin_secret = s_key (&keys, "admin", "svc-a", "admin", NULL, true);
     gt_test_broker_t *broker = s_start (&keys);
     gt_client_t *a = s_client (broker, &keys, NULL, a_secret, GT_TEST_TIMEOUT);
     gt_client_t *b = s_client (broker, &keys, NULL, b_secret, GT_TEST_TIMEOUT);
@@ -244,6 +245,21 @@ s_test_events (void)
     assert (reply->has_scanned_seq && reply->scanned_seq == reply->last_seq);
     assert (reply->last_seq == (uint64_t) probe * 2);
     gt_msg_destroy (&reply);
+
+    //  LIST: A sees its own; an admin, though its key names svc-a, everything
+    gt_client_t *admin = s_client (broker, &keys, NULL, admin_secret, GT_TEST_TIMEOUT);
+    gt_list_args_t all = { .limit = 1000 };
+    assert (gt_client_list (a, &all, &reply) == GT_OK);
+    assert (reply->lease_count == (size_t) probe);
+    gt_msg_destroy (&reply);
+    assert (gt_client_list (admin, &all, &reply) == GT_OK);
+    assert (reply->lease_count == (size_t) probe * 2);
+    gt_msg_destroy (&reply);
+    assert (gt_client_replay (admin, 0, 1000, &reply) == GT_OK);
+    assert (reply->event_count == (size_t) probe * 2);
+    gt_msg_destroy (&reply);
+    gt_client_destroy (&admin);
+    zstr_free (&admin_secret);
 
     gt_subscriber_destroy (&subscriber);
     gt_client_destroy (&a);
