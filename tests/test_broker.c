@@ -79,6 +79,8 @@ s_test_lifecycle (void)
     gt_lease_info_t *lease = reply->lease;
     char *id = strdup (lease->id);
     assert (gt_lease_id_valid (id));
+    //  Its first byte names the object's shard (docs/CLUSTER.md)
+    assert (gt_lease_id_shard (id) == gt_shard_of ("/tmp/upload-42"));
     assert (streq (lease->object_id, "/tmp/upload-42") && lease->object_type == GT_TYPE_TEMPORARY_FILE);
     assert (streq (lease->service_id, "upload-service") && lease->state == GT_STATE_ACTIVE);
     assert (lease->fence == 1 && lease->ttl_ms == 30000 && lease->renewals == 0);

@@ -834,10 +834,13 @@ gt_lease_tables_lease_find (gt_lease_tables_t *self, const uint8_t id [16])
 }
 
 void
-gt_lease_tables_new_id (gt_lease_tables_t *self, uint8_t id [16])
+gt_lease_tables_new_id (gt_lease_tables_t *self, unsigned shard, uint8_t id [16])
 {
-    do
+    assert (shard < GT_SHARD_COUNT);
+    do {
         s_random_bytes (self, id, 16);
+        id [0] = (uint8_t) shard;       //  120 random bits remain
+    }
     while (gt_lease_tables_lease_find (self, id));
 }
 

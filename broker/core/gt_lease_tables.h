@@ -155,8 +155,9 @@ void gt_lease_tables_lease_touch (gt_lease_tables_t *self, gt_lease_t *lease, bo
 void gt_lease_tables_cleanup_touch (gt_lease_tables_t *self, gt_lease_t *lease);
 //  The lease with this id, or NULL.
 gt_lease_t *gt_lease_tables_lease_find (gt_lease_tables_t *self, const uint8_t id [16]);
-//  Draw a fresh random lease id that no lease has.
-void gt_lease_tables_new_id (gt_lease_tables_t *self, uint8_t id [16]);
+//  Draw a fresh lease id that no lease has: its first byte is shard (the
+//  object's, gt_shard_of), the other 120 bits random.
+void gt_lease_tables_new_id (gt_lease_tables_t *self, unsigned shard, uint8_t id [16]);
 //  The lease created with this idempotency key by this service, or NULL.
 gt_lease_t *gt_lease_tables_key_find (gt_lease_tables_t *self, uint32_t service, const char *key);
 

@@ -274,7 +274,7 @@ gt_leases_create (gt_leases_t *self, const gt_lease_spec_t *spec,
     gt_lease_tables_service_hold (tables, service, true);
 
     uint8_t id [16];
-    gt_lease_tables_new_id (tables, id);
+    gt_lease_tables_new_id (tables, gt_shard_of (object_id), id);
     gt_lease_object_t *object = gt_lease_tables_object_acquire (tables, object_id);
     bool was_live = object->active > 0 || gt_lease_tables_object_pending (object);
     s_object_join (self, object);

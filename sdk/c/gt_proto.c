@@ -1,6 +1,7 @@
 /*  gt_proto.c — GTLP/1 names, topics and the small validators the codec uses.
     Every table is indexed by its enum; the names are the wire names of GTLP.md.  */
 #include "gt_proto.h"
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -137,6 +138,34 @@ gt_lease_id_valid (const char *s)
             return false;       //  also stops at a NUL before 32 chars
     }
     return s [GT_LEASE_ID_LEN] == '\0';
+}
+
+uint64_t
+gt_fnv1a_64 (const void *data, size_t size)
+{
+    const uint8_t *bytes = (const uint8_t *) data;
+    uint64_t hash = 14695981039346656037ULL;
+    for (size_t index = 0; index < size; index++) {
+        hash ^= bytes [index];
+        hash *= 1099511628211ULL;
+    }
+    return hash;
+}
+
+unsigned
+gt_shard_of (const char *object_id)
+{
+    assert (object_id);
+    return (unsigned) (gt_fnv1a_64 (object_id, strlen (object_id)) % GT_SHARD_COUNT);
+}
+
+unsigned
+gt_lease_id_shard (const char *lease_id)
+{
+    assert (gt_lease_id_valid (lease_id));
+    unsigned high = (unsigned) (lease_id [0] <= '9' ? lease_id [0] - '0' : lease_id [0] - 'a' + 10);
+    unsigned low = (unsigned) (lease_id [1] <= '9' ? lease_id [1] - '0' : lease_id [1] - 'a' + 10);
+    return high * 16 + low;
 }
 
 bool

@@ -146,6 +146,16 @@ int gt_service_topic (char *buf, size_t size, const char *service_id);
 //  True if s is exactly 32 lowercase hex characters.
 bool gt_lease_id_valid (const char *s);
 
+//  Shards (docs/CLUSTER.md): an object's shard is FNV-1a (64 bits) of its
+//  id's bytes, mod GT_SHARD_COUNT, so that every lease of an object lives
+//  in one shard; a lease id's first byte (two hex digits) is its shard.
+//  Vectors: proto-spec/vectors/shards/shards.json.
+#define GT_SHARD_COUNT  256
+uint64_t gt_fnv1a_64 (const void *data, size_t size);
+unsigned gt_shard_of (const char *object_id);
+//  The shard a valid lease id names.
+unsigned gt_lease_id_shard (const char *lease_id);
+
 //  True if the len bytes at s are valid UTF-8.
 bool gt_utf8_valid (const char *s, size_t len);
 

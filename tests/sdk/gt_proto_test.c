@@ -6,8 +6,38 @@
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include "gt_proto.h"
 #include "gt_sdk_selftest.h"
+
+//  The shard vectors (proto-spec/vectors/shards/shards.json), which the
+//  Python and Go SDKs check too
+static void
+s_test_shards (void)
+{
+    const char *dir = getenv ("GT_VECTORS_DIR");
+    char path [1024];
+    snprintf (path, sizeof (path), "%s/shards/shards.json", dir && *dir ? dir : GT_VECTORS_SOURCE_DIR);
+    json_error_t error;
+    json_t *doc = json_load_file (path, 0, &error);
+    assert (doc);
+    assert (json_integer_value (json_object_get (doc, "shard_count")) == GT_SHARD_COUNT);
+    json_t *cases = json_object_get (doc, "cases");
+    assert (json_array_size (cases) >= 5);
+    for (size_t index = 0; index < json_array_size (cases); index++) {
+        json_t *entry = json_array_get (cases, index);
+        const char *object_id = json_string_value (json_object_get (entry, "object_id"));
+        char hash [17];
+        snprintf (hash, sizeof (hash), "%016llx",
+                  (unsigned long long) gt_fnv1a_64 (object_id, strlen (object_id)));
+        assert (strcmp (hash, json_string_value (json_object_get (entry, "fnv1a_64"))) == 0);
+        assert (gt_shard_of (object_id) == (unsigned) json_integer_value (json_object_get (entry, "shard")));
+    }
+    json_decref (doc);
+    assert (gt_lease_id_shard ("ff000000000000000000000000000000") == 255);
+    assert (gt_lease_id_shard ("1b000000000000000000000000000000") == 27);
+}
 
 void
 gt_proto_test (bool verbose)
@@ -133,6 +163,8 @@ gt_proto_test (bool verbose)
     assert (!gt_utf8_valid ("\xe2\x98", 2));                    //  truncated
     assert (!gt_utf8_valid ("\xe2\x28\xa1", 3));                //  bad continuation
     assert (!gt_utf8_valid ("ok\xc3", 3));                      //  truncated at end
+
+    s_test_shards ();
 
     if (verbose)
         printf ("OK\n");

@@ -92,6 +92,32 @@ def is_lease_id(value: object) -> bool:
     return isinstance(value, str) and _LEASE_ID.match(value) is not None
 
 
+# Shards (docs/CLUSTER.md): FNV-1a (64 bits) of the object id's UTF-8 bytes,
+# mod 256; a lease id's first two hex digits are its shard.  Vectors:
+# proto-spec/vectors/shards/shards.json.
+SHARD_COUNT = 256
+
+
+def fnv1a_64(data: bytes) -> int:
+    """The 64-bit FNV-1a hash of data."""
+    value = 14695981039346656037
+    for byte in data:
+        value = ((value ^ byte) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+def shard_of(object_id: str) -> int:
+    """The shard of an object id (every lease of the object lives in it)."""
+    return fnv1a_64(object_id.encode("utf-8")) % SHARD_COUNT
+
+
+def lease_id_shard(lease_id: str) -> int:
+    """The shard a lease id names (its first byte)."""
+    if not is_lease_id(lease_id):
+        raise ValueError(f"not a lease id: {lease_id!r}")
+    return int(lease_id[:2], 16)
+
+
 # --------------------------------------------------------------------------
 # Typed messages
 

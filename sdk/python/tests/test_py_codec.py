@@ -272,3 +272,27 @@ def test_event_topic_starts_with_the_service():
                 dict(service_id="a", kind="exploded")):
         with pytest.raises(ValueError):
             service_topic(**bad)
+
+
+def test_shard_vectors():
+    """The shard of an object id and of a lease id, as the broker computes them."""
+    from garbagetruck.codec import SHARD_COUNT, fnv1a_64, lease_id_shard, shard_of
+
+    doc = json.loads((VECTORS_DIR / "shards" / "shards.json").read_text(encoding="utf-8"))
+    assert doc["shard_count"] == SHARD_COUNT
+    assert len(doc["cases"]) >= 5
+    for case in doc["cases"]:
+        assert format(fnv1a_64(case["object_id"].encode("utf-8")), "016x") == case["fnv1a_64"]
+        assert shard_of(case["object_id"]) == case["shard"]
+    assert lease_id_shard("ff" + "0" * 30) == 255
+    with pytest.raises(ValueError):
+        lease_id_shard("not-a-lease")
+
+
+def test_broker_lease_ids_name_their_shard(client):
+    """A lease id created by the real broker starts with its object's shard."""
+    from garbagetruck.codec import lease_id_shard, shard_of
+
+    for name in ("tmp/a", "row:orders:42", "blob/\u00e9t\u00e9"):
+        lease = client.create_lease(name, ttl=60)
+        assert lease_id_shard(lease.id) == shard_of(name)
