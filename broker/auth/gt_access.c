@@ -2,8 +2,16 @@
 #include <czmq.h>
 #include "gt_access.h"
 
-#define S_DENY(...) \
-    return snprintf (err, err_size, __VA_ARGS__), GT_ERR_PERMISSION_DENIED
+//  PERMISSION_DENIED, with the message in err
+static gt_code_t
+s_deny (char *err, size_t err_size, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (err, err_size, format, args);
+    va_end (args);
+    return GT_ERR_PERMISSION_DENIED;
+}
 
 gt_code_t
 gt_access_check (const gt_principal_t *caller, gt_cmd_t cmd, const char *named_service,
@@ -27,18 +35,22 @@ gt_access_check (const gt_principal_t *caller, gt_cmd_t cmd, const char *named_s
     }
     if (caller->role == GT_ROLE_OBSERVER) {
         if (change)
-            S_DENY ("%s: an observer's key (%s) may read, not change", gt_cmd_name (cmd), caller->file);
+            return s_deny (err, err_size, "%s: an observer's key (%s) may read, not change",
+                           gt_cmd_name (cmd), caller->file);
         return GT_OK;
     }
     //  A service: its own, and nothing but its own
     const char *own = caller->service;
     assert (own);                   //  gt_principals refuses a service without one
     if (cmd == GT_CMD_STATS)
-        S_DENY ("STATS: a service's key (%s) may not read the broker's figures; use an observer's key", own);
+        return s_deny (err, err_size, "STATS: a service's key (%s) may not read the broker's figures; "
+                       "use an observer's key", own);
     if (named_service && !streq (named_service, own))
-        S_DENY ("service_id '%.128s' is not this key's service '%s'", named_service, own);
+        return s_deny (err, err_size, "service_id '%.128s' is not this key's service '%s'",
+                       named_service, own);
     if ((cmd == GT_CMD_GET || cmd == GT_CMD_RETRY) && lease_owner && !streq (lease_owner, own))
-        S_DENY ("the lease belongs to another service (this key's service is '%s')", own);
+        return s_deny (err, err_size, "the lease belongs to another service (this key's service is '%s')",
+                       own);
     *service_p = own;
     *filter_p = cmd == GT_CMD_LIST || cmd == GT_CMD_REPLAY;
     return GT_OK;

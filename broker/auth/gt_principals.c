@@ -52,19 +52,6 @@ s_dup_or_null (const char *text)
     return copy;
 }
 
-//  FNV-1a over a record of the listing (not security: whoever can write
-//  the directory decides what it trusts anyway)
-static uint64_t
-s_fnv (uint64_t hash, const void *data, size_t size)
-{
-    const uint8_t *bytes = (const uint8_t *) data;
-    for (size_t index = 0; index < size; index++) {
-        hash ^= bytes [index];
-        hash *= 1099511628211ULL;
-    }
-    return hash;
-}
-
 static bool
 s_candidate (const char *name)
 {
@@ -94,12 +81,16 @@ s_list (const char *directory, uint64_t *listing_p)
         assert (path);
         struct stat info;
         if (stat (path, &info) == 0 && S_ISREG (info.st_mode)) {
-            //  Each entry's hash is summed: the order readdir gives does not matter
-            uint64_t hash = s_fnv (14695981039346656037ULL, entry->d_name, strlen (entry->d_name) + 1);
-            int64_t record [] = { (int64_t) info.st_size, (int64_t) info.st_mtim.tv_sec,
-                                  (int64_t) info.st_mtim.tv_nsec, (int64_t) info.st_ino,
-                                  (int64_t) info.st_mode };
-            listing += s_fnv (hash, record, sizeof (record));
+            //  Each entry's hash is summed: the order readdir gives does not
+            //  matter.  FNV-1a (gt_proto), not security: whoever can write
+            //  the directory decides what it trusts anyway
+            char *record = zsys_sprintf ("%s/%lld/%lld/%ld/%llu/%o", entry->d_name,
+                                         (long long) info.st_size, (long long) info.st_mtim.tv_sec,
+                                         (long) info.st_mtim.tv_nsec, (unsigned long long) info.st_ino,
+                                         (unsigned) info.st_mode);
+            assert (record);
+            listing += gt_fnv1a_64 (record, strlen (record));
+            zstr_free (&record);
             zlistx_add_end (names, strdup (entry->d_name));
         }
         zstr_free (&path);

@@ -145,10 +145,15 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
     const char *service = request->service_id;
     bool filtered = false;
     gt_lease_info_t owner_info;
-    if (caller)
+    if (caller) {
+        //  The owner matters to the rules only for GET and RETRY, and for an
+        //  admin naming no service; RENEW and RELEASE check it in the engine
+        bool owner_needed = request->cmd == GT_CMD_GET || request->cmd == GT_CMD_RETRY
+                         || (caller->role == GT_ROLE_ADMIN && !request->service_id);
         code = gt_access_check (caller, request->cmd, request->service_id,
-                                s_lease_owner (self, request, &owner_info), &service, &filtered,
-                                err, sizeof (err));
+                                owner_needed ? s_lease_owner (self, request, &owner_info) : NULL,
+                                &service, &filtered, err, sizeof (err));
+    }
     bool changes = request->cmd == GT_CMD_CREATE || request->cmd == GT_CMD_RENEW
                 || request->cmd == GT_CMD_RENEW_BATCH || request->cmd == GT_CMD_RELEASE;
     if (code != GT_OK)

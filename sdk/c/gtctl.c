@@ -482,18 +482,15 @@ s_cmd_keygen (gtctl_t *self, gt_client_t *client)
         return GTCTL_EXIT_ERROR;
     char *secret = NULL;
     if (self->callback_secret_file) {
-        secret = zsys_sprintf ("%s", "");
+        //  Its first line, without the line end
         FILE *file = fopen (self->callback_secret_file, "r");
         char line [1024] = "";
-        if (!file || !fgets (line, sizeof (line), file)) {
-            if (file)
-                fclose (file);
-            zstr_free (&secret);
+        bool read = file && fgets (line, sizeof (line), file);
+        if (file)
+            fclose (file);
+        if (!read)
             return s_usage_error ("cannot read --callback-secret-file '%s'", self->callback_secret_file);
-        }
-        fclose (file);
         line [strcspn (line, "\r\n")] = '\0';
-        zstr_free (&secret);
         secret = strdup (line);
         memset (line, 0, sizeof (line));
     }
