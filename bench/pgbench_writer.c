@@ -62,7 +62,7 @@ s_record_create (gt_pgbatch_t *batch, uint64_t *seq)
         gt_pgbatch_object_put (batch, &object);
     memset (body, 0xA5, sizeof body);
     ++*seq;
-    gt_pgbatch_event (batch, *seq, GT_EVENT_LEASE_CREATED, lease.created_at,
+    gt_pgbatch_event (batch, 0, *seq, GT_EVENT_LEASE_CREATED, lease.created_at,
                       "created.BLOB_STORAGE.upload-service", body, sizeof body);
     gt_pgbatch_meta (batch, *seq, lease.fence);
 }

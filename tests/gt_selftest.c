@@ -60,6 +60,7 @@ static const s_test_t s_tests [] = {
     { "gt_pgbatch",         gt_pgbatch_test,         false },
     { "gt_pgschema",        gt_pgschema_test,        true },
     { "gt_pgwriter",        gt_pgwriter_test,        true },
+    { "gt_pgshards",        gt_pgshards_test,        true },
     { "gt_pgload",          gt_pgload_test,          true },
     { "gt_store_pg",        gt_store_pg_test,        true },
     //  broker/delivery, and the HTTP test server its selftest stands on

@@ -142,8 +142,9 @@ s_test_lease_put (void *impl, const gt_lease_info_t *lease, const char *key)
 }
 
 static void
-s_test_lease_delete (void *impl, const char *lease_id)
+s_test_lease_delete (void *impl, const char *lease_id, unsigned shard)
 {
+    (void) shard;
     s_test_op ((s_store_t *) impl, S_OP_LEASE_DELETE)->key = strdup (lease_id);
 }
 
@@ -165,9 +166,10 @@ s_test_object_delete (void *impl, const char *object_id, uint64_t fence)
 }
 
 static void
-s_test_event (void *impl, uint64_t seq, gt_event_kind_t kind, uint64_t at,
+s_test_event (void *impl, unsigned shard, uint64_t seq, gt_event_kind_t kind, uint64_t at,
               const char *topic, const void *body, size_t size)
 {
+    (void) shard;
     (void) kind;
     (void) at;
     s_op_t *op = s_test_op ((s_store_t *) impl, S_OP_EVENT);
@@ -200,8 +202,9 @@ s_test_callback_put (void *impl, const gt_store_callback_t *callback)
 }
 
 static void
-s_test_callback_delete (void *impl, uint64_t job_id)
+s_test_callback_delete (void *impl, uint64_t job_id, unsigned shard)
 {
+    (void) shard;
     s_test_op ((s_store_t *) impl, S_OP_CALLBACK_DELETE)->seq = job_id;
 }
 
@@ -604,7 +607,7 @@ gt_test_store_test (bool verbose)
     lease.service_id = "service-1";
     lease.fence = 3;
     gt_store_lease_put (store, &lease, "key-1");
-    gt_store_event (store, 1, GT_EVENT_LEASE_CREATED, 1000, "service-1\x1f" "created.UNKNOWN", "\x80", 1);
+    gt_store_event (store, 0, 1, GT_EVENT_LEASE_CREATED, 1000, "service-1\x1f" "created.UNKNOWN", "\x80", 1);
     gt_store_object_t object = { "object-1", 3, true, 0, GT_REASON_NONE, NULL };
     gt_store_object_put (store, &object);
     assert (gt_store_flush (store, 1) == GT_STORE_PENDING);
@@ -618,9 +621,9 @@ gt_test_store_test (bool verbose)
     //  A failed batch fails those flushed after it, and keeps nothing
     gt_test_store_hold (store, true);
     gt_test_store_fail (store, 1);
-    gt_store_lease_delete (store, lease.id);
+    gt_store_lease_delete (store, lease.id, 0);
     assert (gt_store_flush (store, 2) == GT_STORE_PENDING);
-    gt_store_event (store, 2, GT_EVENT_LEASE_RELEASED, 2000, "service-1\x1f" "released.UNKNOWN", "\x80", 1);
+    gt_store_event (store, 0, 2, GT_EVENT_LEASE_RELEASED, 2000, "service-1\x1f" "released.UNKNOWN", "\x80", 1);
     assert (gt_store_flush (store, 3) == GT_STORE_PENDING);
     gt_test_store_hold (store, false);
     assert (s_await_completion (store, &batch, &durable));
@@ -648,7 +651,7 @@ gt_test_store_test (bool verbose)
     //  Outbox rows: put, replace, delete; only durable batches count
     assert (gt_store_outbox (store));
     gt_store_callback_t row = { 7, lease.id, "http://127.0.0.1:9/x", "{}", 3, 100, 0,
-                                GT_CLEANUP_PENDING, 0, "" };
+                                GT_CLEANUP_PENDING, 0, "", 0 };
     gt_store_callback_put (store, &row);
     row.job_id = 8;
     gt_store_callback_put (store, &row);
@@ -660,11 +663,11 @@ gt_test_store_test (bool verbose)
     row.status = GT_CLEANUP_DEAD;
     row.last_error = "HTTP 500";
     gt_store_callback_put (store, &row);
-    gt_store_callback_delete (store, 8);
+    gt_store_callback_delete (store, 8, 0);
     assert (gt_store_flush (store, 6) == GT_STORE_PENDING);
     assert (s_await_completion (store, &batch, &durable) && durable);
     gt_test_store_fail (store, 1);
-    gt_store_callback_delete (store, 7);
+    gt_store_callback_delete (store, 7, 0);
     assert (gt_store_flush (store, 7) == GT_STORE_PENDING);
     assert (s_await_completion (store, &batch, &durable) && !durable);
     assert (gt_test_store_callbacks (store) == 1);

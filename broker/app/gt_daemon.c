@@ -5,7 +5,8 @@
     GC_METRICS_HOST unless GC_METRICS_PORT is 0; prints one "ready" line
     (with " metrics=http://host:port" at the end when metrics are on); runs
     until SIGINT or SIGTERM.  Exit 0 on a clean stop, 2 on a bad setting,
-    1 if it cannot start (a port in use, a database it cannot use).  Logs (gt_log: GC_LOG_LEVEL,
+    1 if it cannot start (a port in use, a database it cannot use), 3
+    after stepping down (PostgreSQL: another broker took its shards).  Logs (gt_log: GC_LOG_LEVEL,
     GC_LOG_FORMAT) go to stderr; --verbose means GC_LOG_LEVEL=debug.  */
 #include <czmq.h>
 #include "gt_broker.h"
@@ -14,6 +15,10 @@
 #include "gt_storage.h"
 #include "gt_callback.h"
 #include "gt_log.h"
+
+//  Exit status after stepping down (another broker took the shards): a
+//  supervisor restarts the broker, which then waits as a standby
+#define S_EXIT_STEPPED_DOWN     3
 
 //  The effective configuration, for the start log line
 typedef struct {
@@ -124,6 +129,13 @@ main (int argc, char *argv [])
     gt_broker_args_t args = { config, store };      //  the actor recovers from it, then owns it
     zactor_t *broker = zactor_new (gt_broker_actor_on_store, &args);
     assert (broker);
+    if (zsys_interrupted) {
+        //  Stopped while a standby, before it owned anything
+        zactor_destroy (&broker);
+        gt_config_destroy (&config);
+        gt_log_info ("garbagetruck", "stopped");
+        return 0;
+    }
     if (config->verbose) {
         zstr_send (broker, "VERBOSE");
         char *ok = zstr_recv (broker);
@@ -175,14 +187,26 @@ main (int argc, char *argv [])
         while (!zsys_interrupted) {
             zsock_t *which = (zsock_t *) zpoller_wait (poller, 100);
             if (which) {
-                //  The actor only speaks when asked: anything else is odd
+                //  The actor speaks unasked only when it stepped down:
+                //  another broker took its shards (docs/CLUSTER.md)
                 char *message = zstr_recv (broker);
-                gt_log_warn ("garbagetruck", "unexpected message from the broker: %s", message ? message : "(null)");
+                bool stopped = message && streq (message, "STOPPED");
+                if (!stopped)
+                    gt_log_warn ("garbagetruck", "unexpected message from the broker: %s",
+                                 message ? message : "(null)");
                 zstr_free (&message);
+                if (stopped) {
+                    rc = S_EXIT_STEPPED_DOWN;
+                    break;
+                }
             }
         }
         zpoller_destroy (&poller);
-        gt_log_info ("garbagetruck", "stopping (signal received)");
+        if (rc == 0)
+            gt_log_info ("garbagetruck", "stopping (signal received)");
+        else
+            gt_log_error ("garbagetruck", "stopped: the broker stepped down (another broker owns its "
+                          "shards); exit %d, to be restarted as a standby", rc);
     }
     else
         rc = 1;

@@ -57,7 +57,7 @@ static const s_setting_t s_settings [] = {
     { "DATABASE_URL", "database-url", S_STRING, S_FIELD (database_url), 0, 0,
       "PostgreSQL connection string (postgres store)" },
     { "GC_MAX_DB_CONNECTIONS", "max-db-connections", S_UINT, S_FIELD (max_db_connections), 1, 1000,
-      "PostgreSQL connections allowed; the store uses 1 (start-up, then writes) (10)" },
+      "PostgreSQL connections allowed; the store uses 2 (writer, shard ownership) (10)" },
     { "GC_DB_CONNECT_WAIT", "db-connect-wait", S_WAIT_SECONDS, S_FIELD (db_connect_wait_ms), 0, S_DAY_MS,
       "seconds to wait for PostgreSQL at start; 0 = fail at once, -1 = forever (0)" },
     { "GC_RECOVERY_EXPIRY_RATE", "recovery-expiry-rate", S_UINT, S_FIELD (recovery_expiry_rate), 1, 100000000,
@@ -96,6 +96,16 @@ static const s_setting_t s_settings [] = {
       "directory of the client certificates the broker trusts (with --curve-cert)" },
     { "GC_INSECURE", NULL, S_UINT, S_FIELD (insecure), 0, 1,
       NULL },
+    { "GC_BROKER_ID", "broker-id", S_STRING, S_FIELD (broker_id), 0, 0,
+      "this broker's name among those on one database; unique (host:port)" },
+    { "GC_ADVERTISE_ENDPOINT", "advertise-endpoint", S_STRING, S_FIELD (advertise_endpoint), 0, 0,
+      "requests endpoint other brokers tell clients (tcp://host:port bound)" },
+    { "GC_ADVERTISE_EVENTS", "advertise-events", S_STRING, S_FIELD (advertise_events), 0, 0,
+      "events endpoint other brokers tell clients (tcp://host:events-port bound)" },
+    { "GC_SHARD_LEASE", "shard-lease", S_SECONDS, S_FIELD (shard_lease_ms), 300, 600 * 1000,
+      "seconds: ownership lease of the shards; a dead broker's shards move after it (3)" },
+    { "GC_SHARD_RENEW", "shard-renew", S_SECONDS, S_FIELD (shard_renew_ms), 100, 300 * 1000,
+      "seconds: how often a broker renews its shards (1)" },
     { "GC_SHUTDOWN_LINGER", "shutdown-linger", S_SECONDS, S_FIELD (shutdown_linger_ms), 0, 3600 * 1000,
       "seconds: a stop waits this long for commits in flight and owed replies (15)" },
 };
@@ -124,6 +134,8 @@ gt_config_new (void)
     self->connection_max_pending = 10000;
     self->connection_max_queued_bytes = 4 * 1024 * 1024;
     self->shutdown_linger_ms = 15 * 1000;
+    self->shard_lease_ms = 3 * 1000;
+    self->shard_renew_ms = 1000;
     self->db_group_commit = 1;
     self->cleanup_interval_ms = 60 * 1000;
     self->cleanup_timeout_ms = 30 * 1000;
@@ -153,6 +165,9 @@ gt_config_destroy (gt_config_t **self_p)
         free (self->metrics_host);
         free (self->curve_cert);
         free (self->curve_clients);
+        free (self->broker_id);
+        free (self->advertise_endpoint);
+        free (self->advertise_events);
         free (self);
         *self_p = NULL;
     }
@@ -179,6 +194,9 @@ gt_config_dup (const gt_config_t *self)
     copy->metrics_host = s_strdup_or_null (self->metrics_host);
     copy->curve_cert = s_strdup_or_null (self->curve_cert);
     copy->curve_clients = s_strdup_or_null (self->curve_clients);
+    copy->broker_id = s_strdup_or_null (self->broker_id);
+    copy->advertise_endpoint = s_strdup_or_null (self->advertise_endpoint);
+    copy->advertise_events = s_strdup_or_null (self->advertise_events);
     return copy;
 }
 
@@ -375,6 +393,18 @@ gt_config_check (const gt_config_t *self, char *err, size_t err_size)
                   "and GC_CURVE_CLIENTS (--curve-clients, the directory of trusted client certificates)");
         return GT_CONFIG_ERROR;
     }
+    //  The renewal must land before the self-fencing margin (1/6 of the
+    //  lease, at least 100 ms) runs out
+    if (self->shard_renew_ms + gt_config_shard_margin_ms (self) >= self->shard_lease_ms) {
+        snprintf (err, err_size, "GC_SHARD_RENEW (%.3f s) must be shorter than GC_SHARD_LEASE (%.3f s) minus "
+                  "its self-fencing margin (%.3f s)", self->shard_renew_ms / 1000.0,
+                  self->shard_lease_ms / 1000.0, gt_config_shard_margin_ms (self) / 1000.0);
+        return GT_CONFIG_ERROR;
+    }
+    if (self->broker_id && (!*self->broker_id || strlen (self->broker_id) > 200)) {
+        snprintf (err, err_size, "GC_BROKER_ID: 1 to 200 characters");
+        return GT_CONFIG_ERROR;
+    }
     char endpoint [300];
     snprintf (endpoint, sizeof (endpoint), "tcp://%s:1", self->host);
     if (!self->curve_cert && !self->insecure && !gt_config_endpoint_is_local (endpoint)) {
@@ -389,6 +419,20 @@ gt_config_check (const gt_config_t *self, char *err, size_t err_size)
         return GT_CONFIG_ERROR;
     }
     return GT_CONFIG_OK;
+}
+
+uint64_t
+gt_config_shard_margin_ms (const gt_config_t *self)
+{
+    uint64_t margin = self->shard_lease_ms / 6;
+    return margin < 100? 100: margin;
+}
+
+void
+gt_config_set_broker_id (gt_config_t *self, const char *broker_id)
+{
+    assert (self);
+    s_set_string (&self->broker_id, broker_id);
 }
 
 bool

@@ -612,7 +612,7 @@ s_lease_purge (gt_leases_t *self, gt_lease_t *lease)
     if (self->hooks.lease_delete) {
         char id [GT_LEASE_ID_LEN + 1];
         gt_lease_tables_id_format (lease->id, id);
-        self->hooks.lease_delete (self->hooks.ctx, id);
+        self->hooks.lease_delete (self->hooks.ctx, id, lease->object->id);
     }
     gt_lease_object_t *object = lease->object;
     gt_lease_tables_service_unref (self->tables, gt_lease_tables_service_of (lease));

@@ -55,7 +55,7 @@ typedef struct {
     //  A lease record was created or changed / was forgotten (store writes);
     //  idempotency_key is the key it was created with, or NULL
     void (*lease_put) (void *ctx, const gt_lease_info_t *lease, const char *idempotency_key);
-    void (*lease_delete) (void *ctx, const char *lease_id);
+    void (*lease_delete) (void *ctx, const char *lease_id, const char *object_id);
     //  An object's life state changed: fence of its current (or last) life,
     //  and when a reclaim is pending (grace period), its wall deadline,
     //  reason and last lease id; pending_at == 0 when none.

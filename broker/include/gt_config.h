@@ -50,6 +50,11 @@ typedef struct {
     char *curve_cert;                   //  GC_CURVE_CERT: the broker's secret certificate file, or NULL (no CURVE)
     char *curve_clients;                //  GC_CURVE_CLIENTS: directory of trusted client certificates, or NULL
     uint64_t insecure;                  //  GC_INSECURE, --insecure: 1 = may bind beyond loopback without CURVE
+    char *broker_id;                    //  GC_BROKER_ID: unique per broker on one database, or NULL (host:port)
+    char *advertise_endpoint;           //  GC_ADVERTISE_ENDPOINT: what clients are told to connect to, or NULL
+    char *advertise_events;             //  GC_ADVERTISE_EVENTS: the same for the events socket, or NULL
+    uint64_t shard_lease_ms;            //  GC_SHARD_LEASE: ownership lease of a broker's shards (postgres)
+    uint64_t shard_renew_ms;            //  GC_SHARD_RENEW: its renewal period
     bool verbose;                       //  --verbose: log every request
 } gt_config_t;
 
@@ -74,11 +79,17 @@ void gt_config_set_callback_allow (gt_config_t *self, const char *allow);
 void gt_config_set_callback_secret (gt_config_t *self, const char *secret);
 void gt_config_set_metrics_host (gt_config_t *self, const char *host);
 void gt_config_set_curve (gt_config_t *self, const char *cert, const char *clients);
+void gt_config_set_broker_id (gt_config_t *self, const char *broker_id);
 
 //  True if a bind to this endpoint reaches this host only: tcp:// on a
 //  loopback address (127.0.0.0/8, ::1, localhost), ipc://, inproc://.
 //  Without CURVE the broker binds nothing else unless insecure is set.
 bool gt_config_endpoint_is_local (const char *endpoint);
+
+//  The self-fencing margin of the shard lease: a broker stops acting on its
+//  shards this long before their ownership lease can run out (lease / 6,
+//  at least 100 ms: 500 ms for the default 3 s).
+uint64_t gt_config_shard_margin_ms (const gt_config_t *self);
 
 //  Apply GC_* environment variables.  On a bad value writes a message into
 //  err and returns GT_CONFIG_ERROR.

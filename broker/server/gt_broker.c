@@ -140,6 +140,7 @@ typedef struct {
     gt_broker_requests_t *requests; //  a request applied, its reply encoded (gt_broker_requests.h)
     bool verbose;                   //  log every request
     bool terminated;                //  $TERM received: a graceful stop, then the loop ends
+    bool stepped_down;              //  the store's shards went to another broker: act on nothing
 } s_broker_t;
 
 
@@ -482,6 +483,12 @@ s_flush (s_broker_t *self)
 static void
 s_release_durable (s_broker_t *self)
 {
+    //  A durable batch is published and answered only while the broker
+    //  still owns its shards: after a pause past the ownership lease it
+    //  waits for the renewal, or is dropped if another broker took them
+    //  (which loaded the batch and serves it now)
+    if (self->store && gt_store_fenced (self->store))
+        return;
     s_batch_t *batch;
     while ((batch = (s_batch_t *) zlistx_first (self->flight)) && batch->durable) {
         zlistx_detach (self->flight, NULL);
@@ -531,7 +538,8 @@ s_hook_event (void *ctx, gt_event_kind_t kind, const gt_lease_info_t *lease,
     }
     batch->last_seq = record->seq;
     batch->dirty = true;
-    gt_store_event (self->store, record->seq, kind, at, record->topic, record->body, record->size);
+    gt_store_event (self->store, gt_shard_of (lease->object_id),
+                    record->seq, kind, at, record->topic, record->body, record->size);
 }
 
 static void
@@ -543,11 +551,11 @@ s_hook_lease_put (void *ctx, const gt_lease_info_t *lease, const char *key)
 }
 
 static void
-s_hook_lease_delete (void *ctx, const char *lease_id)
+s_hook_lease_delete (void *ctx, const char *lease_id, const char *object_id)
 {
     s_broker_t *self = (s_broker_t *) ctx;
     s_batch_current (self)->dirty = true;
-    gt_store_lease_delete (self->store, lease_id);
+    gt_store_lease_delete (self->store, lease_id, gt_shard_of (object_id));
 }
 
 static void
@@ -788,6 +796,10 @@ s_poll_timeout (s_broker_t *self)
     int64_t timeout = gt_admission_timer_timeout (self->admission, gt_leases_timeout (self->leases), zclock_mono ());
     if (self->backlog_count && (timeout < 0 || timeout > 1))
         timeout = 1;                //  retry queued replies every ms
+    //  Fenced (ownership not renewed): look again soon, to release what
+    //  waits once the renewal lands
+    if (self->store && gt_store_fenced (self->store) && (timeout < 0 || timeout > 50))
+        timeout = 50;
     if (self->curve && (timeout < 0 || timeout > self->curve_wait))
         timeout = self->curve_wait;     //  the next look at GC_CURVE_CLIENTS
     if (self->trim_at) {
@@ -1090,11 +1102,11 @@ s_delivery_put_row (void *ctx, const gt_store_callback_t *row)
 }
 
 static void
-s_delivery_delete_row (void *ctx, uint64_t job_id)
+s_delivery_delete_row (void *ctx, uint64_t job_id, unsigned shard)
 {
     s_broker_t *self = (s_broker_t *) ctx;
     s_batch_current (self)->dirty = true;
-    gt_store_callback_delete (self->store, job_id);
+    gt_store_callback_delete (self->store, job_id, shard);
 }
 
 static uint64_t
@@ -1300,13 +1312,37 @@ s_broker_destroy (s_broker_t **self_p)
     *self_p = NULL;
 }
 
+//  The store's shards went to another broker (docs/CLUSTER.md): it serves
+//  them now, from what this broker made durable.  Nothing more is read,
+//  committed, published, answered or called back; the pipe hears it
+//  ("STOPPED", unasked: the daemon exits) and then only $TERM.
+static void
+s_step_down (s_broker_t *self)
+{
+    gt_log_error ("broker", "stepping down: another broker owns the shards now; %zu batch(es) in flight "
+                  "and their replies are dropped (their clients retry there)", zlistx_size (self->flight));
+    self->stepped_down = true;
+    gt_broker_delivery_stop (self->delivery);
+    zstr_send (self->pipe, "STOPPED");
+    while (!self->terminated) {
+        zmsg_t *msg = zmsg_recv (self->pipe);
+        char *command = msg ? zmsg_popstr (msg) : NULL;
+        if (!msg || (command && streq (command, "$TERM")))
+            self->terminated = true;
+        else
+            zstr_send (self->pipe, "-1");
+        zstr_free (&command);
+        zmsg_destroy (&msg);
+    }
+}
+
 static void
 s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
 {
     s_broker_t *self = s_broker_new (pipe, config, store);
     zsock_signal (pipe, 0);
     while (!self->terminated) {
-        zmq_pollitem_t items [6 + GT_CURVE_MAX_SOCKS];
+        zmq_pollitem_t items [7 + GT_CURVE_MAX_SOCKS];
         int count = 0;
         items [count++] = (zmq_pollitem_t) { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 };
         int router_item = -1, store_item = -1;
@@ -1322,6 +1358,12 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         zsock_t *outcomes = gt_broker_delivery_sock (self->delivery);
         if (outcomes)
             items [count++] = (zmq_pollitem_t) { zsock_resolve (outcomes), 0, ZMQ_POLLIN, 0 };
+        int ownership_item = -1;
+        zsock_t *ownership = self->store ? gt_store_ownership_sock (self->store) : NULL;
+        if (ownership) {
+            ownership_item = count;
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (ownership), 0, ZMQ_POLLIN, 0 };
+        }
         //  The handshake gate and the subscriptions (CURVE)
         if (self->curve) {
             zsock_t *gate [GT_CURVE_MAX_SOCKS];
@@ -1350,8 +1392,14 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
             }
         }
         (void) router_item;
+        if (ownership_item >= 0 && (items [ownership_item].revents & ZMQ_POLLIN)
+        &&  !gt_store_ownership_read (self->store)) {
+            s_step_down (self);
+            break;
+        }
         if (store_item >= 0 && (items [store_item].revents & ZMQ_POLLIN))
             s_handle_completions (self);
+        s_release_durable (self);   //  what waited for a renewal of the shards
         if (metrics_item >= 0 && (items [metrics_item].revents & ZMQ_POLLIN))
             gt_metrics_wake_drain (self->metrics);
         gt_broker_metrics_tick (self->broker_metrics);

@@ -184,7 +184,7 @@ s_put_row (gt_broker_delivery_t *self, s_callback_t *record, uint64_t next_at)
     gt_store_callback_t row = {
         record->job_id, record->lease_id, record->url, record->body, record->max_retries,
         record->retry_delay_ms, record->attempts, record->status, next_at,
-        record->error ? record->error : ""
+        record->error ? record->error : "", record->shard
     };
     record->written = self->batch.turn (self->batch.ctx, NULL);
     self->batch.put_row (self->batch.ctx, &row);
@@ -352,6 +352,7 @@ gt_broker_delivery_hook (gt_broker_delivery_t *self, const gt_lease_info_t *owne
     s_callback_t *record = (s_callback_t *) zmalloc (sizeof (s_callback_t));
     assert (record);
     record->job_id = job_id;
+    record->shard = gt_shard_of (owner->object_id);
     if (owner->cleanup_status == GT_CLEANUP_PENDING)
         memcpy (record->lease_id, owner->id, sizeof (record->lease_id));
     record->url = strdup (gt_callback_job_url (job));
@@ -438,7 +439,7 @@ s_outcome (gt_broker_delivery_t *self, const gt_delivery_outcome_t *outcome)
             self->counters.delivered++;
             s_lease_state (self, record, GT_CLEANUP_DELIVERED, true);
             if (self->store && gt_store_outbox (self->store)) {
-                self->batch.delete_row (self->batch.ctx, record->job_id);
+                self->batch.delete_row (self->batch.ctx, record->job_id, record->shard);
             }
             gt_broker_delivery_forget (self, record);
             break;
@@ -483,6 +484,7 @@ gt_broker_delivery_load (gt_broker_delivery_t *self, const gt_store_callback_t *
     s_callback_t *record = (s_callback_t *) zmalloc (sizeof (s_callback_t));
     assert (record);
     record->job_id = row->job_id;
+    record->shard = row->shard;
     if (row->lease_id && gt_lease_id_valid (row->lease_id))
         memcpy (record->lease_id, row->lease_id, sizeof (record->lease_id));
     record->url = strdup (row->url);

@@ -58,7 +58,7 @@ typedef uint64_t (gt_broker_delivery_turn_fn) (void *ctx, uint64_t *last_seq_p);
 //  one, in the broker's batch of this turn: the broker decides what goes
 //  into a store batch, this module only asks.
 typedef void (gt_broker_delivery_put_fn) (void *ctx, const gt_store_callback_t *row);
-typedef void (gt_broker_delivery_delete_fn) (void *ctx, uint64_t job_id);
+typedef void (gt_broker_delivery_delete_fn) (void *ctx, uint64_t job_id, unsigned shard);
 
 //  What the broker lends: its batch of the turn and the outbox rows in it.
 typedef struct {

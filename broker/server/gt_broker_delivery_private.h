@@ -22,6 +22,7 @@ extern "C" {
 typedef struct {
     uint64_t job_id;                //  the engine's handle, and the outbox row's key
     char lease_id [GT_LEASE_ID_LEN + 1];    //  the lease whose URL is called ("" if unknown)
+    unsigned shard;                 //  its object's shard (what the store fences by)
     char *url;                      //  the endpoint
     char *body;                     //  stored body (without "attempt")
     uint32_t max_retries;           //  retries after the first attempt

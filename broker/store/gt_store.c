@@ -79,10 +79,10 @@ gt_store_lease_put (gt_store_t *self, const gt_lease_info_t *lease, const char *
 }
 
 void
-gt_store_lease_delete (gt_store_t *self, const char *lease_id)
+gt_store_lease_delete (gt_store_t *self, const char *lease_id, unsigned shard)
 {
     if (self->ops.lease_delete)
-        self->ops.lease_delete (self->impl, lease_id);
+        self->ops.lease_delete (self->impl, lease_id, shard);
 }
 
 void
@@ -100,11 +100,11 @@ gt_store_object_delete (gt_store_t *self, const char *object_id, uint64_t fence)
 }
 
 void
-gt_store_event (gt_store_t *self, uint64_t seq, gt_event_kind_t kind, uint64_t at,
+gt_store_event (gt_store_t *self, unsigned shard, uint64_t seq, gt_event_kind_t kind, uint64_t at,
                 const char *topic, const void *body, size_t size)
 {
     if (self->ops.event)
-        self->ops.event (self->impl, seq, kind, at, topic, body, size);
+        self->ops.event (self->impl, shard, seq, kind, at, topic, body, size);
 }
 
 bool
@@ -122,10 +122,10 @@ gt_store_callback_put (gt_store_t *self, const gt_store_callback_t *callback)
 }
 
 void
-gt_store_callback_delete (gt_store_t *self, uint64_t job_id)
+gt_store_callback_delete (gt_store_t *self, uint64_t job_id, unsigned shard)
 {
     if (self->ops.callback_delete)
-        self->ops.callback_delete (self->impl, job_id);
+        self->ops.callback_delete (self->impl, job_id, shard);
 }
 
 gt_store_status_t
@@ -190,4 +190,25 @@ gt_store_memory_new (void)
 {
     gt_store_ops_t ops = { .name = "memory", .flush = s_memory_flush };
     return gt_store_new (&ops, NULL);
+}
+
+bool
+gt_store_fenced (gt_store_t *self)
+{
+    assert (self);
+    return self->ops.fenced ? self->ops.fenced (self->impl) : false;
+}
+
+zsock_t *
+gt_store_ownership_sock (gt_store_t *self)
+{
+    assert (self);
+    return self->ops.ownership_sock ? self->ops.ownership_sock (self->impl) : NULL;
+}
+
+bool
+gt_store_ownership_read (gt_store_t *self)
+{
+    assert (self);
+    return self->ops.ownership_read ? self->ops.ownership_read (self->impl) : true;
 }

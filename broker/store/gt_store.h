@@ -84,6 +84,7 @@ typedef struct {
     gt_cleanup_status_t status;     //  GT_CLEANUP_PENDING or GT_CLEANUP_DEAD
     uint64_t next_at;               //  PENDING: wall ms of the next attempt, 0 = at once
     const char *last_error;         //  last attempt's error, "" if none
+    unsigned shard;                 //  its object's shard (gt_shard_of)
 } gt_store_callback_t;
 
 typedef enum {
@@ -118,10 +119,10 @@ typedef struct {
     void (*destroy) (void *impl);
     int (*recover) (void *impl, const gt_store_loader_t *loader, char *err, size_t err_size);
     void (*lease_put) (void *impl, const gt_lease_info_t *lease, const char *idempotency_key);
-    void (*lease_delete) (void *impl, const char *lease_id);
+    void (*lease_delete) (void *impl, const char *lease_id, unsigned shard);
     void (*object_put) (void *impl, const gt_store_object_t *object);
     void (*object_delete) (void *impl, const char *object_id, uint64_t fence);
-    void (*event) (void *impl, uint64_t seq, gt_event_kind_t kind, uint64_t at,
+    void (*event) (void *impl, unsigned shard, uint64_t seq, gt_event_kind_t kind, uint64_t at,
                    const char *topic, const void *body, size_t size);
     //  Close the batch recorded since the previous flush, as number batch
     gt_store_status_t (*flush) (void *impl, uint64_t batch);
@@ -134,7 +135,7 @@ typedef struct {
     //  Outbox (optional, both or neither): insert or replace the row of
     //  callback->job_id / delete it
     void (*callback_put) (void *impl, const gt_store_callback_t *callback);
-    void (*callback_delete) (void *impl, uint64_t job_id);
+    void (*callback_delete) (void *impl, uint64_t job_id, unsigned shard);
     //  Copy the store's figures (optional: a store that measures nothing)
     void (*figures) (void *impl, gt_store_figures_t *figures);
     //  A command for the store (optional; test stores): argv [0 .. argc-1]
@@ -144,6 +145,16 @@ typedef struct {
     //  True if the broker may hand the store over (DETACH; test stores):
     //  the store keeps what it made durable, for another broker to recover
     bool detachable;
+    //  Ownership (a store several brokers share: PostgreSQL; optional, all
+    //  three or none; docs/CLUSTER.md).  fenced: true while the broker must
+    //  not act on what it holds (its ownership may have run out: it is
+    //  renewed, or lost); healthy is then false too.  ownership_sock: a
+    //  socket readable when ownership news arrive; ownership_read reads
+    //  them and returns false once the broker lost its shards to another
+    //  broker, which serves them now: the broker must stop at once.
+    bool (*fenced) (void *impl);
+    zsock_t *(*ownership_sock) (void *impl);
+    bool (*ownership_read) (void *impl);
 } gt_store_ops_t;
 
 //  Wrap an implementation (ops copied; impl owned: destroyed with the store).
@@ -162,15 +173,16 @@ bool gt_store_healthy (gt_store_t *self);
 void gt_store_figures (gt_store_t *self, gt_store_figures_t *figures);
 
 void gt_store_lease_put (gt_store_t *self, const gt_lease_info_t *lease, const char *idempotency_key);
-void gt_store_lease_delete (gt_store_t *self, const char *lease_id);
+//  shard: the lease's object's (gt_shard_of), for stores that fence by shard
+void gt_store_lease_delete (gt_store_t *self, const char *lease_id, unsigned shard);
 void gt_store_object_put (gt_store_t *self, const gt_store_object_t *object);
 void gt_store_object_delete (gt_store_t *self, const char *object_id, uint64_t fence);
-void gt_store_event (gt_store_t *self, uint64_t seq, gt_event_kind_t kind, uint64_t at,
+void gt_store_event (gt_store_t *self, unsigned shard, uint64_t seq, gt_event_kind_t kind, uint64_t at,
                      const char *topic, const void *body, size_t size);
 //  True if the store keeps an outbox (callback ops present)
 bool gt_store_outbox (gt_store_t *self);
 void gt_store_callback_put (gt_store_t *self, const gt_store_callback_t *callback);
-void gt_store_callback_delete (gt_store_t *self, uint64_t job_id);
+void gt_store_callback_delete (gt_store_t *self, uint64_t job_id, unsigned shard);
 gt_store_status_t gt_store_flush (gt_store_t *self, uint64_t batch);
 zsock_t *gt_store_completion_sock (gt_store_t *self);
 int gt_store_completion (gt_store_t *self, uint64_t *batch_p, bool *durable_p);
@@ -180,6 +192,10 @@ int gt_store_recover (gt_store_t *self, const gt_store_loader_t *loader, char *e
 int gt_store_control (gt_store_t *self, int argc, const char *argv []);
 //  True if the store may be handed over (DETACH).
 bool gt_store_detachable (gt_store_t *self);
+//  Ownership (see the ops): false / NULL / true for stores without it.
+bool gt_store_fenced (gt_store_t *self);
+zsock_t *gt_store_ownership_sock (gt_store_t *self);
+bool gt_store_ownership_read (gt_store_t *self);
 
 #ifdef __cplusplus
 }

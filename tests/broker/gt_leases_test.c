@@ -69,9 +69,10 @@ s_on_put (void *ctx, const gt_lease_info_t *lease, const char *key)
 }
 
 static void
-s_on_delete (void *ctx, const char *lease_id)
+s_on_delete (void *ctx, const char *lease_id, const char *object_id)
 {
     (void) lease_id;
+    (void) object_id;
     ((s_sink_t *) ctx)->deletes++;
 }
 

@@ -20,15 +20,17 @@ s_counting_destroy (void *impl)
 }
 
 static void
-s_counting_lease_delete (void *impl, const char *lease_id)
+s_counting_lease_delete (void *impl, const char *lease_id, unsigned shard)
 {
+    (void) shard;
     (void) lease_id;
     ((s_counting_t *) impl)->records++;
 }
 
 static void
-s_counting_callback_delete (void *impl, uint64_t job_id)
+s_counting_callback_delete (void *impl, uint64_t job_id, unsigned shard)
 {
+    (void) shard;
     (void) job_id;
     ((s_counting_t *) impl)->records++;
 }
@@ -85,7 +87,7 @@ gt_store_test (bool verbose)
     store = gt_store_memory_new ();
     assert (!gt_store_outbox (store));
     gt_store_callback_t row = { 7, "0123456789abcdef0123456789abcdef", "http://127.0.0.1:9/x", "{}",
-                                3, 100, 0, GT_CLEANUP_PENDING, 0, "" };
+                                3, 100, 0, GT_CLEANUP_PENDING, 0, "", 0 };
     gt_store_callback_put (store, &row);        //  ignored
     gt_store_destroy (&store);
 
@@ -105,9 +107,9 @@ gt_store_test (bool verbose)
     assert (streq (gt_store_name (store), "counting"));
     assert (gt_store_records (store) && !gt_store_async (store));
     assert (!gt_store_outbox (store));           //  callback_put absent
-    gt_store_lease_delete (store, row.lease_id);
+    gt_store_lease_delete (store, row.lease_id, 0);
     gt_store_object_delete (store, "object-1", 3);      //  no op: skipped
-    gt_store_callback_delete (store, 7);
+    gt_store_callback_delete (store, 7, 0);
     assert (counting.records == 2);
     assert (gt_store_flush (store, 1) == GT_STORE_DONE && counting.flushes == 1);
     //  Commands reach the store with their words; a refusal is -1

@@ -28,6 +28,9 @@ void gt_pgbatch_test (bool verbose);
 void gt_pgschema_test (bool verbose);
 //  The writer: group commit, collapsing, outages, a session the server ends
 void gt_pgwriter_test (bool verbose);
+//  Shard ownership: acquire, standby, release and takeover, a crash, a
+//  zombie, a restart under the same id, the epoch proof
+void gt_pgshards_test (bool verbose);
 //  Recovery: the metadata decoder, then 20,000 leases written and read back
 void gt_pgload_test (bool verbose);
 //  The store over them: recording, completions, recovery, an outage,

@@ -108,8 +108,8 @@ gt_pgbatch_test (bool verbose)
     //  Put then delete deletes; delete then put puts
     s_test_lease (&lease, id2, 0);
     gt_pgbatch_lease_put (batch, &lease, NULL);
-    gt_pgbatch_lease_delete (batch, id2);
-    gt_pgbatch_lease_delete (batch, id3);
+    gt_pgbatch_lease_delete (batch, id2, 0);
+    gt_pgbatch_lease_delete (batch, id3, 0);
     s_test_lease (&lease, id3, 9);
     gt_pgbatch_lease_put (batch, &lease, NULL);
     assert (batch->leases.live_puts == 2);
@@ -142,8 +142,8 @@ gt_pgbatch_test (bool verbose)
     //  Objects, events, prune and meta
     gt_pgobject_t object = { "object-1", 3, true, 0, GT_REASON_NONE, NULL };
     gt_pgbatch_object_put (batch, &object);
-    gt_pgbatch_event (batch, 1, GT_EVENT_LEASE_CREATED, 1700000000000, "created.TEMPORARY_FILE.svc", "\x81", 1);
-    gt_pgbatch_event (batch, 2, GT_EVENT_LEASE_RENEWED, 1700000000001, "renewed.TEMPORARY_FILE.svc", "\x82", 1);
+    gt_pgbatch_event (batch, 0, 1, GT_EVENT_LEASE_CREATED, 1700000000000, "created.TEMPORARY_FILE.svc", "\x81", 1);
+    gt_pgbatch_event (batch, 0, 2, GT_EVENT_LEASE_RENEWED, 1700000000001, "renewed.TEMPORARY_FILE.svc", "\x82", 1);
     gt_pgbatch_events_prune (batch, 5);
     gt_pgbatch_events_prune (batch, 3);
     gt_pgbatch_meta (batch, 10, 3);
@@ -168,8 +168,8 @@ gt_pgbatch_test (bool verbose)
     object.last_lease_id = id1;
     gt_pgbatch_object_put (other, &object);
     gt_pgbatch_object_delete (other, "object-2");
-    gt_pgbatch_lease_delete (other, id3);
-    gt_pgbatch_event (other, 3, GT_EVENT_LEASE_RELEASED, 1700000001000, "released.TEMPORARY_FILE.svc", "\x83", 1);
+    gt_pgbatch_lease_delete (other, id3, 0);
+    gt_pgbatch_event (other, 0, 3, GT_EVENT_LEASE_RELEASED, 1700000001000, "released.TEMPORARY_FILE.svc", "\x83", 1);
     gt_pgbatch_meta (other, 12, 2);
     gt_pgbatch_merge (batch, &other);
     assert (other == NULL);
@@ -203,7 +203,7 @@ gt_pgbatch_test (bool verbose)
     //  callback state goes in its own columns
     batch = gt_pgbatch_new ();
     gt_pgcallback_t callback = { 7, id1, "http://127.0.0.1/c", "{}", 3, 500, 0,
-                                 GT_CLEANUP_PENDING, 0, "" };
+                                 GT_CLEANUP_PENDING, 0, "", 0 };
     gt_pgbatch_callback_put (batch, &callback);
     callback.attempts = 1;
     callback.next_at = 1700000002000;
@@ -214,7 +214,7 @@ gt_pgbatch_test (bool verbose)
     gt_pgbatch_callback_put (batch, &callback);
     assert (gt_pgbatch_size (batch) == 2);
     other = gt_pgbatch_new ();
-    gt_pgbatch_callback_delete (other, 8);
+    gt_pgbatch_callback_delete (other, 8, 0);
     callback.job_id = 7;
     callback.status = GT_CLEANUP_DEAD;
     callback.attempts = 4;

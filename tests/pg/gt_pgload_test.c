@@ -163,11 +163,11 @@ gt_pgload_test (bool verbose)
                             "fedcba9876543210fedcba9876543210" };
     gt_pgbatch_object_put (batch, &ended);
     for (uint64_t seq = 1; seq <= 30; seq++)
-        gt_pgbatch_event (batch, seq, (gt_event_kind_t) (seq % GT_EVENT_COUNT_), 1700000000000 + seq,
+        gt_pgbatch_event (batch, 0, seq, (gt_event_kind_t) (seq % GT_EVENT_COUNT_), 1700000000000 + seq,
                           "expired.CACHE_ENTRY.svc", &seq, sizeof seq);
     gt_pgbatch_meta (batch, 25, 77);        //  behind the rows: the loader takes the larger
     gt_pgcallback_t callback = { 9, "fedcba9876543210fedcba9876543210", "http://127.0.0.1:9/x",
-                                 "{\"a\":\"\u00e9\"}", 3, 250, 0, GT_CLEANUP_PENDING, 1700000009000, NULL };
+                                 "{\"a\":\"\u00e9\"}", 3, 250, 0, GT_CLEANUP_PENDING, 1700000009000, NULL, 0 };
     gt_pgbatch_callback_put (batch, &callback);
     callback.job_id = 5;
     callback.lease_id = NULL;
@@ -195,7 +195,10 @@ gt_pgload_test (bool verbose)
     options.event_history = 10;
     options.on_callback = s_test_on_callback;
     int64_t started = zclock_mono ();
-    assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
+    int loaded = gt_pgload (conn, &options, &result, err, sizeof err);
+    if (loaded)
+        fprintf (stderr, "%s\n", err);
+    assert (loaded == 0);
     if (verbose)
         printf ("\n   loaded %zu leases, %zu objects in %d ms\n", sink->leases, sink->objects,
                 (int) (zclock_mono () - started));

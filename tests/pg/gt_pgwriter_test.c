@@ -254,6 +254,66 @@ s_test_ended_by_server (gt_pgtestdb_t *testdb, PGconn *check, PGconn *watcher, b
     gt_pgwriter_destroy (&writer);
 }
 
+//  Fencing (004_shards.sql): a fenced batch commits only while its broker
+//  owns the shards it writes at the epochs it claims; the failure names the
+//  shard, and nothing of the transaction is written.
+static void
+s_test_fencing (gt_pgtestdb_t *testdb, PGconn *check)
+{
+    gt_pgwriter_options_t options;
+    gt_pgwriter_options_init (&options);
+    options.broker_id = "broker-a";
+    gt_pgwriter_t *writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), NULL, &options);
+    s_test_expect_state (writer, true);
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'broker-a', epoch = 7");
+    uint64_t epochs [GT_SHARD_COUNT];
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        epochs [shard] = 7;
+
+    //  At its epochs: committed, each row with its object's shard
+    gt_pgbatch_t *batch = s_test_batch (40000, 0);
+    gt_pgbatch_fence (batch, epochs);
+    assert (gt_pgwriter_submit (writer, &batch) == 1);
+    s_test_expect_commit (writer, 1, true, NULL);
+    char *object = gt_pgtestdb_value (check, "SELECT object_id FROM gt_leases WHERE object_id = 'object-20000'");
+    assert (object);
+    char sql [160];
+    snprintf (sql, sizeof sql, "SELECT shard FROM gt_leases WHERE object_id = '%s'", object);
+    long long shard = s_test_count (check, sql);
+    assert (shard == (long long) gt_shard_of (object));
+    snprintf (sql, sizeof sql, "SELECT gt_shard_of ('%s')", object);
+    assert (s_test_count (check, sql) == shard);
+    free (object);
+
+    //  Another broker took the shard (epoch 8): the batch fails, fenced,
+    //  and writes nothing; later batches fail with it (in-order failure)
+    snprintf (sql, sizeof sql, "UPDATE gt_shards SET owner = 'broker-b', epoch = 8 WHERE shard = %lld", shard);
+    gt_pgtestdb_exec (check, sql);
+    batch = s_test_batch (40000, 1);
+    gt_pgbatch_fence (batch, epochs);
+    assert (gt_pgwriter_submit (writer, &batch) == 2);
+    s_test_expect_commit (writer, 2, false, "fenced: shard");
+    assert (s_test_count (check, "SELECT renewals FROM gt_leases WHERE object_id = 'object-20000'") == 0);
+
+    //  A batch that writes only shards it still holds commits
+    unsigned other = (unsigned) (shard + 1) % GT_SHARD_COUNT;
+    uint32_t index = 40002;
+    for (;; index += 2) {
+        gt_lease_info_t lease;
+        gt_pgtestdb_lease_t storage;
+        gt_pgtestdb_lease (&lease, &storage, index, 0);
+        if (gt_shard_of (lease.object_id) == other)
+            break;
+    }
+    batch = s_test_batch (index, 0);
+    gt_pgbatch_fence (batch, epochs);
+    assert (gt_pgwriter_submit (writer, &batch) == 3);
+    s_test_expect_commit (writer, 3, true, NULL);
+
+    //  Unfenced batches prove nothing (the writer's own tests above)
+    gt_pgwriter_destroy (&writer);
+}
+
 void
 gt_pgwriter_test (bool verbose)
 {
@@ -291,7 +351,7 @@ gt_pgwriter_test (bool verbose)
     for (uint64_t seq = 1; seq <= 10; seq++) {
         char body [16];
         snprintf (body, sizeof body, "body\x01%" PRIu64, seq);
-        gt_pgbatch_event (batch, seq, GT_EVENT_LEASE_CREATED, 1700000000000 + seq,
+        gt_pgbatch_event (batch, 0, seq, GT_EVENT_LEASE_CREATED, 1700000000000 + seq,
                           "created.TEMPORARY_FILE.svc-1", body, strlen (body) + 1);
     }
     gt_pgbatch_meta (batch, 10, 5000);
@@ -328,7 +388,7 @@ gt_pgwriter_test (bool verbose)
     assert (gt_pgwriter_submit (writer, &batch) == 2);
     for (uint32_t variant = 1; variant <= 50; variant++) {
         batch = s_test_batch (20001, variant);
-        gt_pgbatch_event (batch, 10 + variant, GT_EVENT_LEASE_RENEWED, 1700000000000 + variant,
+        gt_pgbatch_event (batch, 0, 10 + variant, GT_EVENT_LEASE_RENEWED, 1700000000000 + variant,
                           "renewed.UNKNOWN.svc", "x", 1);
         gt_pgbatch_meta (batch, 10 + variant, 5000);
         assert (gt_pgwriter_submit (writer, &batch) == 2 + variant);
@@ -346,7 +406,7 @@ gt_pgwriter_test (bool verbose)
         gt_lease_info_t lease;
         gt_pgtestdb_lease_t storage;
         gt_pgtestdb_lease (&lease, &storage, index, 0);
-        gt_pgbatch_lease_delete (batch, lease.id);
+        gt_pgbatch_lease_delete (batch, lease.id, gt_shard_of (lease.object_id));
     }
     gt_pgbatch_object_delete (batch, "object-ended");
     gt_pgbatch_object_delete (batch, "object-never-written");
@@ -531,6 +591,7 @@ gt_pgwriter_test (bool verbose)
     gt_pgwriter_destroy (&writer);
 
     s_test_ended_by_server (testdb, check, watcher, verbose);
+    s_test_fencing (testdb, check);
 
     PQfinish (watcher);
     PQfinish (check);

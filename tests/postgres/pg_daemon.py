@@ -117,6 +117,10 @@ def start_daemon(url, log_path, *extra, storage="postgres", env=None):
         pytest.fail(f"{BROKER_BIN} is missing: build first (cmake --build build)")
     settings = {name: value for name, value in os.environ.items() if not name.startswith("GC_")}
     settings["GC_STORAGE_BACKEND"] = storage
+    # One broker identity across restarts, as a fixed host:port gives in a
+    # deployment: a restart after kill -9 takes its own shards back at once
+    # instead of waiting out the ownership lease (tests/cluster covers that)
+    settings["GC_BROKER_ID"] = "pg-test-broker"
     if url is None:
         settings.pop("DATABASE_URL", None)
     else:

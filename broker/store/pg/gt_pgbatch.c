@@ -41,37 +41,41 @@ const Oid gt_pgbatch_lease_types [GT_PGBATCH_LEASE_COLUMNS] = {
     GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_INT8,
     GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_JSONB,
     GT_PGBATCH_OID_JSONB, GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_INT8,
-    GT_PGBATCH_OID_TEXT
+    GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_INT2
 };
 const Oid gt_pgbatch_object_types [GT_PGBATCH_OBJECT_COLUMNS] = {
     GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_BOOL, GT_PGBATCH_OID_INT8,
-    GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_UUID
+    GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_UUID, GT_PGBATCH_OID_INT2
 };
 const Oid gt_pgbatch_event_types [GT_PGBATCH_EVENT_COLUMNS] = {
     GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_TEXT,
-    GT_PGBATCH_OID_BYTEA
+    GT_PGBATCH_OID_BYTEA, GT_PGBATCH_OID_INT2
 };
 const Oid gt_pgbatch_callback_types [GT_PGBATCH_CALLBACK_COLUMNS] = {
     GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_UUID, GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_TEXT,
     GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_TEXT,
-    GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_TEXT
+    GT_PGBATCH_OID_INT8, GT_PGBATCH_OID_TEXT, GT_PGBATCH_OID_INT2
 };
 
-enum { S_GUARD, S_LEASE_DELETE, S_LEASE_UPSERT, S_OBJECT_DELETE, S_OBJECT_UPSERT,
+enum { S_GUARD, S_PROVE, S_LEASE_DELETE, S_LEASE_UPSERT, S_OBJECT_DELETE, S_OBJECT_UPSERT,
        S_EVENT_INSERT, S_EVENT_PRUNE, S_META_UPDATE, S_CALLBACK_DELETE, S_CALLBACK_UPSERT,
        S_STATEMENTS };
 
 static const s_statement_t s_statements [S_STATEMENTS] = {
     //  Fails (division by zero) unless the previous transaction committed
     { "gt_guard", "SELECT 1 / (commit_token = $1::int8)::int FROM gt_meta" },
+    //  Fails (SQLSTATE GTF01) unless the broker still owns the shards
+    //  written, at the epochs it claims (004_shards.sql)
+    { "gt_prove", "SELECT gt_prove_epochs ($1::text, $2::int2[], $3::int8[])" },
     { "gt_lease_delete", "DELETE FROM gt_leases WHERE id = ANY ($1::uuid[])" },
     { "gt_lease_upsert",
       "INSERT INTO gt_leases (id, object_id, object_type, service_id, state, fence, ttl_ms,"
       " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
-      " cleanup_status, cleanup_attempts, cleanup_error)"
+      " cleanup_status, cleanup_attempts, cleanup_error, shard)"
       " SELECT * FROM unnest ($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
       " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[],"
-      " $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int8[], $17::text[])"
+      " $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int8[], $17::text[],"
+      " $18::int2[])"
       " ON CONFLICT (id) DO UPDATE SET object_id = EXCLUDED.object_id,"
       " object_type = EXCLUDED.object_type, service_id = EXCLUDED.service_id,"
       " state = EXCLUDED.state, fence = EXCLUDED.fence, ttl_ms = EXCLUDED.ttl_ms,"
@@ -79,19 +83,22 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
       " expires_at = EXCLUDED.expires_at, renewals = EXCLUDED.renewals,"
       " metadata = EXCLUDED.metadata, cleanup = EXCLUDED.cleanup,"
       " idempotency_key = EXCLUDED.idempotency_key, cleanup_status = EXCLUDED.cleanup_status,"
-      " cleanup_attempts = EXCLUDED.cleanup_attempts, cleanup_error = EXCLUDED.cleanup_error" },
+      " cleanup_attempts = EXCLUDED.cleanup_attempts, cleanup_error = EXCLUDED.cleanup_error,"
+      " shard = EXCLUDED.shard" },
     { "gt_object_delete", "DELETE FROM gt_objects WHERE object_id = ANY ($1::text[])" },
     { "gt_object_upsert",
-      "INSERT INTO gt_objects (object_id, fence, live, pending_at, reason, last_lease_id)"
-      " SELECT * FROM unnest ($1::text[], $2::int8[], $3::bool[], $4::int8[], $5::text[], $6::uuid[])"
+      "INSERT INTO gt_objects (object_id, fence, live, pending_at, reason, last_lease_id, shard)"
+      " SELECT * FROM unnest ($1::text[], $2::int8[], $3::bool[], $4::int8[], $5::text[], $6::uuid[],"
+      " $7::int2[])"
       " ON CONFLICT (object_id) DO UPDATE SET fence = EXCLUDED.fence, live = EXCLUDED.live,"
       " pending_at = EXCLUDED.pending_at, reason = EXCLUDED.reason,"
       " last_lease_id = EXCLUDED.last_lease_id" },
     { "gt_event_insert",
-      "INSERT INTO gt_events (seq, kind, at, topic, body)"
-      " SELECT * FROM unnest ($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[])"
+      "INSERT INTO gt_events (seq, kind, at, topic, body, shard)"
+      " SELECT * FROM unnest ($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[],"
+      " $6::int2[])"
       " ON CONFLICT (seq) DO UPDATE SET kind = EXCLUDED.kind, at = EXCLUDED.at,"
-      " topic = EXCLUDED.topic, body = EXCLUDED.body" },
+      " topic = EXCLUDED.topic, body = EXCLUDED.body, shard = EXCLUDED.shard" },
     { "gt_event_prune", "DELETE FROM gt_events WHERE seq < $1::int8" },
     { "gt_meta_update",
       "UPDATE gt_meta SET last_seq = GREATEST (last_seq, $1::int8),"
@@ -99,13 +106,14 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
     { "gt_callback_delete", "DELETE FROM gt_callbacks WHERE job_id = ANY ($1::int8[])" },
     { "gt_callback_upsert",
       "INSERT INTO gt_callbacks (job_id, lease_id, url, body, max_retries, retry_delay_ms,"
-      " attempts, status, next_at, last_error)"
+      " attempts, status, next_at, last_error, shard)"
       " SELECT * FROM unnest ($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::int8[],"
-      " $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::text[])"
+      " $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::text[], $11::int2[])"
       " ON CONFLICT (job_id) DO UPDATE SET lease_id = EXCLUDED.lease_id, url = EXCLUDED.url,"
       " body = EXCLUDED.body, max_retries = EXCLUDED.max_retries,"
       " retry_delay_ms = EXCLUDED.retry_delay_ms, attempts = EXCLUDED.attempts,"
-      " status = EXCLUDED.status, next_at = EXCLUDED.next_at, last_error = EXCLUDED.last_error" },
+      " status = EXCLUDED.status, next_at = EXCLUDED.next_at, last_error = EXCLUDED.last_error,"
+      " shard = EXCLUDED.shard" },
 };
 
 //  --------------------------------------------------------------------------
@@ -178,6 +186,15 @@ s_put_int8 (s_buffer_t *buffer, uint64_t value)
 {
     s_put_be32 (buffer, 8);
     s_put_raw_int8 (buffer, value);
+}
+
+static void
+s_put_int2 (s_buffer_t *buffer, unsigned value)
+{
+    assert (value <= INT16_MAX);
+    s_put_be32 (buffer, 2);
+    char bytes [2] = { (char) (value >> 8), (char) value };
+    s_buffer_append (buffer, bytes, 2);
 }
 
 static void
@@ -512,6 +529,20 @@ gt_pgbatch_destroy (gt_pgbatch_t **self_p)
     }
 }
 
+//  Mark a shard as written by the batch
+static void
+s_touch (gt_pgbatch_t *self, unsigned shard)
+{
+    assert (shard < GT_SHARD_COUNT);
+    self->touched [shard / 8] |= (uint8_t) (1u << (shard % 8));
+}
+
+static bool
+s_touches (const gt_pgbatch_t *self, unsigned shard)
+{
+    return (self->touched [shard / 8] >> (shard % 8)) & 1;
+}
+
 void
 gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
                       const char *idempotency_key)
@@ -550,13 +581,17 @@ gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
         s_put_text (arena, lease->cleanup_error);
     else
         s_put_null (arena);
+    unsigned shard = gt_shard_of (lease->object_id);
+    s_put_int2 (arena, shard);
     s_table_end (&self->leases);
+    s_touch (self, shard);
 }
 
 void
-gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id)
+gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id, unsigned shard)
 {
     assert (self);
+    s_touch (self, shard);
     s_table_begin (&self->leases, lease_id, true);
     s_put_uuid (&self->leases.arena, lease_id);
     s_table_end (&self->leases);
@@ -585,7 +620,10 @@ gt_pgbatch_object_put (gt_pgbatch_t *self, const gt_pgobject_t *object)
         s_put_uuid (arena, object->last_lease_id);
     else
         s_put_null (arena);
+    unsigned shard = gt_shard_of (object->object_id);
+    s_put_int2 (arena, shard);
     s_table_end (&self->objects);
+    s_touch (self, shard);
 }
 
 void
@@ -593,13 +631,14 @@ gt_pgbatch_object_delete (gt_pgbatch_t *self, const char *object_id)
 {
     assert (self);
     assert (object_id);
+    s_touch (self, gt_shard_of (object_id));
     s_table_begin (&self->objects, object_id, true);
     s_put_text (&self->objects.arena, object_id);
     s_table_end (&self->objects);
 }
 
 void
-gt_pgbatch_event (gt_pgbatch_t *self, uint64_t seq, gt_event_kind_t kind,
+gt_pgbatch_event (gt_pgbatch_t *self, unsigned shard, uint64_t seq, gt_event_kind_t kind,
                   uint64_t at, const char *topic, const void *body, size_t body_len)
 {
     assert (self);
@@ -613,7 +652,9 @@ gt_pgbatch_event (gt_pgbatch_t *self, uint64_t seq, gt_event_kind_t kind,
     s_put_int8 (arena, at);
     s_put_text (arena, topic);
     s_put_bytes (arena, body, body_len);
+    s_put_int2 (arena, shard);
     s_table_end (&self->events);
+    s_touch (self, shard);
 }
 
 void
@@ -644,19 +685,31 @@ gt_pgbatch_callback_put (gt_pgbatch_t *self, const gt_pgcallback_t *callback)
     else
         s_put_null (arena);
     s_put_text (arena, callback->last_error? callback->last_error: "");
+    s_put_int2 (arena, callback->shard);
     s_table_end (&self->callbacks);
+    s_touch (self, callback->shard);
 }
 
 void
-gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id)
+gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id, unsigned shard)
 {
     assert (self);
     assert (job_id > 0 && job_id <= INT64_MAX);
+    s_touch (self, shard);
     char key [24];
     snprintf (key, sizeof key, "%" PRIu64, job_id);
     s_table_begin (&self->callbacks, key, true);
     s_put_int8 (&self->callbacks.arena, job_id);
     s_table_end (&self->callbacks);
+}
+
+void
+gt_pgbatch_fence (gt_pgbatch_t *self, const uint64_t *epochs)
+{
+    assert (self);
+    assert (epochs);
+    memcpy (self->epochs, epochs, sizeof self->epochs);
+    self->fenced = true;
 }
 
 void
@@ -705,6 +758,25 @@ gt_pgbatch_merge (gt_pgbatch_t *self, gt_pgbatch_t **other_p)
     s_table_merge (&self->events, &other->events, S_KEY_TEXT);
     s_table_merge (&self->callbacks, &other->callbacks, S_KEY_INT8);
     gt_pgbatch_events_prune (self, other->prune_below);
+    //  One proof covers both: a shard recorded under two epochs cannot be
+    //  proved (GT_PGBATCH_EPOCH_NONE never matches), so the transaction
+    //  fails, as the earlier batch alone would have
+    if (!self->fenced && other->fenced)
+        for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+            self->epochs [shard] = GT_PGBATCH_EPOCH_NONE;
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++) {
+        if (!s_touches (other, shard))
+            continue;
+        uint64_t epoch = other->fenced? other->epochs [shard]: GT_PGBATCH_EPOCH_NONE;
+        if (s_touches (self, shard)) {
+            uint64_t mine = self->fenced? self->epochs [shard]: GT_PGBATCH_EPOCH_NONE;
+            if (mine != epoch)
+                epoch = GT_PGBATCH_EPOCH_NONE;
+        }
+        s_touch (self, shard);
+        self->epochs [shard] = epoch;
+    }
+    self->fenced = self->fenced || other->fenced;
     if (other->has_meta)
         gt_pgbatch_meta (self, other->last_seq, other->fence_counter);
     gt_pgbatch_destroy (other_p);
@@ -720,8 +792,37 @@ gt_pgbatch_prepare (PGconn *conn)
     return S_STATEMENTS;
 }
 
+//  The proof's parameters: broker_id, then the touched shards (int2[]) and
+//  their epochs (int8[]) as binary arrays.  False if it touches none.
+static bool
+s_proof_params (gt_pgbatch_t *self, const char *broker_id, s_buffer_t *params)
+{
+    int32_t count = 0;
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        count += s_touches (self, shard);
+    if (count == 0)
+        return false;
+    s_buffer_append (&params [0], broker_id, strlen (broker_id));
+    Oid types [2] = { GT_PGBATCH_OID_INT2, GT_PGBATCH_OID_INT8 };
+    for (int array = 1; array <= 2; array++) {
+        s_put_be32 (&params [array], 1);                //  one dimension
+        s_put_be32 (&params [array], 0);                //  no NULLs
+        s_put_be32 (&params [array], (int32_t) types [array - 1]);
+        s_put_be32 (&params [array], count);
+        s_put_be32 (&params [array], 1);                //  lower bound
+    }
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        if (s_touches (self, shard)) {
+            s_put_int2 (&params [1], shard);
+            //  EPOCH_NONE goes out as -1: never an epoch
+            s_put_int8 (&params [2], self->epochs [shard]);
+        }
+    return true;
+}
+
 int
-gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token)
+gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token,
+                 const char *broker_id)
 {
     assert (self);
     int sent = 0;
@@ -731,6 +832,19 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
         if (s_send (conn, S_GUARD, 1, &param))
             return -1;
         sent++;
+    }
+    if (broker_id && self->fenced) {
+        s_buffer_t params [3] = { { NULL, 0, 0 }, { NULL, 0, 0 }, { NULL, 0, 0 } };
+        if (s_proof_params (self, broker_id, params)) {
+            //  text parameters go binary as their bytes: s_send sets every
+            //  format to binary, which for text is the same encoding
+            if (s_send (conn, S_PROVE, 3, params))
+                return -1;
+            sent++;
+        }
+        else
+            for (int index = 0; index < 3; index++)
+                free (params [index].data);
     }
     //  Deletes first, so a key freed and reused never meets itself
     int results [7] = {

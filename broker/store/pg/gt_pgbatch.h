@@ -15,12 +15,21 @@
     a rollback keeps the later body, meta counters only move forward), so
     re-applying a batch is harmless.
 
+    Fencing (several brokers, docs/CLUSTER.md): every row is written with
+    its shard (gt_shard_of of its object id), and the batch remembers which
+    shards it writes.  A batch given the epochs it was recorded under
+    (gt_pgbatch_fence) starts its transaction with gt_prove_epochs over
+    those shards: it commits only if the broker still owns each of them at
+    that epoch.  A batch never fenced proves nothing (the writer's own
+    selftests).
+
     Tables and columns: broker/store/pg/migrations/001_initial.sql and
-    002_callbacks.sql.  */
+    002_callbacks.sql, 004_shards.sql.  */
 #ifndef GT_PGBATCH_H_INCLUDED
 #define GT_PGBATCH_H_INCLUDED
 
 #include "gt_msg.h"
+#include "gt_proto.h"
 #include <libpq-fe.h>
 
 #ifdef __cplusplus
@@ -28,6 +37,9 @@ extern "C" {
 #endif
 
 typedef struct gt_pgbatch_t gt_pgbatch_t;
+
+//  An epoch no shard ever has: a shard claimed under it never proves
+#define GT_PGBATCH_EPOCH_NONE   UINT64_MAX
 
 //  An object row (gt_objects): the same fields as the broker's
 //  gt_store_object_t.  Strings are borrowed by the calls that take one; the
@@ -54,6 +66,7 @@ typedef struct {
     gt_cleanup_status_t status;     //  GT_CLEANUP_PENDING or GT_CLEANUP_DEAD
     uint64_t next_at;               //  wall ms of the next attempt; 0 = at once (stored NULL)
     const char *last_error;         //  last attempt's error, "" or NULL if none
+    unsigned shard;                 //  its object's shard (gt_shard_of)
 } gt_pgcallback_t;
 
 //  Create an empty batch.
@@ -66,26 +79,32 @@ void gt_pgbatch_destroy (gt_pgbatch_t **self_p);
 //  idempotency_key is the CREATE key, or NULL.
 void gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
                            const char *idempotency_key);
-//  Forget a lease (retention over).  lease_id: 32 lowercase hex.
-void gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id);
+//  Forget a lease (retention over).  lease_id: 32 lowercase hex; shard:
+//  its object's.
+void gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id, unsigned shard);
 //  Insert or replace an object row.
 void gt_pgbatch_object_put (gt_pgbatch_t *self, const gt_pgobject_t *object);
 //  Forget an object.
 void gt_pgbatch_object_delete (gt_pgbatch_t *self, const char *object_id);
-//  Append a published event: its seq, kind, time, topic frame and the
-//  encoded EVENT body (GTLP.md §6), stored as is for REPLAY after a restart.
-void gt_pgbatch_event (gt_pgbatch_t *self, uint64_t seq, gt_event_kind_t kind,
+//  Append a published event: its lease's shard, its seq, kind, time, topic
+//  frame and the encoded EVENT body (GTLP.md §6), stored as is for REPLAY
+//  after a restart.
+void gt_pgbatch_event (gt_pgbatch_t *self, unsigned shard, uint64_t seq, gt_event_kind_t kind,
                        uint64_t at, const char *topic, const void *body, size_t body_len);
 //  Insert or replace an outbox row (keyed by job_id; collapsed like leases).
 void gt_pgbatch_callback_put (gt_pgbatch_t *self, const gt_pgcallback_t *callback);
-//  Forget an outbox row (delivered).
-void gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id);
+//  Forget an outbox row (delivered); shard: its object's.
+void gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id, unsigned shard);
 //  Forget events with seq < below_seq (history past GC_EVENT_HISTORY).
 //  Several calls keep the largest.
 void gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t below_seq);
 //  Record the counters: newest event seq and largest fence handed out.
 //  The stored values never go backwards.
 void gt_pgbatch_meta (gt_pgbatch_t *self, uint64_t last_seq, uint64_t fence_counter);
+
+//  The epochs (one per shard) the broker held when it recorded the batch:
+//  the transaction proves those of the shards it writes.  Copied.
+void gt_pgbatch_fence (gt_pgbatch_t *self, const uint64_t *epochs);
 
 //  Rows the batch will write after collapsing (puts + deletes + events +
 //  outbox rows, plus one each for a prune and the meta row).
@@ -108,9 +127,13 @@ int gt_pgbatch_prepare (PGconn *conn);
 //  token in gt_meta.commit_token (reading it back after a lost answer says
 //  whether the transaction committed).  after_token, if not 0, is the
 //  token of the transaction sent just before on the same connection: a
-//  first statement then fails this one unless that one committed.  Returns
-//  the number of statements queued, -1 if libpq refused.
-int gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token);
+//  first statement then fails this one unless that one committed.  A
+//  fenced batch then proves, as broker_id, the epochs of the shards it
+//  writes (gt_prove_epochs: SQLSTATE GTF01 if one is lost); broker_id NULL
+//  proves nothing.  Returns the number of statements queued, -1 if libpq
+//  refused.
+int gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token,
+                     const char *broker_id);
 
 #ifdef __cplusplus
 }

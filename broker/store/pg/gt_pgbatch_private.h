@@ -25,15 +25,16 @@ extern "C" {
 #define GT_PGBATCH_OID_BOOL         16
 #define GT_PGBATCH_OID_BYTEA        17
 #define GT_PGBATCH_OID_INT8         20
+#define GT_PGBATCH_OID_INT2         21
 #define GT_PGBATCH_OID_TEXT         25
 #define GT_PGBATCH_OID_UUID         2950
 #define GT_PGBATCH_OID_JSONB        3802
 
 //  Columns of each table, in statement order, and their element types
-#define GT_PGBATCH_LEASE_COLUMNS    17
-#define GT_PGBATCH_OBJECT_COLUMNS   6
-#define GT_PGBATCH_EVENT_COLUMNS    5
-#define GT_PGBATCH_CALLBACK_COLUMNS 10
+#define GT_PGBATCH_LEASE_COLUMNS    18
+#define GT_PGBATCH_OBJECT_COLUMNS   7
+#define GT_PGBATCH_EVENT_COLUMNS    6
+#define GT_PGBATCH_CALLBACK_COLUMNS 11
 extern const Oid gt_pgbatch_lease_types [GT_PGBATCH_LEASE_COLUMNS];
 extern const Oid gt_pgbatch_object_types [GT_PGBATCH_OBJECT_COLUMNS];
 extern const Oid gt_pgbatch_event_types [GT_PGBATCH_EVENT_COLUMNS];
@@ -70,6 +71,9 @@ struct gt_pgbatch_t {
     bool has_meta;                  //  meta row to update
     uint64_t last_seq;              //  meta: newest event seq
     uint64_t fence_counter;         //  meta: largest fence handed out
+    uint8_t touched [GT_SHARD_COUNT / 8];   //  shards written (bitmap): what the proof covers
+    bool fenced;                    //  epochs set (gt_pgbatch_fence): prove them
+    uint64_t epochs [GT_SHARD_COUNT];       //  the epoch each shard was recorded under
 };
 
 //  Binary arrays, one per column (the first columns of types), of the live

@@ -502,7 +502,8 @@ s_event_row (s_loader_t *self, const char **values, const int32_t *lengths)
 }
 
 //  Columns: job_id, lease_id, url, body, max_retries, retry_delay_ms,
-//  attempts, status, next_at, last_error
+//  attempts, status, next_at, last_error, shard (NULL in a row no broker
+//  wrote since 004 that had no object id: read as 0)
 static int
 s_callback_row (s_loader_t *self, const char **values, const int32_t *lengths)
 {
@@ -516,8 +517,11 @@ s_callback_row (s_loader_t *self, const char **values, const int32_t *lengths)
     ||  !s_int8 (values [8], lengths [8], true, &callback.next_at)
     ||  lengths [2] < 0 || lengths [3] < 0 || lengths [7] < 0 || lengths [9] < 0
     ||  (lengths [1] >= 0 && lengths [1] != 16)
-    ||  max_retries > UINT32_MAX || retry_delay_ms > UINT32_MAX || attempts > UINT32_MAX)
+    ||  max_retries > UINT32_MAX || retry_delay_ms > UINT32_MAX || attempts > UINT32_MAX
+    ||  lengths [10] != 2)
         return s_fail (self, "bad outbox row in gt_callbacks: %s", "bad column");
+    callback.shard = ((unsigned) (unsigned char) values [10][0] << 8 | (unsigned char) values [10][1])
+                   % GT_SHARD_COUNT;
     callback.max_retries = (uint32_t) max_retries;
     callback.retry_delay_ms = (uint32_t) retry_delay_ms;
     callback.attempts = (uint32_t) attempts;
@@ -596,8 +600,9 @@ s_load (s_loader_t *self, PGconn *conn)
     }
     if (options->on_callback
     &&  s_copy (self, conn, "COPY (SELECT job_id, lease_id, url, body, max_retries, retry_delay_ms,"
-                            " attempts, status, next_at, last_error FROM gt_callbacks ORDER BY job_id)"
-                            " TO STDOUT (FORMAT binary)", 10, s_callback_row))
+                            " attempts, status, next_at, last_error, coalesce (shard, 0::smallint)"
+                            " FROM gt_callbacks ORDER BY job_id) TO STDOUT (FORMAT binary)",
+                            11, s_callback_row))
         return -1;
     return 0;
 }

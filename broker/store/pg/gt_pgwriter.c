@@ -80,6 +80,7 @@ typedef struct {
     char *url;                      //  conninfo for reconnects
     gt_pgwriter_options_t options;  //  settings (application_name: see below)
     char *application_name;         //  owned copy, or NULL
+    char *broker_id;                //  owned copy of options.broker_id (the epoch proof), or NULL
     PGconn *conn;                   //  the connection, or NULL when DOWN
     s_state_t state;                //  connection state
     PostgresPollingStatusType polling;  //  CONNECTING: what PQconnectPoll waits for
@@ -452,7 +453,7 @@ s_send_next (s_writer_t *self)
     flight->refused = false;
     flight->sent = true;                    //  from the sync on it may commit
     flight->sent_at = zclock_mono ();
-    if (gt_pgbatch_send (flight->batch, self->conn, flight->token, after) < 0
+    if (gt_pgbatch_send (flight->batch, self->conn, flight->token, after, self->broker_id) < 0
     ||  PQpipelineSync (self->conn) != 1) {
         s_connection_broken (self, "cannot send to PostgreSQL: ");
         return false;
@@ -766,6 +767,8 @@ s_writer_actor (zsock_t *pipe, void *pointer)
     self->options = args->options;
     self->application_name = args->options.application_name? strdup (args->options.application_name): NULL;
     self->options.application_name = NULL;
+    self->broker_id = args->options.broker_id? strdup (args->options.broker_id): NULL;
+    self->options.broker_id = NULL;
     self->queue = zlistx_new ();
     zlistx_set_destructor (self->queue, s_item_destroy);
     self->backoff = self->options.backoff_min_ms;
@@ -839,6 +842,7 @@ s_writer_actor (zsock_t *pipe, void *pointer)
     if (self->conn)
         PQfinish (self->conn);
     free (self->application_name);
+    free (self->broker_id);
     free (self->url);
     zsock_destroy (&self->data);
     //  zactor_destroy waits for $TERM to be read: if we left early, read it now

@@ -99,6 +99,7 @@ typedef struct {
     size_t max_rows;                //  merge queued batches up to this many rows per transaction; default 50000
     size_t pipeline_depth;          //  transactions in flight at once, 1 .. 8; default 2
     const char *application_name;   //  pg_stat_activity name; NULL: the URL's, else "garbagetruck-writer"
+    const char *broker_id;          //  who proves fenced batches' epochs (gt_pgbatch_send); NULL: none
 } gt_pgwriter_options_t;
 
 typedef enum {

@@ -5,6 +5,7 @@
 #include "gt_pgbatch.h"
 #include "gt_pgwriter.h"
 #include "gt_pgload.h"
+#include "gt_pgshards.h"
 #include "gt_histogram.h"
 #include "gt_log.h"
 
@@ -37,6 +38,14 @@ typedef struct {
     int64_t failure_logged_at;      //  zclock_mono of the last failure line
     size_t failures_unlogged;       //  failed batches since that line
     gt_store_figures_t figures;     //  this store's commits (read by the broker's thread, which feeds them)
+    gt_pgshards_options_t ownership;    //  shard ownership settings (strings below)
+    char *broker_id;                //  GC_BROKER_ID, or the default (gt_store_pg.h)
+    char *endpoint;                 //  advertised requests endpoint
+    char *events_endpoint;          //  advertised events endpoint
+    gt_pgshards_t *shards;          //  ownership thread, from recovery on (NULL after a loss)
+    bool owning;                    //  the shards were acquired: batches are fenced
+    bool lost;                      //  another broker took them: act on nothing again
+    uint64_t epochs [GT_SHARD_COUNT];   //  the epoch of each shard, as acquired
 } s_pg_t;
 
 //  --------------------------------------------------------------------------
@@ -123,9 +132,9 @@ s_lease_put (void *impl, const gt_lease_info_t *lease, const char *idempotency_k
 }
 
 static void
-s_lease_delete (void *impl, const char *lease_id)
+s_lease_delete (void *impl, const char *lease_id, unsigned shard)
 {
-    gt_pgbatch_lease_delete (s_pg (impl)->batch, lease_id);
+    gt_pgbatch_lease_delete (s_pg (impl)->batch, lease_id, shard);
 }
 
 //  The object's row goes (if it may exist).
@@ -164,14 +173,14 @@ s_object_delete (void *impl, const char *object_id, uint64_t fence)
 }
 
 static void
-s_event (void *impl, uint64_t seq, gt_event_kind_t kind, uint64_t at,
+s_event (void *impl, unsigned shard, uint64_t seq, gt_event_kind_t kind, uint64_t at,
          const char *topic, const void *body, size_t size)
 {
     s_pg_t *self = s_pg (impl);
     //  Numbers are reused after a rollback: the newest recorded is the one
     self->batch_seq = seq;
     if (self->event_history > 0)
-        gt_pgbatch_event (self->batch, seq, kind, at, topic, body, size);
+        gt_pgbatch_event (self->batch, shard, seq, kind, at, topic, body, size);
 }
 
 static void
@@ -180,15 +189,15 @@ s_callback_put (void *impl, const gt_store_callback_t *callback)
     gt_pgcallback_t row = {
         callback->job_id, callback->lease_id, callback->url, callback->body, callback->max_retries,
         callback->retry_delay_ms, callback->attempts, callback->status, callback->next_at,
-        callback->last_error
+        callback->last_error, callback->shard
     };
     gt_pgbatch_callback_put (s_pg (impl)->batch, &row);
 }
 
 static void
-s_callback_delete (void *impl, uint64_t job_id)
+s_callback_delete (void *impl, uint64_t job_id, unsigned shard)
 {
-    gt_pgbatch_callback_delete (s_pg (impl)->batch, job_id);
+    gt_pgbatch_callback_delete (s_pg (impl)->batch, job_id, shard);
 }
 
 //  --------------------------------------------------------------------------
@@ -225,6 +234,7 @@ s_start_writer (s_pg_t *self)
         options.max_rows = 1;
         options.pipeline_depth = 1;
     }
+    options.broker_id = self->broker_id;
     self->writer = gt_pgwriter_new (self->conninfo, &self->conn, &options);
     self->healthy = gt_pgwriter_connected (self->writer);
 }
@@ -242,6 +252,8 @@ s_flush (void *impl, uint64_t batch)
     self->batch_fence = 0;
     if (gt_pgbatch_empty (self->batch))
         return GT_STORE_DONE;       //  nothing to write: only reads in this turn
+    if (self->owning)
+        gt_pgbatch_fence (self->batch, self->epochs);
     if (self->event_history > 0 && last_seq > self->event_history) {
         uint64_t below = last_seq - self->event_history + 1;
         if (below >= self->pruned_below + GT_STORE_PG_PRUNE_STEP) {
@@ -328,9 +340,132 @@ s_completion (void *impl, uint64_t *batch_p, bool *durable_p)
 }
 
 static bool
+s_fenced (void *impl)
+{
+    s_pg_t *self = s_pg (impl);
+    if (!self->owning)
+        return false;               //  never recovered (selftests): nothing to fence
+    return self->lost || !self->shards || zclock_mono () >= gt_pgshards_valid_until (self->shards);
+}
+
+static bool
 s_healthy (void *impl)
 {
-    return s_pg (impl)->healthy;
+    return s_pg (impl)->healthy && !s_fenced (impl);
+}
+
+//  --------------------------------------------------------------------------
+//  Ownership (gt_pgshards.h)
+
+static void
+s_ownership_start (s_pg_t *self)
+{
+    self->ownership.broker_id = self->broker_id;
+    self->ownership.endpoint = self->endpoint;
+    self->ownership.events_endpoint = self->events_endpoint;
+    self->shards = gt_pgshards_new (self->conninfo, &self->ownership);
+    assert (self->shards);          //  options were checked with the config
+}
+
+//  Apply one notice; false once the shards are lost.
+static bool
+s_ownership_notice (s_pg_t *self, const gt_pgshards_notice_t *notice)
+{
+    if (notice->kind == GT_PGSHARDS_ACQUIRED) {
+        if (self->lost)
+            return false;
+        for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+            if (gt_pgshards_has (notice->shards, shard))
+                self->epochs [shard] = notice->epochs [shard];
+        self->owning = true;
+    }
+    else
+    if (notice->kind == GT_PGSHARDS_LOST) {
+        gt_log_error ("store", "lost the shards to another broker (%s): this broker (%s) stops; it commits "
+                      "and publishes nothing more", notice->text, self->broker_id);
+        self->lost = true;
+        //  No release (they are not ours) and no more acquisitions: a
+        //  broker that stepped down holds nothing
+        gt_pgshards_destroy (&self->shards);
+        return false;
+    }
+    return true;
+}
+
+static zsock_t *
+s_ownership_sock (void *impl)
+{
+    s_pg_t *self = s_pg (impl);
+    return self->shards ? gt_pgshards_sock (self->shards) : NULL;
+}
+
+static bool
+s_ownership_read (void *impl)
+{
+    s_pg_t *self = s_pg (impl);
+    while (self->shards && (zsock_events (gt_pgshards_sock (self->shards)) & ZMQ_POLLIN)) {
+        gt_pgshards_notice_t notice;
+        if (gt_pgshards_recv (self->shards, &notice) != 0)
+            break;
+        if (!s_ownership_notice (self, &notice))
+            return false;
+    }
+    return !self->lost;
+}
+
+//  Who holds the shards now (for the standby's log line), or "".
+static void
+s_shard_holder (s_pg_t *self, char *holder, size_t size)
+{
+    *holder = 0;
+    PGresult *result = PQexec (self->conn, "SELECT owner, to_char (owned_until, 'HH24:MI:SS.MS TZ')"
+                                           " FROM gt_shards WHERE owner IS NOT NULL AND owned_until > now ()"
+                                           " ORDER BY shard LIMIT 1");
+    if (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1)
+        snprintf (holder, size, "%s until %s", PQgetvalue (result, 0, 0), PQgetvalue (result, 0, 1));
+    PQclear (result);
+}
+
+//  Start the ownership thread and wait until it holds the shards: a broker
+//  that cannot is a standby, and waits here.  -1 if interrupted.
+static int
+s_acquire (s_pg_t *self, char *err, size_t err_size)
+{
+    s_ownership_start (self);
+    zpoller_t *poller = zpoller_new (gt_pgshards_sock (self->shards), NULL);
+    assert (poller);
+    int64_t started = zclock_mono ();
+    bool said = false;
+    int rc = -1;
+    while (!zsys_interrupted) {
+        if (!zpoller_wait (poller, 250)) {
+            if (!said && zclock_mono () - started >= 1000) {
+                char holder [300];
+                s_shard_holder (self, holder, sizeof holder);
+                gt_log_info ("store", "standby: the shards are held by %s; broker %s takes them when they "
+                             "are released or run out", *holder ? holder : "another broker", self->broker_id);
+                said = true;
+            }
+            continue;
+        }
+        gt_pgshards_notice_t notice;
+        if (gt_pgshards_recv (self->shards, &notice) != 0)
+            break;
+        if (notice.kind == GT_PGSHARDS_STATE && !notice.connected)
+            gt_log_warn ("store", "shard ownership: %s", notice.text);
+        if (notice.kind == GT_PGSHARDS_ACQUIRED) {
+            s_ownership_notice (self, &notice);
+            gt_log_info ("store", "broker %s owns the %d shards (epoch %" PRIu64 ") after %d ms",
+                         self->broker_id, GT_SHARD_COUNT, self->epochs [0],
+                         (int) (zclock_mono () - started));
+            rc = 0;
+            break;
+        }
+    }
+    zpoller_destroy (&poller);
+    if (rc)
+        snprintf (err, err_size, "interrupted while waiting for the shards");
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
@@ -382,7 +517,7 @@ s_on_callback (void *arg, const gt_pgcallback_t *callback)
     gt_store_callback_t row = {
         callback->job_id, callback->lease_id, callback->url, callback->body, callback->max_retries,
         callback->retry_delay_ms, callback->attempts, callback->status, callback->next_at,
-        callback->last_error ? callback->last_error : ""
+        callback->last_error ? callback->last_error : "", callback->shard
     };
     load->loader->callback (load->loader->ctx, &row);
     return 0;
@@ -396,6 +531,11 @@ s_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t err_si
         snprintf (err, err_size, "the PostgreSQL store was recovered already");
         return -1;
     }
+    //  Own the shards first: the snapshot below then holds everything the
+    //  previous owner committed (its transactions finished before the
+    //  acquisition could lock the shard rows)
+    if (s_acquire (self, err, err_size) != 0)
+        return -1;
     s_load_t load = { self, loader };
     gt_pgload_options_t options = {
         .ended_leases = true,
@@ -428,8 +568,18 @@ static void
 s_destroy (void *impl)
 {
     s_pg_t *self = s_pg (impl);
-    //  The writer commits what is queued first (bounded wait)
+    //  The writer commits what is queued first (bounded wait); then the
+    //  shards go to a standby at once (NOTIFY)
     gt_pgwriter_destroy (&self->writer);
+    if (self->shards && !self->lost) {
+        int released = gt_pgshards_release (self->shards, 2000);
+        if (released >= 0)
+            gt_log_info ("store", "released %d shards", released);
+    }
+    gt_pgshards_destroy (&self->shards);
+    free (self->broker_id);
+    free (self->endpoint);
+    free (self->events_endpoint);
     if (self->conn)
         PQfinish (self->conn);
     gt_pgbatch_destroy (&self->batch);
@@ -460,6 +610,28 @@ static void
 s_figures (void *impl, gt_store_figures_t *figures)
 {
     *figures = ((s_pg_t *) impl)->figures;
+}
+
+//  Who this broker is among those on the database, and what clients are
+//  told (gt_store_pg.h)
+static void
+s_identity (s_pg_t *self, const gt_config_t *config)
+{
+    char host [256] = "localhost";
+    if (gethostname (host, sizeof host) != 0)
+        snprintf (host, sizeof host, "localhost");
+    host [sizeof host - 1] = 0;
+    if (config->broker_id)
+        self->broker_id = strdup (config->broker_id);
+    else
+    if (config->port > 0)
+        self->broker_id = zsys_sprintf ("%s:%d", host, config->port);
+    else
+        self->broker_id = zsys_sprintf ("%s:pid%d", host, (int) getpid ());
+    self->endpoint = config->advertise_endpoint ? strdup (config->advertise_endpoint)
+                   : zsys_sprintf ("tcp://%s:%d", config->host, config->port);
+    self->events_endpoint = config->advertise_events ? strdup (config->advertise_events)
+                          : zsys_sprintf ("tcp://%s:%d", config->host, config->events_port);
 }
 
 gt_store_t *
@@ -508,6 +680,12 @@ gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
     assert (self->flight);
     zlistx_set_destructor (self->flight, (zlistx_destructor_fn *) s_flight_destroy);
     self->healthy = true;
+    gt_pgshards_options_init (&self->ownership);
+    self->ownership.lease_ms = (int64_t) config->shard_lease_ms;
+    self->ownership.renew_ms = (int64_t) config->shard_renew_ms;
+    self->ownership.margin_ms = (int64_t) gt_config_shard_margin_ms (config);
+    self->ownership.acquire_ms = (int64_t) config->shard_renew_ms / 2;
+    s_identity (self, config);
     gt_histogram_init (&self->figures.batch_size, gt_histogram_batch_size, gt_histogram_batch_size_count);
     gt_histogram_init (&self->figures.commit_us, gt_histogram_latency_us, gt_histogram_latency_us_count);
     gt_store_ops_t ops = {
@@ -526,6 +704,9 @@ gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
         .callback_put = s_callback_put,
         .callback_delete = s_callback_delete,
         .figures = s_figures,
+        .fenced = s_fenced,
+        .ownership_sock = s_ownership_sock,
+        .ownership_read = s_ownership_read,
     };
     return gt_store_new (&ops, self);
 }

@@ -1,0 +1,366 @@
+"""Several brokers on one PostgreSQL (issue 14, docs/CLUSTER.md): ownership,
+fencing, failover, as far as they are built.
+
+In this version a broker owns every shard or none: the first broker on a
+database owns them, the others wait as standbys and take over when the
+owner stops (SIGTERM: it releases them, NOTIFY) or dies (kill -9: its
+ownership lease runs out).  The tests start real daemons on one real
+PostgreSQL, drive them over raw pyzmq + msgpack (GTLP/1), and check the
+invariants from the clients' own records and from the database, not from
+the broker's word:
+
+* kill -9 of the owner under load: the standby serves every acknowledged
+  lease with its acknowledged deadline, within 5 s of the kill; nothing
+  acknowledged is lost; nothing expires before its acknowledged deadline.
+* The zombie: the owner is stopped (SIGSTOP) past its ownership lease, the
+  standby takes over and expires what fell due; the owner is resumed
+  (SIGCONT).  It commits nothing (its requests made during the pause are
+  nowhere in the database), publishes nothing (its subscriber hears
+  nothing after SIGCONT), and steps down (exit 3).  Exactly one
+  object.reclaimed per object in the history.
+* Graceful handoff: SIGTERM the owner; the standby owns the shards at the
+  next epoch within a moment of the owner's exit.
+
+Needs DATABASE_URL (skipped without it); each test makes a database of its
+own.  Ownership settings are shortened (lease 1.2 s, renew 0.3 s) so that
+the tests are quick, except in the kill -9 test, which measures its 5 s
+with the defaults (3 s / 1 s).
+No sleeps as synchronisation: waits are polls with deadlines.
+"""
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import msgpack
+import pytest
+import zmq
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
+
+from pg_daemon import (BROKER_BIN, DATABASE_URL, DEADLINE, READY, _read_line, call,  # noqa: E402
+                       psql, running)
+from pg_daemon import database_fixture, no_daemon_left  # noqa: F401,E402  (fixtures)
+
+pytestmark = pytest.mark.skipif(not DATABASE_URL, reason="DATABASE_URL is not set (PostgreSQL tests)")
+
+LEASE_S = 1.2           # GC_SHARD_LEASE for these tests
+RENEW_S = 0.3           # GC_SHARD_RENEW
+EXIT_STEPPED_DOWN = 3   # the daemon's exit status after stepping down
+
+
+class Node:
+    """One daemon (GC_BROKER_ID name) on the database; it may be a standby
+    that prints its ready line only once it owns the shards."""
+
+    def __init__(self, url, tmp_path, name, lease_s=LEASE_S, renew_s=RENEW_S):
+        self.name = name
+        self.log_path = tmp_path / f"{name}.log"
+        env = {key: value for key, value in os.environ.items() if not key.startswith("GC_")}
+        env.update({"GC_STORAGE_BACKEND": "postgres", "DATABASE_URL": url, "GC_BROKER_ID": name})
+        if lease_s:
+            env.update({"GC_SHARD_LEASE": str(lease_s), "GC_SHARD_RENEW": str(renew_s)})
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [BROKER_BIN, "--host", "127.0.0.1", "--port", "0", "--events-port", "0", "--metrics-port", "0",
+             "--min-lease", "0.05", "--max-leases-per-service", "100000"],
+            stdout=subprocess.PIPE, stderr=log, env=env)
+        log.close()
+        running.append(self.proc)
+        self.endpoint = self.events = None
+        self.context = zmq.Context()
+        self.rids = itertools.count(1)
+        self.dealer = None
+
+    def wait_ready(self, timeout=DEADLINE):
+        """Wait for the ready line (the shards are owned); the monotonic time it came."""
+        line = _read_line(self.proc.stdout, timeout)
+        at = time.monotonic()
+        match = READY.match(line or "")
+        assert match, f"{self.name} did not become ready (got {line!r}); log:\n{self.log()}"
+        self.endpoint, self.events, _ = match.groups()
+        self.dealer = self.context.socket(zmq.DEALER)
+        self.dealer.setsockopt(zmq.LINGER, 0)
+        self.dealer.connect(self.endpoint)
+        return at
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def call(self, cmd, **fields):
+        return call(self.dealer, next(self.rids), cmd, **fields)
+
+    def subscriber(self):
+        sub = self.context.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(self.events)
+        return sub
+
+    def signal(self, number):
+        self.proc.send_signal(number)
+
+    def wait_exit(self, timeout=DEADLINE):
+        return self.proc.wait(timeout=timeout)
+
+    def close(self):
+        self.context.destroy(linger=0)
+
+
+@pytest.fixture(name="nodes")
+def nodes_fixture():
+    made = []
+    yield made
+    for node in made:
+        if node.proc.poll() is None:
+            node.proc.kill()
+            node.proc.wait()
+        node.close()
+
+
+def shards(url):
+    """{owner: (number of shards, set of epochs)} from gt_shards."""
+    rows = psql(url, "SELECT coalesce (owner, ''), count (*), string_agg (DISTINCT epoch::text, ',')"
+                     " FROM gt_shards GROUP BY owner")
+    result = {}
+    for line in rows.splitlines():
+        owner, count, epochs = line.split("|")
+        result[owner] = (int(count), {int(epoch) for epoch in epochs.split(",")})
+    return result
+
+
+def wait_subscribed(node, sub, rid_base):
+    """Until sub hears the node's events: renew nothing, just create and release a probe."""
+    deadline = time.monotonic() + DEADLINE
+    for attempt in itertools.count():
+        assert time.monotonic() < deadline, "the subscriber never heard an event"
+        reply = node.call("CREATE", object_id=f"probe-{rid_base}-{attempt}", service_id="probe", ttl_ms=60000)
+        assert reply["code"] == "OK", reply
+        if sub.poll(200):
+            while sub.poll(50):
+                sub.recv_multipart()
+            return
+
+
+def create_acknowledged(node, prefix, count, ttl_ms_of, window=200):
+    """Pipelined CREATEs; {lease id: acknowledged lease} of those answered OK."""
+    acknowledged = {}
+    sent = {}
+    rids = itertools.count(1000000)
+    index = 0
+    dealer = node.dealer
+    while index < count or sent:
+        while index < count and len(sent) < window:
+            rid = next(rids)
+            dealer.send(msgpack.packb({"v": 1, "rid": rid, "cmd": "CREATE", "object_id": f"{prefix}-{index}",
+                                       "service_id": prefix, "ttl_ms": ttl_ms_of(index)}))
+            sent[rid] = index
+            index += 1
+        assert dealer.poll(int(DEADLINE * 1000)), "no reply within the deadline"
+        reply = msgpack.unpackb(dealer.recv(), raw=False)
+        if reply["rid"] not in sent:
+            continue
+        sent.pop(reply["rid"])
+        if reply["code"] == "OK":
+            acknowledged[reply["lease"]["id"]] = reply["lease"]
+    return acknowledged
+
+
+def stored(url, prefix):
+    """{lease id: (state, expires_at)} of gt_leases rows whose object starts with prefix."""
+    rows = psql(url, "SELECT replace (id::text, '-', ''), state, expires_at FROM gt_leases"
+                     f" WHERE object_id LIKE '{prefix}-%'")
+    result = {}
+    for line in rows.splitlines():
+        lease_id, state, expires_at = line.split("|")
+        result[lease_id] = (state, int(expires_at))
+    return result
+
+
+def reclaimed_per_object(url):
+    """{object id: number of object.reclaimed events in gt_events}: read through REPLAY's bodies."""
+    rows = psql(url, "SELECT encode (body, 'hex') FROM gt_events WHERE kind = 'object.reclaimed'")
+    counts = {}
+    for line in rows.splitlines():
+        event = msgpack.unpackb(bytes.fromhex(line), raw=False)
+        object_id = event["lease"]["object_id"]
+        counts[object_id] = counts.get(object_id, 0) + 1
+    return counts
+
+
+def expired_events(url):
+    """{lease id: [at of each lease.expired event]} from gt_events."""
+    rows = psql(url, "SELECT encode (body, 'hex') FROM gt_events WHERE kind = 'lease.expired'")
+    result = {}
+    for line in rows.splitlines():
+        event = msgpack.unpackb(bytes.fromhex(line), raw=False)
+        result.setdefault(event["lease"]["id"], []).append(event["at"])
+    return result
+
+
+# ---------------------------------------------------------------------------
+
+def test_standby_waits_then_takes_over_from_a_killed_owner_with_every_acknowledged_lease(database, tmp_path,
+                                                                                          nodes):
+    # The default ownership settings (3 s lease, 1 s renewal): the 5 s the
+    # issue asks for is measured with them
+    owner = Node(database, tmp_path, "broker-a", lease_s=None)
+    nodes.append(owner)
+    owner.wait_ready()
+    standby = Node(database, tmp_path, "broker-b", lease_s=None)
+    nodes.append(standby)
+    # The standby registers and waits: it owns nothing, prints no ready line
+    deadline = time.monotonic() + DEADLINE
+    while psql(database, "SELECT count (*) FROM gt_brokers WHERE broker_id = 'broker-b'") != "1":
+        assert time.monotonic() < deadline, standby.log()
+        time.sleep(0.05)
+    assert shards(database) == {"broker-a": (256, {1})}
+    assert standby.proc.poll() is None
+
+    # Load: long leases (must survive) and short ones (fall due around the
+    # failover: none may expire before its acknowledged deadline)
+    acknowledged = create_acknowledged(owner, "k", 3000,
+                                       lambda index: 600000 if index % 3 else 1500 + (index % 7) * 300)
+    assert len(acknowledged) == 3000
+    renewed = {}
+    for lease_id in list(acknowledged)[:300:3]:
+        reply = owner.call("RENEW", lease_id=lease_id, service_id="k", ttl_ms=900000)
+        assert reply["code"] == "OK", reply
+        renewed[lease_id] = reply["lease"]
+    acknowledged.update(renewed)
+
+    killed = time.monotonic()
+    owner.signal(signal.SIGKILL)
+    owner.wait_exit()
+    ready = standby.wait_ready()
+    failover = ready - killed
+    print(f"failover after kill -9: {failover * 1000:.0f} ms")
+    assert failover < 5.0, standby.log()
+    assert shards(database) == {"broker-b": (256, {2})}
+
+    # Every acknowledged lease is served with its acknowledged deadline
+    # (long ones ACTIVE; short ones ACTIVE, or EXPIRED never before it)
+    for lease_id, lease in acknowledged.items():
+        reply = standby.call("GET", lease_id=lease_id)
+        assert reply["code"] == "OK", (lease_id, reply)
+        served = reply["lease"]
+        if lease["ttl_ms"] >= 600000:
+            assert served["state"] == "ACTIVE", served
+            assert served["expires_at"] == lease["expires_at"], (served, lease)
+        elif served["state"] == "ACTIVE":
+            assert served["expires_at"] == lease["expires_at"], (served, lease)
+        else:
+            assert served["state"] == "EXPIRED", served
+            assert served["expires_at"] >= lease["expires_at"], ("expired early", served, lease)
+
+    # The short ones all expire, each at or after its deadline, in the database
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        rows = stored(database, "k")
+        short = {lease_id: rows[lease_id] for lease_id, lease in acknowledged.items() if lease["ttl_ms"] < 600000}
+        if all(state == "EXPIRED" for state, _ in short.values()):
+            break
+        assert time.monotonic() < deadline, "short leases did not expire"
+        time.sleep(0.1)
+    assert len(rows) == 3000
+    for lease_id, (state, ended_at) in short.items():
+        assert ended_at >= acknowledged[lease_id]["expires_at"], ("expired early", lease_id)
+    # Each short lease expired once, never before its acknowledged deadline
+    # (the event's own time), and each of their objects was reclaimed once
+    expired = expired_events(database)
+    for lease_id in short:
+        assert len(expired.get(lease_id, [])) == 1, (lease_id, expired.get(lease_id))
+        assert expired[lease_id][0] >= acknowledged[lease_id]["expires_at"], ("expired early", lease_id)
+    reclaimed = reclaimed_per_object(database)
+    assert {acknowledged[lease_id]["object_id"] for lease_id in short} <= set(reclaimed)
+    assert all(count == 1 for count in reclaimed.values()), reclaimed
+    standby.signal(signal.SIGTERM)
+    assert standby.wait_exit() == 0
+
+
+def test_zombie_resumed_after_a_takeover_commits_and_publishes_nothing_and_steps_down(database, tmp_path, nodes):
+    owner = Node(database, tmp_path, "broker-a")
+    nodes.append(owner)
+    owner.wait_ready()
+    standby = Node(database, tmp_path, "broker-b")
+    nodes.append(standby)
+    owner_sub = owner.subscriber()
+    wait_subscribed(owner, owner_sub, 1)
+
+    # Leases that fall due while the owner is paused
+    acknowledged = create_acknowledged(owner, "z", 200, lambda index: 1000 + index * 5)
+    assert len(acknowledged) == 200
+    while owner_sub.poll(100):
+        owner_sub.recv_multipart()
+
+    owner.signal(signal.SIGSTOP)
+    stopped = time.monotonic()
+    while owner_sub.poll(200):      # what it published just before the pause
+        owner_sub.recv_multipart()
+    # Requests queued to the paused owner: it reads them when resumed
+    for index in range(50):
+        owner.dealer.send(msgpack.packb({"v": 1, "rid": 5000 + index, "cmd": "CREATE",
+                                         "object_id": f"zombie-{index}", "service_id": "z", "ttl_ms": 60000}))
+    standby.wait_ready()
+    assert time.monotonic() - stopped >= LEASE_S - 0.5 - 0.05, "taken over before the lease could run out"
+    # The new owner expires what fell due: one reclaim each
+    deadline = time.monotonic() + DEADLINE
+    while not all(state == "EXPIRED" for state, _ in stored(database, "z").values()):
+        assert time.monotonic() < deadline, standby.log()
+        time.sleep(0.1)
+    reclaims_before = reclaimed_per_object(database)
+    events_before = int(psql(database, "SELECT count (*) FROM gt_events"))
+
+    owner.signal(signal.SIGCONT)
+    status = owner.wait_exit()
+    assert status == EXIT_STEPPED_DOWN, owner.log()
+    assert "stepping down" in owner.log()
+    # It published nothing after SIGCONT
+    heard = []
+    while owner_sub.poll(300):
+        heard.append(owner_sub.recv_multipart())
+    assert heard == [], heard
+    # It committed nothing: none of its paused requests is anywhere, the
+    # history did not grow, every object was reclaimed exactly once
+    assert psql(database, "SELECT count (*) FROM gt_leases WHERE object_id LIKE 'zombie-%'") == "0"
+    assert int(psql(database, "SELECT count (*) FROM gt_events")) == events_before
+    reclaims = reclaimed_per_object(database)
+    assert reclaims == reclaims_before
+    assert {f"z-{index}" for index in range(200)} <= set(reclaims)
+    assert all(count == 1 for count in reclaims.values()), reclaims
+    # Its replies to them, if any, are refusals
+    while owner.dealer.poll(100):
+        reply = msgpack.unpackb(owner.dealer.recv(), raw=False)
+        assert reply["code"] != "OK", reply
+    assert shards(database) == {"broker-b": (256, {2})}
+    standby.signal(signal.SIGTERM)
+    assert standby.wait_exit() == 0
+
+
+def test_graceful_stop_hands_the_shards_to_the_standby_at_once(database, tmp_path, nodes):
+    owner = Node(database, tmp_path, "broker-a")
+    nodes.append(owner)
+    owner.wait_ready()
+    standby = Node(database, tmp_path, "broker-b")
+    nodes.append(standby)
+    acknowledged = create_acknowledged(owner, "g", 500, lambda index: 600000)
+    assert len(acknowledged) == 500
+    deadline = time.monotonic() + DEADLINE
+    while psql(database, "SELECT count (*) FROM gt_brokers WHERE broker_id = 'broker-b'") != "1":
+        assert time.monotonic() < deadline, standby.log()
+        time.sleep(0.05)
+    owner.signal(signal.SIGTERM)
+    assert owner.wait_exit() == 0
+    exited = time.monotonic()
+    ready = standby.wait_ready()
+    print(f"handoff: standby ready {(ready - exited) * 1000:.0f} ms after the owner exited")
+    # NOTIFY wakes the standby: far sooner than the lease (1.2 s) could run out
+    assert ready - exited < LEASE_S, standby.log()
+    assert shards(database) == {"broker-b": (256, {2})}
+    for lease_id, lease in acknowledged.items():
+        reply = standby.call("GET", lease_id=lease_id)
+        assert reply["code"] == "OK" and reply["lease"]["expires_at"] == lease["expires_at"], reply
+    standby.signal(signal.SIGTERM)
+    assert standby.wait_exit() == 0

@@ -1,0 +1,310 @@
+/*  gt_pgshards_test.c — selftest of gt_pgshards, against the PostgreSQL
+    server in DATABASE_URL (in a database of its own).
+
+    Short settings (lease 600 ms, renew 150 ms, margin 100 ms, acquire
+    100 ms) keep it to a few seconds.  Nothing waits by sleeping: notices
+    are awaited with zpoller time-outs, and what only shows in a value
+    (valid_until) is polled with a deadline.  */
+
+#include <czmq.h>
+#include "gt_pgshards.h"
+#include "gt_pgschema.h"
+#include "gt_pgtestdb.h"
+#include "gt_pg_selftest.h"
+
+#define S_TEST_LEASE_MS     600
+#define S_TEST_RENEW_MS     150
+#define S_TEST_MARGIN_MS    100
+#define S_TEST_ACQUIRE_MS   100
+#define S_TEST_WAIT_MS      10000   //  deadline for anything the test waits on
+
+static gt_pgshards_t *
+s_test_start (const char *conninfo, const char *broker_id, int64_t lease_ms)
+{
+    gt_pgshards_options_t options;
+    gt_pgshards_options_init (&options);
+    options.broker_id = broker_id;
+    options.endpoint = "tcp://127.0.0.1:5555";
+    options.events_endpoint = NULL;
+    options.lease_ms = lease_ms;
+    options.renew_ms = S_TEST_RENEW_MS;
+    options.margin_ms = S_TEST_MARGIN_MS;
+    options.acquire_ms = S_TEST_ACQUIRE_MS;
+    gt_pgshards_t *shards = gt_pgshards_new (conninfo, &options);
+    assert (shards);
+    return shards;
+}
+
+static const char *
+s_test_kind_name (gt_pgshards_notice_kind_t kind)
+{
+    return kind == GT_PGSHARDS_ACQUIRED? "ACQUIRED": kind == GT_PGSHARDS_LOST? "LOST": "STATE";
+}
+
+//  The next notice of kind within wait_ms: true when it came.  STATE
+//  notices on the way are skipped (unless kind is STATE); any other kind
+//  fails the test.
+static bool
+s_test_wait (gt_pgshards_t *shards, gt_pgshards_notice_kind_t kind, int64_t wait_ms,
+             gt_pgshards_notice_t *notice)
+{
+    zpoller_t *poller = zpoller_new (gt_pgshards_sock (shards), NULL);
+    assert (poller);
+    int64_t deadline = zclock_mono () + wait_ms;
+    bool found = false;
+    while (!found) {
+        int64_t left = deadline - zclock_mono ();
+        if (left < 0 || !zpoller_wait (poller, (int) left))
+            break;
+        int rc = gt_pgshards_recv (shards, notice);
+        assert (rc == 0);
+        if (notice->kind == kind)
+            found = true;
+        else
+        if (notice->kind != GT_PGSHARDS_STATE) {
+            fprintf (stderr, "expected %s, got %s: %s\n", s_test_kind_name (kind),
+                     s_test_kind_name (notice->kind), notice->text);
+            assert (false);
+        }
+    }
+    zpoller_destroy (&poller);
+    return found;
+}
+
+//  Waits for ACQUIRED and checks it holds every shard at epoch (lease_ms:
+//  the instance's).
+static void
+s_test_acquired (gt_pgshards_t *shards, uint64_t epoch, int64_t lease_ms)
+{
+    gt_pgshards_notice_t notice;
+    bool came = s_test_wait (shards, GT_PGSHARDS_ACQUIRED, S_TEST_WAIT_MS, &notice);
+    assert (came);
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++) {
+        assert (gt_pgshards_has (notice.shards, shard));
+        if (notice.epochs [shard] != epoch)
+            fprintf (stderr, "shard %u acquired at epoch %" PRIu64 ", expected %" PRIu64 "\n",
+                     shard, notice.epochs [shard], epoch);
+        assert (notice.epochs [shard] == epoch);
+    }
+    int64_t valid_until = gt_pgshards_valid_until (shards);
+    assert (valid_until > 0);
+    assert (valid_until <= zclock_mono () + lease_ms - S_TEST_MARGIN_MS);
+}
+
+//  Waits for the STATE notice connected (or not); returns the backend pid
+//  when connected.
+static int
+s_test_state (gt_pgshards_t *shards, bool connected)
+{
+    gt_pgshards_notice_t notice;
+    bool came = s_test_wait (shards, GT_PGSHARDS_STATE, S_TEST_WAIT_MS, &notice);
+    assert (came);
+    if (notice.connected != connected)
+        fprintf (stderr, "expected STATE %s, got: %s\n", connected? "connected": "down", notice.text);
+    assert (notice.connected == connected);
+    assert (*notice.text);
+    if (!connected)
+        return 0;
+    const char *pid = strstr (notice.text, "backend pid ");
+    assert (pid);
+    return atoi (pid + strlen ("backend pid "));
+}
+
+//  Waits until valid_until passes floor (polling: it is a value, no event).
+static void
+s_test_valid_beyond (gt_pgshards_t *shards, int64_t floor)
+{
+    int64_t deadline = zclock_mono () + S_TEST_WAIT_MS;
+    while (gt_pgshards_valid_until (shards) <= floor) {
+        assert (zclock_mono () < deadline);
+        zclock_sleep (5);
+    }
+}
+
+//  Rows of gt_shards owned by broker_id at epoch, unexpired.
+static long long
+s_test_owned (PGconn *conn, const char *broker_id, uint64_t epoch)
+{
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM gt_shards WHERE owner = '%s' AND epoch = %" PRIu64
+              " AND owned_until > now ()", broker_id, epoch);
+    return gt_pgtestdb_int (conn, sql);
+}
+
+//  gt_prove_epochs (broker, '{1,2}', epochs): NULL when it passed, else
+//  the SQLSTATE (static).
+static const char *
+s_test_prove (PGconn *conn, const char *broker_id, const char *epochs)
+{
+    static char sqlstate [8];
+    char sql [160];
+    snprintf (sql, sizeof sql, "SELECT gt_prove_epochs ('%s', '{1,2}', '%s')", broker_id, epochs);
+    PGresult *result = PQexec (conn, sql);
+    const char *rc = NULL;
+    if (PQresultStatus (result) == PGRES_TUPLES_OK)
+        assert (streq (PQgetvalue (result, 0, 0), "2"));
+    else {
+        const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+        snprintf (sqlstate, sizeof sqlstate, "%s", state? state: "?");
+        rc = sqlstate;
+    }
+    PQclear (result);
+    return rc;
+}
+
+void
+gt_pgshards_test (bool verbose)
+{
+    printf (" * gt_pgshards: ");
+    if (verbose)
+        printf ("\n");
+
+    //  Options: defaults, and what is refused
+    gt_pgshards_options_t options;
+    gt_pgshards_options_init (&options);
+    assert (options.broker_id == NULL);
+    assert (options.lease_ms == 3000 && options.renew_ms == 1000);
+    assert (options.margin_ms == 500 && options.acquire_ms == 500);
+    assert (gt_pgshards_new ("dbname=none", &options) == NULL);
+    options.broker_id = "";
+    assert (gt_pgshards_new ("dbname=none", &options) == NULL);
+    options.broker_id = "a";
+    options.renew_ms = 2500;            //  2500 + 500 >= 3000
+    assert (gt_pgshards_new ("dbname=none", &options) == NULL);
+    options.renew_ms = 1000;
+    options.margin_ms = 2500;
+    assert (gt_pgshards_new ("dbname=none", &options) == NULL);
+    assert (gt_pgshards_new ("dbname=none", NULL) == NULL);
+
+    //  No server there: STATE not connected; a standby's release is 0
+    gt_pgshards_t *nowhere = s_test_start ("host=127.0.0.1 port=1 dbname=none", "nowhere", S_TEST_LEASE_MS);
+    s_test_state (nowhere, false);
+    assert (gt_pgshards_valid_until (nowhere) == 0);
+    assert (gt_pgshards_release (nowhere, 500) == 0);
+    gt_pgshards_destroy (&nowhere);
+    assert (nowhere == NULL);
+
+    char err [512];
+    gt_pgtestdb_t *testdb = gt_pgtestdb_new ();
+    assert (testdb);
+    PGconn *check = gt_pgschema_connect (gt_pgtestdb_conninfo (testdb), 0, err, sizeof err);
+    assert (check);
+    assert (gt_pgschema_migrate (check, err, sizeof err) == gt_pgschema_latest ());
+    const char *conninfo = gt_pgtestdb_conninfo (testdb);
+
+    //  One broker takes every shard at epoch 1, and keeps them
+    gt_pgshards_t *a = s_test_start (conninfo, "broker-a", S_TEST_LEASE_MS);
+    int pid = s_test_state (a, true);
+    s_test_acquired (a, 1, S_TEST_LEASE_MS);
+    assert (s_test_owned (check, "broker-a", 1) == 256);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_brokers WHERE broker_id = 'broker-a'"
+                                    " AND endpoint = 'tcp://127.0.0.1:5555' AND events_endpoint = ''"
+                                    " AND seen_until > now ()") == 1);
+    int64_t valid_until = gt_pgshards_valid_until (a);
+    s_test_valid_beyond (a, valid_until + S_TEST_RENEW_MS / 2);
+    s_test_valid_beyond (a, gt_pgshards_valid_until (a));
+
+    //  Its connection is killed: it reconnects and renews at the same epoch
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT pg_terminate_backend (%d)", pid);
+    gt_pgtestdb_exec (check, sql);
+    s_test_state (a, false);
+    int new_pid = s_test_state (a, true);
+    assert (new_pid != pid);
+    valid_until = gt_pgshards_valid_until (a);
+    s_test_valid_beyond (a, valid_until);
+    assert (s_test_owned (check, "broker-a", 1) == 256);
+
+    //  A second broker stays standby while the first renews
+    gt_pgshards_t *b = s_test_start (conninfo, "broker-b", S_TEST_LEASE_MS);
+    s_test_state (b, true);
+    gt_pgshards_notice_t notice;
+    valid_until = gt_pgshards_valid_until (a);
+    assert (!s_test_wait (b, GT_PGSHARDS_ACQUIRED, 4 * S_TEST_RENEW_MS, &notice));
+    assert (gt_pgshards_valid_until (b) == 0);
+    assert (gt_pgshards_valid_until (a) > valid_until);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_brokers WHERE seen_until > now ()") == 2);
+
+    //  A graceful release: the standby takes over at once (NOTIFY), epoch 2
+    int64_t started = zclock_mono ();
+    assert (gt_pgshards_release (a, 2000) == 256);
+    assert (gt_pgshards_valid_until (a) == 0);
+    s_test_acquired (b, 2, S_TEST_LEASE_MS);
+    int64_t handover_ms = zclock_mono () - started;
+    printf (verbose? "   release -> acquire: %d ms\n": "(release -> acquire %d ms) ", (int) handover_ms);
+    assert (handover_ms < 2000);
+    assert (s_test_owned (check, "broker-b", 2) == 256);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_brokers WHERE broker_id = 'broker-a'"
+                                    " AND seen_until <= now ()") == 1);
+    //  The released one acquires nothing more
+    assert (!s_test_wait (a, GT_PGSHARDS_ACQUIRED, 2 * S_TEST_ACQUIRE_MS, &notice));
+    gt_pgshards_destroy (&a);
+
+    //  A crash (destroy without release): the next takes them only once
+    //  they ran out on PostgreSQL's clock
+    gt_pgshards_destroy (&b);
+    int64_t crashed = zclock_mono ();
+    long long old_until = gt_pgtestdb_int (check,
+        "SELECT (extract (epoch FROM max (owned_until)) * 1000000)::bigint FROM gt_shards");
+    assert (old_until > 0);
+    gt_pgshards_t *c = s_test_start (conninfo, "broker-c", S_TEST_LEASE_MS);
+    s_test_acquired (c, 3, S_TEST_LEASE_MS);
+    int64_t failover_ms = zclock_mono () - crashed;
+    printf (verbose? "   crash -> acquire: %d ms\n": "(crash -> acquire %d ms) ", (int) failover_ms);
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM gt_shards WHERE owner = 'broker-c' AND epoch = 3"
+              " AND (extract (epoch FROM owned_until - interval '%d ms') * 1000000)::bigint > %lld",
+              S_TEST_LEASE_MS, old_until);
+    assert (gt_pgtestdb_int (check, sql) == 256);
+
+    //  A zombie: its shards were taken behind its back; its next renewal
+    //  finds out: LOST, and it may act no more
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'other', epoch = epoch + 1");
+    bool came = s_test_wait (c, GT_PGSHARDS_LOST, S_TEST_WAIT_MS, &notice);
+    assert (came);
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        assert (gt_pgshards_has (notice.shards, shard));
+    if (verbose)
+        printf ("   zombie: LOST %s\n", notice.text);
+    assert (strstr (notice.text, "other"));
+    assert (gt_pgshards_valid_until (c) == 0);
+    assert (!s_test_wait (c, GT_PGSHARDS_ACQUIRED, 2 * S_TEST_RENEW_MS, &notice));
+    assert (gt_pgshards_valid_until (c) == 0);
+    gt_pgshards_destroy (&c);
+
+    //  A restart under the same id takes its shards at once, though they
+    //  are far from running out (a long lease here), with the epoch
+    //  raised; if the old one still runs, it learns it is a duplicate
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = NULL, owned_until = NULL");
+    gt_pgshards_t *d = s_test_start (conninfo, "broker-d", 5000);
+    s_test_acquired (d, 5, 5000);
+    long long d_until = gt_pgtestdb_int (check,
+        "SELECT (extract (epoch FROM min (owned_until)) * 1000000)::bigint FROM gt_shards");
+    gt_pgshards_t *d2 = s_test_start (conninfo, "broker-d", 5000);
+    s_test_acquired (d2, 6, 5000);
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM gt_shards WHERE owner = 'broker-d' AND epoch = 6"
+              " AND (extract (epoch FROM owned_until - interval '5000 ms') * 1000000)::bigint < %lld",
+              d_until);
+    assert (gt_pgtestdb_int (check, sql) == 256);
+    came = s_test_wait (d, GT_PGSHARDS_LOST, S_TEST_WAIT_MS, &notice);
+    assert (came);
+    if (verbose)
+        printf ("   same id: LOST %s\n", notice.text);
+    assert (strstr (notice.text, "is GC_BROKER_ID unique?"));
+    assert (gt_pgshards_valid_until (d) == 0);
+    gt_pgshards_destroy (&d);
+
+    //  The epoch proof: passes for the owner at its epochs only
+    assert (s_test_prove (check, "broker-d", "{6,6}") == NULL);
+    const char *sqlstate = s_test_prove (check, "broker-d", "{6,5}");
+    assert (sqlstate && streq (sqlstate, "GTF01"));
+    sqlstate = s_test_prove (check, "broker-x", "{6,6}");
+    assert (sqlstate && streq (sqlstate, "GTF01"));
+
+    assert (gt_pgshards_release (d2, 2000) == 256);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner IS NULL") == 256);
+    gt_pgshards_destroy (&d2);
+
+    PQfinish (check);
+    gt_pgtestdb_destroy (&testdb);
+    printf ("OK\n");
+}
