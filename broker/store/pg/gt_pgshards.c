@@ -659,7 +659,7 @@ s_acquire (s_shards_t *self)
 static void
 s_who_took (s_shards_t *self, unsigned shard, char *text, size_t size)
 {
-    char shard_text [8];
+    char shard_text [12];
     snprintf (shard_text, sizeof shard_text, "%u", shard);
     const char *values [] = { shard_text };
     PGresult *result = s_exec (self, s_deadline (self),
