@@ -56,6 +56,7 @@ static const s_test_t s_tests [] = {
     { "gt_metrics_http",    gt_metrics_http_test,    false },
     //  broker/store
     { "gt_store",           gt_store_test,           false },
+    { "gt_shard_map",       gt_shard_map_test,       false },
     //  broker/store/pg
     { "gt_pgbatch",         gt_pgbatch_test,         false },
     { "gt_pgschema",        gt_pgschema_test,        true },

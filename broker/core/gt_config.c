@@ -104,6 +104,8 @@ static const s_setting_t s_settings [] = {
       "events endpoint other brokers tell clients (tcp://host:events-port bound)" },
     { "GC_SHARD_LEASE", "shard-lease", S_SECONDS, S_FIELD (shard_lease_ms), 300, 600 * 1000,
       "seconds: ownership lease of the shards; a dead broker's shards move after it (3)" },
+    { "GC_CLUSTER", "cluster", S_UINT, S_FIELD (cluster), 0, 1,
+      "1: several active brokers share the database's shards (cluster mode, docs/CLUSTER.md) (0)" },
     { "GC_SHARD_RENEW", "shard-renew", S_SECONDS, S_FIELD (shard_renew_ms), 100, 300 * 1000,
       "seconds: how often a broker renews its shards (1)" },
     { "GC_SHUTDOWN_LINGER", "shutdown-linger", S_SECONDS, S_FIELD (shutdown_linger_ms), 0, 3600 * 1000,
@@ -399,6 +401,18 @@ gt_config_check (const gt_config_t *self, char *err, size_t err_size)
         snprintf (err, err_size, "GC_SHARD_RENEW (%.3f s) must be shorter than GC_SHARD_LEASE (%.3f s) minus "
                   "its self-fencing margin (%.3f s)", self->shard_renew_ms / 1000.0,
                   self->shard_lease_ms / 1000.0, gt_config_shard_margin_ms (self) / 1000.0);
+        return GT_CONFIG_ERROR;
+    }
+    if (self->cluster) {
+        //  Being built (docs/CLUSTER.md, milestone B): refuse rather than
+        //  run half of it
+        snprintf (err, err_size, "GC_CLUSTER=1 (cluster mode) is not available in this version yet "
+                  "(docs/CLUSTER.md); several brokers on one database run as owner and standbys");
+        return GT_CONFIG_ERROR;
+    }
+    if (self->cluster && !streq (self->storage, "postgres")) {
+        snprintf (err, err_size, "GC_CLUSTER=1 (cluster mode) needs GC_STORAGE_BACKEND=postgres: the brokers "
+                  "share their shards through the database");
         return GT_CONFIG_ERROR;
     }
     if (self->broker_id && (!*self->broker_id || strlen (self->broker_id) > 200)) {

@@ -4,13 +4,25 @@
 
 //  One event: the public view, then its topic and body in one allocation.
 typedef struct {
-    gt_event_record_t view;         //  seq, kind, at, topic/body pointers
+    gt_event_record_t view;         //  order, seq, shard, kind, at, topic/body pointers
+    uint64_t position;              //  cluster mode: its absolute place in the history ring
     char data [];                   //  topic, NUL, body
 } s_record_t;
 
+//  Cluster mode: one shard's numbering and its part of the history, a
+//  ring of the records (oldest first) that are also in the global ring.
+typedef struct {
+    uint64_t next_seq;              //  seq of the shard's next event
+    uint64_t last_published;        //  newest published seq of the shard
+    s_record_t **items;             //  its history records
+    size_t cap;                     //  slots allocated (a power of two, or 0)
+    size_t head;                    //  index of the oldest
+    size_t count;                   //  how many
+} s_shard_t;
+
 struct gt_events_t {
-    uint64_t next_seq;              //  seq of the next event made
-    uint64_t last_published;        //  newest published seq
+    uint64_t next_seq;              //  order of the next event made (= its seq in single mode)
+    uint64_t last_published;        //  newest published order
     s_record_t **waiting;           //  unpublished, oldest first
     size_t waiting_count;           //  how many
     size_t waiting_cap;             //  slots allocated
@@ -19,18 +31,25 @@ struct gt_events_t {
     size_t ring_head;               //  index of the oldest
     size_t ring_count;              //  how many are kept
     msgpack_sbuffer scratch;        //  reused to encode each event (no malloc per event)
+    bool sharded;                   //  cluster mode: seq per shard
+    uint64_t ring_start;            //  cluster mode: absolute position of ring [ring_head]
+    s_shard_t *shards [GT_SHARD_COUNT];     //  cluster mode: each shard's, made when first used
 };
 
 static s_record_t *
 s_record_new (uint64_t seq, gt_event_kind_t kind, uint64_t at, const char *topic,
               const void *body, size_t size)
 {
+    //  (order, shard and position are the caller's to set when they differ)
     size_t topic_len = strlen (topic);
     s_record_t *record = (s_record_t *) malloc (sizeof (s_record_t) + topic_len + 1 + size);
     assert (record);
     memcpy (record->data, topic, topic_len + 1);
     memcpy (record->data + topic_len + 1, body, size);
+    record->view.order = seq;
     record->view.seq = seq;
+    record->view.shard = 0;
+    record->position = 0;
     record->view.kind = kind;
     record->view.at = at;
     record->view.topic = record->data;
@@ -63,12 +82,45 @@ gt_events_destroy (gt_events_t **self_p)
             free (self->waiting [i]);
         free (self->waiting);
         for (size_t i = 0; i < self->ring_count; i++)
-            free (self->ring [(self->ring_head + i) % self->ring_cap]);
+            free (self->ring [(self->ring_head + i) % self->ring_cap]);     //  free (NULL): forgotten
         free (self->ring);
+        for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+            if (self->shards [shard]) {
+                free (self->shards [shard]->items);
+                free (self->shards [shard]);
+            }
         msgpack_sbuffer_destroy (&self->scratch);
         free (self);
         *self_p = NULL;
     }
+}
+
+void
+gt_events_shard (gt_events_t *self)
+{
+    assert (self);
+    assert (self->next_seq == 1 && self->waiting_count == 0);
+    self->sharded = true;
+}
+
+bool
+gt_events_sharded (gt_events_t *self)
+{
+    assert (self);
+    return self->sharded;
+}
+
+//  A shard's numbering and history (cluster mode), made when first used.
+static s_shard_t *
+s_shard (gt_events_t *self, unsigned shard)
+{
+    assert (shard < GT_SHARD_COUNT);
+    if (!self->shards [shard]) {
+        self->shards [shard] = (s_shard_t *) zmalloc (sizeof (s_shard_t));
+        assert (self->shards [shard]);
+        self->shards [shard]->next_seq = 1;
+    }
+    return self->shards [shard];
 }
 
 const gt_event_record_t *
@@ -80,11 +132,15 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
     char topic [256];
     if (gt_event_topic (topic, sizeof (topic), kind, lease->object_type, lease->service_id) < 0)
         return NULL;
+    unsigned shard = gt_shard_of (lease->object_id);
+    uint64_t seq = self->sharded ? s_shard (self, shard)->next_seq : self->next_seq;
     gt_msg_t msg;
     memset (&msg, 0, sizeof (msg));
     msg.kind = GT_MSG_EVENT;
     msg.version = GT_PROTOCOL_VERSION;
-    msg.event.seq = self->next_seq;
+    msg.event.seq = seq;
+    msg.event.has_shard = self->sharded;
+    msg.event.shard = shard;
     msg.event.kind = kind;
     msg.event.at = at;
     msg.event.lease = *lease;
@@ -92,8 +148,9 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
     msgpack_sbuffer_clear (&self->scratch);
     if (gt_msg_encode (&msg, &self->scratch))
         return NULL;
-    s_record_t *record = s_record_new (self->next_seq, kind, at, topic,
-                                       self->scratch.data, self->scratch.size);
+    s_record_t *record = s_record_new (seq, kind, at, topic, self->scratch.data, self->scratch.size);
+    record->view.order = self->next_seq;
+    record->view.shard = shard;
     if (self->waiting_count == self->waiting_cap) {
         self->waiting_cap = self->waiting_cap ? self->waiting_cap * 2 : 64;
         self->waiting = (s_record_t **) realloc (self->waiting, self->waiting_cap * sizeof (s_record_t *));
@@ -101,14 +158,35 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
     }
     self->waiting [self->waiting_count++] = record;
     self->next_seq++;
+    if (self->sharded)
+        s_shard (self, shard)->next_seq++;
     return &record->view;
 }
 
 uint64_t
-gt_events_next_seq (gt_events_t *self)
+gt_events_next_order (gt_events_t *self)
 {
     assert (self);
     return self->next_seq;
+}
+
+//  Drop the oldest slot of the history ring (a forgotten shard's slot is
+//  already empty; in cluster mode a record is also its shard's oldest).
+static void
+s_forget_oldest (gt_events_t *self)
+{
+    s_record_t *oldest = self->ring [self->ring_head];
+    if (oldest && self->sharded) {
+        s_shard_t *shard = self->shards [oldest->view.shard];
+        assert (shard && shard->count && shard->items [shard->head] == oldest);
+        shard->head = (shard->head + 1) & (shard->cap - 1);
+        shard->count--;
+    }
+    free (oldest);
+    self->ring [self->ring_head] = NULL;
+    self->ring_head = (self->ring_head + 1) % self->ring_cap;
+    self->ring_count--;
+    self->ring_start++;
 }
 
 //  Append a published record to the history (dropping the oldest if full).
@@ -119,10 +197,25 @@ s_remember (gt_events_t *self, s_record_t *record)
         free (record);
         return;
     }
-    if (self->ring_count == self->ring_cap) {
-        free (self->ring [self->ring_head]);
-        self->ring_head = (self->ring_head + 1) % self->ring_cap;
-        self->ring_count--;
+    if (self->ring_count == self->ring_cap)
+        s_forget_oldest (self);
+    if (self->sharded) {
+        s_shard_t *shard = s_shard (self, record->view.shard);
+        if (shard->count == shard->cap) {
+            //  Grow to the next power of two, unrolling the ring
+            size_t cap = shard->cap ? shard->cap * 2 : 16;
+            s_record_t **items = (s_record_t **) malloc (cap * sizeof (s_record_t *));
+            assert (items);
+            for (size_t i = 0; i < shard->count; i++)
+                items [i] = shard->items [(shard->head + i) & (shard->cap - 1)];
+            free (shard->items);
+            shard->items = items;
+            shard->cap = cap;
+            shard->head = 0;
+        }
+        shard->items [(shard->head + shard->count) & (shard->cap - 1)] = record;
+        shard->count++;
+        record->position = self->ring_start + self->ring_count;
     }
     self->ring [(self->ring_head + self->ring_count) % self->ring_cap] = record;
     self->ring_count++;
@@ -134,7 +227,7 @@ gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by
     assert (self);
     void *handle = pub ? zsock_resolve (pub) : NULL;
     size_t done = 0;
-    while (done < self->waiting_count && self->waiting [done]->view.seq <= up_to) {
+    while (done < self->waiting_count && self->waiting [done]->view.order <= up_to) {
         s_record_t *record = self->waiting [done];
         if (handle) {
             //  PUB never blocks: past a subscriber's HWM ZeroMQ drops for it
@@ -143,7 +236,9 @@ gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by
         }
         if (by_kind && record->view.kind < GT_EVENT_COUNT_)
             by_kind [record->view.kind]++;
-        self->last_published = record->view.seq;
+        self->last_published = record->view.order;
+        if (self->sharded)
+            s_shard (self, record->view.shard)->last_published = record->view.seq;
         s_remember (self, record);
         done++;
     }
@@ -157,8 +252,12 @@ gt_events_rollback (gt_events_t *self, uint64_t from)
 {
     assert (self);
     assert (from > self->last_published);
-    while (self->waiting_count && self->waiting [self->waiting_count - 1]->view.seq >= from)
-        free (self->waiting [--self->waiting_count]);
+    while (self->waiting_count && self->waiting [self->waiting_count - 1]->view.order >= from) {
+        s_record_t *record = self->waiting [--self->waiting_count];
+        if (self->sharded)          //  newest first: the last one set is the first dropped
+            s_shard (self, record->view.shard)->next_seq = record->view.seq;
+        free (record);
+    }
     if (from < self->next_seq)
         self->next_seq = from;
 }
@@ -174,17 +273,40 @@ uint64_t
 gt_events_oldest_seq (gt_events_t *self)
 {
     assert (self);
-    return self->ring_count ? self->ring [self->ring_head]->view.seq : self->last_published + 1;
+    for (size_t i = 0; i < self->ring_count; i++) {
+        const s_record_t *record = self->ring [(self->ring_head + i) % self->ring_cap];
+        if (record)
+            return record->view.order;
+    }
+    return self->last_published + 1;
+}
+
+//  A history to page through: the global ring (single mode) or one
+//  shard's ring (cluster mode), oldest first, and its newest published seq.
+typedef struct {
+    s_record_t **items;             //  the ring's slots
+    size_t cap;                     //  its size
+    bool power_of_two;              //  cap is one (a shard's): index with a mask
+    size_t head;                    //  index of the oldest
+    size_t count;                   //  records
+    uint64_t last_seq;              //  newest published seq
+} s_span_t;
+
+static const s_record_t *
+s_span_at (const s_span_t *span, size_t index)
+{
+    size_t slot = span->power_of_two ? (span->head + index) & (span->cap - 1) : (span->head + index) % span->cap;
+    return span->items [slot];
 }
 
 //  Index (0 = oldest) of the first history record with seq > after.
 static size_t
-s_history_after (gt_events_t *self, uint64_t after)
+s_history_after (const s_span_t *span, uint64_t after)
 {
-    size_t low = 0, high = self->ring_count;
+    size_t low = 0, high = span->count;
     while (low < high) {
         size_t middle = low + (high - low) / 2;
-        if (self->ring [(self->ring_head + middle) % self->ring_cap]->view.seq <= after)
+        if (s_span_at (span, middle)->view.seq <= after)
             low = middle + 1;
         else
             high = middle;
@@ -201,29 +323,27 @@ s_pack_key (msgpack_packer *pk, const char *key)
     msgpack_pack_str_body (pk, key, len);
 }
 
-gt_code_t
-gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, const char *topic_prefix,
-                  size_t limit, size_t byte_budget, void **data_p, size_t *size_p,
-                  char *err, size_t err_size)
+static gt_code_t
+s_replay (const s_span_t *span, uint64_t rid, uint64_t after_seq, const char *topic_prefix,
+          size_t limit, size_t byte_budget, void **data_p, size_t *size_p, char *err, size_t err_size)
 {
-    assert (self);
     *data_p = NULL;
     *size_p = 0;
     size_t prefix_len = topic_prefix ? strlen (topic_prefix) : 0;
     //  The page: history records [first, first + examined), of which the
     //  count that match are packed; scanned is the seq the page ends at
     size_t first = 0, examined = 0, count = 0, bytes = 0;
-    uint64_t scanned = after_seq < self->last_published ? after_seq : self->last_published;
-    if (after_seq < self->last_published) {
-        uint64_t oldest = gt_events_oldest_seq (self);
+    uint64_t scanned = after_seq < span->last_seq ? after_seq : span->last_seq;
+    if (after_seq < span->last_seq) {
+        uint64_t oldest = span->count ? s_span_at (span, 0)->view.seq : span->last_seq + 1;
         if (after_seq + 1 < oldest) {
             snprintf (err, err_size, "events after %" PRIu64 " are gone: history starts at %" PRIu64,
                       after_seq, oldest);
             return GT_ERR_TOO_OLD;
         }
-        first = s_history_after (self, after_seq);
-        while (first + examined < self->ring_count && count < limit && examined < GT_EVENTS_SCAN_MAX) {
-            const s_record_t *record = self->ring [(self->ring_head + first + examined) % self->ring_cap];
+        first = s_history_after (span, after_seq);
+        while (first + examined < span->count && count < limit && examined < GT_EVENTS_SCAN_MAX) {
+            const s_record_t *record = s_span_at (span, first + examined);
             bool match = !topic_prefix || strncmp (record->view.topic, topic_prefix, prefix_len) == 0;
             if (match && count > 0 && bytes + record->view.size > byte_budget)
                 break;
@@ -253,12 +373,12 @@ gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, const cha
     s_pack_key (&pk, "events");
     msgpack_pack_array (&pk, count);
     for (size_t i = 0; i < examined; i++) {
-        const s_record_t *record = self->ring [(self->ring_head + first + i) % self->ring_cap];
+        const s_record_t *record = s_span_at (span, first + i);
         if (!topic_prefix || strncmp (record->view.topic, topic_prefix, prefix_len) == 0)
             msgpack_sbuffer_write (&frame, (const char *) record->view.body, record->view.size);
     }
     s_pack_key (&pk, "last_seq");
-    msgpack_pack_uint64 (&pk, self->last_published);
+    msgpack_pack_uint64 (&pk, span->last_seq);
     s_pack_key (&pk, "scanned_seq");
     msgpack_pack_uint64 (&pk, scanned);
     size_t used = frame.size;
@@ -267,6 +387,30 @@ gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, const cha
     *data_p = data;
     *size_p = used;
     return GT_OK;
+}
+
+gt_code_t
+gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq, const char *topic_prefix,
+                  size_t limit, size_t byte_budget, void **data_p, size_t *size_p,
+                  char *err, size_t err_size)
+{
+    assert (self);
+    assert (!self->sharded);        //  cluster mode: by shard (the broker asks for one)
+    s_span_t span = { self->ring, self->ring_cap, false, self->ring_head, self->ring_count,
+                      self->last_published };
+    return s_replay (&span, rid, after_seq, topic_prefix, limit, byte_budget, data_p, size_p, err, err_size);
+}
+
+gt_code_t
+gt_events_replay_shard (gt_events_t *self, uint64_t rid, unsigned shard, uint64_t after_seq,
+                        const char *topic_prefix, size_t limit, size_t byte_budget,
+                        void **data_p, size_t *size_p, char *err, size_t err_size)
+{
+    assert (self);
+    assert (self->sharded);
+    s_shard_t *part = s_shard (self, shard);
+    s_span_t span = { part->items, part->cap, true, part->head, part->count, part->last_published };
+    return s_replay (&span, rid, after_seq, topic_prefix, limit, byte_budget, data_p, size_p, err, err_size);
 }
 
 void
@@ -287,4 +431,62 @@ gt_events_restore_seq (gt_events_t *self, uint64_t last_seq)
         self->last_published = last_seq;
         self->next_seq = last_seq + 1;
     }
+}
+
+void
+gt_events_restore_shard (gt_events_t *self, unsigned shard, uint64_t seq, const char *topic,
+                         const void *body, size_t size)
+{
+    assert (self);
+    assert (self->sharded);
+    s_shard_t *part = s_shard (self, shard);
+    if (seq <= part->last_published)
+        return;                     //  out of order or repeated: ignore
+    s_record_t *record = s_record_new (seq, GT_EVENT_COUNT_, 0, topic, body, size);
+    record->view.order = 0;         //  made by another broker: no order here
+    record->view.shard = shard;
+    s_remember (self, record);
+    gt_events_restore_shard_seq (self, shard, seq);
+}
+
+void
+gt_events_restore_shard_seq (gt_events_t *self, unsigned shard, uint64_t last_seq)
+{
+    assert (self);
+    assert (self->sharded);
+    s_shard_t *part = s_shard (self, shard);
+    if (last_seq > part->last_published) {
+        part->last_published = last_seq;
+        part->next_seq = last_seq + 1;
+    }
+}
+
+void
+gt_events_forget_shard (gt_events_t *self, unsigned shard)
+{
+    assert (self);
+    assert (self->sharded);
+    s_shard_t *part = self->shards [shard];
+    if (!part)
+        return;
+    for (size_t i = 0; i < self->waiting_count; i++)
+        assert (self->waiting [i]->view.shard != shard);
+    //  Empty its slots of the global ring (skipped when they come up)
+    for (size_t i = 0; i < part->count; i++) {
+        s_record_t *record = part->items [(part->head + i) & (part->cap - 1)];
+        assert (record->position >= self->ring_start && record->position < self->ring_start + self->ring_count);
+        self->ring [(self->ring_head + (record->position - self->ring_start)) % self->ring_cap] = NULL;
+        free (record);
+    }
+    free (part->items);
+    free (part);
+    self->shards [shard] = NULL;
+}
+
+uint64_t
+gt_events_shard_last_seq (gt_events_t *self, unsigned shard)
+{
+    assert (self);
+    assert (shard < GT_SHARD_COUNT);
+    return self->shards [shard] ? self->shards [shard]->last_published : 0;
 }

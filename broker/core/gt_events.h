@@ -10,7 +10,16 @@
     an "unpublished" queue until gt_events_publish (its batch is durable)
     sends it on PUB and moves it into the history.  gt_events_rollback drops
     unpublished events when their batch failed; their numbers are reused,
-    so subscribers never see a gap.  */
+    so subscribers never see a gap.
+
+    Cluster mode (gt_events_shard, GTLP.md §14.4): the sequence is per
+    shard (the shard of the lease's object), the body carries "shard", and
+    REPLAY reads one shard's history.  Every event still has an ORDER, its
+    position among all the events this broker made (1, 2, 3 ...): batches
+    are marked, published and rolled back by order.  In single mode the
+    order is the seq.  The history keeps the newest `history` events of all
+    shards; each shard's part is its own ring, so a REPLAY of one shard is
+    a binary search.  */
 #ifndef GT_EVENTS_H_INCLUDED
 #define GT_EVENTS_H_INCLUDED
 
@@ -25,7 +34,9 @@ typedef struct gt_events_t gt_events_t;
 
 //  An encoded event (borrowed view: valid until published or rolled back).
 typedef struct {
-    uint64_t seq;                   //  sequence number
+    uint64_t order;                 //  position among all events made (batches use it)
+    uint64_t seq;                   //  sequence number on the wire (= order in single mode)
+    unsigned shard;                 //  the shard of the lease's object
     gt_event_kind_t kind;           //  what happened
     uint64_t at;                    //  wall ms
     const char *topic;              //  "service_id" U+001F "verb.OBJECT_TYPE" (gt_event_topic)
@@ -42,15 +53,21 @@ void gt_events_destroy (gt_events_t **self_p);
 const gt_event_record_t *gt_events_make (gt_events_t *self, gt_event_kind_t kind,
                                          const gt_lease_info_t *lease, gt_reason_t reason,
                                          uint64_t at);
-//  Seq the next gt_events_make will assign.
-uint64_t gt_events_next_seq (gt_events_t *self);
-//  Publish unpublished events with seq <= up_to on pub (may be NULL: no
+//  Cluster mode from now on (before any event is made).
+void gt_events_shard (gt_events_t *self);
+//  True in cluster mode.
+bool gt_events_sharded (gt_events_t *self);
+//  Order the next gt_events_make will assign.
+uint64_t gt_events_next_order (gt_events_t *self);
+//  Publish unpublished events with order <= up_to on pub (may be NULL: no
 //  socket bound yet), in order, and move them into the history.  Returns
 //  how many, and counts them by kind into by_kind (may be NULL).
 size_t gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by_kind);
-//  Drop unpublished events with seq >= from; the next event gets from.
+//  Drop unpublished events with order >= from; the next event gets order
+//  from again, and each shard the seq of its first dropped event.
 void gt_events_rollback (gt_events_t *self, uint64_t from);
-//  Newest published seq (0 if none); oldest seq still in the history.
+//  Newest published order (0 if none); oldest order still in the history
+//  (single mode: seqs).
 uint64_t gt_events_last_seq (gt_events_t *self);
 uint64_t gt_events_oldest_seq (gt_events_t *self);
 
@@ -70,11 +87,28 @@ gt_code_t gt_events_replay (gt_events_t *self, uint64_t rid, uint64_t after_seq,
                             const char *topic_prefix, size_t limit, size_t byte_budget,
                             void **data_p, size_t *size_p, char *err, size_t err_size);
 
+//  REPLAY of one shard (cluster mode): as gt_events_replay, counting in
+//  that shard's sequence (last_seq and scanned_seq are the shard's).
+gt_code_t gt_events_replay_shard (gt_events_t *self, uint64_t rid, unsigned shard, uint64_t after_seq,
+                                  const char *topic_prefix, size_t limit, size_t byte_budget,
+                                  void **data_p, size_t *size_p, char *err, size_t err_size);
+
 //  Recovery: put a stored (published) event back into the history, and
-//  continue numbering after last_seq.
+//  continue numbering after last_seq.  Single mode.
 void gt_events_restore (gt_events_t *self, uint64_t seq, const char *topic,
                         const void *body, size_t size);
 void gt_events_restore_seq (gt_events_t *self, uint64_t last_seq);
+//  The same in cluster mode, per shard: events of one shard in seq order;
+//  the shard continues after last_seq.
+void gt_events_restore_shard (gt_events_t *self, unsigned shard, uint64_t seq, const char *topic,
+                              const void *body, size_t size);
+void gt_events_restore_shard_seq (gt_events_t *self, unsigned shard, uint64_t last_seq);
+//  The shard went to another broker (cluster mode): drop its history and
+//  its numbering (a later owner continues it from the store).  No event of
+//  it may be unpublished.
+void gt_events_forget_shard (gt_events_t *self, unsigned shard);
+//  Newest published seq of a shard (cluster mode; 0 if none).
+uint64_t gt_events_shard_last_seq (gt_events_t *self, unsigned shard);
 
 #ifdef __cplusplus
 }

@@ -55,6 +55,7 @@ typedef struct {
     char *advertise_events;             //  GC_ADVERTISE_EVENTS: the same for the events socket, or NULL
     uint64_t shard_lease_ms;            //  GC_SHARD_LEASE: ownership lease of a broker's shards (postgres)
     uint64_t shard_renew_ms;            //  GC_SHARD_RENEW: its renewal period
+    uint64_t cluster;                   //  GC_CLUSTER, --cluster: 1 = brokers share the shards (GTLP.md §14.1)
     bool verbose;                       //  --verbose: log every request
 } gt_config_t;
 

@@ -141,6 +141,8 @@ typedef struct {
     bool verbose;                   //  log every request
     bool terminated;                //  $TERM received: a graceful stop, then the loop ends
     bool stepped_down;              //  the store's shards went to another broker: act on nothing
+    char *advertised [2];           //  where clients reach it: requests, events (after a bind), or NULL
+    gt_shard_map_t *own_map;        //  MAP without a store's view: this broker, every shard
 } s_broker_t;
 
 
@@ -359,7 +361,7 @@ s_batch_current (s_broker_t *self)
         assert (batch);
         batch->id = ++self->batch_counter;
         batch->mark = gt_leases_mark (self->leases);
-        batch->first_seq = gt_events_next_seq (self->events);
+        batch->first_seq = gt_events_next_order (self->events);
         batch->last_seq = batch->first_seq - 1;
         batch->replies_tail = &batch->replies;
         self->current = batch;
@@ -536,10 +538,9 @@ s_hook_event (void *ctx, gt_event_kind_t kind, const gt_lease_info_t *lease,
         gt_log_error ("broker", "cannot encode %s event of lease %s", gt_event_kind_name (kind), lease->id);
         return;
     }
-    batch->last_seq = record->seq;
+    batch->last_seq = record->order;
     batch->dirty = true;
-    gt_store_event (self->store, gt_shard_of (lease->object_id),
-                    record->seq, kind, at, record->topic, record->body, record->size);
+    gt_store_event (self->store, record->shard, record->seq, kind, at, record->topic, record->body, record->size);
 }
 
 static void
@@ -824,16 +825,67 @@ s_poll_timeout (s_broker_t *self)
 //  a just-stopped broker's port to the next one, where that broker's clients
 //  would silently reconnect.  Returns the bound port, or -1.
 static int
-s_bind (zsock_t *sock, const char *endpoint)
+s_bind (zsock_t *sock, const char *endpoint, char *last, size_t last_size)
 {
+    *last = 0;
     if (zmq_bind (zsock_resolve (sock), endpoint) == -1)
         return -1;
-    char last [256] = "";
-    size_t size = sizeof (last);
-    if (zmq_getsockopt (zsock_resolve (sock), ZMQ_LAST_ENDPOINT, last, &size) == -1)
+    size_t size = last_size;
+    if (zmq_getsockopt (zsock_resolve (sock), ZMQ_LAST_ENDPOINT, last, &size) == -1) {
+        *last = 0;
         return 0;
+    }
     const char *colon = strrchr (last, ':');
     return colon ? atoi (colon + 1) : 0;
+}
+
+//  What clients are told for a bound endpoint (the MAP, GTLP.md §14.2):
+//  the endpoint libzmq reports, with a wildcard address replaced by this
+//  host's name (a client cannot connect to 0.0.0.0).
+static char *
+s_advertised (const char *bound)
+{
+    const char *host = strstr (bound, "://");
+    const char *colon = strrchr (bound, ':');
+    if (!host || !colon || colon < host + 3)
+        return strdup (bound);              //  ipc://, inproc://: as they are
+    host += 3;
+    size_t length = (size_t) (colon - host);
+    bool wildcard = (length == 1 && *host == '*') || (length == 7 && strncmp (host, "0.0.0.0", 7) == 0)
+                 || (length == 4 && strncmp (host, "[::]", 4) == 0);
+    if (!wildcard)
+        return strdup (bound);
+    char name [256] = "localhost";
+    if (gethostname (name, sizeof name) != 0)
+        snprintf (name, sizeof name, "localhost");
+    name [sizeof name - 1] = 0;
+    return zsys_sprintf ("%.*s%s%s", (int) (host - bound), bound, name, colon);
+}
+
+//  The MAP this broker answers when its store has no view of its own: it
+//  owns every shard (version 0, single mode).
+static void
+s_own_map (s_broker_t *self)
+{
+    gt_shard_map_destroy (&self->own_map);
+    self->own_map = gt_shard_map_new (0, false);
+    char *identity = NULL;
+    if (!self->config->broker_id) {
+        char name [256] = "localhost";
+        if (gethostname (name, sizeof name) != 0)
+            snprintf (name, sizeof name, "localhost");
+        name [sizeof name - 1] = 0;
+        //  host:port as the store says it, with the port really bound
+        const char *colon = self->advertised [0] ? strrchr (self->advertised [0], ':') : NULL;
+        int port = colon ? atoi (colon + 1) : self->config->port;
+        identity = zsys_sprintf ("%s:%d", name, port);
+    }
+    size_t broker = gt_shard_map_add_broker (self->own_map, identity? identity: self->config->broker_id,
+                                             self->advertised [0], self->advertised [1]);
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        gt_shard_map_assign (self->own_map, broker, shard);
+    zstr_free (&identity);
+    gt_broker_requests_set_own_map (self->requests, self->own_map);
 }
 
 //  DETACH: stop delivering, make everything durable and hand the store
@@ -922,11 +974,22 @@ s_handle_pipe (s_broker_t *self)
                 if (self->curve)
                     gt_curve_secure (self->curve, *sock, events ? "events" : "requests");
             }
-            port = s_bind (*sock, endpoint);
+            char bound [256];
+            port = s_bind (*sock, endpoint, bound, sizeof bound);
             if (port == -1) {
                 gt_log_error ("broker", "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
                 if (created)
                     zsock_destroy (sock);       //  bound nowhere: as if never made
+            }
+            else
+            if (*bound) {
+                //  The first bind of each socket is what clients are told
+                char **advertised = &self->advertised [events ? 1 : 0];
+                if (!*advertised) {
+                    *advertised = s_advertised (bound);
+                    gt_store_advertise (self->store, events, *advertised);
+                    s_own_map (self);
+                }
             }
         }
         zstr_sendf (self->pipe, "%d", port);
@@ -1308,6 +1371,9 @@ s_broker_destroy (s_broker_t **self_p)
     zsock_destroy (&self->pub);
     gt_curve_destroy (&self->curve);        //  after its sockets: no moment without the ZAP handler
     gt_config_destroy (&self->config);
+    gt_shard_map_destroy (&self->own_map);
+    zstr_free (&self->advertised [0]);
+    zstr_free (&self->advertised [1]);
     free (self);
     *self_p = NULL;
 }

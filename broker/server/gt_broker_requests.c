@@ -24,6 +24,7 @@ struct _gt_broker_requests_t {
     gt_broker_delivery_t *delivery; //  cleanup callbacks (borrowed), for RETRY
     gt_broker_requests_stats_fn *stats;     //  the STATS list of the broker
     void *stats_ctx;                //  passed to stats
+    const gt_shard_map_t *own_map;  //  MAP without the store's view (borrowed), or NULL
 };
 
 gt_broker_requests_t *
@@ -62,6 +63,37 @@ gt_broker_requests_set_store (gt_broker_requests_t *self, gt_store_t *store)
 {
     assert (self);
     self->store = store;
+}
+
+void
+gt_broker_requests_set_own_map (gt_broker_requests_t *self, const gt_shard_map_t *map)
+{
+    assert (self);
+    self->own_map = map;
+}
+
+//  The MAP reply's brokers from a shard map (GTLP.md §14.2); strings
+//  borrowed from the map.  Returns the array (caller frees), NULL if none.
+static gt_broker_info_t *
+s_map_brokers (const gt_shard_map_t *map, size_t *count_p)
+{
+    size_t count = gt_shard_map_brokers (map);
+    *count_p = count;
+    if (count == 0)
+        return NULL;
+    gt_broker_info_t *brokers = (gt_broker_info_t *) calloc (count, sizeof (gt_broker_info_t));
+    assert (brokers);
+    for (size_t index = 0; index < count; index++) {
+        brokers [index].broker_id = (char *) gt_shard_map_broker_id (map, index);
+        brokers [index].endpoint = (char *) gt_shard_map_endpoint (map, index);
+        brokers [index].events_endpoint = (char *) gt_shard_map_events_endpoint (map, index);
+    }
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++) {
+        int owner = gt_shard_map_owner (map, shard);
+        if (owner >= 0)
+            gt_broker_info_add_shard (&brokers [owner], shard);
+    }
+    return brokers;
 }
 
 //  Encode an error reply body.
@@ -135,6 +167,7 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
     gt_lease_t **leases = NULL;
     gt_renew_result_t *results = NULL;
     gt_stat_t *stats = NULL;
+    gt_broker_info_t *brokers = NULL;
     char cursor [32] = "";
 
     gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
@@ -354,6 +387,25 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
                 return GT_OK;       //  the events module built the whole body
             break;
         }
+        case GT_CMD_MAP: {
+            //  The store's view of the database, else this broker alone
+            const gt_shard_map_t *map = self->store ? gt_store_shard_map (self->store) : NULL;
+            if (!map)
+                map = self->own_map;
+            if (!map) {
+                snprintf (err, sizeof (err), "the shard map is not known yet");
+                code = GT_ERR_UNAVAILABLE;
+                break;
+            }
+            brokers = s_map_brokers (map, &reply.broker_count);
+            reply.brokers = brokers;
+            reply.brokers_present = true;
+            reply.has_map_version = true;
+            reply.map_version = gt_shard_map_version (map);
+            reply.has_cluster = true;
+            reply.cluster = gt_shard_map_cluster (map);
+            break;
+        }
         default:
             snprintf (err, sizeof (err), "unknown command");
             code = GT_ERR_UNSUPPORTED_COMMAND;
@@ -374,5 +426,6 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
     free (leases);
     free (results);
     free (stats);
+    free (brokers);
     return code;
 }

@@ -40,6 +40,10 @@ void gt_broker_requests_destroy (gt_broker_requests_t **self_p);
 //  The store changed (NULL: handed over, or lost at the start).
 void gt_broker_requests_set_store (gt_broker_requests_t *self, gt_store_t *store);
 
+//  The MAP answered when the store has no view of its own (a single
+//  broker: every shard its own); borrowed, NULL until the broker bound.
+void gt_broker_requests_set_own_map (gt_broker_requests_t *self, const gt_shard_map_t *map);
+
 //  Handle one decoded request of caller (the CURVE principal; NULL
 //  without CURVE: the request acts as the service it names); returns its
 //  code and the encoded reply body (the caller frees it).  With a caller,

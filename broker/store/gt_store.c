@@ -212,3 +212,19 @@ gt_store_ownership_read (gt_store_t *self)
     assert (self);
     return self->ops.ownership_read ? self->ops.ownership_read (self->impl) : true;
 }
+
+const gt_shard_map_t *
+gt_store_shard_map (gt_store_t *self)
+{
+    assert (self);
+    return self->ops.shard_map ? self->ops.shard_map (self->impl) : NULL;
+}
+
+void
+gt_store_advertise (gt_store_t *self, bool events, const char *endpoint)
+{
+    assert (self);
+    assert (endpoint);
+    if (self->ops.advertise)
+        self->ops.advertise (self->impl, events, endpoint);
+}

@@ -54,6 +54,7 @@
 #include <czmq.h>
 #include "gt_msg.h"
 #include "gt_histogram.h"
+#include "gt_shard_map.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -152,9 +153,18 @@ typedef struct {
     //  socket readable when ownership news arrive; ownership_read reads
     //  them and returns false once the broker lost its shards to another
     //  broker, which serves them now: the broker must stop at once.
+    //  shard_map (optional, with the three): the latest view of who owns
+    //  which shard (GTLP.md §14.2), owned by the store and valid until the
+    //  next ownership_read; NULL while it has none yet.
     bool (*fenced) (void *impl);
     zsock_t *(*ownership_sock) (void *impl);
     bool (*ownership_read) (void *impl);
+    const gt_shard_map_t *(*shard_map) (void *impl);
+    //  advertise (optional): where this broker now takes requests (events:
+    //  false) or publishes (events: true), to record for the shard map;
+    //  the broker calls it after each bind.  A store told the endpoints by
+    //  its settings (GC_ADVERTISE_*) keeps those.
+    void (*advertise) (void *impl, bool events, const char *endpoint);
 } gt_store_ops_t;
 
 //  Wrap an implementation (ops copied; impl owned: destroyed with the store).
@@ -196,6 +206,11 @@ bool gt_store_detachable (gt_store_t *self);
 bool gt_store_fenced (gt_store_t *self);
 zsock_t *gt_store_ownership_sock (gt_store_t *self);
 bool gt_store_ownership_read (gt_store_t *self);
+//  The store's shard map (see the ops), or NULL: a store without
+//  ownership, or none read yet (the broker then answers MAP for itself).
+const gt_shard_map_t *gt_store_shard_map (gt_store_t *self);
+//  Tell the store a bound endpoint (see the ops); nothing without the op.
+void gt_store_advertise (gt_store_t *self, bool events, const char *endpoint);
 
 #ifdef __cplusplus
 }

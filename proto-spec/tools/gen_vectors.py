@@ -77,8 +77,11 @@ def reply(rid, code, **fields):
     return {"v": 1, "rid": rid, "code": code, **fields}
 
 
-def event(seq, kind, at, lease_value, reason=None):
-    value = {"v": 1, "seq": seq, "kind": kind, "at": at, "lease": lease_value}
+def event(seq, kind, at, lease_value, reason=None, shard=None):
+    value = {"v": 1, "seq": seq}
+    if shard is not None:
+        value["shard"] = shard              # cluster mode (GTLP.md §14.4)
+    value.update({"kind": kind, "at": at, "lease": lease_value})
     if reason is not None:
         value["reason"] = reason
     return value
@@ -271,6 +274,54 @@ vector("event_object_reclaimed_released", "event",
              lease(object_id="thing-1", object_type="CUSTOM", service_id="svc-a",
                    state="RELEASED", fence=3, expires_at=T0 + 2000, metadata={}),
              reason="released"))
+
+# Cluster (GTLP.md §14): MAP, MOVED, TRY_AGAIN, per-shard REPLAY and events.
+vector("request_map", "request", "MAP: who owns which shard",
+       request(18, "MAP"))
+vector("request_replay_shard", "request", "REPLAY of one shard (cluster mode): shard after limit",
+       request(19, "REPLAY", after_seq=41, limit=500, shard=200))
+vector("reply_map_cluster", "reply",
+       "MAP OK in cluster mode: two brokers, each with its shards ascending; shard 3 has no owner",
+       reply(18, "OK", map_version=514, cluster=True, brokers=[
+           {"broker_id": "broker-a", "endpoint": "tcp://10.0.0.1:50051",
+            "events_endpoint": "tcp://10.0.0.1:50052", "shards": [0, 1, 2, 200]},
+           {"broker_id": "broker-b", "endpoint": "tcp://10.0.0.2:50051",
+            "events_endpoint": "tcp://10.0.0.2:50052", "shards": [4, 255]},
+       ]))
+vector("reply_map_single", "reply",
+       "MAP OK in single mode: one broker that owns no shard yet (empty list)",
+       reply(21, "OK", map_version=0, cluster=False, brokers=[
+           {"broker_id": "vm:50051", "endpoint": "tcp://127.0.0.1:50051",
+            "events_endpoint": "tcp://127.0.0.1:50052", "shards": []},
+       ]))
+vector("reply_error_moved", "reply",
+       "MOVED error reply: the shard, its owner's endpoint and the map version",
+       reply(130, "MOVED", message="shard 200 is owned by broker-b", shard=200,
+             owner="tcp://10.0.0.2:50051", map_version=514))
+vector("reply_error_try_again", "reply",
+       "TRY_AGAIN error reply: the shard and a retry hint",
+       reply(131, "TRY_AGAIN", message="shard 3 has no owner", shard=3, retry_ms=100))
+vector("reply_renew_batch_moved", "reply",
+       "RENEW_BATCH OK in cluster mode: one lease renewed, one of another broker's shard, one of a "
+       "shard without an owner",
+       reply(22, "OK", results=[
+           {"lease_id": LEASE_ID, "code": "OK", "expires_at": T0 + 120000},
+           {"lease_id": LEASE_ID_2, "code": "MOVED", "message": "shard 7 is owned by broker-b"},
+           {"lease_id": LEASE_ID_3, "code": "TRY_AGAIN", "message": "shard 9 has no owner"},
+       ]))
+vector("reply_replay_shard", "reply", "REPLAY OK of one shard: its events carry the shard",
+       reply(23, "OK", events=[
+           event(42, "lease.expired", T0 + 300001, lease(state="EXPIRED", expires_at=T0 + 300001),
+                 shard=200),
+       ], last_seq=42, scanned_seq=42))
+vector("event_lease_created_shard", "event", "lease.created in cluster mode: seq per shard, then shard",
+       event(7, "lease.created", T0, lease(cleanup=CLEANUP), shard=200))
+vector("event_object_reclaimed_shard", "event",
+       "object.reclaimed in cluster mode (shard 0, a positive fixint like the others)",
+       event(70000, "object.reclaimed", T0 + 2000,
+             lease(object_id="thing-1", object_type="CUSTOM", service_id="svc-a",
+                   state="RELEASED", fence=3, expires_at=T0 + 2000, metadata={}),
+             reason="released", shard=0))
 
 # --- canonical-form checks, independent of the msgpack package -------------------
 

@@ -20,6 +20,10 @@ struct _gt_client_t {
     uint64_t next_rid;              //  next request id (never 0)
     char *error;                    //  text of the last failure, "" if none
     bool timed_out;                 //  last call failed by timeout
+    int error_shard;                //  MOVED / TRY_AGAIN: the shard, else -1
+    char *error_owner;              //  MOVED: the owner's endpoint, or NULL
+    uint64_t error_map_version;     //  MOVED: the map version, else 0
+    uint64_t error_retry_ms;        //  TRY_AGAIN: the retry hint, else 0
     gt_code_t send_code;            //  why the last gt_client_send failed
     uint64_t discarded;             //  stale or undecodable replies dropped
 };
@@ -45,6 +49,11 @@ s_clear_error (gt_client_t *self)
         self->error = strdup ("");
     }
     self->timed_out = false;
+    self->error_shard = -1;
+    free (self->error_owner);
+    self->error_owner = NULL;
+    self->error_map_version = 0;
+    self->error_retry_ms = 0;
 }
 
 //  transport://address, the transports a client connects with
@@ -100,6 +109,7 @@ gt_client_new (const char *endpoint, const char *service_id)
     zsock_set_sndtimeo (self->dealer, self->timeout);
     self->next_rid = 1;
     self->error = strdup ("");
+    self->error_shard = -1;
     assert ((self->service_id || !service_id) && self->endpoint && self->error);
     return self;
 }
@@ -115,6 +125,7 @@ gt_client_destroy (gt_client_t **self_p)
         free (self->service_id);
         free (self->endpoint);
         free (self->error);
+        free (self->error_owner);
         free (self);
         *self_p = NULL;
     }
@@ -176,6 +187,34 @@ gt_client_timed_out (gt_client_t *self)
 {
     assert (self);
     return self->timed_out;
+}
+
+int
+gt_client_error_shard (gt_client_t *self)
+{
+    assert (self);
+    return self->error_shard;
+}
+
+const char *
+gt_client_error_owner (gt_client_t *self)
+{
+    assert (self);
+    return self->error_owner;
+}
+
+uint64_t
+gt_client_error_map_version (gt_client_t *self)
+{
+    assert (self);
+    return self->error_map_version;
+}
+
+uint64_t
+gt_client_error_retry_ms (gt_client_t *self)
+{
+    assert (self);
+    return self->error_retry_ms;
 }
 
 uint64_t
@@ -300,6 +339,8 @@ s_reply_complete (gt_cmd_t cmd, const gt_msg_t *reply)
             return reply->stats_present;
         case GT_CMD_REPLAY:
             return reply->events_present;
+        case GT_CMD_MAP:
+            return reply->brokers_present;  //  the codec checks map_version and cluster come with it
         default:
             return true;
     }
@@ -346,6 +387,17 @@ s_call (gt_client_t *self, gt_msg_t *request, gt_msg_t **reply_p)
     gt_code_t code = reply->code;
     if (code != GT_OK) {
         s_fail (self, code, "%s", reply->message? reply->message: gt_code_name (code));
+        //  MOVED and TRY_AGAIN say where to go or how long to wait
+        if (reply->has_shard)
+            self->error_shard = (int) reply->shard;
+        if (reply->owner) {
+            self->error_owner = strdup (reply->owner);
+            assert (self->error_owner);
+        }
+        if (reply->has_map_version)
+            self->error_map_version = reply->map_version;
+        if (reply->has_retry_ms)
+            self->error_retry_ms = reply->retry_ms;
         gt_msg_destroy (&reply);
         return code;
     }
@@ -564,9 +616,10 @@ gt_client_stats (gt_client_t *self, gt_msg_t **reply_p)
     return s_call_reply (self, &request, reply_p);
 }
 
-gt_code_t
-gt_client_replay (gt_client_t *self, uint64_t after_seq, uint64_t limit,
-                  gt_msg_t **reply_p)
+//  REPLAY, of one shard when has_shard
+static gt_code_t
+s_replay (gt_client_t *self, bool has_shard, unsigned shard, uint64_t after_seq,
+          uint64_t limit, gt_msg_t **reply_p)
 {
     assert (self);
     if (reply_p)
@@ -574,11 +627,38 @@ gt_client_replay (gt_client_t *self, uint64_t after_seq, uint64_t limit,
     s_clear_error (self);
     if (limit > GT_MAX_PAGE)
         return s_fail (self, GT_ERR_INVALID_ARGUMENT, "limit must be 1 to %d", GT_MAX_PAGE);
+    if (has_shard && shard >= GT_SHARD_COUNT)
+        return s_fail (self, GT_ERR_INVALID_ARGUMENT, "shard must be 0 to %d, not %u",
+                       GT_SHARD_COUNT - 1, shard);
     gt_msg_t request = s_request (GT_CMD_REPLAY);
     request.has_after_seq = true;
     request.after_seq = after_seq;
     request.has_limit = limit > 0;
     request.limit = limit;
+    request.has_shard = has_shard;
+    request.shard = shard;
+    return s_call_reply (self, &request, reply_p);
+}
+
+gt_code_t
+gt_client_replay (gt_client_t *self, uint64_t after_seq, uint64_t limit,
+                  gt_msg_t **reply_p)
+{
+    return s_replay (self, false, 0, after_seq, limit, reply_p);
+}
+
+gt_code_t
+gt_client_replay_shard (gt_client_t *self, unsigned shard, uint64_t after_seq,
+                        uint64_t limit, gt_msg_t **reply_p)
+{
+    return s_replay (self, true, shard, after_seq, limit, reply_p);
+}
+
+gt_code_t
+gt_client_map (gt_client_t *self, gt_msg_t **reply_p)
+{
+    assert (self);
+    gt_msg_t request = s_request (GT_CMD_MAP);
     return s_call_reply (self, &request, reply_p);
 }
 

@@ -24,7 +24,7 @@
 
     Leases returned through a gt_lease_info_t *lease_out are deep copies
     the caller owns: free their contents with gt_lease_info_clear().  Calls
-    returning a whole reply (list, renew_batch, health, stats, replay) store
+    returning a whole reply (list, renew_batch, health, stats, replay, map) store
     it in *reply_p (caller destroys with gt_msg_destroy); reply_p may be NULL.
     On failure *reply_p is NULL and lease_out is left untouched.
 
@@ -101,6 +101,17 @@ const char *gt_client_error (gt_client_t *self);
 //  True if the last call failed because no reply came within the timeout.
 bool gt_client_timed_out (gt_client_t *self);
 
+//  The cluster fields of the last failed call's error reply (GTLP.md §14.3),
+//  like gt_client_error its message.  MOVED carries shard, owner (the
+//  owning broker's endpoint) and map_version; TRY_AGAIN shard and retry_ms
+//  (wait about that long, then retry with a fresh map).  A field the reply
+//  did not carry reads -1 (shard), NULL (owner) or 0; so after a
+//  successful call.
+int gt_client_error_shard (gt_client_t *self);
+const char *gt_client_error_owner (gt_client_t *self);
+uint64_t gt_client_error_map_version (gt_client_t *self);
+uint64_t gt_client_error_retry_ms (gt_client_t *self);
+
 //  Number of replies discarded since creation because nobody was waiting
 //  for them (stale rid) or they could not be decoded.
 uint64_t gt_client_discarded (gt_client_t *self);
@@ -154,6 +165,18 @@ gt_code_t gt_client_stats (gt_client_t *self, gt_msg_t **reply_p);
 //  newest seq published.  GT_ERR_TOO_OLD if that history is gone.
 gt_code_t gt_client_replay (gt_client_t *self, uint64_t after_seq,
                             uint64_t limit, gt_msg_t **reply_p);
+
+//  REPLAY one shard's events (cluster mode, GTLP.md §14.4: the sequence is
+//  per shard, and the shard's owner answers; MOVED otherwise).  shard is
+//  0 .. 255; otherwise as gt_client_replay.
+gt_code_t gt_client_replay_shard (gt_client_t *self, unsigned shard, uint64_t after_seq,
+                                  uint64_t limit, gt_msg_t **reply_p);
+
+//  MAP: who owns which shard (GTLP.md §14.2).  The reply has map_version,
+//  cluster and brokers [0 .. broker_count-1] (each with its endpoints and
+//  a bitmap of its shards); gt_msg_shard_owner (reply, shard) finds the
+//  owner of a shard.  Any broker answers, in either mode.
+gt_code_t gt_client_map (gt_client_t *self, gt_msg_t **reply_p);
 
 //  Look up a named counter in a STATS reply; returns default_value if absent.
 uint64_t gt_client_stat_value (const gt_msg_t *reply, const char *name,

@@ -81,6 +81,7 @@ gt_msg_destroy (gt_msg_t **self_p)
     free (self->cursor);
     free (self->message);
     free (self->versions);
+    free (self->owner);
     if (self->lease) {
         gt_lease_info_clear (self->lease);
         free (self->lease);
@@ -101,6 +102,12 @@ gt_msg_destroy (gt_msg_t **self_p)
     free (self->server_version);
     free (self->store);
     free (self->store_status);
+    for (size_t index = 0; index < self->broker_count && self->brokers; index++) {
+        free (self->brokers [index].broker_id);
+        free (self->brokers [index].endpoint);
+        free (self->brokers [index].events_endpoint);
+    }
+    free (self->brokers);
     gt_lease_info_clear (&self->event.lease);
     free (self);
     *self_p = NULL;
@@ -147,6 +154,44 @@ gt_lease_info_copy (gt_lease_info_t *dest, const gt_lease_info_t *src)
         dest->cleanup->payload = s_strdup_or_null (src->cleanup->payload);
     }
     dest->cleanup_error = s_strdup_or_null (src->cleanup_error);
+}
+
+//  ---------------------------------------------------------------------------
+//  Shards of a MAP broker
+
+bool
+gt_broker_info_owns (const gt_broker_info_t *broker, unsigned shard)
+{
+    assert (broker);
+    return shard < GT_SHARD_COUNT && (broker->shards [shard / 8] >> (shard % 8)) & 1;
+}
+
+void
+gt_broker_info_add_shard (gt_broker_info_t *broker, unsigned shard)
+{
+    assert (broker);
+    assert (shard < GT_SHARD_COUNT);
+    broker->shards [shard / 8] |= (uint8_t) (1u << (shard % 8));
+}
+
+size_t
+gt_broker_info_shard_count (const gt_broker_info_t *broker)
+{
+    assert (broker);
+    size_t count = 0;
+    for (size_t index = 0; index < sizeof (broker->shards); index++)
+        count += (size_t) __builtin_popcount (broker->shards [index]);
+    return count;
+}
+
+const gt_broker_info_t *
+gt_msg_shard_owner (const gt_msg_t *self, unsigned shard)
+{
+    assert (self);
+    for (size_t index = 0; index < self->broker_count && self->brokers; index++)
+        if (gt_broker_info_owns (&self->brokers [index], shard))
+            return &self->brokers [index];
+    return NULL;
 }
 
 //  ---------------------------------------------------------------------------
@@ -387,11 +432,14 @@ s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event)
 {
     const char *kind_name = gt_event_kind_name (event->kind);
     const char *reason_name = gt_reason_name (event->reason);
-    if (!kind_name || (event->reason != GT_REASON_NONE && !reason_name))
+    if (!kind_name || (event->reason != GT_REASON_NONE && !reason_name)
+    ||  (event->has_shard && event->shard >= GT_SHARD_COUNT))
         return -1;
-    msgpack_pack_map (pk, reason_name? 6: 5);
+    msgpack_pack_map (pk, 5 + (reason_name != NULL) + event->has_shard);
     S_KV_UINT (pk, "v", version);
     S_KV_UINT (pk, "seq", event->seq);
+    if (event->has_shard)
+        S_KV_UINT (pk, "shard", event->shard);
     S_KV_STR (pk, "kind", kind_name);
     S_KV_UINT (pk, "at", event->at);
     S_KEY (pk, "lease");
@@ -420,13 +468,31 @@ s_pack_result (msgpack_packer *pk, const gt_renew_result_t *result)
     return 0;
 }
 
+//  BROKER map of a MAP reply: shards from the bitmap, hence ascending
+static int
+s_pack_broker (msgpack_packer *pk, const gt_broker_info_t *broker)
+{
+    if (!broker->broker_id || !broker->endpoint || !broker->events_endpoint)
+        return -1;
+    msgpack_pack_map (pk, 4);
+    S_KV_STR (pk, "broker_id", broker->broker_id);
+    S_KV_STR (pk, "endpoint", broker->endpoint);
+    S_KV_STR (pk, "events_endpoint", broker->events_endpoint);
+    S_KEY (pk, "shards");
+    msgpack_pack_array (pk, gt_broker_info_shard_count (broker));
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        if (gt_broker_info_owns (broker, shard))
+            msgpack_pack_uint64 (pk, shard);
+    return 0;
+}
+
 //  ---------------------------------------------------------------------------
 //  Requests: one key order per command (GTLP.md §5 tables)
 
 const char *const gt_req_key_names [GT_REQ_END] = {
     "object_id", "object_type", "service_id", "lease_id", "lease_ids", "ttl_ms",
     "metadata", "cleanup", "idempotency_key", "retain", "state", "cleanup_status",
-    "cursor", "limit", "after_seq"
+    "cursor", "limit", "after_seq", "shard"
 };
 
 const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX] = {
@@ -441,8 +507,9 @@ const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX] = {
                              GT_REQ_CLEANUP_STATUS, GT_REQ_CURSOR, GT_REQ_LIMIT, GT_REQ_END },
     [GT_CMD_HEALTH]      = { GT_REQ_END },
     [GT_CMD_STATS]       = { GT_REQ_END },
-    [GT_CMD_REPLAY]      = { GT_REQ_AFTER_SEQ, GT_REQ_LIMIT, GT_REQ_END },
+    [GT_CMD_REPLAY]      = { GT_REQ_AFTER_SEQ, GT_REQ_LIMIT, GT_REQ_SHARD, GT_REQ_END },
     [GT_CMD_RETRY]       = { GT_REQ_LEASE_ID, GT_REQ_END },
+    [GT_CMD_MAP]         = { GT_REQ_END },
 };
 
 const unsigned gt_req_required [GT_CMD_COUNT_] = {
@@ -476,6 +543,7 @@ s_request_has (const gt_msg_t *self, gt_req_key_t key)
         case GT_REQ_CURSOR:      return self->cursor != NULL;
         case GT_REQ_LIMIT:       return self->has_limit;
         case GT_REQ_AFTER_SEQ:   return self->has_after_seq;
+        case GT_REQ_SHARD:       return self->has_shard;
         default:                return false;
     }
 }
@@ -549,6 +617,11 @@ s_pack_request_field (msgpack_packer *pk, const gt_msg_t *self, gt_req_key_t key
         case GT_REQ_AFTER_SEQ:
             S_KV_UINT (pk, "after_seq", self->after_seq);
             return 0;
+        case GT_REQ_SHARD:
+            if (self->shard >= GT_SHARD_COUNT)
+                return -1;
+            S_KV_UINT (pk, "shard", self->shard);
+            return 0;
         default:
             return -1;
     }
@@ -581,9 +654,12 @@ s_pack_request (msgpack_packer *pk, const gt_msg_t *self)
 }
 
 //  ---------------------------------------------------------------------------
-//  Replies: v, rid, code, then message [versions] for errors, or the payload
-//  keys present, in this order: lease, leases, cursor, results, the HEALTH
-//  fields, stats, events, last_seq, scanned_seq.
+//  Replies: v, rid, code, then for errors message and those of versions,
+//  shard, owner, map_version, retry_ms present (UNSUPPORTED_VERSION has
+//  versions, MOVED shard owner map_version, TRY_AGAIN shard retry_ms:
+//  GTLP.md §5, §14.3), or for OK the payload keys present, in this order:
+//  lease, leases, cursor, results, the HEALTH fields, stats, events,
+//  last_seq, scanned_seq, map_version, cluster, brokers.
 
 static int
 s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
@@ -592,9 +668,13 @@ s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
     if (!code_name)
         return -1;
     if (self->code != GT_OK) {
-        if (!self->message || (self->version_count > 0 && !self->versions))
+        if (!self->message || (self->version_count > 0 && !self->versions)
+        ||  (self->has_shard && self->shard >= GT_SHARD_COUNT)
+        ||  (self->code == GT_ERR_MOVED && !(self->has_shard && self->owner && self->has_map_version))
+        ||  (self->code == GT_ERR_TRY_AGAIN && !(self->has_shard && self->has_retry_ms)))
             return -1;
-        msgpack_pack_map (pk, 4 + (self->version_count > 0));
+        msgpack_pack_map (pk, 4 + (self->version_count > 0) + self->has_shard + (self->owner != NULL)
+                            + self->has_map_version + self->has_retry_ms);
         S_KV_UINT (pk, "v", self->version);
         S_KV_UINT (pk, "rid", self->rid);
         S_KV_STR (pk, "code", code_name);
@@ -605,6 +685,14 @@ s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
             for (size_t index = 0; index < self->version_count; index++)
                 msgpack_pack_uint64 (pk, self->versions [index]);
         }
+        if (self->has_shard)
+            S_KV_UINT (pk, "shard", self->shard);
+        if (self->owner)
+            S_KV_STR (pk, "owner", self->owner);
+        if (self->has_map_version)
+            S_KV_UINT (pk, "map_version", self->map_version);
+        if (self->has_retry_ms)
+            S_KV_UINT (pk, "retry_ms", self->retry_ms);
         return 0;
     }
     bool health = self->status != NULL;
@@ -612,11 +700,14 @@ s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
         return -1;
     if ((self->lease_count > 0 && !self->leases)
     ||  (self->result_count > 0 && !self->results)
-    ||  (self->event_count > 0 && !self->events))
+    ||  (self->event_count > 0 && !self->events)
+    ||  (self->broker_count > 0 && !self->brokers)
+    ||  (self->brokers_present && !(self->has_map_version && self->has_cluster)))
         return -1;
     size_t count = 3 + (self->lease != NULL) + self->leases_present + (self->cursor != NULL)
                  + self->results_present + (health? 7: 0) + self->stats_present
-                 + self->events_present + self->has_last_seq + self->has_scanned_seq;
+                 + self->events_present + self->has_last_seq + self->has_scanned_seq
+                 + self->has_map_version + self->has_cluster + self->brokers_present;
     msgpack_pack_map (pk, count);
     S_KV_UINT (pk, "v", self->version);
     S_KV_UINT (pk, "rid", self->rid);
@@ -667,6 +758,22 @@ s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
         S_KV_UINT (pk, "last_seq", self->last_seq);
     if (self->has_scanned_seq)
         S_KV_UINT (pk, "scanned_seq", self->scanned_seq);
+    if (self->has_map_version)
+        S_KV_UINT (pk, "map_version", self->map_version);
+    if (self->has_cluster) {
+        S_KEY (pk, "cluster");
+        if (self->cluster)
+            msgpack_pack_true (pk);
+        else
+            msgpack_pack_false (pk);
+    }
+    if (self->brokers_present) {
+        S_KEY (pk, "brokers");
+        msgpack_pack_array (pk, self->broker_count);
+        for (size_t index = 0; index < self->broker_count; index++)
+            if (s_pack_broker (pk, &self->brokers [index]))
+                return -1;
+    }
     return 0;
 }
 

@@ -76,7 +76,9 @@ typedef struct {
 } gt_renew_result_t;
 
 typedef struct {
-    uint64_t seq;                   //  event sequence number
+    uint64_t seq;                   //  event sequence number (per shard in cluster mode)
+    bool has_shard;                 //  shard present (cluster mode, GTLP.md §14.4)
+    unsigned shard;                 //  the lease's shard, 0 .. 255
     gt_event_kind_t kind;           //  what happened
     uint64_t at;                    //  wall ms
     gt_lease_info_t lease;          //  the lease (last lease for reclaims)
@@ -87,6 +89,16 @@ typedef struct {
     char *name;                     //  counter name
     uint64_t value;                 //  counter value
 } gt_stat_t;
+
+//  One broker of a MAP reply (GTLP.md §14.2).  Its shards are a bitmap of
+//  GT_SHARD_COUNT bits, so the list is bounded and comes out ascending on
+//  the wire; use gt_broker_info_owns / _add_shard / _shard_count.
+typedef struct {
+    char *broker_id;                //  the broker's name
+    char *endpoint;                 //  where it takes requests (GC_ADVERTISE_ENDPOINT)
+    char *events_endpoint;          //  where it publishes events (GC_ADVERTISE_EVENTS)
+    uint8_t shards [GT_SHARD_COUNT / 8];    //  owned shards: bit (shard % 8) of byte (shard / 8)
+} gt_broker_info_t;
 
 typedef struct {
     gt_msg_kind_t kind;             //  request, reply or event
@@ -119,12 +131,19 @@ typedef struct {
     uint64_t limit;                 //  LIST, REPLAY
     bool has_after_seq;             //  after_seq present
     uint64_t after_seq;             //  REPLAY
+    bool has_shard;                 //  shard present
+    unsigned shard;                 //  REPLAY request (0 .. 255); MOVED and TRY_AGAIN replies
 
     //  Replies
     gt_code_t code;                 //  GT_OK or an error
     char *message;                  //  error text, or NULL
     uint64_t *versions;             //  UNSUPPORTED_VERSION: spoken versions
     size_t version_count;           //  number of versions
+    char *owner;                    //  MOVED: endpoint of the shard's owner, or NULL
+    bool has_map_version;           //  map_version present
+    uint64_t map_version;           //  MAP and MOVED: version of the shard map
+    bool has_retry_ms;              //  retry_ms present
+    uint64_t retry_ms;              //  TRY_AGAIN: retry after about this many ms
     gt_lease_info_t *lease;         //  CREATE/RENEW/RELEASE/GET, or NULL
     gt_lease_info_t *leases;        //  LIST (array; a present empty list has leases_present)
     size_t lease_count;             //  LIST
@@ -149,6 +168,11 @@ typedef struct {
     uint64_t uptime_ms;             //  HEALTH
     uint64_t now;                   //  HEALTH
     uint64_t active_leases;         //  HEALTH
+    bool has_cluster;               //  cluster present
+    bool cluster;                   //  MAP: true in cluster mode
+    gt_broker_info_t *brokers;      //  MAP: the live brokers, in broker_id order
+    size_t broker_count;            //  MAP
+    bool brokers_present;           //  "brokers" key present
 
     //  Events
     gt_event_t event;               //  the event (kind == GT_MSG_EVENT)
@@ -185,6 +209,15 @@ int gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk);
 json_t *gt_msg_to_json (const gt_msg_t *self);
 json_t *gt_lease_info_to_json (const gt_lease_info_t *lease);
 json_t *gt_event_to_json (const gt_event_t *event);
+
+//  Shards of a MAP broker (shard < GT_SHARD_COUNT; add asserts it).
+bool gt_broker_info_owns (const gt_broker_info_t *broker, unsigned shard);
+void gt_broker_info_add_shard (gt_broker_info_t *broker, unsigned shard);
+size_t gt_broker_info_shard_count (const gt_broker_info_t *broker);
+
+//  The broker of a MAP reply that owns shard (the first one listing it), or
+//  NULL when no broker does (GTLP.md §14.2: being handed over, or unowned).
+const gt_broker_info_t *gt_msg_shard_owner (const gt_msg_t *self, unsigned shard);
 
 //  Deep-copy helpers (results own their strings).
 void gt_lease_info_copy (gt_lease_info_t *dest, const gt_lease_info_t *src);

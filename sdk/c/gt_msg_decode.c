@@ -114,6 +114,18 @@ s_get_uint (s_decoder_t *self, const s_path_t *path, const msgpack_object *objec
     return true;
 }
 
+//  A shard number: 0 .. GT_SHARD_COUNT - 1, replies and events included
+static bool
+s_get_shard (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+             unsigned *shard)
+{
+    uint64_t value = 0;
+    if (!s_get_uint (self, path, object, GT_SHARD_COUNT - 1, &value))
+        return false;
+    *shard = (unsigned) value;
+    return true;
+}
+
 static bool
 s_get_bool (s_decoder_t *self, const s_path_t *path, const msgpack_object *object, bool *value)
 {
@@ -406,8 +418,8 @@ static bool
 s_get_event (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
              gt_event_t *event, bool top)
 {
-    enum { V, SEQ, KIND, AT, LEASE, REASON, COUNT };
-    static const char *const names [COUNT] = { "v", "seq", "kind", "at", "lease", "reason" };
+    enum { V, SEQ, KIND, AT, LEASE, REASON, SHARD, COUNT };
+    static const char *const names [COUNT] = { "v", "seq", "kind", "at", "lease", "reason", "shard" };
     const msgpack_object *slots [COUNT];
     if (!s_collect (self, path, object, names, COUNT, slots))
         return false;
@@ -424,6 +436,7 @@ s_get_event (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
     if (!top && version != GT_PROTOCOL_VERSION)
         return s_fail (self, &at [V], "version %llu not supported", (unsigned long long) version);
     if (!s_get_uint (self, &at [SEQ], slots [SEQ], UINT64_MAX, &event->seq)
+    ||  (slots [SHARD] && !(event->has_shard = s_get_shard (self, &at [SHARD], slots [SHARD], &event->shard)))
     ||  !s_get_name (self, &at [KIND], slots [KIND], s_event_kind_parse, "event kind", &kind)
     ||  !s_get_uint (self, &at [AT], slots [AT], UINT64_MAX, &event->at)
     ||  !s_get_lease (self, &at [LEASE], slots [LEASE], &event->lease))
@@ -475,6 +488,43 @@ s_check_array (s_decoder_t *self, const s_path_t *path, const msgpack_object *ob
     size_t size = object->via.array.size;
     if (self->limits && (size < min || size > max))
         return s_fail (self, path, "must have %zu .. %zu entries", min, max);
+    return true;
+}
+
+//  BROKER map of a MAP reply.  Its shards (0 .. 255, strictly ascending)
+//  become a bitmap, which gives them their bound.
+static bool
+s_get_broker (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+              gt_broker_info_t *broker)
+{
+    enum { BROKER_ID, ENDPOINT, EVENTS_ENDPOINT, SHARDS, COUNT };
+    static const char *const names [COUNT] = { "broker_id", "endpoint", "events_endpoint", "shards" };
+    const msgpack_object *slots [COUNT];
+    if (!s_collect (self, path, object, names, COUNT, slots))
+        return false;
+    s_path_t at [COUNT];
+    for (int index = 0; index < COUNT; index++) {
+        at [index] = (s_path_t) { path, names [index], 0 };
+        if (!slots [index])
+            return s_fail (self, &at [index], "required");
+    }
+    if (!s_get_str (self, &at [BROKER_ID], slots [BROKER_ID], 0, SIZE_MAX, &broker->broker_id)
+    ||  !s_get_str (self, &at [ENDPOINT], slots [ENDPOINT], 0, SIZE_MAX, &broker->endpoint)
+    ||  !s_get_str (self, &at [EVENTS_ENDPOINT], slots [EVENTS_ENDPOINT], 0, SIZE_MAX,
+                    &broker->events_endpoint)
+    ||  !s_check_array (self, &at [SHARDS], slots [SHARDS], 0, GT_SHARD_COUNT))
+        return false;
+    const msgpack_object_array *array = &slots [SHARDS]->via.array;
+    for (uint32_t index = 0; index < array->size; index++) {
+        s_path_t at_entry = { &at [SHARDS], NULL, index };
+        unsigned shard = 0;
+        if (!s_get_shard (self, &at_entry, &array->ptr [index], &shard))
+            return false;
+        if (index > 0 && shard <= array->ptr [index - 1].via.u64)
+            return s_fail (self, &at_entry, "%u is not ascending (after %llu)", shard,
+                           (unsigned long long) array->ptr [index - 1].via.u64);
+        gt_broker_info_add_shard (broker, shard);
+    }
     return true;
 }
 
@@ -602,6 +652,9 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
             case GT_REQ_AFTER_SEQ:
                 ok = msg->has_after_seq = s_get_uint (self, &at, object, UINT64_MAX, &msg->after_seq);
                 break;
+            case GT_REQ_SHARD:
+                ok = msg->has_shard = s_get_shard (self, &at, object, &msg->shard);
+                break;
             default:
                 break;
         }
@@ -617,12 +670,14 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 static gt_code_t
 s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 {
-    enum { V, RID, CODE, MESSAGE, VERSIONS, LEASE, LEASES, CURSOR, RESULTS, STATUS,
-           VERSION, STORE, STORE_STATUS, UPTIME, NOW, ACTIVE, STATS, EVENTS, LAST_SEQ, SCANNED_SEQ, COUNT };
+    enum { V, RID, CODE, MESSAGE, VERSIONS, SHARD, OWNER, MAP_VERSION, RETRY_MS, LEASE, LEASES,
+           CURSOR, RESULTS, STATUS, VERSION, STORE, STORE_STATUS, UPTIME, NOW, ACTIVE, STATS, EVENTS,
+           LAST_SEQ, SCANNED_SEQ, CLUSTER, BROKERS, COUNT };
     static const char *const names [COUNT] = {
-        "v", "rid", "code", "message", "versions", "lease", "leases", "cursor", "results",
-        "status", "version", "store", "store_status", "uptime_ms", "now", "active_leases",
-        "stats", "events", "last_seq", "scanned_seq"
+        "v", "rid", "code", "message", "versions", "shard", "owner", "map_version", "retry_ms",
+        "lease", "leases", "cursor", "results", "status", "version", "store", "store_status",
+        "uptime_ms", "now", "active_leases", "stats", "events", "last_seq", "scanned_seq",
+        "cluster", "brokers"
     };
     const msgpack_object *slots [COUNT];
     if (!s_collect (self, NULL, root, names, COUNT, slots))
@@ -643,6 +698,15 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
     ||  !s_get_name (self, &at [CODE], slots [CODE], s_code_parse, "code", &code))
         return GT_ERR_INVALID_ARGUMENT;
     msg->code = (gt_code_t) code;
+    //  Keys that come together (GTLP.md §14): MOVED carries shard, owner and
+    //  map_version, TRY_AGAIN shard and retry_ms; a MAP reply has
+    //  map_version, cluster and brokers
+    unsigned required = msg->code == GT_ERR_MOVED? (1u << SHARD) | (1u << OWNER) | (1u << MAP_VERSION)
+                      : msg->code == GT_ERR_TRY_AGAIN? (1u << SHARD) | (1u << RETRY_MS)
+                      : msg->code == GT_OK && slots [BROKERS]? (1u << MAP_VERSION) | (1u << CLUSTER): 0;
+    for (int index = 0; index < COUNT; index++)
+        if ((required & (1u << index)) && !slots [index])
+            return s_fail (self, &at [index], "required"), GT_ERR_INVALID_ARGUMENT;
     bool ok = true;
     if (slots [MESSAGE])
         ok = s_get_str (self, &at [MESSAGE], slots [MESSAGE], 0, SIZE_MAX, &msg->message);
@@ -658,6 +722,16 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
             ok = s_get_uint (self, &at_entry, &array->ptr [index], UINT64_MAX, &msg->versions [index]);
         }
     }
+    if (ok && slots [SHARD])
+        ok = msg->has_shard = s_get_shard (self, &at [SHARD], slots [SHARD], &msg->shard);
+    if (ok && slots [OWNER])
+        ok = s_get_str (self, &at [OWNER], slots [OWNER], 0, SIZE_MAX, &msg->owner);
+    if (ok && slots [MAP_VERSION])
+        ok = msg->has_map_version = s_get_uint (self, &at [MAP_VERSION], slots [MAP_VERSION], UINT64_MAX,
+                                                &msg->map_version);
+    if (ok && slots [RETRY_MS])
+        ok = msg->has_retry_ms = s_get_uint (self, &at [RETRY_MS], slots [RETRY_MS], UINT64_MAX,
+                                             &msg->retry_ms);
     if (ok && slots [LEASE]) {
         msg->lease = (gt_lease_info_t *) calloc (1, sizeof (gt_lease_info_t));
         assert (msg->lease);
@@ -716,6 +790,19 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
     if (ok && slots [SCANNED_SEQ])
         ok = msg->has_scanned_seq = s_get_uint (self, &at [SCANNED_SEQ], slots [SCANNED_SEQ], UINT64_MAX,
                                                 &msg->scanned_seq);
+    if (ok && slots [CLUSTER])
+        ok = msg->has_cluster = s_get_bool (self, &at [CLUSTER], slots [CLUSTER], &msg->cluster);
+    if (ok && slots [BROKERS] && (ok = s_check_array (self, &at [BROKERS], slots [BROKERS], 0, SIZE_MAX))) {
+        const msgpack_object_array *array = &slots [BROKERS]->via.array;
+        msg->brokers_present = true;
+        msg->brokers = (gt_broker_info_t *) calloc (array->size + 1, sizeof (gt_broker_info_t));
+        assert (msg->brokers);
+        msg->broker_count = array->size;
+        for (uint32_t index = 0; ok && index < array->size; index++) {
+            s_path_t at_entry = { &at [BROKERS], NULL, index };
+            ok = s_get_broker (self, &at_entry, &array->ptr [index], &msg->brokers [index]);
+        }
+    }
     return ok? GT_OK: GT_ERR_INVALID_ARGUMENT;
 }
 

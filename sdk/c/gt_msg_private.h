@@ -11,7 +11,7 @@ typedef enum {
     GT_REQ_OBJECT_ID = 0, GT_REQ_OBJECT_TYPE, GT_REQ_SERVICE_ID, GT_REQ_LEASE_ID,
     GT_REQ_LEASE_IDS, GT_REQ_TTL, GT_REQ_METADATA, GT_REQ_CLEANUP, GT_REQ_IDEMPOTENCY,
     GT_REQ_RETAIN, GT_REQ_STATE, GT_REQ_CLEANUP_STATUS, GT_REQ_CURSOR, GT_REQ_LIMIT,
-    GT_REQ_AFTER_SEQ,
+    GT_REQ_AFTER_SEQ, GT_REQ_SHARD,
     GT_REQ_END                      //  terminates a layout; also the number of keys
 } gt_req_key_t;
 

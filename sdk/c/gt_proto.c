@@ -7,13 +7,13 @@
 
 static const char *s_cmd_names [GT_CMD_COUNT_] = {
     NULL, "CREATE", "RENEW", "RENEW_BATCH", "RELEASE", "GET", "LIST",
-    "HEALTH", "STATS", "REPLAY", "RETRY"
+    "HEALTH", "STATS", "REPLAY", "RETRY", "MAP"
 };
 
 static const char *s_code_names [GT_CODE_COUNT_] = {
     "OK", "INVALID_ARGUMENT", "NOT_FOUND", "LEASE_ENDED", "PERMISSION_DENIED",
     "CONFLICT", "QUOTA_EXCEEDED", "UNAVAILABLE", "UNSUPPORTED_VERSION",
-    "UNSUPPORTED_COMMAND", "TOO_OLD", "INTERNAL"
+    "UNSUPPORTED_COMMAND", "TOO_OLD", "INTERNAL", "MOVED", "TRY_AGAIN"
 };
 
 static const char *s_type_names [GT_TYPE_COUNT_] = {

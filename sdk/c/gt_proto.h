@@ -45,6 +45,7 @@ typedef enum {
     GT_CMD_STATS,
     GT_CMD_REPLAY,
     GT_CMD_RETRY,
+    GT_CMD_MAP,                     //  cluster: who owns which shard (GTLP.md §14.2)
     GT_CMD_COUNT_
 } gt_cmd_t;
 
@@ -61,6 +62,8 @@ typedef enum {
     GT_ERR_UNSUPPORTED_COMMAND,
     GT_ERR_TOO_OLD,
     GT_ERR_INTERNAL,
+    GT_ERR_MOVED,                   //  cluster: another broker owns the shard (GTLP.md §14.3)
+    GT_ERR_TRY_AGAIN,               //  cluster: the shard has no owner now; retry later
     GT_CODE_COUNT_
 } gt_code_t;
 

@@ -199,6 +199,8 @@ s_event_message (const gt_event_t *event)
     gt_msg_t *msg = gt_msg_new (GT_MSG_EVENT);
     assert (msg);
     msg->event.seq = event->seq;
+    msg->event.has_shard = event->has_shard;
+    msg->event.shard = event->shard;
     msg->event.kind = event->kind;
     msg->event.at = event->at;
     msg->event.reason = event->reason;

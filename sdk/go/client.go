@@ -379,13 +379,30 @@ func (c *Client) call(ctx context.Context, req *request) (*reply, error) {
 		return nil, fmt.Errorf("garbagetruck: %s reply: %w", req.Cmd, err)
 	}
 	if rep.Code != CodeOK {
-		be := &BrokerError{Code: rep.Code, Versions: rep.Versions}
-		if rep.Message != nil {
-			be.Message = *rep.Message
-		}
-		return nil, be
+		return nil, rep.brokerError()
 	}
 	return rep, nil
+}
+
+// brokerError returns the *BrokerError of an error reply.
+func (r *reply) brokerError() *BrokerError {
+	be := &BrokerError{Code: r.Code, Versions: r.Versions}
+	if r.Message != nil {
+		be.Message = *r.Message
+	}
+	if r.Shard != nil {
+		be.Shard = int(*r.Shard)
+	}
+	if r.Owner != nil {
+		be.Owner = *r.Owner
+	}
+	if r.MapVersion != nil {
+		be.MapVersion = *r.MapVersion
+	}
+	if r.RetryMS != nil {
+		be.RetryAfter = time.Duration(min(*r.RetryMS, 1<<40)) * time.Millisecond
+	}
+	return be
 }
 
 // roundTrip sends an encoded request and returns the raw reply body.

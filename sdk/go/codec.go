@@ -17,6 +17,7 @@ const (
 	maxIdempotencyKey = 128
 	maxBatch          = 10000
 	maxPage           = 1000
+	maxShard          = ShardCount - 1
 )
 
 // Commands of GTLP/1.
@@ -31,6 +32,7 @@ const (
 	cmdStats      = "STATS"
 	cmdReplay     = "REPLAY"
 	cmdRetry      = "RETRY"
+	cmdMap        = "MAP" // cluster (GTLP.md §14.2)
 )
 
 // requestKeys is the canonical key order of each command's fields, after
@@ -44,14 +46,17 @@ var requestKeys = map[string][]string{
 	cmdList:       {"service_id", "object_id", "object_type", "state", "cleanup_status", "cursor", "limit"},
 	cmdHealth:     {},
 	cmdStats:      {},
-	cmdReplay:     {"after_seq", "limit"},
+	cmdReplay:     {"after_seq", "limit", "shard"},
 	cmdRetry:      {"lease_id"},
+	cmdMap:        {},
 }
 
 // replyKeys is the canonical order of reply fields after v, rid, code. Each
-// reply carries one group of them (GTLP.md §5), so one order serves all.
+// reply carries one group of them (GTLP.md §5), so one order serves all:
+// MOVED carries shard, owner, map_version; TRY_AGAIN shard, retry_ms; MAP
+// map_version, cluster, brokers (GTLP.md §14).
 var replyKeys = []string{
-	"message", "versions",
+	"message", "versions", "shard", "owner", "retry_ms", "map_version", "cluster", "brokers",
 	"lease", "results", "leases", "cursor", "stats", "events", "last_seq", "scanned_seq",
 	"status", "version", "store", "store_status", "uptime_ms", "now", "active_leases",
 }
@@ -76,6 +81,7 @@ type request struct {
 	Cursor         *string
 	Limit          *uint64
 	AfterSeq       *uint64
+	Shard          *uint64 // REPLAY (cluster)
 }
 
 // renewResult is one RESULT map of a RENEW_BATCH reply.
@@ -92,7 +98,13 @@ type reply struct {
 	RID          uint64
 	Code         Code
 	Message      *string
-	Versions     []uint64 // nil: absent
+	Versions     []uint64     // nil: absent
+	Shard        *uint64      // MOVED, TRY_AGAIN
+	Owner        *string      // MOVED
+	RetryMS      *uint64      // TRY_AGAIN
+	MapVersion   *uint64      // MOVED, MAP
+	Cluster      *bool        // MAP
+	Brokers      []BrokerInfo // MAP; nil: absent
 	Lease        *Lease
 	Results      []renewResult // nil: absent
 	Leases       []*Lease      // nil: absent

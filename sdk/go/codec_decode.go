@@ -246,6 +246,27 @@ func (d *decoder) ptrUint(what string) (*uint64, error) {
 	return &n, nil
 }
 
+// shard reads a shard number: 0 .. ShardCount-1 (GTLP.md §14.1).
+func (d *decoder) shard(what string) (int, error) {
+	n, err := d.uint(what)
+	if err != nil {
+		return 0, err
+	}
+	if n > maxShard {
+		return 0, decodeError("%s: shard %d out of range", what, n)
+	}
+	return int(n), nil
+}
+
+func (d *decoder) ptrShard(what string) (*uint64, error) {
+	n, err := d.shard(what)
+	if err != nil {
+		return nil, err
+	}
+	u := uint64(n)
+	return &u, nil
+}
+
 func (d *decoder) timestamp(what string) (time.Time, error) {
 	ms, err := d.uint(what)
 	if err != nil {
@@ -377,6 +398,9 @@ func (d *decoder) event(what string, depth int) (*Event, error) {
 			_, err = d.uint(p)
 		case "seq":
 			ev.Seq, err = d.uint(p)
+		case "shard":
+			ev.Shard, err = d.shard(p)
+			ev.HasShard = true
 		case "kind":
 			var s string
 			s, err = d.str(p)
@@ -445,6 +469,28 @@ func decodeReply(body []byte) (*reply, error) {
 					var v uint64
 					v, err = d.uint(k)
 					r.Versions = append(r.Versions, v)
+				}
+			}
+		case "shard":
+			r.Shard, err = d.ptrShard(k)
+		case "owner":
+			r.Owner, err = d.ptrStr(k)
+		case "retry_ms":
+			r.RetryMS, err = d.ptrUint(k)
+		case "map_version":
+			r.MapVersion, err = d.ptrUint(k)
+		case "cluster":
+			var b bool
+			b, err = d.bool(k)
+			r.Cluster = &b
+		case "brokers":
+			var n int
+			if n, err = d.arrayLen(k, depth+1); err == nil {
+				r.Brokers = make([]BrokerInfo, 0, d.capHint(n))
+				for i := 0; i < n && err == nil; i++ {
+					var b BrokerInfo
+					b, err = d.broker(fmt.Sprintf("brokers[%d]", i), depth+2)
+					r.Brokers = append(r.Brokers, b)
 				}
 			}
 		case "lease":
@@ -520,6 +566,42 @@ func decodeReply(body []byte) (*reply, error) {
 		return nil, err
 	}
 	return r, d.finish()
+}
+
+// broker reads a BROKER map of a MAP reply (GTLP.md §14.2).
+func (d *decoder) broker(what string, depth int) (BrokerInfo, error) {
+	var b BrokerInfo
+	seen := map[string]bool{}
+	err := d.eachKey(what, depth, func(k string) error {
+		var err error
+		p := what + "." + k
+		seen[k] = true
+		switch k {
+		case "broker_id":
+			b.BrokerID, err = d.str(p)
+		case "endpoint":
+			b.Endpoint, err = d.str(p)
+		case "events_endpoint":
+			b.EventsEndpoint, err = d.str(p)
+		case "shards":
+			var n int
+			if n, err = d.arrayLen(p, depth+1); err == nil {
+				b.Shards = make([]int, 0, d.capHint(n))
+				for i := 0; i < n && err == nil; i++ {
+					var sh int
+					sh, err = d.shard(fmt.Sprintf("%s[%d]", p, i))
+					b.Shards = append(b.Shards, sh)
+				}
+			}
+		default:
+			err = d.skip(p, depth+1)
+		}
+		return err
+	})
+	if err == nil {
+		err = requireKeys(seen, what, "broker_id", "endpoint", "events_endpoint", "shards")
+	}
+	return b, err
 }
 
 func (d *decoder) renewResult(what string, depth int) (renewResult, error) {
@@ -615,6 +697,8 @@ func decodeRequest(body []byte) (*request, error) {
 			r.Limit, err = d.ptrUint(k)
 		case "after_seq":
 			r.AfterSeq, err = d.ptrUint(k)
+		case "shard":
+			r.Shard, err = d.ptrShard(k)
 		default:
 			err = d.skip(k, depth+1)
 		}

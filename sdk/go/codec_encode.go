@@ -176,6 +176,9 @@ func (e *encoder) lease(l *Lease) {
 // event writes an EVENT map (GTLP.md §6).
 func (e *encoder) event(ev *Event) {
 	n := 5
+	if ev.HasShard {
+		n++
+	}
 	if ev.Reason != "" {
 		n++
 	}
@@ -184,6 +187,10 @@ func (e *encoder) event(ev *Event) {
 	e.uint(ProtocolVersion)
 	e.str("seq")
 	e.uint(ev.Seq)
+	if ev.HasShard {
+		e.str("shard")
+		e.uint(uint64(max(ev.Shard, 0)))
+	}
 	e.str("kind")
 	e.str(string(ev.Kind))
 	e.str("at")
@@ -193,6 +200,22 @@ func (e *encoder) event(ev *Event) {
 	if ev.Reason != "" {
 		e.str("reason")
 		e.str(string(ev.Reason))
+	}
+}
+
+// broker writes a BROKER map of a MAP reply (GTLP.md §14.2).
+func (e *encoder) broker(b *BrokerInfo) {
+	e.mapLen(4)
+	e.str("broker_id")
+	e.str(b.BrokerID)
+	e.str("endpoint")
+	e.str(b.Endpoint)
+	e.str("events_endpoint")
+	e.str(b.EventsEndpoint)
+	e.str("shards")
+	e.arrayLen(len(b.Shards))
+	for _, sh := range b.Shards {
+		e.uint(uint64(max(sh, 0)))
 	}
 }
 
@@ -229,6 +252,8 @@ func (r *request) has(key string) bool {
 		return r.Limit != nil
 	case "after_seq":
 		return r.AfterSeq != nil
+	case "shard":
+		return r.Shard != nil
 	}
 	return false
 }
@@ -269,6 +294,8 @@ func (e *encoder) requestField(r *request, key string) {
 		e.uint(*r.Limit)
 	case "after_seq":
 		e.uint(*r.AfterSeq)
+	case "shard":
+		e.uint(*r.Shard)
 	}
 }
 
@@ -304,6 +331,18 @@ func (r *reply) has(key string) bool {
 		return r.Message != nil
 	case "versions":
 		return r.Versions != nil
+	case "shard":
+		return r.Shard != nil
+	case "owner":
+		return r.Owner != nil
+	case "retry_ms":
+		return r.RetryMS != nil
+	case "map_version":
+		return r.MapVersion != nil
+	case "cluster":
+		return r.Cluster != nil
+	case "brokers":
+		return r.Brokers != nil
 	case "lease":
 		return r.Lease != nil
 	case "results":
@@ -347,6 +386,21 @@ func (e *encoder) replyField(r *reply, key string) {
 		e.arrayLen(len(r.Versions))
 		for _, v := range r.Versions {
 			e.uint(v)
+		}
+	case "shard":
+		e.uint(*r.Shard)
+	case "owner":
+		e.str(*r.Owner)
+	case "retry_ms":
+		e.uint(*r.RetryMS)
+	case "map_version":
+		e.uint(*r.MapVersion)
+	case "cluster":
+		e.bool(*r.Cluster)
+	case "brokers":
+		e.arrayLen(len(r.Brokers))
+		for i := range r.Brokers {
+			e.broker(&r.Brokers[i])
 		}
 	case "lease":
 		e.lease(r.Lease)

@@ -117,6 +117,10 @@ func (c *Client) RenewLeases(ctx context.Context, leaseIDs []string, ttl time.Du
 				if res.Message != nil {
 					be.Message = *res.Message
 				}
+				if res.Code == CodeMoved || res.Code == CodeTryAgain {
+					// The RESULT names no shard: it is the lease id's.
+					be.Shard, _ = LeaseIDShard(res.LeaseID)
+				}
 				out.Err = be
 			}
 			results = append(results, out)
@@ -298,7 +302,22 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 // 0 means the broker's default, 100) with seq > afterSeq, in order. When the
 // history no longer reaches back to afterSeq+1 it fails with ErrTooOld.
 func (c *Client) Replay(ctx context.Context, afterSeq uint64, limit int) (*ReplayPage, error) {
-	r := &request{Cmd: cmdReplay, AfterSeq: ptr(afterSeq)}
+	return c.replay(ctx, nil, afterSeq, limit)
+}
+
+// ReplayShard reads the event history of one shard (0..255) of a cluster
+// (GTLP.md §14.4), where seq counts within the shard; it is answered by the
+// shard's owner (ErrMoved otherwise, ErrTryAgain while it has none). A
+// broker in single mode ignores the shard and answers as Replay.
+func (c *Client) ReplayShard(ctx context.Context, shard int, afterSeq uint64, limit int) (*ReplayPage, error) {
+	if shard < 0 || shard > maxShard {
+		return nil, fmt.Errorf("%w: shard %d out of range 0..%d", ErrInvalidArgument, shard, maxShard)
+	}
+	return c.replay(ctx, ptr(uint64(shard)), afterSeq, limit)
+}
+
+func (c *Client) replay(ctx context.Context, shard *uint64, afterSeq uint64, limit int) (*ReplayPage, error) {
+	r := &request{Cmd: cmdReplay, AfterSeq: ptr(afterSeq), Shard: shard}
 	if limit != 0 {
 		r.Limit = ptr(uint64(max(limit, 0)))
 	}
@@ -321,6 +340,24 @@ func (c *Client) Replay(ctx context.Context, afterSeq uint64, limit int) (*Repla
 		page.ScannedSeq = min(afterSeq, page.LastSeq)
 	}
 	return page, nil
+}
+
+// ShardMap asks the broker which broker owns which shard (MAP, GTLP.md
+// §14.2). A broker without cluster support answers ErrUnsupportedCommand.
+func (c *Client) ShardMap(ctx context.Context) (*ShardMap, error) {
+	rep, err := c.call(ctx, &request{Cmd: cmdMap})
+	if err != nil {
+		return nil, err
+	}
+	return rep.shardMap()
+}
+
+// shardMap returns the ShardMap of a MAP reply.
+func (r *reply) shardMap() (*ShardMap, error) {
+	if r.MapVersion == nil || r.Cluster == nil || r.Brokers == nil {
+		return nil, fmt.Errorf("garbagetruck: MAP reply: %w: no map_version, cluster or brokers", ErrProtocol)
+	}
+	return &ShardMap{MapVersion: *r.MapVersion, Cluster: *r.Cluster, Brokers: r.Brokers}, nil
 }
 
 // headSeq returns the newest sequence number the broker has published. It

@@ -3,6 +3,7 @@ package garbagetruck
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a GTLP reply code: "OK" or an error code (GTLP.md §9).
@@ -22,6 +23,8 @@ const (
 	CodeUnsupportedCommand Code = "UNSUPPORTED_COMMAND"
 	CodeTooOld             Code = "TOO_OLD"
 	CodeInternal           Code = "INTERNAL"
+	CodeMoved              Code = "MOVED"     // cluster (GTLP.md §14.3)
+	CodeTryAgain           Code = "TRY_AGAIN" // cluster (GTLP.md §14.3)
 )
 
 // String returns the wire name of the code.
@@ -52,6 +55,12 @@ var (
 	ErrTooOld = errors.New("garbagetruck: event history too old")
 	// ErrInternal: a broker bug; the change was not made.
 	ErrInternal = errors.New("garbagetruck: internal broker error")
+	// ErrMoved: cluster mode, another broker owns the request's shard
+	// (BrokerError.Owner names it); nothing was changed.
+	ErrMoved = errors.New("garbagetruck: shard moved")
+	// ErrTryAgain: cluster mode, the request's shard is being handed over or
+	// loaded; nothing was changed. Retry after BrokerError.RetryAfter.
+	ErrTryAgain = errors.New("garbagetruck: shard not available, try again")
 )
 
 // Errors of the SDK itself.
@@ -79,6 +88,8 @@ var sentinels = map[Code]error{
 	CodeUnsupportedCommand: ErrUnsupportedCommand,
 	CodeTooOld:             ErrTooOld,
 	CodeInternal:           ErrInternal,
+	CodeMoved:              ErrMoved,
+	CodeTryAgain:           ErrTryAgain,
 }
 
 // BrokerError is an error reply from the broker.
@@ -90,6 +101,18 @@ type BrokerError struct {
 	// Versions lists the protocol versions the broker speaks
 	// (UNSUPPORTED_VERSION only).
 	Versions []uint64
+	// Shard is the shard of the request (MOVED and TRY_AGAIN only; in a
+	// RENEW_BATCH result, the shard the lease id names).
+	Shard int
+	// Owner is the endpoint of the broker that owns Shard (MOVED only; ""
+	// in a RENEW_BATCH result).
+	Owner string
+	// MapVersion is the version of the answering broker's shard map
+	// (MOVED only; 0 in a RENEW_BATCH result).
+	MapVersion uint64
+	// RetryAfter is the broker's hint of when to retry (TRY_AGAIN only,
+	// millisecond resolution; 0 in a RENEW_BATCH result).
+	RetryAfter time.Duration
 }
 
 // Error returns "CODE: message".
@@ -105,10 +128,12 @@ func (e *BrokerError) Error() string {
 func (e *BrokerError) Unwrap() error { return sentinels[e.Code] }
 
 // Temporary reports whether retrying the same request later may succeed
-// (UNAVAILABLE, QUOTA_EXCEEDED, INTERNAL).
+// (UNAVAILABLE, QUOTA_EXCEEDED, INTERNAL; and the cluster's MOVED and
+// TRY_AGAIN, which change nothing: the request succeeds once it reaches the
+// shard's owner).
 func (e *BrokerError) Temporary() bool {
 	switch e.Code {
-	case CodeUnavailable, CodeQuotaExceeded, CodeInternal:
+	case CodeUnavailable, CodeQuotaExceeded, CodeInternal, CodeMoved, CodeTryAgain:
 		return true
 	}
 	return false

@@ -2,6 +2,7 @@ package garbagetruck
 
 import (
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -190,8 +191,15 @@ func (l *Lease) Clone() *Lease {
 
 // Event is one entry of the broker's event stream.
 type Event struct {
-	// Seq is the event's sequence number: strictly increasing from 1.
+	// Seq is the event's sequence number: strictly increasing from 1 (in
+	// cluster mode, within its shard).
 	Seq uint64
+	// HasShard is true when the event carries its shard: in cluster mode
+	// (GTLP.md §14.4), where Seq counts within that shard. In single mode it
+	// is false and Shard is 0.
+	HasShard bool
+	// Shard is the shard of the event's lease (0..255) when HasShard is true.
+	Shard int
 	// Kind says what happened.
 	Kind EventKind
 	// At is when it happened.
@@ -270,4 +278,39 @@ type ReplayPage struct {
 	// is the seq of the last event of Events, or afterSeq (at most LastSeq)
 	// when there is none.
 	ScannedSeq uint64
+}
+
+// BrokerInfo is one live broker of a ShardMap (GTLP.md §14.2).
+type BrokerInfo struct {
+	// BrokerID names the broker.
+	BrokerID string
+	// Endpoint is where it takes requests.
+	Endpoint string
+	// EventsEndpoint is where it publishes events.
+	EventsEndpoint string
+	// Shards are the shards it owns, ascending; may be empty.
+	Shards []int
+}
+
+// ShardMap says which broker owns which shard (MAP, GTLP.md §14.2), as the
+// answering broker sees it.
+type ShardMap struct {
+	// MapVersion grows whenever a shard changes owner.
+	MapVersion uint64
+	// Cluster is true in cluster mode; false in single mode, where one
+	// broker serves every shard.
+	Cluster bool
+	// Brokers are the live brokers, in BrokerID order.
+	Brokers []BrokerInfo
+}
+
+// OwnerOf returns the broker that owns shard, and false when no broker owns
+// it at the moment (being handed over, or its owner died).
+func (m *ShardMap) OwnerOf(shard int) (BrokerInfo, bool) {
+	for _, b := range m.Brokers {
+		if slices.Contains(b.Shards, shard) {
+			return b, true
+		}
+	}
+	return BrokerInfo{}, false
 }

@@ -49,6 +49,113 @@ s_replay_seqs (gt_events_t *events, uint64_t after, size_t limit, size_t budget,
     return count;
 }
 
+//  The seqs of a REPLAY of one shard (cluster mode); code as answered.
+static size_t
+s_replay_shard_seqs (gt_events_t *events, unsigned shard, uint64_t after, uint64_t *seqs,
+                     uint64_t *last_seq, gt_code_t *code)
+{
+    void *data;
+    size_t size;
+    char err [128];
+    *code = gt_events_replay_shard (events, 9, shard, after, NULL, 100, 65536, &data, &size, err, sizeof (err));
+    if (*code != GT_OK)
+        return 0;
+    gt_msg_t *reply = NULL;
+    uint64_t rid = 0;
+    gt_code_t decoded = gt_msg_decode (data, size, GT_MSG_REPLY, &reply, &rid, err, sizeof (err));
+    free (data);
+    assert (decoded == GT_OK);
+    *last_seq = reply->last_seq;
+    size_t count = reply->event_count;
+    for (size_t i = 0; i < count; i++) {
+        assert (reply->events [i].has_shard && reply->events [i].shard == shard);
+        seqs [i] = reply->events [i].seq;
+    }
+    gt_msg_destroy (&reply);
+    return count;
+}
+
+//  Cluster mode: a sequence per shard, the shard in the body, rollback per
+//  shard, REPLAY by shard, a history shared by the shards, forgetting one.
+static void
+s_test_sharded (void)
+{
+    //  Two objects in different shards
+    char ids [2][24];
+    unsigned shards [2];
+    snprintf (ids [0], sizeof ids [0], "object-0");
+    shards [0] = gt_shard_of (ids [0]);
+    for (int index = 1; ; index++) {
+        snprintf (ids [1], sizeof ids [1], "object-%d", index);
+        shards [1] = gt_shard_of (ids [1]);
+        if (shards [1] != shards [0])
+            break;
+    }
+    gt_lease_info_t a, b;
+    s_test_lease (&a, "svc");
+    s_test_lease (&b, "svc");
+    a.object_id = ids [0];
+    b.object_id = ids [1];
+
+    gt_events_t *events = gt_events_new (4);
+    assert (!gt_events_sharded (events));
+    gt_events_shard (events);
+    assert (gt_events_sharded (events));
+    const gt_event_record_t *record = gt_events_make (events, GT_EVENT_LEASE_CREATED, &a, GT_REASON_NONE, 1);
+    assert (record->order == 1 && record->seq == 1 && record->shard == shards [0]);
+    record = gt_events_make (events, GT_EVENT_LEASE_CREATED, &b, GT_REASON_NONE, 1);
+    assert (record->order == 2 && record->seq == 1 && record->shard == shards [1]);
+    record = gt_events_make (events, GT_EVENT_LEASE_RENEWED, &a, GT_REASON_NONE, 2);
+    assert (record->order == 3 && record->seq == 2);
+    //  The body carries the shard, after seq
+    gt_msg_t *decoded = NULL;
+    uint64_t rid;
+    char err [128];
+    assert (gt_msg_decode (record->body, record->size, GT_MSG_EVENT, &decoded, &rid, err, sizeof err) == GT_OK);
+    assert (decoded->event.seq == 2 && decoded->event.has_shard && decoded->event.shard == shards [0]);
+    gt_msg_destroy (&decoded);
+
+    //  A failed batch from order 3: the shard's seq 2 is made again
+    gt_events_rollback (events, 3);
+    assert (gt_events_next_order (events) == 3);
+    record = gt_events_make (events, GT_EVENT_LEASE_RELEASED, &a, GT_REASON_NONE, 3);
+    assert (record->order == 3 && record->seq == 2);
+    assert (gt_events_publish (events, NULL, 3, NULL) == 3);
+    assert (gt_events_shard_last_seq (events, shards [0]) == 2);
+    assert (gt_events_shard_last_seq (events, shards [1]) == 1);
+    uint64_t seqs [16], last = 0;
+    gt_code_t code;
+    assert (s_replay_shard_seqs (events, shards [0], 0, seqs, &last, &code) == 2 && code == GT_OK);
+    assert (seqs [0] == 1 && seqs [1] == 2 && last == 2);
+    assert (s_replay_shard_seqs (events, shards [1], 0, seqs, &last, &code) == 1 && seqs [0] == 1 && last == 1);
+
+    //  The history (4) is shared: three more of b push a's first and b's
+    //  first out
+    for (int i = 0; i < 3; i++)
+        gt_events_make (events, GT_EVENT_LEASE_RENEWED, &b, GT_REASON_NONE, 4);
+    assert (gt_events_publish (events, NULL, UINT64_MAX, NULL) == 3);
+    assert (s_replay_shard_seqs (events, shards [0], 0, seqs, &last, &code) == 0 && code == GT_ERR_TOO_OLD);
+    assert (s_replay_shard_seqs (events, shards [0], 1, seqs, &last, &code) == 1 && seqs [0] == 2);
+    assert (s_replay_shard_seqs (events, shards [1], 1, seqs, &last, &code) == 3 && seqs [2] == 4 && last == 4);
+
+    //  b's shard goes: its history and numbering with it; a's stays, and
+    //  new events push past the emptied slots
+    gt_events_forget_shard (events, shards [1]);
+    assert (gt_events_shard_last_seq (events, shards [1]) == 0);
+    assert (s_replay_shard_seqs (events, shards [1], 0, seqs, &last, &code) == 0 && code == GT_OK && last == 0);
+    for (int i = 0; i < 5; i++)
+        gt_events_make (events, GT_EVENT_LEASE_RENEWED, &a, GT_REASON_NONE, 5);
+    assert (gt_events_publish (events, NULL, UINT64_MAX, NULL) == 5);
+    assert (s_replay_shard_seqs (events, shards [0], 3, seqs, &last, &code) == 4 && seqs [3] == 7 && last == 7);
+
+    //  Taken back: restored from the store, numbering continues
+    gt_events_restore_shard (events, shards [1], 7, "svc\x1f" "created.UNKNOWN", "\x80", 1);
+    gt_events_restore_shard_seq (events, shards [1], 9);
+    record = gt_events_make (events, GT_EVENT_LEASE_RENEWED, &b, GT_REASON_NONE, 6);
+    assert (record->seq == 10 && record->shard == shards [1]);
+    gt_events_destroy (&events);
+}
+
 void
 gt_events_test (bool verbose)
 {
@@ -73,7 +180,7 @@ gt_events_test (bool verbose)
 
     //  A failed batch: its events go, their numbers are reused
     gt_events_rollback (events, 2);
-    assert (gt_events_next_seq (events) == 2);
+    assert (gt_events_next_order (events) == 2);
     assert (gt_events_make (events, GT_EVENT_LEASE_EXPIRED, &lease, GT_REASON_NONE, 1)->seq == 2);
 
     //  Published events are sent and remembered; counted by kind
@@ -179,6 +286,7 @@ gt_events_test (bool verbose)
     assert (gt_events_make (restored, GT_EVENT_LEASE_CREATED, &lease, GT_REASON_NONE, 1)->seq == 51);
     gt_events_destroy (&restored);
 
+    s_test_sharded ();
     zsock_destroy (&sub);
     zsock_destroy (&pub);
     gt_events_destroy (&events);

@@ -190,6 +190,19 @@ def reclaimed_per_object(url):
     return counts
 
 
+def wait_map(node, ready):
+    """The node's MAP reply once ready(reply) holds (the map follows the
+    database within a renewal)."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        reply = node.call("MAP")
+        assert reply["code"] == "OK", reply
+        if ready(reply):
+            return reply
+        assert time.monotonic() < deadline, reply
+        time.sleep(0.05)
+
+
 def expired_events(url):
     """{lease id: [at of each lease.expired event]} from gt_events."""
     rows = psql(url, "SELECT encode (body, 'hex') FROM gt_events WHERE kind = 'lease.expired'")
@@ -351,6 +364,15 @@ def test_graceful_stop_hands_the_shards_to_the_standby_at_once(database, tmp_pat
     while psql(database, "SELECT count (*) FROM gt_brokers WHERE broker_id = 'broker-b'") != "1":
         assert time.monotonic() < deadline, standby.log()
         time.sleep(0.05)
+    # MAP (GTLP.md §14.2): the owner has every shard at its bound endpoint;
+    # the standby is listed, with none
+    brokers = wait_map(owner, lambda reply: len(reply["brokers"]) == 2)
+    assert brokers["map_version"] == 256 and brokers["cluster"] is False
+    first, second = brokers["brokers"]
+    assert (first["broker_id"], first["endpoint"], first["events_endpoint"]) == ("broker-a", owner.endpoint,
+                                                                                 owner.events)
+    assert first["shards"] == list(range(256))
+    assert second["broker_id"] == "broker-b" and second["shards"] == []
     owner.signal(signal.SIGTERM)
     assert owner.wait_exit() == 0
     exited = time.monotonic()
@@ -359,6 +381,10 @@ def test_graceful_stop_hands_the_shards_to_the_standby_at_once(database, tmp_pat
     # NOTIFY wakes the standby: far sooner than the lease (1.2 s) could run out
     assert ready - exited < LEASE_S, standby.log()
     assert shards(database) == {"broker-b": (256, {2})}
+    # The new owner's MAP: itself with every shard, at its bound endpoint
+    brokers = wait_map(standby, lambda reply: reply["map_version"] == 512 and len(reply["brokers"]) == 1)
+    only = brokers["brokers"][0]
+    assert (only["broker_id"], only["endpoint"], only["shards"]) == ("broker-b", standby.endpoint, list(range(256)))
     for lease_id, lease in acknowledged.items():
         reply = standby.call("GET", lease_id=lease_id)
         assert reply["code"] == "OK" and reply["lease"]["expires_at"] == lease["expires_at"], reply

@@ -38,12 +38,14 @@ s_test_start (const char *conninfo, const char *broker_id, int64_t lease_ms)
 static const char *
 s_test_kind_name (gt_pgshards_notice_kind_t kind)
 {
-    return kind == GT_PGSHARDS_ACQUIRED? "ACQUIRED": kind == GT_PGSHARDS_LOST? "LOST": "STATE";
+    return kind == GT_PGSHARDS_ACQUIRED? "ACQUIRED": kind == GT_PGSHARDS_LOST? "LOST":
+           kind == GT_PGSHARDS_MAP? "MAP": "STATE";
 }
 
-//  The next notice of kind within wait_ms: true when it came.  STATE
-//  notices on the way are skipped (unless kind is STATE); any other kind
-//  fails the test.
+//  The next notice of kind within wait_ms: true when it came.  STATE and
+//  MAP notices on the way are skipped (unless kind is one of them); any
+//  other kind fails the test.  A MAP notice's map is the caller's when
+//  kind is MAP, else destroyed here.
 static bool
 s_test_wait (gt_pgshards_t *shards, gt_pgshards_notice_kind_t kind, int64_t wait_ms,
              gt_pgshards_notice_t *notice)
@@ -60,6 +62,9 @@ s_test_wait (gt_pgshards_t *shards, gt_pgshards_notice_kind_t kind, int64_t wait
         assert (rc == 0);
         if (notice->kind == kind)
             found = true;
+        else
+        if (notice->kind == GT_PGSHARDS_MAP)
+            gt_shard_map_destroy (&notice->map);
         else
         if (notice->kind != GT_PGSHARDS_STATE) {
             fprintf (stderr, "expected %s, got %s: %s\n", s_test_kind_name (kind),
@@ -219,12 +224,31 @@ gt_pgshards_test (bool verbose)
     gt_pgshards_t *b = s_test_start (conninfo, "broker-b", S_TEST_LEASE_MS);
     s_test_state (b, true);
     gt_pgshards_notice_t notice;
+    //  The standby's map: both brokers (by id), every shard a's, version
+    //  the sum of the epochs (256 x 1); a map is sent again only on change
+    bool mapped = false;
+    while (!mapped && s_test_wait (b, GT_PGSHARDS_MAP, S_TEST_WAIT_MS, &notice)) {
+        gt_shard_map_t *map = notice.map;
+        assert (map);
+        if (gt_shard_map_brokers (map) == 2) {
+            assert (streq (gt_shard_map_broker_id (map, 0), "broker-a"));
+            assert (streq (gt_shard_map_endpoint (map, 0), "tcp://127.0.0.1:5555"));
+            assert (streq (gt_shard_map_broker_id (map, 1), "broker-b"));
+            assert (gt_shard_map_version (map) == 256 && !gt_shard_map_cluster (map));
+            for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+                assert (gt_shard_map_owner (map, shard) == 0);
+            mapped = true;
+        }
+        gt_shard_map_destroy (&notice.map);
+    }
+    assert (mapped);
+    assert (!s_test_wait (b, GT_PGSHARDS_MAP, 3 * S_TEST_ACQUIRE_MS, &notice));
+
     valid_until = gt_pgshards_valid_until (a);
     assert (!s_test_wait (b, GT_PGSHARDS_ACQUIRED, 4 * S_TEST_RENEW_MS, &notice));
     assert (gt_pgshards_valid_until (b) == 0);
     assert (gt_pgshards_valid_until (a) > valid_until);
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_brokers WHERE seen_until > now ()") == 2);
-
     //  A graceful release: the standby takes over at once (NOTIFY), epoch 2
     int64_t started = zclock_mono ();
     assert (gt_pgshards_release (a, 2000) == 256);

@@ -209,6 +209,88 @@ gt_client_test (bool verbose)
     assert (gt_client_health (client, NULL) == GT_OK);
     assert (!gt_client_timed_out (client));
     assert (streq (gt_client_error (client), ""));
+
+    received = gt_test_router_recv (router, -1, &routing2);
+    assert (received->rid == 8);
+    gt_msg_destroy (&received);
+    zframe_destroy (&routing2);
+
+    //  Cluster (GTLP.md §14): MAP, REPLAY of a shard, the fields of MOVED
+    //  and TRY_AGAIN.  A shard past 255 is refused locally (no rid used).
+    assert (gt_client_replay_shard (client, 256, 0, 0, NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_error_shard (client) == -1);
+    gt_msg_t *scripted = gt_msg_new (GT_MSG_REPLY);
+    scripted->rid = 9;
+    scripted->has_map_version = scripted->has_cluster = scripted->cluster = true;
+    scripted->map_version = 514;
+    scripted->brokers_present = true;
+    scripted->brokers = (gt_broker_info_t *) calloc (1, sizeof (gt_broker_info_t));
+    assert (scripted->brokers);
+    scripted->broker_count = 1;
+    scripted->brokers [0].broker_id = strdup ("broker-a");
+    scripted->brokers [0].endpoint = strdup ("tcp://10.0.0.1:50051");
+    scripted->brokers [0].events_endpoint = strdup ("tcp://10.0.0.1:50052");
+    gt_broker_info_add_shard (&scripted->brokers [0], 200);
+    gt_test_router_send (router, routing, scripted);
+    gt_msg_destroy (&scripted);
+    assert (gt_client_map (client, &reply) == GT_OK);
+    assert (reply->cluster && reply->map_version == 514 && reply->broker_count == 1);
+    assert (streq (gt_msg_shard_owner (reply, 200)->endpoint, "tcp://10.0.0.1:50051"));
+    assert (gt_msg_shard_owner (reply, 201) == NULL);
+    gt_msg_destroy (&reply);
+    received = gt_test_router_recv (router, -1, &routing2);
+    assert (received->rid == 9 && received->cmd == GT_CMD_MAP);
+    gt_msg_destroy (&received);
+    zframe_destroy (&routing2);
+
+    scripted = gt_msg_new (GT_MSG_REPLY);
+    scripted->rid = 10;
+    scripted->code = GT_ERR_MOVED;
+    scripted->message = strdup ("shard 200 is owned by broker-b");
+    scripted->has_shard = true;
+    scripted->shard = 200;
+    scripted->owner = strdup ("tcp://10.0.0.2:50051");
+    scripted->has_map_version = true;
+    scripted->map_version = 515;
+    gt_test_router_send (router, routing, scripted);
+    gt_msg_destroy (&scripted);
+    reply = &sentinel;
+    assert (gt_client_replay_shard (client, 200, 41, 500, &reply) == GT_ERR_MOVED);
+    assert (reply == NULL && streq (gt_client_error (client), "shard 200 is owned by broker-b"));
+    assert (gt_client_error_shard (client) == 200 && gt_client_error_map_version (client) == 515);
+    assert (streq (gt_client_error_owner (client), "tcp://10.0.0.2:50051"));
+    assert (gt_client_error_retry_ms (client) == 0);
+    received = gt_test_router_recv (router, -1, &routing2);
+    assert (received->rid == 10 && received->cmd == GT_CMD_REPLAY);
+    assert (received->has_shard && received->shard == 200 && received->after_seq == 41 && received->limit == 500);
+    gt_msg_destroy (&received);
+    zframe_destroy (&routing2);
+
+    scripted = gt_msg_new (GT_MSG_REPLY);
+    scripted->rid = 11;
+    scripted->code = GT_ERR_TRY_AGAIN;
+    scripted->message = strdup ("shard 1 has no owner");
+    scripted->has_shard = true;
+    scripted->shard = 1;
+    scripted->has_retry_ms = true;
+    scripted->retry_ms = 100;
+    gt_test_router_send (router, routing, scripted);
+    gt_msg_destroy (&scripted);
+    assert (gt_client_get (client, "0123456789abcdef0123456789abcdef", NULL) == GT_ERR_TRY_AGAIN);
+    assert (gt_client_error_shard (client) == 1 && gt_client_error_retry_ms (client) == 100);
+    assert (gt_client_error_owner (client) == NULL && gt_client_error_map_version (client) == 0);
+    received = gt_test_router_recv (router, -1, &routing2);
+    assert (received->rid == 11 && received->cmd == GT_CMD_GET);
+    gt_msg_destroy (&received);
+    zframe_destroy (&routing2);
+    //  The next call forgets them
+    s_router_reply (router, routing, 12, GT_OK);
+    assert (gt_client_health (client, NULL) == GT_OK);
+    assert (gt_client_error_shard (client) == -1 && gt_client_error_retry_ms (client) == 0);
+    received = gt_test_router_recv (router, -1, &routing2);
+    assert (received->rid == 12);
+    gt_msg_destroy (&received);
+    zframe_destroy (&routing2);
     zframe_destroy (&routing);
     gt_client_destroy (&client);
     assert (client == NULL);

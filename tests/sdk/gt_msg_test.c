@@ -352,6 +352,19 @@ s_test_round_trips (void)
             msg.versions = versions;
             msg.version_count = 1;
         }
+        if (code == GT_ERR_MOVED || code == GT_ERR_TRY_AGAIN) {
+            msg.has_shard = true;
+            msg.shard = 255;
+        }
+        if (code == GT_ERR_MOVED) {
+            msg.owner = "tcp://10.0.0.2:50051";
+            msg.has_map_version = true;
+            msg.map_version = 514;
+        }
+        if (code == GT_ERR_TRY_AGAIN) {
+            msg.has_retry_ms = true;
+            msg.retry_ms = 100;
+        }
         s_round_trip (&msg);
     }
 
@@ -419,6 +432,158 @@ s_test_round_trips (void)
     free (data);
     gt_msg_destroy (&owned);
     gt_msg_destroy (&owned);                //  a NULL pointer is fine
+}
+
+//  The cluster additions (GTLP.md §14): MAP, REPLAY of a shard, MOVED and
+//  TRY_AGAIN, events with a shard
+static void
+s_test_cluster (void)
+{
+    //  Shard bitmaps
+    gt_broker_info_t brokers [2];
+    memset (brokers, 0, sizeof (brokers));
+    brokers [0] = (gt_broker_info_t) { "broker-a", "tcp://a:50051", "tcp://a:50052", { 0 } };
+    brokers [1] = (gt_broker_info_t) { "broker-b", "tcp://b:50051", "tcp://b:50052", { 0 } };
+    gt_broker_info_add_shard (&brokers [0], 255);
+    gt_broker_info_add_shard (&brokers [0], 0);
+    gt_broker_info_add_shard (&brokers [0], 0);       //  twice is once
+    gt_broker_info_add_shard (&brokers [1], 7);
+    assert (gt_broker_info_shard_count (&brokers [0]) == 2 && gt_broker_info_shard_count (&brokers [1]) == 1);
+    assert (gt_broker_info_owns (&brokers [0], 255) && !gt_broker_info_owns (&brokers [0], 7));
+    assert (!gt_broker_info_owns (&brokers [0], 256) && !gt_broker_info_owns (&brokers [0], 100000));
+
+    //  MAP request and reply; shards come out ascending whatever the order they were added in
+    gt_msg_t msg;
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REQUEST;
+    msg.version = 1;
+    msg.rid = 18;
+    msg.cmd = GT_CMD_MAP;
+    msgpack_sbuffer buf = gt_msg_test_encode (&msg);
+    assert (buf.size == 17 && memcmp (buf.data, "\x83\xa1v\x01\xa3rid\x12\xa3" "cmd\xa3MAP", 17) == 0);
+    msgpack_sbuffer_destroy (&buf);
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REPLY;
+    msg.version = 1;
+    msg.rid = 18;
+    msg.has_map_version = true;
+    msg.map_version = 514;
+    msg.has_cluster = true;
+    msg.cluster = true;
+    msg.brokers = brokers;
+    msg.broker_count = 2;
+    msg.brokers_present = true;
+    s_round_trip (&msg);
+    assert (gt_msg_shard_owner (&msg, 7) == &brokers [1] && gt_msg_shard_owner (&msg, 0) == &brokers [0]);
+    assert (gt_msg_shard_owner (&msg, 3) == NULL && gt_msg_shard_owner (&msg, 256) == NULL);
+    buf = gt_msg_test_encode (&msg);
+    gt_msg_t *decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REPLY, GT_OK, 18, NULL);
+    assert (decoded->cluster && decoded->map_version == 514 && decoded->broker_count == 2);
+    assert (strcmp (decoded->brokers [1].events_endpoint, "tcp://b:50052") == 0);
+    assert (memcmp (decoded->brokers [0].shards, brokers [0].shards, sizeof (brokers [0].shards)) == 0);
+    assert (strcmp (gt_msg_shard_owner (decoded, 255)->broker_id, "broker-a") == 0);
+    json_t *json = gt_msg_to_json (decoded);
+    json_t *shards = json_object_get (json_array_get (json_object_get (json, "brokers"), 0), "shards");
+    assert (json_array_size (shards) == 2 && json_integer_value (json_array_get (shards, 1)) == 255);
+    assert (json_is_true (json_object_get (json, "cluster")));
+    json_decref (json);
+    gt_msg_destroy (&decoded);
+    msgpack_sbuffer_destroy (&buf);
+    msg.cluster = false;
+    msg.broker_count = 0;                   //  no live broker: an empty list
+    s_round_trip (&msg);
+
+    //  REPLAY of a shard: after limit; the other commands ignore shard
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REQUEST;
+    msg.version = 1;
+    msg.rid = 19;
+    msg.cmd = GT_CMD_REPLAY;
+    msg.has_after_seq = true;
+    msg.after_seq = 41;
+    msg.has_shard = true;
+    msg.shard = 0;
+    buf = gt_msg_test_encode (&msg);
+    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 19, NULL);
+    assert (decoded->has_shard && decoded->shard == 0 && !decoded->has_limit);
+    gt_msg_destroy (&decoded);
+    msgpack_sbuffer_destroy (&buf);
+    msg.cmd = GT_CMD_LIST;
+    buf = gt_msg_test_encode (&msg);
+    assert (!memmem (buf.data, buf.size, "shard", 5));
+    msgpack_sbuffer_destroy (&buf);
+
+    //  MOVED and TRY_AGAIN
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REPLY;
+    msg.version = 1;
+    msg.rid = 130;
+    msg.code = GT_ERR_MOVED;
+    msg.message = "moved";
+    msg.has_shard = true;
+    msg.shard = 200;
+    msg.owner = "tcp://b:50051";
+    msg.has_map_version = true;
+    msg.map_version = 514;
+    buf = gt_msg_test_encode (&msg);
+    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REPLY, GT_OK, 130, NULL);
+    assert (decoded->code == GT_ERR_MOVED && decoded->shard == 200 && decoded->map_version == 514);
+    assert (strcmp (decoded->owner, "tcp://b:50051") == 0 && !decoded->has_retry_ms);
+    gt_msg_destroy (&decoded);
+    msgpack_sbuffer_destroy (&buf);
+    msg.code = GT_ERR_TRY_AGAIN;
+    msg.owner = NULL;
+    msg.has_map_version = false;
+    msg.has_retry_ms = true;
+    msg.retry_ms = 100;
+    s_round_trip (&msg);
+
+    //  An event with a shard: between seq and kind
+    gt_lease_info_t lease;
+    gt_msg_test_fill_lease (&lease, NULL, 0, NULL);
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_EVENT;
+    msg.version = 1;
+    msg.event.seq = 7;
+    msg.event.has_shard = true;
+    msg.event.shard = 255;
+    msg.event.lease = lease;
+    s_round_trip (&msg);
+    buf = gt_msg_test_encode (&msg);
+    assert (memmem (buf.data, buf.size, "\xa5shard\xcc\xff\xa4kind", 13));
+    msgpack_sbuffer_destroy (&buf);
+
+    //  Not encodable: a shard past 255, MOVED or TRY_AGAIN or MAP without its fields
+    msgpack_sbuffer_init (&buf);
+    msg.event.shard = 256;
+    assert (gt_msg_encode (&msg, &buf) == -1);
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REQUEST;
+    msg.version = 1;
+    msg.rid = 1;
+    msg.cmd = GT_CMD_REPLAY;
+    msg.has_after_seq = true;
+    msg.has_shard = true;
+    msg.shard = 256;
+    assert (gt_msg_encode (&msg, &buf) == -1);
+    msg.kind = GT_MSG_REPLY;
+    msg.message = "m";
+    msg.code = GT_ERR_TRY_AGAIN;
+    msg.shard = 3;
+    assert (gt_msg_encode (&msg, &buf) == -1);          //  no retry_ms
+    msg.code = GT_ERR_MOVED;
+    msg.has_map_version = true;
+    assert (gt_msg_encode (&msg, &buf) == -1);          //  no owner
+    msg.code = GT_OK;
+    msg.brokers_present = true;
+    assert (gt_msg_encode (&msg, &buf) == -1);          //  no cluster
+    msg.has_cluster = true;
+    msg.brokers = brokers;
+    msg.broker_count = 1;
+    brokers [0].events_endpoint = NULL;
+    assert (gt_msg_encode (&msg, &buf) == -1);          //  a broker without events_endpoint
+    assert (buf.size == 0);
+    msgpack_sbuffer_destroy (&buf);
 }
 
 //  Programmer errors: the encoder refuses and leaves the buffer as it was
@@ -697,6 +862,7 @@ gt_msg_test (bool verbose)
         printf (" * gt_msg:\n");
     s_test_widths ();
     s_test_round_trips ();
+    s_test_cluster ();
     s_test_unencodable ();
     s_test_vectors (verbose);
     gt_msg_test_rejections ();

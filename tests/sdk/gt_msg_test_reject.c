@@ -82,6 +82,7 @@ static void s_write_map (msgpack_packer *pk) { msgpack_pack_map (pk, 0); }
 static void s_write_array (msgpack_packer *pk) { msgpack_pack_array (pk, 0); }
 static void s_write_bin (msgpack_packer *pk) { msgpack_pack_bin (pk, 1); msgpack_pack_bin_body (pk, "x", 1); }
 static void s_write_v2 (msgpack_packer *pk) { msgpack_pack_uint64 (pk, 2); }
+static void s_write_256 (msgpack_packer *pk) { msgpack_pack_uint64 (pk, 256); }
 static void s_write_zero (msgpack_packer *pk) { msgpack_pack_uint64 (pk, 0); }
 static void s_write_bad_utf8 (msgpack_packer *pk) { msgpack_pack_str (pk, 2); msgpack_pack_str_body (pk, "\xc0\xaf", 2); }
 static void s_write_nul (msgpack_packer *pk) { msgpack_pack_str (pk, 3); msgpack_pack_str_body (pk, "a\0b", 3); }
@@ -108,6 +109,44 @@ static void s_write_meta_dup (msgpack_packer *pk)
         msgpack_pack_str (pk, 1); msgpack_pack_str_body (pk, "k", 1);
         msgpack_pack_str (pk, 1); msgpack_pack_str_body (pk, "v", 1);
     }
+}
+//  brokers of a MAP reply, the second one's shards wrong in various ways
+static void s_pack_broker (msgpack_packer *pk, const char *id, int keys)
+{
+    msgpack_pack_map (pk, (size_t) keys);
+    const char *names [] = { "broker_id", "endpoint", "events_endpoint" };
+    for (int index = 0; index < 3 && index < keys; index++) {
+        msgpack_pack_str (pk, strlen (names [index])); msgpack_pack_str_body (pk, names [index], strlen (names [index]));
+        msgpack_pack_str (pk, strlen (id)); msgpack_pack_str_body (pk, id, strlen (id));
+    }
+    if (keys == 4) {
+        msgpack_pack_str (pk, 6); msgpack_pack_str_body (pk, "shards", 6);
+    }
+}
+static void s_write_brokers (msgpack_packer *pk, const uint64_t *shards, size_t count)
+{
+    msgpack_pack_array (pk, 2);
+    s_pack_broker (pk, "a", 4);
+    msgpack_pack_array (pk, 1);
+    msgpack_pack_uint64 (pk, 0);
+    s_pack_broker (pk, "b", 4);
+    msgpack_pack_array (pk, count);
+    for (size_t index = 0; index < count; index++)
+        msgpack_pack_uint64 (pk, shards [index]);
+}
+static void s_write_brokers_256 (msgpack_packer *pk) { s_write_brokers (pk, (uint64_t []) { 256 }, 1); }
+static void s_write_brokers_unsorted (msgpack_packer *pk) { s_write_brokers (pk, (uint64_t []) { 1, 9, 4 }, 3); }
+static void s_write_brokers_twice (msgpack_packer *pk) { s_write_brokers (pk, (uint64_t []) { 1, 1 }, 2); }
+static void s_write_brokers_str (msgpack_packer *pk)
+{
+    msgpack_pack_array (pk, 1);
+    s_pack_broker (pk, "a", 4);
+    msgpack_pack_str (pk, 1); msgpack_pack_str_body (pk, "x", 1);
+}
+static void s_write_brokers_short (msgpack_packer *pk)
+{
+    msgpack_pack_array (pk, 1);
+    s_pack_broker (pk, "a", 2);     //  no events_endpoint, no shards
 }
 //  Unknown-key values of every msgpack type: all must be ignored
 static void s_write_anything (msgpack_packer *pk)
@@ -222,6 +261,9 @@ s_test_rejections (void)
         { B_REPLAY, "after_seq", NULL, GT_ERR_INVALID_ARGUMENT, 6, "after_seq: required" },
         { B_REPLAY, "after_seq", s_write_true, GT_ERR_INVALID_ARGUMENT, 6, "after_seq: expected unsigned" },
         { B_REPLAY, "limit", s_write_negative, GT_ERR_INVALID_ARGUMENT, 6, "limit: expected unsigned" },
+        { B_REPLAY, "shard", s_write_256, GT_ERR_INVALID_ARGUMENT, 6, "shard: 256 is out of range (at most 255)" },
+        { B_REPLAY, "shard", s_write_str, GT_ERR_INVALID_ARGUMENT, 6, "shard: expected unsigned" },
+        { B_LIST, "shard", s_write_256, GT_OK, 5, NULL },
         //  Keys a command does not use are unknown to it, hence ignored
         { B_GET, "ttl_ms", s_write_str, GT_OK, 7, NULL },
         { B_GET, "service_id", s_write_anything, GT_OK, 7, NULL },
@@ -453,6 +495,31 @@ s_test_reply_rejections (void)
     msg.event.seq = 5;
     msg.event.lease = lease;
     msgpack_sbuffer event = gt_msg_test_encode (&msg);
+    //  The cluster's replies (GTLP.md §14)
+    gt_broker_info_t broker = { "a", "tcp://a:1", "tcp://a:2", { 0 } };
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REPLY;
+    msg.version = 1;
+    msg.rid = 32;
+    msg.has_map_version = msg.has_cluster = msg.brokers_present = true;
+    msg.brokers = &broker;
+    msg.broker_count = 1;
+    msgpack_sbuffer map = gt_msg_test_encode (&msg);
+    memset (&msg, 0, sizeof (msg));
+    msg.kind = GT_MSG_REPLY;
+    msg.version = 1;
+    msg.rid = 33;
+    msg.code = GT_ERR_MOVED;
+    msg.message = "moved";
+    msg.has_shard = msg.has_map_version = true;
+    msg.owner = "tcp://b:1";
+    msgpack_sbuffer moved = gt_msg_test_encode (&msg);
+    msg.rid = 34;
+    msg.code = GT_ERR_TRY_AGAIN;
+    msg.owner = NULL;
+    msg.has_map_version = false;
+    msg.has_retry_ms = true;
+    msgpack_sbuffer try_again = gt_msg_test_encode (&msg);
     const struct {
         const msgpack_sbuffer *base;    //  valid body
         gt_msg_kind_t kind;             //  its kind
@@ -484,6 +551,27 @@ s_test_reply_rejections (void)
         { &event, GT_MSG_EVENT, "lease.object_id", s_write_bad_utf8, GT_ERR_INVALID_ARGUMENT, 0, "lease.object_id: invalid UTF-8" },
         { &event, GT_MSG_EVENT, "lease", s_write_array, GT_ERR_INVALID_ARGUMENT, 0, "lease: expected map" },
         { &event, GT_MSG_EVENT, "future", s_write_anything, GT_OK, 0, NULL },
+        { &event, GT_MSG_EVENT, "shard", s_write_256, GT_ERR_INVALID_ARGUMENT, 0, "shard: 256 is out of range (at most 255)" },
+        { &event, GT_MSG_EVENT, "shard", s_write_negative, GT_ERR_INVALID_ARGUMENT, 0, "shard: expected unsigned" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_brokers_256, GT_ERR_INVALID_ARGUMENT, 32, "brokers[1].shards[0]: 256 is out of range" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_brokers_unsorted, GT_ERR_INVALID_ARGUMENT, 32, "brokers[1].shards[2]: 4 is not ascending" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_brokers_twice, GT_ERR_INVALID_ARGUMENT, 32, "brokers[1].shards[1]: 1 is not ascending" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_brokers_str, GT_ERR_INVALID_ARGUMENT, 32, "brokers[0].shards: expected array" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_brokers_short, GT_ERR_INVALID_ARGUMENT, 32, "brokers[0].events_endpoint: required" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_map, GT_ERR_INVALID_ARGUMENT, 32, "brokers: expected array" },
+        { &map, GT_MSG_REPLY, "cluster", NULL, GT_ERR_INVALID_ARGUMENT, 32, "cluster: required" },
+        { &map, GT_MSG_REPLY, "cluster", s_write_int, GT_ERR_INVALID_ARGUMENT, 32, "cluster: expected boolean" },
+        { &map, GT_MSG_REPLY, "map_version", NULL, GT_ERR_INVALID_ARGUMENT, 32, "map_version: required" },
+        { &map, GT_MSG_REPLY, "future", s_write_anything, GT_OK, 32, NULL },
+        { &moved, GT_MSG_REPLY, "owner", NULL, GT_ERR_INVALID_ARGUMENT, 33, "owner: required" },
+        { &moved, GT_MSG_REPLY, "owner", s_write_int, GT_ERR_INVALID_ARGUMENT, 33, "owner: expected string" },
+        { &moved, GT_MSG_REPLY, "shard", NULL, GT_ERR_INVALID_ARGUMENT, 33, "shard: required" },
+        { &moved, GT_MSG_REPLY, "shard", s_write_256, GT_ERR_INVALID_ARGUMENT, 33, "shard: 256 is out of range" },
+        { &moved, GT_MSG_REPLY, "map_version", NULL, GT_ERR_INVALID_ARGUMENT, 33, "map_version: required" },
+        { &try_again, GT_MSG_REPLY, "retry_ms", NULL, GT_ERR_INVALID_ARGUMENT, 34, "retry_ms: required" },
+        { &try_again, GT_MSG_REPLY, "retry_ms", s_write_str, GT_ERR_INVALID_ARGUMENT, 34, "retry_ms: expected unsigned" },
+        { &try_again, GT_MSG_REPLY, "shard", NULL, GT_ERR_INVALID_ARGUMENT, 34, "shard: required" },
+        { &try_again, GT_MSG_REPLY, "owner", s_write_str, GT_OK, 34, NULL },
     };
     for (size_t index = 0; index < sizeof (cases) / sizeof (cases [0]); index++) {
         msgpack_sbuffer buf = s_mutate (cases [index].base, cases [index].path, cases [index].write);
@@ -494,6 +582,9 @@ s_test_reply_rejections (void)
     }
     msgpack_sbuffer_destroy (&reply);
     msgpack_sbuffer_destroy (&event);
+    msgpack_sbuffer_destroy (&map);
+    msgpack_sbuffer_destroy (&moved);
+    msgpack_sbuffer_destroy (&try_again);
 }
 
 //  Any key order, any int width, signed forms of non-negative values, str32

@@ -59,6 +59,7 @@ const Oid gt_pgbatch_callback_types [GT_PGBATCH_CALLBACK_COLUMNS] = {
 
 enum { S_GUARD, S_PROVE, S_LEASE_DELETE, S_LEASE_UPSERT, S_OBJECT_DELETE, S_OBJECT_UPSERT,
        S_EVENT_INSERT, S_EVENT_PRUNE, S_META_UPDATE, S_CALLBACK_DELETE, S_CALLBACK_UPSERT,
+       S_GUARD_CLUSTER, S_EVENT_INSERT_CLUSTER, S_EVENT_PRUNE_CLUSTER, S_META_UPDATE_CLUSTER,
        S_STATEMENTS };
 
 static const s_statement_t s_statements [S_STATEMENTS] = {
@@ -114,6 +115,27 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
       " retry_delay_ms = EXCLUDED.retry_delay_ms, attempts = EXCLUDED.attempts,"
       " status = EXCLUDED.status, next_at = EXCLUDED.next_at, last_error = EXCLUDED.last_error,"
       " shard = EXCLUDED.shard" },
+    //  Cluster mode (005_cluster.sql): the broker's own commit token, events
+    //  numbered per shard, counters per shard.  The guard fails (division
+    //  by zero) unless the previous transaction committed, or if the
+    //  broker's token row is missing
+    { "gt_guard_cluster",
+      "SELECT 1 / coalesce ((SELECT (token = $1::int8)::int FROM gt_commit_tokens"
+      " WHERE broker_id = $2::text), 0)" },
+    { "gt_event_insert_cluster",
+      "INSERT INTO gt_shard_events (shard, seq, kind, at, topic, body)"
+      " SELECT shard, seq, kind, at, topic, body FROM unnest ($1::int8[], $2::text[], $3::int8[],"
+      " $4::text[], $5::bytea[], $6::int2[]) AS e (seq, kind, at, topic, body, shard)"
+      " ON CONFLICT (shard, seq) DO UPDATE SET kind = EXCLUDED.kind, at = EXCLUDED.at,"
+      " topic = EXCLUDED.topic, body = EXCLUDED.body" },
+    { "gt_event_prune_cluster",
+      "DELETE FROM gt_shard_events e USING gt_shard_counters c"
+      " WHERE e.shard = c.shard AND e.shard = ANY ($1::int2[]) AND e.seq <= c.last_seq - $2::int8" },
+    { "gt_meta_update_cluster",
+      "WITH token AS (UPDATE gt_commit_tokens SET token = $3::int8 WHERE broker_id = $4::text)"
+      " UPDATE gt_shard_counters c SET last_seq = GREATEST (c.last_seq, x.seq),"
+      " fence_counter = GREATEST (c.fence_counter, $2::int8)"
+      " FROM unnest ($1::int2[], $5::int8[]) AS x (shard, seq) WHERE c.shard = x.shard" },
 };
 
 //  --------------------------------------------------------------------------
@@ -655,6 +677,8 @@ gt_pgbatch_event (gt_pgbatch_t *self, unsigned shard, uint64_t seq, gt_event_kin
     s_put_int2 (arena, shard);
     s_table_end (&self->events);
     s_touch (self, shard);
+    if (seq > self->shard_seq [shard])
+        self->shard_seq [shard] = seq;
 }
 
 void
@@ -721,6 +745,14 @@ gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t below_seq)
 }
 
 void
+gt_pgbatch_events_prune_shards (gt_pgbatch_t *self, uint64_t keep)
+{
+    assert (self);
+    assert (keep > 0);
+    self->prune_keep = keep;
+}
+
+void
 gt_pgbatch_meta (gt_pgbatch_t *self, uint64_t last_seq, uint64_t fence_counter)
 {
     assert (self);
@@ -758,6 +790,11 @@ gt_pgbatch_merge (gt_pgbatch_t *self, gt_pgbatch_t **other_p)
     s_table_merge (&self->events, &other->events, S_KEY_TEXT);
     s_table_merge (&self->callbacks, &other->callbacks, S_KEY_INT8);
     gt_pgbatch_events_prune (self, other->prune_below);
+    if (other->prune_keep)
+        self->prune_keep = other->prune_keep;
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        if (other->shard_seq [shard] > self->shard_seq [shard])
+            self->shard_seq [shard] = other->shard_seq [shard];
     //  One proof covers both: a shard recorded under two epochs cannot be
     //  proved (GT_PGBATCH_EPOCH_NONE never matches), so the transaction
     //  fails, as the earlier batch alone would have
@@ -820,12 +857,48 @@ s_proof_params (gt_pgbatch_t *self, const char *broker_id, s_buffer_t *params)
     return true;
 }
 
+//  The touched shards as an int2[] parameter, and with values (may be
+//  NULL) a parallel int8[] of values [shard].  False when none is touched.
+static bool
+s_shard_arrays (gt_pgbatch_t *self, s_buffer_t *shards, s_buffer_t *values, const uint64_t *source)
+{
+    int32_t count = 0;
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        count += s_touches (self, shard);
+    s_buffer_t *arrays [2] = { shards, values };
+    Oid types [2] = { GT_PGBATCH_OID_INT2, GT_PGBATCH_OID_INT8 };
+    for (int array = 0; array < (values? 2: 1); array++) {
+        s_put_be32 (arrays [array], 1);                 //  one dimension
+        s_put_be32 (arrays [array], 0);                 //  no NULLs
+        s_put_be32 (arrays [array], (int32_t) types [array]);
+        s_put_be32 (arrays [array], count);
+        s_put_be32 (arrays [array], 1);                 //  lower bound
+    }
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        if (s_touches (self, shard)) {
+            s_put_int2 (shards, shard);
+            if (values)
+                s_put_int8 (values, source [shard]);
+        }
+    return count > 0;
+}
+
 int
 gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token,
-                 const char *broker_id)
+                 const char *broker_id, bool cluster)
 {
     assert (self);
+    assert (!cluster || broker_id);
     int sent = 0;
+    if (after_token && cluster) {
+        s_buffer_t params [2] = { { NULL, 0, 0 }, { NULL, 0, 0 } };
+        s_put_raw_int8 (&params [0], after_token);
+        s_buffer_append (&params [1], broker_id, strlen (broker_id));
+        if (s_send (conn, S_GUARD_CLUSTER, 2, params))
+            return -1;
+        sent++;
+    }
+    else
     if (after_token) {
         s_buffer_t param = { NULL, 0, 0 };
         s_put_raw_int8 (&param, after_token);
@@ -856,7 +929,7 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
                       gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
         s_send_table (conn, &self->objects, false, S_OBJECT_UPSERT,
                       gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
-        s_send_table (conn, &self->events, false, S_EVENT_INSERT,
+        s_send_table (conn, &self->events, false, cluster? S_EVENT_INSERT_CLUSTER: S_EVENT_INSERT,
                       gt_pgbatch_event_types, GT_PGBATCH_EVENT_COLUMNS),
         s_send_table (conn, &self->callbacks, true, S_CALLBACK_DELETE,
                       gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS),
@@ -868,7 +941,19 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
             return -1;
         sent += results [index];
     }
-    if (self->prune_below) {
+    if (cluster && self->prune_keep) {
+        s_buffer_t params [2] = { { NULL, 0, 0 }, { NULL, 0, 0 } };
+        if (s_shard_arrays (self, &params [0], NULL, NULL)) {
+            s_put_raw_int8 (&params [1], self->prune_keep);
+            if (s_send (conn, S_EVENT_PRUNE_CLUSTER, 2, params))
+                return -1;
+            sent++;
+        }
+        else
+            free (params [0].data);
+    }
+    else
+    if (!cluster && self->prune_below) {
         s_buffer_t param = { NULL, 0, 0 };
         s_put_raw_int8 (&param, self->prune_below);
         if (s_send (conn, S_EVENT_PRUNE, 1, &param))
@@ -876,6 +961,20 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
         sent++;
     }
     //  Always: the token marks the transaction as committed
+    if (cluster) {
+        //  The touched shards' counters (each raised to the newest seq the
+        //  batch gave it, and to the fence floor), and the broker's token
+        s_buffer_t params [5] = { { NULL, 0, 0 }, { NULL, 0, 0 }, { NULL, 0, 0 }, { NULL, 0, 0 },
+                                  { NULL, 0, 0 } };
+        s_shard_arrays (self, &params [0], &params [4], self->shard_seq);
+        s_put_raw_int8 (&params [1], self->has_meta? self->fence_counter: 0);
+        s_put_raw_int8 (&params [2], token);
+        s_buffer_append (&params [3], broker_id, strlen (broker_id));
+        if (s_send (conn, S_META_UPDATE_CLUSTER, 5, params))
+            return -1;
+        sent++;
+        return sent;
+    }
     s_buffer_t params [3] = { { NULL, 0, 0 }, { NULL, 0, 0 }, { NULL, 0, 0 } };
     s_put_raw_int8 (&params [0], self->has_meta? self->last_seq: 0);
     s_put_raw_int8 (&params [1], self->has_meta? self->fence_counter: 0);

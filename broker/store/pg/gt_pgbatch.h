@@ -98,6 +98,9 @@ void gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id, unsigned s
 //  Forget events with seq < below_seq (history past GC_EVENT_HISTORY).
 //  Several calls keep the largest.
 void gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t below_seq);
+//  Cluster mode: keep the newest `keep` events of each shard the batch
+//  writes, delete the older ones.
+void gt_pgbatch_events_prune_shards (gt_pgbatch_t *self, uint64_t keep);
 //  Record the counters: newest event seq and largest fence handed out.
 //  The stored values never go backwards.
 void gt_pgbatch_meta (gt_pgbatch_t *self, uint64_t last_seq, uint64_t fence_counter);
@@ -130,10 +133,13 @@ int gt_pgbatch_prepare (PGconn *conn);
 //  first statement then fails this one unless that one committed.  A
 //  fenced batch then proves, as broker_id, the epochs of the shards it
 //  writes (gt_prove_epochs: SQLSTATE GTF01 if one is lost); broker_id NULL
-//  proves nothing.  Returns the number of statements queued, -1 if libpq
-//  refused.
+//  proves nothing.  cluster (GTLP.md §14.1; 005_cluster.sql): the token
+//  is the broker's (gt_commit_tokens, broker_id required), events go to
+//  gt_shard_events and the counters to the touched shards'
+//  gt_shard_counters rows; else gt_events and gt_meta.  Returns the number
+//  of statements queued, -1 if libpq refused.
 int gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token,
-                     const char *broker_id);
+                     const char *broker_id, bool cluster);
 
 #ifdef __cplusplus
 }

@@ -100,6 +100,7 @@ typedef struct {
     char warned [S_TEXT];           //  the last warning logged (rate limit)
     int64_t warned_at;              //  when (mono ms)
     unsigned warnings_suppressed;   //  repeats not logged since
+    gt_shard_map_t *map;            //  the last map sent in a MAP notice, or NULL
 } s_shards_t;
 
 //  --------------------------------------------------------------------------
@@ -841,6 +842,61 @@ s_poll_timeout (s_shards_t *self)
     return due <= now? 0: (long) (due - now);
 }
 
+//  Read who owns what (gt_shards, the live gt_brokers) and send a MAP
+//  notice when it changed.  A failure is only logged: the next turn reads
+//  it again.
+static void
+s_read_map (s_shards_t *self)
+{
+    PGresult *result = s_exec (self, s_deadline (self),
+        "SELECT (SELECT coalesce (sum (epoch), 0) FROM gt_shards)::text, b.broker_id, b.endpoint,"
+        "       b.events_endpoint,"
+        "       coalesce ((SELECT string_agg (s.shard::text, ',' ORDER BY s.shard) FROM gt_shards s"
+        "                   WHERE s.owner = b.broker_id AND s.owned_until >= now ()), '')"
+        "  FROM gt_brokers b WHERE b.seen_until >= now () ORDER BY b.broker_id", 0, NULL);
+    if (!result)
+        return;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQnfields (result) != 5) {
+        char reason [S_TEXT];
+        s_result_error (result, "cannot read the shard map: ", reason, sizeof reason);
+        s_warn (self, reason);
+        PQclear (result);
+        return;
+    }
+    long long version = 0;
+    if (PQntuples (result) > 0 && !s_parse (PQgetvalue (result, 0, 0), 0, INT64_MAX, &version)) {
+        s_warn (self, "the shard map's version is malformed: ignored");
+        PQclear (result);
+        return;
+    }
+    gt_shard_map_t *map = gt_shard_map_new ((uint64_t) version, false);
+    for (int row = 0; row < PQntuples (result); row++) {
+        size_t broker = gt_shard_map_add_broker (map, PQgetvalue (result, row, 1),
+                                                 PQgetvalue (result, row, 2), PQgetvalue (result, row, 3));
+        const char *shards = PQgetvalue (result, row, 4);
+        while (*shards) {
+            char *end;
+            unsigned long shard = strtoul (shards, &end, 10);
+            if (end == shards || shard >= GT_SHARD_COUNT)
+                break;              //  PostgreSQL wrote it from smallints: cannot happen
+            gt_shard_map_assign (map, broker, (unsigned) shard);
+            shards = *end == ','? end + 1: end;
+        }
+    }
+    PQclear (result);
+    if (self->map && gt_shard_map_equal (self->map, map)) {
+        gt_shard_map_destroy (&map);
+        return;
+    }
+    gt_shard_map_destroy (&self->map);
+    self->map = map;
+    gt_pgshards_notice_t notice;
+    memset (&notice, 0, sizeof notice);
+    notice.kind = GT_PGSHARDS_MAP;
+    notice.map = gt_shard_map_dup (map);
+    s_notice (self, &notice);
+}
+
 //  Do what is due.
 static void
 s_service (s_shards_t *self)
@@ -848,13 +904,20 @@ s_service (s_shards_t *self)
     if (!s_finished (self)) {
         if (!self->conn && zclock_mono () >= self->retry_at)
             s_connect (self);
+        bool looked = false;
         if (self->conn && self->held_count) {
-            if (zclock_mono () >= self->next_due)
+            if (zclock_mono () >= self->next_due) {
                 s_renew (self);
+                looked = true;
+            }
         }
         else
-        if (self->conn && (self->notified || zclock_mono () >= self->next_due))
+        if (self->conn && (self->notified || zclock_mono () >= self->next_due)) {
             s_acquire (self);       //  (holding nothing, not finished: a standby)
+            looked = true;
+        }
+        if (looked && self->conn && !s_finished (self))
+            s_read_map (self);
     }
     if (s_finished (self) && self->conn) {
         PQfinish (self->conn);      //  nothing more to say to PostgreSQL
@@ -874,6 +937,26 @@ s_on_release (s_shards_t *self, zmsg_t *msg)
     zsock_send (self->pipe, "si", number, released);
     zstr_free (&number);
     zstr_free (&timeout);
+}
+
+//  ADVERTISE kind endpoint: heartbeat the new endpoint now (an owner
+//  renews early, which is harmless; a standby looks again).
+static void
+s_on_advertise (s_shards_t *self, zmsg_t *msg)
+{
+    char *kind = zmsg_popstr (msg);
+    char *endpoint = zmsg_popstr (msg);
+    if (kind && endpoint && *endpoint) {
+        char **field = streq (kind, "events")? &self->events_endpoint: &self->endpoint;
+        free (*field);
+        *field = endpoint;
+        endpoint = NULL;
+        self->options.endpoint = self->endpoint;
+        self->options.events_endpoint = self->events_endpoint;
+        self->next_due = zclock_mono ();
+    }
+    zstr_free (&kind);
+    zstr_free (&endpoint);
 }
 
 static void
@@ -924,6 +1007,9 @@ s_shards_actor (zsock_t *pipe, void *pointer)
             else
             if (command && streq (command, "RELEASE"))
                 s_on_release (self, msg);
+            else
+            if (command && streq (command, "ADVERTISE"))
+                s_on_advertise (self, msg);
             zstr_free (&command);
             zmsg_destroy (&msg);
             if (terminated)
@@ -940,6 +1026,7 @@ s_shards_actor (zsock_t *pipe, void *pointer)
     s_set_valid_until (self, 0);
     if (self->conn)
         PQfinish (self->conn);
+    gt_shard_map_destroy (&self->map);
     zsock_destroy (&self->notices);
     free (self->conninfo);
     free (self->broker_id);
@@ -1021,10 +1108,24 @@ gt_pgshards_destroy (gt_pgshards_t **self_p)
     gt_pgshards_t *self = *self_p;
     if (self) {
         zactor_destroy (&self->actor);
+        //  Unread MAP notices own their maps
+        zsock_set_rcvtimeo (self->notices, 0);
+        gt_pgshards_notice_t notice;
+        while (gt_pgshards_recv (self, &notice) == 0)
+            if (notice.kind == GT_PGSHARDS_MAP)
+                gt_shard_map_destroy (&notice.map);
         zsock_destroy (&self->notices);
         free (self);
         *self_p = NULL;
     }
+}
+
+void
+gt_pgshards_advertise (gt_pgshards_t *self, bool events, const char *endpoint)
+{
+    assert (self);
+    if (endpoint && *endpoint)
+        zstr_sendx (self->actor, "ADVERTISE", events? "events": "requests", endpoint, NULL);
 }
 
 zsock_t *

@@ -46,6 +46,9 @@
         ACQUIRED   shards (bitmap) and their epochs: the broker may load and act on them
         LOST       shards (bitmap): taken by another broker; never act on them again
         STATE      connected or not, with a text (for logs and HEALTH)
+        MAP        who owns which shard (gt_shards, the live gt_brokers), read
+                   after every acquisition attempt and renewal, sent when it
+                   changed; the notice carries a map the receiver destroys
     The defaults imply the failover time: a dead owner's shards are free
     lease_ms after its last renewal; a standby polling every acquire_ms
     takes them at most acquire_ms later, i.e. 3.5 s, plus the load.  */
@@ -54,6 +57,7 @@
 
 #include <czmq.h>
 #include "gt_proto.h"
+#include "gt_shard_map.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,7 +81,8 @@ typedef struct {
 typedef enum {
     GT_PGSHARDS_ACQUIRED = 0,       //  shards acquired (epochs valid for them)
     GT_PGSHARDS_LOST,               //  shards lost to another broker
-    GT_PGSHARDS_STATE               //  connection state changed
+    GT_PGSHARDS_STATE,              //  connection state changed
+    GT_PGSHARDS_MAP                 //  who owns what changed (map)
 } gt_pgshards_notice_kind_t;
 
 typedef struct {
@@ -86,6 +91,7 @@ typedef struct {
     uint64_t epochs [GT_SHARD_COUNT];       //  ACQUIRED: epoch of each shard in shards
     bool connected;                 //  STATE: connected (else lost)
     char text [256];                //  STATE: detail; LOST: who took them; else empty
+    gt_shard_map_t *map;            //  MAP: the new map, the receiver's to destroy; else NULL
 } gt_pgshards_notice_t;
 
 //  Fill options with the defaults (broker_id NULL: the caller sets it).
@@ -115,6 +121,10 @@ int64_t gt_pgshards_valid_until (gt_pgshards_t *self);
 //  Returns the number of shards released, -1 if it could not (then they
 //  expire after lease_ms).  The caller must have stopped writing first.
 int gt_pgshards_release (gt_pgshards_t *self, int64_t timeout_ms);
+
+//  Record another advertised endpoint (events: the events one) from the
+//  next heartbeat on, which comes at once; NULL or "" keeps the current.
+void gt_pgshards_advertise (gt_pgshards_t *self, bool events, const char *endpoint);
 
 //  Bitmap helpers
 static inline bool

@@ -371,8 +371,11 @@ s_start_preparing (s_writer_t *self)
     ||  gt_pgbatch_prepare (self->conn) < 0
     ||  (self->answers_lost && self->lost_pid
          && PQsendQueryParams (self->conn, terminate, 0, NULL, NULL, NULL, NULL, 0) != 1)
-    ||  PQsendQueryParams (self->conn, "SELECT commit_token FROM gt_meta",
-                           0, NULL, NULL, NULL, NULL, 0) != 1
+    ||  (self->options.cluster
+         ? PQsendQueryParams (self->conn, "SELECT token AS commit_token FROM gt_commit_tokens WHERE broker_id = $1",
+                              1, NULL, (const char *const *) &self->broker_id, NULL, NULL, 0) != 1
+         : PQsendQueryParams (self->conn, "SELECT commit_token FROM gt_meta",
+                              0, NULL, NULL, NULL, NULL, 0) != 1)
     ||  PQpipelineSync (self->conn) != 1) {
         char reason [S_TEXT];
         s_conn_error (self->conn, "cannot set up the connection: ", reason, sizeof reason);
@@ -453,7 +456,8 @@ s_send_next (s_writer_t *self)
     flight->refused = false;
     flight->sent = true;                    //  from the sync on it may commit
     flight->sent_at = zclock_mono ();
-    if (gt_pgbatch_send (flight->batch, self->conn, flight->token, after, self->broker_id) < 0
+    if (gt_pgbatch_send (flight->batch, self->conn, flight->token, after, self->broker_id,
+                         self->options.cluster) < 0
     ||  PQpipelineSync (self->conn) != 1) {
         s_connection_broken (self, "cannot send to PostgreSQL: ");
         return false;

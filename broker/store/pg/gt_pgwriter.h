@@ -100,6 +100,7 @@ typedef struct {
     size_t pipeline_depth;          //  transactions in flight at once, 1 .. 8; default 2
     const char *application_name;   //  pg_stat_activity name; NULL: the URL's, else "garbagetruck-writer"
     const char *broker_id;          //  who proves fenced batches' epochs (gt_pgbatch_send); NULL: none
+    bool cluster;                   //  cluster mode: the broker's own token and per-shard counters (needs broker_id)
 } gt_pgwriter_options_t;
 
 typedef enum {

@@ -42,9 +42,12 @@ typedef struct {
     char *broker_id;                //  GC_BROKER_ID, or the default (gt_store_pg.h)
     char *endpoint;                 //  advertised requests endpoint
     char *events_endpoint;          //  advertised events endpoint
+    bool endpoint_advertised;       //  endpoint set by GC_ADVERTISE_ENDPOINT (binds do not change it)
+    bool events_advertised;         //  events_endpoint set by GC_ADVERTISE_EVENTS
     gt_pgshards_t *shards;          //  ownership thread, from recovery on (NULL after a loss)
     bool owning;                    //  the shards were acquired: batches are fenced
     bool lost;                      //  another broker took them: act on nothing again
+    gt_shard_map_t *map;            //  the latest MAP notice's map (GTLP.md §14.2), or NULL
     uint64_t epochs [GT_SHARD_COUNT];   //  the epoch of each shard, as acquired
 } s_pg_t;
 
@@ -369,8 +372,14 @@ s_ownership_start (s_pg_t *self)
 
 //  Apply one notice; false once the shards are lost.
 static bool
-s_ownership_notice (s_pg_t *self, const gt_pgshards_notice_t *notice)
+s_ownership_notice (s_pg_t *self, gt_pgshards_notice_t *notice)
 {
+    if (notice->kind == GT_PGSHARDS_MAP) {
+        gt_shard_map_destroy (&self->map);
+        self->map = notice->map;            //  ours now
+        notice->map = NULL;
+    }
+    else
     if (notice->kind == GT_PGSHARDS_ACQUIRED) {
         if (self->lost)
             return false;
@@ -397,6 +406,26 @@ s_ownership_sock (void *impl)
 {
     s_pg_t *self = s_pg (impl);
     return self->shards ? gt_pgshards_sock (self->shards) : NULL;
+}
+
+static void
+s_advertise (void *impl, bool events, const char *endpoint)
+{
+    s_pg_t *self = s_pg (impl);
+    if (events? self->events_advertised: self->endpoint_advertised)
+        return;                             //  GC_ADVERTISE_* said it
+    char **field = events? &self->events_endpoint: &self->endpoint;
+    free (*field);
+    *field = strdup (endpoint);
+    assert (*field);
+    if (self->shards)
+        gt_pgshards_advertise (self->shards, events, endpoint);
+}
+
+static const gt_shard_map_t *
+s_shard_map (void *impl)
+{
+    return s_pg (impl)->map;
 }
 
 static bool
@@ -453,6 +482,8 @@ s_acquire (s_pg_t *self, char *err, size_t err_size)
             break;
         if (notice.kind == GT_PGSHARDS_STATE && !notice.connected)
             gt_log_warn ("store", "shard ownership: %s", notice.text);
+        if (notice.kind == GT_PGSHARDS_MAP)
+            s_ownership_notice (self, &notice);
         if (notice.kind == GT_PGSHARDS_ACQUIRED) {
             s_ownership_notice (self, &notice);
             gt_log_info ("store", "broker %s owns the %d shards (epoch %" PRIu64 ") after %d ms",
@@ -577,6 +608,7 @@ s_destroy (void *impl)
             gt_log_info ("store", "released %d shards", released);
     }
     gt_pgshards_destroy (&self->shards);
+    gt_shard_map_destroy (&self->map);
     free (self->broker_id);
     free (self->endpoint);
     free (self->events_endpoint);
@@ -628,6 +660,8 @@ s_identity (s_pg_t *self, const gt_config_t *config)
         self->broker_id = zsys_sprintf ("%s:%d", host, config->port);
     else
         self->broker_id = zsys_sprintf ("%s:pid%d", host, (int) getpid ());
+    self->endpoint_advertised = config->advertise_endpoint != NULL;
+    self->events_advertised = config->advertise_events != NULL;
     self->endpoint = config->advertise_endpoint ? strdup (config->advertise_endpoint)
                    : zsys_sprintf ("tcp://%s:%d", config->host, config->port);
     self->events_endpoint = config->advertise_events ? strdup (config->advertise_events)
@@ -707,6 +741,8 @@ gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
         .fenced = s_fenced,
         .ownership_sock = s_ownership_sock,
         .ownership_read = s_ownership_read,
+        .shard_map = s_shard_map,
+        .advertise = s_advertise,
     };
     return gt_store_new (&ops, self);
 }

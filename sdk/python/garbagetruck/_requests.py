@@ -20,6 +20,7 @@ from .types import (
     ObjectType,
     RenewResult,
     ReplayResult,
+    ShardMap,
     code_name,
     has_control_character,
     ttl_to_ms,
@@ -128,8 +129,12 @@ class RequestBuilder:
         return Request(Command.STATS)
 
     @staticmethod
-    def replay(after_seq: int, limit: Optional[int]) -> Request:
-        return Request(Command.REPLAY, after_seq=after_seq, limit=limit)
+    def replay(after_seq: int, limit: Optional[int], shard: Optional[int] = None) -> Request:
+        return Request(Command.REPLAY, after_seq=after_seq, limit=limit, shard=shard)
+
+    @staticmethod
+    def map() -> Request:
+        return Request(Command.MAP)
 
 
 # Reply interpretation: raise the protocol error, or return the typed payload.
@@ -137,7 +142,15 @@ class RequestBuilder:
 
 def check(reply: Reply) -> Reply:
     if not reply.ok:
-        raise error_from_code(code_name(reply.code), reply.message or "", reply.versions or ())
+        raise error_from_code(
+            code_name(reply.code),
+            reply.message or "",
+            reply.versions or (),
+            shard=reply.shard,
+            owner=reply.owner,
+            map_version=reply.map_version,
+            retry_ms=reply.retry_ms,
+        )
     return reply
 
 
@@ -182,6 +195,12 @@ def replay_of(reply: Reply) -> ReplayResult:
     return ReplayResult(
         events=reply.events, last_seq=reply.last_seq, scanned_seq=reply.scanned_seq  # type: ignore[arg-type]
     )
+
+
+def shard_map_of(reply: Reply) -> ShardMap:
+    if check(reply).shard_map is None:
+        raise _missing("map_version, cluster and brokers")
+    return reply.shard_map  # type: ignore[return-value]
 
 
 # Object-id conventions of the helpers (the same as the C SDK's gt_client).

@@ -25,7 +25,7 @@ from .codec import Reply, Request, decode_reply, encode_request
 from .curve import CurveKeys, PathOrKey, resolve_curve
 from .errors import ClientClosed, GarbageTruckError, InvalidArgument, LeaseEnded, NotFound, ProtocolError, Timeout
 from .keepalive import AsyncHeldLease, TaskKeeper
-from .types import TTL, CleanupStatus, Health, Lease, LeaseState, ObjectType, RenewResult, ReplayResult
+from .types import TTL, CleanupStatus, Health, Lease, LeaseState, ObjectType, RenewResult, ReplayResult, ShardMap
 
 __all__ = ["AsyncClient", "AsyncLeaseContext"]
 
@@ -221,9 +221,19 @@ class AsyncClient:
         return rq.stats_of(await self.call(self._build.stats(), timeout))
 
     async def replay(
-        self, after_seq: int, limit: Optional[int] = None, *, timeout: Timeoutish = None
+        self,
+        after_seq: int,
+        limit: Optional[int] = None,
+        shard: Optional[int] = None,
+        *,
+        timeout: Timeoutish = None,
     ) -> ReplayResult:
-        return rq.replay_of(await self.call(self._build.replay(after_seq, limit), timeout))
+        """See :meth:`Client.replay`."""
+        return rq.replay_of(await self.call(self._build.replay(after_seq, limit, shard), timeout))
+
+    async def shard_map(self, *, timeout: Timeoutish = None) -> ShardMap:
+        """MAP: which broker owns which shard (see :meth:`Client.shard_map`)."""
+        return rq.shard_map_of(await self.call(self._build.map(), timeout))
 
     # -- convenience (same conventions as Client) -------------------------
 

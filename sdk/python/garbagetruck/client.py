@@ -44,6 +44,7 @@ from .types import (
     ObjectType,
     RenewResult,
     ReplayResult,
+    ShardMap,
 )
 
 __all__ = ["Client", "DEFAULT_ENDPOINT", "LeaseContext"]
@@ -379,9 +380,25 @@ class Client:
     def stats(self, *, timeout: Timeoutish = None) -> Dict[str, int]:
         return rq.stats_of(self.call(self._build.stats(), timeout))
 
-    def replay(self, after_seq: int, limit: Optional[int] = None, *, timeout: Timeoutish = None) -> ReplayResult:
-        """Events with ``seq > after_seq`` (at most ``limit``; broker default 100)."""
-        return rq.replay_of(self.call(self._build.replay(after_seq, limit), timeout))
+    def replay(
+        self,
+        after_seq: int,
+        limit: Optional[int] = None,
+        shard: Optional[int] = None,
+        *,
+        timeout: Timeoutish = None,
+    ) -> ReplayResult:
+        """Events with ``seq > after_seq`` (at most ``limit``; broker default 100).
+        ``shard`` (cluster mode, GTLP.md §14.4) replays that shard's events,
+        whose ``seq`` counts within the shard; a broker in single mode
+        ignores it."""
+        return rq.replay_of(self.call(self._build.replay(after_seq, limit, shard), timeout))
+
+    def shard_map(self, *, timeout: Timeoutish = None) -> ShardMap:
+        """MAP (GTLP.md §14.2): which broker owns which shard, as the broker
+        asked sees it.  A broker without cluster support raises
+        UnsupportedCommand."""
+        return rq.shard_map_of(self.call(self._build.map(), timeout))
 
     # -- convenience ------------------------------------------------------
 

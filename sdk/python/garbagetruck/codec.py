@@ -26,6 +26,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from .errors import ProtocolError
 from .types import (
+    BrokerInfo,
     CleanupConfig,
     CleanupStatus,
     Code,
@@ -38,6 +39,7 @@ from .types import (
     ObjectType,
     ReclaimReason,
     RenewResult,
+    ShardMap,
     datetime_to_ms,
     has_control_character,
     ms_to_datetime,
@@ -60,6 +62,7 @@ __all__ = [
     "lease_to_wire",
     "lease_from_wire",
     "is_lease_id",
+    "shard_map_to_wire",
 ]
 
 PROTOCOL_VERSION = 1
@@ -147,6 +150,8 @@ class Request:
     cursor: Optional[str] = None
     limit: Optional[int] = None
     after_seq: Optional[int] = None
+    #: REPLAY of one shard (cluster mode, GTLP.md §14.4)
+    shard: Optional[int] = None
 
 
 @dataclass
@@ -168,6 +173,16 @@ class Reply:
     last_seq: Optional[int] = None
     scanned_seq: Optional[int] = None
     health: Optional[Health] = None
+    #: MOVED and TRY_AGAIN (GTLP.md §14.3): the request's shard
+    shard: Optional[int] = None
+    #: MOVED: the endpoint of the shard's owner
+    owner: Optional[str] = None
+    #: MOVED: the answering broker's map version (a MAP reply's is in shard_map)
+    map_version: Optional[int] = None
+    #: TRY_AGAIN: when to retry, in milliseconds (a hint)
+    retry_ms: Optional[int] = None
+    #: MAP (GTLP.md §14.2): map_version, cluster, brokers
+    shard_map: Optional[ShardMap] = None
 
     @property
     def ok(self) -> bool:
@@ -207,8 +222,9 @@ _REQUEST_LAYOUT: Dict[Command, Tuple[Tuple[str, bool], ...]] = {
     ),
     Command.HEALTH: (),
     Command.STATS: (),
-    Command.REPLAY: (("after_seq", True), ("limit", False)),
+    Command.REPLAY: (("after_seq", True), ("limit", False), ("shard", False)),
     Command.RETRY: (("lease_id", True),),
+    Command.MAP: (),
 }
 
 _HEALTH_KEYS = (
@@ -273,16 +289,34 @@ def lease_to_wire(lease: Lease) -> Wire:
 
 
 def _event_to_wire(event: Event) -> Wire:
-    out: Wire = {
-        "v": event.v,
-        "seq": event.seq,
-        "kind": _enum_value(event.kind),
-        "at": datetime_to_ms(event.at),
-        "lease": lease_to_wire(event.lease),
-    }
+    out: Wire = {"v": event.v, "seq": event.seq}
+    if event.shard is not None:  # cluster mode (GTLP.md §14.4)
+        out["shard"] = event.shard
+    out.update(
+        kind=_enum_value(event.kind),
+        at=datetime_to_ms(event.at),
+        lease=lease_to_wire(event.lease),
+    )
     if event.reason is not None:
         out["reason"] = _enum_value(event.reason)
     return out
+
+
+def shard_map_to_wire(shard_map: ShardMap) -> Wire:
+    """The fields of a MAP reply (GTLP.md §14.2), keys in canonical order."""
+    return {
+        "map_version": shard_map.map_version,
+        "cluster": shard_map.cluster,
+        "brokers": [
+            {
+                "broker_id": broker.broker_id,
+                "endpoint": broker.endpoint,
+                "events_endpoint": broker.events_endpoint,
+                "shards": list(broker.shards),
+            }
+            for broker in shard_map.brokers
+        ],
+    }
 
 
 def _pack(body: Wire) -> bytes:
@@ -323,6 +357,17 @@ def encode_reply(reply: Reply) -> bytes:
         out["message"] = reply.message
     if reply.versions is not None:
         out["versions"] = list(reply.versions)
+    # MOVED: shard, owner, map_version; TRY_AGAIN: shard, retry_ms (§14.3)
+    if reply.shard is not None:
+        out["shard"] = reply.shard
+    if reply.owner is not None:
+        out["owner"] = reply.owner
+    if reply.shard_map is not None:
+        out.update(shard_map_to_wire(reply.shard_map))
+    elif reply.map_version is not None:
+        out["map_version"] = reply.map_version
+    if reply.retry_ms is not None:
+        out["retry_ms"] = reply.retry_ms
     if reply.lease is not None:
         out["lease"] = lease_to_wire(reply.lease)
     if reply.leases is not None:
@@ -623,6 +668,7 @@ def _event_from_wire(mapping: Any, where: str) -> Event:
     return Event(
         v=reader.uint("v"),
         seq=reader.uint("seq"),
+        shard=reader.uint("shard", False, SHARD_COUNT - 1),
         kind=reader.enum("kind", EventKind),
         at=_timestamp(reader, "at"),
         lease=lease_from_wire(reader.map("lease"), reader._path("lease")),
@@ -667,6 +713,8 @@ def decode_request(data: bytes) -> Request:
             value = reader.lease_id(key, required)
         elif key in ("ttl_ms", "after_seq"):
             value = reader.uint(key, required)
+        elif key == "shard":
+            value = reader.uint(key, required, SHARD_COUNT - 1)
         elif key == "limit":
             value = reader.uint(key, required, MAX_PAGE)
             if value == 0:
@@ -707,6 +755,32 @@ def _results_from(items: List[Any]) -> List[RenewResult]:
     return results
 
 
+def _uints(items: List[Any], where: str, maximum: int = MAX_UINT64) -> List[int]:
+    reader = _Reader({str(i): v for i, v in enumerate(items)}, where)
+    return [reader.uint(str(i), maximum=maximum) for i in range(len(items))]
+
+
+def _shard_map_from(reader: _Reader) -> ShardMap:
+    brokers = []
+    for index, item in enumerate(reader.array("brokers")):
+        entry = _Reader(item, f"brokers[{index}]")
+        brokers.append(
+            BrokerInfo(
+                broker_id=entry.text("broker_id"),
+                endpoint=entry.text("endpoint"),
+                events_endpoint=entry.text("events_endpoint"),
+                shards=tuple(
+                    _uints(entry.array("shards"), entry._path("shards"), SHARD_COUNT - 1)
+                ),
+            )
+        )
+    return ShardMap(
+        map_version=reader.uint("map_version"),
+        cluster=reader.boolean("cluster"),
+        brokers=brokers,
+    )
+
+
 def _stats_from(mapping: Dict[str, Any]) -> Dict[str, int]:
     reader = _Reader(mapping, "stats")
     return {key: reader.uint(key) for key in mapping}
@@ -744,8 +818,15 @@ def _decode_reply(data: bytes) -> Reply:
     reply.message = reader.text("message", False)
     versions = reader.array("versions", False)
     if versions is not None:
-        vreader = _Reader({str(i): v for i, v in enumerate(versions)}, "versions")
-        reply.versions = [vreader.uint(str(i)) for i in range(len(versions))]
+        reply.versions = _uints(versions, "versions")
+    # MOVED / TRY_AGAIN details (§14.3), and a MAP reply (§14.2)
+    if reader.has("brokers"):
+        reply.shard_map = _shard_map_from(reader)
+    else:
+        reply.map_version = reader.uint("map_version", False)
+    reply.shard = reader.uint("shard", False, SHARD_COUNT - 1)
+    reply.owner = reader.text("owner", False)
+    reply.retry_ms = reader.uint("retry_ms", False)
     if reader.has("lease"):
         reply.lease = lease_from_wire(reader.map("lease"), "lease")
     leases = reader.array("leases", False)

@@ -23,6 +23,8 @@ __all__ = [
     "UnsupportedCommand",
     "TooOld",
     "Internal",
+    "Moved",
+    "TryAgain",
     "Timeout",
     "ProtocolError",
     "ClientClosed",
@@ -117,6 +119,48 @@ class Internal(GarbageTruckError):
     code = "INTERNAL"
 
 
+class Moved(GarbageTruckError):
+    """Cluster (GTLP.md §14.3): another broker owns the request's shard;
+    nothing was changed.  ``owner`` is that broker's endpoint, ``map_version``
+    the answering broker's map version (both None in a RENEW_BATCH result,
+    where ``shard`` is the one the lease id names)."""
+
+    code = "MOVED"
+
+    def __init__(
+        self,
+        code: Optional[str] = None,
+        message: str = "",
+        shard: Optional[int] = None,
+        owner: Optional[str] = None,
+        map_version: Optional[int] = None,
+    ) -> None:
+        super().__init__(code, message)
+        self.shard = shard
+        self.owner = owner
+        self.map_version = map_version
+
+
+class TryAgain(GarbageTruckError):
+    """Cluster (GTLP.md §14.3): the request's shard has no owner right now
+    (being handed over or loaded); nothing was changed.  Retry after
+    ``retry_ms`` (a hint; None in a RENEW_BATCH result, where ``shard`` is the
+    one the lease id names)."""
+
+    code = "TRY_AGAIN"
+
+    def __init__(
+        self,
+        code: Optional[str] = None,
+        message: str = "",
+        shard: Optional[int] = None,
+        retry_ms: Optional[int] = None,
+    ) -> None:
+        super().__init__(code, message)
+        self.shard = shard
+        self.retry_ms = retry_ms
+
+
 class Timeout(GarbageTruckError, TimeoutError):
     """No reply within the timeout: the outcome of the request is unknown."""
 
@@ -149,18 +193,33 @@ _BY_CODE: Dict[str, Type[GarbageTruckError]] = {
         UnsupportedCommand,
         TooOld,
         Internal,
+        Moved,
+        TryAgain,
     )
 }
 
 
 def error_from_code(
-    code: str, message: str = "", versions: Sequence[int] = ()
+    code: str,
+    message: str = "",
+    versions: Sequence[int] = (),
+    *,
+    shard: Optional[int] = None,
+    owner: Optional[str] = None,
+    map_version: Optional[int] = None,
+    retry_ms: Optional[int] = None,
 ) -> GarbageTruckError:
     """The exception for a protocol error code; unknown codes (from a newer
-    broker) give a plain :class:`GarbageTruckError` with that code."""
+    broker) give a plain :class:`GarbageTruckError` with that code.  The
+    keyword arguments are the details of MOVED (``shard``, ``owner``,
+    ``map_version``) and TRY_AGAIN (``shard``, ``retry_ms``)."""
     cls = _BY_CODE.get(code)
     if cls is None:
         return GarbageTruckError(code, message)
     if cls is UnsupportedVersion:
         return UnsupportedVersion(None, message, versions)
+    if cls is Moved:
+        return Moved(None, message, shard, owner, map_version)
+    if cls is TryAgain:
+        return TryAgain(None, message, shard, retry_ms)
     return cls(None, message)

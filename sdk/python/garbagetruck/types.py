@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 from .errors import GarbageTruckError, InvalidArgument, error_from_code
 
@@ -28,6 +28,8 @@ __all__ = [
     "Health",
     "Event",
     "ReplayResult",
+    "BrokerInfo",
+    "ShardMap",
     "TOPIC_SEPARATOR",
     "service_topic",
     "has_control_character",
@@ -60,6 +62,7 @@ class Command(str, enum.Enum):
     STATS = "STATS"
     REPLAY = "REPLAY"
     RETRY = "RETRY"
+    MAP = "MAP"  # cluster (GTLP.md §14.2)
 
 
 class Code(str, enum.Enum):
@@ -77,6 +80,8 @@ class Code(str, enum.Enum):
     UNSUPPORTED_COMMAND = "UNSUPPORTED_COMMAND"
     TOO_OLD = "TOO_OLD"
     INTERNAL = "INTERNAL"
+    MOVED = "MOVED"  # cluster (GTLP.md §14.3)
+    TRY_AGAIN = "TRY_AGAIN"  # cluster (GTLP.md §14.3)
 
 
 def code_name(code: "Union[Code, str]") -> str:
@@ -256,10 +261,20 @@ class RenewResult:
 
     @property
     def error(self) -> Optional[GarbageTruckError]:
-        """The exception RENEW would have raised for this lease, or None."""
+        """The exception RENEW would have raised for this lease, or None.
+
+        A per-lease MOVED or TRY_AGAIN (cluster, GTLP.md §14.3) carries no
+        owner, map version or retry hint; its ``shard`` is the one the lease
+        id names."""
         if self.ok:
             return None
-        return error_from_code(code_name(self.code), self.message or "")
+        shard: Optional[int] = None
+        if self.code in (Code.MOVED, Code.TRY_AGAIN) and len(self.lease_id) >= 2:
+            try:
+                shard = int(self.lease_id[:2], 16)
+            except ValueError:
+                shard = None
+        return error_from_code(code_name(self.code), self.message or "", shard=shard)
 
 
 @dataclass
@@ -281,7 +296,10 @@ class Health:
 
 @dataclass
 class Event:
-    """One event from the PUB socket or from REPLAY (GTLP.md §6)."""
+    """One event from the PUB socket or from REPLAY (GTLP.md §6).
+
+    ``shard`` is the shard of the event's lease in cluster mode (GTLP.md
+    §14.4), where ``seq`` counts within that shard; None in single mode."""
 
     seq: int
     kind: EventKind
@@ -289,6 +307,7 @@ class Event:
     lease: Lease
     reason: Optional[ReclaimReason] = None
     v: int = 1
+    shard: Optional[int] = None
 
     @property
     def topic(self) -> str:
@@ -313,6 +332,39 @@ class ReplayResult:
     events: List[Event]
     last_seq: int
     scanned_seq: Optional[int] = None
+
+
+@dataclass
+class BrokerInfo:
+    """One live broker of a :class:`ShardMap` (the BROKER map, GTLP.md §14.2)."""
+
+    broker_id: str
+    #: Where it takes requests.
+    endpoint: str
+    #: Where it publishes events.
+    events_endpoint: str
+    #: The shards it owns, ascending; may be empty.
+    shards: Tuple[int, ...] = ()
+
+
+@dataclass
+class ShardMap:
+    """The MAP reply (GTLP.md §14.2): which broker owns which shard, as the
+    answering broker sees it.  ``map_version`` grows whenever a shard
+    changes owner; ``cluster`` is False in single mode (one broker serves
+    every shard); ``brokers`` are the live brokers in ``broker_id`` order."""
+
+    map_version: int
+    cluster: bool
+    brokers: List[BrokerInfo] = field(default_factory=list)
+
+    def owner_of(self, shard: int) -> Optional[BrokerInfo]:
+        """The broker that owns ``shard``, or None when none does right now
+        (being handed over, or its owner died)."""
+        for broker in self.brokers:
+            if shard in broker.shards:
+                return broker
+        return None
 
 
 # --------------------------------------------------------------------------

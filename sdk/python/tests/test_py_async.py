@@ -74,3 +74,20 @@ def test_async_timeout_then_recovery(broker_factory, service):
                 await c.get_lease(before.id)
 
     run(main())
+
+
+def test_async_shard_map(broker, service):
+    """MAP through AsyncClient (see test_py_client's single-mode test)."""
+    from garbagetruck import UnsupportedCommand
+
+    async def main():
+        async with AsyncClient(broker.endpoint, service_id=service) as c:
+            try:
+                shard_map = await c.shard_map()
+            except UnsupportedCommand:
+                pytest.skip("this broker does not answer MAP yet")
+            assert shard_map.cluster is False and len(shard_map.brokers) == 1
+            assert len(shard_map.brokers[0].shards) == 256
+            assert (await c.replay(0, 10, 7)).last_seq >= 0
+
+    run(main())

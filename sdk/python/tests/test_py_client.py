@@ -320,3 +320,24 @@ def test_closed_client_refuses_calls(broker):
     with pytest.raises(Exception) as info:
         c.health()
     assert getattr(info.value, "code", None) == "CLOSED"
+
+
+def test_shard_map_and_replay_shard_in_single_mode(client):
+    """MAP (GTLP.md §14.2) against the real broker: single mode, one broker
+    owning every shard.  A broker built before MAP answers
+    UNSUPPORTED_COMMAND: then there is nothing to check here (the vectors
+    cover the codec)."""
+    from garbagetruck.codec import SHARD_COUNT, shard_of
+
+    try:
+        shard_map = client.shard_map()
+    except UnsupportedCommand:
+        pytest.skip("this broker does not answer MAP yet")
+    assert shard_map.cluster is False
+    (only,) = shard_map.brokers
+    assert only.shards == tuple(range(SHARD_COUNT))
+    assert shard_map.owner_of(shard_of("anything")) is only
+    # single mode: REPLAY ignores shard, and events carry none
+    lease = client.create_lease("map-replay", ttl=30)
+    page = client.replay(0, 1000, shard=shard_of("map-replay"))
+    assert [e.shard for e in page.events if e.lease.id == lease.id] == [None]

@@ -296,3 +296,146 @@ def test_broker_lease_ids_name_their_shard(client):
     for name in ("tmp/a", "row:orders:42", "blob/\u00e9t\u00e9"):
         lease = client.create_lease(name, ttl=60)
         assert lease_id_shard(lease.id) == shard_of(name)
+
+
+# -- cluster (GTLP.md §14): MAP, MOVED, TRY_AGAIN, REPLAY's shard, events' shard
+
+
+def test_map_request_and_cluster_reply():
+    from garbagetruck import BrokerInfo, Code, ShardMap
+    from garbagetruck._requests import RequestBuilder, shard_map_of
+    from garbagetruck.codec import Reply
+
+    request = _vector("request_map")
+    assert encode_request(Request(Command.MAP, rid=18)) == bytes.fromhex(request["msgpack"])
+    built = RequestBuilder(None).map()
+    built.rid = 18
+    assert encode_request(built) == bytes.fromhex(request["msgpack"])
+    assert decode_request(bytes.fromhex(request["msgpack"])).cmd is Command.MAP
+
+    vector = _vector("reply_map_cluster")
+    data = bytes.fromhex(vector["msgpack"])
+    shard_map = shard_map_of(decode_reply(data))
+    assert (shard_map.map_version, shard_map.cluster) == (514, True)
+    a, b = shard_map.brokers
+    assert a == BrokerInfo("broker-a", "tcp://10.0.0.1:50051", "tcp://10.0.0.1:50052", (0, 1, 2, 200))
+    assert b.broker_id == "broker-b" and b.shards == (4, 255)
+    assert shard_map.owner_of(200) is a and shard_map.owner_of(255) is b
+    assert shard_map.owner_of(3) is None            # no owner at the moment
+    # built by hand, the typed reply encodes to the vector's bytes
+    assert encode_reply(Reply(rid=18, code=Code.OK, shard_map=ShardMap(514, True, [a, b]))) == data
+
+    single = _vector("reply_map_single")
+    shard_map = shard_map_of(decode_reply(bytes.fromhex(single["msgpack"])))
+    assert not shard_map.cluster and shard_map.map_version == 0
+    assert shard_map.brokers[0].shards == () and shard_map.owner_of(0) is None
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"cluster": 1}, "cluster"),
+        ({"map_version": "1"}, "map_version"),
+        ({"brokers": {}}, "brokers"),
+        ({"brokers": [{"broker_id": "x", "endpoint": "e", "events_endpoint": "p", "shards": [256]}]},
+         "brokers[0].shards"),
+        ({"brokers": [{"broker_id": "x", "endpoint": "e", "shards": []}]}, "events_endpoint: missing"),
+    ],
+)
+def test_map_reply_is_checked(change, fragment):
+    value = {**_vector("reply_map_cluster")["value"], **change}
+    with pytest.raises(ProtocolError) as info:
+        decode_reply(pack(value))
+    assert fragment in str(info.value)
+    missing = {k: v for k, v in _vector("reply_map_cluster")["value"].items() if k != "cluster"}
+    with pytest.raises(ProtocolError, match="cluster: missing"):
+        decode_reply(pack(missing))
+
+
+def test_moved_and_try_again_errors():
+    from garbagetruck import Code, GarbageTruckError, Moved, TryAgain
+    from garbagetruck._requests import check
+    from garbagetruck.codec import Reply
+    from garbagetruck.errors import error_from_code
+
+    moved = _vector("reply_error_moved")
+    reply = decode_reply(bytes.fromhex(moved["msgpack"]))
+    assert reply.code is Code.MOVED and not reply.ok
+    assert (reply.shard, reply.owner, reply.map_version) == (200, "tcp://10.0.0.2:50051", 514)
+    with pytest.raises(Moved) as info:
+        check(reply)
+    err = info.value
+    assert isinstance(err, GarbageTruckError) and err.code == "MOVED"
+    assert (err.shard, err.owner, err.map_version) == (200, "tcp://10.0.0.2:50051", 514)
+    assert err.message == moved["value"]["message"]
+    typed = Reply(rid=130, code=Code.MOVED, message=moved["value"]["message"], shard=200,
+                  owner="tcp://10.0.0.2:50051", map_version=514)
+    assert encode_reply(typed) == bytes.fromhex(moved["msgpack"])
+
+    again = _vector("reply_error_try_again")
+    reply = decode_reply(bytes.fromhex(again["msgpack"]))
+    assert reply.code is Code.TRY_AGAIN and (reply.shard, reply.retry_ms) == (3, 100)
+    assert reply.owner is None and reply.map_version is None
+    with pytest.raises(TryAgain) as info:
+        check(reply)
+    assert (info.value.shard, info.value.retry_ms, info.value.code) == (3, 100, "TRY_AGAIN")
+    typed = Reply(rid=131, code=Code.TRY_AGAIN, message="shard 3 has no owner", shard=3, retry_ms=100)
+    assert encode_reply(typed) == bytes.fromhex(again["msgpack"])
+
+    # without details (as from an older caller of error_from_code): attributes None
+    plain = error_from_code("MOVED", "m")
+    assert isinstance(plain, Moved) and plain.owner is None and plain.shard is None
+    with pytest.raises(ProtocolError, match="shard"):
+        decode_reply(pack({**moved["value"], "shard": 256}))
+
+
+def test_renew_batch_results_with_moved_and_try_again():
+    from garbagetruck import Code, Moved, TryAgain
+
+    vector = _vector("reply_renew_batch_moved")
+    results = decode_reply(bytes.fromhex(vector["msgpack"])).results
+    assert [r.code for r in results] == [Code.OK, Code.MOVED, Code.TRY_AGAIN]
+    assert results[0].ok and results[0].error is None
+    moved, again = results[1].error, results[2].error
+    assert isinstance(moved, Moved) and moved.message == "shard 7 is owned by broker-b"
+    assert moved.shard == 0xFE and moved.owner is None and moved.map_version is None  # the lease id's shard
+    assert isinstance(again, TryAgain) and again.shard == 0 and again.retry_ms is None
+
+
+def test_replay_of_one_shard():
+    from garbagetruck._requests import RequestBuilder
+
+    vector = _vector("request_replay_shard")
+    data = bytes.fromhex(vector["msgpack"])
+    assert encode_request(Request(Command.REPLAY, rid=19, after_seq=41, limit=500, shard=200)) == data
+    built = RequestBuilder(None).replay(41, 500, 200)
+    built.rid = 19
+    assert encode_request(built) == data
+    assert list(decode_raw(data))[-3:] == ["after_seq", "limit", "shard"]
+    assert decode_request(data).shard == 200
+    assert decode_request(bytes.fromhex(_vector("request_replay")["msgpack"])).shard is None
+    with pytest.raises(ProtocolError, match="shard"):
+        decode_request(pack({**vector["value"], "shard": 256}))
+
+    reply = decode_reply(bytes.fromhex(_vector("reply_replay_shard")["msgpack"]))
+    assert [(e.seq, e.shard) for e in reply.events] == [(42, 200)]
+
+
+def test_event_shard_is_optional_and_goes_after_seq():
+    created = decode_event(bytes.fromhex(_vector("event_lease_created_shard")["msgpack"]))
+    assert (created.seq, created.shard) == (7, 200)
+    reclaimed_vector = _vector("event_object_reclaimed_shard")
+    reclaimed = decode_event(bytes.fromhex(reclaimed_vector["msgpack"]))
+    assert reclaimed.shard == 0                     # shard 0 is present, not absent
+    assert list(decode_raw(encode_event(reclaimed)))[:4] == ["v", "seq", "shard", "kind"]
+    single = decode_event(bytes.fromhex(_vector("event_lease_created")["msgpack"]))
+    assert single.shard is None and "shard" not in decode_raw(encode_event(single))
+    single.shard = 200                              # as cluster mode sends it
+    assert list(decode_raw(encode_event(single)))[:4] == ["v", "seq", "shard", "kind"]
+    assert decode_event(encode_event(single)) == single
+    with pytest.raises(ProtocolError, match="shard"):
+        decode_event(pack({**reclaimed_vector["value"], "shard": 256}))
+    with pytest.raises(ProtocolError, match="events\\[0\\].shard"):
+        value = _vector("reply_replay_shard")["value"]
+        value["events"][0]["shard"] = -1
+        decode_reply(pack(value))
