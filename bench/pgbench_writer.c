@@ -225,7 +225,7 @@ s_load (gt_pgtestdb_t *testdb, size_t count)
     gt_pgtestdb_exec (conn, "VACUUM ANALYZE gt_leases");
 
     s_sink_t sink = { NULL, 0 };
-    gt_pgload_options_t options = { false, 100000, NULL, NULL, NULL, NULL, NULL };
+    gt_pgload_options_t options = { .ended_leases = false, .event_history = 100000 };
     gt_pgload_result_t result;
     started = zclock_usecs ();
     int rc = gt_pgload (conn, &options, &result, err, sizeof err);

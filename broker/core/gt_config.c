@@ -403,13 +403,6 @@ gt_config_check (const gt_config_t *self, char *err, size_t err_size)
                   self->shard_lease_ms / 1000.0, gt_config_shard_margin_ms (self) / 1000.0);
         return GT_CONFIG_ERROR;
     }
-    if (self->cluster) {
-        //  Being built (docs/CLUSTER.md, milestone B): refuse rather than
-        //  run half of it
-        snprintf (err, err_size, "GC_CLUSTER=1 (cluster mode) is not available in this version yet "
-                  "(docs/CLUSTER.md); several brokers on one database run as owner and standbys");
-        return GT_CONFIG_ERROR;
-    }
     if (self->cluster && !streq (self->storage, "postgres")) {
         snprintf (err, err_size, "GC_CLUSTER=1 (cluster mode) needs GC_STORAGE_BACKEND=postgres: the brokers "
                   "share their shards through the database");

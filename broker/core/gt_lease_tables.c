@@ -58,7 +58,7 @@ typedef enum {
     J_OBJECT_OLD,                   //  object before-image
     J_OBJECT_GONE,                  //  object record forgotten: undo relinks; commit frees
     J_SERVICE_NEW,                  //  service interned: undo frees it
-    J_SERVICE_OLD,                  //  service counts before-image
+    J_SERVICE_COUNTS,               //  service counts changed: undo takes the change back
     J_SERVICE_GONE,                 //  service forgotten: undo relinks; commit frees
     J_CLEANUP_NEW,                  //  cleanup added to a life: undo frees the node
     J_CLEANUPS_DROPPED,             //  a life's cleanups dropped: commit frees them
@@ -81,7 +81,8 @@ typedef struct {
             gt_lease_pending_t *pending;        //  object's pending reclaim
         } object;                   //  J_OBJECT_OLD
         struct {
-            uint32_t index, active, refs;   //  service slot and counts
+            uint32_t index;         //  service slot
+            int32_t active, refs;   //  J_SERVICE_COUNTS: how its counts changed
         } service;                  //  J_SERVICE_*
         struct {
             uint8_t status;         //  gt_cleanup_status_t
@@ -116,6 +117,9 @@ struct gt_lease_tables_t {
     gt_lease_t *free_leases;        //  free list through the slabs
     gt_journal_t *journal;          //  undo entries (s_entry_t)
     bool journaling;                //  record before-images, defer frees
+    uint32_t *sweep;                //  services a rollback left with no lease (see s_sweep)
+    size_t sweep_count;             //  how many
+    size_t sweep_cap;               //  allocated
 };
 
 //  --------------------------------------------------------------------------
@@ -408,14 +412,10 @@ s_order_insert (gt_lease_tables_t *self, gt_lease_t *lease)
     self->order_count++;
 }
 
+//  Trailing holes go at once; others when they are half the array
 static void
-s_order_remove (gt_lease_tables_t *self, gt_lease_t *lease)
+s_order_squeeze (gt_lease_tables_t *self)
 {
-    size_t index = gt_lease_tables_order_seek (self, lease->serial);
-    assert (index < self->order_count && self->order [index] == (uintptr_t) lease);
-    self->order [index] = S_HOLE (lease->serial);
-    self->order_holes++;
-    //  Trailing holes go at once; others when they are half the array
     while (self->order_count && S_IS_HOLE (self->order [self->order_count - 1])) {
         self->order_count--;
         self->order_holes--;
@@ -433,6 +433,16 @@ s_order_remove (gt_lease_tables_t *self, gt_lease_t *lease)
             assert (self->order);
         }
     }
+}
+
+static void
+s_order_remove (gt_lease_tables_t *self, gt_lease_t *lease)
+{
+    size_t index = gt_lease_tables_order_seek (self, lease->serial);
+    assert (index < self->order_count && self->order [index] == (uintptr_t) lease);
+    self->order [index] = S_HOLE (lease->serial);
+    self->order_holes++;
+    s_order_squeeze (self);
 }
 
 //  --------------------------------------------------------------------------
@@ -539,6 +549,7 @@ gt_lease_tables_destroy (gt_lease_tables_t **self_p)
         free (self->services [i].name);
     free (self->services);
     free (self->service_free);
+    free (self->sweep);
     gt_journal_destroy (&self->journal);
     free (self);
     *self_p = NULL;
@@ -554,6 +565,57 @@ s_push (gt_lease_tables_t *self, s_entry_type_t type, void *ptr)
     entry->type = type;
     entry->ptr = ptr;
     return entry;
+}
+
+//  A service has no lease left: it leaves the index at once, its slot is
+//  freed now or, while undo may still need it, when the journal commits
+//  that.  deferred: keep the slot while the journal holds entries.
+static void
+s_service_drop (gt_lease_tables_t *self, uint32_t index, bool deferred)
+{
+    assert (self->services [index].refs == 0 && self->services [index].active == 0);
+    s_service_index_remove (self, index);
+    if (deferred)
+        s_push (self, J_SERVICE_GONE, NULL)->u.service.index = index;
+    else
+        s_service_free_slot (self, index);
+}
+
+//  True while the journal holds entries: undo may still name any service
+//  slot in use, so a service dropped outside a change keeps its slot
+static bool
+s_journal_holds (gt_lease_tables_t *self)
+{
+    return self->journaling && gt_journal_size (self->journal) > 0;
+}
+
+//  A rollback may leave a service with no lease although none of the
+//  undone entries forgot it: after gt_lease_tables_forget_shards took its
+//  other leases (then the service had outlived them only through the
+//  changes undone now).  Undo notes the services it leaves at no lease;
+//  after it, those still indexed go as they would with their last lease.
+static void
+s_sweep_add (gt_lease_tables_t *self, uint32_t index)
+{
+    if (self->sweep_count == self->sweep_cap) {
+        self->sweep_cap = self->sweep_cap ? self->sweep_cap * 2 : 16;
+        self->sweep = (uint32_t *) realloc (self->sweep, self->sweep_cap * sizeof (uint32_t));
+        assert (self->sweep);
+    }
+    self->sweep [self->sweep_count++] = index;
+}
+
+static void
+s_sweep (gt_lease_tables_t *self)
+{
+    for (size_t i = 0; i < self->sweep_count; i++) {
+        uint32_t index = self->sweep [i], found;
+        const char *name = self->services [index].name;
+        if (name && self->services [index].refs == 0
+        &&  gt_lease_tables_service_find (self, name, &found) && found == index)
+            s_service_drop (self, index, s_journal_holds (self));
+    }
+    self->sweep_count = 0;
 }
 
 static void
@@ -638,14 +700,19 @@ s_undo_entry (gt_lease_tables_t *self, s_entry_t *entry)
             s_service_free_slot (self, index);
             break;
         }
-        case J_SERVICE_OLD: {
+        case J_SERVICE_COUNTS: {
+            //  A change, not a before-image: leases forgotten since
+            //  (gt_lease_tables_forget_shards) stay out of the counts
             s_service_t *service = &self->services [entry->u.service.index];
-            service->active = entry->u.service.active;
-            service->refs = entry->u.service.refs;
+            service->active -= (uint32_t) entry->u.service.active;
+            service->refs -= (uint32_t) entry->u.service.refs;
+            if (service->refs == 0)
+                s_sweep_add (self, entry->u.service.index);
             break;
         }
         case J_SERVICE_GONE:
             s_service_index_insert (self, entry->u.service.index);
+            s_sweep_add (self, entry->u.service.index);
             break;
         case J_CLEANUP_NEW: {
             gt_lease_cleanup_node_t *node = (gt_lease_cleanup_node_t *) entry->ptr;
@@ -717,6 +784,7 @@ gt_lease_tables_rollback (gt_lease_tables_t *self, size_t position)
     s_entry_t *entry;
     while ((entry = (s_entry_t *) gt_journal_undo_next (self->journal, position)))
         s_undo_entry (self, entry);
+    s_sweep (self);
 }
 
 //  --------------------------------------------------------------------------
@@ -1126,18 +1194,138 @@ gt_lease_tables_pending_release (gt_lease_tables_t *self, gt_lease_pending_t *pe
 }
 
 //  --------------------------------------------------------------------------
+//  Forgetting shards (handed over to another broker)
+
+//  True if the object id's shard is in the bitmap
+static bool
+s_shard_in (const uint8_t *shards, const char *object_id)
+{
+    unsigned shard = gt_shard_of (object_id);
+    return (shards [shard / 8] >> (shard % 8)) & 1;
+}
+
+//  The objects of the shards, gathered by a walk of the object table
+typedef struct {
+    const uint8_t *shards;          //  the bitmap
+    gt_lease_object_t **objects;    //  objects found
+    size_t count;                   //  how many
+    size_t cap;                     //  allocated
+} s_forget_walk_t;
+
+static void
+s_forget_collect (void *entry, void *arg)
+{
+    s_forget_walk_t *walk = (s_forget_walk_t *) arg;
+    gt_lease_object_t *object = (gt_lease_object_t *) entry;
+    if (!s_shard_in (walk->shards, object->id))
+        return;
+    if (walk->count == walk->cap) {
+        walk->cap = walk->cap ? walk->cap * 2 : 64;
+        walk->objects = (gt_lease_object_t **) realloc (walk->objects, walk->cap * sizeof (*walk->objects));
+        assert (walk->objects);
+    }
+    walk->objects [walk->count++] = object;
+}
+
+void
+gt_lease_tables_forget_shards (gt_lease_tables_t *self, const uint8_t shards [GT_SHARD_COUNT / 8],
+                               gt_lease_tables_forgotten_t *forgotten)
+{
+    assert (self);
+    assert (shards && forgotten);
+    //  Every lease has its object in the table: no object, no lease
+    s_forget_walk_t walk = { shards, NULL, 0, 0 };
+    gt_table_foreach (self->objects, s_forget_collect, &walk);
+    if (walk.count == 0)
+        return;
+    for (size_t index = 0; index < walk.count; index++)
+        if (walk.objects [index]->active > 0)
+            forgotten->active_objects++;
+    //  Undo may name a service slot while the journal holds entries (of
+    //  other shards: none of these records, by contract)
+    bool deferred = s_journal_holds (self);
+
+    //  Leases, in one pass over the creation order: each leaves a hole
+    for (size_t index = 0; index < self->order_count; index++) {
+        if (S_IS_HOLE (self->order [index]))
+            continue;
+        gt_lease_t *lease = (gt_lease_t *) self->order [index];
+        gt_lease_object_t *object = lease->object;
+        if (!s_shard_in (shards, object->id))
+            continue;
+        bool removed = gt_table_remove (self->ids, s_id_hash (lease->id), lease);
+        assert (removed);
+        if (lease->ext && lease->ext->idempotency_key) {
+            removed = gt_table_remove (self->keys, s_key_hash (lease, self), lease);
+            assert (removed);
+        }
+        gt_wheel_cancel (self->lease_wheel, &lease->timer);
+        self->order [index] = S_HOLE (lease->serial);
+        self->order_holes++;
+        bool active = lease->state == GT_STATE_ACTIVE;
+        uint32_t service = gt_lease_tables_service_of (lease);
+        s_service_t *slot = &self->services [service];
+        assert (slot->refs > 0 && (!active || slot->active > 0));
+        if (active)
+            slot->active--;
+        if (--slot->refs == 0)
+            s_service_drop (self, service, deferred);
+        assert (object->refs > 0 && (!active || object->active > 0));
+        object->refs--;
+        if (active) {
+            object->active--;
+            forgotten->active_leases++;
+        }
+        else
+            forgotten->retained_leases++;
+        s_lease_free (self, lease);
+    }
+    s_order_squeeze (self);
+
+    //  Objects: what is left of them is a pending reclaim and cleanups
+    for (size_t index = 0; index < walk.count; index++) {
+        gt_lease_object_t *object = walk.objects [index];
+        assert (object->active == 0);
+        if (object->ext && object->ext->pending) {
+            gt_lease_pending_t *pending = object->ext->pending;
+            gt_wheel_cancel (self->object_wheel, &pending->timer);
+            object->ext->pending = NULL;
+            s_pending_free (pending);
+            assert (object->refs > 0);
+            object->refs--;
+            forgotten->pending_reclaims++;
+        }
+        assert (object->refs == 0);
+        if (object->ext) {
+            s_cleanup_list_free (object->ext->cleanups);
+            object->ext->cleanups = NULL;
+        }
+        bool removed = gt_table_remove (self->objects, s_string_hash (self, object->id), object);
+        assert (removed);
+        //  Its fences are never handed out again here
+        if (object->fence >= self->fence_floor)
+            self->fence_floor = object->fence + 1;
+        s_object_free (object);
+    }
+    free (walk.objects);
+}
+
+//  --------------------------------------------------------------------------
 //  Services
 
-//  Before changing a service's counts
+//  Change a service's counts (journaled as the change itself, see
+//  J_SERVICE_COUNTS)
 static void
-s_service_touch (gt_lease_tables_t *self, uint32_t index)
+s_service_change (gt_lease_tables_t *self, uint32_t index, int32_t active, int32_t refs)
 {
-    if (!self->journaling)
-        return;
-    s_entry_t *entry = s_push (self, J_SERVICE_OLD, NULL);
-    entry->u.service.index = index;
-    entry->u.service.active = self->services [index].active;
-    entry->u.service.refs = self->services [index].refs;
+    if (self->journaling) {
+        s_entry_t *entry = s_push (self, J_SERVICE_COUNTS, NULL);
+        entry->u.service.index = index;
+        entry->u.service.active = active;
+        entry->u.service.refs = refs;
+    }
+    self->services [index].active += (uint32_t) active;
+    self->services [index].refs += (uint32_t) refs;
 }
 
 bool
@@ -1187,32 +1375,23 @@ gt_lease_tables_service_acquire (gt_lease_tables_t *self, const char *name)
 void
 gt_lease_tables_service_hold (gt_lease_tables_t *self, uint32_t index, bool active)
 {
-    s_service_touch (self, index);
-    if (active)
-        self->services [index].active++;
-    self->services [index].refs++;
+    s_service_change (self, index, active ? 1 : 0, 1);
 }
 
 void
 gt_lease_tables_service_end (gt_lease_tables_t *self, uint32_t index)
 {
-    s_service_touch (self, index);
     assert (self->services [index].active > 0);
-    self->services [index].active--;
+    s_service_change (self, index, -1, 0);
 }
 
 void
 gt_lease_tables_service_unref (gt_lease_tables_t *self, uint32_t index)
 {
-    s_service_touch (self, index);
     assert (self->services [index].refs > 0);
-    if (--self->services [index].refs > 0)
-        return;
-    s_service_index_remove (self, index);
-    if (self->journaling)
-        s_push (self, J_SERVICE_GONE, NULL)->u.service.index = index;
-    else
-        s_service_free_slot (self, index);
+    s_service_change (self, index, 0, -1);
+    if (self->services [index].refs == 0)
+        s_service_drop (self, index, self->journaling);
 }
 
 const char *

@@ -15,7 +15,9 @@
     restores every record and index as it was at a position, including
     which timers were armed and when; gt_lease_tables_commit frees what was
     kept for undo.  With the journal off nothing is recorded and memory is
-    freed at once.
+    freed at once.  Forgetting shards (gt_lease_tables_forget_shards) is
+    the exception: never journaled, never undone, it leaves the records of
+    other shards and their journal entries as they are.
 
     Timers: a lease's node and a pending reclaim's node are armed by the
     engine on the two wheels it passes to gt_lease_tables_new (borrowed).
@@ -221,6 +223,30 @@ gt_lease_pending_t *gt_lease_tables_pending_add (gt_lease_tables_t *self, gt_lea
 gt_lease_pending_t *gt_lease_tables_pending_detach (gt_lease_tables_t *self, gt_lease_object_t *object);
 //  Free a detached pending reclaim (kept for undo when journaling).
 void gt_lease_tables_pending_release (gt_lease_tables_t *self, gt_lease_pending_t *pending);
+
+//  --------------------------------------------------------------------------
+//  Forgetting shards
+
+//  What gt_lease_tables_forget_shards took away (for the engine's gauges)
+typedef struct {
+    size_t active_leases;           //  leases in state ACTIVE
+    size_t retained_leases;         //  ended leases still kept
+    size_t active_objects;          //  objects that had ACTIVE leases
+    size_t pending_reclaims;        //  reclaims waiting out the grace period
+} gt_lease_tables_forgotten_t;
+
+//  Forget every lease and object of the shards in the bitmap (bit s % 8 of
+//  byte s / 8; an object's shard is gt_shard_of of its id), with their
+//  cleanups and pending reclaims, as if never added: their timers are
+//  cancelled, their services lose their counts (a service goes with its
+//  last lease), and nothing is journaled, so no rollback brings them back.
+//  The fence floor rises above the forgotten objects' fences (as with
+//  _object_forget).  The journal may hold entries of other records: a
+//  service's counts are journaled as changes, not before-images, and a
+//  rollback drops a service it leaves with no lease.  It must not hold
+//  entries of these records.  Adds what went to *forgotten.
+void gt_lease_tables_forget_shards (gt_lease_tables_t *self, const uint8_t shards [GT_SHARD_COUNT / 8],
+                                    gt_lease_tables_forgotten_t *forgotten);
 
 //  --------------------------------------------------------------------------
 //  Services (interned ids; a lease keeps a 24-bit index)

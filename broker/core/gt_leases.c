@@ -33,6 +33,7 @@ struct gt_leases_t {
     gt_wheel_t *object_wheel;       //  pending reclaim timers
     gt_lease_tables_t *tables;      //  leases, objects, services and their journal
     gt_leases_stats_t stats;        //  gauges and counters (services: the tables count them)
+    gt_leases_stats_t forgotten;    //  what gt_leases_forget_shards took off the gauges so far
 };
 
 //  --------------------------------------------------------------------------
@@ -798,6 +799,7 @@ gt_leases_mark (gt_leases_t *self)
     gt_leases_mark_t mark;
     mark.position = gt_lease_tables_position (self->tables);
     gt_leases_stats (self, &mark.stats);
+    mark.forgotten = self->forgotten;
     return mark;
 }
 
@@ -813,12 +815,42 @@ gt_leases_rollback (gt_leases_t *self, gt_leases_mark_t mark)
 {
     assert (self);
     gt_lease_tables_rollback (self->tables, mark.position);
-    //  Gauges go back; the fence high-water mark and lateness history stay
-    //  (the service count is the tables', undone with them)
-    self->stats.active_leases = mark.stats.active_leases;
-    self->stats.retained_leases = mark.stats.retained_leases;
-    self->stats.active_objects = mark.stats.active_objects;
-    self->stats.pending_reclaims = mark.stats.pending_reclaims;
+    //  Gauges go back, less what was forgotten since the mark (undo does
+    //  not bring it back); the fence high-water mark and lateness history
+    //  stay (the service count is the tables', undone with them)
+    self->stats.active_leases = mark.stats.active_leases
+                              - (self->forgotten.active_leases - mark.forgotten.active_leases);
+    self->stats.retained_leases = mark.stats.retained_leases
+                                - (self->forgotten.retained_leases - mark.forgotten.retained_leases);
+    self->stats.active_objects = mark.stats.active_objects
+                               - (self->forgotten.active_objects - mark.forgotten.active_objects);
+    self->stats.pending_reclaims = mark.stats.pending_reclaims
+                                 - (self->forgotten.pending_reclaims - mark.forgotten.pending_reclaims);
+}
+
+//  --------------------------------------------------------------------------
+//  Handing shards over
+
+size_t
+gt_leases_forget_shards (gt_leases_t *self, const uint8_t shards [GT_SHARD_COUNT / 8])
+{
+    assert (self);
+    assert (shards);
+    gt_lease_tables_forgotten_t gone = { 0, 0, 0, 0 };
+    gt_lease_tables_forget_shards (self->tables, shards, &gone);
+    assert (gone.active_leases <= self->stats.active_leases
+         && gone.retained_leases <= self->stats.retained_leases
+         && gone.active_objects <= self->stats.active_objects
+         && gone.pending_reclaims <= self->stats.pending_reclaims);
+    self->stats.active_leases -= gone.active_leases;
+    self->stats.retained_leases -= gone.retained_leases;
+    self->stats.active_objects -= gone.active_objects;
+    self->stats.pending_reclaims -= gone.pending_reclaims;
+    self->forgotten.active_leases += gone.active_leases;
+    self->forgotten.retained_leases += gone.retained_leases;
+    self->forgotten.active_objects += gone.active_objects;
+    self->forgotten.pending_reclaims += gone.pending_reclaims;
+    return gone.active_leases + gone.retained_leases;
 }
 
 //  --------------------------------------------------------------------------

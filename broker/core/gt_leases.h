@@ -122,6 +122,8 @@ typedef struct {
 typedef struct {
     size_t position;                //  journal entries before this mark
     gt_leases_stats_t stats;        //  gauges at the mark (restored on rollback)
+    gt_leases_stats_t forgotten;    //  gauges' share forgotten by then (gt_leases_forget_shards):
+                                    //  what was forgotten after the mark stays gone on rollback
 } gt_leases_mark_t;
 
 //  Create an engine with the limits of config (copied), the hooks (copied)
@@ -221,6 +223,18 @@ void gt_leases_restore_object (gt_leases_t *self, const char *object_id, uint64_
                                uint64_t pending_at, gt_reason_t reason, const char *last_lease_id);
 //  Fences handed out to objects no longer known start above this.
 void gt_leases_restore_fence_floor (gt_leases_t *self, uint64_t floor);
+
+//  Handing shards over (docs/CLUSTER.md): another broker loads them from
+//  the store.
+//  Forget every lease, object, pending reclaim and cleanup of the shards in the bitmap
+//  (bit s % 8 of byte s / 8): as if never loaded.  No hook is called, nothing is journaled;
+//  timers are cancelled, figures (active leases/objects, per-service counts for quotas, the
+//  census by type and service) go down as if they had never been there.  The fence floor stays
+//  (it rises above the forgotten objects' fences: a fence is never handed out twice here).
+//  Returns the number of leases forgotten.  Must not be called while journaling has unmarked
+//  changes of those shards pending (the caller makes sure their batches are durable); changes
+//  of other shards may be pending: a rollback of them brings nothing forgotten back.
+size_t gt_leases_forget_shards (gt_leases_t *self, const uint8_t shards [GT_SHARD_COUNT / 8]);
 
 #ifdef __cplusplus
 }

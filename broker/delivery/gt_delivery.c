@@ -14,7 +14,11 @@
     * the retry heap (a binary min-heap by due time), waiting for backoff.
     An endpoint is on the runnable list while it has ready tasks and free
     slots; dispatch takes endpoints round-robin from that list, so a
-    saturated endpoint never blocks others and no scan is ever needed.  */
+    saturated endpoint never blocks others and no scan is ever needed.
+    Cancellations (rare: shards handed over) are the exception: they come
+    through a second mutex-guarded list, taken with the inbox and applied
+    before its jobs, by one scan of the heap and the ready FIFOs; a task in
+    flight is only flagged, and ends silently with its attempt.  */
 
 #include "gt_delivery.h"
 #include <curl/curl.h>
@@ -31,10 +35,13 @@ struct _gt_delivery_t {
     CURLM *multi;                   //  owned here, used only by the actor (wakeup: any thread)
     gt_delivery_config_t config;    //  copy; config.secret points at secret
     char *secret;                   //  HMAC key, or NULL
-    pthread_mutex_t mutex;          //  guards inbox and pending
+    pthread_mutex_t mutex;          //  guards inbox, cancels and pending
     gt_callback_job_t **inbox;      //  submitted, not yet taken by the actor
     size_t inbox_count;             //  jobs in inbox
     size_t inbox_capacity;          //  allocated slots in inbox
+    uint64_t *cancels;              //  ids of jobs cancelled, not yet taken by the actor
+    size_t cancel_count;            //  ids in cancels
+    size_t cancel_capacity;         //  allocated slots in cancels
     size_t pending;                 //  jobs submitted and not finished
     void *engine;                   //  s_engine_t, made by new, owned by the actor thread
 };
@@ -57,6 +64,7 @@ struct _s_task_t {
     s_task_t *next;                 //  next in the endpoint's ready FIFO
     uint64_t due;                   //  monotonic ms of the next attempt (retry heap)
     s_request_t *request;           //  attempt in flight, or NULL
+    bool cancelled;                 //  in flight when cancelled: ends with this attempt, silently
 };
 
 struct _s_host_t {
@@ -338,6 +346,12 @@ s_complete (s_engine_t *self, s_task_t *task, CURLcode rc)
     //  A slot is free again: the endpoint may be runnable (before the task
     //  can finish, since finishing may free the endpoint)
     s_host_check (self, task->host);
+    if (task->cancelled) {
+        //  Its owner no longer wants to hear of it
+        s_pending_done (self);
+        s_task_destroy (self, &task);
+        return;
+    }
 
     gt_callback_job_t *job = task->job;
     uint32_t attempts = gt_callback_job_attempts (job);
@@ -527,6 +541,97 @@ s_accept (s_engine_t *self, gt_callback_job_t *job)
     s_ready (self, task);
 }
 
+//  Cancellations: job ids sorted, looked up by binary search
+static int
+s_id_compare (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+static bool
+s_id_listed (const uint64_t *ids, size_t count, uint64_t id)
+{
+    return count > 0 && bsearch (&id, ids, count, sizeof (uint64_t), s_id_compare) != NULL;
+}
+
+static bool
+s_task_listed (s_task_t *task, const uint64_t *ids, size_t count)
+{
+    return s_id_listed (ids, count, gt_callback_job_id (task->job));
+}
+
+//  Cancel the tasks of these jobs (ids sorted): waiting ones go now, one in
+//  flight when its attempt ends.  No outcome for any of them.
+static void
+s_cancel (s_engine_t *self, const uint64_t *ids, size_t count)
+{
+    for (size_t i = 0; i < self->active; i++)
+        if (s_task_listed (self->running [i], ids, count))
+            self->running [i]->cancelled = true;
+    //  Tasks to drop are gathered first: dropping may free their endpoint
+    s_task_t **dropped = NULL;
+    size_t dropped_count = 0, dropped_capacity = 0;
+    //  The retry heap, rebuilt from the tasks it keeps (it does not grow)
+    size_t kept = 0;
+    for (size_t i = 0; i < self->heap_size; i++) {
+        s_task_t *task = self->heap [i];
+        if (s_task_listed (task, ids, count)) {
+            if (dropped_count == dropped_capacity) {
+                dropped_capacity = dropped_capacity ? dropped_capacity * 2 : 64;
+                dropped = (s_task_t **) realloc (dropped, dropped_capacity * sizeof (*dropped));
+                assert (dropped);
+            }
+            dropped [dropped_count++] = task;
+        }
+        else
+            self->heap [kept++] = task;
+    }
+    size_t heap_count = kept;
+    self->heap_size = 0;
+    for (size_t i = 0; i < heap_count; i++) {
+        bool pushed = s_heap_push (self, self->heap [i]);
+        assert (pushed);            //  within its capacity
+    }
+    //  Ready FIFOs of every endpoint
+    for (s_host_t *host = (s_host_t *) zhashx_first (self->hosts); host;
+         host = (s_host_t *) zhashx_next (self->hosts)) {
+        s_task_t **link = &host->head;
+        host->tail = NULL;
+        while (*link) {
+            s_task_t *task = *link;
+            if (s_task_listed (task, ids, count)) {
+                *link = task->next;
+                task->next = NULL;
+                if (dropped_count == dropped_capacity) {
+                    dropped_capacity = dropped_capacity ? dropped_capacity * 2 : 64;
+                    dropped = (s_task_t **) realloc (dropped, dropped_capacity * sizeof (*dropped));
+                    assert (dropped);
+                }
+                dropped [dropped_count++] = task;
+            }
+            else {
+                host->tail = task;
+                link = &task->next;
+            }
+        }
+    }
+    //  Endpoints left without ready tasks leave the runnable list (in order)
+    s_host_t *host = self->runnable_head;
+    self->runnable_head = self->runnable_tail = NULL;
+    while (host) {
+        s_host_t *next = host->next_runnable;
+        host->runnable = false;
+        s_host_check (self, host);
+        host = next;
+    }
+    for (size_t i = 0; i < dropped_count; i++) {
+        s_pending_done (self);
+        s_task_destroy (self, &dropped [i]);
+    }
+    free (dropped);
+}
+
 static void
 s_take_inbox (s_engine_t *self)
 {
@@ -538,9 +643,20 @@ s_take_inbox (s_engine_t *self)
     shared->inbox = self->intake;
     shared->inbox_capacity = self->intake_capacity;
     shared->inbox_count = 0;
+    uint64_t *cancels = shared->cancels;
+    size_t cancel_count = shared->cancel_count;
+    shared->cancels = NULL;
+    shared->cancel_count = shared->cancel_capacity = 0;
     pthread_mutex_unlock (&shared->mutex);
     self->intake = jobs;
     self->intake_capacity = capacity;
+    //  Cancellations first: the jobs cancelled while in the inbox were
+    //  taken out of it, so these jobs came after
+    if (cancel_count) {
+        qsort (cancels, cancel_count, sizeof (uint64_t), s_id_compare);
+        s_cancel (self, cancels, cancel_count);
+    }
+    free (cancels);
     for (size_t i = 0; i < count; i++)
         s_accept (self, jobs [i]);
 }
@@ -749,6 +865,7 @@ gt_delivery_destroy (gt_delivery_t **self_p)
     for (size_t i = 0; i < self->inbox_count; i++)
         gt_callback_job_destroy (&self->inbox [i]);
     free (self->inbox);
+    free (self->cancels);
     if (self->multi)
         curl_multi_cleanup (self->multi);
     free (self->secret);
@@ -825,6 +942,46 @@ gt_delivery_submit (gt_delivery_t *self, gt_callback_job_t **job_p)
     if (was_empty)
         curl_multi_wakeup (self->multi);
     return 0;
+}
+
+void
+gt_delivery_cancel (gt_delivery_t *self, const uint64_t *job_ids, size_t count)
+{
+    assert (self);
+    assert (job_ids || count == 0);
+    if (count == 0)
+        return;
+    uint64_t *sorted = (uint64_t *) malloc (count * sizeof (uint64_t));
+    assert (sorted);
+    memcpy (sorted, job_ids, count * sizeof (uint64_t));
+    qsort (sorted, count, sizeof (uint64_t), s_id_compare);
+    pthread_mutex_lock (&self->mutex);
+    //  Jobs the actor has not taken yet go at once
+    size_t kept = 0;
+    for (size_t i = 0; i < self->inbox_count; i++) {
+        if (s_id_listed (sorted, count, gt_callback_job_id (self->inbox [i]))) {
+            gt_callback_job_destroy (&self->inbox [i]);
+            assert (self->pending > 0);
+            self->pending--;
+        }
+        else
+            self->inbox [kept++] = self->inbox [i];
+    }
+    self->inbox_count = kept;
+    //  The others when the actor takes its inbox
+    if (self->cancel_count + count > self->cancel_capacity) {
+        size_t capacity = self->cancel_capacity ? self->cancel_capacity : 64;
+        while (capacity < self->cancel_count + count)
+            capacity *= 2;
+        self->cancels = (uint64_t *) realloc (self->cancels, capacity * sizeof (uint64_t));
+        assert (self->cancels);
+        self->cancel_capacity = capacity;
+    }
+    memcpy (self->cancels + self->cancel_count, sorted, count * sizeof (uint64_t));
+    self->cancel_count += count;
+    pthread_mutex_unlock (&self->mutex);
+    free (sorted);
+    curl_multi_wakeup (self->multi);
 }
 
 size_t

@@ -47,7 +47,8 @@
                              message ("Connection refused ...")
     Each attempt yields one ATTEMPT; the last ATTEMPT of a job is followed
     by exactly one DELIVERED or DEAD, which repeats its status and error.
-    After DELIVERED/DEAD the job is gone from the engine.
+    After DELIVERED/DEAD the job is gone from the engine.  A cancelled job
+    (gt_delivery_cancel) yields nothing more.
 
     Manual retry of a dead letter (gtctl retry): submit a new job for the
     same callback (gt_callback_job_load from the stored body, or rebuilt),
@@ -125,7 +126,17 @@ int
 int
     gt_delivery_submit (gt_delivery_t *self, gt_callback_job_t **job_p);
 
-//  Jobs submitted and not yet DELIVERED or DEAD.
+//  Cancel jobs (their owner handed them over): a job waiting (not taken
+//  yet, ready, or waiting out its backoff) is dropped, a job in flight ends
+//  with that attempt, whatever its result; none is tried again and none
+//  yields an outcome from now on (outcomes already sent are still to be
+//  read).  Ids of jobs unknown or finished are ignored.  Never blocks; a
+//  job submitted later with one of these ids is not affected.
+void
+    gt_delivery_cancel (gt_delivery_t *self, const uint64_t *job_ids, size_t count);
+
+//  Jobs submitted and not yet DELIVERED, DEAD or cancelled (a cancelled job
+//  in flight counts until its attempt ends).
 size_t
     gt_delivery_pending (gt_delivery_t *self);
 

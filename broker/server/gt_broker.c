@@ -142,6 +142,8 @@ typedef struct {
     bool terminated;                //  $TERM received: a graceful stop, then the loop ends
     bool stepped_down;              //  the store's shards went to another broker: act on nothing
     char *advertised [2];           //  where clients reach it: requests, events (after a bind), or NULL
+    int64_t ownership_retry_at;     //  cluster mode: a failed load is tried again from then (mono ms)
+    uint64_t ownership_changes;     //  cluster mode: loads and handovers applied (the metrics recount)
     gt_shard_map_t *own_map;        //  MAP without a store's view: this broker, every shard
 } s_broker_t;
 
@@ -797,6 +799,9 @@ s_poll_timeout (s_broker_t *self)
     int64_t timeout = gt_admission_timer_timeout (self->admission, gt_leases_timeout (self->leases), zclock_mono ());
     if (self->backlog_count && (timeout < 0 || timeout > 1))
         timeout = 1;                //  retry queued replies every ms
+    //  Cluster mode: shards to take on or hand over: look again soon
+    if (self->store && gt_store_ownership_pending (self->store) && (timeout < 0 || timeout > 50))
+        timeout = 50;
     //  Fenced (ownership not renewed): look again soon, to release what
     //  waits once the renewal lands
     if (self->store && gt_store_fenced (self->store) && (timeout < 0 || timeout > 50))
@@ -1138,9 +1143,24 @@ static void
 s_load_counters (void *ctx, uint64_t last_seq, uint64_t fence_counter)
 {
     s_broker_t *self = (s_broker_t *) ctx;
-    gt_events_restore_seq (self->events, last_seq);
+    if (!gt_events_sharded (self->events))
+        gt_events_restore_seq (self->events, last_seq);
     gt_leases_restore_fence_floor (self->leases, fence_counter + 1);
 }
+
+//  Cluster mode: the shards' own event histories and numbering
+static void
+s_load_shard_event (void *ctx, unsigned shard, uint64_t seq, const char *topic, const void *body, size_t size)
+{
+    gt_events_restore_shard (((s_broker_t *) ctx)->events, shard, seq, topic, body, size);
+}
+
+static void
+s_load_shard_seq (void *ctx, unsigned shard, uint64_t last_seq)
+{
+    gt_events_restore_shard_seq (((s_broker_t *) ctx)->events, shard, last_seq);
+}
+
 
 //  Cleanup callbacks (gt_broker_delivery.h): the engine's hook and the
 //  outbox rows of a recovery go to it; it writes into the turn's batch
@@ -1154,6 +1174,15 @@ static void
 s_load_callback (void *ctx, const gt_store_callback_t *callback)
 {
     gt_broker_delivery_load (((s_broker_t *) ctx)->delivery, callback);
+}
+
+//  What a store loads goes into the engine through these
+static gt_store_loader_t
+s_loader (s_broker_t *self)
+{
+    gt_store_loader_t loader = { self, s_load_lease, s_load_object, s_load_event, s_load_counters,
+                                 s_load_callback, s_load_shard_event, s_load_shard_seq };
+    return loader;
 }
 
 static void
@@ -1263,10 +1292,13 @@ s_broker_figures (void *ctx, size_t *count_p)
     return gt_broker_stats_build (values, c->requests_by_cmd, c->errors_by_code, self->broker_metrics, count_p);
 }
 
+//  Failed batches, plus shards loaded or handed over (cluster mode): each
+//  changes the leases without events, so the by-type census is redone
 static uint64_t
 s_metrics_failures (void *ctx)
 {
-    return ((s_broker_t *) ctx)->counters.batches_failed;
+    s_broker_t *self = (s_broker_t *) ctx;
+    return self->counters.batches_failed + self->ownership_changes;
 }
 
 static void
@@ -1309,6 +1341,8 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
             gt_log_error ("broker", "%s", err);
     }
     self->events = gt_events_new (config->event_history);
+    if (config->cluster)
+        gt_events_shard (self->events);     //  numbered per shard (GTLP.md §14.4)
     self->delivery = gt_broker_delivery_new (config);
     if (self->curve)
         gt_broker_delivery_set_secrets (self->delivery, s_callback_secret, self);
@@ -1326,8 +1360,7 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     gt_broker_delivery_attach (self->delivery, self->leases, self->store, &delivery_batch);
     gt_broker_metrics_attach (self->broker_metrics, self->leases, self->store);
     if (self->store) {
-        gt_store_loader_t loader = { self, s_load_lease, s_load_object, s_load_event, s_load_counters,
-                                     s_load_callback };
+        gt_store_loader_t loader = s_loader (self);
         if (gt_store_recover (self->store, &loader, err, sizeof (err)) != 0) {
             gt_log_error ("broker", "recovery failed: %s", err);
             gt_store_destroy (&self->store);
@@ -1376,6 +1409,47 @@ s_broker_destroy (s_broker_t **self_p)
     zstr_free (&self->advertised [1]);
     free (self);
     *self_p = NULL;
+}
+
+//  Cluster mode (gt_store.h): load the shards the store acquired and hand
+//  over those it is giving up, at a quiet point: nothing in flight and
+//  nothing recorded, so the journal holds nothing and no batch writes a
+//  shard as it changes hands.  True while the broker drains towards that
+//  point (it then reads no request and fires no timer).
+static bool
+s_ownership_work (s_broker_t *self)
+{
+    if (!gt_store_ownership_pending (self->store) || zclock_mono () < self->ownership_retry_at)
+        return false;
+    if (zlistx_size (self->flight) || (self->current && self->current->dirty))
+        return true;
+    uint8_t forget [GT_SHARD_COUNT / 8];
+    gt_store_loader_t loader = s_loader (self);
+    char err [256] = "";
+    //  What is loaded is no change: nothing to undo
+    gt_leases_journal (self->leases, false);
+    int rc = gt_store_ownership_apply (self->store, &loader, forget, err, sizeof (err));
+    gt_leases_journal (self->leases, true);
+    self->ownership_changes++;
+    if (rc != 0) {
+        gt_log_warn ("broker", "cannot take the acquired shards on yet (%s): trying again in 1 s; "
+                     "their requests are answered TRY_AGAIN meanwhile", err);
+        self->ownership_retry_at = zclock_mono () + 1000;
+        return false;
+    }
+    bool any = false;
+    for (unsigned index = 0; index < GT_SHARD_COUNT / 8; index++)
+        any = any || forget [index];
+    if (any) {
+        size_t leases = gt_leases_forget_shards (self->leases, forget);
+        for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+            if ((forget [shard / 8] >> (shard % 8)) & 1)
+                gt_events_forget_shard (self->events, shard);
+        gt_broker_delivery_forget_shards (self->delivery, forget);
+        gt_store_handed_over (self->store, forget);
+        gt_log_info ("broker", "handed shards over: %zu leases forgotten here, served by their new owner", leases);
+    }
+    return false;
 }
 
 //  The store's shards went to another broker (docs/CLUSTER.md): it serves
@@ -1481,8 +1555,12 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         //  Open the turn's batch before any mutation: its journal mark and
         //  first event seq must precede them
         s_batch_current (self);
-        s_drain_requests (self);
-        s_fire_timers (self);
+        //  Cluster mode: shards to load or hand over first, at a quiet
+        //  point; until then no request is read and no timer fires
+        if (!s_ownership_work (self)) {
+            s_drain_requests (self);
+            s_fire_timers (self);
+        }
         s_clock (self);             //  outcomes change leases' cleanup state
         gt_broker_delivery_outcomes (self->delivery);
         s_flush (self);

@@ -342,7 +342,10 @@ gt_broker_delivery_hook (gt_broker_delivery_t *self, const gt_lease_info_t *owne
     //  The object.reclaimed event was made just before this call
     uint64_t seq = 0;
     uint64_t batch_id = self->batch.turn (self->batch.ctx, &seq);
-    uint64_t job_id = ++self->job_counter;
+    //  The shard in the low byte: brokers sharing a database (cluster
+    //  mode) each write only their own shards' rows, so ids never collide
+    unsigned shard = gt_shard_of (owner->object_id);
+    uint64_t job_id = (++self->job_counter << 8) | shard;
     gt_callback_job_t *job = gt_callback_job_from_lease (job_id, owner, reason, seq);
     if (!job) {
         gt_log_error ("broker", "cannot build the cleanup callback of lease %s", owner->id);
@@ -352,7 +355,7 @@ gt_broker_delivery_hook (gt_broker_delivery_t *self, const gt_lease_info_t *owne
     s_callback_t *record = (s_callback_t *) zmalloc (sizeof (s_callback_t));
     assert (record);
     record->job_id = job_id;
-    record->shard = gt_shard_of (owner->object_id);
+    record->shard = shard;
     if (owner->cleanup_status == GT_CLEANUP_PENDING)
         memcpy (record->lease_id, owner->id, sizeof (record->lease_id));
     record->url = strdup (gt_callback_job_url (job));
@@ -466,6 +469,56 @@ gt_broker_delivery_outcomes (gt_broker_delivery_t *self)
 }
 
 //  --------------------------------------------------------------------------
+//  Handing shards over
+
+static bool
+s_shard_listed (const uint8_t *shards, unsigned shard)
+{
+    return shard < GT_SHARD_COUNT && ((shards [shard / 8] >> (shard % 8)) & 1);
+}
+
+void
+gt_broker_delivery_forget_shards (gt_broker_delivery_t *self, const uint8_t shards [GT_SHARD_COUNT / 8])
+{
+    assert (self);
+    assert (shards);
+    //  Not submitted yet: their batch will find nothing to submit
+    s_callback_t *record;
+    for (record = (s_callback_t *) zlistx_first (self->waiting); record;
+         record = (s_callback_t *) zlistx_next (self->waiting))
+        if (s_shard_listed (shards, record->shard)) {
+            zlistx_detach_cur (self->waiting);
+            record->batch = 0;
+        }
+    //  Gathered first: forgetting a record changes the index being walked
+    zlistx_t *gone = zlistx_new ();
+    for (record = (s_callback_t *) zhashx_first (self->by_job); record;
+         record = (s_callback_t *) zhashx_next (self->by_job))
+        if (s_shard_listed (shards, record->shard))
+            zlistx_add_end (gone, record);
+    size_t count = zlistx_size (gone);
+    uint64_t *jobs = count ? (uint64_t *) malloc (count * sizeof (uint64_t)) : NULL;
+    assert (jobs || count == 0);
+    size_t index = 0;
+    for (record = (s_callback_t *) zlistx_first (gone); record;
+         record = (s_callback_t *) zlistx_next (gone)) {
+        //  The gauges go down as if the record had never been here
+        if (record->status == GT_CLEANUP_PENDING && self->counters.pending > 0)
+            self->counters.pending--;
+        else
+        if (record->status == GT_CLEANUP_DEAD && self->counters.dead_letters > 0)
+            self->counters.dead_letters--;
+        jobs [index++] = record->job_id;
+        gt_broker_delivery_forget (self, record);
+    }
+    zlistx_destroy (&gone);
+    //  The engine tries none of them again; later outcomes find no record
+    if (self->engine && count)
+        gt_delivery_cancel (self->engine, jobs, count);
+    free (jobs);
+}
+
+//  --------------------------------------------------------------------------
 //  Recovery: an outbox row
 
 void
@@ -479,8 +532,8 @@ gt_broker_delivery_load (gt_broker_delivery_t *self, const gt_store_callback_t *
         gt_log_warn ("broker", "outbox row %" PRIu64 " appears twice", row->job_id);
         return;
     }
-    if (row->job_id > self->job_counter)
-        self->job_counter = row->job_id;
+    if ((row->job_id >> 8) > self->job_counter)
+        self->job_counter = row->job_id >> 8;
     s_callback_t *record = (s_callback_t *) zmalloc (sizeof (s_callback_t));
     assert (record);
     record->job_id = row->job_id;

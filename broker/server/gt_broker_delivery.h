@@ -21,7 +21,9 @@
     * A failed batch drops the callbacks it created, puts RETRYs back to
       DEAD, and records again the outcome updates it lost.
     * Recovery: PENDING rows are submitted again with their attempts and
-      remaining backoff; DEAD rows become dead letters again.  */
+      remaining backoff; DEAD rows become dead letters again.
+    * Handing shards over: their callbacks are forgotten here and cancelled
+      in the engine; their next owner delivers them from the outbox.  */
 #ifndef GT_BROKER_DELIVERY_H_INCLUDED
 #define GT_BROKER_DELIVERY_H_INCLUDED
 
@@ -103,6 +105,13 @@ gt_code_t gt_broker_delivery_retry (gt_broker_delivery_t *self, const char *leas
 //  Stop the engine (requests in flight abandoned): the broker is handing
 //  its store to another broker.
 void gt_broker_delivery_stop (gt_broker_delivery_t *self);
+
+//  Forget the callbacks of these shards: their records go, outcomes that arrive later for
+//  them are ignored (no store row, no lease update), and nothing is retried for them.  An HTTP
+//  call already under way may still complete (delivery is at least once; the next owner sends it again).
+//  Shards are a bitmap (bit s % 8 of byte s / 8); the gauges (pending, dead letters) go down
+//  as if the records had never been here; the engine drops their jobs (gt_delivery_cancel).
+void gt_broker_delivery_forget_shards (gt_broker_delivery_t *self, const uint8_t shards [GT_SHARD_COUNT / 8]);
 
 //  The engine's outcome socket to poll, or NULL while it is not running.
 zsock_t *gt_broker_delivery_sock (gt_broker_delivery_t *self);

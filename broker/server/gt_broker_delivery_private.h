@@ -48,7 +48,7 @@ struct _gt_broker_delivery_t {
     zhashx_t *by_job;               //  &job_id -> s_callback_t (owns the records)
     zhashx_t *by_lease;             //  lease id -> s_callback_t (borrowed)
     zlistx_t *waiting;              //  s_callback_t waiting for their batch, in batch order
-    uint64_t job_counter;           //  last job id handed out
+    uint64_t job_counter;           //  last job id handed out, without its shard byte (id = counter << 8 | shard)
     gt_broker_delivery_counters_t counters;     //  for STATS
     gt_leases_t *leases;            //  the lease engine (borrowed), whose leases show the callbacks' state
     gt_store_t *store;              //  the store (borrowed), asked whether it keeps an outbox; or NULL

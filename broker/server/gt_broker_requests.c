@@ -3,6 +3,7 @@
     gt_broker_requests.h.  */
 
 #include <czmq.h>
+#include <ctype.h>
 #include "gt_broker.h"
 #include "gt_leases.h"
 #include "gt_events.h"
@@ -149,6 +150,63 @@ s_lease_owner (gt_broker_requests_t *self, const gt_msg_t *request, gt_lease_inf
     return info->service_id;
 }
 
+//  The shard a lease id names (its first two hex digits, GTLP.md §4.1),
+//  or -1 if it is not a lease id (the engine answers that one).
+static int
+s_lease_shard (const char *lease_id)
+{
+    if (!lease_id || !isxdigit ((unsigned char) lease_id [0]) || !isxdigit ((unsigned char) lease_id [1]))
+        return -1;
+    char hex [3] = { lease_id [0], lease_id [1], 0 };
+    return (int) strtoul (hex, NULL, 16);
+}
+
+//  The shard a request is for (cluster mode routing, GTLP.md §14.3), or -1
+//  when it names none (LIST, HEALTH, STATS, MAP, RENEW_BATCH: per lease).
+static int
+s_request_shard (const gt_msg_t *request)
+{
+    switch (request->cmd) {
+        case GT_CMD_CREATE:
+            return request->object_id ? (int) gt_shard_of (request->object_id) : -1;
+        case GT_CMD_RENEW:
+        case GT_CMD_RELEASE:
+        case GT_CMD_GET:
+        case GT_CMD_RETRY:
+            return s_lease_shard (request->lease_id);
+        case GT_CMD_REPLAY:
+            return request->has_shard ? (int) request->shard : -1;
+        default:
+            return -1;
+    }
+}
+
+//  Not ours: MOVED to the owner the map names, or TRY_AGAIN when it names
+//  none or this broker (acquired and not loaded yet, or being handed over).
+//  Fills the error reply's fields; returns the code.
+static gt_code_t
+s_not_owned (gt_broker_requests_t *self, unsigned shard, gt_msg_t *reply, char *err, size_t err_size)
+{
+    const gt_shard_map_t *map = self->store ? gt_store_shard_map (self->store) : NULL;
+    int owner = map ? gt_shard_map_owner (map, shard) : -1;
+    const char *endpoint = owner >= 0 ? gt_shard_map_endpoint (map, (size_t) owner) : NULL;
+    const char *mine = self->own_map && gt_shard_map_brokers (self->own_map)
+                     ? gt_shard_map_endpoint (self->own_map, 0) : NULL;
+    reply->has_shard = true;
+    reply->shard = shard;
+    if (endpoint && *endpoint && !(mine && streq (endpoint, mine))) {
+        snprintf (err, err_size, "shard %u is owned by %s", shard, gt_shard_map_broker_id (map, (size_t) owner));
+        reply->owner = (char *) endpoint;
+        reply->has_map_version = true;
+        reply->map_version = gt_shard_map_version (map);
+        return GT_ERR_MOVED;
+    }
+    snprintf (err, err_size, "shard %u %s", shard, owner >= 0 ? "is being handed over or loaded" : "has no owner");
+    reply->has_retry_ms = true;
+    reply->retry_ms = 100;
+    return GT_ERR_TRY_AGAIN;
+}
+
 gt_code_t
 gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
                            const gt_principal_t *caller, void **body_p, size_t *size_p)
@@ -189,6 +247,12 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
     }
     bool changes = request->cmd == GT_CMD_CREATE || request->cmd == GT_CMD_RENEW
                 || request->cmd == GT_CMD_RENEW_BATCH || request->cmd == GT_CMD_RELEASE;
+    //  Cluster mode: a request for a shard this broker does not serve is
+    //  redirected, unapplied (GTLP.md §14.3)
+    bool cluster = self->store && gt_events_sharded (self->events);
+    int shard = cluster ? s_request_shard (request) : -1;
+    gt_msg_t routed;
+    memset (&routed, 0, sizeof (routed));
     if (code != GT_OK)
         ;                           //  refused by the caller's role
     else
@@ -197,6 +261,14 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
         snprintf (err, sizeof (err), "service_id: required");
         code = GT_ERR_INVALID_ARGUMENT;
     }
+    else
+    if (cluster && request->cmd == GT_CMD_REPLAY && !request->has_shard) {
+        snprintf (err, sizeof (err), "shard: required in a cluster (GTLP.md §14.4): events are numbered per shard");
+        code = GT_ERR_INVALID_ARGUMENT;
+    }
+    else
+    if (cluster && shard >= 0 && !gt_store_owns (self->store, (unsigned) shard))
+        code = s_not_owned (self, (unsigned) shard, &routed, err, sizeof (err));
     else
     if (gt_admission_refuses (self->admission, request->cmd, err, sizeof (err)))
         code = GT_ERR_UNAVAILABLE;
@@ -295,6 +367,15 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
                 const char *id = request->lease_ids [i];
                 snprintf (result->lease_id, sizeof (result->lease_id), "%s", id ? id : "");
                 char item_err [256];
+                int lease_shard = cluster ? s_lease_shard (id) : -1;
+                if (lease_shard >= 0 && !gt_store_owns (self->store, (unsigned) lease_shard)) {
+                    gt_msg_t unused;
+                    memset (&unused, 0, sizeof (unused));
+                    result->code = s_not_owned (self, (unsigned) lease_shard, &unused, item_err, sizeof (item_err));
+                    result->message = (char *) (result->code == GT_ERR_MOVED ? "shard owned by another broker"
+                                                                             : "shard being handed over");
+                    continue;
+                }
                 result->code = gt_leases_renew (self->leases, id, service, request->has_ttl,
                                                 request->ttl_ms, &lease, item_err, sizeof (item_err));
                 if (result->code == GT_OK) {
@@ -381,8 +462,13 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
                 code = GT_ERR_INVALID_ARGUMENT;
                 break;
             }
-            code = gt_events_replay (self->events, request->rid, request->after_seq, filtered ? own : NULL, limit,
-                                     GT_BROKER_PAGE_BYTES, body_p, size_p, err, sizeof (err));
+            if (cluster)
+                code = gt_events_replay_shard (self->events, request->rid, request->shard, request->after_seq,
+                                               filtered ? own : NULL, limit, GT_BROKER_PAGE_BYTES,
+                                               body_p, size_p, err, sizeof (err));
+            else
+                code = gt_events_replay (self->events, request->rid, request->after_seq, filtered ? own : NULL,
+                                         limit, GT_BROKER_PAGE_BYTES, body_p, size_p, err, sizeof (err));
             if (code == GT_OK)
                 return GT_OK;       //  the events module built the whole body
             break;
@@ -420,6 +506,17 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
             snprintf (err, sizeof (err), "the broker could not encode its reply");
         }
     }
+    if (code == GT_ERR_MOVED || code == GT_ERR_TRY_AGAIN) {
+        //  With the fields the client routes by (GTLP.md §14.3)
+        routed.kind = GT_MSG_REPLY;
+        routed.version = GT_PROTOCOL_VERSION;
+        routed.rid = request->rid;
+        routed.code = code;
+        routed.message = err;
+        int rc = gt_msg_encode_alloc (&routed, body_p, size_p);
+        assert (rc == 0);           //  its fields were set together above
+    }
+    else
     if (code != GT_OK)
         gt_broker_error_body (request->rid, code, err, body_p, size_p);
     free (infos);

@@ -228,3 +228,35 @@ gt_store_advertise (gt_store_t *self, bool events, const char *endpoint)
     if (self->ops.advertise)
         self->ops.advertise (self->impl, events, endpoint);
 }
+
+bool
+gt_store_owns (gt_store_t *self, unsigned shard)
+{
+    assert (self);
+    return self->ops.owns ? self->ops.owns (self->impl, shard) : true;
+}
+
+bool
+gt_store_ownership_pending (gt_store_t *self)
+{
+    assert (self);
+    return self->ops.ownership_pending ? self->ops.ownership_pending (self->impl) : false;
+}
+
+int
+gt_store_ownership_apply (gt_store_t *self, const gt_store_loader_t *loader, uint8_t *forget,
+                          char *err, size_t err_size)
+{
+    assert (self);
+    assert (loader && forget);
+    memset (forget, 0, GT_SHARD_COUNT / 8);
+    return self->ops.ownership_apply ? self->ops.ownership_apply (self->impl, loader, forget, err, err_size) : 0;
+}
+
+void
+gt_store_handed_over (gt_store_t *self, const uint8_t *shards)
+{
+    assert (self);
+    if (self->ops.handed_over)
+        self->ops.handed_over (self->impl, shards);
+}

@@ -111,6 +111,12 @@ typedef struct {
     void (*counters) (void *ctx, uint64_t last_seq, uint64_t fence_counter);
     //  An outbox row (after every lease); may be NULL
     void (*callback) (void *ctx, const gt_store_callback_t *callback);
+    //  Cluster mode (GTLP.md §14.4), instead of event and of counters'
+    //  last_seq: a stored event of a shard (in seq order within it), and a
+    //  shard's newest seq; may be NULL
+    void (*shard_event) (void *ctx, unsigned shard, uint64_t seq, const char *topic,
+                         const void *body, size_t size);
+    void (*shard_seq) (void *ctx, unsigned shard, uint64_t last_seq);
 } gt_store_loader_t;
 
 //  An implementation.  Any recording op may be NULL when the store keeps
@@ -165,6 +171,21 @@ typedef struct {
     //  the broker calls it after each bind.  A store told the endpoints by
     //  its settings (GC_ADVERTISE_*) keeps those.
     void (*advertise) (void *impl, bool events, const char *endpoint);
+    //  Cluster mode (optional, all four or none; GTLP.md §14.1).  owns:
+    //  true while the broker serves shard (loaded, not being handed over).
+    //  ownership_pending: shards were acquired and wait to be loaded, or
+    //  are to be handed over.  The broker then takes no request and fires
+    //  no timer until nothing is in flight, and calls ownership_apply at
+    //  that quiet point: the store loads the acquired shards through loader
+    //  (the broker journals nothing meanwhile) and names in forget (a
+    //  bitmap, GT_SHARD_COUNT bits) the shards to hand over; 0, or -1 with
+    //  err (try again later).  The broker forgets those shards and calls
+    //  handed_over, which gives them up in the store.
+    bool (*owns) (void *impl, unsigned shard);
+    bool (*ownership_pending) (void *impl);
+    int (*ownership_apply) (void *impl, const gt_store_loader_t *loader, uint8_t *forget,
+                            char *err, size_t err_size);
+    void (*handed_over) (void *impl, const uint8_t *shards);
 } gt_store_ops_t;
 
 //  Wrap an implementation (ops copied; impl owned: destroyed with the store).
@@ -211,6 +232,13 @@ bool gt_store_ownership_read (gt_store_t *self);
 const gt_shard_map_t *gt_store_shard_map (gt_store_t *self);
 //  Tell the store a bound endpoint (see the ops); nothing without the op.
 void gt_store_advertise (gt_store_t *self, bool events, const char *endpoint);
+//  Cluster mode (see the ops): a store without them owns every shard and
+//  has nothing pending.
+bool gt_store_owns (gt_store_t *self, unsigned shard);
+bool gt_store_ownership_pending (gt_store_t *self);
+int gt_store_ownership_apply (gt_store_t *self, const gt_store_loader_t *loader, uint8_t *forget,
+                              char *err, size_t err_size);
+void gt_store_handed_over (gt_store_t *self, const uint8_t *shards);
 
 #ifdef __cplusplus
 }

@@ -314,37 +314,66 @@ func validZ85Key(s string) bool {
 	return true
 }
 
-// redialer connects a CURVE socket again after the broker refused its
-// handshake. libzmq (4.3) gives up on a connection whose handshake failed
-// (for example an unknown key) and never retries it, but the broker trusts
-// a key as soon as it appears in its clients directory: without a new
-// connection, a client started a moment before its key was deployed would
-// wait forever. It watches the socket's handshake events and reconnects
-// after a backoff (the client's reconnection interval, doubling up to its
-// maximum). The socket's owner goroutine polls Monitor and calls Handle and
-// Tick; Timeout shortens its poll to the next reconnection.
+// redialer watches a socket's connection to one endpoint through a ZeroMQ
+// socket monitor. It has two jobs:
+//
+//   - With CURVE, it connects again after the broker refused the handshake.
+//     libzmq (4.3) gives up on a connection whose handshake failed (for
+//     example an unknown key) and never retries it, but the broker trusts a
+//     key as soon as it appears in its clients directory: without a new
+//     connection, a client started a moment before its key was deployed
+//     would wait forever. It reconnects after a backoff (the client's
+//     reconnection interval, doubling up to its maximum).
+//   - For a request socket (track), it follows the connection's state: up
+//     (handshake done), or refused (the last attempt to connect failed), so
+//     that a client with several endpoints does not wait for a broker that
+//     is not there (docs/CLUSTER.md, "Client routing").
+//
+// The socket's owner goroutine polls Monitor and calls Handle and Tick;
+// Timeout shortens its poll to the next reconnection.
 type redialer struct {
 	sock     *zmq.Socket
-	monitor  *zmq.Socket // PAIR receiving sock's handshake events
+	monitor  *zmq.Socket // PAIR receiving sock's events
 	endpoint string
-	first    time.Duration
+	curve    bool          // reconnect after a refused handshake
+	first    time.Duration // CURVE reconnection backoff
 	max      time.Duration
 	next     time.Duration // backoff of the next refusal
 	due      time.Time     // when to reconnect; zero: no reconnection pending
+
+	up      bool // track: the connection is up (handshake done)
+	refused bool // track: the last connection attempt failed, none is up
+}
+
+// connChange is what one Handle call saw happen to the connection.
+type connChange struct {
+	up      bool // a connection came up
+	down    bool // a connection went down: requests sent on it get no reply
+	refused bool // an attempt to connect failed
 }
 
 var monitorSeq atomic.Uint64 // names the inproc monitor endpoints
 
-// newRedialer watches sock (not yet connected to endpoint); nil without CURVE.
+// newRedialer watches a SUB socket (not yet connected to endpoint) for
+// refused CURVE handshakes; nil without CURVE.
 func (c *Client) newRedialer(sock *zmq.Socket, endpoint string) (*redialer, error) {
 	if c.curve == nil {
 		return nil, nil
 	}
+	return c.newWatch(sock, endpoint, false)
+}
+
+// newWatch watches sock (not yet connected to endpoint): its handshakes
+// with CURVE, and its connection's state when track is set.
+func (c *Client) newWatch(sock *zmq.Socket, endpoint string, track bool) (*redialer, error) {
 	addr := fmt.Sprintf("inproc://garbagetruck-monitor-%d", monitorSeq.Add(1))
 	events := zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH |
 		zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+	if track {
+		events |= zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+	}
 	if err := sock.Monitor(addr, events); err != nil {
-		return nil, fmt.Errorf("garbagetruck: CURVE handshake monitor: %w", err)
+		return nil, fmt.Errorf("garbagetruck: socket monitor: %w", err)
 	}
 	monitor, err := c.newSocket(zmq.PAIR)
 	if err == nil {
@@ -354,14 +383,14 @@ func (c *Client) newRedialer(sock *zmq.Socket, endpoint string) (*redialer, erro
 	}
 	if err != nil {
 		sock.Monitor("", 0)
-		return nil, fmt.Errorf("garbagetruck: CURVE handshake monitor: %w", err)
+		return nil, fmt.Errorf("garbagetruck: socket monitor: %w", err)
 	}
-	return &redialer{sock: sock, monitor: monitor, endpoint: endpoint,
+	return &redialer{sock: sock, monitor: monitor, endpoint: endpoint, curve: c.curve != nil,
 		first: c.opts.reconnectIvl, max: c.opts.reconnectIvlMax, next: c.opts.reconnectIvl}, nil
 }
 
-// Monitor returns the socket to poll for handshake events (nil for a nil
-// redialer, which the methods below accept).
+// Monitor returns the socket to poll for events (nil for a nil redialer,
+// which the methods below accept).
 func (r *redialer) Monitor() *zmq.Socket {
 	if r == nil {
 		return nil
@@ -369,22 +398,41 @@ func (r *redialer) Monitor() *zmq.Socket {
 	return r.monitor
 }
 
-// Handle reads the pending handshake events: a refusal schedules a
-// reconnection, a success resets the backoff.
-func (r *redialer) Handle() {
+// Handle reads the pending events: a refused CURVE handshake schedules a
+// reconnection, a success resets the backoff. It reports what happened to
+// the connection.
+func (r *redialer) Handle() connChange {
+	var ch connChange
 	if r == nil {
-		return
+		return ch
 	}
 	for {
 		event, _, _, err := r.monitor.RecvEvent(zmq.DONTWAIT)
 		if err != nil {
-			return
+			return ch
 		}
-		if event == zmq.EVENT_HANDSHAKE_SUCCEEDED {
+		switch event {
+		case zmq.EVENT_HANDSHAKE_SUCCEEDED:
 			r.next, r.due = r.first, time.Time{}
-		} else if r.due.IsZero() {
-			r.due = time.Now().Add(r.next)
-			r.next = min(2*r.next, max(r.max, r.first))
+			r.up, r.refused = true, false
+			ch.up = true
+		case zmq.EVENT_DISCONNECTED:
+			if r.up {
+				ch.down = true
+			}
+			r.up = false
+		case zmq.EVENT_CONNECT_RETRIED:
+			if !r.up {
+				r.refused = true
+				ch.refused = true
+			}
+		default: // a failed handshake
+			r.up, r.refused = false, true
+			ch.refused = true
+			if r.curve && r.due.IsZero() {
+				r.due = time.Now().Add(r.next)
+				r.next = min(2*r.next, max(r.max, r.first))
+			}
 		}
 	}
 }
@@ -408,10 +456,20 @@ func (r *redialer) Tick() {
 		return
 	}
 	r.due = time.Time{}
-	r.sock.Disconnect(r.endpoint) // fails when libzmq dropped it already
-	if err := r.sock.Connect(r.endpoint); err != nil {
+	if !r.Reconnect() {
 		r.due = time.Now().Add(r.next) // try again later
 	}
+}
+
+// Reconnect drops the socket's connection to the endpoint (or its pending
+// attempt) and connects again at once; false if that failed.
+func (r *redialer) Reconnect() bool {
+	r.sock.Disconnect(r.endpoint) // fails when libzmq dropped it already
+	if err := r.sock.Connect(r.endpoint); err != nil {
+		return false
+	}
+	r.refused = false
+	return true
 }
 
 // Close stops watching (before the socket is closed).

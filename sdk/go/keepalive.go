@@ -51,7 +51,10 @@ type batchOutcome struct {
 // Hold creates a lease and keeps it alive in the background until it is
 // released with Held.Release, lost, or the Client is closed. ctx bounds the
 // creation only. Renewals happen about every TTL/3 (with jitter), batched with
-// the client's other held leases.
+// the client's other held leases. They go through the client, so with
+// several brokers they follow the owner of the lease's shard through a
+// failover; a renewal that keeps failing is retried until the lease's own
+// deadline, after which the lease is reported lost.
 func (c *Client) Hold(ctx context.Context, req CreateRequest) (*Held, error) {
 	sentAt := time.Now()
 	lease, err := c.CreateLease(ctx, req)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,7 +43,8 @@ type SubscribeOptions struct {
 	dropLive func(seq uint64) bool
 }
 
-// Subscription is a live, gap-free view of the broker's event stream.
+// Subscription is a live, gap-free view of the broker's event stream (or
+// the brokers' streams, with several brokers).
 type Subscription struct {
 	c      *Client
 	ctx    context.Context
@@ -51,8 +54,34 @@ type Subscription struct {
 	mu  sync.Mutex
 	err error
 
+	// Owned by the subscription's goroutine (Subscribe's until it starts it).
+	routed  bool         // follows the shard map: every broker's events endpoint
+	socks   []*subSocket // one SUB per events endpoint
+	mapGen  uint64       // generation of the map whose endpoints are connected
+	mapAt   time.Time    // when the subscription last asked for the map
+	cluster bool         // events carry their shard: one sequence per shard
+	single  stream       // the sequence of single mode
+	shards  [ShardCount]stream
+}
+
+// subSocket is the SUB socket of one events endpoint.
+type subSocket struct {
+	ep     string
+	sock   *zmq.Socket
+	redial *redialer
+}
+
+func (ss *subSocket) close() {
+	ss.redial.Close()
+	ss.sock.Close()
+}
+
+// stream is one event sequence: the broker's (single mode) or a shard's.
+type stream struct {
+	shard    int    // -1: the single sequence
+	known    bool   // last is set (a shard's is learnt from its head or first event)
 	last     uint64 // newest seq delivered or known to be filtered out
-	liveLast uint64 // newest seq received on the SUB socket
+	liveLast uint64 // newest seq received on the SUB sockets
 }
 
 // Subscribe follows the broker's event stream at eventsEndpoint (for example
@@ -60,6 +89,15 @@ type Subscription struct {
 // once; a gap in the sequence (events lost by the transport, or published
 // while the subscription was connecting) is filled from the broker's history
 // with REPLAY, filtered by the topic prefixes.
+//
+// With several brokers (a client with several endpoints, or eventsEndpoint
+// ""), the subscription takes the events endpoints from the shard map: it
+// subscribes on every broker's, and on new ones as the map changes (asking
+// for it every second while no event comes, and after a gap), and drops
+// events it has already delivered. In single mode the sequence is one; in
+// cluster mode (events with a shard, Event.HasShard) each shard has its
+// own, and a gap is filled from that shard's owner (ReplayShard).
+// eventsEndpoint may also list endpoints separated by commas.
 //
 // The SUB socket uses the client's CURVE keys, if any: a broker with CURVE
 // sends a service's key only that service's events, whatever the topics.
@@ -81,56 +119,46 @@ func (c *Client) Subscribe(ctx context.Context, eventsEndpoint string, opts Subs
 		return nil, ErrClosed
 	}
 	s := &Subscription{c: c, ctx: ctx, opts: opts, events: make(chan Event, opts.Buffer)}
-	sub, err := c.newPeerSocket(zmq.SUB)
-	if err == nil {
-		err = sub.SetRcvhwm(100000)
+	s.single.shard = -1
+	for i := range s.shards {
+		s.shards[i].shard = i
 	}
-	if err == nil {
-		err = sub.SetReconnectIvl(c.opts.reconnectIvl)
-	}
-	if err == nil {
-		err = sub.SetReconnectIvlMax(c.opts.reconnectIvlMax)
-	}
-	topics := opts.Topics
-	if len(topics) == 0 {
-		topics = []string{""}
-	}
-	for _, t := range topics {
-		if err == nil {
-			err = sub.SetSubscribe(t)
+	endpoints := splitEndpoints(eventsEndpoint)
+	s.routed = c.routing() || len(endpoints) == 0
+	if s.routed {
+		mctx, cancel := c.withTimeout(ctx)
+		c.ensureMap(mctx, time.Now())
+		cancel()
+		m, gen := c.rt.current()
+		s.mapGen = gen
+		s.cluster = m != nil && m.Cluster
+		endpoints = splitEndpoints(append(endpoints, c.rt.eventsEndpoints()...)...)
+		if len(endpoints) == 0 {
+			return nil, fmt.Errorf("%w: no events endpoint given, and no shard map names one", ErrInvalidArgument)
 		}
 	}
-	var redial *redialer
-	if err == nil {
-		redial, err = c.newRedialer(sub, eventsEndpoint)
-	}
-	if err == nil {
-		err = sub.Connect(eventsEndpoint)
-	}
-	if err != nil {
-		redial.Close()
-		if sub != nil {
-			sub.Close()
+	closeSocks := func() {
+		for _, ss := range s.socks {
+			ss.close()
 		}
-		return nil, fmt.Errorf("garbagetruck: subscribe %q: %w", eventsEndpoint, err)
 	}
-	closeSub := func() {
-		redial.Close()
-		sub.Close()
+	for _, ep := range endpoints {
+		if err := s.connect(ep); err != nil {
+			closeSocks()
+			return nil, err
+		}
 	}
 	if opts.FromSeq == nil {
 		// Start after the newest event now: whatever is published from
 		// here on is delivered, live or through the gap filling.
-		head, err := c.headSeq(ctx)
-		if err != nil {
-			closeSub()
+		if err := s.heads(); err != nil {
+			closeSocks()
 			return nil, err
 		}
-		s.last = head
 	}
 	wakeRecv, wakeSend, err := c.newWakePair()
 	if err != nil {
-		closeSub()
+		closeSocks()
 		return nil, err
 	}
 	stopped := make(chan struct{})
@@ -150,10 +178,110 @@ func (c *Client) Subscribe(ctx context.Context, eventsEndpoint string, opts Subs
 		defer close(stopped)
 		defer close(s.events)
 		defer wakeRecv.Close()
-		defer closeSub()
-		s.setErr(s.run(sub, redial, wakeRecv))
+		defer closeSocks()
+		s.setErr(s.run(wakeRecv))
 	}()
 	return s, nil
+}
+
+// connect opens the SUB socket of an events endpoint.
+func (s *Subscription) connect(ep string) error {
+	c := s.c
+	sub, err := c.newPeerSocket(zmq.SUB)
+	if err == nil {
+		err = sub.SetRcvhwm(100000)
+	}
+	if err == nil {
+		err = sub.SetReconnectIvl(c.opts.reconnectIvl)
+	}
+	if err == nil {
+		err = sub.SetReconnectIvlMax(c.opts.reconnectIvlMax)
+	}
+	topics := s.opts.Topics
+	if len(topics) == 0 {
+		topics = []string{""}
+	}
+	for _, t := range topics {
+		if err == nil {
+			err = sub.SetSubscribe(t)
+		}
+	}
+	var redial *redialer
+	if err == nil {
+		redial, err = c.newRedialer(sub, ep)
+	}
+	if err == nil {
+		if err = sub.Connect(ep); err != nil {
+			redial.Close()
+		}
+	}
+	if err != nil {
+		if sub != nil {
+			sub.Close()
+		}
+		return fmt.Errorf("garbagetruck: subscribe %q: %w", ep, err)
+	}
+	s.socks = append(s.socks, &subSocket{ep: ep, sock: sub, redial: redial})
+	return nil
+}
+
+// followMap asks for the map again and subscribes on the events endpoints
+// it names that are new.
+func (s *Subscription) followMap() {
+	if !s.routed {
+		return
+	}
+	s.mapAt = time.Now()
+	ctx, cancel := s.c.withTimeout(s.ctx)
+	s.c.refreshMap(ctx, time.Now())
+	cancel()
+	m, gen := s.c.rt.current()
+	if gen == s.mapGen {
+		return
+	}
+	s.mapGen = gen
+	if m != nil && m.Cluster {
+		s.cluster = true
+	}
+	for _, ep := range s.c.rt.eventsEndpoints() {
+		if !slices.ContainsFunc(s.socks, func(ss *subSocket) bool { return ss.ep == ep }) {
+			s.connect(ep) // a bad endpoint in the map: the others still serve
+		}
+	}
+}
+
+// heads sets the start of each sequence to its newest event: the broker's
+// (single mode), or each shard's (cluster mode; a shard whose head cannot
+// be read starts at its first event seen).
+func (s *Subscription) heads() error {
+	if !s.cluster {
+		head, err := s.c.headSeq(s.ctx)
+		if err != nil {
+			return err
+		}
+		s.single.last, s.single.known = head, true
+		return nil
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sh := range next {
+				page, err := s.c.ReplayShard(s.ctx, sh, math.MaxUint64, 1)
+				if err == nil {
+					s.shards[sh].last, s.shards[sh].known = page.LastSeq, true
+				}
+			}
+		}()
+	}
+	for sh := range ShardCount {
+		next <- sh
+	}
+	close(next)
+	wg.Wait()
+	return s.stopped()
 }
 
 // Events returns the channel the events arrive on.
@@ -177,8 +305,8 @@ func (s *Subscription) setErr(err error) {
 // errStopped ends the loop quietly (context ended).
 var errStopped = errors.New("stopped")
 
-func (s *Subscription) run(sub *zmq.Socket, redial *redialer, wakeRecv *zmq.Socket) error {
-	err := s.loop(sub, redial, wakeRecv)
+func (s *Subscription) run(wakeRecv *zmq.Socket) error {
+	err := s.loop(wakeRecv)
 	switch {
 	case errors.Is(err, errStopped):
 		select {
@@ -205,22 +333,42 @@ func (s *Subscription) stopped() error {
 	return nil
 }
 
-func (s *Subscription) loop(sub *zmq.Socket, redial *redialer, wakeRecv *zmq.Socket) error {
+func (s *Subscription) loop(wakeRecv *zmq.Socket) error {
 	if s.opts.FromSeq != nil {
 		after := max(*s.opts.FromSeq, 1) - 1
-		s.last = after
-		if err := s.fill(0); err != nil {
-			return err
+		if s.cluster {
+			for sh := range s.shards {
+				st := &s.shards[sh]
+				st.last, st.known = after, true
+				if err := s.fill(st, 0); err != nil {
+					return err
+				}
+			}
+		} else {
+			s.single.last, s.single.known = after, true
+			if err := s.fill(&s.single, 0); err != nil {
+				return err
+			}
 		}
 	}
-	poller := zmq.NewPoller()
-	poller.Add(sub, zmq.POLLIN)
-	poller.Add(wakeRecv, zmq.POLLIN)
-	if redial != nil {
-		poller.Add(redial.Monitor(), zmq.POLLIN)
-	}
+	var poller *zmq.Poller
+	polledSocks := 0
 	for {
-		wait := redial.Timeout(s.opts.CatchUpInterval)
+		if poller == nil || polledSocks != len(s.socks) {
+			poller = zmq.NewPoller()
+			poller.Add(wakeRecv, zmq.POLLIN)
+			for _, ss := range s.socks {
+				poller.Add(ss.sock, zmq.POLLIN)
+				if ss.redial != nil {
+					poller.Add(ss.redial.Monitor(), zmq.POLLIN)
+				}
+			}
+			polledSocks = len(s.socks)
+		}
+		wait := s.opts.CatchUpInterval
+		for _, ss := range s.socks {
+			wait = ss.redial.Timeout(wait)
+		}
 		polled, err := poller.Poll(wait)
 		if err != nil {
 			if zmq.AsErrno(err) == zmq.Errno(syscall.EINTR) {
@@ -231,39 +379,45 @@ func (s *Subscription) loop(sub *zmq.Socket, redial *redialer, wakeRecv *zmq.Soc
 		if err := s.stopped(); err != nil {
 			return err
 		}
-		redial.Tick()
+		for _, ss := range s.socks {
+			ss.redial.Tick()
+		}
 		if len(polled) == 0 && wait < s.opts.CatchUpInterval {
 			continue // woken up for the reconnection only
 		}
 		if len(polled) == 0 {
-			// Quiet for a while: ask the history whether we missed the tail.
-			if err := s.fill(0); err != nil {
-				return err
+			// Quiet for a while: look for new brokers, and ask the history
+			// whether we missed the tail (single mode).
+			s.followMap()
+			if !s.cluster && s.single.known {
+				if err := s.fill(&s.single, 0); err != nil {
+					return err
+				}
 			}
 			continue
 		}
 		for _, p := range polled {
-			if p.Socket == redial.Monitor() {
-				redial.Handle()
-				continue
-			}
-			if p.Socket != sub {
-				continue // wake-up: the stop check above handles it
-			}
-			for {
-				frames, err := sub.RecvMessageBytes(zmq.DONTWAIT)
-				if err != nil {
-					break
-				}
-				if err := s.live(frames); err != nil {
-					return err
+			for _, ss := range s.socks[:polledSocks] {
+				switch p.Socket {
+				case ss.redial.Monitor():
+					ss.redial.Handle()
+				case ss.sock:
+					for {
+						frames, err := ss.sock.RecvMessageBytes(zmq.DONTWAIT)
+						if err != nil {
+							break
+						}
+						if err := s.live(frames); err != nil {
+							return err
+						}
+					}
 				}
 			}
 		}
 	}
 }
 
-// live handles one message from the SUB socket.
+// live handles one message from a SUB socket.
 func (s *Subscription) live(frames [][]byte) error {
 	if len(frames) != 2 {
 		return nil // not a GTLP event
@@ -275,20 +429,39 @@ func (s *Subscription) live(frames [][]byte) error {
 	if s.opts.dropLive != nil && s.opts.dropLive(ev.Seq) {
 		return nil
 	}
-	if s.liveLast != 0 && ev.Seq <= s.liveLast {
-		return fmt.Errorf("%w: the broker's event sequence went back from %d to %d (broker restarted?); re-synchronise with ListLeases",
-			ErrTooOld, s.liveLast, ev.Seq)
+	st := &s.single
+	if ev.HasShard {
+		s.cluster = true
+		st = &s.shards[ev.Shard]
+		if !st.known {
+			st.last, st.known = ev.Seq-1, true
+		}
 	}
-	s.liveLast = ev.Seq
-	if ev.Seq <= s.last {
-		return nil // delivered already by a replay
+	if !s.routed {
+		if st.liveLast != 0 && ev.Seq <= st.liveLast {
+			return fmt.Errorf("%w: the broker's event sequence went back from %d to %d (broker restarted?); re-synchronise with ListLeases",
+				ErrTooOld, st.liveLast, ev.Seq)
+		}
+		st.liveLast = ev.Seq
 	}
-	if ev.Seq > s.last+1 {
-		if err := s.fill(ev.Seq); err != nil {
+	if ev.Seq <= st.last {
+		return nil // delivered already (by a replay, or by another broker)
+	}
+	if ev.Seq > st.last+1 {
+		// The gap may come from a change of owner. (With topics, most gaps
+		// are other topics' events: the map is asked at most once per
+		// CatchUpInterval for them.)
+		if time.Since(s.mapAt) >= s.opts.CatchUpInterval {
+			s.followMap()
+		}
+		if err := s.fill(st, ev.Seq); err != nil {
 			return err
 		}
 	}
-	s.last = ev.Seq
+	if ev.Seq <= st.last {
+		return nil // the replay reached it
+	}
+	st.last = ev.Seq
 	return s.deliver(*ev)
 }
 
@@ -306,12 +479,19 @@ func (s *Subscription) matches(ev *Event) bool {
 	return false
 }
 
-// fill delivers the history after s.last: up to (not including) seq upTo,
-// or everything the broker has when upTo is 0.
-func (s *Subscription) fill(upTo uint64) error {
+// fill delivers the history of a sequence after st.last: up to (not
+// including) seq upTo, or everything the broker has when upTo is 0. A
+// shard's history comes from its owner.
+func (s *Subscription) fill(st *stream, upTo uint64) error {
 	backoff := 50 * time.Millisecond
-	for upTo == 0 || s.last+1 < upTo {
-		page, err := s.c.Replay(s.ctx, s.last, maxPage)
+	for upTo == 0 || st.last+1 < upTo {
+		var page *ReplayPage
+		var err error
+		if st.shard < 0 {
+			page, err = s.c.Replay(s.ctx, st.last, maxPage)
+		} else {
+			page, err = s.c.ReplayShard(s.ctx, st.shard, st.last, maxPage)
+		}
 		if err != nil {
 			if stop := s.stopped(); stop != nil {
 				return stop
@@ -327,22 +507,22 @@ func (s *Subscription) fill(upTo uint64) error {
 					return errStopped
 				}
 			}
-			return fmt.Errorf("garbagetruck: subscription: replay after %d: %w", s.last, err)
+			return fmt.Errorf("garbagetruck: subscription: replay after %d: %w", st.last, err)
 		}
-		if page.LastSeq < s.last {
+		if page.LastSeq < st.last {
 			return fmt.Errorf("%w: the broker's last seq %d is behind ours %d (broker restarted?); re-synchronise with ListLeases",
-				ErrTooOld, page.LastSeq, s.last)
+				ErrTooOld, page.LastSeq, st.last)
 		}
 		progressed := false
 		for i := range page.Events {
 			ev := &page.Events[i]
-			if ev.Seq <= s.last {
+			if ev.Seq <= st.last {
 				continue
 			}
 			if upTo != 0 && ev.Seq >= upTo {
 				break // the live event takes it from here
 			}
-			s.last = ev.Seq
+			st.last = ev.Seq
 			progressed = true
 			if s.matches(ev) {
 				if err := s.deliver(*ev); err != nil {
@@ -357,11 +537,11 @@ func (s *Subscription) fill(upTo uint64) error {
 		if upTo != 0 {
 			readTo = min(readTo, upTo-1)
 		}
-		if readTo > s.last {
-			s.last = readTo
+		if readTo > st.last {
+			st.last = readTo
 			progressed = true
 		}
-		if !progressed || s.last >= page.LastSeq {
+		if !progressed || st.last >= page.LastSeq {
 			return nil // caught up (or nothing more to get)
 		}
 	}

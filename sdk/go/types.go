@@ -304,6 +304,16 @@ type ShardMap struct {
 	Brokers []BrokerInfo
 }
 
+// clone returns a deep copy of the map.
+func (m *ShardMap) clone() *ShardMap {
+	out := *m
+	out.Brokers = slices.Clone(m.Brokers)
+	for i := range out.Brokers {
+		out.Brokers[i].Shards = slices.Clone(m.Brokers[i].Shards)
+	}
+	return &out
+}
+
 // OwnerOf returns the broker that owns shard, and false when no broker owns
 // it at the moment (being handed over, or its owner died).
 func (m *ShardMap) OwnerOf(shard int) (BrokerInfo, bool) {

@@ -507,6 +507,85 @@ s_test_max_pending (void)
     gt_http_server_destroy (&server);
 }
 
+//  Wait (with a deadline) until the engine counts this many jobs pending
+static void
+s_wait_pending (gt_delivery_t *delivery, size_t count)
+{
+    int64_t deadline = zclock_mono () + S_WAIT_MS;
+    while (gt_delivery_pending (delivery) != count) {
+        assert (zclock_mono () < deadline);
+        zclock_sleep (1);
+    }
+}
+
+//  Cancelled jobs (their owner handed them over): the waiting ones go at
+//  once (ready behind a busy endpoint, delayed, in backoff), the one in
+//  flight ends with its attempt and is not retried; none yields an outcome;
+//  the others go on, and an id cancelled before may be used again
+static void
+s_test_cancel (void)
+{
+    gt_http_server_t *server = gt_http_server_new ();
+    gt_http_server_t *other = gt_http_server_new ();
+    assert (server && other);
+    gt_http_response_t held = { .status = 500, .hold = true };
+    gt_http_server_set_default (server, &held);
+    gt_http_response_t failure = { .status = 500 };
+    gt_http_server_set_default (other, &failure);
+    gt_delivery_t *delivery = s_delivery_new (NULL, 30000, 8, 1, 0);
+    char *url = gt_http_server_url (server, "/c");
+    char *other_url = gt_http_server_url (other, "/c");
+    //  1 in flight (held), 2 and 3 ready behind it (one request per endpoint)
+    s_submit (delivery, s_job (1, url, 1, 3));
+    assert (gt_http_server_wait_in_flight (server, 1, S_WAIT_MS));
+    s_submit (delivery, s_job (2, url, 2, 3));
+    s_submit (delivery, s_job (3, url, 3, 0));
+    //  4 delayed before its first attempt, 5 waiting out a long backoff
+    gt_callback_job_t *job = s_job (4, url, 4, 3);
+    gt_callback_job_set_attempts (job, 0, 3600000);
+    s_submit (delivery, job);
+    job = s_job (5, other_url, 5, 3);
+    gt_callback_job_set_retry (job, 3, 3600000);
+    s_submit (delivery, job);
+    s_expect (delivery, GT_DELIVERY_ATTEMPT, 5, 1, 500, NULL);
+    assert (gt_delivery_pending (delivery) == 5);
+    uint64_t ids [] = { 5, 99, 1, 4, 2 };   //  99: unknown, ignored
+    gt_delivery_cancel (delivery, ids, 5);
+    gt_delivery_cancel (delivery, ids, 0);
+    s_wait_pending (delivery, 2);           //  1 (in flight) and 3
+    //  1's attempt ends (500): no outcome, no retry; 3 goes next (2 is gone)
+    gt_http_server_gate (server, true);
+    s_expect (delivery, GT_DELIVERY_ATTEMPT, 3, 1, 500, NULL);
+    s_expect (delivery, GT_DELIVERY_DEAD, 3, 1, 500, NULL);
+    assert (gt_delivery_pending (delivery) == 0);
+    assert (gt_http_server_count (server) == 2 && gt_http_server_count (other) == 1);
+    //  A cancelled id used again is a job like any other; a job cancelled
+    //  at once yields nothing, wherever the cancel finds it
+    gt_http_response_t ok = { .status = 200 };
+    gt_http_server_set_default (server, &ok);
+    s_submit (delivery, s_job (1, url, 1, 0));
+    s_expect (delivery, GT_DELIVERY_ATTEMPT, 1, 1, 200, NULL);
+    s_expect (delivery, GT_DELIVERY_DELIVERED, 1, 1, 200, NULL);
+    gt_http_server_gate (server, false);
+    gt_http_response_t held_ok = { .status = 200, .hold = true };
+    gt_http_server_push (server, "/held", &held_ok);
+    char *held_url = gt_http_server_url (server, "/held");
+    s_submit (delivery, s_job (20, held_url, 20, 3));
+    uint64_t at_once [] = { 20 };
+    gt_delivery_cancel (delivery, at_once, 1);
+    s_submit (delivery, s_job (21, url, 21, 3));
+    gt_http_server_gate (server, true);
+    s_expect (delivery, GT_DELIVERY_ATTEMPT, 21, 1, 200, NULL);
+    s_expect (delivery, GT_DELIVERY_DELIVERED, 21, 1, 200, NULL);
+    s_wait_pending (delivery, 0);
+    free (held_url);
+    free (url);
+    free (other_url);
+    gt_delivery_destroy (&delivery);
+    gt_http_server_destroy (&other);
+    gt_http_server_destroy (&server);
+}
+
 void
 gt_delivery_test (bool verbose)
 {
@@ -524,5 +603,6 @@ gt_delivery_test (bool verbose)
     gt_http_server_destroy (&server);
     s_test_concurrency ();
     s_test_max_pending ();
+    s_test_cancel ();
     printf ("OK\n");
 }

@@ -31,6 +31,16 @@ typedef struct {
     gt_lease_info_t stored [S_MAX_SEEN];    //  last put of each lease (deep copies)
     char stored_keys [S_MAX_SEEN][32];      //  idempotency keys of stored
     size_t stored_count;            //  how many
+    size_t object_puts;             //  object_put calls
+    size_t callbacks;               //  callback calls
+    struct {
+        char id [64];               //  object id
+        uint64_t fence;             //  its fence
+        uint64_t pending_at;        //  its pending reclaim's deadline, 0 = none
+        gt_reason_t reason;         //  and reason
+        char last [GT_LEASE_ID_LEN + 1];    //  and last lease
+    } objects [S_MAX_SEEN];         //  last object_put of each object
+    size_t object_count;            //  how many
 } s_sink_t;
 
 static void
@@ -82,6 +92,45 @@ s_on_object_delete (void *ctx, const char *object_id, uint64_t fence)
     (void) object_id;
     (void) fence;
     ((s_sink_t *) ctx)->object_deletes++;
+}
+
+static void
+s_on_object_put (void *ctx, const char *object_id, uint64_t fence, bool live,
+                 uint64_t pending_at, gt_reason_t reason, const char *last_lease_id)
+{
+    (void) live;
+    s_sink_t *sink = (s_sink_t *) ctx;
+    sink->object_puts++;
+    size_t index;
+    for (index = 0; index < sink->object_count; index++)
+        if (streq (sink->objects [index].id, object_id))
+            break;
+    if (index == sink->object_count) {
+        assert (sink->object_count < S_MAX_SEEN);
+        sink->object_count++;
+    }
+    snprintf (sink->objects [index].id, sizeof (sink->objects [index].id), "%s", object_id);
+    sink->objects [index].fence = fence;
+    sink->objects [index].pending_at = pending_at;
+    sink->objects [index].reason = reason;
+    snprintf (sink->objects [index].last, sizeof (sink->objects [index].last), "%s",
+              last_lease_id ? last_lease_id : "");
+}
+
+static void
+s_on_sink_callback (void *ctx, const gt_lease_info_t *owner, gt_reason_t reason)
+{
+    (void) owner;
+    (void) reason;
+    ((s_sink_t *) ctx)->callbacks++;
+}
+
+//  Every hook call the sink saw
+static size_t
+s_hook_calls (s_sink_t *sink)
+{
+    return sink->event_count + sink->puts + sink->deletes + sink->object_deletes
+         + sink->reclaims + sink->object_puts + sink->callbacks;
 }
 
 static void
@@ -330,6 +379,313 @@ s_test_callbacks (gt_config_t *config)
     assert (s_get (restored, c, NULL) == GT_OK);
     gt_leases_destroy (&restored);
     gt_leases_destroy (&leases);
+}
+
+//  --------------------------------------------------------------------------
+//  Forgetting shards (handed over to another broker)
+
+//  The n-th object id "prefix-<i>" in shard (gt_shard_of)
+static void
+s_object_in (unsigned shard, const char *prefix, int n, char *out, size_t size)
+{
+    for (int i = 0; ; i++) {
+        snprintf (out, size, "%s-%d", prefix, i);
+        if (gt_shard_of (out) == shard && n-- == 0)
+            return;
+    }
+}
+
+//  Census by service, compared against what LIST shows (counts kept + 1)
+static void
+s_census_check (void *ctx, const char *service_id, uint64_t active)
+{
+    zhashx_t *expected = (zhashx_t *) ctx;
+    uintptr_t listed = (uintptr_t) zhashx_lookup (expected, service_id);
+    assert (listed == active + 1);
+    zhashx_delete (expected, service_id);
+}
+
+//  The gauges and both censuses agree with the leases LIST shows
+static void
+s_check_figures (gt_leases_t *leases)
+{
+    gt_lease_t *page [S_MAX_SEEN];
+    size_t count = 0;
+    char cursor [32], err [128];
+    assert (gt_leases_list (leases, NULL, NULL, S_MAX_SEEN, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (*cursor == 0);
+    uint64_t active = 0, retained = 0, types [GT_TYPE_COUNT_] = { 0 };
+    zhashx_t *services = zhashx_new ();         //  service -> ACTIVE leases + 1
+    zhashx_t *objects = zhashx_new ();          //  objects with ACTIVE leases
+    for (size_t i = 0; i < count; i++) {
+        gt_lease_info_t info;
+        gt_leases_info (leases, page [i], &info);
+        bool is_active = info.state == GT_STATE_ACTIVE;
+        uintptr_t held = (uintptr_t) zhashx_lookup (services, info.service_id);
+        zhashx_update (services, info.service_id, (void *) ((held ? held : 1) + is_active));
+        if (is_active) {
+            active++;
+            types [info.object_type]++;
+            zhashx_update (objects, info.object_id, (void *) 1);
+        }
+        else
+            retained++;
+    }
+    gt_leases_stats_t stats;
+    gt_leases_stats (leases, &stats);
+    assert (stats.active_leases == active && stats.retained_leases == retained);
+    assert (stats.active_objects == zhashx_size (objects));
+    assert (stats.services == zhashx_size (services));
+    uint64_t counted [GT_TYPE_COUNT_];
+    gt_leases_census_types (leases, counted);
+    assert (memcmp (counted, types, sizeof (types)) == 0);
+    gt_leases_census_services (leases, s_census_check, services);
+    //  What is left are the services without ACTIVE leases
+    for (void *held = zhashx_first (services); held; held = zhashx_next (services))
+        assert ((uintptr_t) held == 1);
+    zhashx_destroy (&services);
+    zhashx_destroy (&objects);
+}
+
+static void
+s_create_spec (gt_leases_t *leases, const char *object, gt_object_type_t type, const char *service,
+               uint64_t ttl, const char *url, const char *key, char *id_out)
+{
+    gt_cleanup_t cleanup = { (char *) url, NULL, false, 0, false, 0 };
+    gt_meta_entry_t entries [] = { { "shard", "test" } };
+    gt_meta_t metadata = { entries, 1 };
+    gt_lease_spec_t spec = { object, type, service, true, ttl, &metadata, url ? &cleanup : NULL, key };
+    gt_lease_t *lease;
+    char err [256];
+    assert (gt_leases_create (leases, &spec, &lease, err, sizeof (err)) == GT_OK);
+    gt_lease_info_t info;
+    gt_leases_info (leases, lease, &info);
+    strcpy (id_out, info.id);
+}
+
+static void
+s_test_forget (gt_config_t *config)
+{
+    config->min_lease_ms = 50;
+    config->default_lease_ms = 1000;
+    config->max_lease_ms = 10000;
+    config->max_leases_per_service = 3;
+    config->lease_retention_ms = 500;
+    config->grace_ms = 300;
+    static s_sink_t sink;
+    s_sink_reset (&sink);
+    gt_leases_hooks_t hooks = { &sink, s_on_event, s_on_put, s_on_delete, s_on_object_put,
+                                s_on_object_delete, s_on_reclaim, s_on_sink_callback };
+    gt_leases_t *leases = gt_leases_new (config, &hooks, s_mono, s_wall);
+    char err [256];
+    gt_lease_info_t info;
+    gt_lease_t *lease;
+
+    //  Shard A (forgotten) and shard B (kept); objects a [0..4], b [0..1]
+    unsigned shard_a = gt_shard_of ("forget-me");
+    unsigned shard_b = (shard_a + 1) % GT_SHARD_COUNT;
+    char a [5][32], b [2][32];
+    for (int i = 0; i < 5; i++)
+        s_object_in (shard_a, "a", i, a [i], sizeof (a [i]));
+    for (int i = 0; i < 2; i++)
+        s_object_in (shard_b, "b", i, b [i], sizeof (b [i]));
+    char la [7][33], lb [2][33];
+    //  A dead letter: la [4] expires, its object is reclaimed after the
+    //  grace period, its callback goes DEAD: held past its retention
+    s_create_spec (leases, a [4], GT_TYPE_CUSTOM, "svc-d", 50, "http://127.0.0.1:9/dead", NULL, la [4]);
+    s_tick (leases, 50);
+    s_tick (leases, 300);
+    assert (sink.callbacks == 1);
+    assert (gt_leases_set_cleanup (leases, la [4], GT_CLEANUP_DEAD, 4, "HTTP 500", false));
+    assert (gt_leases_record (leases, la [4]));
+    //  svc-q at its quota in shard A, with an idempotency key and a cleanup
+    s_create_spec (leases, a [0], GT_TYPE_DATABASE_ROW, "svc-q", 1000, NULL, "k-1", la [0]);
+    s_create_spec (leases, a [1], GT_TYPE_TEMPORARY_FILE, "svc-q", 1000, "http://127.0.0.1:9/a1", NULL, la [1]);
+    s_create_spec (leases, a [2], GT_TYPE_UNKNOWN, "svc-q", 1000, NULL, NULL, la [2]);
+    s_create (leases, a [3], "svc-q", 1000, GT_ERR_QUOTA_EXCEEDED, NULL);
+    //  svc-s holds leases in both shards, with the same key
+    s_create_spec (leases, a [0], GT_TYPE_BLOB_STORAGE, "svc-s", 1000, NULL, NULL, la [5]);
+    s_create_spec (leases, b [0], GT_TYPE_BLOB_STORAGE, "svc-s", 1000, NULL, "k-1", lb [0]);
+    //  Released and kept for retention (its object still live)
+    s_create_spec (leases, a [2], GT_TYPE_CACHE_ENTRY, "svc-t", 1000, NULL, NULL, la [6]);
+    assert (s_release (leases, la [6], "svc-t", false) == GT_OK);
+    //  Expired, reclaims pending (grace period) in both shards
+    s_create_spec (leases, a [3], GT_TYPE_WEBSOCKET_SESSION, "svc-r", 100, NULL, NULL, la [3]);
+    s_create_spec (leases, b [1], GT_TYPE_WEBSOCKET_SESSION, "svc-r", 100, NULL, NULL, lb [1]);
+    s_tick (leases, 100);
+    gt_leases_stats_t loaded;
+    gt_leases_stats (leases, &loaded);
+    assert (loaded.active_leases == 5 && loaded.retained_leases == 4);
+    assert (loaded.active_objects == 4 && loaded.pending_reclaims == 2 && loaded.services == 5);
+    s_check_figures (leases);
+    assert (s_get (leases, la [0], &info) == GT_OK);
+    uint64_t old_fence = info.fence;
+    //  A LIST cursor taken before
+    gt_lease_t *page [16];
+    size_t count = 0;
+    char cursor [32], early [32];
+    assert (gt_leases_list (leases, NULL, NULL, 2, SIZE_MAX, page, &count, early, err, sizeof (err)) == GT_OK);
+    assert (count == 2 && *early);
+
+    //  Nothing in the shards: nothing changes
+    uint8_t shards [GT_SHARD_COUNT / 8] = { 0 };
+    unsigned shard_c = (shard_b + 1) % GT_SHARD_COUNT;     //  neither A nor B
+    shards [shard_c / 8] |= (uint8_t) (1 << (shard_c % 8));
+    assert (gt_leases_forget_shards (leases, shards) == 0);
+    gt_leases_stats_t same;
+    gt_leases_stats (leases, &same);
+    assert (memcmp (&same, &loaded, sizeof (same)) == 0);
+    //  Forget shard A: no hook, seven leases gone
+    memset (shards, 0, sizeof (shards));
+    shards [shard_a / 8] |= (uint8_t) (1 << (shard_a % 8));
+    size_t calls = s_hook_calls (&sink);
+    assert (gt_leases_forget_shards (leases, shards) == 7);
+    assert (s_hook_calls (&sink) == calls);
+    for (int i = 0; i < 7; i++)
+        assert (s_get (leases, la [i], NULL) == GT_ERR_NOT_FOUND);
+    assert (s_get (leases, lb [0], &info) == GT_OK && info.state == GT_STATE_ACTIVE);
+    assert (s_get (leases, lb [1], &info) == GT_OK && info.state == GT_STATE_EXPIRED);
+    gt_leases_stats_t stats;
+    gt_leases_stats (leases, &stats);
+    assert (stats.active_leases == 1 && stats.retained_leases == 1);
+    assert (stats.active_objects == 1 && stats.pending_reclaims == 1);
+    assert (stats.services == 2);           //  svc-s and svc-r
+    assert (stats.last_fence == loaded.last_fence);
+    s_check_figures (leases);
+    uint64_t types [GT_TYPE_COUNT_];
+    gt_leases_census_types (leases, types);
+    assert (types [GT_TYPE_BLOB_STORAGE] == 1 && types [GT_TYPE_DATABASE_ROW] == 0);
+    //  LIST sees shard B only, by any filter; the old cursor still works
+    gt_leases_filter_t by_object = { NULL, a [0], false, 0, false, 0, false, 0 };
+    assert (gt_leases_list (leases, &by_object, NULL, 16, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count == 0);
+    gt_leases_filter_t by_service = { "svc-q", NULL, false, 0, false, 0, false, 0 };
+    assert (gt_leases_list (leases, &by_service, NULL, 16, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count == 0);
+    gt_leases_filter_t dead = { NULL, NULL, false, 0, false, 0, true, GT_CLEANUP_DEAD };
+    assert (gt_leases_list (leases, &dead, NULL, 16, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count == 0);
+    assert (gt_leases_list (leases, NULL, early, 16, SIZE_MAX, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count <= 2 && *cursor == 0);
+    //  The other shard's idempotency key still answers with its lease
+    gt_lease_spec_t again = { b [0], GT_TYPE_BLOB_STORAGE, "svc-s", true, 1000, NULL, NULL, "k-1" };
+    assert (gt_leases_create (leases, &again, &lease, err, sizeof (err)) == GT_OK);
+    gt_leases_info (leases, lease, &info);
+    assert (streq (info.id, lb [0]));
+
+    //  Reloading the shard (what the next owner would do): the same
+    //  records, restored as at recovery, come back as they were
+    size_t restored = 0;
+    for (size_t i = 0; i < sink.stored_count; i++) {
+        if (gt_shard_of (sink.stored [i].object_id) != shard_a)
+            continue;
+        assert (gt_leases_restore_lease (leases, &sink.stored [i],
+                                         *sink.stored_keys [i] ? sink.stored_keys [i] : NULL,
+                                         err, sizeof (err)) == GT_OK);
+        restored++;
+    }
+    assert (restored == 7);
+    for (size_t i = 0; i < sink.object_count; i++)
+        if (gt_shard_of (sink.objects [i].id) == shard_a)
+            gt_leases_restore_object (leases, sink.objects [i].id, sink.objects [i].fence,
+                                      sink.objects [i].pending_at, sink.objects [i].reason,
+                                      sink.objects [i].last);
+    assert (s_hook_calls (&sink) == calls);
+    gt_leases_stats (leases, &stats);
+    assert (stats.active_leases == loaded.active_leases && stats.retained_leases == loaded.retained_leases);
+    assert (stats.active_objects == loaded.active_objects && stats.pending_reclaims == loaded.pending_reclaims);
+    assert (stats.services == loaded.services);
+    s_check_figures (leases);
+    assert (s_get (leases, la [4], &info) == GT_OK && info.cleanup_status == GT_CLEANUP_DEAD);
+    assert (s_get (leases, la [0], &info) == GT_OK && info.fence == old_fence);
+    s_create (leases, a [3], "svc-q", 1000, GT_ERR_QUOTA_EXCEEDED, NULL);
+    gt_lease_spec_t keyed = { a [1], GT_TYPE_UNKNOWN, "svc-q", true, 1000, NULL, NULL, "k-1" };
+    assert (gt_leases_create (leases, &keyed, &lease, err, sizeof (err)) == GT_ERR_CONFLICT);
+
+    //  Forgotten again, from the reloaded records: same figures as before
+    assert (gt_leases_forget_shards (leases, shards) == 7);
+    assert (s_hook_calls (&sink) == calls);
+    gt_leases_stats (leases, &stats);
+    assert (stats.active_leases == 1 && stats.retained_leases == 1);
+    assert (stats.active_objects == 1 && stats.pending_reclaims == 1 && stats.services == 2);
+    s_check_figures (leases);
+
+    //  No timer fires for them: past every deadline, only shard B's
+    size_t seen = sink.event_count;
+    for (int i = 0; i < 6; i++)
+        s_tick (leases, 2000);
+    assert (sink.event_count > seen);
+    for (size_t i = seen; i < sink.event_count; i++)
+        assert (gt_shard_of (sink.events [i].object_id) == shard_b);
+    gt_leases_stats (leases, &stats);
+    assert (stats.active_leases == 0 && stats.retained_leases == 0);
+    assert (stats.pending_reclaims == 0 && stats.services == 0);
+    assert (gt_leases_timeout (leases) == -1);
+
+    //  A forgotten object gets a new life above its old fence; the quota
+    //  and the idempotency key are free again
+    s_create (leases, a [0], "svc-q", 1000, GT_OK, la [0]);
+    assert (s_get (leases, la [0], &info) == GT_OK && info.fence > old_fence);
+    assert (gt_leases_create (leases, &keyed, &lease, err, sizeof (err)) == GT_OK);
+    s_create (leases, a [2], "svc-q", 1000, GT_OK, NULL);
+    s_create (leases, a [3], "svc-q", 1000, GT_ERR_QUOTA_EXCEEDED, NULL);
+    s_check_figures (leases);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+
+    //  Journaling: changes of other shards may be pending; undoing them
+    //  brings nothing forgotten back, and leaves every figure right
+    leases = gt_leases_new (config, &hooks, s_mono, s_wall);
+    gt_leases_journal (leases, true);
+    s_create (leases, a [0], "svc-x", 1000, GT_OK, la [0]);
+    s_create (leases, a [1], "svc-y", 1000, GT_OK, la [1]);
+    s_create (leases, a [2], "svc-z", 100, GT_OK, la [2]);
+    s_create (leases, b [0], "svc-z", 1000, GT_OK, lb [0]);
+    s_tick (leases, 100);                   //  la [2] expires: a reclaim pending
+    gt_leases_commit (leases, gt_leases_mark (leases));
+    gt_leases_mark_t mark = gt_leases_mark (leases);
+    //  Pending in shard B: svc-x now lives on there, a renewal, a new service
+    s_create (leases, b [1], "svc-x", 1000, GT_OK, lb [1]);
+    assert (s_renew (leases, lb [0], "svc-z", 2000) == GT_OK);
+    s_create (leases, b [1], "svc-w", 1000, GT_OK, NULL);
+    assert (gt_leases_forget_shards (leases, shards) == 3);
+    gt_leases_stats (leases, &stats);
+    assert (stats.active_leases == 3 && stats.retained_leases == 0 && stats.pending_reclaims == 0);
+    assert (stats.active_objects == 2 && stats.services == 3);      //  svc-x, svc-z, svc-w
+    s_check_figures (leases);
+    gt_leases_rollback (leases, mark);
+    for (int i = 0; i < 3; i++)
+        assert (s_get (leases, la [i], NULL) == GT_ERR_NOT_FOUND);
+    assert (s_get (leases, lb [1], NULL) == GT_ERR_NOT_FOUND);
+    assert (s_get (leases, lb [0], &info) == GT_OK && info.ttl_ms == 1000);
+    gt_leases_stats (leases, &stats);
+    assert (stats.active_leases == 1 && stats.retained_leases == 0 && stats.pending_reclaims == 0);
+    assert (stats.active_objects == 1 && stats.services == 1);      //  svc-z
+    s_check_figures (leases);
+    //  A service the rollback dropped is a new one next time
+    s_create (leases, b [1], "svc-x", 1000, GT_OK, lb [1]);
+    s_create (leases, b [1], "svc-y", 1000, GT_OK, NULL);
+    s_check_figures (leases);
+    //  Undone again; then kept
+    gt_leases_rollback (leases, mark);
+    s_check_figures (leases);
+    gt_leases_stats (leases, &stats);
+    assert (stats.active_leases == 1 && stats.services == 1);
+    s_create (leases, b [1], "svc-x", 1000, GT_OK, lb [1]);
+    gt_leases_commit (leases, gt_leases_mark (leases));
+    //  The reclaim that was pending in shard A never fires
+    seen = sink.event_count;
+    s_tick (leases, 5000);
+    s_tick (leases, 1000);
+    gt_leases_commit (leases, gt_leases_mark (leases));
+    gt_leases_stats (leases, &stats);
+    assert (stats.active_leases == 0 && stats.retained_leases == 0 && stats.services == 0);
+    assert (sink.event_count > seen);
+    for (size_t i = seen; i < sink.event_count; i++)
+        assert (gt_shard_of (sink.events [i].object_id) == shard_b);
+    assert (gt_leases_timeout (leases) == -1);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
 }
 
 void
@@ -710,5 +1066,6 @@ gt_leases_test (bool verbose)
     s_sink_reset (&sink);
     s_sink_reset (&sink2);
     s_test_callbacks (config);
+    s_test_forget (config);
     gt_config_destroy (&config);
 }

@@ -27,193 +27,25 @@ the tests are quick, except in the kill -9 test, which measures its 5 s
 with the defaults (3 s / 1 s).
 No sleeps as synchronisation: waits are polls with deadlines.
 """
-import itertools
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import msgpack
+
 import pytest
-import zmq
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pg_daemon import (BROKER_BIN, DATABASE_URL, DEADLINE, READY, _read_line, call,  # noqa: E402
-                       psql, running)
+from pg_daemon import DATABASE_URL, DEADLINE, psql  # noqa: E402
 from pg_daemon import database_fixture, no_daemon_left  # noqa: F401,E402  (fixtures)
+from cluster_nodes import (EXIT_STEPPED_DOWN, LEASE_S, Node, create_acknowledged, expired_events,  # noqa: E402
+                           nodes_fixture, reclaimed_per_object, shards, stored, wait_map, wait_subscribed)
 
 pytestmark = pytest.mark.skipif(not DATABASE_URL, reason="DATABASE_URL is not set (PostgreSQL tests)")
 
-LEASE_S = 1.2           # GC_SHARD_LEASE for these tests
-RENEW_S = 0.3           # GC_SHARD_RENEW
-EXIT_STEPPED_DOWN = 3   # the daemon's exit status after stepping down
-
-
-class Node:
-    """One daemon (GC_BROKER_ID name) on the database; it may be a standby
-    that prints its ready line only once it owns the shards."""
-
-    def __init__(self, url, tmp_path, name, lease_s=LEASE_S, renew_s=RENEW_S):
-        self.name = name
-        self.log_path = tmp_path / f"{name}.log"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("GC_")}
-        env.update({"GC_STORAGE_BACKEND": "postgres", "DATABASE_URL": url, "GC_BROKER_ID": name})
-        if lease_s:
-            env.update({"GC_SHARD_LEASE": str(lease_s), "GC_SHARD_RENEW": str(renew_s)})
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [BROKER_BIN, "--host", "127.0.0.1", "--port", "0", "--events-port", "0", "--metrics-port", "0",
-             "--min-lease", "0.05", "--max-leases-per-service", "100000"],
-            stdout=subprocess.PIPE, stderr=log, env=env)
-        log.close()
-        running.append(self.proc)
-        self.endpoint = self.events = None
-        self.context = zmq.Context()
-        self.rids = itertools.count(1)
-        self.dealer = None
-
-    def wait_ready(self, timeout=DEADLINE):
-        """Wait for the ready line (the shards are owned); the monotonic time it came."""
-        line = _read_line(self.proc.stdout, timeout)
-        at = time.monotonic()
-        match = READY.match(line or "")
-        assert match, f"{self.name} did not become ready (got {line!r}); log:\n{self.log()}"
-        self.endpoint, self.events, _ = match.groups()
-        self.dealer = self.context.socket(zmq.DEALER)
-        self.dealer.setsockopt(zmq.LINGER, 0)
-        self.dealer.connect(self.endpoint)
-        return at
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    def call(self, cmd, **fields):
-        return call(self.dealer, next(self.rids), cmd, **fields)
-
-    def subscriber(self):
-        sub = self.context.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.connect(self.events)
-        return sub
-
-    def signal(self, number):
-        self.proc.send_signal(number)
-
-    def wait_exit(self, timeout=DEADLINE):
-        return self.proc.wait(timeout=timeout)
-
-    def close(self):
-        self.context.destroy(linger=0)
-
-
-@pytest.fixture(name="nodes")
-def nodes_fixture():
-    made = []
-    yield made
-    for node in made:
-        if node.proc.poll() is None:
-            node.proc.kill()
-            node.proc.wait()
-        node.close()
-
-
-def shards(url):
-    """{owner: (number of shards, set of epochs)} from gt_shards."""
-    rows = psql(url, "SELECT coalesce (owner, ''), count (*), string_agg (DISTINCT epoch::text, ',')"
-                     " FROM gt_shards GROUP BY owner")
-    result = {}
-    for line in rows.splitlines():
-        owner, count, epochs = line.split("|")
-        result[owner] = (int(count), {int(epoch) for epoch in epochs.split(",")})
-    return result
-
-
-def wait_subscribed(node, sub, rid_base):
-    """Until sub hears the node's events: renew nothing, just create and release a probe."""
-    deadline = time.monotonic() + DEADLINE
-    for attempt in itertools.count():
-        assert time.monotonic() < deadline, "the subscriber never heard an event"
-        reply = node.call("CREATE", object_id=f"probe-{rid_base}-{attempt}", service_id="probe", ttl_ms=60000)
-        assert reply["code"] == "OK", reply
-        if sub.poll(200):
-            while sub.poll(50):
-                sub.recv_multipart()
-            return
-
-
-def create_acknowledged(node, prefix, count, ttl_ms_of, window=200):
-    """Pipelined CREATEs; {lease id: acknowledged lease} of those answered OK."""
-    acknowledged = {}
-    sent = {}
-    rids = itertools.count(1000000)
-    index = 0
-    dealer = node.dealer
-    while index < count or sent:
-        while index < count and len(sent) < window:
-            rid = next(rids)
-            dealer.send(msgpack.packb({"v": 1, "rid": rid, "cmd": "CREATE", "object_id": f"{prefix}-{index}",
-                                       "service_id": prefix, "ttl_ms": ttl_ms_of(index)}))
-            sent[rid] = index
-            index += 1
-        assert dealer.poll(int(DEADLINE * 1000)), "no reply within the deadline"
-        reply = msgpack.unpackb(dealer.recv(), raw=False)
-        if reply["rid"] not in sent:
-            continue
-        sent.pop(reply["rid"])
-        if reply["code"] == "OK":
-            acknowledged[reply["lease"]["id"]] = reply["lease"]
-    return acknowledged
-
-
-def stored(url, prefix):
-    """{lease id: (state, expires_at)} of gt_leases rows whose object starts with prefix."""
-    rows = psql(url, "SELECT replace (id::text, '-', ''), state, expires_at FROM gt_leases"
-                     f" WHERE object_id LIKE '{prefix}-%'")
-    result = {}
-    for line in rows.splitlines():
-        lease_id, state, expires_at = line.split("|")
-        result[lease_id] = (state, int(expires_at))
-    return result
-
-
-def reclaimed_per_object(url):
-    """{object id: number of object.reclaimed events in gt_events}: read through REPLAY's bodies."""
-    rows = psql(url, "SELECT encode (body, 'hex') FROM gt_events WHERE kind = 'object.reclaimed'")
-    counts = {}
-    for line in rows.splitlines():
-        event = msgpack.unpackb(bytes.fromhex(line), raw=False)
-        object_id = event["lease"]["object_id"]
-        counts[object_id] = counts.get(object_id, 0) + 1
-    return counts
-
-
-def wait_map(node, ready):
-    """The node's MAP reply once ready(reply) holds (the map follows the
-    database within a renewal)."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        reply = node.call("MAP")
-        assert reply["code"] == "OK", reply
-        if ready(reply):
-            return reply
-        assert time.monotonic() < deadline, reply
-        time.sleep(0.05)
-
-
-def expired_events(url):
-    """{lease id: [at of each lease.expired event]} from gt_events."""
-    rows = psql(url, "SELECT encode (body, 'hex') FROM gt_events WHERE kind = 'lease.expired'")
-    result = {}
-    for line in rows.splitlines():
-        event = msgpack.unpackb(bytes.fromhex(line), raw=False)
-        result.setdefault(event["lease"]["id"], []).append(event["at"])
-    return result
-
-
-# ---------------------------------------------------------------------------
 
 def test_standby_waits_then_takes_over_from_a_killed_owner_with_every_acknowledged_lease(database, tmp_path,
                                                                                           nodes):

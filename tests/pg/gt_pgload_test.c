@@ -132,7 +132,8 @@ gt_pgload_test (bool verbose)
 
     //  Not migrated: a clear error
     s_test_sink_t *sink = (s_test_sink_t *) zmalloc (sizeof (s_test_sink_t));
-    gt_pgload_options_t options = { false, 100, s_test_on_lease, s_test_on_object, s_test_on_event, sink, NULL };
+    gt_pgload_options_t options = { .ended_leases = false, .event_history = 100, .on_lease = s_test_on_lease,
+                                    .on_object = s_test_on_object, .on_event = s_test_on_event, .arg = sink };
     gt_pgload_result_t result;
     assert (gt_pgload (conn, &options, &result, err, sizeof err) == -1);
     assert (strstr (err, "gt_meta"));

@@ -39,7 +39,7 @@ static const char *
 s_test_kind_name (gt_pgshards_notice_kind_t kind)
 {
     return kind == GT_PGSHARDS_ACQUIRED? "ACQUIRED": kind == GT_PGSHARDS_LOST? "LOST":
-           kind == GT_PGSHARDS_MAP? "MAP": "STATE";
+           kind == GT_PGSHARDS_MAP? "MAP": kind == GT_PGSHARDS_SHED? "SHED": "STATE";
 }
 
 //  The next notice of kind within wait_ms: true when it came.  STATE and
@@ -155,6 +155,88 @@ s_test_prove (PGconn *conn, const char *broker_id, const char *epochs)
     }
     PQclear (result);
     return rc;
+}
+
+//  Cluster mode: a share each, handed over on join, taken on a crash.
+static gt_pgshards_t *
+s_test_start_cluster (const char *conninfo, const char *broker_id)
+{
+    gt_pgshards_options_t options;
+    gt_pgshards_options_init (&options);
+    options.broker_id = broker_id;
+    options.endpoint = "tcp://127.0.0.1:5555";
+    options.lease_ms = S_TEST_LEASE_MS;
+    options.renew_ms = S_TEST_RENEW_MS;
+    options.margin_ms = S_TEST_MARGIN_MS;
+    options.acquire_ms = S_TEST_ACQUIRE_MS;
+    options.cluster = true;
+    gt_pgshards_t *shards = gt_pgshards_new (conninfo, &options);
+    assert (shards);
+    return shards;
+}
+
+static unsigned
+s_test_count (const uint8_t *bitmap)
+{
+    unsigned count = 0;
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        count += gt_pgshards_has (bitmap, shard);
+    return count;
+}
+
+static void
+s_test_cluster (const char *conninfo, PGconn *check, bool verbose)
+{
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = NULL, owned_until = NULL, epoch = 0");
+    gt_pgtestdb_exec (check, "DELETE FROM gt_brokers");
+    //  Alone: its share is every shard
+    gt_pgshards_t *a = s_test_start_cluster (conninfo, "cluster-a");
+    gt_pgshards_notice_t notice;
+    assert (s_test_wait (a, GT_PGSHARDS_ACQUIRED, S_TEST_WAIT_MS, &notice));
+    assert (s_test_count (notice.shards) == 256 && notice.epochs [0] == 1 && notice.epochs [255] == 1);
+    assert (gt_pgshards_valid_until (a) > zclock_mono ());
+
+    //  A second joins: it finds nothing free; the first names its surplus,
+    //  the highest 128, and hands them over when told; the second takes
+    //  them at once (NOTIFY), each at epoch 2
+    gt_pgshards_t *b = s_test_start_cluster (conninfo, "cluster-b");
+    assert (s_test_wait (a, GT_PGSHARDS_SHED, S_TEST_WAIT_MS, &notice));
+    assert (s_test_count (notice.shards) == 128);
+    assert (gt_pgshards_has (notice.shards, 128) && gt_pgshards_has (notice.shards, 255));
+    assert (!gt_pgshards_has (notice.shards, 127));
+    //  Named once: no second SHED while the first waits
+    gt_pgshards_notice_t again;
+    assert (!s_test_wait (a, GT_PGSHARDS_SHED, 3 * S_TEST_ACQUIRE_MS, &again));
+    int64_t started = zclock_mono ();
+    assert (gt_pgshards_release_shards (a, notice.shards, 2000) == 128);
+    assert (s_test_wait (b, GT_PGSHARDS_ACQUIRED, S_TEST_WAIT_MS, &notice));
+    int64_t handover_ms = zclock_mono () - started;
+    if (verbose)
+        printf ("   cluster handover of 128 shards: %d ms\n", (int) handover_ms);
+    assert (s_test_count (notice.shards) == 128 && gt_pgshards_has (notice.shards, 200));
+    assert (notice.epochs [200] == 2);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner = 'cluster-a' AND epoch = 1"
+                                    " AND shard < 128 AND owned_until > now ()") == 128);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner = 'cluster-b' AND epoch = 2"
+                                    " AND shard >= 128 AND owned_until > now ()") == 128);
+    //  Balanced: nothing more moves, and both keep renewing
+    assert (!s_test_wait (a, GT_PGSHARDS_SHED, 3 * S_TEST_ACQUIRE_MS, &again));
+    assert (!s_test_wait (b, GT_PGSHARDS_ACQUIRED, S_TEST_RENEW_MS, &again));
+    int64_t valid = gt_pgshards_valid_until (a);
+    s_test_valid_beyond (a, valid);
+
+    //  The first crashes (no release): once its lease ran out on
+    //  PostgreSQL's clock, the second's share is every shard again
+    gt_pgshards_destroy (&a);
+    started = zclock_mono ();
+    assert (s_test_wait (b, GT_PGSHARDS_ACQUIRED, S_TEST_WAIT_MS, &notice));
+    if (verbose)
+        printf ("   cluster takeover after a crash: %d ms\n", (int) (zclock_mono () - started));
+    assert (s_test_count (notice.shards) == 128 && gt_pgshards_has (notice.shards, 0));
+    assert (notice.epochs [0] == 2);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner = 'cluster-b'") == 256);
+    assert (gt_pgshards_release (b, 2000) == 256);
+    gt_pgshards_destroy (&b);
 }
 
 void
@@ -327,6 +409,8 @@ gt_pgshards_test (bool verbose)
     assert (gt_pgshards_release (d2, 2000) == 256);
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner IS NULL") == 256);
     gt_pgshards_destroy (&d2);
+
+    s_test_cluster (conninfo, check, verbose);
 
     PQfinish (check);
     gt_pgtestdb_destroy (&testdb);

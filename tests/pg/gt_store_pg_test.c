@@ -158,7 +158,7 @@ gt_store_pg_test (bool verbose)
     s_test_recovered_t recovered;
     memset (&recovered, 0, sizeof (recovered));
     gt_store_loader_t loader = { &recovered, s_test_on_lease, s_test_on_object, s_test_on_event,
-                                 s_test_on_counters, s_test_on_callback };
+                                 s_test_on_counters, s_test_on_callback, NULL, NULL };
     assert (gt_store_recover (store, &loader, err, sizeof (err)) == 0);
     assert (recovered.leases == 0 && recovered.last_seq == 0);
     assert (gt_store_healthy (store));

@@ -494,6 +494,17 @@ s_event_row (s_loader_t *self, const char **values, const int32_t *lengths)
     if (!gt_event_kind_parse (self->strings.data + kind_text, &kind))
         return s_fail (self, "bad event row in gt_events: unknown kind %s", self->strings.data + kind_text);
     self->result->events++;
+    if (self->options->shards) {
+        //  Cluster mode: a sixth column, the shard
+        uint64_t shard;
+        if (!s_int8 (values [5], lengths [5], false, &shard) || shard >= GT_SHARD_COUNT)
+            return s_fail (self, "bad event row in gt_shard_events: %s", "bad shard");
+        if (self->options->on_shard_event
+        &&  self->options->on_shard_event (self->options->arg, (unsigned) shard, seq, self->strings.data + topic,
+                                           values [4], (size_t) lengths [4]) != 0)
+            return s_fail (self, "%s", "the load was stopped by its caller");
+        return 0;
+    }
     if (self->options->on_event
     &&  self->options->on_event (self->options->arg, seq, kind, at, self->strings.data + topic,
                                  values [4], (size_t) lengths [4]) != 0)
@@ -560,35 +571,101 @@ s_exec (s_loader_t *self, PGconn *conn, const char *sql)
     return rc;
 }
 
+//  Cluster mode: the shards' newest seqs (to on_shard_seq) and the largest
+//  fence of any shard.
+static int
+s_load_shard_counters (s_loader_t *self, PGconn *conn, const char *shards)
+{
+    char sql [2048];
+    snprintf (sql, sizeof sql,
+        "SELECT shard, last_seq, (SELECT greatest (max (c.fence_counter), (SELECT fence_counter FROM gt_meta))"
+        "                          FROM gt_shard_counters c)"
+        "  FROM gt_shard_counters WHERE shard = ANY ('%s'::smallint []) ORDER BY shard", shards);
+    PGresult *result = PQexec (conn, sql);
+    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQnfields (result) != 3) {
+        s_fail (self, "cannot read gt_shard_counters: %s", PQerrorMessage (conn));
+        PQclear (result);
+        return -1;
+    }
+    for (int row = 0; row < PQntuples (result); row++) {
+        unsigned shard = (unsigned) strtoul (PQgetvalue (result, row, 0), NULL, 10);
+        uint64_t last_seq = strtoull (PQgetvalue (result, row, 1), NULL, 10);
+        if (row == 0)
+            self->result->fence_counter = strtoull (PQgetvalue (result, row, 2), NULL, 10);
+        if (last_seq > self->result->last_seq)
+            self->result->last_seq = last_seq;
+        if (shard < GT_SHARD_COUNT && self->options->on_shard_seq
+        &&  self->options->on_shard_seq (self->options->arg, shard, last_seq) != 0) {
+            PQclear (result);
+            return s_fail (self, "%s", "the load was stopped by its caller");
+        }
+    }
+    PQclear (result);
+    return 0;
+}
+
 static int
 s_load (s_loader_t *self, PGconn *conn)
 {
     const gt_pgload_options_t *options = self->options;
-    PGresult *result = PQexec (conn,
-        "SELECT last_seq, fence_counter, (SELECT coalesce (max (seq), 0) FROM gt_events) FROM gt_meta");
-    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
-        s_fail (self, "cannot read gt_meta: %s", PQntuples (result) == 0 && PQresultStatus (result)
-                == PGRES_TUPLES_OK? "no row": PQerrorMessage (conn));
-        PQclear (result);
-        return -1;
+    //  Cluster mode: a filter on the shards, as an array literal
+    char shards [GT_SHARD_COUNT * 4 + 3] = "";
+    char where [GT_SHARD_COUNT * 4 + 64] = "";
+    if (options->shards) {
+        size_t at = 0;
+        shards [at++] = '{';
+        for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+            if ((options->shards [shard / 8] >> (shard % 8)) & 1)
+                at += (size_t) snprintf (shards + at, sizeof shards - at, "%s%u", at > 1? ",": "", shard);
+        shards [at++] = '}';
+        shards [at] = 0;
+        snprintf (where, sizeof where, "shard = ANY ('%s'::smallint [])", shards);
+        if (s_load_shard_counters (self, conn, shards))
+            return -1;
     }
-    uint64_t last_seq = strtoull (PQgetvalue (result, 0, 0), NULL, 10);
-    uint64_t max_seq = strtoull (PQgetvalue (result, 0, 2), NULL, 10);
-    self->result->last_seq = last_seq > max_seq? last_seq: max_seq;
-    self->result->fence_counter = strtoull (PQgetvalue (result, 0, 1), NULL, 10);
-    PQclear (result);
+    else {
+        PGresult *result = PQexec (conn,
+            "SELECT last_seq, fence_counter, (SELECT coalesce (max (seq), 0) FROM gt_events) FROM gt_meta");
+        if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
+            s_fail (self, "cannot read gt_meta: %s", PQntuples (result) == 0 && PQresultStatus (result)
+                    == PGRES_TUPLES_OK? "no row": PQerrorMessage (conn));
+            PQclear (result);
+            return -1;
+        }
+        uint64_t last_seq = strtoull (PQgetvalue (result, 0, 0), NULL, 10);
+        uint64_t max_seq = strtoull (PQgetvalue (result, 0, 2), NULL, 10);
+        self->result->last_seq = last_seq > max_seq? last_seq: max_seq;
+        self->result->fence_counter = strtoull (PQgetvalue (result, 0, 1), NULL, 10);
+        PQclear (result);
+    }
 
-    char sql [512];
+    char sql [4096];
+    const char *lease_filter = options->ended_leases? (*where? " WHERE ": ""): " WHERE state = 'ACTIVE'";
     snprintf (sql, sizeof sql,
         "COPY (SELECT id, object_id, object_type, service_id, state, fence, ttl_ms,"
         " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
         " cleanup_status, cleanup_attempts, cleanup_error"
-        " FROM gt_leases%s ORDER BY created_at) TO STDOUT (FORMAT binary)",
-        options->ended_leases? "": " WHERE state = 'ACTIVE'");
-    if (s_copy (self, conn, sql, 17, s_lease_row)
-    ||  s_copy (self, conn, "COPY (SELECT object_id, fence, live, pending_at, reason, last_lease_id"
-                            " FROM gt_objects) TO STDOUT (FORMAT binary)", 6, s_object_row))
+        " FROM gt_leases%s%s%s ORDER BY created_at) TO STDOUT (FORMAT binary)",
+        lease_filter, *where && !options->ended_leases? " AND ": "", where);
+    if (s_copy (self, conn, sql, 17, s_lease_row))
         return -1;
+    snprintf (sql, sizeof sql, "COPY (SELECT object_id, fence, live, pending_at, reason, last_lease_id"
+                               " FROM gt_objects%s%s) TO STDOUT (FORMAT binary)", *where? " WHERE ": "", where);
+    if (s_copy (self, conn, sql, 6, s_object_row))
+        return -1;
+    if (options->event_history && options->shards) {
+        uint64_t keep = options->event_history / GT_SHARD_COUNT;
+        if (keep < 100)
+            keep = 100;
+        snprintf (sql, sizeof sql,
+            "COPY (SELECT e.seq, e.kind, e.at, e.topic, e.body, e.shard::int8 FROM gt_shard_events e"
+            " JOIN gt_shard_counters c ON c.shard = e.shard"
+            " WHERE e.%s AND e.seq > c.last_seq - %" PRIu64 " ORDER BY e.shard, e.seq) TO STDOUT (FORMAT binary)",
+            where, keep);
+        if (s_copy (self, conn, sql, 6, s_event_row))
+            return -1;
+    }
+    else
     if (options->event_history) {
         uint64_t after = self->result->last_seq > options->event_history?
                          self->result->last_seq - options->event_history: 0;
@@ -598,11 +675,11 @@ s_load (s_loader_t *self, PGconn *conn)
         if (s_copy (self, conn, sql, 5, s_event_row))
             return -1;
     }
-    if (options->on_callback
-    &&  s_copy (self, conn, "COPY (SELECT job_id, lease_id, url, body, max_retries, retry_delay_ms,"
-                            " attempts, status, next_at, last_error, coalesce (shard, 0::smallint)"
-                            " FROM gt_callbacks ORDER BY job_id) TO STDOUT (FORMAT binary)",
-                            11, s_callback_row))
+    snprintf (sql, sizeof sql, "COPY (SELECT job_id, lease_id, url, body, max_retries, retry_delay_ms,"
+                               " attempts, status, next_at, last_error, coalesce (shard, 0::smallint)"
+                               " FROM gt_callbacks%s%s ORDER BY job_id) TO STDOUT (FORMAT binary)",
+                               *where? " WHERE ": "", where);
+    if (options->on_callback && s_copy (self, conn, sql, 11, s_callback_row))
         return -1;
     return 0;
 }

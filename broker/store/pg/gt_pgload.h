@@ -32,6 +32,15 @@ typedef struct {
     void *arg;                      //  passed to every callback
     //  Outbox rows (gt_callbacks), after every lease; may be NULL
     int (*on_callback) (void *arg, const gt_pgcallback_t *callback);
+    //  Cluster mode (GTLP.md §14.1): load only these shards (a bitmap of
+    //  GT_SHARD_COUNT bits), their events from gt_shard_events (the newest
+    //  event_history / 256, at least 100, of each) to on_shard_event, and
+    //  each shard's newest seq to on_shard_seq; fence_counter is then the
+    //  largest of every shard's.  NULL: single mode, everything.
+    const uint8_t *shards;
+    int (*on_shard_event) (void *arg, unsigned shard, uint64_t seq, const char *topic,
+                           const void *body, size_t body_len);
+    int (*on_shard_seq) (void *arg, unsigned shard, uint64_t last_seq);
 } gt_pgload_options_t;
 
 typedef struct {

@@ -101,6 +101,9 @@ typedef struct {
     int64_t warned_at;              //  when (mono ms)
     unsigned warnings_suppressed;   //  repeats not logged since
     gt_shard_map_t *map;            //  the last map sent in a MAP notice, or NULL
+    int64_t acquire_due;            //  cluster mode: next look for a share (mono ms)
+    uint8_t shedding [GT_PGSHARDS_BITMAP];  //  cluster mode: named in a SHED, not released yet
+    bool shed_pending;              //  cluster mode: a SHED waits for its release
 } s_shards_t;
 
 //  --------------------------------------------------------------------------
@@ -656,6 +659,186 @@ s_acquire (s_shards_t *self)
     }
 }
 
+//  Cluster mode: heartbeat, count the live brokers, take free, expired or
+//  own shards up to the share, and name the surplus when above it.
+static void
+s_acquire_share (s_shards_t *self)
+{
+    self->notified = false;
+    self->acquire_due = zclock_mono () + self->options.acquire_ms;
+    char shards_text [S_SHARDS_TEXT], epochs_text [S_EPOCHS_TEXT], held_text [16];
+    s_held_arrays (self, shards_text, sizeof shards_text, epochs_text, sizeof epochs_text);
+    snprintf (held_text, sizeof held_text, "%u", self->held_count);
+    const char *values [] = { self->broker_id, self->endpoint, self->events_endpoint,
+                              self->lease_text, self->registered? "f": "t", shards_text, held_text };
+    int64_t sent_at = zclock_mono ();
+    PGresult *result = s_exec (self, s_deadline (self),
+        "WITH " S_SQL_SEEN ","
+        " target AS (SELECT ceil (256.0 / (1 + count (*)))::int AS n FROM gt_brokers"
+        "             WHERE seen_until >= now () AND broker_id <> $1),"
+        " pick AS (SELECT shard FROM gt_shards"
+        "           WHERE (owner IS NULL OR owned_until < now () OR owner = $1)"
+        "             AND NOT (shard = ANY ($6::smallint []))"
+        "           ORDER BY shard LIMIT greatest (0, (SELECT n FROM target) - $7::int)"
+        "             FOR UPDATE SKIP LOCKED),"
+        " taken AS (UPDATE gt_shards s SET owner = $1, epoch = s.epoch + 1,"
+        "                  owned_until = now () + $4::bigint * interval '1 millisecond'"
+        "             FROM pick WHERE s.shard = pick.shard RETURNING s.shard, s.epoch)"
+        " SELECT t.n, taken.shard, taken.epoch FROM target t LEFT JOIN taken ON true", 7, values);
+    if (!result)
+        return;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQnfields (result) != 3 || PQntuples (result) < 1) {
+        char reason [S_TEXT];
+        s_result_error (result, "cannot acquire a share of the shards: ", reason, sizeof reason);
+        s_warn (self, reason);
+        PQclear (result);
+        return;
+    }
+    self->registered = true;
+    long long target = 0;
+    gt_pgshards_notice_t notice;
+    memset (&notice, 0, sizeof notice);
+    notice.kind = GT_PGSHARDS_ACQUIRED;
+    unsigned taken = 0;
+    bool malformed = !s_parse (PQgetvalue (result, 0, 0), 1, GT_SHARD_COUNT, &target);
+    for (int row = 0; row < PQntuples (result) && !malformed; row++) {
+        if (PQgetisnull (result, row, 1))
+            continue;                   //  nothing taken
+        long long shard, epoch;
+        if (!s_parse (PQgetvalue (result, row, 1), 0, GT_SHARD_COUNT - 1, &shard)
+        ||  !s_parse (PQgetvalue (result, row, 2), 1, INT64_MAX, &epoch)
+        ||  gt_pgshards_has (notice.shards, (unsigned) shard) || gt_pgshards_has (self->held, (unsigned) shard))
+            malformed = true;
+        else {
+            gt_pgshards_set (notice.shards, (unsigned) shard);
+            notice.epochs [shard] = (uint64_t) epoch;
+            taken++;
+        }
+    }
+    PQclear (result);
+    if (malformed) {
+        //  Committed already: what we cannot read runs out (and is fenced)
+        s_warn (self, "the share acquisition returned a malformed row: ignored");
+        return;
+    }
+    if (taken) {
+        bool first = self->held_count == 0;
+        for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+            if (gt_pgshards_has (notice.shards, shard)) {
+                gt_pgshards_set (self->held, shard);
+                self->epochs [shard] = notice.epochs [shard];
+            }
+        self->held_count += taken;
+        if (first) {
+            //  The others' renewal times are older: only a first share sets it
+            s_set_valid_until (self, sent_at + self->options.lease_ms - self->options.margin_ms);
+            self->next_due = sent_at + self->options.renew_ms;
+        }
+        s_notice (self, &notice);
+        gt_log_info (S_COMPONENT, "broker %s acquired %u shards (now %u, its share %lld)",
+                     self->broker_id, taken, self->held_count, target);
+    }
+    //  Above the share: name the surplus, highest shards first, one SHED
+    //  at a time
+    if (!self->shed_pending && self->held_count > (unsigned) target) {
+        gt_pgshards_notice_t shed;
+        memset (&shed, 0, sizeof shed);
+        shed.kind = GT_PGSHARDS_SHED;
+        unsigned surplus = self->held_count - (unsigned) target;
+        for (int shard = GT_SHARD_COUNT - 1; shard >= 0 && surplus; shard--)
+            if (gt_pgshards_has (self->held, (unsigned) shard)) {
+                gt_pgshards_set (shed.shards, (unsigned) shard);
+                surplus--;
+            }
+        snprintf (shed.text, sizeof shed.text, "%u shards are above this broker's share of %lld",
+                  self->held_count - (unsigned) target, target);
+        memcpy (self->shedding, shed.shards, sizeof self->shedding);
+        self->shed_pending = true;
+        s_notice (self, &shed);
+        gt_log_info (S_COMPONENT, "broker %s hands over %s", self->broker_id, shed.text);
+    }
+}
+
+//  RELEASE_SHARDS: owner NULL on the named held shards at their epochs,
+//  NOTIFY.  Returns the number released, -1 if it could not.
+static int
+s_release_shards (s_shards_t *self, const uint8_t *shards, int64_t timeout_ms)
+{
+    uint8_t kept [GT_PGSHARDS_BITMAP];
+    memcpy (kept, self->held, sizeof kept);
+    unsigned kept_count = self->held_count;
+    //  s_held_arrays reads held: point it at the ones to release
+    for (unsigned index = 0; index < GT_PGSHARDS_BITMAP; index++)
+        self->held [index] = kept [index] & shards [index];
+    unsigned releasing = 0;
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        releasing += gt_pgshards_has (self->held, shard);
+    char shards_text [S_SHARDS_TEXT], epochs_text [S_EPOCHS_TEXT];
+    s_held_arrays (self, shards_text, sizeof shards_text, epochs_text, sizeof epochs_text);
+    //  From here on they are not ours, whatever PostgreSQL answers: the
+    //  broker forgot them, and if the release is lost they run out
+    for (unsigned index = 0; index < GT_PGSHARDS_BITMAP; index++) {
+        self->held [index] = kept [index] & (uint8_t) ~shards [index];
+        self->shedding [index] &= (uint8_t) ~shards [index];
+    }
+    self->held_count = kept_count - releasing;
+    self->shed_pending = false;
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        if (gt_pgshards_has (shards, shard))
+            self->epochs [shard] = 0;
+    if (self->held_count == 0)
+        s_set_valid_until (self, 0);
+    if (releasing == 0)
+        return 0;
+    if (!self->conn)
+        return -1;
+    const char *values [] = { self->broker_id, shards_text, epochs_text };
+    int64_t deadline = zclock_mono () + timeout_ms;
+    if (deadline > s_deadline (self))
+        deadline = s_deadline (self);
+    PGresult *result = s_exec (self, deadline,
+        "WITH released AS (UPDATE gt_shards s SET owner = NULL, owned_until = NULL"
+        "                    FROM unnest ($2::smallint [], $3::bigint []) AS held (shard, epoch)"
+        "                   WHERE s.shard = held.shard AND s.epoch = held.epoch AND s.owner = $1"
+        "               RETURNING s.shard)"
+        " SELECT (SELECT count (*) FROM released), pg_notify ('gt_shards', $1)", 3, values);
+    int released = -1;
+    long long count;
+    if (result && PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1
+    &&  s_parse (PQgetvalue (result, 0, 0), 0, GT_SHARD_COUNT, &count))
+        released = (int) count;
+    else
+    if (result) {
+        char reason [S_TEXT];
+        s_result_error (result, "cannot hand the shards over: ", reason, sizeof reason);
+        s_warn (self, reason);
+    }
+    PQclear (result);
+    gt_log_info (S_COMPONENT, "broker %s handed %d shards over (%u still held)", self->broker_id,
+                 released, self->held_count);
+    //  Look for the share again soon: the next surplus, if any
+    self->acquire_due = zclock_mono ();
+    return released;
+}
+
+//  RELEASE_SHARDS number timeout (then the bitmap frame): answer number
+//  and the count on the pipe.
+static void
+s_on_release_shards (s_shards_t *self, zmsg_t *msg)
+{
+    char *number = zmsg_popstr (msg);
+    char *timeout = zmsg_popstr (msg);
+    zframe_t *bitmap = zmsg_pop (msg);
+    long long timeout_ms;
+    assert (number && timeout && s_parse (timeout, 0, INT64_MAX, &timeout_ms));
+    assert (bitmap && zframe_size (bitmap) == GT_PGSHARDS_BITMAP);
+    int released = s_release_shards (self, zframe_data (bitmap), timeout_ms);
+    zsock_send (self->pipe, "si", number, released);
+    zframe_destroy (&bitmap);
+    zstr_free (&number);
+    zstr_free (&timeout);
+}
+
 //  Who holds shard now, for a LOST notice's text.
 static void
 s_who_took (s_shards_t *self, unsigned shard, char *text, size_t size)
@@ -836,6 +1019,13 @@ s_poll_timeout (s_shards_t *self)
     if (s_finished (self))
         return -1;
     int64_t due = self->conn? self->next_due: self->retry_at;
+    if (self->conn && self->options.cluster && !self->stepped_down) {
+        if (self->held_count == 0 || self->acquire_due < due)
+            due = self->acquire_due;
+        if (self->notified)
+            due = 0;
+    }
+    else
     if (self->conn && self->held_count == 0 && self->notified)
         due = 0;
     int64_t now = zclock_mono ();
@@ -869,7 +1059,7 @@ s_read_map (s_shards_t *self)
         PQclear (result);
         return;
     }
-    gt_shard_map_t *map = gt_shard_map_new ((uint64_t) version, false);
+    gt_shard_map_t *map = gt_shard_map_new ((uint64_t) version, self->options.cluster);
     for (int row = 0; row < PQntuples (result); row++) {
         size_t broker = gt_shard_map_add_broker (map, PQgetvalue (result, row, 1),
                                                  PQgetvalue (result, row, 2), PQgetvalue (result, row, 3));
@@ -912,8 +1102,13 @@ s_service (s_shards_t *self)
             }
         }
         else
-        if (self->conn && (self->notified || zclock_mono () >= self->next_due)) {
+        if (self->conn && !self->options.cluster && (self->notified || zclock_mono () >= self->next_due)) {
             s_acquire (self);       //  (holding nothing, not finished: a standby)
+            looked = true;
+        }
+        if (self->conn && self->options.cluster && !self->stepped_down
+        &&  (self->notified || zclock_mono () >= self->acquire_due)) {
+            s_acquire_share (self);
             looked = true;
         }
         if (looked && self->conn && !s_finished (self))
@@ -1010,6 +1205,9 @@ s_shards_actor (zsock_t *pipe, void *pointer)
             else
             if (command && streq (command, "ADVERTISE"))
                 s_on_advertise (self, msg);
+            else
+            if (command && streq (command, "RELEASE_SHARDS"))
+                s_on_release_shards (self, msg);
             zstr_free (&command);
             zmsg_destroy (&msg);
             if (terminated)
@@ -1048,6 +1246,8 @@ struct gt_pgshards_t {
     _Atomic int64_t valid_until;    //  written by the thread, read by any
     uint64_t releases;              //  RELEASE requests sent (numbers their answers)
 };
+
+static int s_await_release (gt_pgshards_t *self, const char *number, int64_t timeout_ms);
 
 void
 gt_pgshards_options_init (gt_pgshards_options_t *options)
@@ -1120,6 +1320,27 @@ gt_pgshards_destroy (gt_pgshards_t **self_p)
     }
 }
 
+int
+gt_pgshards_release_shards (gt_pgshards_t *self, const uint8_t *shards, int64_t timeout_ms)
+{
+    assert (self);
+    assert (shards);
+    assert (timeout_ms >= 0);
+    char number [24], timeout [24];
+    snprintf (number, sizeof number, "%" PRIu64, ++self->releases);
+    snprintf (timeout, sizeof timeout, "%" PRId64, timeout_ms);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "RELEASE_SHARDS");
+    zmsg_addstr (msg, number);
+    zmsg_addstr (msg, timeout);
+    zmsg_addmem (msg, shards, GT_PGSHARDS_BITMAP);
+    if (zmsg_send (&msg, self->actor) != 0) {
+        zmsg_destroy (&msg);
+        return -1;
+    }
+    return s_await_release (self, number, timeout_ms);
+}
+
 void
 gt_pgshards_advertise (gt_pgshards_t *self, bool events, const char *endpoint)
 {
@@ -1167,6 +1388,14 @@ gt_pgshards_release (gt_pgshards_t *self, int64_t timeout_ms)
     snprintf (timeout, sizeof timeout, "%" PRId64, timeout_ms);
     if (zstr_sendx (self->actor, "RELEASE", number, timeout, NULL) != 0)
         return -1;
+    return s_await_release (self, number, timeout_ms);
+}
+
+//  Wait for the answer numbered number, up to timeout_ms (plus the
+//  thread's own statement deadline, which bounds it anyway).
+static int
+s_await_release (gt_pgshards_t *self, const char *number, int64_t timeout_ms)
+{
     zpoller_t *poller = zpoller_new (self->actor, NULL);
     assert (poller);
     int64_t deadline = zclock_mono () + timeout_ms;

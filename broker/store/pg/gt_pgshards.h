@@ -27,6 +27,18 @@
     * Release (graceful stop): owner = NULL on its shards and NOTIFY
       gt_shards in one transaction, so a standby acquires at once.
 
+    Cluster mode (options.cluster, GTLP.md §14.1): a broker holds a SHARE.
+    Every acquire_ms (and on a NOTIFY) it heartbeats, counts the live
+    brokers (gt_brokers seen until now or later: n), and takes free,
+    expired or its own shards up to ceil (256 / n), skipping rows another
+    broker is taking at that moment (SKIP LOCKED), lowest shards first,
+    each at its epoch + 1: ACQUIRED names only the new ones.  When it holds
+    more than its share (a broker joined) it asks the broker to hand the
+    surplus over (SHED, the highest shards); the broker stops acting on
+    them, makes what it wrote durable, forgets them, and calls
+    gt_pgshards_release_shards; only then is the next surplus named.  A
+    dead broker's shards run out and the others' shares grow to take them.
+
     The epoch is what fences.  The writer's every transaction starts with
     gt_prove_epochs (004_shards.sql), which fails it unless this broker
     still holds each shard it writes at the epoch it acquired.  A broker
@@ -76,12 +88,14 @@ typedef struct {
     int64_t renew_ms;               //  renewal period (< lease_ms - margin_ms); default 1000
     int64_t margin_ms;              //  self-fencing margin; default 500
     int64_t acquire_ms;             //  standby's acquisition poll; default 500
+    bool cluster;                   //  cluster mode: a share of the shards, not all or none (see above)
 } gt_pgshards_options_t;
 
 typedef enum {
     GT_PGSHARDS_ACQUIRED = 0,       //  shards acquired (epochs valid for them)
     GT_PGSHARDS_LOST,               //  shards lost to another broker
     GT_PGSHARDS_STATE,              //  connection state changed
+    GT_PGSHARDS_SHED,               //  cluster mode: hand these over (gt_pgshards_release_shards)
     GT_PGSHARDS_MAP                 //  who owns what changed (map)
 } gt_pgshards_notice_kind_t;
 
@@ -90,7 +104,7 @@ typedef struct {
     uint8_t shards [GT_PGSHARDS_BITMAP];    //  ACQUIRED / LOST: the shards concerned
     uint64_t epochs [GT_SHARD_COUNT];       //  ACQUIRED: epoch of each shard in shards
     bool connected;                 //  STATE: connected (else lost)
-    char text [256];                //  STATE: detail; LOST: who took them; else empty
+    char text [256];                //  STATE: detail; LOST: who took them; SHED: why; else empty
     gt_shard_map_t *map;            //  MAP: the new map, the receiver's to destroy; else NULL
 } gt_pgshards_notice_t;
 
@@ -121,6 +135,12 @@ int64_t gt_pgshards_valid_until (gt_pgshards_t *self);
 //  Returns the number of shards released, -1 if it could not (then they
 //  expire after lease_ms).  The caller must have stopped writing first.
 int gt_pgshards_release (gt_pgshards_t *self, int64_t timeout_ms);
+
+//  Cluster mode: hand these shards over (owner NULL at their epochs,
+//  NOTIFY gt_shards), after a SHED notice named them and the broker
+//  stopped acting on them; waits up to timeout_ms.  The others stay held.
+//  Returns the number released, -1 if it could not (they run out).
+int gt_pgshards_release_shards (gt_pgshards_t *self, const uint8_t *shards, int64_t timeout_ms);
 
 //  Record another advertised endpoint (events: the events one) from the
 //  next heartbeat on, which comes at once; NULL or "" keeps the current.

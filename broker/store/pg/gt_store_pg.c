@@ -49,7 +49,22 @@ typedef struct {
     bool lost;                      //  another broker took them: act on nothing again
     gt_shard_map_t *map;            //  the latest MAP notice's map (GTLP.md §14.2), or NULL
     uint64_t epochs [GT_SHARD_COUNT];   //  the epoch of each shard, as acquired
+    bool cluster;                   //  GC_CLUSTER: a share of the shards (GTLP.md §14.1)
+    uint8_t owned [GT_SHARD_COUNT / 8];     //  cluster mode: loaded and served
+    uint8_t acquired [GT_SHARD_COUNT / 8];  //  cluster mode: acquired, waiting to be loaded
+    uint8_t leaving [GT_SHARD_COUNT / 8];   //  cluster mode: to hand over (SHED), still owned
+    uint64_t flushes;               //  batches flushed (the cluster mode's prune cadence)
 } s_pg_t;
+
+//  Shards of a bitmap, any at all
+static bool
+s_any (const uint8_t *bitmap)
+{
+    for (unsigned index = 0; index < GT_SHARD_COUNT / 8; index++)
+        if (bitmap [index])
+            return true;
+    return false;
+}
 
 //  --------------------------------------------------------------------------
 //  Connection string
@@ -238,6 +253,7 @@ s_start_writer (s_pg_t *self)
         options.pipeline_depth = 1;
     }
     options.broker_id = self->broker_id;
+    options.cluster = self->cluster;
     self->writer = gt_pgwriter_new (self->conninfo, &self->conn, &options);
     self->healthy = gt_pgwriter_connected (self->writer);
 }
@@ -257,7 +273,14 @@ s_flush (void *impl, uint64_t batch)
         return GT_STORE_DONE;       //  nothing to write: only reads in this turn
     if (self->owning)
         gt_pgbatch_fence (self->batch, self->epochs);
-    if (self->event_history > 0 && last_seq > self->event_history) {
+    //  Cluster mode: each shard keeps its newest events (as many as the
+    //  loader reads back); pruned now and then, in the shards written
+    if (self->cluster && self->event_history > 0 && ++self->flushes % 256 == 0) {
+        uint64_t keep = self->event_history / GT_SHARD_COUNT;
+        gt_pgbatch_events_prune_shards (self->batch, keep < 100? 100: keep);
+    }
+    else
+    if (!self->cluster && self->event_history > 0 && last_seq > self->event_history) {
         uint64_t below = last_seq - self->event_history + 1;
         if (below >= self->pruned_below + GT_STORE_PG_PRUNE_STEP) {
             gt_pgbatch_events_prune (self->batch, below);
@@ -348,7 +371,12 @@ s_fenced (void *impl)
     s_pg_t *self = s_pg (impl);
     if (!self->owning)
         return false;               //  never recovered (selftests): nothing to fence
-    return self->lost || !self->shards || zclock_mono () >= gt_pgshards_valid_until (self->shards);
+    if (self->lost || !self->shards)
+        return true;
+    //  Cluster mode: a broker holding no shard has nothing to fence
+    if (self->cluster && !s_any (self->owned) && !s_any (self->acquired))
+        return false;
+    return zclock_mono () >= gt_pgshards_valid_until (self->shards);
 }
 
 static bool
@@ -366,6 +394,7 @@ s_ownership_start (s_pg_t *self)
     self->ownership.broker_id = self->broker_id;
     self->ownership.endpoint = self->endpoint;
     self->ownership.events_endpoint = self->events_endpoint;
+    self->ownership.cluster = self->cluster;
     self->shards = gt_pgshards_new (self->conninfo, &self->ownership);
     assert (self->shards);          //  options were checked with the config
 }
@@ -384,9 +413,18 @@ s_ownership_notice (s_pg_t *self, gt_pgshards_notice_t *notice)
         if (self->lost)
             return false;
         for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
-            if (gt_pgshards_has (notice->shards, shard))
+            if (gt_pgshards_has (notice->shards, shard)) {
                 self->epochs [shard] = notice->epochs [shard];
+                if (self->cluster)
+                    gt_pgshards_set (self->acquired, shard);    //  served once loaded
+            }
         self->owning = true;
+    }
+    else
+    if (notice->kind == GT_PGSHARDS_SHED) {
+        for (unsigned index = 0; index < GT_SHARD_COUNT / 8; index++)
+            self->leaving [index] |= notice->shards [index];
+        gt_log_info ("store", "handing shards over: %s", notice->text);
     }
     else
     if (notice->kind == GT_PGSHARDS_LOST) {
@@ -542,6 +580,24 @@ s_on_event (void *arg, uint64_t seq, gt_event_kind_t kind, uint64_t at,
 }
 
 static int
+s_on_shard_event (void *arg, unsigned shard, uint64_t seq, const char *topic, const void *body, size_t body_len)
+{
+    s_load_t *load = (s_load_t *) arg;
+    if (load->loader->shard_event)
+        load->loader->shard_event (load->loader->ctx, shard, seq, topic, body, body_len);
+    return 0;
+}
+
+static int
+s_on_shard_seq (void *arg, unsigned shard, uint64_t last_seq)
+{
+    s_load_t *load = (s_load_t *) arg;
+    if (load->loader->shard_seq)
+        load->loader->shard_seq (load->loader->ctx, shard, last_seq);
+    return 0;
+}
+
+static int
 s_on_callback (void *arg, const gt_pgcallback_t *callback)
 {
     s_load_t *load = (s_load_t *) arg;
@@ -554,19 +610,80 @@ s_on_callback (void *arg, const gt_pgcallback_t *callback)
     return 0;
 }
 
+//  The database's mode (005_cluster.sql): set by the first broker, the
+//  same for every later one.  Cluster mode: this broker's token row.
 static int
-s_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t err_size)
+s_check_mode (s_pg_t *self, char *err, size_t err_size)
 {
-    s_pg_t *self = s_pg (impl);
-    if (!self->conn) {
-        snprintf (err, err_size, "the PostgreSQL store was recovered already");
-        return -1;
+    const char *mode = self->cluster? "cluster": "single";
+    const char *values [] = { mode, self->broker_id };
+    PGresult *result = PQexecParams (self->conn,
+        "WITH decided AS (UPDATE gt_meta SET mode = $1 WHERE mode IS NULL RETURNING mode)"
+        " SELECT coalesce ((SELECT mode FROM decided), (SELECT mode FROM gt_meta))",
+        1, NULL, values, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
+        snprintf (err, err_size, "cannot read the database's mode: %s", PQerrorMessage (self->conn));
+        rc = -1;
     }
-    //  Own the shards first: the snapshot below then holds everything the
-    //  previous owner committed (its transactions finished before the
-    //  acquisition could lock the shard rows)
-    if (s_acquire (self, err, err_size) != 0)
-        return -1;
+    else
+    if (!streq (PQgetvalue (result, 0, 0), mode)) {
+        snprintf (err, err_size, "the database runs in %s mode (the first broker on it decided), this broker "
+                  "in %s mode: every broker of one database needs the same GC_CLUSTER (docs/CLUSTER.md)",
+                  PQgetvalue (result, 0, 0), mode);
+        rc = -1;
+    }
+    PQclear (result);
+    if (rc == 0 && self->cluster) {
+        result = PQexecParams (self->conn, "INSERT INTO gt_commit_tokens (broker_id) VALUES ($1)"
+                                           " ON CONFLICT (broker_id) DO NOTHING", 1, NULL, values + 1,
+                                           NULL, NULL, 0);
+        if (PQresultStatus (result) != PGRES_COMMAND_OK) {
+            snprintf (err, err_size, "cannot register the broker's commit token: %s", PQerrorMessage (self->conn));
+            rc = -1;
+        }
+        PQclear (result);
+    }
+    return rc;
+}
+
+//  Cluster mode: start the ownership thread and wait for its first look
+//  at the shards (the first MAP notice comes after it), applying what it
+//  acquired meanwhile.  -1 if interrupted.
+static int
+s_acquire_share (s_pg_t *self, char *err, size_t err_size)
+{
+    s_ownership_start (self);
+    zpoller_t *poller = zpoller_new (gt_pgshards_sock (self->shards), NULL);
+    assert (poller);
+    int rc = -1;
+    while (!zsys_interrupted) {
+        if (!zpoller_wait (poller, 250))
+            continue;
+        gt_pgshards_notice_t notice;
+        if (gt_pgshards_recv (self->shards, &notice) != 0)
+            break;
+        if (notice.kind == GT_PGSHARDS_STATE && !notice.connected)
+            gt_log_warn ("store", "shard ownership: %s", notice.text);
+        bool mapped = notice.kind == GT_PGSHARDS_MAP;
+        if (!s_ownership_notice (self, &notice))
+            break;
+        if (mapped) {
+            rc = 0;
+            break;
+        }
+    }
+    zpoller_destroy (&poller);
+    if (rc)
+        snprintf (err, err_size, "interrupted while waiting for the shards");
+    return rc;
+}
+
+//  Load what the loader needs (cluster mode: the shards in filter).
+static int
+s_load (s_pg_t *self, PGconn *conn, const gt_store_loader_t *loader, const uint8_t *filter,
+        char *err, size_t err_size)
+{
     s_load_t load = { self, loader };
     gt_pgload_options_t options = {
         .ended_leases = true,
@@ -576,20 +693,133 @@ s_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t err_si
         .on_event = s_on_event,
         .arg = &load,
         .on_callback = loader->callback ? s_on_callback : NULL,
+        .shards = filter,
+        .on_shard_event = s_on_shard_event,
+        .on_shard_seq = s_on_shard_seq,
     };
     gt_pgload_result_t result;
     int64_t started = zclock_mono ();
-    if (gt_pgload (self->conn, &options, &result, err, err_size) != 0)
+    if (gt_pgload (conn, &options, &result, err, err_size) != 0)
         return -1;
     if (loader->counters)
-        loader->counters (loader->ctx, result.last_seq, result.fence_counter);
-    self->pruned_below = 0;
-    gt_log_info ("store", "recovered from PostgreSQL in %d ms: %" PRIu64 " leases, %" PRIu64
+        loader->counters (loader->ctx, filter? 0: result.last_seq, result.fence_counter);
+    unsigned shards = 0;
+    for (unsigned shard = 0; filter && shard < GT_SHARD_COUNT; shard++)
+        shards += gt_pgshards_has (filter, shard);
+    char what [32] = "everything";
+    if (filter)
+        snprintf (what, sizeof what, "%u shards", shards);
+    gt_log_info ("store", "loaded %s from PostgreSQL in %d ms: %" PRIu64 " leases, %" PRIu64
                  " pending reclaims, %" PRIu64 " events, %" PRIu64 " callbacks; last event seq %" PRIu64
-                 ", last fence %" PRIu64, (int) (zclock_mono () - started), result.leases, result.objects,
+                 ", last fence %" PRIu64, what,
+                 (int) (zclock_mono () - started), result.leases, result.objects,
                  result.events, result.callbacks, result.last_seq, result.fence_counter);
+    return 0;
+}
+
+static int
+s_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t err_size)
+{
+    s_pg_t *self = s_pg (impl);
+    if (!self->conn) {
+        snprintf (err, err_size, "the PostgreSQL store was recovered already");
+        return -1;
+    }
+    if (s_check_mode (self, err, err_size) != 0)
+        return -1;
+    //  Own the shards first: the snapshot below then holds everything the
+    //  previous owner committed (its transactions finished before the
+    //  acquisition could lock the shard rows)
+    if (self->cluster) {
+        if (s_acquire_share (self, err, err_size) != 0)
+            return -1;
+        uint8_t filter [GT_SHARD_COUNT / 8];
+        for (unsigned index = 0; index < GT_SHARD_COUNT / 8; index++)
+            filter [index] = self->acquired [index] & (uint8_t) ~self->leaving [index];
+        if (s_load (self, self->conn, loader, filter, err, err_size) != 0)
+            return -1;
+        for (unsigned index = 0; index < GT_SHARD_COUNT / 8; index++) {
+            self->owned [index] |= self->acquired [index];  //  leaving ones too: handed over at once
+            self->acquired [index] = 0;
+        }
+    }
+    else {
+        if (s_acquire (self, err, err_size) != 0)
+            return -1;
+        if (s_load (self, self->conn, loader, NULL, err, err_size) != 0)
+            return -1;
+    }
+    self->pruned_below = 0;
     s_start_writer (self);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Cluster mode (gt_store.h): what is served, loading and handing over
+
+static bool
+s_owns (void *impl, unsigned shard)
+{
+    s_pg_t *self = s_pg (impl);
+    return !self->cluster
+        || (gt_pgshards_has (self->owned, shard) && !gt_pgshards_has (self->leaving, shard));
+}
+
+static bool
+s_ownership_pending (void *impl)
+{
+    s_pg_t *self = s_pg (impl);
+    return self->cluster && !self->lost && (s_any (self->acquired) || s_any (self->leaving));
+}
+
+static int
+s_ownership_apply (void *impl, const gt_store_loader_t *loader, uint8_t *forget, char *err, size_t err_size)
+{
+    s_pg_t *self = s_pg (impl);
+    if (!self->cluster)
+        return 0;
+    uint8_t filter [GT_SHARD_COUNT / 8];
+    for (unsigned index = 0; index < GT_SHARD_COUNT / 8; index++)
+        filter [index] = self->acquired [index] & (uint8_t) ~self->leaving [index];
+    if (s_any (filter)) {
+        //  A connection of its own, for the load alone: the writer keeps
+        //  its own (the load is a consistent snapshot taken after the
+        //  acquisition: everything the previous owners committed)
+        PGconn *conn = PQconnectdb (self->conninfo);
+        if (PQstatus (conn) != CONNECTION_OK) {
+            snprintf (err, err_size, "cannot connect to load shards: %s", PQerrorMessage (conn));
+            PQfinish (conn);
+            return -1;
+        }
+        int rc = s_load (self, conn, loader, filter, err, err_size);
+        PQfinish (conn);
+        if (rc != 0)
+            return -1;
+    }
+    for (unsigned index = 0; index < GT_SHARD_COUNT / 8; index++) {
+        self->owned [index] |= self->acquired [index];
+        self->acquired [index] = 0;
+        forget [index] = self->leaving [index];
+    }
+    return 0;
+}
+
+static void
+s_handed_over (void *impl, const uint8_t *shards)
+{
+    s_pg_t *self = s_pg (impl);
+    if (!self->cluster || !s_any (shards))
+        return;
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        if (gt_pgshards_has (shards, shard))
+            self->epochs [shard] = 0;
+    for (unsigned index = 0; index < GT_SHARD_COUNT / 8; index++) {
+        self->owned [index] &= (uint8_t) ~shards [index];
+        self->leaving [index] &= (uint8_t) ~shards [index];
+    }
+    int released = self->shards? gt_pgshards_release_shards (self->shards, shards, 2000): -1;
+    if (released < 0)
+        gt_log_warn ("store", "could not hand the shards over: they run out after GC_SHARD_LEASE");
 }
 
 //  --------------------------------------------------------------------------
@@ -719,6 +949,7 @@ gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
     self->ownership.renew_ms = (int64_t) config->shard_renew_ms;
     self->ownership.margin_ms = (int64_t) gt_config_shard_margin_ms (config);
     self->ownership.acquire_ms = (int64_t) config->shard_renew_ms / 2;
+    self->cluster = config->cluster != 0;
     s_identity (self, config);
     gt_histogram_init (&self->figures.batch_size, gt_histogram_batch_size, gt_histogram_batch_size_count);
     gt_histogram_init (&self->figures.commit_us, gt_histogram_latency_us, gt_histogram_latency_us_count);
@@ -743,6 +974,10 @@ gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
         .ownership_read = s_ownership_read,
         .shard_map = s_shard_map,
         .advertise = s_advertise,
+        .owns = s_owns,
+        .ownership_pending = s_ownership_pending,
+        .ownership_apply = s_ownership_apply,
+        .handed_over = s_handed_over,
     };
     return gt_store_new (&ops, self);
 }

@@ -4,8 +4,9 @@ C SDK's)."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from .codec import Reply, Request
 from .errors import InvalidArgument, ProtocolError, error_from_code
@@ -29,10 +30,20 @@ from .types import (
 CleanupArg = Union[CleanupConfig, str, None]
 
 
-class RequestBuilder:
-    """Builds the Request of each operation for one service id."""
+def new_idempotency_key() -> str:
+    """An idempotency key the SDK makes: 128 random bits, 32 lowercase hex characters."""
+    return secrets.token_hex(16)
 
-    def __init__(self, service_id: Optional[str]) -> None:
+
+class RequestBuilder:
+    """Builds the Request of each operation for one service id.
+
+    ``auto_idempotency_key()`` true (a client with several endpoints,
+    docs/CLUSTER.md "Client routing"): a CREATE without an idempotency key
+    gets one, so that it is safe to send again to another broker."""
+
+    def __init__(self, service_id: Optional[str], auto_idempotency_key: Optional[Callable[[], bool]] = None) -> None:
+        self._auto_key = auto_idempotency_key
         if service_id is not None and not isinstance(service_id, str):
             raise InvalidArgument(None, "service_id must be a string")
         if service_id is not None and has_control_character(service_id):
@@ -56,6 +67,8 @@ class RequestBuilder:
     ) -> Request:
         if isinstance(cleanup, str):
             cleanup = CleanupConfig(url=cleanup)
+        if idempotency_key is None and self._auto_key is not None and self._auto_key():
+            idempotency_key = new_idempotency_key()
         return Request(
             Command.CREATE,
             object_id=object_id,

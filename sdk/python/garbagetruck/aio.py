@@ -1,8 +1,11 @@
 """The asyncio client: the same surface as :class:`~garbagetruck.Client`,
 with coroutines.
 
-One DEALER socket per client carries any number of requests at once; a
-reader task receives every reply and completes the future of its ``rid``.
+One DEALER socket per broker endpoint (opened when first used, with
+ZMQ_IMMEDIATE) carries any number of requests at once; a reader task per
+socket receives every reply and completes the future of its ``rid``.
+Several endpoints are routed as :class:`~garbagetruck.Client` does
+(docs/CLUSTER.md, "Client routing").
 A client belongs to the event loop it is first used in.  CURVE settings
 (``server_key=``, ``client_cert=``) are those of :class:`~garbagetruck.Client`.
 """
@@ -14,13 +17,14 @@ import itertools
 import logging
 import time
 from datetime import timedelta
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Dict, Generator, List, Mapping, Optional, Sequence, TypeVar, Union
 
 import zmq
 import zmq.asyncio
 
 from . import _requests as rq
-from .client import DEFAULT_ENDPOINT, configure_dealer
+from ._routing import NotSent, Router, Send, Sleep, call_steps, check_endpoint, parse_endpoints, refresh_steps, renew_batch_steps
+from .client import DEFAULT_ENDPOINT, Endpoints, configure_dealer
 from .codec import Reply, Request, decode_reply, encode_request
 from .curve import CurveKeys, PathOrKey, resolve_curve
 from .errors import ClientClosed, GarbageTruckError, InvalidArgument, LeaseEnded, NotFound, ProtocolError, Timeout
@@ -31,6 +35,7 @@ __all__ = ["AsyncClient", "AsyncLeaseContext"]
 
 log = logging.getLogger("garbagetruck.aio")
 Timeoutish = Union[float, timedelta, None]
+T = TypeVar("T")
 
 
 class AsyncClient:
@@ -41,7 +46,7 @@ class AsyncClient:
 
     def __init__(
         self,
-        endpoint: str = DEFAULT_ENDPOINT,
+        endpoint: Endpoints = DEFAULT_ENDPOINT,
         service_id: Optional[str] = None,
         timeout: float = 5.0,
         *,
@@ -49,15 +54,21 @@ class AsyncClient:
         server_key: PathOrKey = None,
         client_cert: PathOrKey = None,
     ) -> None:
-        self.endpoint = endpoint
+        #: The endpoints this client was given (more are learnt from the map).
+        self.endpoints: List[str] = parse_endpoints(endpoint)
+        for each in self.endpoints:
+            check_endpoint(each)
+        #: The endpoint, or the endpoints joined with commas.
+        self.endpoint = ",".join(self.endpoints)
         self.service_id = service_id
         self.timeout = float(timeout)
-        self._build = rq.RequestBuilder(service_id)
+        self._router = Router(self.endpoints)
+        self._build = rq.RequestBuilder(service_id, lambda: self._router.multi)
         #: The CURVE keys in use, or None (plaintext).
         self.curve: Optional[CurveKeys] = resolve_curve(server_key, client_cert)
         self._context = context
-        self._socket: Optional[zmq.asyncio.Socket] = None
-        self._reader: "Optional[asyncio.Task[None]]" = None
+        self._sockets: Dict[str, zmq.asyncio.Socket] = {}
+        self._readers: "List[asyncio.Task[None]]" = []
         self._pending: Dict[int, "asyncio.Future[Reply]"] = {}
         self._rids = itertools.count(1)
         self._closed = False
@@ -70,21 +81,29 @@ class AsyncClient:
         await self.close()
 
     async def close(self) -> None:
-        """Stop the keeper and the reader; pending calls fail with ClientClosed."""
+        """Stop the keeper and the readers; pending calls fail with ClientClosed."""
         if self._closed:
             return
         self._closed = True
         if self._keeper is not None:
             await self._keeper.stop()
-        if self._reader is not None:
-            self._reader.cancel()
+        readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.cancel()
+        for reader in readers:
             try:
-                await self._reader
+                await reader
             except (asyncio.CancelledError, Exception):
                 pass
-        if self._socket is not None:
-            self._socket.close(linger=0)
+        sockets, self._sockets = self._sockets, {}
+        for sock in sockets.values():
+            sock.close(linger=0)
         self._fail_pending(ClientClosed(None, "the client was closed"))
+
+    @property
+    def known_endpoints(self) -> List[str]:
+        """See :attr:`Client.known_endpoints`."""
+        return list(self._router.endpoints)
 
     def _fail_pending(self, error: GarbageTruckError) -> None:
         pending, self._pending = self._pending, {}
@@ -92,21 +111,23 @@ class AsyncClient:
             if not future.done():
                 future.set_exception(error)
 
-    def _ensure_connected(self) -> zmq.asyncio.Socket:
+    def _socket_for(self, endpoint: str) -> zmq.asyncio.Socket:
+        """The DEALER of ``endpoint``, opened (with its reader) when first used."""
         if self._closed:
             raise ClientClosed(None, "the client is closed")
-        if self._socket is None:
+        sock = self._sockets.get(endpoint)
+        if sock is None:
             context = self._context or zmq.asyncio.Context.shadow(zmq.Context.instance().underlying)
             sock = context.socket(zmq.DEALER)
-            configure_dealer(sock, self.curve)
             try:
-                sock.connect(self.endpoint)
+                configure_dealer(sock, self.curve)
+                sock.connect(endpoint)
             except zmq.ZMQError as exc:
                 sock.close(linger=0)
-                raise InvalidArgument(None, f"endpoint {self.endpoint!r}: {exc}") from None
-            self._socket = sock
-            self._reader = asyncio.get_running_loop().create_task(self._read(sock))
-        return self._socket
+                raise InvalidArgument(None, f"endpoint {endpoint!r}: {exc}") from None
+            self._sockets[endpoint] = sock
+            self._readers.append(asyncio.get_running_loop().create_task(self._read(sock)))
+        return sock
 
     async def _read(self, sock: zmq.asyncio.Socket) -> None:
         try:
@@ -132,30 +153,72 @@ class AsyncClient:
             log.exception("garbagetruck reader failed")
             self._fail_pending(ClientClosed(None, f"the connection failed: {exc}"))
 
-    async def call(self, request: Request, timeout: Timeoutish = None) -> Reply:
-        """Send any request and return its reply as is (errors not raised)."""
-        sock = self._ensure_connected()
-        seconds = rq.seconds(timeout, self.timeout)
+    async def _attempt(self, send: Send) -> Reply:
+        """One attempt: send (waiting for a connected broker, at most
+        ``send.grace`` s if given) and wait for the reply."""
+        sock = self._socket_for(send.endpoint)
+        loop = asyncio.get_running_loop()
         rid = next(self._rids)
-        request.rid = rid
-        body = encode_request(request)
-        future: "asyncio.Future[Reply]" = asyncio.get_running_loop().create_future()
+        send.request.rid = rid
+        body = encode_request(send.request)
+        future: "asyncio.Future[Reply]" = loop.create_future()
         self._pending[rid] = future
+        give_up = None if send.grace is None else loop.time() + send.grace
 
         async def exchange() -> Reply:
-            await sock.send(body, copy=False)
+            pause = 0.001
+            while True:
+                try:
+                    # ZMQ_IMMEDIATE: Again means no broker is connected there (yet)
+                    await sock.send(body, zmq.NOBLOCK, copy=False)
+                    break
+                except zmq.Again:
+                    if give_up is not None and loop.time() >= give_up:
+                        raise NotSent(send.endpoint) from None
+                    await asyncio.sleep(pause)
+                    pause = min(0.01, pause * 2)
             return await future
 
         try:
-            return await asyncio.wait_for(exchange(), seconds)
+            return await asyncio.wait_for(exchange(), max(0.0, send.timeout))
         except asyncio.TimeoutError:
             raise Timeout(
                 None,
-                f"no reply to {request.cmd.value} from {self.endpoint} within {seconds:g} s "
+                f"no reply to {send.request.cmd.value} from {send.endpoint} within {send.timeout:g} s "
                 "(is the broker running? the outcome of the request is unknown)",
             ) from None
         finally:
             self._pending.pop(rid, None)
+
+    async def _outcome(self, send: Send) -> Any:
+        try:
+            return await self._attempt(send)
+        except ClientClosed:
+            raise
+        except GarbageTruckError as exc:  # Timeout, NotSent, ProtocolError, a bad endpoint
+            return exc
+
+    async def _drive(self, steps: "Generator[Any, Any, T]") -> T:
+        """Run the steps of a routed call (garbagetruck._routing); the sends
+        of one step go out at once."""
+        outcomes: Optional[List[Any]] = None
+        while True:
+            try:
+                step = steps.send(outcomes)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            if isinstance(step, Sleep):
+                await asyncio.sleep(max(0.0, step.seconds))
+                outcomes = None
+            else:
+                outcomes = list(await asyncio.gather(*(self._outcome(send) for send in step)))
+
+    async def call(self, request: Request, timeout: Timeoutish = None) -> Reply:
+        """Send any request and return its reply as is (errors not raised),
+        routed and retried as :meth:`Client.call`."""
+        if self._closed:
+            raise ClientClosed(None, "the client is closed")
+        return await self._drive(call_steps(self._router, request, rq.seconds(timeout, self.timeout)))
 
     # -- operations -------------------------------------------------------
 
@@ -180,7 +243,10 @@ class AsyncClient:
         self, lease_ids: Sequence[str], ttl: Optional[TTL] = None, *, timeout: Timeoutish = None
     ) -> List[RenewResult]:
         ids = list(lease_ids)
-        return rq.results_of(await self.call(self._build.renew_batch(ids, ttl), timeout), len(ids))
+        if not ids:
+            return rq.results_of(await self.call(self._build.renew_batch(ids, ttl), timeout), 0)
+        make = lambda some: self._build.renew_batch(some, ttl)  # noqa: E731
+        return await self._drive(renew_batch_steps(self._router, ids, make, rq.seconds(timeout, self.timeout)))
 
     async def release_lease(self, lease_id: str, retain: bool = False, *, timeout: Timeoutish = None) -> Lease:
         return rq.lease_of(await self.call(self._build.release(lease_id, retain), timeout))
@@ -199,16 +265,26 @@ class AsyncClient:
         cleanup_status: Union[CleanupStatus, str, None] = None,
         timeout: Timeoutish = None,
     ) -> AsyncIterator[Lease]:
-        """``async for lease in client.list_leases(...)`` over every page."""
-        cursor: Optional[str] = None
-        while True:
-            request = self._build.list(service_id, object_id, object_type, state, cursor, page_size,
-                                       cleanup_status)
-            leases, cursor = rq.page_of(await self.call(request, timeout))
-            for lease in leases:
-                yield lease
-            if cursor is None:
-                return
+        """``async for lease in client.list_leases(...)`` over every page
+        (of every broker in cluster mode, as :meth:`Client.list_leases`)."""
+        seconds = rq.seconds(timeout, self.timeout)
+        if self._router.needs_map(time.monotonic()):
+            await self._drive(refresh_steps(self._router, time.monotonic() + self.timeout))
+        shard_map = self._router.shard_map
+        brokers: List[Optional[str]] = [None]
+        if self._router.multi and shard_map is not None and shard_map.cluster and shard_map.brokers:
+            brokers = [broker.endpoint for broker in shard_map.brokers]
+        for broker in brokers:
+            cursor: Optional[str] = None
+            while True:
+                request = self._build.list(service_id, object_id, object_type, state, cursor, page_size,
+                                           cleanup_status)
+                reply = await self._drive(call_steps(self._router, request, seconds, broker))
+                leases, cursor = rq.page_of(reply)
+                for lease in leases:
+                    yield lease
+                if cursor is None:
+                    break
 
     async def retry_cleanup(self, lease_id: str, *, timeout: Timeoutish = None) -> Lease:
         """RETRY a lease's dead-lettered cleanup callback (see Client.retry_cleanup)."""
@@ -233,7 +309,16 @@ class AsyncClient:
 
     async def shard_map(self, *, timeout: Timeoutish = None) -> ShardMap:
         """MAP: which broker owns which shard (see :meth:`Client.shard_map`)."""
-        return rq.shard_map_of(await self.call(self._build.map(), timeout))
+        seconds = rq.seconds(timeout, self.timeout)
+        if not self._router.multi:
+            return rq.shard_map_of(await self.call(self._build.map(), seconds))
+        shard_map, last = await self._drive(refresh_steps(self._router, time.monotonic() + seconds))
+        if shard_map is not None:
+            return shard_map
+        if isinstance(last, Reply):
+            return rq.shard_map_of(last)  # raises its error
+        detail = f" ({last.message})" if isinstance(last, GarbageTruckError) else ""
+        raise Timeout(None, f"no broker answered MAP within {seconds:g} s{detail}")
 
     # -- convenience (same conventions as Client) -------------------------
 

@@ -1,6 +1,7 @@
 """The blocking, thread-safe client.
 
-One DEALER socket is owned by one background I/O thread.  Callers (any
+One DEALER socket per broker endpoint (opened when first used, with
+ZMQ_IMMEDIATE) is owned by one background I/O thread.  Callers (any
 number of threads) encode their request, register a future under a fresh
 request id, hand the body over a thread-safe queue and wake the I/O thread
 through a socket pair; the I/O thread sends, receives, and completes the
@@ -26,11 +27,12 @@ import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
-from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Deque, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 import zmq
 
 from . import _requests as rq
+from ._routing import NotSent, Router, Sleep, call_steps, check_endpoint, parse_endpoints, refresh_steps, renew_batch_steps
 from .codec import Reply, Request, decode_reply, encode_request
 from .curve import CurveKeys, PathOrKey, resolve_curve
 from .errors import ClientClosed, GarbageTruckError, InvalidArgument, LeaseEnded, NotFound, ProtocolError, Timeout
@@ -53,6 +55,9 @@ log = logging.getLogger("garbagetruck.client")
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:50051"
 Timeoutish = Union[float, timedelta, None]
+#: One endpoint, several in a list, or several in one string with commas.
+Endpoints = Union[str, Sequence[str]]
+T = TypeVar("T")
 
 
 def configure_dealer(sock: "zmq.Socket[Any]", curve: Optional[CurveKeys] = None) -> None:
@@ -66,10 +71,15 @@ def configure_dealer(sock: "zmq.Socket[Any]", curve: Optional[CurveKeys] = None)
     # Requests are bounded by their callers' timeouts, not by the HWM.
     sock.setsockopt(zmq.SNDHWM, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
+    # Never queue a request for a broker that is not connected: a send then
+    # fails at once (Again), and a client with several endpoints tries
+    # another (docs/CLUSTER.md, "Client routing").
+    sock.setsockopt(zmq.IMMEDIATE, 1)
 
 
 class _Connection:
-    """The DEALER socket, its I/O thread, and the table of pending calls."""
+    """The DEALER sockets (one per endpoint, opened when first used), their
+    I/O thread, and the table of pending calls."""
 
     def __init__(
         self,
@@ -82,10 +92,13 @@ class _Connection:
         self._context = context or zmq.Context.instance()
         self._lock = threading.Lock()
         self._pending: Dict[int, "Future[Reply]"] = {}
-        self._outbox: Deque[Tuple[int, bytes]] = collections.deque()
+        # (rid, endpoint, body, give up sending at: monotonic seconds or None)
+        self._outbox: Deque[Tuple[int, str, bytes, Optional[float]]] = collections.deque()
         self._rids = itertools.count(1)
         self._closed = False
-        self._stalled = False  # the socket refused a send; retry on a timer
+        self._stalled = False  # a socket refused a send; retry on a timer
+        self._dealers: Dict[str, "zmq.Socket[Any]"] = {}  # the I/O thread's
+        self._poller = zmq.Poller()
         self._wake_recv, self._wake_send = socket.socketpair()
         self._wake_recv.setblocking(False)
         self._wake_send.setblocking(False)
@@ -101,8 +114,14 @@ class _Connection:
 
     # -- caller side ------------------------------------------------------
 
-    def call(self, request: Request, timeout: float) -> Reply:
+    def submit(
+        self, endpoint: str, request: Request, give_up_after: Optional[float] = None
+    ) -> "Tuple[int, Future[Reply]]":
+        """Queue ``request`` for ``endpoint``; its future gets the reply, or
+        NotSent if it could not go out within ``give_up_after`` s (None: it
+        waits for a connection as long as its caller waits)."""
         future: "Future[Reply]" = Future()
+        give_up = None if give_up_after is None else time.monotonic() + give_up_after
         with self._lock:
             if self._closed:
                 raise ClientClosed(None, "the client is closed")
@@ -110,10 +129,13 @@ class _Connection:
             request.rid = rid
             body = encode_request(request)
             self._pending[rid] = future
-            self._outbox.append((rid, body))
+            self._outbox.append((rid, endpoint, body, give_up))
         self._wake()
+        return rid, future
+
+    def wait(self, rid: int, future: "Future[Reply]", timeout: float, request: Request, endpoint: str) -> Reply:
         try:
-            return future.result(timeout)
+            return future.result(max(0.0, timeout))
         except FutureTimeout:
             with self._lock:
                 self._pending.pop(rid, None)
@@ -121,9 +143,14 @@ class _Connection:
                 return future.result()
             raise Timeout(
                 None,
-                f"no reply to {request.cmd.value} from {self.endpoint} within {timeout:g} s "
+                f"no reply to {request.cmd.value} from {endpoint} within {timeout:g} s "
                 "(is the broker running? the outcome of the request is unknown)",
             ) from None
+
+    def call(self, request: Request, timeout: float, endpoint: Optional[str] = None) -> Reply:
+        endpoint = endpoint or self.endpoint
+        rid, future = self.submit(endpoint, request)
+        return self.wait(rid, future, timeout, request, endpoint)
 
     def close(self) -> None:
         with self._lock:
@@ -147,40 +174,58 @@ class _Connection:
 
     # -- I/O thread -------------------------------------------------------
 
+    def _open(self, endpoint: str) -> "zmq.Socket[Any]":
+        """The DEALER of ``endpoint``, opened now if it is new."""
+        dealer = self._dealers.get(endpoint)
+        if dealer is not None:
+            return dealer
+        dealer = self._context.socket(zmq.DEALER)
+        try:
+            configure_dealer(dealer, self._curve)
+            dealer.connect(endpoint)
+        except zmq.ZMQError as exc:
+            dealer.close(linger=0)
+            raise InvalidArgument(None, f"endpoint {endpoint!r}: {exc}") from None
+        except BaseException:
+            dealer.close(linger=0)
+            raise
+        self._dealers[endpoint] = dealer
+        self._poller.register(dealer, zmq.POLLIN)
+        return dealer
+
     def _run(self) -> None:
         try:
-            dealer = self._context.socket(zmq.DEALER)
-            configure_dealer(dealer, self._curve)
+            self._open(self.endpoint)
         except Exception as exc:
             self._start_error = exc
             self._started.set()
             return
-        try:
-            dealer.connect(self.endpoint)
-        except zmq.ZMQError as exc:
-            dealer.close(linger=0)
-            self._start_error = InvalidArgument(None, f"endpoint {self.endpoint!r}: {exc}")
-            self._started.set()
-            return
         self._started.set()
-        poller = zmq.Poller()
-        poller.register(dealer, zmq.POLLIN)
+        poller = self._poller
         poller.register(self._wake_recv, zmq.POLLIN)
+        stall_wait = 1
         try:
             while True:
-                ready = dict(poller.poll(10 if self._stalled else None))
+                # a refused send is tried again soon: 1 ms, doubling to 10 ms
+                # (a broker just connecting is served at once, one that is
+                # down costs little)
+                stall_wait = min(10, stall_wait * 2) if self._stalled else 1
+                ready = dict(poller.poll(stall_wait if self._stalled else None))
                 self._stalled = False
                 if self._wake_recv in ready or self._wake_recv.fileno() in ready:
                     self._drain_wakeups()
                 if self._closed:
                     break
-                self._send_outbox(dealer)
-                if dealer in ready:
-                    self._receive(dealer)
+                self._send_outbox()
+                for dealer in list(self._dealers.values()):
+                    if dealer in ready:
+                        self._receive(dealer)
         except Exception:  # pragma: no cover - a bug; fail the callers, do not hang them
             log.exception("garbagetruck I/O thread failed")
         finally:
-            dealer.close(linger=0)
+            for dealer in self._dealers.values():
+                dealer.close(linger=0)
+            self._dealers.clear()
             with self._lock:
                 self._closed = True
                 pending, self._pending = self._pending, {}
@@ -195,25 +240,47 @@ class _Connection:
         except (BlockingIOError, OSError):
             pass
 
-    def _send_outbox(self, dealer: "zmq.Socket[Any]") -> None:
-        while True:
-            try:
-                rid, body = self._outbox.popleft()
-            except IndexError:
-                return
+    def _fail(self, rid: int, error: BaseException) -> None:
+        future = self._take(rid)
+        if future is not None:
+            future.set_exception(error)
+
+    def _send_outbox(self) -> None:
+        with self._lock:
+            items = list(self._outbox)
+            self._outbox.clear()
+        if not items:
+            return
+        kept: List[Tuple[int, str, bytes, Optional[float]]] = []
+        stalled: Set[str] = set()
+        now = time.monotonic()
+        for item in items:
+            rid, endpoint, body, give_up = item
             with self._lock:
                 wanted = rid in self._pending
             if not wanted:
                 continue  # its caller timed out already: do not send stale work
-            # SNDHWM is unlimited and a DEALER queues messages for a peer it
-            # is still (re)connecting to, so Again is not expected; if it
-            # happens anyway, keep the body and retry shortly.
-            try:
-                dealer.send(body, zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                self._outbox.appendleft((rid, body))
-                self._stalled = True
-                return
+            if endpoint not in stalled:
+                try:
+                    dealer = self._open(endpoint)
+                except InvalidArgument as exc:
+                    self._fail(rid, exc)
+                    continue
+                # ZMQ_IMMEDIATE: a DEALER queues nothing for a broker it is
+                # not connected to, so Again means "no broker there (yet)".
+                try:
+                    dealer.send(body, zmq.NOBLOCK, copy=False)
+                    continue
+                except zmq.Again:
+                    stalled.add(endpoint)
+            if give_up is not None and now >= give_up:
+                self._fail(rid, NotSent(endpoint))
+            else:
+                kept.append(item)  # retried on a timer, in order
+        if kept:
+            with self._lock:
+                self._outbox.extendleft(reversed(kept))
+            self._stalled = True
 
     def _receive(self, dealer: "zmq.Socket[Any]") -> None:
         while True:
@@ -263,11 +330,20 @@ class Client:
     ``$GT_CLIENT_CERT``, and ``""`` means none whatever the environment says.
     Only one of the two raises InvalidArgument (a ValueError).  See
     :mod:`garbagetruck.curve`.
+
+    ``endpoint`` may name several brokers sharing one database (a list, or
+    one string with commas: ``"tcp://a:50051,tcp://b:50051"``).  The client
+    then follows docs/CLUSTER.md, "Client routing": it fetches the shard
+    map, sends each request to the owner of its shard, waits at most 1 s
+    per attempt, follows MOVED, waits out TRY_AGAIN and UNAVAILABLE, and
+    sends again what is safe to repeat (a CREATE gets an idempotency key
+    for that) until the call's timeout.  With one endpoint nothing of this
+    happens unless a broker answers MOVED.
     """
 
     def __init__(
         self,
-        endpoint: str = DEFAULT_ENDPOINT,
+        endpoint: Endpoints = DEFAULT_ENDPOINT,
         service_id: Optional[str] = None,
         timeout: float = 5.0,
         *,
@@ -275,13 +351,19 @@ class Client:
         server_key: PathOrKey = None,
         client_cert: PathOrKey = None,
     ) -> None:
-        self.endpoint = endpoint
+        #: The endpoints this client was given (more are learnt from the map).
+        self.endpoints: List[str] = parse_endpoints(endpoint)
+        for each in self.endpoints:
+            check_endpoint(each)
+        #: The endpoint, or the endpoints joined with commas.
+        self.endpoint = ",".join(self.endpoints)
         self.service_id = service_id
         self.timeout = float(timeout)
-        self._build = rq.RequestBuilder(service_id)
+        self._router = Router(self.endpoints)
+        self._build = rq.RequestBuilder(service_id, lambda: self._router.multi)
         #: The CURVE keys in use, or None (plaintext).
         self.curve: Optional[CurveKeys] = resolve_curve(server_key, client_cert)
-        self._conn = _Connection(endpoint, context, self.curve)
+        self._conn = _Connection(self.endpoints[0], context, self.curve)
         self._keeper_lock = threading.Lock()
         self._keeper: Optional[ThreadKeeper] = None
 
@@ -302,8 +384,41 @@ class Client:
         self._conn.close()
 
     def call(self, request: Request, timeout: Timeoutish = None) -> Reply:
-        """Send any request and return its reply as is (errors not raised)."""
-        return self._conn.call(request, rq.seconds(timeout, self.timeout))
+        """Send any request and return its reply as is (errors not raised),
+        routed to the owner of its shard and retried as docs/CLUSTER.md
+        ("Client routing") says.  Raises Timeout when no attempt got a reply."""
+        return self._drive(call_steps(self._router, request, rq.seconds(timeout, self.timeout)))
+
+    @property
+    def known_endpoints(self) -> List[str]:
+        """Every endpoint this client knows: those it was given, then those
+        the shard map or a MOVED reply named."""
+        return list(self._router.endpoints)
+
+    def _drive(self, steps: "Generator[Any, Any, T]") -> T:
+        """Run the steps of a routed call (garbagetruck._routing) on the
+        DEALER sockets: the sends of one step go out at once."""
+        outcomes: Optional[List[Any]] = None
+        while True:
+            try:
+                step = steps.send(outcomes)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            if isinstance(step, Sleep):
+                time.sleep(max(0.0, step.seconds))
+                outcomes = None
+                continue
+            started = time.monotonic()
+            submitted = [self._conn.submit(send.endpoint, send.request, send.grace) for send in step]
+            outcomes = []
+            for send, (rid, future) in zip(step, submitted):
+                try:
+                    left = started + send.timeout - time.monotonic()
+                    outcomes.append(self._conn.wait(rid, future, left, send.request, send.endpoint))
+                except ClientClosed:
+                    raise
+                except GarbageTruckError as exc:  # Timeout, NotSent, ProtocolError, a bad endpoint
+                    outcomes.append(exc)
 
     # -- operations -------------------------------------------------------
 
@@ -333,7 +448,10 @@ class Client:
     ) -> List[RenewResult]:
         """Renew many leases in one RENEW_BATCH; one result per id, in order."""
         ids = list(lease_ids)
-        return rq.results_of(self.call(self._build.renew_batch(ids, ttl), timeout), len(ids))
+        if not ids:
+            return rq.results_of(self.call(self._build.renew_batch(ids, ttl), timeout), 0)
+        make = lambda some: self._build.renew_batch(some, ttl)  # noqa: E731
+        return self._drive(renew_batch_steps(self._router, ids, make, rq.seconds(timeout, self.timeout)))
 
     def release_lease(self, lease_id: str, retain: bool = False, *, timeout: Timeoutish = None) -> Lease:
         """Drop a lease.  ``retain=True`` keeps the object (no cleanup runs)
@@ -357,15 +475,29 @@ class Client:
         """Iterate over every lease matching the filters (AND), oldest first,
         fetching pages of ``page_size`` as needed.  ``cleanup_status``
         (PENDING, DELIVERED, DEAD) selects leases by their cleanup callback:
-        ``list_leases(cleanup_status="DEAD")`` lists the dead letters."""
-        cursor: Optional[str] = None
-        while True:
-            request = self._build.list(service_id, object_id, object_type, state, cursor, page_size,
-                                       cleanup_status)
-            leases, cursor = rq.page_of(self.call(request, timeout))
-            yield from leases
-            if cursor is None:
-                return
+        ``list_leases(cleanup_status="DEAD")`` lists the dead letters.
+        In cluster mode every broker of the map is asked in turn (each
+        answers for its shards) and their pages follow one another."""
+        seconds = rq.seconds(timeout, self.timeout)
+        for broker in self._list_brokers():
+            cursor: Optional[str] = None
+            while True:
+                request = self._build.list(service_id, object_id, object_type, state, cursor, page_size,
+                                           cleanup_status)
+                leases, cursor = rq.page_of(self._drive(call_steps(self._router, request, seconds, broker)))
+                yield from leases
+                if cursor is None:
+                    break
+
+    def _list_brokers(self) -> List[Optional[str]]:
+        """Where LIST goes: in cluster mode each broker of the map, else the
+        owner (None: routed as any request)."""
+        if self._router.needs_map(time.monotonic()):
+            self._drive(refresh_steps(self._router, time.monotonic() + self.timeout))
+        shard_map = self._router.shard_map
+        if self._router.multi and shard_map is not None and shard_map.cluster and shard_map.brokers:
+            return [broker.endpoint for broker in shard_map.brokers]
+        return [None]
 
     def retry_cleanup(self, lease_id: str, *, timeout: Timeoutish = None) -> Lease:
         """RETRY: deliver the dead-lettered cleanup callback of a lease again
@@ -397,8 +529,20 @@ class Client:
     def shard_map(self, *, timeout: Timeoutish = None) -> ShardMap:
         """MAP (GTLP.md §14.2): which broker owns which shard, as the broker
         asked sees it.  A broker without cluster support raises
-        UnsupportedCommand."""
-        return rq.shard_map_of(self.call(self._build.map(), timeout))
+        UnsupportedCommand.  With several endpoints each is asked in turn
+        (at most 1 s each) until one answers, and the client routes by
+        the answer."""
+        seconds = rq.seconds(timeout, self.timeout)
+        if not self._router.multi:
+            return rq.shard_map_of(self.call(self._build.map(), seconds))
+        shard_map, last = self._drive(refresh_steps(self._router, time.monotonic() + seconds))
+        if shard_map is not None:
+            return shard_map
+        if isinstance(last, Reply):
+            return rq.shard_map_of(last)  # raises its error
+        if isinstance(last, GarbageTruckError):
+            raise Timeout(None, f"no broker answered MAP within {seconds:g} s ({last.message})")
+        raise Timeout(None, f"no broker answered MAP within {seconds:g} s")
 
     # -- convenience ------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Shared fixtures: the real broker (garbagetruck.testing), clients, helpers."""
 
 import os
+import sys
 import threading
 import time
 import uuid
@@ -8,6 +9,10 @@ from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 import pytest
+
+# The package of this source tree, not a copy installed earlier (which may
+# be older than these tests).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from garbagetruck import Client
 from garbagetruck.testing import broker_factory, broker_fixture, curve_broker_fixture  # noqa: F401  (fixtures)
