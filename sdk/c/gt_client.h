@@ -1,4 +1,4 @@
-/*  gt_client.h — GTLP/1 client: one DEALER connection to a broker.
+/*  gt_client.h — GTLP/1 client: a DEALER connection to each broker.
 
     Two ways to talk to the broker, over the same socket:
 
@@ -30,7 +30,44 @@
 
     Request ids come from a per-client counter starting at 1.
 
-    A client is not thread safe (it owns a ZeroMQ socket): use one per thread.  */
+    Several brokers (docs/CLUSTER.md, "Client routing"; GTLP.md §14.3).
+    The endpoint may be a list, "tcp://a:50051,tcp://b:50051".  With one
+    endpoint nothing of this happens: one DEALER, no MAP, and MOVED or
+    TRY_AGAIN are returned to the caller with their fields (unless
+    gt_client_set_routed turns routing on).  With several the client is
+    ROUTED:
+    *  one DEALER per endpoint, opened when first used, with ZMQ_IMMEDIATE
+       (a request never waits in a queue for a broker that is not
+       connected); the brokers a MAP names become endpoints too;
+    *  it asks for the MAP before its first request (each endpoint in
+       turn, at most 1 s each), and sends each request to the owner of its
+       shard (CREATE: gt_shard_of (object_id); a lease id: its first two
+       hex digits; anything else: shard 0); with no owner known, to the
+       endpoint that answered last, else the first;
+    *  each attempt waits at most 1 s for its reply (a request that is not
+       safe to send again, i.e. RETRY, waits to the end of the timeout);
+       then, within the timeout: MOVED is sent to its owner at once (at
+       most 5 redirects; the map is refreshed before the next call);
+       TRY_AGAIN, UNAVAILABLE, a send that cannot go out and an attempt
+       without a reply wait (retry_ms, else 100 ms doubling to 1 s),
+       refresh the map and send again.  A reply to any attempt of the call
+       is its answer.  Out of time, the call returns the last TRY_AGAIN or
+       UNAVAILABLE, or the timeout;
+    *  a CREATE without an idempotency key gets one (32 random hex
+       characters), so it is always safe to send again;
+    *  a RELEASE answered NOT_FOUND or LEASE_ENDED on a repeat, after an
+       attempt without a reply, is done: the client GETs the lease and
+       returns it (GT_OK);
+    *  RENEW_BATCH goes out as one batch per owner; leases answered MOVED
+       or TRY_AGAIN in the results go again, within the timeout; one reply
+       holds every lease's result, in the order given.  The call fails
+       only if no batch got an answer;
+    *  LIST against a cluster-mode map asks each broker in turn (broker_id
+       order) and concatenates their pages; its cursor names the broker.
+    The pipelined API then uses one broker: the one that answered last
+    (else the first endpoint); gt_client_recv reads from every DEALER.
+
+    A client is not thread safe (it owns ZeroMQ sockets): use one per thread.  */
 #ifndef GT_CLIENT_H_INCLUDED
 #define GT_CLIENT_H_INCLUDED
 
@@ -70,12 +107,31 @@ typedef struct {
     gt_cleanup_status_t cleanup_status;     //  PENDING, DELIVERED or DEAD
 } gt_list_args_t;
 
-//  Create a client connected to endpoint (e.g. "tcp://127.0.0.1:50051"),
-//  acting as service_id (1..128 bytes; owner of the leases it creates), or
-//  NULL: its requests name no service (a CURVE broker then takes the one
-//  its key is bound to; GTLP.md §12).  Returns NULL if an argument is
-//  invalid or the endpoint cannot be used.
+//  Create a client connected to endpoint (e.g. "tcp://127.0.0.1:50051",
+//  or several separated by commas: routed, see above), acting as
+//  service_id (1..128 bytes; owner of the leases it creates), or NULL: its
+//  requests name no service (a CURVE broker then takes the one its key is
+//  bound to; GTLP.md §12).  Returns NULL if an argument is invalid or an
+//  endpoint cannot be used.
 gt_client_t *gt_client_new (const char *endpoint, const char *service_id);
+
+//  Routing (see above): on by default with several endpoints.  On with
+//  one endpoint, the client fetches the MAP and follows MOVED (its
+//  DEALERs reconnect with ZMQ_IMMEDIATE).
+void gt_client_set_routed (gt_client_t *self, bool routed);
+bool gt_client_routed (gt_client_t *self);
+
+//  Number of endpoints the client knows: those given, then those a MAP
+//  or a MOVED named.
+size_t gt_client_endpoint_count (gt_client_t *self);
+
+//  The endpoint that answered last (before any answer: the first given);
+//  the pipelined API uses it.
+const char *gt_client_endpoint (gt_client_t *self);
+
+//  The MAP a routed client routes by (borrowed: valid until the next
+//  call), or NULL: none yet, or not routed.
+const gt_msg_t *gt_client_cached_map (gt_client_t *self);
 
 //  Talk CURVE (GTLP.md §12): server_key is the broker's public key (40 Z85
 //  characters or a certificate file), client_cert the path of the client's
@@ -175,7 +231,9 @@ gt_code_t gt_client_replay_shard (gt_client_t *self, unsigned shard, uint64_t af
 //  MAP: who owns which shard (GTLP.md §14.2).  The reply has map_version,
 //  cluster and brokers [0 .. broker_count-1] (each with its endpoints and
 //  a bitmap of its shards); gt_msg_shard_owner (reply, shard) finds the
-//  owner of a shard.  Any broker answers, in either mode.
+//  owner of a shard.  Any broker answers, in either mode.  Routed: each
+//  endpoint in turn, at most 1 s each (within the timeout), and the client
+//  routes by the answer from then on.
 gt_code_t gt_client_map (gt_client_t *self, gt_msg_t **reply_p);
 
 //  Look up a named counter in a STATS reply; returns default_value if absent.
@@ -234,6 +292,7 @@ uint64_t gt_client_send (gt_client_t *self, gt_msg_t *request);
 gt_msg_t *gt_client_recv (gt_client_t *self, int timeout_ms);
 
 //  The DEALER socket, to poll for replies alongside other sockets.
+//  Routed: the DEALER of gt_client_endpoint (which may change).
 zsock_t *gt_client_sock (gt_client_t *self);
 
 #ifdef __cplusplus

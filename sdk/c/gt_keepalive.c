@@ -1,9 +1,14 @@
 /*  gt_keepalive.c — background renewal of many leases with RENEW_BATCH.
 
-    The actor owns a gt_client (its own DEALER) and uses its pipelined API:
-    batches go out with gt_client_send, replies come back on the client's
-    socket and are matched to the batch by rid.  All waiting is a zpoller
-    timeout computed from the leases' next renewal times and deadlines.  */
+    The actor owns a gt_client.  With one endpoint it uses its pipelined
+    API: batches go out with gt_client_send, replies come back on the
+    client's socket and are matched to the batch by rid.  A routed client
+    (several endpoints, or after a MOVED) renews with blocking
+    gt_client_renew_batch calls instead, which follow the owners of the
+    leases' shards (docs/CLUSTER.md, "Client routing"); each call is
+    bounded by the earliest deadline of its leases.  All waiting is a
+    zpoller timeout computed from the leases' next renewal times and
+    deadlines.  */
 #include "gt_client.h"
 #include "gt_keepalive.h"
 
@@ -32,6 +37,8 @@ typedef struct {
     zhashx_t *batches;              //  rid (decimal string) -> s_batch_t
     zlist_t *reports;               //  "id:CODE" strings not yet on the pipe
     bool terminated;                //  $TERM received
+    bool routed;                    //  blocking routed calls, not the pipelined API
+    int timeout;                    //  the client's own timeout (a routed call's longest)
 } s_agent_t;
 
 //  The public handle.
@@ -77,12 +84,35 @@ s_retry_after (uint64_t ttl_ms)
     return retry > 0? retry: 1;
 }
 
-//  Codes after which renewing again cannot succeed.
+//  Codes after which renewing again cannot succeed.  MOVED and TRY_AGAIN
+//  (a cluster, GTLP.md §14.3) are not: the owner changes or comes back.
 static bool
 s_code_is_final (gt_code_t code)
 {
     return code != GT_ERR_UNAVAILABLE && code != GT_ERR_QUOTA_EXCEEDED
-        && code != GT_ERR_INTERNAL;
+        && code != GT_ERR_INTERNAL && code != GT_ERR_MOVED && code != GT_ERR_TRY_AGAIN;
+}
+
+//  How soon a routed renewal that failed goes again: the call itself
+//  already retried for up to its timeout.
+static int64_t
+s_routed_retry_after (uint64_t ttl_ms)
+{
+    int64_t retry = s_retry_after (ttl_ms);
+    return retry < 250? retry: 250;
+}
+
+//  Renew with the routed client instead of the pipelined API from now on:
+//  a MOVED showed that the leases live in a cluster.
+static void
+s_become_routed (s_agent_t *self)
+{
+    if (self->routed)
+        return;
+    zpoller_remove (self->poller, gt_client_sock (self->client));
+    gt_client_set_routed (self->client, true);
+    self->routed = true;
+    zhashx_purge (self->batches);       //  their replies will be discarded
 }
 
 //  Drop a lease and queue its LOST report.
@@ -160,6 +190,65 @@ s_send_batch (s_agent_t *self, s_lease_t **leases, size_t count, int64_t now)
     zhashx_insert (self->batches, key, batch);
 }
 
+//  Renew leases [0 .. count-1], all with the same TTL, with one routed
+//  (blocking) RENEW_BATCH call, bounded by their earliest deadline.
+static void
+s_renew_routed (s_agent_t *self, s_lease_t **leases, size_t count)
+{
+    int64_t sent_at = zclock_mono ();
+    uint64_t ttl_ms = leases [0]->ttl_ms;
+    int64_t earliest = INT64_MAX;
+    const char **ids = (const char **) calloc (count, sizeof (char *));
+    char (*copies) [GT_LEASE_ID_LEN + 1] = calloc (count, sizeof (*copies));
+    assert (ids && copies);
+    for (size_t index = 0; index < count; index++) {
+        memcpy (copies [index], leases [index]->id, GT_LEASE_ID_LEN + 1);
+        ids [index] = copies [index];
+        if (leases [index]->deadline < earliest)
+            earliest = leases [index]->deadline;
+    }
+    int64_t budget = earliest - sent_at;
+    if (budget > self->timeout)
+        budget = self->timeout;
+    gt_client_set_timeout (self->client, budget > 0? (int) budget: 1);
+    gt_msg_t *reply = NULL;
+    gt_code_t code = gt_client_renew_batch (self->client, ids, count, ttl_ms, &reply);
+    gt_client_set_timeout (self->client, self->timeout);
+    int64_t now = zclock_mono ();
+    //  Leases are looked up again: nothing else runs meanwhile, but a
+    //  loss below removes them from the table
+    for (size_t index = 0; index < count; index++) {
+        s_lease_t *lease = (s_lease_t *) zhashx_lookup (self->leases, copies [index]);
+        if (!lease)
+            continue;
+        gt_code_t outcome = code;
+        if (code == GT_OK) {
+            outcome = GT_ERR_UNAVAILABLE;       //  no result for it: try again
+            for (size_t result = 0; result < reply->result_count; result++)
+                if (streq (reply->results [result].lease_id, lease->id)) {
+                    outcome = reply->results [result].code;
+                    break;
+                }
+        }
+        if (outcome == GT_OK) {
+            //  The renewal counts from before the call: never later than
+            //  the broker's own deadline
+            int64_t deadline = sent_at + (int64_t) ttl_ms;
+            if (deadline > lease->deadline)
+                lease->deadline = deadline;
+            lease->next_due = sent_at + s_interval (lease->ttl_ms);
+        }
+        else
+        if (s_code_is_final (outcome) && lease->ttl_ms == ttl_ms)
+            s_lose (self, lease->id, outcome);
+        else
+            lease->next_due = now + s_routed_retry_after (lease->ttl_ms);
+    }
+    gt_msg_destroy (&reply);
+    free (copies);
+    free (ids);
+}
+
 //  When a lease is due, send every lease due within a tenth of its TTL,
 //  grouped by TTL, in batches of at most GT_MAX_BATCH.
 static void
@@ -191,7 +280,10 @@ s_send_due (s_agent_t *self, int64_t now)
         while (end < due_count && end - start < GT_MAX_BATCH
            &&  due [end]->ttl_ms == due [start]->ttl_ms)
             end++;
-        s_send_batch (self, due + start, end - start, now);
+        if (self->routed)
+            s_renew_routed (self, due + start, end - start);
+        else
+            s_send_batch (self, due + start, end - start, now);
         start = end;
     }
     free (due);
@@ -206,6 +298,7 @@ s_handle_reply (s_agent_t *self, gt_msg_t *reply, int64_t now)
     s_batch_t *batch = (s_batch_t *) zhashx_lookup (self->batches, key);
     if (!batch)
         return;                         //  forgotten batch: nothing to learn
+    bool moved = false;                 //  a lease lives on another broker
     if (reply->code == GT_OK) {
         for (size_t index = 0; index < reply->result_count; index++) {
             gt_renew_result_t *result = &reply->results [index];
@@ -221,8 +314,10 @@ s_handle_reply (s_agent_t *self, gt_msg_t *reply, int64_t now)
             else
             if (s_code_is_final (result->code))
                 s_lose (self, lease->id, result->code);
-            else
+            else {
                 lease->next_due = now + s_retry_after (lease->ttl_ms);
+                moved |= result->code == GT_ERR_MOVED;
+            }
         }
     }
     else {
@@ -236,8 +331,11 @@ s_handle_reply (s_agent_t *self, gt_msg_t *reply, int64_t now)
             else
                 lease->next_due = now + s_retry_after (lease->ttl_ms);
         }
+        moved = reply->code == GT_ERR_MOVED;
     }
     zhashx_delete (self->batches, key);
+    if (moved)
+        s_become_routed (self);
 }
 
 //  Report the leases whose deadline passed without a renewal, and forget
@@ -337,7 +435,11 @@ s_agent (zsock_t *pipe, void *args)
     memset (&self, 0, sizeof (self));
     self.pipe = pipe;
     self.client = (gt_client_t *) args;     //  handed over by gt_keepalive_new
-    self.poller = zpoller_new (pipe, gt_client_sock (self.client), NULL);
+    self.routed = gt_client_routed (self.client);
+    self.timeout = gt_client_timeout (self.client);
+    //  Routed, the replies come back inside blocking calls
+    self.poller = self.routed? zpoller_new (pipe, NULL)
+                             : zpoller_new (pipe, gt_client_sock (self.client), NULL);
     self.leases = zhashx_new ();
     zhashx_set_destructor (self.leases, s_lease_destroy);
     self.batches = zhashx_new ();
@@ -355,7 +457,7 @@ s_agent (zsock_t *pipe, void *args)
         if (which == pipe)
             s_handle_command (&self);
         else
-        if (which == gt_client_sock (self.client)) {
+        if (which && !self.routed && which == gt_client_sock (self.client)) {
             gt_msg_t *reply;
             while ((reply = gt_client_recv (self.client, 0))) {
                 s_handle_reply (&self, reply, now);

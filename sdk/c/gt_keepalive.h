@@ -23,7 +23,18 @@
     gt_keepalive_add / _remove are asynchronous commands to the actor,
     processed in order.  add assumes the lease was just created or renewed
     (its first renewal is a third of the TTL from now); adding a lease id
-    again replaces its TTL.  */
+    again replaces its TTL.
+
+    Several brokers (docs/CLUSTER.md): the endpoint may be a list
+    ("tcp://a:50051,tcp://b:50051").  The actor then renews through a
+    routed client, which follows each lease's owner across a failover: one
+    blocking RENEW_BATCH call at a time (split by owner inside the client),
+    each bounded by the earliest deadline of its leases; a renewal that
+    keeps failing is retried until the lease's own deadline.  MOVED and
+    TRY_AGAIN are transient; with one endpoint, a MOVED switches the actor
+    to the routed client (gt_client_set_routed).  While a routed call runs
+    the actor does not read commands, so gt_keepalive_destroy may wait for
+    it (at most the client's timeout, 5 s).  */
 #ifndef GT_KEEPALIVE_H_INCLUDED
 #define GT_KEEPALIVE_H_INCLUDED
 
@@ -36,9 +47,9 @@ extern "C" {
 
 typedef struct _gt_keepalive_t gt_keepalive_t;
 
-//  Start a keepalive actor talking to endpoint as service_id (the leases'
-//  owner); with GT_SERVER_KEY and GT_CLIENT_CERT set, over CURVE.  Returns
-//  NULL if an argument is invalid.
+//  Start a keepalive actor talking to endpoint (one, or a comma-separated
+//  list) as service_id (the leases' owner); with GT_SERVER_KEY and
+//  GT_CLIENT_CERT set, over CURVE.  Returns NULL if an argument is invalid.
 gt_keepalive_t *gt_keepalive_new (const char *endpoint, const char *service_id);
 //  The same with explicit CURVE settings (gt_client_set_curve; NULL takes
 //  the environment); service_id may be NULL: the key's service.

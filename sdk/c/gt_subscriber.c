@@ -1,27 +1,46 @@
 /*  gt_subscriber.c — SUB socket plus REPLAY gap filling.
 
-    State: `last` is the highest seq accounted for; `ready` holds events
-    ready for delivery in seq order; `held` is a live event that revealed a
-    gap and waits until the replay has filled it.  */
+    State: one stream per sequence: the single mode's one sequence, or in
+    cluster mode one per shard (GTLP.md §14.4).  Each stream's `last` is the
+    highest seq accounted for; `ready` holds events ready for delivery in
+    seq order; `held` is a live event that revealed a gap in its stream
+    and waits until the replay has filled it.
+
+    With a routed client (several request endpoints) the subscriber also
+    follows the MAP: it connects its SUB socket to every broker's events
+    endpoint, and to new ones as the map changes (refreshed every
+    S_MAP_REFRESH_MS while the events stop, and at each gap).  */
 #include "gt_client.h"
 #include "gt_subscriber.h"
 #include "gt_client_keys.h"
 
 #define GT_SUBSCRIBER_HWM   100000  //  live events buffered at the socket
+#define S_MAP_REFRESH_MS    1000    //  map refresh while no event comes
+#define S_SINGLE            GT_SHARD_COUNT          //  the stream without shards
+#define S_STREAMS           (GT_SHARD_COUNT + 1)
+
+//  One event sequence.
+typedef struct {
+    bool synced;                    //  last is meaningful
+    bool catching_up;               //  replaying history towards the head
+    uint64_t last;                  //  highest seq accounted for
+} s_stream_t;
 
 struct _gt_subscriber_t {
-    zsock_t *sub;                   //  SUB connected to the events endpoint
+    zsock_t *sub;                   //  SUB connected to the events endpoints
     zpoller_t *poller;              //  waits on sub
-    gt_client_t *client;            //  REPLAY requests
-    char *events_endpoint;          //  where sub connects
+    gt_client_t *client;            //  REPLAY (and MAP) requests
+    zlist_t *given;                 //  events endpoints given (strings)
+    zlist_t *connected;             //  events endpoints sub connected to (strings)
+    bool use_map;                   //  the client is routed: follow the MAP
+    bool cluster;                   //  the map says cluster mode
+    int64_t map_check_at;           //  mono ms of the next map refresh, 0 = none
     zlist_t *prefixes;              //  subscribed topic prefixes (strings)
     zlist_t *ready;                 //  gt_msg_t events ready to deliver
     gt_msg_t *held;                 //  live event waiting for a gap fill
     bool started;                   //  first recv done (subscribed)
-    bool synced;                    //  last is meaningful
-    bool catching_up;               //  replaying history towards the head
     uint64_t from_seq;              //  history start, 0 = live only
-    uint64_t last;                  //  highest seq accounted for
+    s_stream_t streams [S_STREAMS]; //  per shard, then the single stream
     int64_t tail_check_at;          //  mono ms of the tail replay, 0 = none
     uint64_t replayed;              //  events obtained through REPLAY
     gt_code_t code;                 //  why the last recv returned NULL
@@ -37,28 +56,61 @@ s_set_error (gt_subscriber_t *self, gt_code_t code, const char *text)
     assert (self->error);
 }
 
+//  Split a comma-separated list of endpoints into list; false if one is
+//  not transport://address.
+static bool
+s_parse_events (zlist_t *list, const char *endpoints)
+{
+    char *copy = strdup (endpoints);
+    assert (copy);
+    bool valid = true;
+    char *saveptr = NULL;
+    for (char *item = strtok_r (copy, ",", &saveptr); item && valid;
+         item = strtok_r (NULL, ",", &saveptr)) {
+        while (isspace ((unsigned char) *item))
+            item++;
+        char *end = item + strlen (item);
+        while (end > item && isspace ((unsigned char) end [-1]))
+            *--end = '\0';
+        valid = strstr (item, "://") != NULL;
+        if (valid)
+            zlist_append (list, item);
+    }
+    free (copy);
+    return valid && zlist_size (list) > 0;
+}
+
 gt_subscriber_t *
 gt_subscriber_new (const char *events_endpoint, const char *request_endpoint)
 {
-    if (!events_endpoint || !request_endpoint)
+    if (!request_endpoint)
         return NULL;
     gt_subscriber_t *self = (gt_subscriber_t *) zmalloc (sizeof (gt_subscriber_t));
     assert (self);
     self->client = gt_client_new (request_endpoint, "gt-subscriber");
+    self->given = zlist_new ();
+    assert (self->given);
+    zlist_autofree (self->given);
     self->sub = zsock_new (ZMQ_SUB);
     assert (self->sub);
     zsock_set_rcvhwm (self->sub, GT_SUBSCRIBER_HWM);
     zsock_set_maxmsgsize (self->sub, -1);
     zsock_set_linger (self->sub, 0);
-    //  The SUB connects at the first recv, after any CURVE settings
-    if (!self->client || !strstr (events_endpoint, "://")) {
+    //  The SUB connects at the first recv, after any CURVE settings.
+    //  Without events endpoints, a routed subscriber takes the map's.
+    self->use_map = self->client && gt_client_routed (self->client);
+    bool valid = self->client
+              && (events_endpoint? s_parse_events (self->given, events_endpoint): self->use_map);
+    if (!valid) {
         gt_client_destroy (&self->client);
+        zlist_destroy (&self->given);
         zsock_destroy (&self->sub);
         free (self);
         return NULL;
     }
-    self->events_endpoint = strdup (events_endpoint);
-    assert (self->events_endpoint);
+    self->connected = zlist_new ();
+    assert (self->connected);
+    zlist_autofree (self->connected);
     self->poller = zpoller_new (self->sub, NULL);
     self->prefixes = zlist_new ();
     zlist_autofree (self->prefixes);
@@ -83,7 +135,8 @@ gt_subscriber_destroy (gt_subscriber_t **self_p)
         zpoller_destroy (&self->poller);
         zsock_destroy (&self->sub);
         gt_client_destroy (&self->client);
-        free (self->events_endpoint);
+        zlist_destroy (&self->given);
+        zlist_destroy (&self->connected);
         free (self->error);
         free (self);
         *self_p = NULL;
@@ -149,7 +202,14 @@ uint64_t
 gt_subscriber_last_seq (gt_subscriber_t *self)
 {
     assert (self);
-    return self->last;
+    return self->streams [S_SINGLE].last;
+}
+
+uint64_t
+gt_subscriber_last_seq_shard (gt_subscriber_t *self, unsigned shard)
+{
+    assert (self);
+    return shard < GT_SHARD_COUNT? self->streams [shard].last: 0;
 }
 
 uint64_t
@@ -157,6 +217,13 @@ gt_subscriber_replayed (gt_subscriber_t *self)
 {
     assert (self);
     return self->replayed;
+}
+
+size_t
+gt_subscriber_events_endpoint_count (gt_subscriber_t *self)
+{
+    assert (self);
+    return zlist_size (self->connected);
 }
 
 bool
@@ -175,21 +242,87 @@ gt_subscriber_matches (gt_subscriber_t *self, const char *topic)
     return false;
 }
 
+//  Replay the tail of every synced stream soon: events published before
+//  a subscription took effect are then not lost.
+static void
+s_plan_tail_replay (gt_subscriber_t *self)
+{
+    int64_t at = zclock_mono () + GT_SUBSCRIBER_SETTLE_MS;
+    if (!self->tail_check_at || self->tail_check_at > at)
+        self->tail_check_at = at;
+}
+
+//  Connect the SUB socket to endpoint unless it is already; true if it
+//  connected now.
+static bool
+s_connect_events (gt_subscriber_t *self, const char *endpoint)
+{
+    for (const char *known = (const char *) zlist_first (self->connected); known;
+         known = (const char *) zlist_next (self->connected))
+        if (streq (known, endpoint))
+            return false;
+    if (zsock_connect (self->sub, "%s", endpoint) != 0) {
+        s_set_error (self, GT_ERR_INVALID_ARGUMENT, "cannot connect to the events endpoint");
+        return false;
+    }
+    zlist_append (self->connected, (void *) endpoint);
+    return true;
+}
+
+//  Routed: ask for the MAP and connect to the events endpoints it names
+//  that are new; their events published before the subscription took
+//  effect come from the tail replay.
+static void
+s_refresh_map (gt_subscriber_t *self)
+{
+    if (!self->use_map)
+        return;
+    self->map_check_at = zclock_mono () + S_MAP_REFRESH_MS;
+    gt_msg_t *map = NULL;
+    if (gt_client_map (self->client, &map) != GT_OK)
+        return;                         //  keep what we have; next time
+    self->cluster = map->cluster;
+    bool added = false;
+    for (size_t index = 0; index < map->broker_count; index++) {
+        const char *events = map->brokers [index].events_endpoint;
+        if (events && strstr (events, "://"))
+            added |= s_connect_events (self, events);
+    }
+    gt_msg_destroy (&map);
+    if (added && self->started)
+        s_plan_tail_replay (self);
+    self->map_check_at = zclock_mono () + S_MAP_REFRESH_MS;
+}
+
 //  Subscribe (everything if no prefix was given) and plan the history.
 static void
 s_start (gt_subscriber_t *self)
 {
+    for (const char *endpoint = (const char *) zlist_first (self->given); endpoint;
+         endpoint = (const char *) zlist_next (self->given))
+        s_connect_events (self, endpoint);
+    s_refresh_map (self);
     self->started = true;
-    if (zsock_connect (self->sub, "%s", self->events_endpoint) != 0)
-        s_set_error (self, GT_ERR_INVALID_ARGUMENT, "cannot connect to the events endpoint");
     if (zlist_size (self->prefixes) == 0)
         zsock_set_subscribe (self->sub, "");
     if (self->from_seq) {
-        self->synced = true;
-        self->last = self->from_seq - 1;
-        self->catching_up = true;
+        //  Cluster mode: every shard's history from that seq
+        size_t first = self->cluster? 0: S_SINGLE;
+        size_t end = self->cluster? GT_SHARD_COUNT: S_STREAMS;
+        for (size_t index = first; index < end; index++) {
+            self->streams [index].synced = true;
+            self->streams [index].last = self->from_seq - 1;
+            self->streams [index].catching_up = true;
+        }
         self->tail_check_at = zclock_mono () + GT_SUBSCRIBER_SETTLE_MS;
     }
+}
+
+//  The stream of an event: its shard's, or the single one.
+static size_t
+s_stream_of (const gt_event_t *event)
+{
+    return event->has_shard && event->shard < GT_SHARD_COUNT? event->shard: S_SINGLE;
 }
 
 //  A deep copy of a replayed event as a message of its own.
@@ -218,26 +351,31 @@ s_event_matches (gt_subscriber_t *self, const gt_event_t *event)
     return gt_subscriber_matches (self, topic);
 }
 
-//  Replay one page after last, queueing matching events with seq < stop_seq
-//  and accounting for the rest.  Ends the catch-up when the head is
-//  reached.  Sets *progress if last moved.
+//  Replay one page of a stream after its last, queueing matching events
+//  with seq < stop_seq and accounting for the rest.  Ends the stream's
+//  catch-up when the head is reached.  Sets *progress if last moved.
 static gt_code_t
-s_replay_page (gt_subscriber_t *self, uint64_t stop_seq, bool *progress)
+s_replay_page (gt_subscriber_t *self, size_t index, uint64_t stop_seq, bool *progress)
 {
+    s_stream_t *stream = &self->streams [index];
     *progress = false;
     gt_msg_t *reply = NULL;
-    gt_code_t code = gt_client_replay (self->client, self->last, GT_MAX_PAGE, &reply);
+    gt_code_t code = index == S_SINGLE
+                   ? gt_client_replay (self->client, stream->last, GT_MAX_PAGE, &reply)
+                   : gt_client_replay_shard (self->client, (unsigned) index, stream->last,
+                                             GT_MAX_PAGE, &reply);
     if (code != GT_OK) {
         s_set_error (self, code, gt_client_error (self->client));
         return code;
     }
-    for (size_t index = 0; index < reply->event_count; index++) {
-        const gt_event_t *event = &reply->events [index];
-        if (event->seq <= self->last)
+    for (size_t position = 0; position < reply->event_count; position++) {
+        const gt_event_t *event = &reply->events [position];
+        if (event->seq <= stream->last
+        || (index != S_SINGLE && s_stream_of (event) != index))
             continue;
         if (event->seq >= stop_seq)
             break;
-        self->last = event->seq;
+        stream->last = event->seq;
         self->replayed++;
         *progress = true;
         if (s_event_matches (self, event))
@@ -247,13 +385,13 @@ s_replay_page (gt_subscriber_t *self, uint64_t stop_seq, bool *progress)
     //  says how far it read: nothing of ours lies between
     if (reply->has_scanned_seq) {
         uint64_t read_to = reply->scanned_seq < stop_seq ? reply->scanned_seq : stop_seq - 1;
-        if (read_to > self->last) {
-            self->last = read_to;
+        if (read_to > stream->last) {
+            stream->last = read_to;
             *progress = true;
         }
     }
-    if (!*progress || self->last >= reply->last_seq)
-        self->catching_up = false;
+    if (!*progress || stream->last >= reply->last_seq)
+        stream->catching_up = false;
     gt_msg_destroy (&reply);
     return GT_OK;
 }
@@ -283,27 +421,39 @@ static gt_msg_t *
 s_advance_held (gt_subscriber_t *self, gt_code_t *code)
 {
     *code = GT_OK;
+    size_t index = s_stream_of (&self->held->event);
+    s_stream_t *stream = &self->streams [index];
     uint64_t seq = self->held->event.seq;
-    if (seq <= self->last) {
-        gt_msg_destroy (&self->held);   //  duplicate of a replayed event
+    if (seq <= stream->last) {
+        gt_msg_destroy (&self->held);   //  duplicate (of a replayed event)
         return NULL;
     }
-    if (seq == self->last + 1) {
-        self->last = seq;
+    if (seq == stream->last + 1) {
+        stream->last = seq;
         gt_msg_t *event = self->held;
         self->held = NULL;
         return event;
     }
     bool progress;
-    *code = s_replay_page (self, seq, &progress);
+    *code = s_replay_page (self, index, seq, &progress);
     if (*code == GT_ERR_TOO_OLD) {
-        self->last = seq - 1;           //  those events are gone: skip them
-        self->catching_up = false;
+        stream->last = seq - 1;         //  those events are gone: skip them
+        stream->catching_up = false;
     }
     else
     if (*code == GT_OK && !progress)
-        self->last = seq - 1;           //  the history cannot fill it
+        stream->last = seq - 1;         //  the history cannot fill it
     return NULL;
+}
+
+//  The first stream still catching up, or -1.
+static int
+s_catching_up (gt_subscriber_t *self)
+{
+    for (size_t index = 0; index < S_STREAMS; index++)
+        if (self->streams [index].catching_up)
+            return (int) index;
+    return -1;
 }
 
 gt_msg_t *
@@ -319,14 +469,15 @@ gt_subscriber_recv (gt_subscriber_t *self, int timeout_ms)
         if (zlist_size (self->ready))
             return (gt_msg_t *) zlist_pop (self->ready);
 
-        if (self->catching_up) {
+        int catching_up = s_catching_up (self);
+        if (catching_up >= 0) {
+            s_stream_t *stream = &self->streams [catching_up];
             bool progress;
-            gt_code_t code = s_replay_page (self, UINT64_MAX, &progress);
+            gt_code_t code = s_replay_page (self, (size_t) catching_up, UINT64_MAX, &progress);
             if (code == GT_ERR_TOO_OLD) {
                 //  The start is gone: carry on live from the next event
-                self->catching_up = false;
-                self->synced = false;
-                self->tail_check_at = 0;
+                stream->catching_up = false;
+                stream->synced = false;
             }
             if (code != GT_OK)
                 return NULL;
@@ -344,34 +495,51 @@ gt_subscriber_recv (gt_subscriber_t *self, int timeout_ms)
         int64_t now = zclock_mono ();
         if (self->tail_check_at && now >= self->tail_check_at) {
             self->tail_check_at = 0;
-            self->catching_up = true;
+            for (size_t index = 0; index < S_STREAMS; index++)
+                if (self->streams [index].synced)
+                    self->streams [index].catching_up = true;
             continue;
         }
-        //  Wait for a live event until the deadline or the tail replay
+        if (self->map_check_at && now >= self->map_check_at) {
+            s_refresh_map (self);       //  the events stopped: new brokers?
+            continue;
+        }
+        //  Wait for a live event until the deadline, the tail replay or
+        //  the map refresh
+        int64_t wake = self->tail_check_at;
+        if (self->map_check_at && (!wake || self->map_check_at < wake))
+            wake = self->map_check_at;
         int wait;
-        if (timeout_ms < 0 && !self->tail_check_at)
+        if (timeout_ms < 0 && !wake)
             wait = -1;
         else {
             int64_t until = timeout_ms < 0? INT64_MAX: deadline;
-            if (self->tail_check_at && self->tail_check_at < until)
-                until = self->tail_check_at;
-            wait = until > now? (int) (until - now): 0;
+            if (wake && wake < until)
+                until = wake;
+            wait = until > now? (until - now > INT_MAX? INT_MAX: (int) (until - now)): 0;
         }
         if (!zpoller_wait (self->poller, wait)) {
             if (zpoller_terminated (self->poller))
                 return NULL;
-            if (timeout_ms >= 0 && zclock_mono () >= deadline
-            &&  !(self->tail_check_at && zclock_mono () >= self->tail_check_at))
+            now = zclock_mono ();
+            if (timeout_ms >= 0 && now >= deadline
+            &&  !(self->tail_check_at && now >= self->tail_check_at))
                 return NULL;            //  plain timeout
             continue;
         }
         gt_msg_t *event = s_recv_live (self);
         if (!event)
             continue;                   //  not a GTLP event: skip
-        if (!self->synced) {
-            self->synced = true;
-            self->last = event->event.seq - 1;
+        if (self->map_check_at)
+            self->map_check_at = zclock_mono () + S_MAP_REFRESH_MS;
+        s_stream_t *stream = &self->streams [s_stream_of (&event->event)];
+        if (!stream->synced) {
+            stream->synced = true;
+            stream->last = event->event.seq - 1;
         }
+        else
+        if (event->event.seq > stream->last + 1)
+            s_refresh_map (self);       //  a gap: its owner may have changed
         self->held = event;
     }
 }

@@ -31,7 +31,21 @@
                        should re-synchronise its state (e.g. with LIST);
       other codes      the REPLAY failed (e.g. GT_ERR_UNAVAILABLE on a
                        timeout): nothing is lost, the next recv retries.
-    gt_subscriber_error() has the text.  */
+    gt_subscriber_error() has the text.
+
+    Several brokers (docs/CLUSTER.md, "Client routing"; GTLP.md §14.4).
+    Both endpoints may be comma-separated lists.  With several request
+    endpoints the REPLAY client is routed (gt_client.h) and the subscriber
+    follows the MAP: it subscribes on the events endpoint of every broker
+    in it, and on new ones as the map changes (refreshed every second
+    while no event comes, and at each gap; a new connection is followed by
+    a replay of the tail, GT_SUBSCRIBER_SETTLE_MS later).  Each sequence is
+    tracked on its own: the single mode's one sequence, or in cluster mode
+    (events carry a shard) one per shard, whose gaps are filled with
+    REPLAY of that shard from its owner (gt_client_replay_shard).  An event
+    whose seq is not above the last of its sequence is a duplicate and is
+    dropped.  With a start sequence in cluster mode (the map says so), the
+    history of every shard is replayed from that seq.  */
 #ifndef GT_SUBSCRIBER_H_INCLUDED
 #define GT_SUBSCRIBER_H_INCLUDED
 
@@ -47,8 +61,10 @@ extern "C" {
 typedef struct _gt_subscriber_t gt_subscriber_t;
 
 //  Create a subscriber: SUB to events_endpoint (e.g. "tcp://127.0.0.1:50052"),
-//  REPLAY requests to request_endpoint ("tcp://127.0.0.1:50051").
-//  Returns NULL if an endpoint is invalid.
+//  REPLAY requests to request_endpoint ("tcp://127.0.0.1:50051"); either
+//  may be a comma-separated list.  With several request endpoints
+//  events_endpoint may be NULL: the events endpoints of the MAP's brokers
+//  are used.  Returns NULL if an endpoint is invalid (or missing).
 //  Talk CURVE on both sockets (gt_client_set_curve: NULL arguments take
 //  GT_SERVER_KEY / GT_CLIENT_CERT); before the first recv.  0, or -1 with
 //  gt_subscriber_error saying why.  A CURVE broker sends a service's key
@@ -85,8 +101,15 @@ gt_code_t gt_subscriber_code (gt_subscriber_t *self);
 const char *gt_subscriber_error (gt_subscriber_t *self);
 
 //  The last sequence number accounted for (delivered or filtered out);
-//  0 before anything was received.
+//  0 before anything was received.  Single mode (events without a shard).
 uint64_t gt_subscriber_last_seq (gt_subscriber_t *self);
+
+//  The same for one shard's sequence (cluster mode); 0 for a shard past 255.
+uint64_t gt_subscriber_last_seq_shard (gt_subscriber_t *self, unsigned shard);
+
+//  Number of events endpoints the SUB socket is connected to (those
+//  given, then those of the MAP); 0 before the first recv.
+size_t gt_subscriber_events_endpoint_count (gt_subscriber_t *self);
 
 //  Number of events obtained through REPLAY (delivered or filtered out).
 uint64_t gt_subscriber_replayed (gt_subscriber_t *self);

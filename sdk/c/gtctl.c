@@ -1,6 +1,9 @@
 /*  gtctl.c — command-line client of the GarbageTruck broker.
 
-    gtctl [--endpoint E] [--events E] [--json] [--timeout-ms N] COMMAND ...
+    gtctl [--endpoint E[,E...]] [--events E] [--json] [--timeout-ms N] COMMAND ...
+
+    Several endpoints (or GT_ENDPOINT with several) make the client routed
+    (gt_client.h, docs/CLUSTER.md "Client routing").
 
     Exit codes: 0 success; 1 the broker answered with an error, or did not
     answer ("CODE: message" on stderr); 2 usage error.  Durations (--ttl,
@@ -25,7 +28,8 @@ enum {
     //  global options (any command)
     OPT_ENDPOINT = 1 << 20, OPT_EVENTS = 1 << 21, OPT_JSON = 1 << 22,
     OPT_TIMEOUT_MS = 1 << 23, OPT_HELP = 1 << 24, OPT_VERSION = 1 << 25,
-    OPT_SERVER_KEY = 1 << 28, OPT_CLIENT_CERT = 1 << 29
+    OPT_SERVER_KEY = 1 << 28, OPT_CLIENT_CERT = 1 << 29,
+    OPT_RELEASE_ON_EXIT = 1 << 30
 };
 
 static const struct option s_options [] = {
@@ -57,13 +61,14 @@ static const struct option s_options [] = {
     { "role",            required_argument, NULL, OPT_ROLE },
     { "callback-allow",  required_argument, NULL, OPT_CALLBACK_ALLOW },
     { "callback-secret-file", required_argument, NULL, OPT_CALLBACK_SECRET_FILE },
+    { "release-on-exit", no_argument,       NULL, OPT_RELEASE_ON_EXIT },
     { "help",            no_argument,       NULL, OPT_HELP },
     { "version",         no_argument,       NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 }
 };
 
 static const char *s_usage =
-    "usage: gtctl [--endpoint E] [--events E] [--json] [--timeout-ms N]\n"
+    "usage: gtctl [--endpoint E[,E...]] [--events E[,E...]] [--json] [--timeout-ms N]\n"
     "             [--server-key KEY|FILE --client-cert FILE] COMMAND ...\n"
     "       gtctl --help | --version\n"
     "  keygen NAME [--service SVC] [--role service|observer|admin]\n"
@@ -83,8 +88,16 @@ static const char *s_usage =
     "                            (topics are SVC \\x1f verb.TYPE: with --service,\n"
     "                            PREFIX is 'expired.', 'reclaimed.TEMPORARY_FILE'...)\n"
     "  replay --after SEQ [--limit N]\n"
-    "defaults: --endpoint tcp://127.0.0.1:50051 --events tcp://127.0.0.1:50052\n"
+    "  keepalive ID --service SVC [--ttl S] [--release-on-exit]\n"
+    "                            (renew at a third of the TTL until SIGINT/SIGTERM, one\n"
+    "                            line per renewal: ID expires_at MS; exit 1 if it is lost)\n"
+    "  cluster                   (the shard map: version, mode, brokers and their shards)\n"
+    "defaults: --endpoint $GT_ENDPOINT, else tcp://127.0.0.1:50051\n"
+    "          --events $GT_EVENTS_ENDPOINT, else tcp://127.0.0.1:50052 (with several\n"
+    "          endpoints: those of the brokers in the shard map)\n"
     "          --timeout-ms 5000; durations in seconds (fractions allowed)\n"
+    "several endpoints (tcp://a:50051,tcp://b:50051): requests go to the owner of their\n"
+    "          shard, following the brokers' shard map across failovers\n"
     "CURVE: --server-key (GT_SERVER_KEY) the broker's public key or certificate file,\n"
     "       --client-cert (GT_CLIENT_CERT) this client's secret certificate file;\n"
     "       the key's service is then the default --service\n";
@@ -92,7 +105,7 @@ static const char *s_usage =
 //  Everything the command line says.
 typedef struct {
     const char *endpoint;           //  request endpoint
-    const char *events;             //  events endpoint
+    const char *events;             //  events endpoint(s), or NULL: the map's
     bool json;                      //  print JSON instead of text
     int timeout_ms;                 //  request timeout
     unsigned given;                 //  OPT_ bits seen
@@ -233,6 +246,7 @@ s_parse_option (gtctl_t *self, int option, const char *value)
         case OPT_CALLBACK_ALLOW:  self->callback_allow = value; break;
         case OPT_CALLBACK_SECRET_FILE: self->callback_secret_file = value; break;
         case OPT_RETAIN:          break;
+        case OPT_RELEASE_ON_EXIT: break;
         case OPT_TYPE:
             if (!s_parse_upper (value, s_parse_type, &self->type))
                 return s_usage_error ("unknown object type '%s'", value);
@@ -542,7 +556,8 @@ s_cmd_watch (gtctl_t *self, gt_client_t *client)
     (void) client;
     gt_subscriber_t *subscriber = gt_subscriber_new (self->events, self->endpoint);
     if (!subscriber)
-        return s_usage_error ("cannot use endpoint '%s' / '%s'", self->events, self->endpoint);
+        return s_usage_error ("cannot use endpoint '%s' / '%s'",
+                              self->events? self->events: "(the map's)", self->endpoint);
     if (gt_subscriber_set_curve (subscriber, self->server_key, self->client_cert) != 0) {
         fprintf (stderr, "%s\n", gt_subscriber_error (subscriber));
         gt_subscriber_destroy (&subscriber);
@@ -601,6 +616,111 @@ s_cmd_watch (gtctl_t *self, gt_client_t *client)
     return rc;
 }
 
+//  cluster: the shard map (GTLP.md §14.2) of the brokers.
+static int
+s_cmd_cluster (gtctl_t *self, gt_client_t *client)
+{
+    gt_msg_t *reply;
+    gt_code_t code = gt_client_map (client, &reply);
+    if (code != GT_OK)
+        return s_call_error (client, code);
+    if (self->json)
+        gtctl_print_json (gt_msg_to_json (reply), false);
+    else
+        gtctl_print_map (reply);
+    gt_msg_destroy (&reply);
+    return GTCTL_EXIT_OK;
+}
+
+//  Sleep until the mono time, waking for SIGINT / SIGTERM; false if one came.
+static bool
+s_sleep_until (int64_t until)
+{
+    while (!zsys_interrupted) {
+        int64_t left = until - zclock_mono ();
+        if (left <= 0)
+            return true;
+        zclock_sleep (left < 100? (int) left: 100);
+    }
+    return false;
+}
+
+//  Codes after which renewing again cannot succeed.
+static bool
+s_renewal_final (gt_code_t code)
+{
+    return code == GT_ERR_LEASE_ENDED || code == GT_ERR_NOT_FOUND
+        || code == GT_ERR_PERMISSION_DENIED || code == GT_ERR_INVALID_ARGUMENT;
+}
+
+//  keepalive: renew one lease at a third of its TTL until SIGINT/SIGTERM,
+//  one line per renewal.  A renewal that fails for a while (a failover)
+//  is retried until the lease's deadline; a refusal or the deadline
+//  passing is a loss (exit 1).  --release-on-exit releases it at the end.
+static int
+s_cmd_keepalive (gtctl_t *self, gt_client_t *client)
+{
+    const char *lease_id = self->args [0];
+    int64_t start = zclock_mono ();
+    //  Before the first renewal the deadline is a guess: the TTL asked
+    //  for, else the timeout
+    int64_t deadline = start + (int64_t) (self->ttl_ms? self->ttl_ms: (uint64_t) self->timeout_ms);
+    int64_t next = start;               //  the first renewal at once
+    int rc = GTCTL_EXIT_OK;
+    while (s_sleep_until (next)) {
+        int64_t sent_at = zclock_mono ();
+        int64_t budget = deadline - sent_at;
+        if (budget <= 0) {
+            fprintf (stderr, "UNAVAILABLE: lease %s lost: no renewal succeeded before its deadline"
+                     " (last error: %s)\n", lease_id, gt_client_error (client));
+            rc = GTCTL_EXIT_ERROR;
+            break;
+        }
+        gt_client_set_timeout (client, budget < self->timeout_ms? (int) budget: self->timeout_ms);
+        gt_lease_info_t lease;
+        memset (&lease, 0, sizeof (lease));
+        gt_code_t code = gt_client_renew (client, lease_id, self->ttl_ms, &lease);
+        gt_client_set_timeout (client, self->timeout_ms);
+        if (code == GT_OK) {
+            if (self->json)
+                gtctl_print_json (gt_lease_info_to_json (&lease), true);
+            else {
+                printf ("%s expires_at %" PRIu64 "\n", lease.id, lease.expires_at);
+                fflush (stdout);
+            }
+            //  The renewal counts from before it was sent: never later
+            //  than the broker's deadline
+            deadline = sent_at + (int64_t) lease.ttl_ms;
+            next = sent_at + (int64_t) (lease.ttl_ms / 3);
+            gt_lease_info_clear (&lease);
+            continue;
+        }
+        if (zsys_interrupted)
+            break;
+        if (s_renewal_final (code)) {
+            fprintf (stderr, "%s: %s (lease %s lost)\n", gt_code_name (code),
+                     gt_client_error (client), lease_id);
+            rc = GTCTL_EXIT_ERROR;
+            break;
+        }
+        //  UNAVAILABLE, TRY_AGAIN, ...: again soon, until the deadline
+        next = zclock_mono () + 100;
+    }
+    if (rc == GTCTL_EXIT_OK && (self->given & OPT_RELEASE_ON_EXIT)) {
+        //  Stopped by a signal: release, the signal is handled
+        zsys_interrupted = 0;
+        gt_lease_info_t lease;
+        memset (&lease, 0, sizeof (lease));
+        gt_code_t code = gt_client_release (client, lease_id, false, &lease);
+        if (code != GT_OK)
+            return s_call_error (client, code);
+        s_show_lease (self, &lease, false);
+        gt_lease_info_clear (&lease);
+    }
+    fflush (stdout);
+    return rc;
+}
+
 //  name, handler, options it accepts, positional arguments (min, max; -1 = any).
 typedef struct {
     const char *name;
@@ -625,6 +745,8 @@ static const s_command_t s_commands [] = {
                              | OPT_CURSOR | OPT_CLEANUP_STATUS, 0, 0, false },
     { "watch",   s_cmd_watch,  OPT_SERVICE | OPT_COUNT | OPT_TIMEOUT | OPT_FROM, 0, -1, false },
     { "replay",  s_cmd_replay, OPT_AFTER | OPT_LIMIT, 0, 0, false },
+    { "keepalive", s_cmd_keepalive, OPT_SERVICE | OPT_TTL | OPT_RELEASE_ON_EXIT, 1, 1, true },
+    { "cluster", s_cmd_cluster, 0, 0, 0, false },
     { "keygen",  s_cmd_keygen, OPT_SERVICE | OPT_ROLE | OPT_CALLBACK_ALLOW | OPT_CALLBACK_SECRET_FILE,
                  1, 1, false },
 };
@@ -726,8 +848,11 @@ main (int argc, char *argv [])
 {
     gtctl_t self;
     memset (&self, 0, sizeof (self));
-    self.endpoint = "tcp://127.0.0.1:50051";
-    self.events = "tcp://127.0.0.1:50052";
+    //  The environment's endpoints, else the local defaults; flags win
+    const char *env_endpoint = getenv ("GT_ENDPOINT");
+    const char *env_events = getenv ("GT_EVENTS_ENDPOINT");
+    self.endpoint = env_endpoint && *env_endpoint? env_endpoint: "tcp://127.0.0.1:50051";
+    self.events = env_events && *env_events? env_events: NULL;
     self.timeout_ms = GT_CLIENT_DEFAULT_TIMEOUT;
     self.meta = (gt_meta_entry_t *) calloc ((size_t) argc + 1, sizeof (gt_meta_entry_t));
     char **words = (char **) calloc ((size_t) argc + 1, sizeof (char *));
@@ -736,6 +861,10 @@ main (int argc, char *argv [])
 
     int rc;
     const s_command_t *command = s_parse (&self, argc, argv, &rc);
+    //  No events endpoint given: with several request endpoints, those of
+    //  the shard map; else the local default
+    if (command && !self.events && !strchr (self.endpoint, ','))
+        self.events = "tcp://127.0.0.1:50052";
     if (command) {
         //  Requests other than CREATE/RENEW/RELEASE need no owner; without
         //  --service they name none (CURVE: the key's service)

@@ -225,3 +225,59 @@ gtctl_print_replay (const gt_msg_t *reply)
     }
     printf ("last_seq %" PRIu64 "\n", reply->last_seq);
 }
+
+void
+gtctl_format_shards (char *buf, size_t size, const gt_broker_info_t *broker)
+{
+    size_t used = 0;
+    buf [0] = '\0';
+    unsigned shard = 0;
+    while (shard < GT_SHARD_COUNT) {
+        if (!gt_broker_info_owns (broker, shard)) {
+            shard++;
+            continue;
+        }
+        unsigned last = shard;
+        while (last + 1 < GT_SHARD_COUNT && gt_broker_info_owns (broker, last + 1))
+            last++;
+        int written = last == shard
+                    ? snprintf (buf + used, size - used, "%s%u", used? ",": "", shard)
+                    : snprintf (buf + used, size - used, "%s%u-%u", used? ",": "", shard, last);
+        if (written < 0 || (size_t) written >= size - used)
+            break;                      //  cut (the buffer is made for 256 shards)
+        used += (size_t) written;
+        shard = last + 1;
+    }
+    if (!used)
+        snprintf (buf, size, "-");
+}
+
+void
+gtctl_print_map (const gt_msg_t *reply)
+{
+    printf ("map_version %" PRIu64 " mode %s\n", reply->map_version,
+            reply->cluster? "cluster": "single");
+    int id_width = 6, endpoint_width = 8, events_width = 6;
+    for (size_t index = 0; index < reply->broker_count; index++) {
+        const gt_broker_info_t *broker = &reply->brokers [index];
+        int length = (int) strlen (broker->broker_id);
+        if (length > id_width)
+            id_width = length;
+        length = (int) strlen (broker->endpoint);
+        if (length > endpoint_width)
+            endpoint_width = length;
+        length = (int) strlen (broker->events_endpoint);
+        if (length > events_width)
+            events_width = length;
+    }
+    printf ("%-*s  %-*s  %-*s  %s\n", id_width, "BROKER", endpoint_width, "ENDPOINT",
+            events_width, "EVENTS", "SHARDS");
+    for (size_t index = 0; index < reply->broker_count; index++) {
+        const gt_broker_info_t *broker = &reply->brokers [index];
+        char shards [1024];             //  at most 128 ranges of "255,"
+        gtctl_format_shards (shards, sizeof (shards), broker);
+        printf ("%-*s  %-*s  %-*s  %s\n", id_width, broker->broker_id,
+                endpoint_width, *broker->endpoint? broker->endpoint: "-",
+                events_width, *broker->events_endpoint? broker->events_endpoint: "-", shards);
+    }
+}

@@ -29,4 +29,11 @@ void gtctl_print_list (const gt_msg_t *reply);
 //  The events of a REPLAY reply, one line each, then "last_seq N".
 void gtctl_print_replay (const gt_msg_t *reply);
 
+//  A MAP reply: "map_version N mode single|cluster", then a table of the
+//  brokers with their shards as ranges ("0-127,200"; "-" for none).
+void gtctl_print_map (const gt_msg_t *reply);
+
+//  A broker's shards as ranges into buf: "0-127,200", "-" for none.
+void gtctl_format_shards (char *buf, size_t size, const gt_broker_info_t *broker);
+
 #endif
