@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import msgpack
@@ -300,3 +301,48 @@ def wait_balanced(url, names, timeout=DEADLINE):
             return owned
         assert time.monotonic() < deadline, owned
         time.sleep(0.05)
+
+
+class RenewLoad:
+    """A thread renewing lease_ids in turn through its own Router until
+    stopped; renewed {lease id: the last acknowledged expires_at}, errors
+    [what was not OK in the end]."""
+
+    def __init__(self, endpoints, lease_ids, service_id, ttl_ms, timeout=15):
+        self.renewed, self.errors = {}, []
+        self._stop = threading.Event()
+        self._args = (list(endpoints), list(lease_ids), service_id, ttl_ms, timeout)
+        self._thread = threading.Thread(target=self._run, daemon=True)   # never keeps pytest alive
+        self._thread.start()
+
+    def _run(self):
+        endpoints, lease_ids, service_id, ttl_ms, timeout = self._args
+        client = Router(endpoints)
+        try:
+            index = 0
+            while not self._stop.is_set():
+                lease_id = lease_ids[index % len(lease_ids)]
+                index += 1
+                # A TTL of its own each time: each renewal moves the deadline
+                reply = client.call("RENEW", lease_shard(lease_id), timeout=timeout, lease_id=lease_id,
+                                    service_id=service_id, ttl_ms=ttl_ms + index)
+                if reply["code"] == "OK":
+                    self.renewed[lease_id] = reply["lease"]["expires_at"]
+                else:
+                    self.errors.append(reply)
+        except AssertionError as error:
+            self.errors.append(str(error))
+        finally:
+            client.close()
+
+    def wait_renewals(self, count, timeout=DEADLINE):
+        """Until count leases have been renewed at least once in all (polls)."""
+        deadline = time.monotonic() + timeout
+        while len(self.renewed) < count:
+            assert time.monotonic() < deadline and self._thread.is_alive(), self.errors[:3]
+            time.sleep(0.01)
+
+    def stop(self, timeout=DEADLINE * 2):
+        self._stop.set()
+        self._thread.join(timeout=timeout)
+        assert not self._thread.is_alive(), "the renewals did not stop"

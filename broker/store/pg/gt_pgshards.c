@@ -102,6 +102,7 @@ typedef struct {
     unsigned warnings_suppressed;   //  repeats not logged since
     gt_shard_map_t *map;            //  the last map sent in a MAP notice, or NULL
     int64_t acquire_due;            //  cluster mode: next look for a share (mono ms)
+    int64_t connected_at;           //  when the connection came up (mono ms): see s_others_expired_ok
     uint8_t shedding [GT_PGSHARDS_BITMAP];  //  cluster mode: named in a SHED, not released yet
     bool shed_pending;              //  cluster mode: a SHED waits for its release
 } s_shards_t;
@@ -323,6 +324,17 @@ s_deadline (s_shards_t *self)
 //  Returns the first failed result, else the last one (the caller clears
 //  it), or NULL when the connection was lost or did not answer in time
 //  (it is then closed: s_connection_lost).
+//  May another broker's expired shards be taken?  Only once this
+//  connection is a lease old: after PostgreSQL itself was away, every
+//  lease ran out on its clock, and the owners, alive, renew within a
+//  lease of its return; taking their shards before would fail them over
+//  for nothing (they would step down).
+static bool
+s_others_expired_ok (s_shards_t *self)
+{
+    return zclock_mono () - self->connected_at >= self->options.lease_ms;
+}
+
 static PGresult *
 s_exec (s_shards_t *self, int64_t deadline, const char *sql, int count, const char *const *values)
 {
@@ -454,6 +466,7 @@ s_connect (s_shards_t *self)
     }
     PQclear (result);
     self->ready = true;
+    self->connected_at = zclock_mono ();
     self->backoff = S_BACKOFF_MIN_MS;
     self->next_due = zclock_mono ();
     self->notified = false;
@@ -522,7 +535,7 @@ s_check_rows (s_shards_t *self, PGresult *result, char *holder, size_t size)
         if (PQgetisnull (result, row, 1))
             continue;                   //  free
         const char *owner = PQgetvalue (result, row, 1);
-        if (streq (owner, self->broker_id) || streq (PQgetvalue (result, row, 2), "t"))
+        if (streq (owner, self->broker_id) || (streq (PQgetvalue (result, row, 2), "t") && s_others_expired_ok (self)))
             continue;                   //  ours (a restart) or expired
         snprintf (holder, size, "%.100s", owner);
         return 1;
@@ -670,21 +683,22 @@ s_acquire_share (s_shards_t *self)
     s_held_arrays (self, shards_text, sizeof shards_text, epochs_text, sizeof epochs_text);
     snprintf (held_text, sizeof held_text, "%u", self->held_count);
     const char *values [] = { self->broker_id, self->endpoint, self->events_endpoint,
-                              self->lease_text, self->registered? "f": "t", shards_text, held_text };
+                              self->lease_text, self->registered? "f": "t", shards_text, held_text,
+                              s_others_expired_ok (self)? "t": "f" };
     int64_t sent_at = zclock_mono ();
     PGresult *result = s_exec (self, s_deadline (self),
         "WITH " S_SQL_SEEN ","
         " target AS (SELECT ceil (256.0 / (1 + count (*)))::int AS n FROM gt_brokers"
         "             WHERE seen_until >= now () AND broker_id <> $1),"
         " pick AS (SELECT shard FROM gt_shards"
-        "           WHERE (owner IS NULL OR owned_until < now () OR owner = $1)"
+        "           WHERE (owner IS NULL OR owner = $1 OR (owned_until < now () AND $8::boolean))"
         "             AND NOT (shard = ANY ($6::smallint []))"
         "           ORDER BY shard LIMIT greatest (0, (SELECT n FROM target) - $7::int)"
         "             FOR UPDATE SKIP LOCKED),"
         " taken AS (UPDATE gt_shards s SET owner = $1, epoch = s.epoch + 1,"
         "                  owned_until = now () + $4::bigint * interval '1 millisecond'"
         "             FROM pick WHERE s.shard = pick.shard RETURNING s.shard, s.epoch)"
-        " SELECT t.n, taken.shard, taken.epoch FROM target t LEFT JOIN taken ON true", 7, values);
+        " SELECT t.n, taken.shard, taken.epoch FROM target t LEFT JOIN taken ON true", 8, values);
     if (!result)
         return;
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQnfields (result) != 3 || PQntuples (result) < 1) {

@@ -6,11 +6,15 @@
     a thread (zactor) with its own connection that keeps this broker's
     ownership:
 
-    * Acquire.  In this version a broker owns every shard or none: it takes
+    * Acquire.  In single mode a broker owns every shard or none: it takes
       all 256 in one transaction (rows locked in shard order, FOR UPDATE),
       and only when each is free (owner NULL), expired (owned_until <
       now()) or already its own (owner = broker_id: a restart of the same
-      broker takes over at once).  Every acquired row's epoch is raised by
+      broker takes over at once).  Another broker's expired shards are
+      taken only once this broker's connection is a lease old: when
+      PostgreSQL itself comes back every lease has run out on its clock,
+      and the owners, alive, renew within a lease; taking their shards
+      before would fail them over for nothing.  Every acquired row's epoch is raised by
       one.  A broker that cannot acquire is a standby: it tries again every
       acquire_ms and whenever another broker releases (LISTEN gt_shards).
     * Renew.  Every renew_ms it extends owned_until = now() + lease_ms for
