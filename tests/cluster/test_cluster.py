@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import time
+import urllib.parse
 
 import msgpack
 
@@ -222,3 +223,23 @@ def test_graceful_stop_hands_the_shards_to_the_standby_at_once(database, tmp_pat
         assert reply["code"] == "OK" and reply["lease"]["expires_at"] == lease["expires_at"], reply
     standby.signal(signal.SIGTERM)
     assert standby.wait_exit() == 0
+
+
+def test_a_multi_host_database_url_reaches_the_writable_host(database, tmp_path, nodes):
+    """DATABASE_URL may list several hosts with target_session_attrs=read-write
+    (docs/CLUSTER.md, "PostgreSQL's own availability"): libpq tries them in
+    order on every connection, so the writer and the shard ownership reach
+    the primary after a switch.  Here the first host is down (nothing
+    listens on port 1): the broker starts on the second and serves."""
+    parts = urllib.parse.urlsplit(database)
+    url = (f"postgresql://{parts.username}:{parts.password}@127.0.0.1:1,{parts.hostname}:{parts.port or 5432}"
+           f"{parts.path}?target_session_attrs=read-write&connect_timeout=2")
+    node = Node(url, tmp_path, "multi-host")
+    nodes.append(node)
+    node.wait_ready()
+    reply = node.call("CREATE", object_id="multi-host-object", service_id="m", ttl_ms=600000)
+    assert reply["code"] == "OK", reply
+    assert psql(database, "SELECT count (*) FROM gt_leases WHERE object_id = 'multi-host-object'") == "1"
+    assert shards(database) == {"multi-host": (256, {1})}
+    node.signal(signal.SIGTERM)
+    assert node.wait_exit() == 0
