@@ -89,10 +89,12 @@ s_map_brokers (const gt_shard_map_t *map, size_t *count_p)
         brokers [index].endpoint = (char *) gt_shard_map_endpoint (map, index);
         brokers [index].events_endpoint = (char *) gt_shard_map_events_endpoint (map, index);
     }
+    for (size_t index = 0; index < count; index++)
+        brokers [index].has_epochs = true;  //  an empty list for a broker without shards
     for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++) {
         int owner = gt_shard_map_owner (map, shard);
         if (owner >= 0)
-            gt_broker_info_add_shard (&brokers [owner], shard);
+            gt_broker_info_add_shard_epoch (&brokers [owner], shard, gt_shard_map_epoch (map, shard));
     }
     return brokers;
 }

@@ -15,6 +15,7 @@ struct gt_shard_map_t {
     size_t count;                   //  brokers used
     size_t capacity;                //  brokers allocated
     int16_t owner [GT_SHARD_COUNT]; //  index into brokers of each shard's owner, -1: none
+    uint64_t epoch [GT_SHARD_COUNT];    //  the epoch each shard is held at (0: not known)
 };
 
 static char *
@@ -63,6 +64,7 @@ gt_shard_map_dup (const gt_shard_map_t *self)
         gt_shard_map_add_broker (copy, self->brokers [index].broker_id, self->brokers [index].endpoint,
                                  self->brokers [index].events_endpoint);
     memcpy (copy->owner, self->owner, sizeof copy->owner);
+    memcpy (copy->epoch, self->epoch, sizeof copy->epoch);
     return copy;
 }
 
@@ -71,7 +73,8 @@ gt_shard_map_equal (const gt_shard_map_t *self, const gt_shard_map_t *other)
 {
     assert (self && other);
     if (self->map_version != other->map_version || self->cluster != other->cluster
-    ||  self->count != other->count || memcmp (self->owner, other->owner, sizeof self->owner) != 0)
+    ||  self->count != other->count || memcmp (self->owner, other->owner, sizeof self->owner) != 0
+    ||  memcmp (self->epoch, other->epoch, sizeof self->epoch) != 0)
         return false;
     for (size_t index = 0; index < self->count; index++)
         if (!streq (self->brokers [index].broker_id, other->brokers [index].broker_id)
@@ -156,4 +159,20 @@ gt_shard_map_owner (const gt_shard_map_t *self, unsigned shard)
     assert (self);
     assert (shard < GT_SHARD_COUNT);
     return self->owner [shard];
+}
+
+void
+gt_shard_map_set_epoch (gt_shard_map_t *self, unsigned shard, uint64_t epoch)
+{
+    assert (self);
+    assert (shard < GT_SHARD_COUNT);
+    self->epoch [shard] = epoch;
+}
+
+uint64_t
+gt_shard_map_epoch (const gt_shard_map_t *self, unsigned shard)
+{
+    assert (self);
+    assert (shard < GT_SHARD_COUNT);
+    return self->epoch [shard];
 }

@@ -48,6 +48,9 @@ const char *gt_shard_map_endpoint (const gt_shard_map_t *self, size_t broker);
 const char *gt_shard_map_events_endpoint (const gt_shard_map_t *self, size_t broker);
 //  The index of shard's owner, or -1 when it has none.
 int gt_shard_map_owner (const gt_shard_map_t *self, unsigned shard);
+//  The epoch its owner holds shard at (0: not known, or no owner).
+void gt_shard_map_set_epoch (gt_shard_map_t *self, unsigned shard, uint64_t epoch);
+uint64_t gt_shard_map_epoch (const gt_shard_map_t *self, unsigned shard);
 
 #ifdef __cplusplus
 }

@@ -284,15 +284,21 @@ vector("reply_map_cluster", "reply",
        "MAP OK in cluster mode: two brokers, each with its shards ascending; shard 3 has no owner",
        reply(18, "OK", map_version=514, cluster=True, brokers=[
            {"broker_id": "broker-a", "endpoint": "tcp://10.0.0.1:50051",
-            "events_endpoint": "tcp://10.0.0.1:50052", "shards": [0, 1, 2, 200]},
+            "events_endpoint": "tcp://10.0.0.1:50052", "shards": [0, 1, 2, 200], "epochs": [1, 1, 3, 300]},
            {"broker_id": "broker-b", "endpoint": "tcp://10.0.0.2:50051",
-            "events_endpoint": "tcp://10.0.0.2:50052", "shards": [4, 255]},
+            "events_endpoint": "tcp://10.0.0.2:50052", "shards": [4, 255], "epochs": [2, 70000]},
        ]))
 vector("reply_map_single", "reply",
        "MAP OK in single mode: one broker that owns no shard yet (empty list)",
        reply(21, "OK", map_version=0, cluster=False, brokers=[
            {"broker_id": "vm:50051", "endpoint": "tcp://127.0.0.1:50051",
-            "events_endpoint": "tcp://127.0.0.1:50052", "shards": []},
+            "events_endpoint": "tcp://127.0.0.1:50052", "shards": [], "epochs": []},
+       ]))
+vector("reply_map_without_epochs", "reply",
+       "MAP OK from a broker before epochs were added: a BROKER without epochs is still accepted",
+       reply(24, "OK", map_version=3, cluster=False, brokers=[
+           {"broker_id": "old", "endpoint": "tcp://127.0.0.1:50051",
+            "events_endpoint": "tcp://127.0.0.1:50052", "shards": [7]},
        ]))
 vector("reply_error_moved", "reply",
        "MOVED error reply: the shard, its owner's endpoint and the map version",

@@ -855,6 +855,8 @@ s_map_copy (const gt_msg_t *map)
             to->events_endpoint = strdup (from->events_endpoint? from->events_endpoint: "");
             assert (to->broker_id && to->endpoint && to->events_endpoint);
             memcpy (to->shards, from->shards, sizeof (to->shards));
+            to->has_epochs = from->has_epochs;
+            memcpy (to->epochs, from->epochs, sizeof (to->epochs));
         }
     }
     return copy;

@@ -174,6 +174,14 @@ gt_broker_info_add_shard (gt_broker_info_t *broker, unsigned shard)
     broker->shards [shard / 8] |= (uint8_t) (1u << (shard % 8));
 }
 
+void
+gt_broker_info_add_shard_epoch (gt_broker_info_t *broker, unsigned shard, uint64_t epoch)
+{
+    gt_broker_info_add_shard (broker, shard);
+    broker->epochs [shard] = epoch;
+    broker->has_epochs = true;
+}
+
 size_t
 gt_broker_info_shard_count (const gt_broker_info_t *broker)
 {
@@ -468,21 +476,30 @@ s_pack_result (msgpack_packer *pk, const gt_renew_result_t *result)
     return 0;
 }
 
-//  BROKER map of a MAP reply: shards from the bitmap, hence ascending
+//  BROKER map of a MAP reply: shards from the bitmap, hence ascending; their
+//  epochs (when has_epochs) in the same order
 static int
 s_pack_broker (msgpack_packer *pk, const gt_broker_info_t *broker)
 {
     if (!broker->broker_id || !broker->endpoint || !broker->events_endpoint)
         return -1;
-    msgpack_pack_map (pk, 4);
+    msgpack_pack_map (pk, 4 + broker->has_epochs);
     S_KV_STR (pk, "broker_id", broker->broker_id);
     S_KV_STR (pk, "endpoint", broker->endpoint);
     S_KV_STR (pk, "events_endpoint", broker->events_endpoint);
+    size_t count = gt_broker_info_shard_count (broker);
     S_KEY (pk, "shards");
-    msgpack_pack_array (pk, gt_broker_info_shard_count (broker));
+    msgpack_pack_array (pk, count);
     for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
         if (gt_broker_info_owns (broker, shard))
             msgpack_pack_uint64 (pk, shard);
+    if (broker->has_epochs) {
+        S_KEY (pk, "epochs");
+        msgpack_pack_array (pk, count);
+        for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+            if (gt_broker_info_owns (broker, shard))
+                msgpack_pack_uint64 (pk, broker->epochs [shard]);
+    }
     return 0;
 }
 

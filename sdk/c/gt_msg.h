@@ -92,12 +92,18 @@ typedef struct {
 
 //  One broker of a MAP reply (GTLP.md §14.2).  Its shards are a bitmap of
 //  GT_SHARD_COUNT bits, so the list is bounded and comes out ascending on
-//  the wire; use gt_broker_info_owns / _add_shard / _shard_count.
+//  the wire; use gt_broker_info_owns / _add_shard / _shard_count.  Its
+//  epochs are indexed by shard (only the owned shards' entries mean
+//  anything): with has_epochs the encoder writes "epochs" in the order of
+//  the shards, and the decoder fills them in; a broker that predates them
+//  sends no "epochs" (has_epochs false), which clients accept.
 typedef struct {
     char *broker_id;                //  the broker's name
     char *endpoint;                 //  where it takes requests (GC_ADVERTISE_ENDPOINT)
     char *events_endpoint;          //  where it publishes events (GC_ADVERTISE_EVENTS)
     uint8_t shards [GT_SHARD_COUNT / 8];    //  owned shards: bit (shard % 8) of byte (shard / 8)
+    bool has_epochs;                //  "epochs" present
+    uint64_t epochs [GT_SHARD_COUNT];       //  epoch at which it holds each owned shard
 } gt_broker_info_t;
 
 typedef struct {
@@ -214,6 +220,8 @@ json_t *gt_event_to_json (const gt_event_t *event);
 bool gt_broker_info_owns (const gt_broker_info_t *broker, unsigned shard);
 void gt_broker_info_add_shard (gt_broker_info_t *broker, unsigned shard);
 size_t gt_broker_info_shard_count (const gt_broker_info_t *broker);
+//  Add a shard held at epoch, and set has_epochs.
+void gt_broker_info_add_shard_epoch (gt_broker_info_t *broker, unsigned shard, uint64_t epoch);
 
 //  The broker of a MAP reply that owns shard (the first one listing it), or
 //  NULL when no broker does (GTLP.md §14.2: being handed over, or unowned).

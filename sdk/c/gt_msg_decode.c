@@ -492,20 +492,24 @@ s_check_array (s_decoder_t *self, const s_path_t *path, const msgpack_object *ob
 }
 
 //  BROKER map of a MAP reply.  Its shards (0 .. 255, strictly ascending)
-//  become a bitmap, which gives them their bound.
+//  become a bitmap, which gives them their bound.  Its epochs are optional
+//  (brokers before them send none) and, when present, one per shard, in
+//  the same order; they are stored by shard.
 static bool
 s_get_broker (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
               gt_broker_info_t *broker)
 {
-    enum { BROKER_ID, ENDPOINT, EVENTS_ENDPOINT, SHARDS, COUNT };
-    static const char *const names [COUNT] = { "broker_id", "endpoint", "events_endpoint", "shards" };
+    enum { BROKER_ID, ENDPOINT, EVENTS_ENDPOINT, SHARDS, EPOCHS, COUNT };
+    static const char *const names [COUNT] = {
+        "broker_id", "endpoint", "events_endpoint", "shards", "epochs"
+    };
     const msgpack_object *slots [COUNT];
     if (!s_collect (self, path, object, names, COUNT, slots))
         return false;
     s_path_t at [COUNT];
     for (int index = 0; index < COUNT; index++) {
         at [index] = (s_path_t) { path, names [index], 0 };
-        if (!slots [index])
+        if (!slots [index] && index != EPOCHS)
             return s_fail (self, &at [index], "required");
     }
     if (!s_get_str (self, &at [BROKER_ID], slots [BROKER_ID], 0, SIZE_MAX, &broker->broker_id)
@@ -524,6 +528,22 @@ s_get_broker (s_decoder_t *self, const s_path_t *path, const msgpack_object *obj
             return s_fail (self, &at_entry, "%u is not ascending (after %llu)", shard,
                            (unsigned long long) array->ptr [index - 1].via.u64);
         gt_broker_info_add_shard (broker, shard);
+    }
+    if (slots [EPOCHS]) {
+        if (!s_check_array (self, &at [EPOCHS], slots [EPOCHS], 0, GT_SHARD_COUNT))
+            return false;
+        const msgpack_object_array *epochs = &slots [EPOCHS]->via.array;
+        if (epochs->size != array->size)
+            return s_fail (self, &at [EPOCHS], "%u %s for %u %s",
+                           (unsigned) epochs->size, epochs->size == 1? "entry": "entries",
+                           (unsigned) array->size, array->size == 1? "shard": "shards");
+        for (uint32_t index = 0; index < epochs->size; index++) {
+            s_path_t at_entry = { &at [EPOCHS], NULL, index };
+            if (!s_get_uint (self, &at_entry, &epochs->ptr [index], UINT64_MAX,
+                             &broker->epochs [array->ptr [index].via.u64]))
+                return false;
+        }
+        broker->has_epochs = true;
     }
     return true;
 }

@@ -237,14 +237,24 @@ gtctl_format_shards (char *buf, size_t size, const gt_broker_info_t *broker)
             shard++;
             continue;
         }
+        //  A range: consecutive owned shards (held at the same epoch)
         unsigned last = shard;
-        while (last + 1 < GT_SHARD_COUNT && gt_broker_info_owns (broker, last + 1))
+        while (last + 1 < GT_SHARD_COUNT && gt_broker_info_owns (broker, last + 1)
+        &&  (!broker->has_epochs || broker->epochs [last + 1] == broker->epochs [shard]))
             last++;
-        int written = last == shard
-                    ? snprintf (buf + used, size - used, "%s%u", used? ",": "", shard)
-                    : snprintf (buf + used, size - used, "%s%u-%u", used? ",": "", shard, last);
-        if (written < 0 || (size_t) written >= size - used)
-            break;                      //  cut (the buffer is made for 256 shards)
+        char range [32];
+        if (last == shard)
+            snprintf (range, sizeof (range), "%u", shard);
+        else
+            snprintf (range, sizeof (range), "%u-%u", shard, last);
+        int written = broker->has_epochs
+                    ? snprintf (buf + used, size - used, "%s%s@%" PRIu64, used? ",": "", range,
+                                broker->epochs [shard])
+                    : snprintf (buf + used, size - used, "%s%s", used? ",": "", range);
+        if (written < 0 || (size_t) written >= size - used) {
+            buf [used] = '\0';
+            break;                      //  cut (GTCTL_SHARDS_MAX fits 256 shards)
+        }
         used += (size_t) written;
         shard = last + 1;
     }
@@ -270,11 +280,15 @@ gtctl_print_map (const gt_msg_t *reply)
         if (length > events_width)
             events_width = length;
     }
+    //  Epochs next to the shards when the brokers send them (GTLP.md §14.2)
+    bool epochs = false;
+    for (size_t index = 0; index < reply->broker_count; index++)
+        epochs |= reply->brokers [index].has_epochs;
     printf ("%-*s  %-*s  %-*s  %s\n", id_width, "BROKER", endpoint_width, "ENDPOINT",
-            events_width, "EVENTS", "SHARDS");
+            events_width, "EVENTS", epochs? "SHARDS@EPOCH": "SHARDS");
     for (size_t index = 0; index < reply->broker_count; index++) {
         const gt_broker_info_t *broker = &reply->brokers [index];
-        char shards [1024];             //  at most 128 ranges of "255,"
+        char shards [GTCTL_SHARDS_MAX];
         gtctl_format_shards (shards, sizeof (shards), broker);
         printf ("%-*s  %-*s  %-*s  %s\n", id_width, broker->broker_id,
                 endpoint_width, *broker->endpoint? broker->endpoint: "-",

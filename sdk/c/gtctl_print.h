@@ -30,10 +30,16 @@ void gtctl_print_list (const gt_msg_t *reply);
 void gtctl_print_replay (const gt_msg_t *reply);
 
 //  A MAP reply: "map_version N mode single|cluster", then a table of the
-//  brokers with their shards as ranges ("0-127,200"; "-" for none).
+//  brokers with their shards as ranges ("0-127,200"; "-" for none).  When
+//  the brokers send epochs the column is SHARDS@EPOCH and each range is of
+//  consecutive shards held at the same epoch: "0-127@1,128-200@3".
 void gtctl_print_map (const gt_msg_t *reply);
 
-//  A broker's shards as ranges into buf: "0-127,200", "-" for none.
+//  Room for any broker's shards: 256 single-shard ranges "255@<uint64>,"
+#define GTCTL_SHARDS_MAX 8192
+
+//  A broker's shards as ranges into buf: "0-127,200", "-" for none; with
+//  its epochs "0-127@1,128-200@3" (a range breaks where the epoch changes).
 void gtctl_format_shards (char *buf, size_t size, const gt_broker_info_t *broker);
 
 #endif

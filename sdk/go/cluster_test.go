@@ -54,8 +54,10 @@ func TestClusterVectorsMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &ShardMap{MapVersion: 514, Cluster: true, Brokers: []BrokerInfo{
-		{BrokerID: "broker-a", Endpoint: "tcp://10.0.0.1:50051", EventsEndpoint: "tcp://10.0.0.1:50052", Shards: []int{0, 1, 2, 200}},
-		{BrokerID: "broker-b", Endpoint: "tcp://10.0.0.2:50051", EventsEndpoint: "tcp://10.0.0.2:50052", Shards: []int{4, 255}},
+		{BrokerID: "broker-a", Endpoint: "tcp://10.0.0.1:50051", EventsEndpoint: "tcp://10.0.0.1:50052", Shards: []int{0, 1, 2, 200},
+			Epochs: []uint64{1, 1, 3, 300}},
+		{BrokerID: "broker-b", Endpoint: "tcp://10.0.0.2:50051", EventsEndpoint: "tcp://10.0.0.2:50052", Shards: []int{4, 255},
+			Epochs: []uint64{2, 70000}},
 	}}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("cluster map\n got %+v\nwant %+v", m, want)
@@ -75,10 +77,30 @@ func TestClusterVectorsMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = &ShardMap{MapVersion: 0, Cluster: false, Brokers: []BrokerInfo{
-		{BrokerID: "vm:50051", Endpoint: "tcp://127.0.0.1:50051", EventsEndpoint: "tcp://127.0.0.1:50052", Shards: []int{}},
+		{BrokerID: "vm:50051", Endpoint: "tcp://127.0.0.1:50051", EventsEndpoint: "tcp://127.0.0.1:50052", Shards: []int{},
+			Epochs: []uint64{}},
 	}}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("single map\n got %+v\nwant %+v", m, want)
+	}
+	if !m.Brokers[0].HasEpochs() || m.clone().Brokers[0].Epochs == nil {
+		t.Error("single map: an empty epochs list is present, not absent")
+	}
+
+	// A broker before epochs (GTLP.md §14.2): accepted, Epochs nil, and
+	// re-encoded without them.
+	m, err = vectorReply(t, "reply_map_without_epochs").shardMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = &ShardMap{MapVersion: 3, Cluster: false, Brokers: []BrokerInfo{
+		{BrokerID: "old", Endpoint: "tcp://127.0.0.1:50051", EventsEndpoint: "tcp://127.0.0.1:50052", Shards: []int{7}},
+	}}
+	if !reflect.DeepEqual(m, want) || m.Brokers[0].HasEpochs() || m.clone().Brokers[0].Epochs != nil {
+		t.Errorf("map without epochs\n got %+v\nwant %+v", m, want)
+	}
+	if b, ok := m.OwnerOf(7); !ok || b.BrokerID != "old" {
+		t.Errorf("OwnerOf(7) = %v, %v", b, ok)
 	}
 
 	// A reply without the MAP fields is a protocol error.
@@ -153,6 +175,16 @@ func TestClusterDecodeRejectsBadShard(t *testing.T) {
 		"broker no shard": head(4).s("brokers").raw(0x91).fixmap(1).s("broker_id").s("b").b,
 		"broker shard 300": head(4).s("brokers").raw(0x91).fixmap(4).s("broker_id").s("b").s("endpoint").s("e").
 			s("events_endpoint").s("p").s("shards").raw(0x91, 0xcd, 0x01, 0x2c).b,
+		"broker epochs short": head(4).s("brokers").raw(0x91).fixmap(5).s("broker_id").s("b").s("endpoint").s("e").
+			s("events_endpoint").s("p").s("shards").raw(0x92, 1, 2).s("epochs").raw(0x91, 1).b,
+		"broker epochs long": head(4).s("brokers").raw(0x91).fixmap(5).s("broker_id").s("b").s("endpoint").s("e").
+			s("events_endpoint").s("p").s("shards").raw(0x90).s("epochs").raw(0x91, 1).b,
+		"broker epochs negative": head(4).s("brokers").raw(0x91).fixmap(5).s("broker_id").s("b").s("endpoint").s("e").
+			s("events_endpoint").s("p").s("shards").raw(0x91, 1).s("epochs").raw(0x91, 0xff).b,
+		"broker epochs string": head(4).s("brokers").raw(0x91).fixmap(5).s("broker_id").s("b").s("endpoint").s("e").
+			s("events_endpoint").s("p").s("shards").raw(0x91, 1).s("epochs").raw(0x91).s("1").b,
+		"broker epochs uint": head(4).s("brokers").raw(0x91).fixmap(5).s("broker_id").s("b").s("endpoint").s("e").
+			s("events_endpoint").s("p").s("shards").raw(0x91, 1).s("epochs").raw(1).b,
 	}
 	for name, body := range cases {
 		if _, err := decodeReply(body); !errors.Is(err, ErrProtocol) {
@@ -185,6 +217,13 @@ func TestClusterCallsSingleBroker(t *testing.T) {
 	}
 	if err == nil && m.Cluster {
 		t.Errorf("a single broker says cluster: %+v", m)
+	}
+	if err == nil {
+		for _, br := range m.Brokers { // epochs, one per shard, or none (a broker before them)
+			if br.HasEpochs() && len(br.Epochs) != len(br.Shards) {
+				t.Errorf("broker %s: %d epochs for %d shards", br.BrokerID, len(br.Epochs), len(br.Shards))
+			}
+		}
 	}
 	if _, err := c.CreateLease(ctx, CreateRequest{ObjectID: "o", TTL: time.Minute}); err != nil {
 		t.Fatal(err)

@@ -593,6 +593,16 @@ func (d *decoder) broker(what string, depth int) (BrokerInfo, error) {
 					b.Shards = append(b.Shards, sh)
 				}
 			}
+		case "epochs": // absent from brokers before it: Epochs stays nil
+			var n int
+			if n, err = d.arrayLen(p, depth+1); err == nil {
+				b.Epochs = make([]uint64, 0, d.capHint(n)) // non-nil even when empty
+				for i := 0; i < n && err == nil; i++ {
+					var ep uint64
+					ep, err = d.uint(fmt.Sprintf("%s[%d]", p, i))
+					b.Epochs = append(b.Epochs, ep)
+				}
+			}
 		default:
 			err = d.skip(p, depth+1)
 		}
@@ -600,6 +610,9 @@ func (d *decoder) broker(what string, depth int) (BrokerInfo, error) {
 	})
 	if err == nil {
 		err = requireKeys(seen, what, "broker_id", "endpoint", "events_endpoint", "shards")
+	}
+	if err == nil && b.Epochs != nil && len(b.Epochs) != len(b.Shards) {
+		err = decodeError("%s.epochs: %d entries, expected %d (one per shard)", what, len(b.Epochs), len(b.Shards))
 	}
 	return b, err
 }

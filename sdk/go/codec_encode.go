@@ -205,7 +205,11 @@ func (e *encoder) event(ev *Event) {
 
 // broker writes a BROKER map of a MAP reply (GTLP.md §14.2).
 func (e *encoder) broker(b *BrokerInfo) {
-	e.mapLen(4)
+	if b.Epochs != nil {
+		e.mapLen(5)
+	} else {
+		e.mapLen(4) // a broker before epochs
+	}
 	e.str("broker_id")
 	e.str(b.BrokerID)
 	e.str("endpoint")
@@ -216,6 +220,13 @@ func (e *encoder) broker(b *BrokerInfo) {
 	e.arrayLen(len(b.Shards))
 	for _, sh := range b.Shards {
 		e.uint(uint64(max(sh, 0)))
+	}
+	if b.Epochs != nil {
+		e.str("epochs")
+		e.arrayLen(len(b.Epochs))
+		for _, ep := range b.Epochs {
+			e.uint(ep)
+		}
 	}
 }
 

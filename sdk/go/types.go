@@ -290,7 +290,16 @@ type BrokerInfo struct {
 	EventsEndpoint string
 	// Shards are the shards it owns, ascending; may be empty.
 	Shards []int
+	// Epochs are the epochs at which it holds each of Shards (same length,
+	// same order), for operators; routing uses Shards. Nil when the broker
+	// sent none (brokers before epochs were added to MAP); non-nil, and
+	// empty, when it sent an empty list.
+	Epochs []uint64
 }
+
+// HasEpochs reports whether the broker sent epochs (brokers before them
+// send none: Epochs is then nil).
+func (b *BrokerInfo) HasEpochs() bool { return b.Epochs != nil }
 
 // ShardMap says which broker owns which shard (MAP, GTLP.md §14.2), as the
 // answering broker sees it.
@@ -310,6 +319,7 @@ func (m *ShardMap) clone() *ShardMap {
 	out.Brokers = slices.Clone(m.Brokers)
 	for i := range out.Brokers {
 		out.Brokers[i].Shards = slices.Clone(m.Brokers[i].Shards)
+		out.Brokers[i].Epochs = slices.Clone(m.Brokers[i].Epochs) // nil stays nil
 	}
 	return &out
 }

@@ -40,8 +40,18 @@ gt_shard_map_test (bool verbose)
     assert (gt_shard_map_owner (map, 0) == 0 && gt_shard_map_owner (map, 255) == 0);
     assert (gt_shard_map_owner (map, 7) == 0 && gt_shard_map_owner (map, 8) == -1);
 
+    //  Epochs: 0 until set
+    assert (gt_shard_map_epoch (map, 7) == 0);
+    gt_shard_map_set_epoch (map, 7, 70000);
+    assert (gt_shard_map_epoch (map, 7) == 70000 && gt_shard_map_epoch (map, 8) == 0);
+
     //  A copy is equal; any difference makes it unequal
     gt_shard_map_t *copy = gt_shard_map_dup (map);
+    assert (gt_shard_map_epoch (copy, 7) == 70000);
+    gt_shard_map_set_epoch (copy, 7, 70001);
+    assert (!gt_shard_map_equal (map, copy));
+    gt_shard_map_destroy (&copy);
+    copy = gt_shard_map_dup (map);
     assert (gt_shard_map_equal (map, copy) && gt_shard_map_equal (copy, map));
     gt_shard_map_assign (copy, 1, 7);
     assert (!gt_shard_map_equal (map, copy));

@@ -204,8 +204,8 @@ def test_graceful_stop_hands_the_shards_to_the_standby_at_once(database, tmp_pat
     first, second = brokers["brokers"]
     assert (first["broker_id"], first["endpoint"], first["events_endpoint"]) == ("broker-a", owner.endpoint,
                                                                                  owner.events)
-    assert first["shards"] == list(range(256))
-    assert second["broker_id"] == "broker-b" and second["shards"] == []
+    assert first["shards"] == list(range(256)) and first["epochs"] == [1] * 256
+    assert second["broker_id"] == "broker-b" and second["shards"] == [] and second["epochs"] == []
     owner.signal(signal.SIGTERM)
     assert owner.wait_exit() == 0
     exited = time.monotonic()
@@ -218,6 +218,7 @@ def test_graceful_stop_hands_the_shards_to_the_standby_at_once(database, tmp_pat
     brokers = wait_map(standby, lambda reply: reply["map_version"] == 512 and len(reply["brokers"]) == 1)
     only = brokers["brokers"][0]
     assert (only["broker_id"], only["endpoint"], only["shards"]) == ("broker-b", standby.endpoint, list(range(256)))
+    assert only["epochs"] == [2] * 256
     for lease_id, lease in acknowledged.items():
         reply = standby.call("GET", lease_id=lease_id)
         assert reply["code"] == "OK" and reply["lease"]["expires_at"] == lease["expires_at"], reply

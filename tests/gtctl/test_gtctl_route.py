@@ -80,22 +80,30 @@ def get_json(broker, lease_id):
 # gtctl cluster
 
 def test_cluster_prints_one_broker_with_every_shard(broker):
-    lines = ok("--endpoint", broker.endpoint, "cluster").splitlines()
-    assert re.fullmatch(r"map_version \d+ mode single", lines[0]), lines
-    assert lines[1].split() == ["BROKER", "ENDPOINT", "EVENTS", "SHARDS"]
-    assert len(lines) == 3, lines
-    _broker_id, endpoint, events, shards = lines[2].split()
-    assert endpoint == broker.endpoint and events == broker.events_endpoint
-    assert shards == "0-255"
-
-    # --json: the MAP reply's JSON mirror
+    # --json: the MAP reply's JSON mirror.  The memory store holds every shard
+    # at epoch 0; a broker from before epochs (GTLP.md §14.2) sends none.
     reply = json.loads(ok("--endpoint", broker.endpoint, "--json", "cluster"))
     assert reply["cluster"] is False and len(reply["brokers"]) == 1
     assert reply["brokers"][0]["shards"] == list(range(256))
+    with_epochs = "epochs" in reply["brokers"][0]
+    if with_epochs:
+        assert reply["brokers"][0]["epochs"] == [0] * 256
+        assert list(reply["brokers"][0]) == ["broker_id", "endpoint", "events_endpoint",
+                                             "shards", "epochs"]
+    expected = "0-255@0" if with_epochs else "0-255"
+
+    lines = ok("--endpoint", broker.endpoint, "cluster").splitlines()
+    assert re.fullmatch(r"map_version \d+ mode single", lines[0]), lines
+    assert lines[1].split() == ["BROKER", "ENDPOINT", "EVENTS",
+                                "SHARDS@EPOCH" if with_epochs else "SHARDS"]
+    assert len(lines) == 3, lines
+    _broker_id, endpoint, events, shards = lines[2].split()
+    assert endpoint == broker.endpoint and events == broker.events_endpoint
+    assert shards == expected
 
     # The same through an endpoint list with a dead endpoint first
     routed = ok("--endpoint", f"{dead_endpoint()},{broker.endpoint}", "cluster").splitlines()
-    assert routed[2].split()[1:] == [broker.endpoint, broker.events_endpoint, "0-255"]
+    assert routed[2].split()[1:] == [broker.endpoint, broker.events_endpoint, expected]
 
 
 def test_cluster_takes_no_argument(broker):

@@ -318,7 +318,7 @@ gt_pgshards_test (bool verbose)
             assert (streq (gt_shard_map_broker_id (map, 1), "broker-b"));
             assert (gt_shard_map_version (map) == 256 && !gt_shard_map_cluster (map));
             for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
-                assert (gt_shard_map_owner (map, shard) == 0);
+                assert (gt_shard_map_owner (map, shard) == 0 && gt_shard_map_epoch (map, shard) == 1);
             mapped = true;
         }
         gt_shard_map_destroy (&notice.map);

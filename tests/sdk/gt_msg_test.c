@@ -442,12 +442,17 @@ s_test_cluster (void)
     //  Shard bitmaps
     gt_broker_info_t brokers [2];
     memset (brokers, 0, sizeof (brokers));
-    brokers [0] = (gt_broker_info_t) { "broker-a", "tcp://a:50051", "tcp://a:50052", { 0 } };
-    brokers [1] = (gt_broker_info_t) { "broker-b", "tcp://b:50051", "tcp://b:50052", { 0 } };
+    brokers [0].broker_id = "broker-a";
+    brokers [0].endpoint = "tcp://a:50051";
+    brokers [0].events_endpoint = "tcp://a:50052";
+    brokers [1].broker_id = "broker-b";
+    brokers [1].endpoint = "tcp://b:50051";
+    brokers [1].events_endpoint = "tcp://b:50052";
     gt_broker_info_add_shard (&brokers [0], 255);
     gt_broker_info_add_shard (&brokers [0], 0);
     gt_broker_info_add_shard (&brokers [0], 0);       //  twice is once
     gt_broker_info_add_shard (&brokers [1], 7);
+    assert (!brokers [0].has_epochs && !brokers [1].has_epochs);
     assert (gt_broker_info_shard_count (&brokers [0]) == 2 && gt_broker_info_shard_count (&brokers [1]) == 1);
     assert (gt_broker_info_owns (&brokers [0], 255) && !gt_broker_info_owns (&brokers [0], 7));
     assert (!gt_broker_info_owns (&brokers [0], 256) && !gt_broker_info_owns (&brokers [0], 100000));
@@ -489,6 +494,50 @@ s_test_cluster (void)
     json_decref (json);
     gt_msg_destroy (&decoded);
     msgpack_sbuffer_destroy (&buf);
+
+    //  Epochs: written in the order of the shards, read back by shard; a
+    //  broker without them (from before them) next to one with them
+    gt_broker_info_add_shard_epoch (&brokers [0], 255, 300);
+    gt_broker_info_add_shard_epoch (&brokers [0], 0, 70000);
+    gt_broker_info_add_shard_epoch (&brokers [0], 9, 0);
+    assert (brokers [0].has_epochs && gt_broker_info_shard_count (&brokers [0]) == 3);
+    s_round_trip (&msg);
+    buf = gt_msg_test_encode (&msg);
+    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REPLY, GT_OK, 18, NULL);
+    assert (decoded->brokers [0].has_epochs && !decoded->brokers [1].has_epochs);
+    assert (decoded->brokers [0].epochs [0] == 70000 && decoded->brokers [0].epochs [9] == 0
+        &&  decoded->brokers [0].epochs [255] == 300);
+    json = gt_msg_to_json (decoded);
+    json_t *first = json_array_get (json_object_get (json, "brokers"), 0);
+    json_t *epochs = json_object_get (first, "epochs");
+    assert (json_array_size (epochs) == 3);
+    assert (json_integer_value (json_array_get (epochs, 0)) == 70000
+        &&  json_integer_value (json_array_get (epochs, 1)) == 0
+        &&  json_integer_value (json_array_get (epochs, 2)) == 300);
+    const char *keys [5] = { "broker_id", "endpoint", "events_endpoint", "shards", "epochs" };
+    size_t key_index = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach (first, key, value)
+        assert (key_index < 5 && strcmp (key, keys [key_index++]) == 0);
+    assert (key_index == 5);
+    assert (json_object_get (json_array_get (json_object_get (json, "brokers"), 1), "epochs") == NULL);
+    json_decref (json);
+    gt_msg_destroy (&decoded);
+    msgpack_sbuffer_destroy (&buf);
+    //  A broker with epochs and no shard: two empty lists
+    gt_broker_info_t empty;
+    memset (&empty, 0, sizeof (empty));
+    empty.broker_id = empty.endpoint = empty.events_endpoint = "";
+    empty.has_epochs = true;
+    msg.brokers = &empty;
+    msg.broker_count = 1;
+    s_round_trip (&msg);
+    buf = gt_msg_test_encode (&msg);
+    assert (buf.size > 16 && memcmp (buf.data + buf.size - 16, "\xa6shards\x90\xa6" "epochs\x90", 16) == 0);
+    msgpack_sbuffer_destroy (&buf);
+    msg.brokers = brokers;
+
     msg.cluster = false;
     msg.broker_count = 0;                   //  no live broker: an empty list
     s_round_trip (&msg);

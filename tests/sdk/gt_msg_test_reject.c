@@ -119,7 +119,7 @@ static void s_pack_broker (msgpack_packer *pk, const char *id, int keys)
         msgpack_pack_str (pk, strlen (names [index])); msgpack_pack_str_body (pk, names [index], strlen (names [index]));
         msgpack_pack_str (pk, strlen (id)); msgpack_pack_str_body (pk, id, strlen (id));
     }
-    if (keys == 4) {
+    if (keys >= 4) {
         msgpack_pack_str (pk, 6); msgpack_pack_str_body (pk, "shards", 6);
     }
 }
@@ -143,6 +143,35 @@ static void s_write_brokers_str (msgpack_packer *pk)
     s_pack_broker (pk, "a", 4);
     msgpack_pack_str (pk, 1); msgpack_pack_str_body (pk, "x", 1);
 }
+//  One broker with shards 0 .. shard_count - 1 and the given epochs value
+static void s_write_broker_epochs (msgpack_packer *pk, size_t shard_count, void (*epochs) (msgpack_packer *))
+{
+    msgpack_pack_array (pk, 1);
+    s_pack_broker (pk, "a", 5);
+    msgpack_pack_array (pk, shard_count);
+    for (size_t index = 0; index < shard_count; index++)
+        msgpack_pack_uint64 (pk, index);
+    msgpack_pack_str (pk, 6); msgpack_pack_str_body (pk, "epochs", 6);
+    epochs (pk);
+}
+static void s_pack_epochs_3 (msgpack_packer *pk)
+{
+    msgpack_pack_array (pk, 3);
+    for (int index = 0; index < 3; index++)
+        msgpack_pack_uint64 (pk, 7);
+}
+static void s_pack_epochs_negative (msgpack_packer *pk)
+{
+    msgpack_pack_array (pk, 2);
+    msgpack_pack_uint64 (pk, 1);
+    msgpack_pack_int64 (pk, -1);
+}
+static void s_pack_epochs_str (msgpack_packer *pk) { msgpack_pack_str (pk, 1); msgpack_pack_str_body (pk, "x", 1); }
+static void s_write_epochs_short (msgpack_packer *pk) { s_write_broker_epochs (pk, 4, s_pack_epochs_3); }
+static void s_write_epochs_long (msgpack_packer *pk) { s_write_broker_epochs (pk, 1, s_pack_epochs_3); }
+static void s_write_epochs_none (msgpack_packer *pk) { s_write_broker_epochs (pk, 0, s_pack_epochs_3); }
+static void s_write_epochs_negative (msgpack_packer *pk) { s_write_broker_epochs (pk, 2, s_pack_epochs_negative); }
+static void s_write_epochs_str (msgpack_packer *pk) { s_write_broker_epochs (pk, 2, s_pack_epochs_str); }
 static void s_write_brokers_short (msgpack_packer *pk)
 {
     msgpack_pack_array (pk, 1);
@@ -496,7 +525,11 @@ s_test_reply_rejections (void)
     msg.event.lease = lease;
     msgpack_sbuffer event = gt_msg_test_encode (&msg);
     //  The cluster's replies (GTLP.md §14)
-    gt_broker_info_t broker = { "a", "tcp://a:1", "tcp://a:2", { 0 } };
+    gt_broker_info_t broker;
+    memset (&broker, 0, sizeof (broker));
+    broker.broker_id = "a";
+    broker.endpoint = "tcp://a:1";
+    broker.events_endpoint = "tcp://a:2";
     memset (&msg, 0, sizeof (msg));
     msg.kind = GT_MSG_REPLY;
     msg.version = 1;
@@ -559,6 +592,11 @@ s_test_reply_rejections (void)
         { &map, GT_MSG_REPLY, "brokers", s_write_brokers_str, GT_ERR_INVALID_ARGUMENT, 32, "brokers[0].shards: expected array" },
         { &map, GT_MSG_REPLY, "brokers", s_write_brokers_short, GT_ERR_INVALID_ARGUMENT, 32, "brokers[0].events_endpoint: required" },
         { &map, GT_MSG_REPLY, "brokers", s_write_map, GT_ERR_INVALID_ARGUMENT, 32, "brokers: expected array" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_epochs_short, GT_ERR_INVALID_ARGUMENT, 32, "brokers[0].epochs: 3 entries for 4 shards" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_epochs_long, GT_ERR_INVALID_ARGUMENT, 32, "brokers[0].epochs: 3 entries for 1 shard" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_epochs_none, GT_ERR_INVALID_ARGUMENT, 32, "brokers[0].epochs: 3 entries for 0 shards" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_epochs_negative, GT_ERR_INVALID_ARGUMENT, 32, "brokers[0].epochs[1]: expected unsigned integer" },
+        { &map, GT_MSG_REPLY, "brokers", s_write_epochs_str, GT_ERR_INVALID_ARGUMENT, 32, "brokers[0].epochs: expected array" },
         { &map, GT_MSG_REPLY, "cluster", NULL, GT_ERR_INVALID_ARGUMENT, 32, "cluster: required" },
         { &map, GT_MSG_REPLY, "cluster", s_write_int, GT_ERR_INVALID_ARGUMENT, 32, "cluster: expected boolean" },
         { &map, GT_MSG_REPLY, "map_version", NULL, GT_ERR_INVALID_ARGUMENT, 32, "map_version: required" },

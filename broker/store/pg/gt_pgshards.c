@@ -1055,7 +1055,7 @@ s_read_map (s_shards_t *self)
     PGresult *result = s_exec (self, s_deadline (self),
         "SELECT (SELECT coalesce (sum (epoch), 0) FROM gt_shards)::text, b.broker_id, b.endpoint,"
         "       b.events_endpoint,"
-        "       coalesce ((SELECT string_agg (s.shard::text, ',' ORDER BY s.shard) FROM gt_shards s"
+        "       coalesce ((SELECT string_agg (s.shard || ':' || s.epoch, ',' ORDER BY s.shard) FROM gt_shards s"
         "                   WHERE s.owner = b.broker_id AND s.owned_until >= now ()), '')"
         "  FROM gt_brokers b WHERE b.seen_until >= now () ORDER BY b.broker_id", 0, NULL);
     if (!result)
@@ -1078,12 +1078,18 @@ s_read_map (s_shards_t *self)
         size_t broker = gt_shard_map_add_broker (map, PQgetvalue (result, row, 1),
                                                  PQgetvalue (result, row, 2), PQgetvalue (result, row, 3));
         const char *shards = PQgetvalue (result, row, 4);
+        //  shard:epoch,shard:epoch,...
         while (*shards) {
             char *end;
             unsigned long shard = strtoul (shards, &end, 10);
-            if (end == shards || shard >= GT_SHARD_COUNT)
-                break;              //  PostgreSQL wrote it from smallints: cannot happen
+            if (end == shards || shard >= GT_SHARD_COUNT || *end != ':')
+                break;              //  PostgreSQL wrote it from its own columns: cannot happen
+            const char *epoch_text = end + 1;
+            unsigned long long epoch = strtoull (epoch_text, &end, 10);
+            if (end == epoch_text)
+                break;
             gt_shard_map_assign (map, broker, (unsigned) shard);
+            gt_shard_map_set_epoch (map, (unsigned) shard, (uint64_t) epoch);
             shards = *end == ','? end + 1: end;
         }
     }

@@ -307,16 +307,20 @@ def shard_map_to_wire(shard_map: ShardMap) -> Wire:
     return {
         "map_version": shard_map.map_version,
         "cluster": shard_map.cluster,
-        "brokers": [
-            {
-                "broker_id": broker.broker_id,
-                "endpoint": broker.endpoint,
-                "events_endpoint": broker.events_endpoint,
-                "shards": list(broker.shards),
-            }
-            for broker in shard_map.brokers
-        ],
+        "brokers": [_broker_to_wire(broker) for broker in shard_map.brokers],
     }
+
+
+def _broker_to_wire(broker: BrokerInfo) -> Wire:
+    out: Wire = {
+        "broker_id": broker.broker_id,
+        "endpoint": broker.endpoint,
+        "events_endpoint": broker.events_endpoint,
+        "shards": list(broker.shards),
+    }
+    if broker.epochs is not None:  # absent: a broker before epochs (GTLP.md §14.2)
+        out["epochs"] = list(broker.epochs)
+    return out
 
 
 def _pack(body: Wire) -> bytes:
@@ -764,14 +768,25 @@ def _shard_map_from(reader: _Reader) -> ShardMap:
     brokers = []
     for index, item in enumerate(reader.array("brokers")):
         entry = _Reader(item, f"brokers[{index}]")
+        broker_id = entry.text("broker_id")
+        endpoint = entry.text("endpoint")
+        events_endpoint = entry.text("events_endpoint")
+        shards = tuple(_uints(entry.array("shards"), entry._path("shards"), SHARD_COUNT - 1))
+        epochs: Optional[Tuple[int, ...]] = None
+        raw_epochs = entry.array("epochs", False)  # absent from brokers before it
+        if raw_epochs is not None:
+            epochs = tuple(_uints(raw_epochs, entry._path("epochs")))
+            if len(epochs) != len(shards):
+                raise entry._fail(
+                    "epochs", f"{len(epochs)} entries, expected {len(shards)} (one per shard)"
+                )
         brokers.append(
             BrokerInfo(
-                broker_id=entry.text("broker_id"),
-                endpoint=entry.text("endpoint"),
-                events_endpoint=entry.text("events_endpoint"),
-                shards=tuple(
-                    _uints(entry.array("shards"), entry._path("shards"), SHARD_COUNT - 1)
-                ),
+                broker_id=broker_id,
+                endpoint=endpoint,
+                events_endpoint=events_endpoint,
+                shards=shards,
+                epochs=epochs,
             )
         )
     return ShardMap(

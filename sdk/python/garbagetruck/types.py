@@ -345,6 +345,10 @@ class BrokerInfo:
     events_endpoint: str
     #: The shards it owns, ascending; may be empty.
     shards: Tuple[int, ...] = ()
+    #: The epoch at which it holds each of ``shards`` (same length, same
+    #: order); None when the broker does not send them (brokers before
+    #: ``epochs`` was added to MAP).  For operators; routing uses ``shards``.
+    epochs: Optional[Tuple[int, ...]] = None
 
 
 @dataclass

@@ -336,6 +336,8 @@ def test_shard_map_and_replay_shard_in_single_mode(client):
     assert shard_map.cluster is False
     (only,) = shard_map.brokers
     assert only.shards == tuple(range(SHARD_COUNT))
+    # epochs (one per shard) or none at all: a broker before them
+    assert only.epochs is None or len(only.epochs) == SHARD_COUNT
     assert shard_map.owner_of(shard_of("anything")) is only
     # single mode: REPLAY ignores shard, and events carry none
     lease = client.create_lease("map-replay", ttl=30)

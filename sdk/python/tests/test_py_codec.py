@@ -318,8 +318,9 @@ def test_map_request_and_cluster_reply():
     shard_map = shard_map_of(decode_reply(data))
     assert (shard_map.map_version, shard_map.cluster) == (514, True)
     a, b = shard_map.brokers
-    assert a == BrokerInfo("broker-a", "tcp://10.0.0.1:50051", "tcp://10.0.0.1:50052", (0, 1, 2, 200))
-    assert b.broker_id == "broker-b" and b.shards == (4, 255)
+    assert a == BrokerInfo("broker-a", "tcp://10.0.0.1:50051", "tcp://10.0.0.1:50052", (0, 1, 2, 200),
+                           (1, 1, 3, 300))
+    assert b.broker_id == "broker-b" and b.shards == (4, 255) and b.epochs == (2, 70000)
     assert shard_map.owner_of(200) is a and shard_map.owner_of(255) is b
     assert shard_map.owner_of(3) is None            # no owner at the moment
     # built by hand, the typed reply encodes to the vector's bytes
@@ -329,6 +330,16 @@ def test_map_request_and_cluster_reply():
     shard_map = shard_map_of(decode_reply(bytes.fromhex(single["msgpack"])))
     assert not shard_map.cluster and shard_map.map_version == 0
     assert shard_map.brokers[0].shards == () and shard_map.owner_of(0) is None
+    assert shard_map.brokers[0].epochs == ()        # present but empty: not None
+
+    # A broker before epochs (GTLP.md §14.2): accepted, epochs None, re-encoded without them.
+    old = _vector("reply_map_without_epochs")
+    data = bytes.fromhex(old["msgpack"])
+    shard_map = shard_map_of(decode_reply(data))
+    (broker,) = shard_map.brokers
+    assert broker == BrokerInfo("old", "tcp://127.0.0.1:50051", "tcp://127.0.0.1:50052", (7,))
+    assert broker.epochs is None and shard_map.owner_of(7) is broker
+    assert encode_reply(Reply(rid=24, code=Code.OK, shard_map=ShardMap(3, False, [broker]))) == data
 
 
 @pytest.mark.parametrize(
@@ -340,6 +351,16 @@ def test_map_request_and_cluster_reply():
         ({"brokers": [{"broker_id": "x", "endpoint": "e", "events_endpoint": "p", "shards": [256]}]},
          "brokers[0].shards"),
         ({"brokers": [{"broker_id": "x", "endpoint": "e", "shards": []}]}, "events_endpoint: missing"),
+        ({"brokers": [{"broker_id": "x", "endpoint": "e", "events_endpoint": "p", "shards": [1, 2],
+                       "epochs": [1]}]}, "brokers[0].epochs: 1 entries, expected 2"),
+        ({"brokers": [{"broker_id": "x", "endpoint": "e", "events_endpoint": "p", "shards": [],
+                       "epochs": [1]}]}, "brokers[0].epochs: 1 entries, expected 0"),
+        ({"brokers": [{"broker_id": "x", "endpoint": "e", "events_endpoint": "p", "shards": [1],
+                       "epochs": [-1]}]}, "brokers[0].epochs"),
+        ({"brokers": [{"broker_id": "x", "endpoint": "e", "events_endpoint": "p", "shards": [1],
+                       "epochs": ["1"]}]}, "brokers[0].epochs"),
+        ({"brokers": [{"broker_id": "x", "endpoint": "e", "events_endpoint": "p", "shards": [1],
+                       "epochs": 1}]}, "brokers[0].epochs"),
     ],
 )
 def test_map_reply_is_checked(change, fragment):
