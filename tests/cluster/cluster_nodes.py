@@ -305,18 +305,20 @@ def wait_balanced(url, names, timeout=DEADLINE):
 
 class RenewLoad:
     """A thread renewing lease_ids in turn through its own Router until
-    stopped; renewed {lease id: the last acknowledged expires_at}, errors
-    [what was not OK in the end]."""
+    stopped, and with create_prefix also creating a new lease (with an
+    idempotency key) after each renewal; renewed {lease id: the last
+    acknowledged expires_at}, created {lease id: the acknowledged lease},
+    errors [what was not OK in the end]."""
 
-    def __init__(self, endpoints, lease_ids, service_id, ttl_ms, timeout=15):
-        self.renewed, self.errors = {}, []
+    def __init__(self, endpoints, lease_ids, service_id, ttl_ms, timeout=15, create_prefix=None):
+        self.renewed, self.created, self.errors = {}, {}, []
         self._stop = threading.Event()
-        self._args = (list(endpoints), list(lease_ids), service_id, ttl_ms, timeout)
+        self._args = (list(endpoints), list(lease_ids), service_id, ttl_ms, timeout, create_prefix)
         self._thread = threading.Thread(target=self._run, daemon=True)   # never keeps pytest alive
         self._thread.start()
 
     def _run(self):
-        endpoints, lease_ids, service_id, ttl_ms, timeout = self._args
+        endpoints, lease_ids, service_id, ttl_ms, timeout, create_prefix = self._args
         client = Router(endpoints)
         try:
             index = 0
@@ -330,6 +332,15 @@ class RenewLoad:
                     self.renewed[lease_id] = reply["lease"]["expires_at"]
                 else:
                     self.errors.append(reply)
+                if create_prefix:
+                    object_id = f"{create_prefix}-{index}"
+                    reply = client.call("CREATE", shard_of(object_id), timeout=timeout, object_id=object_id,
+                                        service_id=service_id, ttl_ms=ttl_ms,
+                                        idempotency_key=f"create-{object_id}")
+                    if reply["code"] == "OK":
+                        self.created[reply["lease"]["id"]] = reply["lease"]
+                    else:
+                        self.errors.append(reply)
         except AssertionError as error:
             self.errors.append(str(error))
         finally:

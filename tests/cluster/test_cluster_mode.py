@@ -9,7 +9,7 @@ records and from the database, not from the brokers' word:
 * Sharing: a broker that joins gets half of the shards by handover; a
   request sent to the wrong broker is answered MOVED with the owner; events
   are numbered per shard.
-* kill -9 of one of two brokers while clients create and renew through
+* kill -9 of one of two brokers while a client creates and renews through
   both: every acknowledged lease is served again, by the survivor, with
   (at least) its acknowledged deadline, within 5 s; none is lost; none
   expires before its acknowledged deadline; one object.reclaimed per object.
@@ -19,7 +19,9 @@ records and from the database, not from the brokers' word:
   lease, the other takes its shards and expires what fell due; resumed, the
   paused one commits nothing, publishes nothing and steps down (exit 3);
   one object.reclaimed per object.
-* SIGTERM of one of two: its shards are served by the other within 0.5 s.
+* SIGTERM of one of two while a client creates and renews through both:
+  its shards are served by the other within 0.5 s, and the client sees no
+  error it does not retry by itself.
 * PostgreSQL restarted (immediate mode) under renewals: both brokers fence
   themselves (HEALTH DEGRADED), come back by themselves with the same
   shards at the same epochs (nobody fails over), the renewals go on
@@ -140,10 +142,11 @@ def test_kill9_of_one_of_two_brokers_under_load_loses_nothing(database, tmp_path
         owner_of = {broker_id: count for broker_id, (count, _) in shards(database).items()}
         assert owner_of == {"node-a": 128, "node-b": 128}
 
-        # Renewals through both while node-b dies: each acknowledged renewal
-        # moves the deadline the lease must keep
+        # Renewals and creations through both while node-b dies: each
+        # acknowledged renewal moves the deadline the lease must keep, each
+        # acknowledged creation adds a lease that must be there
         long_ids = [lease_id for lease_id, lease in acknowledged.items() if lease["ttl_ms"] == LONG_TTL_MS]
-        load = RenewLoad([first.endpoint, second.endpoint], long_ids, "k", LONG_TTL_MS)
+        load = RenewLoad([first.endpoint, second.endpoint], long_ids, "k", LONG_TTL_MS, create_prefix="kc")
         load.wait_renewals(50)
         killed = time.monotonic()
         second.signal(signal.SIGKILL)
@@ -163,6 +166,13 @@ def test_kill9_of_one_of_two_brokers_under_load_loses_nothing(database, tmp_path
         renewed = load.renewed
         assert not load.errors, load.errors[:5]
         assert shards(database) == {"node-a": (256, {1, 3})}
+        # Created during the failover: each acknowledged one there, as acknowledged
+        assert len(load.created) >= 100
+        assert any(lease_shard(lease_id) >= 128 for lease_id in load.created)
+        for lease_id, lease in load.created.items():
+            reply = first.call("GET", lease_id=lease_id)
+            assert reply["code"] == "OK", (lease_id, reply)
+            assert reply["lease"]["expires_at"] >= renewed.get(lease_id, lease["expires_at"])
 
         # Nothing lost: every acknowledged lease, with at least its last
         # acknowledged deadline (a renewal whose answer was lost may have
@@ -299,12 +309,18 @@ def test_zombie_resumed_after_a_takeover_commits_and_publishes_nothing_and_steps
     assert first.wait_exit() == 0
 
 
-def test_sigterm_of_one_of_two_hands_its_shards_over_at_once(database, tmp_path, nodes):
+def test_sigterm_of_one_of_two_under_load_hands_its_shards_over_at_once(database, tmp_path, nodes):
     first, second = two_balanced(database, tmp_path, nodes)
     router = Router([first.endpoint, second.endpoint])
+    load = None
     try:
         acknowledged = create_routed(router, "g", 200, lambda index: LONG_TTL_MS)
         probe = next(lease_id for lease_id in acknowledged if lease_shard(lease_id) >= 128)
+        # Renewals and creations through both, across the handover: no
+        # error reaches the client (TRY_AGAIN and redirects are its own)
+        load = RenewLoad([first.endpoint, second.endpoint], list(acknowledged), "g", LONG_TTL_MS,
+                         create_prefix="gc")
+        load.wait_renewals(50)
         termed = time.monotonic()
         second.signal(signal.SIGTERM)
         # The survivor serves the leaver's shards within 0.5 s of the
@@ -314,13 +330,19 @@ def test_sigterm_of_one_of_two_hands_its_shards_over_at_once(database, tmp_path,
             assert time.monotonic() - termed < DEADLINE, first.log()
             time.sleep(0.005)
         handoff = time.monotonic() - termed
-        print(f"graceful handoff: served by the other {handoff * 1000:.0f} ms after the SIGTERM")
+        print(f"graceful handoff under load: served by the other {handoff * 1000:.0f} ms after the SIGTERM")
         assert handoff < 0.5, first.log()
         assert second.wait_exit() == 0
-        for lease_id, lease in acknowledged.items():
+        load.wait_renewals(len(load.renewed) + 50)
+        load.stop()
+        assert not load.errors, load.errors[:5]
+        for lease_id, lease in list(acknowledged.items()) + list(load.created.items()):
             reply = router.call("GET", lease_shard(lease_id), lease_id=lease_id)
-            assert reply["code"] == "OK" and reply["lease"]["expires_at"] == lease["expires_at"], reply
+            assert reply["code"] == "OK", reply
+            assert reply["lease"]["expires_at"] >= load.renewed.get(lease_id, lease["expires_at"]), reply
     finally:
+        if load:
+            load.stop()
         router.close()
     first.signal(signal.SIGTERM)
     assert first.wait_exit() == 0
