@@ -19,7 +19,7 @@
 #define S_TEST_WAIT_MS      10000   //  deadline for anything the test waits on
 
 static gt_pgshards_t *
-s_test_start (const char *conninfo, const char *broker_id, int64_t lease_ms)
+s_test_start_mode (const char *conninfo, const char *broker_id, int64_t lease_ms, bool cluster)
 {
     gt_pgshards_options_t options;
     gt_pgshards_options_init (&options);
@@ -30,9 +30,16 @@ s_test_start (const char *conninfo, const char *broker_id, int64_t lease_ms)
     options.renew_ms = S_TEST_RENEW_MS;
     options.margin_ms = S_TEST_MARGIN_MS;
     options.acquire_ms = S_TEST_ACQUIRE_MS;
+    options.cluster = cluster;
     gt_pgshards_t *shards = gt_pgshards_new (conninfo, &options);
     assert (shards);
     return shards;
+}
+
+static gt_pgshards_t *
+s_test_start (const char *conninfo, const char *broker_id, int64_t lease_ms)
+{
+    return s_test_start_mode (conninfo, broker_id, lease_ms, false);
 }
 
 static const char *
@@ -161,18 +168,7 @@ s_test_prove (PGconn *conn, const char *broker_id, const char *epochs)
 static gt_pgshards_t *
 s_test_start_cluster (const char *conninfo, const char *broker_id)
 {
-    gt_pgshards_options_t options;
-    gt_pgshards_options_init (&options);
-    options.broker_id = broker_id;
-    options.endpoint = "tcp://127.0.0.1:5555";
-    options.lease_ms = S_TEST_LEASE_MS;
-    options.renew_ms = S_TEST_RENEW_MS;
-    options.margin_ms = S_TEST_MARGIN_MS;
-    options.acquire_ms = S_TEST_ACQUIRE_MS;
-    options.cluster = true;
-    gt_pgshards_t *shards = gt_pgshards_new (conninfo, &options);
-    assert (shards);
-    return shards;
+    return s_test_start_mode (conninfo, broker_id, S_TEST_LEASE_MS, true);
 }
 
 static unsigned

@@ -672,6 +672,46 @@ s_acquire (s_shards_t *self)
     }
 }
 
+//  Owner NULL on the shards given (as s_held_arrays texts) at their
+//  epochs, and NOTIFY gt_shards, waiting at most timeout_ms; leaving: also
+//  end this broker's heartbeat (it is gone).  Returns how many rows were
+//  released, -1 (said, with what) if PostgreSQL did not answer so.
+static int
+s_release_rows (s_shards_t *self, const char *shards_text, const char *epochs_text, int64_t timeout_ms,
+                bool leaving, const char *what)
+{
+    const char *values [] = { self->broker_id, shards_text, epochs_text };
+    int64_t deadline = zclock_mono () + timeout_ms;
+    if (deadline > s_deadline (self))
+        deadline = s_deadline (self);
+    PGresult *result = s_exec (self, deadline, leaving?
+        "WITH released AS (UPDATE gt_shards s SET owner = NULL, owned_until = NULL"
+        "                    FROM unnest ($2::smallint [], $3::bigint []) AS held (shard, epoch)"
+        "                   WHERE s.shard = held.shard AND s.epoch = held.epoch AND s.owner = $1"
+        "               RETURNING s.shard),"
+        "      gone AS (UPDATE gt_brokers SET seen_until = now () WHERE broker_id = $1)"
+        " SELECT (SELECT count (*) FROM released), pg_notify ('gt_shards', $1)":
+        "WITH released AS (UPDATE gt_shards s SET owner = NULL, owned_until = NULL"
+        "                    FROM unnest ($2::smallint [], $3::bigint []) AS held (shard, epoch)"
+        "                   WHERE s.shard = held.shard AND s.epoch = held.epoch AND s.owner = $1"
+        "               RETURNING s.shard)"
+        " SELECT (SELECT count (*) FROM released), pg_notify ('gt_shards', $1)", 3, values);
+    int released = -1;
+    long long count;
+    if (result && PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1
+    &&  s_parse (PQgetvalue (result, 0, 0), 0, GT_SHARD_COUNT, &count))
+        released = (int) count;
+    else
+    if (result) {
+        char prefix [64], reason [S_TEXT];
+        snprintf (prefix, sizeof prefix, "cannot %s the shards: ", what);
+        s_result_error (result, prefix, reason, sizeof reason);
+        s_warn (self, reason);
+    }
+    PQclear (result);
+    return released;
+}
+
 //  Cluster mode: heartbeat, count the live brokers, take free, expired or
 //  own shards up to the share, and name the surplus when above it.
 static void
@@ -806,28 +846,7 @@ s_release_shards (s_shards_t *self, const uint8_t *shards, int64_t timeout_ms)
         return 0;
     if (!self->conn)
         return -1;
-    const char *values [] = { self->broker_id, shards_text, epochs_text };
-    int64_t deadline = zclock_mono () + timeout_ms;
-    if (deadline > s_deadline (self))
-        deadline = s_deadline (self);
-    PGresult *result = s_exec (self, deadline,
-        "WITH released AS (UPDATE gt_shards s SET owner = NULL, owned_until = NULL"
-        "                    FROM unnest ($2::smallint [], $3::bigint []) AS held (shard, epoch)"
-        "                   WHERE s.shard = held.shard AND s.epoch = held.epoch AND s.owner = $1"
-        "               RETURNING s.shard)"
-        " SELECT (SELECT count (*) FROM released), pg_notify ('gt_shards', $1)", 3, values);
-    int released = -1;
-    long long count;
-    if (result && PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1
-    &&  s_parse (PQgetvalue (result, 0, 0), 0, GT_SHARD_COUNT, &count))
-        released = (int) count;
-    else
-    if (result) {
-        char reason [S_TEXT];
-        s_result_error (result, "cannot hand the shards over: ", reason, sizeof reason);
-        s_warn (self, reason);
-    }
-    PQclear (result);
+    int released = s_release_rows (self, shards_text, epochs_text, timeout_ms, false, "hand over");
     gt_log_info (S_COMPONENT, "broker %s handed %d shards over (%u still held)", self->broker_id,
                  released, self->held_count);
     //  Look for the share again soon: the next surplus, if any
@@ -976,28 +995,7 @@ s_release (s_shards_t *self, int64_t timeout_ms)
     if (self->conn) {
         char shards_text [S_SHARDS_TEXT], epochs_text [S_EPOCHS_TEXT];
         s_held_arrays (self, shards_text, sizeof shards_text, epochs_text, sizeof epochs_text);
-        const char *values [] = { self->broker_id, shards_text, epochs_text };
-        int64_t deadline = zclock_mono () + timeout_ms;
-        if (deadline > s_deadline (self))
-            deadline = s_deadline (self);
-        PGresult *result = s_exec (self, deadline,
-            "WITH released AS (UPDATE gt_shards s SET owner = NULL, owned_until = NULL"
-            "                    FROM unnest ($2::smallint [], $3::bigint []) AS held (shard, epoch)"
-            "                   WHERE s.shard = held.shard AND s.epoch = held.epoch AND s.owner = $1"
-            "               RETURNING s.shard),"
-            "      gone AS (UPDATE gt_brokers SET seen_until = now () WHERE broker_id = $1)"
-            " SELECT (SELECT count (*) FROM released), pg_notify ('gt_shards', $1)", 3, values);
-        long long count;
-        if (result && PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == 1
-        &&  s_parse (PQgetvalue (result, 0, 0), 0, GT_SHARD_COUNT, &count))
-            released = (int) count;
-        else
-        if (result) {
-            char reason [S_TEXT];
-            s_result_error (result, "cannot release the shards: ", reason, sizeof reason);
-            s_warn (self, reason);
-        }
-        PQclear (result);
+        released = s_release_rows (self, shards_text, epochs_text, timeout_ms, true, "release");
     }
     if (released >= 0)
         gt_log_info (S_COMPONENT, "broker %s released %d shards", self->broker_id, released);

@@ -493,8 +493,10 @@ s_shard_holder (s_pg_t *self, char *holder, size_t size)
     PQclear (result);
 }
 
-//  Start the ownership thread and wait until it holds the shards: a broker
-//  that cannot is a standby, and waits here.  -1 if interrupted.
+//  Start the ownership thread and wait: in single mode until it holds the
+//  shards (a broker that cannot is a standby, and waits here); in cluster
+//  mode for its first look at them (the first MAP notice comes after it),
+//  applying what it acquired meanwhile.  -1 if interrupted.
 static int
 s_acquire (s_pg_t *self, char *err, size_t err_size)
 {
@@ -506,7 +508,7 @@ s_acquire (s_pg_t *self, char *err, size_t err_size)
     int rc = -1;
     while (!zsys_interrupted) {
         if (!zpoller_wait (poller, 250)) {
-            if (!said && zclock_mono () - started >= 1000) {
+            if (!self->cluster && !said && zclock_mono () - started >= 1000) {
                 char holder [300];
                 s_shard_holder (self, holder, sizeof holder);
                 gt_log_info ("store", "standby: the shards are held by %s; broker %s takes them when they "
@@ -520,10 +522,14 @@ s_acquire (s_pg_t *self, char *err, size_t err_size)
             break;
         if (notice.kind == GT_PGSHARDS_STATE && !notice.connected)
             gt_log_warn ("store", "shard ownership: %s", notice.text);
-        if (notice.kind == GT_PGSHARDS_MAP)
-            s_ownership_notice (self, &notice);
-        if (notice.kind == GT_PGSHARDS_ACQUIRED) {
-            s_ownership_notice (self, &notice);
+        gt_pgshards_notice_kind_t kind = notice.kind;
+        if (!s_ownership_notice (self, &notice))
+            break;
+        if (self->cluster && kind == GT_PGSHARDS_MAP) {
+            rc = 0;
+            break;
+        }
+        if (!self->cluster && kind == GT_PGSHARDS_ACQUIRED) {
             gt_log_info ("store", "broker %s owns the %d shards (epoch %" PRIu64 ") after %d ms",
                          self->broker_id, GT_SHARD_COUNT, self->epochs [0],
                          (int) (zclock_mono () - started));
@@ -647,38 +653,6 @@ s_check_mode (s_pg_t *self, char *err, size_t err_size)
     return rc;
 }
 
-//  Cluster mode: start the ownership thread and wait for its first look
-//  at the shards (the first MAP notice comes after it), applying what it
-//  acquired meanwhile.  -1 if interrupted.
-static int
-s_acquire_share (s_pg_t *self, char *err, size_t err_size)
-{
-    s_ownership_start (self);
-    zpoller_t *poller = zpoller_new (gt_pgshards_sock (self->shards), NULL);
-    assert (poller);
-    int rc = -1;
-    while (!zsys_interrupted) {
-        if (!zpoller_wait (poller, 250))
-            continue;
-        gt_pgshards_notice_t notice;
-        if (gt_pgshards_recv (self->shards, &notice) != 0)
-            break;
-        if (notice.kind == GT_PGSHARDS_STATE && !notice.connected)
-            gt_log_warn ("store", "shard ownership: %s", notice.text);
-        bool mapped = notice.kind == GT_PGSHARDS_MAP;
-        if (!s_ownership_notice (self, &notice))
-            break;
-        if (mapped) {
-            rc = 0;
-            break;
-        }
-    }
-    zpoller_destroy (&poller);
-    if (rc)
-        snprintf (err, err_size, "interrupted while waiting for the shards");
-    return rc;
-}
-
 //  Load what the loader needs (cluster mode: the shards in filter).
 static int
 s_load (s_pg_t *self, PGconn *conn, const gt_store_loader_t *loader, const uint8_t *filter,
@@ -730,9 +704,9 @@ s_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t err_si
     //  Own the shards first: the snapshot below then holds everything the
     //  previous owner committed (its transactions finished before the
     //  acquisition could lock the shard rows)
+    if (s_acquire (self, err, err_size) != 0)
+        return -1;
     if (self->cluster) {
-        if (s_acquire_share (self, err, err_size) != 0)
-            return -1;
         uint8_t filter [GT_SHARD_COUNT / 8];
         for (unsigned index = 0; index < GT_SHARD_COUNT / 8; index++)
             filter [index] = self->acquired [index] & (uint8_t) ~self->leaving [index];
@@ -743,12 +717,9 @@ s_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t err_si
             self->acquired [index] = 0;
         }
     }
-    else {
-        if (s_acquire (self, err, err_size) != 0)
-            return -1;
-        if (s_load (self, self->conn, loader, NULL, err, err_size) != 0)
-            return -1;
-    }
+    else
+    if (s_load (self, self->conn, loader, NULL, err, err_size) != 0)
+        return -1;
     self->pruned_below = 0;
     s_start_writer (self);
     return 0;
