@@ -548,6 +548,39 @@ s_get_broker (s_decoder_t *self, const s_path_t *path, const msgpack_object *obj
     return true;
 }
 
+//  The records a reply's array may hold.
+typedef enum { S_LEASES, S_RESULTS, S_EVENTS, S_BROKERS } s_records_t;
+
+//  A reply's array of records at path into a new table in *table_p, with
+//  one spare entry (so that an empty array is an empty table, not NULL),
+//  and its count in *count_p.  Both are set before the entries are
+//  decoded, so that on a failure part way gt_msg_destroy frees what was.
+static bool
+s_get_table (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+             s_records_t records, void **table_p, size_t *count_p)
+{
+    if (!s_check_array (self, path, object, 0, SIZE_MAX))
+        return false;
+    static const size_t sizes [] = {
+        sizeof (gt_lease_info_t), sizeof (gt_renew_result_t), sizeof (gt_event_t), sizeof (gt_broker_info_t)
+    };
+    const msgpack_object_array *array = &object->via.array;
+    void *table = calloc (array->size + 1, sizes [records]);
+    assert (table);
+    *table_p = table;
+    *count_p = array->size;
+    bool ok = true;
+    for (uint32_t index = 0; ok && index < array->size; index++) {
+        s_path_t at = { path, NULL, index };
+        const msgpack_object *entry = &array->ptr [index];
+        ok = records == S_LEASES?  s_get_lease (self, &at, entry, (gt_lease_info_t *) table + index)
+           : records == S_RESULTS? s_get_result (self, &at, entry, (gt_renew_result_t *) table + index)
+           : records == S_EVENTS?  s_get_event (self, &at, entry, (gt_event_t *) table + index, false)
+           : s_get_broker (self, &at, entry, (gt_broker_info_t *) table + index);
+    }
+    return ok;
+}
+
 //  ---------------------------------------------------------------------------
 //  Requests
 
@@ -757,29 +790,19 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
         assert (msg->lease);
         ok = s_get_lease (self, &at [LEASE], slots [LEASE], msg->lease);
     }
-    if (ok && slots [LEASES] && (ok = s_check_array (self, &at [LEASES], slots [LEASES], 0, SIZE_MAX))) {
-        const msgpack_object_array *array = &slots [LEASES]->via.array;
-        msg->leases_present = true;
-        msg->leases = (gt_lease_info_t *) calloc (array->size + 1, sizeof (gt_lease_info_t));
-        assert (msg->leases);
-        msg->lease_count = array->size;
-        for (uint32_t index = 0; ok && index < array->size; index++) {
-            s_path_t at_entry = { &at [LEASES], NULL, index };
-            ok = s_get_lease (self, &at_entry, &array->ptr [index], &msg->leases [index]);
-        }
+    if (ok && slots [LEASES]) {
+        void *leases = NULL;
+        ok = s_get_table (self, &at [LEASES], slots [LEASES], S_LEASES, &leases, &msg->lease_count);
+        msg->leases = (gt_lease_info_t *) leases;
+        msg->leases_present = leases != NULL;
     }
     if (ok && slots [CURSOR])
         ok = s_get_str (self, &at [CURSOR], slots [CURSOR], 0, SIZE_MAX, &msg->cursor);
-    if (ok && slots [RESULTS] && (ok = s_check_array (self, &at [RESULTS], slots [RESULTS], 0, SIZE_MAX))) {
-        const msgpack_object_array *array = &slots [RESULTS]->via.array;
-        msg->results_present = true;
-        msg->results = (gt_renew_result_t *) calloc (array->size + 1, sizeof (gt_renew_result_t));
-        assert (msg->results);
-        msg->result_count = array->size;
-        for (uint32_t index = 0; ok && index < array->size; index++) {
-            s_path_t at_entry = { &at [RESULTS], NULL, index };
-            ok = s_get_result (self, &at_entry, &array->ptr [index], &msg->results [index]);
-        }
+    if (ok && slots [RESULTS]) {
+        void *results = NULL;
+        ok = s_get_table (self, &at [RESULTS], slots [RESULTS], S_RESULTS, &results, &msg->result_count);
+        msg->results = (gt_renew_result_t *) results;
+        msg->results_present = results != NULL;
     }
     if (ok && slots [STATUS]) {
         //  HEALTH: the four strings come together; the numbers default to 0
@@ -794,16 +817,11 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
     }
     if (ok && slots [STATS])
         ok = s_get_stats (self, &at [STATS], slots [STATS], msg);
-    if (ok && slots [EVENTS] && (ok = s_check_array (self, &at [EVENTS], slots [EVENTS], 0, SIZE_MAX))) {
-        const msgpack_object_array *array = &slots [EVENTS]->via.array;
-        msg->events_present = true;
-        msg->events = (gt_event_t *) calloc (array->size + 1, sizeof (gt_event_t));
-        assert (msg->events);
-        msg->event_count = array->size;
-        for (uint32_t index = 0; ok && index < array->size; index++) {
-            s_path_t at_entry = { &at [EVENTS], NULL, index };
-            ok = s_get_event (self, &at_entry, &array->ptr [index], &msg->events [index], false);
-        }
+    if (ok && slots [EVENTS]) {
+        void *events = NULL;
+        ok = s_get_table (self, &at [EVENTS], slots [EVENTS], S_EVENTS, &events, &msg->event_count);
+        msg->events = (gt_event_t *) events;
+        msg->events_present = events != NULL;
     }
     if (ok && slots [LAST_SEQ])
         ok = msg->has_last_seq = s_get_uint (self, &at [LAST_SEQ], slots [LAST_SEQ], UINT64_MAX, &msg->last_seq);
@@ -812,16 +830,11 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
                                                 &msg->scanned_seq);
     if (ok && slots [CLUSTER])
         ok = msg->has_cluster = s_get_bool (self, &at [CLUSTER], slots [CLUSTER], &msg->cluster);
-    if (ok && slots [BROKERS] && (ok = s_check_array (self, &at [BROKERS], slots [BROKERS], 0, SIZE_MAX))) {
-        const msgpack_object_array *array = &slots [BROKERS]->via.array;
-        msg->brokers_present = true;
-        msg->brokers = (gt_broker_info_t *) calloc (array->size + 1, sizeof (gt_broker_info_t));
-        assert (msg->brokers);
-        msg->broker_count = array->size;
-        for (uint32_t index = 0; ok && index < array->size; index++) {
-            s_path_t at_entry = { &at [BROKERS], NULL, index };
-            ok = s_get_broker (self, &at_entry, &array->ptr [index], &msg->brokers [index]);
-        }
+    if (ok && slots [BROKERS]) {
+        void *brokers = NULL;
+        ok = s_get_table (self, &at [BROKERS], slots [BROKERS], S_BROKERS, &brokers, &msg->broker_count);
+        msg->brokers = (gt_broker_info_t *) brokers;
+        msg->brokers_present = brokers != NULL;
     }
     return ok? GT_OK: GT_ERR_INVALID_ARGUMENT;
 }

@@ -159,6 +159,22 @@ s_call_error (gt_client_t *client, gt_code_t code)
     return GTCTL_EXIT_ERROR;
 }
 
+//  The end of a command that shows its reply: the call's error, else the
+//  reply as JSON (--json) or as print writes it for people.
+static int
+s_show_reply (gtctl_t *self, gt_client_t *client, gt_code_t code, gt_msg_t *reply,
+              void (*print) (const gt_msg_t *reply))
+{
+    if (code != GT_OK)
+        return s_call_error (client, code);
+    if (self->json)
+        gtctl_print_json (gt_msg_to_json (reply), false);
+    else
+        print (reply);
+    gt_msg_destroy (&reply);
+    return GTCTL_EXIT_OK;
+}
+
 //  Parse a non-negative integer; false if it is not one.
 static bool
 s_parse_uint (const char *text, uint64_t *value)
@@ -322,14 +338,7 @@ s_cmd_health (gtctl_t *self, gt_client_t *client)
 {
     gt_msg_t *reply;
     gt_code_t code = gt_client_health (client, &reply);
-    if (code != GT_OK)
-        return s_call_error (client, code);
-    if (self->json)
-        gtctl_print_json (gt_msg_to_json (reply), false);
-    else
-        gtctl_print_health (reply);
-    gt_msg_destroy (&reply);
-    return GTCTL_EXIT_OK;
+    return s_show_reply (self, client, code, reply, gtctl_print_health);
 }
 
 static int
@@ -337,14 +346,7 @@ s_cmd_stats (gtctl_t *self, gt_client_t *client)
 {
     gt_msg_t *reply;
     gt_code_t code = gt_client_stats (client, &reply);
-    if (code != GT_OK)
-        return s_call_error (client, code);
-    if (self->json)
-        gtctl_print_json (gt_msg_to_json (reply), false);
-    else
-        gtctl_print_stats (reply);
-    gt_msg_destroy (&reply);
-    return GTCTL_EXIT_OK;
+    return s_show_reply (self, client, code, reply, gtctl_print_stats);
 }
 
 //  Print a lease result: JSON, the id alone, or a status line.
@@ -443,14 +445,7 @@ s_cmd_list (gtctl_t *self, gt_client_t *client)
     };
     gt_msg_t *reply;
     gt_code_t code = gt_client_list (client, &args, &reply);
-    if (code != GT_OK)
-        return s_call_error (client, code);
-    if (self->json)
-        gtctl_print_json (gt_msg_to_json (reply), false);
-    else
-        gtctl_print_list (reply);
-    gt_msg_destroy (&reply);
-    return GTCTL_EXIT_OK;
+    return s_show_reply (self, client, code, reply, gtctl_print_list);
 }
 
 static int
@@ -462,14 +457,7 @@ s_cmd_replay (gtctl_t *self, gt_client_t *client)
         return s_usage_error ("--limit must be at most %d", GT_MAX_PAGE);
     gt_msg_t *reply;
     gt_code_t code = gt_client_replay (client, self->after, self->limit, &reply);
-    if (code != GT_OK)
-        return s_call_error (client, code);
-    if (self->json)
-        gtctl_print_json (gt_msg_to_json (reply), false);
-    else
-        gtctl_print_replay (reply);
-    gt_msg_destroy (&reply);
-    return GTCTL_EXIT_OK;
+    return s_show_reply (self, client, code, reply, gtctl_print_replay);
 }
 
 //  keygen: a CZMQ certificate pair, NAME (public, for the broker's
@@ -622,14 +610,7 @@ s_cmd_cluster (gtctl_t *self, gt_client_t *client)
 {
     gt_msg_t *reply;
     gt_code_t code = gt_client_map (client, &reply);
-    if (code != GT_OK)
-        return s_call_error (client, code);
-    if (self->json)
-        gtctl_print_json (gt_msg_to_json (reply), false);
-    else
-        gtctl_print_map (reply);
-    gt_msg_destroy (&reply);
-    return GTCTL_EXIT_OK;
+    return s_show_reply (self, client, code, reply, gtctl_print_map);
 }
 
 //  Sleep until the mono time, waking for SIGINT / SIGTERM; false if one came.

@@ -238,15 +238,7 @@ func TestCurveSettings(t *testing.T) {
 // passes the handshake) that answers every request with an OK HEALTH reply.
 func curveEcho(t *testing.T, secretKey string) string {
 	t.Helper()
-	zctx, err := zmq.NewContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	router, err := zctx.NewSocket(zmq.ROUTER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	router.SetLinger(0)
+	router := zmqSockets(t, zmq.ROUTER)[0]
 	if err := router.SetCurveServer(1); err != nil {
 		t.Fatal(err)
 	}
@@ -288,8 +280,6 @@ func curveEcho(t *testing.T, secretKey string) string {
 	t.Cleanup(func() {
 		close(done)
 		wg.Wait()
-		router.Close()
-		zctx.Term()
 	})
 	return endpoint
 }

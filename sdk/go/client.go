@@ -232,32 +232,47 @@ type peer struct {
 
 // openPeer creates and connects the DEALER of an endpoint.
 func (c *Client) openPeer(endpoint string) (*peer, error) {
-	dealer, err := c.newPeerSocket(zmq.DEALER)
-	if err == nil {
-		err = dealer.SetImmediate(true) // queue in the SDK, not on a dead pipe
-	}
-	if err == nil {
-		err = dealer.SetReconnectIvl(c.opts.reconnectIvl)
-	}
-	if err == nil {
-		err = dealer.SetReconnectIvlMax(c.opts.reconnectIvlMax)
-	}
-	var watch *redialer
-	if err == nil {
-		watch, err = c.newWatch(dealer, endpoint, true)
-	}
-	if err == nil {
-		if err = dealer.Connect(endpoint); err != nil {
-			watch.Close()
-		}
-	}
+	dealer, watch, err := c.dialPeer(zmq.DEALER, endpoint,
+		func(dealer *zmq.Socket) error {
+			return dealer.SetImmediate(true) // queue in the SDK, not on a dead pipe
+		},
+		func(dealer *zmq.Socket) (*redialer, error) { return c.newWatch(dealer, endpoint, true) })
 	if err != nil {
-		if dealer != nil {
-			dealer.Close()
-		}
 		return nil, fmt.Errorf("garbagetruck: connect %q: %w", endpoint, err)
 	}
 	return &peer{ep: endpoint, sock: dealer, watch: watch}, nil
+}
+
+// dialPeer makes a peer socket of type t connected to endpoint: setup sets
+// the options of its kind, then the reconnection intervals, then watch
+// starts its watch before the connection. On an error nothing is left open.
+func (c *Client) dialPeer(t zmq.Type, endpoint string, setup func(*zmq.Socket) error,
+	watch func(*zmq.Socket) (*redialer, error)) (*zmq.Socket, *redialer, error) {
+	sock, err := c.newPeerSocket(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	err = setup(sock)
+	if err == nil {
+		err = sock.SetReconnectIvl(c.opts.reconnectIvl)
+	}
+	if err == nil {
+		err = sock.SetReconnectIvlMax(c.opts.reconnectIvlMax)
+	}
+	var w *redialer
+	if err == nil {
+		w, err = watch(sock)
+	}
+	if err == nil {
+		if err = sock.Connect(endpoint); err != nil {
+			w.Close()
+		}
+	}
+	if err != nil {
+		sock.Close()
+		return nil, nil, err
+	}
+	return sock, w, nil
 }
 
 func (p *peer) close() {

@@ -151,19 +151,9 @@ func (d *decoder) value(what string, depth int) (any, error) {
 	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
 		return d.genericMap(what, depth)
 	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
-		n, err := d.arrayLen(what, depth)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]any, 0, d.capHint(n))
-		for i := 0; i < n; i++ {
-			v, err := d.value(fmt.Sprintf("%s[%d]", what, i), depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-		}
-		return out, nil
+		return decodeArray(d, what, depth, func(i int) (any, error) {
+			return d.value(fmt.Sprintf("%s[%d]", what, i), depth+1)
+		})
 	case msgpcode.IsString(c):
 		return d.str(what)
 	case c == msgpcode.True || c == msgpcode.False:
@@ -210,6 +200,38 @@ func (d *decoder) eachKey(what string, depth int, fn func(key string) error) err
 		}
 	}
 	return nil
+}
+
+// fields walks a map like eachKey, passing fn each key and its path
+// (what.key), then reports the first of required that the map lacked.
+func (d *decoder) fields(what string, depth int, required []string, fn func(k, p string) error) error {
+	seen := map[string]bool{}
+	err := d.eachKey(what, depth, func(k string) error {
+		seen[k] = true
+		return fn(k, what+"."+k)
+	})
+	if err != nil {
+		return err
+	}
+	return requireKeys(seen, what, required...)
+}
+
+// decodeArray reads an array at depth, each element with elem (given its
+// index); the slice is non-nil even when empty.
+func decodeArray[T any](d *decoder, what string, depth int, elem func(i int) (T, error)) ([]T, error) {
+	n, err := d.arrayLen(what, depth)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, d.capHint(n))
+	for i := 0; i < n; i++ {
+		v, err := elem(i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // finish checks that the whole body was consumed.
@@ -328,11 +350,8 @@ var leaseRequired = []string{"id", "object_id", "object_type", "service_id", "st
 
 func (d *decoder) lease(what string, depth int) (*Lease, error) {
 	l := &Lease{}
-	seen := map[string]bool{}
-	err := d.eachKey(what, depth, func(k string) error {
+	err := d.fields(what, depth, leaseRequired, func(k, p string) error {
 		var err error
-		p := what + "." + k
-		seen[k] = true
 		switch k {
 		case "id":
 			l.ID, err = d.str(p)
@@ -380,19 +399,14 @@ func (d *decoder) lease(what string, depth int) (*Lease, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := requireKeys(seen, what, leaseRequired...); err != nil {
-		return nil, err
-	}
 	return l, nil
 }
 
 func (d *decoder) event(what string, depth int) (*Event, error) {
 	ev := &Event{}
-	seen := map[string]bool{}
-	err := d.eachKey(what, depth, func(k string) error {
+	required := []string{"v", "seq", "kind", "at", "lease"}
+	err := d.fields(what, depth, required, func(k, p string) error {
 		var err error
-		p := what + "." + k
-		seen[k] = true
 		switch k {
 		case "v":
 			_, err = d.uint(p)
@@ -425,9 +439,6 @@ func (d *decoder) event(what string, depth int) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := requireKeys(seen, what, "v", "seq", "kind", "at", "lease"); err != nil {
-		return nil, err
-	}
 	return ev, nil
 }
 
@@ -445,11 +456,9 @@ func decodeEvent(body []byte) (*Event, error) {
 func decodeReply(body []byte) (*reply, error) {
 	d := newDecoder(body)
 	r := &reply{}
-	seen := map[string]bool{}
 	const depth = 1
-	err := d.eachKey("reply", depth, func(k string) error {
+	err := d.fields("reply", depth, []string{"v", "rid", "code"}, func(k, _ string) error {
 		var err error
-		seen[k] = true
 		switch k {
 		case "v":
 			r.V, err = d.uint(k)
@@ -462,15 +471,7 @@ func decodeReply(body []byte) (*reply, error) {
 		case "message":
 			r.Message, err = d.ptrStr(k)
 		case "versions":
-			var n int
-			if n, err = d.arrayLen(k, depth+1); err == nil {
-				r.Versions = make([]uint64, 0, d.capHint(n))
-				for i := 0; i < n && err == nil; i++ {
-					var v uint64
-					v, err = d.uint(k)
-					r.Versions = append(r.Versions, v)
-				}
-			}
+			r.Versions, err = decodeArray(d, k, depth+1, func(int) (uint64, error) { return d.uint(k) })
 		case "shard":
 			r.Shard, err = d.ptrShard(k)
 		case "owner":
@@ -484,37 +485,19 @@ func decodeReply(body []byte) (*reply, error) {
 			b, err = d.bool(k)
 			r.Cluster = &b
 		case "brokers":
-			var n int
-			if n, err = d.arrayLen(k, depth+1); err == nil {
-				r.Brokers = make([]BrokerInfo, 0, d.capHint(n))
-				for i := 0; i < n && err == nil; i++ {
-					var b BrokerInfo
-					b, err = d.broker(fmt.Sprintf("brokers[%d]", i), depth+2)
-					r.Brokers = append(r.Brokers, b)
-				}
-			}
+			r.Brokers, err = decodeArray(d, k, depth+1, func(i int) (BrokerInfo, error) {
+				return d.broker(fmt.Sprintf("brokers[%d]", i), depth+2)
+			})
 		case "lease":
 			r.Lease, err = d.lease(k, depth+1)
 		case "results":
-			var n int
-			if n, err = d.arrayLen(k, depth+1); err == nil {
-				r.Results = make([]renewResult, 0, d.capHint(n))
-				for i := 0; i < n && err == nil; i++ {
-					var res renewResult
-					res, err = d.renewResult(fmt.Sprintf("results[%d]", i), depth+2)
-					r.Results = append(r.Results, res)
-				}
-			}
+			r.Results, err = decodeArray(d, k, depth+1, func(i int) (renewResult, error) {
+				return d.renewResult(fmt.Sprintf("results[%d]", i), depth+2)
+			})
 		case "leases":
-			var n int
-			if n, err = d.arrayLen(k, depth+1); err == nil {
-				r.Leases = make([]*Lease, 0, d.capHint(n))
-				for i := 0; i < n && err == nil; i++ {
-					var l *Lease
-					l, err = d.lease(fmt.Sprintf("leases[%d]", i), depth+2)
-					r.Leases = append(r.Leases, l)
-				}
-			}
+			r.Leases, err = decodeArray(d, k, depth+1, func(i int) (*Lease, error) {
+				return d.lease(fmt.Sprintf("leases[%d]", i), depth+2)
+			})
 		case "cursor":
 			r.Cursor, err = d.ptrStr(k)
 		case "stats":
@@ -525,17 +508,13 @@ func decodeReply(body []byte) (*reply, error) {
 				return err
 			})
 		case "events":
-			var n int
-			if n, err = d.arrayLen(k, depth+1); err == nil {
-				r.Events = make([]Event, 0, d.capHint(n))
-				for i := 0; i < n && err == nil; i++ {
-					var ev *Event
-					ev, err = d.event(fmt.Sprintf("events[%d]", i), depth+2)
-					if ev != nil {
-						r.Events = append(r.Events, *ev)
-					}
+			r.Events, err = decodeArray(d, k, depth+1, func(i int) (Event, error) {
+				ev, err := d.event(fmt.Sprintf("events[%d]", i), depth+2)
+				if err != nil {
+					return Event{}, err
 				}
-			}
+				return *ev, nil
+			})
 		case "last_seq":
 			r.LastSeq, err = d.ptrUint(k)
 		case "scanned_seq":
@@ -562,20 +541,15 @@ func decodeReply(body []byte) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := requireKeys(seen, "reply", "v", "rid", "code"); err != nil {
-		return nil, err
-	}
 	return r, d.finish()
 }
 
 // broker reads a BROKER map of a MAP reply (GTLP.md §14.2).
 func (d *decoder) broker(what string, depth int) (BrokerInfo, error) {
 	var b BrokerInfo
-	seen := map[string]bool{}
-	err := d.eachKey(what, depth, func(k string) error {
+	required := []string{"broker_id", "endpoint", "events_endpoint", "shards"}
+	err := d.fields(what, depth, required, func(k, p string) error {
 		var err error
-		p := what + "." + k
-		seen[k] = true
 		switch k {
 		case "broker_id":
 			b.BrokerID, err = d.str(p)
@@ -584,33 +558,18 @@ func (d *decoder) broker(what string, depth int) (BrokerInfo, error) {
 		case "events_endpoint":
 			b.EventsEndpoint, err = d.str(p)
 		case "shards":
-			var n int
-			if n, err = d.arrayLen(p, depth+1); err == nil {
-				b.Shards = make([]int, 0, d.capHint(n))
-				for i := 0; i < n && err == nil; i++ {
-					var sh int
-					sh, err = d.shard(fmt.Sprintf("%s[%d]", p, i))
-					b.Shards = append(b.Shards, sh)
-				}
-			}
+			b.Shards, err = decodeArray(d, p, depth+1, func(i int) (int, error) {
+				return d.shard(fmt.Sprintf("%s[%d]", p, i))
+			})
 		case "epochs": // absent from brokers before it: Epochs stays nil
-			var n int
-			if n, err = d.arrayLen(p, depth+1); err == nil {
-				b.Epochs = make([]uint64, 0, d.capHint(n)) // non-nil even when empty
-				for i := 0; i < n && err == nil; i++ {
-					var ep uint64
-					ep, err = d.uint(fmt.Sprintf("%s[%d]", p, i))
-					b.Epochs = append(b.Epochs, ep)
-				}
-			}
+			b.Epochs, err = decodeArray(d, p, depth+1, func(i int) (uint64, error) {
+				return d.uint(fmt.Sprintf("%s[%d]", p, i))
+			})
 		default:
 			err = d.skip(p, depth+1)
 		}
 		return err
 	})
-	if err == nil {
-		err = requireKeys(seen, what, "broker_id", "endpoint", "events_endpoint", "shards")
-	}
 	if err == nil && b.Epochs != nil && len(b.Epochs) != len(b.Shards) {
 		err = decodeError("%s.epochs: %d entries, expected %d (one per shard)", what, len(b.Epochs), len(b.Shards))
 	}
@@ -620,9 +579,8 @@ func (d *decoder) broker(what string, depth int) (BrokerInfo, error) {
 func (d *decoder) renewResult(what string, depth int) (renewResult, error) {
 	var res renewResult
 	seen := map[string]bool{}
-	err := d.eachKey(what, depth, func(k string) error {
+	err := d.fields(what, depth, nil, func(k, p string) error {
 		var err error
-		p := what + "." + k
 		seen[k] = true
 		switch k {
 		case "lease_id":
@@ -653,11 +611,9 @@ func (d *decoder) renewResult(what string, depth int) (renewResult, error) {
 func decodeRequest(body []byte) (*request, error) {
 	d := newDecoder(body)
 	r := &request{}
-	seen := map[string]bool{}
 	const depth = 1
-	err := d.eachKey("request", depth, func(k string) error {
+	err := d.fields("request", depth, []string{"v", "rid", "cmd"}, func(k, _ string) error {
 		var err error
-		seen[k] = true
 		switch k {
 		case "v":
 			r.V, err = d.uint(k)
@@ -687,15 +643,9 @@ func decodeRequest(body []byte) (*request, error) {
 		case "idempotency_key":
 			r.IdempotencyKey, err = d.ptrStr(k)
 		case "lease_ids":
-			var n int
-			if n, err = d.arrayLen(k, depth+1); err == nil {
-				r.LeaseIDs = make([]string, 0, d.capHint(n))
-				for i := 0; i < n && err == nil; i++ {
-					var s string
-					s, err = d.str(fmt.Sprintf("lease_ids[%d]", i))
-					r.LeaseIDs = append(r.LeaseIDs, s)
-				}
-			}
+			r.LeaseIDs, err = decodeArray(d, k, depth+1, func(i int) (string, error) {
+				return d.str(fmt.Sprintf("lease_ids[%d]", i))
+			})
 		case "retain":
 			var b bool
 			b, err = d.bool(k)
@@ -718,9 +668,6 @@ func decodeRequest(body []byte) (*request, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := requireKeys(seen, "request", "v", "rid", "cmd"); err != nil {
 		return nil, err
 	}
 	return r, d.finish()

@@ -52,6 +52,14 @@ func (e *encoder) bool(b bool) {
 	}
 }
 
+// uints writes an array of unsigned integers.
+func (e *encoder) uints(vs []uint64) {
+	e.arrayLen(len(vs))
+	for _, v := range vs {
+		e.uint(v)
+	}
+}
+
 func (e *encoder) bytes() ([]byte, error) {
 	if e.err != nil {
 		return nil, e.err
@@ -223,10 +231,7 @@ func (e *encoder) broker(b *BrokerInfo) {
 	}
 	if b.Epochs != nil {
 		e.str("epochs")
-		e.arrayLen(len(b.Epochs))
-		for _, ep := range b.Epochs {
-			e.uint(ep)
-		}
+		e.uints(b.Epochs)
 	}
 }
 
@@ -310,29 +315,36 @@ func (e *encoder) requestField(r *request, key string) {
 	}
 }
 
-// encodeRequest returns the canonical bytes of a request. Fields that do not
-// belong to the command are not written.
-func encodeRequest(r *request) ([]byte, error) {
-	e := newEncoder()
-	keys := requestKeys[r.Cmd]
+// envelope writes the map of a request or reply: v, rid, the third fixed
+// key (cmd or code) with its value, then each of keys that has reports, in
+// that order, written by field.
+func (e *encoder) envelope(v, rid uint64, key, value string, keys []string, has func(string) bool,
+	field func(string)) {
 	n := 3
 	for _, k := range keys {
-		if r.has(k) {
+		if has(k) {
 			n++
 		}
 	}
 	e.mapLen(n)
 	e.str("v")
-	e.uint(r.V)
+	e.uint(v)
 	e.str("rid")
-	e.uint(r.RID)
-	e.str("cmd")
-	e.str(r.Cmd)
+	e.uint(rid)
+	e.str(key)
+	e.str(value)
 	for _, k := range keys {
-		if r.has(k) {
-			e.requestField(r, k)
+		if has(k) {
+			field(k)
 		}
 	}
+}
+
+// encodeRequest returns the canonical bytes of a request. Fields that do not
+// belong to the command are not written.
+func encodeRequest(r *request) ([]byte, error) {
+	e := newEncoder()
+	e.envelope(r.V, r.RID, "cmd", r.Cmd, requestKeys[r.Cmd], r.has, func(k string) { e.requestField(r, k) })
 	return e.bytes()
 }
 
@@ -394,10 +406,7 @@ func (e *encoder) replyField(r *reply, key string) {
 	case "message":
 		e.str(*r.Message)
 	case "versions":
-		e.arrayLen(len(r.Versions))
-		for _, v := range r.Versions {
-			e.uint(v)
-		}
+		e.uints(r.Versions)
 	case "shard":
 		e.uint(*r.Shard)
 	case "owner":
@@ -483,24 +492,7 @@ func (e *encoder) replyField(r *reply, key string) {
 // encodeReply returns the canonical bytes of a reply (used by tests and tools).
 func encodeReply(r *reply) ([]byte, error) {
 	e := newEncoder()
-	n := 3
-	for _, k := range replyKeys {
-		if r.has(k) {
-			n++
-		}
-	}
-	e.mapLen(n)
-	e.str("v")
-	e.uint(r.V)
-	e.str("rid")
-	e.uint(r.RID)
-	e.str("code")
-	e.str(string(r.Code))
-	for _, k := range replyKeys {
-		if r.has(k) {
-			e.replyField(r, k)
-		}
-	}
+	e.envelope(r.V, r.RID, "code", string(r.Code), replyKeys, r.has, func(k string) { e.replyField(r, k) })
 	return e.bytes()
 }
 

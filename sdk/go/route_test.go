@@ -35,15 +35,7 @@ type fakeBroker struct {
 // startFake binds a ROUTER on a loopback port and serves until the test ends.
 func startFake(t *testing.T, handle func(req *request) *reply) *fakeBroker {
 	t.Helper()
-	zctx, err := zmq.NewContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, err := zctx.NewSocket(zmq.ROUTER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock.SetLinger(0)
+	sock := zmqSockets(t, zmq.ROUTER)[0]
 	if err := sock.Bind("tcp://127.0.0.1:*"); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +45,6 @@ func startFake(t *testing.T, handle func(req *request) *reply) *fakeBroker {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer sock.Close()
 		poller := zmq.NewPoller()
 		poller.Add(sock, zmq.POLLIN)
 		for {
@@ -94,9 +85,43 @@ func startFake(t *testing.T, handle func(req *request) *reply) *fakeBroker {
 	t.Cleanup(func() {
 		close(stop)
 		<-done
-		zctx.Term()
 	})
 	return f
+}
+
+// soleOwnerMap is the MAP reply of a single-mode broker at endpoint: one
+// broker owning every shard.
+func soleOwnerMap(endpoint string) *reply {
+	return &reply{Code: CodeOK, MapVersion: ptr(uint64(1)), Cluster: ptr(false),
+		Brokers: []BrokerInfo{{BrokerID: "a", Endpoint: endpoint, EventsEndpoint: "tcp://127.0.0.1:9", Shards: shardRange(0, 256)}}}
+}
+
+// zmqSockets makes a context and a socket of each of types (linger 0) for
+// an in-process fake broker. The sockets are closed and the context ended
+// when the test ends, after the cleanups registered later (which stop the
+// goroutine that uses them).
+func zmqSockets(t *testing.T, types ...zmq.Type) []*zmq.Socket {
+	t.Helper()
+	zctx, err := zmq.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var socks []*zmq.Socket
+	t.Cleanup(func() {
+		for _, s := range socks {
+			s.Close()
+		}
+		zctx.Term()
+	})
+	for _, typ := range types {
+		s, err := zctx.NewSocket(typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetLinger(0)
+		socks = append(socks, s)
+	}
+	return socks
 }
 
 // requests returns the requests of cmd received so far.
@@ -301,8 +326,7 @@ func TestAutoIdempotencyKeyOnTheWire(t *testing.T) {
 	owner = startFake(t, func(req *request) *reply {
 		switch req.Cmd {
 		case cmdMap:
-			return &reply{Code: CodeOK, MapVersion: ptr(uint64(1)), Cluster: ptr(false),
-				Brokers: []BrokerInfo{{BrokerID: "a", Endpoint: owner.Endpoint, EventsEndpoint: "tcp://127.0.0.1:9", Shards: shardRange(0, 256)}}}
+			return soleOwnerMap(owner.Endpoint)
 		case cmdCreate:
 			mu.Lock()
 			creates++
@@ -608,8 +632,7 @@ func TestReleaseRepeat(t *testing.T) {
 	f = startFake(t, func(req *request) *reply {
 		switch req.Cmd {
 		case cmdMap:
-			return &reply{Code: CodeOK, MapVersion: ptr(uint64(1)), Cluster: ptr(false),
-				Brokers: []BrokerInfo{{BrokerID: "a", Endpoint: f.Endpoint, EventsEndpoint: "tcp://127.0.0.1:9", Shards: shardRange(0, 256)}}}
+			return soleOwnerMap(f.Endpoint)
 		case cmdRelease:
 			mu.Lock()
 			released[*req.LeaseID]++

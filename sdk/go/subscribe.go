@@ -187,38 +187,22 @@ func (c *Client) Subscribe(ctx context.Context, eventsEndpoint string, opts Subs
 // connect opens the SUB socket of an events endpoint.
 func (s *Subscription) connect(ep string) error {
 	c := s.c
-	sub, err := c.newPeerSocket(zmq.SUB)
-	if err == nil {
-		err = sub.SetRcvhwm(100000)
-	}
-	if err == nil {
-		err = sub.SetReconnectIvl(c.opts.reconnectIvl)
-	}
-	if err == nil {
-		err = sub.SetReconnectIvlMax(c.opts.reconnectIvlMax)
-	}
 	topics := s.opts.Topics
 	if len(topics) == 0 {
 		topics = []string{""}
 	}
-	for _, t := range topics {
-		if err == nil {
-			err = sub.SetSubscribe(t)
-		}
-	}
-	var redial *redialer
-	if err == nil {
-		redial, err = c.newRedialer(sub, ep)
-	}
-	if err == nil {
-		if err = sub.Connect(ep); err != nil {
-			redial.Close()
-		}
-	}
+	sub, redial, err := c.dialPeer(zmq.SUB, ep,
+		func(sub *zmq.Socket) error {
+			err := sub.SetRcvhwm(100000)
+			for _, t := range topics {
+				if err == nil {
+					err = sub.SetSubscribe(t)
+				}
+			}
+			return err
+		},
+		func(sub *zmq.Socket) (*redialer, error) { return c.newRedialer(sub, ep) })
 	if err != nil {
-		if sub != nil {
-			sub.Close()
-		}
 		return fmt.Errorf("garbagetruck: subscribe %q: %w", ep, err)
 	}
 	s.socks = append(s.socks, &subSocket{ep: ep, sock: sub, redial: redial})

@@ -27,20 +27,9 @@ type filteringBroker struct {
 
 func startFilteringBroker(t *testing.T, service string, scanMax int, history []Event) *filteringBroker {
 	t.Helper()
-	zctx, err := zmq.NewContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	router, err := zctx.NewSocket(zmq.ROUTER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := zctx.NewSocket(zmq.PUB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []*zmq.Socket{router, pub} {
-		s.SetLinger(0)
+	socks := zmqSockets(t, zmq.ROUTER, zmq.PUB)
+	router, pub := socks[0], socks[1]
+	for _, s := range socks {
 		if err := s.Bind("tcp://127.0.0.1:*"); err != nil {
 			t.Fatal(err)
 		}
@@ -53,9 +42,6 @@ func startFilteringBroker(t *testing.T, service string, scanMax int, history []E
 	t.Cleanup(func() {
 		close(b.done)
 		b.wg.Wait()
-		router.Close()
-		pub.Close()
-		zctx.Term()
 	})
 	return b
 }

@@ -24,17 +24,9 @@ s_expect_batch (zsock_t *router, zframe_t **routing_p)
 static void
 s_answer_batch (zsock_t *router, zframe_t *routing, gt_msg_t *request, const char *ended_id)
 {
-    gt_msg_t *reply = gt_msg_new (GT_MSG_REPLY);
-    reply->rid = request->rid;
-    reply->code = GT_OK;
-    reply->results_present = true;
-    reply->result_count = request->lease_id_count;
-    reply->results = (gt_renew_result_t *) calloc (request->lease_id_count,
-                                                   sizeof (gt_renew_result_t));
+    gt_msg_t *reply = gt_test_router_batch_reply (request);
     for (size_t index = 0; index < request->lease_id_count; index++) {
         gt_renew_result_t *result = &reply->results [index];
-        snprintf (result->lease_id, sizeof (result->lease_id), "%s",
-                  request->lease_ids [index]);
         if (ended_id && streq (request->lease_ids [index], ended_id)) {
             result->code = GT_ERR_LEASE_ENDED;
             result->message = strdup ("lease has been released");

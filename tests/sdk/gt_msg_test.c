@@ -24,6 +24,15 @@
 //  ---------------------------------------------------------------------------
 //  Helpers
 
+void
+gt_msg_test_init (gt_msg_t *msg, gt_msg_kind_t kind, uint64_t rid)
+{
+    memset (msg, 0, sizeof (*msg));
+    msg->kind = kind;
+    msg->version = 1;
+    msg->rid = rid;
+}
+
 msgpack_sbuffer
 gt_msg_test_encode (const gt_msg_t *msg)
 {
@@ -55,6 +64,15 @@ gt_msg_test_expect (const void *data, size_t size, gt_msg_kind_t kind,
     else
         assert (msg != NULL && err [0] == '\0');
     return msg;
+}
+
+gt_msg_t *
+gt_msg_test_decoded (const gt_msg_t *msg)
+{
+    msgpack_sbuffer buf = gt_msg_test_encode (msg);
+    gt_msg_t *decoded = gt_msg_test_expect (buf.data, buf.size, msg->kind, GT_OK, msg->rid, NULL);
+    msgpack_sbuffer_destroy (&buf);
+    return decoded;
 }
 
 //  Encode, decode, re-encode: the bytes must not change
@@ -151,10 +169,7 @@ s_test_round_trips (void)
 
     gt_msg_t msg;
     for (int cmd = GT_CMD_CREATE; cmd < GT_CMD_COUNT_; cmd++) {
-        memset (&msg, 0, sizeof (msg));
-        msg.kind = GT_MSG_REQUEST;
-        msg.version = 1;
-        msg.rid = 1000 + cmd;
+        gt_msg_test_init (&msg, GT_MSG_REQUEST, 1000 + cmd);
         msg.cmd = (gt_cmd_t) cmd;
         msg.object_id = "obj";
         msg.service_id = "svc";
@@ -188,10 +203,7 @@ s_test_round_trips (void)
     assert (strcmp (meta [0].key, "purpose") == 0 && strcmp (meta [1].key, "Region") == 0);
 
     //  A CREATE with cleanup url only stays url only; in a LEASE both retry keys appear
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REQUEST;
-    msg.version = 1;
-    msg.rid = 1;
+    gt_msg_test_init (&msg, GT_MSG_REQUEST, 1);
     msg.cmd = GT_CMD_CREATE;
     msg.object_id = "o";
     msg.service_id = "s";
@@ -206,36 +218,26 @@ s_test_round_trips (void)
     msgpack_sbuffer_destroy (&buf);
 
     //  A LIST filter by cleanup status, and a RETRY, decode to what was sent
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REQUEST;
-    msg.version = 1;
-    msg.rid = 2;
+    gt_msg_test_init (&msg, GT_MSG_REQUEST, 2);
     msg.cmd = GT_CMD_LIST;
     msg.has_cleanup_status = true;
     msg.cleanup_status = GT_CLEANUP_PENDING;
-    buf = gt_msg_test_encode (&msg);
-    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 2, NULL);
+    decoded = gt_msg_test_decoded (&msg);
     assert (decoded->has_cleanup_status && decoded->cleanup_status == GT_CLEANUP_PENDING);
     gt_msg_destroy (&decoded);
-    msgpack_sbuffer_destroy (&buf);
     msg.cleanup_status = GT_CLEANUP_NONE;         //  not a wire name: not encodable
     msgpack_sbuffer_init (&buf);
     assert (gt_msg_encode (&msg, &buf) == -1 && buf.size == 0);
     msgpack_sbuffer_destroy (&buf);
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REQUEST;
-    msg.version = 1;
-    msg.rid = 3;
+    gt_msg_test_init (&msg, GT_MSG_REQUEST, 3);
     msg.cmd = GT_CMD_RETRY;
     msgpack_sbuffer_init (&buf);
     assert (gt_msg_encode (&msg, &buf) == -1);    //  lease_id is required
     msgpack_sbuffer_destroy (&buf);
     msg.lease_id = LEASE_A;
-    buf = gt_msg_test_encode (&msg);
-    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 3, NULL);
+    decoded = gt_msg_test_decoded (&msg);
     assert (decoded->cmd == GT_CMD_RETRY && strcmp (decoded->lease_id, LEASE_A) == 0);
     gt_msg_destroy (&decoded);
-    msgpack_sbuffer_destroy (&buf);
 
     //  Replies
     gt_lease_info_t leases [2];
@@ -264,10 +266,7 @@ s_test_round_trips (void)
     events [1].reason = GT_REASON_EXPIRED;
     uint64_t versions [] = { 1 };
 
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REPLY;
-    msg.version = 1;
-    msg.rid = 42;
+    gt_msg_test_init (&msg, GT_MSG_REPLY, 42);
     msg.lease = &leases [0];
     s_round_trip (&msg);
     buf = gt_msg_test_encode (&msg);
@@ -342,10 +341,7 @@ s_test_round_trips (void)
     msg.last_seq = 2;
     s_round_trip (&msg);
     for (int code = GT_ERR_INVALID_ARGUMENT; code < GT_CODE_COUNT_; code++) {
-        memset (&msg, 0, sizeof (msg));
-        msg.kind = GT_MSG_REPLY;
-        msg.version = 1;
-        msg.rid = (uint64_t) code;
+        gt_msg_test_init (&msg, GT_MSG_REPLY, (uint64_t) code);
         msg.code = (gt_code_t) code;
         msg.message = "it went wrong";
         if (code == GT_ERR_UNSUPPORTED_VERSION) {
@@ -370,9 +366,7 @@ s_test_round_trips (void)
 
     //  Events, every kind
     for (int kind = 0; kind < GT_EVENT_COUNT_; kind++) {
-        memset (&msg, 0, sizeof (msg));
-        msg.kind = GT_MSG_EVENT;
-        msg.version = 1;
+        gt_msg_test_init (&msg, GT_MSG_EVENT, 0);
         msg.event = events [0];
         msg.event.kind = (gt_event_kind_t) kind;
         msg.event.reason = kind == GT_EVENT_OBJECT_RECLAIMED? GT_REASON_RELEASED: GT_REASON_NONE;
@@ -459,18 +453,12 @@ s_test_cluster (void)
 
     //  MAP request and reply; shards come out ascending whatever the order they were added in
     gt_msg_t msg;
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REQUEST;
-    msg.version = 1;
-    msg.rid = 18;
+    gt_msg_test_init (&msg, GT_MSG_REQUEST, 18);
     msg.cmd = GT_CMD_MAP;
     msgpack_sbuffer buf = gt_msg_test_encode (&msg);
     assert (buf.size == 17 && memcmp (buf.data, "\x83\xa1v\x01\xa3rid\x12\xa3" "cmd\xa3MAP", 17) == 0);
     msgpack_sbuffer_destroy (&buf);
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REPLY;
-    msg.version = 1;
-    msg.rid = 18;
+    gt_msg_test_init (&msg, GT_MSG_REPLY, 18);
     msg.has_map_version = true;
     msg.map_version = 514;
     msg.has_cluster = true;
@@ -481,8 +469,7 @@ s_test_cluster (void)
     s_round_trip (&msg);
     assert (gt_msg_shard_owner (&msg, 7) == &brokers [1] && gt_msg_shard_owner (&msg, 0) == &brokers [0]);
     assert (gt_msg_shard_owner (&msg, 3) == NULL && gt_msg_shard_owner (&msg, 256) == NULL);
-    buf = gt_msg_test_encode (&msg);
-    gt_msg_t *decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REPLY, GT_OK, 18, NULL);
+    gt_msg_t *decoded = gt_msg_test_decoded (&msg);
     assert (decoded->cluster && decoded->map_version == 514 && decoded->broker_count == 2);
     assert (strcmp (decoded->brokers [1].events_endpoint, "tcp://b:50052") == 0);
     assert (memcmp (decoded->brokers [0].shards, brokers [0].shards, sizeof (brokers [0].shards)) == 0);
@@ -493,7 +480,6 @@ s_test_cluster (void)
     assert (json_is_true (json_object_get (json, "cluster")));
     json_decref (json);
     gt_msg_destroy (&decoded);
-    msgpack_sbuffer_destroy (&buf);
 
     //  Epochs: written in the order of the shards, read back by shard; a
     //  broker without them (from before them) next to one with them
@@ -502,8 +488,7 @@ s_test_cluster (void)
     gt_broker_info_add_shard_epoch (&brokers [0], 9, 0);
     assert (brokers [0].has_epochs && gt_broker_info_shard_count (&brokers [0]) == 3);
     s_round_trip (&msg);
-    buf = gt_msg_test_encode (&msg);
-    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REPLY, GT_OK, 18, NULL);
+    decoded = gt_msg_test_decoded (&msg);
     assert (decoded->brokers [0].has_epochs && !decoded->brokers [1].has_epochs);
     assert (decoded->brokers [0].epochs [0] == 70000 && decoded->brokers [0].epochs [9] == 0
         &&  decoded->brokers [0].epochs [255] == 300);
@@ -524,7 +509,6 @@ s_test_cluster (void)
     assert (json_object_get (json_array_get (json_object_get (json, "brokers"), 1), "epochs") == NULL);
     json_decref (json);
     gt_msg_destroy (&decoded);
-    msgpack_sbuffer_destroy (&buf);
     //  A broker with epochs and no shard: two empty lists
     gt_broker_info_t empty;
     memset (&empty, 0, sizeof (empty));
@@ -543,30 +527,22 @@ s_test_cluster (void)
     s_round_trip (&msg);
 
     //  REPLAY of a shard: after limit; the other commands ignore shard
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REQUEST;
-    msg.version = 1;
-    msg.rid = 19;
+    gt_msg_test_init (&msg, GT_MSG_REQUEST, 19);
     msg.cmd = GT_CMD_REPLAY;
     msg.has_after_seq = true;
     msg.after_seq = 41;
     msg.has_shard = true;
     msg.shard = 0;
-    buf = gt_msg_test_encode (&msg);
-    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 19, NULL);
+    decoded = gt_msg_test_decoded (&msg);
     assert (decoded->has_shard && decoded->shard == 0 && !decoded->has_limit);
     gt_msg_destroy (&decoded);
-    msgpack_sbuffer_destroy (&buf);
     msg.cmd = GT_CMD_LIST;
     buf = gt_msg_test_encode (&msg);
     assert (!memmem (buf.data, buf.size, "shard", 5));
     msgpack_sbuffer_destroy (&buf);
 
     //  MOVED and TRY_AGAIN
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REPLY;
-    msg.version = 1;
-    msg.rid = 130;
+    gt_msg_test_init (&msg, GT_MSG_REPLY, 130);
     msg.code = GT_ERR_MOVED;
     msg.message = "moved";
     msg.has_shard = true;
@@ -574,12 +550,10 @@ s_test_cluster (void)
     msg.owner = "tcp://b:50051";
     msg.has_map_version = true;
     msg.map_version = 514;
-    buf = gt_msg_test_encode (&msg);
-    decoded = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REPLY, GT_OK, 130, NULL);
+    decoded = gt_msg_test_decoded (&msg);
     assert (decoded->code == GT_ERR_MOVED && decoded->shard == 200 && decoded->map_version == 514);
     assert (strcmp (decoded->owner, "tcp://b:50051") == 0 && !decoded->has_retry_ms);
     gt_msg_destroy (&decoded);
-    msgpack_sbuffer_destroy (&buf);
     msg.code = GT_ERR_TRY_AGAIN;
     msg.owner = NULL;
     msg.has_map_version = false;
@@ -590,9 +564,7 @@ s_test_cluster (void)
     //  An event with a shard: between seq and kind
     gt_lease_info_t lease;
     gt_msg_test_fill_lease (&lease, NULL, 0, NULL);
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_EVENT;
-    msg.version = 1;
+    gt_msg_test_init (&msg, GT_MSG_EVENT, 0);
     msg.event.seq = 7;
     msg.event.has_shard = true;
     msg.event.shard = 255;
@@ -606,10 +578,7 @@ s_test_cluster (void)
     msgpack_sbuffer_init (&buf);
     msg.event.shard = 256;
     assert (gt_msg_encode (&msg, &buf) == -1);
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REQUEST;
-    msg.version = 1;
-    msg.rid = 1;
+    gt_msg_test_init (&msg, GT_MSG_REQUEST, 1);
     msg.cmd = GT_CMD_REPLAY;
     msg.has_after_seq = true;
     msg.has_shard = true;
@@ -643,10 +612,7 @@ s_test_unencodable (void)
     msgpack_sbuffer_init (&buf);
     msgpack_sbuffer_write (&buf, "xy", 2);
     gt_msg_t msg;
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REQUEST;
-    msg.version = 1;
-    msg.rid = 1;
+    gt_msg_test_init (&msg, GT_MSG_REQUEST, 1);
     msg.cmd = GT_CMD_CREATE;
     msg.object_id = "o";
     msg.service_id = "s";

@@ -6,8 +6,16 @@
 
 #include "gt_msg.h"
 
+//  Clear msg and start a message of kind, protocol version 1, with rid
+//  (an event has none: pass 0).
+void gt_msg_test_init (gt_msg_t *msg, gt_msg_kind_t kind, uint64_t rid);
+
 //  Encode msg; the encoding must succeed.  Caller destroys the buffer.
 msgpack_sbuffer gt_msg_test_encode (const gt_msg_t *msg);
+
+//  Encode msg and decode it back: it must decode, as its kind and with its
+//  rid.  Returns the decoded message (caller destroys).
+gt_msg_t *gt_msg_test_decoded (const gt_msg_t *msg);
 
 //  Decode and expect the code, the reported rid and (if given) a substring
 //  of the error message.  Returns the message on success (caller destroys).

@@ -218,10 +218,7 @@ s_test_rejections (void)
                                 GT_CMD_LIST, GT_CMD_REPLAY, GT_CMD_GET };
     for (int index = 0; index < B_COUNT; index++) {
         gt_msg_t msg;
-        memset (&msg, 0, sizeof (msg));
-        msg.kind = GT_MSG_REQUEST;
-        msg.version = 1;
-        msg.rid = (uint64_t) index + 1;
+        gt_msg_test_init (&msg, GT_MSG_REQUEST, (uint64_t) index + 1);
         msg.cmd = cmds [index];
         msg.object_id = "o";
         msg.service_id = "s";
@@ -392,10 +389,7 @@ s_test_limits (void)
 #define S_TEXT(n) (text + 19999 - (n))     //  a string of exactly n chars
 
     gt_msg_t msg;
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REQUEST;
-    msg.version = 1;
-    msg.rid = 9;
+    gt_msg_test_init (&msg, GT_MSG_REQUEST, 9);
     msg.cmd = GT_CMD_CREATE;
     msg.object_id = S_TEXT (512);
     msg.service_id = S_TEXT (128);
@@ -512,15 +506,10 @@ s_test_reply_rejections (void)
     lease.cleanup_status = GT_CLEANUP_DEAD;
     lease.cleanup_attempts = 4;
     gt_msg_t msg;
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REPLY;
-    msg.version = 1;
-    msg.rid = 31;
+    gt_msg_test_init (&msg, GT_MSG_REPLY, 31);
     msg.lease = &lease;
     msgpack_sbuffer reply = gt_msg_test_encode (&msg);
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_EVENT;
-    msg.version = 1;
+    gt_msg_test_init (&msg, GT_MSG_EVENT, 0);
     msg.event.seq = 5;
     msg.event.lease = lease;
     msgpack_sbuffer event = gt_msg_test_encode (&msg);
@@ -530,18 +519,12 @@ s_test_reply_rejections (void)
     broker.broker_id = "a";
     broker.endpoint = "tcp://a:1";
     broker.events_endpoint = "tcp://a:2";
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REPLY;
-    msg.version = 1;
-    msg.rid = 32;
+    gt_msg_test_init (&msg, GT_MSG_REPLY, 32);
     msg.has_map_version = msg.has_cluster = msg.brokers_present = true;
     msg.brokers = &broker;
     msg.broker_count = 1;
     msgpack_sbuffer map = gt_msg_test_encode (&msg);
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_REPLY;
-    msg.version = 1;
-    msg.rid = 33;
+    gt_msg_test_init (&msg, GT_MSG_REPLY, 33);
     msg.code = GT_ERR_MOVED;
     msg.message = "moved";
     msg.has_shard = msg.has_map_version = true;

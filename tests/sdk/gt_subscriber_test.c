@@ -5,6 +5,7 @@
 #include <assert.h>
 #include "garbagetruck.h"
 #include "gt_sdk_selftest.h"
+#include "gt_test_router.h"
 
 //  Selftest: no broker here.  A PUB socket of the test publishes events
 //  made with the codec; the REPLAY endpoint is unserved.
@@ -27,20 +28,7 @@ s_publish (zsock_t *pub, uint64_t seq, gt_event_kind_t kind)
     lease->ttl_ms = 1000;
     lease->created_at = lease->renewed_at = msg->event.at;
     lease->expires_at = msg->event.at + 1000;
-    char topic [256];
-    int length = gt_event_topic (topic, sizeof (topic), kind,
-                                 lease->object_type, lease->service_id);
-    assert (length > 0);
-    void *data;
-    size_t size;
-    int rc = gt_msg_encode_alloc (msg, &data, &size);
-    assert (rc == 0);
-    zmsg_t *out = zmsg_new ();
-    zmsg_addstr (out, topic);
-    zmsg_addmem (out, data, size);
-    rc = zmsg_send (&out, pub);
-    assert (rc == 0);
-    free (data);
+    gt_test_publish (pub, msg);
     gt_msg_destroy (&msg);
 }
 

@@ -47,3 +47,41 @@ gt_test_router_send (zsock_t *router, zframe_t *routing, gt_msg_t *reply)
     gt_test_router_send_raw (router, routing, data, size);
     free (data);
 }
+
+gt_msg_t *
+gt_test_router_batch_reply (const gt_msg_t *request)
+{
+    gt_msg_t *reply = gt_msg_new (GT_MSG_REPLY);
+    assert (reply);
+    reply->rid = request->rid;
+    reply->code = GT_OK;
+    reply->results_present = true;
+    reply->result_count = request->lease_id_count;
+    reply->results = (gt_renew_result_t *) calloc (request->lease_id_count,
+                                                   sizeof (gt_renew_result_t));
+    assert (reply->results || request->lease_id_count == 0);
+    for (size_t index = 0; index < request->lease_id_count; index++)
+        snprintf (reply->results [index].lease_id, sizeof (reply->results [index].lease_id),
+                  "%s", request->lease_ids [index]);
+    return reply;
+}
+
+void
+gt_test_publish (zsock_t *pub, const gt_msg_t *event)
+{
+    const gt_lease_info_t *lease = &event->event.lease;
+    char topic [256];
+    int length = gt_event_topic (topic, sizeof (topic), event->event.kind,
+                                 lease->object_type, lease->service_id);
+    assert (length > 0);
+    void *data;
+    size_t size;
+    int rc = gt_msg_encode_alloc (event, &data, &size);
+    assert (rc == 0);
+    zmsg_t *out = zmsg_new ();
+    zmsg_addstr (out, topic);
+    zmsg_addmem (out, data, size);
+    rc = zmsg_send (&out, pub);
+    assert (rc == 0);
+    free (data);
+}

@@ -15,8 +15,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include "garbagetruck.h"
-#include "gt_broker.h"
 #include "gt_test_router.h"
+#include "gt_test_util.h"
 
 #define S_ROUTERS   3
 
@@ -293,6 +293,44 @@ s_map_all (s_script_t *script, const gt_msg_t *request, int count, int all, uint
     return s_map_reply (script, request, version, false, count, owner);
 }
 
+//  Shards of two routers: even ones router 0's, odd ones router 1's.
+static void
+s_alternate_owners (int *owner)
+{
+    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+        owner [shard] = shard % 2;
+}
+
+//  MOVED for shard: router `to` owns it as of map version.
+static gt_msg_t *
+s_moved_reply (s_script_t *script, const gt_msg_t *request, unsigned shard, int to,
+               uint64_t version)
+{
+    gt_msg_t *reply = s_reply (request, GT_ERR_MOVED);
+    reply->has_shard = true;
+    reply->shard = shard;
+    reply->owner = strdup (script->endpoints [to]);
+    reply->has_map_version = true;
+    reply->map_version = version;
+    return reply;
+}
+
+//  A LEASE_CREATED event of shard with seq (its lease in shard too).
+static void
+s_event_fill (gt_event_t *event, uint64_t seq, bool has_shard, unsigned shard)
+{
+    event->seq = seq;
+    event->has_shard = has_shard;
+    event->shard = shard;
+    event->kind = GT_EVENT_LEASE_CREATED;
+    event->at = 1700000000000 + seq;
+    s_lease_id (event->lease.id, shard, 'a');
+    event->lease.object_id = strdup ("o");
+    event->lease.object_type = GT_TYPE_CUSTOM;
+    event->lease.service_id = strdup ("svc");
+    event->lease.ttl_ms = 1000;
+}
+
 //  An endpoint nobody listens on: an IPC path of this process that does
 //  not exist (a free TCP port could be taken by a parallel test meanwhile).
 static void
@@ -302,16 +340,44 @@ s_dead_endpoint (char *buf, size_t size)
     snprintf (buf, size, "ipc:///tmp/gt-route-dead-%d-%d", (int) getpid (), ++count);
 }
 
+//  The endpoints of routers 0 .. count-1, comma-separated, into buf.
+static void
+s_endpoints_of (s_script_t *script, int count, char *buf, size_t size)
+{
+    *buf = 0;
+    for (int index = 0; index < count; index++)
+        snprintf (buf + strlen (buf), size - strlen (buf),
+                  "%s%s", index? ",": "", script->endpoints [index]);
+}
+
 static gt_client_t *
 s_client_of (s_script_t *script, int count)
 {
-    char endpoints [256] = "";
-    for (int index = 0; index < count; index++)
-        snprintf (endpoints + strlen (endpoints), sizeof (endpoints) - strlen (endpoints),
-                  "%s%s", index? ",": "", script->endpoints [index]);
+    char endpoints [256];
+    s_endpoints_of (script, count, endpoints, sizeof (endpoints));
     gt_client_t *client = gt_client_new (endpoints, "svc");
     assert (client);
     return client;
+}
+
+//  Wait up to 10 s until router has logged at least count requests of cmd
+//  (asserts they came).
+static void
+s_wait_count (s_script_t *script, int router, gt_cmd_t cmd, size_t count)
+{
+    int64_t give_up = zclock_mono () + 10000;
+    while (s_count (script, router, cmd) < count && zclock_mono () < give_up)
+        zclock_sleep (20);
+    assert (s_count (script, router, cmd) >= count);
+}
+
+//  Asserts keepalive has lost no lease.
+static void
+s_assert_none_lost (gt_keepalive_t *keepalive)
+{
+    char lost_id [GT_LEASE_ID_LEN + 1];
+    gt_code_t lost_code;
+    assert (gt_keepalive_recv_lost (keepalive, 0, lost_id, &lost_code) == -1);
 }
 
 //  ---------------------------------------------------------------------
@@ -322,18 +388,12 @@ s_answer_moved (s_script_t *script, int router, const gt_msg_t *request)
 {
     if (request->cmd == GT_CMD_MAP)
         return s_map_all (script, request, 1, 0, 1);   //  router 0 owns all
-    gt_msg_t *reply;
     int phase = atomic_load (&script->phase);
     if (router == 1 && phase == 0)
         return s_lease_reply (request, GT_STATE_ACTIVE);
     //  Phase 0: router 0 sends to router 1; phase 1: they send to each other
-    reply = s_reply (request, GT_ERR_MOVED);
-    reply->has_shard = true;
-    reply->shard = gt_lease_id_shard (request->lease_id);
-    reply->owner = strdup (script->endpoints [router == 0? 1: 0]);
-    reply->has_map_version = true;
-    reply->map_version = 2;
-    return reply;
+    return s_moved_reply (script, request, gt_lease_id_shard (request->lease_id),
+                          router == 0? 1: 0, 2);
 }
 
 static void
@@ -663,15 +723,10 @@ s_answer_batch (s_script_t *script, int router, const gt_msg_t *request)
     if (request->cmd == GT_CMD_MAP)
         return s_map_reply (script, request, 1 + (uint64_t) atomic_load (&script->phase),
                             true, 2, owner);
-    gt_msg_t *reply = s_reply (request, GT_OK);
-    reply->results_present = true;
-    reply->result_count = request->lease_id_count;
-    reply->results = (gt_renew_result_t *) calloc (request->lease_id_count, sizeof (gt_renew_result_t));
+    gt_msg_t *reply = gt_test_router_batch_reply (request);
     for (size_t index = 0; index < request->lease_id_count; index++) {
         gt_renew_result_t *result = &reply->results [index];
-        const char *id = request->lease_ids [index];
-        snprintf (result->lease_id, sizeof (result->lease_id), "%s", id);
-        unsigned shard = gt_lease_id_shard (id);
+        unsigned shard = gt_lease_id_shard (request->lease_ids [index]);
         if (owner [shard] != router) {
             //  Shard 0x10 after the move: MOVED; the first time, the map
             //  changes with it
@@ -688,10 +743,8 @@ s_answer_batch (s_script_t *script, int router, const gt_msg_t *request)
             result->code = GT_ERR_LEASE_ENDED;
             result->message = strdup ("ended");
         }
-        else {
-            result->code = GT_OK;
+        else
             result->expires_at = 1700000000000 + shard;
-        }
     }
     //  The first batch that names shard 0x10 on router 0 moves it
     for (size_t index = 0; index < request->lease_id_count; index++)
@@ -758,8 +811,7 @@ s_answer_list (s_script_t *script, int router, const gt_msg_t *request)
 {
     if (request->cmd == GT_CMD_MAP) {
         int owner [GT_SHARD_COUNT];
-        for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
-            owner [shard] = shard % 2;
+        s_alternate_owners (owner);
         return s_map_reply (script, request, 5, true, 2, owner);
     }
     //  Router 0 has 3 leases, router 1 has 2; pages of at most 2 with a
@@ -829,16 +881,9 @@ s_answer_failover (s_script_t *script, int router, const gt_msg_t *request)
     if (router != owner)
         return NULL;                    //  a standby serves nothing
     if (request->cmd == GT_CMD_RENEW_BATCH) {
-        gt_msg_t *reply = s_reply (request, GT_OK);
-        reply->results_present = true;
-        reply->result_count = request->lease_id_count;
-        reply->results = (gt_renew_result_t *) calloc (request->lease_id_count,
-                                                       sizeof (gt_renew_result_t));
-        for (size_t index = 0; index < request->lease_id_count; index++) {
-            snprintf (reply->results [index].lease_id, GT_LEASE_ID_LEN + 1, "%s",
-                      request->lease_ids [index]);
+        gt_msg_t *reply = gt_test_router_batch_reply (request);
+        for (size_t index = 0; index < request->lease_id_count; index++)
             reply->results [index].expires_at = 1700000000000;
-        }
         return reply;
     }
     return s_lease_reply (request, GT_STATE_ACTIVE);
@@ -850,28 +895,19 @@ s_test_keepalive_failover (void)
     printf (" * keepalive across a failover: ");
     s_script_t *script = s_script_new (s_answer_failover, 2);
     char endpoints [160];
-    snprintf (endpoints, sizeof (endpoints), "%s,%s", script->endpoints [0], script->endpoints [1]);
+    s_endpoints_of (script, 2, endpoints, sizeof (endpoints));
     gt_keepalive_t *keepalive = gt_keepalive_new (endpoints, "svc");
     assert (keepalive);
     char lease_id [GT_LEASE_ID_LEN + 1];
     s_lease_id (lease_id, 0x42, 'a');
     assert (gt_keepalive_add (keepalive, lease_id, 3000) == 0);
     //  Renewed by router 0
-    int64_t give_up = zclock_mono () + 10000;
-    while (s_count (script, 0, GT_CMD_RENEW_BATCH) < 2 && zclock_mono () < give_up)
-        zclock_sleep (20);
-    assert (s_count (script, 0, GT_CMD_RENEW_BATCH) >= 2);
+    s_wait_count (script, 0, GT_CMD_RENEW_BATCH, 2);
     //  Router 0 dies (its socket closes) and router 1 takes over
     atomic_store (&script->phase, 1);
     s_script_kill (script, 0);
-    size_t before = s_count (script, 1, GT_CMD_RENEW_BATCH);
-    give_up = zclock_mono () + 10000;
-    while (s_count (script, 1, GT_CMD_RENEW_BATCH) < before + 3 && zclock_mono () < give_up)
-        zclock_sleep (20);
-    assert (s_count (script, 1, GT_CMD_RENEW_BATCH) >= before + 3);
-    char lost_id [GT_LEASE_ID_LEN + 1];
-    gt_code_t lost_code;
-    assert (gt_keepalive_recv_lost (keepalive, 0, lost_id, &lost_code) == -1);
+    s_wait_count (script, 1, GT_CMD_RENEW_BATCH, s_count (script, 1, GT_CMD_RENEW_BATCH) + 3);
+    s_assert_none_lost (keepalive);
     gt_keepalive_destroy (&keepalive);
 
     //  Nobody at all: lost at its deadline, as UNAVAILABLE
@@ -879,6 +915,8 @@ s_test_keepalive_failover (void)
     keepalive = gt_keepalive_new (endpoints, "svc");
     int64_t start = zclock_mono ();
     assert (gt_keepalive_add (keepalive, lease_id, 600) == 0);
+    char lost_id [GT_LEASE_ID_LEN + 1];
+    gt_code_t lost_code;
     assert (gt_keepalive_recv_lost (keepalive, 10000, lost_id, &lost_code) == 0);
     assert (zclock_mono () - start >= 600);
     assert (streq (lost_id, lease_id) && lost_code == GT_ERR_UNAVAILABLE);
@@ -895,14 +933,9 @@ s_answer_keepalive_moved (s_script_t *script, int router, const gt_msg_t *reques
         return s_map_all (script, request, 2, 1, 2);
     if (request->cmd != GT_CMD_RENEW_BATCH)
         return NULL;
-    gt_msg_t *reply = s_reply (request, GT_OK);
-    reply->results_present = true;
-    reply->result_count = request->lease_id_count;
-    reply->results = (gt_renew_result_t *) calloc (request->lease_id_count,
-                                                   sizeof (gt_renew_result_t));
+    gt_msg_t *reply = gt_test_router_batch_reply (request);
     for (size_t index = 0; index < request->lease_id_count; index++) {
         gt_renew_result_t *result = &reply->results [index];
-        snprintf (result->lease_id, GT_LEASE_ID_LEN + 1, "%s", request->lease_ids [index]);
         if (router == 0) {
             result->code = GT_ERR_MOVED;
             result->message = strdup ("moved");
@@ -922,14 +955,9 @@ s_test_keepalive_moved (void)
     char lease_id [GT_LEASE_ID_LEN + 1];
     s_lease_id (lease_id, 0x90, 'b');
     assert (gt_keepalive_add (keepalive, lease_id, 1500) == 0);
-    int64_t give_up = zclock_mono () + 10000;
-    while (s_count (script, 1, GT_CMD_RENEW_BATCH) < 2 && zclock_mono () < give_up)
-        zclock_sleep (20);
-    assert (s_count (script, 1, GT_CMD_RENEW_BATCH) >= 2);
+    s_wait_count (script, 1, GT_CMD_RENEW_BATCH, 2);
     assert (s_count (script, 0, GT_CMD_MAP) >= 1);
-    char lost_id [GT_LEASE_ID_LEN + 1];
-    gt_code_t lost_code;
-    assert (gt_keepalive_recv_lost (keepalive, 0, lost_id, &lost_code) == -1);
+    s_assert_none_lost (keepalive);
     gt_keepalive_destroy (&keepalive);
     s_script_destroy (&script);
     printf ("OK\n");
@@ -943,73 +971,31 @@ static void
 s_publish (zsock_t *pub, uint64_t seq, bool has_shard, unsigned shard)
 {
     gt_msg_t *msg = gt_msg_new (GT_MSG_EVENT);
-    msg->event.seq = seq;
-    msg->event.has_shard = has_shard;
-    msg->event.shard = shard;
-    msg->event.kind = GT_EVENT_LEASE_CREATED;
-    msg->event.at = 1700000000000 + seq;
-    gt_lease_info_t *lease = &msg->event.lease;
-    s_lease_id (lease->id, shard, 'a');
-    lease->object_id = strdup ("o");
-    lease->object_type = GT_TYPE_CUSTOM;
-    lease->service_id = strdup ("svc");
-    lease->ttl_ms = 1000;
-    char topic [256];
-    int length = gt_event_topic (topic, sizeof (topic), msg->event.kind,
-                                 lease->object_type, lease->service_id);
-    assert (length > 0);
-    void *data;
-    size_t size;
-    int rc = gt_msg_encode_alloc (msg, &data, &size);
-    assert (rc == 0);
-    zmsg_t *out = zmsg_new ();
-    zmsg_addstr (out, topic);
-    zmsg_addmem (out, data, size);
-    rc = zmsg_send (&out, pub);
-    assert (rc == 0);
-    free (data);
+    s_event_fill (&msg->event, seq, has_shard, shard);
+    gt_test_publish (pub, msg);
     gt_msg_destroy (&msg);
 }
 
 static gt_msg_t *
 s_answer_events (s_script_t *script, int router, const gt_msg_t *request)
 {
-    //  Shards: even ones router 0's, odd ones router 1's
     int owner [GT_SHARD_COUNT];
-    for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
-        owner [shard] = shard % 2;
+    s_alternate_owners (owner);
     if (request->cmd == GT_CMD_MAP)
         return s_map_reply (script, request, 9, true, 2, owner);
     if (request->cmd != GT_CMD_REPLAY)
         return NULL;
-    if (!request->has_shard || owner [request->shard] != router) {
-        gt_msg_t *reply = s_reply (request, GT_ERR_MOVED);
-        reply->has_shard = true;
-        reply->shard = request->has_shard? request->shard: 0;
-        reply->owner = strdup (script->endpoints [request->has_shard? owner [request->shard]: 0]);
-        reply->has_map_version = true;
-        reply->map_version = 9;
-        return reply;
-    }
+    if (!request->has_shard || owner [request->shard] != router)
+        return s_moved_reply (script, request, request->has_shard? request->shard: 0,
+                              request->has_shard? owner [request->shard]: 0, 9);
     //  The shard's history is seq 1 .. 3
     gt_msg_t *reply = s_reply (request, GT_OK);
     reply->events_present = true;
     reply->has_last_seq = true;
     reply->last_seq = 3;
     reply->events = (gt_event_t *) calloc (3, sizeof (gt_event_t));
-    for (uint64_t seq = request->after_seq + 1; seq <= 3; seq++) {
-        gt_event_t *event = &reply->events [reply->event_count++];
-        event->seq = seq;
-        event->has_shard = true;
-        event->shard = request->shard;
-        event->kind = GT_EVENT_LEASE_CREATED;
-        event->at = 1700000000000 + seq;
-        s_lease_id (event->lease.id, request->shard, 'a');
-        event->lease.object_id = strdup ("o");
-        event->lease.object_type = GT_TYPE_CUSTOM;
-        event->lease.service_id = strdup ("svc");
-        event->lease.ttl_ms = 1000;
-    }
+    for (uint64_t seq = request->after_seq + 1; seq <= 3; seq++)
+        s_event_fill (&reply->events [reply->event_count++], seq, true, request->shard);
     return reply;
 }
 
@@ -1036,7 +1022,7 @@ s_test_subscriber_shards (void)
     s_script_t *script = s_script_new (s_answer_events, 2);
     snprintf (script->events, sizeof (script->events), "tcp://127.0.0.1:%d", port);
     char endpoints [160];
-    snprintf (endpoints, sizeof (endpoints), "%s,%s", script->endpoints [0], script->endpoints [1]);
+    s_endpoints_of (script, 2, endpoints, sizeof (endpoints));
     //  No events endpoint: the map's
     gt_subscriber_t *subscriber = gt_subscriber_new (NULL, endpoints);
     assert (subscriber);
@@ -1087,44 +1073,28 @@ s_test_subscriber_shards (void)
 //  ---------------------------------------------------------------------
 //  Real brokers
 
-//  One embedded broker and its endpoints (as tests/test_client.c).
-typedef struct {
-    zactor_t *actor;
-    char endpoint [64];
-    char events [64];
-} s_broker_t;
-
-static void
-s_broker_start (s_broker_t *broker)
+//  One embedded broker (the integration tests' gt_test_broker_start) on
+//  the memory store, with short leases allowed.
+static gt_test_broker_t *
+s_broker_start (void)
 {
     gt_config_t *config = gt_config_new ();
     assert (config);
     config->min_lease_ms = 50;
     config->default_lease_ms = 60000;
-    broker->actor = zactor_new (gt_broker_actor, config);
-    assert (broker->actor);
+    gt_test_broker_t *broker = gt_test_broker_start (config);
     gt_config_destroy (&config);
-    zstr_sendx (broker->actor, "BIND", "tcp://127.0.0.1:*", NULL);
-    char *port = zstr_recv (broker->actor);
-    assert (port && atoi (port) > 0);
-    snprintf (broker->endpoint, sizeof (broker->endpoint), "tcp://127.0.0.1:%s", port);
-    zstr_free (&port);
-    zstr_sendx (broker->actor, "EVENTS", "tcp://127.0.0.1:*", NULL);
-    port = zstr_recv (broker->actor);
-    assert (port && atoi (port) > 0);
-    snprintf (broker->events, sizeof (broker->events), "tcp://127.0.0.1:%s", port);
-    zstr_free (&port);
+    return broker;
 }
 
 static void
 s_test_broker (void)
 {
     printf (" * a dead endpoint and a real broker: ");
-    s_broker_t broker;
-    s_broker_start (&broker);
+    gt_test_broker_t *broker = s_broker_start ();
     char dead [64], endpoints [160];
     s_dead_endpoint (dead, sizeof (dead));
-    snprintf (endpoints, sizeof (endpoints), "%s,%s", dead, broker.endpoint);
+    snprintf (endpoints, sizeof (endpoints), "%s,%s", dead, broker->requests);
 
     //  The broker's MAP: itself, every shard, single mode
     gt_client_t *client = gt_client_new (endpoints, "route-service");
@@ -1132,8 +1102,8 @@ s_test_broker (void)
     gt_msg_t *map;
     assert (gt_client_map (client, &map) == GT_OK);
     assert (!map->cluster && map->broker_count == 1);
-    assert (streq (map->brokers [0].endpoint, broker.endpoint));
-    assert (streq (map->brokers [0].events_endpoint, broker.events));
+    assert (streq (map->brokers [0].endpoint, broker->requests));
+    assert (streq (map->brokers [0].events_endpoint, broker->events));
     assert (gt_broker_info_shard_count (&map->brokers [0]) == GT_SHARD_COUNT);
     gt_msg_destroy (&map);
     assert (gt_client_cached_map (client) != NULL);
@@ -1205,21 +1175,19 @@ s_test_broker (void)
     assert (gt_client_get (client, kept_id, &lease) == GT_OK);
     assert (lease.state == GT_STATE_ACTIVE);
     gt_lease_info_clear (&lease);
-    char lost_id [GT_LEASE_ID_LEN + 1];
-    gt_code_t lost_code;
-    assert (gt_keepalive_recv_lost (keepalive, 0, lost_id, &lost_code) == -1);
+    s_assert_none_lost (keepalive);
     gt_subscriber_destroy (&subscriber);
     gt_keepalive_destroy (&keepalive);
 
     //  Events, and a REPLAY of the history, through the routed subscriber
-    subscriber = gt_subscriber_new (broker.events, endpoints);
+    subscriber = gt_subscriber_new (broker->events, endpoints);
     gt_subscriber_set_from_seq (subscriber, 1);
     gt_msg_t *event = gt_subscriber_recv (subscriber, 5000);
     assert (event && event->event.seq == 1);
     gt_msg_destroy (&event);
     gt_subscriber_destroy (&subscriber);
     gt_client_destroy (&client);
-    zactor_destroy (&broker.actor);
+    gt_test_broker_stop (&broker);
     printf ("OK\n");
 }
 

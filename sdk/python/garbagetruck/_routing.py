@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Generator, List, Optional, Sequence, Tuple, Union
 
-from ._requests import check, new_idempotency_key, results_of
+from ._requests import check, new_idempotency_key, results_of, shard_map_of
 from .codec import SHARD_COUNT, Reply, Request, is_lease_id, lease_id_shard, shard_of
 from .errors import GarbageTruckError, InvalidArgument, Timeout
 from .types import Code, Command, RenewResult, ShardMap, code_name
@@ -311,6 +311,26 @@ def refresh_steps(
             raise last
     router.map_failed(time.monotonic())
     return None, last
+
+
+def refreshed_map(shard_map: Optional[ShardMap], last: Optional[Outcome], seconds: float) -> ShardMap:
+    """The answer to MAP from what refresh_steps returned: the map, else the
+    last reply's error, else Timeout."""
+    if shard_map is not None:
+        return shard_map
+    if isinstance(last, Reply):
+        return shard_map_of(last)  # raises its error
+    detail = f" ({last.message})" if isinstance(last, GarbageTruckError) else ""
+    raise Timeout(None, f"no broker answered MAP within {seconds:g} s{detail}")
+
+
+def list_targets(router: Router) -> List[Optional[str]]:
+    """Where LIST goes: in cluster mode each broker of the map, else the
+    owner (None: routed as any request)."""
+    shard_map = router.shard_map
+    if router.multi and shard_map is not None and shard_map.cluster and shard_map.brokers:
+        return [broker.endpoint for broker in shard_map.brokers]
+    return [None]
 
 
 def call_steps(

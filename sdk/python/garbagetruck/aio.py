@@ -24,6 +24,7 @@ import zmq.asyncio
 
 from . import _requests as rq
 from ._routing import NotSent, Router, Send, Sleep, call_steps, check_endpoint, parse_endpoints, refresh_steps, renew_batch_steps
+from ._routing import list_targets, refreshed_map
 from .client import DEFAULT_ENDPOINT, Endpoints, configure_dealer
 from .codec import Reply, Request, decode_reply, encode_request
 from .curve import CurveKeys, PathOrKey, resolve_curve
@@ -270,11 +271,7 @@ class AsyncClient:
         seconds = rq.seconds(timeout, self.timeout)
         if self._router.needs_map(time.monotonic()):
             await self._drive(refresh_steps(self._router, time.monotonic() + self.timeout))
-        shard_map = self._router.shard_map
-        brokers: List[Optional[str]] = [None]
-        if self._router.multi and shard_map is not None and shard_map.cluster and shard_map.brokers:
-            brokers = [broker.endpoint for broker in shard_map.brokers]
-        for broker in brokers:
+        for broker in list_targets(self._router):
             cursor: Optional[str] = None
             while True:
                 request = self._build.list(service_id, object_id, object_type, state, cursor, page_size,
@@ -313,12 +310,7 @@ class AsyncClient:
         if not self._router.multi:
             return rq.shard_map_of(await self.call(self._build.map(), seconds))
         shard_map, last = await self._drive(refresh_steps(self._router, time.monotonic() + seconds))
-        if shard_map is not None:
-            return shard_map
-        if isinstance(last, Reply):
-            return rq.shard_map_of(last)  # raises its error
-        detail = f" ({last.message})" if isinstance(last, GarbageTruckError) else ""
-        raise Timeout(None, f"no broker answered MAP within {seconds:g} s{detail}")
+        return refreshed_map(shard_map, last, seconds)
 
     # -- convenience (same conventions as Client) -------------------------
 

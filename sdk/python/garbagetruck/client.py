@@ -33,6 +33,7 @@ import zmq
 
 from . import _requests as rq
 from ._routing import NotSent, Router, Sleep, call_steps, check_endpoint, parse_endpoints, refresh_steps, renew_batch_steps
+from ._routing import list_targets, refreshed_map
 from .codec import Reply, Request, decode_reply, encode_request
 from .curve import CurveKeys, PathOrKey, resolve_curve
 from .errors import ClientClosed, GarbageTruckError, InvalidArgument, LeaseEnded, NotFound, ProtocolError, Timeout
@@ -494,10 +495,7 @@ class Client:
         owner (None: routed as any request)."""
         if self._router.needs_map(time.monotonic()):
             self._drive(refresh_steps(self._router, time.monotonic() + self.timeout))
-        shard_map = self._router.shard_map
-        if self._router.multi and shard_map is not None and shard_map.cluster and shard_map.brokers:
-            return [broker.endpoint for broker in shard_map.brokers]
-        return [None]
+        return list_targets(self._router)
 
     def retry_cleanup(self, lease_id: str, *, timeout: Timeoutish = None) -> Lease:
         """RETRY: deliver the dead-lettered cleanup callback of a lease again
@@ -536,13 +534,7 @@ class Client:
         if not self._router.multi:
             return rq.shard_map_of(self.call(self._build.map(), seconds))
         shard_map, last = self._drive(refresh_steps(self._router, time.monotonic() + seconds))
-        if shard_map is not None:
-            return shard_map
-        if isinstance(last, Reply):
-            return rq.shard_map_of(last)  # raises its error
-        if isinstance(last, GarbageTruckError):
-            raise Timeout(None, f"no broker answered MAP within {seconds:g} s ({last.message})")
-        raise Timeout(None, f"no broker answered MAP within {seconds:g} s")
+        return refreshed_map(shard_map, last, seconds)
 
     # -- convenience ------------------------------------------------------
 

@@ -433,21 +433,29 @@ class Subscriber:
             except _TRANSIENT as exc:
                 log.debug("idle replay of shard %d failed: %s", shard, exc)
 
+    def _next_call(self, steps: _Steps, value: Any, error: Optional[BaseException], sub: Any) -> _Call:
+        """Resume steps with the last call's value or error, making the SUB
+        connections they ask for on ``sub``; the next client call.  Raises
+        StopIteration when the steps are done."""
+        while True:
+            step = steps.throw(error) if error is not None else steps.send(value)
+            if not isinstance(step, _Connect):
+                return step
+            assert sub is not None
+            sub.connect(step.endpoint)
+            self.connected.append(step.endpoint)
+            value, error = None, None
+
     def _run(self, steps: _Steps) -> Any:
         """Drive steps with the blocking client and SUB socket."""
         value: Any = None
         error: Optional[BaseException] = None
         while True:
             try:
-                step = steps.throw(error) if error is not None else steps.send(value)
+                step = self._next_call(steps, value, error, self._sub)
             except StopIteration as stop:
                 return stop.value
             value, error = None, None
-            if isinstance(step, _Connect):
-                assert self._sub is not None
-                self._sub.connect(step.endpoint)
-                self.connected.append(step.endpoint)
-                continue
             assert self._client is not None
             try:
                 value = getattr(self._client, step.name)(*step.args, **step.kwargs)
@@ -455,20 +463,16 @@ class Subscriber:
                 error = exc
 
     async def _arun(self, steps: _Steps) -> Any:
-        """Drive steps with the asyncio client and SUB socket."""
+        """Drive steps with the asyncio client and SUB socket (as _run, but
+        awaiting each call)."""
         value: Any = None
         error: Optional[BaseException] = None
         while True:
             try:
-                step = steps.throw(error) if error is not None else steps.send(value)
+                step = self._next_call(steps, value, error, self._asub)
             except StopIteration as stop:
                 return stop.value
             value, error = None, None
-            if isinstance(step, _Connect):
-                assert self._asub is not None
-                self._asub.connect(step.endpoint)
-                self.connected.append(step.endpoint)
-                continue
             assert self._aclient is not None
             try:
                 value = await getattr(self._aclient, step.name)(*step.args, **step.kwargs)
