@@ -48,7 +48,7 @@ from .types import (
 )
 from .webhook import verify_signature
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402  (a copy of the top-level VERSION)
 
 __all__ = [
     "AsyncClient",
