@@ -5,9 +5,14 @@
     Several endpoints (or GT_ENDPOINT with several) make the client routed
     (gt_client.h, docs/CLUSTER.md "Client routing").
 
+    One table, s_commands, says everything about a command: what the parser
+    accepts (options, arguments), its help (synopsis, summary, details,
+    example) and its bash completion (gtctl completion bash).
+
     Exit codes: 0 success; 1 the broker answered with an error, or did not
-    answer ("CODE: message" on stderr); 2 usage error.  Durations (--ttl,
-    --retry-delay, --timeout) are seconds and accept fractions.  */
+    answer ("CODE: message" on stderr); 2 usage error; 3 watch timed out
+    before --count events.  Durations (--ttl, --retry-delay, --timeout) are
+    seconds and accept fractions, and messages say seconds too.  */
 #include "gtctl_print.h"
 #include <getopt.h>
 #include <math.h>
@@ -15,6 +20,7 @@
 #define GTCTL_EXIT_OK       0
 #define GTCTL_EXIT_ERROR    1
 #define GTCTL_EXIT_USAGE    2
+#define GTCTL_EXIT_TIMEOUT  3
 
 //  Option bits, to check which options a command accepts.
 enum {
@@ -23,14 +29,19 @@ enum {
     OPT_MAX_RETRIES = 1 << 7, OPT_RETRY_DELAY = 1 << 8, OPT_IDEMPOTENCY_KEY = 1 << 9,
     OPT_RETAIN = 1 << 10, OPT_STATE = 1 << 11, OPT_LIMIT = 1 << 12, OPT_CURSOR = 1 << 13,
     OPT_COUNT = 1 << 14, OPT_TIMEOUT = 1 << 15, OPT_FROM = 1 << 16, OPT_AFTER = 1 << 17,
-    OPT_CLEANUP_STATUS = 1 << 18, OPT_ROLE = 1 << 19, OPT_CALLBACK_ALLOW = 1 << 26,
-    OPT_CALLBACK_SECRET_FILE = 1 << 27,
+    OPT_CLEANUP_STATUS = 1 << 18, OPT_ROLE = 1 << 19, OPT_ALL = 1 << 24,
+    OPT_CALLBACK_ALLOW = 1 << 26, OPT_CALLBACK_SECRET_FILE = 1 << 27,
+    OPT_RELEASE_ON_EXIT = 1 << 30,
     //  global options (any command)
     OPT_ENDPOINT = 1 << 20, OPT_EVENTS = 1 << 21, OPT_JSON = 1 << 22,
-    OPT_TIMEOUT_MS = 1 << 23, OPT_HELP = 1 << 24, OPT_VERSION = 1 << 25,
-    OPT_SERVER_KEY = 1 << 28, OPT_CLIENT_CERT = 1 << 29,
-    OPT_RELEASE_ON_EXIT = 1 << 30
+    OPT_TIMEOUT_MS = 1 << 23, OPT_SERVER_KEY = 1 << 28, OPT_CLIENT_CERT = 1 << 29,
+    OPT_GLOBAL = OPT_ENDPOINT | OPT_EVENTS | OPT_JSON | OPT_TIMEOUT_MS
+               | OPT_SERVER_KEY | OPT_CLIENT_CERT
 };
+
+//  --help and --version are handled before any bit is set: not bits
+#define OPT_HELP        'h'
+#define OPT_VERSION     'V'
 
 static const struct option s_options [] = {
     { "object",          required_argument, NULL, OPT_OBJECT },
@@ -48,6 +59,7 @@ static const struct option s_options [] = {
     { "cleanup-status",  required_argument, NULL, OPT_CLEANUP_STATUS },
     { "limit",           required_argument, NULL, OPT_LIMIT },
     { "cursor",          required_argument, NULL, OPT_CURSOR },
+    { "all",             no_argument,       NULL, OPT_ALL },
     { "count",           required_argument, NULL, OPT_COUNT },
     { "timeout",         required_argument, NULL, OPT_TIMEOUT },
     { "from",            required_argument, NULL, OPT_FROM },
@@ -67,40 +79,28 @@ static const struct option s_options [] = {
     { NULL, 0, NULL, 0 }
 };
 
-static const char *s_usage =
+//  The global help: its head, the commands' synopses (from s_commands),
+//  then this tail.
+static const char *s_usage_head =
     "usage: gtctl [--endpoint E[,E...]] [--events E[,E...]] [--json] [--timeout-ms N]\n"
     "             [--server-key KEY|FILE --client-cert FILE] COMMAND ...\n"
-    "       gtctl --help | --version\n"
-    "  keygen NAME [--service SVC] [--role service|observer|admin]\n"
-    "         [--callback-allow PREFIXES] [--callback-secret-file FILE]\n"
-    "                            (write the CURVE certificates NAME and NAME_secret)\n"
-    "  health | stats\n"
-    "  create --object ID [--type TYPE] --service SVC [--ttl S] [--meta K=V]...\n"
-    "         [--cleanup-url URL] [--payload T] [--max-retries N] [--retry-delay S]\n"
-    "         [--idempotency-key K]\n"
-    "  renew ID --service SVC [--ttl S]\n"
-    "  release ID --service SVC [--retain]\n"
-    "  get ID\n"
-    "  retry ID                  (deliver a dead-lettered cleanup callback again)\n"
-    "  list [--service S] [--object O] [--type T] [--state S]\n"
-    "       [--cleanup-status PENDING|DELIVERED|DEAD] [--limit N] [--cursor C]\n"
-    "  watch [--service SVC] [PREFIX]... [--count N] [--timeout S] [--from SEQ]\n"
-    "                            (topics are SVC \\x1f verb.TYPE: with --service,\n"
-    "                            PREFIX is 'expired.', 'reclaimed.TEMPORARY_FILE'...)\n"
-    "  replay --after SEQ [--limit N]\n"
-    "  keepalive ID --service SVC [--ttl S] [--release-on-exit]\n"
-    "                            (renew at a third of the TTL until SIGINT/SIGTERM, one\n"
-    "                            line per renewal: ID expires_at MS; exit 1 if it is lost)\n"
-    "  cluster                   (the shard map: version, mode, brokers and their shards)\n"
-    "defaults: --endpoint $GT_ENDPOINT, else tcp://127.0.0.1:50051\n"
-    "          --events $GT_EVENTS_ENDPOINT, else tcp://127.0.0.1:50052 (with several\n"
-    "          endpoints: those of the brokers in the shard map)\n"
-    "          --timeout-ms 5000; durations in seconds (fractions allowed)\n"
-    "several endpoints (tcp://a:50051,tcp://b:50051): requests go to the owner of their\n"
-    "          shard, following the brokers' shard map across failovers\n"
-    "CURVE: --server-key (GT_SERVER_KEY) the broker's public key or certificate file,\n"
-    "       --client-cert (GT_CLIENT_CERT) this client's secret certificate file;\n"
-    "       the key's service is then the default --service\n";
+    "       gtctl --help | --version | help COMMAND | COMMAND --help\n";
+
+static const char *s_usage_tail =
+    "defaults and environment (flags win over the environment):\n"
+    "  --endpoint  $GT_ENDPOINT, else tcp://127.0.0.1:50051 (tcp://HOST:PORT; several:\n"
+    "              tcp://a:50051,tcp://b:50051: requests go to the owner of their\n"
+    "              shard, following the brokers' shard map across failovers)\n"
+    "  --events    $GT_EVENTS_ENDPOINT, else tcp://127.0.0.1:50052 (with several\n"
+    "              endpoints: those of the brokers in the shard map)\n"
+    "  --service   $GT_SERVICE (the commands that act as or filter by a service;\n"
+    "              not keygen), else with CURVE the key's service\n"
+    "  --timeout-ms 5000; durations in seconds (fractions allowed)\n"
+    "CURVE: --server-key ($GT_SERVER_KEY) the broker's public key or certificate file,\n"
+    "       --client-cert ($GT_CLIENT_CERT) this client's secret certificate file\n"
+    "exit codes: 0 success; 1 the broker refused or did not answer (CODE: message on\n"
+    "       stderr); 2 usage error; 3 watch timed out before --count events\n"
+    "gtctl help COMMAND: a command's description, options and example\n";
 
 //  Everything the command line says.
 typedef struct {
@@ -136,26 +136,41 @@ typedef struct {
     const char *role;               //  keygen --role
     const char *callback_allow;     //  keygen --callback-allow
     const char *callback_secret_file;   //  keygen --callback-secret-file
+    const char *endpoint_origin;    //  where endpoint came from ("--endpoint", ...)
+    const char *events_origin;      //  where events came from
+    bool help;                      //  --help / -h seen
 } gtctl_t;
 
-//  A usage error: message and usage on stderr.
-static int
-s_usage_error (const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    fprintf (stderr, "gtctl: ");
-    vfprintf (stderr, format, args);
-    fprintf (stderr, "\n%s", s_usage);
-    va_end (args);
-    return GTCTL_EXIT_USAGE;
-}
+//  A command: what the parser accepts, its help, its completion.
+typedef struct {
+    const char *name;
+    int (*run) (gtctl_t *self, gt_client_t *client);
+    unsigned options;               //  OPT_ bits it accepts (and the globals)
+    int min_args;                   //  positional arguments: min, max (-1 = any)
+    int max_args;
+    bool needs_service;             //  --service (or GT_SERVICE, or CURVE) required
+    bool local;                     //  runs without a broker (client is NULL)
+    const char *arg_name;           //  its positional argument, for messages
+    const char *arg_words;          //  what completes that argument, or NULL
+    const char *synopsis;           //  after "gtctl "; continuation lines are
+                                    //  indented relative to the command name
+    const char *summary;            //  one line
+    const char *details;            //  what it does, its options, its output
+    const char *example;            //  one or more command lines
+} s_command_t;
 
-//  A failed call: "CODE: message" on stderr.
+//  The command being parsed, once known: usage errors show its synopsis.
+static const s_command_t *s_current = NULL;
+
+static int s_usage_error (const char *format, ...);
+
+//  A failed call: "CODE: message" on stderr, durations in seconds.
 static int
 s_call_error (gt_client_t *client, gt_code_t code)
 {
-    fprintf (stderr, "%s: %s\n", gt_code_name (code), gt_client_error (client));
+    char *message = gtctl_seconds_message (gt_client_error (client));
+    fprintf (stderr, "%s: %s\n", gt_code_name (code), message);
+    free (message);
     return GTCTL_EXIT_ERROR;
 }
 
@@ -202,6 +217,56 @@ s_parse_seconds (const char *text, uint64_t *ms)
         return false;
     *ms = (uint64_t) (seconds * 1000.0 + 0.5);
     return true;
+}
+
+//  A usage error when list (origin: "--endpoint", "$GT_ENDPOINT"...) has
+//  an item that is not an endpoint: tcp://HOST:PORT, or another ZeroMQ
+//  transport (ipc://PATH...), several separated by commas.
+static int
+s_check_endpoints (const char *list, const char *origin)
+{
+    const char *prefixes [] = { "tcp://", "ipc://", "inproc://", "ws://", "wss://", "tipc://", "vmci://" };
+    char *copy = strdup (list);
+    assert (copy);
+    char *bad = NULL;
+    bool empty = true;
+    char *saveptr = NULL;
+    for (char *item = strtok_r (copy, ",", &saveptr); item && !bad;
+         item = strtok_r (NULL, ",", &saveptr)) {
+        while (isspace ((unsigned char) *item))
+            item++;
+        char *end = item + strlen (item);
+        while (end > item && isspace ((unsigned char) end [-1]))
+            *--end = '\0';
+        bool valid = false;
+        for (size_t index = 0; index < sizeof (prefixes) / sizeof (prefixes [0]); index++) {
+            size_t length = strlen (prefixes [index]);
+            if (strncmp (item, prefixes [index], length) == 0 && item [length] != '\0')
+                valid = true;
+        }
+        if (valid && strncmp (item, "tcp://", 6) == 0) {
+            //  HOST:PORT, the port a number 1 .. 65535 (or ZeroMQ's '*')
+            const char *colon = strrchr (item + 6, ':');
+            uint64_t port = 0;
+            valid = colon && colon > item + 6
+                 && (streq (colon + 1, "*")
+                 || (s_parse_uint (colon + 1, &port) && port >= 1 && port <= 65535));
+        }
+        if (!valid)
+            bad = strdup (item);
+        empty = false;
+    }
+    free (copy);
+    if (!bad && !empty)
+        return 0;
+    if (bad && strcmp (bad, list) != 0)
+        fprintf (stderr, "gtctl: invalid endpoint '%s' in %s '%s'\n", bad, origin, list);
+    else
+        fprintf (stderr, "gtctl: invalid endpoint '%s' (%s)\n", list, origin);
+    fprintf (stderr, "expected tcp://HOST:PORT (or ipc://PATH), several separated by commas:"
+             " tcp://10.0.0.1:50051,tcp://10.0.0.2:50051\n");
+    free (bad);
+    return GTCTL_EXIT_USAGE;
 }
 
 //  Parse an enum name in any case with the codec's parser (wire names are
@@ -263,6 +328,7 @@ s_parse_option (gtctl_t *self, int option, const char *value)
         case OPT_CALLBACK_SECRET_FILE: self->callback_secret_file = value; break;
         case OPT_RETAIN:          break;
         case OPT_RELEASE_ON_EXIT: break;
+        case OPT_ALL:             break;
         case OPT_TYPE:
             if (!s_parse_upper (value, s_parse_type, &self->type))
                 return s_usage_error ("unknown object type '%s'", value);
@@ -426,6 +492,98 @@ s_cmd_lease (gtctl_t *self, gt_client_t *client)
     return GTCTL_EXIT_OK;
 }
 
+//  Append word to the command line in text, quoted for a POSIX shell
+//  when it needs to be.
+static void
+s_append_word (char **text, const char *word)
+{
+    bool plain = *word != '\0';
+    for (const char *cursor = word; *cursor; cursor++)
+        if (!isalnum ((unsigned char) *cursor) && !strchr ("_-./:@,+=%", *cursor))
+            plain = false;
+    char *quoted = NULL;
+    if (plain)
+        quoted = strdup (word);
+    else {
+        //  'it'\''s': each quote closes, is escaped, and reopens
+        size_t length = 2;
+        for (const char *cursor = word; *cursor; cursor++)
+            length += *cursor == '\'' ? 4 : 1;
+        quoted = (char *) malloc (length + 1);
+        assert (quoted);
+        char *out = quoted;
+        *out++ = '\'';
+        for (const char *cursor = word; *cursor; cursor++) {
+            if (*cursor == '\'') {
+                memcpy (out, "'\\''", 4);
+                out += 4;
+            }
+            else
+                *out++ = *cursor;
+        }
+        *out++ = '\'';
+        *out = '\0';
+    }
+    char *joined = zsys_sprintf ("%s %s", *text, quoted);
+    assert (joined);
+    zstr_free (text);
+    free (quoted);
+    *text = joined;
+}
+
+//  The next page's command: this one's filters and limit with the cursor
+//  (and the endpoint and keys when flags gave them).
+static char *
+s_list_next_command (gtctl_t *self, const char *cursor)
+{
+    char *text = strdup ("gtctl");
+    assert (text);
+    if (self->given & OPT_ENDPOINT) {
+        s_append_word (&text, "--endpoint");
+        s_append_word (&text, self->endpoint);
+    }
+    if (self->given & OPT_SERVER_KEY) {
+        s_append_word (&text, "--server-key");
+        s_append_word (&text, self->server_key);
+    }
+    if (self->given & OPT_CLIENT_CERT) {
+        s_append_word (&text, "--client-cert");
+        s_append_word (&text, self->client_cert);
+    }
+    s_append_word (&text, "list");
+    if (self->service) {
+        s_append_word (&text, "--service");
+        s_append_word (&text, self->service);
+    }
+    if (self->object) {
+        s_append_word (&text, "--object");
+        s_append_word (&text, self->object);
+    }
+    if (self->given & OPT_TYPE) {
+        s_append_word (&text, "--type");
+        s_append_word (&text, gt_object_type_name (self->type));
+    }
+    if (self->given & OPT_STATE) {
+        s_append_word (&text, "--state");
+        s_append_word (&text, gt_state_name (self->state));
+    }
+    if (self->given & OPT_CLEANUP_STATUS) {
+        s_append_word (&text, "--cleanup-status");
+        s_append_word (&text, gt_cleanup_status_name (self->cleanup_status));
+    }
+    if (self->given & OPT_LIMIT) {
+        char limit [32];
+        snprintf (limit, sizeof (limit), "%" PRIu64, self->limit);
+        s_append_word (&text, "--limit");
+        s_append_word (&text, limit);
+    }
+    s_append_word (&text, "--cursor");
+    s_append_word (&text, cursor);
+    return text;
+}
+
+//  list: one page (the next page's command on stderr), or with --all every
+//  page from the cursor to the end, as one table (one JSON reply).
 static int
 s_cmd_list (gtctl_t *self, gt_client_t *client)
 {
@@ -443,9 +601,70 @@ s_cmd_list (gtctl_t *self, gt_client_t *client)
         .has_cleanup_status = (self->given & OPT_CLEANUP_STATUS) != 0,
         .cleanup_status = self->cleanup_status
     };
-    gt_msg_t *reply;
-    gt_code_t code = gt_client_list (client, &args, &reply);
-    return s_show_reply (self, client, code, reply, gtctl_print_list);
+    bool all = (self->given & OPT_ALL) != 0;
+    gt_msg_t **pages = NULL;
+    size_t page_count = 0;
+    size_t lease_count = 0;
+    int rc = GTCTL_EXIT_OK;
+    while (true) {
+        gt_msg_t *reply;
+        gt_code_t code = gt_client_list (client, &args, &reply);
+        if (code != GT_OK) {
+            rc = s_call_error (client, code);
+            break;
+        }
+        gt_msg_t **grown = (gt_msg_t **) realloc (pages, (page_count + 1) * sizeof (gt_msg_t *));
+        assert (grown);
+        pages = grown;
+        pages [page_count++] = reply;
+        lease_count += reply->lease_count;
+        if (!all || !reply->cursor)
+            break;
+        if (args.cursor && streq (args.cursor, reply->cursor)) {
+            fprintf (stderr, "gtctl: the broker answered cursor %s twice; stopped\n", reply->cursor);
+            rc = GTCTL_EXIT_ERROR;
+            break;
+        }
+        args.cursor = reply->cursor;    //  lives as long as its page
+    }
+    if (rc == GTCTL_EXIT_OK) {
+        const gt_msg_t *last = pages [page_count - 1];
+        if (self->json) {
+            //  The first reply, with every page's leases and no cursor
+            json_t *json = gt_msg_to_json (pages [0]);
+            json_t *leases = json? json_object_get (json, "leases"): NULL;
+            for (size_t index = 1; index < page_count && leases; index++) {
+                json_t *page = gt_msg_to_json (pages [index]);
+                json_t *more = page? json_object_get (page, "leases"): NULL;
+                if (more)
+                    json_array_extend (leases, more);
+                json_decref (page);
+            }
+            if (json && all)
+                json_object_del (json, "cursor");
+            gtctl_print_json (json, false);
+        }
+        else {
+            const gt_lease_info_t **leases = (const gt_lease_info_t **)
+                calloc (lease_count + 1, sizeof (gt_lease_info_t *));
+            assert (leases);
+            size_t count = 0;
+            for (size_t index = 0; index < page_count; index++)
+                for (size_t lease = 0; lease < pages [index]->lease_count; lease++)
+                    leases [count++] = &pages [index]->leases [lease];
+            gtctl_print_leases (leases, count);
+            free (leases);
+            if (last->cursor) {
+                char *next = s_list_next_command (self, last->cursor);
+                fprintf (stderr, "more leases: %s (or --all)\n", next);
+                zstr_free (&next);
+            }
+        }
+    }
+    for (size_t index = 0; index < page_count; index++)
+        gt_msg_destroy (&pages [index]);
+    free (pages);
+    return rc;
 }
 
 static int
@@ -542,6 +761,8 @@ static int
 s_cmd_watch (gtctl_t *self, gt_client_t *client)
 {
     (void) client;
+    if (self->events && s_check_endpoints (self->events, self->events_origin))
+        return GTCTL_EXIT_USAGE;
     gt_subscriber_t *subscriber = gt_subscriber_new (self->events, self->endpoint);
     if (!subscriber)
         return s_usage_error ("cannot use endpoint '%s' / '%s'",
@@ -589,8 +810,9 @@ s_cmd_watch (gtctl_t *self, gt_client_t *client)
         }
         else
         if (gt_subscriber_code (subscriber) != GT_OK) {
-            fprintf (stderr, "%s: %s\n", gt_code_name (gt_subscriber_code (subscriber)),
-                     gt_subscriber_error (subscriber));
+            char *message = gtctl_seconds_message (gt_subscriber_error (subscriber));
+            fprintf (stderr, "%s: %s\n", gt_code_name (gt_subscriber_code (subscriber)), message);
+            free (message);
             rc = GTCTL_EXIT_ERROR;
             break;
         }
@@ -598,8 +820,16 @@ s_cmd_watch (gtctl_t *self, gt_client_t *client)
         if (zsys_interrupted)
             break;
     }
+    if (rc == GTCTL_EXIT_OK && self->count && received < self->count && !zsys_interrupted) {
+        char seconds [32];
+        gtctl_format_seconds (seconds, sizeof (seconds), (uint64_t) self->timeout_watch_ms);
+        fprintf (stderr, "watch: timed out after %s s with %" PRIu64 " of %" PRIu64 " events\n",
+                 seconds, received, self->count);
+        rc = GTCTL_EXIT_TIMEOUT;
+    }
+    else
     if (rc == GTCTL_EXIT_OK && self->count && received < self->count)
-        rc = GTCTL_EXIT_ERROR;          //  timed out before --count events
+        rc = GTCTL_EXIT_ERROR;          //  interrupted before --count events
     gt_subscriber_destroy (&subscriber);
     return rc;
 }
@@ -652,8 +882,10 @@ s_cmd_keepalive (gtctl_t *self, gt_client_t *client)
         int64_t sent_at = zclock_mono ();
         int64_t budget = deadline - sent_at;
         if (budget <= 0) {
+            char *message = gtctl_seconds_message (gt_client_error (client));
             fprintf (stderr, "UNAVAILABLE: lease %s lost: no renewal succeeded before its deadline"
-                     " (last error: %s)\n", lease_id, gt_client_error (client));
+                     " (last error: %s)\n", lease_id, message);
+            free (message);
             rc = GTCTL_EXIT_ERROR;
             break;
         }
@@ -679,8 +911,9 @@ s_cmd_keepalive (gtctl_t *self, gt_client_t *client)
         if (zsys_interrupted)
             break;
         if (s_renewal_final (code)) {
-            fprintf (stderr, "%s: %s (lease %s lost)\n", gt_code_name (code),
-                     gt_client_error (client), lease_id);
+            char *message = gtctl_seconds_message (gt_client_error (client));
+            fprintf (stderr, "%s: %s (lease %s lost)\n", gt_code_name (code), message, lease_id);
+            free (message);
             rc = GTCTL_EXIT_ERROR;
             break;
         }
@@ -702,38 +935,390 @@ s_cmd_keepalive (gtctl_t *self, gt_client_t *client)
     return rc;
 }
 
-//  name, handler, options it accepts, positional arguments (min, max; -1 = any).
-typedef struct {
-    const char *name;
-    int (*run) (gtctl_t *self, gt_client_t *client);
-    unsigned options;
-    int min_args;
-    int max_args;
-    bool needs_service;
-} s_command_t;
+static int s_cmd_help (gtctl_t *self, gt_client_t *client);
+static int s_cmd_completion (gtctl_t *self, gt_client_t *client);
 
+//  Every command: the parser, the help and the completion read this.
 static const s_command_t s_commands [] = {
-    { "health",  s_cmd_health, 0, 0, 0, false },
-    { "stats",   s_cmd_stats,  0, 0, 0, false },
-    { "create",  s_cmd_create, OPT_OBJECT | OPT_TYPE | OPT_SERVICE | OPT_TTL | OPT_META
-                             | OPT_CLEANUP_URL | OPT_PAYLOAD | OPT_MAX_RETRIES
-                             | OPT_RETRY_DELAY | OPT_IDEMPOTENCY_KEY, 0, 0, true },
-    { "renew",   s_cmd_lease,  OPT_SERVICE | OPT_TTL, 1, 1, true },
-    { "release", s_cmd_lease,  OPT_SERVICE | OPT_RETAIN, 1, 1, true },
-    { "get",     s_cmd_lease,  0, 1, 1, false },
-    { "retry",   s_cmd_lease,  0, 1, 1, false },
-    { "list",    s_cmd_list,   OPT_SERVICE | OPT_OBJECT | OPT_TYPE | OPT_STATE | OPT_LIMIT
-                             | OPT_CURSOR | OPT_CLEANUP_STATUS, 0, 0, false },
-    { "watch",   s_cmd_watch,  OPT_SERVICE | OPT_COUNT | OPT_TIMEOUT | OPT_FROM, 0, -1, false },
-    { "replay",  s_cmd_replay, OPT_AFTER | OPT_LIMIT, 0, 0, false },
-    { "keepalive", s_cmd_keepalive, OPT_SERVICE | OPT_TTL | OPT_RELEASE_ON_EXIT, 1, 1, true },
-    { "cluster", s_cmd_cluster, 0, 0, 0, false },
-    { "keygen",  s_cmd_keygen, OPT_SERVICE | OPT_ROLE | OPT_CALLBACK_ALLOW | OPT_CALLBACK_SECRET_FILE,
-                 1, 1, false },
+    { "health", s_cmd_health, 0, 0, 0, false, false, NULL, NULL,
+      "health",
+      "the broker's status, store, version, uptime",
+      "Asks the broker how it is: SERVING or not, its store (memory or postgres)\n"
+      "and the store's status, its version, its uptime and its active leases.\n"
+      "--json prints the whole HEALTH reply.",
+      "gtctl health\n"
+      "gtctl --endpoint tcp://10.0.0.5:50051 --json health" },
+    { "stats", s_cmd_stats, 0, 0, 0, false, false, NULL, NULL,
+      "stats",
+      "the broker's counters, one per line",
+      "Prints the broker's counters, one \"name value\" line each (leases created,\n"
+      "renewed, expired, callbacks delivered, last_seq of the event history...).\n"
+      "--json prints the STATS reply.",
+      "gtctl stats\n"
+      "gtctl --json stats" },
+    { "create", s_cmd_create, OPT_OBJECT | OPT_TYPE | OPT_SERVICE | OPT_TTL | OPT_META
+                            | OPT_CLEANUP_URL | OPT_PAYLOAD | OPT_MAX_RETRIES
+                            | OPT_RETRY_DELAY | OPT_IDEMPOTENCY_KEY,
+      0, 0, true, false, NULL, NULL,
+      "create --object ID [--type TYPE] --service SVC [--ttl S] [--meta K=V]...\n"
+      "       [--cleanup-url URL] [--payload T] [--max-retries N] [--retry-delay S]\n"
+      "       [--idempotency-key K]",
+      "lease an object for a service; prints the lease id",
+      "Creates a lease on the object for the service and prints the new lease's id.\n"
+      "When the lease ends without a release (it expires), the object is reclaimed:\n"
+      "an event is published and, with --cleanup-url, the URL is called.\n"
+      "  --object ID          the object (any string: a path, a key, a row id)\n"
+      "  --type TYPE          DATABASE_ROW, BLOB_STORAGE, TEMPORARY_FILE,\n"
+      "                       WEBSOCKET_SESSION, CACHE_ENTRY, CUSTOM (any case)\n"
+      "  --service SVC        the owning service (default $GT_SERVICE)\n"
+      "  --ttl S              seconds until it expires unless renewed (fractions\n"
+      "                       allowed); default: the broker's\n"
+      "  --meta K=V           metadata, repeatable\n"
+      "  --cleanup-url URL    called when the object is reclaimed, with --payload T,\n"
+      "                       at most --max-retries N times, --retry-delay S apart\n"
+      "  --idempotency-key K  a repeat with the same key returns the same lease",
+      "gtctl create --object /tmp/upload-1.jpg --type TEMPORARY_FILE \\\n"
+      "    --service upload-service --ttl 30" },
+    { "renew", s_cmd_lease, OPT_SERVICE | OPT_TTL, 1, 1, true, false, "lease id", NULL,
+      "renew ID --service SVC [--ttl S]",
+      "push a lease's expiry back by its TTL",
+      "Renews an active lease: it now expires its TTL from now.\n"
+      "  --service SVC  the owning service (default $GT_SERVICE)\n"
+      "  --ttl S        a new TTL in seconds (fractions allowed); default: the\n"
+      "                 lease's own\n"
+      "Exit 1 with LEASE_ENDED if it has expired or was released.",
+      "gtctl renew 3f1c0c9d2b8e4a7f9e6d5c4b3a291807 --service upload-service --ttl 60" },
+    { "release", s_cmd_lease, OPT_SERVICE | OPT_RETAIN, 1, 1, true, false, "lease id", NULL,
+      "release ID --service SVC [--retain]",
+      "end a lease: the object is reclaimed",
+      "Releases a lease.  The object is reclaimed when its last lease ends (an event,\n"
+      "and the cleanup URL if any), unless --retain says the service keeps it.\n"
+      "  --service SVC  the owning service (default $GT_SERVICE)\n"
+      "  --retain       keep the object: no reclaim, no callback",
+      "gtctl release 3f1c0c9d2b8e4a7f9e6d5c4b3a291807 --service upload-service" },
+    { "get", s_cmd_lease, 0, 1, 1, false, false, "lease id", NULL,
+      "get ID",
+      "every field of one lease",
+      "Prints a lease: object, type, service, state, fence, TTL, times, metadata,\n"
+      "cleanup and its callback's status.  --json prints the lease map.",
+      "gtctl get 3f1c0c9d2b8e4a7f9e6d5c4b3a291807" },
+    { "retry", s_cmd_lease, 0, 1, 1, false, false, "lease id", NULL,
+      "retry ID",
+      "deliver a dead-lettered cleanup callback again",
+      "Queues the cleanup callback of a lease whose callback is DEAD (every attempt\n"
+      "failed) for delivery again.  gtctl list --cleanup-status DEAD finds them.",
+      "gtctl retry 3f1c0c9d2b8e4a7f9e6d5c4b3a291807" },
+    { "list", s_cmd_list, OPT_SERVICE | OPT_OBJECT | OPT_TYPE | OPT_STATE | OPT_LIMIT
+                        | OPT_CURSOR | OPT_CLEANUP_STATUS | OPT_ALL,
+      0, 0, false, false, NULL, NULL,
+      "list [--service S] [--object O] [--type T] [--state S]\n"
+      "     [--cleanup-status PENDING|DELIVERED|DEAD] [--limit N]\n"
+      "     [--cursor C | --all]",
+      "a table of leases, filtered, one page or --all",
+      "Prints a table of the leases that match every filter given.\n"
+      "  --service S          that service's (default $GT_SERVICE)\n"
+      "  --object O           that object's\n"
+      "  --type T             that type's\n"
+      "  --state S            ACTIVE, RELEASED or EXPIRED\n"
+      "  --cleanup-status C   PENDING, DELIVERED or DEAD (its callback)\n"
+      "  --limit N            leases per page (at most 1000)\n"
+      "  --cursor C           the page after the one that gave C\n"
+      "  --all                every page from here to the end, as one table\n"
+      "When there are more, stderr says the next page's command, with the same\n"
+      "filters: more leases: gtctl list --service S --limit N --cursor C (or --all).",
+      "gtctl list --service upload-service --state ACTIVE\n"
+      "gtctl list --cleanup-status DEAD --all" },
+    { "watch", s_cmd_watch, OPT_SERVICE | OPT_COUNT | OPT_TIMEOUT | OPT_FROM,
+      0, -1, false, false, "PREFIX", NULL,
+      "watch [--service SVC] [PREFIX]... [--count N] [--timeout S] [--from SEQ]",
+      "follow the events, one JSON line each",
+      "Prints one JSON object per event per line, flushed, as they happen.\n"
+      "Topics are SVC \\x1f verb.TYPE; with --service (default $GT_SERVICE) a PREFIX\n"
+      "is within that service's: 'expired.', 'reclaimed.TEMPORARY_FILE'...\n"
+      "  --count N    stop after N events (exit 0)\n"
+      "  --timeout S  stop after S seconds: exit 0, or 3 if --count was given and\n"
+      "               not reached (stderr: watch: timed out after S s with K of N events)\n"
+      "  --from SEQ   first the history from sequence number SEQ, then live",
+      "gtctl watch --service upload-service expired. --count 1 --timeout 60\n"
+      "gtctl watch --from 1 --timeout 5" },
+    { "replay", s_cmd_replay, OPT_AFTER | OPT_LIMIT, 0, 0, false, false, NULL, NULL,
+      "replay --after SEQ [--limit N]",
+      "one page of the event history",
+      "Prints the events after sequence number SEQ, one line each, then last_seq N\n"
+      "(the next --after).  --limit N: at most N events (at most 1000).",
+      "gtctl replay --after 0 --limit 100" },
+    { "keepalive", s_cmd_keepalive, OPT_SERVICE | OPT_TTL | OPT_RELEASE_ON_EXIT,
+      1, 1, true, false, "lease id", NULL,
+      "keepalive ID --service SVC [--ttl S] [--release-on-exit]",
+      "renew a lease until SIGINT/SIGTERM",
+      "Renews the lease at a third of its TTL until SIGINT or SIGTERM, one line per\n"
+      "renewal: ID expires_at MS (with --json, the lease).  A renewal that fails for\n"
+      "a while (a failover) is retried until the lease's deadline.\n"
+      "  --service SVC      the owning service (default $GT_SERVICE)\n"
+      "  --ttl S            the TTL each renewal asks for; default: the lease's own\n"
+      "  --release-on-exit  release the lease when stopped (prints its RELEASED line)\n"
+      "Exit 0 when stopped; 1 when the lease is lost (refused, or no renewal\n"
+      "succeeded before its deadline).",
+      "gtctl keepalive 3f1c0c9d2b8e4a7f9e6d5c4b3a291807 --service batch --release-on-exit &\n"
+      "run-the-job; kill -INT $!" },
+    { "cluster", s_cmd_cluster, 0, 0, 0, false, false, NULL, NULL,
+      "cluster",
+      "the shard map: brokers and their shards",
+      "Prints the shard map: its version, single or cluster mode, and each broker\n"
+      "with its endpoints and its shards (ranges, with their epochs).  --json\n"
+      "prints the MAP reply.",
+      "gtctl --endpoint tcp://10.0.0.1:50051,tcp://10.0.0.2:50051 cluster" },
+    { "keygen", s_cmd_keygen, OPT_SERVICE | OPT_ROLE | OPT_CALLBACK_ALLOW | OPT_CALLBACK_SECRET_FILE,
+      1, 1, false, true, "NAME", NULL,
+      "keygen NAME [--service SVC] [--role service|observer|admin]\n"
+      "       [--callback-allow PREFIXES] [--callback-secret-file FILE]",
+      "write the CURVE certificates NAME and NAME_secret",
+      "Writes a CURVE certificate pair: NAME (public: a client's goes into the\n"
+      "broker's GC_CURVE_CLIENTS, the broker's is the clients' GT_SERVER_KEY) and\n"
+      "NAME_secret (a client's GT_CLIENT_CERT, or the broker's GC_CURVE_CERT).\n"
+      "  --service SVC               the service a client key acts as (not\n"
+      "                              $GT_SERVICE: a key's service is explicit)\n"
+      "  --role R                    service (default), observer or admin\n"
+      "  --callback-allow PREFIXES   the cleanup URLs this key may name\n"
+      "  --callback-secret-file FILE its callbacks' signing secret (first line)\n"
+      "Needs no broker.  Never overwrites a file.",
+      "gtctl keygen upload --service upload-service\n"
+      "gtctl keygen ops --role observer" },
+    { "help", s_cmd_help, 0, 0, 1, false, true, "COMMAND", NULL,
+      "help [COMMAND]",
+      "this text, or a command's own",
+      "Prints the global help, or a command's description, options and example\n"
+      "(as gtctl COMMAND --help does).",
+      "gtctl help list\n"
+      "gtctl watch --help" },
+    { "completion", s_cmd_completion, 0, 1, 1, false, true, "SHELL (bash)", "bash",
+      "completion bash",
+      "print a bash completion script",
+      "Prints a bash completion script for gtctl's commands, their options and\n"
+      "the values of --type, --state, --cleanup-status and --role.",
+      "source <(gtctl completion bash)\n"
+      "gtctl completion bash > /etc/bash_completion.d/gtctl" },
 };
 
+static const size_t s_command_count = sizeof (s_commands) / sizeof (s_commands [0]);
+
+static const s_command_t *
+s_find_command (const char *name)
+{
+    for (size_t index = 0; index < s_command_count; index++)
+        if (streq (s_commands [index].name, name))
+            return &s_commands [index];
+    return NULL;
+}
+
+//  A command's synopsis, its first line after prefix, the others after as
+//  many blanks; with a note, that at column 28 (on the last line if it fits,
+//  else on one of its own).
+static void
+s_print_synopsis (FILE *out, const s_command_t *command, const char *prefix, const char *note)
+{
+    const char *line = command->synopsis;
+    int width = 0;
+    bool first = true;
+    while (*line) {
+        int length = (int) strcspn (line, "\n");
+        if (!first)
+            fprintf (out, "\n");
+        width = fprintf (out, "%*s%.*s", first? 0: (int) strlen (prefix), first? prefix: "",
+                         length, line);
+        first = false;
+        line += length;
+        if (*line)
+            line++;
+    }
+    if (note) {
+        if (width < 27)
+            fprintf (out, "%*s(%s)", 28 - width, "", note);
+        else
+            fprintf (out, "\n%28s(%s)", "", note);
+    }
+    fprintf (out, "\n");
+}
+
+//  The global help: every command's synopsis and summary.
+static void
+s_print_usage (FILE *out)
+{
+    fprintf (out, "%s", s_usage_head);
+    for (size_t index = 0; index < s_command_count; index++)
+        s_print_synopsis (out, &s_commands [index], "  ", s_commands [index].summary);
+    fprintf (out, "%s", s_usage_tail);
+}
+
+//  A command's help: synopsis, details, example.
+static void
+s_print_help (FILE *out, const s_command_t *command)
+{
+    s_print_synopsis (out, command, "usage: gtctl ", NULL);
+    fprintf (out, "\n%s\n", command->details);
+    if (!command->local)
+        fprintf (out, "\nand gtctl's global options: --endpoint, --events, --json, --timeout-ms,\n"
+                      "--server-key, --client-cert (gtctl --help)\n");
+    fprintf (out, "\nexample%s:\n", strchr (command->example, '\n')? "s": "");
+    const char *line = command->example;
+    while (*line) {
+        int length = (int) strcspn (line, "\n");
+        fprintf (out, "  %.*s\n", length, line);
+        line += length;
+        if (*line)
+            line++;
+    }
+}
+
+static int
+s_usage_error (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "gtctl: ");
+    vfprintf (stderr, format, args);
+    fprintf (stderr, "\n");
+    va_end (args);
+    if (s_current) {
+        s_print_synopsis (stderr, s_current, "usage: gtctl ", NULL);
+        fprintf (stderr, "(gtctl help %s: its options and an example)\n", s_current->name);
+    }
+    else
+        s_print_usage (stderr);
+    return GTCTL_EXIT_USAGE;
+}
+
+//  help [COMMAND] (and COMMAND --help): exit 0, or 2 for no such command.
+static int
+s_help (const char *name)
+{
+    if (!name) {
+        s_print_usage (stdout);
+        return GTCTL_EXIT_OK;
+    }
+    const s_command_t *command = s_find_command (name);
+    if (!command) {
+        fprintf (stderr, "gtctl: no command '%s'; the commands:", name);
+        for (size_t index = 0; index < s_command_count; index++)
+            fprintf (stderr, " %s", s_commands [index].name);
+        fprintf (stderr, "\n");
+        return GTCTL_EXIT_USAGE;
+    }
+    s_print_help (stdout, command);
+    return GTCTL_EXIT_OK;
+}
+
+static int
+s_cmd_help (gtctl_t *self, gt_client_t *client)
+{
+    (void) client;
+    return s_help (self->arg_count? self->args [0]: NULL);
+}
+
+//  The long options whose bits are in mask, " --a --b", into text.
+static void
+s_print_option_words (const char *before, unsigned mask, bool valued_only, const char *separator)
+{
+    printf ("%s", before);
+    bool first = true;
+    for (const struct option *entry = s_options; entry->name; entry++)
+        if ((unsigned) entry->val & mask && (entry->val & (entry->val - 1)) == 0
+        &&  (!valued_only || entry->has_arg == required_argument)) {
+            printf ("%s--%s", first? "": separator, entry->name);
+            first = false;
+        }
+}
+
+//  completion bash: a completion function from s_commands and s_options.
+static int
+s_cmd_completion (gtctl_t *self, gt_client_t *client)
+{
+    (void) client;
+    if (!streq (self->args [0], "bash"))
+        return s_usage_error ("completion knows bash, not '%s'", self->args [0]);
+    printf ("# bash completion for gtctl %s, generated by 'gtctl completion bash' from\n"
+            "# gtctl's command table.  Source it, or install it as\n"
+            "# /usr/share/bash-completion/completions/gtctl\n"
+            "_gtctl ()\n"
+            "{\n"
+            "    local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"\" command=\"\" word index words\n"
+            "    (( COMP_CWORD > 0 )) && prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+            "    # --opt=value and host:port are split at = and : (COMP_WORDBREAKS)\n"
+            "    if [[ \"$cur\" == \"=\" || \"$cur\" == \":\" ]]; then\n"
+            "        cur=\"\"\n"
+            "    elif [[ \"$prev\" == \"=\" ]] && (( COMP_CWORD > 1 )); then\n"
+            "        prev=\"${COMP_WORDS[COMP_CWORD-2]}\"\n"
+            "    fi\n"
+            "    # The command: the first word that is not an option or an option's value\n"
+            "    for (( index = 1; index < COMP_CWORD; index++ )); do\n"
+            "        word=\"${COMP_WORDS[index]}\"\n"
+            "        case \"$word\" in\n", GT_VERSION_STRING);
+    s_print_option_words ("            ", ~0u, true, "|");
+    printf (")\n"
+            "                (( index++ ))\n"
+            "                [[ \"${COMP_WORDS[index]}\" == \"=\" ]] && (( index++ ))\n"
+            "                while [[ \"${COMP_WORDS[index+1]}\" == \":\" ]]; do (( index += 2 )); done ;;\n"
+            "            -*) ;;\n"
+            "            *) command=\"$word\"; break ;;\n"
+            "        esac\n"
+            "    done\n"
+            "    case \"$prev\" in\n");
+    //  The values of the options that have a closed set
+    printf ("        --type) words=\"");
+    for (int type = 0; type < GT_TYPE_COUNT_; type++)
+        printf ("%s%s", type? " ": "", gt_object_type_name ((gt_object_type_t) type));
+    printf ("\" ;;\n        --state) words=\"");
+    for (int state = 0; state < GT_STATE_COUNT_; state++)
+        printf ("%s%s", state? " ": "", gt_state_name ((gt_lease_state_t) state));
+    printf ("\" ;;\n        --cleanup-status) words=\"");
+    for (int status = GT_CLEANUP_NONE + 1; status < GT_CLEANUP_STATUS_COUNT_; status++)
+        printf ("%s%s", status > GT_CLEANUP_NONE + 1? " ": "",
+                gt_cleanup_status_name ((gt_cleanup_status_t) status));
+    printf ("\" ;;\n        --role) words=\"service observer admin\" ;;\n"
+            "        --server-key|--client-cert|--callback-secret-file)\n"
+            "            COMPREPLY=( $(compgen -f -- \"$cur\") ); return ;;\n");
+    s_print_option_words ("        ", ~0u & ~(unsigned) (OPT_TYPE | OPT_STATE | OPT_CLEANUP_STATUS
+                          | OPT_ROLE | OPT_SERVER_KEY | OPT_CLIENT_CERT | OPT_CALLBACK_SECRET_FILE),
+                          true, "|");
+    printf (")\n            COMPREPLY=(); return ;;\n"
+            "    esac\n"
+            "    if [[ -z \"$words\" ]]; then\n"
+            "        case \"$command\" in\n"
+            "            \"\")\n"
+            "                if [[ \"$cur\" == -* ]]; then\n");
+    s_print_option_words ("                    words=\"", OPT_GLOBAL, false, " ");
+    printf (" --help --version\"\n"
+            "                else\n"
+            "                    words=\"");
+    for (size_t index = 0; index < s_command_count; index++)
+        printf ("%s%s", index? " ": "", s_commands [index].name);
+    printf ("\"\n                fi ;;\n");
+    for (size_t index = 0; index < s_command_count; index++) {
+        const s_command_t *command = &s_commands [index];
+        printf ("            %s) ", command->name);
+        s_print_option_words ("words=\"", command->options, false, " ");
+        //  help and completion: nothing global matters
+        bool globals = !command->local || command->options;
+        s_print_option_words (command->options? " ": "", globals? OPT_GLOBAL: 0, false, " ");
+        printf (" --help");
+        if (command->run == s_cmd_help)
+            for (size_t other = 0; other < s_command_count; other++)
+                printf (" %s", s_commands [other].name);
+        else
+        if (command->arg_words)
+            printf (" %s", command->arg_words);
+        printf ("\" ;;\n");
+    }
+    printf ("        esac\n"
+            "    fi\n"
+            "    COMPREPLY=( $(compgen -W \"$words\" -- \"$cur\") )\n"
+            "}\n"
+            "complete -F _gtctl gtctl\n");
+    return GTCTL_EXIT_OK;
+}
+
 //  Parse argv into self and find the command; returns it, or NULL with
-//  *exit_code set (usage error, or 0 for --help).
+//  *exit_code set (usage error, or 0 for help).
 static const s_command_t *
 s_parse (gtctl_t *self, int argc, char *argv [], int *exit_code)
 {
@@ -755,16 +1340,17 @@ s_parse (gtctl_t *self, int argc, char *argv [], int *exit_code)
             words [self->arg_count++] = argv [optind++];
             continue;
         }
-        if (option == 'h' || option == OPT_HELP) {
-            printf ("%s", s_usage);
-            *exit_code = GTCTL_EXIT_OK;
-            return NULL;
+        if (option == OPT_HELP) {
+            self->help = true;
+            continue;
         }
         if (option == OPT_VERSION) {
             printf ("gtctl %s (GTLP/%d)\n", GT_VERSION_STRING, GT_PROTOCOL_VERSION);
             *exit_code = GTCTL_EXIT_OK;
             return NULL;
         }
+        if (self->help)
+            continue;                   //  help wins over the other options
         if (option == '?') {
             s_usage_error ("unknown option '%s'", argv [optind - 1]);
             return NULL;
@@ -781,20 +1367,25 @@ s_parse (gtctl_t *self, int argc, char *argv [], int *exit_code)
         self->args = words + 1;
         self->arg_count--;
     }
+    if (self->help) {
+        //  gtctl --help, gtctl COMMAND --help, gtctl help COMMAND --help
+        const char *name = self->command;
+        if (name && streq (name, "help") && self->arg_count > 0)
+            name = self->args [0];
+        *exit_code = s_help (name);
+        return NULL;
+    }
     if (!self->command) {
         s_usage_error ("no command given");
         return NULL;
     }
-    const s_command_t *command = NULL;
-    for (size_t index = 0; index < sizeof (s_commands) / sizeof (s_commands [0]); index++)
-        if (streq (s_commands [index].name, self->command))
-            command = &s_commands [index];
+    const s_command_t *command = s_find_command (self->command);
     if (!command) {
         s_usage_error ("unknown command '%s'", self->command);
         return NULL;
     }
-    unsigned global = OPT_ENDPOINT | OPT_EVENTS | OPT_JSON | OPT_TIMEOUT_MS | OPT_SERVER_KEY | OPT_CLIENT_CERT;
-    unsigned stray = self->given & ~(command->options | global);
+    s_current = command;
+    unsigned stray = self->given & ~(command->options | (unsigned) OPT_GLOBAL);
     if (stray) {
         for (const struct option *entry = s_options; entry->name; entry++)
             if (stray & (unsigned) entry->val) {
@@ -802,15 +1393,26 @@ s_parse (gtctl_t *self, int argc, char *argv [], int *exit_code)
                 return NULL;
             }
     }
-    if (self->arg_count < command->min_args
-    || (command->max_args >= 0 && self->arg_count > command->max_args)) {
+    if (self->arg_count < command->min_args) {
+        s_usage_error ("%s needs one %s", command->name, command->arg_name);
+        return NULL;
+    }
+    if (command->max_args >= 0 && self->arg_count > command->max_args) {
         if (command->max_args == 0)
             s_usage_error ("%s takes no argument ('%s')", command->name, self->args [0]);
         else
-        if (streq (command->name, "keygen"))
-            s_usage_error ("keygen needs one NAME");
-        else
-            s_usage_error ("%s needs one lease id", command->name);
+            s_usage_error ("%s takes one %s only", command->name, command->arg_name);
+        return NULL;
+    }
+    //  $GT_SERVICE: the default --service of a command that acts as or
+    //  filters by a service (a key's service, keygen's, is always explicit)
+    const char *env_service = getenv ("GT_SERVICE");
+    if (!(self->given & OPT_SERVICE) && (command->options & OPT_SERVICE)
+    &&  command->run != s_cmd_keygen && env_service && *env_service)
+        self->service = env_service;
+    if (self->service && (!*self->service || strlen (self->service) > GT_MAX_SERVICE_ID)) {
+        s_usage_error ("%s '%s' must be 1 .. %d bytes", self->given & OPT_SERVICE? "--service":
+                       "$GT_SERVICE", self->service, GT_MAX_SERVICE_ID);
         return NULL;
     }
     //  With CURVE the key's service is the default (the broker fills it in)
@@ -818,7 +1420,7 @@ s_parse (gtctl_t *self, int argc, char *argv [], int *exit_code)
               || (getenv ("GT_SERVER_KEY") && *getenv ("GT_SERVER_KEY"))
               || (getenv ("GT_CLIENT_CERT") && *getenv ("GT_CLIENT_CERT"));
     if (command->needs_service && !self->service && !curve) {
-        s_usage_error ("%s needs --service", command->name);
+        s_usage_error ("%s needs --service (or $GT_SERVICE)", command->name);
         return NULL;
     }
     return command;
@@ -833,7 +1435,9 @@ main (int argc, char *argv [])
     const char *env_endpoint = getenv ("GT_ENDPOINT");
     const char *env_events = getenv ("GT_EVENTS_ENDPOINT");
     self.endpoint = env_endpoint && *env_endpoint? env_endpoint: "tcp://127.0.0.1:50051";
+    self.endpoint_origin = env_endpoint && *env_endpoint? "$GT_ENDPOINT": "the default";
     self.events = env_events && *env_events? env_events: NULL;
+    self.events_origin = "$GT_EVENTS_ENDPOINT";
     self.timeout_ms = GT_CLIENT_DEFAULT_TIMEOUT;
     self.meta = (gt_meta_entry_t *) calloc ((size_t) argc + 1, sizeof (gt_meta_entry_t));
     char **words = (char **) calloc ((size_t) argc + 1, sizeof (char *));
@@ -842,16 +1446,25 @@ main (int argc, char *argv [])
 
     int rc;
     const s_command_t *command = s_parse (&self, argc, argv, &rc);
+    if (self.given & OPT_ENDPOINT)
+        self.endpoint_origin = "--endpoint";
+    if (self.given & OPT_EVENTS)
+        self.events_origin = "--events";
     //  No events endpoint given: with several request endpoints, those of
     //  the shard map; else the local default
-    if (command && !self.events && !strchr (self.endpoint, ','))
+    if (command && !self.events && !strchr (self.endpoint, ',')) {
         self.events = "tcp://127.0.0.1:50052";
-    if (command) {
+        self.events_origin = "the default";
+    }
+    if (command && command->local)
+        rc = command->run (&self, NULL);
+    else
+    if (command && (rc = s_check_endpoints (self.endpoint, self.endpoint_origin)) == 0) {
         //  Requests other than CREATE/RENEW/RELEASE need no owner; without
         //  --service they name none (CURVE: the key's service)
         gt_client_t *client = gt_client_new (self.endpoint, self.service);
         if (!client)
-            rc = s_usage_error ("invalid --endpoint '%s' or --service", self.endpoint);
+            rc = s_usage_error ("cannot use endpoint '%s' (%s)", self.endpoint, self.endpoint_origin);
         else
         if (gt_client_set_curve (client, self.server_key, self.client_cert) != 0) {
             fprintf (stderr, "%s\n", gt_client_error (client));

@@ -169,11 +169,11 @@ gtctl_print_lease (const gt_lease_info_t *lease)
 #define GTCTL_OBJECT_WIDTH  40
 
 void
-gtctl_print_list (const gt_msg_t *reply)
+gtctl_print_leases (const gt_lease_info_t *const *leases, size_t count)
 {
     int object_width = 6, service_width = 7, type_width = 4;
-    for (size_t index = 0; index < reply->lease_count; index++) {
-        const gt_lease_info_t *lease = &reply->leases [index];
+    for (size_t index = 0; index < count; index++) {
+        const gt_lease_info_t *lease = leases [index];
         int length = (int) strlen (lease->object_id);
         if (length > object_width)
             object_width = length < GTCTL_OBJECT_WIDTH? length: GTCTL_OBJECT_WIDTH;
@@ -186,8 +186,8 @@ gtctl_print_list (const gt_msg_t *reply)
     }
     printf ("%-32s  %-*s  %-*s  %-*s  %-8s  %-9s  %s\n", "ID", object_width, "OBJECT",
             type_width, "TYPE", service_width, "SERVICE", "STATE", "CLEANUP", "EXPIRES IN");
-    for (size_t index = 0; index < reply->lease_count; index++) {
-        const gt_lease_info_t *lease = &reply->leases [index];
+    for (size_t index = 0; index < count; index++) {
+        const gt_lease_info_t *lease = leases [index];
         char object [GTCTL_OBJECT_WIDTH + 1];
         if (strlen (lease->object_id) > GTCTL_OBJECT_WIDTH)
             snprintf (object, sizeof (object), "%.*s...",
@@ -202,8 +202,88 @@ gtctl_print_list (const gt_msg_t *reply)
                 type_width, gt_object_type_name (lease->object_type),
                 service_width, lease->service_id, gt_state_name (lease->state), cleanup, expiry);
     }
-    if (reply->cursor)
-        fprintf (stderr, "more leases: gtctl list --cursor %s\n", reply->cursor);
+}
+
+void
+gtctl_print_list (const gt_msg_t *reply)
+{
+    const gt_lease_info_t **leases = (const gt_lease_info_t **)
+        calloc (reply->lease_count + 1, sizeof (gt_lease_info_t *));
+    assert (leases);
+    for (size_t index = 0; index < reply->lease_count; index++)
+        leases [index] = &reply->leases [index];
+    gtctl_print_leases (leases, reply->lease_count);
+    free (leases);
+}
+
+void
+gtctl_format_seconds (char *buf, size_t size, uint64_t ms)
+{
+    snprintf (buf, size, "%" PRIu64 ".%03u", ms / 1000, (unsigned) (ms % 1000));
+    char *end = buf + strlen (buf);
+    while (end [-1] == '0')
+        *--end = '\0';
+    if (end [-1] == '.')
+        end [-1] = '\0';
+}
+
+//  A number at text (digits only); its end, or NULL.
+static const char *
+s_scan_number (const char *text, uint64_t *value)
+{
+    if (!isdigit ((unsigned char) *text))
+        return NULL;
+    errno = 0;
+    char *end;
+    unsigned long long parsed = strtoull (text, &end, 10);
+    if (errno)
+        return NULL;
+    *value = parsed;
+    return end;
+}
+
+char *
+gtctl_seconds_message (const char *message)
+{
+    //  The broker's TTL check (gt_leases_check_ttl)
+    uint64_t ttl, low, high;
+    const char *cursor = strncmp (message, "ttl_ms ", 7) == 0? s_scan_number (message + 7, &ttl): NULL;
+    if (cursor && strncmp (cursor, " is outside [", 13) == 0
+    && (cursor = s_scan_number (cursor + 13, &low)) && strncmp (cursor, ", ", 2) == 0
+    && (cursor = s_scan_number (cursor + 2, &high)) && *cursor == ']') {
+        char ttl_s [32], low_s [32], high_s [32];
+        gtctl_format_seconds (ttl_s, sizeof (ttl_s), ttl);
+        gtctl_format_seconds (low_s, sizeof (low_s), low);
+        gtctl_format_seconds (high_s, sizeof (high_s), high);
+        char *text = zsys_sprintf ("ttl %s s is outside the broker's range [%s, %s] s%s",
+                                   ttl_s, low_s, high_s, cursor + 1);
+        assert (text);
+        return text;
+    }
+    //  Any other "N ms" (a word of digits, then " ms" as a word): "N s"
+    char *text = strdup ("");
+    assert (text);
+    const char *rest = message;
+    for (const char *at = message; *at; at++) {
+        uint64_t ms;
+        const char *end;
+        if ((at == message || !isalnum ((unsigned char) at [-1]))
+        &&  (end = s_scan_number (at, &ms)) && strncmp (end, " ms", 3) == 0
+        &&  !isalnum ((unsigned char) end [3])) {
+            char seconds [32];
+            gtctl_format_seconds (seconds, sizeof (seconds), ms);
+            char *joined = zsys_sprintf ("%s%.*s%s s", text, (int) (at - rest), rest, seconds);
+            assert (joined);
+            zstr_free (&text);
+            text = joined;
+            rest = end + 3;
+            at = end + 2;
+        }
+    }
+    char *joined = zsys_sprintf ("%s%s", text, rest);
+    assert (joined);
+    zstr_free (&text);
+    return joined;
 }
 
 void

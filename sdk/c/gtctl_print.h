@@ -23,8 +23,19 @@ void gtctl_print_lease_line (const gt_lease_info_t *lease);
 //  Every field of a lease, one per line.
 void gtctl_print_lease (const gt_lease_info_t *lease);
 
-//  A table of the page of leases; the next cursor, if any, on stderr.
+//  A table of leases (one page, or several).
+void gtctl_print_leases (const gt_lease_info_t *const *leases, size_t count);
+
+//  A table of the page of leases (gtctl says the next page's command).
 void gtctl_print_list (const gt_msg_t *reply);
+
+//  ms as seconds, without trailing zeros: "0.5", "1", "3600", "0.05".
+void gtctl_format_seconds (char *buf, size_t size, uint64_t ms);
+
+//  A message with its durations in seconds, freshly allocated: the
+//  broker's "ttl_ms 500 is outside [1000, 3600000]" becomes "ttl 0.5 s is
+//  outside the broker's range [1, 3600] s", any other "N ms" "N/1000 s".
+char *gtctl_seconds_message (const char *message);
 
 //  The events of a REPLAY reply, one line each, then "last_seq N".
 void gtctl_print_replay (const gt_msg_t *reply);
