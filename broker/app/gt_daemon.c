@@ -1,6 +1,8 @@
 /*  gt_daemon.c — the broker daemon (garbagetruck): settings, the actor, signals.
 
-    Reads GC_* environment variables, then flags (--help lists them); binds
+    Reads a config file (--config FILE, GC_CONFIG, or
+    /etc/garbagetruck/garbagetruck.conf if it exists), then GC_* environment
+    variables, then flags (--help lists them; gt_config.h); binds
     requests and events on GC_SERVER_HOST, and the metrics HTTP port on
     GC_METRICS_HOST unless GC_METRICS_PORT is 0; prints one "ready" line
     (with " metrics=http://host:port" at the end when metrics are on); runs
@@ -9,6 +11,7 @@
     after stepping down (PostgreSQL: another broker took its shards).  Logs (gt_log: GC_LOG_LEVEL,
     GC_LOG_FORMAT) go to stderr; --verbose means GC_LOG_LEVEL=debug.  */
 #include <czmq.h>
+#include <netdb.h>
 #include "gt_broker.h"
 #include "gt_config.h"
 #include "gt_store.h"
@@ -45,17 +48,60 @@ s_describe (void *ctx, const char *name, const char *value)
     described->pairs++;
 }
 
-//  True if GC_METRICS_PORT or --metrics-port was given: then failing to
-//  serve metrics is fatal, as for the other ports
+//  GC_CALLBACK_ALLOW's entries must parse as URL prefixes (an entry that
+//  does not would match nothing): checked where the value is read, so that
+//  a config file's error names its file and line
 static bool
-s_metrics_port_chosen (int argc, char *argv [])
+s_check_callback_allow (const char *value, char *err, size_t err_size)
 {
-    if (getenv ("GC_METRICS_PORT"))
+    if (gt_callback_allow_check (value, err, err_size))
         return true;
-    for (int argn = 1; argn < argc; argn++)
-        if (streq (argv [argn], "--metrics-port") || strncmp (argv [argn], "--metrics-port=", 15) == 0)
-            return true;
+    //  gt_config puts the setting's name (or flag, or file:line) first
+    const char *prefix = "GC_CALLBACK_ALLOW: ";
+    size_t length = strlen (prefix);
+    if (strncmp (err, prefix, length) == 0)
+        memmove (err, err + length, strlen (err + length) + 1);
     return false;
+}
+
+//  Whether host:port can be listened on now, as the metrics server does
+//  (SO_REUSEADDR, the first address that binds); false with why
+static bool
+s_port_free (const char *host, int port, char *why, size_t why_size)
+{
+    struct addrinfo hints;
+    memset (&hints, 0, sizeof (hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char service [16];
+    snprintf (service, sizeof (service), "%d", port);
+    struct addrinfo *addresses = NULL;
+    int rc = getaddrinfo (host, service, &hints, &addresses);
+    if (rc != 0) {
+        snprintf (why, why_size, "%s", gai_strerror (rc));
+        return false;
+    }
+    bool free_port = false;
+    int error = 0;
+    for (struct addrinfo *address = addresses; address && !free_port; address = address->ai_next) {
+        int fd = socket (address->ai_family, address->ai_socktype | SOCK_CLOEXEC, address->ai_protocol);
+        if (fd == -1) {
+            error = errno;
+            continue;
+        }
+        int on = 1;
+        setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof (on));
+        if (bind (fd, address->ai_addr, address->ai_addrlen) == 0 && listen (fd, 1) == 0)
+            free_port = true;
+        else
+            error = errno;
+        close (fd);
+    }
+    freeaddrinfo (addresses);
+    if (!free_port)
+        snprintf (why, why_size, "%s", strerror (error));
+    return free_port;
 }
 
 //  host as it goes in a URL: IPv6 addresses in brackets
@@ -88,23 +134,27 @@ int
 main (int argc, char *argv [])
 {
     gt_config_t *config = gt_config_new ();
-    char err [512] = "";
+    char err [1024] = "";
+    //  A GC_CALLBACK_ALLOW entry that does not parse would match nothing:
+    //  say so at start, not at the first CREATE it unexpectedly refuses
+    gt_config_set_check ("GC_CALLBACK_ALLOW", s_check_callback_allow);
     gt_config_result_t result = gt_config_load (config, argc, argv, err, sizeof (err));
     if (result == GT_CONFIG_HELP) {
         gt_config_destroy (&config);
         return 0;
     }
-    //  A GC_CALLBACK_ALLOW entry that does not parse would match nothing:
-    //  say so at start, not at the first CREATE it unexpectedly refuses
-    if (result == GT_CONFIG_ERROR || !gt_storage_available (config, err, sizeof (err))
-    || !gt_callback_allow_check (config->callback_allow, err, sizeof (err))
-    || !gt_log_configure_env (err, sizeof (err))) {
+    gt_log_level_t level = GT_LOG_INFO;
+    gt_log_format_t format = GT_LOG_TEXT;
+    if (result == GT_CONFIG_ERROR || !gt_storage_available (config, err, sizeof (err))) {
         fprintf (stderr, "garbagetruck: %s\n", err);
         gt_config_destroy (&config);
         return 2;
     }
-    if (config->verbose)
-        gt_log_set_level (GT_LOG_DEBUG);
+    //  gt_config accepted them: they parse
+    gt_log_parse_level (config->log_level, &level);
+    gt_log_parse_format (config->log_format, &format);
+    gt_log_set_level (config->verbose ? GT_LOG_DEBUG : level);
+    gt_log_set_format (format);
     s_described_t *described = (s_described_t *) zmalloc (sizeof (s_described_t));
     assert (described);
     described->fields [0] = "version";
@@ -112,6 +162,11 @@ main (int argc, char *argv [])
     described->fields [2] = "log_level";
     described->fields [3] = gt_log_level_name (gt_log_level ());
     described->pairs = 2;
+    if (config->config_file) {
+        described->fields [4] = "config";
+        described->fields [5] = config->config_file;
+        described->pairs = 3;
+    }
     gt_config_describe (config, s_describe, described);
     gt_log_fields (GT_LOG_INFO, "garbagetruck", "starting", described->fields, described->pairs);
     free (described);
@@ -154,21 +209,38 @@ main (int argc, char *argv [])
             snprintf (endpoint, sizeof (endpoint), "http://%s:*", host);
         else
             snprintf (endpoint, sizeof (endpoint), "http://%s:%d", host, config->metrics_port);
-        zstr_sendx (broker, "METRICS", endpoint, NULL);
-        char *reply = zstr_recv (broker);
-        metrics_port = reply ? atoi (reply) : -1;
-        zstr_free (&reply);
-        if (metrics_port > 0)
-            snprintf (metrics, sizeof (metrics), " metrics=http://%s:%d", host, metrics_port);
-        else
-        if (s_metrics_port_chosen (argc, argv))
-            fprintf (stderr, "garbagetruck: cannot serve metrics on %s\n", endpoint);
+        //  The default port is best effort: another broker (or a
+        //  Prometheus, whose default it is too) may hold it.  Looked at
+        //  first, so that its clash is one WARN (the actor would log an
+        //  ERROR); a port that was asked for must be served
+        char why [256] = "";
+        if (config->metrics_port > 0
+        && !s_port_free (config->metrics_host, config->metrics_port, why, sizeof (why))) {
+            if (config->metrics_port_chosen) {
+                fprintf (stderr, "garbagetruck: cannot serve metrics on %s: %s (GC_METRICS_PORT)\n",
+                         endpoint, why);
+                metrics_port = -1;
+            }
+            else
+                gt_log_warn ("garbagetruck", "cannot serve metrics on %s (%s; the default port): "
+                             "running without them; set GC_METRICS_PORT to choose a port", endpoint, why);
+        }
         else {
-            //  The default port is best effort: another broker (or a
-            //  Prometheus, whose default it is too) may hold it
-            gt_log_warn ("garbagetruck", "cannot serve metrics on %s (default port in use?): "
-                         "running without them; set GC_METRICS_PORT to choose a port", endpoint);
-            metrics_port = 0;
+            zstr_sendx (broker, "METRICS", endpoint, NULL);
+            char *reply = zstr_recv (broker);
+            metrics_port = reply ? atoi (reply) : -1;
+            zstr_free (&reply);
+            if (metrics_port > 0)
+                snprintf (metrics, sizeof (metrics), " metrics=http://%s:%d", host, metrics_port);
+            else
+            if (config->metrics_port_chosen)
+                fprintf (stderr, "garbagetruck: cannot serve metrics on %s\n", endpoint);
+            else {
+                //  Taken between the look and the bind (the actor logged why)
+                gt_log_warn ("garbagetruck", "cannot serve metrics on %s (the default port): "
+                             "running without them; set GC_METRICS_PORT to choose a port", endpoint);
+                metrics_port = 0;
+            }
         }
     }
     int rc = 0;

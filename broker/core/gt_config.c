@@ -1,9 +1,12 @@
-/*  gt_config.c — broker settings: defaults, environment, flags.
+/*  gt_config.c — broker settings: defaults, config file, environment, flags.
 
     One table describes every setting (its environment variable, its flag,
-    its kind and its bounds), so that env, flags and --help cannot drift.  */
+    its kind and its bounds), so that the config file, env, flags and --help
+    cannot drift: the file's lines go through the same parser as the
+    environment's variables.  */
 #include <czmq.h>
 #include <math.h>
+#include <unistd.h>
 #include "gt_config.h"
 #include "gt_proto.h"
 
@@ -13,7 +16,8 @@ typedef enum {
     S_PORT,                         //  0 .. 65535, stored as int
     S_METRICS_PORT,                 //  0 .. 65535 or "auto" (stored as -1), as int
     S_WAIT_SECONDS,                 //  seconds as S_SECONDS, or negative = forever (stored as -1), as int64
-    S_STRING                        //  stored as char * (owned)
+    S_STRING,                       //  stored as char * (owned)
+    S_CHOICE                        //  one of s_choices (), stored lower case as char * (owned)
 } s_kind_t;
 
 typedef struct {
@@ -64,8 +68,8 @@ static const s_setting_t s_settings [] = {
       "expiries per second while catching up after a start (50000)" },
     { "GC_DB_GROUP_COMMIT", "db-group-commit", S_UINT, S_FIELD (db_group_commit), 0, 1,
       "1 = group commit; 0 = one transaction per request, for comparison (1)" },
-    { "GC_CLEANUP_INTERVAL", NULL, S_SECONDS, S_FIELD (cleanup_interval_ms), 0, 365 * S_DAY_MS,
-      NULL },
+    { "GC_CLEANUP_INTERVAL", "cleanup-interval", S_SECONDS, S_FIELD (cleanup_interval_ms), 0, 365 * S_DAY_MS,
+      "seconds: accepted for compatibility, no effect: leases expire at their deadline (60)" },
     { "GC_CLEANUP_TIMEOUT", "cleanup-timeout", S_SECONDS, S_FIELD (cleanup_timeout_ms), 1, S_DAY_MS,
       "seconds: timeout of one cleanup call (30)" },
     { "GC_CLEANUP_MAX_RETRIES", "cleanup-max-retries", S_UINT, S_FIELD (cleanup_max_retries), 0, 100,
@@ -94,8 +98,8 @@ static const s_setting_t s_settings [] = {
       "the broker's secret CURVE certificate (gtctl keygen): turns CURVE on (off)" },
     { "GC_CURVE_CLIENTS", "curve-clients", S_STRING, S_FIELD (curve_clients), 0, 0,
       "directory of the client certificates the broker trusts (with --curve-cert)" },
-    { "GC_INSECURE", NULL, S_UINT, S_FIELD (insecure), 0, 1,
-      NULL },
+    { "GC_INSECURE", "insecure", S_UINT, S_FIELD (insecure), 0, 1,
+      "bind beyond loopback without CURVE, knowingly (GC_INSECURE=1) (0)" },
     { "GC_BROKER_ID", "broker-id", S_STRING, S_FIELD (broker_id), 0, 0,
       "this broker's name among those on one database; unique (host:port)" },
     { "GC_ADVERTISE_ENDPOINT", "advertise-endpoint", S_STRING, S_FIELD (advertise_endpoint), 0, 0,
@@ -110,8 +114,28 @@ static const s_setting_t s_settings [] = {
       "seconds: how often a broker renews its shards (1)" },
     { "GC_SHUTDOWN_LINGER", "shutdown-linger", S_SECONDS, S_FIELD (shutdown_linger_ms), 0, 3600 * 1000,
       "seconds: a stop waits this long for commits in flight and owed replies (15)" },
+    { "GC_LOG_LEVEL", "log-level", S_CHOICE, S_FIELD (log_level), 0, 0,
+      "error, warn, info or debug; --verbose = debug (info)" },
+    { "GC_LOG_FORMAT", "log-format", S_CHOICE, S_FIELD (log_format), 0, 0,
+      "text, or json: one JSON object per line (text)" },
 };
 #define S_SETTING_COUNT (sizeof (s_settings) / sizeof (s_settings [0]))
+
+//  Extra checks of string settings, registered by the daemon (one per
+//  setting at most; set at start, before any load)
+static gt_config_check_fn *s_checks [S_SETTING_COUNT];
+
+//  The values an S_CHOICE setting accepts, NULL-terminated, and how an
+//  error message lists them
+static const char *const *
+s_choices (const char *env, const char **listed_p)
+{
+    static const char *const levels [] = { "error", "warn", "info", "debug", "warning", NULL };
+    static const char *const formats [] = { "text", "json", NULL };
+    bool level = streq (env, "GC_LOG_LEVEL");
+    *listed_p = level ? "error, warn, info or debug" : "text or json";
+    return level ? levels : formats;
+}
 
 gt_config_t *
 gt_config_new (void)
@@ -150,6 +174,8 @@ gt_config_new (void)
     self->callback_per_host = 32;
     self->metrics_port = 9090;
     self->metrics_host = strdup ("127.0.0.1");
+    self->log_level = strdup ("info");
+    self->log_format = strdup ("text");
     return self;
 }
 
@@ -170,6 +196,9 @@ gt_config_destroy (gt_config_t **self_p)
         free (self->broker_id);
         free (self->advertise_endpoint);
         free (self->advertise_events);
+        free (self->log_level);
+        free (self->log_format);
+        free (self->config_file);
         free (self);
         *self_p = NULL;
     }
@@ -199,6 +228,9 @@ gt_config_dup (const gt_config_t *self)
     copy->broker_id = s_strdup_or_null (self->broker_id);
     copy->advertise_endpoint = s_strdup_or_null (self->advertise_endpoint);
     copy->advertise_events = s_strdup_or_null (self->advertise_events);
+    copy->log_level = s_strdup_or_null (self->log_level);
+    copy->log_format = s_strdup_or_null (self->log_format);
+    copy->config_file = s_strdup_or_null (self->config_file);
     return copy;
 }
 
@@ -298,13 +330,31 @@ s_apply (gt_config_t *self, const s_setting_t *setting, const char *name,
     void *field = (char *) self + setting->offset;
     uint64_t value = 0;
     switch (setting->kind) {
-        case S_STRING:
+        case S_STRING: {
             if (!text || !*text) {
                 snprintf (err, err_size, "%s: empty value", name);
                 return GT_CONFIG_ERROR;
             }
+            gt_config_check_fn *check = s_checks [setting - s_settings];
+            char why [400] = "";
+            if (check && !check (text, why, sizeof (why))) {
+                snprintf (err, err_size, "%s: %s", name, why);
+                return GT_CONFIG_ERROR;
+            }
             s_set_string ((char **) field, text);
             return GT_CONFIG_OK;
+        }
+        case S_CHOICE: {
+            const char *listed = NULL;
+            const char *const *choices = s_choices (setting->env, &listed);
+            for (size_t i = 0; text && choices [i]; i++)
+                if (strcasecmp (text, choices [i]) == 0) {
+                    s_set_string ((char **) field, choices [i]);
+                    return GT_CONFIG_OK;
+                }
+            snprintf (err, err_size, "%s: '%s' is not %s", name, text ? text : "", listed);
+            return GT_CONFIG_ERROR;
+        }
         case S_WAIT_SECONDS:
             if (text && *text == '-' && gt_config_parse_seconds (text + 1, &value)) {
                 *(int64_t *) field = -1;        //  negative: forever
@@ -333,6 +383,7 @@ s_apply (gt_config_t *self, const s_setting_t *setting, const char *name,
         case S_METRICS_PORT:
             if (text && strcasecmp (text, "auto") == 0) {
                 *(int *) field = -1;
+                self->metrics_port_chosen = true;
                 return GT_CONFIG_OK;
             }
             if (!s_parse_uint (text, &value) || value > setting->max) {
@@ -341,11 +392,13 @@ s_apply (gt_config_t *self, const s_setting_t *setting, const char *name,
                 return GT_CONFIG_ERROR;
             }
             *(int *) field = (int) value;
+            self->metrics_port_chosen = true;
             return GT_CONFIG_OK;
         case S_UINT:
         case S_PORT:
             if (!s_parse_uint (text, &value)) {
-                snprintf (err, err_size, "%s: '%s' is not a non-negative integer", name, text);
+                snprintf (err, err_size, setting->kind == S_PORT ? "%s: '%s' is not a port number (0 .. 65535)"
+                          : "%s: '%s' is not a non-negative integer", name, text);
                 return GT_CONFIG_ERROR;
             }
             if (value < setting->min || value > setting->max) {
@@ -490,26 +543,31 @@ gt_config_load_env (gt_config_t *self, char *err, size_t err_size)
 const char *
 gt_config_usage (void)
 {
-    static char usage [8192];
+    static char usage [16384];
     if (!*usage) {
         size_t used = (size_t) snprintf (usage, sizeof (usage),
             "usage: garbagetruck [options]\n"
-            "GarbageTruck lease broker (GTLP/1 over ZeroMQ). Flags override environment variables.\n\n");
+            "GarbageTruck lease broker (GTLP/1 over ZeroMQ).\n"
+            "Every setting is a flag, an environment variable and a config file line (NAME=value);\n"
+            "flags override the environment, which overrides the config file, which overrides the defaults.\n\n"
+            "  %-32s %-26s %s\n",
+            "--config FILE", "GC_CONFIG", "config file (" GT_CONFIG_DEFAULT_FILE " if it exists; '' = none)");
         for (size_t i = 0; i < S_SETTING_COUNT && used < sizeof (usage); i++) {
-            if (!s_settings [i].flag)
-                continue;
+            const s_setting_t *setting = &s_settings [i];
             char flag [64];
-            snprintf (flag, sizeof (flag), "--%s %s", s_settings [i].flag,
-                      s_settings [i].kind == S_SECONDS || s_settings [i].kind == S_WAIT_SECONDS ? "S"
-                      : s_settings [i].kind == S_STRING ? "TEXT" : "N");
+            if (streq (setting->env, "GC_INSECURE"))
+                snprintf (flag, sizeof (flag), "--insecure");
+            else
+                snprintf (flag, sizeof (flag), "--%s %s", setting->flag,
+                          setting->kind == S_SECONDS || setting->kind == S_WAIT_SECONDS ? "S"
+                          : setting->kind == S_STRING || setting->kind == S_CHOICE ? "TEXT" : "N");
             used += (size_t) snprintf (usage + used, sizeof (usage) - used, "  %-32s %-26s %s\n",
-                                       flag, s_settings [i].env, s_settings [i].help);
+                                       flag, setting->env, setting->help);
         }
         if (used < sizeof (usage))
             snprintf (usage + used, sizeof (usage) - used,
-                "  %-32s %-26s %s\n  %-32s %-26s %s\n  %-32s %-26s %s\n  %-32s %-26s %s\n",
-                "--insecure", "GC_INSECURE=1", "bind beyond loopback without CURVE, knowingly",
-                "--verbose", "", "log every request",
+                "  %-32s %-26s %s\n  %-32s %-26s %s\n  %-32s %-26s %s\n",
+                "--verbose", "", "log every request (GC_LOG_LEVEL=debug)",
                 "--help", "", "print this text and exit",
                 "--version", "", "print the version and exit");
     }
@@ -543,6 +601,17 @@ gt_config_load_args (gt_config_t *self, int argc, char *argv [],
             snprintf (err, err_size, "unexpected argument '%s' (see --help)", arg);
             return GT_CONFIG_ERROR;
         }
+        //  --config FILE: read by gt_config_load, before the environment
+        if (streq (arg, "--config")) {
+            if (argn + 1 >= argc) {
+                snprintf (err, err_size, "option '%s' needs a value", arg);
+                return GT_CONFIG_ERROR;
+            }
+            argn++;
+            continue;
+        }
+        if (strncmp (arg, "--config=", 9) == 0)
+            continue;
         //  --name value  or  --name=value
         const char *name = arg + 2;
         const char *equals = strchr (name, '=');
@@ -574,13 +643,180 @@ gt_config_load_args (gt_config_t *self, int argc, char *argv [],
     return gt_config_check (self, err, err_size);
 }
 
-gt_config_result_t
-gt_config_load (gt_config_t *self, int argc, char *argv [], char *err, size_t err_size)
+//  --------------------------------------------------------------------------
+//  The config file (issue 15)
+
+void
+gt_config_set_check (const char *env, gt_config_check_fn *check)
 {
-    gt_config_result_t rc = gt_config_load_env (self, err, err_size);
+    assert (env);
+    for (size_t i = 0; i < S_SETTING_COUNT; i++)
+        if (streq (s_settings [i].env, env)) {
+            assert (s_settings [i].kind == S_STRING);
+            s_checks [i] = check;
+            return;
+        }
+    assert (!"gt_config_set_check: no such setting");
+}
+
+size_t
+gt_config_setting_count (void)
+{
+    return S_SETTING_COUNT;
+}
+
+const char *
+gt_config_setting_name (size_t index)
+{
+    return index < S_SETTING_COUNT ? s_settings [index].env : NULL;
+}
+
+static bool
+s_blank (char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+//  Split one line of a config file (gt_config.h) into *name_p and *value_p
+//  in place; both NULL for a blank line or a comment.  Returns why the line
+//  is not accepted, or NULL.
+static const char *
+s_split_line (char *line, char **name_p, char **value_p)
+{
+    *name_p = *value_p = NULL;
+    size_t length = strlen (line);
+    while (length > 0 && s_blank (line [length - 1]))
+        line [--length] = 0;
+    while (s_blank (*line))
+        line++;
+    if (*line == 0 || *line == '#')
+        return NULL;
+    char *equals = strchr (line, '=');
+    if (!equals)
+        return "not NAME=value (nor a # comment)";
+    char *name_end = equals;
+    while (name_end > line && s_blank (name_end [-1]))
+        name_end--;
+    *name_end = 0;
+    if (!*line)
+        return "no setting name before '='";
+    for (const char *p = line; *p; p++)
+        if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+           || (p > line && *p >= '0' && *p <= '9')))
+            return "the name is not a setting name (letters, digits and _)";
+    char *value = equals + 1;
+    while (s_blank (*value))
+        value++;
+    if (*value == '"') {
+        char *close = strchr (value + 1, '"');
+        if (!close)
+            return "a double quote with no closing quote";
+        if (close [1])
+            return "text after the closing double quote";
+        *close = 0;
+        value++;
+        if (strchr (value, '\\'))
+            return "a backslash (escapes are not accepted)";
+    }
+    else
+    if (*value == '\'')
+        return "a single-quoted value (use double quotes)";
+    else
+    if (strpbrk (value, "\"'\\"))
+        return "a quote or backslash inside an unquoted value (escapes are not accepted)";
+    *name_p = line;
+    *value_p = value;
+    return NULL;
+}
+
+gt_config_result_t
+gt_config_load_file (gt_config_t *self, const char *path, char *err, size_t err_size)
+{
+    assert (self && path);
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        snprintf (err, err_size, "cannot read the config file %s: %s", path, strerror (errno));
+        return GT_CONFIG_ERROR;
+    }
+    gt_config_result_t rc = GT_CONFIG_OK;
+    char *line = NULL;
+    size_t capacity = 0;
+    unsigned number = 0;
+    errno = 0;
+    while (rc == GT_CONFIG_OK && getline (&line, &capacity, file) != -1) {
+        number++;
+        char *name = NULL, *value = NULL;
+        char why [512] = "";
+        const char *bad = s_split_line (line, &name, &value);
+        if (bad)
+            snprintf (why, sizeof (why), "%s", bad);
+        else
+        if (name) {
+            const s_setting_t *setting = NULL;
+            for (size_t i = 0; i < S_SETTING_COUNT && !setting; i++)
+                if (streq (s_settings [i].env, name))
+                    setting = &s_settings [i];
+            if (!setting)
+                snprintf (why, sizeof (why), "unknown setting '%.100s' (garbagetruck --help lists them)", name);
+            else
+                s_apply (self, setting, name, value, why, sizeof (why));
+        }
+        if (*why) {
+            snprintf (err, err_size, "%s:%u: %s", path, number, why);
+            rc = GT_CONFIG_ERROR;
+        }
+        errno = 0;
+    }
+    if (rc == GT_CONFIG_OK && ferror (file)) {
+        snprintf (err, err_size, "cannot read the config file %s: %s", path, strerror (errno ? errno : EIO));
+        rc = GT_CONFIG_ERROR;
+    }
+    free (line);
+    fclose (file);
+    if (rc == GT_CONFIG_OK)
+        s_set_string (&self->config_file, path);
+    return rc;
+}
+
+gt_config_result_t
+gt_config_load_from (gt_config_t *self, int argc, char *argv [], const char *default_file,
+                     char *err, size_t err_size)
+{
+    assert (self);
+    //  --help and --version answer whatever the file and environment say
+    for (int argn = 1; argn < argc; argn++)
+        if (streq (argv [argn], "--help") || streq (argv [argn], "-h") || streq (argv [argn], "--version"))
+            return gt_config_load_args (self, argc, argv, err, err_size);
+    //  The file: --config, else GC_CONFIG, else the default if it exists
+    const char *file = NULL;
+    for (int argn = 1; argn < argc; argn++) {
+        if (streq (argv [argn], "--config") && argn + 1 < argc)
+            file = argv [++argn];
+        else
+        if (strncmp (argv [argn], "--config=", 9) == 0)
+            file = argv [argn] + 9;
+        else
+        if (streq (argv [argn], "--config"))
+            return gt_config_load_args (self, argc, argv, err, err_size);   //  says it needs a value
+    }
+    if (!file)
+        file = getenv ("GC_CONFIG");
+    if (!file && default_file && access (default_file, F_OK) == 0)
+        file = default_file;
+    gt_config_result_t rc = GT_CONFIG_OK;
+    if (file && *file)
+        rc = gt_config_load_file (self, file, err, err_size);
+    if (rc == GT_CONFIG_OK)
+        rc = gt_config_load_env (self, err, err_size);
     if (rc == GT_CONFIG_OK)
         rc = gt_config_load_args (self, argc, argv, err, err_size);
     return rc;
+}
+
+gt_config_result_t
+gt_config_load (gt_config_t *self, int argc, char *argv [], char *err, size_t err_size)
+{
+    return gt_config_load_from (self, argc, argv, GT_CONFIG_DEFAULT_FILE, err, err_size);
 }
 
 //  --------------------------------------------------------------------------
@@ -671,7 +907,8 @@ gt_config_describe (const gt_config_t *self, gt_config_describe_fn *fn, void *ct
                     snprintf (text, sizeof (text), "%d", port);
                 break;
             }
-            case S_STRING: {
+            case S_STRING:
+            case S_CHOICE: {
                 const char *string = *(char *const *) field;
                 if (!string)
                     value = NULL;

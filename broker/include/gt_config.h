@@ -1,5 +1,6 @@
 /*  gt_config.h — broker settings: defaults of the original GarbageTruck,
-    then environment variables (GC_*), then command-line flags.
+    then a config file, then environment variables (GC_*), then
+    command-line flags (each overrides the ones before it).
 
     Durations are kept in milliseconds; on the command line and in the
     environment they are seconds and may have a fraction ("0.05" = 50 ms).
@@ -33,7 +34,8 @@ typedef struct {
     int64_t db_connect_wait_ms;         //  GC_DB_CONNECT_WAIT: start-up wait for PostgreSQL (0 = none, -1 = forever)
     uint64_t recovery_expiry_rate;      //  GC_RECOVERY_EXPIRY_RATE: overdue expiries per second after a start
     uint64_t db_group_commit;           //  GC_DB_GROUP_COMMIT: 1 = group commit; 0 = one transaction per request
-    uint64_t cleanup_interval_ms;       //  GC_CLEANUP_INTERVAL (carried, unused)
+    uint64_t cleanup_interval_ms;       //  GC_CLEANUP_INTERVAL: accepted for compatibility, no effect
+                                        //  (the original's expiry sweep period; leases expire at their deadline here)
     uint64_t cleanup_timeout_ms;        //  GC_CLEANUP_TIMEOUT: one cleanup call, all included
     uint64_t cleanup_max_retries;       //  GC_CLEANUP_MAX_RETRIES: default per lease
     uint64_t cleanup_retry_delay_ms;    //  GC_CLEANUP_RETRY_DELAY: default per lease
@@ -43,6 +45,7 @@ typedef struct {
     uint64_t callback_concurrency;      //  GC_CALLBACK_CONCURRENCY: cleanup requests in flight
     uint64_t callback_per_host;         //  GC_CALLBACK_PER_HOST: of those, per endpoint
     int metrics_port;                   //  GC_METRICS_PORT: /metrics, /healthz, /readyz (9090; 0 = off; -1 = "auto": ephemeral)
+    bool metrics_port_chosen;           //  GC_METRICS_PORT was given (file, env or flag): failing to serve it is fatal
     char *metrics_host;                 //  GC_METRICS_HOST: interface of the metrics port (127.0.0.1)
     uint64_t connection_max_pending;    //  GC_CONNECTION_MAX_PENDING: requests of one connection not yet answered
     uint64_t connection_max_queued_bytes;   //  GC_CONNECTION_MAX_QUEUED_BYTES: reply bytes the broker queues for one connection
@@ -56,8 +59,15 @@ typedef struct {
     uint64_t shard_lease_ms;            //  GC_SHARD_LEASE: ownership lease of a broker's shards (postgres)
     uint64_t shard_renew_ms;            //  GC_SHARD_RENEW: its renewal period
     uint64_t cluster;                   //  GC_CLUSTER, --cluster: 1 = brokers share the shards (GTLP.md §14.1)
+    char *log_level;                    //  GC_LOG_LEVEL: error, warn, info (default), debug (or warning)
+    char *log_format;                   //  GC_LOG_FORMAT: text (default) or json
+    char *config_file;                  //  the config file read (--config, GC_CONFIG, the default), or NULL
     bool verbose;                       //  --verbose: log every request
 } gt_config_t;
+
+//  The packaged config file: read when neither --config nor GC_CONFIG is
+//  given and it exists.
+#define GT_CONFIG_DEFAULT_FILE "/etc/garbagetruck/garbagetruck.conf"
 
 typedef enum {
     GT_CONFIG_OK = 0,                   //  loaded; run
@@ -95,13 +105,45 @@ uint64_t gt_config_shard_margin_ms (const gt_config_t *self);
 //  Apply GC_* environment variables.  On a bad value writes a message into
 //  err and returns GT_CONFIG_ERROR.
 gt_config_result_t gt_config_load_env (gt_config_t *self, char *err, size_t err_size);
+//  Apply a config file: the settings by their environment variable names,
+//  parsed as the environment's values are.  The format, a subset of what a
+//  systemd EnvironmentFile accepts (so one file serves both):
+//    - one NAME=value per line; blank lines and lines whose first non-blank
+//      character is '#' are ignored (a '#' after a value is part of it);
+//    - blanks around the line, the name and the value are ignored;
+//    - the value may be in double quotes (then it may hold blanks at its
+//      ends and single quotes); no escapes: a backslash, a single-quoted
+//      value or a quote inside an unquoted value is an error;
+//    - no variable expansion ($ is a character); the last line of a name wins.
+//  An unknown name, a malformed line or a bad value: err is
+//  "FILE:LINE: NAME: why" and GT_CONFIG_ERROR.
+gt_config_result_t gt_config_load_file (gt_config_t *self, const char *path, char *err, size_t err_size);
 //  Apply flags (argv [1..]); --help writes the usage text into stdout and
 //  returns GT_CONFIG_HELP.  Also re-checks consistency (gt_config_check).
+//  --config FILE is accepted and skipped (gt_config_load reads the file).
 gt_config_result_t gt_config_load_args (gt_config_t *self, int argc, char *argv [],
                                         char *err, size_t err_size);
-//  Environment then flags: what the daemon calls.
+//  What the daemon calls: the config file (--config FILE, else GC_CONFIG,
+//  else default_file if it exists; an empty name = no file), then the
+//  environment, then the flags.  --help and --version skip the file.
+gt_config_result_t gt_config_load_from (gt_config_t *self, int argc, char *argv [],
+                                        const char *default_file, char *err, size_t err_size);
+//  gt_config_load_from with GT_CONFIG_DEFAULT_FILE.
 gt_config_result_t gt_config_load (gt_config_t *self, int argc, char *argv [],
                                    char *err, size_t err_size);
+
+//  An extra check of a string setting's value (e.g. GC_CALLBACK_ALLOW's
+//  prefixes, which a higher layer parses), run wherever the value comes
+//  from: false with why in err (the caller adds the file, line and name).
+typedef bool (gt_config_check_fn) (const char *value, char *err, size_t err_size);
+//  Register it for the setting named env (process-wide; call before loading).
+void gt_config_set_check (const char *env, gt_config_check_fn *check);
+
+//  The settings table: how many, and the environment name of each (NULL
+//  past the end); every one of them is a config file line, a variable and a
+//  flag.
+size_t gt_config_setting_count (void);
+const char *gt_config_setting_name (size_t index);
 //  Check cross-field consistency (min <= default <= max, ...).
 gt_config_result_t gt_config_check (const gt_config_t *self, char *err, size_t err_size);
 

@@ -141,6 +141,277 @@ s_test_store_settings (void)
     gt_config_destroy (&config);
 }
 
+//  ---------------------------------------------------------------------------
+//  The config file (issue 15)
+
+//  Write text into a new temporary file; its path into path
+static void
+s_write_file (char *path, size_t size, const char *text)
+{
+    snprintf (path, size, "/tmp/gt_config_test_XXXXXX");
+    int fd = mkstemp (path);
+    assert (fd >= 0);
+    FILE *file = fdopen (fd, "w");
+    assert (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+//  The value one setting describes as, "(unset)" when unset
+typedef struct {
+    const char *name;
+    char value [1024];
+} s_one_t;
+
+static void
+s_one_collect (void *ctx, const char *name, const char *value)
+{
+    s_one_t *one = (s_one_t *) ctx;
+    if (streq (name, one->name))
+        snprintf (one->value, sizeof (one->value), "%s", value ? value : "(unset)");
+}
+
+static void
+s_describe_one (const gt_config_t *config, const char *name, char *value, size_t size)
+{
+    s_one_t one = { name, "" };
+    gt_config_describe (config, s_one_collect, &one);
+    snprintf (value, size, "%s", one.value);
+}
+
+//  Load a file holding text into a fresh config: its result, err filled
+static gt_config_result_t
+s_load_text (const char *text, gt_config_t **config_p, char *path, size_t path_size,
+             char *err, size_t err_size)
+{
+    s_write_file (path, path_size, text);
+    *config_p = gt_config_new ();
+    gt_config_result_t rc = gt_config_load_file (*config_p, path, err, err_size);
+    unlink (path);
+    return rc;
+}
+
+//  The error of a file holding text: "path:line: expected..."
+static void
+s_assert_file_error (const char *text, unsigned line, const char *expected)
+{
+    char path [64], err [512] = "", prefix [96];
+    gt_config_t *config = NULL;
+    assert (s_load_text (text, &config, path, sizeof (path), err, sizeof (err)) == GT_CONFIG_ERROR);
+    snprintf (prefix, sizeof (prefix), "%s:%u: ", path, line);
+    if (strncmp (err, prefix, strlen (prefix)) != 0 || !strstr (err, expected)) {
+        fprintf (stderr, "gt_config_test: for %s: got '%s', wanted '%s...%s'\n", text, err, prefix, expected);
+        assert (false);
+    }
+    gt_config_destroy (&config);
+}
+
+//  A string setting's extra check (as the daemon's for GC_CALLBACK_ALLOW)
+static bool
+s_check_no_ftp (const char *value, char *err, size_t err_size)
+{
+    if (strstr (value, "ftp://")) {
+        snprintf (err, err_size, "ftp is not allowed");
+        return false;
+    }
+    return true;
+}
+
+static void
+s_test_config_file (void)
+{
+    char path [64], err [512];
+    gt_config_t *config = NULL;
+
+    //  The format: comments, blanks, blanks around, double quotes
+    const char *text =
+        "# GarbageTruck\n"
+        "\n"
+        "   \t\n"
+        "GC_SERVER_PORT=6001\n"
+        "  GC_EVENTS_PORT = 6002  \r\n"
+        "   # indented comment\n"
+        "GC_CALLBACK_SECRET=\"  two words #not a comment  \"\n"
+        "GC_BROKER_ID=a#b$HOME\n"
+        "DATABASE_URL=\"postgresql://gt:p@ss@db/gt?sslmode=disable\"\n"
+        "GC_MIN_LEASE_DURATION=\"0.5\"\n"
+        "GC_LOG_LEVEL=Debug\n"
+        "GC_SERVER_PORT=6003\n";            //  the last line of a name wins
+    assert (s_load_text (text, &config, path, sizeof (path), err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 6003 && config->events_port == 6002);
+    assert (streq (config->callback_secret, "  two words #not a comment  "));
+    assert (streq (config->broker_id, "a#b$HOME"));
+    assert (streq (config->database_url, "postgresql://gt:p@ss@db/gt?sslmode=disable"));
+    assert (config->min_lease_ms == 500 && streq (config->log_level, "debug"));
+    assert (streq (config->config_file, path));
+    gt_config_t *copy = gt_config_dup (config);
+    assert (copy->config_file != config->config_file && streq (copy->config_file, path));
+    gt_config_destroy (&copy);
+    gt_config_destroy (&config);
+    //  An empty file and a file without a final newline
+    assert (s_load_text ("", &config, path, sizeof (path), err, sizeof (err)) == GT_CONFIG_OK);
+    gt_config_destroy (&config);
+    assert (s_load_text ("GC_SERVER_PORT=7", &config, path, sizeof (path), err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 7);
+    gt_config_destroy (&config);
+
+    //  Errors name the file, the line and the setting
+    s_assert_file_error ("# ok\n\nGC_SERVER_PORT=5x\n", 3, "GC_SERVER_PORT: '5x' is not a port number");
+    s_assert_file_error ("GC_SERVER_PORT=1\nGC_SERVR_PORT=2\n", 2, "unknown setting 'GC_SERVR_PORT'");
+    s_assert_file_error ("GC_CONFIG=/etc/x\n", 1, "unknown setting 'GC_CONFIG'");
+    s_assert_file_error ("\nGC_SERVER_PORT\n", 2, "not NAME=value");
+    s_assert_file_error ("=5\n", 1, "no setting name");
+    s_assert_file_error ("export GC_SERVER_PORT=5\n", 1, "not a setting name");
+    s_assert_file_error ("GC_MAX_LEASE_DURATION=forever\n", 1, "GC_MAX_LEASE_DURATION: 'forever'");
+    s_assert_file_error ("GC_LOG_FORMAT=xml\n", 1, "GC_LOG_FORMAT: 'xml' is not text or json");
+    s_assert_file_error ("GC_SERVER_HOST=\n", 1, "GC_SERVER_HOST: empty value");
+    s_assert_file_error ("GC_BROKER_ID=\"open\n", 1, "no closing quote");
+    s_assert_file_error ("GC_BROKER_ID=\"a\" b\n", 1, "after the closing double quote");
+    s_assert_file_error ("GC_BROKER_ID='a'\n", 1, "single-quoted");
+    s_assert_file_error ("GC_BROKER_ID=a\\b\n", 1, "backslash");
+    s_assert_file_error ("GC_BROKER_ID=\"a\\\"b\"\n", 1, "");
+    s_assert_file_error ("GC_BROKER_ID=a\"b\n", 1, "quote or backslash");
+    s_assert_file_error ("GC_METRICS_PORT=65536\n", 1, "GC_METRICS_PORT: '65536' is not a port");
+    //  A registered check runs on file values too
+    gt_config_set_check ("GC_CALLBACK_ALLOW", s_check_no_ftp);
+    s_assert_file_error ("\nGC_CALLBACK_ALLOW=ftp://x\n", 2, "GC_CALLBACK_ALLOW: ftp is not allowed");
+    setenv ("GC_CALLBACK_ALLOW", "ftp://y", 1);
+    config = gt_config_new ();
+    assert (gt_config_load_env (config, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (streq (err, "GC_CALLBACK_ALLOW: ftp is not allowed"));
+    unsetenv ("GC_CALLBACK_ALLOW");
+    char *ftp [] = { "garbagetruck", "--callback-allow", "ftp://z" };
+    assert (gt_config_load_args (config, 3, ftp, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (streq (err, "--callback-allow: ftp is not allowed"));
+    gt_config_destroy (&config);
+    gt_config_set_check ("GC_CALLBACK_ALLOW", NULL);
+    //  A file that cannot be read
+    config = gt_config_new ();
+    assert (gt_config_load_file (config, "/nonexistent/gt.conf", err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "/nonexistent/gt.conf") && strstr (err, "No such file"));
+    assert (gt_config_load_file (config, "/tmp", err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "/tmp"));
+    gt_config_destroy (&config);
+
+    //  Every setting of the table can be set from a file: a value that
+    //  changes what the setting describes as is accepted for each
+    size_t count = gt_config_setting_count ();
+    assert (count >= 40 && gt_config_setting_name (count) == NULL);
+    for (size_t index = 0; index < count; index++) {
+        const char *name = gt_config_setting_name (index);
+        gt_config_t *defaults = gt_config_new ();
+        char before [1024];
+        s_describe_one (defaults, name, before, sizeof (before));
+        gt_config_destroy (&defaults);
+        char bumped [64];
+        snprintf (bumped, sizeof (bumped), "%llu", strtoull (before, NULL, 10) + 1);
+        const char *candidates [] = { bumped, "1", "0", "2", "debug", "json", "from-file", "auto" };
+        bool set = false;
+        for (size_t c = 0; c < sizeof (candidates) / sizeof (candidates [0]) && !set; c++) {
+            char line [256], after [1024];
+            snprintf (line, sizeof (line), "# every setting\n%s=%s\n", name, candidates [c]);
+            if (s_load_text (line, &config, path, sizeof (path), err, sizeof (err)) == GT_CONFIG_OK) {
+                s_describe_one (config, name, after, sizeof (after));
+                set = !streq (after, before);
+            }
+            else
+                assert (strstr (err, ":2: ") && strstr (err, name));     //  refused: says where and what
+            gt_config_destroy (&config);
+        }
+        if (!set) {
+            fprintf (stderr, "gt_config_test: %s cannot be set from a config file\n", name);
+            assert (false);
+        }
+        //  and it is in --help
+        assert (strstr (gt_config_usage (), name));
+    }
+
+    //  Precedence: flags over environment over file over defaults
+    s_write_file (path, sizeof (path),
+                  "GC_SERVER_PORT=1111\nGC_EVENTS_PORT=2222\nGC_MAX_LEASES_PER_SERVICE=3\n");
+    setenv ("GC_EVENTS_PORT", "3333", 1);
+    setenv ("GC_MAX_LEASES_PER_SERVICE", "4", 1);
+    char *flags [] = { "garbagetruck", "--config", path, "--max-leases-per-service", "5" };
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 5, flags, NULL, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 1111 && config->events_port == 3333 && config->max_leases_per_service == 5);
+    assert (config->event_history == 100000);                   //  the default
+    assert (streq (config->config_file, path));
+    gt_config_destroy (&config);
+    unsetenv ("GC_EVENTS_PORT");
+    unsetenv ("GC_MAX_LEASES_PER_SERVICE");
+    //  GC_CONFIG names the file; --config wins over it; --config=FILE
+    char other [64];
+    s_write_file (other, sizeof (other), "GC_SERVER_PORT=4444\n");
+    setenv ("GC_CONFIG", other, 1);
+    char *none [] = { "garbagetruck" };
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 1, none, NULL, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 4444);
+    gt_config_destroy (&config);
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 3, flags, NULL, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 1111);
+    gt_config_destroy (&config);
+    char equals [96];
+    snprintf (equals, sizeof (equals), "--config=%s", path);
+    char *with_equals [] = { "garbagetruck", equals };
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 2, with_equals, NULL, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 1111);
+    gt_config_destroy (&config);
+    //  The default file: read when it exists and nothing names another
+    unsetenv ("GC_CONFIG");
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 1, none, other, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 4444 && streq (config->config_file, other));
+    gt_config_destroy (&config);
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 1, none, "/nonexistent/gt.conf", err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 50051 && config->config_file == NULL);
+    gt_config_destroy (&config);
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 3, flags, other, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 1111);                              //  --config: not the default
+    gt_config_destroy (&config);
+    //  An empty name: no file at all, not even the default
+    setenv ("GC_CONFIG", "", 1);
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 1, none, other, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->port == 50051 && config->config_file == NULL);
+    gt_config_destroy (&config);
+    //  A named file that does not exist is an error
+    setenv ("GC_CONFIG", "/nonexistent/gt.conf", 1);
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 1, none, other, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "/nonexistent/gt.conf"));
+    gt_config_destroy (&config);
+    unsetenv ("GC_CONFIG");
+    char *dangling [] = { "garbagetruck", "--config" };
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 2, dangling, NULL, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "--config"));
+    gt_config_destroy (&config);
+    //  A bad file is an error even where the environment overrides it
+    s_write_file (other, sizeof (other), "GC_SERVER_PORT=x\n");
+    setenv ("GC_SERVER_PORT", "5555", 1);
+    char *bad_file [] = { "garbagetruck", "--config", other };
+    config = gt_config_new ();
+    assert (gt_config_load_from (config, 3, bad_file, NULL, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, ":1: GC_SERVER_PORT"));
+    gt_config_destroy (&config);
+    unsetenv ("GC_SERVER_PORT");
+    //  GC_METRICS_PORT given in a file counts as chosen
+    s_write_file (other, sizeof (other), "GC_METRICS_PORT=9191\n");
+    config = gt_config_new ();
+    assert (!config->metrics_port_chosen);
+    assert (gt_config_load_from (config, 3, bad_file, NULL, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->metrics_port == 9191 && config->metrics_port_chosen);
+    gt_config_destroy (&config);
+    unlink (other);
+    unlink (path);
+}
+
 void
 gt_config_test (bool verbose)
 {
@@ -258,4 +529,5 @@ gt_config_test (bool verbose)
     assert (config == NULL);
     s_test_metrics_settings ();
     s_test_store_settings ();
+    s_test_config_file ();
 }

@@ -869,6 +869,85 @@ s_identity (s_pg_t *self, const gt_config_t *config)
                           : zsys_sprintf ("tcp://%s:%d", config->host, config->events_port);
 }
 
+//  libpq's message of a failed connection, once: it tries again (without
+//  SSL, or at the host's next address) and appends each attempt's text, so
+//  "A A" says A twice.  Keeps each distinct attempt once, blanks squeezed.
+static void
+s_connect_reason_once (char *reason)
+{
+    static const char marker [] = "connection to server ";
+    //  Squeeze runs of blanks ("FATAL:  password")
+    char *to = reason;
+    for (const char *from = reason; *from; from++)
+        if (!(*from == ' ' && to > reason && to [-1] == ' '))
+            *to++ = *from;
+    *to = 0;
+    //  libpq's own hint ("Is the server running on that host and accepting
+    //  TCP/IP connections?"): the advice after the message replaces it
+    for (char *hint = strstr (reason, " Is the server running"); hint; hint = strstr (hint, " Is the server running")) {
+        char *end = strchr (hint, '?');
+        if (!end)
+            break;
+        memmove (hint, end + 1, strlen (end + 1) + 1);
+    }
+    char *first = strstr (reason, marker);
+    if (!first)
+        return;
+    char out [512] = "";
+    size_t used = 0;
+    snprintf (out, sizeof (out), "%.*s", (int) (first - reason), reason);
+    used = strlen (out);
+    const char *seen [16];
+    size_t seen_lengths [16];
+    size_t seen_count = 0;
+    for (char *segment = first; segment && seen_count < 16; ) {
+        char *next = strstr (segment + 1, marker);
+        size_t length = next ? (size_t) (next - segment) : strlen (segment);
+        while (length > 0 && segment [length - 1] == ' ')
+            length--;
+        bool repeated = false;
+        for (size_t i = 0; i < seen_count && !repeated; i++)
+            repeated = seen_lengths [i] == length && memcmp (seen [i], segment, length) == 0;
+        if (!repeated) {
+            seen [seen_count] = segment;
+            seen_lengths [seen_count++] = length;
+            if (used < sizeof (out))
+                used += (size_t) snprintf (out + used, sizeof (out) - used, "%s%.*s",
+                                           seen_count > 1 ? "; " : "", (int) length, segment);
+        }
+        segment = next;
+    }
+    snprintf (reason, 512, "%s", out);
+}
+
+//  What to do about a failed start-up connection: waiting helps only when
+//  the server does not answer (yet)
+static const char *
+s_connect_advice (const char *conninfo, const char *reason, int64_t wait_ms)
+{
+    const char *keys [] = { "connect_timeout", "dbname", NULL };
+    const char *values [] = { "10", conninfo, NULL };
+    PGPing ping = PQpingParams (keys, values, 1);
+    if (ping == PQPING_NO_RESPONSE)
+        return wait_ms == 0
+            ? "the server does not answer (not running there?); set GC_DB_CONNECT_WAIT to wait for it"
+            : "the server does not answer (not running there?) and GC_DB_CONNECT_WAIT ran out";
+    if (ping == PQPING_REJECT)
+        return wait_ms == 0
+            ? "the server does not accept connections yet; set GC_DB_CONNECT_WAIT to wait for it"
+            : "the server does not accept connections and GC_DB_CONNECT_WAIT ran out";
+    if (ping == PQPING_NO_ATTEMPT)
+        return "fix DATABASE_URL";
+    //  The server answered and refused: waiting will not change that
+    if (strstr (reason, "password") || strstr (reason, "authentication"))
+        return "check the user name and password in DATABASE_URL";
+    if (strstr (reason, "does not exist"))
+        return "create it, or fix DATABASE_URL";
+    if (strstr (reason, "pg_hba.conf"))
+        return "allow this client in the server's pg_hba.conf, or fix DATABASE_URL";
+    return "the server answered and refused the connection: check DATABASE_URL and the server's settings";
+}
+
 gt_store_t *
 gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
 {
@@ -886,8 +965,10 @@ gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
     if (!conn) {
         char masked [512];
         gt_config_mask_url (config->database_url, masked, sizeof (masked));
-        snprintf (err, err_size, "%s (DATABASE_URL %s%s)", reason, masked,
-                  config->db_connect_wait_ms == 0 ? "; set GC_DB_CONNECT_WAIT to wait for it" : "");
+        s_connect_reason_once (reason);
+        //  The advice before the URL: a short err keeps it
+        snprintf (err, err_size, "%s: %s (DATABASE_URL %s)", reason,
+                  s_connect_advice (conninfo, reason, config->db_connect_wait_ms), masked);
         free (conninfo);
         return NULL;
     }
