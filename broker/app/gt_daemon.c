@@ -11,13 +11,13 @@
     after stepping down (PostgreSQL: another broker took its shards).  Logs (gt_log: GC_LOG_LEVEL,
     GC_LOG_FORMAT) go to stderr; --verbose means GC_LOG_LEVEL=debug.  */
 #include <czmq.h>
-#include <netdb.h>
 #include "gt_broker.h"
 #include "gt_config.h"
 #include "gt_store.h"
 #include "gt_storage.h"
 #include "gt_callback.h"
 #include "gt_log.h"
+#include "gt_metrics_http.h"
 
 //  Exit status after stepping down (another broker took the shards): a
 //  supervisor restarts the broker, which then waits as a standby
@@ -62,46 +62,6 @@ s_check_callback_allow (const char *value, char *err, size_t err_size)
     if (strncmp (err, prefix, length) == 0)
         memmove (err, err + length, strlen (err + length) + 1);
     return false;
-}
-
-//  Whether host:port can be listened on now, as the metrics server does
-//  (SO_REUSEADDR, the first address that binds); false with why
-static bool
-s_port_free (const char *host, int port, char *why, size_t why_size)
-{
-    struct addrinfo hints;
-    memset (&hints, 0, sizeof (hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char service [16];
-    snprintf (service, sizeof (service), "%d", port);
-    struct addrinfo *addresses = NULL;
-    int rc = getaddrinfo (host, service, &hints, &addresses);
-    if (rc != 0) {
-        snprintf (why, why_size, "%s", gai_strerror (rc));
-        return false;
-    }
-    bool free_port = false;
-    int error = 0;
-    for (struct addrinfo *address = addresses; address && !free_port; address = address->ai_next) {
-        int fd = socket (address->ai_family, address->ai_socktype | SOCK_CLOEXEC, address->ai_protocol);
-        if (fd == -1) {
-            error = errno;
-            continue;
-        }
-        int on = 1;
-        setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof (on));
-        if (bind (fd, address->ai_addr, address->ai_addrlen) == 0 && listen (fd, 1) == 0)
-            free_port = true;
-        else
-            error = errno;
-        close (fd);
-    }
-    freeaddrinfo (addresses);
-    if (!free_port)
-        snprintf (why, why_size, "%s", strerror (error));
-    return free_port;
 }
 
 //  host as it goes in a URL: IPv6 addresses in brackets
@@ -215,7 +175,7 @@ main (int argc, char *argv [])
         //  ERROR); a port that was asked for must be served
         char why [256] = "";
         if (config->metrics_port > 0
-        && !s_port_free (config->metrics_host, config->metrics_port, why, sizeof (why))) {
+        && !gt_metrics_http_port_free (config->metrics_host, config->metrics_port, why, sizeof (why))) {
             if (config->metrics_port_chosen) {
                 fprintf (stderr, "garbagetruck: cannot serve metrics on %s: %s (GC_METRICS_PORT)\n",
                          endpoint, why);

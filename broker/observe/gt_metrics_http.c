@@ -187,9 +187,12 @@ gt_metrics_http_parse_endpoint (const char *endpoint, char *host, size_t size, i
     return true;
 }
 
-//  A listening TCP socket on host:port; -1 with a message.
+//  A listening TCP socket on host:port (SO_REUSEADDR, the first address
+//  that binds); -1 with the reason alone in why, and *resolved false when
+//  the host did not resolve.
 static int
-s_listen (const char *host, int port, int *family_p, char *err, size_t err_size)
+s_listen_socket (const char *host, int port, int backlog, int *family_p, bool *resolved,
+                 char *why, size_t why_size)
 {
     struct addrinfo hints;
     memset (&hints, 0, sizeof (hints));
@@ -200,8 +203,9 @@ s_listen (const char *host, int port, int *family_p, char *err, size_t err_size)
     snprintf (service, sizeof (service), "%d", port);
     struct addrinfo *addresses = NULL;
     int rc = getaddrinfo (host, service, &hints, &addresses);
+    *resolved = rc == 0;
     if (rc != 0) {
-        snprintf (err, err_size, "metrics host '%s': %s", host, gai_strerror (rc));
+        snprintf (why, why_size, "%s", gai_strerror (rc));
         return -1;
     }
     int fd = -1;
@@ -214,7 +218,7 @@ s_listen (const char *host, int port, int *family_p, char *err, size_t err_size)
         }
         int on = 1;
         setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof (on));
-        if (bind (fd, address->ai_addr, address->ai_addrlen) == -1 || listen (fd, 64) == -1) {
+        if (bind (fd, address->ai_addr, address->ai_addrlen) == -1 || listen (fd, backlog) == -1) {
             error = errno;
             close (fd);
             fd = -1;
@@ -224,8 +228,36 @@ s_listen (const char *host, int port, int *family_p, char *err, size_t err_size)
     }
     freeaddrinfo (addresses);
     if (fd == -1)
-        snprintf (err, err_size, "cannot listen on %s:%d for metrics: %s", host, port, strerror (error));
+        snprintf (why, why_size, "%s", strerror (error));
     return fd;
+}
+
+//  A listening TCP socket on host:port; -1 with a message.
+static int
+s_listen (const char *host, int port, int *family_p, char *err, size_t err_size)
+{
+    char why [256];
+    bool resolved;
+    int fd = s_listen_socket (host, port, 64, family_p, &resolved, why, sizeof (why));
+    if (fd == -1 && !resolved)
+        snprintf (err, err_size, "metrics host '%s': %s", host, why);
+    else
+    if (fd == -1)
+        snprintf (err, err_size, "cannot listen on %s:%d for metrics: %s", host, port, why);
+    return fd;
+}
+
+bool
+gt_metrics_http_port_free (const char *host, int port, char *why, size_t why_size)
+{
+    assert (host);
+    int family;
+    bool resolved;
+    int fd = s_listen_socket (host, port, 1, &family, &resolved, why, why_size);
+    if (fd == -1)
+        return false;
+    close (fd);
+    return true;
 }
 
 gt_metrics_http_t *

@@ -34,6 +34,10 @@ int gt_metrics_http_port (gt_metrics_http_t *self);
 //  threads joined; nulls the pointer.
 void gt_metrics_http_destroy (gt_metrics_http_t **self_p);
 
+//  Whether host:port can be listened on now, as gt_metrics_http_new would
+//  (a port already in use: false with the reason alone in why).
+bool gt_metrics_http_port_free (const char *host, int port, char *why, size_t why_size);
+
 //  Parse "http://host:port" or "http://host:*" (* or 0 = ephemeral;
 //  IPv6 hosts in brackets) into host (size bytes) and port.
 bool gt_metrics_http_parse_endpoint (const char *endpoint, char *host, size_t size, int *port_p);
