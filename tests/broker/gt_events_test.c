@@ -19,7 +19,34 @@ s_test_lease (gt_lease_info_t *lease, const char *service)
     lease->expires_at = lease->created_at + 1000;
 }
 
-//  Decode a REPLAY reply body and return its events' seqs.
+//  The seqs of a REPLAY reply body (freed), checked: its rid, an
+//  unfiltered page ending at its last event (or at last_seq if empty),
+//  every event of service svc and, with a shard (>= 0), of that shard.
+static size_t
+s_decoded_seqs (void *data, size_t size, uint64_t rid, int shard, uint64_t *seqs, uint64_t *last_seq)
+{
+    char err [128];
+    gt_msg_t *reply = NULL;
+    uint64_t decoded_rid = 0;
+    gt_code_t decoded = gt_msg_decode (data, size, GT_MSG_REPLY, &reply, &decoded_rid, err, sizeof (err));
+    free (data);
+    assert (decoded == GT_OK);
+    assert (reply->rid == rid && reply->events_present && reply->has_last_seq && reply->has_scanned_seq);
+    assert (reply->scanned_seq == (reply->event_count ? reply->events [reply->event_count - 1].seq
+                                                      : reply->last_seq));
+    *last_seq = reply->last_seq;
+    size_t count = reply->event_count;
+    for (size_t i = 0; i < count; i++) {
+        seqs [i] = reply->events [i].seq;
+        assert (streq (reply->events [i].lease.service_id, "svc"));
+        assert (shard < 0 ? !reply->events [i].has_shard
+                          : reply->events [i].has_shard && reply->events [i].shard == (unsigned) shard);
+    }
+    gt_msg_destroy (&reply);
+    return count;
+}
+
+//  A REPLAY's seqs (single mode); code as answered.
 static size_t
 s_replay_seqs (gt_events_t *events, uint64_t after, size_t limit, size_t budget,
                uint64_t *seqs, uint64_t *last_seq, gt_code_t *code)
@@ -28,25 +55,7 @@ s_replay_seqs (gt_events_t *events, uint64_t after, size_t limit, size_t budget,
     size_t size;
     char err [128];
     *code = gt_events_replay (events, 7, after, NULL, limit, budget, &data, &size, err, sizeof (err));
-    if (*code != GT_OK)
-        return 0;
-    gt_msg_t *reply = NULL;
-    uint64_t rid = 0;
-    gt_code_t decoded = gt_msg_decode (data, size, GT_MSG_REPLY, &reply, &rid, err, sizeof (err));
-    free (data);
-    assert (decoded == GT_OK);
-    assert (reply->rid == 7 && reply->events_present && reply->has_last_seq && reply->has_scanned_seq);
-    //  Unfiltered, the page ends at its last event (or at last_seq if empty)
-    assert (reply->scanned_seq == (reply->event_count ? reply->events [reply->event_count - 1].seq
-                                                      : reply->last_seq));
-    *last_seq = reply->last_seq;
-    size_t count = reply->event_count;
-    for (size_t i = 0; i < count; i++) {
-        seqs [i] = reply->events [i].seq;
-        assert (streq (reply->events [i].lease.service_id, "svc"));
-    }
-    gt_msg_destroy (&reply);
-    return count;
+    return *code == GT_OK ? s_decoded_seqs (data, size, 7, -1, seqs, last_seq) : 0;
 }
 
 //  The seqs of a REPLAY of one shard (cluster mode); code as answered.
@@ -58,21 +67,7 @@ s_replay_shard_seqs (gt_events_t *events, unsigned shard, uint64_t after, uint64
     size_t size;
     char err [128];
     *code = gt_events_replay_shard (events, 9, shard, after, NULL, 100, 65536, &data, &size, err, sizeof (err));
-    if (*code != GT_OK)
-        return 0;
-    gt_msg_t *reply = NULL;
-    uint64_t rid = 0;
-    gt_code_t decoded = gt_msg_decode (data, size, GT_MSG_REPLY, &reply, &rid, err, sizeof (err));
-    free (data);
-    assert (decoded == GT_OK);
-    *last_seq = reply->last_seq;
-    size_t count = reply->event_count;
-    for (size_t i = 0; i < count; i++) {
-        assert (reply->events [i].has_shard && reply->events [i].shard == shard);
-        seqs [i] = reply->events [i].seq;
-    }
-    gt_msg_destroy (&reply);
-    return count;
+    return *code == GT_OK ? s_decoded_seqs (data, size, 9, (int) shard, seqs, last_seq) : 0;
 }
 
 //  Cluster mode: a sequence per shard, the shard in the body, rollback per
