@@ -41,6 +41,8 @@ static const s_test_t s_tests [] = {
     { "gt_client",          gt_client_test,          false },
     { "gt_subscriber",      gt_subscriber_test,      false },
     { "gt_keepalive",       gt_keepalive_test,       false },
+    { "gt_jitter",          gt_jitter_test,          false },
+    { "gt_webhook",         gt_webhook_test,         false },
     //  broker/core
     { "gt_wheel",           gt_wheel_test,           false },
     { "gt_table",           gt_table_test,           false },

@@ -73,7 +73,7 @@ s_create (gt_client_t *client, const char *object_id, gt_object_type_t type,
     gt_create_args_t args = { .object_id = object_id, .object_type = type, .ttl_ms = ttl_ms };
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
-    gt_code_t code = gt_client_create (client, &args, &lease);
+    gt_code_t code = gt_client_create_lease (client, &args, &lease);
     if (code != GT_OK)
         zsys_error ("create %s: %s", object_id, gt_client_error (client));
     assert (code == GT_OK);
@@ -116,7 +116,7 @@ s_test_blocking_calls (void)
     };
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
-    assert (gt_client_create (client, &args, &lease) == GT_OK);
+    assert (gt_client_create_lease (client, &args, &lease) == GT_OK);
     assert (streq (gt_client_error (client), ""));
     assert (gt_lease_id_valid (lease.id));
     assert (streq (lease.object_id, "/tmp/a"));
@@ -137,38 +137,38 @@ s_test_blocking_calls (void)
     gt_lease_info_clear (&lease);
 
     //  CREATE again with the same idempotency key: the same lease
-    assert (gt_client_create (client, &args, &lease) == GT_OK);
+    assert (gt_client_create_lease (client, &args, &lease) == GT_OK);
     assert (streq (lease.id, lease_a));
     gt_lease_info_clear (&lease);
 
     //  CREATE out of bounds: the broker's message comes through
     gt_create_args_t too_short = { .object_id = "/tmp/b", .ttl_ms = 10 };
-    assert (gt_client_create (client, &too_short, NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_create_lease (client, &too_short, NULL) == GT_ERR_INVALID_ARGUMENT);
     assert (strlen (gt_client_error (client)) > 0);
     assert (!gt_client_timed_out (client));
 
     //  GET
-    assert (gt_client_get (client, lease_a, &lease) == GT_OK);
+    assert (gt_client_get_lease (client, lease_a, &lease) == GT_OK);
     assert (streq (lease.id, lease_a) && lease.state == GT_STATE_ACTIVE);
     gt_lease_info_clear (&lease);
-    assert (gt_client_get (client, "0123456789abcdef0123456789abcdef", NULL)
+    assert (gt_client_get_lease (client, "0123456789abcdef0123456789abcdef", NULL)
             == GT_ERR_NOT_FOUND);
 
     //  RENEW: own TTL, then a new one
-    assert (gt_client_renew (client, lease_a, 0, &lease) == GT_OK);
+    assert (gt_client_renew_lease (client, lease_a, 0, &lease) == GT_OK);
     assert (lease.renewals == 1 && lease.ttl_ms == 30000);
     gt_lease_info_clear (&lease);
-    assert (gt_client_renew (client, lease_a, 2000, &lease) == GT_OK);
+    assert (gt_client_renew_lease (client, lease_a, 2000, &lease) == GT_OK);
     assert (lease.renewals == 2 && lease.ttl_ms == 2000);
     assert (lease.expires_at == lease.renewed_at + 2000);
     gt_lease_info_clear (&lease);
-    assert (gt_client_renew (intruder, lease_a, 0, NULL) == GT_ERR_PERMISSION_DENIED);
+    assert (gt_client_renew_lease (intruder, lease_a, 0, NULL) == GT_ERR_PERMISSION_DENIED);
 
     //  RENEW_BATCH: per-lease outcomes in order
     char lease_b [GT_LEASE_ID_LEN + 1];
     s_create (client, "/tmp/b", GT_TYPE_TEMPORARY_FILE, 30000, lease_b);
     const char *batch [] = { lease_a, "0123456789abcdef0123456789abcdef", lease_b };
-    assert (gt_client_renew_batch (client, batch, 3, 0, &reply) == GT_OK);
+    assert (gt_client_renew_leases (client, batch, 3, 0, &reply) == GT_OK);
     assert (reply->result_count == 3);
     assert (streq (reply->results [0].lease_id, lease_a));
     assert (reply->results [0].code == GT_OK && reply->results [0].expires_at > 0);
@@ -178,35 +178,35 @@ s_test_blocking_calls (void)
 
     //  LIST: filters and paging
     gt_list_args_t filter = { .service_id = "upload-service" };
-    assert (gt_client_list (client, &filter, &reply) == GT_OK);
+    assert (gt_client_list_leases (client, &filter, &reply) == GT_OK);
     assert (reply->lease_count == 2);
     assert (streq (reply->leases [0].id, lease_a));   //  oldest first
     assert (reply->cursor == NULL);
     gt_msg_destroy (&reply);
     gt_list_args_t page = { .service_id = "upload-service", .limit = 1 };
-    assert (gt_client_list (client, &page, &reply) == GT_OK);
+    assert (gt_client_list_leases (client, &page, &reply) == GT_OK);
     assert (reply->lease_count == 1 && reply->cursor);
     char *cursor = strdup (reply->cursor);
     gt_msg_destroy (&reply);
     page.cursor = cursor;
-    assert (gt_client_list (client, &page, &reply) == GT_OK);
+    assert (gt_client_list_leases (client, &page, &reply) == GT_OK);
     assert (reply->lease_count == 1 && streq (reply->leases [0].id, lease_b));
     gt_msg_destroy (&reply);
     free (cursor);
     gt_list_args_t by_state = { .has_state = true, .state = GT_STATE_RELEASED };
-    assert (gt_client_list (client, &by_state, &reply) == GT_OK);
+    assert (gt_client_list_leases (client, &by_state, &reply) == GT_OK);
     assert (reply->lease_count == 0);
     gt_msg_destroy (&reply);
-    assert (gt_client_list (client, NULL, NULL) == GT_OK);
+    assert (gt_client_list_leases (client, NULL, NULL) == GT_OK);
 
     //  RELEASE: not by another service; retain keeps the object
-    assert (gt_client_release (intruder, lease_a, false, NULL) == GT_ERR_PERMISSION_DENIED);
+    assert (gt_client_release_lease (intruder, lease_a, false, NULL) == GT_ERR_PERMISSION_DENIED);
     assert (strlen (gt_client_error (intruder)) > 0);
-    assert (gt_client_release (client, lease_a, false, &lease) == GT_OK);
+    assert (gt_client_release_lease (client, lease_a, false, &lease) == GT_OK);
     assert (lease.state == GT_STATE_RELEASED);
     gt_lease_info_clear (&lease);
-    assert (gt_client_release (client, lease_a, false, NULL) == GT_ERR_LEASE_ENDED);
-    assert (gt_client_release (client, lease_b, true, &lease) == GT_OK);
+    assert (gt_client_release_lease (client, lease_a, false, NULL) == GT_ERR_LEASE_ENDED);
+    assert (gt_client_release_lease (client, lease_b, true, &lease) == GT_OK);
     assert (lease.state == GT_STATE_RELEASED);
     gt_lease_info_clear (&lease);
 
@@ -349,7 +349,7 @@ s_test_pipelined (void)
 
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
-    assert (gt_client_get (client, lease_id, &lease) == GT_OK);
+    assert (gt_client_get_lease (client, lease_id, &lease) == GT_OK);
     assert (lease.renewals == S_PIPELINED / 2);
     gt_lease_info_clear (&lease);
     gt_client_destroy (&client);
@@ -509,7 +509,7 @@ s_test_keepalive (void)
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
     gt_create_args_t args = { .object_id = "job-1", .ttl_ms = 150 };
-    assert (gt_client_create (client, &args, &lease) == GT_OK);
+    assert (gt_client_create_lease (client, &args, &lease) == GT_OK);
     char lease_id [GT_LEASE_ID_LEN + 1];
     memcpy (lease_id, lease.id, sizeof (lease_id));
     uint64_t created_at = lease.created_at;
@@ -529,7 +529,7 @@ s_test_keepalive (void)
         seen++;
         gt_msg_destroy (&event);
     }
-    assert (gt_client_get (client, lease_id, &lease) == GT_OK);
+    assert (gt_client_get_lease (client, lease_id, &lease) == GT_OK);
     assert (lease.state == GT_STATE_ACTIVE);
     assert (lease.renewals >= 3);
     gt_lease_info_clear (&lease);
@@ -538,7 +538,7 @@ s_test_keepalive (void)
     assert (gt_keepalive_recv_lost (keepalive, 0, lost_id, &lost_code) == -1);
 
     //  Released by another path: the keepalive reports it LOST
-    assert (gt_client_release (client, lease_id, false, NULL) == GT_OK);
+    assert (gt_client_release_lease (client, lease_id, false, NULL) == GT_OK);
     assert (gt_keepalive_recv_lost (keepalive, 10000, lost_id, &lost_code) == 0);
     assert (streq (lost_id, lease_id));
     assert (lost_code == GT_ERR_LEASE_ENDED);

@@ -11,7 +11,7 @@
 #include "gt_subscriber.h"
 #include "gt_test_util.h"
 #include "gt_http_server.h"
-#include "gt_callback.h"
+#include "gt_webhook.h"
 
 //  A temporary key directory: the broker's certificate, and clients/
 typedef struct {
@@ -110,7 +110,7 @@ s_create (gt_client_t *client, const char *object, const char *url, char *id)
     gt_create_args_t args = { .object_id = object, .ttl_ms = 30000, .cleanup = url ? &cleanup : NULL };
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
-    gt_code_t code = gt_client_create (client, &args, &lease);
+    gt_code_t code = gt_client_create_lease (client, &args, &lease);
     if (code == GT_OK && id)
         strcpy (id, lease.id);
     gt_lease_info_clear (&lease);
@@ -133,10 +133,10 @@ s_test_identity (void)
     assert (s_create (a, "a-object", NULL, lease) == GT_OK);
     gt_lease_info_t info;
     memset (&info, 0, sizeof (info));
-    assert (gt_client_get (a, lease, &info) == GT_OK);
+    assert (gt_client_get_lease (a, lease, &info) == GT_OK);
     assert (streq (info.service_id, "svc-a"));
     gt_lease_info_clear (&info);
-    assert (gt_client_renew (a, lease, 0, &info) == GT_OK);
+    assert (gt_client_renew_lease (a, lease, 0, &info) == GT_OK);
     gt_lease_info_clear (&info);
     gt_msg_t *reply = NULL;
 
@@ -153,10 +153,10 @@ s_test_identity (void)
 
     //  An observer reads everything and changes nothing
     gt_client_t *observer = s_client (broker, &keys, NULL, observer_secret, GT_TEST_TIMEOUT);
-    assert (gt_client_get (observer, lease, &info) == GT_OK);
+    assert (gt_client_get_lease (observer, lease, &info) == GT_OK);
     gt_lease_info_clear (&info);
     assert (s_create (observer, "o-object", NULL, NULL) == GT_ERR_PERMISSION_DENIED);
-    assert (gt_client_release (observer, lease, false, &info) == GT_ERR_PERMISSION_DENIED);
+    assert (gt_client_release_lease (observer, lease, false, &info) == GT_ERR_PERMISSION_DENIED);
     assert (gt_client_stats (observer, &reply) == GT_OK);
     gt_msg_destroy (&reply);
 
@@ -180,7 +180,7 @@ s_test_identity (void)
     int64_t removed = zclock_mono ();
     gt_code_t code = GT_OK;
     while (code == GT_OK && zclock_mono () - removed < 1000) {
-        code = gt_client_get (a, lease, &info);
+        code = gt_client_get_lease (a, lease, &info);
         gt_lease_info_clear (&info);
     }
     assert (code == GT_ERR_PERMISSION_DENIED);
@@ -249,10 +249,10 @@ s_test_events (void)
     //  LIST: A sees its own; an admin, though its key names svc-a, everything
     gt_client_t *admin = s_client (broker, &keys, NULL, admin_secret, GT_TEST_TIMEOUT);
     gt_list_args_t all = { .limit = 1000 };
-    assert (gt_client_list (a, &all, &reply) == GT_OK);
+    assert (gt_client_list_leases (a, &all, &reply) == GT_OK);
     assert (reply->lease_count == (size_t) probe);
     gt_msg_destroy (&reply);
-    assert (gt_client_list (admin, &all, &reply) == GT_OK);
+    assert (gt_client_list_leases (admin, &all, &reply) == GT_OK);
     assert (reply->lease_count == (size_t) probe * 2);
     gt_msg_destroy (&reply);
     assert (gt_client_replay (admin, 0, 1000, &reply) == GT_OK);
@@ -295,7 +295,7 @@ s_test_secret (void)
         assert (s_create (client, index ? "b-object" : "a-object", url, lease) == GT_OK);
         gt_lease_info_t info;
         memset (&info, 0, sizeof (info));
-        assert (gt_client_release (client, lease, false, &info) == GT_OK);
+        assert (gt_client_release_lease (client, lease, false, &info) == GT_OK);
         gt_lease_info_clear (&info);
         assert (gt_http_server_wait (server, index + 1, 4 * GT_TEST_TIMEOUT));
         const gt_http_request_t *request = gt_http_server_request (server, index);
@@ -303,8 +303,10 @@ s_test_secret (void)
         const char *timestamp = gt_http_request_header (request, "X-GarbageTruck-Timestamp");
         const char *signature = gt_http_request_header (request, "X-GarbageTruck-Signature");
         assert (timestamp && signature);
-        assert (gt_callback_verify (secrets [index], timestamp, request->body, request->body_size, signature));
-        assert (!gt_callback_verify (secrets [1 - index], timestamp, request->body, request->body_size, signature));
+        assert (gt_webhook_verify_signature (request->body, request->body_size, timestamp, signature,
+                                             secrets [index], GT_WEBHOOK_DEFAULT_TOLERANCE_S));
+        assert (!gt_webhook_verify_signature (request->body, request->body_size, timestamp, signature,
+                                              secrets [1 - index], GT_WEBHOOK_DEFAULT_TOLERANCE_S));
         gt_client_destroy (&client);
     }
     gt_test_broker_stop (&broker);

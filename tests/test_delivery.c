@@ -10,7 +10,7 @@
     deadline) or on GET polled until a deadline; never a sleep as
     synchronisation.  */
 #include "gt_test_util.h"
-#include "gt_callback.h"
+#include "gt_webhook.h"
 #include "gt_http_server.h"
 #include "gt_store.h"
 #include "gt_test_store.h"
@@ -304,18 +304,22 @@ s_test_signature (void)
         assert (timestamp && signature && strncmp (signature, "v1=", 3) == 0 && strlen (signature) == 67);
         int64_t seconds = atoll (timestamp);
         assert (seconds >= before && seconds <= after);
-        assert (gt_callback_verify (S_SECRET, timestamp, request->body, request->body_size, signature));
+        assert (gt_webhook_verify_signature (request->body, request->body_size, timestamp, signature,
+                                             S_SECRET, GT_WEBHOOK_DEFAULT_TOLERANCE_S));
         //  Tampered: one byte of the body, the timestamp, the secret
         char *tampered = strdup (request->body);
         char *attempt = strstr (tampered, "\"attempt\":");
         assert (attempt);
         attempt [10] = attempt [10] == '1' ? '2' : '1';
-        assert (!gt_callback_verify (S_SECRET, timestamp, tampered, request->body_size, signature));
+        assert (!gt_webhook_verify_signature (tampered, request->body_size, timestamp, signature,
+                                              S_SECRET, GT_WEBHOOK_DEFAULT_TOLERANCE_S));
         free (tampered);
         char later [32];
         snprintf (later, sizeof (later), "%" PRId64, seconds + 1);
-        assert (!gt_callback_verify (S_SECRET, later, request->body, request->body_size, signature));
-        assert (!gt_callback_verify ("other", timestamp, request->body, request->body_size, signature));
+        assert (!gt_webhook_verify_signature (request->body, request->body_size, later, signature,
+                                              S_SECRET, GT_WEBHOOK_DEFAULT_TOLERANCE_S));
+        assert (!gt_webhook_verify_signature (request->body, request->body_size, timestamp, signature,
+                                              "other", GT_WEBHOOK_DEFAULT_TOLERANCE_S));
         char expected [8];
         snprintf (expected, sizeof (expected), "%zu", index + 1);
         assert (streq (gt_http_request_header (request, "X-GarbageTruck-Attempt"), expected));

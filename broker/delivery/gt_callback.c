@@ -1,4 +1,4 @@
-/*  gt_callback.c — one cleanup callback job: body, key, signature.
+/*  gt_callback.c — one cleanup callback job: body, key; the URL policy.
     The contract is in gt_callback.h and proto-spec/CALLBACKS.md.  */
 
 #include "gt_callback.h"
@@ -275,41 +275,6 @@ gt_callback_job_next_attempt (gt_callback_job_t *self, uint32_t *attempt_p)
             *attempt_p = attempt;
     }
     return text;
-}
-
-int
-gt_callback_sign (const char *secret, const char *timestamp,
-                  const void *body, size_t body_size,
-                  char signature [GT_CALLBACK_SIGNATURE_SIZE])
-{
-    assert (secret && timestamp && signature);
-    assert (body || body_size == 0);
-    if (sodium_init () < 0)
-        return -1;
-    crypto_auth_hmacsha256_state state;
-    unsigned char mac [crypto_auth_hmacsha256_BYTES];
-    crypto_auth_hmacsha256_init (&state, (const unsigned char *) secret, strlen (secret));
-    crypto_auth_hmacsha256_update (&state, (const unsigned char *) timestamp, strlen (timestamp));
-    crypto_auth_hmacsha256_update (&state, (const unsigned char *) ".", 1);
-    crypto_auth_hmacsha256_update (&state, (const unsigned char *) body, body_size);
-    crypto_auth_hmacsha256_final (&state, mac);
-    memcpy (signature, "v1=", 3);
-    sodium_bin2hex (signature + 3, GT_CALLBACK_SIGNATURE_SIZE - 3, mac, sizeof (mac));
-    sodium_memzero (&state, sizeof (state));
-    return 0;
-}
-
-bool
-gt_callback_verify (const char *secret, const char *timestamp,
-                    const void *body, size_t body_size, const char *signature)
-{
-    if (!secret || !timestamp || !signature || (!body && body_size)
-    ||  strlen (signature) != GT_CALLBACK_SIGNATURE_SIZE - 1)
-        return false;
-    char expected [GT_CALLBACK_SIGNATURE_SIZE];
-    if (gt_callback_sign (secret, timestamp, body, body_size, expected))
-        return false;
-    return sodium_memcmp (expected, signature, GT_CALLBACK_SIGNATURE_SIZE - 1) == 0;
 }
 
 //  --------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-/*  gt_callback.h — one HTTP cleanup callback (a "job"), its body, its
-    signature and the cleanup URL policy (GC_CALLBACK_ALLOW), as specified
-    by proto-spec/CALLBACKS.md.
+/*  gt_callback.h — one HTTP cleanup callback (a "job"), its body, the
+    secret that signs it and the cleanup URL policy (GC_CALLBACK_ALLOW), as
+    specified by proto-spec/CALLBACKS.md.  The signature itself is the C
+    SDK's (gt_webhook_sign, sdk/c/gt_webhook.h: one implementation for the
+    broker and the services that verify it); gt_delivery signs each attempt.
 
     A job is compact on purpose (100,000 may wait in memory): its id, URL,
     Idempotency-Key, the request body WITHOUT the "attempt" key (the stored
@@ -28,9 +30,6 @@ typedef struct _gt_callback_job_t gt_callback_job_t;
 //  max_retries / retry_delay_ms value meaning "the delivery's configured
 //  default" (GC_CLEANUP_MAX_RETRIES / GC_CLEANUP_RETRY_DELAY).
 #define GT_CALLBACK_DEFAULT     UINT32_MAX
-
-//  "v1=" + 64 lowercase hex digits + NUL
-#define GT_CALLBACK_SIGNATURE_SIZE  68
 
 //  The fields of the body (CALLBACKS.md "Request").  Strings are borrowed.
 typedef struct {
@@ -111,21 +110,6 @@ char *
 void
     gt_callback_job_apply_defaults (gt_callback_job_t *self, uint32_t max_retries,
                                     uint32_t retry_delay_ms);
-
-//  Signature header value for body at timestamp (decimal Unix seconds):
-//  "v1=" + lowercase hex HMAC-SHA256(secret, timestamp + "." + body).
-//  Any secret length (libsodium's streaming HMAC).  Returns 0, -1 on error.
-int
-    gt_callback_sign (const char *secret, const char *timestamp,
-                      const void *body, size_t body_size,
-                      char signature [GT_CALLBACK_SIGNATURE_SIZE]);
-
-//  Receiver-side check (CALLBACKS.md "Verifying"): true if signature is the
-//  v1 signature of body at timestamp; constant-time comparison.  Does not
-//  judge clock skew.
-bool
-    gt_callback_verify (const char *secret, const char *timestamp,
-                        const void *body, size_t body_size, const char *signature);
 
 //  True if url may be used as a cleanup URL under allow_list (otherwise the
 //  broker answers CREATE with INVALID_ARGUMENT).  allow_list is

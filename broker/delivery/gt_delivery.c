@@ -21,6 +21,7 @@
     flight is only flagged, and ends silently with its attempt.  */
 
 #include "gt_delivery.h"
+#include "gt_webhook.h"
 #include <curl/curl.h>
 #include <sodium.h>
 #include <pthread.h>
@@ -426,11 +427,11 @@ s_prepare (s_engine_t *self, s_task_t *task, uint32_t attempt)
         //  timestamp: glibc serves time () from the coarse clock, a few ms
         //  behind, so the two could disagree on the second
         snprintf (timestamp, sizeof (timestamp), "%lld", (long long) (zclock_time () / 1000));
-        char signature [GT_CALLBACK_SIGNATURE_SIZE];
-        if (gt_callback_sign (secret, timestamp, request->body,
-                              strlen (request->body), signature)
-        ||  !s_header (&request->headers, "X-GarbageTruck-Timestamp: %s", timestamp)
-        ||  !s_header (&request->headers, "X-GarbageTruck-Signature: %s", signature))
+        char signature [GT_WEBHOOK_SIGNATURE_SIZE];
+        if (gt_webhook_sign (request->body, strlen (request->body),
+                             secret, timestamp, signature)
+        ||  !s_header (&request->headers, GT_WEBHOOK_TIMESTAMP_HEADER ": %s", timestamp)
+        ||  !s_header (&request->headers, GT_WEBHOOK_SIGNATURE_HEADER ": %s", signature))
             return false;
     }
     CURL *easy = request->easy;

@@ -15,7 +15,8 @@
     Delivery, per job:
     * POST url, Content-Type: application/json, Idempotency-Key,
       X-GarbageTruck-Attempt, and with a secret X-GarbageTruck-Timestamp and
-      X-GarbageTruck-Signature (v1=hex HMAC-SHA256(secret, ts "." body)).
+      X-GarbageTruck-Signature (v1=hex HMAC-SHA256(secret, ts "." body):
+      gt_webhook_sign of the C SDK, the one the receivers verify with).
       The body is rendered per attempt ("attempt" changes); signed per attempt.
     * http and https only, redirects not followed (a 3xx fails at once),
       timeout_ms covers connect + request + response.

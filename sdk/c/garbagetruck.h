@@ -8,5 +8,6 @@
 #include "gt_client.h"
 #include "gt_subscriber.h"
 #include "gt_keepalive.h"
+#include "gt_webhook.h"
 
 #endif

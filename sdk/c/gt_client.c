@@ -221,7 +221,7 @@ gt_client_new (const char *endpoint, const char *service_id)
 
     gt_client_t *self = (gt_client_t *) zmalloc (sizeof (gt_client_t));
     assert (self);
-    self->timeout = GT_CLIENT_DEFAULT_TIMEOUT;
+    self->timeout = GT_CLIENT_DEFAULT_TIMEOUT_MS;
     //  The connections are made at the first use, so that CURVE settings
     //  (gt_client_set_curve) apply to the first handshake; the endpoints'
     //  form is checked now
@@ -1212,8 +1212,8 @@ s_random_key (char key [33])
 }
 
 gt_code_t
-gt_client_create (gt_client_t *self, const gt_create_args_t *args,
-                  gt_lease_info_t *lease_out)
+gt_client_create_lease (gt_client_t *self, const gt_create_args_t *args,
+                        gt_lease_info_t *lease_out)
 {
     assert (self);
     s_clear_error (self);
@@ -1245,8 +1245,8 @@ gt_client_create (gt_client_t *self, const gt_create_args_t *args,
 }
 
 gt_code_t
-gt_client_renew (gt_client_t *self, const char *lease_id, uint64_t ttl_ms,
-                 gt_lease_info_t *lease_out)
+gt_client_renew_lease (gt_client_t *self, const char *lease_id, uint64_t ttl_ms,
+                       gt_lease_info_t *lease_out)
 {
     assert (self);
     gt_code_t code = s_check_lease_id (self, lease_id);
@@ -1401,8 +1401,8 @@ s_renew_batch_routed (gt_client_t *self, gt_msg_t *request, gt_msg_t **reply_p)
 }
 
 gt_code_t
-gt_client_renew_batch (gt_client_t *self, const char *const *lease_ids,
-                       size_t count, uint64_t ttl_ms, gt_msg_t **reply_p)
+gt_client_renew_leases (gt_client_t *self, const char *const *lease_ids,
+                        size_t count, uint64_t ttl_ms, gt_msg_t **reply_p)
 {
     assert (self);
     if (reply_p)
@@ -1431,8 +1431,8 @@ gt_client_renew_batch (gt_client_t *self, const char *const *lease_ids,
 }
 
 gt_code_t
-gt_client_release (gt_client_t *self, const char *lease_id, bool retain,
-                   gt_lease_info_t *lease_out)
+gt_client_release_lease (gt_client_t *self, const char *lease_id, bool retain,
+                         gt_lease_info_t *lease_out)
 {
     assert (self);
     gt_code_t code = s_check_lease_id (self, lease_id);
@@ -1447,7 +1447,7 @@ gt_client_release (gt_client_t *self, const char *lease_id, bool retain,
 }
 
 gt_code_t
-gt_client_get (gt_client_t *self, const char *lease_id, gt_lease_info_t *lease_out)
+gt_client_get_lease (gt_client_t *self, const char *lease_id, gt_lease_info_t *lease_out)
 {
     assert (self);
     gt_code_t code = s_check_lease_id (self, lease_id);
@@ -1459,7 +1459,7 @@ gt_client_get (gt_client_t *self, const char *lease_id, gt_lease_info_t *lease_o
 }
 
 gt_code_t
-gt_client_retry (gt_client_t *self, const char *lease_id, gt_lease_info_t *lease_out)
+gt_client_retry_cleanup (gt_client_t *self, const char *lease_id, gt_lease_info_t *lease_out)
 {
     assert (self);
     gt_code_t code = s_check_lease_id (self, lease_id);
@@ -1585,7 +1585,7 @@ s_list_cluster (gt_client_t *self, gt_msg_t *request, gt_msg_t **reply_p)
 }
 
 gt_code_t
-gt_client_list (gt_client_t *self, const gt_list_args_t *args, gt_msg_t **reply_p)
+gt_client_list_leases (gt_client_t *self, const gt_list_args_t *args, gt_msg_t **reply_p)
 {
     assert (self);
     if (reply_p)
@@ -1680,7 +1680,7 @@ gt_client_replay_shard (gt_client_t *self, unsigned shard, uint64_t after_seq,
 }
 
 gt_code_t
-gt_client_map (gt_client_t *self, gt_msg_t **reply_p)
+gt_client_shard_map (gt_client_t *self, gt_msg_t **reply_p)
 {
     assert (self);
     if (!self->routed) {
@@ -1724,7 +1724,7 @@ s_create_typed (gt_client_t *self, const char *object_id, gt_object_type_t type,
         .metadata = &metadata,
         .cleanup = cleanup_url? &cleanup: NULL
     };
-    return gt_client_create (self, &args, lease_out);
+    return gt_client_create_lease (self, &args, lease_out);
 }
 
 //  Report a missing convenience argument.

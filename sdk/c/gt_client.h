@@ -2,10 +2,11 @@
 
     Two ways to talk to the broker, over the same socket:
 
-    *  Blocking calls (gt_client_create, _renew, ... _replay): send one
-       request and wait up to the client's timeout (default 5000 ms) for
-       the reply with the same request id.  They return GT_OK or the
-       broker's error code; the broker's message is then gt_client_error().
+    *  Blocking calls (gt_client_create_lease, _renew_lease, ... _replay):
+       send one request and wait up to the client's timeout (default 5000
+       ms, GT_CLIENT_DEFAULT_TIMEOUT_MS) for the reply with the same
+       request id.  They return GT_OK or the broker's error code; the
+       broker's message is then gt_client_error().
        Replies to other request ids that arrive meanwhile (late replies of
        an earlier call that timed out, or of pipelined requests) are
        discarded, so do not mix blocking calls with pipelined requests
@@ -24,9 +25,10 @@
 
     Leases returned through a gt_lease_info_t *lease_out are deep copies
     the caller owns: free their contents with gt_lease_info_clear().  Calls
-    returning a whole reply (list, renew_batch, health, stats, replay, map) store
-    it in *reply_p (caller destroys with gt_msg_destroy); reply_p may be NULL.
-    On failure *reply_p is NULL and lease_out is left untouched.
+    returning a whole reply (list_leases, renew_leases, health, stats,
+    replay, shard_map) store it in *reply_p (caller destroys with
+    gt_msg_destroy); reply_p may be NULL.  On failure *reply_p is NULL and
+    lease_out is left untouched.
 
     Request ids come from a per-client counter starting at 1.
 
@@ -78,7 +80,9 @@
 extern "C" {
 #endif
 
-#define GT_CLIENT_DEFAULT_TIMEOUT   5000    //  ms
+//  The timeout of blocking calls until gt_client_set_timeout, in ms (the
+//  Python and Go SDKs have the same default)
+#define GT_CLIENT_DEFAULT_TIMEOUT_MS    5000
 
 typedef struct _gt_client_t gt_client_t;
 
@@ -143,7 +147,8 @@ int gt_client_set_curve (gt_client_t *self, const char *server_key, const char *
 //  Destroy the client (pending requests are dropped); nulls the pointer.
 void gt_client_destroy (gt_client_t **self_p);
 
-//  Set the timeout of blocking calls in ms (> 0); default 5000.
+//  Set the timeout of blocking calls in ms (> 0); default
+//  GT_CLIENT_DEFAULT_TIMEOUT_MS (5000).
 void gt_client_set_timeout (gt_client_t *self, int timeout_ms);
 int gt_client_timeout (gt_client_t *self);
 
@@ -176,38 +181,38 @@ uint64_t gt_client_discarded (gt_client_t *self);
 //  Blocking calls
 
 //  CREATE a lease owned by the client's service.
-gt_code_t gt_client_create (gt_client_t *self, const gt_create_args_t *args,
-                            gt_lease_info_t *lease_out);
+gt_code_t gt_client_create_lease (gt_client_t *self, const gt_create_args_t *args,
+                                  gt_lease_info_t *lease_out);
 
 //  RENEW a lease for ttl_ms, or for its own TTL when ttl_ms is 0.
-gt_code_t gt_client_renew (gt_client_t *self, const char *lease_id,
-                           uint64_t ttl_ms, gt_lease_info_t *lease_out);
+gt_code_t gt_client_renew_lease (gt_client_t *self, const char *lease_id,
+                                 uint64_t ttl_ms, gt_lease_info_t *lease_out);
 
 //  RENEW_BATCH count leases (1..10,000); ttl_ms 0 = each lease's own TTL.
 //  The per-lease outcomes are (*reply_p)->results [0 .. result_count-1].
-gt_code_t gt_client_renew_batch (gt_client_t *self, const char *const *lease_ids,
-                                 size_t count, uint64_t ttl_ms, gt_msg_t **reply_p);
+gt_code_t gt_client_renew_leases (gt_client_t *self, const char *const *lease_ids,
+                                  size_t count, uint64_t ttl_ms, gt_msg_t **reply_p);
 
 //  RELEASE a lease; with retain, the object is kept (no reclaim/cleanup)
 //  if this was its last lease.
-gt_code_t gt_client_release (gt_client_t *self, const char *lease_id,
-                             bool retain, gt_lease_info_t *lease_out);
+gt_code_t gt_client_release_lease (gt_client_t *self, const char *lease_id,
+                                   bool retain, gt_lease_info_t *lease_out);
 
 //  GET a lease by id.
-gt_code_t gt_client_get (gt_client_t *self, const char *lease_id,
-                         gt_lease_info_t *lease_out);
+gt_code_t gt_client_get_lease (gt_client_t *self, const char *lease_id,
+                               gt_lease_info_t *lease_out);
 
 //  RETRY the dead-lettered cleanup callback of a lease (any service may):
 //  it is delivered again, attempts counted from 1, same Idempotency-Key.
 //  GT_ERR_INVALID_ARGUMENT if the lease has no dead callback.
-gt_code_t gt_client_retry (gt_client_t *self, const char *lease_id,
-                           gt_lease_info_t *lease_out);
+gt_code_t gt_client_retry_cleanup (gt_client_t *self, const char *lease_id,
+                                   gt_lease_info_t *lease_out);
 
 //  LIST one page of leases; args may be NULL (everything, default page).
 //  Leases are (*reply_p)->leases [0 .. lease_count-1]; (*reply_p)->cursor
 //  is the next page's cursor, NULL on the last page.
-gt_code_t gt_client_list (gt_client_t *self, const gt_list_args_t *args,
-                          gt_msg_t **reply_p);
+gt_code_t gt_client_list_leases (gt_client_t *self, const gt_list_args_t *args,
+                                 gt_msg_t **reply_p);
 
 //  HEALTH: status, server_version, store, store_status, uptime_ms, now,
 //  active_leases in the reply.
@@ -234,7 +239,7 @@ gt_code_t gt_client_replay_shard (gt_client_t *self, unsigned shard, uint64_t af
 //  owner of a shard.  Any broker answers, in either mode.  Routed: each
 //  endpoint in turn, at most 1 s each (within the timeout), and the client
 //  routes by the answer from then on.
-gt_code_t gt_client_map (gt_client_t *self, gt_msg_t **reply_p);
+gt_code_t gt_client_shard_map (gt_client_t *self, gt_msg_t **reply_p);
 
 //  Look up a named counter in a STATS reply; returns default_value if absent.
 uint64_t gt_client_stat_value (const gt_msg_t *reply, const char *name,

@@ -4,13 +4,14 @@
     API: batches go out with gt_client_send, replies come back on the
     client's socket and are matched to the batch by rid.  A routed client
     (several endpoints, or after a MOVED) renews with blocking
-    gt_client_renew_batch calls instead, which follow the owners of the
+    gt_client_renew_leases calls instead, which follow the owners of the
     leases' shards (docs/CLUSTER.md, "Client routing"); each call is
     bounded by the earliest deadline of its leases.  All waiting is a
     zpoller timeout computed from the leases' next renewal times and
     deadlines.  */
 #include "gt_client.h"
 #include "gt_keepalive.h"
+#include "gt_jitter.h"
 
 //  One lease kept alive.
 typedef struct {
@@ -39,6 +40,7 @@ typedef struct {
     bool terminated;                //  $TERM received
     bool routed;                    //  blocking routed calls, not the pipelined API
     int timeout;                    //  the client's own timeout (a routed call's longest)
+    gt_jitter_t *jitter;            //  spreads the renewal intervals (a seed of its own)
 } s_agent_t;
 
 //  The public handle.
@@ -65,14 +67,12 @@ s_lease_destroy (void **item_p)
     *item_p = NULL;
 }
 
-//  Renewal interval: a third of the TTL, jittered by up to ±10 %.
+//  Renewal interval: a third of the TTL (GT_KEEPALIVE_TTL_FRACTION),
+//  jittered by up to ±10 % (GT_KEEPALIVE_JITTER).
 static int64_t
-s_interval (uint64_t ttl_ms)
+s_interval (s_agent_t *self, uint64_t ttl_ms)
 {
-    int64_t interval = (int64_t) (ttl_ms / 3);
-    int64_t jitter = interval / 10;
-    if (jitter > 0)
-        interval += (int64_t) (random () % (2 * jitter + 1)) - jitter;
+    int64_t interval = gt_jitter_share (self->jitter, ttl_ms, GT_KEEPALIVE_TTL_FRACTION, GT_KEEPALIVE_JITTER);
     return interval > 0? interval: 1;
 }
 
@@ -212,7 +212,7 @@ s_renew_routed (s_agent_t *self, s_lease_t **leases, size_t count)
         budget = self->timeout;
     gt_client_set_timeout (self->client, budget > 0? (int) budget: 1);
     gt_msg_t *reply = NULL;
-    gt_code_t code = gt_client_renew_batch (self->client, ids, count, ttl_ms, &reply);
+    gt_code_t code = gt_client_renew_leases (self->client, ids, count, ttl_ms, &reply);
     gt_client_set_timeout (self->client, self->timeout);
     int64_t now = zclock_mono ();
     //  Leases are looked up again: nothing else runs meanwhile, but a
@@ -236,7 +236,7 @@ s_renew_routed (s_agent_t *self, s_lease_t **leases, size_t count)
             int64_t deadline = sent_at + (int64_t) ttl_ms;
             if (deadline > lease->deadline)
                 lease->deadline = deadline;
-            lease->next_due = sent_at + s_interval (lease->ttl_ms);
+            lease->next_due = sent_at + s_interval (self, lease->ttl_ms);
         }
         else
         if (s_code_is_final (outcome) && lease->ttl_ms == ttl_ms)
@@ -309,7 +309,7 @@ s_handle_reply (s_agent_t *self, gt_msg_t *reply, int64_t now)
                 int64_t deadline = batch->sent_at + (int64_t) batch->ttl_ms;
                 if (deadline > lease->deadline)
                     lease->deadline = deadline;
-                lease->next_due = batch->sent_at + s_interval (lease->ttl_ms);
+                lease->next_due = batch->sent_at + s_interval (self, lease->ttl_ms);
             }
             else
             if (s_code_is_final (result->code))
@@ -417,7 +417,7 @@ s_handle_command (s_agent_t *self)
         int64_t now = zclock_mono ();
         lease->ttl_ms = strtoull (ttl, NULL, 10);
         lease->deadline = now + (int64_t) lease->ttl_ms;
-        lease->next_due = now + s_interval (lease->ttl_ms);
+        lease->next_due = now + s_interval (self, lease->ttl_ms);
     }
     else
     if (command && streq (command, "REMOVE") && lease_id)
@@ -445,7 +445,8 @@ s_agent (zsock_t *pipe, void *args)
     self.batches = zhashx_new ();
     zhashx_set_destructor (self.batches, s_batch_destroy);
     self.reports = zlist_new ();
-    assert (self.poller && self.leases && self.batches && self.reports);
+    self.jitter = gt_jitter_new ();
+    assert (self.poller && self.leases && self.batches && self.reports && self.jitter);
     zsock_signal (pipe, 0);
 
     while (!self.terminated) {
@@ -472,6 +473,7 @@ s_agent (zsock_t *pipe, void *args)
     while ((report = (char *) zlist_pop (self.reports)))
         free (report);
     zlist_destroy (&self.reports);
+    gt_jitter_destroy (&self.jitter);
     zhashx_destroy (&self.batches);
     zhashx_destroy (&self.leases);
     zpoller_destroy (&self.poller);

@@ -1,10 +1,14 @@
 /*  gt_keepalive.h — keeps a set of leases alive in the background.
 
     An actor (zactor) with its own DEALER connection renews each lease at
-    about a third of its TTL (with up to ±10 % jitter so that leases added
-    together spread out), grouping the leases that are due at about the
-    same time into RENEW_BATCH requests (one per TTL, up to 10,000 ids).
-    Each renewal asks for the TTL given to gt_keepalive_add.
+    about a third of its TTL (GT_KEEPALIVE_TTL_FRACTION), with up to ±10 %
+    jitter (GT_KEEPALIVE_JITTER) so that leases added together
+    spread out, grouping the leases that are due at about the same time
+    into RENEW_BATCH requests (one per TTL, up to 10,000 ids).  Each
+    renewal asks for the TTL given to gt_keepalive_add.  The jitter is
+    drawn from a random source of each keepalive's own, seeded from
+    getrandom(2): keep-alives and processes started at the same moment do
+    not renew in lockstep.  The Python and Go SDKs use the same defaults.
 
     A lease is LOST, and dropped from the set, when
       *  the broker refuses its renewal for good: LEASE_ENDED, NOT_FOUND,
@@ -44,6 +48,13 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+//  A lease is renewed every ttl * GT_KEEPALIVE_TTL_FRACTION, spread by up
+//  to ± GT_KEEPALIVE_JITTER of that (uniformly): the same values as the
+//  Python and Go SDKs' KEEPALIVE_TTL_FRACTION / KeepAliveTTLFraction and
+//  KEEPALIVE_JITTER / KeepAliveJitter (tests/sdk_defaults compares them)
+#define GT_KEEPALIVE_TTL_FRACTION       (1.0 / 3)
+#define GT_KEEPALIVE_JITTER             0.10
 
 typedef struct _gt_keepalive_t gt_keepalive_t;
 

@@ -464,7 +464,7 @@ s_get_result (s_decoder_t *self, const s_path_t *path, const msgpack_object *obj
     for (int index = LEASE_ID; index <= CODE; index++)
         if (!slots [index])
             return s_fail (self, &at [index], "required");
-    int code;
+    int code = 0;
     if (!s_get_lease_id (self, &at [LEASE_ID], slots [LEASE_ID], result->lease_id)
     ||  !s_get_name (self, &at [CODE], slots [CODE], s_code_parse, "code", &code))
         return false;

@@ -279,7 +279,7 @@ s_refresh_map (gt_subscriber_t *self)
         return;
     self->map_check_at = zclock_mono () + S_MAP_REFRESH_MS;
     gt_msg_t *map = NULL;
-    if (gt_client_map (self->client, &map) != GT_OK)
+    if (gt_client_shard_map (self->client, &map) != GT_OK)
         return;                         //  keep what we have; next time
     self->cluster = map->cluster;
     bool added = false;

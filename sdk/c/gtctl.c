@@ -14,6 +14,7 @@
     before --count events.  Durations (--ttl, --retry-delay, --timeout) are
     seconds and accept fractions, and messages say seconds too.  */
 #include "gtctl_print.h"
+#include "gt_jitter.h"
 #include <getopt.h>
 #include <math.h>
 
@@ -456,7 +457,7 @@ s_cmd_create (gtctl_t *self, gt_client_t *client)
     };
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
-    gt_code_t code = gt_client_create (client, &args, &lease);
+    gt_code_t code = gt_client_create_lease (client, &args, &lease);
     if (code != GT_OK)
         return s_call_error (client, code);
     s_show_lease (self, &lease, true);
@@ -473,15 +474,15 @@ s_cmd_lease (gtctl_t *self, gt_client_t *client)
     memset (&lease, 0, sizeof (lease));
     gt_code_t code;
     if (streq (self->command, "renew"))
-        code = gt_client_renew (client, lease_id, self->ttl_ms, &lease);
+        code = gt_client_renew_lease (client, lease_id, self->ttl_ms, &lease);
     else
     if (streq (self->command, "release"))
-        code = gt_client_release (client, lease_id, (self->given & OPT_RETAIN) != 0, &lease);
+        code = gt_client_release_lease (client, lease_id, (self->given & OPT_RETAIN) != 0, &lease);
     else
     if (streq (self->command, "retry"))
-        code = gt_client_retry (client, lease_id, &lease);
+        code = gt_client_retry_cleanup (client, lease_id, &lease);
     else
-        code = gt_client_get (client, lease_id, &lease);
+        code = gt_client_get_lease (client, lease_id, &lease);
     if (code != GT_OK)
         return s_call_error (client, code);
     if (!self->json && streq (self->command, "get"))
@@ -608,7 +609,7 @@ s_cmd_list (gtctl_t *self, gt_client_t *client)
     int rc = GTCTL_EXIT_OK;
     while (true) {
         gt_msg_t *reply;
-        gt_code_t code = gt_client_list (client, &args, &reply);
+        gt_code_t code = gt_client_list_leases (client, &args, &reply);
         if (code != GT_OK) {
             rc = s_call_error (client, code);
             break;
@@ -839,7 +840,7 @@ static int
 s_cmd_cluster (gtctl_t *self, gt_client_t *client)
 {
     gt_msg_t *reply;
-    gt_code_t code = gt_client_map (client, &reply);
+    gt_code_t code = gt_client_shard_map (client, &reply);
     return s_show_reply (self, client, code, reply, gtctl_print_map);
 }
 
@@ -864,10 +865,12 @@ s_renewal_final (gt_code_t code)
         || code == GT_ERR_PERMISSION_DENIED || code == GT_ERR_INVALID_ARGUMENT;
 }
 
-//  keepalive: renew one lease at a third of its TTL until SIGINT/SIGTERM,
-//  one line per renewal.  A renewal that fails for a while (a failover)
-//  is retried until the lease's deadline; a refusal or the deadline
-//  passing is a loss (exit 1).  --release-on-exit releases it at the end.
+//  keepalive: renew one lease at a third of its TTL, ±10 % (as gt_keepalive:
+//  GT_KEEPALIVE_TTL_FRACTION, GT_KEEPALIVE_JITTER, a gt_jitter of its
+//  own) until SIGINT/SIGTERM, one line per renewal.  A renewal that fails
+//  for a while (a failover) is retried until the lease's deadline; a
+//  refusal or the deadline passing is a loss (exit 1).  --release-on-exit
+//  releases it at the end.
 static int
 s_cmd_keepalive (gtctl_t *self, gt_client_t *client)
 {
@@ -877,6 +880,7 @@ s_cmd_keepalive (gtctl_t *self, gt_client_t *client)
     //  for, else the timeout
     int64_t deadline = start + (int64_t) (self->ttl_ms? self->ttl_ms: (uint64_t) self->timeout_ms);
     int64_t next = start;               //  the first renewal at once
+    gt_jitter_t *jitter = gt_jitter_new ();
     int rc = GTCTL_EXIT_OK;
     while (s_sleep_until (next)) {
         int64_t sent_at = zclock_mono ();
@@ -892,7 +896,7 @@ s_cmd_keepalive (gtctl_t *self, gt_client_t *client)
         gt_client_set_timeout (client, budget < self->timeout_ms? (int) budget: self->timeout_ms);
         gt_lease_info_t lease;
         memset (&lease, 0, sizeof (lease));
-        gt_code_t code = gt_client_renew (client, lease_id, self->ttl_ms, &lease);
+        gt_code_t code = gt_client_renew_lease (client, lease_id, self->ttl_ms, &lease);
         gt_client_set_timeout (client, self->timeout_ms);
         if (code == GT_OK) {
             if (self->json)
@@ -904,7 +908,7 @@ s_cmd_keepalive (gtctl_t *self, gt_client_t *client)
             //  The renewal counts from before it was sent: never later
             //  than the broker's deadline
             deadline = sent_at + (int64_t) lease.ttl_ms;
-            next = sent_at + (int64_t) (lease.ttl_ms / 3);
+            next = sent_at + gt_jitter_share (jitter, lease.ttl_ms, GT_KEEPALIVE_TTL_FRACTION, GT_KEEPALIVE_JITTER);
             gt_lease_info_clear (&lease);
             continue;
         }
@@ -920,12 +924,13 @@ s_cmd_keepalive (gtctl_t *self, gt_client_t *client)
         //  UNAVAILABLE, TRY_AGAIN, ...: again soon, until the deadline
         next = zclock_mono () + 100;
     }
+    gt_jitter_destroy (&jitter);
     if (rc == GTCTL_EXIT_OK && (self->given & OPT_RELEASE_ON_EXIT)) {
         //  Stopped by a signal: release, the signal is handled
         zsys_interrupted = 0;
         gt_lease_info_t lease;
         memset (&lease, 0, sizeof (lease));
-        gt_code_t code = gt_client_release (client, lease_id, false, &lease);
+        gt_code_t code = gt_client_release_lease (client, lease_id, false, &lease);
         if (code != GT_OK)
             return s_call_error (client, code);
         s_show_lease (self, &lease, false);
@@ -1051,9 +1056,9 @@ static const s_command_t s_commands [] = {
       1, 1, true, false, "lease id", NULL,
       "keepalive ID --service SVC [--ttl S] [--release-on-exit]",
       "renew a lease until SIGINT/SIGTERM",
-      "Renews the lease at a third of its TTL until SIGINT or SIGTERM, one line per\n"
-      "renewal: ID expires_at MS (with --json, the lease).  A renewal that fails for\n"
-      "a while (a failover) is retried until the lease's deadline.\n"
+      "Renews the lease at a third of its TTL (±10 %) until SIGINT or SIGTERM, one\n"
+      "line per renewal: ID expires_at MS (with --json, the lease).  A renewal that\n"
+      "fails for a while (a failover) is retried until the lease's deadline.\n"
       "  --service SVC      the owning service (default $GT_SERVICE)\n"
       "  --ttl S            the TTL each renewal asks for; default: the lease's own\n"
       "  --release-on-exit  release the lease when stopped (prints its RELEASED line)\n"
@@ -1438,7 +1443,7 @@ main (int argc, char *argv [])
     self.endpoint_origin = env_endpoint && *env_endpoint? "$GT_ENDPOINT": "the default";
     self.events = env_events && *env_events? env_events: NULL;
     self.events_origin = "$GT_EVENTS_ENDPOINT";
-    self.timeout_ms = GT_CLIENT_DEFAULT_TIMEOUT;
+    self.timeout_ms = GT_CLIENT_DEFAULT_TIMEOUT_MS;
     self.meta = (gt_meta_entry_t *) calloc ((size_t) argc + 1, sizeof (gt_meta_entry_t));
     char **words = (char **) calloc ((size_t) argc + 1, sizeof (char *));
     assert (self.meta && words);

@@ -14,10 +14,6 @@ import (
 	zmq "github.com/pebbe/zmq4"
 )
 
-// DefaultTimeout is the per-call timeout used when neither the call's context
-// nor WithTimeout sets one.
-const DefaultTimeout = 10 * time.Second
-
 // Option configures a Client.
 type Option func(*options)
 

@@ -18,13 +18,15 @@
 // concurrent use by many goroutines: requests are pipelined over one
 // connection and matched to their replies by request id. Every call takes a
 // context.Context and honours its deadline and cancellation; a default
-// per-call timeout applies when the context has none ([WithTimeout]).
+// per-call timeout ([DefaultTimeout], 5 s, or [WithTimeout]) applies when the
+// context has none.
 //
 // # Keep-alive
 //
-// [Client.Hold] creates a lease and keeps it alive in the background; one
-// keeper goroutine per Client renews all held leases together with
-// RENEW_BATCH. [Held.Done] is closed when the lease is lost or released.
+// [Client.Hold] creates a lease and keeps it alive in the background,
+// renewing it every third of its TTL give or take 10 % ([KeepAliveTTLFraction],
+// [KeepAliveJitter]); one keeper goroutine per Client renews all held leases
+// together with RENEW_BATCH. [Held.Done] is closed when the lease is lost or released.
 //
 // # Events
 //

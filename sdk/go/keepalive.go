@@ -50,11 +50,12 @@ type batchOutcome struct {
 
 // Hold creates a lease and keeps it alive in the background until it is
 // released with Held.Release, lost, or the Client is closed. ctx bounds the
-// creation only. Renewals happen about every TTL/3 (with jitter), batched with
-// the client's other held leases. They go through the client, so with
-// several brokers they follow the owner of the lease's shard through a
-// failover; a renewal that keeps failing is retried until the lease's own
-// deadline, after which the lease is reported lost.
+// creation only. Renewals happen every TTL/3 give or take 10 %
+// (KeepAliveTTLFraction, KeepAliveJitter), batched with the client's other
+// held leases. They go through the client, so with several brokers they
+// follow the owner of the lease's shard through a failover; a renewal that
+// keeps failing is retried until the lease's own deadline, after which the
+// lease is reported lost.
 func (c *Client) Hold(ctx context.Context, req CreateRequest) (*Held, error) {
 	sentAt := time.Now()
 	lease, err := c.CreateLease(ctx, req)
@@ -90,10 +91,16 @@ func (c *Client) Hold(ctx context.Context, req CreateRequest) (*Held, error) {
 	return h, nil
 }
 
-// renewInterval is TTL/3 with ±15 % jitter, so that many holders do not
-// renew in lockstep.
+// renewInterval is TTL/3 (KeepAliveTTLFraction) give or take 10 %
+// (KeepAliveJitter), so that many holders do not renew in lockstep.
 func renewInterval(ttl time.Duration) time.Duration {
-	return time.Duration(float64(ttl) / 3 * (0.85 + 0.3*rand.Float64()))
+	return jitteredInterval(ttl, rand.Float64())
+}
+
+// jitteredInterval is renewInterval for a draw u in [0, 1): u = 0 gives the
+// shortest interval, u = 0.5 a third of the TTL exactly.
+func jitteredInterval(ttl time.Duration, u float64) time.Duration {
+	return time.Duration(float64(ttl) * KeepAliveTTLFraction * (1 + KeepAliveJitter*(2*u-1)))
 }
 
 // retryInterval is how soon a failed renewal is retried.

@@ -195,3 +195,29 @@ func TestHoldBatchesRenewals(t *testing.T) {
 		}
 	}
 }
+
+// The shared keep-alive schedule (issue 15): TTL/3 give or take 10 %, the
+// same in every SDK.
+func TestRenewIntervalIsAThirdGiveOrTakeTenPercent(t *testing.T) {
+	ttl := 3 * time.Second
+	for _, c := range []struct {
+		u    float64
+		want time.Duration
+	}{{0, 900 * time.Millisecond}, {0.5, time.Second}, {1, 1100 * time.Millisecond}} {
+		got := jitteredInterval(ttl, c.u)
+		if d := got - c.want; d < -time.Microsecond || d > time.Microsecond {
+			t.Errorf("jitteredInterval(%v, %v) = %v, want %v", ttl, c.u, got, c.want)
+		}
+	}
+	lo, hi := ttl, time.Duration(0)
+	for range 2000 {
+		d := renewInterval(ttl)
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if lo < 900*time.Millisecond || hi > 1100*time.Millisecond || lo > 950*time.Millisecond || hi < 1050*time.Millisecond {
+		t.Errorf("renewInterval(%v) over 2000 draws: [%v, %v], want spread over [0.9 s, 1.1 s]", ttl, lo, hi)
+	}
+	if DefaultTimeout != 5*time.Second || KeepAliveTTLFraction != 1.0/3 || KeepAliveJitter != 0.10 {
+		t.Errorf("defaults %v %v %v", DefaultTimeout, KeepAliveTTLFraction, KeepAliveJitter)
+	}
+}

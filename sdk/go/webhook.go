@@ -30,8 +30,12 @@ const (
 )
 
 // DefaultTolerance is how far a callback's timestamp may be from the
-// receiver's clock for CallbackHandler.
-const DefaultTolerance = 5 * time.Minute
+// receiver's clock, either way, for CallbackHandler: 300 s, as the C SDK's
+// GT_WEBHOOK_DEFAULT_TOLERANCE_S and the Python SDK's
+// webhook.DEFAULT_TOLERANCE.
+const (
+	DefaultTolerance = 5 * time.Minute
+)
 
 // maxCallbackBody bounds the callback bodies CallbackHandler reads.
 const maxCallbackBody = 1 << 20

@@ -43,7 +43,7 @@ void gt_metrics_http_test (bool verbose);
 //  store: the seam and the memory store
 void gt_store_test (bool verbose);
 void gt_shard_map_test (bool verbose);
-//  delivery: jobs, bodies, signatures, the cleanup URL policy
+//  delivery: jobs, bodies, the cleanup URL policy
 void gt_callback_test (bool verbose);
 //  delivery: the HTTP engine against the HTTP test server (gthttptest)
 void gt_delivery_test (bool verbose);

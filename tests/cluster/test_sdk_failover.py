@@ -13,7 +13,7 @@ For each SDK, one test:
   client given both endpoints; a subscriber of the same SDK, also given both
   endpoints, follows every shard from seq 1 (so it owes every event the
   database has, whatever the SUB sockets' joining time);
-  - Python: in-process, Client.lease (HeldLease) and Subscriber;
+  - Python: in-process, Client.hold (HeldLease) and Subscriber;
   - Go: tests/cluster/goclient (Client.Hold and Client.Subscribe), built
     once (modules from the cache or the Go module proxy), printing JSON lines;
   - C: one `gtctl keepalive` per lease (created by the tests' own Router)
@@ -252,7 +252,7 @@ class PythonSide:
         self.threads[-1].start()
         self.client = Client(self.cluster.endpoints, service_id="py-svc", timeout=5.0)
         for object_id in objects:
-            held = self.stack.enter_context(self.client.lease(object_id, ttl=TTL_S, on_lost=self._on_lost))
+            held = self.stack.enter_context(self.client.hold(object_id, ttl=TTL_S, on_lost=self._on_lost))
             self.held.append(held)
             with self.lock:
                 self.acks[held.lease_id] = []

@@ -49,14 +49,14 @@ s_requests (gt_client_t *client)
         .ttl_ms = 60000
     };
     gt_lease_info_t created = { .state = GT_STATE_COUNT_ };
-    code = gt_client_create (client, &args, &created);
+    code = gt_client_create_lease (client, &args, &created);
     if (code != GT_OK)
         return s_fail (client, "CREATE", code);
     printf ("embed: CREATE %s\n", created.id);
 
     int rc = 1;
     gt_lease_info_t got = { .state = GT_STATE_COUNT_ };
-    code = gt_client_get (client, created.id, &got);
+    code = gt_client_get_lease (client, created.id, &got);
     if (code != GT_OK)
         s_fail (client, "GET", code);
     else

@@ -73,29 +73,29 @@ gt_client_test (bool verbose)
     gt_client_t *client = gt_client_new (endpoint, "test-service");
     assert (client);
     assert (streq (gt_client_service_id (client), "test-service"));
-    assert (gt_client_timeout (client) == GT_CLIENT_DEFAULT_TIMEOUT);
+    assert (gt_client_timeout (client) == GT_CLIENT_DEFAULT_TIMEOUT_MS);
     assert (streq (gt_client_error (client), ""));
 
     //  Local argument validation: no request is sent
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
-    assert (gt_client_renew (client, "xyz", 0, &lease) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_renew_lease (client, "xyz", 0, &lease) == GT_ERR_INVALID_ARGUMENT);
     assert (strstr (gt_client_error (client), "xyz"));
     assert (!gt_client_timed_out (client));
-    assert (gt_client_get (client, NULL, &lease) == GT_ERR_INVALID_ARGUMENT);
-    assert (gt_client_release (client, "0123456789ABCDEF0123456789abcdef", false, NULL)
+    assert (gt_client_get_lease (client, NULL, &lease) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_release_lease (client, "0123456789ABCDEF0123456789abcdef", false, NULL)
             == GT_ERR_INVALID_ARGUMENT);
     gt_create_args_t no_object = { .ttl_ms = 1000 };
-    assert (gt_client_create (client, &no_object, NULL) == GT_ERR_INVALID_ARGUMENT);
-    assert (gt_client_create (client, NULL, NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_create_lease (client, &no_object, NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_create_lease (client, NULL, NULL) == GT_ERR_INVALID_ARGUMENT);
     gt_msg_t sentinel;
     gt_msg_t *reply = &sentinel;        //  must be reset to NULL
-    assert (gt_client_renew_batch (client, NULL, 0, 0, &reply) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_renew_leases (client, NULL, 0, 0, &reply) == GT_ERR_INVALID_ARGUMENT);
     assert (reply == NULL);
     const char *bad_batch [] = { "00000000000000000000000000000001", "nope" };
-    assert (gt_client_renew_batch (client, bad_batch, 2, 0, NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_renew_leases (client, bad_batch, 2, 0, NULL) == GT_ERR_INVALID_ARGUMENT);
     gt_list_args_t big_page = { .limit = GT_MAX_PAGE + 1 };
-    assert (gt_client_list (client, &big_page, NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_list_leases (client, &big_page, NULL) == GT_ERR_INVALID_ARGUMENT);
     assert (gt_client_replay (client, 0, GT_MAX_PAGE + 1, NULL) == GT_ERR_INVALID_ARGUMENT);
     assert (gt_client_create_db_row_lease (client, "users", NULL, 0, NULL, NULL)
             == GT_ERR_INVALID_ARGUMENT);
@@ -192,7 +192,7 @@ gt_client_test (bool verbose)
     //  A request nobody answers times out within the timeout, distinctly
     gt_client_set_timeout (client, 100);
     int64_t start = zclock_mono ();
-    assert (gt_client_get (client, "0123456789abcdef0123456789abcdef", &lease)
+    assert (gt_client_get_lease (client, "0123456789abcdef0123456789abcdef", &lease)
             == GT_ERR_UNAVAILABLE);
     int64_t elapsed = zclock_mono () - start;
     assert (elapsed >= 100);
@@ -233,7 +233,7 @@ gt_client_test (bool verbose)
     gt_broker_info_add_shard (&scripted->brokers [0], 200);
     gt_test_router_send (router, routing, scripted);
     gt_msg_destroy (&scripted);
-    assert (gt_client_map (client, &reply) == GT_OK);
+    assert (gt_client_shard_map (client, &reply) == GT_OK);
     assert (reply->cluster && reply->map_version == 514 && reply->broker_count == 1);
     assert (streq (gt_msg_shard_owner (reply, 200)->endpoint, "tcp://10.0.0.1:50051"));
     assert (gt_msg_shard_owner (reply, 201) == NULL);
@@ -276,7 +276,7 @@ gt_client_test (bool verbose)
     scripted->retry_ms = 100;
     gt_test_router_send (router, routing, scripted);
     gt_msg_destroy (&scripted);
-    assert (gt_client_get (client, "0123456789abcdef0123456789abcdef", NULL) == GT_ERR_TRY_AGAIN);
+    assert (gt_client_get_lease (client, "0123456789abcdef0123456789abcdef", NULL) == GT_ERR_TRY_AGAIN);
     assert (gt_client_error_shard (client) == 1 && gt_client_error_retry_ms (client) == 100);
     assert (gt_client_error_owner (client) == NULL && gt_client_error_map_version (client) == 0);
     received = gt_test_router_recv (router, -1, &routing2);

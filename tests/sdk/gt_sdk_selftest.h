@@ -3,7 +3,8 @@
     They live here, in the test-only library gtsdktest, and not in the
     library itself: an installed libgarbagetruck carries no test code.
     Each uses the public API only (plus the scripted ROUTER of
-    gt_test_router.h); failures are asserts.  */
+    gt_test_router.h), but gt_jitter_test, whose module is private to the
+    library; failures are asserts.  */
 #ifndef GT_SDK_SELFTEST_H_INCLUDED
 #define GT_SDK_SELFTEST_H_INCLUDED
 
@@ -25,6 +26,12 @@ void gt_client_test (bool verbose);
 void gt_subscriber_test (bool verbose);
 //  gt_keepalive against a scripted ROUTER
 void gt_keepalive_test (bool verbose);
+//  gt_jitter (private to the library, the keep-alive's jitter): bounds, and
+//  two sources made at once draw different intervals
+void gt_jitter_test (bool verbose);
+//  gt_webhook: known signatures (one computed with the Python SDK), the
+//  callback vectors of proto-spec/vectors/callbacks, what verify refuses
+void gt_webhook_test (bool verbose);
 
 #ifdef __cplusplus
 }

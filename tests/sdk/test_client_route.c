@@ -411,7 +411,7 @@ s_test_moved (void)
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
     int64_t start = zclock_mono ();
-    assert (gt_client_get (client, lease_id, &lease) == GT_OK);
+    assert (gt_client_get_lease (client, lease_id, &lease) == GT_OK);
     assert (zclock_mono () - start < 1000);                 //  at once, no backoff
     assert (streq (lease.id, lease_id));
     gt_lease_info_clear (&lease);
@@ -424,7 +424,7 @@ s_test_moved (void)
 
     //  The map is refreshed before the next call; redirects end after 5
     atomic_store (&script->phase, 1);
-    assert (gt_client_get (client, lease_id, NULL) == GT_ERR_MOVED);
+    assert (gt_client_get_lease (client, lease_id, NULL) == GT_ERR_MOVED);
     assert (gt_client_error_shard (client) == 7);
     assert (gt_client_error_map_version (client) == 2);
     assert (s_count (script, -1, GT_CMD_MAP) == 2);
@@ -433,7 +433,7 @@ s_test_moved (void)
 
     //  With one endpoint and routing off (the default), MOVED is the answer
     client = gt_client_new (script->endpoints [0], "svc");
-    assert (gt_client_get (client, lease_id, NULL) == GT_ERR_MOVED);
+    assert (gt_client_get_lease (client, lease_id, NULL) == GT_ERR_MOVED);
     assert (streq (gt_client_error_owner (client), script->endpoints [1]));
     assert (gt_client_endpoint_count (client) == 1);
     assert (s_count (script, -1, GT_CMD_MAP) == 2);         //  no MAP
@@ -481,7 +481,7 @@ s_test_try_again (void)
     s_lease_id (lease_id, 200, 'b');
     //  The retry_ms hint: 150 ms, twice
     int64_t start = zclock_mono ();
-    assert (gt_client_renew (client, lease_id, 0, NULL) == GT_OK);
+    assert (gt_client_renew_lease (client, lease_id, 0, NULL) == GT_OK);
     int64_t elapsed = zclock_mono () - start;
     assert (elapsed >= 300);
     assert (s_count (script, 0, GT_CMD_RENEW) == 3 && s_count (script, 1, GT_CMD_RENEW) == 0);
@@ -491,7 +491,7 @@ s_test_try_again (void)
     atomic_store (&script->phase, 1);
     atomic_store (&script->counter, 0);
     start = zclock_mono ();
-    assert (gt_client_renew (client, lease_id, 0, NULL) == GT_OK);
+    assert (gt_client_renew_lease (client, lease_id, 0, NULL) == GT_OK);
     elapsed = zclock_mono () - start;
     assert (elapsed >= 300 && elapsed < 2000);
     assert (s_count (script, 0, GT_CMD_RENEW) == 6);
@@ -500,7 +500,7 @@ s_test_try_again (void)
     atomic_store (&script->phase, 2);
     gt_client_set_timeout (client, 700);
     start = zclock_mono ();
-    assert (gt_client_renew (client, lease_id, 0, NULL) == GT_ERR_TRY_AGAIN);
+    assert (gt_client_renew_lease (client, lease_id, 0, NULL) == GT_ERR_TRY_AGAIN);
     elapsed = zclock_mono () - start;
     assert (elapsed >= 600 && elapsed < 1500);
     assert (gt_client_error_shard (client) == 200);
@@ -549,7 +549,7 @@ s_test_silent_first (void)
     char lease_id [GT_LEASE_ID_LEN + 1];
     s_lease_id (lease_id, 3, 'd');
     int64_t start = zclock_mono ();
-    assert (gt_client_get (client, lease_id, NULL) == GT_OK);
+    assert (gt_client_get_lease (client, lease_id, NULL) == GT_OK);
     int64_t elapsed = zclock_mono () - start;
     assert (elapsed >= 1000 && elapsed < 3000);             //  one MAP attempt of 1 s lost
     assert (s_count (script, 0, GT_CMD_MAP) == 1 && s_count (script, 1, GT_CMD_MAP) == 1);
@@ -559,7 +559,7 @@ s_test_silent_first (void)
     assert (gt_client_health (client, NULL) == GT_OK);
     assert (zclock_mono () - start < 500);
     //  A RETRY is not sent again: its attempt waits past 1 s
-    assert (gt_client_retry (client, lease_id, NULL) == GT_OK);
+    assert (gt_client_retry_cleanup (client, lease_id, NULL) == GT_OK);
     assert (s_count (script, -1, GT_CMD_RETRY) == 1);
     gt_client_destroy (&client);
 
@@ -570,7 +570,7 @@ s_test_silent_first (void)
     client = gt_client_new (endpoints, "svc");
     assert (client && gt_client_endpoint_count (client) == 2);
     start = zclock_mono ();
-    assert (gt_client_get (client, lease_id, NULL) == GT_OK);
+    assert (gt_client_get_lease (client, lease_id, NULL) == GT_OK);
     assert (zclock_mono () - start < 1000);
     gt_client_destroy (&client);
 
@@ -581,7 +581,7 @@ s_test_silent_first (void)
     client = gt_client_new (endpoints, "svc");
     gt_client_set_timeout (client, 1500);
     start = zclock_mono ();
-    assert (gt_client_get (client, lease_id, NULL) == GT_ERR_UNAVAILABLE);
+    assert (gt_client_get_lease (client, lease_id, NULL) == GT_ERR_UNAVAILABLE);
     assert (gt_client_timed_out (client));
     assert (strstr (gt_client_error (client), "within 1500 ms"));
     elapsed = zclock_mono () - start;
@@ -624,22 +624,22 @@ s_test_idempotency (void)
 
     //  One endpoint: as given (none)
     gt_client_t *client = gt_client_new (script->endpoints [0], "svc");
-    assert (gt_client_create (client, &args, NULL) == GT_OK);
+    assert (gt_client_create_lease (client, &args, NULL) == GT_OK);
     s_logged_t entry;
     assert (s_logged (script, GT_CMD_CREATE, 0, &entry) && !entry.has_key);
     gt_client_destroy (&client);
 
     //  Two endpoints: a random key; the caller's is kept
     client = s_client_of (script, 2);
-    assert (gt_client_create (client, &args, NULL) == GT_OK);
+    assert (gt_client_create_lease (client, &args, NULL) == GT_OK);
     assert (s_logged (script, GT_CMD_CREATE, 1, &entry) && entry.has_key && s_hex32 (entry.key));
     char first [GT_MAX_IDEMPOTENCY_KEY + 1];
     snprintf (first, sizeof (first), "%s", entry.key);
-    assert (gt_client_create (client, &args, NULL) == GT_OK);
+    assert (gt_client_create_lease (client, &args, NULL) == GT_OK);
     assert (s_logged (script, GT_CMD_CREATE, 2, &entry) && s_hex32 (entry.key));
     assert (!streq (entry.key, first));                     //  one per CREATE
     args.idempotency_key = "mine";
-    assert (gt_client_create (client, &args, NULL) == GT_OK);
+    assert (gt_client_create_lease (client, &args, NULL) == GT_OK);
     assert (s_logged (script, GT_CMD_CREATE, 3, &entry) && streq (entry.key, "mine"));
 
     //  No reply to the first attempt: sent again after 1 s, same key
@@ -648,7 +648,7 @@ s_test_idempotency (void)
     int64_t start = zclock_mono ();
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
-    assert (gt_client_create (client, &args, &lease) == GT_OK);
+    assert (gt_client_create_lease (client, &args, &lease) == GT_OK);
     assert (zclock_mono () - start >= 1000);
     gt_lease_info_clear (&lease);
     s_logged_t second;
@@ -687,14 +687,14 @@ s_test_release_repeat (void)
     s_lease_id (lease_id, 99, 'e');
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
-    assert (gt_client_release (client, lease_id, false, &lease) == GT_OK);
+    assert (gt_client_release_lease (client, lease_id, false, &lease) == GT_OK);
     assert (streq (lease.id, lease_id) && lease.state == GT_STATE_RELEASED);
     gt_lease_info_clear (&lease);
     assert (s_count (script, 0, GT_CMD_RELEASE) == 2 && s_count (script, 0, GT_CMD_GET) == 1);
 
     //  On the first attempt it is the answer
     atomic_store (&script->phase, 1);
-    assert (gt_client_release (client, lease_id, false, &lease) == GT_ERR_LEASE_ENDED);
+    assert (gt_client_release_lease (client, lease_id, false, &lease) == GT_ERR_LEASE_ENDED);
     assert (s_count (script, 0, GT_CMD_RELEASE) == 3 && s_count (script, 0, GT_CMD_GET) == 1);
     gt_client_destroy (&client);
     s_script_destroy (&script);
@@ -774,7 +774,7 @@ s_test_renew_batch (void)
     }
     gt_msg_t *reply;
     int64_t start = zclock_mono ();
-    assert (gt_client_renew_batch (client, id_list, count, 5000, &reply) == GT_OK);
+    assert (gt_client_renew_leases (client, id_list, count, 5000, &reply) == GT_OK);
     assert (zclock_mono () - start < 2000);
     assert (reply->result_count == count);
     for (size_t index = 0; index < count; index++) {
@@ -847,7 +847,7 @@ s_test_list_cluster (void)
     do {
         gt_list_args_t args = { .limit = 3, .cursor = cursor };
         gt_msg_t *reply;
-        assert (gt_client_list (client, &args, &reply) == GT_OK);
+        assert (gt_client_list_leases (client, &args, &reply) == GT_OK);
         seen += reply->lease_count;
         free (cursor);
         cursor = reply->cursor? strdup (reply->cursor): NULL;
@@ -858,11 +858,11 @@ s_test_list_cluster (void)
     assert (s_count (script, 0, GT_CMD_LIST) >= 2 && s_count (script, 1, GT_CMD_LIST) >= 1);
     //  One page of 100: all five
     gt_msg_t *reply;
-    assert (gt_client_list (client, NULL, &reply) == GT_OK);
+    assert (gt_client_list_leases (client, NULL, &reply) == GT_OK);
     assert (reply->lease_count == 2 && reply->cursor);      //  router 0's page had a cursor
     gt_msg_destroy (&reply);
     gt_list_args_t bad = { .cursor = "not-ours" };
-    assert (gt_client_list (client, &bad, NULL) == GT_ERR_INVALID_ARGUMENT);
+    assert (gt_client_list_leases (client, &bad, NULL) == GT_ERR_INVALID_ARGUMENT);
     gt_client_destroy (&client);
     s_script_destroy (&script);
     printf ("OK\n");
@@ -1100,7 +1100,7 @@ s_test_broker (void)
     gt_client_t *client = gt_client_new (endpoints, "route-service");
     assert (client && gt_client_routed (client));
     gt_msg_t *map;
-    assert (gt_client_map (client, &map) == GT_OK);
+    assert (gt_client_shard_map (client, &map) == GT_OK);
     assert (!map->cluster && map->broker_count == 1);
     assert (streq (map->brokers [0].endpoint, broker->requests));
     assert (streq (map->brokers [0].events_endpoint, broker->events));
@@ -1112,28 +1112,28 @@ s_test_broker (void)
     gt_lease_info_t lease;
     memset (&lease, 0, sizeof (lease));
     gt_create_args_t args = { .object_id = "routed-object", .ttl_ms = 60000 };
-    assert (gt_client_create (client, &args, &lease) == GT_OK);
+    assert (gt_client_create_lease (client, &args, &lease) == GT_OK);
     char lease_id [GT_LEASE_ID_LEN + 1];
     memcpy (lease_id, lease.id, sizeof (lease_id));
     gt_lease_info_clear (&lease);
     //  The auto key makes CREATE idempotent only per call: a second CREATE
     //  is another lease
-    assert (gt_client_create (client, &args, &lease) == GT_OK);
+    assert (gt_client_create_lease (client, &args, &lease) == GT_OK);
     assert (!streq (lease.id, lease_id));
     char second_id [GT_LEASE_ID_LEN + 1];
     memcpy (second_id, lease.id, sizeof (second_id));
     gt_lease_info_clear (&lease);
-    assert (gt_client_renew (client, lease_id, 30000, &lease) == GT_OK);
+    assert (gt_client_renew_lease (client, lease_id, 30000, &lease) == GT_OK);
     assert (lease.renewals == 1);
     gt_lease_info_clear (&lease);
     const char *ids [] = { lease_id, second_id };
     gt_msg_t *reply;
-    assert (gt_client_renew_batch (client, ids, 2, 0, &reply) == GT_OK);
+    assert (gt_client_renew_leases (client, ids, 2, 0, &reply) == GT_OK);
     assert (reply->result_count == 2);
     assert (reply->results [0].code == GT_OK && reply->results [1].code == GT_OK);
     gt_msg_destroy (&reply);
     gt_list_args_t list = { .service_id = "route-service" };
-    assert (gt_client_list (client, &list, &reply) == GT_OK);
+    assert (gt_client_list_leases (client, &list, &reply) == GT_OK);
     assert (reply->lease_count == 2);
     gt_msg_destroy (&reply);
     assert (gt_client_health (client, NULL) == GT_OK);
@@ -1141,16 +1141,16 @@ s_test_broker (void)
     assert (gt_client_replay (client, 0, 10, &reply) == GT_OK);
     assert (reply->event_count >= 2);
     gt_msg_destroy (&reply);
-    assert (gt_client_release (client, second_id, false, NULL) == GT_OK);
+    assert (gt_client_release_lease (client, second_id, false, NULL) == GT_OK);
     //  A real LEASE_ENDED on the first attempt is the answer
-    assert (gt_client_release (client, second_id, false, NULL) == GT_ERR_LEASE_ENDED);
-    assert (gt_client_get (client, "0123456789abcdef0123456789abcdef", NULL) == GT_ERR_NOT_FOUND);
+    assert (gt_client_release_lease (client, second_id, false, NULL) == GT_ERR_LEASE_ENDED);
+    assert (gt_client_get_lease (client, "0123456789abcdef0123456789abcdef", NULL) == GT_ERR_NOT_FOUND);
 
     //  A keepalive through the same endpoints holds a short lease
     gt_keepalive_t *keepalive = gt_keepalive_new (endpoints, "route-service");
     args.object_id = "kept";
     args.ttl_ms = 300;
-    assert (gt_client_create (client, &args, &lease) == GT_OK);
+    assert (gt_client_create_lease (client, &args, &lease) == GT_OK);
     char kept_id [GT_LEASE_ID_LEN + 1];
     memcpy (kept_id, lease.id, sizeof (kept_id));
     gt_lease_info_clear (&lease);
@@ -1172,7 +1172,7 @@ s_test_broker (void)
     }
     assert (renewals == 3);
     assert (gt_subscriber_events_endpoint_count (subscriber) == 1);
-    assert (gt_client_get (client, kept_id, &lease) == GT_OK);
+    assert (gt_client_get_lease (client, kept_id, &lease) == GT_OK);
     assert (lease.state == GT_STATE_ACTIVE);
     gt_lease_info_clear (&lease);
     s_assert_none_lost (keepalive);

@@ -1,9 +1,10 @@
 """Keep-alive: hold a lease for as long as a job runs, however long that is.
 
-``client.lease(...)`` creates the lease, renews it in the background (about
-every TTL/3, batched with every other lease this client holds) and releases
-it when the block ends.  If the lease is lost, ``on_lost`` is called and
-``held.lost`` is set: stop touching the object, someone may reclaim it.
+``client.hold(...)`` creates the lease, renews it in the background (every
+TTL/3 give or take 10 %, batched with every other lease this client holds)
+and releases it when the block ends.  If the lease is lost, ``on_lost`` is
+called and ``held.lost`` is set: stop touching the object, someone may
+reclaim it.
 
     GT_ENDPOINT=tcp://127.0.0.1:50051 python keepalive.py
 """
@@ -25,7 +26,7 @@ def main() -> None:
         stop.set()
 
     with Client(ENDPOINT, service_id="report-service") as client:
-        with client.lease("/tmp/report.csv", ttl=TTL, object_type=ObjectType.TEMPORARY_FILE, on_lost=on_lost) as held:
+        with client.hold("/tmp/report.csv", ObjectType.TEMPORARY_FILE, TTL, on_lost=on_lost) as held:
             print(f"holding {held.object_id} ({held.lease_id}) with a {TTL:g} s TTL")
             # The "job": wait until the lease has been renewed twice (or lost).
             while held.renewals < 2 and not stop.wait(TTL / 10):

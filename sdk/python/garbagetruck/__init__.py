@@ -2,6 +2,7 @@
 GarbageTruck broker, keep the leases alive, release them, and follow the
 broker's events.  The wire protocol is GTLP/1 (proto-spec/GTLP.md)."""
 
+from ._defaults import DEFAULT_TIMEOUT, KEEPALIVE_JITTER, KEEPALIVE_TTL_FRACTION
 from .aio import AsyncClient
 from .client import DEFAULT_ENDPOINT, Client
 from .codec import PROTOCOL_VERSION
@@ -62,6 +63,7 @@ __all__ = [
     "Command",
     "Conflict",
     "DEFAULT_ENDPOINT",
+    "DEFAULT_TIMEOUT",
     "ENV_CLIENT_CERT",
     "ENV_SERVER_KEY",
     "Event",
@@ -71,6 +73,8 @@ __all__ = [
     "HeldLease",
     "Internal",
     "InvalidArgument",
+    "KEEPALIVE_JITTER",
+    "KEEPALIVE_TTL_FRACTION",
     "Lease",
     "LeaseEnded",
     "LeaseState",

@@ -23,6 +23,7 @@ import zmq
 import zmq.asyncio
 
 from . import _requests as rq
+from ._defaults import DEFAULT_TIMEOUT
 from ._routing import NotSent, Router, Send, Sleep, call_steps, check_endpoint, parse_endpoints, refresh_steps, renew_batch_steps
 from ._routing import list_targets, refreshed_map
 from .client import DEFAULT_ENDPOINT, Endpoints, configure_dealer
@@ -32,7 +33,7 @@ from .errors import ClientClosed, GarbageTruckError, InvalidArgument, LeaseEnded
 from .keepalive import AsyncHeldLease, TaskKeeper
 from .types import TTL, CleanupStatus, Health, Lease, LeaseState, ObjectType, RenewResult, ReplayResult, ShardMap
 
-__all__ = ["AsyncClient", "AsyncLeaseContext"]
+__all__ = ["AsyncClient", "AsyncHoldContext"]
 
 log = logging.getLogger("garbagetruck.aio")
 Timeoutish = Union[float, timedelta, None]
@@ -49,7 +50,7 @@ class AsyncClient:
         self,
         endpoint: Endpoints = DEFAULT_ENDPOINT,
         service_id: Optional[str] = None,
-        timeout: float = 5.0,
+        timeout: float = DEFAULT_TIMEOUT,
         *,
         context: Optional[zmq.asyncio.Context] = None,
         server_key: PathOrKey = None,
@@ -337,21 +338,22 @@ class AsyncClient:
 
     # -- keep-alive -------------------------------------------------------
 
-    def lease(
+    def hold(
         self,
         object_id: str,
-        ttl: Optional[TTL] = None,
         object_type: Union[ObjectType, str] = ObjectType.UNKNOWN,
-        retain_on_exit: bool = False,
-        on_lost: Optional[Any] = None,
-        *,
+        ttl: Optional[TTL] = None,
         metadata: Optional[Mapping[str, str]] = None,
         cleanup: rq.CleanupArg = None,
         idempotency_key: Optional[str] = None,
-    ) -> "AsyncLeaseContext":
-        """``async with client.lease(...) as held:`` -- see :meth:`Client.lease`.
+        *,
+        retain_on_exit: bool = False,
+        on_lost: Optional[Any] = None,
+        timeout: Timeoutish = None,
+    ) -> "AsyncHoldContext":
+        """``async with client.hold(...) as held:`` -- see :meth:`Client.hold`.
         ``on_lost`` may be a plain function or a coroutine function."""
-        return AsyncLeaseContext(
+        return AsyncHoldContext(
             self,
             dict(
                 object_id=object_id,
@@ -360,6 +362,7 @@ class AsyncClient:
                 metadata=metadata,
                 cleanup=cleanup,
                 idempotency_key=idempotency_key,
+                timeout=timeout,
             ),
             retain_on_exit,
             on_lost,
@@ -374,8 +377,8 @@ class AsyncClient:
         return await self.renew_leases(lease_ids, timeout=timeout)
 
 
-class AsyncLeaseContext:
-    """The async context manager returned by :meth:`AsyncClient.lease`."""
+class AsyncHoldContext:
+    """The async context manager returned by :meth:`AsyncClient.hold`."""
 
     def __init__(
         self, client: AsyncClient, create_args: Dict[str, Any], retain_on_exit: bool, on_lost: Any

@@ -32,6 +32,7 @@ from typing import Any, Deque, Dict, Generator, Iterator, List, Mapping, Optiona
 import zmq
 
 from . import _requests as rq
+from ._defaults import DEFAULT_TIMEOUT
 from ._routing import NotSent, Router, Sleep, call_steps, check_endpoint, parse_endpoints, refresh_steps, renew_batch_steps
 from ._routing import list_targets, refreshed_map
 from .codec import Reply, Request, decode_reply, encode_request
@@ -50,7 +51,7 @@ from .types import (
     ShardMap,
 )
 
-__all__ = ["Client", "DEFAULT_ENDPOINT", "LeaseContext"]
+__all__ = ["Client", "DEFAULT_ENDPOINT", "HoldContext"]
 
 log = logging.getLogger("garbagetruck.client")
 
@@ -322,7 +323,8 @@ class Client:
     ``service_id`` is the owner claimed by this client's leases (create,
     renew, release): a broker without CURVE requires it; with CURVE it may be
     left out, and the broker acts for the service of the client's key.
-    ``timeout`` (seconds) bounds every call unless a call passes its own
+    ``timeout`` (seconds; default ``DEFAULT_TIMEOUT``, 5 s, as in every
+    GarbageTruck SDK) bounds every call unless a call passes its own
     ``timeout=``.  Use it as a context manager, or call :meth:`close`.
 
     ``server_key`` (the broker's Z85 public key, or the path of its
@@ -346,7 +348,7 @@ class Client:
         self,
         endpoint: Endpoints = DEFAULT_ENDPOINT,
         service_id: Optional[str] = None,
-        timeout: float = 5.0,
+        timeout: float = DEFAULT_TIMEOUT,
         *,
         context: Optional[zmq.Context] = None,  # type: ignore[type-arg]
         server_key: PathOrKey = None,
@@ -564,22 +566,25 @@ class Client:
 
     # -- keep-alive -------------------------------------------------------
 
-    def lease(
+    def hold(
         self,
         object_id: str,
-        ttl: Optional[TTL] = None,
         object_type: Union[ObjectType, str] = ObjectType.UNKNOWN,
-        retain_on_exit: bool = False,
-        on_lost: Optional[Any] = None,
-        *,
+        ttl: Optional[TTL] = None,
         metadata: Optional[Mapping[str, str]] = None,
         cleanup: rq.CleanupArg = None,
         idempotency_key: Optional[str] = None,
-    ) -> "LeaseContext":
-        """``with client.lease(...) as held:`` creates a lease, keeps it alive
+        *,
+        retain_on_exit: bool = False,
+        on_lost: Optional[Any] = None,
+        timeout: Timeoutish = None,
+    ) -> "HoldContext":
+        """``with client.hold(...) as held:`` creates a lease, keeps it alive
         in the background, and releases it on exit (``retain_on_exit`` keeps
-        the object).  See :class:`~garbagetruck.keepalive.HeldLease`."""
-        return LeaseContext(
+        the object).  The arguments up to ``idempotency_key`` are those of
+        :meth:`create_lease`, in its order; ``timeout`` bounds the CREATE.
+        See :class:`~garbagetruck.keepalive.HeldLease`."""
+        return HoldContext(
             self,
             dict(
                 object_id=object_id,
@@ -588,6 +593,7 @@ class Client:
                 metadata=metadata,
                 cleanup=cleanup,
                 idempotency_key=idempotency_key,
+                timeout=timeout,
             ),
             retain_on_exit,
             on_lost,
@@ -603,8 +609,8 @@ class Client:
         return self.renew_leases(lease_ids, timeout=timeout)
 
 
-class LeaseContext:
-    """The context manager returned by :meth:`Client.lease`."""
+class HoldContext:
+    """The context manager returned by :meth:`Client.hold`."""
 
     def __init__(self, client: Client, create_args: Dict[str, Any], retain_on_exit: bool, on_lost: Any) -> None:
         self._client = client

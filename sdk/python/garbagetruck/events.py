@@ -47,6 +47,7 @@ from typing import Any, Deque, Dict, Generator, Iterator, List, Optional, Sequen
 import zmq
 import zmq.asyncio
 
+from ._defaults import DEFAULT_TIMEOUT
 from ._routing import parse_endpoints
 from .aio import AsyncClient
 from .client import Client
@@ -131,7 +132,7 @@ class Subscriber:
         topics: Sequence[str] = ("",),
         from_seq: Optional[int] = None,
         *,
-        timeout: float = 5.0,
+        timeout: float = DEFAULT_TIMEOUT,
         idle_check: float = 1.0,
         gap_fill: bool = True,
         server_key: PathOrKey = None,

@@ -3,7 +3,10 @@
 One keeper per client (a thread for :class:`~garbagetruck.Client`, a task for
 :class:`~garbagetruck.AsyncClient`) multiplexes every held lease: it wakes
 when the earliest renewal is due, renews every lease that is due (or nearly
-due) in one RENEW_BATCH, and reschedules each at about TTL/3 with jitter.
+due) in one RENEW_BATCH, and reschedules each at TTL/3 (KEEPALIVE_TTL_FRACTION)
+give or take 10 % (KEEPALIVE_JITTER), drawn from a source the operating
+system seeds (random.SystemRandom: processes forked from one parent, or
+started in the same second, do not renew in step).
 
 A lease is *lost* when the broker refuses its renewal (NOT_FOUND,
 LEASE_ENDED, PERMISSION_DENIED) or when no renewal succeeded before its
@@ -23,6 +26,7 @@ import time
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
+from ._defaults import KEEPALIVE_JITTER, KEEPALIVE_TTL_FRACTION
 from .errors import GarbageTruckError
 from .types import Code, Lease, RenewResult, code_name
 
@@ -111,16 +115,18 @@ class RenewSchedule:
     """When each held lease is due; pure bookkeeping on monotonic seconds,
     shared by the thread keeper and the asyncio keeper."""
 
-    def __init__(self, rng: Callable[[], float] = random.random) -> None:
+    def __init__(self, rng: Optional[Callable[[], float]] = None) -> None:
         self._held: Dict[str, HeldLease] = {}
-        self._rng = rng
+        # rng() is uniform in [0, 1).  SystemRandom reads os.urandom: no state
+        # to share with a forked child, nothing seeded from the clock.
+        self._rng = rng if rng is not None else random.SystemRandom().random
 
     def __len__(self) -> int:
         return len(self._held)
 
     def _interval(self, ttl: float) -> float:
-        # About TTL/3, jittered (early only) so that clients do not renew in step.
-        return ttl / 3.0 * (0.75 + 0.25 * self._rng())
+        # TTL/3 give or take 10 %, so that clients do not renew in step.
+        return ttl * KEEPALIVE_TTL_FRACTION * (1.0 + KEEPALIVE_JITTER * (2.0 * self._rng() - 1.0))
 
     def add(self, held: HeldLease, created_at: float) -> None:
         """Start holding a lease whose CREATE was sent at ``created_at``."""

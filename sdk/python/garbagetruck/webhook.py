@@ -8,7 +8,8 @@ Scheme ``v1``: the broker sends two headers,
 where ``timestamp`` is the header's text as sent and ``body`` the raw request
 body bytes.  A receiver recomputes the MAC with the shared secret, compares
 in constant time, and rejects timestamps further than ``tolerance`` seconds
-from its clock (replay protection).
+from its clock (replay protection; :data:`DEFAULT_TOLERANCE`, 300 s, as the C
+SDK's ``GT_WEBHOOK_DEFAULT_TOLERANCE_S`` and the Go SDK's ``DefaultTolerance``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from typing import Dict, Mapping, Optional, Union
 
 __all__ = [
+    "DEFAULT_TOLERANCE",
     "TIMESTAMP_HEADER",
     "SIGNATURE_HEADER",
     "sign",
@@ -28,6 +30,9 @@ __all__ = [
 
 TIMESTAMP_HEADER = "X-GarbageTruck-Timestamp"
 SIGNATURE_HEADER = "X-GarbageTruck-Signature"
+#: How far (seconds, either way) a callback's timestamp may be from the
+#: receiver's clock: verify_signature's default ``tolerance``.
+DEFAULT_TOLERANCE = 300
 _SCHEME = "v1="
 
 
@@ -61,7 +66,7 @@ def verify_signature(
     body: bytes,
     headers: Mapping[str, str],
     secret: Union[str, bytes],
-    tolerance: float = 300,
+    tolerance: float = DEFAULT_TOLERANCE,
     *,
     now: Optional[float] = None,
 ) -> bool:

@@ -500,7 +500,7 @@ def test_cleanup_url_outside_the_principals_prefixes_is_refused(world):
 
 def test_keep_alive_and_async_client_use_the_key(world):
     a = world.client(world.a)
-    with a.lease("held", ttl=0.3) as held:
+    with a.hold("held", ttl=0.3) as held:
         wait_until(lambda: held.renewals >= 2, timeout=5, what="two background renewals")
         assert not held.lost and held.lease.service_id == world.A
     assert a.get_lease(held.lease_id).state is LeaseState.RELEASED

@@ -636,7 +636,7 @@ def test_failover_keeps_held_leases_and_the_event_stream(service):
                     contextlib.ExitStack() as holding:
                 with pytest.raises(Timeout):
                     sub.receive(timeout=0.05)  # started: subscribed on both brokers
-                held = [holding.enter_context(c.lease(f"held-{i}", ttl=3)) for i in range(3)]
+                held = [holding.enter_context(c.hold(f"held-{i}", ttl=3)) for i in range(3)]
                 wait_until(lambda: min(h.renewals for h in held) >= 1, timeout=10, what="renewals on a")
                 killed_at = time.monotonic()
                 a.kill()

@@ -56,3 +56,13 @@ def test_tolerance():
     headers = manual_headers(BODY, SECRET, future)
     assert verify_signature(BODY, headers, SECRET, now=future + 300)
     assert not verify_signature(BODY, headers, SECRET, now=future - 301)
+
+
+def test_default_tolerance():
+    # 300 s, as the C SDK's GT_WEBHOOK_DEFAULT_TOLERANCE_S and Go's DefaultTolerance
+    import inspect
+
+    from garbagetruck.webhook import DEFAULT_TOLERANCE
+
+    assert DEFAULT_TOLERANCE == 300
+    assert inspect.signature(verify_signature).parameters["tolerance"].default == DEFAULT_TOLERANCE
