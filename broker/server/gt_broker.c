@@ -41,6 +41,7 @@
 #include "gt_figures.h"
 #include "gt_peers.h"
 #include "gt_curve.h"
+#include "gt_reply.h"
 
 //  --------------------------------------------------------------------------
 //  The actor's state (private to this file)
@@ -48,25 +49,16 @@
 //  Frames accepted in one request (envelope + body)
 #define S_MAX_FRAMES    64
 
-//  A request's envelope: count frames, each stored as uint32 size + bytes.
-typedef struct {
-    size_t count;                   //  frames
-    uint8_t data [];                //  packed frames
-} s_envelope_t;
+//  Free reply blocks kept for reuse (gt_reply.h): 4,096 of about 600 bytes
+#define S_REPLY_POOL_MAX    4096
 
-typedef struct s_reply_t s_reply_t;
-struct s_reply_t {
-    s_reply_t *next;                //  next in a batch or in the backlog
-    s_envelope_t *envelope;         //  echoed in front of the body
-    uint64_t rid;                   //  the request's id (to re-answer UNAVAILABLE)
-    gt_cmd_t cmd;                   //  the request's command
-    gt_code_t code;                 //  the reply's code
-    void *body;                     //  encoded reply
-    size_t size;                    //  its bytes
-    int64_t received;               //  zclock_usecs when the request was read (metrics)
-    gt_peer_t *peer;                //  the peer's record while the reply is owed (held or queued), else NULL
-    size_t queued_bytes;            //  what it counts in its peer's queued bytes while in the backlog
-};
+//  The frames of one request as read: frames [0 .. count-2] its envelope
+//  (only the routing id if it had too many), frames [count-1] its body.
+typedef struct {
+    zmq_msg_t frames [S_MAX_FRAMES];    //  as libzmq gave them
+    size_t count;                   //  frames read (kept)
+    bool too_many;                  //  more than S_MAX_FRAMES: refused
+} s_request_t;
 
 //  The changes of one loop turn, on their way to the store.
 typedef struct {
@@ -75,8 +67,8 @@ typedef struct {
     gt_leases_mark_t end_mark;      //  journal position at the flush
     uint64_t first_seq;             //  first event seq this batch may own
     uint64_t last_seq;              //  last event seq it made (first_seq - 1: none)
-    s_reply_t *replies;             //  held replies, in order
-    s_reply_t **replies_tail;       //  where the next one goes
+    gt_reply_t *replies;             //  held replies, in order
+    gt_reply_t **replies_tail;       //  where the next one goes
     size_t reclaims;                //  objects reclaimed (for delivery)
     size_t cleanups;                //  their cleanups, deduplicated
     bool dirty;                     //  something to make durable
@@ -124,9 +116,11 @@ typedef struct {
     s_batch_t *current;             //  the batch of this turn
     zlistx_t *flight;               //  s_batch_t flushed, not yet released
     uint64_t batch_counter;         //  last batch id
-    s_reply_t *backlog;             //  replies waiting for a full peer
-    s_reply_t **backlog_tail;       //  where the next one goes
+    gt_reply_t *backlog;             //  replies waiting for a full peer
+    gt_reply_t **backlog_tail;       //  where the next one goes
     size_t backlog_count;           //  how many
+    gt_reply_pool_t *reply_pool;    //  free reply blocks (gt_reply.h)
+    msgpack_sbuffer reply_body;     //  each reply body is encoded here, then copied into its block
     gt_peers_t *peers;              //  what each connection makes us hold (gt_peers.h)
     uint64_t freed_bytes;           //  reply bytes dropped for gone peers since the last trim
     int64_t trim_at;                //  zclock_mono of the next malloc_trim, 0 if none due
@@ -151,36 +145,8 @@ typedef struct {
 //  --------------------------------------------------------------------------
 //  Replies
 
-//  A reply waiting to be sent: the request's envelope and the reply body.
-static s_reply_t *
-s_reply_new (s_envelope_t *envelope, uint64_t rid, gt_cmd_t cmd, gt_code_t code,
-             void *body, size_t size)
-{
-    s_reply_t *reply = (s_reply_t *) zmalloc (sizeof (s_reply_t));
-    assert (reply);
-    reply->envelope = envelope;
-    reply->rid = rid;
-    reply->cmd = cmd;
-    reply->code = code;
-    reply->body = body;
-    reply->size = size;
-    return reply;
-}
-
 static void
-s_reply_destroy (s_reply_t **reply_p)
-{
-    s_reply_t *reply = *reply_p;
-    if (reply) {
-        free (reply->envelope);
-        free (reply->body);
-        free (reply);
-        *reply_p = NULL;
-    }
-}
-
-static void
-s_count_reply (s_broker_t *self, const s_reply_t *reply)
+s_count_reply (s_broker_t *self, const gt_reply_t *reply)
 {
     if (reply->code != GT_OK) {
         self->counters.errors++;
@@ -189,82 +155,33 @@ s_count_reply (s_broker_t *self, const s_reply_t *reply)
     }
 }
 
-//  Try to send; 0 sent, 1 peer's pipe full (retry), -1 peer gone.
-static int
-s_send_reply (s_broker_t *self, s_reply_t *reply)
-{
-    void *router = zsock_resolve (self->router);
-    const uint8_t *frame = reply->envelope->data;
-    for (size_t index = 0; index < reply->envelope->count; index++) {
-        uint32_t size;
-        memcpy (&size, frame, sizeof (size));
-        frame += sizeof (size);
-        if (zmq_send (router, frame, size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
-            //  Only the first frame (the routing id) can fail: the router
-            //  checks the peer's pipe there and then takes the whole message
-            if (errno == EAGAIN)
-                return 1;
-            return -1;
-        }
-        frame += size;
-    }
-    if (zmq_send (router, reply->body, reply->size, ZMQ_DONTWAIT) == -1)
-        return -1;
-    return 0;
-}
-
-//  The routing id of a request's peer: the envelope's first frame.
-static const void *
-s_envelope_peer_id (const s_envelope_t *envelope, size_t *size_p)
-{
-    uint32_t size;
-    memcpy (&size, envelope->data, sizeof (size));
-    *size_p = size;
-    return envelope->data + sizeof (size);
-}
-
-//  Bytes a reply holds while it waits (body and envelope)
-static size_t
-s_reply_bytes (const s_reply_t *reply)
-{
-    size_t bytes = reply->size;
-    const uint8_t *frame = reply->envelope->data;
-    for (size_t index = 0; index < reply->envelope->count; index++) {
-        uint32_t size;
-        memcpy (&size, frame, sizeof (size));
-        frame += sizeof (size) + size;
-        bytes += sizeof (size) + size;
-    }
-    return bytes;
-}
-
 //  The reply will not be sent at once: count it as owed to its peer.
 static void
-s_reply_owe (s_broker_t *self, s_reply_t *reply)
+s_reply_owe (s_broker_t *self, gt_reply_t *reply)
 {
     if (!reply->peer) {
         size_t size;
-        const void *id = s_envelope_peer_id (reply->envelope, &size);
+        const void *id = gt_reply_peer_id (reply, &size);
         reply->peer = gt_peers_owe (self->peers, id, size);
     }
 }
 
 //  The reply leaves the broker (sent, or dropped): settle its peer.
 static void
-s_reply_done (s_broker_t *self, s_reply_t **reply_p)
+s_reply_done (s_broker_t *self, gt_reply_t **reply_p)
 {
-    s_reply_t *reply = *reply_p;
+    gt_reply_t *reply = *reply_p;
     if (reply->peer)
         gt_peers_settle (self->peers, reply->peer);
-    s_reply_destroy (reply_p);
+    gt_reply_recycle (self->reply_pool, reply_p);
 }
 
 //  Send now, or queue for a full peer; count the outcome.  Takes the reply.
 static void
-s_deliver_reply (s_broker_t *self, s_reply_t *reply)
+s_deliver_reply (s_broker_t *self, gt_reply_t *reply)
 {
     s_count_reply (self, reply);
-    int rc = self->router ? s_send_reply (self, reply) : -1;
+    int rc = self->router ? gt_reply_send (reply, zsock_resolve (self->router)) : -1;
     if (rc == 0) {
         self->counters.replies_sent++;
         gt_metrics_request_done (self->metrics, reply->cmd, reply->received);
@@ -272,7 +189,7 @@ s_deliver_reply (s_broker_t *self, s_reply_t *reply)
     if (rc == 1) {
         if (self->backlog_count < GT_BROKER_BACKLOG_MAX) {
             s_reply_owe (self, reply);
-            reply->queued_bytes = s_reply_bytes (reply);
+            reply->queued_bytes = gt_reply_bytes (reply);
             gt_peers_queued (self->peers, reply->peer, reply->queued_bytes);
             reply->next = NULL;
             *self->backlog_tail = reply;
@@ -325,12 +242,12 @@ s_retry_backlog (s_broker_t *self)
 {
     size_t attempts = self->backlog_count;
     while (attempts-- && self->backlog) {
-        s_reply_t *reply = self->backlog;
+        gt_reply_t *reply = self->backlog;
         self->backlog = reply->next;
         if (!self->backlog)
             self->backlog_tail = &self->backlog;
         self->backlog_count--;
-        int rc = s_send_reply (self, reply);
+        int rc = gt_reply_send (reply, zsock_resolve (self->router));
         if (rc == 0) {
             self->counters.replies_sent++;
             gt_metrics_request_done (self->metrics, reply->cmd, reply->received);
@@ -372,7 +289,7 @@ s_batch_current (s_broker_t *self)
 }
 
 static void
-s_batch_add_reply (s_batch_t *batch, s_reply_t *reply)
+s_batch_add_reply (s_batch_t *batch, gt_reply_t *reply)
 {
     reply->next = NULL;
     *batch->replies_tail = reply;
@@ -386,9 +303,9 @@ s_batch_destroy (s_batch_t **batch_p)
     s_batch_t *batch = *batch_p;
     if (batch) {
         while (batch->replies) {
-            s_reply_t *reply = batch->replies;
+            gt_reply_t *reply = batch->replies;
             batch->replies = reply->next;
-            s_reply_destroy (&reply);
+            gt_reply_destroy (&reply);
         }
         free (batch);
         *batch_p = NULL;
@@ -404,7 +321,7 @@ s_batch_release (s_broker_t *self, s_batch_t *batch)
         self->counters.events_published += gt_events_publish (self->events, self->pub, batch->last_seq,
                                                               self->counters.events_by_kind);
     while (batch->replies) {
-        s_reply_t *reply = batch->replies;
+        gt_reply_t *reply = batch->replies;
         batch->replies = reply->next;
         s_deliver_reply (self, reply);
     }
@@ -433,12 +350,12 @@ s_batch_fail_from (s_broker_t *self, s_batch_t *failed)
         assert (batch);             //  failed is in the list
         zlistx_detach_cur (self->flight);
         while (batch->replies) {
-            s_reply_t *reply = batch->replies;
+            gt_reply_t *reply = batch->replies;
             batch->replies = reply->next;
-            free (reply->body);
+            msgpack_sbuffer_clear (&self->reply_body);
             gt_broker_error_body (reply->rid, GT_ERR_UNAVAILABLE,
-                "the store could not make the change durable; nothing was changed",
-                &reply->body, &reply->size);
+                "the store could not make the change durable; nothing was changed", &self->reply_body);
+            reply = gt_reply_rebody (self->reply_pool, reply, self->reply_body.data, self->reply_body.size);
             reply->code = GT_ERR_UNAVAILABLE;
             s_deliver_reply (self, reply);
         }
@@ -602,25 +519,24 @@ s_clock (s_broker_t *self)
     gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
 }
 
-//  Receive one multipart message; false if none waiting.  Fills the
-//  envelope (all frames but the last) and the body (the last frame).
+//  Receive one multipart message into request; false if none waiting.
 static bool
-s_recv_request (s_broker_t *self, s_envelope_t **envelope_p, zmq_msg_t *body, bool *too_many_p)
+s_recv_request (s_broker_t *self, s_request_t *request)
 {
     void *router = zsock_resolve (self->router);
-    zmq_msg_t frames [S_MAX_FRAMES];
-    size_t count = 0;
-    bool too_many = false;
+    zmq_msg_t *frames = request->frames;
+    request->count = 0;
+    request->too_many = false;
     zmq_msg_init (&frames [0]);
     if (zmq_msg_recv (&frames [0], router, ZMQ_DONTWAIT) == -1) {
         zmq_msg_close (&frames [0]);
         return false;
     }
-    count = 1;
+    size_t count = 1;
     while (zmq_msg_more (&frames [count - 1])) {
         if (count == S_MAX_FRAMES) {
             //  Absurd envelope: keep the routing id and the last frame
-            too_many = true;
+            request->too_many = true;
             zmq_msg_t extra;
             zmq_msg_init (&extra);
             zmq_msg_recv (&extra, router, 0);
@@ -634,28 +550,23 @@ s_recv_request (s_broker_t *self, s_envelope_t **envelope_p, zmq_msg_t *body, bo
         zmq_msg_recv (&frames [count], router, 0);     //  parts of a message arrive together
         count++;
     }
-    //  Envelope: frames [0 .. count-2] (only the routing id if too many)
-    size_t envelope_frames = too_many ? 1 : count - 1;
-    size_t bytes = 0;
-    for (size_t i = 0; i < envelope_frames; i++)
-        bytes += sizeof (uint32_t) + zmq_msg_size (&frames [i]);
-    s_envelope_t *envelope = (s_envelope_t *) malloc (sizeof (s_envelope_t) + bytes);
-    assert (envelope);
-    envelope->count = envelope_frames;
-    uint8_t *cursor = envelope->data;
-    for (size_t i = 0; i < envelope_frames; i++) {
-        uint32_t size = (uint32_t) zmq_msg_size (&frames [i]);
-        memcpy (cursor, &size, sizeof (size));
-        cursor += sizeof (size);
-        memcpy (cursor, zmq_msg_data (&frames [i]), size);
-        cursor += size;
+    if (request->too_many) {
+        //  Envelope: the routing id only; body: the last frame
+        zmq_msg_move (&frames [1], &frames [count - 1]);
+        for (size_t index = 2; index < count; index++)
+            zmq_msg_close (&frames [index]);
+        count = 2;
     }
-    zmq_msg_move (body, &frames [count - 1]);
-    for (size_t i = 0; i < count; i++)
-        zmq_msg_close (&frames [i]);
-    *envelope_p = envelope;
-    *too_many_p = too_many;
+    request->count = count;
     return true;
+}
+
+static void
+s_request_close (s_request_t *request)
+{
+    for (size_t index = 0; index < request->count; index++)
+        zmq_msg_close (&request->frames [index]);
+    request->count = 0;
 }
 
 static void
@@ -665,51 +576,45 @@ s_drain_requests (s_broker_t *self)
     if (!self->router)
         return;
     size_t per_turn = gt_admission_requests_per_turn (self->admission);
+    s_request_t frames;
+    msgpack_sbuffer *body = &self->reply_body;
     for (size_t handled = 0; handled < per_turn; handled++) {
-        s_envelope_t *envelope = NULL;
-        zmq_msg_t body;
-        zmq_msg_init (&body);
-        bool too_many = false;
-        if (!s_recv_request (self, &envelope, &body, &too_many)) {
-            zmq_msg_close (&body);
+        if (!s_recv_request (self, &frames))
             return;
-        }
         self->counters.requests++;
         int64_t received = zclock_usecs ();
+        zmq_msg_t *payload = &frames.frames [frames.count - 1];
         //  A connection that does not read its replies gets no more work
         //  done for it (gt_peers.h)
-        size_t id_size;
-        const void *id = s_envelope_peer_id (envelope, &id_size);
-        gt_peer_verdict_t verdict = gt_peers_admit (self->peers, id, id_size);
+        gt_peer_verdict_t verdict = gt_peers_admit (self->peers, zmq_msg_data (&frames.frames [0]),
+                                                    zmq_msg_size (&frames.frames [0]));
         if (verdict == GT_PEER_SHED) {
             self->counters.shed_unread++;
             if (self->counters.shed_unread == 1 || self->counters.shed_unread % 10000 == 0)
                 gt_log_warn ("broker", "a connection does not read its replies: its requests are dropped "
                              "unanswered (%" PRIu64 " so far)", self->counters.shed_unread);
-            zmq_msg_close (&body);
-            free (envelope);
+            s_request_close (&frames);
             continue;
         }
-        void *data = NULL;
-        size_t size = 0;
+        msgpack_sbuffer_clear (body);
         gt_code_t code;
         uint64_t rid = 0;
         gt_cmd_t cmd = GT_CMD_NONE;
-        char err [512] = "";
+        char err [512];
+        err [0] = '\0';
         gt_msg_t *request = NULL;
-        if (too_many) {
+        if (frames.too_many) {
             code = GT_ERR_INVALID_ARGUMENT;
             snprintf (err, sizeof (err), "too many frames (at most %d)", S_MAX_FRAMES);
         }
         else
-            code = gt_msg_decode (zmq_msg_data (&body), zmq_msg_size (&body), GT_MSG_REQUEST,
+            code = gt_msg_decode (zmq_msg_data (payload), zmq_msg_size (payload), GT_MSG_REQUEST,
                                   &request, &rid, err, sizeof (err));
         //  With CURVE, who is calling is looked up on every request, so a
         //  key removed from GC_CURVE_CLIENTS stops working on open connections
         const gt_principal_t *caller = NULL;
         if (self->curve)
-            caller = gt_curve_caller (self->curve, zmq_msg_gets (&body, "User-Id"));
-        zmq_msg_close (&body);
+            caller = gt_curve_caller (self->curve, zmq_msg_gets (payload, "User-Id"));
         bool immediate = true;
         if (code == GT_OK && verdict == GT_PEER_REFUSE) {
             rid = request->rid;
@@ -721,7 +626,7 @@ s_drain_requests (s_broker_t *self)
                       " requests waiting, %" PRIu64 " bytes queued): nothing was changed; read the "
                       "replies, then retry", self->config->connection_max_pending,
                       self->config->connection_max_queued_bytes);
-            gt_broker_error_body (rid, code, err, &data, &size);
+            gt_broker_error_body (rid, code, err, body);
         }
         else
         if (code == GT_OK && self->curve && !caller) {
@@ -732,7 +637,7 @@ s_drain_requests (s_broker_t *self)
             code = GT_ERR_PERMISSION_DENIED;
             snprintf (err, sizeof (err), "this connection's key is no longer trusted by the broker "
                       "(it was removed from GC_CURVE_CLIENTS): nothing was done");
-            gt_broker_error_body (rid, code, err, &data, &size);
+            gt_broker_error_body (rid, code, err, body);
         }
         else
         if (code == GT_OK) {
@@ -744,7 +649,7 @@ s_drain_requests (s_broker_t *self)
             //  doing (GTLP.md §11): only changes wait for their batch
             immediate = cmd == GT_CMD_HEALTH || cmd == GT_CMD_STATS || cmd == GT_CMD_GET
                      || cmd == GT_CMD_LIST || cmd == GT_CMD_REPLAY;
-            code = gt_broker_requests_handle (self->requests, request, caller, &data, &size);
+            code = gt_broker_requests_handle (self->requests, request, caller, body);
             //  Refused unapplied (store down): nothing to wait for
             if (code == GT_ERR_UNAVAILABLE)
                 immediate = true;
@@ -756,9 +661,14 @@ s_drain_requests (s_broker_t *self)
             self->counters.malformed++;
             if (self->verbose)
                 gt_log_debug ("broker", "bad request rid=%" PRIu64 ": %s: %s", rid, gt_code_name (code), err);
-            gt_broker_error_body (rid, code, err, &data, &size);
+            gt_broker_error_body (rid, code, err, body);
         }
-        s_reply_t *reply = s_reply_new (envelope, rid, cmd, code, data, size);
+        gt_reply_t *reply = gt_reply_new (self->reply_pool, frames.frames, frames.count - 1,
+                                          body->data, body->size);
+        s_request_close (&frames);
+        reply->rid = rid;
+        reply->cmd = cmd;
+        reply->code = code;
         reply->received = received;
         if (immediate)
             s_deliver_reply (self, reply);
@@ -1057,10 +967,10 @@ s_replies_held (s_broker_t *self)
     size_t held = 0;
     for (s_batch_t *batch = (s_batch_t *) zlistx_first (self->flight); batch;
          batch = (s_batch_t *) zlistx_next (self->flight))
-        for (s_reply_t *reply = batch->replies; reply; reply = reply->next)
+        for (gt_reply_t *reply = batch->replies; reply; reply = reply->next)
             held++;
     if (self->current)
-        for (s_reply_t *reply = self->current->replies; reply; reply = reply->next)
+        for (gt_reply_t *reply = self->current->replies; reply; reply = reply->next)
             held++;
     return held;
 }
@@ -1328,6 +1238,8 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     self->peer_hwm = GT_BROKER_PEER_HWM;
     self->peers = gt_peers_new (config->connection_max_pending, config->connection_max_queued_bytes);
     self->backlog_tail = &self->backlog;
+    self->reply_pool = gt_reply_pool_new (S_REPLY_POOL_MAX);
+    msgpack_sbuffer_init (&self->reply_body);
     self->flight = zlistx_new ();
     zlistx_set_destructor (self->flight, (zlistx_destructor_fn *) s_batch_destroy);
     char err [256] = "";
@@ -1390,10 +1302,12 @@ s_broker_destroy (s_broker_t **self_p)
     s_batch_destroy (&self->current);
     zlistx_destroy (&self->flight);
     while (self->backlog) {
-        s_reply_t *reply = self->backlog;
+        gt_reply_t *reply = self->backlog;
         self->backlog = reply->next;
-        s_reply_destroy (&reply);
+        gt_reply_destroy (&reply);
     }
+    gt_reply_pool_destroy (&self->reply_pool);
+    msgpack_sbuffer_destroy (&self->reply_body);
     gt_peers_destroy (&self->peers);
     gt_leases_destroy (&self->leases);
     gt_events_destroy (&self->events);

@@ -101,8 +101,7 @@ s_map_brokers (const gt_shard_map_t *map, size_t *count_p)
 
 //  Encode an error reply body.
 void
-gt_broker_error_body (uint64_t rid, gt_code_t code, const char *message,
-                      void **data_p, size_t *size_p)
+gt_broker_error_body (uint64_t rid, gt_code_t code, const char *message, msgpack_sbuffer *body)
 {
     gt_msg_t reply;
     memset (&reply, 0, sizeof (reply));
@@ -126,7 +125,7 @@ gt_broker_error_body (uint64_t rid, gt_code_t code, const char *message,
         reply.versions = versions;
         reply.version_count = 1;
     }
-    int rc = gt_msg_encode_alloc (&reply, data_p, size_p);
+    int rc = gt_msg_encode (&reply, body);
     assert (rc == 0);               //  an error reply always encodes
     free (text);
 }
@@ -211,7 +210,7 @@ s_not_owned (gt_broker_requests_t *self, unsigned shard, gt_msg_t *reply, char *
 
 gt_code_t
 gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
-                           const gt_principal_t *caller, void **body_p, size_t *size_p)
+                           const gt_principal_t *caller, msgpack_sbuffer *body)
 {
     char err [512] = "";
     gt_msg_t reply;
@@ -450,6 +449,8 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
             break;
         }
         case GT_CMD_REPLAY: {
+            void *page = NULL;
+            size_t page_size = 0;
             size_t limit = request->has_limit ? request->limit : GT_DEFAULT_PAGE;
             if (limit < 1 || limit > GT_MAX_PAGE) {
                 snprintf (err, sizeof (err), "limit must be 1 .. %d", GT_MAX_PAGE);
@@ -467,12 +468,16 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
             if (cluster)
                 code = gt_events_replay_shard (self->events, request->rid, request->shard, request->after_seq,
                                                filtered ? own : NULL, limit, GT_BROKER_PAGE_BYTES,
-                                               body_p, size_p, err, sizeof (err));
+                                               &page, &page_size, err, sizeof (err));
             else
                 code = gt_events_replay (self->events, request->rid, request->after_seq, filtered ? own : NULL,
-                                         limit, GT_BROKER_PAGE_BYTES, body_p, size_p, err, sizeof (err));
-            if (code == GT_OK)
-                return GT_OK;       //  the events module built the whole body
+                                         limit, GT_BROKER_PAGE_BYTES, &page, &page_size, err, sizeof (err));
+            if (code == GT_OK) {
+                //  The events module built the whole body
+                msgpack_sbuffer_write (body, (const char *) page, page_size);
+                free (page);
+                return GT_OK;
+            }
             break;
         }
         case GT_CMD_MAP: {
@@ -501,7 +506,7 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
     }
     if (code == GT_OK) {
         reply.code = GT_OK;
-        if (gt_msg_encode_alloc (&reply, body_p, size_p) != 0) {
+        if (gt_msg_encode (&reply, body) != 0) {
             gt_log_error ("broker", "cannot encode the reply to %s rid=%" PRIu64,
                           gt_cmd_name (request->cmd), request->rid);
             code = GT_ERR_INTERNAL;
@@ -515,12 +520,12 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
         routed.rid = request->rid;
         routed.code = code;
         routed.message = err;
-        int rc = gt_msg_encode_alloc (&routed, body_p, size_p);
+        int rc = gt_msg_encode (&routed, body);
         assert (rc == 0);           //  its fields were set together above
     }
     else
     if (code != GT_OK)
-        gt_broker_error_body (request->rid, code, err, body_p, size_p);
+        gt_broker_error_body (request->rid, code, err, body);
     free (infos);
     free (leases);
     free (results);

@@ -46,12 +46,12 @@ void gt_broker_requests_set_own_map (gt_broker_requests_t *self, const gt_shard_
 
 //  Handle one decoded request of caller (the CURVE principal; NULL
 //  without CURVE: the request acts as the service it names); returns its
-//  code and the encoded reply body (the caller frees it).  With a caller,
-//  its role's rules apply first (gt_access.h).
+//  code and the encoded reply body.  With a caller,
+//  its role's rules apply first (gt_access.h).  The reply body is
+//  appended to body (the caller's reused buffer: no allocation per reply).
 gt_code_t gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
-                                     const gt_principal_t *caller, void **body_p, size_t *size_p);
-//  Encode an error reply body (caller frees); message trimmed to valid UTF-8.
-void gt_broker_error_body (uint64_t rid, gt_code_t code, const char *message,
-                           void **data_p, size_t *size_p);
+                                     const gt_principal_t *caller, msgpack_sbuffer *body);
+//  Append an error reply body; message trimmed to valid UTF-8.
+void gt_broker_error_body (uint64_t rid, gt_code_t code, const char *message, msgpack_sbuffer *body);
 
 #endif
