@@ -1,6 +1,14 @@
 /*  gt_events.c — event numbering, encoding, publishing and history.  */
 #include <czmq.h>
+#include <malloc.h>
 #include "gt_events.h"
+
+//  Records dropped from the history (or rolled back) kept for the next
+//  events: in the steady state, with the history full, making an event
+//  reuses the block of the one it pushes out instead of a malloc and a
+//  free.  A turn makes up to about a thousand events before it publishes
+//  them (and forgets as many).
+#define S_SPARES_MAX    1024
 
 //  One event: the public view, then its topic and body in one allocation.
 typedef struct {
@@ -34,15 +42,27 @@ struct gt_events_t {
     bool sharded;                   //  cluster mode: seq per shard
     uint64_t ring_start;            //  cluster mode: absolute position of ring [ring_head]
     s_shard_t *shards [GT_SHARD_COUNT];     //  cluster mode: each shard's, made when first used
+    s_record_t *spares [S_SPARES_MAX];      //  blocks of forgotten records, for reuse
+    size_t spare_count;             //  how many
 };
 
 static s_record_t *
-s_record_new (uint64_t seq, gt_event_kind_t kind, uint64_t at, const char *topic,
+s_record_new (gt_events_t *self, uint64_t seq, gt_event_kind_t kind, uint64_t at, const char *topic,
               const void *body, size_t size)
 {
     //  (order, shard and position are the caller's to set when they differ)
     size_t topic_len = strlen (topic);
-    s_record_t *record = (s_record_t *) malloc (sizeof (s_record_t) + topic_len + 1 + size);
+    size_t bytes = sizeof (s_record_t) + topic_len + 1 + size;
+    s_record_t *record = NULL;
+    if (self->spare_count) {
+        record = self->spares [--self->spare_count];
+        if (malloc_usable_size (record) < bytes) {
+            free (record);
+            record = NULL;
+        }
+    }
+    if (!record)
+        record = (s_record_t *) malloc (bytes);
     assert (record);
     memcpy (record->data, topic, topic_len + 1);
     memcpy (record->data + topic_len + 1, body, size);
@@ -56,6 +76,16 @@ s_record_new (uint64_t seq, gt_event_kind_t kind, uint64_t at, const char *topic
     record->view.body = record->data + topic_len + 1;
     record->view.size = size;
     return record;
+}
+
+//  A record leaves the history (or is rolled back): kept as a spare block
+static void
+s_record_drop (gt_events_t *self, s_record_t *record)
+{
+    if (record && self->spare_count < S_SPARES_MAX)
+        self->spares [self->spare_count++] = record;
+    else
+        free (record);
 }
 
 gt_events_t *
@@ -90,6 +120,8 @@ gt_events_destroy (gt_events_t **self_p)
                 free (self->shards [shard]);
             }
         msgpack_sbuffer_destroy (&self->scratch);
+        while (self->spare_count)
+            free (self->spares [--self->spare_count]);
         free (self);
         *self_p = NULL;
     }
@@ -148,7 +180,7 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
     msgpack_sbuffer_clear (&self->scratch);
     if (gt_msg_encode (&msg, &self->scratch))
         return NULL;
-    s_record_t *record = s_record_new (seq, kind, at, topic, self->scratch.data, self->scratch.size);
+    s_record_t *record = s_record_new (self, seq, kind, at, topic, self->scratch.data, self->scratch.size);
     record->view.order = self->next_seq;
     record->view.shard = shard;
     if (self->waiting_count == self->waiting_cap) {
@@ -182,7 +214,7 @@ s_forget_oldest (gt_events_t *self)
         shard->head = (shard->head + 1) & (shard->cap - 1);
         shard->count--;
     }
-    free (oldest);
+    s_record_drop (self, oldest);
     self->ring [self->ring_head] = NULL;
     self->ring_head = (self->ring_head + 1) % self->ring_cap;
     self->ring_count--;
@@ -194,7 +226,7 @@ static void
 s_remember (gt_events_t *self, s_record_t *record)
 {
     if (self->ring_cap == 0) {
-        free (record);
+        s_record_drop (self, record);
         return;
     }
     if (self->ring_count == self->ring_cap)
@@ -256,7 +288,7 @@ gt_events_rollback (gt_events_t *self, uint64_t from)
         s_record_t *record = self->waiting [--self->waiting_count];
         if (self->sharded)          //  newest first: the last one set is the first dropped
             s_shard (self, record->view.shard)->next_seq = record->view.seq;
-        free (record);
+        s_record_drop (self, record);
     }
     if (from < self->next_seq)
         self->next_seq = from;
@@ -419,7 +451,7 @@ gt_events_restore (gt_events_t *self, uint64_t seq, const char *topic, const voi
     assert (self);
     if (seq <= self->last_published)
         return;                     //  out of order or repeated: ignore
-    s_remember (self, s_record_new (seq, GT_EVENT_COUNT_, 0, topic, body, size));
+    s_remember (self, s_record_new (self, seq, GT_EVENT_COUNT_, 0, topic, body, size));
     gt_events_restore_seq (self, seq);
 }
 
@@ -442,7 +474,7 @@ gt_events_restore_shard (gt_events_t *self, unsigned shard, uint64_t seq, const 
     s_shard_t *part = s_shard (self, shard);
     if (seq <= part->last_published)
         return;                     //  out of order or repeated: ignore
-    s_record_t *record = s_record_new (seq, GT_EVENT_COUNT_, 0, topic, body, size);
+    s_record_t *record = s_record_new (self, seq, GT_EVENT_COUNT_, 0, topic, body, size);
     record->view.order = 0;         //  made by another broker: no order here
     record->view.shard = shard;
     s_remember (self, record);
@@ -476,7 +508,7 @@ gt_events_forget_shard (gt_events_t *self, unsigned shard)
         s_record_t *record = part->items [(part->head + i) & (part->cap - 1)];
         assert (record->position >= self->ring_start && record->position < self->ring_start + self->ring_count);
         self->ring [(self->ring_head + (record->position - self->ring_start)) % self->ring_cap] = NULL;
-        free (record);
+        s_record_drop (self, record);
     }
     free (part->items);
     free (part);

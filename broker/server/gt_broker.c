@@ -119,6 +119,7 @@ typedef struct {
     gt_reply_t *backlog;             //  replies waiting for a full peer
     gt_reply_t **backlog_tail;       //  where the next one goes
     size_t backlog_count;           //  how many
+    gt_msg_decoder_t *decoder;      //  decodes each request into the same message (no allocation)
     gt_reply_pool_t *reply_pool;    //  free reply blocks (gt_reply.h)
     msgpack_sbuffer reply_body;     //  each reply body is encoded here, then copied into its block
     gt_peers_t *peers;              //  what each connection makes us hold (gt_peers.h)
@@ -602,14 +603,14 @@ s_drain_requests (s_broker_t *self)
         gt_cmd_t cmd = GT_CMD_NONE;
         char err [512];
         err [0] = '\0';
-        gt_msg_t *request = NULL;
+        const gt_msg_t *request = NULL;
         if (frames.too_many) {
             code = GT_ERR_INVALID_ARGUMENT;
             snprintf (err, sizeof (err), "too many frames (at most %d)", S_MAX_FRAMES);
         }
         else
-            code = gt_msg_decode (zmq_msg_data (payload), zmq_msg_size (payload), GT_MSG_REQUEST,
-                                  &request, &rid, err, sizeof (err));
+            code = gt_msg_decoder_decode (self->decoder, zmq_msg_data (payload), zmq_msg_size (payload),
+                                          GT_MSG_REQUEST, &request, &rid, err, sizeof (err));
         //  With CURVE, who is calling is looked up on every request, so a
         //  key removed from GC_CURVE_CLIENTS stops working on open connections
         const gt_principal_t *caller = NULL;
@@ -619,7 +620,6 @@ s_drain_requests (s_broker_t *self)
         if (code == GT_OK && verdict == GT_PEER_REFUSE) {
             rid = request->rid;
             cmd = request->cmd;
-            gt_msg_destroy (&request);
             self->counters.refused_unread++;
             code = GT_ERR_UNAVAILABLE;
             snprintf (err, sizeof (err), "too many unread replies on this connection (at most %" PRIu64
@@ -632,7 +632,6 @@ s_drain_requests (s_broker_t *self)
         if (code == GT_OK && self->curve && !caller) {
             rid = request->rid;
             cmd = request->cmd;
-            gt_msg_destroy (&request);
             self->counters.key_revoked++;
             code = GT_ERR_PERMISSION_DENIED;
             snprintf (err, sizeof (err), "this connection's key is no longer trusted by the broker "
@@ -655,7 +654,6 @@ s_drain_requests (s_broker_t *self)
                 immediate = true;
             if (self->verbose)
                 gt_log_debug ("broker", "%s rid=%" PRIu64 " -> %s", gt_cmd_name (cmd), rid, gt_code_name (code));
-            gt_msg_destroy (&request);
         }
         else {
             self->counters.malformed++;
@@ -1238,6 +1236,7 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     self->peer_hwm = GT_BROKER_PEER_HWM;
     self->peers = gt_peers_new (config->connection_max_pending, config->connection_max_queued_bytes);
     self->backlog_tail = &self->backlog;
+    self->decoder = gt_msg_decoder_new ();
     self->reply_pool = gt_reply_pool_new (S_REPLY_POOL_MAX);
     msgpack_sbuffer_init (&self->reply_body);
     self->flight = zlistx_new ();
@@ -1307,6 +1306,7 @@ s_broker_destroy (s_broker_t **self_p)
         gt_reply_destroy (&reply);
     }
     gt_reply_pool_destroy (&self->reply_pool);
+    gt_msg_decoder_destroy (&self->decoder);
     msgpack_sbuffer_destroy (&self->reply_body);
     gt_peers_destroy (&self->peers);
     gt_leases_destroy (&self->leases);

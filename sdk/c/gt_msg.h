@@ -208,6 +208,19 @@ gt_code_t gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
                          gt_msg_t **msg_p, uint64_t *rid_p,
                          char *err, size_t err_size);
 
+//  A reusable decoder, for a loop that decodes one body after another (the
+//  broker's requests): the same checks and results as gt_msg_decode, but
+//  the message and all its parts live in the decoder, in one msgpack zone
+//  that is cleared at the next decode, so a warm decoder allocates nothing
+//  for a request.  The message is borrowed: valid until the next decode or
+//  the destroy, never passed to gt_msg_destroy.  Not thread-safe.
+typedef struct _gt_msg_decoder_t gt_msg_decoder_t;
+gt_msg_decoder_t *gt_msg_decoder_new (void);
+void gt_msg_decoder_destroy (gt_msg_decoder_t **self_p);
+gt_code_t gt_msg_decoder_decode (gt_msg_decoder_t *self, const void *data, size_t size,
+                                 gt_msg_kind_t kind, const gt_msg_t **msg_p, uint64_t *rid_p,
+                                 char *err, size_t err_size);
+
 //  Encode a single LEASE map (used by stores and tools).
 int gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk);
 

@@ -34,6 +34,7 @@ typedef struct {
     char *err;                      //  caller's message buffer, or NULL
     size_t err_size;                //  its size
     bool limits;                    //  apply the §8 limits (requests)
+    msgpack_zone *arena;            //  where the message's parts go (a reused decoder), or NULL: malloc
 } s_decoder_t;
 
 static size_t
@@ -155,10 +156,27 @@ s_check_str (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
     return true;
 }
 
-static char *
-s_strndup (const char *s, size_t size)
+//  Zeroed parts of the message: from the arena (freed all at once at the
+//  next decode) or from the heap (freed by gt_msg_destroy)
+static void *
+s_calloc (s_decoder_t *self, size_t count, size_t size)
 {
-    char *copy = (char *) malloc (size + 1);
+    if (!self->arena) {
+        void *block = calloc (count, size);
+        assert (block);
+        return block;
+    }
+    assert (count <= SIZE_MAX / size);      //  counts were bounded by the scan
+    void *block = msgpack_zone_malloc (self->arena, count * size);
+    assert (block);
+    memset (block, 0, count * size);
+    return block;
+}
+
+static char *
+s_strndup (s_decoder_t *self, const char *s, size_t size)
+{
+    char *copy = self->arena ? (char *) msgpack_zone_malloc (self->arena, size + 1) : (char *) malloc (size + 1);
     assert (copy);
     if (size > 0)
         memcpy (copy, s, size);
@@ -173,8 +191,9 @@ s_get_str (s_decoder_t *self, const s_path_t *path, const msgpack_object *object
 {
     if (!s_check_str (self, path, object, min, max))
         return false;
-    free (*value);
-    *value = s_strndup (object->via.str.ptr, object->via.str.size);
+    if (!self->arena)
+        free (*value);
+    *value = s_strndup (self, object->via.str.ptr, object->via.str.size);
     return true;
 }
 
@@ -253,7 +272,7 @@ s_get_meta (s_decoder_t *self, const s_path_t *path, const msgpack_object *objec
         return s_fail (self, path, "more than %d entries", GT_MAX_META_ENTRIES);
     if (count == 0)
         return true;
-    meta->entries = (gt_meta_entry_t *) calloc (count, sizeof (gt_meta_entry_t));
+    meta->entries = (gt_meta_entry_t *) s_calloc (self, count, sizeof (gt_meta_entry_t));
     assert (meta->entries);
     size_t total = 0;
     for (uint32_t index = 0; index < count; index++) {
@@ -267,8 +286,8 @@ s_get_meta (s_decoder_t *self, const s_path_t *path, const msgpack_object *objec
         total += kv->key.via.str.size + kv->val.via.str.size;
         if (self->limits && total > GT_MAX_META_TOTAL)
             return s_fail (self, path, "keys and values exceed %d bytes", GT_MAX_META_TOTAL);
-        meta->entries [index].key = s_strndup (kv->key.via.str.ptr, kv->key.via.str.size);
-        meta->entries [index].value = s_strndup (kv->val.via.str.ptr, kv->val.via.str.size);
+        meta->entries [index].key = s_strndup (self, kv->key.via.str.ptr, kv->key.via.str.size);
+        meta->entries [index].value = s_strndup (self, kv->val.via.str.ptr, kv->val.via.str.size);
         meta->count = index + 1;
     }
     qsort (meta->entries, meta->count, sizeof (gt_meta_entry_t), s_compare_meta);
@@ -288,7 +307,7 @@ s_get_stats (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
     msg->stats_present = true;
     if (count == 0)
         return true;
-    msg->stats = (gt_stat_t *) calloc (count, sizeof (gt_stat_t));
+    msg->stats = (gt_stat_t *) s_calloc (self, count, sizeof (gt_stat_t));
     assert (msg->stats);
     for (uint32_t index = 0; index < count; index++) {
         const msgpack_object_kv *kv = &object->via.map.ptr [index];
@@ -298,7 +317,7 @@ s_get_stats (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
         if (!s_check_str (self, &at_key, &kv->key, 0, SIZE_MAX)
         ||  !s_get_uint (self, &at_value, &kv->val, UINT64_MAX, &msg->stats [index].value))
             return false;
-        msg->stats [index].name = s_strndup (kv->key.via.str.ptr, kv->key.via.str.size);
+        msg->stats [index].name = s_strndup (self, kv->key.via.str.ptr, kv->key.via.str.size);
         msg->stat_count = index + 1;
     }
     qsort (msg->stats, msg->stat_count, sizeof (gt_stat_t), s_compare_stat);
@@ -316,7 +335,7 @@ s_get_cleanup (s_decoder_t *self, const s_path_t *path, const msgpack_object *ob
     const msgpack_object *slots [4];
     if (!s_collect (self, path, object, names, 4, slots))
         return false;
-    gt_cleanup_t *cleanup = (gt_cleanup_t *) calloc (1, sizeof (gt_cleanup_t));
+    gt_cleanup_t *cleanup = (gt_cleanup_t *) s_calloc (self, 1, sizeof (gt_cleanup_t));
     assert (cleanup);
     *cleanup_p = cleanup;
     s_path_t at_url = { path, "url", 0 };
@@ -474,7 +493,7 @@ s_get_result (s_decoder_t *self, const s_path_t *path, const msgpack_object *obj
     if (slots [MESSAGE] && !s_get_str (self, &at [MESSAGE], slots [MESSAGE], 0, SIZE_MAX, &result->message))
         return false;
     if (result->code != GT_OK && !result->message)
-        result->message = s_strndup ("", 0);
+        result->message = s_strndup (self, "", 0);
     return true;
 }
 
@@ -565,7 +584,7 @@ s_get_table (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
         sizeof (gt_lease_info_t), sizeof (gt_renew_result_t), sizeof (gt_event_t), sizeof (gt_broker_info_t)
     };
     const msgpack_object_array *array = &object->via.array;
-    void *table = calloc (array->size + 1, sizes [records]);
+    void *table = s_calloc (self, array->size + 1, sizes [records]);
     assert (table);
     *table_p = table;
     *count_p = array->size;
@@ -651,7 +670,7 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
                 char id [GT_LEASE_ID_LEN + 1];
                 ok = s_get_lease_id (self, &at, object, id);
                 if (ok)
-                    msg->lease_id = s_strndup (id, GT_LEASE_ID_LEN);
+                    msg->lease_id = s_strndup (self, id, GT_LEASE_ID_LEN);
                 break;
             }
             case GT_REQ_LEASE_IDS:
@@ -659,14 +678,14 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
                 if (!ok)
                     break;
                 msg->lease_id_count = object->via.array.size;
-                msg->lease_ids = (char **) calloc (msg->lease_id_count + 1, sizeof (char *));
+                msg->lease_ids = (char **) s_calloc (self, msg->lease_id_count + 1, sizeof (char *));
                 assert (msg->lease_ids);
                 for (size_t entry = 0; ok && entry < msg->lease_id_count; entry++) {
                     s_path_t at_entry = { &at, NULL, entry };
                     char id [GT_LEASE_ID_LEN + 1];
                     ok = s_get_lease_id (self, &at_entry, &object->via.array.ptr [entry], id);
                     if (ok)
-                        msg->lease_ids [entry] = s_strndup (id, GT_LEASE_ID_LEN);
+                        msg->lease_ids [entry] = s_strndup (self, id, GT_LEASE_ID_LEN);
                 }
                 break;
             case GT_REQ_TTL:
@@ -764,10 +783,10 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
     if (slots [MESSAGE])
         ok = s_get_str (self, &at [MESSAGE], slots [MESSAGE], 0, SIZE_MAX, &msg->message);
     if (ok && msg->code != GT_OK && !msg->message)
-        msg->message = s_strndup ("", 0);
+        msg->message = s_strndup (self, "", 0);
     if (ok && slots [VERSIONS] && (ok = s_check_array (self, &at [VERSIONS], slots [VERSIONS], 0, SIZE_MAX))) {
         const msgpack_object_array *array = &slots [VERSIONS]->via.array;
-        msg->versions = (uint64_t *) calloc (array->size + 1, sizeof (uint64_t));
+        msg->versions = (uint64_t *) s_calloc (self, array->size + 1, sizeof (uint64_t));
         assert (msg->versions);
         msg->version_count = array->size;
         for (uint32_t index = 0; ok && index < array->size; index++) {
@@ -786,7 +805,7 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
         ok = msg->has_retry_ms = s_get_uint (self, &at [RETRY_MS], slots [RETRY_MS], UINT64_MAX,
                                              &msg->retry_ms);
     if (ok && slots [LEASE]) {
-        msg->lease = (gt_lease_info_t *) calloc (1, sizeof (gt_lease_info_t));
+        msg->lease = (gt_lease_info_t *) s_calloc (self, 1, sizeof (gt_lease_info_t));
         assert (msg->lease);
         ok = s_get_lease (self, &at [LEASE], slots [LEASE], msg->lease);
     }
@@ -862,18 +881,17 @@ s_decode_event (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 
 //  ---------------------------------------------------------------------------
 
-gt_code_t
-gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
-               gt_msg_t **msg_p, uint64_t *rid_p, char *err, size_t err_size)
+//  Both passes over one body into msg (zeroed, kind set).  zone holds the
+//  object tree; with arena set the message's parts go there too.
+static gt_code_t
+s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
+               msgpack_zone *zone, bool arena, uint64_t *rid_p, char *err, size_t err_size)
 {
-    assert (msg_p);
-    assert (data || size == 0);
-    *msg_p = NULL;
     if (rid_p)
         *rid_p = 0;
     if (err && err_size > 0)
         err [0] = '\0';
-    s_decoder_t decoder = { err, err_size, kind == GT_MSG_REQUEST };
+    s_decoder_t decoder = { err, err_size, kind == GT_MSG_REQUEST, arena ? zone : NULL };
 
     gt_msg_scan_t scan;
     gt_msg_scan ((const uint8_t *) data, size, &scan);
@@ -884,19 +902,10 @@ gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
             snprintf (err, err_size, "%s", scan.error);
         return GT_ERR_INVALID_ARGUMENT;
     }
-    //  One zone per body, its first chunk sized to the body: a small request
-    //  costs one small allocation rather than msgpack-c's default 8 KiB.
-    msgpack_zone zone;
-    size_t chunk = size < 256? 1024: size < 64 * 1024? 4 * size: 256 * 1024;
-    if (!msgpack_zone_init (&zone, chunk)) {
-        s_fail (&decoder, NULL, "out of memory");
-        return GT_ERR_INTERNAL;
-    }
     msgpack_object root;
     size_t offset = 0;
     gt_code_t code = GT_ERR_INVALID_ARGUMENT;
-    gt_msg_t *msg = gt_msg_new (kind);
-    if (msgpack_unpack ((const char *) data, size, &offset, &zone, &root) != MSGPACK_UNPACK_SUCCESS
+    if (msgpack_unpack ((const char *) data, size, &offset, zone, &root) != MSGPACK_UNPACK_SUCCESS
     ||  offset != size) {
         //  The scan accepted it, so only an allocation failure gets here
         s_fail (&decoder, NULL, "cannot unpack");
@@ -912,13 +921,89 @@ gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
         code = s_decode_event (&decoder, &root, msg);
     else
         s_fail (&decoder, NULL, "unknown message kind");
+    if (code == GT_OK && rid_p)
+        *rid_p = msg->rid;
+    return code;
+}
+
+gt_code_t
+gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
+               gt_msg_t **msg_p, uint64_t *rid_p, char *err, size_t err_size)
+{
+    assert (msg_p);
+    assert (data || size == 0);
+    *msg_p = NULL;
+    //  One zone per body, its first chunk sized to the body: a small request
+    //  costs one small allocation rather than msgpack-c's default 8 KiB.
+    msgpack_zone zone;
+    size_t chunk = size < 256? 1024: size < 64 * 1024? 4 * size: 256 * 1024;
+    if (!msgpack_zone_init (&zone, chunk)) {
+        if (rid_p)
+            *rid_p = 0;
+        if (err && err_size > 0)
+            snprintf (err, err_size, "out of memory");
+        return GT_ERR_INTERNAL;
+    }
+    gt_msg_t *msg = gt_msg_new (kind);
+    gt_code_t code = s_decode_body (data, size, kind, msg, &zone, false, rid_p, err, err_size);
     msgpack_zone_destroy (&zone);
     if (code != GT_OK) {
         gt_msg_destroy (&msg);
         return code;
     }
-    if (rid_p)
-        *rid_p = msg->rid;
     *msg_p = msg;
     return GT_OK;
+}
+
+//  ---------------------------------------------------------------------------
+//  The reusable decoder: one message and one zone for every body
+
+//  The zone's first chunk, kept between bodies (msgpack_zone_clear frees
+//  the others): a request and its parts fit it.
+#define S_DECODER_CHUNK     (8 * 1024)
+
+struct _gt_msg_decoder_t {
+    msgpack_zone zone;              //  the object tree and the message's parts
+    gt_msg_t msg;                   //  the last message decoded
+};
+
+gt_msg_decoder_t *
+gt_msg_decoder_new (void)
+{
+    gt_msg_decoder_t *self = (gt_msg_decoder_t *) calloc (1, sizeof (gt_msg_decoder_t));
+    assert (self);
+    bool ready = msgpack_zone_init (&self->zone, S_DECODER_CHUNK);
+    assert (ready);
+    (void) ready;
+    return self;
+}
+
+void
+gt_msg_decoder_destroy (gt_msg_decoder_t **self_p)
+{
+    assert (self_p);
+    gt_msg_decoder_t *self = *self_p;
+    if (!self)
+        return;
+    msgpack_zone_destroy (&self->zone);
+    free (self);
+    *self_p = NULL;
+}
+
+gt_code_t
+gt_msg_decoder_decode (gt_msg_decoder_t *self, const void *data, size_t size, gt_msg_kind_t kind,
+                       const gt_msg_t **msg_p, uint64_t *rid_p, char *err, size_t err_size)
+{
+    assert (self);
+    assert (msg_p);
+    assert (data || size == 0);
+    *msg_p = NULL;
+    msgpack_zone_clear (&self->zone);
+    memset (&self->msg, 0, sizeof (self->msg));
+    self->msg.kind = kind;
+    self->msg.version = GT_PROTOCOL_VERSION;
+    gt_code_t code = s_decode_body (data, size, kind, &self->msg, &self->zone, true, rid_p, err, err_size);
+    if (code == GT_OK)
+        *msg_p = &self->msg;
+    return code;
 }

@@ -74,6 +74,21 @@ s_decode (const uint8_t *data, size_t size, gt_msg_kind_t kind)
     FUZZ_CHECK (gt_msg_decode (data, size, kind, &again, NULL, small, sizeof (small)) == GT_OK,
                 "%s: verdict depends on err_size or rid_p", s_kind_names [kind]);
     gt_msg_destroy (&again);
+    //  The reusable decoder (parts in its zone) accepts it too, and what it
+    //  decoded encodes to the same bytes as the heap message
+    gt_msg_decoder_t *decoder = gt_msg_decoder_new ();
+    const gt_msg_t *borrowed = NULL;
+    FUZZ_CHECK (gt_msg_decoder_decode (decoder, data, size, kind, &borrowed, NULL, small, sizeof (small)) == GT_OK
+                && borrowed, "%s: the reusable decoder refuses what gt_msg_decode accepts", s_kind_names [kind]);
+    size_t mine_size = 0, theirs_size = 0;
+    uint8_t *mine = s_encode (msg, &mine_size);
+    uint8_t *theirs = s_encode (borrowed, &theirs_size);
+    FUZZ_CHECK ((mine == NULL) == (theirs == NULL)
+                && (!mine || (mine_size == theirs_size && memcmp (mine, theirs, mine_size) == 0)),
+                "%s: the reusable decoder's message encodes differently", s_kind_names [kind]);
+    free (mine);
+    free (theirs);
+    gt_msg_decoder_destroy (&decoder);
     return msg;
 }
 
