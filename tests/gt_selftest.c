@@ -74,6 +74,7 @@ static const s_test_t s_tests [] = {
     { "gt_storage",         gt_storage_test,         false },
     { "gt_peers",           gt_peers_test,           false },
     { "gt_reply",           gt_reply_test,           false },
+    { "gt_subscriptions",   gt_subscriptions_test,   false },
     { "gt_pacer",           gt_pacer_test,           false },
     { "gt_admission",       gt_admission_test,       false },
     { "gt_broker",          gt_broker_test,          false },

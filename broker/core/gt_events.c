@@ -6,9 +6,9 @@
 //  Records dropped from the history (or rolled back) kept for the next
 //  events: in the steady state, with the history full, making an event
 //  reuses the block of the one it pushes out instead of a malloc and a
-//  free.  A turn makes up to about a thousand events before it publishes
-//  them (and forgets as many).
-#define S_SPARES_MAX    1024
+//  free.  A turn makes up to twenty thousand events before it publishes
+//  them (and forgets as many), two per expiry of GT_BROKER_TIMERS_PER_TURN.
+#define S_SPARES_MAX    20480
 
 //  One event: the public view, then its topic and body in one allocation.
 typedef struct {
@@ -42,6 +42,8 @@ struct gt_events_t {
     bool sharded;                   //  cluster mode: seq per shard
     uint64_t ring_start;            //  cluster mode: absolute position of ring [ring_head]
     s_shard_t *shards [GT_SHARD_COUNT];     //  cluster mode: each shard's, made when first used
+    gt_events_wanted_fn *wanted;    //  which events to send, or NULL: all
+    void *wanted_ctx;               //  its argument
     s_record_t *spares [S_SPARES_MAX];      //  blocks of forgotten records, for reuse
     size_t spare_count;             //  how many
 };
@@ -261,9 +263,10 @@ gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by
     size_t done = 0;
     while (done < self->waiting_count && self->waiting [done]->view.order <= up_to) {
         s_record_t *record = self->waiting [done];
-        if (handle) {
+        size_t topic_size = handle ? strlen (record->view.topic) : 0;
+        if (handle && (!self->wanted || self->wanted (self->wanted_ctx, record->view.topic, topic_size))) {
             //  PUB never blocks: past a subscriber's HWM ZeroMQ drops for it
-            zmq_send (handle, record->view.topic, strlen (record->view.topic), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send (handle, record->view.topic, topic_size, ZMQ_SNDMORE | ZMQ_DONTWAIT);
             zmq_send (handle, record->view.body, record->view.size, ZMQ_DONTWAIT);
         }
         if (by_kind && record->view.kind < GT_EVENT_COUNT_)
@@ -277,6 +280,14 @@ gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by
     memmove (self->waiting, self->waiting + done, (self->waiting_count - done) * sizeof (s_record_t *));
     self->waiting_count -= done;
     return done;
+}
+
+void
+gt_events_set_wanted (gt_events_t *self, gt_events_wanted_fn *wanted, void *ctx)
+{
+    assert (self);
+    self->wanted = wanted;
+    self->wanted_ctx = ctx;
 }
 
 void

@@ -63,6 +63,12 @@ uint64_t gt_events_next_order (gt_events_t *self);
 //  socket bound yet), in order, and move them into the history.  Returns
 //  how many, and counts them by kind into by_kind (may be NULL).
 size_t gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by_kind);
+//  Which events gt_events_publish sends: those whose topic wanted (ctx,
+//  topic, size) is true for (NULL, the default: all).  The others are
+//  numbered, kept for REPLAY and counted all the same: only the send,
+//  which no subscriber asked for, is skipped.
+typedef bool (gt_events_wanted_fn) (void *ctx, const char *topic, size_t size);
+void gt_events_set_wanted (gt_events_t *self, gt_events_wanted_fn *wanted, void *ctx);
 //  Drop unpublished events with order >= from; the next event gets order
 //  from again, and each shard the seq of its first dropped event.
 void gt_events_rollback (gt_events_t *self, uint64_t from);

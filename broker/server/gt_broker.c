@@ -42,6 +42,7 @@
 #include "gt_peers.h"
 #include "gt_curve.h"
 #include "gt_reply.h"
+#include "gt_subscriptions.h"
 
 //  --------------------------------------------------------------------------
 //  The actor's state (private to this file)
@@ -103,7 +104,8 @@ typedef struct {
     zsock_t *pipe;                  //  actor pipe
     gt_config_t *config;            //  own copy
     zsock_t *router;                //  requests, once bound
-    zsock_t *pub;                   //  events, once bound (an XPUB with CURVE)
+    zsock_t *pub;                   //  events, once bound (an XPUB; in manual mode with CURVE)
+    gt_subscriptions_t *subscriptions;      //  plaintext: the topics subscribed to (gt_subscriptions.h)
     gt_curve_t *curve;              //  CURVE security (gt_curve.h), or NULL without
     bool curve_failed;              //  GC_CURVE_CERT was set and CURVE could not be set up: bind nothing
     long curve_wait;                //  ms until curve wants its next tick
@@ -318,6 +320,9 @@ s_batch_destroy (s_batch_t **batch_p)
 static void
 s_batch_release (s_broker_t *self, s_batch_t *batch)
 {
+    //  What was subscribed to until now decides what is sent
+    if (self->subscriptions && self->pub)
+        gt_subscriptions_read (self->subscriptions, self->pub);
     if (batch->last_seq >= batch->first_seq)
         self->counters.events_published += gt_events_publish (self->events, self->pub, batch->last_seq,
                                                               self->counters.events_by_kind);
@@ -737,6 +742,13 @@ s_poll_timeout (s_broker_t *self)
 //  kernel choose the port, whereas CZMQ scans upwards from 49152 and so hands
 //  a just-stopped broker's port to the next one, where that broker's clients
 //  would silently reconnect.  Returns the bound port, or -1.
+//  gt_events_wanted_fn: someone subscribed to a prefix of the topic
+static bool
+s_event_wanted (void *ctx, const char *topic, size_t size)
+{
+    return gt_subscriptions_wanted (((s_broker_t *) ctx)->subscriptions, topic, size);
+}
+
 static int
 s_bind (zsock_t *sock, const char *endpoint, char *last, size_t last_size)
 {
@@ -869,10 +881,16 @@ s_handle_pipe (s_broker_t *self)
             zsock_t **sock = events ? &self->pub : &self->router;
             bool created = *sock == NULL;
             if (created) {
-                //  With CURVE, events go through an XPUB in manual mode: the
-                //  broker decides what each subscriber receives (gt_curve.h)
-                *sock = zsock_new (events ? (self->curve ? ZMQ_XPUB : ZMQ_PUB) : ZMQ_ROUTER);
+                //  Events go through an XPUB: without CURVE so that an event
+                //  nobody subscribed to is not sent (gt_subscriptions.h); with
+                //  CURVE in manual mode, the broker deciding what each
+                //  subscriber receives (gt_curve.h)
+                *sock = zsock_new (events ? ZMQ_XPUB : ZMQ_ROUTER);
                 assert (*sock);
+                if (events && !self->curve && !self->subscriptions) {
+                    self->subscriptions = gt_subscriptions_new ();
+                    gt_events_set_wanted (self->events, s_event_wanted, self);
+                }
                 zsock_set_linger (*sock, 0);
                 zsock_set_sndhwm (*sock, events ? self->hwm : self->peer_hwm);
                 if (!events) {
@@ -1316,6 +1334,7 @@ s_broker_destroy (s_broker_t **self_p)
     gt_store_destroy (&self->store);
     zsock_destroy (&self->router);
     zsock_destroy (&self->pub);
+    gt_subscriptions_destroy (&self->subscriptions);
     gt_curve_destroy (&self->curve);        //  after its sockets: no moment without the ZAP handler
     gt_config_destroy (&self->config);
     gt_shard_map_destroy (&self->own_map);
@@ -1457,6 +1476,8 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         if (metrics_item >= 0 && (items [metrics_item].revents & ZMQ_POLLIN))
             gt_metrics_wake_drain (self->metrics);
         gt_broker_metrics_tick (self->broker_metrics);
+        if (self->subscriptions && self->pub)
+            gt_subscriptions_read (self->subscriptions, self->pub);
         if (self->curve) {
             //  Handshakes wait for these answers: before anything else
             self->curve_wait = gt_curve_tick (self->curve);

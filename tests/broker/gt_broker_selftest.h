@@ -51,6 +51,7 @@ void gt_delivery_test (bool verbose);
 //  server (the actor and the modules it wires together)
 void gt_peers_test (bool verbose);
 void gt_reply_test (bool verbose);
+void gt_subscriptions_test (bool verbose);
 void gt_pacer_test (bool verbose);
 void gt_admission_test (bool verbose);
 void gt_broker_test (bool verbose);
