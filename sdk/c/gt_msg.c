@@ -797,6 +797,29 @@ s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
 //  ---------------------------------------------------------------------------
 //  Entry points
 
+//  msgpack_packer's write callback: msgpack_sbuffer_write with the copy of
+//  the few bytes of a header or a number inlined (the packer calls it once
+//  per item, mostly with 1, 2, 3, 5 or 9 bytes: a call to memcpy for each
+//  was a tenth of the broker's encoding)
+static int
+s_sbuffer_append (void *data, const char *bytes, size_t size)
+{
+    msgpack_sbuffer *buf = (msgpack_sbuffer *) data;
+    if (buf->alloc - buf->size < size)
+        return msgpack_sbuffer_write (data, bytes, size);
+    char *end = buf->data + buf->size;
+    switch (size) {
+        case 1: end [0] = bytes [0]; break;
+        case 2: memcpy (end, bytes, 2); break;
+        case 3: memcpy (end, bytes, 3); break;
+        case 5: memcpy (end, bytes, 5); break;
+        case 9: memcpy (end, bytes, 9); break;
+        default: memcpy (end, bytes, size); break;
+    }
+    buf->size += size;
+    return 0;
+}
+
 int
 gt_msg_encode (const gt_msg_t *self, msgpack_sbuffer *buf)
 {
@@ -804,7 +827,7 @@ gt_msg_encode (const gt_msg_t *self, msgpack_sbuffer *buf)
     assert (buf);
     size_t start = buf->size;
     msgpack_packer pk;
-    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    msgpack_packer_init (&pk, buf, s_sbuffer_append);
     int rc = -1;
     if (self->kind == GT_MSG_REQUEST)
         rc = s_pack_request (&pk, self);

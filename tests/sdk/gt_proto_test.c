@@ -140,6 +140,17 @@ gt_proto_test (bool verbose)
     assert (!gt_lease_id_valid ("0123456789abcdef0123456789abcdeg"));    //  not hex
     assert (!gt_lease_id_valid (""));
     assert (!gt_lease_id_valid (NULL));
+    //  Every byte value at every position (the check runs eight bytes at a
+    //  time): valid exactly for 0-9 and a-f; a NUL anywhere before 32
+    //  characters makes it too short
+    char id [GT_LEASE_ID_LEN + 1];
+    for (int position = 0; position < GT_LEASE_ID_LEN; position++)
+        for (int byte = 0; byte < 256; byte++) {
+            memcpy (id, "0123456789abcdef0123456789abcdef", sizeof (id));
+            id [position] = (char) byte;
+            bool hex = (byte >= '0' && byte <= '9') || (byte >= 'a' && byte <= 'f');
+            assert (gt_lease_id_valid (id) == hex);
+        }
 
     //  UTF-8
     assert (gt_utf8_valid ("", 0));
