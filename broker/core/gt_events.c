@@ -42,6 +42,8 @@ struct gt_events_t {
     bool sharded;                   //  cluster mode: seq per shard
     uint64_t ring_start;            //  cluster mode: absolute position of ring [ring_head]
     s_shard_t *shards [GT_SHARD_COUNT];     //  cluster mode: each shard's, made when first used
+    s_record_t *last_made;          //  the last event made, while unpublished (gt_events_lease_bytes)
+    gt_lease_info_t last_lease;     //  the lease it carried (a shallow copy)
     gt_events_wanted_fn *wanted;    //  which events to send, or NULL: all
     void *wanted_ctx;               //  its argument
     s_record_t *spares [S_SPARES_MAX];      //  blocks of forgotten records, for reuse
@@ -77,6 +79,8 @@ s_record_new (gt_events_t *self, uint64_t seq, gt_event_kind_t kind, uint64_t at
     record->view.topic = record->data;
     record->view.body = record->data + topic_len + 1;
     record->view.size = size;
+    record->view.lease_offset = 0;
+    record->view.lease_size = 0;
     return record;
 }
 
@@ -180,9 +184,14 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
     msg.event.lease = *lease;
     msg.event.reason = kind == GT_EVENT_OBJECT_RECLAIMED ? reason : GT_REASON_NONE;
     msgpack_sbuffer_clear (&self->scratch);
-    if (gt_msg_encode (&msg, &self->scratch))
+    size_t lease_offset, lease_size;
+    if (gt_msg_encode_event (&msg, &self->scratch, &lease_offset, &lease_size))
         return NULL;
     s_record_t *record = s_record_new (self, seq, kind, at, topic, self->scratch.data, self->scratch.size);
+    record->view.lease_offset = lease_offset;
+    record->view.lease_size = lease_size;
+    self->last_made = record;
+    self->last_lease = *lease;
     record->view.order = self->next_seq;
     record->view.shard = shard;
     if (self->waiting_count == self->waiting_cap) {
@@ -259,6 +268,7 @@ size_t
 gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by_kind)
 {
     assert (self);
+    self->last_made = NULL;
     void *handle = pub ? zsock_resolve (pub) : NULL;
     size_t done = 0;
     while (done < self->waiting_count && self->waiting [done]->view.order <= up_to) {
@@ -282,6 +292,21 @@ gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by
     return done;
 }
 
+bool
+gt_events_lease_bytes (gt_events_t *self, const gt_lease_info_t *lease, const void **bytes_p, size_t *size_p)
+{
+    assert (self);
+    assert (lease);
+    //  Both copies were zeroed before they were filled (gt_lease_tables_info),
+    //  so their padding compares equal too
+    if (!self->last_made || !self->last_made->view.lease_size
+    ||  memcmp (&self->last_lease, lease, sizeof (*lease)) != 0)
+        return false;
+    *bytes_p = (const uint8_t *) self->last_made->view.body + self->last_made->view.lease_offset;
+    *size_p = self->last_made->view.lease_size;
+    return true;
+}
+
 void
 gt_events_set_wanted (gt_events_t *self, gt_events_wanted_fn *wanted, void *ctx)
 {
@@ -294,6 +319,7 @@ void
 gt_events_rollback (gt_events_t *self, uint64_t from)
 {
     assert (self);
+    self->last_made = NULL;
     assert (from > self->last_published);
     while (self->waiting_count && self->waiting [self->waiting_count - 1]->view.order >= from) {
         s_record_t *record = self->waiting [--self->waiting_count];

@@ -42,6 +42,8 @@ typedef struct {
     const char *topic;              //  "service_id" U+001F "verb.OBJECT_TYPE" (gt_event_topic)
     const void *body;               //  canonical EVENT map
     size_t size;                    //  body bytes
+    size_t lease_offset;            //  where its LEASE map starts in body (0: not known)
+    size_t lease_size;              //  its bytes
 } gt_event_record_t;
 
 //  Create with room for history published events (GC_EVENT_HISTORY).
@@ -53,6 +55,14 @@ void gt_events_destroy (gt_events_t **self_p);
 const gt_event_record_t *gt_events_make (gt_events_t *self, gt_event_kind_t kind,
                                          const gt_lease_info_t *lease, gt_reason_t reason,
                                          uint64_t at);
+//  The LEASE map of the last event made, if that event carried exactly
+//  lease (the same fields, the same strings: both filled by the engine's
+//  gt_lease_tables_info), so that a reply can reuse its bytes instead of
+//  encoding the lease again; false if not, or if it was published or
+//  rolled back since.  The bytes are valid until the next make, publish or
+//  rollback.
+bool gt_events_lease_bytes (gt_events_t *self, const gt_lease_info_t *lease,
+                            const void **bytes_p, size_t *size_p);
 //  Cluster mode from now on (before any event is made).
 void gt_events_shard (gt_events_t *self);
 //  True in cluster mode.

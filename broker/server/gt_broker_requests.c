@@ -230,6 +230,9 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
     char cursor [32] = "";
 
     gt_leases_clock (self->leases, (uint64_t) zclock_mono (), (uint64_t) zclock_time ());
+    //  Events this request makes come after this one (the reply may reuse
+    //  the lease bytes of its own last event)
+    uint64_t first_event = gt_events_next_order (self->events);
     //  The store cannot write: refuse a change before applying it
     //  The service the request acts as: the one it names, or with CURVE
     //  the one its caller's key allows (gt_access.h); filtered: its reads
@@ -504,6 +507,19 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
             code = GT_ERR_UNSUPPORTED_COMMAND;
             break;
     }
+    //  A change answered with the lease its own event just carried: the
+    //  event's encoded LEASE map goes into the reply as it is
+    const void *lease_bytes = NULL;
+    size_t lease_size = 0;
+    bool reuse = code == GT_OK && reply.lease
+              && (request->cmd == GT_CMD_CREATE || request->cmd == GT_CMD_RENEW || request->cmd == GT_CMD_RELEASE)
+              && gt_events_next_order (self->events) > first_event
+              && gt_events_lease_bytes (self->events, reply.lease, &lease_bytes, &lease_size);
+    if (reuse) {
+        int rc = gt_msg_encode_lease_reply (request->rid, lease_bytes, lease_size, body);
+        assert (rc == 0);           //  appending to a buffer does not fail
+    }
+    else
     if (code == GT_OK) {
         reply.code = GT_OK;
         if (gt_msg_encode (&reply, body) != 0) {

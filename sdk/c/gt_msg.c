@@ -436,7 +436,7 @@ gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk)
 }
 
 static int
-s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event)
+s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event, size_t *lease_span)
 {
     const char *kind_name = gt_event_kind_name (event->kind);
     const char *reason_name = gt_reason_name (event->reason);
@@ -451,8 +451,14 @@ s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event)
     S_KV_STR (pk, "kind", kind_name);
     S_KV_UINT (pk, "at", event->at);
     S_KEY (pk, "lease");
+    //  lease_span: where the LEASE map lies in the buffer (pk writes to
+    //  a msgpack_sbuffer: gt_msg_encode_event)
+    if (lease_span)
+        lease_span [0] = ((msgpack_sbuffer *) pk->data)->size;
     if (gt_lease_info_pack (&event->lease, pk))
         return -1;
+    if (lease_span)
+        lease_span [1] = ((msgpack_sbuffer *) pk->data)->size - lease_span [0];
     if (reason_name)
         S_KV_STR (pk, "reason", reason_name);
     return 0;
@@ -768,7 +774,7 @@ s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
         S_KEY (pk, "events");
         msgpack_pack_array (pk, self->event_count);
         for (size_t index = 0; index < self->event_count; index++)
-            if (s_pack_event (pk, GT_PROTOCOL_VERSION, &self->events [index]))
+            if (s_pack_event (pk, GT_PROTOCOL_VERSION, &self->events [index], NULL))
                 return -1;
     }
     if (self->has_last_seq)
@@ -836,10 +842,47 @@ gt_msg_encode (const gt_msg_t *self, msgpack_sbuffer *buf)
         rc = s_pack_reply (&pk, self);
     else
     if (self->kind == GT_MSG_EVENT)
-        rc = s_pack_event (&pk, self->version, &self->event);
+        rc = s_pack_event (&pk, self->version, &self->event, NULL);
     if (rc)
         buf->size = start;      //  leave no partial message behind
     return rc;
+}
+
+int
+gt_msg_encode_event (const gt_msg_t *self, msgpack_sbuffer *buf, size_t *lease_offset_p, size_t *lease_size_p)
+{
+    assert (self);
+    assert (buf);
+    assert (lease_offset_p && lease_size_p);
+    if (self->kind != GT_MSG_EVENT)
+        return -1;
+    size_t start = buf->size;
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, buf, s_sbuffer_append);
+    size_t span [2] = { 0, 0 };
+    if (s_pack_event (&pk, self->version, &self->event, span)) {
+        buf->size = start;
+        return -1;
+    }
+    *lease_offset_p = span [0] - start;
+    *lease_size_p = span [1];
+    return 0;
+}
+
+int
+gt_msg_encode_lease_reply (uint64_t rid, const void *lease, size_t size, msgpack_sbuffer *buf)
+{
+    assert (lease && size > 0);
+    assert (buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, buf, s_sbuffer_append);
+    //  The layout of s_pack_reply for an OK reply with a lease and nothing else
+    msgpack_pack_map (&pk, 4);
+    S_KV_UINT (&pk, "v", GT_PROTOCOL_VERSION);
+    S_KV_UINT (&pk, "rid", rid);
+    S_KV_STR (&pk, "code", gt_code_name (GT_OK));
+    S_KEY (&pk, "lease");
+    return s_sbuffer_append (buf, (const char *) lease, size);
 }
 
 int

@@ -194,6 +194,16 @@ void gt_msg_destroy (gt_msg_t **self_p);
 //  if the message is not encodable (a programmer error: required field unset).
 int gt_msg_encode (const gt_msg_t *self, msgpack_sbuffer *buf);
 
+//  Encode an event like gt_msg_encode, and say where its LEASE map lies in
+//  what was appended (offset from the start of the event, bytes), so that
+//  the same bytes can go into a reply (gt_msg_encode_lease_reply).
+int gt_msg_encode_event (const gt_msg_t *self, msgpack_sbuffer *buf, size_t *lease_offset_p,
+                         size_t *lease_size_p);
+//  Append the OK reply to request rid that carries the lease whose LEASE
+//  map is lease [0 .. size-1] (already encoded, by gt_msg_encode_event):
+//  the same bytes gt_msg_encode writes for that reply.
+int gt_msg_encode_lease_reply (uint64_t rid, const void *lease, size_t size, msgpack_sbuffer *buf);
+
 //  Encode into a new zframe-compatible heap buffer; caller frees *data_p.
 int gt_msg_encode_alloc (const gt_msg_t *self, void **data_p, size_t *size_p);
 

@@ -629,6 +629,63 @@ s_test_cluster (void)
 }
 
 //  Programmer errors: the encoder refuses and leaves the buffer as it was
+//  An event's LEASE map, as gt_msg_encode_event locates it, makes the
+//  same reply bytes as gt_msg_encode of that reply (the broker's shortcut)
+static void
+s_test_lease_reuse (void)
+{
+    gt_meta_entry_t meta [] = { { "owner", "alice" }, { "Region", "eu" } };
+    gt_cleanup_t cleanup = { "http://127.0.0.1:8080/cleanup", "{}", true, 3, true, 1000 };
+    for (int variant = 0; variant < 4; variant++) {
+        gt_msg_t event;
+        gt_msg_test_init (&event, GT_MSG_EVENT, 0);
+        event.event.seq = 41;
+        event.event.kind = variant == 3 ? GT_EVENT_OBJECT_RECLAIMED : GT_EVENT_LEASE_CREATED;
+        event.event.reason = variant == 3 ? GT_REASON_EXPIRED : GT_REASON_NONE;
+        event.event.has_shard = variant == 2;
+        event.event.shard = 200;
+        event.event.at = 1700000000123ULL;
+        gt_msg_test_fill_lease (&event.event.lease, variant ? meta : NULL, variant ? 2 : 0,
+                                variant ? &cleanup : NULL);
+        msgpack_sbuffer whole = gt_msg_test_encode (&event);
+        msgpack_sbuffer spanned;
+        msgpack_sbuffer_init (&spanned);
+        msgpack_sbuffer_write (&spanned, "xyz", 3);             //  appended after what is there
+        size_t offset = 0, size = 0;
+        assert (gt_msg_encode_event (&event, &spanned, &offset, &size) == 0);
+        assert (spanned.size == 3 + whole.size && memcmp (spanned.data + 3, whole.data, whole.size) == 0);
+        msgpack_sbuffer lease_alone;
+        msgpack_sbuffer_init (&lease_alone);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &lease_alone, msgpack_sbuffer_write);
+        assert (gt_lease_info_pack (&event.event.lease, &pk) == 0);
+        assert (size == lease_alone.size && memcmp (whole.data + offset, lease_alone.data, size) == 0);
+
+        gt_msg_t reply;
+        gt_msg_test_init (&reply, GT_MSG_REPLY, 77);
+        reply.code = GT_OK;
+        reply.lease = &event.event.lease;
+        msgpack_sbuffer expected = gt_msg_test_encode (&reply);
+        msgpack_sbuffer shortcut;
+        msgpack_sbuffer_init (&shortcut);
+        assert (gt_msg_encode_lease_reply (77, whole.data + offset, size, &shortcut) == 0);
+        assert (shortcut.size == expected.size && memcmp (shortcut.data, expected.data, expected.size) == 0);
+        msgpack_sbuffer_destroy (&whole);
+        msgpack_sbuffer_destroy (&spanned);
+        msgpack_sbuffer_destroy (&lease_alone);
+        msgpack_sbuffer_destroy (&expected);
+        msgpack_sbuffer_destroy (&shortcut);
+    }
+    //  Not an event: refused, nothing appended
+    gt_msg_t request;
+    gt_msg_test_init (&request, GT_MSG_REQUEST, 5);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    size_t offset = 0, size = 0;
+    assert (gt_msg_encode_event (&request, &buf, &offset, &size) == -1 && buf.size == 0);
+    msgpack_sbuffer_destroy (&buf);
+}
+
 static void
 s_test_unencodable (void)
 {
@@ -903,6 +960,7 @@ gt_msg_test (bool verbose)
     s_test_round_trips ();
     s_test_cluster ();
     s_test_unencodable ();
+    s_test_lease_reuse ();
     s_test_vectors (verbose);
     gt_msg_test_rejections ();
     s_test_robustness ();
