@@ -144,11 +144,12 @@ gt_pgbatch_test (bool verbose)
     gt_pgbatch_object_put (batch, &object);
     gt_pgbatch_event (batch, 0, 1, GT_EVENT_LEASE_CREATED, 1700000000000, "created.TEMPORARY_FILE.svc", "\x81", 1);
     gt_pgbatch_event (batch, 0, 2, GT_EVENT_LEASE_RENEWED, 1700000000001, "renewed.TEMPORARY_FILE.svc", "\x82", 1);
-    gt_pgbatch_events_prune (batch, 5);
-    gt_pgbatch_events_prune (batch, 3);
+    gt_pgbatch_events_prune (batch, 2, 5);
+    gt_pgbatch_events_prune (batch, 1, 3);
+    gt_pgbatch_events_prune (batch, 0, 0);      //  empty: ignored
     gt_pgbatch_meta (batch, 10, 3);
     gt_pgbatch_meta (batch, 8, 4);
-    assert (batch->prune_below == 5);
+    assert (batch->prune_from == 1 && batch->prune_below == 5);
     assert (batch->last_seq == 10 && batch->fence_counter == 4);
     assert (gt_pgbatch_size (batch) == 3 + 1 + 2 + 1 + 1);
     gt_pgbatch_table_arrays (&batch->objects, false, gt_pgbatch_object_types,
@@ -171,8 +172,10 @@ gt_pgbatch_test (bool verbose)
     gt_pgbatch_lease_delete (other, id3, 0);
     gt_pgbatch_event (other, 0, 3, GT_EVENT_LEASE_RELEASED, 1700000001000, "released.TEMPORARY_FILE.svc", "\x83", 1);
     gt_pgbatch_meta (other, 12, 2);
+    gt_pgbatch_events_prune (other, 5, 9);
     gt_pgbatch_merge (batch, &other);
     assert (other == NULL);
+    assert (batch->prune_from == 1 && batch->prune_below == 9);     //  the union
     assert (batch->leases.live_puts == 1);                  //  id1 (from other)
     assert (batch->leases.live_deletes == 2);               //  id2, id3
     assert (batch->objects.live_puts == 1 && batch->objects.live_deletes == 1);

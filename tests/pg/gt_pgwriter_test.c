@@ -410,7 +410,7 @@ gt_pgwriter_test (bool verbose)
     }
     gt_pgbatch_object_delete (batch, "object-ended");
     gt_pgbatch_object_delete (batch, "object-never-written");
-    gt_pgbatch_events_prune (batch, 21);
+    gt_pgbatch_events_prune (batch, 0, 21);
     gt_pgbatch_meta (batch, 5, 1);
     assert (gt_pgwriter_submit (writer, &batch) == 53);
     s_test_expect_commit (writer, 53, true, NULL);

@@ -265,6 +265,16 @@ gt_store_pg_test (bool verbose)
     assert (gt_store_flush (store, 1) == GT_STORE_PENDING);
     assert (s_test_complete (store, &batch, &durable) && durable);
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_events") == 10);
+    //  The next prune starts where this one ended, and still keeps only the
+    //  history: nothing below it is left
+    uint64_t next_seq = 6 + GT_STORE_PG_PRUNE_STEP + 11;
+    for (uint64_t seq = next_seq; seq < next_seq + GT_STORE_PG_PRUNE_STEP; seq++)
+        gt_store_event (store, 0, seq, GT_EVENT_LEASE_CREATED, 1700000000000 + seq, "created.UNKNOWN.svc", "\x80", 1);
+    assert (gt_store_flush (store, 2) == GT_STORE_PENDING);
+    assert (s_test_complete (store, &batch, &durable) && batch == 2 && durable);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_events") == 10);
+    assert (gt_pgtestdb_int (check, "SELECT min (seq) FROM gt_events")
+            == (long long) (next_seq + GT_STORE_PG_PRUNE_STEP - 10));
     gt_store_destroy (&store);
 
     //  A newer schema is refused with a clear message, untouched

@@ -100,7 +100,7 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
       " $6::int2[])"
       " ON CONFLICT (seq) DO UPDATE SET kind = EXCLUDED.kind, at = EXCLUDED.at,"
       " topic = EXCLUDED.topic, body = EXCLUDED.body, shard = EXCLUDED.shard" },
-    { "gt_event_prune", "DELETE FROM gt_events WHERE seq < $1::int8" },
+    { "gt_event_prune", "DELETE FROM gt_events WHERE seq >= $1::int8 AND seq < $2::int8" },
     { "gt_meta_update",
       "UPDATE gt_meta SET last_seq = GREATEST (last_seq, $1::int8),"
       " fence_counter = GREATEST (fence_counter, $2::int8), commit_token = $3::int8" },
@@ -737,9 +737,13 @@ gt_pgbatch_fence (gt_pgbatch_t *self, const uint64_t *epochs)
 }
 
 void
-gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t below_seq)
+gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t from_seq, uint64_t below_seq)
 {
     assert (self);
+    if (below_seq <= from_seq)
+        return;                     //  an empty range
+    if (!self->prune_below || from_seq < self->prune_from)
+        self->prune_from = from_seq;
     if (below_seq > self->prune_below)
         self->prune_below = below_seq;
 }
@@ -789,7 +793,7 @@ gt_pgbatch_merge (gt_pgbatch_t *self, gt_pgbatch_t **other_p)
     s_table_merge (&self->objects, &other->objects, S_KEY_TEXT);
     s_table_merge (&self->events, &other->events, S_KEY_TEXT);
     s_table_merge (&self->callbacks, &other->callbacks, S_KEY_INT8);
-    gt_pgbatch_events_prune (self, other->prune_below);
+    gt_pgbatch_events_prune (self, other->prune_from, other->prune_below);
     if (other->prune_keep)
         self->prune_keep = other->prune_keep;
     for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
@@ -954,9 +958,10 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
     }
     else
     if (!cluster && self->prune_below) {
-        s_buffer_t param = { NULL, 0, 0 };
-        s_put_raw_int8 (&param, self->prune_below);
-        if (s_send (conn, S_EVENT_PRUNE, 1, &param))
+        s_buffer_t params [2] = { { NULL, 0, 0 }, { NULL, 0, 0 } };
+        s_put_raw_int8 (&params [0], self->prune_from);
+        s_put_raw_int8 (&params [1], self->prune_below);
+        if (s_send (conn, S_EVENT_PRUNE, 2, params))
             return -1;
         sent++;
     }

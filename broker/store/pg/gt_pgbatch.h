@@ -95,9 +95,13 @@ void gt_pgbatch_event (gt_pgbatch_t *self, unsigned shard, uint64_t seq, gt_even
 void gt_pgbatch_callback_put (gt_pgbatch_t *self, const gt_pgcallback_t *callback);
 //  Forget an outbox row (delivered); shard: its object's.
 void gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id, unsigned shard);
-//  Forget events with seq < below_seq (history past GC_EVENT_HISTORY).
-//  Several calls keep the largest.
-void gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t below_seq);
+//  Forget events with from_seq <= seq < below_seq (history past
+//  GC_EVENT_HISTORY).  Several calls keep the widest range.  The range
+//  starts where the previous prune ended (0 after a restart) so that the
+//  delete walks only the rows it removes: an open-ended `seq < below` made
+//  PostgreSQL's generic plan visit every dead row of earlier prunes until
+//  a vacuum, a cost that grew with each prune.
+void gt_pgbatch_events_prune (gt_pgbatch_t *self, uint64_t from_seq, uint64_t below_seq);
 //  Cluster mode: keep the newest `keep` events of each shard the batch
 //  writes, delete the older ones.
 void gt_pgbatch_events_prune_shards (gt_pgbatch_t *self, uint64_t keep);

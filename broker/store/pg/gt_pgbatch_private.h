@@ -67,7 +67,8 @@ struct gt_pgbatch_t {
     gt_pgbatch_table_t objects;     //  gt_objects operations, keyed by object id
     gt_pgbatch_table_t events;      //  gt_events rows (never collapsed)
     gt_pgbatch_table_t callbacks;   //  gt_callbacks operations, keyed by job id (decimal)
-    uint64_t prune_below;           //  delete events with seq below this; 0: none
+    uint64_t prune_from;            //  delete events with seq from this ...
+    uint64_t prune_below;           //  ... up to below this one; 0: none
     bool has_meta;                  //  meta row to update
     uint64_t last_seq;              //  meta: newest event seq
     uint64_t fence_counter;         //  meta: largest fence handed out

@@ -19,6 +19,7 @@ typedef struct {
     int64_t submitted_us;           //  zclock_usecs at submission (commit latency)
     size_t records;                 //  rows it writes
     zlistx_t *deleted;              //  object ids whose row it deletes (re-noted if it fails)
+    uint64_t pruned_from;           //  its event prune starts here (UINT64_MAX: no prune)
 } s_flight_t;
 
 typedef struct {
@@ -33,7 +34,8 @@ typedef struct {
     zlistx_t *flight;               //  s_flight_t, in submission order
     uint64_t batch_seq;             //  newest event seq recorded in this batch (0: none)
     uint64_t batch_fence;           //  largest fence recorded in this batch (0: none)
-    uint64_t pruned_below;          //  events below this seq were (or are being) pruned
+    uint64_t pruned_below;          //  events below this seq were (or are being) pruned;
+                                    //  the next prune starts here (a failed one moves it back)
     bool healthy;                   //  the writer is connected
     int64_t failure_logged_at;      //  zclock_mono of the last failure line
     size_t failures_unlogged;       //  failed batches since that line
@@ -279,16 +281,17 @@ s_flush (void *impl, uint64_t batch)
         uint64_t keep = self->event_history / GT_SHARD_COUNT;
         gt_pgbatch_events_prune_shards (self->batch, keep < 100? 100: keep);
     }
-    else
+    s_flight_t *flight = (s_flight_t *) zmalloc (sizeof (s_flight_t));
+    assert (flight);
+    flight->pruned_from = UINT64_MAX;
     if (!self->cluster && self->event_history > 0 && last_seq > self->event_history) {
         uint64_t below = last_seq - self->event_history + 1;
         if (below >= self->pruned_below + GT_STORE_PG_PRUNE_STEP) {
-            gt_pgbatch_events_prune (self->batch, below);
+            gt_pgbatch_events_prune (self->batch, self->pruned_below, below);
+            flight->pruned_from = self->pruned_below;
             self->pruned_below = below;
         }
     }
-    s_flight_t *flight = (s_flight_t *) zmalloc (sizeof (s_flight_t));
-    assert (flight);
     flight->batch = batch;
     flight->records = gt_pgbatch_size (self->batch);
     flight->submitted_us = zclock_usecs ();
@@ -355,6 +358,9 @@ s_completion (void *impl, uint64_t *batch_p, bool *durable_p)
             for (const char *object_id = (const char *) zlistx_first (flight->deleted); object_id;
                  object_id = (const char *) zlistx_next (flight->deleted))
                 zhashx_update (self->stored, object_id, (void *) 1);
+            //  Nor its prune: the next one starts where this one did
+            if (flight->pruned_from < self->pruned_below)
+                self->pruned_below = flight->pruned_from;
             s_log_failure (self, flight, notice.text);
         }
         *batch_p = flight->batch;
