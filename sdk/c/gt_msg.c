@@ -435,8 +435,11 @@ gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk)
     return 0;
 }
 
+//  lease_bytes: NULL, or the event's LEASE map already encoded (lease_size
+//  bytes), copied in place of packing event->lease again
 static int
-s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event, size_t *lease_span)
+s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event, size_t *lease_span,
+              const void *lease_bytes, size_t lease_size)
 {
     const char *kind_name = gt_event_kind_name (event->kind);
     const char *reason_name = gt_reason_name (event->reason);
@@ -455,6 +458,11 @@ s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event, siz
     //  a msgpack_sbuffer: gt_msg_encode_event)
     if (lease_span)
         lease_span [0] = ((msgpack_sbuffer *) pk->data)->size;
+    if (lease_bytes) {
+        if (pk->callback (pk->data, (const char *) lease_bytes, lease_size))
+            return -1;
+    }
+    else
     if (gt_lease_info_pack (&event->lease, pk))
         return -1;
     if (lease_span)
@@ -774,7 +782,7 @@ s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
         S_KEY (pk, "events");
         msgpack_pack_array (pk, self->event_count);
         for (size_t index = 0; index < self->event_count; index++)
-            if (s_pack_event (pk, GT_PROTOCOL_VERSION, &self->events [index], NULL))
+            if (s_pack_event (pk, GT_PROTOCOL_VERSION, &self->events [index], NULL, NULL, 0))
                 return -1;
     }
     if (self->has_last_seq)
@@ -842,14 +850,16 @@ gt_msg_encode (const gt_msg_t *self, msgpack_sbuffer *buf)
         rc = s_pack_reply (&pk, self);
     else
     if (self->kind == GT_MSG_EVENT)
-        rc = s_pack_event (&pk, self->version, &self->event, NULL);
+        rc = s_pack_event (&pk, self->version, &self->event, NULL, NULL, 0);
     if (rc)
         buf->size = start;      //  leave no partial message behind
     return rc;
 }
 
-int
-gt_msg_encode_event (const gt_msg_t *self, msgpack_sbuffer *buf, size_t *lease_offset_p, size_t *lease_size_p)
+//  Both event encoders: lease_bytes NULL packs the lease
+static int
+s_encode_event (const gt_msg_t *self, const void *lease_bytes, size_t lease_bytes_size,
+                msgpack_sbuffer *buf, size_t *lease_offset_p, size_t *lease_size_p)
 {
     assert (self);
     assert (buf);
@@ -860,13 +870,28 @@ gt_msg_encode_event (const gt_msg_t *self, msgpack_sbuffer *buf, size_t *lease_o
     msgpack_packer pk;
     msgpack_packer_init (&pk, buf, s_sbuffer_append);
     size_t span [2] = { 0, 0 };
-    if (s_pack_event (&pk, self->version, &self->event, span)) {
+    if (s_pack_event (&pk, self->version, &self->event, span, lease_bytes, lease_bytes_size)) {
         buf->size = start;
         return -1;
     }
     *lease_offset_p = span [0] - start;
     *lease_size_p = span [1];
     return 0;
+}
+
+int
+gt_msg_encode_event (const gt_msg_t *self, msgpack_sbuffer *buf, size_t *lease_offset_p, size_t *lease_size_p)
+{
+    return s_encode_event (self, NULL, 0, buf, lease_offset_p, lease_size_p);
+}
+
+int
+gt_msg_encode_event_with_lease (const gt_msg_t *self, const void *lease, size_t size,
+                                msgpack_sbuffer *buf, size_t *lease_offset_p)
+{
+    assert (lease && size > 0);
+    size_t lease_size;
+    return s_encode_event (self, lease, size, buf, lease_offset_p, &lease_size);
 }
 
 int

@@ -199,6 +199,13 @@ int gt_msg_encode (const gt_msg_t *self, msgpack_sbuffer *buf);
 //  the same bytes can go into a reply (gt_msg_encode_lease_reply).
 int gt_msg_encode_event (const gt_msg_t *self, msgpack_sbuffer *buf, size_t *lease_offset_p,
                          size_t *lease_size_p);
+//  Encode an event like gt_msg_encode_event whose LEASE map is already
+//  encoded: lease [0 .. size-1], the bytes of self->event.lease as
+//  gt_msg_encode_event located them in an earlier event (the caller vouches
+//  that they are).  Writes the same bytes as gt_msg_encode, without packing
+//  the lease again; *lease_offset_p as gt_msg_encode_event.
+int gt_msg_encode_event_with_lease (const gt_msg_t *self, const void *lease, size_t size,
+                                    msgpack_sbuffer *buf, size_t *lease_offset_p);
 //  Append the OK reply to request rid that carries the lease whose LEASE
 //  map is lease [0 .. size-1] (already encoded, by gt_msg_encode_event):
 //  the same bytes gt_msg_encode writes for that reply.

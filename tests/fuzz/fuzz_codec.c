@@ -127,7 +127,7 @@ s_round_trip (const uint8_t *data, size_t size, gt_msg_kind_t kind)
     free (second);
     //  An event's LEASE map, located by gt_msg_encode_event, makes the same
     //  reply as gt_msg_encode of an OK reply with that lease (the broker
-    //  answers changes so)
+    //  answers changes so), and the same event
     if (kind == GT_MSG_EVENT) {
         msgpack_sbuffer event;
         msgpack_sbuffer_init (&event);
@@ -151,6 +151,16 @@ s_round_trip (const uint8_t *data, size_t size, gt_msg_kind_t kind)
                     && shortcut.size == expected_size && memcmp (shortcut.data, expected, expected_size) == 0,
                     "event: the reply made from its LEASE bytes differs from the encoded reply");
         free (expected);
+        //  ... and the same event again from those bytes (an end's reclaim)
+        msgpack_sbuffer again;
+        msgpack_sbuffer_init (&again);
+        size_t again_offset = 0;
+        FUZZ_CHECK (gt_msg_encode_event_with_lease (decoded, event.data + offset, lease_size, &again,
+                                                    &again_offset) == 0
+                    && again.size == first_size && memcmp (again.data, first, first_size) == 0
+                    && again_offset == offset,
+                    "event: gt_msg_encode_event_with_lease differs from gt_msg_encode");
+        msgpack_sbuffer_destroy (&again);
         msgpack_sbuffer_destroy (&shortcut);
         msgpack_sbuffer_destroy (&event);
     }

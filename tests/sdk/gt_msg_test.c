@@ -628,9 +628,9 @@ s_test_cluster (void)
     msgpack_sbuffer_destroy (&buf);
 }
 
-//  Programmer errors: the encoder refuses and leaves the buffer as it was
 //  An event's LEASE map, as gt_msg_encode_event locates it, makes the
-//  same reply bytes as gt_msg_encode of that reply (the broker's shortcut)
+//  same reply bytes as gt_msg_encode of that reply, and the same bytes of
+//  a next event of that lease (the broker's shortcuts)
 static void
 s_test_lease_reuse (void)
 {
@@ -670,6 +670,23 @@ s_test_lease_reuse (void)
         msgpack_sbuffer_init (&shortcut);
         assert (gt_msg_encode_lease_reply (77, whole.data + offset, size, &shortcut) == 0);
         assert (shortcut.size == expected.size && memcmp (shortcut.data, expected.data, expected.size) == 0);
+
+        //  The next event of the same lease (an expiry's object.reclaimed)
+        gt_msg_t next = event;
+        next.event.seq = 42;
+        next.event.kind = GT_EVENT_OBJECT_RECLAIMED;
+        next.event.reason = GT_REASON_RELEASED;
+        msgpack_sbuffer next_expected = gt_msg_test_encode (&next);
+        msgpack_sbuffer next_reused;
+        msgpack_sbuffer_init (&next_reused);
+        msgpack_sbuffer_write (&next_reused, "ab", 2);
+        size_t next_offset = 0;
+        assert (gt_msg_encode_event_with_lease (&next, whole.data + offset, size, &next_reused, &next_offset) == 0);
+        assert (next_reused.size == 2 + next_expected.size
+                && memcmp (next_reused.data + 2, next_expected.data, next_expected.size) == 0);
+        assert (memcmp (next_reused.data + 2 + next_offset, lease_alone.data, size) == 0);
+        msgpack_sbuffer_destroy (&next_expected);
+        msgpack_sbuffer_destroy (&next_reused);
         msgpack_sbuffer_destroy (&whole);
         msgpack_sbuffer_destroy (&spanned);
         msgpack_sbuffer_destroy (&lease_alone);
@@ -683,9 +700,11 @@ s_test_lease_reuse (void)
     msgpack_sbuffer_init (&buf);
     size_t offset = 0, size = 0;
     assert (gt_msg_encode_event (&request, &buf, &offset, &size) == -1 && buf.size == 0);
+    assert (gt_msg_encode_event_with_lease (&request, "\x80", 1, &buf, &offset) == -1 && buf.size == 0);
     msgpack_sbuffer_destroy (&buf);
 }
 
+//  Programmer errors: the encoder refuses and leaves the buffer as it was
 static void
 s_test_unencodable (void)
 {
