@@ -315,9 +315,10 @@ main (int argc, char *argv [])
         snprintf (sql, sizeof sql,
             "WITH m AS (SELECT fence_counter AS base, (extract (epoch FROM now ()) * 1000)::bigint AS now_ms FROM gt_meta)"
             " INSERT INTO gt_leases (id, object_id, object_type, service_id, state, fence, ttl_ms,"
-            " created_at, renewed_at, expires_at, renewals, metadata)"
+            " created_at, renewed_at, expires_at, renewals, metadata, shard)"
             " SELECT md5 ('restart-' || i)::uuid, 'restart-' || i, 'TEMPORARY_FILE', 'svc-' || (i %% 1000),"
-            " 'ACTIVE', m.base + i, 3600000, m.now_ms, m.now_ms, m.now_ms + 3600000, 0, '{\"owner\": \"bench\"}'"
+            " 'ACTIVE', m.base + i, 3600000, m.now_ms, m.now_ms, m.now_ms + 3600000, 0, '{\"owner\": \"bench\"}',"
+            " gt_shard_of ('restart-' || i)"
             " FROM m, generate_series (1, %lld) AS i", (long long) restart_leases - present);
         gt_pgtestdb_exec (conn, sql);
         gt_pgtestdb_exec (conn, "UPDATE gt_meta SET fence_counter = (SELECT max (fence) FROM gt_leases)");
