@@ -2,7 +2,9 @@
 
     The broker keeps a million leases; a general-purpose hash (zhashx) would
     copy every 33-byte key and allocate an item per entry.  This table holds
-    only the entry pointers (8 bytes per slot), uses linear probing with
+    only the entry pointers (8 bytes per slot, 16 bits of the entry's hash
+    in the bits above a user-space address, so that most probes need not
+    read the entry: gt_table.c), uses linear probing with
     backward-shift deletion (no tombstones), and maps a hash to a slot with
     a multiply-shift ("fastrange"), so its capacity need not be a power of
     two and grows by 1.5x.  The caller supplies the hash of each key and a

@@ -22,6 +22,52 @@ s_item_match (const void *entry, const void *key)
     return ((const s_item_t *) entry)->key == *(const uint64_t *) key;
 }
 
+//  Every key at one home slot, the low 16 bits of the key as the hash's
+//  (the bits gt_table keeps in each slot)
+static uint64_t
+s_one_home_hash (const void *entry, void *ctx)
+{
+    (void) ctx;
+    return 0x8000000000000000ULL | (((const s_item_t *) entry)->key & 0xFFFF);
+}
+
+static size_t s_matches;           //  calls of s_counted_match
+
+static bool
+s_counted_match (const void *entry, const void *key)
+{
+    s_matches++;
+    return s_item_match (entry, key);
+}
+
+//  A probe reads an entry only when the hash bits kept in its slot agree
+static void
+s_test_probe_reads (void)
+{
+    gt_table_t *table = gt_table_new (s_one_home_hash, NULL);
+    s_item_t items [100];
+    for (uint64_t i = 0; i < 100; i++) {
+        items [i].key = i + 1;
+        gt_table_insert (table, s_one_home_hash (&items [i], NULL), &items [i]);
+    }
+    s_item_t probe = { 200 };                   //  absent, bits unlike any
+    s_matches = 0;
+    assert (gt_table_lookup (table, s_one_home_hash (&probe, NULL), s_counted_match, &probe.key) == NULL);
+    assert (s_matches == 0);
+    probe.key = 50;                             //  present: read once
+    assert (gt_table_lookup (table, s_one_home_hash (&probe, NULL), s_counted_match, &probe.key) == &items [49]);
+    assert (s_matches == 1);
+    probe.key = 50 + 0x10000;                   //  absent, the same bits as 50
+    assert (gt_table_lookup (table, s_one_home_hash (&probe, NULL), s_counted_match, &probe.key) == NULL);
+    assert (s_matches == 2);
+    //  Removing from the middle of the cluster keeps the rest reachable
+    assert (gt_table_remove (table, s_one_home_hash (&items [10], NULL), &items [10]));
+    for (uint64_t i = 0; i < 100; i++)
+        assert ((gt_table_lookup (table, s_one_home_hash (&items [i], NULL), s_item_match, &items [i].key)
+                 == &items [i]) == (i != 10));
+    gt_table_destroy (&table);
+}
+
 static void
 s_count (void *entry, void *arg)
 {
@@ -83,4 +129,5 @@ gt_table_test (bool verbose)
     gt_table_destroy (&table);
     assert (table == NULL);
     free (items);
+    s_test_probe_reads ();
 }
