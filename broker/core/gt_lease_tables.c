@@ -524,6 +524,14 @@ s_free_object_entry (void *entry, void *arg)
 }
 
 void
+gt_lease_tables_reserve (gt_lease_tables_t *self, size_t leases)
+{
+    assert (self);
+    gt_table_reserve (self->ids, leases);
+    gt_table_reserve (self->objects, leases);
+}
+
+void
 gt_lease_tables_destroy (gt_lease_tables_t **self_p)
 {
     assert (self_p);

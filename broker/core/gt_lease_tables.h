@@ -117,6 +117,9 @@ struct gt_lease_object_t {
 gt_lease_tables_t *gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel);
 //  Commit everything, free every record; nulls the pointer.
 void gt_lease_tables_destroy (gt_lease_tables_t **self_p);
+//  Room for leases more leases, each on an object of its own at most,
+//  without growing the id and object tables on the way (a bulk restore).
+void gt_lease_tables_reserve (gt_lease_tables_t *self, size_t leases);
 
 //  --------------------------------------------------------------------------
 //  Journal

@@ -862,6 +862,13 @@ s_mono_for_wall (gt_leases_t *self, uint64_t wall)
     return wall > self->wall ? self->mono + (wall - self->wall) : self->mono;
 }
 
+void
+gt_leases_restore_expect (gt_leases_t *self, size_t leases)
+{
+    assert (self);
+    gt_lease_tables_reserve (self->tables, leases);
+}
+
 gt_code_t
 gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
                          const char *idempotency_key, char *err, size_t err_size)

@@ -212,6 +212,10 @@ void gt_leases_commit (gt_leases_t *self, gt_leases_mark_t mark);
 //  The store failed at mark: undo every mutation since, newest first.
 void gt_leases_rollback (gt_leases_t *self, gt_leases_mark_t mark);
 
+//  Recovery: leases more leases are about to be restored (the store's
+//  count), so that the tables are sized once instead of growing
+//  step by step; a hint, any number is safe.
+void gt_leases_restore_expect (gt_leases_t *self, size_t leases);
 //  Recovery at start (before any request): re-create a lease from its
 //  stored record, keeping its id, state, times, fence and callback state.  Deadlines are
 //  mapped from wall to the monotonic clock; a deadline already past fires

@@ -105,6 +105,17 @@ gt_table_lookup (gt_table_t *self, uint64_t hash, gt_table_match_fn *match, cons
 }
 
 void
+gt_table_reserve (gt_table_t *self, size_t count)
+{
+    assert (self);
+    size_t wanted = self->size + count;
+    //  The smallest capacity at which wanted entries stay within 3/4
+    size_t capacity = wanted + wanted / 3 + 1;
+    if (capacity > self->capacity && wanted * 4 > self->capacity * 3)
+        s_resize (self, capacity < S_MIN_CAPACITY ? S_MIN_CAPACITY : capacity);
+}
+
+void
 gt_table_insert (gt_table_t *self, uint64_t hash, void *entry)
 {
     assert (self);

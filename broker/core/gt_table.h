@@ -41,6 +41,11 @@ void gt_table_insert (gt_table_t *self, uint64_t hash, void *entry);
 //  Remove this exact entry (pointer identity); returns false if absent.
 bool gt_table_remove (gt_table_t *self, uint64_t hash, const void *entry);
 
+//  Make room for count more entries, so that inserting them does not grow
+//  the table on the way (each growth rereads every entry to rehash it): for
+//  a bulk load that knows its size.
+void gt_table_reserve (gt_table_t *self, size_t count);
+
 //  Number of entries, and slots (for memory accounting).
 size_t gt_table_size (gt_table_t *self);
 size_t gt_table_capacity (gt_table_t *self);

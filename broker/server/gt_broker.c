@@ -1052,6 +1052,12 @@ s_load_lease (void *ctx, const gt_lease_info_t *lease, const char *key)
 }
 
 static void
+s_load_expect (void *ctx, uint64_t leases)
+{
+    gt_leases_restore_expect (((s_broker_t *) ctx)->leases, (size_t) leases);
+}
+
+static void
 s_load_object (void *ctx, const gt_store_object_t *object)
 {
     s_broker_t *self = (s_broker_t *) ctx;
@@ -1107,7 +1113,7 @@ static gt_store_loader_t
 s_loader (s_broker_t *self)
 {
     gt_store_loader_t loader = { self, s_load_lease, s_load_object, s_load_event, s_load_counters,
-                                 s_load_callback, s_load_shard_event, s_load_shard_seq };
+                                 s_load_callback, s_load_shard_event, s_load_shard_seq, s_load_expect };
     return loader;
 }
 

@@ -117,6 +117,9 @@ typedef struct {
     void (*shard_event) (void *ctx, unsigned shard, uint64_t seq, const char *topic,
                          const void *body, size_t size);
     void (*shard_seq) (void *ctx, unsigned shard, uint64_t last_seq);
+    //  Before the leases: how many will come (a hint, to size the tables
+    //  once); may be NULL, and a store may not call it
+    void (*expect) (void *ctx, uint64_t leases);
 } gt_store_loader_t;
 
 //  An implementation.  Any recording op may be NULL when the store keeps

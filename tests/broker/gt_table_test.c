@@ -126,6 +126,23 @@ gt_table_test (bool verbose)
     for (uint64_t i = 0; i < COUNT; i++)
         assert ((gt_table_lookup (big, s_item_hash (&items [i], NULL), s_item_match, &i) != NULL) == (i % 3 != 0));
     gt_table_destroy (&big);
+
+    //  Reserved room: the inserts that fill it do not grow the table
+    gt_table_t *sized = gt_table_new (s_item_hash, NULL);
+    gt_table_insert (sized, s_item_hash (&items [0], NULL), &items [0]);
+    gt_table_reserve (sized, COUNT - 1);
+    size_t reserved = gt_table_capacity (sized);
+    assert (reserved * 3 >= COUNT * 4);
+    for (uint64_t i = 1; i < COUNT; i++) {
+        gt_table_insert (sized, s_item_hash (&items [i], NULL), &items [i]);
+        assert (gt_table_capacity (sized) == reserved);
+    }
+    for (uint64_t i = 0; i < COUNT; i++)
+        assert (gt_table_lookup (sized, s_item_hash (&items [i], NULL), s_item_match, &i) == &items [i]);
+    gt_table_reserve (sized, 0);                //  room enough already: nothing changes
+    assert (gt_table_capacity (sized) == reserved);
+    gt_table_destroy (&sized);
+
     gt_table_destroy (&table);
     assert (table == NULL);
     free (items);

@@ -20,7 +20,17 @@ typedef struct {
     uint64_t last_job;              //  job id of the last one
     size_t stop_after;              //  stop the load after this many leases (0: never)
     uint64_t last_created;          //  created_at of the last lease delivered
+    uint64_t counted;               //  what on_lease_count said (UINT64_MAX: not called)
 } s_test_sink_t;
+
+static int
+s_test_on_lease_count (void *arg, uint64_t leases)
+{
+    s_test_sink_t *sink = (s_test_sink_t *) arg;
+    assert (sink->leases == 0);                         //  before the first lease
+    sink->counted = leases;
+    return 0;
+}
 
 static int
 s_test_on_lease (void *arg, const gt_lease_info_t *lease, const char *idempotency_key)
@@ -192,9 +202,11 @@ gt_pgload_test (bool verbose)
     zpoller_destroy (&poller);
     gt_pgwriter_destroy (&writer);
 
-    //  Active leases only, the 10 newest events, the outbox
+    //  Active leases only, the 10 newest events, the outbox; counted first
     options.event_history = 10;
     options.on_callback = s_test_on_callback;
+    options.on_lease_count = s_test_on_lease_count;
+    sink->counted = UINT64_MAX;
     int64_t started = zclock_mono ();
     int loaded = gt_pgload (conn, &options, &result, err, sizeof err);
     if (loaded)
@@ -204,6 +216,7 @@ gt_pgload_test (bool verbose)
         printf ("\n   loaded %zu leases, %zu objects in %d ms\n", sink->leases, sink->objects,
                 (int) (zclock_mono () - started));
     assert (result.leases == active && sink->leases == active);
+    assert (sink->counted == active);
     assert (result.objects == S_TEST_LEASES / 2 + 1 && sink->objects == result.objects);
     assert (result.events == 10 && sink->events == 10 && sink->last_event == 30);
     assert (result.last_seq == 30);
@@ -219,6 +232,7 @@ gt_pgload_test (bool verbose)
     options.event_history = 0;
     assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
     assert (result.leases == S_TEST_LEASES && result.events == 0);
+    assert (sink->counted == S_TEST_LEASES);
     for (uint32_t index = 0; index < S_TEST_LEASES; index++)
         assert (sink->seen [index] == 1);
 

@@ -19,6 +19,8 @@ typedef struct {
     bool object_ok;                 //  the pending reclaim came back
     bool callback_ok;               //  the outbox row came back
     bool counters_last;             //  counters came after everything else
+    uint64_t expected;              //  leases announced (expect), before the first lease
+    bool expected_first;            //  the announcement came before any lease
 } s_test_recovered_t;
 
 static const char *s_test_lease_id = "0123456789abcdef0123456789abcdef";
@@ -31,6 +33,14 @@ s_test_on_lease (void *ctx, const gt_lease_info_t *lease, const char *key)
     recovered->lease_ok = streq (lease->id, s_test_lease_id) && streq (lease->object_id, "object-1")
                        && lease->fence == 41 && lease->expires_at == 1700000030000
                        && lease->cleanup_status == GT_CLEANUP_PENDING && key && streq (key, "key-1");
+}
+
+static void
+s_test_on_expect (void *ctx, uint64_t leases)
+{
+    s_test_recovered_t *recovered = (s_test_recovered_t *) ctx;
+    recovered->expected = leases;
+    recovered->expected_first = recovered->leases == 0;
 }
 
 static void
@@ -158,7 +168,7 @@ gt_store_pg_test (bool verbose)
     s_test_recovered_t recovered;
     memset (&recovered, 0, sizeof (recovered));
     gt_store_loader_t loader = { &recovered, s_test_on_lease, s_test_on_object, s_test_on_event,
-                                 s_test_on_counters, s_test_on_callback, NULL, NULL };
+                                 s_test_on_counters, s_test_on_callback, NULL, NULL, s_test_on_expect };
     assert (gt_store_recover (store, &loader, err, sizeof (err)) == 0);
     assert (recovered.leases == 0 && recovered.last_seq == 0);
     assert (gt_store_healthy (store));
@@ -222,6 +232,7 @@ gt_store_pg_test (bool verbose)
     memset (&recovered, 0, sizeof (recovered));
     assert (gt_store_recover (store, &loader, err, sizeof (err)) == 0);
     assert (recovered.leases == 1 && recovered.lease_ok);
+    assert (recovered.expected == 1 && recovered.expected_first);
     assert (recovered.objects == 1 && recovered.object_ok);
     assert (recovered.events == 3);                         //  GC_EVENT_HISTORY 3
     assert (recovered.callbacks == 1 && recovered.callback_ok);

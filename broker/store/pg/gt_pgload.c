@@ -640,13 +640,30 @@ s_load (s_loader_t *self, PGconn *conn)
     }
 
     char sql [4096];
-    const char *lease_filter = options->ended_leases? (*where? " WHERE ": ""): " WHERE state = 'ACTIVE'";
+    char leases [sizeof where + 64];        //  the table and the filter of the leases loaded
+    snprintf (leases, sizeof leases, "gt_leases%s%s%s",
+              options->ended_leases? (*where? " WHERE ": ""): " WHERE state = 'ACTIVE'",
+              *where && !options->ended_leases? " AND ": "", where);
+    if (options->on_lease_count) {
+        //  One scan (~50 ms at a million rows) saves growing the caller's
+        //  tables step by step
+        snprintf (sql, sizeof sql, "SELECT count (*) FROM %s", leases);
+        PGresult *result = PQexec (conn, sql);
+        if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
+            s_fail (self, "cannot count the leases: %s", PQerrorMessage (conn));
+            PQclear (result);
+            return -1;
+        }
+        uint64_t count = strtoull (PQgetvalue (result, 0, 0), NULL, 10);
+        PQclear (result);
+        if (options->on_lease_count (options->arg, count) != 0)
+            return s_fail (self, "%s", "the load was stopped by its caller");
+    }
     snprintf (sql, sizeof sql,
         "COPY (SELECT id, object_id, object_type, service_id, state, fence, ttl_ms,"
         " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
         " cleanup_status, cleanup_attempts, cleanup_error"
-        " FROM gt_leases%s%s%s ORDER BY created_at) TO STDOUT (FORMAT binary)",
-        lease_filter, *where && !options->ended_leases? " AND ": "", where);
+        " FROM %s ORDER BY created_at) TO STDOUT (FORMAT binary)", leases);
     if (s_copy (self, conn, sql, 17, s_lease_row))
         return -1;
     snprintf (sql, sizeof sql, "COPY (SELECT object_id, fence, live, pending_at, reason, last_lease_id"

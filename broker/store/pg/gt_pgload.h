@@ -26,6 +26,9 @@ typedef struct {
     uint64_t event_history;         //  load up to this many newest events (0: none)
     //  Callbacks (each may be NULL); return 0 to go on, -1 to stop the load
     int (*on_lease) (void *arg, const gt_lease_info_t *lease, const char *idempotency_key);
+    //  Before the first on_lease: how many leases will come (counted in
+    //  the load's snapshot, so exact)
+    int (*on_lease_count) (void *arg, uint64_t leases);
     int (*on_object) (void *arg, const gt_pgobject_t *object);
     int (*on_event) (void *arg, uint64_t seq, gt_event_kind_t kind, uint64_t at,
                      const char *topic, const void *body, size_t body_len);

@@ -567,6 +567,14 @@ s_on_lease (void *arg, const gt_lease_info_t *lease, const char *idempotency_key
 }
 
 static int
+s_on_lease_count (void *arg, uint64_t leases)
+{
+    s_load_t *load = (s_load_t *) arg;
+    load->loader->expect (load->loader->ctx, leases);
+    return 0;
+}
+
+static int
 s_on_object (void *arg, const gt_pgobject_t *object)
 {
     s_load_t *load = (s_load_t *) arg;
@@ -669,6 +677,7 @@ s_load (s_pg_t *self, PGconn *conn, const gt_store_loader_t *loader, const uint8
         .ended_leases = true,
         .event_history = self->event_history,
         .on_lease = s_on_lease,
+        .on_lease_count = loader->expect ? s_on_lease_count : NULL,
         .on_object = s_on_object,
         .on_event = s_on_event,
         .arg = &load,
