@@ -7,7 +7,10 @@
       - pipelined CREATE / RENEW / RELEASE throughput with N connections;
       - lock-step round-trip latency p50/p99 (one request in flight);
       - expiry lateness (event receipt time - lease deadline) with L live leases;
-      - RSS of the broker per live lease.
+      - RSS of the broker per live lease;
+      - with --sustained N[,R]: N live leases falling due at R a second
+        (default 100,000) while one client renews other leases in lock step:
+        the expiry lateness and that RENEW round trip meanwhile.
     Every loop is bounded in count and time.
 
     --curve: the same run also measures the throughput and latency phases
@@ -21,10 +24,11 @@
     libzmq's encryption alone costs.  The expiry phase runs in plaintext only.
 
     Usage: gtbench [--connections N] [--depth D] [--ops N] [--live N[,N...]] [--quick]
-                   [--curve]  */
+                   [--curve] [--sustained N[,R]]  */
 
 #include "bench_util.h"
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
 #define BENCH_DEADLINE_MS   60000           //  no phase runs longer than this
@@ -37,6 +41,8 @@ typedef struct {
     int live [4];                   //  live-lease counts for the expiry phase
     int live_count;                 //  how many entries of live are used
     bool curve;                     //  also measure with CURVE (--curve)
+    int sustained;                  //  live leases of the sustained phase (0: none)
+    int sustained_rate;             //  their expiries per second
 } s_options_t;
 
 //  ---------------------------------------------------------------------
@@ -158,6 +164,13 @@ s_echo_actor (zsock_t *pipe, void *args)
 
 typedef enum { OP_ECHO, OP_CREATE, OP_RENEW, OP_RELEASE, OP_GET } s_op_t;
 
+//  Deadlines of paced CREATEs: the k-th lease of the phase (requests
+//  interleaved over the workers) is due at first_ms + k * step_ms, wall time.
+typedef struct {
+    int64_t first_ms;               //  the first deadline
+    double step_ms;                 //  between consecutive deadlines
+} s_due_t;
+
 typedef struct {
     const char *endpoint;           //  where to connect
     s_op_t op;                      //  what to send
@@ -165,6 +178,8 @@ typedef struct {
     int depth;                      //  in flight at once
     int index;                      //  worker number (service and object names)
     int ttl_ms;                     //  TTL for creates
+    const s_due_t *due;             //  or paced deadlines for creates (ttl_ms unused)
+    int workers;                    //  how many workers the phase has (pacing)
     char (*ids) [GT_LEASE_ID_LEN + 1];  //  lease ids: filled by CREATE, used by RENEW/RELEASE
     int64_t *latencies;             //  per-request latency in us (lock-step only)
     zcert_t *cert;                  //  CURVE: this client's certificate, else NULL
@@ -199,6 +214,12 @@ s_encode (s_worker_t *self, int i, msgpack_sbuffer *buf)
             msg.object_type = GT_TYPE_TEMPORARY_FILE;
             msg.has_ttl = true;
             msg.ttl_ms = (uint64_t) self->ttl_ms;
+            if (self->due) {
+                int64_t k = (int64_t) i * self->workers + self->index;
+                int64_t ttl = self->due->first_ms + (int64_t) ((double) k * self->due->step_ms)
+                            - bench_wall_ms ();
+                msg.ttl_ms = ttl < 1? 1: (uint64_t) ttl;
+            }
             break;
         case OP_RELEASE:
             msg.cmd = GT_CMD_RELEASE;
@@ -277,9 +298,9 @@ s_worker_run (void *args)
 
 //  Run one phase with N workers (with CURVE when curve is not NULL); return ops/s.
 static double
-s_phase (const char *endpoint, const s_curve_t *curve, s_op_t op, int connections,
-         int ops_total, int depth, int ttl_ms, char (**ids) [GT_LEASE_ID_LEN + 1],
-         int64_t *latencies, int *errors)
+s_phase_paced (const char *endpoint, const s_curve_t *curve, s_op_t op, int connections,
+               int ops_total, int depth, int ttl_ms, const s_due_t *due,
+               char (**ids) [GT_LEASE_ID_LEN + 1], int64_t *latencies, int *errors)
 {
     s_worker_t *workers = (s_worker_t *) calloc ((size_t) connections, sizeof (s_worker_t));
     pthread_t *threads = (pthread_t *) calloc ((size_t) connections, sizeof (pthread_t));
@@ -287,7 +308,7 @@ s_phase (const char *endpoint, const s_curve_t *curve, s_op_t op, int connection
     for (int i = 0; i < connections; i++) {
         workers [i] = (s_worker_t) {
             .endpoint = endpoint, .op = op, .ops = per, .depth = depth, .index = i,
-            .ttl_ms = ttl_ms, .ids = ids? ids [i]: NULL,
+            .ttl_ms = ttl_ms, .due = due, .workers = connections, .ids = ids? ids [i]: NULL,
             .latencies = latencies? latencies + (size_t) i * (size_t) per: NULL,
             .cert = curve? curve->clients [i]: NULL,
             .server_key = curve? zcert_public_txt (curve->server): NULL
@@ -307,6 +328,15 @@ s_phase (const char *endpoint, const s_curve_t *curve, s_op_t op, int connection
     free (workers);
     free (threads);
     return seconds > 0? done / seconds: 0;
+}
+
+static double
+s_phase (const char *endpoint, const s_curve_t *curve, s_op_t op, int connections,
+         int ops_total, int depth, int ttl_ms, char (**ids) [GT_LEASE_ID_LEN + 1],
+         int64_t *latencies, int *errors)
+{
+    return s_phase_paced (endpoint, curve, op, connections, ops_total, depth, ttl_ms, NULL, ids,
+                          latencies, errors);
 }
 
 //  ---------------------------------------------------------------------
@@ -373,6 +403,163 @@ s_expiry_phase (int live)
     result.p99 = bench_percentile (lateness, (size_t) result.received, 0.99);
     result.max = result.received? lateness [result.received - 1]: 0;
     free (lateness);
+    zsock_destroy (&sub);
+    bench_broker_stop (&broker);
+    return result;
+}
+
+//  ---------------------------------------------------------------------
+//  Sustained expiry: `live` leases due at `rate` a second, loaded first
+//  (their deadlines start after the load), while one client renews other
+//  leases in lock step; its round trips count while expiries arrive.
+
+#define S_RENEW_SAMPLES     2000000         //  lock-step renews at most
+
+typedef struct {
+    const char *endpoint;           //  the broker
+    char (*ids) [GT_LEASE_ID_LEN + 1];  //  leases to renew, round robin
+    int count;                      //  how many
+    atomic_bool measuring;          //  record round trips now
+    atomic_bool stop;               //  end the loop
+    int64_t *latencies;             //  round trips recorded (us)
+    size_t recorded;                //  how many
+    int errors;                     //  non-OK replies
+} s_renewer_t;
+
+static void *
+s_renewer_run (void *args)
+{
+    s_renewer_t *self = (s_renewer_t *) args;
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_rcvtimeo (dealer, 5000);
+    zsock_connect (dealer, "%s", self->endpoint);
+    void *handle = zsock_resolve (dealer);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    int64_t deadline = bench_now_us () + (int64_t) BENCH_DEADLINE_MS * 1000;
+    for (int n = 0; n < S_RENEW_SAMPLES && !atomic_load (&self->stop) && bench_now_us () < deadline; n++) {
+        gt_msg_t msg;
+        memset (&msg, 0, sizeof msg);
+        msg.kind = GT_MSG_REQUEST;
+        msg.version = GT_PROTOCOL_VERSION;
+        msg.rid = (uint64_t) n + 1;
+        msg.service_id = "bench-0";
+        msg.cmd = GT_CMD_RENEW;
+        msg.lease_id = self->ids [n % self->count];
+        msgpack_sbuffer_clear (&buf);
+        gt_msg_encode (&msg, &buf);
+        bool measuring = atomic_load (&self->measuring);
+        int64_t sent = bench_now_us ();
+        zmq_send (handle, buf.data, buf.size, 0);
+        zmq_msg_t reply;
+        zmq_msg_init (&reply);
+        if (zmq_msg_recv (&reply, handle, 0) < 0) {
+            zmq_msg_close (&reply);
+            self->errors++;
+            break;
+        }
+        int64_t took = bench_now_us () - sent;
+        gt_msg_t *decoded = NULL;
+        if (gt_msg_decode (zmq_msg_data (&reply), zmq_msg_size (&reply), GT_MSG_REPLY, &decoded,
+                           NULL, NULL, 0) != GT_OK || decoded->code != GT_OK)
+            self->errors++;
+        gt_msg_destroy (&decoded);
+        zmq_msg_close (&reply);
+        if (measuring && atomic_load (&self->measuring))
+            self->latencies [self->recorded++] = took;
+    }
+    msgpack_sbuffer_destroy (&buf);
+    zsock_destroy (&dealer);
+    return NULL;
+}
+
+typedef struct {
+    s_expiry_t expiry;              //  lateness, events, load rate
+    double seen_rate;               //  expiries/s from the first event to the last
+    int64_t renew_p50, renew_p99;   //  lock-step RENEW meanwhile (us)
+    size_t renews;                  //  how many were measured
+    int errors;                     //  failed renews
+} s_sustained_t;
+
+static s_sustained_t
+s_sustained_phase (int live, int rate)
+{
+    s_sustained_t result;
+    memset (&result, 0, sizeof result);
+    bench_broker_t broker = { 0 };
+    if (bench_broker_start (&broker, "gtbench",
+                            "--min-lease 0.001 --event-history 1000 --lease-retention 0.001",
+                            NULL, NULL))
+        return result;
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    zsock_set_rcvhwm (sub, 0);
+    int connections = 2;
+    for (int i = 0; i < connections; i++) {
+        char topic [64];
+        snprintf (topic, sizeof topic, "bench-%d\x1f" "expired.", i);
+        zsock_set_subscribe (sub, topic);
+    }
+    zsock_connect (sub, "%s", broker.events);
+    //  The leases renewed meanwhile (they stay live: 600 s)
+    enum { RENEWED = 1000 };
+    char (*renew_ids) [GT_LEASE_ID_LEN + 1] = calloc (RENEWED, GT_LEASE_ID_LEN + 1);
+    char (**one) [GT_LEASE_ID_LEN + 1] = &renew_ids;
+    s_phase (broker.endpoint, NULL, OP_CREATE, 1, RENEWED, 64, 600000, one, NULL, &result.errors);
+    //  The load, due from 3 s after its budget (150k creates/s) ends
+    int64_t load_start = bench_now_us ();
+    s_due_t due = { bench_wall_ms () + 3000 + (int64_t) live / 150, 1000.0 / rate };
+    s_phase_paced (broker.endpoint, NULL, OP_CREATE, connections, live, 512, 0, &due, NULL, NULL,
+                   &result.errors);
+    result.expiry.create_rate = live / ((double) (bench_now_us () - load_start) / 1e6);
+
+    s_renewer_t renewer = { .endpoint = broker.endpoint, .ids = renew_ids, .count = RENEWED,
+                            .latencies = (int64_t *) calloc (S_RENEW_SAMPLES, sizeof (int64_t)) };
+    atomic_init (&renewer.measuring, false);
+    atomic_init (&renewer.stop, false);
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_renewer_run, &renewer);
+    int64_t *lateness = (int64_t *) calloc ((size_t) live, sizeof (int64_t));
+    int64_t last_due = due.first_ms + (int64_t) (live * due.step_ms);
+    int64_t deadline = bench_now_us () + (last_due - bench_wall_ms () + 20000) * 1000;
+    int64_t first_at = 0, last_at = 0;
+    zsock_set_rcvtimeo (sub, 1000);
+    while (result.expiry.received < live && bench_now_us () < deadline) {
+        zmsg_t *msg = zmsg_recv (sub);
+        if (!msg)
+            continue;
+        int64_t received_at = bench_wall_ms ();
+        if (!first_at) {
+            first_at = bench_now_us ();
+            atomic_store (&renewer.measuring, true);
+        }
+        last_at = bench_now_us ();
+        zframe_t *body = zmsg_last (msg);
+        gt_msg_t *event = NULL;
+        if (body && gt_msg_decode (zframe_data (body), zframe_size (body), GT_MSG_EVENT,
+                                   &event, NULL, NULL, 0) == GT_OK) {
+            int64_t lease_due = (int64_t) (event->event.lease.renewed_at + event->event.lease.ttl_ms);
+            lateness [result.expiry.received++] = received_at - lease_due;
+            gt_msg_destroy (&event);
+        }
+        zmsg_destroy (&msg);
+    }
+    atomic_store (&renewer.measuring, false);
+    atomic_store (&renewer.stop, true);
+    pthread_join (thread, NULL);
+    result.errors += renewer.errors;
+    qsort (lateness, (size_t) result.expiry.received, sizeof (int64_t), bench_cmp_i64);
+    result.expiry.p50 = bench_percentile (lateness, (size_t) result.expiry.received, 0.50);
+    result.expiry.p99 = bench_percentile (lateness, (size_t) result.expiry.received, 0.99);
+    result.expiry.max = result.expiry.received? lateness [result.expiry.received - 1]: 0;
+    if (last_at > first_at)
+        result.seen_rate = (double) result.expiry.received / ((double) (last_at - first_at) / 1e6);
+    qsort (renewer.latencies, renewer.recorded, sizeof (int64_t), bench_cmp_i64);
+    result.renews = renewer.recorded;
+    result.renew_p50 = bench_percentile (renewer.latencies, renewer.recorded, 0.50);
+    result.renew_p99 = bench_percentile (renewer.latencies, renewer.recorded, 0.99);
+    free (renewer.latencies);
+    free (lateness);
+    free (renew_ids);
     zsock_destroy (&sub);
     bench_broker_stop (&broker);
     return result;
@@ -470,7 +657,8 @@ s_ratio (double value, double base)
 static void
 s_usage (void)
 {
-    puts ("usage: gtbench [--connections N] [--depth D] [--ops N] [--live N[,N...]] [--quick] [--curve]");
+    puts ("usage: gtbench [--connections N] [--depth D] [--ops N] [--live N[,N...]] [--quick] [--curve]\n"
+          "               [--sustained N[,R]]");
 }
 
 int
@@ -505,6 +693,17 @@ main (int argc, char *argv [])
         else
         if (streq (argv [i], "--curve"))
             options.curve = true;
+        else
+        if (streq (argv [i], "--sustained") && i + 1 < argc) {
+            char *list = argv [++i];
+            char *rate = strchr (list, ',');
+            options.sustained = atoi (list);
+            options.sustained_rate = rate? atoi (rate + 1): 100000;
+            if (options.sustained < 1 || options.sustained_rate < 1) {
+                s_usage ();
+                return 2;
+            }
+        }
         else {
             s_usage ();
             return streq (argv [i], "--help")? 0: 2;
@@ -594,6 +793,18 @@ main (int argc, char *argv [])
                 (long long) expiry.max, expiry.received,
                 options.live [i]? expiry.rss_kb * 1024.0 / options.live [i]: 0);
         fflush (stdout);
+    }
+    if (options.sustained) {
+        s_sustained_t sustained = s_sustained_phase (options.sustained, options.sustained_rate);
+        printf ("\n| sustained: live leases, due per second | expiries/s seen | expiry lateness p50 / p99 / max (ms) "
+                "| events received | lock-step RENEW meanwhile p50 / p99 (us), count | errors |\n");
+        printf ("|---|---|---|---|---|---|\n");
+        printf ("| %d, %d | %.0f | %lld / %lld / %lld | %ld | %lld / %lld, %zu | %d |\n",
+                options.sustained, options.sustained_rate, sustained.seen_rate,
+                (long long) sustained.expiry.p50, (long long) sustained.expiry.p99,
+                (long long) sustained.expiry.max, sustained.expiry.received,
+                (long long) sustained.renew_p50, (long long) sustained.renew_p99, sustained.renews,
+                sustained.errors);
     }
     return 0;
 }
