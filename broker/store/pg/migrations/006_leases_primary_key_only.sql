@@ -1,0 +1,12 @@
+-- 006: gt_leases keeps only its primary key.
+--
+-- 002 kept gt_leases_state_idx for recovery's "state = 'ACTIVE' ORDER BY
+-- created_at", but recovery now reads every lease, ended ones too (they
+-- are retained), in one COPY that sorts the whole table: the index is
+-- used by nothing.  It cost every write: a new row (CREATE), and every
+-- change of state (RELEASE, expiry), which could not be a HOT update while
+-- state was indexed.  Without it RELEASE with PostgreSQL is about a fifth
+-- faster (README, Performance).  The primary key stays (upserts and
+-- deletes by id).  An operator's ad-hoc query by state scans the table,
+-- or uses an index the operator adds: the broker neither needs nor minds it.
+DROP INDEX IF EXISTS gt_leases_state_idx;
