@@ -349,28 +349,40 @@ typedef struct {
     double create_rate;             //  creates/s while loading
 } s_expiry_t;
 
-static s_expiry_t
-s_expiry_phase (int live)
+//  A daemon for an expiry phase (short leases allowed, ended ones purged
+//  at once, a small history) and a SUB socket on the expiries of the
+//  services of `connections` loading workers; NULL if it did not start.
+static zsock_t *
+s_expiry_broker_start (bench_broker_t *broker, int connections)
 {
-    s_expiry_t result = { 0 };
-    bench_broker_t broker = { 0 };
-    if (bench_broker_start (&broker, "gtbench",
+    if (bench_broker_start (broker, "gtbench",
                             "--min-lease 0.001 --event-history 1000 --lease-retention 0.001",
                             NULL, NULL))
-        return result;
-    long rss_before = bench_rss_kb (broker.pid);
+        return NULL;
     zsock_t *sub = zsock_new (ZMQ_SUB);
     zsock_set_rcvhwm (sub, 0);
-    //  Load: leases expire 2..4 s after the load finishes.  The load rate
-    //  is measured first on a small batch to choose TTLs that fall after it.
-    int connections = 2;
     //  Topics are service U+001F verb.TYPE: the loading services' expiries
     for (int i = 0; i < connections; i++) {
         char topic [64];
         snprintf (topic, sizeof topic, "bench-%d\x1f" "expired.", i);
         zsock_set_subscribe (sub, topic);
     }
-    zsock_connect (sub, "%s", broker.events);
+    zsock_connect (sub, "%s", broker->events);
+    return sub;
+}
+
+static s_expiry_t
+s_expiry_phase (int live)
+{
+    s_expiry_t result = { 0 };
+    bench_broker_t broker = { 0 };
+    int connections = 2;
+    zsock_t *sub = s_expiry_broker_start (&broker, connections);
+    if (!sub)
+        return result;
+    long rss_before = bench_rss_kb (broker.pid);
+    //  Load: leases expire 2..4 s after the load finishes (TTLs from a
+    //  budget of 150k creates/s)
     int64_t load_start = bench_now_us ();
     int ttl_ms = 4000 + (int) ((int64_t) live / 150);   //  ~150k creates/s budget
     s_phase (broker.endpoint, NULL, OP_CREATE, connections, live, 512, ttl_ms, NULL, NULL, NULL);
@@ -487,19 +499,10 @@ s_sustained_phase (int live, int rate)
     s_sustained_t result;
     memset (&result, 0, sizeof result);
     bench_broker_t broker = { 0 };
-    if (bench_broker_start (&broker, "gtbench",
-                            "--min-lease 0.001 --event-history 1000 --lease-retention 0.001",
-                            NULL, NULL))
-        return result;
-    zsock_t *sub = zsock_new (ZMQ_SUB);
-    zsock_set_rcvhwm (sub, 0);
     int connections = 2;
-    for (int i = 0; i < connections; i++) {
-        char topic [64];
-        snprintf (topic, sizeof topic, "bench-%d\x1f" "expired.", i);
-        zsock_set_subscribe (sub, topic);
-    }
-    zsock_connect (sub, "%s", broker.events);
+    zsock_t *sub = s_expiry_broker_start (&broker, connections);
+    if (!sub)
+        return result;
     //  The leases renewed meanwhile (they stay live: 600 s)
     enum { RENEWED = 1000 };
     char (*renew_ids) [GT_LEASE_ID_LEN + 1] = calloc (RENEWED, GT_LEASE_ID_LEN + 1);
