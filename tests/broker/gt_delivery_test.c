@@ -91,7 +91,7 @@ s_expect (gt_delivery_t *delivery, gt_delivery_kind_t kind, uint64_t job_id,
     s_next (delivery, &outcome);
     if (outcome.kind != kind || outcome.job_id != job_id
     ||  outcome.attempt != attempt || outcome.http_status != http_status) {
-        printf ("\nunexpected outcome: kind=%d job=%" PRIu64 " attempt=%" PRIu32
+        fprintf (stderr, "\nunexpected outcome: kind=%d job=%" PRIu64 " attempt=%" PRIu32
                 " status=%d error=%s (wanted kind=%d job=%" PRIu64
                 " attempt=%" PRIu32 " status=%d)\n",
                 outcome.kind, outcome.job_id, outcome.attempt, outcome.http_status,
