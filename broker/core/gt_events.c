@@ -193,11 +193,11 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
     msg.event.reason = kind == GT_EVENT_OBJECT_RECLAIMED ? reason : GT_REASON_NONE;
     msgpack_sbuffer_clear (&self->scratch);
     size_t lease_offset, lease_size;
-    //  The second event of one change (an expiry's or a release's
-    //  object.reclaimed after lease.ended) carries the same lease: its
-    //  LEASE map is copied from the first instead of packed again
+    //  An event of the lease the last one carried (an expiry's or a
+    //  release's object.reclaimed after lease.ended) copies its LEASE map
+    //  instead of packing it again
     const void *lease_bytes;
-    if (kind == GT_EVENT_OBJECT_RECLAIMED && gt_events_lease_bytes (self, lease, &lease_bytes, &lease_size)) {
+    if (gt_events_lease_bytes (self, lease, &lease_bytes, &lease_size)) {
         if (gt_msg_encode_event_with_lease (&msg, lease_bytes, lease_size, &self->scratch, &lease_offset))
             return NULL;
     }

@@ -57,8 +57,9 @@ const gt_event_record_t *gt_events_make (gt_events_t *self, gt_event_kind_t kind
                                          uint64_t at);
 //  The LEASE map of the last event made, if that event carried exactly
 //  lease (the same fields, the same strings: both filled by the engine's
-//  gt_lease_tables_info), so that a reply can reuse its bytes instead of
-//  encoding the lease again; false if not, or if it was published or
+//  gt_lease_tables_info), so that a reply (and gt_events_make, for the next
+//  event of that lease) can reuse its bytes instead of encoding the lease
+//  again; false if not, or if it was published or
 //  rolled back since.  The bytes are valid until the next make, publish or
 //  rollback.
 bool gt_events_lease_bytes (gt_events_t *self, const gt_lease_info_t *lease,

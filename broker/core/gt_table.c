@@ -111,7 +111,7 @@ gt_table_reserve (gt_table_t *self, size_t count)
     size_t wanted = self->size + count;
     //  The smallest capacity at which wanted entries stay within 3/4
     size_t capacity = wanted + wanted / 3 + 1;
-    if (capacity > self->capacity && wanted * 4 > self->capacity * 3)
+    if (wanted * 4 > self->capacity * 3)
         s_resize (self, capacity < S_MIN_CAPACITY ? S_MIN_CAPACITY : capacity);
 }
 
