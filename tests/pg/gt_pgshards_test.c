@@ -143,6 +143,31 @@ s_test_owned (PGconn *conn, const char *broker_id, uint64_t epoch)
     return gt_pgtestdb_int (conn, sql);
 }
 
+//  Waits until backend pid is blocked on a lock.
+static void
+s_test_wait_blocked (PGconn *conn, int pid)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'", pid);
+    int64_t deadline = zclock_mono () + S_TEST_WAIT_MS;
+    while (gt_pgtestdb_int (conn, sql) == 0) {
+        assert (zclock_mono () < deadline);
+        //  Polling the server with a deadline: there is no event to wait on
+        zclock_sleep (5);
+    }
+}
+
+//  Rows of gt_shards owned by broker_id at epoch, expired or not.
+static long long
+s_test_owned_rows (PGconn *conn, const char *broker_id, uint64_t epoch)
+{
+    char sql [256];
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM gt_shards WHERE owner = '%s' AND epoch = %" PRIu64,
+              broker_id, epoch);
+    return gt_pgtestdb_int (conn, sql);
+}
+
 //  gt_prove_epochs (broker, '{1,2}', epochs): NULL when it passed, else
 //  the SQLSTATE (static).
 static const char *
@@ -162,6 +187,50 @@ s_test_prove (PGconn *conn, const char *broker_id, const char *epochs)
     }
     PQclear (result);
     return rc;
+}
+
+//  Single mode's proof (007_single_mode_proof.sql) against an acquisition,
+//  both orders, on two connections of their own: a proof holding its lock
+//  makes the acquisition wait for its commit; a proof behind an
+//  acquisition waits for it, then fails (GTF01).  broker_id owns every
+//  shard at epoch; the rows are left at epoch + 1, still its own.
+static void
+s_test_single_proof_lock (const char *conninfo, PGconn *check, const char *broker_id, uint64_t epoch)
+{
+    PGconn *prover = PQconnectdb (conninfo);
+    PGconn *taker = PQconnectdb (conninfo);
+    assert (PQstatus (prover) == CONNECTION_OK && PQstatus (taker) == CONNECTION_OK);
+    char prove [160];
+    snprintf (prove, sizeof prove, "SELECT gt_prove_epoch_single ('%s', %" PRIu64 ")", broker_id, epoch);
+    char take [200];
+    snprintf (take, sizeof take, "UPDATE gt_shards SET owner = '%s', epoch = epoch + 1", broker_id);
+
+    //  The proof first: the acquisition's FOR UPDATE waits for its commit
+    gt_pgtestdb_exec (prover, "BEGIN");
+    gt_pgtestdb_exec (prover, prove);
+    gt_pgtestdb_exec (taker, "BEGIN");
+    assert (PQsendQuery (taker, "SELECT shard FROM gt_shards ORDER BY shard FOR UPDATE") == 1);
+    s_test_wait_blocked (check, PQbackendPID (taker));
+    gt_pgtestdb_exec (prover, "COMMIT");
+    PGresult *result = PQgetResult (taker);
+    assert (PQresultStatus (result) == PGRES_TUPLES_OK && PQntuples (result) == GT_SHARD_COUNT);
+    PQclear (result);
+    assert (PQgetResult (taker) == NULL);
+
+    //  The acquisition first: the proof waits for it, then fails
+    gt_pgtestdb_exec (taker, take);
+    assert (PQsendQuery (prover, prove) == 1);
+    s_test_wait_blocked (check, PQbackendPID (prover));
+    gt_pgtestdb_exec (taker, "COMMIT");
+    result = PQgetResult (prover);
+    assert (PQresultStatus (result) == PGRES_FATAL_ERROR);
+    assert (streq (PQresultErrorField (result, PG_DIAG_SQLSTATE), "GTF01"));
+    assert (strstr (PQresultErrorMessage (result), "fenced: shard 0 is owned by"));
+    PQclear (result);
+    while ((result = PQgetResult (prover)))
+        PQclear (result);
+    PQfinish (prover);
+    PQfinish (taker);
 }
 
 //  Cluster mode: a share each, handed over on join, taken on a crash.
@@ -405,6 +474,12 @@ gt_pgshards_test (bool verbose)
     assert (gt_pgshards_release (d2, 2000) == 256);
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner IS NULL") == 256);
     gt_pgshards_destroy (&d2);
+
+    //  Single mode's proof against an acquisition (no ownership thread
+    //  runs now that would renew or take the rows meanwhile)
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'broker-p', epoch = 3");
+    s_test_single_proof_lock (conninfo, check, "broker-p", 3);
+    assert (s_test_owned_rows (check, "broker-p", 4) == 256);
 
     s_test_cluster (conninfo, check, verbose);
 

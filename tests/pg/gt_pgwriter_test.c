@@ -254,61 +254,106 @@ s_test_ended_by_server (gt_pgtestdb_t *testdb, PGconn *check, PGconn *watcher, b
     gt_pgwriter_destroy (&writer);
 }
 
-//  Fencing (004_shards.sql): a fenced batch commits only while its broker
-//  owns the shards it writes at the epochs it claims; the failure names the
-//  shard, and nothing of the transaction is written.
+//  Fencing (004_shards.sql, 007_single_mode_proof.sql): a fenced batch
+//  commits only while its broker owns the shards it writes at the epochs it
+//  claims; the failure names the shard, and nothing of the transaction is
+//  written.  Cluster mode proves each shard written; single mode proves
+//  shard 0's row, which every acquisition there raises with all the others.
 static void
-s_test_fencing (gt_pgtestdb_t *testdb, PGconn *check)
+s_test_fencing (gt_pgtestdb_t *testdb, PGconn *check, bool cluster)
 {
     gt_pgwriter_options_t options;
     gt_pgwriter_options_init (&options);
     options.broker_id = "broker-a";
+    options.cluster = cluster;
+    if (cluster)
+        gt_pgtestdb_exec (check, "INSERT INTO gt_commit_tokens (broker_id) VALUES ('broker-a')"
+                                 " ON CONFLICT (broker_id) DO NOTHING");
     gt_pgwriter_t *writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), NULL, &options);
     s_test_expect_state (writer, true);
     gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'broker-a', epoch = 7");
     uint64_t epochs [GT_SHARD_COUNT];
     for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
         epochs [shard] = 7;
+    uint32_t first = cluster? 50000: 40000;
 
     //  At its epochs: committed, each row with its object's shard
-    gt_pgbatch_t *batch = s_test_batch (40000, 0);
+    gt_pgbatch_t *batch = s_test_batch (first, 0);
     gt_pgbatch_fence (batch, epochs);
     assert (gt_pgwriter_submit (writer, &batch) == 1);
     s_test_expect_commit (writer, 1, true, NULL);
-    char *object = gt_pgtestdb_value (check, "SELECT object_id FROM gt_leases WHERE object_id = 'object-20000'");
+    char sql [200];
+    snprintf (sql, sizeof sql, "SELECT object_id FROM gt_leases WHERE object_id = 'object-%u'", first / 2);
+    char *object = gt_pgtestdb_value (check, sql);
     assert (object);
-    char sql [160];
     snprintf (sql, sizeof sql, "SELECT shard FROM gt_leases WHERE object_id = '%s'", object);
     long long shard = s_test_count (check, sql);
     assert (shard == (long long) gt_shard_of (object));
     snprintf (sql, sizeof sql, "SELECT gt_shard_of ('%s')", object);
     assert (s_test_count (check, sql) == shard);
-    free (object);
 
-    //  Another broker took the shard (epoch 8): the batch fails, fenced,
+    //  Another broker took the shard (epoch 8; in single mode every shard
+    //  with it, as an acquisition there does): the batch fails, fenced,
     //  and writes nothing; later batches fail with it (in-order failure)
-    snprintf (sql, sizeof sql, "UPDATE gt_shards SET owner = 'broker-b', epoch = 8 WHERE shard = %lld", shard);
+    if (cluster)
+        snprintf (sql, sizeof sql, "UPDATE gt_shards SET owner = 'broker-b', epoch = 8 WHERE shard = %lld", shard);
+    else
+        snprintf (sql, sizeof sql, "UPDATE gt_shards SET owner = 'broker-b', epoch = 8");
     gt_pgtestdb_exec (check, sql);
-    batch = s_test_batch (40000, 1);
+    batch = s_test_batch (first, 1);
     gt_pgbatch_fence (batch, epochs);
     assert (gt_pgwriter_submit (writer, &batch) == 2);
-    s_test_expect_commit (writer, 2, false, "fenced: shard");
-    assert (s_test_count (check, "SELECT renewals FROM gt_leases WHERE object_id = 'object-20000'") == 0);
+    s_test_expect_commit (writer, 2, false, cluster? "fenced: shard": "fenced: shard 0 is owned by broker-b");
+    snprintf (sql, sizeof sql, "SELECT renewals FROM gt_leases WHERE object_id = '%s'", object);
+    assert (s_test_count (check, sql) == 0);
+    free (object);
 
-    //  A batch that writes only shards it still holds commits
-    unsigned other = (unsigned) (shard + 1) % GT_SHARD_COUNT;
-    uint32_t index = 40002;
-    for (;; index += 2) {
-        gt_lease_info_t lease;
-        gt_pgtestdb_lease_t storage;
-        gt_pgtestdb_lease (&lease, &storage, index, 0);
-        if (gt_shard_of (lease.object_id) == other)
-            break;
+    if (cluster) {
+        //  A batch that writes only shards it still holds commits
+        unsigned other = (unsigned) (shard + 1) % GT_SHARD_COUNT;
+        uint32_t index = first + 2;
+        for (;; index += 2) {
+            gt_lease_info_t lease;
+            gt_pgtestdb_lease_t storage;
+            gt_pgtestdb_lease (&lease, &storage, index, 0);
+            if (gt_shard_of (lease.object_id) == other)
+                break;
+        }
+        batch = s_test_batch (index, 0);
+        gt_pgbatch_fence (batch, epochs);
+        assert (gt_pgwriter_submit (writer, &batch) == 3);
+        s_test_expect_commit (writer, 3, true, NULL);
     }
-    batch = s_test_batch (index, 0);
-    gt_pgbatch_fence (batch, epochs);
-    assert (gt_pgwriter_submit (writer, &batch) == 3);
-    s_test_expect_commit (writer, 3, true, NULL);
+    else {
+        //  Released (owner NULL, as a graceful stop leaves it): fenced too
+        gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'broker-a', epoch = 7");
+        batch = s_test_batch (first + 2, 0);
+        gt_pgbatch_fence (batch, epochs);
+        assert (gt_pgwriter_submit (writer, &batch) == 3);
+        s_test_expect_commit (writer, 3, true, NULL);
+        gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = NULL, owned_until = NULL");
+        batch = s_test_batch (first + 4, 0);
+        gt_pgbatch_fence (batch, epochs);
+        assert (gt_pgwriter_submit (writer, &batch) == 4);
+        s_test_expect_commit (writer, 4, false, "fenced: shard 0 is owned by nobody");
+        //  Batches merged from two epochs prove neither (nothing is
+        //  committed under the newer one alone)
+        gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'broker-a', epoch = 9");
+        uint64_t newer [GT_SHARD_COUNT];
+        for (unsigned index = 0; index < GT_SHARD_COUNT; index++)
+            newer [index] = 9;
+        gt_pgbatch_t *older_batch = s_test_batch (first + 6, 0);
+        gt_pgbatch_fence (older_batch, epochs);
+        batch = s_test_batch (first + 8, 0);
+        gt_pgbatch_fence (batch, newer);
+        gt_pgbatch_merge (older_batch, &batch);
+        assert (gt_pgwriter_submit (writer, &older_batch) == 5);
+        s_test_expect_commit (writer, 5, false, "fenced: shard 0 is owned by broker-a at epoch 9");
+        batch = s_test_batch (first + 8, 0);
+        gt_pgbatch_fence (batch, newer);
+        assert (gt_pgwriter_submit (writer, &batch) == 6);
+        s_test_expect_commit (writer, 6, true, NULL);
+    }
 
     //  Unfenced batches prove nothing (the writer's own tests above)
     gt_pgwriter_destroy (&writer);
@@ -591,7 +636,8 @@ gt_pgwriter_test (bool verbose)
     gt_pgwriter_destroy (&writer);
 
     s_test_ended_by_server (testdb, check, watcher, verbose);
-    s_test_fencing (testdb, check);
+    s_test_fencing (testdb, check, false);
+    s_test_fencing (testdb, check, true);
 
     PQfinish (watcher);
     PQfinish (check);

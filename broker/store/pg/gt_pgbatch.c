@@ -59,7 +59,7 @@ const Oid gt_pgbatch_callback_types [GT_PGBATCH_CALLBACK_COLUMNS] = {
 
 enum { S_GUARD, S_PROVE, S_LEASE_DELETE, S_LEASE_UPSERT, S_OBJECT_DELETE, S_OBJECT_UPSERT,
        S_EVENT_INSERT, S_EVENT_PRUNE, S_META_UPDATE, S_CALLBACK_DELETE, S_CALLBACK_UPSERT,
-       S_GUARD_CLUSTER, S_EVENT_INSERT_CLUSTER, S_EVENT_PRUNE_CLUSTER, S_META_UPDATE_CLUSTER,
+       S_GUARD_CLUSTER, S_EVENT_INSERT_CLUSTER, S_EVENT_PRUNE_CLUSTER, S_META_UPDATE_CLUSTER, S_PROVE_SINGLE,
        S_STATEMENTS };
 
 static const s_statement_t s_statements [S_STATEMENTS] = {
@@ -136,6 +136,9 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
       " UPDATE gt_shard_counters c SET last_seq = GREATEST (c.last_seq, x.seq),"
       " fence_counter = GREATEST (c.fence_counter, $2::int8)"
       " FROM unnest ($1::int2[], $5::int8[]) AS x (shard, seq) WHERE c.shard = x.shard" },
+    //  Single mode's proof (007_single_mode_proof.sql): shard 0's row
+    //  locked and compared, since every acquisition there takes all shards
+    { "gt_prove_single", "SELECT gt_prove_epoch_single ($1::text, $2::int8)" },
 };
 
 //  --------------------------------------------------------------------------
@@ -560,6 +563,15 @@ s_touch (gt_pgbatch_t *self, unsigned shard)
 }
 
 static bool
+s_touches_any (const gt_pgbatch_t *self)
+{
+    for (unsigned byte = 0; byte < sizeof self->touched; byte++)
+        if (self->touched [byte])
+            return true;
+    return false;
+}
+
+static bool
 s_touches (const gt_pgbatch_t *self, unsigned shard)
 {
     return (self->touched [shard / 8] >> (shard % 8)) & 1;
@@ -733,6 +745,7 @@ gt_pgbatch_fence (gt_pgbatch_t *self, const uint64_t *epochs)
     assert (self);
     assert (epochs);
     memcpy (self->epochs, epochs, sizeof self->epochs);
+    self->whole_epoch = epochs [0];
     self->fenced = true;
 }
 
@@ -805,6 +818,18 @@ gt_pgbatch_merge (gt_pgbatch_t *self, gt_pgbatch_t **other_p)
     if (!self->fenced && other->fenced)
         for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
             self->epochs [shard] = GT_PGBATCH_EPOCH_NONE;
+    //  The same for single mode's one epoch: rows recorded unfenced or
+    //  under another epoch cannot be proved with it
+    if (!other->fenced) {
+        if (self->fenced && s_touches_any (other))
+            self->whole_epoch = GT_PGBATCH_EPOCH_NONE;
+    }
+    else
+    if (!self->fenced)
+        self->whole_epoch = s_touches_any (self)? GT_PGBATCH_EPOCH_NONE: other->whole_epoch;
+    else
+    if (self->whole_epoch != other->whole_epoch)
+        self->whole_epoch = GT_PGBATCH_EPOCH_NONE;
     for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++) {
         if (!s_touches (other, shard))
             continue;
@@ -910,6 +935,18 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
             return -1;
         sent++;
     }
+    if (broker_id && self->fenced && !cluster) {
+        if (s_touches_any (self)) {
+            s_buffer_t params [2] = { { NULL, 0, 0 }, { NULL, 0, 0 } };
+            s_buffer_append (&params [0], broker_id, strlen (broker_id));
+            //  EPOCH_NONE goes out as -1: never an epoch
+            s_put_raw_int8 (&params [1], self->whole_epoch);
+            if (s_send (conn, S_PROVE_SINGLE, 2, params))
+                return -1;
+            sent++;
+        }
+    }
+    else
     if (broker_id && self->fenced) {
         s_buffer_t params [3] = { { NULL, 0, 0 }, { NULL, 0, 0 }, { NULL, 0, 0 } };
         if (s_proof_params (self, broker_id, params)) {

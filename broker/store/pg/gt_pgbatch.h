@@ -19,8 +19,11 @@
     its shard (gt_shard_of of its object id), and the batch remembers which
     shards it writes.  A batch given the epochs it was recorded under
     (gt_pgbatch_fence) starts its transaction with gt_prove_epochs over
-    those shards: it commits only if the broker still owns each of them at
-    that epoch.  A batch never fenced proves nothing (the writer's own
+    those shards (in single mode gt_prove_epoch_single over shard 0's row,
+    which every acquisition there raises with the others:
+    007_single_mode_proof.sql): it commits only if the broker still owns
+    each of them at that epoch.  Merged batches recorded under different
+    epochs prove none.  A batch never fenced proves nothing (the writer's own
     selftests).
 
     Tables and columns: broker/store/pg/migrations/001_initial.sql and
@@ -136,7 +139,8 @@ int gt_pgbatch_prepare (PGconn *conn);
 //  token of the transaction sent just before on the same connection: a
 //  first statement then fails this one unless that one committed.  A
 //  fenced batch then proves, as broker_id, the epochs of the shards it
-//  writes (gt_prove_epochs: SQLSTATE GTF01 if one is lost); broker_id NULL
+//  writes (gt_prove_epochs; unless cluster, gt_prove_epoch_single:
+//  SQLSTATE GTF01 if one is lost); broker_id NULL
 //  proves nothing.  cluster (GTLP.md §14.1; 005_cluster.sql): the token
 //  is the broker's (gt_commit_tokens, broker_id required), events go to
 //  gt_shard_events and the counters to the touched shards'

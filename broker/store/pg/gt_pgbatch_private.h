@@ -75,6 +75,7 @@ struct gt_pgbatch_t {
     uint8_t touched [GT_SHARD_COUNT / 8];   //  shards written (bitmap): what the proof covers
     bool fenced;                    //  epochs set (gt_pgbatch_fence): prove them
     uint64_t epochs [GT_SHARD_COUNT];       //  the epoch each shard was recorded under
+    uint64_t whole_epoch;           //  single mode's proof: shard 0's epoch when recorded (007); NONE if merged ones differ
     uint64_t shard_seq [GT_SHARD_COUNT];    //  newest event seq of each shard (cluster mode's counters)
     uint64_t prune_keep;            //  cluster mode: keep this many newest events per shard; 0: no prune
 };

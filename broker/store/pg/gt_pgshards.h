@@ -45,7 +45,9 @@
 
     The epoch is what fences.  The writer's every transaction starts with
     gt_prove_epochs (004_shards.sql), which fails it unless this broker
-    still holds each shard it writes at the epoch it acquired.  A broker
+    still holds each shard it writes at the epoch it acquired; in single
+    mode gt_prove_epoch_single (007), shard 0's row alone, since every
+    acquisition and release there writes all the rows.  A broker
     that was paused or cut off past its lease can therefore never commit
     again for a shard another broker took.
 
