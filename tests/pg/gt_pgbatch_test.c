@@ -66,6 +66,36 @@ s_test_lease (gt_lease_info_t *lease, const char *id, uint64_t renewals)
     lease->renewals = renewals;
 }
 
+//  A batch that writes shard 1 (touched) or nothing, fenced at epoch
+//  (every shard) unless epoch is 0.
+static gt_pgbatch_t *
+s_test_fenced (uint64_t epoch, bool touched)
+{
+    gt_pgbatch_t *batch = gt_pgbatch_new ();
+    if (touched)
+        gt_pgbatch_lease_delete (batch, "00000000000000000000000000000009", 1);
+    if (epoch) {
+        uint64_t epochs [GT_SHARD_COUNT];
+        for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
+            epochs [shard] = epoch;
+        gt_pgbatch_fence (batch, epochs);
+    }
+    return batch;
+}
+
+//  Single mode's one epoch after merging into (first) the batch other:
+//  what both were fenced at, else NONE, unless one side wrote nothing.
+static uint64_t
+s_test_merged_epoch (uint64_t first, bool first_touched, uint64_t second, bool second_touched)
+{
+    gt_pgbatch_t *batch = s_test_fenced (first, first_touched);
+    gt_pgbatch_t *other = s_test_fenced (second, second_touched);
+    gt_pgbatch_merge (batch, &other);
+    uint64_t epoch = batch->fenced? batch->whole_epoch: 0;
+    gt_pgbatch_destroy (&batch);
+    return epoch;
+}
+
 void
 gt_pgbatch_test (bool verbose)
 {
@@ -263,5 +293,16 @@ gt_pgbatch_test (bool verbose)
     if (verbose)
         printf ("(arena %zu bytes for 20,000 puts) ", batch->leases.arena.size);
     gt_pgbatch_destroy (&batch);
+    //  Single mode's one epoch (007_single_mode_proof.sql) across merges
+    assert (s_test_merged_epoch (7, true, 7, true) == 7);
+    assert (s_test_merged_epoch (7, true, 9, true) == GT_PGBATCH_EPOCH_NONE);
+    assert (s_test_merged_epoch (9, true, 7, true) == GT_PGBATCH_EPOCH_NONE);
+    assert (s_test_merged_epoch (7, false, 9, true) == GT_PGBATCH_EPOCH_NONE);
+    assert (s_test_merged_epoch (0, false, 9, true) == 9);      //  nothing unfenced to prove
+    assert (s_test_merged_epoch (0, true, 9, true) == GT_PGBATCH_EPOCH_NONE);
+    assert (s_test_merged_epoch (7, true, 0, true) == GT_PGBATCH_EPOCH_NONE);
+    assert (s_test_merged_epoch (7, true, 0, false) == 7);
+    assert (s_test_merged_epoch (0, true, 0, true) == 0);       //  never fenced
+
     printf ("OK\n");
 }

@@ -325,7 +325,8 @@ s_test_fencing (gt_pgtestdb_t *testdb, PGconn *check, bool cluster)
         s_test_expect_commit (writer, 3, true, NULL);
     }
     else {
-        //  Released (owner NULL, as a graceful stop leaves it): fenced too
+        //  Back at epoch 7: commits; then released (owner NULL, as a
+        //  graceful stop leaves it): fenced too
         gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'broker-a', epoch = 7");
         batch = s_test_batch (first + 2, 0);
         gt_pgbatch_fence (batch, epochs);

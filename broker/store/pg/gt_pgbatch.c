@@ -936,15 +936,15 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
         sent++;
     }
     if (broker_id && self->fenced && !cluster) {
-        if (s_touches_any (self)) {
-            s_buffer_t params [2] = { { NULL, 0, 0 }, { NULL, 0, 0 } };
-            s_buffer_append (&params [0], broker_id, strlen (broker_id));
-            //  EPOCH_NONE goes out as -1: never an epoch
-            s_put_raw_int8 (&params [1], self->whole_epoch);
-            if (s_send (conn, S_PROVE_SINGLE, 2, params))
-                return -1;
-            sent++;
-        }
+        //  Whatever the batch writes (its meta row and prune too): the
+        //  proof does not depend on the shards written
+        s_buffer_t params [2] = { { NULL, 0, 0 }, { NULL, 0, 0 } };
+        s_buffer_append (&params [0], broker_id, strlen (broker_id));
+        //  EPOCH_NONE goes out as -1: never an epoch
+        s_put_raw_int8 (&params [1], self->whole_epoch);
+        if (s_send (conn, S_PROVE_SINGLE, 2, params))
+            return -1;
+        sent++;
     }
     else
     if (broker_id && self->fenced) {

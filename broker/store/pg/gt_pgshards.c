@@ -818,6 +818,9 @@ s_acquire_share (s_shards_t *self)
 static int
 s_release_shards (s_shards_t *self, const uint8_t *shards, int64_t timeout_ms)
 {
+    //  Single mode gives all its shards up or none: its epoch proof reads
+    //  shard 0's row alone (007_single_mode_proof.sql)
+    assert (self->options.cluster);
     uint8_t kept [GT_PGSHARDS_BITMAP];
     memcpy (kept, self->held, sizeof kept);
     unsigned kept_count = self->held_count;
