@@ -103,13 +103,13 @@ s_emit (gt_leases_t *self, gt_event_kind_t kind, const gt_lease_t *lease, uint64
 }
 
 static void
-s_put (gt_leases_t *self, const gt_lease_t *lease)
+s_put (gt_leases_t *self, const gt_lease_t *lease, bool created)
 {
     if (!self->hooks.lease_put)
         return;
     gt_lease_info_t info;
     gt_lease_tables_info (self->tables, lease, &info);
-    self->hooks.lease_put (self->hooks.ctx, &info, lease->ext ? lease->ext->idempotency_key : NULL);
+    self->hooks.lease_put (self->hooks.ctx, &info, lease->ext ? lease->ext->idempotency_key : NULL, created);
 }
 
 static void
@@ -303,7 +303,7 @@ gt_leases_create (gt_leases_t *self, const gt_lease_spec_t *spec,
 
     if (!was_live)
         s_object_put (self, object);
-    s_put (self, lease);
+    s_put (self, lease, true);
     s_emit (self, GT_EVENT_LEASE_CREATED, lease, self->wall);
     *lease_p = lease;
     return GT_OK;
@@ -352,7 +352,7 @@ gt_leases_renew (gt_leases_t *self, const char *lease_id, const char *service_id
     if (lease->renewals < UINT32_MAX)
         lease->renewals++;
     gt_wheel_arm (self->lease_wheel, &lease->timer, self->mono + ttl);
-    s_put (self, lease);
+    s_put (self, lease, false);
     s_emit (self, GT_EVENT_LEASE_RENEWED, lease, self->wall);
     *lease_p = lease;
     return GT_OK;
@@ -457,7 +457,7 @@ s_lease_end (gt_leases_t *self, gt_lease_t *lease, gt_lease_state_t state, bool 
     self->stats.retained_leases++;
     gt_lease_tables_service_end (tables, gt_lease_tables_service_of (lease));
 
-    s_put (self, lease);
+    s_put (self, lease, false);
     s_emit (self, state == GT_STATE_RELEASED ? GT_EVENT_LEASE_RELEASED : GT_EVENT_LEASE_EXPIRED,
             lease, ended_at);
 
@@ -778,7 +778,7 @@ gt_leases_record (gt_leases_t *self, const char *lease_id)
     gt_lease_t *lease = lease_id && gt_lease_tables_id_parse (lease_id, id)
                       ? gt_lease_tables_lease_find (self->tables, id) : NULL;
     if (lease)
-        s_put (self, lease);
+        s_put (self, lease, false);
     return lease != NULL;
 }
 

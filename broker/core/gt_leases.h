@@ -53,8 +53,9 @@ typedef struct {
     void (*event) (void *ctx, gt_event_kind_t kind, const gt_lease_info_t *lease,
                    gt_reason_t reason, uint64_t at);
     //  A lease record was created or changed / was forgotten (store writes);
-    //  idempotency_key is the key it was created with, or NULL
-    void (*lease_put) (void *ctx, const gt_lease_info_t *lease, const char *idempotency_key);
+    //  idempotency_key is the key it was created with, or NULL; created:
+    //  the lease was just created (no put of it came before)
+    void (*lease_put) (void *ctx, const gt_lease_info_t *lease, const char *idempotency_key, bool created);
     void (*lease_delete) (void *ctx, const char *lease_id, const char *object_id);
     //  An object's life state changed: fence of its current (or last) life,
     //  and when a reclaim is pending (grace period), its wall deadline,

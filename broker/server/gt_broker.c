@@ -469,11 +469,14 @@ s_hook_event (void *ctx, gt_event_kind_t kind, const gt_lease_info_t *lease,
 }
 
 static void
-s_hook_lease_put (void *ctx, const gt_lease_info_t *lease, const char *key)
+s_hook_lease_put (void *ctx, const gt_lease_info_t *lease, const char *key, bool created)
 {
     s_broker_t *self = (s_broker_t *) ctx;
     s_batch_current (self)->dirty = true;
-    gt_store_lease_put (self->store, lease, key);
+    if (created)
+        gt_store_lease_create (self->store, lease, key);
+    else
+        gt_store_lease_put (self->store, lease, key);
 }
 
 static void

@@ -79,6 +79,15 @@ gt_store_lease_put (gt_store_t *self, const gt_lease_info_t *lease, const char *
 }
 
 void
+gt_store_lease_create (gt_store_t *self, const gt_lease_info_t *lease, const char *idempotency_key)
+{
+    if (self->ops.lease_create)
+        self->ops.lease_create (self->impl, lease, idempotency_key);
+    else
+        gt_store_lease_put (self, lease, idempotency_key);
+}
+
+void
 gt_store_lease_delete (gt_store_t *self, const char *lease_id, unsigned shard)
 {
     if (self->ops.lease_delete)

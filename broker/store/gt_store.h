@@ -129,6 +129,9 @@ typedef struct {
     void (*destroy) (void *impl);
     int (*recover) (void *impl, const gt_store_loader_t *loader, char *err, size_t err_size);
     void (*lease_put) (void *impl, const gt_lease_info_t *lease, const char *idempotency_key);
+    //  A lease just created: no put of it came before (optional: else
+    //  lease_put; a store may write it more cheaply, without looking for it)
+    void (*lease_create) (void *impl, const gt_lease_info_t *lease, const char *idempotency_key);
     void (*lease_delete) (void *impl, const char *lease_id, unsigned shard);
     void (*object_put) (void *impl, const gt_store_object_t *object);
     void (*object_delete) (void *impl, const char *object_id, uint64_t fence);
@@ -207,6 +210,8 @@ bool gt_store_healthy (gt_store_t *self);
 void gt_store_figures (gt_store_t *self, gt_store_figures_t *figures);
 
 void gt_store_lease_put (gt_store_t *self, const gt_lease_info_t *lease, const char *idempotency_key);
+//  The lease was just created (CREATE): never put before.
+void gt_store_lease_create (gt_store_t *self, const gt_lease_info_t *lease, const char *idempotency_key);
 //  shard: the lease's object's (gt_shard_of), for stores that fence by shard
 void gt_store_lease_delete (gt_store_t *self, const char *lease_id, unsigned shard);
 void gt_store_object_put (gt_store_t *self, const gt_store_object_t *object);

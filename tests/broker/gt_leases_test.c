@@ -26,6 +26,7 @@ typedef struct {
     size_t cleanups;                //  cleanups handed over
     char last_cleanup_url [128];    //  last URL handed over
     size_t puts;                    //  lease_put calls
+    size_t creates;                 //  of them, for a lease just created
     size_t deletes;                 //  lease_delete calls
     size_t object_deletes;          //  object_delete calls
     gt_lease_info_t stored [S_MAX_SEEN];    //  last put of each lease (deep copies)
@@ -60,10 +61,12 @@ s_on_event (void *ctx, gt_event_kind_t kind, const gt_lease_info_t *lease, gt_re
 }
 
 static void
-s_on_put (void *ctx, const gt_lease_info_t *lease, const char *key)
+s_on_put (void *ctx, const gt_lease_info_t *lease, const char *key, bool created)
 {
     s_sink_t *sink = (s_sink_t *) ctx;
     sink->puts++;
+    if (created)
+        sink->creates++;
     size_t index;
     for (index = 0; index < sink->stored_count; index++)
         if (streq (sink->stored [index].id, lease->id))
@@ -717,7 +720,7 @@ gt_leases_test (bool verbose)
     assert (info.expires_at == created_wall + 100 && info.renewals == 0);
     assert (info.metadata.count == 0 && info.cleanup == NULL);
     assert (sink.event_count == 1 && sink.events [0].kind == GT_EVENT_LEASE_CREATED);
-    assert (sink.puts == 1);
+    assert (sink.puts == 1 && sink.creates == 1);
     //  Default TTL
     s_create (leases, "file-2", "svc-a", 0, GT_OK, b);
     assert (s_get (leases, b, &info) == GT_OK && info.ttl_ms == 1000);
@@ -743,6 +746,8 @@ gt_leases_test (bool verbose)
     assert (info.ttl_ms == 200 && info.renewals == 1 && info.renewed_at == s_wall);
     assert (info.expires_at == s_wall + 200 && info.created_at == created_wall);
     assert (s_count_kind (&sink, GT_EVENT_LEASE_RENEWED) == 1);
+    //  Three leases created (store puts marked so), the renewal a plain put
+    assert (sink.creates == 3 && sink.puts == 4);
 
     //  Expiry: never before the deadline, exactly at it with a fake clock
     uint64_t deadline = info.expires_at;

@@ -293,6 +293,30 @@ gt_pgbatch_test (bool verbose)
     if (verbose)
         printf ("(arena %zu bytes for 20,000 puts) ", batch->leases.arena.size);
     gt_pgbatch_destroy (&batch);
+    //  New leases (plain INSERT): a put after a create stays new, also
+    //  across a merge; a delete ends it; other puts are not new
+    {
+        gt_lease_info_t fresh;
+        gt_pgbatch_t *created = gt_pgbatch_new ();
+        s_test_lease (&fresh, id1, 0);
+        gt_pgbatch_lease_create (created, &fresh, NULL);
+        s_test_lease (&fresh, id1, 1);
+        gt_pgbatch_lease_put (created, &fresh, NULL);
+        s_test_lease (&fresh, id2, 0);
+        gt_pgbatch_lease_put (created, &fresh, NULL);
+        assert (created->leases.live_puts == 2 && created->leases.live_new_puts == 1);
+        gt_pgbatch_t *later = gt_pgbatch_new ();
+        s_test_lease (&fresh, id1, 2);
+        gt_pgbatch_lease_put (later, &fresh, NULL);
+        s_test_lease (&fresh, id3, 0);
+        gt_pgbatch_lease_create (later, &fresh, NULL);
+        gt_pgbatch_merge (created, &later);
+        assert (created->leases.live_puts == 3 && created->leases.live_new_puts == 2);
+        gt_pgbatch_lease_delete (created, id3, 0);
+        assert (created->leases.live_puts == 2 && created->leases.live_new_puts == 1);
+        gt_pgbatch_destroy (&created);
+    }
+
     //  Single mode's one epoch (007_single_mode_proof.sql) across merges
     assert (s_test_merged_epoch (7, true, 7, true) == 7);
     assert (s_test_merged_epoch (7, true, 9, true) == GT_PGBATCH_EPOCH_NONE);

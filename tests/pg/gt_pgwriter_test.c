@@ -254,6 +254,39 @@ s_test_ended_by_server (gt_pgtestdb_t *testdb, PGconn *check, PGconn *watcher, b
     gt_pgwriter_destroy (&writer);
 }
 
+//  New leases go in by plain INSERT; one whose id is there after all
+//  fails its transaction (23505) once, and from then on the writer upserts
+//  every row, so the same batch sent again commits.
+static void
+s_test_plain_inserts (gt_pgtestdb_t *testdb, PGconn *check)
+{
+    gt_pgwriter_t *writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), NULL, NULL);
+    s_test_expect_state (writer, true);
+    uint32_t index = 60000;
+    gt_lease_info_t lease;
+    gt_pgtestdb_lease_t storage;
+    const char *key = gt_pgtestdb_lease (&lease, &storage, index, 0);
+    gt_pgbatch_t *batch = gt_pgbatch_new ();
+    gt_pgbatch_lease_create (batch, &lease, key);
+    assert (gt_pgwriter_submit (writer, &batch) == 1);
+    s_test_expect_commit (writer, 1, true, NULL);
+    assert (s_test_renewals (check, index) == 0);
+
+    key = gt_pgtestdb_lease (&lease, &storage, index, 1);
+    batch = gt_pgbatch_new ();
+    gt_pgbatch_lease_create (batch, &lease, key);
+    assert (gt_pgwriter_submit (writer, &batch) == 2);
+    s_test_expect_commit (writer, 2, false, "duplicate key");
+    assert (s_test_renewals (check, index) == 0);
+
+    batch = gt_pgbatch_new ();
+    gt_pgbatch_lease_create (batch, &lease, key);
+    assert (gt_pgwriter_submit (writer, &batch) == 3);
+    s_test_expect_commit (writer, 3, true, NULL);
+    assert (s_test_renewals (check, index) == 1);
+    gt_pgwriter_destroy (&writer);
+}
+
 //  Fencing (004_shards.sql, 007_single_mode_proof.sql): a fenced batch
 //  commits only while its broker owns the shards it writes at the epochs it
 //  claims; the failure names the shard, and nothing of the transaction is
@@ -637,6 +670,7 @@ gt_pgwriter_test (bool verbose)
     gt_pgwriter_destroy (&writer);
 
     s_test_ended_by_server (testdb, check, watcher, verbose);
+    s_test_plain_inserts (testdb, check);
     s_test_fencing (testdb, check, false);
     s_test_fencing (testdb, check, true);
 

@@ -26,6 +26,7 @@ struct gt_pgbatch_row_t {
     size_t size;                    //  their length
     bool live;                      //  false once a later operation on the key replaced it
     bool is_delete;                 //  a delete (key column only), else a put (all columns)
+    bool is_new;                    //  a put of a key no transaction wrote before: a plain INSERT will do
 };
 typedef gt_pgbatch_row_t s_row_t;
 
@@ -60,6 +61,7 @@ const Oid gt_pgbatch_callback_types [GT_PGBATCH_CALLBACK_COLUMNS] = {
 enum { S_GUARD, S_PROVE, S_LEASE_DELETE, S_LEASE_UPSERT, S_OBJECT_DELETE, S_OBJECT_UPSERT,
        S_EVENT_INSERT, S_EVENT_PRUNE, S_META_UPDATE, S_CALLBACK_DELETE, S_CALLBACK_UPSERT,
        S_GUARD_CLUSTER, S_EVENT_INSERT_CLUSTER, S_EVENT_PRUNE_CLUSTER, S_META_UPDATE_CLUSTER, S_PROVE_SINGLE,
+       S_LEASE_INSERT, S_EVENT_UPSERT,
        S_STATEMENTS };
 
 static const s_statement_t s_statements [S_STATEMENTS] = {
@@ -94,12 +96,12 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
       " ON CONFLICT (object_id) DO UPDATE SET fence = EXCLUDED.fence, live = EXCLUDED.live,"
       " pending_at = EXCLUDED.pending_at, reason = EXCLUDED.reason,"
       " last_lease_id = EXCLUDED.last_lease_id" },
+    //  A plain INSERT: a seq is written again only after a transaction
+    //  whose outcome was unknown (gt_pgbatch_send's upsert)
     { "gt_event_insert",
       "INSERT INTO gt_events (seq, kind, at, topic, body, shard)"
       " SELECT * FROM unnest ($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[],"
-      " $6::int2[])"
-      " ON CONFLICT (seq) DO UPDATE SET kind = EXCLUDED.kind, at = EXCLUDED.at,"
-      " topic = EXCLUDED.topic, body = EXCLUDED.body, shard = EXCLUDED.shard" },
+      " $6::int2[])" },
     { "gt_event_prune", "DELETE FROM gt_events WHERE seq >= $1::int8 AND seq < $2::int8" },
     { "gt_meta_update",
       "UPDATE gt_meta SET last_seq = GREATEST (last_seq, $1::int8),"
@@ -139,6 +141,22 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
     //  Single mode's proof (007_single_mode_proof.sql): shard 0's row
     //  locked and compared, since every acquisition there takes all shards
     { "gt_prove_single", "SELECT gt_prove_epoch_single ($1::text, $2::int8)" },
+    //  New leases (CREATE): no earlier transaction wrote their ids, so no
+    //  ON CONFLICT, which costs a third of a row's insert
+    { "gt_lease_insert",
+      "INSERT INTO gt_leases (id, object_id, object_type, service_id, state, fence, ttl_ms,"
+      " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
+      " cleanup_status, cleanup_attempts, cleanup_error, shard)"
+      " SELECT * FROM unnest ($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
+      " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[],"
+      " $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int8[], $17::text[],"
+      " $18::int2[])" },
+    { "gt_event_upsert",
+      "INSERT INTO gt_events (seq, kind, at, topic, body, shard)"
+      " SELECT * FROM unnest ($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[],"
+      " $6::int2[])"
+      " ON CONFLICT (seq) DO UPDATE SET kind = EXCLUDED.kind, at = EXCLUDED.at,"
+      " topic = EXCLUDED.topic, body = EXCLUDED.body, shard = EXCLUDED.shard" },
 };
 
 //  --------------------------------------------------------------------------
@@ -366,7 +384,7 @@ s_table_clear (s_table_t *table)
 //  earlier row of the same key; the caller then encodes the columns into
 //  table->arena and calls s_table_end.
 static void
-s_table_begin (s_table_t *table, const char *key, bool is_delete)
+s_table_begin (s_table_t *table, const char *key, bool is_delete, bool is_new)
 {
     if (table->count == table->capacity) {
         table->capacity = table->capacity? table->capacity * 2: 64;
@@ -387,6 +405,11 @@ s_table_begin (s_table_t *table, const char *key, bool is_delete)
                 table->live_deletes--;
             else
                 table->live_puts--;
+            if (old->is_new)
+                table->live_new_puts--;
+            //  A put after a new put of the key: still never written
+            if (!old->is_delete && old->is_new && !is_delete)
+                is_new = true;
         }
         zhashx_update (table->index, key, (void *) (uintptr_t) (table->count + 1));
     }
@@ -395,10 +418,13 @@ s_table_begin (s_table_t *table, const char *key, bool is_delete)
     row->size = 0;
     row->live = true;
     row->is_delete = is_delete;
+    row->is_new = is_new && !is_delete;
     if (is_delete)
         table->live_deletes++;
     else
         table->live_puts++;
+    if (row->is_new)
+        table->live_new_puts++;
 }
 
 static void
@@ -451,20 +477,47 @@ s_table_merge (s_table_t *table, s_table_t *other, s_key_t kind)
         if (!row->live)
             continue;
         char *key = table->collapse? s_row_key (other, row, kind): NULL;
-        s_table_begin (table, key, row->is_delete);
+        s_table_begin (table, key, row->is_delete, row->is_new);
         s_buffer_append (&table->arena, other->arena.data + row->offset, row->size);
         s_table_end (table);
         free (key);
     }
 }
 
-//  Binary arrays, one per column, of the live rows that are deletes (key
-//  column only) or puts (every column).  Caller frees each buffer's data.
-void
-gt_pgbatch_table_arrays (s_table_t *table, bool deletes, const Oid *types, int columns,
-                         s_buffer_t *arrays)
+//  Which live rows a statement takes
+typedef enum {
+    S_ROWS_DELETES,                 //  deletes (key column only)
+    S_ROWS_PUTS,                    //  every put
+    S_ROWS_NEW_PUTS,                //  puts of keys never written before
+    S_ROWS_OLD_PUTS                 //  the other puts
+} s_rows_t;
+
+static size_t
+s_rows_count (s_table_t *table, s_rows_t rows)
 {
-    size_t rows = deletes? table->live_deletes: table->live_puts;
+    switch (rows) {
+        case S_ROWS_DELETES:  return table->live_deletes;
+        case S_ROWS_PUTS:     return table->live_puts;
+        case S_ROWS_NEW_PUTS: return table->live_new_puts;
+        case S_ROWS_OLD_PUTS: return table->live_puts - table->live_new_puts;
+    }
+    return 0;
+}
+
+static bool
+s_rows_take (s_row_t *row, s_rows_t rows)
+{
+    if (!row->live || row->is_delete != (rows == S_ROWS_DELETES))
+        return false;
+    return rows == S_ROWS_NEW_PUTS? row->is_new: rows == S_ROWS_OLD_PUTS? !row->is_new: true;
+}
+
+//  Binary arrays, one per column, of the live rows selected.  Caller frees
+//  each buffer's data.
+static void
+s_table_arrays (s_table_t *table, s_rows_t selected, const Oid *types, int columns, s_buffer_t *arrays)
+{
+    size_t rows = s_rows_count (table, selected);
     for (int column = 0; column < columns; column++) {
         memset (&arrays [column], 0, sizeof (s_buffer_t));
         s_buffer_reserve (&arrays [column], GT_PGBATCH_ARRAY_HEADER + rows * 12);
@@ -476,7 +529,7 @@ gt_pgbatch_table_arrays (s_table_t *table, bool deletes, const Oid *types, int c
     }
     for (size_t index = 0; index < table->count; index++) {
         s_row_t *row = &table->rows [index];
-        if (!row->live || row->is_delete != deletes)
+        if (!s_rows_take (row, selected))
             continue;
         const char *at = table->arena.data + row->offset;
         for (int column = 0; column < columns; column++) {
@@ -489,6 +542,13 @@ gt_pgbatch_table_arrays (s_table_t *table, bool deletes, const Oid *types, int c
         }
         assert (at <= table->arena.data + row->offset + row->size);
     }
+}
+
+void
+gt_pgbatch_table_arrays (s_table_t *table, bool deletes, const Oid *types, int columns,
+                         s_buffer_t *arrays)
+{
+    s_table_arrays (table, deletes? S_ROWS_DELETES: S_ROWS_PUTS, types, columns, arrays);
 }
 
 //  Queue one prepared statement whose parameters are all binary.
@@ -511,17 +571,19 @@ s_send (PGconn *conn, int statement, int count, s_buffer_t *params)
     return rc == 1? 0: -1;
 }
 
-//  Queue a statement over the table's deletes or puts, if there are any.
+//  Queue a statement over the table's rows selected, if there are any.
 //  Returns 1 if queued, 0 if nothing to do, -1 on error.
 static int
-s_send_table (PGconn *conn, s_table_t *table, bool deletes, int statement,
+s_send_table (PGconn *conn, s_table_t *table, s_rows_t rows, int statement,
               const Oid *types, int columns)
 {
-    if ((deletes? table->live_deletes: table->live_puts) == 0)
+    if (s_rows_count (table, rows) == 0)
         return 0;
+    if (rows == S_ROWS_DELETES)
+        columns = 1;
     s_buffer_t arrays [GT_PGBATCH_LEASE_COLUMNS];
-    gt_pgbatch_table_arrays (table, deletes, types, deletes? 1: columns, arrays);
-    return s_send (conn, statement, deletes? 1: columns, arrays) == 0? 1: -1;
+    s_table_arrays (table, rows, types, columns, arrays);
+    return s_send (conn, statement, columns, arrays) == 0? 1: -1;
 }
 
 //  --------------------------------------------------------------------------
@@ -577,9 +639,8 @@ s_touches (const gt_pgbatch_t *self, unsigned shard)
     return (self->touched [shard / 8] >> (shard % 8)) & 1;
 }
 
-void
-gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
-                      const char *idempotency_key)
+static void
+s_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease, const char *idempotency_key, bool is_new)
 {
     assert (self);
     assert (lease);
@@ -587,7 +648,7 @@ gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
     const char *state = gt_state_name (lease->state);
     assert (object_type && state);
     s_buffer_t *arena = &self->leases.arena;
-    s_table_begin (&self->leases, lease->id, false);
+    s_table_begin (&self->leases, lease->id, false, is_new);
     s_put_uuid (arena, lease->id);
     s_put_text (arena, lease->object_id);
     s_put_text (arena, object_type);
@@ -622,11 +683,25 @@ gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
 }
 
 void
+gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
+                      const char *idempotency_key)
+{
+    s_lease_put (self, lease, idempotency_key, false);
+}
+
+void
+gt_pgbatch_lease_create (gt_pgbatch_t *self, const gt_lease_info_t *lease,
+                         const char *idempotency_key)
+{
+    s_lease_put (self, lease, idempotency_key, true);
+}
+
+void
 gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id, unsigned shard)
 {
     assert (self);
     s_touch (self, shard);
-    s_table_begin (&self->leases, lease_id, true);
+    s_table_begin (&self->leases, lease_id, true, false);
     s_put_uuid (&self->leases.arena, lease_id);
     s_table_end (&self->leases);
 }
@@ -637,7 +712,7 @@ gt_pgbatch_object_put (gt_pgbatch_t *self, const gt_pgobject_t *object)
     assert (self);
     assert (object && object->object_id);
     s_buffer_t *arena = &self->objects.arena;
-    s_table_begin (&self->objects, object->object_id, false);
+    s_table_begin (&self->objects, object->object_id, false, false);
     s_put_text (arena, object->object_id);
     s_put_int8 (arena, object->fence);
     s_put_bytes (arena, object->live? "\x01": "\x00", 1);
@@ -666,7 +741,7 @@ gt_pgbatch_object_delete (gt_pgbatch_t *self, const char *object_id)
     assert (self);
     assert (object_id);
     s_touch (self, gt_shard_of (object_id));
-    s_table_begin (&self->objects, object_id, true);
+    s_table_begin (&self->objects, object_id, true, false);
     s_put_text (&self->objects.arena, object_id);
     s_table_end (&self->objects);
 }
@@ -680,7 +755,7 @@ gt_pgbatch_event (gt_pgbatch_t *self, unsigned shard, uint64_t seq, gt_event_kin
     const char *kind_name = gt_event_kind_name (kind);
     assert (kind_name && topic && (body || body_len == 0));
     s_buffer_t *arena = &self->events.arena;
-    s_table_begin (&self->events, NULL, false);
+    s_table_begin (&self->events, NULL, false, false);
     s_put_int8 (arena, seq);
     s_put_text (arena, kind_name);
     s_put_int8 (arena, at);
@@ -704,7 +779,7 @@ gt_pgbatch_callback_put (gt_pgbatch_t *self, const gt_pgcallback_t *callback)
     char key [24];
     snprintf (key, sizeof key, "%" PRIu64, callback->job_id);
     s_buffer_t *arena = &self->callbacks.arena;
-    s_table_begin (&self->callbacks, key, false);
+    s_table_begin (&self->callbacks, key, false, false);
     s_put_int8 (arena, callback->job_id);
     if (callback->lease_id && gt_lease_id_valid (callback->lease_id))
         s_put_uuid (arena, callback->lease_id);
@@ -734,7 +809,7 @@ gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id, unsigned shard)
     s_touch (self, shard);
     char key [24];
     snprintf (key, sizeof key, "%" PRIu64, job_id);
-    s_table_begin (&self->callbacks, key, true);
+    s_table_begin (&self->callbacks, key, true, false);
     s_put_int8 (&self->callbacks.arena, job_id);
     s_table_end (&self->callbacks);
 }
@@ -914,7 +989,7 @@ s_shard_arrays (gt_pgbatch_t *self, s_buffer_t *shards, s_buffer_t *values, cons
 
 int
 gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token,
-                 const char *broker_id, bool cluster)
+                 const char *broker_id, bool cluster, bool upsert)
 {
     assert (self);
     assert (!cluster || broker_id);
@@ -961,23 +1036,28 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
                 free (params [index].data);
     }
     //  Deletes first, so a key freed and reused never meets itself
-    int results [7] = {
-        s_send_table (conn, &self->leases, true, S_LEASE_DELETE,
+    //  New leases and events by plain INSERT, unless upsert (every row
+    //  may have been written before); cluster mode's events always upsert
+    int event_statement = cluster? S_EVENT_INSERT_CLUSTER: upsert? S_EVENT_UPSERT: S_EVENT_INSERT;
+    int results [8] = {
+        s_send_table (conn, &self->leases, S_ROWS_DELETES, S_LEASE_DELETE,
                       gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
-        s_send_table (conn, &self->leases, false, S_LEASE_UPSERT,
+        s_send_table (conn, &self->leases, upsert? S_ROWS_PUTS: S_ROWS_OLD_PUTS, S_LEASE_UPSERT,
                       gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
-        s_send_table (conn, &self->objects, true, S_OBJECT_DELETE,
+        upsert? 0: s_send_table (conn, &self->leases, S_ROWS_NEW_PUTS, S_LEASE_INSERT,
+                                 gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
+        s_send_table (conn, &self->objects, S_ROWS_DELETES, S_OBJECT_DELETE,
                       gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
-        s_send_table (conn, &self->objects, false, S_OBJECT_UPSERT,
+        s_send_table (conn, &self->objects, S_ROWS_PUTS, S_OBJECT_UPSERT,
                       gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
-        s_send_table (conn, &self->events, false, cluster? S_EVENT_INSERT_CLUSTER: S_EVENT_INSERT,
+        s_send_table (conn, &self->events, S_ROWS_PUTS, event_statement,
                       gt_pgbatch_event_types, GT_PGBATCH_EVENT_COLUMNS),
-        s_send_table (conn, &self->callbacks, true, S_CALLBACK_DELETE,
+        s_send_table (conn, &self->callbacks, S_ROWS_DELETES, S_CALLBACK_DELETE,
                       gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS),
-        s_send_table (conn, &self->callbacks, false, S_CALLBACK_UPSERT,
+        s_send_table (conn, &self->callbacks, S_ROWS_PUTS, S_CALLBACK_UPSERT,
                       gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS)
     };
-    for (int index = 0; index < 7; index++) {
+    for (int index = 0; index < 8; index++) {
         if (results [index] < 0)
             return -1;
         sent += results [index];

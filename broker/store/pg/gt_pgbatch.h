@@ -11,9 +11,14 @@
     batch is written — three puts of a lease write the third; put then
     delete deletes; delete then put writes the put.  Merging batches keeps
     the same rule across them, in submission order.  Writes are idempotent
-    (upserts, deletes, events upserted by seq so a seq written again after
-    a rollback keeps the later body, meta counters only move forward), so
-    re-applying a batch is harmless.
+    when sent with upsert (upserts, deletes, events upserted by seq so a
+    seq written again after a rollback keeps the later body, meta counters
+    only move forward), so re-applying a batch is harmless.  Without it,
+    which is the common case, new leases (gt_pgbatch_lease_create, and any
+    later put of them in the same transaction) and events go in by plain
+    INSERT: about a third cheaper a row than ON CONFLICT, and right as long
+    as no earlier transaction could have written those keys (the writer
+    knows when one might have: gt_pgwriter.h).
 
     Fencing (several brokers, docs/CLUSTER.md): every row is written with
     its shard (gt_shard_of of its object id), and the batch remembers which
@@ -82,6 +87,10 @@ void gt_pgbatch_destroy (gt_pgbatch_t **self_p);
 //  idempotency_key is the CREATE key, or NULL.
 void gt_pgbatch_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease,
                            const char *idempotency_key);
+//  The same for a lease just created: no transaction wrote its id before,
+//  so (unless sent with upsert) it goes in by plain INSERT.
+void gt_pgbatch_lease_create (gt_pgbatch_t *self, const gt_lease_info_t *lease,
+                              const char *idempotency_key);
 //  Forget a lease (retention over).  lease_id: 32 lowercase hex; shard:
 //  its object's.
 void gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id, unsigned shard);
@@ -144,10 +153,12 @@ int gt_pgbatch_prepare (PGconn *conn);
 //  proves nothing.  cluster (GTLP.md §14.1; 005_cluster.sql): the token
 //  is the broker's (gt_commit_tokens, broker_id required), events go to
 //  gt_shard_events and the counters to the touched shards'
-//  gt_shard_counters rows; else gt_events and gt_meta.  Returns the number
-//  of statements queued, -1 if libpq refused.
+//  gt_shard_counters rows; else gt_events and gt_meta.  upsert: every row
+//  by upsert (a key may exist: see the top); else new leases and events by
+//  plain INSERT, which fails the transaction (SQLSTATE 23505) if one does.
+//  Returns the number of statements queued, -1 if libpq refused.
 int gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token,
-                     const char *broker_id, bool cluster);
+                     const char *broker_id, bool cluster, bool upsert);
 
 #ifdef __cplusplus
 }

@@ -59,6 +59,7 @@ typedef struct {
     size_t capacity;                //  rows allocated
     size_t live_puts;               //  live put rows
     size_t live_deletes;            //  live delete rows
+    size_t live_new_puts;           //  live put rows of keys never written before (of live_puts)
     gt_pgbatch_buffer_t arena;      //  encoded columns of every row
 } gt_pgbatch_table_t;
 

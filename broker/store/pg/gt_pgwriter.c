@@ -109,6 +109,7 @@ typedef struct {
     char reject_reason [S_TEXT];    //  the first failure of the rejecting spell
     bool terminating;               //  $TERM received: drain, then exit
     int64_t terminate_by;           //  give up draining at (mono ms)
+    bool upsert;                    //  rows may exist already (an outcome unknown, a 23505): upsert all, from now on
 } s_writer_t;
 
 static void
@@ -457,7 +458,7 @@ s_send_next (s_writer_t *self)
     flight->sent = true;                    //  from the sync on it may commit
     flight->sent_at = zclock_mono ();
     if (gt_pgbatch_send (flight->batch, self->conn, flight->token, after, self->broker_id,
-                         self->options.cluster) < 0
+                         self->options.cluster, self->upsert) < 0
     ||  PQpipelineSync (self->conn) != 1) {
         s_connection_broken (self, "cannot send to PostgreSQL: ");
         return false;
@@ -555,9 +556,14 @@ s_take_results (s_writer_t *self)
             //  lost) do not.  A PANIC proves nothing: it may come after the
             //  commit record is durable
             const char *severity = PQresultErrorField (result, PG_DIAG_SEVERITY_NONLOCALIZED);
+            const char *sqlstate = PQresultErrorField (result, PG_DIAG_SQLSTATE);
             if (self->state != S_PREPARING)
-                self->flights [0].refused = PQresultErrorField (result, PG_DIAG_SQLSTATE) != NULL
-                                         && !(severity && streq (severity, "PANIC"));
+                self->flights [0].refused = sqlstate != NULL && !(severity && streq (severity, "PANIC"));
+            //  A plain INSERT met a row: some transaction wrote that key
+            //  after all, so every row is upserted from now on (the batch
+            //  fails once; the broker's retry then commits)
+            if (sqlstate && streq (sqlstate, "23505"))
+                self->upsert = true;
             const char *message = PQresultErrorMessage (result);
             snprintf (error, S_TEXT, "%s", message? message: "error");
             size_t length = strlen (error);
@@ -685,6 +691,9 @@ s_service_connection (s_writer_t *self, short revents)
             char text [S_TEXT];
             snprintf (text, sizeof text, "PostgreSQL connection lost, outcome unknown: %.400s",
                       self->down_reason);
+            //  Its rows may be in the database: the broker undoes the
+            //  batches and writes those keys again
+            self->upsert = true;
             s_fail_from (self, 0, text, NULL);
         }
         if (now >= self->retry_at)

@@ -152,6 +152,14 @@ s_lease_put (void *impl, const gt_lease_info_t *lease, const char *idempotency_k
 }
 
 static void
+s_lease_create (void *impl, const gt_lease_info_t *lease, const char *idempotency_key)
+{
+    s_pg_t *self = s_pg (impl);
+    gt_pgbatch_lease_create (self->batch, lease, idempotency_key);
+    s_note_fence (self, lease->fence);
+}
+
+static void
 s_lease_delete (void *impl, const char *lease_id, unsigned shard)
 {
     gt_pgbatch_lease_delete (s_pg (impl)->batch, lease_id, shard);
@@ -1025,6 +1033,7 @@ gt_store_pg_open (const gt_config_t *config, char *err, size_t err_size)
         .destroy = s_destroy,
         .recover = s_recover,
         .lease_put = s_lease_put,
+        .lease_create = s_lease_create,
         .lease_delete = s_lease_delete,
         .object_put = s_object_put,
         .object_delete = s_object_delete,
