@@ -97,7 +97,8 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
       " pending_at = EXCLUDED.pending_at, reason = EXCLUDED.reason,"
       " last_lease_id = EXCLUDED.last_lease_id" },
     //  A plain INSERT: a seq is written again only after a transaction
-    //  whose outcome was unknown (gt_pgbatch_send's upsert)
+    //  whose answer was lost, or once a 23505 showed one was (the writer
+    //  then asks gt_pgbatch_send for upserts)
     { "gt_event_insert",
       "INSERT INTO gt_events (seq, kind, at, topic, body, shard)"
       " SELECT * FROM unnest ($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[],"

@@ -330,6 +330,9 @@ s_connection_lost (s_writer_t *self, const char *reason)
         s_flight_t *flight = &self->flights [index];
         if (flight->sent && !flight->doomed && !self->answers_lost && !known_uncommitted) {
             self->answers_lost = true;          //  may have committed: check after the reconnect
+            //  The check trusts that the old session is gone; if it
+            //  commits late after all, a resent batch meets its rows
+            self->upsert = true;
             self->lost_at = zclock_mono ();
             self->lost_pid = pid;
         }
@@ -560,8 +563,9 @@ s_take_results (s_writer_t *self)
             if (self->state != S_PREPARING)
                 self->flights [0].refused = sqlstate != NULL && !(severity && streq (severity, "PANIC"));
             //  A plain INSERT met a row: some transaction wrote that key
-            //  after all, so every row is upserted from now on (the batch
-            //  fails once; the broker's retry then commits)
+            //  after all.  This transaction FAILs (the broker undoes its
+            //  batches and answers their requests UNAVAILABLE); every row
+            //  is upserted from now on, so it cannot happen again
             if (sqlstate && streq (sqlstate, "23505"))
                 self->upsert = true;
             const char *message = PQresultErrorMessage (result);

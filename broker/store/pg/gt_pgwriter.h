@@ -67,12 +67,13 @@
     both policies, with the server's message; nothing of it is committed.
 
     Plain inserts (gt_pgbatch.h): new leases and events go in without ON
-    CONFLICT, since no earlier transaction wrote their keys, except after
-    an "outcome unknown" (its rows may be there, and the broker writes the
-    keys of the batches it undid again) or a unique violation (SQLSTATE
-    23505: a key was there after all; that transaction FAILs like any
-    refused one): from then on the writer upserts every row, as long as it
-    lives.
+    CONFLICT, since no earlier transaction wrote their keys, except once an
+    answer was lost with the connection (the transaction may have
+    committed, or commit late; after an "outcome unknown" the broker writes
+    the keys of the batches it undid again) or after a unique violation
+    (SQLSTATE 23505: a key was there after all; that transaction FAILs
+    like any refused one): from then on the writer upserts every row, as
+    long as it lives.
 
     Typical broker use:
         gt_pgwriter_t *writer = gt_pgwriter_new (url, &conn, NULL);
