@@ -4,6 +4,7 @@
     (s_tick), so every timing assertion is exact and no test sleeps.  */
 #include <czmq.h>
 #include "gt_leases.h"
+#include "gt_lease_tables.h"
 #include "gt_broker_selftest.h"
 
 #define S_MAX_SEEN  256
@@ -691,11 +692,44 @@ s_test_forget (gt_config_t *config)
     s_sink_reset (&sink);
 }
 
+//  Lease ids as text and back (gt_lease_tables_id_format / _id_parse):
+//  every byte value round-trips; anything but 32 lowercase hex characters
+//  is refused.
+static void
+s_test_id_text (void)
+{
+    uint8_t id [16], back [16];
+    char text [33];
+    for (int round = 0; round < 64; round++) {
+        for (int index = 0; index < 16; index++)
+            id [index] = (uint8_t) (round * 16 + index * 17 + (round >> 2));
+        if (round == 0)
+            memset (id, 0xff, sizeof id);
+        gt_lease_tables_id_format (id, text);
+        assert (strlen (text) == 32);
+        memset (back, 0, sizeof back);
+        assert (gt_lease_tables_id_parse (text, back));
+        assert (memcmp (id, back, sizeof id) == 0);
+    }
+    assert (gt_lease_tables_id_parse ("0123456789abcdef0123456789abcdef", back));
+    assert (back [0] == 0x01 && back [7] == 0xef && back [8] == 0x01 && back [15] == 0xef);
+    assert (!gt_lease_tables_id_parse (NULL, back));
+    assert (!gt_lease_tables_id_parse ("", back));
+    assert (!gt_lease_tables_id_parse ("0123456789abcdef0123456789abcde", back));
+    assert (!gt_lease_tables_id_parse ("0123456789abcdef0123456789abcdef0", back));
+    assert (!gt_lease_tables_id_parse ("0123456789ABCDEF0123456789abcdef", back));
+    assert (!gt_lease_tables_id_parse ("0123456789abcdeg0123456789abcdef", back));
+    assert (!gt_lease_tables_id_parse ("0123456789abcdef0123456789abcde`", back));
+    assert (!gt_lease_tables_id_parse ("0123456789abcdef012345678/abcdef", back));
+    assert (!gt_lease_tables_id_parse ("0123456789abcdef0123456789abcd\xc3\xa9", back));
+}
+
 void
 gt_leases_test (bool verbose)
 {
     if (verbose)
         printf (" * gt_leases: ");
+    s_test_id_text ();
     gt_config_t *config = gt_config_new ();
     config->min_lease_ms = 50;
     config->default_lease_ms = 1000;
