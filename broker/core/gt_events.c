@@ -22,6 +22,7 @@
 typedef struct {
     gt_event_record_t view;         //  order, seq, shard, kind, at, topic/body pointers
     uint64_t position;              //  cluster mode: its absolute place in the history ring
+    uint32_t block;                 //  usable bytes of its block (reused for a later event when enough)
     char data [];                   //  topic, NUL, body
 } s_record_t;
 
@@ -64,18 +65,23 @@ s_record_new (gt_events_t *self, uint64_t seq, gt_event_kind_t kind, uint64_t at
 {
     //  (order, shard and position are the caller's to set when they differ)
     size_t topic_len = strlen (topic);
-    size_t bytes = sizeof (s_record_t) + topic_len + 1 + size;
+    size_t bytes = offsetof (s_record_t, data) + topic_len + 1 + size;
     s_record_t *record = NULL;
     if (self->spare_count) {
         record = self->spares [--self->spare_count];
-        if (malloc_usable_size (record) < bytes) {
+        if (record->block < bytes) {
             free (record);
             record = NULL;
         }
     }
-    if (!record)
+    if (!record) {
         record = (s_record_t *) malloc ((bytes + S_RECORD_GRAIN - 1) & ~(size_t) (S_RECORD_GRAIN - 1));
-    assert (record);
+        assert (record);
+        //  What malloc gave (a few bytes more than asked), asked once per
+        //  block rather than at every reuse
+        size_t block = malloc_usable_size (record);
+        record->block = block > UINT32_MAX? UINT32_MAX: (uint32_t) block;
+    }
     memcpy (record->data, topic, topic_len + 1);
     memcpy (record->data + topic_len + 1, body, size);
     record->view.order = seq;
