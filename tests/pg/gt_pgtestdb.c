@@ -171,6 +171,20 @@ gt_pgtestdb_int (PGconn *conn, const char *sql)
     return number;
 }
 
+void
+gt_pgtestdb_wait_blocked (PGconn *conn, int pid, int64_t timeout_ms)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql,
+              "SELECT count (*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'", pid);
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (gt_pgtestdb_int (conn, sql) == 0) {
+        assert (zclock_mono () < deadline);
+        //  Polling the server with a deadline: there is no event to wait on
+        zclock_sleep (5);
+    }
+}
+
 const char *
 gt_pgtestdb_lease (gt_lease_info_t *lease, gt_pgtestdb_lease_t *storage,
                    uint32_t index, uint32_t variant)

@@ -42,6 +42,9 @@ void gt_pgtestdb_exec (PGconn *conn, const char *sql);
 char *gt_pgtestdb_value (PGconn *conn, const char *sql);
 //  The same as an integer (0 when NULL or no row).
 long long gt_pgtestdb_int (PGconn *conn, const char *sql);
+//  Wait (polling pg_stat_activity on conn) until backend pid waits for a
+//  lock; abort after timeout_ms.
+void gt_pgtestdb_wait_blocked (PGconn *conn, int pid, int64_t timeout_ms);
 
 //  Deterministic test leases: lease number index (any uint32) with all
 //  fields exercised: metadata with characters JSON must escape on some,

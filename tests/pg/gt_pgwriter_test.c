@@ -90,15 +90,7 @@ s_test_handover (gt_pgtestdb_t *testdb, int *fd_p, int *pid_p)
 static void
 s_test_wait_blocked (PGconn *conn, int pid)
 {
-    char sql [128];
-    snprintf (sql, sizeof sql,
-              "SELECT count (*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'", pid);
-    int64_t deadline = zclock_mono () + S_TEST_WAIT_MS;
-    while (gt_pgtestdb_int (conn, sql) == 0) {
-        assert (zclock_mono () < deadline);
-        //  Polling the server with a deadline: there is no event to wait on
-        zclock_sleep (5);
-    }
+    gt_pgtestdb_wait_blocked (conn, pid, S_TEST_WAIT_MS);
 }
 
 static long long

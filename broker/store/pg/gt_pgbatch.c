@@ -64,6 +64,21 @@ enum { S_GUARD, S_PROVE, S_LEASE_DELETE, S_LEASE_UPSERT, S_OBJECT_DELETE, S_OBJE
        S_LEASE_INSERT, S_EVENT_UPSERT,
        S_STATEMENTS };
 
+//  The rows of a batch into gt_leases / gt_events: plain, or with ON
+//  CONFLICT appended (the upserts)
+#define S_LEASE_INSERT_SQL \
+    "INSERT INTO gt_leases (id, object_id, object_type, service_id, state, fence, ttl_ms," \
+    " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key," \
+    " cleanup_status, cleanup_attempts, cleanup_error, shard)" \
+    " SELECT * FROM unnest ($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]," \
+    " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[]," \
+    " $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int8[], $17::text[]," \
+    " $18::int2[])"
+#define S_EVENT_INSERT_SQL \
+    "INSERT INTO gt_events (seq, kind, at, topic, body, shard)" \
+    " SELECT * FROM unnest ($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[]," \
+    " $6::int2[])"
+
 static const s_statement_t s_statements [S_STATEMENTS] = {
     //  Fails (division by zero) unless the previous transaction committed
     { "gt_guard", "SELECT 1 / (commit_token = $1::int8)::int FROM gt_meta" },
@@ -72,13 +87,7 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
     { "gt_prove", "SELECT gt_prove_epochs ($1::text, $2::int2[], $3::int8[])" },
     { "gt_lease_delete", "DELETE FROM gt_leases WHERE id = ANY ($1::uuid[])" },
     { "gt_lease_upsert",
-      "INSERT INTO gt_leases (id, object_id, object_type, service_id, state, fence, ttl_ms,"
-      " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
-      " cleanup_status, cleanup_attempts, cleanup_error, shard)"
-      " SELECT * FROM unnest ($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
-      " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[],"
-      " $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int8[], $17::text[],"
-      " $18::int2[])"
+      S_LEASE_INSERT_SQL
       " ON CONFLICT (id) DO UPDATE SET object_id = EXCLUDED.object_id,"
       " object_type = EXCLUDED.object_type, service_id = EXCLUDED.service_id,"
       " state = EXCLUDED.state, fence = EXCLUDED.fence, ttl_ms = EXCLUDED.ttl_ms,"
@@ -100,9 +109,7 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
     //  whose answer was lost, or once a 23505 showed one was (the writer
     //  then asks gt_pgbatch_send for upserts)
     { "gt_event_insert",
-      "INSERT INTO gt_events (seq, kind, at, topic, body, shard)"
-      " SELECT * FROM unnest ($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[],"
-      " $6::int2[])" },
+      S_EVENT_INSERT_SQL },
     { "gt_event_prune", "DELETE FROM gt_events WHERE seq >= $1::int8 AND seq < $2::int8" },
     { "gt_meta_update",
       "UPDATE gt_meta SET last_seq = GREATEST (last_seq, $1::int8),"
@@ -145,17 +152,9 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
     //  New leases (CREATE): no earlier transaction wrote their ids, so no
     //  ON CONFLICT, which costs a third of a row's insert
     { "gt_lease_insert",
-      "INSERT INTO gt_leases (id, object_id, object_type, service_id, state, fence, ttl_ms,"
-      " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
-      " cleanup_status, cleanup_attempts, cleanup_error, shard)"
-      " SELECT * FROM unnest ($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
-      " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[],"
-      " $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int8[], $17::text[],"
-      " $18::int2[])" },
+      S_LEASE_INSERT_SQL },
     { "gt_event_upsert",
-      "INSERT INTO gt_events (seq, kind, at, topic, body, shard)"
-      " SELECT * FROM unnest ($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[],"
-      " $6::int2[])"
+      S_EVENT_INSERT_SQL
       " ON CONFLICT (seq) DO UPDATE SET kind = EXCLUDED.kind, at = EXCLUDED.at,"
       " topic = EXCLUDED.topic, body = EXCLUDED.body, shard = EXCLUDED.shard" },
 };
