@@ -29,7 +29,12 @@
     libpq versions (15 does) also drop the pipeline's queue with the
     connection and then hand that last ErrorResponse to the notice receiver
     instead of returning it as a result, so the writer installs its own
-    receiver.
+    receiver.  What libpq had read before the FATAL goes the same way: a
+    ReadyForQuery among it ended a transaction that committed (a fast stop
+    that found the backend idle, right after a commit, with the answer and
+    the FATAL read at once).  The receiver keeps those syncs and errors, and
+    they settle their transactions first (s_settle_swallowed); only what
+    follows is known uncommitted.
 
     Rejecting: the broker undoes a failed batch and every batch it submitted
     after it, so once the writer FAILs a batch it must not commit any batch
@@ -42,6 +47,9 @@
 
 #define S_TEXT      512             //  size of every message buffer
 #define S_MAX_DEPTH 8               //  transactions in flight at most
+//  Answers kept that libpq parsed outside any query (s_notice_receiver):
+//  a sync and an error at most per transaction in flight
+#define S_SWALLOWED_MAX     (4 * S_MAX_DEPTH)
 
 typedef enum {
     S_DOWN,                         //  no connection; next attempt at retry_at
@@ -110,6 +118,9 @@ typedef struct {
     bool terminating;               //  $TERM received: drain, then exit
     int64_t terminate_by;           //  give up draining at (mono ms)
     bool upsert;                    //  rows may exist already (an outcome unknown, a 23505): upsert all, from now on
+    char swallowed [S_SWALLOWED_MAX];   //  answers parsed after libpq dropped its queue: 'E' error, 'Z' sync
+    size_t swallowed_count;         //  how many (more are not kept: see s_notice_receiver)
+    char swallowed_error [S_TEXT];  //  the first such error's message
 } s_writer_t;
 
 static void
@@ -173,6 +184,29 @@ s_notice_receiver (void *arg, const PGresult *result)
 {
     s_writer_t *self = (s_writer_t *) arg;
     s_note_server_message (self, result);
+    //  With its queue dropped, libpq still parses what it had read, in
+    //  order, but matches none of it to a transaction: an ERROR comes here
+    //  as such, a ReadyForQuery (the end of a transaction: committed
+    //  unless an error came before it) as libpq's own "message type 0x5a
+    //  arrived from server while idle".  Kept, to settle the transactions
+    //  they answer (s_settle_swallowed) instead of taking them as lost
+    const char *severity = PQresultErrorField (result, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *message = PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY);
+    char kind = 0;
+    if (severity && streq (severity, "ERROR"))
+        kind = 'E';
+    else
+    if (message && strstr (message, "0x5a") && strstr (message, "arrived from server"))
+        kind = 'Z';
+    if (kind && self->state == S_READY && self->conn && PQstatus (self->conn) == CONNECTION_BAD
+    &&  self->swallowed_count < S_SWALLOWED_MAX) {
+        if (kind == 'E' && !*self->swallowed_error)
+            snprintf (self->swallowed_error, sizeof self->swallowed_error, "%s", message? message: "error");
+        const char *sqlstate = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+        if (kind == 'E' && sqlstate && streq (sqlstate, "23505"))
+            self->upsert = true;            //  as in s_take_results
+        self->swallowed [self->swallowed_count++] = kind;
+    }
     if (self->passed_on)
         self->passed_on (NULL, result);
 }
@@ -280,11 +314,41 @@ s_flight_committed (s_writer_t *self)
     s_flight_pop (self);
 }
 
+static void s_sync_done (s_writer_t *self);
+
+//  Settle the transactions whose answers libpq parsed after dropping its
+//  queue, in order, as s_take_results would have: an error marks the
+//  oldest one refused, a sync ends it (committed if nothing failed it).
+//  Without this, a commit whose ReadyForQuery came in the same read as a
+//  FATAL (a fast shutdown while the backend was idle) would be taken for
+//  uncommitted.
+static void
+s_settle_swallowed (s_writer_t *self)
+{
+    for (size_t index = 0; index < self->swallowed_count; index++) {
+        if (self->flight_count == 0 || !self->flights [0].sent)
+            break;
+        s_flight_t *flight = &self->flights [0];
+        if (self->swallowed [index] == 'E') {
+            if (!*flight->error) {
+                snprintf (flight->error, sizeof flight->error, "%s", self->swallowed_error);
+                flight->refused = true;
+            }
+        }
+        else
+            s_sync_done (self);
+    }
+    self->swallowed_count = 0;
+    self->swallowed_error [0] = 0;
+}
+
 //  The connection is gone or unusable: close it, tell the broker, decide
 //  the fate of the batches, schedule the reconnect.
 static void
 s_connection_lost (s_writer_t *self, const char *reason)
 {
+    if (self->state == S_READY)
+        s_settle_swallowed (self);
     //  The server's own word says more than libpq's about the closed socket
     char ended [S_TEXT];
     if (self->ended_by_server) {
@@ -354,6 +418,8 @@ s_connection_lost (s_writer_t *self, const char *reason)
 static void
 s_start_preparing (s_writer_t *self)
 {
+    self->swallowed_count = 0;
+    self->swallowed_error [0] = 0;
     self->state = S_PREPARING;
     self->started_at = zclock_mono ();
     self->prepare_error [0] = 0;
