@@ -196,8 +196,9 @@ s_notice_receiver (void *arg, const PGresult *result)
     if (severity && streq (severity, "ERROR"))
         kind = 'E';
     else
-    if (message && strstr (message, "0x5a") && strstr (message, "arrived from server"))
-        kind = 'Z';
+    if (severity && streq (severity, "NOTICE") && !PQresultErrorField (result, PG_DIAG_SQLSTATE)
+    &&  message && strstr (message, "0x5a"))
+        kind = 'Z';                         //  libpq's own notice (no SQLSTATE), in any language
     if (kind && self->state == S_READY && self->conn && PQstatus (self->conn) == CONNECTION_BAD
     &&  self->swallowed_count < S_SWALLOWED_MAX) {
         if (kind == 'E' && !*self->swallowed_error)
