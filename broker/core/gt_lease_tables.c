@@ -445,6 +445,81 @@ s_order_remove (gt_lease_tables_t *self, gt_lease_t *lease)
     s_order_squeeze (self);
 }
 
+size_t
+gt_lease_tables_order_mark (gt_lease_tables_t *self)
+{
+    assert (self);
+    return self->order_count;
+}
+
+//  One order entry while settling: the lease and its sort key
+typedef struct {
+    uint64_t created_at;            //  wall ms (48 bits)
+    gt_lease_t *lease;              //  the lease
+} s_settle_t;
+
+void
+gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
+{
+    assert (self);
+    assert (from <= self->order_count);
+    //  The common case costs one pass: the store's physical order is
+    //  mostly insertion order already
+    bool sorted = true;
+    uint64_t previous = 0;
+    size_t leases = 0;
+    for (size_t index = from; index < self->order_count; index++) {
+        if (S_IS_HOLE (self->order [index]))
+            continue;
+        uint64_t created_at = ((gt_lease_t *) self->order [index])->created_at;
+        sorted = sorted && created_at >= previous;
+        previous = created_at;
+        leases++;
+    }
+    if (sorted)
+        return;
+    //  Stable LSD radix sort on the 48-bit created_at, 16 bits a pass:
+    //  ties keep the order they came in
+    s_settle_t *items = (s_settle_t *) malloc (2 * leases * sizeof (s_settle_t));
+    size_t *counts = (size_t *) malloc (65536 * sizeof (size_t));
+    assert (items && counts);
+    s_settle_t *spare = items + leases;
+    size_t count = 0;
+    for (size_t index = from; index < self->order_count; index++)
+        if (!S_IS_HOLE (self->order [index])) {
+            gt_lease_t *lease = (gt_lease_t *) self->order [index];
+            items [count++] = (s_settle_t) { lease->created_at, lease };
+        }
+    for (unsigned shift = 0; shift < 48; shift += 16) {
+        memset (counts, 0, 65536 * sizeof (size_t));
+        for (size_t i = 0; i < count; i++)
+            counts [(items [i].created_at >> shift) & 0xffff]++;
+        size_t at = 0;
+        for (size_t digit = 0; digit < 65536; digit++) {
+            size_t here = counts [digit];
+            counts [digit] = at;
+            at += here;
+        }
+        for (size_t i = 0; i < count; i++)
+            spare [counts [(items [i].created_at >> shift) & 0xffff]++] = items [i];
+        s_settle_t *swap = items;
+        items = spare;
+        spare = swap;
+    }
+    //  Three passes: the sorted run is in the upper half; serials are
+    //  renumbered from the first of the range, holes (none in a load)
+    //  squeezed out
+    uint64_t serial = s_order_serial (self->order [from]);
+    for (size_t i = 0; i < count; i++) {
+        items [i].lease->serial = serial + i;
+        self->order [from + i] = (uintptr_t) items [i].lease;
+    }
+    self->order_holes -= (self->order_count - from) - count;
+    self->order_count = from + count;
+    free (items < spare ? items : spare);
+    free (counts);
+}
+
 //  --------------------------------------------------------------------------
 //  Linking: a record into its indexes and out again
 
@@ -1138,24 +1213,83 @@ gt_lease_tables_object_drop_cleanups (gt_lease_tables_t *self, gt_lease_object_t
         s_cleanup_list_free (list);
 }
 
-void
-gt_lease_tables_object_add_cleanup (gt_lease_tables_t *self, gt_lease_object_t *object,
-                                    const gt_cleanup_t *cleanup, const uint8_t owner [16])
+//  The object's cleanup node for url, or NULL
+static gt_lease_cleanup_node_t *
+s_cleanup_find (gt_lease_object_t *object, const char *url)
 {
     for (gt_lease_cleanup_node_t *node = object->ext ? object->ext->cleanups : NULL; node; node = node->next)
-        if (streq (node->cleanup.url, cleanup->url))
-            return;
-    gt_lease_cleanup_node_t *node = (gt_lease_cleanup_node_t *) zmalloc (sizeof (gt_lease_cleanup_node_t));
-    assert (node);
+        if (streq (node->cleanup.url, url))
+            return node;
+    return NULL;
+}
+
+//  A node's own copy of cleanup, owned by owner
+static void
+s_cleanup_node_set (gt_lease_cleanup_node_t *node, const gt_cleanup_t *cleanup, const uint8_t owner [16])
+{
     node->cleanup = *cleanup;
     node->cleanup.url = strdup (cleanup->url);
     node->cleanup.payload = cleanup->payload ? strdup (cleanup->payload) : NULL;
     memcpy (node->owner, owner, sizeof (node->owner));
+}
+
+void
+gt_lease_tables_object_add_cleanup (gt_lease_tables_t *self, gt_lease_object_t *object,
+                                    const gt_cleanup_t *cleanup, const uint8_t owner [16])
+{
+    if (s_cleanup_find (object, cleanup->url))
+        return;
+    gt_lease_cleanup_node_t *node = (gt_lease_cleanup_node_t *) zmalloc (sizeof (gt_lease_cleanup_node_t));
+    assert (node);
+    s_cleanup_node_set (node, cleanup, owner);
     gt_lease_object_ext_t *ext = s_object_ext (object);
     node->next = ext->cleanups;
     ext->cleanups = node;
     if (self->journaling)
         s_push (self, J_CLEANUP_NEW, node);
+}
+
+//  Recovery: link node into its object's list (newest registration first)
+//  by the age of its owner; an owner not here counts as the oldest
+static void
+s_cleanup_link_by_age (gt_lease_tables_t *self, gt_lease_object_t *object, gt_lease_cleanup_node_t *node,
+                       uint64_t created_at)
+{
+    gt_lease_cleanup_node_t **link = &s_object_ext (object)->cleanups;
+    while (*link) {
+        const gt_lease_t *owner = gt_lease_tables_lease_find (self, (*link)->owner);
+        if (!owner || owner->created_at <= created_at)
+            break;
+        link = &(*link)->next;
+    }
+    node->next = *link;
+    *link = node;
+}
+
+void
+gt_lease_tables_object_restore_cleanup (gt_lease_tables_t *self, gt_lease_object_t *object,
+                                        const gt_cleanup_t *cleanup, const uint8_t owner [16],
+                                        uint64_t created_at)
+{
+    assert (!self->journaling);
+    gt_lease_cleanup_node_t *node = s_cleanup_find (object, cleanup->url);
+    if (node) {
+        //  Registered already: this lease owns it instead if created first
+        const gt_lease_t *current = gt_lease_tables_lease_find (self, node->owner);
+        if (!current || current->created_at <= created_at)
+            return;
+        gt_lease_cleanup_node_t **link = &object->ext->cleanups;
+        while (*link != node)
+            link = &(*link)->next;
+        *link = node->next;
+        s_cleanup_clear (&node->cleanup);
+    }
+    else {
+        node = (gt_lease_cleanup_node_t *) zmalloc (sizeof (gt_lease_cleanup_node_t));
+        assert (node);
+    }
+    s_cleanup_node_set (node, cleanup, owner);
+    s_cleanup_link_by_age (self, object, node, created_at);
 }
 
 uint64_t

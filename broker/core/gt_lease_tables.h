@@ -190,6 +190,14 @@ size_t gt_lease_tables_order_seek (gt_lease_tables_t *self, uint64_t serial);
 //  The lease at *index_p or after (*index_p moves past it), or NULL at the end.
 gt_lease_t *gt_lease_tables_order_next (gt_lease_tables_t *self, size_t *index_p);
 
+//  Recovery: a store hands a load's leases over in any order.  _mark is
+//  the order's end before the load; _settle puts the leases added since
+//  (from that mark) in creation order: by created_at, ties as they came,
+//  their serials renumbered within the range they had.  A cursor into
+//  the range is only meaningful after it (recovery runs before any LIST).
+size_t gt_lease_tables_order_mark (gt_lease_tables_t *self);
+void gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from);
+
 //  --------------------------------------------------------------------------
 //  Objects
 
@@ -208,6 +216,13 @@ gt_lease_pending_t *gt_lease_tables_object_pending (const gt_lease_object_t *obj
 //  first lease to register a URL in a life (owner) is the one its callback names.
 void gt_lease_tables_object_add_cleanup (gt_lease_tables_t *self, gt_lease_object_t *object,
                                          const gt_cleanup_t *cleanup, const uint8_t owner [16]);
+//  Recovery, where leases come in any order: as _add_cleanup, but of the
+//  leases here that registered the URL, the one created first owns it,
+//  and the life's URLs keep the order their owners were created in (as
+//  when they registered).  Not journaled (a load is no change).
+void gt_lease_tables_object_restore_cleanup (gt_lease_tables_t *self, gt_lease_object_t *object,
+                                             const gt_cleanup_t *cleanup, const uint8_t owner [16],
+                                             uint64_t created_at);
 //  Drop the cleanups of the object's life (handed over, or not wanted).
 void gt_lease_tables_object_drop_cleanups (gt_lease_tables_t *self, gt_lease_object_t *object);
 //  First fence for an object id the tables do not know.

@@ -34,6 +34,7 @@ struct gt_leases_t {
     gt_lease_tables_t *tables;      //  leases, objects, services and their journal
     gt_leases_stats_t stats;        //  gauges and counters (services: the tables count them)
     gt_leases_stats_t forgotten;    //  what gt_leases_forget_shards took off the gauges so far
+    size_t restore_from;            //  creation order's end when the current load began
 };
 
 //  --------------------------------------------------------------------------
@@ -863,6 +864,20 @@ s_mono_for_wall (gt_leases_t *self, uint64_t wall)
 }
 
 void
+gt_leases_restore_begin (gt_leases_t *self)
+{
+    assert (self);
+    self->restore_from = gt_lease_tables_order_mark (self->tables);
+}
+
+void
+gt_leases_restore_end (gt_leases_t *self)
+{
+    assert (self);
+    gt_lease_tables_order_settle (self->tables, self->restore_from);
+}
+
+void
 gt_leases_restore_expect (gt_leases_t *self, size_t leases)
 {
     assert (self);
@@ -902,7 +917,7 @@ gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
     if (active && object->active++ == 0)
         self->stats.active_objects++;
     if (info->cleanup && info->fence == object->fence)
-        gt_lease_tables_object_add_cleanup (tables, object, info->cleanup, id);
+        gt_lease_tables_object_restore_cleanup (tables, object, info->cleanup, id, info->created_at);
 
     gt_lease_t *lease = gt_lease_tables_lease_alloc (tables);
     memcpy (lease->id, id, sizeof (id));

@@ -213,6 +213,11 @@ void gt_leases_commit (gt_leases_t *self, gt_leases_mark_t mark);
 //  The store failed at mark: undo every mutation since, newest first.
 void gt_leases_rollback (gt_leases_t *self, gt_leases_mark_t mark);
 
+//  Recovery: a load (a store's recovery or its loading of acquired shards)
+//  runs between _begin and _end.  Its leases may come in any order; _end
+//  puts them in creation order for LIST (gt_lease_tables_order_settle).
+void gt_leases_restore_begin (gt_leases_t *self);
+void gt_leases_restore_end (gt_leases_t *self);
 //  Recovery: leases more leases are about to be restored (the store's
 //  count), so that the tables are sized once instead of growing
 //  step by step; a hint, any number is safe.

@@ -1299,7 +1299,10 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     gt_broker_metrics_attach (self->broker_metrics, self->leases, self->store);
     if (self->store) {
         gt_store_loader_t loader = s_loader (self);
-        if (gt_store_recover (self->store, &loader, err, sizeof (err)) != 0) {
+        gt_leases_restore_begin (self->leases);
+        int rc = gt_store_recover (self->store, &loader, err, sizeof (err));
+        gt_leases_restore_end (self->leases);
+        if (rc != 0) {
             gt_log_error ("broker", "recovery failed: %s", err);
             gt_store_destroy (&self->store);
             gt_broker_delivery_set_store (self->delivery, NULL);
@@ -1370,7 +1373,9 @@ s_ownership_work (s_broker_t *self)
     char err [256] = "";
     //  What is loaded is no change: nothing to undo
     gt_leases_journal (self->leases, false);
+    gt_leases_restore_begin (self->leases);
     int rc = gt_store_ownership_apply (self->store, &loader, forget, err, sizeof (err));
+    gt_leases_restore_end (self->leases);
     gt_leases_journal (self->leases, true);
     self->ownership_changes++;
     if (rc != 0) {

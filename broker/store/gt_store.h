@@ -101,7 +101,9 @@ typedef struct {
     gt_histogram_t commit_us;       //  us from submission to the commit's completion
 } gt_store_figures_t;
 
-//  Receives what a store recovers.  Leases come oldest first (by created_at).
+//  Receives what a store recovers.  Leases come in any order (a store
+//  reads them as they lie; the broker sorts its creation order once,
+//  gt_leases_restore_end), objects after every lease.
 typedef struct {
     void *ctx;                      //  passed back
     void (*lease) (void *ctx, const gt_lease_info_t *lease, const char *idempotency_key);

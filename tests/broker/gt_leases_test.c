@@ -695,6 +695,134 @@ s_test_forget (gt_config_t *config)
 //  Lease ids as text and back (gt_lease_tables_id_format / _id_parse):
 //  every byte value round-trips; anything but 32 lowercase hex characters
 //  is refused.
+//  A store hands a load's leases over in any order: the engine puts them
+//  back in creation order (LIST, its cursors), and the oldest of the
+//  leases that registered a URL owns it, as when they were created
+static void
+s_test_restore_order (gt_config_t *config)
+{
+    config->grace_ms = 0;
+    static s_sink_t sink;
+    s_sink_reset (&sink);
+    gt_leases_t *leases = s_engine (config, &sink);
+    char ids [5][33], err [256];
+    s_create_with_url (leases, "shared", "svc-a", 5000, "http://127.0.0.1:9/one", ids [0]);
+    s_tick (leases, 1);
+    s_create (leases, "o1", "svc-a", 5000, GT_OK, ids [1]);
+    s_tick (leases, 1);
+    s_create_with_url (leases, "shared", "svc-b", 5000, "http://127.0.0.1:9/one", ids [2]);
+    s_tick (leases, 1);
+    s_create (leases, "o2", "svc-b", 5000, GT_OK, ids [3]);
+    s_tick (leases, 1);
+    s_create_with_url (leases, "shared", "svc-b", 5000, "http://127.0.0.1:9/two", ids [4]);
+    assert (sink.stored_count == 5);
+
+    //  Newest first, the worst order; and as created (nothing to sort)
+    for (int reversed = 0; reversed <= 1; reversed++) {
+        static s_callbacks_t seen;
+        memset (&seen, 0, sizeof (seen));
+        gt_leases_hooks_t hooks = { .ctx = &seen, .callback = s_on_callback };
+        gt_leases_t *restored = gt_leases_new (config, &hooks, s_mono, s_wall);
+        gt_leases_restore_begin (restored);
+        for (size_t i = 0; i < sink.stored_count; i++) {
+            size_t at = reversed ? sink.stored_count - 1 - i : i;
+            assert (gt_leases_restore_lease (restored, &sink.stored [at], NULL, err, sizeof (err)) == GT_OK);
+        }
+        gt_leases_restore_end (restored);
+        char *original = s_snapshot (leases);
+        char *copy = s_snapshot (restored);
+        assert (streq (original, copy));
+        zstr_free (&original);
+        zstr_free (&copy);
+        //  Page by page, two at a time: the cursors follow the new serials
+        char cursor [32] = "";
+        size_t seen_count = 0;
+        for (int page_index = 0; page_index < 4; page_index++) {
+            gt_lease_t *page [2];
+            size_t count = 0;
+            char next [32];
+            assert (gt_leases_list (restored, NULL, *cursor ? cursor : NULL, 2, SIZE_MAX, page, &count,
+                                    next, err, sizeof (err)) == GT_OK);
+            for (size_t i = 0; i < count; i++) {
+                gt_lease_info_t info;
+                gt_leases_info (restored, page [i], &info);
+                assert (seen_count < 5 && streq (info.id, ids [seen_count]));
+                seen_count++;
+            }
+            snprintf (cursor, sizeof (cursor), "%s", next);
+            if (!*cursor)
+                break;
+        }
+        assert (seen_count == 5);
+        //  The object's last lease ends: a callback per URL, in the order
+        //  they were registered, each naming its first registrant
+        assert (s_release (restored, ids [2], "svc-b", false) == GT_OK);
+        assert (s_release (restored, ids [4], "svc-b", false) == GT_OK);
+        assert (seen.count == 0);
+        assert (s_release (restored, ids [0], "svc-a", false) == GT_OK);
+        assert (seen.count == 2);
+        assert (streq (seen.urls [0], "http://127.0.0.1:9/one") && streq (seen.owners [0], ids [0]));
+        assert (streq (seen.urls [1], "http://127.0.0.1:9/two") && streq (seen.owners [1], ids [4]));
+        gt_leases_destroy (&restored);
+    }
+    //  Many leases, shuffled, created_at over every 16-bit digit the sort
+    //  uses, ties included: LIST comes back by created_at, ties as they came
+    gt_leases_t *bulk = gt_leases_new (config, NULL, s_mono, s_wall);
+    gt_leases_restore_begin (bulk);
+    enum { S_BULK = 3000 };
+    static unsigned arrival [S_BULK];           //  when each was restored
+    for (unsigned i = 0; i < S_BULK; i++) {
+        unsigned at = (i * 1031) % S_BULK;      //  a permutation (1031 is prime to 3000)
+        arrival [at] = i;
+        gt_lease_info_t info = sink.stored [1];
+        uint8_t id [16];
+        memset (id, 0, sizeof (id));
+        id [0] = (uint8_t) (at >> 8);
+        id [1] = (uint8_t) at;
+        id [15] = 1;
+        char object [32];
+        gt_lease_tables_id_format (id, info.id);
+        snprintf (object, sizeof (object), "bulk-%u", at);
+        info.object_id = object;
+        info.created_at = s_wall - (1ull << 40) + (uint64_t) (at / 2) * 0x10001001ull;
+        info.renewed_at = s_wall;
+        info.expires_at = s_wall + 5000;
+        assert (gt_leases_restore_lease (bulk, &info, NULL, err, sizeof (err)) == GT_OK);
+    }
+    gt_leases_restore_end (bulk);
+    char cursor [32] = "";
+    unsigned walked = 0;
+    uint64_t previous = 0;
+    char previous_object [32] = "";
+    while (true) {
+        gt_lease_t *page [256];
+        size_t count = 0;
+        char next [32];
+        assert (gt_leases_list (bulk, NULL, *cursor ? cursor : NULL, 256, SIZE_MAX, page, &count,
+                                next, err, sizeof (err)) == GT_OK);
+        for (size_t i = 0; i < count; i++) {
+            gt_lease_info_t info;
+            gt_leases_info (bulk, page [i], &info);
+            assert (info.created_at >= previous);
+            //  Ties (two leases a created_at): in the order they were restored
+            if (info.created_at == previous) {
+                unsigned first = (unsigned) atoi (previous_object + 5), second = (unsigned) atoi (info.object_id + 5);
+                assert (first / 2 == second / 2 && arrival [first] < arrival [second]);
+            }
+            previous = info.created_at;
+            snprintf (previous_object, sizeof (previous_object), "%s", info.object_id);
+            walked++;
+        }
+        snprintf (cursor, sizeof (cursor), "%s", next);
+        if (!*cursor)
+            break;
+    }
+    assert (walked == S_BULK);
+    gt_leases_destroy (&bulk);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+}
+
 static void
 s_test_id_text (void)
 {
@@ -1106,5 +1234,6 @@ gt_leases_test (bool verbose)
     s_sink_reset (&sink2);
     s_test_callbacks (config);
     s_test_forget (config);
+    s_test_restore_order (config);
     gt_config_destroy (&config);
 }

@@ -663,7 +663,7 @@ s_load (s_loader_t *self, PGconn *conn)
         "COPY (SELECT id, object_id, object_type, service_id, state, fence, ttl_ms,"
         " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
         " cleanup_status, cleanup_attempts, cleanup_error"
-        " FROM %s ORDER BY created_at) TO STDOUT (FORMAT binary)", leases);
+        " FROM %s) TO STDOUT (FORMAT binary)", leases);
     if (s_copy (self, conn, sql, 17, s_lease_row))
         return -1;
     snprintf (sql, sizeof sql, "COPY (SELECT object_id, fence, live, pending_at, reason, last_lease_id"

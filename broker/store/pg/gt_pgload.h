@@ -1,9 +1,12 @@
 /*  gt_pgload.h — recovery: read the PostgreSQL store back at start-up.
 
     One REPEATABLE READ snapshot, four binary COPY ... TO STDOUT streams
-    (leases oldest first by created_at, then objects, then the newest events
-    by seq, then the outbox by job id) parsed as they arrive: no per-row round trips, no per-row
-    PGresult.  Each row is handed to a callback as
+    (leases in the table's physical order, then objects, then the newest
+    events by seq, then the outbox by job id) parsed as they arrive: no
+    per-row round trips, no per-row PGresult.  Leases are not sorted by
+    the server: an ORDER BY created_at sorted every row before sending the
+    first (0.7 s of the server at a million, and the broker idle
+    meanwhile); the broker orders them itself, once, in memory.  Each row is handed to a callback as
     the structs the broker already uses; their strings are only valid during
     the call (copy what you keep, e.g. with gt_lease_info_copy).
 
