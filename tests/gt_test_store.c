@@ -346,9 +346,11 @@ s_test_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t e
     for (s_stored_lease_t *stored = (s_stored_lease_t *) zhashx_first (self->leases); stored;
          stored = (s_stored_lease_t *) zhashx_next (self->leases))
         leases [index++] = stored;
+    //  Newest first: a store may hand leases over in any order, and the
+    //  broker must put them right (gt_leases_restore_end)
     qsort (leases, count, sizeof (*leases), s_stored_lease_compare);
     if (loader->lease)
-        for (index = 0; index < count; index++)
+        for (index = count; index-- > 0; )
             loader->lease (loader->ctx, &leases [index]->lease, leases [index]->key);
     free (leases);
     if (loader->object)

@@ -228,6 +228,10 @@ s_test_restart (void)
     gt_test_broker_t *broker = gt_test_broker_start (config);
     zsock_t *dealer = gt_test_dealer (broker);
 
+    //  Created first (a millisecond before the others), renewed last: its
+    //  row then lies after theirs in the table (the renewal's new version)
+    gt_lease_info_t first = s_lease (gt_test_create (broker, dealer, "first-object", "svc-e", 60000));
+    s_wait_wall (first.created_at + 2);
     gt_lease_info_t created = s_lease (gt_test_create (broker, dealer, "kept-object", "svc-a", 60000));
     gt_lease_info_t kept = s_lease (gt_test_renew (broker, dealer, created.id, "svc-a", 45000));
     assert (streq (kept.id, created.id) && kept.renewals == 1);
@@ -235,6 +239,7 @@ s_test_restart (void)
     gt_lease_info_t released = s_lease (gt_test_create (broker, dealer, "released-object", "svc-a", 60000));
     s_expect_and_free (gt_test_release (broker, dealer, released.id, "svc-a", true), GT_OK);
     gt_lease_info_t due = s_lease (gt_test_create (broker, dealer, "due-object", "svc-c", 100));
+    s_expect_and_free (gt_test_renew (broker, dealer, first.id, "svc-e", 60000), GT_OK);
     uint64_t last_seq = s_last_seq (broker, dealer);
     assert (last_seq >= 5);
     zsock_destroy (&dealer);
@@ -252,6 +257,15 @@ s_test_restart (void)
     back = s_lease (gt_test_get (broker, dealer, released.id));
     assert (back.state == GT_STATE_RELEASED && back.fence == released.fence);
     gt_lease_info_clear (&back);
+    //  LIST is in creation order again, though the rows came in the
+    //  table's order (gt_leases_restore_end)
+    gt_msg_t list = gt_test_request (GT_CMD_LIST);
+    gt_msg_t *page = gt_test_call (broker, dealer, &list);
+    s_expect (page, GT_OK);
+    assert (page->lease_count >= 2);
+    assert (streq (page->leases [0].id, first.id) && streq (page->leases [1].id, kept.id));
+    gt_msg_destroy (&page);
+    gt_lease_info_clear (&first);
 
     //  The due lease expires after the start, once, with its reclaim;
     //  numbering goes on after the last event of the first broker

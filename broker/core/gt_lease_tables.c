@@ -34,6 +34,9 @@ _Static_assert (sizeof (struct gt_lease_t) == 104, "a lease must stay 104 bytes 
 //  Leases per slab (see gt_lease_tables_lease_alloc)
 #define S_SLAB_LEASES       1024
 
+//  What a lease keeps of a created_at (its 48-bit field)
+#define S_CREATED_MASK      ((UINT64_C (1) << 48) - 1)
+
 //  An order entry is a lease pointer, or a hole: (serial << 1) | 1
 #define S_HOLE(serial)      (((uintptr_t) (serial) << 1) | 1)
 #define S_IS_HOLE(entry)    ((entry) & 1)
@@ -458,26 +461,28 @@ typedef struct {
     gt_lease_t *lease;              //  the lease
 } s_settle_t;
 
-void
+bool
 gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
 {
     assert (self);
     assert (from <= self->order_count);
+    assert (!self->journaling);     //  serials change: no undo entry may hold one
     //  The common case costs one pass: the store's physical order is
     //  mostly insertion order already
     bool sorted = true;
     uint64_t previous = 0;
-    size_t leases = 0;
+    size_t leases = 0, keyed = 0;
     for (size_t index = from; index < self->order_count; index++) {
         if (S_IS_HOLE (self->order [index]))
             continue;
-        uint64_t created_at = ((gt_lease_t *) self->order [index])->created_at;
-        sorted = sorted && created_at >= previous;
-        previous = created_at;
+        const gt_lease_t *lease = (const gt_lease_t *) self->order [index];
+        sorted = sorted && lease->created_at >= previous;
+        previous = lease->created_at;
         leases++;
+        keyed += lease->ext && lease->ext->idempotency_key;
     }
     if (sorted)
-        return;
+        return false;
     //  Stable LSD radix sort on the 48-bit created_at, 16 bits a pass:
     //  ties keep the order they came in
     s_settle_t *items = (s_settle_t *) malloc (2 * leases * sizeof (s_settle_t));
@@ -518,6 +523,21 @@ gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
     self->order_count = from + count;
     free (items < spare ? items : spare);
     free (counts);
+    //  Two leases with one idempotency key (cluster mode, after a shard
+    //  moved): a lookup finds the one linked first, which was the older
+    //  when leases came sorted.  Linking each again, oldest first, puts
+    //  them back in that order along their probe chain.
+    for (size_t index = from; keyed && index < self->order_count; index++) {
+        gt_lease_t *lease = (gt_lease_t *) self->order [index];
+        if (lease->ext && lease->ext->idempotency_key) {
+            uint64_t hash = s_key_hash (lease, self);
+            bool removed = gt_table_remove (self->keys, hash, lease);
+            assert (removed);
+            gt_table_insert (self->keys, hash, lease);
+            keyed--;
+        }
+    }
+    return true;
 }
 
 //  --------------------------------------------------------------------------
@@ -1258,7 +1278,7 @@ s_cleanup_link_by_age (gt_lease_tables_t *self, gt_lease_object_t *object, gt_le
     gt_lease_cleanup_node_t **link = &s_object_ext (object)->cleanups;
     while (*link) {
         const gt_lease_t *owner = gt_lease_tables_lease_find (self, (*link)->owner);
-        if (!owner || owner->created_at <= created_at)
+        if (!owner || owner->created_at <= (created_at & S_CREATED_MASK))
             break;
         link = &(*link)->next;
     }
@@ -1276,7 +1296,7 @@ gt_lease_tables_object_restore_cleanup (gt_lease_tables_t *self, gt_lease_object
     if (node) {
         //  Registered already: this lease owns it instead if created first
         const gt_lease_t *current = gt_lease_tables_lease_find (self, node->owner);
-        if (!current || current->created_at <= created_at)
+        if (!current || current->created_at <= (created_at & S_CREATED_MASK))
             return;
         gt_lease_cleanup_node_t **link = &object->ext->cleanups;
         while (*link != node)

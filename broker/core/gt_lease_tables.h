@@ -193,10 +193,11 @@ gt_lease_t *gt_lease_tables_order_next (gt_lease_tables_t *self, size_t *index_p
 //  Recovery: a store hands a load's leases over in any order.  _mark is
 //  the order's end before the load; _settle puts the leases added since
 //  (from that mark) in creation order: by created_at, ties as they came,
-//  their serials renumbered within the range they had.  A cursor into
-//  the range is only meaningful after it (recovery runs before any LIST).
+//  their serials renumbered within the range they had (no cursor points
+//  into it: the range is new), and their idempotency keys linked again
+//  in that order.  True when it had to reorder; not while journaling.
 size_t gt_lease_tables_order_mark (gt_lease_tables_t *self);
-void gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from);
+bool gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from);
 
 //  --------------------------------------------------------------------------
 //  Objects

@@ -874,7 +874,17 @@ void
 gt_leases_restore_end (gt_leases_t *self)
 {
     assert (self);
-    gt_lease_tables_order_settle (self->tables, self->restore_from);
+    if (!gt_lease_tables_order_settle (self->tables, self->restore_from))
+        return;
+    //  Deadlines already past went to the wheel's expired list as the
+    //  leases came, and it fires first in, first out: line them up again
+    //  oldest first, the order the catch-up expires them in (and so which
+    //  lease an object's reclaim names as its last)
+    size_t index = self->restore_from;
+    gt_lease_t *lease;
+    while ((lease = gt_lease_tables_order_next (self->tables, &index)))
+        if (gt_timer_armed (&lease->timer) && lease->timer.deadline <= self->mono)
+            gt_wheel_arm (self->lease_wheel, &lease->timer, lease->timer.deadline);
 }
 
 void

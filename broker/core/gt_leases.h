@@ -215,10 +215,13 @@ void gt_leases_rollback (gt_leases_t *self, gt_leases_mark_t mark);
 
 //  Recovery: a load (a store's recovery or its loading of acquired shards)
 //  runs between _begin and _end.  Its leases may come in any order; _end
-//  puts them in creation order for LIST (gt_lease_tables_order_settle).
+//  puts them in creation order (LIST, idempotency keys: see
+//  gt_lease_tables_order_settle) and the overdue ones' expiries too, as
+//  if they had come oldest first.
 void gt_leases_restore_begin (gt_leases_t *self);
 void gt_leases_restore_end (gt_leases_t *self);
-//  Recovery: leases more leases are about to be restored (the store's
+
+//  Recovery: this many more leases are about to be restored (the store's
 //  count), so that the tables are sized once instead of growing
 //  step by step; a hint, any number is safe.
 void gt_leases_restore_expect (gt_leases_t *self, size_t leases);

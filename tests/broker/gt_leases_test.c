@@ -692,9 +692,6 @@ s_test_forget (gt_config_t *config)
     s_sink_reset (&sink);
 }
 
-//  Lease ids as text and back (gt_lease_tables_id_format / _id_parse):
-//  every byte value round-trips; anything but 32 lowercase hex characters
-//  is refused.
 //  A store hands a load's leases over in any order: the engine puts them
 //  back in creation order (LIST, its cursors), and the oldest of the
 //  leases that registered a URL owns it, as when they were created
@@ -821,8 +818,60 @@ s_test_restore_order (gt_config_t *config)
     gt_leases_destroy (&bulk);
     gt_leases_destroy (&leases);
     s_sink_reset (&sink);
+
+    //  Leases overdue at the restart expire oldest first, whatever order
+    //  they came in, and the object's reclaim names the newest as its last
+    leases = s_engine (config, &sink);
+    char late [2][33];
+    s_create (leases, "late", "svc-c", 100, GT_OK, late [0]);
+    s_tick (leases, 1);
+    s_create (leases, "late", "svc-c", 100, GT_OK, late [1]);
+    assert (sink.stored_count == 2);
+    static gt_lease_info_t kept [2];
+    for (int i = 0; i < 2; i++)
+        gt_lease_info_copy (&kept [i], &sink.stored [i]);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+    s_mono += 1000;                     //  the broker was down a second
+    s_wall += 1000;
+    leases = s_engine (config, &sink);
+    gt_leases_restore_begin (leases);
+    for (int i = 1; i >= 0; i--)
+        assert (gt_leases_restore_lease (leases, &kept [i], NULL, err, sizeof (err)) == GT_OK);
+    gt_leases_restore_end (leases);
+    s_tick (leases, 0);
+    assert (sink.event_count == 3);
+    assert (sink.events [0].kind == GT_EVENT_LEASE_EXPIRED && streq (sink.events [0].lease_id, late [0]));
+    assert (sink.events [1].kind == GT_EVENT_LEASE_EXPIRED && streq (sink.events [1].lease_id, late [1]));
+    assert (sink.events [2].kind == GT_EVENT_OBJECT_RECLAIMED && streq (sink.events [2].lease_id, late [1]));
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+
+    //  Two stored leases with one idempotency key (cluster mode, after a
+    //  shard moved), newest first: the key still finds the older one
+    leases = s_engine (config, &sink);
+    gt_leases_restore_begin (leases);
+    for (int i = 1; i >= 0; i--) {
+        gt_lease_info_t info = kept [i];
+        info.object_id = i ? "keyed-new" : "keyed-old";
+        info.expires_at = s_wall + 5000;
+        info.id [31] = info.id [31] == 'a' ? 'b' : 'a';     //  ids of their own
+        assert (gt_leases_restore_lease (leases, &info, "dup", err, sizeof (err)) == GT_OK);
+    }
+    gt_leases_restore_end (leases);
+    gt_lease_spec_t spec = { "keyed-other", GT_TYPE_UNKNOWN, "svc-c", false, 0, NULL, NULL, "dup" };
+    gt_lease_t *found = NULL;
+    assert (gt_leases_create (leases, &spec, &found, err, sizeof (err)) == GT_ERR_CONFLICT);
+    assert (strstr (err, "'keyed-old'"));
+    for (int i = 0; i < 2; i++)
+        gt_lease_info_clear (&kept [i]);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
 }
 
+//  Lease ids as text and back (gt_lease_tables_id_format / _id_parse):
+//  every byte value round-trips; anything but 32 lowercase hex characters
+//  is refused.
 static void
 s_test_id_text (void)
 {

@@ -5,8 +5,8 @@
     up to GC_DB_CONNECT_WAIT: 0 = one attempt, negative = forever with
     backoff), then gt_pgschema_migrate (a database newer than this binary is
     refused).  Recovery (gt_store_recover, on the broker's thread): one
-    gt_pgload snapshot mapped onto the broker's loader (leases oldest
-    first, objects, the newest GC_EVENT_HISTORY events, outbox rows, then
+    gt_pgload snapshot mapped onto the broker's loader (leases as they
+    lie, objects, the newest GC_EVENT_HISTORY events, outbox rows, then
     the counters once), after which the same connection is handed to a
     gt_pgwriter: ONE connection in all (GC_MAX_DB_CONNECTIONS only needs to
     allow it); reads are served from the broker's memory.  Every session
