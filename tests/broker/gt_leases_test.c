@@ -692,6 +692,70 @@ s_test_forget (gt_config_t *config)
     s_sink_reset (&sink);
 }
 
+//  Walk every lease LIST gives, page_size at a time (so through its
+//  cursors), handing each to visit in order; returns how many
+typedef void (s_visit_fn) (const gt_lease_info_t *info, void *ctx);
+
+static size_t
+s_list_walk (gt_leases_t *leases, size_t page_size, s_visit_fn *visit, void *ctx)
+{
+    char cursor [32] = "", err [256];
+    size_t walked = 0, pages = 0;
+    do {
+        assert (++pages <= 100000);     //  a cursor that never ends fails, not hangs
+        gt_lease_t *page [256];
+        size_t count = 0;
+        char next [32];
+        assert (page_size <= 256);
+        assert (gt_leases_list (leases, NULL, *cursor ? cursor : NULL, page_size, SIZE_MAX, page, &count,
+                                next, err, sizeof (err)) == GT_OK);
+        for (size_t i = 0; i < count; i++) {
+            gt_lease_info_t info;
+            gt_leases_info (leases, page [i], &info);
+            visit (&info, ctx);
+            walked++;
+        }
+        snprintf (cursor, sizeof (cursor), "%s", next);
+    } while (*cursor);
+    return walked;
+}
+
+//  s_list_walk's visitors: leases in the order of an array of ids...
+typedef struct {
+    char (*ids) [33];               //  the ids expected, in order
+    size_t count;                   //  how many
+    size_t seen;                    //  visited so far
+} s_expected_ids_t;
+
+static void
+s_visit_expected (const gt_lease_info_t *info, void *ctx)
+{
+    s_expected_ids_t *expected = (s_expected_ids_t *) ctx;
+    assert (expected->seen < expected->count && streq (info->id, expected->ids [expected->seen]));
+    expected->seen++;
+}
+
+//  ...and leases "bulk-N" by created_at, the two of a tie in the order
+//  they were restored (arrival [N])
+typedef struct {
+    const unsigned *arrival;        //  when each was restored
+    uint64_t previous;              //  created_at of the last visited
+    unsigned previous_index;        //  its N
+} s_creation_order_t;
+
+static void
+s_visit_creation_order (const gt_lease_info_t *info, void *ctx)
+{
+    s_creation_order_t *order = (s_creation_order_t *) ctx;
+    unsigned index = (unsigned) atoi (info->object_id + 5);
+    assert (info->created_at >= order->previous);
+    if (info->created_at == order->previous)
+        assert (order->previous_index / 2 == index / 2
+             && order->arrival [order->previous_index] < order->arrival [index]);
+    order->previous = info->created_at;
+    order->previous_index = index;
+}
+
 //  A store hands a load's leases over in any order: the engine puts them
 //  back in creation order (LIST, its cursors), and the oldest of the
 //  leases that registered a URL owns it, as when they were created
@@ -732,25 +796,8 @@ s_test_restore_order (gt_config_t *config)
         zstr_free (&original);
         zstr_free (&copy);
         //  Page by page, two at a time: the cursors follow the new serials
-        char cursor [32] = "";
-        size_t seen_count = 0;
-        for (int page_index = 0; page_index < 4; page_index++) {
-            gt_lease_t *page [2];
-            size_t count = 0;
-            char next [32];
-            assert (gt_leases_list (restored, NULL, *cursor ? cursor : NULL, 2, SIZE_MAX, page, &count,
-                                    next, err, sizeof (err)) == GT_OK);
-            for (size_t i = 0; i < count; i++) {
-                gt_lease_info_t info;
-                gt_leases_info (restored, page [i], &info);
-                assert (seen_count < 5 && streq (info.id, ids [seen_count]));
-                seen_count++;
-            }
-            snprintf (cursor, sizeof (cursor), "%s", next);
-            if (!*cursor)
-                break;
-        }
-        assert (seen_count == 5);
+        s_expected_ids_t expected = { ids, 5, 0 };
+        assert (s_list_walk (restored, 2, s_visit_expected, &expected) == 5);
         //  The object's last lease ends: a callback per URL, in the order
         //  they were registered, each naming its first registrant
         assert (s_release (restored, ids [2], "svc-b", false) == GT_OK);
@@ -787,34 +834,8 @@ s_test_restore_order (gt_config_t *config)
         assert (gt_leases_restore_lease (bulk, &info, NULL, err, sizeof (err)) == GT_OK);
     }
     gt_leases_restore_end (bulk);
-    char cursor [32] = "";
-    unsigned walked = 0;
-    uint64_t previous = 0;
-    char previous_object [32] = "";
-    while (true) {
-        gt_lease_t *page [256];
-        size_t count = 0;
-        char next [32];
-        assert (gt_leases_list (bulk, NULL, *cursor ? cursor : NULL, 256, SIZE_MAX, page, &count,
-                                next, err, sizeof (err)) == GT_OK);
-        for (size_t i = 0; i < count; i++) {
-            gt_lease_info_t info;
-            gt_leases_info (bulk, page [i], &info);
-            assert (info.created_at >= previous);
-            //  Ties (two leases a created_at): in the order they were restored
-            if (info.created_at == previous) {
-                unsigned first = (unsigned) atoi (previous_object + 5), second = (unsigned) atoi (info.object_id + 5);
-                assert (first / 2 == second / 2 && arrival [first] < arrival [second]);
-            }
-            previous = info.created_at;
-            snprintf (previous_object, sizeof (previous_object), "%s", info.object_id);
-            walked++;
-        }
-        snprintf (cursor, sizeof (cursor), "%s", next);
-        if (!*cursor)
-            break;
-    }
-    assert (walked == S_BULK);
+    s_creation_order_t order = { arrival, 0, 0 };
+    assert (s_list_walk (bulk, 256, s_visit_creation_order, &order) == S_BULK);
     gt_leases_destroy (&bulk);
     gt_leases_destroy (&leases);
     s_sink_reset (&sink);
