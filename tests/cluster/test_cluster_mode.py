@@ -46,8 +46,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pg_daemon import DATABASE_URL, DEADLINE, local_cluster, psql, wait_pg_ready  # noqa: E402
 from pg_daemon import database_fixture, no_daemon_left  # noqa: F401,E402  (fixtures)
-from cluster_nodes import (Node, RenewLoad, Router, lease_shard, nodes_fixture, shard_of,  # noqa: F401,E402
-                           shards, wait_balanced, wait_map)
+from cluster_nodes import (LEASE_S, Node, RenewLoad, Router, lease_shard, nodes_fixture,  # noqa: F401,E402
+                           shard_of, shards, wait_balanced, wait_map)
 
 pytestmark = pytest.mark.skipif(not DATABASE_URL, reason="DATABASE_URL is not set (PostgreSQL tests)")
 
@@ -374,15 +374,32 @@ def test_zz_postgresql_restart_under_load_fails_nobody_over_and_keeps_every_inva
                 assert time.monotonic() < deadline, "the brokers did not notice the outage"
                 time.sleep(0.05)
             down_renewals = len(load.renewed)
+            # Faults, not waits: the outage lasts 4 s (long enough for the
+            # reconnect delays to grow to their cap), then the first broker
+            # is paused 2.5 s, which puts its attempts to reconnect out of
+            # step with the second's.  Alive when PostgreSQL is back, it must
+            # keep its shards all the same: the second may not take them for
+            # having got in first.  (Before the delay was capped at the
+            # renewal period, the first got in ~1.5 s after the second, a
+            # lease later the second took its shards, and it stepped down.)
+            time.sleep(4.0)
+            first.signal(signal.SIGSTOP)
+            try:
+                time.sleep(LEASE_S + 1.3)
+            finally:
+                first.signal(signal.SIGCONT)
         finally:
             subprocess.run(["pg_ctlcluster", version, name, "start"], check=True, capture_output=True, timeout=120)
             wait_pg_ready()
         # Back by themselves, still both, with the same shards at the same
         # epochs: nobody failed over
         deadline = time.monotonic() + DEADLINE
-        while first.call("HEALTH")["status"] != "SERVING" or second.call("HEALTH")["status"] != "SERVING":
-            assert time.monotonic() < deadline, "the brokers did not recover"
-            time.sleep(0.05)
+        try:
+            while first.call("HEALTH")["status"] != "SERVING" or second.call("HEALTH")["status"] != "SERVING":
+                assert time.monotonic() < deadline, "the brokers did not recover"
+                time.sleep(0.05)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\nnode-a:\n{first.log()}\nnode-b:\n{second.log()}") from None
         load.wait_renewals(down_renewals + 50)
         load.stop()
         renewed = load.renewed

@@ -7,7 +7,9 @@
 
       DOWN       (no connection): connect at retry_at.  The first attempt
                  after losing a working connection is at once, then the
-                 delay goes 100 ms doubling to 2 s.  A connection is set up
+                 delay goes 100 ms doubling to renew_ms (at most 2 s), so
+                 that an owner is back within about a renewal period of the
+                 database (s_others_expired_ok counts on it).  A connection is set up
                  with lock_timeout and statement_timeout = renew_ms and
                  LISTEN gt_shards before it counts as up (STATE notice).
       STANDBY    (connected, holding nothing): at next_due, or at once on a
@@ -48,7 +50,7 @@
 #include <stdatomic.h>
 
 #define S_BACKOFF_MIN_MS    100     //  first reconnect delay after a failed attempt
-#define S_BACKOFF_MAX_MS    2000    //  reconnect delay cap
+#define S_BACKOFF_MAX_MS    2000    //  reconnect delay cap (lower when renew_ms is: s_backoff_max)
 #define S_CONNECT_TIMEOUT_S "2"     //  libpq connect_timeout (seconds)
 #define S_ANSWER_SLACK_MS   1000    //  wait for an answer this long past the statement timeout
 #define S_LOG_EVERY_MS      10000   //  a repeated warning is logged at most this often
@@ -249,6 +251,14 @@ s_announce (s_shards_t *self, bool connected, const char *text)
     }
 }
 
+//  The longest wait between two connection attempts: a renewal period,
+//  at most S_BACKOFF_MAX_MS.
+static int64_t
+s_backoff_max (s_shards_t *self)
+{
+    return self->options.renew_ms < S_BACKOFF_MAX_MS? self->options.renew_ms: S_BACKOFF_MAX_MS;
+}
+
 //  The connection is gone or unusable: close it, tell, schedule the
 //  reconnect.
 static void
@@ -263,8 +273,8 @@ s_connection_lost (s_shards_t *self, const char *reason)
     else {
         self->retry_at = now + self->backoff;
         self->backoff *= 2;
-        if (self->backoff > S_BACKOFF_MAX_MS)
-            self->backoff = S_BACKOFF_MAX_MS;
+        if (self->backoff > s_backoff_max (self))
+            self->backoff = s_backoff_max (self);
     }
     self->ready = false;
     s_announce (self, false, reason);
@@ -325,14 +335,20 @@ s_deadline (s_shards_t *self)
 //  it), or NULL when the connection was lost or did not answer in time
 //  (it is then closed: s_connection_lost).
 //  May another broker's expired shards be taken?  Only once this
-//  connection is a lease old: after PostgreSQL itself was away, every
-//  lease ran out on its clock, and the owners, alive, renew within a
-//  lease of its return; taking their shards before would fail them over
-//  for nothing (they would step down).
+//  connection is a lease and a reconnect delay old.  After PostgreSQL
+//  itself was away every lease ran out on its clock; an owner that is
+//  alive tries again at most s_backoff_max after the database is back,
+//  renews at once when it gets in, and has a whole lease for that.
+//  Taking its shards before would fail it over for nothing (it would step
+//  down).  Counting a lease alone was not enough: with the delay at 2 s
+//  and GC_SHARD_LEASE=1.2, a broker that came back 1.5 s after another
+//  lost its shards to it.  (An attempt that hangs, a network that drops
+//  packets, is not "the database is back": that owner fails over after
+//  its lease, as the lease is for.)
 static bool
 s_others_expired_ok (s_shards_t *self)
 {
-    return zclock_mono () - self->connected_at >= self->options.lease_ms;
+    return zclock_mono () - self->connected_at >= self->options.lease_ms + s_backoff_max (self);
 }
 
 static PGresult *

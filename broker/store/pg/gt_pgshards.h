@@ -11,10 +11,11 @@
       and only when each is free (owner NULL), expired (owned_until <
       now()) or already its own (owner = broker_id: a restart of the same
       broker takes over at once).  Another broker's expired shards are
-      taken only once this broker's connection is a lease old: when
-      PostgreSQL itself comes back every lease has run out on its clock,
-      and the owners, alive, renew within a lease; taking their shards
-      before would fail them over for nothing.  Every acquired row's epoch is raised by
+      taken only once this broker's connection is a lease and a reconnect
+      delay old: when PostgreSQL itself comes back every lease has run out
+      on its clock, and the owners, alive, try again within a reconnect
+      delay and renew within a lease; taking their shards before would fail
+      them over for nothing.  Every acquired row's epoch is raised by
       one.  A broker that cannot acquire is a standby: it tries again every
       acquire_ms and whenever another broker releases (LISTEN gt_shards).
     * Renew.  Every renew_ms it extends owned_until = now() + lease_ms for
@@ -52,7 +53,7 @@
     again for a shard another broker took.
 
     Losing the database: the thread reconnects with backoff (100 ms doubling
-    to 2 s) and renews as soon as it is back; meanwhile valid_until runs
+    to renew_ms, at most 2 s) and renews as soon as it is back; meanwhile valid_until runs
     out and the broker fences itself.  If nobody took the shards meanwhile
     (same epoch), the renewal succeeds and the broker goes on: nothing else
     can have acted on them.  Statements run with lock_timeout and
