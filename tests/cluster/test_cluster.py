@@ -20,6 +20,9 @@ the broker's word:
   object.reclaimed per object in the history.
 * Graceful handoff: SIGTERM the owner; the standby owns the shards at the
   next epoch within a moment of the owner's exit.
+* PostgreSQL restarted (immediate mode) with the owner's attempts to
+  reconnect out of step with the standby's: the owner keeps the shards at
+  the same epoch and the standby stays a standby.
 
 Needs DATABASE_URL (skipped without it); each test makes a database of its
 own.  Ownership settings are shortened (lease 1.2 s, renew 0.3 s) so that
@@ -29,6 +32,7 @@ No sleeps as synchronisation: waits are polls with deadlines.
 """
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -40,7 +44,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pg_daemon import DATABASE_URL, DEADLINE, psql  # noqa: E402
+from pg_daemon import DATABASE_URL, DEADLINE, local_cluster, psql, wait_pg_ready  # noqa: E402
 from pg_daemon import database_fixture, no_daemon_left  # noqa: F401,E402  (fixtures)
 from cluster_nodes import (EXIT_STEPPED_DOWN, LEASE_S, Node, create_acknowledged, expired_events,  # noqa: E402
                            nodes_fixture, reclaimed_per_object, shards, stored, wait_map, wait_subscribed)
@@ -244,3 +248,72 @@ def test_a_multi_host_database_url_reaches_the_writable_host(database, tmp_path,
     assert shards(database) == {"multi-host": (256, {1})}
     node.signal(signal.SIGTERM)
     assert node.wait_exit() == 0
+
+
+def test_zz_owner_out_of_step_keeps_its_shards_through_a_postgresql_restart(database, tmp_path, nodes):
+    """When PostgreSQL comes back every ownership lease has run out on its
+    clock; the standby may get in first, but must leave the shards to the
+    owner, alive, which gets in within a renewal period.  Stops and starts
+    the local cluster (hence zz: last in this file)."""
+    cluster = local_cluster()
+    if cluster is None:
+        pytest.skip("needs root and pg_ctlcluster for the local cluster serving DATABASE_URL")
+    version, name = cluster
+    owner = Node(database, tmp_path, "broker-a")
+    nodes.append(owner)
+    owner.wait_ready()
+    standby = Node(database, tmp_path, "broker-b")
+    nodes.append(standby)
+    deadline = time.monotonic() + DEADLINE
+    while psql(database, "SELECT count (*) FROM gt_brokers WHERE broker_id = 'broker-b'") != "1":
+        assert time.monotonic() < deadline, standby.log()
+        time.sleep(0.05)
+    acknowledged = create_acknowledged(owner, "p", 200, lambda index: 600000)
+    assert len(acknowledged) == 200
+
+    subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "immediate"], check=True,
+                   capture_output=True, timeout=120)
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while owner.call("HEALTH")["status"] != "DEGRADED":
+            assert time.monotonic() < deadline, "the owner did not notice the outage"
+            time.sleep(0.05)
+        # Faults, not waits: a 4 s outage (the reconnect delays reach their
+        # cap), then the owner paused 2.5 s, so that its attempts to
+        # reconnect fall out of step with the standby's
+        time.sleep(4.0)
+        owner.signal(signal.SIGSTOP)
+        try:
+            time.sleep(LEASE_S + 1.3)
+        finally:
+            owner.signal(signal.SIGCONT)
+    finally:
+        subprocess.run(["pg_ctlcluster", version, name, "start"], check=True, capture_output=True, timeout=120)
+        wait_pg_ready()
+    deadline = time.monotonic() + DEADLINE
+    try:
+        while owner.call("HEALTH")["status"] != "SERVING":
+            assert time.monotonic() < deadline, "the owner did not recover"
+            time.sleep(0.05)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\nowner:\n{owner.log()}\nstandby:\n{standby.log()}") from None
+    # A renewal or two later, still the owner at its epoch; the standby
+    # waits on, and every acknowledged lease is served as acknowledged
+    for lease_id, lease in acknowledged.items():
+        reply = owner.call("GET", lease_id=lease_id)
+        assert reply["code"] == "OK" and reply["lease"]["expires_at"] == lease["expires_at"], reply
+    reply = owner.call("CREATE", object_id="after-restart", service_id="p", ttl_ms=600000)
+    assert reply["code"] == "OK", reply
+    assert shards(database) == {"broker-a": (256, {1})}, standby.log()
+    assert owner.proc.poll() is None and standby.proc.poll() is None
+    # The standby's own connection for the load died with the restart: it
+    # still takes over when the owner stops, with every lease
+    owner.signal(signal.SIGTERM)
+    assert owner.wait_exit() == 0
+    standby.wait_ready()
+    for lease_id, lease in acknowledged.items():
+        reply = standby.call("GET", lease_id=lease_id)
+        assert reply["code"] == "OK" and reply["lease"]["expires_at"] == lease["expires_at"], reply
+    assert shards(database) == {"broker-b": (256, {2})}
+    standby.signal(signal.SIGTERM)
+    assert standby.wait_exit() == 0

@@ -714,6 +714,44 @@ s_load (s_pg_t *self, PGconn *conn, const gt_store_loader_t *loader, const uint8
     return 0;
 }
 
+//  libpq's last error of conn on one line (its texts end in newlines)
+static void
+s_error_line (PGconn *conn, char *line, size_t size)
+{
+    snprintf (line, size, "%s", PQerrorMessage (conn));
+    for (char *at = line; *at; at++)
+        if (*at == '\n')
+            *at = ' ';
+    size_t length = strlen (line);
+    while (length > 0 && line [length - 1] == ' ')
+        line [--length] = 0;
+}
+
+//  The start-up connection sits idle while a standby waits for the
+//  shards, for minutes or days: PostgreSQL may have restarted meanwhile,
+//  which the connection learns only when used.  So before the load, one
+//  round trip; if the connection is gone, it is made again (once).  A load
+//  is not retried instead: it hands rows to the broker as they come.
+static int
+s_connection_renew_if_lost (s_pg_t *self, char *err, size_t err_size)
+{
+    PGresult *result = PQexec (self->conn, "SELECT 1");
+    bool alive = PQresultStatus (result) == PGRES_TUPLES_OK;
+    PQclear (result);
+    if (alive)
+        return 0;
+    char reason [512];
+    s_error_line (self->conn, reason, sizeof (reason));
+    gt_log_warn ("store", "the connection kept for loading the shards was lost (%s): connecting again", reason);
+    PQreset (self->conn);
+    if (PQstatus (self->conn) != CONNECTION_OK) {
+        s_error_line (self->conn, reason, sizeof (reason));
+        snprintf (err, err_size, "cannot connect again to load the shards: %s", reason);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 s_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t err_size)
 {
@@ -728,6 +766,8 @@ s_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t err_si
     //  previous owner committed (its transactions finished before the
     //  acquisition could lock the shard rows)
     if (s_acquire (self, err, err_size) != 0)
+        return -1;
+    if (s_connection_renew_if_lost (self, err, err_size) != 0)
         return -1;
     if (self->cluster) {
         uint8_t filter [GT_SHARD_COUNT / 8];
