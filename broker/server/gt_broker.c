@@ -873,6 +873,11 @@ s_handle_pipe (s_broker_t *self)
             allowed = false;
         }
         else
+        if (endpoint && !self->store) {
+            gt_log_error ("broker", "not binding %s: the broker has no store to serve from (why is logged above)", endpoint);
+            allowed = false;
+        }
+        else
         if (endpoint && !self->curve && !self->config->insecure && !gt_config_endpoint_is_local (endpoint)) {
             //  Secure by default (GTLP.md §12): the daemon says this at start
             //  (gt_config_check); an embedding program meets it here
