@@ -874,7 +874,8 @@ s_handle_pipe (s_broker_t *self)
         }
         else
         if (endpoint && !self->store) {
-            gt_log_error ("broker", "not binding %s: the broker has no store to serve from (why is logged above)", endpoint);
+            gt_log_error ("broker", "not binding %s: the broker has no store (it could not be opened or "
+                          "recovered, or was handed over)", endpoint);
             allowed = false;
         }
         else

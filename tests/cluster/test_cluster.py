@@ -306,11 +306,12 @@ def test_zz_owner_out_of_step_keeps_its_shards_through_a_postgresql_restart(data
     assert reply["code"] == "OK", reply
     assert shards(database) == {"broker-a": (256, {1})}, standby.log()
     assert owner.proc.poll() is None and standby.proc.poll() is None
-    # The standby's own connection for the load died with the restart: it
-    # still takes over when the owner stops, with every lease
+    # The standby's start-up connection for the load died with the restart:
+    # it makes a fresh one and takes over when the owner stops, with every lease
     owner.signal(signal.SIGTERM)
     assert owner.wait_exit() == 0
     standby.wait_ready()
+    assert "connecting again for the load" in standby.log(), standby.log()
     for lease_id, lease in acknowledged.items():
         reply = standby.call("GET", lease_id=lease_id)
         assert reply["code"] == "OK" and reply["lease"]["expires_at"] == lease["expires_at"], reply

@@ -329,28 +329,30 @@ s_deadline (s_shards_t *self)
     return zclock_mono () + self->options.renew_ms + S_ANSWER_SLACK_MS;
 }
 
-//  Run sql (count text parameters; none: the simple protocol, which allows
-//  several statements) and wait for its answer until deadline (mono ms).
-//  Returns the first failed result, else the last one (the caller clears
-//  it), or NULL when the connection was lost or did not answer in time
-//  (it is then closed: s_connection_lost).
 //  May another broker's expired shards be taken?  Only once this
 //  connection is a lease and a reconnect delay old.  After PostgreSQL
 //  itself was away every lease ran out on its clock; an owner that is
 //  alive tries again at most s_backoff_max after the database is back,
-//  renews at once when it gets in, and has a whole lease for that.
-//  Taking its shards before would fail it over for nothing (it would step
-//  down).  Counting a lease alone was not enough: with the delay at 2 s
-//  and GC_SHARD_LEASE=1.2, a broker that came back 1.5 s after another
-//  lost its shards to it.  (An attempt that hangs, a network that drops
-//  packets, is not "the database is back": that owner fails over after
-//  its lease, as the lease is for.)
+//  renews at once when it gets in, and has a whole lease for that, so
+//  taking its shards before would fail it over for nothing (it would step
+//  down).  A lease alone was not enough while the delay grew to 2 s
+//  whatever the lease.  This holds when the owner's attempts fail fast
+//  (refused, or answered by a server starting up); an attempt that hangs
+//  (a host that drops packets) takes up to S_CONNECT_TIMEOUT_S, and with a
+//  lease that short the owner may still be failed over.  The price: a
+//  broker whose connection is young takes a dead broker's shards up to
+//  that much later.
 static bool
 s_others_expired_ok (s_shards_t *self)
 {
     return zclock_mono () - self->connected_at >= self->options.lease_ms + s_backoff_max (self);
 }
 
+//  Run sql (count text parameters; none: the simple protocol, which allows
+//  several statements) and wait for its answer until deadline (mono ms).
+//  Returns the first failed result, else the last one (the caller clears
+//  it), or NULL when the connection was lost or did not answer in time
+//  (it is then closed: s_connection_lost).
 static PGresult *
 s_exec (s_shards_t *self, int64_t deadline, const char *sql, int count, const char *const *values)
 {

@@ -70,7 +70,9 @@
                    changed; the notice carries a map the receiver destroys
     The defaults imply the failover time: a dead owner's shards are free
     lease_ms after its last renewal; a standby polling every acquire_ms
-    takes them at most acquire_ms later, i.e. 3.5 s, plus the load.  */
+    takes them at most acquire_ms later, i.e. 3.5 s, plus the load; a
+    standby whose own connection is younger than lease_ms plus a renewal
+    period waits until it is that old (see Acquire).  */
 #ifndef GT_PGSHARDS_H_INCLUDED
 #define GT_PGSHARDS_H_INCLUDED
 

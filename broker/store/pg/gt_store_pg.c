@@ -11,6 +11,9 @@
 
 //  At most one log line about failed batches per this many ms
 #define S_FAIL_LOG_MS       1000
+//  A start-up connection idle this long while the broker waited for the
+//  shards is made again before the load (s_reconnect_for_load)
+#define S_IDLE_RECONNECT_MS 1000
 
 //  A batch handed to the writer, until its COMMIT notice.
 typedef struct {
@@ -714,38 +717,23 @@ s_load (s_pg_t *self, PGconn *conn, const gt_store_loader_t *loader, const uint8
     return 0;
 }
 
-//  libpq's last error of conn on one line (its texts end in newlines)
-static void
-s_error_line (PGconn *conn, char *line, size_t size)
-{
-    snprintf (line, size, "%s", PQerrorMessage (conn));
-    for (char *at = line; *at; at++)
-        if (*at == '\n')
-            *at = ' ';
-    size_t length = strlen (line);
-    while (length > 0 && line [length - 1] == ' ')
-        line [--length] = 0;
-}
+static void s_connect_reason_once (char *reason);
 
-//  The start-up connection sits idle while a standby waits for the
+//  A standby's start-up connection sat idle while it waited for the
 //  shards, for minutes or days: PostgreSQL may have restarted meanwhile,
-//  which the connection learns only when used.  So before the load, one
-//  round trip; if the connection is gone, it is made again (once).  A load
-//  is not retried instead: it hands rows to the broker as they come.
+//  or something on the way dropped the idle flow, which libpq would learn
+//  only when used (a probe could then block until TCP gives up).  So the
+//  load gets a fresh connection (same parameters), not a probe; the load
+//  is not retried instead, since it hands rows to the broker as they come.
 static int
-s_connection_renew_if_lost (s_pg_t *self, char *err, size_t err_size)
+s_reconnect_for_load (s_pg_t *self, int64_t idle_ms, char *err, size_t err_size)
 {
-    PGresult *result = PQexec (self->conn, "SELECT 1");
-    bool alive = PQresultStatus (result) == PGRES_TUPLES_OK;
-    PQclear (result);
-    if (alive)
-        return 0;
-    char reason [512];
-    s_error_line (self->conn, reason, sizeof (reason));
-    gt_log_warn ("store", "the connection kept for loading the shards was lost (%s): connecting again", reason);
+    gt_log_info ("store", "standby for %.1f s: connecting again for the load", idle_ms / 1000.0);
     PQreset (self->conn);
     if (PQstatus (self->conn) != CONNECTION_OK) {
-        s_error_line (self->conn, reason, sizeof (reason));
+        char reason [512];
+        snprintf (reason, sizeof (reason), "%s", PQerrorMessage (self->conn));
+        s_connect_reason_once (reason);
         snprintf (err, err_size, "cannot connect again to load the shards: %s", reason);
         return -1;
     }
@@ -765,9 +753,11 @@ s_recover (void *impl, const gt_store_loader_t *loader, char *err, size_t err_si
     //  Own the shards first: the snapshot below then holds everything the
     //  previous owner committed (its transactions finished before the
     //  acquisition could lock the shard rows)
+    int64_t waiting_since = zclock_mono ();
     if (s_acquire (self, err, err_size) != 0)
         return -1;
-    if (s_connection_renew_if_lost (self, err, err_size) != 0)
+    int64_t waited = zclock_mono () - waiting_since;
+    if (waited >= S_IDLE_RECONNECT_MS && s_reconnect_for_load (self, waited, err, err_size) != 0)
         return -1;
     if (self->cluster) {
         uint8_t filter [GT_SHARD_COUNT / 8];
