@@ -467,6 +467,40 @@ gt_pgshards_test (bool verbose)
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner IS NULL") == 256);
     gt_pgshards_destroy (&d2);
 
+    //  Another broker's expired leases, by when they ran out.  Before this
+    //  broker could see the database (as after PostgreSQL's restart, when
+    //  every lease ran out while nobody could renew): taken only once its
+    //  connection is a lease and a reconnect delay old, time for an owner
+    //  alive to come back and renew...
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'ghost', epoch = 10,"
+                             " owned_until = now () - interval '1 s'");
+    started = zclock_mono ();
+    gt_pgshards_t *e = s_test_start (conninfo, "broker-e", S_TEST_LEASE_MS);
+    s_test_acquired (e, 11, S_TEST_LEASE_MS);
+    int64_t waited_ms = zclock_mono () - started;
+    printf (verbose? "   ran out before it connected -> acquired after %d ms\n": "(before: %d ms) ", (int) waited_ms);
+    assert (waited_ms >= S_TEST_LEASE_MS + S_TEST_RENEW_MS);
+    assert (gt_pgshards_release (e, 2000) == 256);
+    gt_pgshards_destroy (&e);
+    //  ...while it could (the owner had its chance to renew): taken as soon
+    //  as they run out, not a lease of its own (5 s here) after it connected
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'ghost', epoch = 20,"
+                             " owned_until = now () + interval '1500 ms'");
+    long long ghost_until = gt_pgtestdb_int (check,
+        "SELECT (extract (epoch FROM max (owned_until)) * 1000000)::bigint FROM gt_shards");
+    started = zclock_mono ();
+    gt_pgshards_t *f = s_test_start (conninfo, "broker-f", 5000);
+    s_test_acquired (f, 21, 5000);
+    waited_ms = zclock_mono () - started;
+    printf (verbose? "   ran out after it connected -> acquired after %d ms\n": "(after: %d ms) ", (int) waited_ms);
+    assert (waited_ms < 5000);
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM gt_shards WHERE owner = 'broker-f' AND epoch = 21"
+              " AND (extract (epoch FROM owned_until - interval '5000 ms') * 1000000)::bigint >= %lld",
+              ghost_until);
+    assert (gt_pgtestdb_int (check, sql) == 256);
+    assert (gt_pgshards_release (f, 2000) == 256);
+    gt_pgshards_destroy (&f);
+
     //  Single mode's proof against an acquisition (no ownership thread
     //  runs now that would renew or take the rows meanwhile)
     gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'broker-p', epoch = 3");

@@ -105,6 +105,7 @@ typedef struct {
     gt_shard_map_t *map;            //  the last map sent in a MAP notice, or NULL
     int64_t acquire_due;            //  cluster mode: next look for a share (mono ms)
     int64_t connected_at;           //  when the connection came up (mono ms): see s_others_expired_ok
+    int64_t connected_db_ms;        //  the same moment on PostgreSQL's clock (epoch ms): see s_own_doing_from
     uint8_t shedding [GT_PGSHARDS_BITMAP];  //  cluster mode: named in a SHED, not released yet
     bool shed_pending;              //  cluster mode: a SHED waits for its release
 } s_shards_t;
@@ -329,23 +330,35 @@ s_deadline (s_shards_t *self)
     return zclock_mono () + self->options.renew_ms + S_ANSWER_SLACK_MS;
 }
 
-//  May another broker's expired shards be taken?  Only once this
-//  connection is a lease and a reconnect delay old.  After PostgreSQL
-//  itself was away every lease ran out on its clock; an owner that is
-//  alive tries again at most s_backoff_max after the database is back,
-//  renews at once when it gets in, and has a whole lease for that, so
-//  taking its shards before would fail it over for nothing (it would step
-//  down).  A lease alone was not enough while the delay grew to 2 s
-//  whatever the lease.  This holds when the owner's attempts fail fast
-//  (refused, or answered by a server starting up); an attempt that hangs
-//  (a host that drops packets) takes up to S_CONNECT_TIMEOUT_S, and with a
-//  lease that short the owner may still be failed over.  The price: a
-//  broker whose connection is young takes a dead broker's shards up to
-//  that much later.
+//  May another broker's expired shards be taken?  An expired lease
+//  need not mean a dead owner: after PostgreSQL itself was away, every
+//  lease ran out on its clock while the owners, alive, could not renew.
+//  They try again at most s_backoff_max after the database is back and
+//  renew at once when they get in; taking their shards before would fail
+//  them over for nothing (they would step down).  So a shard is taken
+//  when its lease ran out late enough to be its owner's own doing
+//  (s_own_doing_from, checked in SQL row by row), or else once this
+//  connection is a lease and a reconnect delay old, when any owner alive
+//  has renewed.  This holds when the owners' attempts fail fast (refused,
+//  or answered by a server starting up); an attempt that hangs (a host
+//  that drops packets) takes up to S_CONNECT_TIMEOUT_S, and with a lease
+//  that short the owner may still be failed over.
 static bool
 s_others_expired_ok (s_shards_t *self)
 {
     return zclock_mono () - self->connected_at >= self->options.lease_ms + s_backoff_max (self);
+}
+
+//  PostgreSQL's time (epoch ms) from which an expired lease is its
+//  owner's own doing: this connection, and so the database, had been up
+//  for a reconnect delay, a renewal period and the margin when it ran
+//  out, time for any owner alive to get in and renew.  A broker that has
+//  just (re)started, with the database up all along, thus takes a dead
+//  broker's shards as soon as their lease runs out.
+static int64_t
+s_own_doing_from (s_shards_t *self)
+{
+    return self->connected_db_ms + s_backoff_max (self) + self->options.renew_ms + self->options.margin_ms;
 }
 
 //  Run sql (count text parameters; none: the simple protocol, which allows
@@ -469,13 +482,18 @@ s_connect (s_shards_t *self)
         s_connection_broken (self, "cannot set up the connection: ");
         return;
     }
-    char sql [160];
+    //  The set-up ends with PostgreSQL's clock: when this connection began
+    //  to see the database (s_own_doing_from)
+    char sql [240];
     snprintf (sql, sizeof sql, "SET lock_timeout = %" PRId64 "; SET statement_timeout = %" PRId64
-              "; LISTEN gt_shards", self->options.renew_ms, self->options.renew_ms);
+              "; LISTEN gt_shards; SELECT (extract (epoch FROM clock_timestamp ()) * 1000)::bigint",
+              self->options.renew_ms, self->options.renew_ms);
     PGresult *result = s_exec (self, s_deadline (self), sql, 0, NULL);
     if (!result)
         return;                         //  lost (said)
-    if (PQresultStatus (result) != PGRES_COMMAND_OK) {
+    long long connected_db_ms;
+    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1 || PQnfields (result) != 1
+    ||  !s_parse (PQgetvalue (result, 0, 0), 0, INT64_MAX / 2, &connected_db_ms)) {
         char reason [S_TEXT];
         s_result_error (result, "cannot set up the connection: ", reason, sizeof reason);
         PQclear (result);
@@ -483,6 +501,7 @@ s_connect (s_shards_t *self)
         return;
     }
     PQclear (result);
+    self->connected_db_ms = connected_db_ms;
     self->ready = true;
     self->connected_at = zclock_mono ();
     self->backoff = S_BACKOFF_MIN_MS;
@@ -537,7 +556,7 @@ s_look (s_shards_t *self, char *holder, size_t size, char *until, size_t until_s
 static int
 s_check_rows (s_shards_t *self, PGresult *result, char *holder, size_t size)
 {
-    if (PQntuples (result) != GT_SHARD_COUNT || PQnfields (result) != 3) {
+    if (PQntuples (result) != GT_SHARD_COUNT || PQnfields (result) != 4) {
         char reason [S_TEXT];
         snprintf (reason, sizeof reason, "gt_shards holds %d rows, not the %d shards: cannot acquire",
                   PQntuples (result), GT_SHARD_COUNT);
@@ -553,8 +572,10 @@ s_check_rows (s_shards_t *self, PGresult *result, char *holder, size_t size)
         if (PQgetisnull (result, row, 1))
             continue;                   //  free
         const char *owner = PQgetvalue (result, row, 1);
-        if (streq (owner, self->broker_id) || (streq (PQgetvalue (result, row, 2), "t") && s_others_expired_ok (self)))
-            continue;                   //  ours (a restart) or expired
+        bool expired = streq (PQgetvalue (result, row, 2), "t");
+        bool own_doing = streq (PQgetvalue (result, row, 3), "t");
+        if (streq (owner, self->broker_id) || (expired && (own_doing || s_others_expired_ok (self))))
+            continue;                   //  ours (a restart) or expired (s_others_expired_ok)
         snprintf (holder, size, "%.100s", owner);
         return 1;
     }
@@ -599,9 +620,11 @@ s_acquire (s_shards_t *self)
         //  The clock is read before the transaction starts: its now () and
         //  so owned_until = now () + lease come later
         int64_t sent_at = zclock_mono ();
-        PGresult *result = s_exec (self, s_deadline (self),
-            "BEGIN; SELECT shard, owner, coalesce (owned_until < now (), true) FROM gt_shards"
-            " ORDER BY shard FOR UPDATE", 0, NULL);
+        char sql [240];                 //  several statements: no parameters, the number is ours
+        snprintf (sql, sizeof sql, "BEGIN; SELECT shard, owner, coalesce (owned_until < now (), true),"
+                  " coalesce (owned_until >= to_timestamp (%" PRId64 " / 1000.0), false) FROM gt_shards"
+                  " ORDER BY shard FOR UPDATE", s_own_doing_from (self));
+        PGresult *result = s_exec (self, s_deadline (self), sql, 0, NULL);
         if (!result)
             return;
         if (PQresultStatus (result) != PGRES_TUPLES_OK) {
@@ -740,23 +763,26 @@ s_acquire_share (s_shards_t *self)
     char shards_text [S_SHARDS_TEXT], epochs_text [S_EPOCHS_TEXT], held_text [16];
     s_held_arrays (self, shards_text, sizeof shards_text, epochs_text, sizeof epochs_text);
     snprintf (held_text, sizeof held_text, "%u", self->held_count);
+    char own_doing_text [24];
+    snprintf (own_doing_text, sizeof own_doing_text, "%" PRId64, s_own_doing_from (self));
     const char *values [] = { self->broker_id, self->endpoint, self->events_endpoint,
                               self->lease_text, self->registered? "f": "t", shards_text, held_text,
-                              s_others_expired_ok (self)? "t": "f" };
+                              s_others_expired_ok (self)? "t": "f", own_doing_text };
     int64_t sent_at = zclock_mono ();
     PGresult *result = s_exec (self, s_deadline (self),
         "WITH " S_SQL_SEEN ","
         " target AS (SELECT ceil (256.0 / (1 + count (*)))::int AS n FROM gt_brokers"
         "             WHERE seen_until >= now () AND broker_id <> $1),"
         " pick AS (SELECT shard FROM gt_shards"
-        "           WHERE (owner IS NULL OR owner = $1 OR (owned_until < now () AND $8::boolean))"
+        "           WHERE (owner IS NULL OR owner = $1 OR (owned_until < now ()"
+        "                  AND ($8::boolean OR owned_until >= to_timestamp ($9::bigint / 1000.0))))"
         "             AND NOT (shard = ANY ($6::smallint []))"
         "           ORDER BY shard LIMIT greatest (0, (SELECT n FROM target) - $7::int)"
         "             FOR UPDATE SKIP LOCKED),"
         " taken AS (UPDATE gt_shards s SET owner = $1, epoch = s.epoch + 1,"
         "                  owned_until = now () + $4::bigint * interval '1 millisecond'"
         "             FROM pick WHERE s.shard = pick.shard RETURNING s.shard, s.epoch)"
-        " SELECT t.n, taken.shard, taken.epoch FROM target t LEFT JOIN taken ON true", 8, values);
+        " SELECT t.n, taken.shard, taken.epoch FROM target t LEFT JOIN taken ON true", 9, values);
     if (!result)
         return;
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQnfields (result) != 3 || PQntuples (result) < 1) {

@@ -11,11 +11,14 @@
       and only when each is free (owner NULL), expired (owned_until <
       now()) or already its own (owner = broker_id: a restart of the same
       broker takes over at once).  Another broker's expired shards are
-      taken only once this broker's connection is a lease and a reconnect
-      delay old: when PostgreSQL itself comes back every lease has run out
-      on its clock, and the owners, alive, try again within a reconnect
-      delay and renew within a lease; taking their shards before would fail
-      them over for nothing.  Every acquired row's epoch is raised by
+      taken when their lease ran out while this broker's connection (so
+      the database) had been up for a reconnect delay, a renewal period
+      and the margin: the owner's own doing.  A lease that ran out earlier
+      (PostgreSQL itself was away, and every lease ran out on its clock)
+      is taken only once this connection is a lease and a reconnect delay
+      old: the owners, alive, try again within a reconnect delay and renew
+      within a lease, and taking their shards before would fail them over
+      for nothing.  Every acquired row's epoch is raised by
       one.  A broker that cannot acquire is a standby: it tries again every
       acquire_ms and whenever another broker releases (LISTEN gt_shards).
     * Renew.  Every renew_ms it extends owned_until = now() + lease_ms for
@@ -70,9 +73,8 @@
                    changed; the notice carries a map the receiver destroys
     The defaults imply the failover time: a dead owner's shards are free
     lease_ms after its last renewal; a standby polling every acquire_ms
-    takes them at most acquire_ms later, i.e. 3.5 s, plus the load; a
-    standby whose own connection is younger than lease_ms plus a renewal
-    period waits until it is that old (see Acquire).  */
+    takes them at most acquire_ms later, i.e. 3.5 s, plus the load (when
+    the database was up all along; see Acquire for when it was not).  */
 #ifndef GT_PGSHARDS_H_INCLUDED
 #define GT_PGSHARDS_H_INCLUDED
 
