@@ -15,7 +15,7 @@ import zmq
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
 
 from pg_daemon import (BROKER_BIN, DATABASE_URL, DEADLINE, READY, _read_line, call,  # noqa: E402
-                       psql, running)
+                       psql, running, wait_pg_ready)
 
 
 LEASE_S = 1.2           # GC_SHARD_LEASE for these tests
@@ -92,6 +92,37 @@ def nodes_fixture():
             node.proc.kill()
             node.proc.wait()
         node.close()
+
+
+def postgres_outage_out_of_step(cluster, watched, paused, on_fenced=None):
+    """Stop the local PostgreSQL cluster (version, name) in immediate mode,
+    wait until every node of watched fences itself (HEALTH DEGRADED), and
+    start it again, whatever happens; returns what on_fenced (if given)
+    returned, called once they all fenced themselves.  Faults, not waits: the outage lasts
+    4 s (the reconnect delays reach their cap), then the node paused is
+    stopped 2.5 s (SIGSTOP), which puts its attempts to reconnect out of
+    step with the others'.  (Before the delay was capped at the renewal
+    period, such a node got in ~1.5 s after another, which a lease later
+    took its shards, and it stepped down.)"""
+    version, name = cluster
+    subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "immediate"], check=True,
+                   capture_output=True, timeout=120)
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while any(node.call("HEALTH")["status"] != "DEGRADED" for node in watched):
+            assert time.monotonic() < deadline, "the brokers did not notice the outage"
+            time.sleep(0.05)
+        fenced = on_fenced() if on_fenced else None
+        time.sleep(4.0)
+        paused.signal(signal.SIGSTOP)
+        try:
+            time.sleep(LEASE_S + 1.3)
+        finally:
+            paused.signal(signal.SIGCONT)
+    finally:
+        subprocess.run(["pg_ctlcluster", version, name, "start"], check=True, capture_output=True, timeout=120)
+        wait_pg_ready()
+    return fenced
 
 
 def shards(url):

@@ -32,7 +32,6 @@ No sleeps as synchronisation: waits are polls with deadlines.
 """
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -44,10 +43,11 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pg_daemon import DATABASE_URL, DEADLINE, local_cluster, psql, wait_pg_ready  # noqa: E402
+from pg_daemon import DATABASE_URL, DEADLINE, local_cluster, psql  # noqa: E402
 from pg_daemon import database_fixture, no_daemon_left  # noqa: F401,E402  (fixtures)
 from cluster_nodes import (EXIT_STEPPED_DOWN, LEASE_S, Node, create_acknowledged, expired_events,  # noqa: E402
-                           nodes_fixture, reclaimed_per_object, shards, stored, wait_map, wait_subscribed)
+                           nodes_fixture, postgres_outage_out_of_step, reclaimed_per_object, shards, stored,
+                           wait_map, wait_subscribed)
 
 pytestmark = pytest.mark.skipif(not DATABASE_URL, reason="DATABASE_URL is not set (PostgreSQL tests)")
 
@@ -258,7 +258,6 @@ def test_zz_owner_out_of_step_keeps_its_shards_through_a_postgresql_restart(data
     cluster = local_cluster()
     if cluster is None:
         pytest.skip("needs root and pg_ctlcluster for the local cluster serving DATABASE_URL")
-    version, name = cluster
     owner = Node(database, tmp_path, "broker-a")
     nodes.append(owner)
     owner.wait_ready()
@@ -271,25 +270,9 @@ def test_zz_owner_out_of_step_keeps_its_shards_through_a_postgresql_restart(data
     acknowledged = create_acknowledged(owner, "p", 200, lambda index: 600000)
     assert len(acknowledged) == 200
 
-    subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "immediate"], check=True,
-                   capture_output=True, timeout=120)
-    try:
-        deadline = time.monotonic() + DEADLINE
-        while owner.call("HEALTH")["status"] != "DEGRADED":
-            assert time.monotonic() < deadline, "the owner did not notice the outage"
-            time.sleep(0.05)
-        # Faults, not waits: a 4 s outage (the reconnect delays reach their
-        # cap), then the owner paused 2.5 s, so that its attempts to
-        # reconnect fall out of step with the standby's
-        time.sleep(4.0)
-        owner.signal(signal.SIGSTOP)
-        try:
-            time.sleep(LEASE_S + 1.3)
-        finally:
-            owner.signal(signal.SIGCONT)
-    finally:
-        subprocess.run(["pg_ctlcluster", version, name, "start"], check=True, capture_output=True, timeout=120)
-        wait_pg_ready()
+    # PostgreSQL away, the owner's attempts to reconnect out of step with
+    # the standby's
+    postgres_outage_out_of_step(cluster, [owner], owner)
     deadline = time.monotonic() + DEADLINE
     try:
         while owner.call("HEALTH")["status"] != "SERVING":

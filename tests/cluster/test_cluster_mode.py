@@ -34,7 +34,6 @@ deadlines, no sleeps as synchronisation.
 """
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -44,10 +43,10 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pg_daemon import DATABASE_URL, DEADLINE, local_cluster, psql, wait_pg_ready  # noqa: E402
+from pg_daemon import DATABASE_URL, DEADLINE, local_cluster, psql  # noqa: E402
 from pg_daemon import database_fixture, no_daemon_left  # noqa: F401,E402  (fixtures)
-from cluster_nodes import (LEASE_S, Node, RenewLoad, Router, lease_shard, nodes_fixture,  # noqa: F401,E402
-                           shard_of, shards, wait_balanced, wait_map)
+from cluster_nodes import (Node, RenewLoad, Router, lease_shard, nodes_fixture,  # noqa: F401,E402
+                           postgres_outage_out_of_step, shard_of, shards, wait_balanced, wait_map)
 
 pytestmark = pytest.mark.skipif(not DATABASE_URL, reason="DATABASE_URL is not set (PostgreSQL tests)")
 
@@ -352,7 +351,6 @@ def test_zz_postgresql_restart_under_load_fails_nobody_over_and_keeps_every_inva
     cluster = local_cluster()
     if cluster is None:
         pytest.skip("needs root and pg_ctlcluster for the local cluster serving DATABASE_URL")
-    version, name = cluster
     first, second = two_balanced(database, tmp_path, nodes)
     epochs_before = psql(database, "SELECT string_agg (owner || ':' || epoch, ',' ORDER BY shard) FROM gt_shards")
     router = Router([first.endpoint, second.endpoint])
@@ -364,33 +362,13 @@ def test_zz_postgresql_restart_under_load_fails_nobody_over_and_keeps_every_inva
 
         load = RenewLoad([first.endpoint, second.endpoint], long_ids, "r", LONG_TTL_MS, timeout=60)
         load.wait_renewals(50)
-        # PostgreSQL goes away at once (immediate mode) and comes back
-        subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "immediate"], check=True,
-                       capture_output=True, timeout=120)
-        try:
-            # The brokers fence themselves: HEALTH says so while it is down
-            deadline = time.monotonic() + DEADLINE
-            while first.call("HEALTH")["status"] != "DEGRADED" or second.call("HEALTH")["status"] != "DEGRADED":
-                assert time.monotonic() < deadline, "the brokers did not notice the outage"
-                time.sleep(0.05)
-            down_renewals = len(load.renewed)
-            # Faults, not waits: the outage lasts 4 s (long enough for the
-            # reconnect delays to grow to their cap), then the first broker
-            # is paused 2.5 s, which puts its attempts to reconnect out of
-            # step with the second's.  Alive when PostgreSQL is back, it must
-            # keep its shards all the same: the second may not take them for
-            # having got in first.  (Before the delay was capped at the
-            # renewal period, the first got in ~1.5 s after the second, a
-            # lease later the second took its shards, and it stepped down.)
-            time.sleep(4.0)
-            first.signal(signal.SIGSTOP)
-            try:
-                time.sleep(LEASE_S + 1.3)
-            finally:
-                first.signal(signal.SIGCONT)
-        finally:
-            subprocess.run(["pg_ctlcluster", version, name, "start"], check=True, capture_output=True, timeout=120)
-            wait_pg_ready()
+        # PostgreSQL goes away at once (immediate mode) and comes back; the
+        # brokers fence themselves meanwhile (HEALTH DEGRADED), and the
+        # first one's attempts to reconnect are put out of step with the
+        # second's.  Alive when PostgreSQL is back, it must keep its shards
+        # all the same: the second may not take them for having got in first
+        down_renewals = postgres_outage_out_of_step(cluster, [first, second], first,
+                                                    on_fenced=lambda: len(load.renewed))
         # Back by themselves, still both, with the same shards at the same
         # epochs: nobody failed over
         deadline = time.monotonic() + DEADLINE
