@@ -483,13 +483,17 @@ gt_pgshards_test (bool verbose)
     assert (gt_pgshards_release (e, 2000) == 256);
     gt_pgshards_destroy (&e);
     //  ...while it could (the owner had its chance to renew): taken as soon
-    //  as they run out, not a lease of its own (5 s here) after it connected
+    //  as they run out, not a lease of its own (5 s here) after it
+    //  connected.  The lease is set to run out only once it is connected
+    //  (STATE), 1.5 s later, whatever the time its set-up took
     gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'ghost', epoch = 20,"
-                             " owned_until = now () + interval '1500 ms'");
+                             " owned_until = now () + interval '1 hour'");
+    gt_pgshards_t *f = s_test_start (conninfo, "broker-f", 5000);
+    s_test_state (f, true);
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owned_until = now () + interval '1500 ms'");
     long long ghost_until = gt_pgtestdb_int (check,
         "SELECT (extract (epoch FROM max (owned_until)) * 1000000)::bigint FROM gt_shards");
     started = zclock_mono ();
-    gt_pgshards_t *f = s_test_start (conninfo, "broker-f", 5000);
     s_test_acquired (f, 21, 5000);
     waited_ms = zclock_mono () - started;
     printf (verbose? "   ran out after it connected -> acquired after %d ms\n": "(after: %d ms) ", (int) waited_ms);

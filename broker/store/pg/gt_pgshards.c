@@ -9,7 +9,8 @@
                  after losing a working connection is at once, then the
                  delay goes 100 ms doubling to renew_ms (at most 2 s), so
                  that an owner is back within about a renewal period of the
-                 database (s_others_expired_ok counts on it).  A connection is set up
+                 database (s_others_expired_ok and s_own_doing_from count
+                 on it).  A connection is set up
                  with lock_timeout and statement_timeout = renew_ms and
                  LISTEN gt_shards before it counts as up (STATE notice).
       STANDBY    (connected, holding nothing): at next_due, or at once on a
@@ -341,8 +342,9 @@ s_deadline (s_shards_t *self)
 //  connection is a lease and a reconnect delay old, when any owner alive
 //  has renewed.  This holds when the owners' attempts fail fast (refused,
 //  or answered by a server starting up); an attempt that hangs (a host
-//  that drops packets) takes up to S_CONNECT_TIMEOUT_S, and with a lease
-//  that short the owner may still be failed over.
+//  that drops packets) takes up to S_CONNECT_TIMEOUT_S, longer than the
+//  slack of either rule with short settings, and the owner may then still
+//  be failed over.
 static bool
 s_others_expired_ok (s_shards_t *self)
 {
@@ -353,8 +355,10 @@ s_others_expired_ok (s_shards_t *self)
 //  owner's own doing: this connection, and so the database, had been up
 //  for a reconnect delay, a renewal period and the margin when it ran
 //  out, time for any owner alive to get in and renew.  A broker that has
-//  just (re)started, with the database up all along, thus takes a dead
-//  broker's shards as soon as their lease runs out.
+//  (re)started, with the database up all along, thus takes a dead
+//  broker's shards as soon as their lease runs out, unless it connected
+//  less than that long before; then a lease and a reconnect delay after
+//  it connected.
 static int64_t
 s_own_doing_from (s_shards_t *self)
 {
@@ -495,7 +499,11 @@ s_connect (s_shards_t *self)
     if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1 || PQnfields (result) != 1
     ||  !s_parse (PQgetvalue (result, 0, 0), 0, INT64_MAX / 2, &connected_db_ms)) {
         char reason [S_TEXT];
-        s_result_error (result, "cannot set up the connection: ", reason, sizeof reason);
+        if (PQresultStatus (result) == PGRES_TUPLES_OK)
+            snprintf (reason, sizeof reason, "cannot set up the connection: PostgreSQL's clock read as '%.40s'",
+                      PQntuples (result) == 1 && PQnfields (result) == 1? PQgetvalue (result, 0, 0): "");
+        else
+            s_result_error (result, "cannot set up the connection: ", reason, sizeof reason);
         PQclear (result);
         s_connection_lost (self, reason);
         return;
@@ -575,7 +583,7 @@ s_check_rows (s_shards_t *self, PGresult *result, char *holder, size_t size)
         bool expired = streq (PQgetvalue (result, row, 2), "t");
         bool own_doing = streq (PQgetvalue (result, row, 3), "t");
         if (streq (owner, self->broker_id) || (expired && (own_doing || s_others_expired_ok (self))))
-            continue;                   //  ours (a restart) or expired (s_others_expired_ok)
+            continue;                   //  ours (a restart), or expired by its owner's doing or long enough ago
         snprintf (holder, size, "%.100s", owner);
         return 1;
     }

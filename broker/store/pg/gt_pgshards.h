@@ -73,8 +73,11 @@
                    changed; the notice carries a map the receiver destroys
     The defaults imply the failover time: a dead owner's shards are free
     lease_ms after its last renewal; a standby polling every acquire_ms
-    takes them at most acquire_ms later, i.e. 3.5 s, plus the load (when
-    the database was up all along; see Acquire for when it was not).  */
+    takes them at most acquire_ms later, i.e. 3.5 s, plus the load, when
+    the database was up and the standby connected to it at least a
+    reconnect delay, a renewal period and the margin before the lease ran
+    out; otherwise a lease and a reconnect delay after it connected (see
+    Acquire).  */
 #ifndef GT_PGSHARDS_H_INCLUDED
 #define GT_PGSHARDS_H_INCLUDED
 
