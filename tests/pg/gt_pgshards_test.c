@@ -294,6 +294,40 @@ s_test_cluster (const char *conninfo, PGconn *check, bool verbose)
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner = 'cluster-b'") == 256);
     assert (gt_pgshards_release (b, 2000) == 256);
     gt_pgshards_destroy (&b);
+
+    //  Another broker's expired shards, by when they ran out (the share's
+    //  pick, $8 and $9).  Before this broker connected: taken only once
+    //  its connection is a lease and a reconnect delay old...
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'ghost', epoch = 40,"
+                             " owned_until = now () - interval '1 s'");
+    started = zclock_mono ();
+    gt_pgshards_t *c = s_test_start_cluster (conninfo, "cluster-c");
+    assert (s_test_wait (c, GT_PGSHARDS_ACQUIRED, S_TEST_WAIT_MS, &notice));
+    int64_t waited_ms = zclock_mono () - started;
+    if (verbose)
+        printf ("   cluster, ran out before it connected -> acquired after %d ms\n", (int) waited_ms);
+    assert (s_test_count (notice.shards) == 256 && notice.epochs [0] == 41 && notice.epochs [255] == 41);
+    assert (waited_ms >= S_TEST_LEASE_MS + S_TEST_RENEW_MS);
+    assert (gt_pgshards_release (c, 2000) == 256);
+    gt_pgshards_destroy (&c);
+    //  ...after it connected (set once it says so): as soon as they run
+    //  out, not a lease of its own (5 s here) after it connected
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'ghost', epoch = 50,"
+                             " owned_until = now () + interval '1 hour'");
+    gt_pgshards_t *d = s_test_start_mode (conninfo, "cluster-d", 5000, true);
+    s_test_state (d, true);
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owned_until = now () + interval '1500 ms'");
+    started = zclock_mono ();
+    assert (s_test_wait (d, GT_PGSHARDS_ACQUIRED, S_TEST_WAIT_MS, &notice));
+    waited_ms = zclock_mono () - started;
+    if (verbose)
+        printf ("   cluster, ran out after it connected -> acquired after %d ms\n", (int) waited_ms);
+    assert (s_test_count (notice.shards) == 256 && notice.epochs [0] == 51 && notice.epochs [255] == 51);
+    assert (waited_ms < 5000);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner = 'cluster-d'"
+                                    " AND owned_until > now () + interval '3 s'") == 256);
+    assert (gt_pgshards_release (d, 2000) == 256);
+    gt_pgshards_destroy (&d);
 }
 
 void
