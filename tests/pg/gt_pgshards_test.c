@@ -225,6 +225,56 @@ s_test_single_proof_lock (const char *conninfo, PGconn *check, const char *broke
     PQfinish (taker);
 }
 
+//  Another broker's ('ghost') expired shards, by when they ran out (single
+//  mode: the locking SELECT's fourth column; cluster mode: the share's
+//  pick, $8 and $9).  Before this broker connected (as after PostgreSQL's
+//  restart, when every lease ran out while nobody could renew): taken
+//  only once its connection is a lease and a reconnect delay old, time
+//  for an owner alive to come back and renew.  After it connected (the
+//  owner had its chance): as soon as they run out, not a lease of its own
+//  (5 s here) after it connected.  The ghost's epochs start at epoch.
+static void
+s_test_expired_by_when (const char *conninfo, PGconn *check, bool cluster, uint64_t epoch, bool verbose)
+{
+    const char *mode = cluster? "cluster": "single";
+    char sql [300];
+    snprintf (sql, sizeof sql, "UPDATE gt_shards SET owner = 'ghost', epoch = %" PRIu64 ","
+              " owned_until = now () - interval '1 s'", epoch);
+    gt_pgtestdb_exec (check, sql);
+    int64_t started = zclock_mono ();
+    gt_pgshards_t *early = s_test_start_mode (conninfo, "late-comer", S_TEST_LEASE_MS, cluster);
+    s_test_acquired (early, epoch + 1, S_TEST_LEASE_MS);
+    int64_t waited_ms = zclock_mono () - started;
+    printf (verbose? "   %s, ran out before it connected -> acquired after %d ms\n": "(%s before: %d ms) ",
+            mode, (int) waited_ms);
+    assert (waited_ms >= S_TEST_LEASE_MS + S_TEST_RENEW_MS);
+    assert (gt_pgshards_release (early, 2000) == 256);
+    gt_pgshards_destroy (&early);
+
+    //  The lease is set to run out only once it is connected (STATE), 1.5 s
+    //  later, whatever the time its set-up took
+    snprintf (sql, sizeof sql, "UPDATE gt_shards SET owner = 'ghost', epoch = %" PRIu64 ","
+              " owned_until = now () + interval '1 hour'", epoch + 10);
+    gt_pgtestdb_exec (check, sql);
+    gt_pgshards_t *watcher = s_test_start_mode (conninfo, "watcher", 5000, cluster);
+    s_test_state (watcher, true);
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owned_until = now () + interval '1500 ms'");
+    long long ghost_until = gt_pgtestdb_int (check,
+        "SELECT (extract (epoch FROM max (owned_until)) * 1000000)::bigint FROM gt_shards");
+    started = zclock_mono ();
+    s_test_acquired (watcher, epoch + 11, 5000);
+    waited_ms = zclock_mono () - started;
+    printf (verbose? "   %s, ran out after it connected -> acquired after %d ms\n": "(%s after: %d ms) ",
+            mode, (int) waited_ms);
+    assert (waited_ms < 5000);
+    snprintf (sql, sizeof sql, "SELECT count (*) FROM gt_shards WHERE owner = 'watcher' AND epoch = %" PRIu64
+              " AND (extract (epoch FROM owned_until - interval '5000 ms') * 1000000)::bigint >= %lld",
+              epoch + 11, ghost_until);
+    assert (gt_pgtestdb_int (check, sql) == 256);
+    assert (gt_pgshards_release (watcher, 2000) == 256);
+    gt_pgshards_destroy (&watcher);
+}
+
 //  Cluster mode: a share each, handed over on join, taken on a crash.
 static gt_pgshards_t *
 s_test_start_cluster (const char *conninfo, const char *broker_id)
@@ -295,39 +345,7 @@ s_test_cluster (const char *conninfo, PGconn *check, bool verbose)
     assert (gt_pgshards_release (b, 2000) == 256);
     gt_pgshards_destroy (&b);
 
-    //  Another broker's expired shards, by when they ran out (the share's
-    //  pick, $8 and $9).  Before this broker connected: taken only once
-    //  its connection is a lease and a reconnect delay old...
-    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'ghost', epoch = 40,"
-                             " owned_until = now () - interval '1 s'");
-    started = zclock_mono ();
-    gt_pgshards_t *c = s_test_start_cluster (conninfo, "cluster-c");
-    assert (s_test_wait (c, GT_PGSHARDS_ACQUIRED, S_TEST_WAIT_MS, &notice));
-    int64_t waited_ms = zclock_mono () - started;
-    if (verbose)
-        printf ("   cluster, ran out before it connected -> acquired after %d ms\n", (int) waited_ms);
-    assert (s_test_count (notice.shards) == 256 && notice.epochs [0] == 41 && notice.epochs [255] == 41);
-    assert (waited_ms >= S_TEST_LEASE_MS + S_TEST_RENEW_MS);
-    assert (gt_pgshards_release (c, 2000) == 256);
-    gt_pgshards_destroy (&c);
-    //  ...after it connected (set once it says so): as soon as they run
-    //  out, not a lease of its own (5 s here) after it connected
-    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'ghost', epoch = 50,"
-                             " owned_until = now () + interval '1 hour'");
-    gt_pgshards_t *d = s_test_start_mode (conninfo, "cluster-d", 5000, true);
-    s_test_state (d, true);
-    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owned_until = now () + interval '1500 ms'");
-    started = zclock_mono ();
-    assert (s_test_wait (d, GT_PGSHARDS_ACQUIRED, S_TEST_WAIT_MS, &notice));
-    waited_ms = zclock_mono () - started;
-    if (verbose)
-        printf ("   cluster, ran out after it connected -> acquired after %d ms\n", (int) waited_ms);
-    assert (s_test_count (notice.shards) == 256 && notice.epochs [0] == 51 && notice.epochs [255] == 51);
-    assert (waited_ms < 5000);
-    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner = 'cluster-d'"
-                                    " AND owned_until > now () + interval '3 s'") == 256);
-    assert (gt_pgshards_release (d, 2000) == 256);
-    gt_pgshards_destroy (&d);
+    s_test_expired_by_when (conninfo, check, true, 40, verbose);
 }
 
 void
@@ -501,43 +519,7 @@ gt_pgshards_test (bool verbose)
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner IS NULL") == 256);
     gt_pgshards_destroy (&d2);
 
-    //  Another broker's expired leases, by when they ran out.  Before this
-    //  broker could see the database (as after PostgreSQL's restart, when
-    //  every lease ran out while nobody could renew): taken only once its
-    //  connection is a lease and a reconnect delay old, time for an owner
-    //  alive to come back and renew...
-    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'ghost', epoch = 10,"
-                             " owned_until = now () - interval '1 s'");
-    started = zclock_mono ();
-    gt_pgshards_t *e = s_test_start (conninfo, "broker-e", S_TEST_LEASE_MS);
-    s_test_acquired (e, 11, S_TEST_LEASE_MS);
-    int64_t waited_ms = zclock_mono () - started;
-    printf (verbose? "   ran out before it connected -> acquired after %d ms\n": "(before: %d ms) ", (int) waited_ms);
-    assert (waited_ms >= S_TEST_LEASE_MS + S_TEST_RENEW_MS);
-    assert (gt_pgshards_release (e, 2000) == 256);
-    gt_pgshards_destroy (&e);
-    //  ...while it could (the owner had its chance to renew): taken as soon
-    //  as they run out, not a lease of its own (5 s here) after it
-    //  connected.  The lease is set to run out only once it is connected
-    //  (STATE), 1.5 s later, whatever the time its set-up took
-    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = 'ghost', epoch = 20,"
-                             " owned_until = now () + interval '1 hour'");
-    gt_pgshards_t *f = s_test_start (conninfo, "broker-f", 5000);
-    s_test_state (f, true);
-    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owned_until = now () + interval '1500 ms'");
-    long long ghost_until = gt_pgtestdb_int (check,
-        "SELECT (extract (epoch FROM max (owned_until)) * 1000000)::bigint FROM gt_shards");
-    started = zclock_mono ();
-    s_test_acquired (f, 21, 5000);
-    waited_ms = zclock_mono () - started;
-    printf (verbose? "   ran out after it connected -> acquired after %d ms\n": "(after: %d ms) ", (int) waited_ms);
-    assert (waited_ms < 5000);
-    snprintf (sql, sizeof sql, "SELECT count (*) FROM gt_shards WHERE owner = 'broker-f' AND epoch = 21"
-              " AND (extract (epoch FROM owned_until - interval '5000 ms') * 1000000)::bigint >= %lld",
-              ghost_until);
-    assert (gt_pgtestdb_int (check, sql) == 256);
-    assert (gt_pgshards_release (f, 2000) == 256);
-    gt_pgshards_destroy (&f);
+    s_test_expired_by_when (conninfo, check, false, 10, verbose);
 
     //  Single mode's proof against an acquisition (no ownership thread
     //  runs now that would renew or take the rows meanwhile)

@@ -56,8 +56,8 @@
     again for a shard another broker took.
 
     Losing the database: the thread reconnects with backoff (100 ms doubling
-    to renew_ms, at most 2 s) and renews as soon as it is back; meanwhile valid_until runs
-    out and the broker fences itself.  If nobody took the shards meanwhile
+    to renew_ms, at most 2 s) and renews as soon as it is back; meanwhile
+    valid_until runs out and the broker fences itself.  If nobody took the shards meanwhile
     (same epoch), the renewal succeeds and the broker goes on: nothing else
     can have acted on them.  Statements run with lock_timeout and
     statement_timeout of renew_ms, so a renewal never waits behind a stuck
