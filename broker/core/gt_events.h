@@ -19,7 +19,15 @@
     are marked, published and rolled back by order.  In single mode the
     order is the seq.  The history keeps the newest `history` events of all
     shards; each shard's part is its own ring, so a REPLAY of one shard is
-    a binary search.  */
+    a binary search.
+
+    Deferred encoding (gt_events_defer_encoding, for a broker whose store
+    takes no events: the memory store): an event is then kept as its topic
+    and a snapshot of the lease's fields, and encoded only when it is sent
+    to a subscriber that wants it or served by REPLAY, into the same bytes
+    it would have had.  A change nobody watches costs a copy of the lease,
+    not an encoding, and the history holds snapshots (about half the size
+    of encoded bodies).  */
 #ifndef GT_EVENTS_H_INCLUDED
 #define GT_EVENTS_H_INCLUDED
 
@@ -32,7 +40,8 @@ extern "C" {
 
 typedef struct gt_events_t gt_events_t;
 
-//  An encoded event (borrowed view: valid until published or rolled back).
+//  An event (borrowed view: valid until published or rolled back).  With
+//  deferred encoding body is NULL, size and the lease span 0.
 typedef struct {
     uint64_t order;                 //  position among all events made (batches use it)
     uint64_t seq;                   //  sequence number on the wire (= order in single mode)
@@ -66,6 +75,10 @@ bool gt_events_lease_bytes (gt_events_t *self, const gt_lease_info_t *lease,
                             const void **bytes_p, size_t *size_p);
 //  Cluster mode from now on (before any event is made).
 void gt_events_shard (gt_events_t *self);
+//  Deferred encoding from now on (before any event is made): events are
+//  encoded only to be published or replayed, so gt_events_make's record
+//  has no body and gt_events_lease_bytes finds none.
+void gt_events_defer_encoding (gt_events_t *self);
 //  True in cluster mode.
 bool gt_events_sharded (gt_events_t *self);
 //  Order the next gt_events_make will assign.

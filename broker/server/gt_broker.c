@@ -465,7 +465,9 @@ s_hook_event (void *ctx, gt_event_kind_t kind, const gt_lease_info_t *lease,
     }
     batch->last_seq = record->order;
     batch->dirty = true;
-    gt_store_event (self->store, record->shard, record->seq, kind, at, record->topic, record->body, record->size);
+    if (record->body)               //  (deferred encoding: the store takes no events)
+        gt_store_event (self->store, record->shard, record->seq, kind, at, record->topic, record->body,
+                        record->size);
 }
 
 static void
@@ -1287,6 +1289,8 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     self->events = gt_events_new (config->event_history);
     if (config->cluster)
         gt_events_shard (self->events);     //  numbered per shard (GTLP.md §14.4)
+    if (!(self->store && gt_store_records (self->store)))
+        gt_events_defer_encoding (self->events);    //  nothing stores their bodies
     self->delivery = gt_broker_delivery_new (config);
     if (self->curve)
         gt_broker_delivery_set_secrets (self->delivery, s_callback_secret, self);

@@ -207,6 +207,116 @@ s_test_reclaim_reuses_lease (void)
     gt_events_destroy (&events);
 }
 
+//  Deferred encoding: the same events, made by an instance that encodes at
+//  once and by one that defers, are published and replayed as the same
+//  bytes, whatever optional parts the lease has; the deferred record has
+//  no body, and the byte budget of a REPLAY counts the encoded bodies.
+static void
+s_test_deferred (void)
+{
+    gt_events_t *eager = gt_events_new (100);
+    gt_events_t *deferred = gt_events_new (100);
+    gt_events_defer_encoding (deferred);
+    zsock_t *pubs [2] = { zsock_new_pub ("inproc://gt-events-eager"), zsock_new_pub ("inproc://gt-events-deferred") };
+    zsock_t *subs [2] = { zsock_new_sub (">inproc://gt-events-eager", ""),
+                          zsock_new_sub (">inproc://gt-events-deferred", "") };
+    assert (pubs [0] && pubs [1] && subs [0] && subs [1]);
+
+    gt_lease_info_t plain, rich, other;
+    s_test_lease (&plain, "svc");
+    s_test_lease (&rich, "svc");
+    s_test_lease (&other, "svc-other");
+    rich.object_id = "object-with-everything";
+    rich.object_type = GT_TYPE_CUSTOM;
+    rich.renewals = 7;
+    rich.fence = 1ULL << 40;
+    gt_meta_entry_t meta [] = { { "zone", "eu" }, { "owner", "alice" }, { "empty", "" } };
+    rich.metadata.entries = meta;
+    rich.metadata.count = 3;
+    gt_cleanup_t cleanup = { "http://127.0.0.1:1/cleanup", "{\"k\":1}", true, 4, true, 250 };
+    rich.cleanup = &cleanup;
+    rich.cleanup_status = GT_CLEANUP_DEAD;
+    rich.cleanup_attempts = 3;
+    rich.cleanup_error = "HTTP 500";
+    gt_lease_info_t partial = rich;
+    gt_cleanup_t bare = { "http://127.0.0.1:2/c", NULL, false, 0, false, 0 };
+    partial.cleanup = &bare;
+    partial.cleanup_error = "";         //  present but empty: not sent
+    partial.metadata.count = 0;
+    partial.metadata.entries = NULL;
+
+    struct { gt_event_kind_t kind; const gt_lease_info_t *lease; gt_reason_t reason; } made [] = {
+        { GT_EVENT_LEASE_CREATED, &plain, GT_REASON_NONE },
+        { GT_EVENT_LEASE_CREATED, &rich, GT_REASON_NONE },
+        { GT_EVENT_LEASE_RENEWED, &other, GT_REASON_NONE },
+        { GT_EVENT_LEASE_EXPIRED, &rich, GT_REASON_NONE },
+        { GT_EVENT_OBJECT_RECLAIMED, &rich, GT_REASON_EXPIRED },
+        { GT_EVENT_LEASE_RELEASED, &partial, GT_REASON_NONE },
+        { GT_EVENT_OBJECT_RECLAIMED, &partial, GT_REASON_RELEASED },
+        { GT_EVENT_LEASE_RENEWED, &plain, GT_REASON_NONE },
+    };
+    size_t count = sizeof (made) / sizeof (made [0]);
+    for (size_t i = 0; i < count; i++) {
+        const gt_event_record_t *encoded = gt_events_make (eager, made [i].kind, made [i].lease,
+                                                           made [i].reason, 1000 + i);
+        const gt_event_record_t *snapshot = gt_events_make (deferred, made [i].kind, made [i].lease,
+                                                            made [i].reason, 1000 + i);
+        assert (encoded && encoded->body && encoded->size > 0);
+        assert (snapshot && !snapshot->body && snapshot->size == 0);
+        assert (snapshot->seq == encoded->seq && snapshot->kind == encoded->kind);
+        assert (streq (snapshot->topic, encoded->topic));
+        const void *bytes;
+        size_t size;
+        assert (!gt_events_lease_bytes (deferred, made [i].lease, &bytes, &size));
+    }
+    //  A rolled-back deferred event is gone, and its seq is made again
+    gt_events_rollback (deferred, count);
+    gt_events_make (deferred, made [count - 1].kind, made [count - 1].lease, made [count - 1].reason,
+                    1000 + count - 1);
+    assert (gt_events_publish (eager, pubs [0], UINT64_MAX, NULL) == count);
+    assert (gt_events_publish (deferred, pubs [1], UINT64_MAX, NULL) == count);
+    for (size_t i = 0; i < count; i++) {
+        char *topics [2];
+        zframe_t *bodies [2];
+        for (int side = 0; side < 2; side++)
+            assert (zsock_recv (subs [side], "sf", &topics [side], &bodies [side]) == 0);
+        assert (streq (topics [0], topics [1]));
+        assert (zframe_eq (bodies [0], bodies [1]));
+        for (int side = 0; side < 2; side++) {
+            zstr_free (&topics [side]);
+            zframe_destroy (&bodies [side]);
+        }
+    }
+    //  REPLAY: whole, filtered, and cut by a byte budget, byte for byte
+    struct { uint64_t after; const char *prefix; size_t limit, budget; } pages [] = {
+        { 0, NULL, 100, 1 << 20 }, { 2, "svc\x1f", 100, 1 << 20 }, { 0, NULL, 3, 1 << 20 },
+        { 0, NULL, 100, 300 }, { 1, NULL, 100, 1 }, { 0, "svc-other\x1f", 100, 1 << 20 },
+    };
+    for (size_t i = 0; i < sizeof (pages) / sizeof (pages [0]); i++) {
+        void *data [2];
+        size_t size [2];
+        char err [128];
+        assert (gt_events_replay (eager, 5, pages [i].after, pages [i].prefix, pages [i].limit, pages [i].budget,
+                                  &data [0], &size [0], err, sizeof (err)) == GT_OK);
+        assert (gt_events_replay (deferred, 5, pages [i].after, pages [i].prefix, pages [i].limit,
+                                  pages [i].budget, &data [1], &size [1], err, sizeof (err)) == GT_OK);
+        assert (size [0] == size [1] && memcmp (data [0], data [1], size [0]) == 0);
+        free (data [0]);
+        free (data [1]);
+    }
+    //  The budget cut: 300 bytes hold fewer than all, and one event at least
+    uint64_t seqs [16], last;
+    gt_code_t code;
+    size_t cut = s_replay_seqs (deferred, 0, 100, 300, seqs, &last, &code);
+    assert (code == GT_OK && cut >= 1 && cut < count);
+    for (int side = 0; side < 2; side++) {
+        zsock_destroy (&subs [side]);
+        zsock_destroy (&pubs [side]);
+    }
+    gt_events_destroy (&eager);
+    gt_events_destroy (&deferred);
+}
+
 void
 gt_events_test (bool verbose)
 {
@@ -339,6 +449,7 @@ gt_events_test (bool verbose)
 
     s_test_sharded ();
     s_test_reclaim_reuses_lease ();
+    s_test_deferred ();
     zsock_destroy (&sub);
     zsock_destroy (&pub);
     gt_events_destroy (&events);
