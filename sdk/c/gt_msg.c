@@ -389,11 +389,128 @@ s_pack_cleanup (msgpack_packer *pk, const gt_cleanup_t *cleanup, bool in_lease)
     return 0;
 }
 
-int
-gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk)
+//  ---------------------------------------------------------------------------
+//  The LEASE map, written straight into a msgpack_sbuffer: it is in every
+//  reply to CREATE, RENEW, RELEASE and GET and in every event, and packing
+//  it item by item through msgpack_packer (a callback per key and per
+//  value, some thirty) was most of the cost of a reply.  Its size is
+//  bounded once, the room reserved, then each item is stored in place in
+//  the same shortest forms msgpack-c picks (s_put_uint, s_put_str_header:
+//  the vectors pin them).
+
+//  Room for every item of a LEASE map but its strings' bytes: 20 keys of
+//  at most 16 bytes, 18 string headers and numbers of at most 9 bytes,
+//  3 map headers of at most 5
+static const size_t S_LEASE_FIXED = 20 * 17 + 18 * 9 + 3 * 5;
+
+static int s_sbuffer_append (void *data, const char *bytes, size_t size);
+
+static inline char *
+s_put_uint (char *cursor, uint64_t value)
 {
-    assert (lease);
-    assert (pk);
+    uint8_t *out = (uint8_t *) cursor;
+    if (value < 128) {
+        out [0] = (uint8_t) value;
+        return cursor + 1;
+    }
+    if (value < 256) {
+        out [0] = 0xcc;
+        out [1] = (uint8_t) value;
+        return cursor + 2;
+    }
+    if (value < 65536) {
+        out [0] = 0xcd;
+        out [1] = (uint8_t) (value >> 8);
+        out [2] = (uint8_t) value;
+        return cursor + 3;
+    }
+    if (value <= UINT32_MAX) {
+        out [0] = 0xce;
+        for (int i = 0; i < 4; i++)
+            out [1 + i] = (uint8_t) (value >> (24 - 8 * i));
+        return cursor + 5;
+    }
+    out [0] = 0xcf;
+    for (int i = 0; i < 8; i++)
+        out [1 + i] = (uint8_t) (value >> (56 - 8 * i));
+    return cursor + 9;
+}
+
+static inline char *
+s_put_str (char *cursor, const char *string, size_t len)
+{
+    uint8_t *out = (uint8_t *) cursor;
+    if (len < 32)
+        *out++ = (uint8_t) (0xa0 | len);
+    else
+    if (len < 256) {
+        *out++ = 0xd9;
+        *out++ = (uint8_t) len;
+    }
+    else
+    if (len < 65536) {
+        *out++ = 0xda;
+        *out++ = (uint8_t) (len >> 8);
+        *out++ = (uint8_t) len;
+    }
+    else {
+        *out++ = 0xdb;
+        for (int i = 0; i < 4; i++)
+            *out++ = (uint8_t) (len >> (24 - 8 * i));
+    }
+    memcpy (out, string, len);
+    return (char *) out + len;
+}
+
+//  A map header of count entries (count < 2^32)
+static inline char *
+s_put_map (char *cursor, size_t count)
+{
+    uint8_t *out = (uint8_t *) cursor;
+    if (count < 16) {
+        out [0] = (uint8_t) (0x80 | count);
+        return cursor + 1;
+    }
+    if (count < 65536) {
+        out [0] = 0xde;
+        out [1] = (uint8_t) (count >> 8);
+        out [2] = (uint8_t) count;
+        return cursor + 3;
+    }
+    out [0] = 0xdf;
+    for (int i = 0; i < 4; i++)
+        out [1 + i] = (uint8_t) (count >> (24 - 8 * i));
+    return cursor + 5;
+}
+
+//  A map key (a literal: a fixstr)
+#define S_PUT_KEY(cursor, literal) \
+    ((cursor) [0] = (char) (0xa0 | (sizeof (literal) - 1)), \
+     memcpy ((cursor) + 1, (literal), sizeof (literal) - 1), \
+     (cursor) + sizeof (literal))
+
+//  Pointer to room for bytes more at the end of buf, or NULL if out of memory
+static char *
+s_reserve (msgpack_sbuffer *buf, size_t bytes)
+{
+    if (buf->alloc - buf->size < bytes) {
+        size_t alloc = buf->alloc ? buf->alloc : 512;
+        while (alloc - buf->size < bytes)
+            alloc *= 2;
+        char *data = (char *) realloc (buf->data, alloc);
+        if (!data)
+            return NULL;
+        buf->data = data;
+        buf->alloc = alloc;
+    }
+    return buf->data + buf->size;
+}
+
+//  Append lease's LEASE map to buf; -1 (buf unchanged) if it cannot be
+//  encoded.  The one writer of the LEASE layout (GTLP.md §4.1).
+static int
+s_lease_write (const gt_lease_info_t *lease, msgpack_sbuffer *buf)
+{
     const char *type_name = gt_object_type_name (lease->object_type);
     const char *state_name = gt_state_name (lease->state);
     if (!gt_lease_id_valid (lease->id) || !lease->object_id || !lease->service_id
@@ -404,35 +521,122 @@ gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk)
     && !(status_name = gt_cleanup_status_name (lease->cleanup_status)))
         return -1;
     bool error = status_name && lease->cleanup_error && *lease->cleanup_error;
-
-    msgpack_pack_map (pk, 12 + (lease->cleanup != NULL) + (status_name? 2: 0) + error);
-    S_KEY (pk, "id");
-    s_pack_strn (pk, lease->id, GT_LEASE_ID_LEN);
-    S_KV_STR (pk, "object_id", lease->object_id);
-    S_KV_STR (pk, "object_type", type_name);
-    S_KV_STR (pk, "service_id", lease->service_id);
-    S_KV_STR (pk, "state", state_name);
-    S_KV_UINT (pk, "fence", lease->fence);
-    S_KV_UINT (pk, "ttl_ms", lease->ttl_ms);
-    S_KV_UINT (pk, "created_at", lease->created_at);
-    S_KV_UINT (pk, "renewed_at", lease->renewed_at);
-    S_KV_UINT (pk, "expires_at", lease->expires_at);
-    S_KV_UINT (pk, "renewals", lease->renewals);
-    S_KEY (pk, "metadata");
-    if (s_pack_meta (pk, &lease->metadata))
+    const gt_meta_t *meta = &lease->metadata;
+    if (meta->count > 0 && !meta->entries)
         return -1;
+    const void *stack_order [S_STACK_SORT];
+    bool sorted = false;
+    const void **order = s_sorted_order (meta->entries, meta->count, sizeof (gt_meta_entry_t),
+                                         s_meta_key, s_compare_meta, stack_order, &sorted);
+    if (!order)
+        return -1;
+    int rc = -1;
+    //  The strings' bytes, each with at most 5 of header
+    size_t object_len = strlen (lease->object_id);
+    size_t type_len = strlen (type_name);
+    size_t service_len = strlen (lease->service_id);
+    size_t state_len = strlen (state_name);
+    size_t bound = S_LEASE_FIXED + GT_LEASE_ID_LEN + object_len + type_len + service_len + state_len;
+    size_t url_len = 0, payload_len = 0, status_len = 0, error_len = 0;
+    for (size_t index = 0; index < meta->count; index++) {
+        if (!meta->entries [index].value)
+            goto done;
+        bound += 10 + strlen (meta->entries [index].key) + strlen (meta->entries [index].value);
+    }
     if (lease->cleanup) {
-        S_KEY (pk, "cleanup");
-        if (s_pack_cleanup (pk, lease->cleanup, true))
-            return -1;
+        url_len = strlen (lease->cleanup->url);
+        payload_len = lease->cleanup->payload ? strlen (lease->cleanup->payload) : 0;
+        bound += url_len + payload_len;
     }
     if (status_name) {
-        S_KV_STR (pk, "cleanup_status", status_name);
-        S_KV_UINT (pk, "cleanup_attempts", lease->cleanup_attempts);
-        if (error)
-            S_KV_STR (pk, "cleanup_error", lease->cleanup_error);
+        status_len = strlen (status_name);
+        error_len = error ? strlen (lease->cleanup_error) : 0;
+        bound += status_len + error_len;
     }
-    return 0;
+    char *start = s_reserve (buf, bound);
+    if (!start)
+        goto done;
+    char *cursor = s_put_map (start, 12 + (lease->cleanup != NULL) + (status_name? 2: 0) + error);
+    cursor = S_PUT_KEY (cursor, "id");
+    cursor = s_put_str (cursor, lease->id, GT_LEASE_ID_LEN);
+    cursor = S_PUT_KEY (cursor, "object_id");
+    cursor = s_put_str (cursor, lease->object_id, object_len);
+    cursor = S_PUT_KEY (cursor, "object_type");
+    cursor = s_put_str (cursor, type_name, type_len);
+    cursor = S_PUT_KEY (cursor, "service_id");
+    cursor = s_put_str (cursor, lease->service_id, service_len);
+    cursor = S_PUT_KEY (cursor, "state");
+    cursor = s_put_str (cursor, state_name, state_len);
+    cursor = S_PUT_KEY (cursor, "fence");
+    cursor = s_put_uint (cursor, lease->fence);
+    cursor = S_PUT_KEY (cursor, "ttl_ms");
+    cursor = s_put_uint (cursor, lease->ttl_ms);
+    cursor = S_PUT_KEY (cursor, "created_at");
+    cursor = s_put_uint (cursor, lease->created_at);
+    cursor = S_PUT_KEY (cursor, "renewed_at");
+    cursor = s_put_uint (cursor, lease->renewed_at);
+    cursor = S_PUT_KEY (cursor, "expires_at");
+    cursor = s_put_uint (cursor, lease->expires_at);
+    cursor = S_PUT_KEY (cursor, "renewals");
+    cursor = s_put_uint (cursor, lease->renewals);
+    cursor = S_PUT_KEY (cursor, "metadata");
+    cursor = s_put_map (cursor, meta->count);
+    for (size_t index = 0; index < meta->count; index++) {
+        const gt_meta_entry_t *entry = sorted? &meta->entries [index]
+                                             : (const gt_meta_entry_t *) order [index];
+        cursor = s_put_str (cursor, entry->key, strlen (entry->key));
+        cursor = s_put_str (cursor, entry->value, strlen (entry->value));
+    }
+    if (lease->cleanup) {
+        //  In a LEASE max_retries and retry_delay_ms are always present
+        cursor = S_PUT_KEY (cursor, "cleanup");
+        cursor = s_put_map (cursor, 3 + (lease->cleanup->payload != NULL));
+        cursor = S_PUT_KEY (cursor, "url");
+        cursor = s_put_str (cursor, lease->cleanup->url, url_len);
+        if (lease->cleanup->payload) {
+            cursor = S_PUT_KEY (cursor, "payload");
+            cursor = s_put_str (cursor, lease->cleanup->payload, payload_len);
+        }
+        cursor = S_PUT_KEY (cursor, "max_retries");
+        cursor = s_put_uint (cursor, lease->cleanup->max_retries);
+        cursor = S_PUT_KEY (cursor, "retry_delay_ms");
+        cursor = s_put_uint (cursor, lease->cleanup->retry_delay_ms);
+    }
+    if (status_name) {
+        cursor = S_PUT_KEY (cursor, "cleanup_status");
+        cursor = s_put_str (cursor, status_name, status_len);
+        cursor = S_PUT_KEY (cursor, "cleanup_attempts");
+        cursor = s_put_uint (cursor, lease->cleanup_attempts);
+        if (error) {
+            cursor = S_PUT_KEY (cursor, "cleanup_error");
+            cursor = s_put_str (cursor, lease->cleanup_error, error_len);
+        }
+    }
+    assert ((size_t) (cursor - start) <= bound);
+    buf->size += (size_t) (cursor - start);
+    rc = 0;
+done:
+    if (order != stack_order)
+        free (order);
+    return rc;
+}
+
+int
+gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk)
+{
+    assert (lease);
+    assert (pk);
+    //  Into this file's own buffers directly; into any other sink through
+    //  a buffer of its own, handed over in one call
+    if (pk->callback == s_sbuffer_append)
+        return s_lease_write (lease, (msgpack_sbuffer *) pk->data);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    int rc = s_lease_write (lease, &buf);
+    if (rc == 0)
+        rc = pk->callback (pk->data, buf.data, buf.size);
+    msgpack_sbuffer_destroy (&buf);
+    return rc;
 }
 
 //  lease_bytes: NULL, or the event's LEASE map already encoded (lease_size
