@@ -271,8 +271,9 @@ gt_leases_create (gt_leases_t *self, const gt_lease_spec_t *spec,
         return GT_ERR_QUOTA_EXCEEDED;
     }
 
-    //  Valid: apply
-    service = gt_lease_tables_service_acquire (tables, service_id);
+    //  Valid: apply (a service not known yet gets its slot now)
+    if (!service_known)
+        service = gt_lease_tables_service_acquire (tables, service_id);
     gt_lease_tables_service_hold (tables, service, true);
 
     uint8_t id [16];

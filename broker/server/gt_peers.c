@@ -23,6 +23,9 @@ struct gt_peers_t {
     uint64_t max_pending;           //  GC_CONNECTION_MAX_PENDING
     uint64_t max_queued_bytes;      //  GC_CONNECTION_MAX_QUEUED_BYTES
     uint64_t queued_bytes;          //  sum over the peers
+    uint8_t last_id [S_MAX_ID];     //  the routing id hashed last (a request's admit, then its owe)
+    size_t last_size;               //  its bytes (0: none yet)
+    uint64_t last_hash;             //  its hash
 };
 
 typedef struct {
@@ -85,7 +88,17 @@ s_lookup (gt_peers_t *self, const void *id, size_t size, uint64_t *hash_p)
 {
     if (size > S_MAX_ID)
         size = S_MAX_ID;
-    uint64_t hash = gt_siphash (self->hash_key, id, size);
+    //  The same id is hashed twice per request (admit, then owe): the
+    //  second time is a compare
+    uint64_t hash;
+    if (size > 0 && size == self->last_size && memcmp (id, self->last_id, size) == 0)
+        hash = self->last_hash;
+    else {
+        hash = gt_siphash (self->hash_key, id, size);
+        memcpy (self->last_id, id, size);
+        self->last_size = size;
+        self->last_hash = hash;
+    }
     if (hash_p)
         *hash_p = hash;
     if (gt_table_size (self->table) == 0)
