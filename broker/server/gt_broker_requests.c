@@ -507,13 +507,16 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
             code = GT_ERR_UNSUPPORTED_COMMAND;
             break;
     }
-    //  A change answered with the lease its own event just carried: the
-    //  event's encoded LEASE map goes into the reply as it is
+    //  A reply of one lease (and nothing else) is written straight from
+    //  it; a change answered with the lease its own event just carried
+    //  (an event encoded at once) takes the event's LEASE map as it is
+    bool lease_only = code == GT_OK && reply.lease
+                   && (request->cmd == GT_CMD_CREATE || request->cmd == GT_CMD_RENEW
+                   ||  request->cmd == GT_CMD_RELEASE || request->cmd == GT_CMD_GET
+                   ||  request->cmd == GT_CMD_RETRY);
     const void *lease_bytes = NULL;
     size_t lease_size = 0;
-    bool reuse = code == GT_OK && reply.lease
-              && (request->cmd == GT_CMD_CREATE || request->cmd == GT_CMD_RENEW || request->cmd == GT_CMD_RELEASE)
-              && gt_events_next_order (self->events) > first_event
+    bool reuse = lease_only && gt_events_next_order (self->events) > first_event
               && gt_events_lease_bytes (self->events, reply.lease, &lease_bytes, &lease_size);
     if (reuse) {
         int rc = gt_msg_encode_lease_reply (request->rid, lease_bytes, lease_size, body);
@@ -522,7 +525,9 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
     else
     if (code == GT_OK) {
         reply.code = GT_OK;
-        if (gt_msg_encode (&reply, body) != 0) {
+        int rc = lease_only ? gt_msg_encode_lease_info_reply (request->rid, reply.lease, body)
+                            : gt_msg_encode (&reply, body);
+        if (rc != 0) {
             gt_log_error ("broker", "cannot encode the reply to %s rid=%" PRIu64,
                           gt_cmd_name (request->cmd), request->rid);
             code = GT_ERR_INTERNAL;

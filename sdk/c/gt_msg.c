@@ -369,15 +369,15 @@ s_pack_stats (msgpack_packer *pk, const gt_stat_t *stats, size_t count)
 //  ---------------------------------------------------------------------------
 //  LEASE, CLEANUP, RESULT and EVENT maps
 
-//  In a LEASE, max_retries and retry_delay_ms are always present (GTLP.md
-//  §4.1); in a CREATE request only when set.
+//  A CREATE request's cleanup: max_retries and retry_delay_ms only when set
+//  (in a LEASE they are always present: s_lease_write)
 static int
-s_pack_cleanup (msgpack_packer *pk, const gt_cleanup_t *cleanup, bool in_lease)
+s_pack_cleanup (msgpack_packer *pk, const gt_cleanup_t *cleanup)
 {
     if (!cleanup->url)
         return -1;
-    bool retries = in_lease || cleanup->has_max_retries;
-    bool delay = in_lease || cleanup->has_retry_delay;
+    bool retries = cleanup->has_max_retries;
+    bool delay = cleanup->has_retry_delay;
     msgpack_pack_map (pk, 1 + (cleanup->payload? 1: 0) + retries + delay);
     S_KV_STR (pk, "url", cleanup->url);
     if (cleanup->payload)
@@ -639,41 +639,91 @@ gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk)
     return rc;
 }
 
-//  lease_bytes: NULL, or the event's LEASE map already encoded (lease_size
-//  bytes), copied in place of packing event->lease again
+//  The EVENT map, written in place like the LEASE map (it goes to the
+//  store and to subscribers for every change).  lease_bytes: NULL, or the
+//  event's LEASE map already encoded (lease_size bytes), copied in place of
+//  writing event->lease again.  lease_span: NULL, or where the LEASE map
+//  lies in buf (offset, bytes).  -1 (buf unchanged) if not encodable.
 static int
-s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event, size_t *lease_span,
-              const void *lease_bytes, size_t lease_size)
+s_event_write (msgpack_sbuffer *buf, uint64_t version, const gt_event_t *event, size_t *lease_span,
+               const void *lease_bytes, size_t lease_size)
 {
     const char *kind_name = gt_event_kind_name (event->kind);
     const char *reason_name = gt_reason_name (event->reason);
     if (!kind_name || (event->reason != GT_REASON_NONE && !reason_name)
     ||  (event->has_shard && event->shard >= GT_SHARD_COUNT))
         return -1;
-    msgpack_pack_map (pk, 5 + (reason_name != NULL) + event->has_shard);
-    S_KV_UINT (pk, "v", version);
-    S_KV_UINT (pk, "seq", event->seq);
-    if (event->has_shard)
-        S_KV_UINT (pk, "shard", event->shard);
-    S_KV_STR (pk, "kind", kind_name);
-    S_KV_UINT (pk, "at", event->at);
-    S_KEY (pk, "lease");
-    //  lease_span: where the LEASE map lies in the buffer (pk writes to
-    //  a msgpack_sbuffer: gt_msg_encode_event)
-    if (lease_span)
-        lease_span [0] = ((msgpack_sbuffer *) pk->data)->size;
+    size_t start = buf->size;
+    size_t kind_len = strlen (kind_name);
+    //  Keys v, seq, shard, kind, at, lease of at most 5 bytes, three
+    //  numbers and a shard of at most 9, the kind's header
+    char *cursor = s_reserve (buf, 1 + 6 * 6 + 4 * 9 + 2 + kind_len);
+    if (!cursor)
+        return -1;
+    char *head = cursor;
+    cursor = s_put_map (cursor, 5 + (reason_name != NULL) + event->has_shard);
+    cursor = S_PUT_KEY (cursor, "v");
+    cursor = s_put_uint (cursor, version);
+    cursor = S_PUT_KEY (cursor, "seq");
+    cursor = s_put_uint (cursor, event->seq);
+    if (event->has_shard) {
+        cursor = S_PUT_KEY (cursor, "shard");
+        cursor = s_put_uint (cursor, event->shard);
+    }
+    cursor = S_PUT_KEY (cursor, "kind");
+    cursor = s_put_str (cursor, kind_name, kind_len);
+    cursor = S_PUT_KEY (cursor, "at");
+    cursor = s_put_uint (cursor, event->at);
+    cursor = S_PUT_KEY (cursor, "lease");
+    buf->size += (size_t) (cursor - head);
+    size_t lease_start = buf->size;
     if (lease_bytes) {
-        if (pk->callback (pk->data, (const char *) lease_bytes, lease_size))
+        char *room = s_reserve (buf, lease_size);
+        if (!room) {
+            buf->size = start;
             return -1;
+        }
+        memcpy (room, lease_bytes, lease_size);
+        buf->size += lease_size;
     }
     else
-    if (gt_lease_info_pack (&event->lease, pk))
+    if (s_lease_write (&event->lease, buf)) {
+        buf->size = start;
         return -1;
-    if (lease_span)
-        lease_span [1] = ((msgpack_sbuffer *) pk->data)->size - lease_span [0];
-    if (reason_name)
-        S_KV_STR (pk, "reason", reason_name);
+    }
+    if (lease_span) {
+        lease_span [0] = lease_start;
+        lease_span [1] = buf->size - lease_start;
+    }
+    if (reason_name) {
+        size_t reason_len = strlen (reason_name);
+        cursor = s_reserve (buf, 7 + 5 + reason_len);
+        if (!cursor) {
+            buf->size = start;
+            return -1;
+        }
+        head = cursor;
+        cursor = S_PUT_KEY (cursor, "reason");
+        cursor = s_put_str (cursor, reason_name, reason_len);
+        buf->size += (size_t) (cursor - head);
+    }
     return 0;
+}
+
+//  The EVENT map through a packer (REPLAY replies' events): written in
+//  place when pk writes to this file's buffers, else handed over in one call
+static int
+s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event)
+{
+    if (pk->callback == s_sbuffer_append)
+        return s_event_write ((msgpack_sbuffer *) pk->data, version, event, NULL, NULL, 0);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    int rc = s_event_write (&buf, version, event, NULL, NULL, 0);
+    if (rc == 0)
+        rc = pk->callback (pk->data, buf.data, buf.size);
+    msgpack_sbuffer_destroy (&buf);
+    return rc;
 }
 
 static int
@@ -822,7 +872,7 @@ s_pack_request_field (msgpack_packer *pk, const gt_msg_t *self, gt_req_key_t key
             return s_pack_meta (pk, &self->metadata);
         case GT_REQ_CLEANUP:
             S_KEY (pk, "cleanup");
-            return s_pack_cleanup (pk, self->cleanup, false);
+            return s_pack_cleanup (pk, self->cleanup);
         case GT_REQ_IDEMPOTENCY:
             S_KV_STR (pk, "idempotency_key", self->idempotency_key);
             return 0;
@@ -986,7 +1036,7 @@ s_pack_reply (msgpack_packer *pk, const gt_msg_t *self)
         S_KEY (pk, "events");
         msgpack_pack_array (pk, self->event_count);
         for (size_t index = 0; index < self->event_count; index++)
-            if (s_pack_event (pk, GT_PROTOCOL_VERSION, &self->events [index], NULL, NULL, 0))
+            if (s_pack_event (pk, GT_PROTOCOL_VERSION, &self->events [index]))
                 return -1;
     }
     if (self->has_last_seq)
@@ -1054,13 +1104,13 @@ gt_msg_encode (const gt_msg_t *self, msgpack_sbuffer *buf)
         rc = s_pack_reply (&pk, self);
     else
     if (self->kind == GT_MSG_EVENT)
-        rc = s_pack_event (&pk, self->version, &self->event, NULL, NULL, 0);
+        rc = s_pack_event (&pk, self->version, &self->event);
     if (rc)
         buf->size = start;      //  leave no partial message behind
     return rc;
 }
 
-//  Both event encoders: lease_bytes NULL packs the lease
+//  Both event encoders: lease_bytes NULL writes the lease
 static int
 s_encode_event (const gt_msg_t *self, const void *lease_bytes, size_t lease_bytes_size,
                 msgpack_sbuffer *buf, size_t *lease_offset_p, size_t *lease_size_p)
@@ -1071,13 +1121,9 @@ s_encode_event (const gt_msg_t *self, const void *lease_bytes, size_t lease_byte
     if (self->kind != GT_MSG_EVENT)
         return -1;
     size_t start = buf->size;
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, buf, s_sbuffer_append);
     size_t span [2] = { 0, 0 };
-    if (s_pack_event (&pk, self->version, &self->event, span, lease_bytes, lease_bytes_size)) {
-        buf->size = start;
+    if (s_event_write (buf, self->version, &self->event, span, lease_bytes, lease_bytes_size))
         return -1;
-    }
     *lease_offset_p = span [0] - start;
     *lease_size_p = span [1];
     return 0;
@@ -1098,20 +1144,56 @@ gt_msg_encode_event_with_lease (const gt_msg_t *self, const void *lease, size_t 
     return s_encode_event (self, lease, size, buf, lease_offset_p, &lease_size);
 }
 
+//  The head of an OK reply that carries a lease and nothing else (the
+//  layout of s_pack_reply): v, rid, code, then the key "lease"
+static int
+s_lease_reply_head (uint64_t rid, msgpack_sbuffer *buf)
+{
+    const char *ok = gt_code_name (GT_OK);
+    size_t ok_len = strlen (ok);
+    char *cursor = s_reserve (buf, 1 + 2 + 9 + 4 + 9 + 5 + 5 + ok_len + 6);
+    if (!cursor)
+        return -1;
+    char *head = cursor;
+    cursor = s_put_map (cursor, 4);
+    cursor = S_PUT_KEY (cursor, "v");
+    cursor = s_put_uint (cursor, GT_PROTOCOL_VERSION);
+    cursor = S_PUT_KEY (cursor, "rid");
+    cursor = s_put_uint (cursor, rid);
+    cursor = S_PUT_KEY (cursor, "code");
+    cursor = s_put_str (cursor, ok, ok_len);
+    cursor = S_PUT_KEY (cursor, "lease");
+    buf->size += (size_t) (cursor - head);
+    return 0;
+}
+
 int
 gt_msg_encode_lease_reply (uint64_t rid, const void *lease, size_t size, msgpack_sbuffer *buf)
 {
     assert (lease && size > 0);
     assert (buf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, buf, s_sbuffer_append);
-    //  The layout of s_pack_reply for an OK reply with a lease and nothing else
-    msgpack_pack_map (&pk, 4);
-    S_KV_UINT (&pk, "v", GT_PROTOCOL_VERSION);
-    S_KV_UINT (&pk, "rid", rid);
-    S_KV_STR (&pk, "code", gt_code_name (GT_OK));
-    S_KEY (&pk, "lease");
-    return s_sbuffer_append (buf, (const char *) lease, size);
+    size_t start = buf->size;
+    char *room;
+    if (s_lease_reply_head (rid, buf) || !(room = s_reserve (buf, size))) {
+        buf->size = start;
+        return -1;
+    }
+    memcpy (room, lease, size);
+    buf->size += size;
+    return 0;
+}
+
+int
+gt_msg_encode_lease_info_reply (uint64_t rid, const gt_lease_info_t *lease, msgpack_sbuffer *buf)
+{
+    assert (lease);
+    assert (buf);
+    size_t start = buf->size;
+    if (s_lease_reply_head (rid, buf) || s_lease_write (lease, buf)) {
+        buf->size = start;
+        return -1;
+    }
+    return 0;
 }
 
 int

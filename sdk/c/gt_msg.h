@@ -210,6 +210,11 @@ int gt_msg_encode_event_with_lease (const gt_msg_t *self, const void *lease, siz
 //  map is lease [0 .. size-1] (already encoded, by gt_msg_encode_event):
 //  the same bytes gt_msg_encode writes for that reply.
 int gt_msg_encode_lease_reply (uint64_t rid, const void *lease, size_t size, msgpack_sbuffer *buf);
+//  Append the OK reply to request rid that carries lease and nothing else
+//  (CREATE, RENEW, RELEASE, GET, RETRY): the bytes gt_msg_encode writes for
+//  that reply, without going through a gt_msg_t.  -1 (buf unchanged) if
+//  the lease is not encodable.
+int gt_msg_encode_lease_info_reply (uint64_t rid, const gt_lease_info_t *lease, msgpack_sbuffer *buf);
 
 //  Encode into a new zframe-compatible heap buffer; caller frees *data_p.
 int gt_msg_encode_alloc (const gt_msg_t *self, void **data_p, size_t *size_p);

@@ -670,6 +670,19 @@ s_test_lease_reuse (void)
         msgpack_sbuffer_init (&shortcut);
         assert (gt_msg_encode_lease_reply (77, whole.data + offset, size, &shortcut) == 0);
         assert (shortcut.size == expected.size && memcmp (shortcut.data, expected.data, expected.size) == 0);
+        //  ... and so does the reply written from the lease itself, after
+        //  what the buffer holds
+        msgpack_sbuffer from_info;
+        msgpack_sbuffer_init (&from_info);
+        msgpack_sbuffer_write (&from_info, "q", 1);
+        assert (gt_msg_encode_lease_info_reply (77, &event.event.lease, &from_info) == 0);
+        assert (from_info.size == 1 + expected.size && memcmp (from_info.data + 1, expected.data, expected.size) == 0);
+        //  A lease that cannot be encoded appends nothing
+        gt_lease_info_t broken = event.event.lease;
+        broken.id [0] = 'X';
+        assert (gt_msg_encode_lease_info_reply (77, &broken, &from_info) == -1);
+        assert (from_info.size == 1 + expected.size);
+        msgpack_sbuffer_destroy (&from_info);
 
         //  The next event of the same lease (an expiry's object.reclaimed)
         gt_msg_t next = event;
