@@ -214,16 +214,24 @@ gt_msg_scan (const uint8_t *data, size_t size, gt_msg_scan_t *scan)
         }
         else
             is_rid = key.str_len == 3 && memcmp (key.str, "rid", 3) == 0;
+        //  A value that is no container (most are) is read by its header
+        //  alone; a container is read again by s_skip
         const uint8_t *value_start = reader.pos;
         s_item_t value;
-        if (is_rid && !scan->have_rid && s_read_header (&reader, &value) && value.is_uint) {
+        if (!s_read_header (&reader, &value)) {
+            scan->error = "body: truncated or malformed msgpack";
+            return;
+        }
+        if (is_rid && !scan->have_rid && value.is_uint) {
             scan->have_rid = true;
             scan->rid = value.uint;
         }
-        reader.pos = value_start;
-        if (!s_skip (&reader, 2, &too_deep)) {
-            scan->error = "body: truncated or malformed msgpack";
-            return;
+        if (value.container) {
+            reader.pos = value_start;
+            if (!s_skip (&reader, 2, &too_deep)) {
+                scan->error = "body: truncated or malformed msgpack";
+                return;
+            }
         }
     }
     if (too_deep && !scan->error)
