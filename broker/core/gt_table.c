@@ -212,12 +212,16 @@ gt_table_foreach (gt_table_t *self, void (*fn) (void *entry, void *arg), void *a
         v2 += v1; v1 = S_ROTL (v1, 17); v1 ^= v2; v2 = S_ROTL (v2, 32); \
     } while (0)
 
+//  Eight bytes as a little-endian number: one load (the byte loop it
+//  replaces was not merged by the compiler: a tenth of SipHash's time)
 static inline uint64_t
 s_load64 (const uint8_t *p)
 {
-    uint64_t value = 0;
-    for (int i = 7; i >= 0; i--)
-        value = (value << 8) | p [i];
+    uint64_t value;
+    memcpy (&value, p, sizeof (value));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    value = __builtin_bswap64 (value);
+#endif
     return value;
 }
 

@@ -909,6 +909,16 @@ s_test_id_text (void)
         assert (gt_lease_tables_id_parse (text, back));
         assert (memcmp (id, back, sizeof id) == 0);
     }
+    //  Every byte value, in every position of a word, as printf writes it
+    for (int first = 0; first < 256 + 16; first += 4) {
+        char expected [33];
+        for (int index = 0; index < 16; index++) {
+            id [index] = (uint8_t) (first + index * 13);
+            snprintf (expected + 2 * index, 3, "%02x", id [index]);
+        }
+        gt_lease_tables_id_format (id, text);
+        assert (streq (text, expected));
+    }
     assert (gt_lease_tables_id_parse ("0123456789abcdef0123456789abcdef", back));
     assert (back [0] == 0x01 && back [7] == 0xef && back [8] == 0x01 && back [15] == 0xef);
     assert (!gt_lease_tables_id_parse (NULL, back));
