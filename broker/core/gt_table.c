@@ -219,7 +219,7 @@ s_load64 (const uint8_t *p)
 {
     uint64_t value;
     memcpy (&value, p, sizeof (value));
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#if defined (__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     value = __builtin_bswap64 (value);
 #endif
     return value;

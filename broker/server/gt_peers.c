@@ -95,9 +95,11 @@ s_lookup (gt_peers_t *self, const void *id, size_t size, uint64_t *hash_p)
         hash = self->last_hash;
     else {
         hash = gt_siphash (self->hash_key, id, size);
-        memcpy (self->last_id, id, size);
-        self->last_size = size;
-        self->last_hash = hash;
+        if (size > 0) {
+            memcpy (self->last_id, id, size);
+            self->last_size = size;
+            self->last_hash = hash;
+        }
     }
     if (hash_p)
         *hash_p = hash;

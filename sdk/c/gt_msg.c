@@ -494,6 +494,8 @@ static char *
 s_reserve (msgpack_sbuffer *buf, size_t bytes)
 {
     if (buf->alloc - buf->size < bytes) {
+        if (bytes > SIZE_MAX / 4 - buf->size)
+            return NULL;            //  (no doubling below may wrap)
         size_t alloc = buf->alloc ? buf->alloc : 512;
         while (alloc - buf->size < bytes)
             alloc *= 2;

@@ -269,6 +269,20 @@ s_test_deferred (void)
         size_t size;
         assert (!gt_events_lease_bytes (deferred, made [i].lease, &bytes, &size));
     }
+    //  A lease the codec would refuse is refused when the event is made,
+    //  deferred or not, and takes no seq
+    gt_lease_info_t broken = rich;
+    broken.id [3] = 'X';
+    assert (!gt_events_make (eager, GT_EVENT_LEASE_RENEWED, &broken, GT_REASON_NONE, 1));
+    broken = rich;
+    gt_cleanup_t no_url = cleanup;
+    no_url.url = NULL;
+    broken.cleanup = &no_url;
+    assert (!gt_events_make (deferred, GT_EVENT_LEASE_RENEWED, &broken, GT_REASON_NONE, 1));
+    broken = rich;
+    broken.cleanup_status = (gt_cleanup_status_t) 99;
+    assert (!gt_events_make (deferred, GT_EVENT_LEASE_RENEWED, &broken, GT_REASON_NONE, 1));
+    assert (gt_events_next_order (deferred) == count + 1);
     //  A rolled-back deferred event is gone, and its seq is made again
     gt_events_rollback (deferred, count);
     gt_events_make (deferred, made [count - 1].kind, made [count - 1].lease, made [count - 1].reason,
