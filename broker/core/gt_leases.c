@@ -94,16 +94,6 @@ gt_leases_clock (gt_leases_t *self, uint64_t mono_ms, uint64_t wall_ms)
 //  Outputs
 
 static void
-s_emit (gt_leases_t *self, gt_event_kind_t kind, const gt_lease_t *lease, uint64_t at)
-{
-    if (!self->hooks.event)
-        return;
-    gt_lease_info_t info;
-    gt_lease_tables_info (self->tables, lease, &info);
-    self->hooks.event (self->hooks.ctx, kind, &info, GT_REASON_NONE, at);
-}
-
-static void
 s_put (gt_leases_t *self, const gt_lease_t *lease, bool created)
 {
     if (!self->hooks.lease_put)
@@ -111,6 +101,20 @@ s_put (gt_leases_t *self, const gt_lease_t *lease, bool created)
     gt_lease_info_t info;
     gt_lease_tables_info (self->tables, lease, &info);
     self->hooks.lease_put (self->hooks.ctx, &info, lease->ext ? lease->ext->idempotency_key : NULL, created);
+}
+
+//  A lease changed: its record for the store and its event, both from one
+//  copy of its fields, left in *info for a caller that needs it next (an
+//  end's reclaim)
+static void
+s_changed (gt_leases_t *self, const gt_lease_t *lease, bool created, gt_event_kind_t kind, uint64_t at,
+           gt_lease_info_t *info)
+{
+    gt_lease_tables_info (self->tables, lease, info);
+    if (self->hooks.lease_put)
+        self->hooks.lease_put (self->hooks.ctx, info, lease->ext ? lease->ext->idempotency_key : NULL, created);
+    if (self->hooks.event)
+        self->hooks.event (self->hooks.ctx, kind, info, GT_REASON_NONE, at);
 }
 
 static void
@@ -305,8 +309,8 @@ gt_leases_create (gt_leases_t *self, const gt_lease_spec_t *spec,
 
     if (!was_live)
         s_object_put (self, object);
-    s_put (self, lease, true);
-    s_emit (self, GT_EVENT_LEASE_CREATED, lease, self->wall);
+    gt_lease_info_t info;
+    s_changed (self, lease, true, GT_EVENT_LEASE_CREATED, self->wall, &info);
     *lease_p = lease;
     return GT_OK;
 }
@@ -354,8 +358,8 @@ gt_leases_renew (gt_leases_t *self, const char *lease_id, const char *service_id
     if (lease->renewals < UINT32_MAX)
         lease->renewals++;
     gt_wheel_arm (self->lease_wheel, &lease->timer, self->mono + ttl);
-    s_put (self, lease, false);
-    s_emit (self, GT_EVENT_LEASE_RENEWED, lease, self->wall);
+    gt_lease_info_t info;
+    s_changed (self, lease, false, GT_EVENT_LEASE_RENEWED, self->wall, &info);
     *lease_p = lease;
     return GT_OK;
 }
@@ -459,9 +463,10 @@ s_lease_end (gt_leases_t *self, gt_lease_t *lease, gt_lease_state_t state, bool 
     self->stats.retained_leases++;
     gt_lease_tables_service_end (tables, gt_lease_tables_service_of (lease));
 
-    s_put (self, lease, false);
-    s_emit (self, state == GT_STATE_RELEASED ? GT_EVENT_LEASE_RELEASED : GT_EVENT_LEASE_EXPIRED,
-            lease, ended_at);
+    //  last: the lease as it ended, for its event and for the reclaim below
+    gt_lease_info_t last;
+    s_changed (self, lease, false, state == GT_STATE_RELEASED ? GT_EVENT_LEASE_RELEASED : GT_EVENT_LEASE_EXPIRED,
+               ended_at, &last);
 
     gt_lease_object_t *object = lease->object;
     gt_lease_tables_object_touch (tables, object);
@@ -475,8 +480,6 @@ s_lease_end (gt_leases_t *self, gt_lease_t *lease, gt_lease_state_t state, bool 
         s_object_put (self, object);
         return;
     }
-    gt_lease_info_t last;
-    gt_lease_tables_info (tables, lease, &last);
     gt_reason_t reason = state == GT_STATE_RELEASED ? GT_REASON_RELEASED : GT_REASON_EXPIRED;
     if (self->grace_ms == 0) {
         s_reclaim (self, object, &last, reason, last.expires_at);
