@@ -9,8 +9,11 @@
     for gigabytes).  The scan also picks up the "rid" so that even a broken
     request can be answered with its rid.  Then msgpack_unpack_next builds
     the object tree, and typed getters copy it into a gt_msg_t, naming the
-    offending key in any error ("lease.ttl_ms: expected unsigned integer").  Strings must be valid UTF-8 without NUL bytes (C
-    strings cannot carry them).  */
+    offending key in any error ("lease.ttl_ms: expected unsigned integer").
+    Strings must be valid UTF-8 without NUL bytes (C strings cannot carry
+    them).  A flat request (every value a leaf: nearly all of them) is read
+    in one pass instead, into the same tree (s_take_flat_map), and anything
+    else falls back to the two passes.  */
 #include "gt_msg_private.h"
 #include <assert.h>
 #include <stdarg.h>
@@ -880,12 +883,208 @@ s_decode_event (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 }
 
 //  ---------------------------------------------------------------------------
+//  A flat request in one pass.  Nearly every request is a map whose values
+//  are all leaves (no map, no array): CREATE without metadata or cleanup,
+//  RENEW, RELEASE, GET.  Such a body is read here straight into the object
+//  tree msgpack_unpack would build (the same types: a signed form holding
+//  a value >= 0 is a POSITIVE_INTEGER, a float32 is FLOAT32 with its value
+//  in f64; strings, bins and exts point into the body), and the rid is
+//  picked up as the scan picks it up; the typed getters then run on it as
+//  on any tree.  It needs no first pass: a flat map is never too deep, and
+//  every size is checked against the bytes left before anything is read or
+//  allocated.  Anything else (a container value, a key that is not a
+//  string, bytes the scan would refuse, trailing bytes) returns false and
+//  the body goes through both passes, which give the errors: so a body
+//  gets the same verdict, message and rid either way (fuzz_codec checks
+//  it against gt_msg_decode_two_pass).  The two passes cost 2.5 times this.
+
+typedef struct {
+    const uint8_t *pos;             //  next byte to read
+    const uint8_t *end;             //  one past the last byte
+} s_bytes_t;
+
+//  An unsigned big-endian number of width bytes
+static bool
+s_take_be (s_bytes_t *in, size_t width, uint64_t *value)
+{
+    if ((size_t) (in->end - in->pos) < width)
+        return false;
+    uint64_t result = 0;
+    for (size_t index = 0; index < width; index++)
+        result = (result << 8) | in->pos [index];
+    in->pos += width;
+    *value = result;
+    return true;
+}
+
+//  One object that is no container; false for a container, 0xc1 or a
+//  truncated body
+static bool
+s_take_leaf (s_bytes_t *in, msgpack_object *object)
+{
+    if (in->pos >= in->end)
+        return false;
+    uint8_t byte = *in->pos++;
+    uint64_t length;
+    if (byte <= 0x7f) {
+        object->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+        object->via.u64 = byte;
+        return true;
+    }
+    if (byte >= 0xe0) {
+        object->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
+        object->via.i64 = (int8_t) byte;
+        return true;
+    }
+    if (byte >= 0xa0 && byte <= 0xbf) {
+        object->type = MSGPACK_OBJECT_STR;
+        length = byte & 0x1f;
+    }
+    else
+    switch (byte) {
+        case 0xc0:
+            object->type = MSGPACK_OBJECT_NIL;
+            return true;
+        case 0xc2: case 0xc3:
+            object->type = MSGPACK_OBJECT_BOOLEAN;
+            object->via.boolean = byte == 0xc3;
+            return true;
+        case 0xd9: case 0xda: case 0xdb:
+            object->type = MSGPACK_OBJECT_STR;
+            if (!s_take_be (in, (size_t) 1 << (byte - 0xd9), &length))
+                return false;
+            break;
+        case 0xc4: case 0xc5: case 0xc6:
+            object->type = MSGPACK_OBJECT_BIN;
+            if (!s_take_be (in, (size_t) 1 << (byte - 0xc4), &length))
+                return false;
+            break;
+        case 0xc7: case 0xc8: case 0xc9:
+            object->type = MSGPACK_OBJECT_EXT;
+            if (!s_take_be (in, (size_t) 1 << (byte - 0xc7), &length))
+                return false;
+            length += 1;            //  its type byte
+            break;
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+            object->type = MSGPACK_OBJECT_EXT;
+            length = 1 + ((uint64_t) 1 << (byte - 0xd4));
+            break;
+        case 0xca: case 0xcb: {
+            uint64_t bits;
+            if (!s_take_be (in, byte == 0xca ? 4 : 8, &bits))
+                return false;
+            if (byte == 0xca) {
+                uint32_t narrow = (uint32_t) bits;
+                float value;
+                memcpy (&value, &narrow, sizeof (value));
+                object->type = MSGPACK_OBJECT_FLOAT32;
+                object->via.f64 = value;
+            }
+            else {
+                double value;
+                memcpy (&value, &bits, sizeof (value));
+                object->type = MSGPACK_OBJECT_FLOAT64;
+                object->via.f64 = value;
+            }
+            return true;
+        }
+        case 0xcc: case 0xcd: case 0xce: case 0xcf:
+            object->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+            return s_take_be (in, (size_t) 1 << (byte - 0xcc), &object->via.u64);
+        case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+            size_t width = (size_t) 1 << (byte - 0xd0);
+            uint64_t bits;
+            if (!s_take_be (in, width, &bits))
+                return false;
+            int64_t value = width == 1 ? (int8_t) bits : width == 2 ? (int16_t) bits
+                          : width == 4 ? (int32_t) bits : (int64_t) bits;
+            if (value < 0) {
+                object->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
+                object->via.i64 = value;
+            }
+            else {
+                object->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+                object->via.u64 = (uint64_t) value;
+            }
+            return true;
+        }
+        default:
+            return false;           //  a container, or 0xc1
+    }
+    if (length > (uint64_t) (in->end - in->pos))
+        return false;
+    const char *bytes = (const char *) in->pos;
+    in->pos += length;
+    if (object->type == MSGPACK_OBJECT_STR) {
+        object->via.str.size = (uint32_t) length;
+        object->via.str.ptr = bytes;
+    }
+    else
+    if (object->type == MSGPACK_OBJECT_BIN) {
+        object->via.bin.size = (uint32_t) length;
+        object->via.bin.ptr = bytes;
+    }
+    else {
+        object->via.ext.type = (int8_t) bytes [0];
+        object->via.ext.size = (uint32_t) (length - 1);
+        object->via.ext.ptr = bytes + 1;
+    }
+    return true;
+}
+
+//  The tree of a flat map body in zone, and its rid as the scan finds it;
+//  false (nothing to use) if the body is anything else
+static bool
+s_take_flat_map (const void *data, size_t size, msgpack_zone *zone, msgpack_object *root,
+                 bool *have_rid, uint64_t *rid)
+{
+    *have_rid = false;
+    if (size == 0)
+        return false;
+    s_bytes_t in = { (const uint8_t *) data, (const uint8_t *) data + size };
+    uint8_t byte = *in.pos++;
+    uint64_t count;
+    if (byte >= 0x80 && byte <= 0x8f)
+        count = byte & 0x0f;
+    else
+    if (byte == 0xde || byte == 0xdf) {
+        if (!s_take_be (&in, byte == 0xde ? 2 : 4, &count))
+            return false;
+    }
+    else
+        return false;
+    //  Each key and value takes a byte at least
+    if (count > (uint64_t) (in.end - in.pos) / 2)
+        return false;
+    msgpack_object_kv *entries = (msgpack_object_kv *) msgpack_zone_malloc (zone, (count ? count : 1)
+                                                                                * sizeof (msgpack_object_kv));
+    if (!entries)
+        return false;
+    for (uint64_t pair = 0; pair < count; pair++) {
+        msgpack_object *key = &entries [pair].key, *value = &entries [pair].val;
+        if (!s_take_leaf (&in, key) || key->type != MSGPACK_OBJECT_STR || !s_take_leaf (&in, value))
+            return false;
+        if (!*have_rid && value->type == MSGPACK_OBJECT_POSITIVE_INTEGER
+        &&  key->via.str.size == 3 && memcmp (key->via.str.ptr, "rid", 3) == 0) {
+            *have_rid = true;
+            *rid = value->via.u64;
+        }
+    }
+    if (in.pos != in.end)
+        return false;
+    root->type = MSGPACK_OBJECT_MAP;
+    root->via.map.size = (uint32_t) count;
+    root->via.map.ptr = entries;
+    return true;
+}
+
+//  ---------------------------------------------------------------------------
 
 //  Both passes over one body into msg (zeroed, kind set).  zone holds the
 //  object tree; with arena set the message's parts go there too.
 static gt_code_t
 s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
-               msgpack_zone *zone, bool arena, uint64_t *rid_p, char *err, size_t err_size)
+               msgpack_zone *zone, bool arena, bool two_pass, uint64_t *rid_p, char *err, size_t err_size)
 {
     if (rid_p)
         *rid_p = 0;
@@ -893,6 +1092,17 @@ s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
         err [0] = '\0';
     s_decoder_t decoder = { err, err_size, kind == GT_MSG_REQUEST, arena ? zone : NULL };
 
+    msgpack_object root;
+    bool have_rid = false;
+    uint64_t rid = 0;
+    if (kind == GT_MSG_REQUEST && !two_pass && s_take_flat_map (data, size, zone, &root, &have_rid, &rid)) {
+        if (rid_p && have_rid)
+            *rid_p = rid;
+        gt_code_t code = s_decode_request (&decoder, &root, msg);
+        if (code == GT_OK && rid_p)
+            *rid_p = msg->rid;
+        return code;
+    }
     gt_msg_scan_t scan;
     gt_msg_scan ((const uint8_t *) data, size, &scan);
     if (rid_p && scan.have_rid && kind != GT_MSG_EVENT)
@@ -902,7 +1112,6 @@ s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
             snprintf (err, err_size, "%s", scan.error);
         return GT_ERR_INVALID_ARGUMENT;
     }
-    msgpack_object root;
     size_t offset = 0;
     gt_code_t code = GT_ERR_INVALID_ARGUMENT;
     if (msgpack_unpack ((const char *) data, size, &offset, zone, &root) != MSGPACK_UNPACK_SUCCESS
@@ -926,9 +1135,10 @@ s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
     return code;
 }
 
-gt_code_t
-gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
-               gt_msg_t **msg_p, uint64_t *rid_p, char *err, size_t err_size)
+//  gt_msg_decode, or with two_pass always both passes (no flat request)
+static gt_code_t
+s_decode (const void *data, size_t size, gt_msg_kind_t kind, bool two_pass,
+          gt_msg_t **msg_p, uint64_t *rid_p, char *err, size_t err_size)
 {
     assert (msg_p);
     assert (data || size == 0);
@@ -945,7 +1155,7 @@ gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
         return GT_ERR_INTERNAL;
     }
     gt_msg_t *msg = gt_msg_new (kind);
-    gt_code_t code = s_decode_body (data, size, kind, msg, &zone, false, rid_p, err, err_size);
+    gt_code_t code = s_decode_body (data, size, kind, msg, &zone, false, two_pass, rid_p, err, err_size);
     msgpack_zone_destroy (&zone);
     if (code != GT_OK) {
         gt_msg_destroy (&msg);
@@ -953,6 +1163,20 @@ gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
     }
     *msg_p = msg;
     return GT_OK;
+}
+
+gt_code_t
+gt_msg_decode (const void *data, size_t size, gt_msg_kind_t kind,
+               gt_msg_t **msg_p, uint64_t *rid_p, char *err, size_t err_size)
+{
+    return s_decode (data, size, kind, false, msg_p, rid_p, err, err_size);
+}
+
+gt_code_t
+gt_msg_decode_two_pass (const void *data, size_t size, gt_msg_kind_t kind,
+                        gt_msg_t **msg_p, uint64_t *rid_p, char *err, size_t err_size)
+{
+    return s_decode (data, size, kind, true, msg_p, rid_p, err, err_size);
 }
 
 //  ---------------------------------------------------------------------------
@@ -1002,7 +1226,7 @@ gt_msg_decoder_decode (gt_msg_decoder_t *self, const void *data, size_t size, gt
     memset (&self->msg, 0, sizeof (self->msg));
     self->msg.kind = kind;
     self->msg.version = GT_PROTOCOL_VERSION;
-    gt_code_t code = s_decode_body (data, size, kind, &self->msg, &self->zone, true, rid_p, err, err_size);
+    gt_code_t code = s_decode_body (data, size, kind, &self->msg, &self->zone, true, false, rid_p, err, err_size);
     if (code == GT_OK)
         *msg_p = &self->msg;
     return code;

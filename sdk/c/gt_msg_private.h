@@ -34,4 +34,10 @@ typedef struct {
 
 void gt_msg_scan (const uint8_t *data, size_t size, gt_msg_scan_t *scan);
 
+//  gt_msg_decode without its one-pass reading of flat requests: both passes
+//  for every body, the reference the one-pass reading must agree with
+//  (fuzz_codec, gt_msg_test)
+gt_code_t gt_msg_decode_two_pass (const void *data, size_t size, gt_msg_kind_t kind,
+                                  gt_msg_t **msg_p, uint64_t *rid_p, char *err, size_t err_size);
+
 #endif

@@ -16,12 +16,16 @@
         re-encodes to the same bytes: encode (decode (x)) is a fixed point;
       - a decoded reply or event likewise: whatever the decoder accepts the
         encoder can write, and the canonical bytes round-trip;
-      - the JSON mirror (gt_msg_to_json) of any decoded message exists.
+      - the JSON mirror (gt_msg_to_json) of any decoded message exists;
+      - a request decodes alike through the one-pass reading of flat
+        requests and through both passes (gt_msg_decode_two_pass): the
+        same verdict, error text, rid and message.
 
     Built twice (tests/fuzz/CMakeLists.txt): with clang's libFuzzer
     (GT_FUZZ=ON, tests/run-all), and with fuzz_driver.c as a plain program
     that the ordinary ctest runs over the seeds and the regressions.  */
 #include "gt_msg.h"
+#include "gt_msg_private.h"
 #include "fuzz_check.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -168,6 +172,38 @@ s_round_trip (const uint8_t *data, size_t size, gt_msg_kind_t kind)
     gt_msg_destroy (&decoded);
 }
 
+//  A request body gets the same verdict, error message and rid from
+//  gt_msg_decode (which reads a flat request in one pass) as from both
+//  passes (gt_msg_decode_two_pass), and, accepted, the same message
+static void
+s_one_pass_agrees (const uint8_t *data, size_t size)
+{
+    gt_msg_t *one = NULL, *two = NULL;
+    uint64_t rid_one = 1, rid_two = 2;
+    char err_one [512], err_two [512];
+    gt_code_t code_one = gt_msg_decode (size? data: NULL, size, GT_MSG_REQUEST, &one, &rid_one,
+                                        err_one, sizeof (err_one));
+    gt_code_t code_two = gt_msg_decode_two_pass (size? data: NULL, size, GT_MSG_REQUEST, &two, &rid_two,
+                                                 err_two, sizeof (err_two));
+    FUZZ_CHECK (code_one == code_two, "request: one pass says %d, two passes %d", code_one, code_two);
+    FUZZ_CHECK (rid_one == rid_two, "request: one pass finds rid %llu, two passes %llu",
+                (unsigned long long) rid_one, (unsigned long long) rid_two);
+    FUZZ_CHECK (strcmp (err_one, err_two) == 0, "request: one pass says '%s', two passes '%s'",
+                err_one, err_two);
+    if (code_one == GT_OK) {
+        size_t one_size = 0, two_size = 0;
+        uint8_t *one_bytes = s_encode (one, &one_size);
+        uint8_t *two_bytes = s_encode (two, &two_size);
+        FUZZ_CHECK (one_bytes && two_bytes && one_size == two_size
+                    && memcmp (one_bytes, two_bytes, one_size) == 0,
+                    "request: one pass and two passes decode different messages");
+        free (one_bytes);
+        free (two_bytes);
+    }
+    gt_msg_destroy (&one);
+    gt_msg_destroy (&two);
+}
+
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 int
@@ -175,6 +211,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     //  The broker's inbound path first, then what the SDK reads
     s_round_trip (data, size, GT_MSG_REQUEST);
+    s_one_pass_agrees (data, size);
     s_round_trip (data, size, GT_MSG_REPLY);
     s_round_trip (data, size, GT_MSG_EVENT);
     return 0;

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE                 //  memmem
 #undef NDEBUG                       //  the checks run in release builds too
 #include "gt_msg_test.h"
+#include "gt_msg_private.h"
 #include "gt_sdk_selftest.h"
 #include <assert.h>
 #include <dirent.h>
@@ -923,10 +924,114 @@ s_random (void)
     return s_random_state * 0x2545f4914f6cdd1dULL;
 }
 
+//  A request body gets the same verdict, message, rid and (accepted) the
+//  same message from gt_msg_decode, which reads a flat request in one
+//  pass, as from both passes (gt_msg_decode_two_pass)
+static void
+s_one_pass_agrees (const void *data, size_t size)
+{
+    gt_msg_t *one = NULL, *two = NULL;
+    uint64_t rid_one = 1, rid_two = 2;
+    char err_one [256], err_two [256];
+    gt_code_t code_one = gt_msg_decode (data, size, GT_MSG_REQUEST, &one, &rid_one, err_one, sizeof (err_one));
+    gt_code_t code_two = gt_msg_decode_two_pass (data, size, GT_MSG_REQUEST, &two, &rid_two,
+                                                 err_two, sizeof (err_two));
+    assert (code_one == code_two && rid_one == rid_two && strcmp (err_one, err_two) == 0);
+    if (code_one == GT_OK) {
+        msgpack_sbuffer a = gt_msg_test_encode (one);
+        msgpack_sbuffer b = gt_msg_test_encode (two);
+        assert (a.size == b.size && memcmp (a.data, b.data, a.size) == 0);
+        msgpack_sbuffer_destroy (&a);
+        msgpack_sbuffer_destroy (&b);
+    }
+    gt_msg_destroy (&one);
+    gt_msg_destroy (&two);
+}
+
+//  A key, then a value written by the caller
+static void
+s_key (msgpack_packer *pk, const char *key)
+{
+    msgpack_pack_str (pk, strlen (key));
+    msgpack_pack_str_body (pk, key, strlen (key));
+}
+
+//  Flat requests and near-flat ones, each read both ways: every leaf type
+//  as a value, the rid as the scan finds it (repeated, not unsigned, in a
+//  signed form), a container value, a key that is no string, trailing
+//  bytes, a map16 header, truncation
+static void
+s_test_one_pass (void)
+{
+    for (int variant = 0; variant < 40; variant++) {
+        msgpack_sbuffer buf;
+        msgpack_sbuffer_init (&buf);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+        bool extra = variant >= 4;          //  one key more than RENEW's four
+        if (variant == 30)
+            msgpack_sbuffer_write (&buf, "\xde\x00\x05", 3);         //  map16 header, 5 entries
+        else
+            msgpack_pack_map (&pk, 4 + extra);
+        s_key (&pk, "v");
+        msgpack_pack_uint64 (&pk, 1);
+        s_key (&pk, "rid");
+        if (variant == 1) {
+            const char int8 [] = { (char) 0xd0, 9 };         //  9 as an int8
+            msgpack_sbuffer_write (&buf, int8, 2);
+        }
+        else
+        if (variant == 2)
+            msgpack_pack_int64 (&pk, -3);
+        else
+        if (variant == 3)
+            s_key (&pk, "x");
+        else
+            msgpack_pack_uint64 (&pk, 40 + (uint64_t) variant);
+        s_key (&pk, "cmd");
+        s_key (&pk, variant == 5 ? "CREATE" : "RENEW");
+        s_key (&pk, "lease_id");
+        s_key (&pk, "0123456789abcdef0123456789abcdef");
+        if (extra) {
+            int value = variant % 13;
+            if (variant == 31)
+                msgpack_pack_uint64 (&pk, 7);           //  a key that is no string
+            else
+                s_key (&pk, value % 2 ? "rid" : value % 3 ? "service_id" : "ttl_ms");
+            switch (value) {
+                case 0: msgpack_pack_nil (&pk); break;
+                case 1: msgpack_pack_uint64 (&pk, 77); break;
+                case 2: msgpack_pack_true (&pk); break;
+                case 3: msgpack_pack_double (&pk, 1.5); break;
+                case 4: msgpack_pack_float (&pk, 2.5f); break;
+                case 5: msgpack_pack_int64 (&pk, -70000); break;
+                case 6: msgpack_pack_bin (&pk, 2); msgpack_pack_bin_body (&pk, "ab", 2); break;
+                case 7: msgpack_pack_ext (&pk, 1, 5); msgpack_pack_ext_body (&pk, "e", 1); break;
+                case 8: msgpack_pack_array (&pk, 1); msgpack_pack_uint64 (&pk, 1); break;
+                case 9: msgpack_pack_map (&pk, 0); break;
+                case 10: s_key (&pk, "svc"); break;
+                case 11: msgpack_pack_uint64 (&pk, 1ULL << 40); break;
+                default: msgpack_pack_ext (&pk, 4, -1); msgpack_pack_ext_body (&pk, "abcd", 4); break;
+            }
+        }
+        if (variant == 32)
+            msgpack_sbuffer_write (&buf, "\xc0", 1);                 //  trailing bytes
+        if (variant == 33)
+            msgpack_sbuffer_write (&buf, "\xc1", 1);
+        s_one_pass_agrees (buf.data, buf.size);
+        //  Every prefix (truncations) too
+        for (size_t length = 0; length < buf.size; length += 3)
+            s_one_pass_agrees (length ? buf.data : NULL, length);
+        msgpack_sbuffer_destroy (&buf);
+    }
+}
+
 //  Whatever decodes must encode again and have a JSON mirror
 static void
 s_decode_anything (const void *data, size_t size, gt_msg_kind_t kind)
 {
+    if (kind == GT_MSG_REQUEST)
+        s_one_pass_agrees (data, size);
     gt_msg_t *msg;
     uint64_t rid;
     char err [128];
@@ -995,6 +1100,7 @@ gt_msg_test (bool verbose)
     s_test_lease_reuse ();
     s_test_vectors (verbose);
     gt_msg_test_rejections ();
+    s_test_one_pass ();
     s_test_robustness ();
     if (verbose)
         printf (" * gt_msg: OK\n");
