@@ -169,7 +169,7 @@ s_calloc (s_decoder_t *self, size_t count, size_t size)
         assert (block);
         return block;
     }
-    assert (count <= SIZE_MAX / size);      //  counts were bounded by the scan
+    assert (count <= SIZE_MAX / size);      //  counts were bounded by the scan (a flat tree has no array)
     void *block = msgpack_zone_malloc (self->arena, count * size);
     assert (block);
     memset (block, 0, count * size);
@@ -925,7 +925,7 @@ s_take_leaf (s_bytes_t *in, msgpack_object *object)
     if (in->pos >= in->end)
         return false;
     uint8_t byte = *in->pos++;
-    uint64_t length;
+    uint64_t length = 0;
     if (byte <= 0x7f) {
         object->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
         object->via.u64 = byte;
@@ -961,7 +961,9 @@ s_take_leaf (s_bytes_t *in, msgpack_object *object)
             break;
         case 0xc7: case 0xc8: case 0xc9:
             object->type = MSGPACK_OBJECT_EXT;
-            if (!s_take_be (in, (size_t) 1 << (byte - 0xc7), &length))
+            //  (msgpack-c adds the type byte in 32 bits: an ext32 of
+            //  2^32 - 1 bytes is left to it, and refused there)
+            if (!s_take_be (in, (size_t) 1 << (byte - 0xc7), &length) || length == UINT32_MAX)
                 return false;
             length += 1;            //  its type byte
             break;
@@ -1032,6 +1034,9 @@ s_take_leaf (s_bytes_t *in, msgpack_object *object)
     return true;
 }
 
+//  Entries of a flat map read in one pass at most
+#define S_FLAT_MAX_ENTRIES  32
+
 //  The tree of a flat map body in zone, and its rid as the scan finds it;
 //  false (nothing to use) if the body is anything else
 static bool
@@ -1053,8 +1058,10 @@ s_take_flat_map (const void *data, size_t size, msgpack_zone *zone, msgpack_obje
     }
     else
         return false;
-    //  Each key and value takes a byte at least
-    if (count > (uint64_t) (in.end - in.pos) / 2)
+    //  A request has at most 19 keys it means: a bigger map (unknown keys
+    //  are ignored, so it may be valid) is left to the two passes, and the
+    //  entries allocated here before a byte of them is read stay small
+    if (count > S_FLAT_MAX_ENTRIES || count > (uint64_t) (in.end - in.pos) / 2)
         return false;
     msgpack_object_kv *entries = (msgpack_object_kv *) msgpack_zone_malloc (zone, (count ? count : 1)
                                                                                 * sizeof (msgpack_object_kv));

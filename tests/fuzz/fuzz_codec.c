@@ -190,6 +190,17 @@ s_one_pass_agrees (const uint8_t *data, size_t size)
                 (unsigned long long) rid_one, (unsigned long long) rid_two);
     FUZZ_CHECK (strcmp (err_one, err_two) == 0, "request: one pass says '%s', two passes '%s'",
                 err_one, err_two);
+    //  The reusable decoder (the broker's) gives the same verdict, text and rid
+    gt_msg_decoder_t *decoder = gt_msg_decoder_new ();
+    const gt_msg_t *borrowed = NULL;
+    uint64_t rid_reused = 3;
+    char err_reused [512];
+    gt_code_t code_reused = gt_msg_decoder_decode (decoder, size? data: NULL, size, GT_MSG_REQUEST, &borrowed,
+                                                   &rid_reused, err_reused, sizeof (err_reused));
+    FUZZ_CHECK (code_reused == code_two && rid_reused == rid_two && strcmp (err_reused, err_two) == 0,
+                "request: the reusable decoder says %d '%s' (rid %llu), two passes %d '%s'", code_reused,
+                err_reused, (unsigned long long) rid_reused, code_two, err_two);
+    gt_msg_decoder_destroy (&decoder);
     if (code_one == GT_OK) {
         size_t one_size = 0, two_size = 0;
         uint8_t *one_bytes = s_encode (one, &one_size);
