@@ -898,29 +898,10 @@ s_decode_event (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 //  gets the same verdict, message and rid either way (fuzz_codec checks
 //  it against gt_msg_decode_two_pass).  The two passes cost 2.5 times this.
 
-typedef struct {
-    const uint8_t *pos;             //  next byte to read
-    const uint8_t *end;             //  one past the last byte
-} s_bytes_t;
-
-//  An unsigned big-endian number of width bytes
-static bool
-s_take_be (s_bytes_t *in, size_t width, uint64_t *value)
-{
-    if ((size_t) (in->end - in->pos) < width)
-        return false;
-    uint64_t result = 0;
-    for (size_t index = 0; index < width; index++)
-        result = (result << 8) | in->pos [index];
-    in->pos += width;
-    *value = result;
-    return true;
-}
-
 //  One object that is no container; false for a container, 0xc1 or a
 //  truncated body
 static bool
-s_take_leaf (s_bytes_t *in, msgpack_object *object)
+s_take_leaf (gt_msg_reader_t *in, msgpack_object *object)
 {
     if (in->pos >= in->end)
         return false;
@@ -951,19 +932,19 @@ s_take_leaf (s_bytes_t *in, msgpack_object *object)
             return true;
         case 0xd9: case 0xda: case 0xdb:
             object->type = MSGPACK_OBJECT_STR;
-            if (!s_take_be (in, (size_t) 1 << (byte - 0xd9), &length))
+            if (!gt_msg_reader_be (in, (size_t) 1 << (byte - 0xd9), &length))
                 return false;
             break;
         case 0xc4: case 0xc5: case 0xc6:
             object->type = MSGPACK_OBJECT_BIN;
-            if (!s_take_be (in, (size_t) 1 << (byte - 0xc4), &length))
+            if (!gt_msg_reader_be (in, (size_t) 1 << (byte - 0xc4), &length))
                 return false;
             break;
         case 0xc7: case 0xc8: case 0xc9:
             object->type = MSGPACK_OBJECT_EXT;
             //  (msgpack-c adds the type byte in 32 bits: an ext32 of
             //  2^32 - 1 bytes is left to it, and refused there)
-            if (!s_take_be (in, (size_t) 1 << (byte - 0xc7), &length) || length == UINT32_MAX)
+            if (!gt_msg_reader_be (in, (size_t) 1 << (byte - 0xc7), &length) || length == UINT32_MAX)
                 return false;
             length += 1;            //  its type byte
             break;
@@ -973,7 +954,7 @@ s_take_leaf (s_bytes_t *in, msgpack_object *object)
             break;
         case 0xca: case 0xcb: {
             uint64_t bits;
-            if (!s_take_be (in, byte == 0xca ? 4 : 8, &bits))
+            if (!gt_msg_reader_be (in, byte == 0xca ? 4 : 8, &bits))
                 return false;
             if (byte == 0xca) {
                 uint32_t narrow = (uint32_t) bits;
@@ -992,11 +973,11 @@ s_take_leaf (s_bytes_t *in, msgpack_object *object)
         }
         case 0xcc: case 0xcd: case 0xce: case 0xcf:
             object->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-            return s_take_be (in, (size_t) 1 << (byte - 0xcc), &object->via.u64);
+            return gt_msg_reader_be (in, (size_t) 1 << (byte - 0xcc), &object->via.u64);
         case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
             size_t width = (size_t) 1 << (byte - 0xd0);
             uint64_t bits;
-            if (!s_take_be (in, width, &bits))
+            if (!gt_msg_reader_be (in, width, &bits))
                 return false;
             int64_t value = width == 1 ? (int8_t) bits : width == 2 ? (int16_t) bits
                           : width == 4 ? (int32_t) bits : (int64_t) bits;
@@ -1046,14 +1027,14 @@ s_take_flat_map (const void *data, size_t size, msgpack_zone *zone, msgpack_obje
     *have_rid = false;
     if (size == 0)
         return false;
-    s_bytes_t in = { (const uint8_t *) data, (const uint8_t *) data + size };
+    gt_msg_reader_t in = { (const uint8_t *) data, (const uint8_t *) data + size };
     uint8_t byte = *in.pos++;
     uint64_t count;
     if (byte >= 0x80 && byte <= 0x8f)
         count = byte & 0x0f;
     else
     if (byte == 0xde || byte == 0xdf) {
-        if (!s_take_be (&in, byte == 0xde ? 2 : 4, &count))
+        if (!gt_msg_reader_be (&in, byte == 0xde ? 2 : 4, &count))
             return false;
     }
     else

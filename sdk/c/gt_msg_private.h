@@ -24,6 +24,27 @@ extern const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX];
 //  Bit (1 << key) set for each key a command requires
 extern const unsigned gt_req_required [GT_CMD_COUNT_];
 
+//  A bounded reader of raw msgpack bytes, shared by the scan (gt_msg_scan.c)
+//  and the one-pass reading of flat requests (gt_msg_decode.c)
+typedef struct {
+    const uint8_t *pos;             //  next byte to read
+    const uint8_t *end;             //  one past the last byte
+} gt_msg_reader_t;
+
+//  An unsigned big-endian number of width bytes; false if fewer are left
+static inline bool
+gt_msg_reader_be (gt_msg_reader_t *reader, size_t width, uint64_t *value)
+{
+    if ((size_t) (reader->end - reader->pos) < width)
+        return false;
+    uint64_t result = 0;
+    for (size_t index = 0; index < width; index++)
+        result = (result << 8) | reader->pos [index];
+    reader->pos += width;
+    *value = result;
+    return true;
+}
+
 //  Pass 1 of the decoder (gt_msg_scan.c): a check of the raw bytes without
 //  recursion or allocation; see gt_msg_decode.c.
 typedef struct {

@@ -7,11 +7,6 @@
 #include <string.h>
 
 typedef struct {
-    const uint8_t *pos;             //  next byte to read
-    const uint8_t *end;             //  one past the last byte
-} s_reader_t;
-
-typedef struct {
     bool container;                 //  array or map
     bool is_map;                    //  map (children are key, value, ...)
     bool is_str;                    //  str family
@@ -22,24 +17,11 @@ typedef struct {
     uint64_t uint;                  //  integer value when is_uint
 } s_item_t;
 
-static bool
-s_read_be (s_reader_t *r, size_t width, uint64_t *value)
-{
-    if ((size_t) (r->end - r->pos) < width)
-        return false;
-    uint64_t result = 0;
-    for (size_t index = 0; index < width; index++)
-        result = (result << 8) | r->pos [index];
-    r->pos += width;
-    *value = result;
-    return true;
-}
-
 //  Read one object's header and skip a leaf's payload.  False when the body
 //  is truncated, uses the reserved byte 0xc1, or a container claims more
 //  children than there are bytes left (each child takes at least one byte).
 static bool
-s_read_header (s_reader_t *r, s_item_t *item)
+s_read_header (gt_msg_reader_t *r, s_item_t *item)
 {
     memset (item, 0, sizeof (*item));
     if (r->pos >= r->end)
@@ -68,19 +50,19 @@ s_read_header (s_reader_t *r, s_item_t *item)
         case 0xc0: case 0xc2: case 0xc3:
             return true;            //  nil, false, true
         case 0xc4: case 0xd9:
-            if (!s_read_be (r, 1, &length)) return false;
+            if (!gt_msg_reader_be (r, 1, &length)) return false;
             item->is_str = byte == 0xd9;
             break;
         case 0xc5: case 0xda:
-            if (!s_read_be (r, 2, &length)) return false;
+            if (!gt_msg_reader_be (r, 2, &length)) return false;
             item->is_str = byte == 0xda;
             break;
         case 0xc6: case 0xdb:
-            if (!s_read_be (r, 4, &length)) return false;
+            if (!gt_msg_reader_be (r, 4, &length)) return false;
             item->is_str = byte == 0xdb;
             break;
         case 0xc7: case 0xc8: case 0xc9:        //  ext 8/16/32: length, type, data
-            if (!s_read_be (r, (size_t) 1 << (byte - 0xc7), &length)) return false;
+            if (!gt_msg_reader_be (r, (size_t) 1 << (byte - 0xc7), &length)) return false;
             length += 1;
             break;
         case 0xca: length = 4; break;           //  float32
@@ -89,7 +71,7 @@ s_read_header (s_reader_t *r, s_item_t *item)
         case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
             size_t width = (size_t) 1 << ((byte - 0xcc) & 3);
             uint64_t value;
-            if (!s_read_be (r, width, &value))
+            if (!gt_msg_reader_be (r, width, &value))
                 return false;
             bool is_signed = byte >= 0xd0;
             //  A signed form is fine as long as the value is not negative
@@ -103,11 +85,11 @@ s_read_header (s_reader_t *r, s_item_t *item)
             length = 1 + ((uint64_t) 1 << (byte - 0xd4));
             break;
         case 0xdc: case 0xdd:
-            if (!s_read_be (r, byte == 0xdc? 2: 4, &length)) return false;
+            if (!gt_msg_reader_be (r, byte == 0xdc? 2: 4, &length)) return false;
             item->container = true;
             break;
         case 0xde: case 0xdf:
-            if (!s_read_be (r, byte == 0xde? 2: 4, &length)) return false;
+            if (!gt_msg_reader_be (r, byte == 0xde? 2: 4, &length)) return false;
             item->container = item->is_map = true;
             break;
         default:
@@ -128,7 +110,7 @@ s_read_header (s_reader_t *r, s_item_t *item)
 
 //  Skip one object of any depth: a counter of objects still to read, no stack.
 static bool
-s_skip_flat (s_reader_t *r)
+s_skip_flat (gt_msg_reader_t *r)
 {
     size_t pending = 1;
     while (pending > 0) {
@@ -143,7 +125,7 @@ s_skip_flat (s_reader_t *r)
 //  Skip one object that sits at the given nesting depth; a container deeper
 //  than GT_MAX_DEPTH sets *too_deep and is skipped flat.
 static bool
-s_skip (s_reader_t *r, int depth, bool *too_deep)
+s_skip (gt_msg_reader_t *r, int depth, bool *too_deep)
 {
     size_t remaining [GT_MAX_DEPTH + 1];    //  objects left at each level
     int level = 0;
@@ -183,7 +165,7 @@ gt_msg_scan (const uint8_t *data, size_t size, gt_msg_scan_t *scan)
         scan->error = "body: empty";
         return;
     }
-    s_reader_t reader = { data, data + size };
+    gt_msg_reader_t reader = { data, data + size };
     s_item_t item;
     if (!s_read_header (&reader, &item)) {
         scan->error = "body: truncated or malformed msgpack";
