@@ -220,29 +220,8 @@ s_shard (gt_events_t *self, unsigned shard)
     return self->shards [shard];
 }
 
-//  Deferred: true if the codec will take lease when the event is encoded,
-//  as far as it can be told cheaply, so that an event is refused when it
-//  is made, as an eager one would be.  Not checked here: the id's digits
-//  (the engine formats every id it hands out: gt_lease_tables_info) and
-//  duplicate metadata keys (no request can bring them); the encoder still
-//  checks both, and an event it refuses is neither sent nor replayed.
-static bool
-s_lease_encodable (const gt_lease_info_t *lease)
-{
-    if (lease->id [GT_LEASE_ID_LEN] != '\0' || !lease->object_id || !lease->service_id
-    ||  !gt_object_type_name (lease->object_type) || !gt_state_name (lease->state)
-    ||  (lease->cleanup && !lease->cleanup->url)
-    ||  (lease->cleanup_status != GT_CLEANUP_NONE && !gt_cleanup_status_name (lease->cleanup_status))
-    ||  (lease->metadata.count > 0 && !lease->metadata.entries))
-        return false;
-    for (size_t i = 0; i < lease->metadata.count; i++)
-        if (!lease->metadata.entries [i].key || !lease->metadata.entries [i].value)
-            return false;
-    return true;
-}
-
 //  Deferred: the record of an event with this topic (of topic_len bytes)
-//  and a snapshot of lease (encodable: s_lease_encodable)
+//  and a snapshot of lease (gt_lease_info_encodable)
 static s_record_t *
 s_record_snapshot (gt_events_t *self, const char *topic, size_t topic_len, const gt_lease_info_t *lease,
                    gt_reason_t reason)
@@ -414,7 +393,11 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
     reason = kind == GT_EVENT_OBJECT_RECLAIMED ? reason : GT_REASON_NONE;
     s_record_t *record;
     if (self->deferred) {
-        if (!s_lease_encodable (lease))
+        //  Refused now, as an eager event would be.  Not checked: the id's
+        //  characters (the engine formats every id it hands out) and
+        //  duplicate metadata keys (no request can bring them); the encoder
+        //  checks both, and an event it refuses is neither sent nor replayed
+        if (!gt_lease_info_encodable (lease))
             return NULL;
         record = s_record_snapshot (self, topic, (size_t) topic_len, lease, reason);
         record->view.seq = seq;

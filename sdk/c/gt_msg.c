@@ -510,22 +510,33 @@ s_reserve (msgpack_sbuffer *buf, size_t bytes)
 
 //  Append lease's LEASE map to buf; -1 (buf unchanged) if it cannot be
 //  encoded.  The one writer of the LEASE layout (GTLP.md §4.1).
+bool
+gt_lease_info_encodable (const gt_lease_info_t *lease)
+{
+    assert (lease);
+    if (lease->id [GT_LEASE_ID_LEN] != '\0' || !lease->object_id || !lease->service_id
+    ||  !gt_object_type_name (lease->object_type) || !gt_state_name (lease->state)
+    ||  (lease->cleanup && !lease->cleanup->url)
+    ||  (lease->cleanup_status != GT_CLEANUP_NONE && !gt_cleanup_status_name (lease->cleanup_status))
+    ||  (lease->metadata.count > 0 && !lease->metadata.entries))
+        return false;
+    for (size_t index = 0; index < lease->metadata.count; index++)
+        if (!lease->metadata.entries [index].key || !lease->metadata.entries [index].value)
+            return false;
+    return true;
+}
+
 static int
 s_lease_write (const gt_lease_info_t *lease, msgpack_sbuffer *buf)
 {
+    if (!gt_lease_id_valid (lease->id) || !gt_lease_info_encodable (lease))
+        return -1;
     const char *type_name = gt_object_type_name (lease->object_type);
     const char *state_name = gt_state_name (lease->state);
-    if (!gt_lease_id_valid (lease->id) || !lease->object_id || !lease->service_id
-    ||  !type_name || !state_name || (lease->cleanup && !lease->cleanup->url))
-        return -1;
-    const char *status_name = NULL;
-    if (lease->cleanup_status != GT_CLEANUP_NONE
-    && !(status_name = gt_cleanup_status_name (lease->cleanup_status)))
-        return -1;
+    const char *status_name = lease->cleanup_status != GT_CLEANUP_NONE
+                            ? gt_cleanup_status_name (lease->cleanup_status) : NULL;
     bool error = status_name && lease->cleanup_error && *lease->cleanup_error;
     const gt_meta_t *meta = &lease->metadata;
-    if (meta->count > 0 && !meta->entries)
-        return -1;
     const void *stack_order [S_STACK_SORT];
     bool sorted = false;
     const void **order = s_sorted_order (meta->entries, meta->count, sizeof (gt_meta_entry_t),
@@ -540,11 +551,8 @@ s_lease_write (const gt_lease_info_t *lease, msgpack_sbuffer *buf)
     size_t state_len = strlen (state_name);
     size_t bound = S_LEASE_FIXED + GT_LEASE_ID_LEN + object_len + type_len + service_len + state_len;
     size_t url_len = 0, payload_len = 0, status_len = 0, error_len = 0;
-    for (size_t index = 0; index < meta->count; index++) {
-        if (!meta->entries [index].value)
-            goto done;
+    for (size_t index = 0; index < meta->count; index++)
         bound += 10 + strlen (meta->entries [index].key) + strlen (meta->entries [index].value);
-    }
     if (lease->cleanup) {
         url_len = strlen (lease->cleanup->url);
         payload_len = lease->cleanup->payload ? strlen (lease->cleanup->payload) : 0;
@@ -712,20 +720,13 @@ s_event_write (msgpack_sbuffer *buf, uint64_t version, const gt_event_t *event, 
     return 0;
 }
 
-//  The EVENT map through a packer (REPLAY replies' events): written in
-//  place when pk writes to this file's buffers, else handed over in one call
+//  The EVENT map through one of this file's packers (gt_msg_encode and the
+//  events of a REPLAY reply: both write to a msgpack_sbuffer)
 static int
 s_pack_event (msgpack_packer *pk, uint64_t version, const gt_event_t *event)
 {
-    if (pk->callback == s_sbuffer_append)
-        return s_event_write ((msgpack_sbuffer *) pk->data, version, event, NULL, NULL, 0);
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init (&buf);
-    int rc = s_event_write (&buf, version, event, NULL, NULL, 0);
-    if (rc == 0)
-        rc = pk->callback (pk->data, buf.data, buf.size);
-    msgpack_sbuffer_destroy (&buf);
-    return rc;
+    assert (pk->callback == s_sbuffer_append);
+    return s_event_write ((msgpack_sbuffer *) pk->data, version, event, NULL, NULL, 0);
 }
 
 static int

@@ -245,6 +245,12 @@ gt_code_t gt_msg_decoder_decode (gt_msg_decoder_t *self, const void *data, size_
 
 //  Encode a single LEASE map (used by stores and tools).
 int gt_lease_info_pack (const gt_lease_info_t *lease, msgpack_packer *pk);
+//  True if gt_lease_info_pack would take lease, two checks aside: the
+//  id's characters (gt_lease_id_valid; its length is checked here) and
+//  duplicate metadata keys (found only when the keys are sorted).  For a
+//  caller that keeps a lease to encode later (the broker's events) and
+//  formats its ids itself.
+bool gt_lease_info_encodable (const gt_lease_info_t *lease);
 
 //  JSON mirror of the wire map: same keys, same order, same values.
 json_t *gt_msg_to_json (const gt_msg_t *self);

@@ -682,6 +682,12 @@ s_test_lease_reuse (void)
         gt_lease_info_t broken = event.event.lease;
         broken.id [0] = 'X';
         assert (gt_msg_encode_lease_info_reply (77, &broken, &from_info) == -1);
+        //  gt_lease_info_encodable leaves the id's characters to gt_lease_id_valid
+        assert (gt_lease_info_encodable (&event.event.lease) && gt_lease_info_encodable (&broken));
+        broken = event.event.lease;
+        broken.object_id = NULL;
+        assert (!gt_lease_info_encodable (&broken));
+        assert (gt_msg_encode_lease_info_reply (77, &broken, &from_info) == -1);
         assert (from_info.size == 1 + expected.size);
         msgpack_sbuffer_destroy (&from_info);
 
