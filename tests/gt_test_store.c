@@ -644,7 +644,7 @@ gt_test_store_test (bool verbose)
     //  Recovery hands everything back
     s_recovered_t recovered = { 0 };
     gt_store_loader_t loader = { &recovered, s_count_lease, s_count_object, s_count_event, s_count_counters,
-                                 s_count_callback, NULL, NULL, NULL };
+                                 s_count_callback, NULL, NULL, NULL, NULL };
     assert (gt_store_recover (store, &loader, err, sizeof (err)) == 0);
     assert (recovered.leases == 1 && recovered.objects == 0 && recovered.events == 1);
     assert (recovered.last_seq == 1 && recovered.fence_counter == 3);

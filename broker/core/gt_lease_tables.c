@@ -627,6 +627,15 @@ gt_lease_tables_reserve (gt_lease_tables_t *self, size_t leases)
 }
 
 void
+gt_lease_tables_prefetch (gt_lease_tables_t *self, const uint8_t id [16],
+                          const char *object_id, size_t object_id_len)
+{
+    assert (self);
+    gt_table_prefetch (self->ids, s_id_hash (id));
+    gt_table_prefetch (self->objects, gt_siphash (self->hash_key, object_id, object_id_len));
+}
+
+void
 gt_lease_tables_destroy (gt_lease_tables_t **self_p)
 {
     assert (self_p);

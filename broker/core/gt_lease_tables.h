@@ -112,6 +112,12 @@ struct gt_lease_object_t {
     char id [];                     //  object id, NUL-terminated
 };
 
+//  A bulk restore's hint: the lease with this id, on the object with this
+//  id (object_id_len bytes, no NUL needed), comes soon; starts fetching the
+//  slots of the id and object tables it will read.
+void gt_lease_tables_prefetch (gt_lease_tables_t *self, const uint8_t id [16],
+                               const char *object_id, size_t object_id_len);
+
 //  Create empty tables whose records' timers live on lease_wheel (leases)
 //  and object_wheel (pending reclaims), both borrowed.
 gt_lease_tables_t *gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel);

@@ -898,6 +898,14 @@ gt_leases_restore_expect (gt_leases_t *self, size_t leases)
     gt_lease_tables_reserve (self->tables, leases);
 }
 
+void
+gt_leases_restore_ahead (gt_leases_t *self, const uint8_t id [16],
+                         const char *object_id, size_t object_id_len)
+{
+    assert (self);
+    gt_lease_tables_prefetch (self->tables, id, object_id, object_id_len);
+}
+
 gt_code_t
 gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
                          const char *idempotency_key, char *err, size_t err_size)

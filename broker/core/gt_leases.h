@@ -225,6 +225,12 @@ void gt_leases_restore_end (gt_leases_t *self);
 //  count), so that the tables are sized once instead of growing
 //  step by step; a hint, any number is safe.
 void gt_leases_restore_expect (gt_leases_t *self, size_t leases);
+//  Recovery: a hint that the lease with this id (16 bytes), on the object
+//  with this id (object_id_len bytes), will be restored soon; a store that
+//  reads ahead calls it a few leases early, so that the memory the restore
+//  will touch is fetched meanwhile.  Any id is safe (nothing is checked).
+void gt_leases_restore_ahead (gt_leases_t *self, const uint8_t id [16],
+                              const char *object_id, size_t object_id_len);
 //  Recovery at start (before any request): re-create a lease from its
 //  stored record, keeping its id, state, times, fence and callback state.  Deadlines are
 //  mapped from wall to the monotonic clock; a deadline already past fires

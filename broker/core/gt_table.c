@@ -117,6 +117,14 @@ gt_table_lookup (gt_table_t *self, uint64_t hash, gt_table_match_fn *match, cons
 }
 
 void
+gt_table_prefetch (gt_table_t *self, uint64_t hash)
+{
+    assert (self);
+    if (self->capacity)
+        __builtin_prefetch (&self->slots [s_home (hash, self->capacity)]);
+}
+
+void
 gt_table_reserve (gt_table_t *self, size_t count)
 {
     assert (self);

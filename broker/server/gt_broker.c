@@ -1069,6 +1069,12 @@ s_load_expect (void *ctx, uint64_t leases)
 }
 
 static void
+s_load_lease_ahead (void *ctx, const uint8_t id [16], const char *object_id, size_t object_id_len)
+{
+    gt_leases_restore_ahead (((s_broker_t *) ctx)->leases, id, object_id, object_id_len);
+}
+
+static void
 s_load_object (void *ctx, const gt_store_object_t *object)
 {
     s_broker_t *self = (s_broker_t *) ctx;
@@ -1124,7 +1130,8 @@ static gt_store_loader_t
 s_loader (s_broker_t *self)
 {
     gt_store_loader_t loader = { self, s_load_lease, s_load_object, s_load_event, s_load_counters,
-                                 s_load_callback, s_load_shard_event, s_load_shard_seq, s_load_expect };
+                                 s_load_callback, s_load_shard_event, s_load_shard_seq, s_load_expect,
+                                 s_load_lease_ahead };
     return loader;
 }
 

@@ -122,6 +122,10 @@ typedef struct {
     //  Before the leases: how many will come (a hint, to size the tables
     //  once); may be NULL, and a store may not call it
     void (*expect) (void *ctx, uint64_t leases);
+    //  A hint, a few leases before lease () gets it: the lease with this
+    //  id (16 bytes), on the object with this id (object_id_len bytes, not
+    //  NUL-terminated), comes soon; may be NULL, and a store may not call it
+    void (*lease_ahead) (void *ctx, const uint8_t id [16], const char *object_id, size_t object_id_len);
 } gt_store_loader_t;
 
 //  An implementation.  Any recording op may be NULL when the store keeps

@@ -71,7 +71,7 @@ gt_store_test (bool verbose)
     uint64_t batch = 0;
     bool durable = false;
     assert (gt_store_completion (store, &batch, &durable) == -1);
-    gt_store_loader_t nothing = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+    gt_store_loader_t nothing = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
     assert (gt_store_recover (store, &nothing, err, sizeof (err)) == 0);
     gt_store_figures_t figures;
     gt_store_figures (store, &figures);

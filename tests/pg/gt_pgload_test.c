@@ -20,7 +20,30 @@ typedef struct {
     uint64_t last_job;              //  job id of the last one
     size_t stop_after;              //  stop the load after this many leases (0: never)
     uint64_t counted;               //  what on_lease_count said (UINT64_MAX: not called)
+    uint8_t hinted [S_TEST_LEASES]; //  times each test lease was announced (on_lease_ahead)
+    size_t hints;                   //  announcements
 } s_test_sink_t;
+
+//  Each lease is announced before it comes, at most GT_PGLOAD_AHEAD rows
+//  early, with the object id it is stored with
+static void
+s_test_on_lease_ahead (void *arg, const uint8_t id [16], const char *object_id, size_t object_id_len)
+{
+    s_test_sink_t *sink = (s_test_sink_t *) arg;
+    char hex [33];
+    for (int index = 0; index < 16; index++)
+        snprintf (hex + 2 * index, 3, "%02x", id [index]);
+    uint32_t index = gt_pgtestdb_lease_index (hex);
+    assert (index < S_TEST_LEASES);
+    gt_lease_info_t expected;
+    gt_pgtestdb_lease_t storage;
+    gt_pgtestdb_lease (&expected, &storage, index, 0);
+    assert (strlen (expected.object_id) == object_id_len);
+    assert (memcmp (expected.object_id, object_id, object_id_len) == 0);
+    sink->hinted [index]++;
+    sink->hints++;
+    assert (sink->hints - sink->leases <= GT_PGLOAD_AHEAD);
+}
 
 static int
 s_test_on_lease_count (void *arg, uint64_t leases)
@@ -44,6 +67,10 @@ s_test_on_lease (void *arg, const gt_lease_info_t *lease, const char *idempotenc
     assert ((key == NULL && idempotency_key == NULL)
          || (key && idempotency_key && streq (key, idempotency_key)));
     //  (in any order: the broker sorts them, gt_lease_tables_order_settle)
+    if (sink->hints) {
+        assert (sink->hinted [index] == sink->seen [index] + 1);
+        assert (sink->hints > sink->leases);
+    }
     sink->seen [index]++;
     sink->leases++;
     return sink->stop_after && sink->leases == sink->stop_after? -1: 0;
@@ -224,15 +251,17 @@ gt_pgload_test (bool verbose)
     for (uint32_t index = 0; index < S_TEST_LEASES; index++)
         assert (sink->seen [index] == (index % 10 == 9? 0: 1));
 
-    //  Ended leases too; no events
+    //  Ended leases too; no events; each lease announced ahead
     memset (sink, 0, sizeof *sink);
     options.ended_leases = true;
     options.event_history = 0;
+    options.on_lease_ahead = s_test_on_lease_ahead;
     assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
     assert (result.leases == S_TEST_LEASES && result.events == 0);
     assert (sink->counted == S_TEST_LEASES);
+    assert (sink->hints == S_TEST_LEASES);
     for (uint32_t index = 0; index < S_TEST_LEASES; index++)
-        assert (sink->seen [index] == 1);
+        assert (sink->seen [index] == 1 && sink->hinted [index] == 1);
 
     //  A callback stops the load; the connection stays usable
     memset (sink, 0, sizeof *sink);
@@ -240,6 +269,7 @@ gt_pgload_test (bool verbose)
     assert (gt_pgload (conn, &options, &result, err, sizeof err) == -1);
     assert (strstr (err, "stopped"));
     assert (sink->leases == 5);
+    assert (sink->hints == 5 + GT_PGLOAD_AHEAD - 1);    //  the rows read ahead of the fifth: dropped
     assert (PQtransactionStatus (conn) == PQTRANS_IDLE);
 
     //  A row that is not a lease: named in the error

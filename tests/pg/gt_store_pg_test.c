@@ -20,6 +20,7 @@ typedef struct {
     bool callback_ok;               //  the outbox row came back
     bool counters_last;             //  counters came after everything else
     uint64_t expected;              //  leases announced (expect), before the first lease
+    uint64_t hints;                 //  leases announced one by one (lease_ahead)
     bool expected_first;            //  the announcement came before any lease
 } s_test_recovered_t;
 
@@ -33,6 +34,19 @@ s_test_on_lease (void *ctx, const gt_lease_info_t *lease, const char *key)
     recovered->lease_ok = streq (lease->id, s_test_lease_id) && streq (lease->object_id, "object-1")
                        && lease->fence == 41 && lease->expires_at == 1700000030000
                        && lease->cleanup_status == GT_CLEANUP_PENDING && key && streq (key, "key-1");
+}
+
+//  The store announces each lease before handing it over
+static void
+s_test_on_lease_ahead (void *ctx, const uint8_t id [16], const char *object_id, size_t object_id_len)
+{
+    s_test_recovered_t *recovered = (s_test_recovered_t *) ctx;
+    assert (recovered->hints == recovered->leases);
+    const uint8_t expected [16] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+                                    0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+    assert (memcmp (id, expected, 16) == 0);
+    assert (object_id_len == 8 && memcmp (object_id, "object-1", 8) == 0);
+    recovered->hints++;
 }
 
 static void
@@ -168,7 +182,8 @@ gt_store_pg_test (bool verbose)
     s_test_recovered_t recovered;
     memset (&recovered, 0, sizeof (recovered));
     gt_store_loader_t loader = { &recovered, s_test_on_lease, s_test_on_object, s_test_on_event,
-                                 s_test_on_counters, s_test_on_callback, NULL, NULL, s_test_on_expect };
+                                 s_test_on_counters, s_test_on_callback, NULL, NULL, s_test_on_expect,
+                                 s_test_on_lease_ahead };
     assert (gt_store_recover (store, &loader, err, sizeof (err)) == 0);
     assert (recovered.leases == 0 && recovered.last_seq == 0);
     assert (gt_store_healthy (store));
@@ -232,6 +247,7 @@ gt_store_pg_test (bool verbose)
     memset (&recovered, 0, sizeof (recovered));
     assert (gt_store_recover (store, &loader, err, sizeof (err)) == 0);
     assert (recovered.leases == 1 && recovered.lease_ok);
+    assert (recovered.hints == 1);
     assert (recovered.expected == 1 && recovered.expected_first);
     assert (recovered.objects == 1 && recovered.object_ok);
     assert (recovered.events == 3);                         //  GC_EVENT_HISTORY 3

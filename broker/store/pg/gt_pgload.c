@@ -199,9 +199,44 @@ s_fail (s_loader_t *self, const char *format, const char *detail)
     return -1;
 }
 
-//  Run one COPY ... TO STDOUT (FORMAT binary) and feed its rows to fn.
+//  A row parsed, waiting to be handed over: its fields point into the
+//  CopyData message it came in, kept until its last row is handed over.
+typedef struct {
+    const char *values [S_MAX_COLUMNS];     //  each field's bytes
+    int32_t lengths [S_MAX_COLUMNS];        //  each field's length (-1: NULL)
+    char *message;                  //  freed after this row (its message's last), or NULL
+} s_row_t;
+
+//  Rows read ahead, oldest first: a copy hands each row over only once
+//  GT_PGLOAD_AHEAD later ones are parsed, so a hint about a row (s_ahead_fn)
+//  comes that many rows before the row itself.
+typedef struct {
+    s_row_t rows [GT_PGLOAD_AHEAD]; //  the ring
+    size_t head;                    //  index of the oldest
+    size_t count;                   //  rows held
+} s_ahead_t;
+
+typedef void (s_ahead_fn) (s_loader_t *self, const char **values, const int32_t *lengths);
+
+//  Hand the oldest row over to fn (unless an error stopped the copy) and
+//  free its message if it was that message's last row.
 static int
-s_copy (s_loader_t *self, PGconn *conn, const char *sql, int columns, s_row_fn *fn)
+s_ahead_pop (s_loader_t *self, s_ahead_t *ahead, s_row_fn *fn, int rc)
+{
+    s_row_t *row = &ahead->rows [ahead->head];
+    if (rc == 0)
+        rc = fn (self, row->values, row->lengths);
+    if (row->message)
+        PQfreemem (row->message);
+    ahead->head = (ahead->head + 1) % GT_PGLOAD_AHEAD;
+    ahead->count--;
+    return rc;
+}
+
+//  Run one COPY ... TO STDOUT (FORMAT binary) and feed its rows to fn;
+//  hint (may be NULL) sees each row GT_PGLOAD_AHEAD rows before fn does.
+static int
+s_copy (s_loader_t *self, PGconn *conn, const char *sql, int columns, s_row_fn *fn, s_ahead_fn *hint)
 {
     PGresult *result = PQexec (conn, sql);
     if (PQresultStatus (result) != PGRES_COPY_OUT) {
@@ -209,6 +244,8 @@ s_copy (s_loader_t *self, PGconn *conn, const char *sql, int columns, s_row_fn *
         return s_fail (self, "cannot read the store: %s", PQerrorMessage (conn));
     }
     PQclear (result);
+    s_ahead_t *ahead = (s_ahead_t *) zmalloc (sizeof (s_ahead_t));
+    assert (ahead);
     bool header = false;            //  header seen
     bool trailer = false;           //  end marker seen
     int rc = 0;
@@ -226,6 +263,7 @@ s_copy (s_loader_t *self, PGconn *conn, const char *sql, int columns, s_row_fn *
                 header = true;
             }
         }
+        s_row_t *last = NULL;       //  this message's last row, while held
         while (rc == 0 && !trailer && at + 2 <= end) {
             int16_t fields = (int16_t) ((unsigned char) at [0] << 8 | (unsigned char) at [1]);
             at += 2;
@@ -237,25 +275,45 @@ s_copy (s_loader_t *self, PGconn *conn, const char *sql, int columns, s_row_fn *
                 rc = s_fail (self, "cannot read the store: %s", "unexpected column count");
                 break;
             }
-            const char *values [S_MAX_COLUMNS];
-            int32_t lengths [S_MAX_COLUMNS];
+            if (ahead->count == GT_PGLOAD_AHEAD) {
+                //  last is never the oldest here: the ring holds more than it
+                rc = s_ahead_pop (self, ahead, fn, rc);
+                if (rc)
+                    break;
+            }
+            s_row_t *row = &ahead->rows [(ahead->head + ahead->count) % GT_PGLOAD_AHEAD];
+            row->message = NULL;
             for (int column = 0; column < columns && rc == 0; column++) {
                 if (at + 4 > end)
                     rc = s_fail (self, "cannot read the store: %s", "row cut short");
                 else {
-                    lengths [column] = s_be32 (at);
-                    values [column] = at + 4;
-                    at += 4 + (lengths [column] > 0? lengths [column]: 0);
+                    row->lengths [column] = s_be32 (at);
+                    row->values [column] = at + 4;
+                    at += 4 + (row->lengths [column] > 0? row->lengths [column]: 0);
                     if (at > end)
                         rc = s_fail (self, "cannot read the store: %s", "row cut short");
                 }
             }
-            if (rc == 0)
-                rc = fn (self, values, lengths);
+            if (rc == 0) {
+                ahead->count++;
+                last = row;
+                if (hint)
+                    hint (self, row->values, row->lengths);
+            }
         }
-        PQfreemem (message);
+        if (last && rc == 0)
+            last->message = message;        //  freed once its last row is handed over
+        else
+            PQfreemem (message);
         //  After an error keep reading: the COPY must run to its end
+        if (rc) {
+            while (ahead->count)            //  drop what is held (messages included)
+                s_ahead_pop (self, ahead, fn, rc);
+        }
     }
+    while (ahead->count)
+        rc = s_ahead_pop (self, ahead, fn, rc);
+    free (ahead);
     result = PQgetResult (conn);
     if (PQresultStatus (result) != PGRES_COMMAND_OK && rc == 0)
         rc = s_fail (self, "cannot read the store: %s", PQerrorMessage (conn));
@@ -368,6 +426,16 @@ s_cleanup (const char *value, int32_t length, gt_cleanup_t *cleanup, json_t **js
     cleanup->has_retry_delay = delay != NULL;
     cleanup->retry_delay_ms = delay? (uint64_t) json_integer_value (delay): 0;
     return true;
+}
+
+//  A lease row read ahead: its id and object id to the caller's hint
+//  (unchecked beyond their lengths; s_lease_row checks the row)
+static void
+s_lease_ahead (s_loader_t *self, const char **values, const int32_t *lengths)
+{
+    if (lengths [0] == 16 && lengths [1] >= 0)
+        self->options->on_lease_ahead (self->options->arg, (const uint8_t *) values [0],
+                                       values [1], (size_t) lengths [1]);
 }
 
 //  Columns: id, object_id, object_type, service_id, state, fence, ttl_ms,
@@ -664,11 +732,11 @@ s_load (s_loader_t *self, PGconn *conn)
         " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
         " cleanup_status, cleanup_attempts, cleanup_error"
         " FROM %s) TO STDOUT (FORMAT binary)", leases);
-    if (s_copy (self, conn, sql, 17, s_lease_row))
+    if (s_copy (self, conn, sql, 17, s_lease_row, options->on_lease_ahead? s_lease_ahead: NULL))
         return -1;
     snprintf (sql, sizeof sql, "COPY (SELECT object_id, fence, live, pending_at, reason, last_lease_id"
                                " FROM gt_objects%s%s) TO STDOUT (FORMAT binary)", *where? " WHERE ": "", where);
-    if (s_copy (self, conn, sql, 6, s_object_row))
+    if (s_copy (self, conn, sql, 6, s_object_row, NULL))
         return -1;
     if (options->event_history && options->shards) {
         uint64_t keep = options->event_history / GT_SHARD_COUNT;
@@ -679,7 +747,7 @@ s_load (s_loader_t *self, PGconn *conn)
             " JOIN gt_shard_counters c ON c.shard = e.shard"
             " WHERE e.%s AND e.seq > c.last_seq - %" PRIu64 " ORDER BY e.shard, e.seq) TO STDOUT (FORMAT binary)",
             where, keep);
-        if (s_copy (self, conn, sql, 6, s_event_row))
+        if (s_copy (self, conn, sql, 6, s_event_row, NULL))
             return -1;
     }
     else
@@ -689,14 +757,14 @@ s_load (s_loader_t *self, PGconn *conn)
         snprintf (sql, sizeof sql,
             "COPY (SELECT seq, kind, at, topic, body FROM gt_events WHERE seq > %" PRIu64
             " ORDER BY seq) TO STDOUT (FORMAT binary)", after);
-        if (s_copy (self, conn, sql, 5, s_event_row))
+        if (s_copy (self, conn, sql, 5, s_event_row, NULL))
             return -1;
     }
     snprintf (sql, sizeof sql, "COPY (SELECT job_id, lease_id, url, body, max_retries, retry_delay_ms,"
                                " attempts, status, next_at, last_error, coalesce (shard, 0::smallint)"
                                " FROM gt_callbacks%s%s ORDER BY job_id) TO STDOUT (FORMAT binary)",
                                *where? " WHERE ": "", where);
-    if (options->on_callback && s_copy (self, conn, sql, 11, s_callback_row))
+    if (options->on_callback && s_copy (self, conn, sql, 11, s_callback_row, NULL))
         return -1;
     return 0;
 }

@@ -585,6 +585,13 @@ s_on_lease_count (void *arg, uint64_t leases)
     return 0;
 }
 
+static void
+s_on_lease_ahead (void *arg, const uint8_t id [16], const char *object_id, size_t object_id_len)
+{
+    s_load_t *load = (s_load_t *) arg;
+    load->loader->lease_ahead (load->loader->ctx, id, object_id, object_id_len);
+}
+
 static int
 s_on_object (void *arg, const gt_pgobject_t *object)
 {
@@ -689,6 +696,7 @@ s_load (s_pg_t *self, PGconn *conn, const gt_store_loader_t *loader, const uint8
         .event_history = self->event_history,
         .on_lease = s_on_lease,
         .on_lease_count = loader->expect ? s_on_lease_count : NULL,
+        .on_lease_ahead = loader->lease_ahead ? s_on_lease_ahead : NULL,
         .on_object = s_on_object,
         .on_event = s_on_event,
         .arg = &load,
