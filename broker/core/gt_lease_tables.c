@@ -23,6 +23,7 @@
 #include <sys/random.h>
 #include "gt_table.h"
 #include "gt_journal.h"
+#include "gt_slabs.h"
 #include "gt_lease_tables.h"
 
 _Static_assert (sizeof (struct gt_lease_t) == 104, "a lease must stay 104 bytes (1M leases in 200 MB)");
@@ -117,6 +118,7 @@ struct gt_lease_tables_t {
     uint8_t random [4096];          //  CSPRNG bytes not yet used
     size_t random_used;             //  bytes used from random
     s_slab_t *slabs;                //  lease slabs (not under ASan)
+    gt_slabs_t *object_slabs;       //  where object records live (no malloc header each)
     gt_lease_t *free_leases;        //  free list through the slabs
     gt_journal_t *journal;          //  undo entries (s_entry_t)
     bool journaling;                //  record before-images, defer frees
@@ -309,15 +311,22 @@ s_lease_free (gt_lease_tables_t *self, gt_lease_t *lease)
 #endif
 }
 
+//  An object record's bytes: its header and its id
+static size_t
+s_object_size (size_t id_length)
+{
+    return sizeof (gt_lease_object_t) + id_length + 1;
+}
+
 static void
-s_object_free (gt_lease_object_t *object)
+s_object_free (gt_lease_tables_t *self, gt_lease_object_t *object)
 {
     if (object->ext) {
         assert (object->ext->cleanups == NULL);
         assert (object->ext->pending == NULL);
         free (object->ext);
     }
-    free (object);
+    gt_slabs_free (self->object_slabs, object, s_object_size (strlen (object->id)));
 }
 
 static void
@@ -599,13 +608,14 @@ gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel)
     self->next_serial = 1;
     self->fence_floor = 1;
     self->journal = gt_journal_new (sizeof (s_entry_t));
+    self->object_slabs = gt_slabs_new ();
     return self;
 }
 
 static void
 s_free_object_entry (void *entry, void *arg)
 {
-    (void) arg;
+    gt_lease_tables_t *self = (gt_lease_tables_t *) arg;
     gt_lease_object_t *object = (gt_lease_object_t *) entry;
     if (object->ext) {
         s_cleanup_list_free (object->ext->cleanups);
@@ -615,7 +625,7 @@ s_free_object_entry (void *entry, void *arg)
             object->ext->pending = NULL;
         }
     }
-    s_object_free (object);
+    s_object_free (self, object);
 }
 
 void
@@ -652,8 +662,9 @@ gt_lease_tables_destroy (gt_lease_tables_t **self_p)
         self->slabs = slab->next;
         free (slab);
     }
-    gt_table_foreach (self->objects, s_free_object_entry, NULL);
+    gt_table_foreach (self->objects, s_free_object_entry, self);
     gt_table_destroy (&self->objects);
+    gt_slabs_destroy (&self->object_slabs);
     gt_table_destroy (&self->ids);
     gt_table_destroy (&self->keys);
     gt_table_destroy (&self->service_index);
@@ -738,7 +749,7 @@ s_commit_entry (gt_lease_tables_t *self, s_entry_t *entry)
             s_lease_free (self, (gt_lease_t *) entry->ptr);
             break;
         case J_OBJECT_GONE:
-            s_object_free ((gt_lease_object_t *) entry->ptr);
+            s_object_free (self, (gt_lease_object_t *) entry->ptr);
             break;
         case J_SERVICE_GONE:
             s_service_free_slot (self, entry->u.service.index);
@@ -785,7 +796,7 @@ s_undo_entry (gt_lease_tables_t *self, s_entry_t *entry)
         case J_OBJECT_NEW: {
             gt_lease_object_t *object = (gt_lease_object_t *) entry->ptr;
             gt_table_remove (self->objects, s_string_hash (self, object->id), object);
-            s_object_free (object);
+            s_object_free (self, object);
             break;
         }
         case J_OBJECT_OLD: {
@@ -1181,7 +1192,7 @@ gt_lease_tables_object_acquire (gt_lease_tables_t *self, const char *object_id)
     if (object)
         return object;
     size_t size = strlen (object_id);
-    object = (gt_lease_object_t *) malloc (sizeof (gt_lease_object_t) + size + 1);
+    object = (gt_lease_object_t *) gt_slabs_alloc (self->object_slabs, s_object_size (size));
     assert (object);
     object->refs = 0;
     object->active = 0;
@@ -1237,7 +1248,7 @@ gt_lease_tables_object_forget (gt_lease_tables_t *self, gt_lease_object_t *objec
     if (self->journaling)
         s_push (self, J_OBJECT_GONE, object);
     else
-        s_object_free (object);
+        s_object_free (self, object);
 }
 
 void
@@ -1496,7 +1507,7 @@ gt_lease_tables_forget_shards (gt_lease_tables_t *self, const uint8_t shards [GT
         //  Its fences are never handed out again here
         if (object->fence >= self->fence_floor)
             self->fence_floor = object->fence + 1;
-        s_object_free (object);
+        s_object_free (self, object);
     }
     free (walk.objects);
 }

@@ -21,6 +21,8 @@ extern "C" {
 void gt_wheel_test (bool verbose);
 //  core: the hash table and SipHash
 void gt_table_test (bool verbose);
+//  core: small records without an allocator header each
+void gt_slabs_test (bool verbose);
 //  core: settings from defaults, environment and flags; the effective
 //  configuration with secrets hidden
 void gt_config_test (bool verbose);

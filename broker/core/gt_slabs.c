@@ -1,0 +1,109 @@
+/*  gt_slabs.c — small records without an allocator header; the contract
+    is in gt_slabs.h.  */
+#include <czmq.h>
+#include "gt_slabs.h"
+
+#define S_GRAIN     8                               //  sizes round up to this
+#define S_CLASSES   (GT_SLABS_MAX / S_GRAIN)        //  class c holds records of (c + 1) * S_GRAIN bytes
+
+#if defined (__SANITIZE_ADDRESS__)
+#   define S_SLABS  0                               //  every record its own malloc
+#else
+#   define S_SLABS  1
+#endif
+
+//  A chunk: a link to the next, then records
+typedef struct s_chunk_t s_chunk_t;
+struct s_chunk_t {
+    s_chunk_t *next;                //  next chunk of any class
+};
+
+typedef struct {
+    void *free;                     //  freed records, linked through their first 8 bytes
+    char *fresh;                    //  next never-used record in the newest chunk
+    char *fresh_end;                //  end of that chunk
+} s_class_t;
+
+struct gt_slabs_t {
+    s_class_t classes [S_CLASSES];  //  by size
+    s_chunk_t *chunks;              //  every chunk taken
+    size_t bytes;                   //  their bytes
+};
+
+gt_slabs_t *
+gt_slabs_new (void)
+{
+    gt_slabs_t *self = (gt_slabs_t *) zmalloc (sizeof (gt_slabs_t));
+    assert (self);
+    return self;
+}
+
+void
+gt_slabs_destroy (gt_slabs_t **self_p)
+{
+    assert (self_p);
+    gt_slabs_t *self = *self_p;
+    if (self) {
+        while (self->chunks) {
+            s_chunk_t *chunk = self->chunks;
+            self->chunks = chunk->next;
+            free (chunk);
+        }
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void *
+gt_slabs_alloc (gt_slabs_t *self, size_t size)
+{
+    assert (self);
+    assert (size > 0);
+    if (!S_SLABS || size > GT_SLABS_MAX) {
+        void *record = malloc (size);
+        assert (record);
+        return record;
+    }
+    s_class_t *class_ = &self->classes [(size - 1) / S_GRAIN];
+    if (class_->free) {
+        void *record = class_->free;
+        memcpy (&class_->free, record, sizeof (void *));
+        return record;
+    }
+    size_t record_size = (size + S_GRAIN - 1) / S_GRAIN * S_GRAIN;
+    if (class_->fresh == NULL || class_->fresh + record_size > class_->fresh_end) {
+        s_chunk_t *chunk = (s_chunk_t *) malloc (GT_SLABS_CHUNK);
+        assert (chunk);
+        chunk->next = self->chunks;
+        self->chunks = chunk;
+        self->bytes += GT_SLABS_CHUNK;
+        class_->fresh = (char *) chunk + sizeof (s_chunk_t);
+        class_->fresh_end = (char *) chunk + GT_SLABS_CHUNK;
+    }
+    void *record = class_->fresh;
+    class_->fresh += record_size;
+    return record;
+}
+
+void
+gt_slabs_free (gt_slabs_t *self, void *record, size_t size)
+{
+    assert (self);
+    if (!record)
+        return;
+    assert (size > 0);
+    if (!S_SLABS || size > GT_SLABS_MAX) {
+        free (record);
+        return;
+    }
+    s_class_t *class_ = &self->classes [(size - 1) / S_GRAIN];
+    memcpy (record, &class_->free, sizeof (void *));
+    class_->free = record;
+}
+
+size_t
+gt_slabs_bytes (gt_slabs_t *self)
+{
+    assert (self);
+    return self->bytes;
+}
