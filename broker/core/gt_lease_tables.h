@@ -24,8 +24,9 @@
     The tables cancel a node when they unlink its record, and put it back
     on its wheel when they undo.
 
-    Memory: a lease is 104 bytes (fields bit-packed) from slabs of 1024;
-    an object is about 24 bytes plus its id; metadata, cleanup and
+    Memory: a lease is 96 bytes (fields bit-packed, a 24-byte timer node)
+    from slabs of 1024; an object is 24 bytes plus its id, rounded to 8, from
+    gt_slabs (no allocator header each); metadata, cleanup and
     idempotency key live in a side record only when present.  Id, object,
     service and idempotency-key indexes are open-addressing tables of
     pointers (gt_table) hashed with SipHash under this object's own random
@@ -57,7 +58,7 @@ typedef struct {
     char *cleanup_error;            //  its last error, owned, or NULL
 } gt_lease_ext_t;
 
-//  A lease: 104 bytes.  Wall times are 48-bit ms (good for 8,000 years);
+//  A lease: 96 bytes.  Wall times are 48-bit ms (good for 8,000 years);
 //  the end time of an ended lease is kept as 32 bits after renewed_at
 //  (gt_lease_tables_expires_at reads it back).
 struct gt_lease_t {

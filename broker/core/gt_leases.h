@@ -27,9 +27,9 @@
     journal are gt_lease_tables (over gt_journal); the figures for metrics
     are gt_lease_census.  Calls go down only.
 
-    Memory: a lease is 104 bytes (fields bit-packed), its id slot ~11
-    bytes, its creation-order slot ~10 bytes; objects are shared records
-    (about 24 bytes + the id); service ids are interned; metadata, cleanup
+    Memory: a lease is 96 bytes (fields bit-packed), its id slot ~13
+    bytes, its creation-order slot ~9 bytes; objects are shared records
+    (24 bytes + the id, rounded to 8); service ids are interned; metadata, cleanup
     and idempotency key live in a side record allocated only when present.  */
 #ifndef GT_LEASES_H_INCLUDED
 #define GT_LEASES_H_INCLUDED

@@ -22,6 +22,15 @@
 #include <assert.h>
 #include <stdlib.h>
 
+_Static_assert (sizeof (gt_timer_t) == 24, "a timer node must stay 24 bytes");
+
+//  A time the wheel can hold (gt_wheel.h: GT_WHEEL_TIME_MAX)
+static inline uint64_t
+s_clamp (uint64_t ms)
+{
+    return ms > GT_WHEEL_TIME_MAX? GT_WHEEL_TIME_MAX: ms;
+}
+
 #define S_BITS      GT_WHEEL_LEVEL_BITS         //  bits per level
 #define S_SLOTS     (1 << S_BITS)               //  slots per level
 #define S_LEVELS    GT_WHEEL_LEVELS             //  levels
@@ -79,7 +88,7 @@ gt_wheel_new (uint64_t now_ms)
 {
     gt_wheel_t *self = (gt_wheel_t *) calloc (1, sizeof (gt_wheel_t));
     assert (self);
-    self->now = now_ms;
+    self->now = s_clamp (now_ms);
     self->parked_min = UINT64_MAX;
     for (int level = 0; level < S_LEVELS; level++)
         for (int slot = 0; slot < S_SLOTS; slot++)
@@ -225,7 +234,7 @@ gt_wheel_arm (gt_wheel_t *self, gt_timer_t *timer, uint64_t deadline)
         self->size++;
     else
         s_remove (self, timer);
-    timer->deadline = deadline;
+    timer->deadline = s_clamp (deadline);
     s_place (self, timer);
 }
 
@@ -244,6 +253,7 @@ size_t
 gt_wheel_advance (gt_wheel_t *self, uint64_t now_ms)
 {
     assert (self);
+    now_ms = s_clamp (now_ms);
     uint64_t when;
     int level, slot;
     while (s_next_event (self, &when, &level, &slot) && when <= now_ms) {
@@ -271,6 +281,7 @@ int64_t
 gt_wheel_timeout (gt_wheel_t *self, uint64_t now_ms)
 {
     assert (self);
+    now_ms = s_clamp (now_ms);
     if (self->expired_count > 0)
         return 0;
     uint64_t when;

@@ -10,6 +10,8 @@
     Timers in upper levels cascade down as the wheel turns, so every timer
     ends in a level-0 slot and fires at tick granularity.
 
+    Range: times up to GT_WHEEL_TIME_MAX (2^56 - 1 ms).
+
     Rounding: deadlines are whole milliseconds; a timer armed for deadline D
     fires on the first advance with now >= D, never before.  Lateness is
     bounded by how often the owner calls gt_wheel_advance (see
@@ -40,13 +42,18 @@
 extern "C" {
 #endif
 
+//  The largest time the wheel holds: 2^56 - 1 ms (2.28 million years), so
+//  that a deadline and the node's place share one word (a node is 24
+//  bytes; a million leases each hold one).  A later deadline is armed as
+//  GT_WHEEL_TIME_MAX, a later now is taken as it.
+#define GT_WHEEL_TIME_MAX   ((UINT64_C (1) << 56) - 1)
+
 typedef struct gt_timer_t gt_timer_t;
 struct gt_timer_t {
     gt_timer_t *next;               //  next node in slot / expired list
     gt_timer_t *prev;               //  previous node (doubly linked: O(1) cancel)
-    uint64_t deadline;              //  monotonic ms at which it is due
-    int8_t where;                   //  internal: -1 idle, else slot/list tag
-    uint8_t pad_ [7];               //  explicit padding
+    uint64_t deadline : 56;         //  monotonic ms at which it is due (<= GT_WHEEL_TIME_MAX)
+    int64_t where : 8;              //  internal: -1 idle, else slot/list tag
 };
 
 typedef struct gt_wheel_t gt_wheel_t;
@@ -61,8 +68,9 @@ void gt_timer_init (gt_timer_t *timer);
 //  True if armed in the wheel or waiting on the expired list.
 bool gt_timer_armed (const gt_timer_t *timer);
 
-//  Arm (or re-arm) a timer for an absolute deadline in ms.  A deadline at or
-//  before the wheel's current time goes straight to the expired list.
+//  Arm (or re-arm) a timer for an absolute deadline in ms (past
+//  GT_WHEEL_TIME_MAX: that).  A deadline at or before the wheel's current
+//  time goes straight to the expired list.
 void gt_wheel_arm (gt_wheel_t *self, gt_timer_t *timer, uint64_t deadline);
 //  Cancel a timer wherever it is; no-op if idle.
 void gt_wheel_cancel (gt_wheel_t *self, gt_timer_t *timer);

@@ -82,7 +82,7 @@ s_test_boundaries (void)
 {
     const uint64_t day = 86400000;
     const uint64_t starts [] = { 0, 1, 63, 1000, 4095, 123456789,
-        (1ULL << 30) - 1, (1ULL << 40) + 17, UINT64_MAX / 2 - 5 * day };
+        (1ULL << 30) - 1, (1ULL << 40) + 17, GT_WHEEL_TIME_MAX / 2 - 5 * day };
     const uint64_t offsets [] = { 1, 2, 63, 64, 65, 4095, 4096, 4097,
         262143, 262144, 262145, 16777215, 16777216, 16777217,
         (1ULL << 30) - 1, 1ULL << 30, (1ULL << 30) + 1, 30 * day, 400 * day };
@@ -92,7 +92,7 @@ s_test_boundaries (void)
         s_check_on_time (start, start);         //  deadline == now
         if (start > 0)
             s_check_on_time (start, start - 1); //  deadline in the past
-        s_check_on_time (start, UINT64_MAX / 2);
+        s_check_on_time (start, GT_WHEEL_TIME_MAX / 2);
         for (size_t o = 0; o < sizeof offsets / sizeof *offsets; o++)
             s_check_on_time (start, start + offsets [o]);
         //  Absolute level boundaries above start, and +-1 of each
@@ -103,8 +103,8 @@ s_test_boundaries (void)
                     s_check_on_time (start, edge + delta);
         }
     }
-    s_check_on_time (UINT64_MAX - 70000, UINT64_MAX);   //  no overflow at the top
-    s_check_on_time (UINT64_MAX - (1ULL << 31), UINT64_MAX - 1);
+    s_check_on_time (GT_WHEEL_TIME_MAX - 70000, GT_WHEEL_TIME_MAX);    //  no overflow at the top
+    s_check_on_time (GT_WHEEL_TIME_MAX - (1ULL << 31), GT_WHEEL_TIME_MAX - 1);
 
     //  Many timers with one deadline, and a few already due
     enum { COUNT = 1000 };
@@ -145,13 +145,26 @@ s_test_boundaries (void)
             assert (timer != &timers [2]);
         }
     }
-    //  And one at UINT64_MAX / 2, in jumps of 2^57 ms
-    gt_wheel_arm (wheel, &timers [0], UINT64_MAX / 2);
-    for (now = 0; now < UINT64_MAX / 2 - (1ULL << 57); now += 1ULL << 57)
+    //  And one at GT_WHEEL_TIME_MAX / 2, in jumps of 2^49 ms
+    gt_wheel_arm (wheel, &timers [0], GT_WHEEL_TIME_MAX / 2);
+    for (now = 0; now < GT_WHEEL_TIME_MAX / 2 - (1ULL << 49); now += 1ULL << 49)
         assert (gt_wheel_advance (wheel, now) == 0);
-    assert (gt_wheel_advance (wheel, UINT64_MAX / 2 - 1) == 0);
-    assert (gt_wheel_advance (wheel, UINT64_MAX / 2) == 1);
+    assert (gt_wheel_advance (wheel, GT_WHEEL_TIME_MAX / 2 - 1) == 0);
+    assert (gt_wheel_advance (wheel, GT_WHEEL_TIME_MAX / 2) == 1);
     assert (gt_wheel_pop (wheel) == &timers [0]);
+
+    //  Past the wheel's range: armed at GT_WHEEL_TIME_MAX, due when now
+    //  reaches it (a later now counts as it), never before
+    gt_wheel_arm (wheel, &timers [0], UINT64_MAX);
+    assert (timers [0].deadline == GT_WHEEL_TIME_MAX);
+    assert (gt_wheel_advance (wheel, GT_WHEEL_TIME_MAX - 1) == 0);
+    assert (gt_wheel_timeout (wheel, GT_WHEEL_TIME_MAX - 1) == 1);
+    assert (gt_wheel_advance (wheel, UINT64_MAX) == 1);
+    assert (gt_wheel_pop (wheel) == &timers [0]);
+    gt_wheel_arm (wheel, &timers [1], UINT64_MAX - 1);     //  now is at the top: due at once
+    assert (gt_wheel_timeout (wheel, UINT64_MAX) == 0);
+    assert (gt_wheel_advance (wheel, UINT64_MAX) == 1);
+    assert (gt_wheel_pop (wheel) == &timers [1]);
     gt_wheel_destroy (&wheel);
     free (timers);
 }
