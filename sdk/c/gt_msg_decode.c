@@ -76,11 +76,16 @@ s_fail (s_decoder_t *self, const s_path_t *path, const char *format, ...)
     return false;
 }
 
+//  Which of names a key is (its index), or -1: for a name list known in
+//  advance, faster than comparing the key with each name in turn
+typedef int (s_slot_fn) (const char *key, uint32_t key_len);
+
 //  Find the values of the known keys of a map (slots [i] for names [i], NULL
 //  if absent).  Unknown keys are ignored; a known key twice is an error.
+//  slot_of (or NULL: a search of names) says which name a key is.
 static bool
-s_collect (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
-           const char *const *names, size_t count, const msgpack_object **slots)
+s_collect_by (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+              const char *const *names, size_t count, s_slot_fn *slot_of, const msgpack_object **slots)
 {
     if (object->type != MSGPACK_OBJECT_MAP)
         return s_fail (self, path, "expected map");
@@ -91,18 +96,32 @@ s_collect (s_decoder_t *self, const s_path_t *path, const msgpack_object *object
             return s_fail (self, path, "map key is not a string");
         const char *key = kv->key.via.str.ptr;
         uint32_t key_len = kv->key.via.str.size;
-        for (size_t index = 0; index < count; index++)
-            if (key_len > 0 && names [index][0] == key [0]      //  cheap reject first
-            &&  strlen (names [index]) == key_len && memcmp (names [index], key, key_len) == 0) {
-                if (slots [index]) {
-                    s_path_t at = { path, names [index], 0 };
-                    return s_fail (self, &at, "duplicate key");
+        int found = -1;
+        if (slot_of)
+            found = slot_of (key, key_len);
+        else
+            for (size_t index = 0; index < count; index++)
+                if (key_len > 0 && names [index][0] == key [0]      //  cheap reject first
+                &&  strlen (names [index]) == key_len && memcmp (names [index], key, key_len) == 0) {
+                    found = (int) index;
+                    break;
                 }
-                slots [index] = &kv->val;
-                break;
-            }
+        if (found < 0)
+            continue;
+        if (slots [found]) {
+            s_path_t at = { path, names [found], 0 };
+            return s_fail (self, &at, "duplicate key");
+        }
+        slots [found] = &kv->val;
     }
     return true;
+}
+
+static bool
+s_collect (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+           const char *const *names, size_t count, const msgpack_object **slots)
+{
+    return s_collect_by (self, path, object, names, count, NULL, slots);
 }
 
 static bool
@@ -606,16 +625,55 @@ s_get_table (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
 //  ---------------------------------------------------------------------------
 //  Requests
 
+//  A request's slots: v, rid, cmd, then the gt_req_key_t keys
+enum { S_REQ_V, S_REQ_RID, S_REQ_CMD, S_REQ_FIRST, S_REQ_COUNT = S_REQ_FIRST + GT_REQ_END };
+
+//  The slot of a request key, by its length first (gt_msg_test checks that
+//  every name of gt_req_key_names comes back as its own slot)
+static int
+s_request_slot (const char *key, uint32_t key_len)
+{
+#define S_IS(name) (memcmp (key, name, sizeof (name) - 1) == 0)
+    switch (key_len) {
+        case 1:  return key [0] == 'v'? S_REQ_V: -1;
+        case 3:  return S_IS ("rid")? S_REQ_RID: S_IS ("cmd")? S_REQ_CMD: -1;
+        case 5:  return S_IS ("state")? S_REQ_FIRST + GT_REQ_STATE: S_IS ("limit")? S_REQ_FIRST + GT_REQ_LIMIT
+                      : S_IS ("shard")? S_REQ_FIRST + GT_REQ_SHARD: -1;
+        case 6:  return S_IS ("ttl_ms")? S_REQ_FIRST + GT_REQ_TTL: S_IS ("retain")? S_REQ_FIRST + GT_REQ_RETAIN
+                      : S_IS ("cursor")? S_REQ_FIRST + GT_REQ_CURSOR: -1;
+        case 7:  return S_IS ("cleanup")? S_REQ_FIRST + GT_REQ_CLEANUP: -1;
+        case 8:  return S_IS ("lease_id")? S_REQ_FIRST + GT_REQ_LEASE_ID
+                      : S_IS ("metadata")? S_REQ_FIRST + GT_REQ_METADATA: -1;
+        case 9:  return S_IS ("object_id")? S_REQ_FIRST + GT_REQ_OBJECT_ID
+                      : S_IS ("lease_ids")? S_REQ_FIRST + GT_REQ_LEASE_IDS
+                      : S_IS ("after_seq")? S_REQ_FIRST + GT_REQ_AFTER_SEQ: -1;
+        case 10: return S_IS ("service_id")? S_REQ_FIRST + GT_REQ_SERVICE_ID: -1;
+        case 11: return S_IS ("object_type")? S_REQ_FIRST + GT_REQ_OBJECT_TYPE: -1;
+        case 14: return S_IS ("cleanup_status")? S_REQ_FIRST + GT_REQ_CLEANUP_STATUS: -1;
+        case 15: return S_IS ("idempotency_key")? S_REQ_FIRST + GT_REQ_IDEMPOTENCY: -1;
+        default: return -1;
+    }
+#undef S_IS
+}
+
+int
+gt_msg_request_key (const char *key, size_t key_len)
+{
+    int slot = key_len <= UINT32_MAX? s_request_slot (key, (uint32_t) key_len): -1;
+    if (slot < 0)
+        return -1;
+    return slot >= S_REQ_FIRST? slot - S_REQ_FIRST: GT_REQ_END + slot;
+}
+
 static gt_code_t
 s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 {
-    //  Slots: v, rid, cmd, then the gt_req_key_t keys
-    enum { V, RID, CMD, FIRST, COUNT = FIRST + GT_REQ_END };
+    enum { V = S_REQ_V, RID = S_REQ_RID, CMD = S_REQ_CMD, FIRST = S_REQ_FIRST, COUNT = S_REQ_COUNT };
     const char *names [COUNT] = { "v", "rid", "cmd" };
     for (int index = 0; index < GT_REQ_END; index++)
         names [FIRST + index] = gt_req_key_names [index];
     const msgpack_object *slots [COUNT];
-    if (!s_collect (self, NULL, root, names, COUNT, slots))
+    if (!s_collect_by (self, NULL, root, names, COUNT, s_request_slot, slots))
         return GT_ERR_INVALID_ARGUMENT;
     s_path_t at_v = { NULL, "v", 0 }, at_rid = { NULL, "rid", 0 }, at_cmd = { NULL, "cmd", 0 };
 

@@ -19,6 +19,9 @@ typedef enum {
 
 //  Wire name of each request key
 extern const char *const gt_req_key_names [GT_REQ_END];
+//  The decoder's lookup of a request key (for gt_msg_test): its
+//  gt_req_key_t, GT_REQ_END + 0, 1, 2 for "v", "rid", "cmd", or -1
+int gt_msg_request_key (const char *key, size_t key_len);
 //  Keys of each command in canonical order, GT_REQ_END-terminated
 extern const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX];
 //  Bit (1 << key) set for each key a command requires

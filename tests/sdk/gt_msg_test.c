@@ -1133,12 +1133,38 @@ s_test_robustness (void)
     }
 }
 
+//  The decoder finds request keys by length first: every key name is its
+//  own key, and nothing else is one (prefixes, longer, other case, a NUL)
+static void
+s_test_request_keys (void)
+{
+    for (int key = 0; key < GT_REQ_END; key++) {
+        const char *name = gt_req_key_names [key];
+        assert (gt_msg_request_key (name, strlen (name)) == key);
+        assert (gt_msg_request_key (name, strlen (name) - 1) != key);
+        char longer [40];
+        snprintf (longer, sizeof longer, "%sx", name);
+        assert (gt_msg_request_key (longer, strlen (longer)) == -1);
+        char upper [40];
+        snprintf (upper, sizeof upper, "%s", name);
+        upper [0] = (char) (upper [0] - 'a' + 'A');
+        assert (gt_msg_request_key (upper, strlen (upper)) == -1);
+    }
+    assert (gt_msg_request_key ("v", 1) == GT_REQ_END + 0);
+    assert (gt_msg_request_key ("rid", 3) == GT_REQ_END + 1);
+    assert (gt_msg_request_key ("cmd", 3) == GT_REQ_END + 2);
+    assert (gt_msg_request_key ("ri\0", 3) == -1);
+    assert (gt_msg_request_key ("", 0) == -1);
+    assert (gt_msg_request_key ("w", 1) == -1);
+}
+
 void
 gt_msg_test (bool verbose)
 {
     if (verbose)
         printf (" * gt_msg:\n");
     s_test_widths ();
+    s_test_request_keys ();
     s_test_round_trips ();
     s_test_cluster ();
     s_test_unencodable ();
