@@ -113,12 +113,6 @@ struct gt_lease_object_t {
     char id [];                     //  object id, NUL-terminated
 };
 
-//  A bulk restore's hint: the lease with this id, on the object with this
-//  id (object_id_len bytes, no NUL needed), comes soon; starts fetching the
-//  slots of the id and object tables it will read.
-void gt_lease_tables_prefetch (gt_lease_tables_t *self, const uint8_t id [16],
-                               const char *object_id, size_t object_id_len);
-
 //  Create empty tables whose records' timers live on lease_wheel (leases)
 //  and object_wheel (pending reclaims), both borrowed.
 gt_lease_tables_t *gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel);
@@ -127,6 +121,11 @@ void gt_lease_tables_destroy (gt_lease_tables_t **self_p);
 //  Room for leases more leases, each on an object of its own at most,
 //  without growing the id and object tables on the way (a bulk restore).
 void gt_lease_tables_reserve (gt_lease_tables_t *self, size_t leases);
+//  A bulk restore's hint: the lease with this id, on the object with this
+//  id (object_id_len bytes, no NUL needed), comes soon; starts fetching the
+//  slots of the id and object tables it will read.
+void gt_lease_tables_prefetch (gt_lease_tables_t *self, const uint8_t id [16],
+                               const char *object_id, size_t object_id_len);
 
 //  --------------------------------------------------------------------------
 //  Journal

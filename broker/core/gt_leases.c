@@ -685,7 +685,7 @@ gt_leases_advance (gt_leases_t *self, size_t max)
             break;
         gt_lease_t *lease = (gt_lease_t *) timer;        //  the node is the first field
         if (lease->state == GT_STATE_ACTIVE) {
-            uint64_t late = self->mono > timer->deadline ? self->mono - timer->deadline : 0;
+            uint64_t late = self->mono > gt_timer_deadline (timer) ? self->mono - gt_timer_deadline (timer) : 0;
             if (late > self->stats.expiry_late_max_ms)
                 self->stats.expiry_late_max_ms = late;
             int bucket = late == 0 ? 0 : late == 1 ? 1 : late <= 2 ? 2 : late <= 5 ? 3 : late <= 10 ? 4 : 5;
@@ -887,8 +887,8 @@ gt_leases_restore_end (gt_leases_t *self)
     size_t index = self->restore_from;
     gt_lease_t *lease;
     while ((lease = gt_lease_tables_order_next (self->tables, &index)))
-        if (gt_timer_armed (&lease->timer) && lease->timer.deadline <= self->mono)
-            gt_wheel_arm (self->lease_wheel, &lease->timer, lease->timer.deadline);
+        if (gt_timer_armed (&lease->timer) && gt_timer_deadline (&lease->timer) <= self->mono)
+            gt_wheel_arm (self->lease_wheel, &lease->timer, gt_timer_deadline (&lease->timer));
 }
 
 void

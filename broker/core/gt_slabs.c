@@ -6,10 +6,24 @@
 #define S_GRAIN     8                               //  sizes round up to this
 #define S_CLASSES   (GT_SLABS_MAX / S_GRAIN)        //  class c holds records of (c + 1) * S_GRAIN bytes
 
+//  Under AddressSanitizer (gcc says so with __SANITIZE_ADDRESS__, clang
+//  with __has_feature) the free parts of chunks are poisoned, so a record
+//  used after it was freed (until it is handed out again) or past its end
+//  is caught, and the same code runs in every build.
 #if defined (__SANITIZE_ADDRESS__)
-#   define S_SLABS  0                               //  every record its own malloc
+#   define S_ASAN   1
+#elif defined (__has_feature)
+#   if __has_feature (address_sanitizer)
+#       define S_ASAN   1
+#   endif
+#endif
+#if defined (S_ASAN)
+#   include <sanitizer/asan_interface.h>
+#   define S_POISON(at, size)      ASAN_POISON_MEMORY_REGION ((at), (size))
+#   define S_UNPOISON(at, size)    ASAN_UNPOISON_MEMORY_REGION ((at), (size))
 #else
-#   define S_SLABS  1
+#   define S_POISON(at, size)      ((void) (at), (void) (size))
+#   define S_UNPOISON(at, size)    ((void) (at), (void) (size))
 #endif
 
 //  A chunk: a link to the next, then records
@@ -47,6 +61,7 @@ gt_slabs_destroy (gt_slabs_t **self_p)
         while (self->chunks) {
             s_chunk_t *chunk = self->chunks;
             self->chunks = chunk->next;
+            S_UNPOISON (chunk, GT_SLABS_CHUNK);
             free (chunk);
         }
         free (self);
@@ -59,18 +74,19 @@ gt_slabs_alloc (gt_slabs_t *self, size_t size)
 {
     assert (self);
     assert (size > 0);
-    if (!S_SLABS || size > GT_SLABS_MAX) {
+    if (size > GT_SLABS_MAX) {
         void *record = malloc (size);
         assert (record);
         return record;
     }
     s_class_t *class_ = &self->classes [(size - 1) / S_GRAIN];
+    size_t record_size = (size + S_GRAIN - 1) / S_GRAIN * S_GRAIN;
     if (class_->free) {
         void *record = class_->free;
+        S_UNPOISON (record, record_size);
         memcpy (&class_->free, record, sizeof (void *));
         return record;
     }
-    size_t record_size = (size + S_GRAIN - 1) / S_GRAIN * S_GRAIN;
     if (class_->fresh == NULL || class_->fresh + record_size > class_->fresh_end) {
         s_chunk_t *chunk = (s_chunk_t *) malloc (GT_SLABS_CHUNK);
         assert (chunk);
@@ -79,9 +95,11 @@ gt_slabs_alloc (gt_slabs_t *self, size_t size)
         self->bytes += GT_SLABS_CHUNK;
         class_->fresh = (char *) chunk + sizeof (s_chunk_t);
         class_->fresh_end = (char *) chunk + GT_SLABS_CHUNK;
+        S_POISON (class_->fresh, (size_t) (class_->fresh_end - class_->fresh));
     }
     void *record = class_->fresh;
     class_->fresh += record_size;
+    S_UNPOISON (record, record_size);
     return record;
 }
 
@@ -92,13 +110,14 @@ gt_slabs_free (gt_slabs_t *self, void *record, size_t size)
     if (!record)
         return;
     assert (size > 0);
-    if (!S_SLABS || size > GT_SLABS_MAX) {
+    if (size > GT_SLABS_MAX) {
         free (record);
         return;
     }
     s_class_t *class_ = &self->classes [(size - 1) / S_GRAIN];
     memcpy (record, &class_->free, sizeof (void *));
     class_->free = record;
+    S_POISON (record, (size + S_GRAIN - 1) / S_GRAIN * S_GRAIN);
 }
 
 size_t

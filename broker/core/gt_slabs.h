@@ -11,8 +11,9 @@
     are plain malloc.  Records are 8-byte aligned.  The caller says the
     size again when freeing (it knows it: an object record's id is in it).
 
-    Under AddressSanitizer every record is its own malloc, so use after
-    free and overruns are still caught.  */
+    Under AddressSanitizer the free parts of chunks are poisoned: a record
+    read or written after it was freed (until the class hands it out
+    again) or past its rounded size is reported, as with malloc.  */
 #ifndef GT_SLABS_H_INCLUDED
 #define GT_SLABS_H_INCLUDED
 
@@ -28,9 +29,9 @@ extern "C" {
 typedef struct gt_slabs_t gt_slabs_t;
 
 gt_slabs_t *gt_slabs_new (void);
-//  Free every chunk; nulls the pointer.  Free the records first: records
-//  still out are gone with their chunks, except where each is its own
-//  malloc (larger than GT_SLABS_MAX, or under AddressSanitizer: a leak).
+//  Free every chunk; nulls the pointer.  Records still out are gone with
+//  their chunks, except those larger than GT_SLABS_MAX (their own malloc:
+//  free them first).
 void gt_slabs_destroy (gt_slabs_t **self_p);
 
 //  A record of size bytes (> 0), uninitialised; never NULL.

@@ -56,6 +56,15 @@ struct gt_timer_t {
     int64_t where : 8;              //  internal: -1 idle, else slot/list tag
 };
 
+//  A timer's deadline as a plain uint64_t: read it through this (GCC does
+//  arithmetic on the 56-bit field itself in 56 bits, so deadline + 1 could
+//  wrap to 0 at the top of the range).
+static inline uint64_t
+gt_timer_deadline (const gt_timer_t *timer)
+{
+    return (uint64_t) timer->deadline;
+}
+
 typedef struct gt_wheel_t gt_wheel_t;
 
 //  Create a wheel whose current time is now_ms.

@@ -217,6 +217,7 @@ typedef struct {
 } s_ahead_t;
 
 typedef void (s_ahead_fn) (s_loader_t *self, const char **values, const int32_t *lengths);
+_Static_assert (GT_PGLOAD_AHEAD >= 1, "the ring holds at least the row being parsed");
 
 //  Hand the oldest row over to fn (unless an error stopped the copy) and
 //  free its message if it was that message's last row.
@@ -228,6 +229,7 @@ s_ahead_pop (s_loader_t *self, s_ahead_t *ahead, s_row_fn *fn, int rc)
         rc = fn (self, row->values, row->lengths);
     if (row->message)
         PQfreemem (row->message);
+    row->message = NULL;
     ahead->head = (ahead->head + 1) % GT_PGLOAD_AHEAD;
     ahead->count--;
     return rc;
