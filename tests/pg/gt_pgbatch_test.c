@@ -292,6 +292,27 @@ gt_pgbatch_test (bool verbose)
     assert (gt_pgbatch_size (batch) == 10000);
     if (verbose)
         printf ("(arena %zu bytes for 20,000 puts) ", batch->leases.arena.size);
+    //  The second round's puts are the live ones, each key once, in order
+    gt_pgbatch_table_arrays (&batch->leases, false, gt_pgbatch_lease_types,
+                             GT_PGBATCH_LEASE_COLUMNS, arrays);
+    for (int index = 0; index < 10000; index++) {
+        value = s_test_element (&arrays [0], (size_t) index, &length);
+        assert (length == 16 && (unsigned char) value [15] == (index & 0xFF)
+                             && (unsigned char) value [14] == (index >> 8));
+        assert (s_test_int8 (&arrays [10], (size_t) index) == 1);
+    }
+    s_test_arrays_free (arrays, GT_PGBATCH_LEASE_COLUMNS);
+    //  Merged into a batch holding half of the keys: one row per key
+    other = gt_pgbatch_new ();
+    for (int index = 0; index < 5000; index++) {
+        snprintf (id, sizeof id, "%032x", index * 2);
+        s_test_lease (&lease, id, 7);
+        gt_pgbatch_lease_put (other, &lease, NULL);
+    }
+    gt_pgbatch_merge (other, &batch);
+    assert (gt_pgbatch_size (other) == 10000);
+    assert (other->leases.live_puts == 10000);
+    batch = other;
     gt_pgbatch_destroy (&batch);
     //  New leases (plain INSERT): a put after a create stays new, also
     //  across a merge; a delete ends it; other puts are not new

@@ -15,7 +15,10 @@
     touches a row twice (which ON CONFLICT DO UPDATE refuses).  */
 
 #include "gt_pgbatch_private.h"
+#include "gt_table.h"
 #include <czmq.h>
+#include <pthread.h>
+#include <sys/random.h>
 
 //  The types of gt_pgbatch_private.h, by their short names here
 typedef gt_pgbatch_buffer_t s_buffer_t;
@@ -375,43 +378,20 @@ s_table_init (s_table_t *table, bool collapse)
 static void
 s_table_clear (s_table_t *table)
 {
-    zhashx_destroy (&table->index);
+    free (table->index);
     free (table->rows);
     free (table->arena.data);
 }
 
-//  Starts a row for key (NULL for tables without collapsing), retiring an
-//  earlier row of the same key; the caller then encodes the columns into
-//  table->arena and calls s_table_end.
+//  Starts a row; the caller then encodes its columns into table->arena,
+//  the key first, and calls s_table_end.
 static void
-s_table_begin (s_table_t *table, const char *key, bool is_delete, bool is_new)
+s_table_begin (s_table_t *table, bool is_delete, bool is_new)
 {
     if (table->count == table->capacity) {
         table->capacity = table->capacity? table->capacity * 2: 64;
         table->rows = (s_row_t *) realloc (table->rows, table->capacity * sizeof (s_row_t));
         assert (table->rows);
-    }
-    if (table->collapse) {
-        assert (key);
-        if (!table->index) {
-            table->index = zhashx_new ();
-            assert (table->index);
-        }
-        uintptr_t previous = (uintptr_t) zhashx_lookup (table->index, key);
-        if (previous) {
-            s_row_t *old = &table->rows [previous - 1];
-            old->live = false;
-            if (old->is_delete)
-                table->live_deletes--;
-            else
-                table->live_puts--;
-            if (old->is_new)
-                table->live_new_puts--;
-            //  A put after a new put of the key: still never written
-            if (!old->is_delete && old->is_new && !is_delete)
-                is_new = true;
-        }
-        zhashx_update (table->index, key, (void *) (uintptr_t) (table->count + 1));
     }
     s_row_t *row = &table->rows [table->count++];
     row->offset = table->arena.size;
@@ -427,60 +407,126 @@ s_table_begin (s_table_t *table, const char *key, bool is_delete, bool is_new)
         table->live_new_puts++;
 }
 
+//  The key index of a collapsing table: open addressing over the rows'
+//  keys, which are their first columns as encoded in the arena (a uuid's 16
+//  bytes, an int8's 8, a text's bytes: one per database row, as the old
+//  texts were).  Hashed with SipHash under a key drawn once per process,
+//  since object ids are the clients'.
+static uint8_t s_index_key [16];
+static pthread_once_t s_index_key_once = PTHREAD_ONCE_INIT;
+
+static void
+s_index_key_draw (void)
+{
+    size_t filled = 0;
+    while (filled < sizeof s_index_key) {
+        ssize_t rc = getrandom (s_index_key + filled, sizeof s_index_key - filled, 0);
+        assert (rc > 0 || errno == EINTR);      //  no CSPRNG is an environment error
+        if (rc > 0)
+            filled += (size_t) rc;
+    }
+}
+
+//  A row's key: its first column's bytes (the int32 length before them)
+static const char *
+s_row_key (const s_table_t *table, const s_row_t *row, size_t *size)
+{
+    const char *at = table->arena.data + row->offset;
+    int32_t length = s_read_be32 (at);
+    assert (length >= 0 && (size_t) length + 4 <= row->size);
+    *size = (size_t) length;
+    return at + 4;
+}
+
+static uint64_t
+s_row_hash (const s_table_t *table, const s_row_t *row)
+{
+    size_t size;
+    const char *key = s_row_key (table, row, &size);
+    return gt_siphash (s_index_key, key, size);
+}
+
+//  The index slot holding row's key, or the empty slot where it goes
+static size_t
+s_index_slot (const s_table_t *table, const s_row_t *row, uint64_t hash)
+{
+    size_t size;
+    const char *key = s_row_key (table, row, &size);
+    size_t mask = table->index_cap - 1;
+    size_t slot = (size_t) hash & mask;
+    while (table->index [slot]) {
+        size_t other_size;
+        const char *other = s_row_key (table, &table->rows [table->index [slot] - 1], &other_size);
+        if (other_size == size && memcmp (other, key, size) == 0)
+            break;
+        slot = (slot + 1) & mask;
+    }
+    return slot;
+}
+
+//  Room for count rows at most half the slots (the live rows' keys are
+//  placed again: retired rows are in no slot)
+static void
+s_index_grow (s_table_t *table, size_t count)
+{
+    if (table->index && count * 2 <= table->index_cap)
+        return;
+    size_t capacity = table->index_cap? table->index_cap: 64;
+    while (count * 2 > capacity)
+        capacity *= 2;
+    free (table->index);
+    table->index = (uint32_t *) calloc (capacity, sizeof (uint32_t));
+    assert (table->index);
+    table->index_cap = capacity;
+    for (size_t index = 0; index < table->count; index++) {
+        s_row_t *row = &table->rows [index];
+        if (row->live && row != &table->rows [table->count - 1])
+            table->index [s_index_slot (table, row, s_row_hash (table, row))] = (uint32_t) index + 1;
+    }
+}
+
+//  Ends the row begun last.  In a collapsing table it retires the earlier
+//  row of the same key, if any.
 static void
 s_table_end (s_table_t *table)
 {
     s_row_t *row = &table->rows [table->count - 1];
     row->size = table->arena.size - row->offset;
-}
-
-//  How a table's key column is encoded
-typedef enum { S_KEY_TEXT, S_KEY_UUID, S_KEY_INT8 } s_key_t;
-
-//  The key of a row, from its first column (uuid as hex, int8 as decimal,
-//  or text), into a new string.
-static char *
-s_row_key (s_table_t *table, s_row_t *row, s_key_t kind)
-{
-    const char *at = table->arena.data + row->offset;
-    int32_t length = s_read_be32 (at);
-    assert (length >= 0);
-    if (kind == S_KEY_INT8) {
-        assert (length == 8);
-        uint64_t value = 0;
-        for (int index = 0; index < 8; index++)
-            value = value << 8 | (unsigned char) at [4 + index];
-        char *text = (char *) malloc (24);
-        assert (text);
-        snprintf (text, 24, "%" PRIu64, value);
-        return text;
+    if (!table->collapse)
+        return;
+    pthread_once (&s_index_key_once, s_index_key_draw);
+    assert (table->count < UINT32_MAX);
+    s_index_grow (table, table->count);
+    size_t slot = s_index_slot (table, row, s_row_hash (table, row));
+    if (table->index [slot]) {
+        s_row_t *old = &table->rows [table->index [slot] - 1];
+        old->live = false;
+        if (old->is_delete)
+            table->live_deletes--;
+        else
+            table->live_puts--;
+        if (old->is_new)
+            table->live_new_puts--;
+        //  A put after a new put of the key: still never written
+        if (!old->is_delete && old->is_new && !row->is_delete && !row->is_new) {
+            row->is_new = true;
+            table->live_new_puts++;
+        }
     }
-    if (kind == S_KEY_UUID) {
-        assert (length == 16);
-        char *hex = (char *) malloc (33);
-        assert (hex);
-        for (int index = 0; index < 16; index++)
-            snprintf (hex + 2 * index, 3, "%02x", (unsigned char) at [4 + index]);
-        return hex;
-    }
-    char *text = strndup (at + 4, (size_t) length);
-    assert (text);
-    return text;
+    table->index [slot] = (uint32_t) table->count;
 }
 
 //  Append other's live rows to table, collapsing.
 static void
-s_table_merge (s_table_t *table, s_table_t *other, s_key_t kind)
+s_table_merge (s_table_t *table, s_table_t *other)
 {
     for (size_t index = 0; index < other->count; index++) {
         s_row_t *row = &other->rows [index];
         if (!row->live)
             continue;
-        char *key = table->collapse? s_row_key (other, row, kind): NULL;
-        s_table_begin (table, key, row->is_delete, row->is_new);
+        s_table_begin (table, row->is_delete, row->is_new);
         s_buffer_append (&table->arena, other->arena.data + row->offset, row->size);
         s_table_end (table);
-        free (key);
     }
 }
 
@@ -648,7 +694,7 @@ s_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease, const char *idemp
     const char *state = gt_state_name (lease->state);
     assert (object_type && state);
     s_buffer_t *arena = &self->leases.arena;
-    s_table_begin (&self->leases, lease->id, false, is_new);
+    s_table_begin (&self->leases, false, is_new);
     s_put_uuid (arena, lease->id);
     s_put_text (arena, lease->object_id);
     s_put_text (arena, object_type);
@@ -701,7 +747,7 @@ gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id, unsigned shar
 {
     assert (self);
     s_touch (self, shard);
-    s_table_begin (&self->leases, lease_id, true, false);
+    s_table_begin (&self->leases, true, false);
     s_put_uuid (&self->leases.arena, lease_id);
     s_table_end (&self->leases);
 }
@@ -712,7 +758,7 @@ gt_pgbatch_object_put (gt_pgbatch_t *self, const gt_pgobject_t *object)
     assert (self);
     assert (object && object->object_id);
     s_buffer_t *arena = &self->objects.arena;
-    s_table_begin (&self->objects, object->object_id, false, false);
+    s_table_begin (&self->objects, false, false);
     s_put_text (arena, object->object_id);
     s_put_int8 (arena, object->fence);
     s_put_bytes (arena, object->live? "\x01": "\x00", 1);
@@ -741,7 +787,7 @@ gt_pgbatch_object_delete (gt_pgbatch_t *self, const char *object_id)
     assert (self);
     assert (object_id);
     s_touch (self, gt_shard_of (object_id));
-    s_table_begin (&self->objects, object_id, true, false);
+    s_table_begin (&self->objects, true, false);
     s_put_text (&self->objects.arena, object_id);
     s_table_end (&self->objects);
 }
@@ -755,7 +801,7 @@ gt_pgbatch_event (gt_pgbatch_t *self, unsigned shard, uint64_t seq, gt_event_kin
     const char *kind_name = gt_event_kind_name (kind);
     assert (kind_name && topic && (body || body_len == 0));
     s_buffer_t *arena = &self->events.arena;
-    s_table_begin (&self->events, NULL, false, false);
+    s_table_begin (&self->events, false, false);
     s_put_int8 (arena, seq);
     s_put_text (arena, kind_name);
     s_put_int8 (arena, at);
@@ -776,10 +822,8 @@ gt_pgbatch_callback_put (gt_pgbatch_t *self, const gt_pgcallback_t *callback)
     assert (callback->url && callback->body);
     const char *status = gt_cleanup_status_name (callback->status);
     assert (status);
-    char key [24];
-    snprintf (key, sizeof key, "%" PRIu64, callback->job_id);
     s_buffer_t *arena = &self->callbacks.arena;
-    s_table_begin (&self->callbacks, key, false, false);
+    s_table_begin (&self->callbacks, false, false);
     s_put_int8 (arena, callback->job_id);
     if (callback->lease_id && gt_lease_id_valid (callback->lease_id))
         s_put_uuid (arena, callback->lease_id);
@@ -807,9 +851,7 @@ gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id, unsigned shard)
     assert (self);
     assert (job_id > 0 && job_id <= INT64_MAX);
     s_touch (self, shard);
-    char key [24];
-    snprintf (key, sizeof key, "%" PRIu64, job_id);
-    s_table_begin (&self->callbacks, key, true, false);
+    s_table_begin (&self->callbacks, true, false);
     s_put_int8 (&self->callbacks.arena, job_id);
     s_table_end (&self->callbacks);
 }
@@ -877,10 +919,10 @@ gt_pgbatch_merge (gt_pgbatch_t *self, gt_pgbatch_t **other_p)
     assert (self);
     assert (other_p && *other_p);
     gt_pgbatch_t *other = *other_p;
-    s_table_merge (&self->leases, &other->leases, S_KEY_UUID);
-    s_table_merge (&self->objects, &other->objects, S_KEY_TEXT);
-    s_table_merge (&self->events, &other->events, S_KEY_TEXT);
-    s_table_merge (&self->callbacks, &other->callbacks, S_KEY_INT8);
+    s_table_merge (&self->leases, &other->leases);
+    s_table_merge (&self->objects, &other->objects);
+    s_table_merge (&self->events, &other->events);
+    s_table_merge (&self->callbacks, &other->callbacks);
     gt_pgbatch_events_prune (self, other->prune_from, other->prune_below);
     if (other->prune_keep)
         self->prune_keep = other->prune_keep;

@@ -53,7 +53,8 @@ typedef struct gt_pgbatch_row_t gt_pgbatch_row_t;
 //  The operations on one table, in recording order
 typedef struct {
     bool collapse;                  //  one live row per key
-    zhashx_t *index;                //  key -> row number + 1 (made at the first row)
+    uint32_t *index;                //  collapse: row number + 1 by its key's hash (gt_pgbatch.c), or NULL
+    size_t index_cap;               //  its slots: a power of two, at most half used
     gt_pgbatch_row_t *rows;         //  operations in recording order
     size_t count;                   //  rows used
     size_t capacity;                //  rows allocated
