@@ -76,6 +76,17 @@ s_fail (s_decoder_t *self, const s_path_t *path, const char *format, ...)
     return false;
 }
 
+//  True if the key (key_len bytes, NULs allowed) is the name: compared in
+//  line, never reading past the name's NUL
+static inline bool
+s_key_is (const char *name, const char *key, uint32_t key_len)
+{
+    for (uint32_t index = 0; index < key_len; index++)
+        if (name [index] == '\0' || name [index] != key [index])
+            return false;
+    return name [key_len] == '\0';
+}
+
 //  Which of names a key is (its index), or -1: for a name list known in
 //  advance, faster than comparing the key with each name in turn
 typedef int (s_slot_fn) (const char *key, uint32_t key_len);
@@ -90,6 +101,9 @@ s_collect_by (s_decoder_t *self, const s_path_t *path, const msgpack_object *obj
     if (object->type != MSGPACK_OBJECT_MAP)
         return s_fail (self, path, "expected map");
     memset (slots, 0, count * sizeof (*slots));
+    //  The search starts after the name found last: keys written in the
+    //  canonical order (GTLP.md), as the name lists are, match at once
+    size_t next = 0;
     for (uint32_t pair = 0; pair < object->via.map.size; pair++) {
         const msgpack_object_kv *kv = &object->via.map.ptr [pair];
         if (kv->key.type != MSGPACK_OBJECT_STR)
@@ -100,12 +114,14 @@ s_collect_by (s_decoder_t *self, const s_path_t *path, const msgpack_object *obj
         if (slot_of)
             found = slot_of (key, key_len);
         else
-            for (size_t index = 0; index < count; index++)
-                if (key_len > 0 && names [index][0] == key [0]      //  cheap reject first
-                &&  strlen (names [index]) == key_len && memcmp (names [index], key, key_len) == 0) {
+            for (size_t tried = 0; tried < count && key_len > 0; tried++) {
+                size_t index = next + tried < count? next + tried: next + tried - count;
+                if (s_key_is (names [index], key, key_len)) {
                     found = (int) index;
+                    next = index + 1 < count? index + 1: 0;
                     break;
                 }
+            }
         if (found < 0)
             continue;
         if (slots [found]) {
