@@ -32,21 +32,12 @@ _Static_assert (sizeof (struct gt_lease_t) == 96, "a lease record must stay 96 b
 #define S_LEASE_IMAGE_OFFSET    offsetof (struct gt_lease_t, id)
 #define S_LEASE_IMAGE_SIZE      (sizeof (struct gt_lease_t) - S_LEASE_IMAGE_OFFSET)
 
-//  Leases per slab (see gt_lease_tables_lease_alloc)
-#define S_SLAB_LEASES       1024
-
 //  What a lease keeps of a created_at (its 48-bit field)
 #define S_CREATED_MASK      ((UINT64_C (1) << 48) - 1)
 
 //  An order entry is a lease pointer, or a hole: (serial << 1) | 1
 #define S_HOLE(serial)      (((uintptr_t) (serial) << 1) | 1)
 #define S_IS_HOLE(entry)    ((entry) & 1)
-
-typedef struct s_slab_t s_slab_t;
-struct s_slab_t {
-    s_slab_t *next;                 //  next slab
-    struct gt_lease_t leases [S_SLAB_LEASES];   //  the leases, used or on the free list
-};
 
 typedef struct {
     char *name;                     //  service id; NULL = free slot
@@ -117,9 +108,7 @@ struct gt_lease_tables_t {
     gt_table_t *service_index;      //  service index + 1 by name
     uint8_t random [4096];          //  CSPRNG bytes not yet used
     size_t random_used;             //  bytes used from random
-    s_slab_t *slabs;                //  lease slabs (not under ASan)
-    gt_slabs_t *object_slabs;       //  where object records live (no malloc header each)
-    gt_lease_t *free_leases;        //  free list through the slabs
+    gt_slabs_t *slabs;              //  where lease and object records live (no malloc header each)
     gt_journal_t *journal;          //  undo entries (s_entry_t)
     bool journaling;                //  record before-images, defer frees
     uint32_t *sweep;                //  services a rollback left with no lease (see s_sweep)
@@ -180,10 +169,17 @@ s_lease_match (const void *entry, const void *key)
     return memcmp (((const gt_lease_t *) entry)->id, key, 16) == 0;
 }
 
+//  The hash of a client-chosen string of size bytes (NUL not needed)
+static uint64_t
+s_bytes_hash (gt_lease_tables_t *self, const char *text, size_t size)
+{
+    return gt_siphash (self->hash_key, text, size);
+}
+
 static uint64_t
 s_string_hash (gt_lease_tables_t *self, const char *text)
 {
-    return gt_siphash (self->hash_key, text, strlen (text));
+    return s_bytes_hash (self, text, strlen (text));
 }
 
 static uint64_t
@@ -289,32 +285,13 @@ s_lease_ext_free (gt_lease_ext_t *ext)
     free (ext);
 }
 
-//  Leases come from slabs of S_SLAB_LEASES: no allocator header per lease
-//  (malloc would take 112 bytes for each 96).  Under AddressSanitizer
-//  (gcc: __SANITIZE_ADDRESS__, clang: __has_feature) each lease is its own
-//  allocation, so use-after-free is still caught.
-#if defined (__SANITIZE_ADDRESS__)
-#   define S_LEASE_SLABS    0
-#elif defined (__has_feature)
-#   if __has_feature (address_sanitizer)
-#       define S_LEASE_SLABS    0
-#   endif
-#endif
-#if !defined (S_LEASE_SLABS)
-#   define S_LEASE_SLABS    1
-#endif
-
+//  Leases and object records come from gt_slabs: no allocator header each
+//  (malloc would take 112 bytes for each 96-byte lease)
 static void
 s_lease_free (gt_lease_tables_t *self, gt_lease_t *lease)
 {
     s_lease_ext_free (lease->ext);
-#if S_LEASE_SLABS
-    *(gt_lease_t **) lease = self->free_leases;
-    self->free_leases = lease;
-#else
-    (void) self;
-    free (lease);
-#endif
+    gt_slabs_free (self->slabs, lease, sizeof (gt_lease_t));
 }
 
 //  An object record's bytes: its header and its id
@@ -332,7 +309,7 @@ s_object_free (gt_lease_tables_t *self, gt_lease_object_t *object)
         assert (object->ext->pending == NULL);
         free (object->ext);
     }
-    gt_slabs_free (self->object_slabs, object, s_object_size (strlen (object->id)));
+    gt_slabs_free (self->slabs, object, s_object_size (strlen (object->id)));
 }
 
 static void
@@ -614,7 +591,7 @@ gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel)
     self->next_serial = 1;
     self->fence_floor = 1;
     self->journal = gt_journal_new (sizeof (s_entry_t));
-    self->object_slabs = gt_slabs_new ();
+    self->slabs = gt_slabs_new ();
     return self;
 }
 
@@ -648,7 +625,7 @@ gt_lease_tables_prefetch (gt_lease_tables_t *self, const uint8_t id [16],
 {
     assert (self);
     gt_table_prefetch (self->ids, s_id_hash (id));
-    gt_table_prefetch (self->objects, gt_siphash (self->hash_key, object_id, object_id_len));
+    gt_table_prefetch (self->objects, s_bytes_hash (self, object_id, object_id_len));
 }
 
 void
@@ -663,14 +640,9 @@ gt_lease_tables_destroy (gt_lease_tables_t **self_p)
         if (!S_IS_HOLE (self->order [i]))
             s_lease_free (self, (gt_lease_t *) self->order [i]);
     free (self->order);
-    while (self->slabs) {
-        s_slab_t *slab = self->slabs;
-        self->slabs = slab->next;
-        free (slab);
-    }
     gt_table_foreach (self->objects, s_free_object_entry, self);
     gt_table_destroy (&self->objects);
-    gt_slabs_destroy (&self->object_slabs);
+    gt_slabs_destroy (&self->slabs);
     gt_table_destroy (&self->ids);
     gt_table_destroy (&self->keys);
     gt_table_destroy (&self->service_index);
@@ -923,24 +895,8 @@ gt_lease_t *
 gt_lease_tables_lease_alloc (gt_lease_tables_t *self)
 {
     assert (self);
-#if S_LEASE_SLABS
-    if (!self->free_leases) {
-        s_slab_t *slab = (s_slab_t *) malloc (sizeof (s_slab_t));
-        assert (slab);
-        slab->next = self->slabs;
-        self->slabs = slab;
-        for (size_t i = 0; i < S_SLAB_LEASES; i++) {
-            *(gt_lease_t **) &slab->leases [i] = self->free_leases;
-            self->free_leases = &slab->leases [i];
-        }
-    }
-    gt_lease_t *lease = self->free_leases;
-    self->free_leases = *(gt_lease_t **) lease;
+    gt_lease_t *lease = (gt_lease_t *) gt_slabs_alloc (self->slabs, sizeof (gt_lease_t));
     memset (lease, 0, sizeof (gt_lease_t));
-#else
-    gt_lease_t *lease = (gt_lease_t *) zmalloc (sizeof (gt_lease_t));
-    assert (lease);
-#endif
     gt_timer_init (&lease->timer);
     return lease;
 }
@@ -1198,7 +1154,7 @@ gt_lease_tables_object_acquire (gt_lease_tables_t *self, const char *object_id)
     if (object)
         return object;
     size_t size = strlen (object_id);
-    object = (gt_lease_object_t *) gt_slabs_alloc (self->object_slabs, s_object_size (size));
+    object = (gt_lease_object_t *) gt_slabs_alloc (self->slabs, s_object_size (size));
     assert (object);
     object->refs = 0;
     object->active = 0;

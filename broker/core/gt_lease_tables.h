@@ -24,9 +24,9 @@
     The tables cancel a node when they unlink its record, and put it back
     on its wheel when they undo.
 
-    Memory: a lease is 96 bytes (fields bit-packed, a 24-byte timer node)
-    from slabs of 1024; an object is 24 bytes plus its id, rounded to 8, from
-    gt_slabs (no allocator header each); metadata, cleanup and
+    Memory: a lease is 96 bytes (fields bit-packed, a 24-byte timer node);
+    an object is 24 bytes plus its id, rounded to 8; both come from gt_slabs
+    (no allocator header each); metadata, cleanup and
     idempotency key live in a side record only when present.  Id, object,
     service and idempotency-key indexes are open-addressing tables of
     pointers (gt_table) hashed with SipHash under this object's own random

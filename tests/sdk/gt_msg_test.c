@@ -44,6 +44,17 @@ gt_msg_test_encode (const gt_msg_t *msg)
     return buf;
 }
 
+//  Two messages encode to the same bytes
+static void
+s_test_same_encoding (const gt_msg_t *one, const gt_msg_t *two)
+{
+    msgpack_sbuffer a = gt_msg_test_encode (one);
+    msgpack_sbuffer b = gt_msg_test_encode (two);
+    assert (a.size == b.size && memcmp (a.data, b.data, a.size) == 0);
+    msgpack_sbuffer_destroy (&a);
+    msgpack_sbuffer_destroy (&b);
+}
+
 //  Decode and expect the code, the reported rid and (if given) a substring of
 //  the error message.  Returns the message on success (caller destroys).
 gt_msg_t *
@@ -79,11 +90,7 @@ gt_msg_test_expect (const void *data, size_t size, gt_msg_kind_t kind,
             assert (borrowed == NULL);
         else {
             assert (borrowed != NULL);
-            msgpack_sbuffer mine = gt_msg_test_encode (msg);
-            msgpack_sbuffer theirs = gt_msg_test_encode (borrowed);
-            assert (mine.size == theirs.size && memcmp (mine.data, theirs.data, mine.size) == 0);
-            msgpack_sbuffer_destroy (&mine);
-            msgpack_sbuffer_destroy (&theirs);
+            s_test_same_encoding (msg, borrowed);
         }
     }
     gt_msg_decoder_destroy (&decoder);
@@ -943,13 +950,8 @@ s_one_pass_agrees (const void *data, size_t size)
     gt_code_t code_two = gt_msg_decode_two_pass (data, size, GT_MSG_REQUEST, &two, &rid_two,
                                                  err_two, sizeof (err_two));
     assert (code_one == code_two && rid_one == rid_two && strcmp (err_one, err_two) == 0);
-    if (code_one == GT_OK) {
-        msgpack_sbuffer a = gt_msg_test_encode (one);
-        msgpack_sbuffer b = gt_msg_test_encode (two);
-        assert (a.size == b.size && memcmp (a.data, b.data, a.size) == 0);
-        msgpack_sbuffer_destroy (&a);
-        msgpack_sbuffer_destroy (&b);
-    }
+    if (code_one == GT_OK)
+        s_test_same_encoding (one, two);
     gt_msg_destroy (&one);
     gt_msg_destroy (&two);
 }
