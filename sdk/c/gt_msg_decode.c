@@ -11,9 +11,9 @@
     the object tree, and typed getters copy it into a gt_msg_t, naming the
     offending key in any error ("lease.ttl_ms: expected unsigned integer").
     Strings must be valid UTF-8 without NUL bytes (C strings cannot carry
-    them).  A flat request (every value a leaf: nearly all of them) is read
-    in one pass instead, into the same tree (s_take_flat_map), and anything
-    else falls back to the two passes.  */
+    them).  A body within the scan's bounds and a few more (nearly all of
+    them) is read in one pass instead, into the same tree (s_take_body), and
+    anything else falls back to the two passes.  */
 #include "gt_msg_private.h"
 #include <assert.h>
 #include <stdarg.h>
@@ -204,7 +204,7 @@ s_calloc (s_decoder_t *self, size_t count, size_t size)
         assert (block);
         return block;
     }
-    assert (count <= SIZE_MAX / size);      //  counts were bounded by the scan (a flat tree has no array)
+    assert (count <= SIZE_MAX / size);      //  counts were bounded by the scan or the one pass
     void *block = msgpack_zone_malloc (self->arena, count * size);
     assert (block);
     memset (block, 0, count * size);
@@ -412,20 +412,59 @@ s_get_cleanup (s_decoder_t *self, const s_path_t *path, const msgpack_object *ob
 }
 
 //  LEASE map (replies and events): every key from cleanup on is optional
+enum { S_LEASE_ID, S_LEASE_OBJECT_ID, S_LEASE_OBJECT_TYPE, S_LEASE_SERVICE_ID, S_LEASE_STATE,
+       S_LEASE_FENCE, S_LEASE_TTL, S_LEASE_CREATED, S_LEASE_RENEWED, S_LEASE_EXPIRES, S_LEASE_RENEWALS,
+       S_LEASE_METADATA, S_LEASE_CLEANUP, S_LEASE_CLEANUP_STATUS, S_LEASE_CLEANUP_ATTEMPTS,
+       S_LEASE_CLEANUP_ERROR, S_LEASE_COUNT };
+_Static_assert (S_LEASE_COUNT == GT_LEASE_KEY_COUNT, "one LEASE name per slot");
+
+const char *const gt_lease_key_names [GT_LEASE_KEY_COUNT] = {
+    "id", "object_id", "object_type", "service_id", "state", "fence", "ttl_ms",
+    "created_at", "renewed_at", "expires_at", "renewals", "metadata", "cleanup",
+    "cleanup_status", "cleanup_attempts", "cleanup_error"
+};
+
+//  The slot of a LEASE key, by its length first (every reply and event
+//  that carries a lease reads one; gt_msg_test checks each name)
+static int
+s_lease_slot (const char *key, uint32_t key_len)
+{
+#define S_IS(name) (memcmp (key, name, sizeof (name) - 1) == 0)
+    switch (key_len) {
+        case 2:  return S_IS ("id")? S_LEASE_ID: -1;
+        case 5:  return S_IS ("state")? S_LEASE_STATE: S_IS ("fence")? S_LEASE_FENCE: -1;
+        case 6:  return S_IS ("ttl_ms")? S_LEASE_TTL: -1;
+        case 7:  return S_IS ("cleanup")? S_LEASE_CLEANUP: -1;
+        case 8:  return S_IS ("renewals")? S_LEASE_RENEWALS: S_IS ("metadata")? S_LEASE_METADATA: -1;
+        case 9:  return S_IS ("object_id")? S_LEASE_OBJECT_ID: -1;
+        case 10: return S_IS ("service_id")? S_LEASE_SERVICE_ID: S_IS ("created_at")? S_LEASE_CREATED
+                      : S_IS ("renewed_at")? S_LEASE_RENEWED: S_IS ("expires_at")? S_LEASE_EXPIRES: -1;
+        case 11: return S_IS ("object_type")? S_LEASE_OBJECT_TYPE: -1;
+        case 13: return S_IS ("cleanup_error")? S_LEASE_CLEANUP_ERROR: -1;
+        case 14: return S_IS ("cleanup_status")? S_LEASE_CLEANUP_STATUS: -1;
+        case 16: return S_IS ("cleanup_attempts")? S_LEASE_CLEANUP_ATTEMPTS: -1;
+        default: return -1;
+    }
+#undef S_IS
+}
+
+int
+gt_msg_lease_key (const char *key, size_t key_len)
+{
+    return key_len <= UINT32_MAX? s_lease_slot (key, (uint32_t) key_len): -1;
+}
+
 static bool
 s_get_lease (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
              gt_lease_info_t *lease)
 {
-    enum { ID, OBJECT_ID, OBJECT_TYPE, SERVICE_ID, STATE, FENCE, TTL, CREATED, RENEWED,
+    enum { ID = S_LEASE_ID, OBJECT_ID, OBJECT_TYPE, SERVICE_ID, STATE, FENCE, TTL, CREATED, RENEWED,
            EXPIRES, RENEWALS, METADATA, CLEANUP, CLEANUP_STATUS, CLEANUP_ATTEMPTS,
            CLEANUP_ERROR, COUNT };
-    static const char *const names [COUNT] = {
-        "id", "object_id", "object_type", "service_id", "state", "fence", "ttl_ms",
-        "created_at", "renewed_at", "expires_at", "renewals", "metadata", "cleanup",
-        "cleanup_status", "cleanup_attempts", "cleanup_error"
-    };
+    _Static_assert ((int) COUNT == (int) S_LEASE_COUNT, "the slots of s_lease_slot");
+    const char *const *names = gt_lease_key_names;
     const msgpack_object *slots [COUNT];
-    if (!s_collect (self, path, object, names, COUNT, slots))
+    if (!s_collect_by (self, path, object, names, COUNT, s_lease_slot, slots))
         return false;
     for (int index = 0; index < CLEANUP; index++)
         if (!slots [index]) {
@@ -816,20 +855,54 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 //  ---------------------------------------------------------------------------
 //  Replies
 
+const char *const gt_reply_key_names [GT_REPLY_KEY_COUNT] = {
+    "v", "rid", "code", "message", "versions", "shard", "owner", "map_version", "retry_ms",
+    "lease", "leases", "cursor", "results", "status", "version", "store", "store_status",
+    "uptime_ms", "now", "active_leases", "stats", "events", "last_seq", "scanned_seq",
+    "cluster", "brokers"
+};
+
+//  The slot of a reply key (its index in gt_reply_key_names), by its length
+//  first (gt_msg_test checks each name)
+static int
+s_reply_slot (const char *key, uint32_t key_len)
+{
+#define S_IS(name) (memcmp (key, name, sizeof (name) - 1) == 0)
+    switch (key_len) {
+        case 1:  return key [0] == 'v'? 0: -1;
+        case 3:  return S_IS ("rid")? 1: S_IS ("now")? 18: -1;
+        case 4:  return S_IS ("code")? 2: -1;
+        case 5:  return S_IS ("lease")? 9: S_IS ("shard")? 5: S_IS ("owner")? 6: S_IS ("store")? 15
+                      : S_IS ("stats")? 20: -1;
+        case 6:  return S_IS ("leases")? 10: S_IS ("cursor")? 11: S_IS ("status")? 13: S_IS ("events")? 21: -1;
+        case 7:  return S_IS ("message")? 3: S_IS ("results")? 12: S_IS ("version")? 14: S_IS ("cluster")? 24
+                      : S_IS ("brokers")? 25: -1;
+        case 8:  return S_IS ("versions")? 4: S_IS ("retry_ms")? 8: S_IS ("last_seq")? 22: -1;
+        case 9:  return S_IS ("uptime_ms")? 17: -1;
+        case 11: return S_IS ("map_version")? 7: S_IS ("scanned_seq")? 23: -1;
+        case 12: return S_IS ("store_status")? 16: -1;
+        case 13: return S_IS ("active_leases")? 19: -1;
+        default: return -1;
+    }
+#undef S_IS
+}
+
+int
+gt_msg_reply_key (const char *key, size_t key_len)
+{
+    return key_len <= UINT32_MAX? s_reply_slot (key, (uint32_t) key_len): -1;
+}
+
 static gt_code_t
 s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 {
     enum { V, RID, CODE, MESSAGE, VERSIONS, SHARD, OWNER, MAP_VERSION, RETRY_MS, LEASE, LEASES,
            CURSOR, RESULTS, STATUS, VERSION, STORE, STORE_STATUS, UPTIME, NOW, ACTIVE, STATS, EVENTS,
            LAST_SEQ, SCANNED_SEQ, CLUSTER, BROKERS, COUNT };
-    static const char *const names [COUNT] = {
-        "v", "rid", "code", "message", "versions", "shard", "owner", "map_version", "retry_ms",
-        "lease", "leases", "cursor", "results", "status", "version", "store", "store_status",
-        "uptime_ms", "now", "active_leases", "stats", "events", "last_seq", "scanned_seq",
-        "cluster", "brokers"
-    };
+    _Static_assert (COUNT == GT_REPLY_KEY_COUNT, "one reply name per slot");
+    const char *const *names = gt_reply_key_names;
     const msgpack_object *slots [COUNT];
-    if (!s_collect (self, NULL, root, names, COUNT, slots))
+    if (!s_collect_by (self, NULL, root, names, COUNT, s_reply_slot, slots))
         return GT_ERR_INVALID_ARGUMENT;
     s_path_t at [COUNT];
     for (int index = 0; index < COUNT; index++) {
@@ -957,20 +1030,21 @@ s_decode_event (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 }
 
 //  ---------------------------------------------------------------------------
-//  A flat request in one pass.  Nearly every request is a map whose values
-//  are all leaves (no map, no array): CREATE without metadata or cleanup,
-//  RENEW, RELEASE, GET.  Such a body is read here straight into the object
-//  tree msgpack_unpack would build (the same types: a signed form holding
-//  a value >= 0 is a POSITIVE_INTEGER, a float32 is FLOAT32 with its value
-//  in f64; strings, bins and exts point into the body), and the rid is
-//  picked up as the scan picks it up; the typed getters then run on it as
-//  on any tree.  It needs no first pass: a flat map is never too deep, and
-//  every size is checked against the bytes left before anything is read or
-//  allocated.  Anything else (a container value, a key that is not a
-//  string, bytes the scan would refuse, trailing bytes) returns false and
-//  the body goes through both passes, which give the errors: so a body
-//  gets the same verdict, message and rid either way (fuzz_codec checks
-//  it against gt_msg_decode_two_pass).  The two passes cost 2.5 times this.
+//  A body in one pass.  Nearly every body is small and well formed: a
+//  request, a reply carrying one lease, an event.  Such a body is read here
+//  straight into the object tree msgpack_unpack would build (the same
+//  types: a signed form holding a value >= 0 is a POSITIVE_INTEGER, a
+//  float32 is FLOAT32 with its value in f64; strings, bins and exts point
+//  into the body), with the scan's bounds (nesting at most GT_MAX_DEPTH, no
+//  container claiming more elements than bytes are left, checked before
+//  anything is allocated), and the rid is picked up as the scan picks it
+//  up; the typed getters then run on it as on any tree.  Anything else (a
+//  map key that is not a string, a container of more than
+//  S_TREE_MAX_ELEMENTS, bytes the scan would refuse, trailing bytes)
+//  returns false and the body goes through both passes, which give the
+//  errors: so a body gets the same verdict, message and rid either way
+//  (fuzz_codec and gt_msg_test check it against gt_msg_decode_two_pass, for
+//  requests, replies and events).  The two passes cost about twice this.
 
 //  One object that is no container; false for a container, 0xc1 or a
 //  truncated body
@@ -1089,61 +1163,155 @@ s_take_leaf (gt_msg_reader_t *in, msgpack_object *object)
     return true;
 }
 
-//  Entries of a flat map read in one pass at most
-#define S_FLAT_MAX_ENTRIES  32
+//  Elements of one container read in one pass at most: a bigger one (a
+//  long LIST page, or unknown keys, which are ignored) is left to the two
+//  passes, so that what is allocated here before a byte of it is read
+//  stays small
+#define S_TREE_MAX_ELEMENTS  1024
 
-//  The tree of a flat map body in zone, and its rid as the scan finds it;
-//  false (nothing to use) if the body is anything else
+static inline bool
+s_take_object (gt_msg_reader_t *in, msgpack_zone *zone, int depth, msgpack_object *object);
+
+//  A map key: a string, read in line when a fixstr
+static inline bool
+s_take_key (gt_msg_reader_t *in, msgpack_object *key)
+{
+    if (in->pos < in->end && *in->pos >= 0xa0 && *in->pos <= 0xbf) {
+        uint32_t length = *in->pos & 0x1f;
+        if (length >= (size_t) (in->end - in->pos))
+            return false;
+        key->type = MSGPACK_OBJECT_STR;
+        key->via.str.size = length;
+        key->via.str.ptr = (const char *) in->pos + 1;
+        in->pos += 1 + length;
+        return true;
+    }
+    return s_take_leaf (in, key) && key->type == MSGPACK_OBJECT_STR;
+}
+
+//  The count of a container's header (byte already read), or false for
+//  anything that is no container
+static inline bool
+s_take_count (gt_msg_reader_t *in, uint8_t byte, bool *is_map, uint64_t *count)
+{
+    if (byte >= 0x80 && byte <= 0x9f) {
+        *is_map = byte <= 0x8f;
+        *count = byte & 0x0f;
+        return true;
+    }
+    if (byte >= 0xdc && byte <= 0xdf) {
+        *is_map = byte >= 0xde;
+        return gt_msg_reader_be (in, (byte & 1) ? 4 : 2, count);
+    }
+    return false;
+}
+
+//  The elements of a container whose header said count, at the given depth
+//  (the body's map is 1).  Map keys must be strings: a map with any other
+//  key goes to the two passes, which name the error.
 static bool
-s_take_flat_map (const void *data, size_t size, msgpack_zone *zone, msgpack_object *root,
-                 bool *have_rid, uint64_t *rid)
+s_take_elements (gt_msg_reader_t *in, msgpack_zone *zone, int depth, bool is_map, uint64_t count,
+                 msgpack_object *object)
+{
+    //  The scan's bounds: never deeper than GT_MAX_DEPTH, and each element
+    //  takes a byte at least, so no count beyond the bytes left
+    size_t left = (size_t) (in->end - in->pos);
+    if (depth > GT_MAX_DEPTH || count > S_TREE_MAX_ELEMENTS || count * (is_map ? 2 : 1) > left)
+        return false;
+    if (!is_map) {
+        msgpack_object *items = NULL;
+        if (count > 0 && !(items = (msgpack_object *) msgpack_zone_malloc (zone, count * sizeof (*items))))
+            return false;
+        for (uint64_t index = 0; index < count; index++)
+            if (!s_take_object (in, zone, depth + 1, &items [index]))
+                return false;
+        object->type = MSGPACK_OBJECT_ARRAY;
+        object->via.array.size = (uint32_t) count;
+        object->via.array.ptr = items;
+        return true;
+    }
+    msgpack_object_kv *entries = NULL;
+    if (count > 0 && !(entries = (msgpack_object_kv *) msgpack_zone_malloc (zone, count * sizeof (*entries))))
+        return false;
+    for (uint64_t pair = 0; pair < count; pair++)
+        if (!s_take_key (in, &entries [pair].key)
+        ||  !s_take_object (in, zone, depth + 1, &entries [pair].val))
+            return false;
+    object->type = MSGPACK_OBJECT_MAP;
+    object->via.map.size = (uint32_t) count;
+    object->via.map.ptr = entries;
+    return true;
+}
+
+//  One object of any kind, nested at depth (a container there is at that
+//  depth itself).  The forms nearly every value takes (fixstr, positive
+//  fixint) are read here in line.
+static inline bool
+s_take_object (gt_msg_reader_t *in, msgpack_zone *zone, int depth, msgpack_object *object)
+{
+    if (in->pos >= in->end)
+        return false;
+    uint8_t byte = *in->pos;
+    if (byte <= 0x7f) {
+        in->pos++;
+        object->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+        object->via.u64 = byte;
+        return true;
+    }
+    if (byte >= 0xa0 && byte <= 0xbf) {
+        uint32_t length = byte & 0x1f;
+        if (length >= (size_t) (in->end - in->pos))
+            return false;
+        object->type = MSGPACK_OBJECT_STR;
+        object->via.str.size = length;
+        object->via.str.ptr = (const char *) in->pos + 1;
+        in->pos += 1 + length;
+        return true;
+    }
+    bool is_map;
+    uint64_t count;
+    in->pos++;
+    if (s_take_count (in, byte, &is_map, &count))
+        return s_take_elements (in, zone, depth, is_map, count, object);
+    in->pos--;
+    return s_take_leaf (in, object);
+}
+
+//  The tree of a body in zone, and its rid as the scan finds it; false
+//  (nothing to use) if the body is anything the two passes should judge
+static bool
+s_take_body (const void *data, size_t size, msgpack_zone *zone, msgpack_object *root,
+             bool *have_rid, uint64_t *rid)
 {
     *have_rid = false;
     if (size == 0)
         return false;
     gt_msg_reader_t in = { (const uint8_t *) data, (const uint8_t *) data + size };
     uint8_t byte = *in.pos++;
+    bool is_map;
     uint64_t count;
-    if (byte >= 0x80 && byte <= 0x8f)
-        count = byte & 0x0f;
-    else
-    if (byte == 0xde || byte == 0xdf) {
-        if (!gt_msg_reader_be (&in, byte == 0xde ? 2 : 4, &count))
-            return false;
-    }
-    else
+    if (!s_take_count (&in, byte, &is_map, &count) || !is_map
+    ||  !s_take_elements (&in, zone, 1, true, count, root)
+    ||  in.pos != in.end)
         return false;
-    //  A request has at most 19 keys it means: a bigger map (unknown keys
-    //  are ignored, so it may be valid) is left to the two passes, and the
-    //  entries allocated here before a byte of them is read stay small
-    if (count > S_FLAT_MAX_ENTRIES || count > (uint64_t) (in.end - in.pos) / 2)
-        return false;
-    msgpack_object_kv *entries = (msgpack_object_kv *) msgpack_zone_malloc (zone, (count ? count : 1)
-                                                                                * sizeof (msgpack_object_kv));
-    if (!entries)
-        return false;
-    for (uint64_t pair = 0; pair < count; pair++) {
-        msgpack_object *key = &entries [pair].key, *value = &entries [pair].val;
-        if (!s_take_leaf (&in, key) || key->type != MSGPACK_OBJECT_STR || !s_take_leaf (&in, value))
-            return false;
-        if (!*have_rid && value->type == MSGPACK_OBJECT_POSITIVE_INTEGER
-        &&  key->via.str.size == 3 && memcmp (key->via.str.ptr, "rid", 3) == 0) {
+    //  The first "rid" whose value is an integer >= 0, as the scan takes it
+    for (uint32_t pair = 0; pair < root->via.map.size; pair++) {
+        const msgpack_object_kv *kv = &root->via.map.ptr [pair];
+        if (kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER
+        &&  kv->key.via.str.size == 3 && memcmp (kv->key.via.str.ptr, "rid", 3) == 0) {
             *have_rid = true;
-            *rid = value->via.u64;
+            *rid = kv->val.via.u64;
+            break;
         }
     }
-    if (in.pos != in.end)
-        return false;
-    root->type = MSGPACK_OBJECT_MAP;
-    root->via.map.size = (uint32_t) count;
-    root->via.map.ptr = entries;
     return true;
 }
 
 //  ---------------------------------------------------------------------------
 
-//  Both passes over one body into msg (zeroed, kind set).  zone holds the
-//  object tree; with arena set the message's parts go there too.
+//  One body into msg (zeroed, kind set): in one pass, else (or with
+//  two_pass) both.  zone holds the object tree; with arena set the
+//  message's parts go there too.
 static gt_code_t
 s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
                msgpack_zone *zone, bool arena, bool two_pass, uint64_t *rid_p, char *err, size_t err_size)
@@ -1157,31 +1325,29 @@ s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
     msgpack_object root;
     bool have_rid = false;
     uint64_t rid = 0;
-    if (kind == GT_MSG_REQUEST && !two_pass && s_take_flat_map (data, size, zone, &root, &have_rid, &rid)) {
-        if (rid_p && have_rid)
+    if (!two_pass && s_take_body (data, size, zone, &root, &have_rid, &rid)) {
+        if (rid_p && have_rid && kind != GT_MSG_EVENT)
             *rid_p = rid;
-        gt_code_t code = s_decode_request (&decoder, &root, msg);
-        if (code == GT_OK && rid_p)
-            *rid_p = msg->rid;
-        return code;
     }
-    gt_msg_scan_t scan;
-    gt_msg_scan ((const uint8_t *) data, size, &scan);
-    if (rid_p && scan.have_rid && kind != GT_MSG_EVENT)
-        *rid_p = scan.rid;
-    if (scan.error) {
-        if (err && err_size > 0)
-            snprintf (err, err_size, "%s", scan.error);
-        return GT_ERR_INVALID_ARGUMENT;
+    else {
+        gt_msg_scan_t scan;
+        gt_msg_scan ((const uint8_t *) data, size, &scan);
+        if (rid_p && scan.have_rid && kind != GT_MSG_EVENT)
+            *rid_p = scan.rid;
+        if (scan.error) {
+            if (err && err_size > 0)
+                snprintf (err, err_size, "%s", scan.error);
+            return GT_ERR_INVALID_ARGUMENT;
+        }
+        size_t offset = 0;
+        if (msgpack_unpack ((const char *) data, size, &offset, zone, &root) != MSGPACK_UNPACK_SUCCESS
+        ||  offset != size) {
+            //  The scan accepted it, so only an allocation failure gets here
+            s_fail (&decoder, NULL, "cannot unpack");
+            return GT_ERR_INVALID_ARGUMENT;
+        }
     }
-    size_t offset = 0;
     gt_code_t code = GT_ERR_INVALID_ARGUMENT;
-    if (msgpack_unpack ((const char *) data, size, &offset, zone, &root) != MSGPACK_UNPACK_SUCCESS
-    ||  offset != size) {
-        //  The scan accepted it, so only an allocation failure gets here
-        s_fail (&decoder, NULL, "cannot unpack");
-    }
-    else
     if (kind == GT_MSG_REQUEST)
         code = s_decode_request (&decoder, &root, msg);
     else
@@ -1197,7 +1363,7 @@ s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
     return code;
 }
 
-//  gt_msg_decode, or with two_pass always both passes (no flat request)
+//  gt_msg_decode, or with two_pass always both passes (no one pass)
 static gt_code_t
 s_decode (const void *data, size_t size, gt_msg_kind_t kind, bool two_pass,
           gt_msg_t **msg_p, uint64_t *rid_p, char *err, size_t err_size)

@@ -22,6 +22,14 @@ extern const char *const gt_req_key_names [GT_REQ_END];
 //  The decoder's lookup of a request key (for gt_msg_test): its
 //  gt_req_key_t, GT_REQ_END + 0, 1, 2 for "v", "rid", "cmd", or -1
 int gt_msg_request_key (const char *key, size_t key_len);
+//  Keys of a LEASE map and of a reply, in canonical order (GTLP.md), and the
+//  decoder's lookup of each (for gt_msg_test): the index of the name, or -1
+#define GT_LEASE_KEY_COUNT 16
+#define GT_REPLY_KEY_COUNT 26
+extern const char *const gt_lease_key_names [GT_LEASE_KEY_COUNT];
+extern const char *const gt_reply_key_names [GT_REPLY_KEY_COUNT];
+int gt_msg_lease_key (const char *key, size_t key_len);
+int gt_msg_reply_key (const char *key, size_t key_len);
 //  Keys of each command in canonical order, GT_REQ_END-terminated
 extern const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX];
 //  Bit (1 << key) set for each key a command requires

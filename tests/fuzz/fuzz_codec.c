@@ -17,8 +17,9 @@
       - a decoded reply or event likewise: whatever the decoder accepts the
         encoder can write, and the canonical bytes round-trip;
       - the JSON mirror (gt_msg_to_json) of any decoded message exists;
-      - a request decodes alike through the one-pass reading of flat
-        requests and through both passes (gt_msg_decode_two_pass): the
+      - a body decodes alike through the one-pass reading (gt_msg_decode,
+        the reusable decoder) and through both passes
+        (gt_msg_decode_two_pass), as a request, a reply and an event: the
         same verdict, error text, rid and message.
 
     Built twice (tests/fuzz/CMakeLists.txt): with clang's libFuzzer
@@ -172,45 +173,50 @@ s_round_trip (const uint8_t *data, size_t size, gt_msg_kind_t kind)
     gt_msg_destroy (&decoded);
 }
 
-//  A request body gets the same verdict, error message and rid from
-//  gt_msg_decode (which reads a flat request in one pass) as from both
-//  passes (gt_msg_decode_two_pass), and, accepted, the same message
+//  A body gets the same verdict, error message and rid from gt_msg_decode
+//  (which reads most bodies in one pass) as from both passes
+//  (gt_msg_decode_two_pass), and, accepted, the same message; so does the
+//  reusable decoder (the broker's)
 static void
-s_one_pass_agrees (const uint8_t *data, size_t size)
+s_one_pass_agrees (const uint8_t *data, size_t size, gt_msg_kind_t kind)
 {
+    const char *name = s_kind_names [kind];
     gt_msg_t *one = NULL, *two = NULL;
     uint64_t rid_one = 1, rid_two = 2;
     char err_one [512], err_two [512];
-    gt_code_t code_one = gt_msg_decode (size? data: NULL, size, GT_MSG_REQUEST, &one, &rid_one,
+    gt_code_t code_one = gt_msg_decode (size? data: NULL, size, kind, &one, &rid_one,
                                         err_one, sizeof (err_one));
-    gt_code_t code_two = gt_msg_decode_two_pass (size? data: NULL, size, GT_MSG_REQUEST, &two, &rid_two,
+    gt_code_t code_two = gt_msg_decode_two_pass (size? data: NULL, size, kind, &two, &rid_two,
                                                  err_two, sizeof (err_two));
-    FUZZ_CHECK (code_one == code_two, "request: one pass says %d, two passes %d", code_one, code_two);
-    FUZZ_CHECK (rid_one == rid_two, "request: one pass finds rid %llu, two passes %llu",
+    FUZZ_CHECK (code_one == code_two, "%s: one pass says %d, two passes %d", name, code_one, code_two);
+    FUZZ_CHECK (rid_one == rid_two, "%s: one pass finds rid %llu, two passes %llu", name,
                 (unsigned long long) rid_one, (unsigned long long) rid_two);
-    FUZZ_CHECK (strcmp (err_one, err_two) == 0, "request: one pass says '%s', two passes '%s'",
-                err_one, err_two);
-    //  The reusable decoder (the broker's) gives the same verdict, text and rid
+    FUZZ_CHECK (strcmp (err_one, err_two) == 0, "%s: one pass says '%s', two passes '%s'",
+                name, err_one, err_two);
     gt_msg_decoder_t *decoder = gt_msg_decoder_new ();
     const gt_msg_t *borrowed = NULL;
     uint64_t rid_reused = 3;
     char err_reused [512];
-    gt_code_t code_reused = gt_msg_decoder_decode (decoder, size? data: NULL, size, GT_MSG_REQUEST, &borrowed,
+    gt_code_t code_reused = gt_msg_decoder_decode (decoder, size? data: NULL, size, kind, &borrowed,
                                                    &rid_reused, err_reused, sizeof (err_reused));
     FUZZ_CHECK (code_reused == code_two && rid_reused == rid_two && strcmp (err_reused, err_two) == 0,
-                "request: the reusable decoder says %d '%s' (rid %llu), two passes %d '%s'", code_reused,
+                "%s: the reusable decoder says %d '%s' (rid %llu), two passes %d '%s'", name, code_reused,
                 err_reused, (unsigned long long) rid_reused, code_two, err_two);
-    gt_msg_decoder_destroy (&decoder);
     if (code_one == GT_OK) {
-        size_t one_size = 0, two_size = 0;
+        size_t one_size = 0, two_size = 0, reused_size = 0;
         uint8_t *one_bytes = s_encode (one, &one_size);
         uint8_t *two_bytes = s_encode (two, &two_size);
+        uint8_t *reused_bytes = s_encode (borrowed, &reused_size);
         FUZZ_CHECK (one_bytes && two_bytes && one_size == two_size
                     && memcmp (one_bytes, two_bytes, one_size) == 0,
-                    "request: one pass and two passes decode different messages");
+                    "%s: one pass and two passes decode different messages", name);
+        FUZZ_CHECK (reused_bytes && reused_size == two_size && memcmp (reused_bytes, two_bytes, two_size) == 0,
+                    "%s: the reusable decoder and two passes decode different messages", name);
         free (one_bytes);
         free (two_bytes);
+        free (reused_bytes);
     }
+    gt_msg_decoder_destroy (&decoder);
     gt_msg_destroy (&one);
     gt_msg_destroy (&two);
 }
@@ -222,8 +228,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     //  The broker's inbound path first, then what the SDK reads
     s_round_trip (data, size, GT_MSG_REQUEST);
-    s_one_pass_agrees (data, size);
+    s_one_pass_agrees (data, size, GT_MSG_REQUEST);
     s_round_trip (data, size, GT_MSG_REPLY);
+    s_one_pass_agrees (data, size, GT_MSG_REPLY);
     s_round_trip (data, size, GT_MSG_EVENT);
+    s_one_pass_agrees (data, size, GT_MSG_EVENT);
     return 0;
 }

@@ -55,6 +55,32 @@ s_test_same_encoding (const gt_msg_t *one, const gt_msg_t *two)
     msgpack_sbuffer_destroy (&b);
 }
 
+//  A body gets the same verdict, message, rid and (accepted) the same
+//  message from gt_msg_decode, which reads most bodies in one pass, from
+//  the reusable decoder, and from both passes (gt_msg_decode_two_pass)
+static void
+s_one_pass_agrees (const void *data, size_t size, gt_msg_kind_t kind)
+{
+    gt_msg_t *one = NULL, *two = NULL;
+    uint64_t rid_one = 1, rid_two = 2, rid_reused = 3;
+    char err_one [256], err_two [256], err_reused [256];
+    gt_code_t code_one = gt_msg_decode (data, size, kind, &one, &rid_one, err_one, sizeof (err_one));
+    gt_code_t code_two = gt_msg_decode_two_pass (data, size, kind, &two, &rid_two, err_two, sizeof (err_two));
+    assert (code_one == code_two && rid_one == rid_two && strcmp (err_one, err_two) == 0);
+    gt_msg_decoder_t *decoder = gt_msg_decoder_new ();
+    const gt_msg_t *reused = NULL;
+    gt_code_t code_reused = gt_msg_decoder_decode (decoder, data, size, kind, &reused, &rid_reused,
+                                                   err_reused, sizeof (err_reused));
+    assert (code_reused == code_two && rid_reused == rid_two && strcmp (err_reused, err_two) == 0);
+    if (code_one == GT_OK) {
+        s_test_same_encoding (one, two);
+        s_test_same_encoding (reused, two);
+    }
+    gt_msg_decoder_destroy (&decoder);
+    gt_msg_destroy (&one);
+    gt_msg_destroy (&two);
+}
+
 //  Decode and expect the code, the reported rid and (if given) a substring of
 //  the error message.  Returns the message on success (caller destroys).
 gt_msg_t *
@@ -866,6 +892,7 @@ s_check_vector (const char *name, gt_msg_kind_t kind, json_t *doc,
     uint64_t rid = kind == GT_MSG_EVENT? 0
                  : (uint64_t) json_integer_value (json_object_get (value, "rid"));
     gt_msg_t *msg = gt_msg_test_expect (bytes, size, kind, GT_OK, rid, NULL);
+    s_one_pass_agrees (bytes, size, kind);
 
     //  Re-encode byte for byte
     msgpack_sbuffer buf = gt_msg_test_encode (msg);
@@ -935,25 +962,6 @@ s_random (void)
     s_random_state ^= s_random_state << 25;
     s_random_state ^= s_random_state >> 27;
     return s_random_state * 0x2545f4914f6cdd1dULL;
-}
-
-//  A request body gets the same verdict, message, rid and (accepted) the
-//  same message from gt_msg_decode, which reads a flat request in one
-//  pass, as from both passes (gt_msg_decode_two_pass)
-static void
-s_one_pass_agrees (const void *data, size_t size)
-{
-    gt_msg_t *one = NULL, *two = NULL;
-    uint64_t rid_one = 1, rid_two = 2;
-    char err_one [256], err_two [256];
-    gt_code_t code_one = gt_msg_decode (data, size, GT_MSG_REQUEST, &one, &rid_one, err_one, sizeof (err_one));
-    gt_code_t code_two = gt_msg_decode_two_pass (data, size, GT_MSG_REQUEST, &two, &rid_two,
-                                                 err_two, sizeof (err_two));
-    assert (code_one == code_two && rid_one == rid_two && strcmp (err_one, err_two) == 0);
-    if (code_one == GT_OK)
-        s_test_same_encoding (one, two);
-    gt_msg_destroy (&one);
-    gt_msg_destroy (&two);
 }
 
 //  A key, then a value written by the caller
@@ -1065,20 +1073,167 @@ s_test_one_pass (void)
             assert (rid == 5 && msg->cmd == GT_CMD_GET);
             gt_msg_destroy (&msg);
         }
-        s_one_pass_agrees (buf.data, buf.size);
+        s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
         //  Every prefix (truncations) too
         for (size_t length = 0; length < buf.size; length += 3)
-            s_one_pass_agrees (length ? buf.data : NULL, length);
+            s_one_pass_agrees (length ? buf.data : NULL, length, GT_MSG_REQUEST);
         msgpack_sbuffer_destroy (&buf);
     }
+}
+
+//  Destroy a message that a test has no further use for
+static void
+s_destroy (gt_msg_t *msg)
+{
+    gt_msg_destroy (&msg);
+}
+
+//  A GET request with one more key, "x", whose value the caller writes:
+//  unknown keys are ignored, so only the shape of x decides the verdict
+static void
+s_get_with_x (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 5);
+    s_key (pk, "v");
+    msgpack_pack_uint64 (pk, 1);
+    s_key (pk, "rid");
+    msgpack_pack_uint64 (pk, 9);
+    s_key (pk, "cmd");
+    s_key (pk, "GET");
+    s_key (pk, "lease_id");
+    s_key (pk, "0123456789abcdef0123456789abcdef");
+    s_key (pk, "x");
+}
+
+//  Nested bodies at the one pass's edges, each read both ways: nesting at
+//  GT_MAX_DEPTH and one deeper, containers at the one pass's element bound
+//  and one more, a nested map key that is no string, a count beyond the
+//  bytes, and a reply and an event with everything nested that they can
+//  carry
+static void
+s_test_one_pass_nested (void)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+    //  x at depth 2, then 6 or 7 arrays inside it: 8 levels, then 9
+    for (int arrays = 7; arrays <= 8; arrays++) {
+        msgpack_sbuffer_clear (&buf);
+        s_get_with_x (&pk);
+        for (int level = 0; level < arrays; level++)
+            msgpack_pack_array (&pk, level + 1 < arrays ? 1 : 0);
+        gt_msg_t *msg = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST,
+                                            arrays == 7 ? GT_OK : GT_ERR_INVALID_ARGUMENT, 9,
+                                            arrays == 7 ? NULL : "nested deeper than 8 levels");
+        gt_msg_destroy (&msg);
+        s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
+    }
+    //  1,024 elements, then 1,025, as an array and as a map
+    for (int elements = 1024; elements <= 1025; elements++)
+        for (int map = 0; map <= 1; map++) {
+            msgpack_sbuffer_clear (&buf);
+            s_get_with_x (&pk);
+            if (map)
+                msgpack_pack_map (&pk, (size_t) elements);
+            else
+                msgpack_pack_array (&pk, (size_t) elements);
+            for (int index = 0; index < elements; index++) {
+                if (map) {
+                    char key [16];
+                    snprintf (key, sizeof key, "k%d", index);
+                    s_key (&pk, key);
+                }
+                msgpack_pack_uint64 (&pk, (uint64_t) index);
+            }
+            gt_msg_t *msg = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 9, NULL);
+            assert (msg->cmd == GT_CMD_GET);
+            gt_msg_destroy (&msg);
+            s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
+        }
+    //  A map in x with an integer key: ignored, so valid; in metadata, named
+    msgpack_sbuffer_clear (&buf);
+    s_get_with_x (&pk);
+    msgpack_pack_map (&pk, 1);
+    msgpack_pack_uint64 (&pk, 5);
+    msgpack_pack_nil (&pk);
+    s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
+    s_destroy (gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 9, NULL));
+    msgpack_sbuffer_clear (&buf);
+    msgpack_pack_map (&pk, 5);
+    s_key (&pk, "v");
+    msgpack_pack_uint64 (&pk, 1);
+    s_key (&pk, "rid");
+    msgpack_pack_uint64 (&pk, 10);
+    s_key (&pk, "cmd");
+    s_key (&pk, "CREATE");
+    s_key (&pk, "object_id");
+    s_key (&pk, "o");
+    s_key (&pk, "metadata");
+    msgpack_pack_map (&pk, 1);
+    msgpack_pack_uint64 (&pk, 5);
+    s_key (&pk, "v");
+    s_destroy (gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_ERR_INVALID_ARGUMENT, 10,
+                                           "metadata[0].key: expected string"));
+    s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
+    //  An array claiming 2^32 - 1 elements, and one claiming one more than
+    //  the bytes after it
+    const char huge [] = "\x85\xa1v\x01\xa3rid\x0b\xa3" "cmd\xa3GET"
+                         "\xa8lease_id\xd9\x20" "0123456789abcdef0123456789abcdef"
+                         "\xa1x\xdd\xff\xff\xff\xff\x01";
+    s_destroy (gt_msg_test_expect (huge, sizeof huge - 1, GT_MSG_REQUEST, GT_ERR_INVALID_ARGUMENT, 11,
+                                           "truncated or malformed"));
+    s_one_pass_agrees (huge, sizeof huge - 1, GT_MSG_REQUEST);
+    const char over [] = "\x85\xa1v\x01\xa3rid\x0b\xa3" "cmd\xa3GET"
+                         "\xa8lease_id\xd9\x20" "0123456789abcdef0123456789abcdef"
+                         "\xa1x\x93\x01\x02";
+    s_destroy (gt_msg_test_expect (over, sizeof over - 1, GT_MSG_REQUEST, GT_ERR_INVALID_ARGUMENT, 11,
+                                           "truncated or malformed"));
+    s_one_pass_agrees (over, sizeof over - 1, GT_MSG_REQUEST);
+
+    //  A reply and an event carrying a lease with metadata and cleanup, and
+    //  a LIST reply of three such leases; each prefix too
+    gt_meta_entry_t entries [] = { { (char *) "a", (char *) "1" }, { (char *) "b", (char *) "2" } };
+    gt_cleanup_t cleanup = { (char *) "http://127.0.0.1:9/c", (char *) "{}", true, 4, true, 250 };
+    gt_lease_info_t lease;
+    memset (&lease, 0, sizeof lease);
+    memcpy (lease.id, "00112233445566778899aabbccddeeff", GT_LEASE_ID_LEN + 1);
+    lease.object_id = (char *) "object";
+    lease.service_id = (char *) "service";
+    lease.object_type = GT_TYPE_BLOB_STORAGE;
+    lease.state = GT_STATE_ACTIVE;
+    lease.ttl_ms = lease.expires_at = 1000;
+    lease.metadata.entries = entries;
+    lease.metadata.count = 2;
+    lease.cleanup = &cleanup;
+    gt_lease_info_t leases [3] = { lease, lease, lease };
+    gt_msg_t messages [3];
+    memset (messages, 0, sizeof messages);
+    messages [0] = (gt_msg_t) { .kind = GT_MSG_REPLY, .version = 1, .rid = 12, .code = GT_OK, .lease = &lease };
+    messages [1] = (gt_msg_t) { .kind = GT_MSG_REPLY, .version = 1, .rid = 13, .code = GT_OK,
+                                .leases = leases, .lease_count = 3, .leases_present = true };
+    messages [2] = (gt_msg_t) { .kind = GT_MSG_EVENT, .version = 1 };
+    messages [2].event.kind = GT_EVENT_LEASE_CREATED;
+    messages [2].event.seq = 1;
+    messages [2].event.lease = lease;
+    for (int index = 0; index < 3; index++) {
+        msgpack_sbuffer_clear (&buf);
+        assert (gt_msg_encode (&messages [index], &buf) == 0);
+        gt_msg_t *msg = gt_msg_test_expect (buf.data, buf.size, messages [index].kind, GT_OK,
+                                            messages [index].rid, NULL);
+        s_test_same_encoding (msg, &messages [index]);
+        gt_msg_destroy (&msg);
+        for (size_t length = 0; length <= buf.size; length++)
+            s_one_pass_agrees (length ? buf.data : NULL, length, messages [index].kind);
+    }
+    msgpack_sbuffer_destroy (&buf);
 }
 
 //  Whatever decodes must encode again and have a JSON mirror
 static void
 s_decode_anything (const void *data, size_t size, gt_msg_kind_t kind)
 {
-    if (kind == GT_MSG_REQUEST)
-        s_one_pass_agrees (data, size);
+    s_one_pass_agrees (data, size, kind);
     gt_msg_t *msg;
     uint64_t rid;
     char err [128];
@@ -1162,6 +1317,48 @@ s_test_request_keys (void)
     assert (gt_msg_request_key ("w", 1) == -1);
 }
 
+//  Likewise the keys of a LEASE map and of a reply: each name is its own
+//  slot, and a prefix, a longer key or another case is none (or another
+//  name's)
+typedef int (s_key_fn) (const char *key, size_t key_len);
+
+static void
+s_test_key_list (const char *const *names, int count, s_key_fn *key_of)
+{
+    for (int key = 0; key < count; key++) {
+        const char *name = names [key];
+        size_t length = strlen (name);
+        assert (key_of (name, length) == key);
+        int prefix = key_of (name, length - 1);
+        assert (prefix == -1 || (prefix < count && strlen (names [prefix]) == length - 1
+                                 && memcmp (names [prefix], name, length - 1) == 0));
+        char longer [40];
+        snprintf (longer, sizeof longer, "%sx", name);
+        int longer_key = key_of (longer, length + 1);
+        assert (longer_key == -1 || (longer_key < count && strcmp (names [longer_key], longer) == 0));
+        char upper [40];
+        snprintf (upper, sizeof upper, "%s", name);
+        upper [0] = (char) (upper [0] - 'a' + 'A');
+        assert (key_of (upper, length) == -1);
+        char with_nul [40];
+        memcpy (with_nul, name, length);
+        with_nul [length - 1] = '\0';
+        assert (key_of (with_nul, length) == -1);
+    }
+    assert (key_of ("", 0) == -1);
+    assert (key_of ("zz", 2) == -1);
+}
+
+static void
+s_test_lease_and_reply_keys (void)
+{
+    s_test_key_list (gt_lease_key_names, GT_LEASE_KEY_COUNT, gt_msg_lease_key);
+    s_test_key_list (gt_reply_key_names, GT_REPLY_KEY_COUNT, gt_msg_reply_key);
+    //  "lease" and "leases", "version" and "versions": each its own
+    assert (gt_msg_reply_key ("lease", 5) == 9 && gt_msg_reply_key ("leases", 6) == 10);
+    assert (gt_msg_reply_key ("version", 7) == 14 && gt_msg_reply_key ("versions", 8) == 4);
+}
+
 void
 gt_msg_test (bool verbose)
 {
@@ -1169,6 +1366,7 @@ gt_msg_test (bool verbose)
         printf (" * gt_msg:\n");
     s_test_widths ();
     s_test_request_keys ();
+    s_test_lease_and_reply_keys ();
     s_test_round_trips ();
     s_test_cluster ();
     s_test_unencodable ();
@@ -1176,6 +1374,7 @@ gt_msg_test (bool verbose)
     s_test_vectors (verbose);
     gt_msg_test_rejections ();
     s_test_one_pass ();
+    s_test_one_pass_nested ();
     s_test_robustness ();
     if (verbose)
         printf (" * gt_msg: OK\n");
