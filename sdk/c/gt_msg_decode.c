@@ -1218,8 +1218,11 @@ s_take_elements (gt_msg_reader_t *in, msgpack_zone *zone, int depth, bool is_map
     size_t left = (size_t) (in->end - in->pos);
     if (depth > GT_MAX_DEPTH || count > S_TREE_MAX_ELEMENTS || count * (is_map ? 2 : 1) > left)
         return false;
+    //  An empty container points at a block of no elements, as msgpack-c's
+    //  does, never NULL (a NULL base with a size of 0 upsets qsort and memcpy)
     if (!is_map) {
-        msgpack_object *items = NULL;
+        static msgpack_object no_items [1];
+        msgpack_object *items = no_items;
         if (count > 0 && !(items = (msgpack_object *) msgpack_zone_malloc (zone, count * sizeof (*items))))
             return false;
         for (uint64_t index = 0; index < count; index++)
@@ -1230,7 +1233,8 @@ s_take_elements (gt_msg_reader_t *in, msgpack_zone *zone, int depth, bool is_map
         object->via.array.ptr = items;
         return true;
     }
-    msgpack_object_kv *entries = NULL;
+    static msgpack_object_kv no_entries [1];
+    msgpack_object_kv *entries = no_entries;
     if (count > 0 && !(entries = (msgpack_object_kv *) msgpack_zone_malloc (zone, count * sizeof (*entries))))
         return false;
     for (uint64_t pair = 0; pair < count; pair++)
@@ -1305,6 +1309,20 @@ s_take_body (const void *data, size_t size, msgpack_zone *zone, msgpack_object *
         }
     }
     return true;
+}
+
+bool
+gt_msg_one_pass_reads (const void *data, size_t size)
+{
+    msgpack_zone zone;
+    if (!msgpack_zone_init (&zone, 1024))
+        return false;
+    msgpack_object root;
+    bool have_rid = false;
+    uint64_t rid = 0;
+    bool reads = s_take_body (data, size, &zone, &root, &have_rid, &rid);
+    msgpack_zone_destroy (&zone);
+    return reads;
 }
 
 //  ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ extern const gt_req_key_t gt_req_layout [GT_CMD_COUNT_][GT_REQ_LAYOUT_MAX];
 extern const unsigned gt_req_required [GT_CMD_COUNT_];
 
 //  A bounded reader of raw msgpack bytes, shared by the scan (gt_msg_scan.c)
-//  and the one-pass reading of flat requests (gt_msg_decode.c)
+//  and the one-pass reading of bodies (gt_msg_decode.c)
 typedef struct {
     const uint8_t *pos;             //  next byte to read
     const uint8_t *end;             //  one past the last byte
@@ -66,7 +66,11 @@ typedef struct {
 
 void gt_msg_scan (const uint8_t *data, size_t size, gt_msg_scan_t *scan);
 
-//  gt_msg_decode without its one-pass reading of flat requests: both passes
+//  True if the decoder reads the body in one pass (for gt_msg_test: the
+//  vectors and the nested cases must not all fall back to the two passes)
+bool gt_msg_one_pass_reads (const void *data, size_t size);
+
+//  gt_msg_decode without its one-pass reading: both passes
 //  for every body, the reference the one-pass reading must agree with
 //  (fuzz_codec, gt_msg_test)
 gt_code_t gt_msg_decode_two_pass (const void *data, size_t size, gt_msg_kind_t kind,

@@ -893,6 +893,8 @@ s_check_vector (const char *name, gt_msg_kind_t kind, json_t *doc,
                  : (uint64_t) json_integer_value (json_object_get (value, "rid"));
     gt_msg_t *msg = gt_msg_test_expect (bytes, size, kind, GT_OK, rid, NULL);
     s_one_pass_agrees (bytes, size, kind);
+    //  (the one pass reads every vector: they are all within its bounds)
+    assert (gt_msg_one_pass_reads (bytes, size));
 
     //  Re-encode byte for byte
     msgpack_sbuffer buf = gt_msg_test_encode (msg);
@@ -1126,6 +1128,7 @@ s_test_one_pass_nested (void)
         gt_msg_t *msg = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST,
                                             arrays == 7 ? GT_OK : GT_ERR_INVALID_ARGUMENT, 9,
                                             arrays == 7 ? NULL : "nested deeper than 8 levels");
+        assert (gt_msg_one_pass_reads (buf.data, buf.size) == (arrays == 7));
         gt_msg_destroy (&msg);
         s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
     }
@@ -1148,6 +1151,7 @@ s_test_one_pass_nested (void)
             }
             gt_msg_t *msg = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 9, NULL);
             assert (msg->cmd == GT_CMD_GET);
+            assert (gt_msg_one_pass_reads (buf.data, buf.size) == (elements == 1024));
             gt_msg_destroy (&msg);
             s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
         }
@@ -1159,6 +1163,7 @@ s_test_one_pass_nested (void)
     msgpack_pack_nil (&pk);
     s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
     s_destroy (gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 9, NULL));
+    assert (!gt_msg_one_pass_reads (buf.data, buf.size));
     msgpack_sbuffer_clear (&buf);
     msgpack_pack_map (&pk, 5);
     s_key (&pk, "v");
@@ -1191,6 +1196,26 @@ s_test_one_pass_nested (void)
                                            "truncated or malformed"));
     s_one_pass_agrees (over, sizeof over - 1, GT_MSG_REQUEST);
 
+    //  Every container and string in its widest form (map32, array32,
+    //  str32): read in one pass, as the narrow forms are
+    const char wide [] = "\xdf\x00\x00\x00\x05"
+                         "\xdb\x00\x00\x00\x01" "v" "\x01"
+                         "\xdb\x00\x00\x00\x03" "rid" "\xcf\x00\x00\x00\x00\x00\x00\x00\x0c"
+                         "\xdb\x00\x00\x00\x04" "code" "\xdb\x00\x00\x00\x02" "OK"
+                         "\xdb\x00\x00\x00\x06" "leases" "\xdd\x00\x00\x00\x00"
+                         "\xdb\x00\x00\x00\x06" "cursor" "\xdb\x00\x00\x00\x00";
+    gt_msg_t *listed = gt_msg_test_expect (wide, sizeof wide - 1, GT_MSG_REPLY, GT_OK, 12, NULL);
+    assert (listed->leases_present && listed->lease_count == 0 && strcmp (listed->cursor, "") == 0);
+    s_destroy (listed);
+    assert (gt_msg_one_pass_reads (wide, sizeof wide - 1));
+    s_one_pass_agrees (wide, sizeof wide - 1, GT_MSG_REPLY);
+    //  A top-level key that is no string: the scan names it
+    const char int_key [] = "\x84\x07\x01\xa1v\x01\xa3rid\x0d\xa4" "code" "\xa2OK";
+    s_destroy (gt_msg_test_expect (int_key, sizeof int_key - 1, GT_MSG_REPLY, GT_ERR_INVALID_ARGUMENT, 13,
+                                   "body: map key is not a string"));
+    assert (!gt_msg_one_pass_reads (int_key, sizeof int_key - 1));
+    s_one_pass_agrees (int_key, sizeof int_key - 1, GT_MSG_REPLY);
+
     //  A reply and an event carrying a lease with metadata and cleanup, and
     //  a LIST reply of three such leases; each prefix too
     gt_meta_entry_t entries [] = { { (char *) "a", (char *) "1" }, { (char *) "b", (char *) "2" } };
@@ -1219,6 +1244,7 @@ s_test_one_pass_nested (void)
     for (int index = 0; index < 3; index++) {
         msgpack_sbuffer_clear (&buf);
         assert (gt_msg_encode (&messages [index], &buf) == 0);
+        assert (gt_msg_one_pass_reads (buf.data, buf.size));
         gt_msg_t *msg = gt_msg_test_expect (buf.data, buf.size, messages [index].kind, GT_OK,
                                             messages [index].rid, NULL);
         s_test_same_encoding (msg, &messages [index]);
@@ -1226,6 +1252,23 @@ s_test_one_pass_nested (void)
         for (size_t length = 0; length <= buf.size; length++)
             s_one_pass_agrees (length ? buf.data : NULL, length, messages [index].kind);
     }
+    //  An event with a "rid" (not one of its keys): ignored, and no rid is
+    //  reported for an event either way
+    msgpack_sbuffer_clear (&buf);
+    assert (gt_msg_encode (&messages [2], &buf) == 0);
+    assert ((uint8_t) buf.data [0] >= 0x80 && (uint8_t) buf.data [0] < 0x8f);
+    buf.data [0]++;
+    msgpack_sbuffer_write (&buf, "\xa3rid\x05", 5);
+    s_destroy (gt_msg_test_expect (buf.data, buf.size, GT_MSG_EVENT, GT_OK, 0, NULL));
+    assert (gt_msg_one_pass_reads (buf.data, buf.size));
+    s_one_pass_agrees (buf.data, buf.size, GT_MSG_EVENT);
+    //  ... nor when the event is refused (here a second "kind")
+    buf.data [0]++;
+    msgpack_sbuffer_write (&buf, "\xa4kind\xa1x", 7);
+    s_destroy (gt_msg_test_expect (buf.data, buf.size, GT_MSG_EVENT, GT_ERR_INVALID_ARGUMENT, 0,
+                                   "kind: duplicate key"));
+    assert (gt_msg_one_pass_reads (buf.data, buf.size));
+    s_one_pass_agrees (buf.data, buf.size, GT_MSG_EVENT);
     msgpack_sbuffer_destroy (&buf);
 }
 
