@@ -312,6 +312,44 @@ gt_pgbatch_test (bool verbose)
     gt_pgbatch_merge (other, &batch);
     assert (gt_pgbatch_size (other) == 10000);
     assert (other->leases.live_puts == 10000);
+    //  A batch made like it: empty, with the room it took, and recording
+    //  the same operations as a new batch does, without growing
+    {
+        gt_pgbatch_t *like = gt_pgbatch_new_like (other);
+        gt_pgbatch_t *fresh = gt_pgbatch_new ();
+        assert (gt_pgbatch_empty (like) && gt_pgbatch_size (like) == 0);
+        assert (like->leases.capacity >= other->leases.count);
+        assert (like->leases.arena.capacity >= other->leases.arena.size);
+        assert (like->leases.index_cap == other->leases.index_cap);
+        size_t capacity = like->leases.capacity, bytes = like->leases.arena.capacity;
+        //  (as many rows as it holds: 5,000 puts, then 10,000)
+        for (int round = 0; round < 2; round++)
+            for (int index = 0; index < (round ? 10000 : 5000); index++) {
+                snprintf (id, sizeof id, "%032x", round ? (index * 7) % 10000 : index * 2);
+                s_test_lease (&lease, id, (uint64_t) round);
+                gt_pgbatch_lease_put (like, &lease, NULL);
+                gt_pgbatch_lease_put (fresh, &lease, NULL);
+            }
+        assert (like->leases.capacity == capacity && like->leases.arena.capacity == bytes);
+        assert (gt_pgbatch_size (like) == 10000 && gt_pgbatch_size (fresh) == 10000);
+        gt_pgbatch_buffer_t like_arrays [GT_PGBATCH_LEASE_COLUMNS];
+        gt_pgbatch_table_arrays (&like->leases, false, gt_pgbatch_lease_types,
+                                 GT_PGBATCH_LEASE_COLUMNS, like_arrays);
+        gt_pgbatch_table_arrays (&fresh->leases, false, gt_pgbatch_lease_types,
+                                 GT_PGBATCH_LEASE_COLUMNS, arrays);
+        for (int column = 0; column < GT_PGBATCH_LEASE_COLUMNS; column++)
+            assert (like_arrays [column].size == arrays [column].size
+                    && memcmp (like_arrays [column].data, arrays [column].data, arrays [column].size) == 0);
+        s_test_arrays_free (like_arrays, GT_PGBATCH_LEASE_COLUMNS);
+        s_test_arrays_free (arrays, GT_PGBATCH_LEASE_COLUMNS);
+        gt_pgbatch_destroy (&fresh);
+        //  ... and made like an empty batch: the smallest room
+        gt_pgbatch_t *small = gt_pgbatch_new_like (fresh = gt_pgbatch_new ());
+        assert (small->leases.capacity == 64 && small->leases.arena.capacity == 4096);
+        gt_pgbatch_destroy (&small);
+        gt_pgbatch_destroy (&fresh);
+        gt_pgbatch_destroy (&like);
+    }
     batch = other;
     gt_pgbatch_destroy (&batch);
     //  New leases (plain INSERT): a put after a create stays new, also

@@ -647,6 +647,40 @@ gt_pgbatch_new (void)
     return self;
 }
 
+//  Room in an empty table for as many rows and bytes as other holds,
+//  rounded up to powers of two (so a merge or two fits as well)
+static void
+s_table_size_like (s_table_t *table, const s_table_t *other)
+{
+    size_t rows = 64, bytes = 4096;
+    while (rows < other->count)
+        rows *= 2;
+    while (bytes < other->arena.size)
+        bytes *= 2;
+    table->rows = (s_row_t *) malloc (rows * sizeof (s_row_t));
+    table->arena.data = (char *) malloc (bytes);
+    assert (table->rows && table->arena.data);
+    table->capacity = rows;
+    table->arena.capacity = bytes;
+    if (table->collapse && other->index_cap) {
+        table->index = (uint32_t *) calloc (other->index_cap, sizeof (uint32_t));
+        assert (table->index);
+        table->index_cap = other->index_cap;
+    }
+}
+
+gt_pgbatch_t *
+gt_pgbatch_new_like (const gt_pgbatch_t *other)
+{
+    assert (other);
+    gt_pgbatch_t *self = gt_pgbatch_new ();
+    s_table_size_like (&self->leases, &other->leases);
+    s_table_size_like (&self->objects, &other->objects);
+    s_table_size_like (&self->events, &other->events);
+    s_table_size_like (&self->callbacks, &other->callbacks);
+    return self;
+}
+
 void
 gt_pgbatch_destroy (gt_pgbatch_t **self_p)
 {

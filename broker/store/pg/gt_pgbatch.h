@@ -79,6 +79,10 @@ typedef struct {
 
 //  Create an empty batch.
 gt_pgbatch_t *gt_pgbatch_new (void);
+//  Create an empty batch with room for as many operations and bytes as
+//  other holds (rounded up to powers of two): a store that records about
+//  as much in each batch as in the last then grows nothing while recording.
+gt_pgbatch_t *gt_pgbatch_new_like (const gt_pgbatch_t *other);
 //  Destroy; nulls the pointer.
 void gt_pgbatch_destroy (gt_pgbatch_t **self_p);
 

@@ -308,8 +308,11 @@ s_flush (void *impl, uint64_t batch)
     flight->submitted_us = zclock_usecs ();
     flight->deleted = self->deleted;
     self->deleted = s_id_list ();
+    //  The next batch starts with the room this one took (sized before the
+    //  writer owns it): no growing, and no copying, while it is recorded
+    gt_pgbatch_t *next = gt_pgbatch_new_like (self->batch);
     flight->number = gt_pgwriter_submit (self->writer, &self->batch);
-    self->batch = gt_pgbatch_new ();
+    self->batch = next;
     zlistx_add_end (self->flight, flight);
     return GT_STORE_PENDING;
 }
