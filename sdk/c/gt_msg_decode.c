@@ -1172,20 +1172,31 @@ s_take_leaf (gt_msg_reader_t *in, msgpack_object *object)
 static inline bool
 s_take_object (gt_msg_reader_t *in, msgpack_zone *zone, int depth, msgpack_object *object);
 
+//  A fixstr (the form nearly every key and string takes) at the reader's
+//  position, which holds a byte: 1 read, 0 not a fixstr, -1 truncated
+static inline int
+s_take_fixstr (gt_msg_reader_t *in, msgpack_object *object)
+{
+    uint8_t byte = *in->pos;
+    if (byte < 0xa0 || byte > 0xbf)
+        return 0;
+    uint32_t length = byte & 0x1f;
+    if (length >= (size_t) (in->end - in->pos))
+        return -1;
+    object->type = MSGPACK_OBJECT_STR;
+    object->via.str.size = length;
+    object->via.str.ptr = (const char *) in->pos + 1;
+    in->pos += 1 + length;
+    return 1;
+}
+
 //  A map key: a string, read in line when a fixstr
 static inline bool
 s_take_key (gt_msg_reader_t *in, msgpack_object *key)
 {
-    if (in->pos < in->end && *in->pos >= 0xa0 && *in->pos <= 0xbf) {
-        uint32_t length = *in->pos & 0x1f;
-        if (length >= (size_t) (in->end - in->pos))
-            return false;
-        key->type = MSGPACK_OBJECT_STR;
-        key->via.str.size = length;
-        key->via.str.ptr = (const char *) in->pos + 1;
-        in->pos += 1 + length;
-        return true;
-    }
+    int taken = in->pos < in->end ? s_take_fixstr (in, key) : 0;
+    if (taken)
+        return taken > 0;
     return s_take_leaf (in, key) && key->type == MSGPACK_OBJECT_STR;
 }
 
@@ -1262,16 +1273,9 @@ s_take_object (gt_msg_reader_t *in, msgpack_zone *zone, int depth, msgpack_objec
         object->via.u64 = byte;
         return true;
     }
-    if (byte >= 0xa0 && byte <= 0xbf) {
-        uint32_t length = byte & 0x1f;
-        if (length >= (size_t) (in->end - in->pos))
-            return false;
-        object->type = MSGPACK_OBJECT_STR;
-        object->via.str.size = length;
-        object->via.str.ptr = (const char *) in->pos + 1;
-        in->pos += 1 + length;
-        return true;
-    }
+    int taken = s_take_fixstr (in, object);
+    if (taken)
+        return taken > 0;
     bool is_map;
     uint64_t count;
     in->pos++;

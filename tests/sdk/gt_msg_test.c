@@ -1090,18 +1090,27 @@ s_destroy (gt_msg_t *msg)
     gt_msg_destroy (&msg);
 }
 
+//  A request map of keys entries, starting with v 1, rid and cmd (its
+//  bytes: NULs allowed); the caller writes the other keys
+static void
+s_request_start (msgpack_packer *pk, size_t keys, uint64_t rid, const char *cmd, size_t cmd_size)
+{
+    msgpack_pack_map (pk, keys);
+    s_key (pk, "v");
+    msgpack_pack_uint64 (pk, 1);
+    s_key (pk, "rid");
+    msgpack_pack_uint64 (pk, rid);
+    s_key (pk, "cmd");
+    msgpack_pack_str (pk, cmd_size);
+    msgpack_pack_str_body (pk, cmd, cmd_size);
+}
+
 //  A GET request with one more key, "x", whose value the caller writes:
 //  unknown keys are ignored, so only the shape of x decides the verdict
 static void
 s_get_with_x (msgpack_packer *pk)
 {
-    msgpack_pack_map (pk, 5);
-    s_key (pk, "v");
-    msgpack_pack_uint64 (pk, 1);
-    s_key (pk, "rid");
-    msgpack_pack_uint64 (pk, 9);
-    s_key (pk, "cmd");
-    s_key (pk, "GET");
+    s_request_start (pk, 5, 9, "GET", 3);
     s_key (pk, "lease_id");
     s_key (pk, "0123456789abcdef0123456789abcdef");
     s_key (pk, "x");
@@ -1165,13 +1174,7 @@ s_test_one_pass_nested (void)
     s_destroy (gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_OK, 9, NULL));
     assert (!gt_msg_one_pass_reads (buf.data, buf.size));
     msgpack_sbuffer_clear (&buf);
-    msgpack_pack_map (&pk, 5);
-    s_key (&pk, "v");
-    msgpack_pack_uint64 (&pk, 1);
-    s_key (&pk, "rid");
-    msgpack_pack_uint64 (&pk, 10);
-    s_key (&pk, "cmd");
-    s_key (&pk, "CREATE");
+    s_request_start (&pk, 5, 10, "CREATE", 6);
     s_key (&pk, "object_id");
     s_key (&pk, "o");
     s_key (&pk, "metadata");
@@ -1179,22 +1182,22 @@ s_test_one_pass_nested (void)
     msgpack_pack_uint64 (&pk, 5);
     s_key (&pk, "v");
     s_destroy (gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_ERR_INVALID_ARGUMENT, 10,
-                                           "metadata[0].key: expected string"));
+                                   "metadata[0].key: expected string"));
     s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
     //  An array claiming 2^32 - 1 elements, and one claiming one more than
     //  the bytes after it
-    const char huge [] = "\x85\xa1v\x01\xa3rid\x0b\xa3" "cmd\xa3GET"
-                         "\xa8lease_id\xd9\x20" "0123456789abcdef0123456789abcdef"
-                         "\xa1x\xdd\xff\xff\xff\xff\x01";
-    s_destroy (gt_msg_test_expect (huge, sizeof huge - 1, GT_MSG_REQUEST, GT_ERR_INVALID_ARGUMENT, 11,
-                                           "truncated or malformed"));
-    s_one_pass_agrees (huge, sizeof huge - 1, GT_MSG_REQUEST);
-    const char over [] = "\x85\xa1v\x01\xa3rid\x0b\xa3" "cmd\xa3GET"
-                         "\xa8lease_id\xd9\x20" "0123456789abcdef0123456789abcdef"
-                         "\xa1x\x93\x01\x02";
-    s_destroy (gt_msg_test_expect (over, sizeof over - 1, GT_MSG_REQUEST, GT_ERR_INVALID_ARGUMENT, 11,
-                                           "truncated or malformed"));
-    s_one_pass_agrees (over, sizeof over - 1, GT_MSG_REQUEST);
+    static const char beyond [][80] = {
+        "\x85\xa1v\x01\xa3rid\x0b\xa3" "cmd\xa3GET\xa8lease_id\xd9\x20" "0123456789abcdef0123456789abcdef"
+        "\xa1x\xdd\xff\xff\xff\xff\x01",
+        "\x85\xa1v\x01\xa3rid\x0b\xa3" "cmd\xa3GET\xa8lease_id\xd9\x20" "0123456789abcdef0123456789abcdef"
+        "\xa1x\x93\x01\x02"
+    };
+    for (int index = 0; index < 2; index++) {
+        size_t size = strlen (beyond [index]);     //  (no NUL inside)
+        s_destroy (gt_msg_test_expect (beyond [index], size, GT_MSG_REQUEST, GT_ERR_INVALID_ARGUMENT, 11,
+                                       "truncated or malformed"));
+        s_one_pass_agrees (beyond [index], size, GT_MSG_REQUEST);
+    }
 
     //  Every container and string in its widest form (map32, array32,
     //  str32): read in one pass, as the narrow forms are
@@ -1409,14 +1412,7 @@ s_test_enum_names (void)
         msgpack_sbuffer_init (&buf);
         msgpack_packer pk;
         msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
-        msgpack_pack_map (&pk, 3);
-        s_key (&pk, "v");
-        msgpack_pack_uint64 (&pk, 1);
-        s_key (&pk, "rid");
-        msgpack_pack_uint64 (&pk, 4);
-        s_key (&pk, "cmd");
-        msgpack_pack_str (&pk, cases [index].size);
-        msgpack_pack_str_body (&pk, cases [index].bytes, cases [index].size);
+        s_request_start (&pk, 3, 4, cases [index].bytes, cases [index].size);
         s_destroy (gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST, GT_ERR_UNSUPPORTED_COMMAND, 4,
                                        cases [index].err));
         msgpack_sbuffer_destroy (&buf);
@@ -1427,13 +1423,8 @@ s_test_enum_names (void)
         msgpack_sbuffer_init (&buf);
         msgpack_packer pk;
         msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
-        msgpack_pack_map (&pk, 3);
-        s_key (&pk, "v");
-        msgpack_pack_uint64 (&pk, 1);
-        s_key (&pk, "rid");
-        msgpack_pack_uint64 (&pk, 4);
-        s_key (&pk, "cmd");
-        s_key (&pk, gt_cmd_name ((gt_cmd_t) cmd));
+        const char *name = gt_cmd_name ((gt_cmd_t) cmd);
+        s_request_start (&pk, 3, 4, name, strlen (name));
         gt_msg_t *msg = NULL;
         //  (most fail for want of their own keys; the command is known)
         char err [256] = "";
