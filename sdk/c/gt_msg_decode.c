@@ -33,6 +33,11 @@ typedef struct s_path_t {
     size_t index;                   //  array index when key is NULL
 } s_path_t;
 
+//  The path of a map's key by its index in names, for a getter's error
+//  message: made where it is passed (a compound literal), so that a map's
+//  keys cost nothing for paths until one is wrong
+#define S_AT(index) (&(s_path_t) { path, names [index], 0 })
+
 typedef struct {
     char *err;                      //  caller's message buffer, or NULL
     size_t err_size;                //  its size
@@ -471,39 +476,36 @@ s_get_lease (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
             s_path_t at = { path, names [index], 0 };
             return s_fail (self, &at, "required");
         }
-    s_path_t at [COUNT];
-    for (int index = 0; index < COUNT; index++)
-        at [index] = (s_path_t) { path, names [index], 0 };
     int type = 0, state = 0;
     uint64_t *numbers [] = { &lease->fence, &lease->ttl_ms, &lease->created_at,
                              &lease->renewed_at, &lease->expires_at, &lease->renewals };
-    if (!s_get_lease_id (self, &at [ID], slots [ID], lease->id)
-    ||  !s_get_str (self, &at [OBJECT_ID], slots [OBJECT_ID], 1, GT_MAX_OBJECT_ID, &lease->object_id)
-    ||  !s_get_name (self, &at [OBJECT_TYPE], slots [OBJECT_TYPE], s_object_type_parse, "object type", &type)
-    ||  !s_get_str (self, &at [SERVICE_ID], slots [SERVICE_ID], 1, GT_MAX_SERVICE_ID, &lease->service_id)
-    ||  !s_get_name (self, &at [STATE], slots [STATE], s_state_parse, "state", &state))
+    if (!s_get_lease_id (self, S_AT (ID), slots [ID], lease->id)
+    ||  !s_get_str (self, S_AT (OBJECT_ID), slots [OBJECT_ID], 1, GT_MAX_OBJECT_ID, &lease->object_id)
+    ||  !s_get_name (self, S_AT (OBJECT_TYPE), slots [OBJECT_TYPE], s_object_type_parse, "object type", &type)
+    ||  !s_get_str (self, S_AT (SERVICE_ID), slots [SERVICE_ID], 1, GT_MAX_SERVICE_ID, &lease->service_id)
+    ||  !s_get_name (self, S_AT (STATE), slots [STATE], s_state_parse, "state", &state))
         return false;
     lease->object_type = (gt_object_type_t) type;
     lease->state = (gt_lease_state_t) state;
     for (int index = FENCE; index <= RENEWALS; index++)
-        if (!s_get_uint (self, &at [index], slots [index], UINT64_MAX, numbers [index - FENCE]))
+        if (!s_get_uint (self, S_AT (index), slots [index], UINT64_MAX, numbers [index - FENCE]))
             return false;
-    if (!s_get_meta (self, &at [METADATA], slots [METADATA], &lease->metadata))
+    if (!s_get_meta (self, S_AT (METADATA), slots [METADATA], &lease->metadata))
         return false;
-    if (slots [CLEANUP] && !s_get_cleanup (self, &at [CLEANUP], slots [CLEANUP], &lease->cleanup))
+    if (slots [CLEANUP] && !s_get_cleanup (self, S_AT (CLEANUP), slots [CLEANUP], &lease->cleanup))
         return false;
     int status = GT_CLEANUP_NONE;
     if (slots [CLEANUP_STATUS]
-    && !s_get_name (self, &at [CLEANUP_STATUS], slots [CLEANUP_STATUS], s_cleanup_status_parse,
+    && !s_get_name (self, S_AT (CLEANUP_STATUS), slots [CLEANUP_STATUS], s_cleanup_status_parse,
                     "cleanup status", &status))
         return false;
     lease->cleanup_status = (gt_cleanup_status_t) status;
     if (slots [CLEANUP_ATTEMPTS]
-    && !s_get_uint (self, &at [CLEANUP_ATTEMPTS], slots [CLEANUP_ATTEMPTS], UINT64_MAX,
+    && !s_get_uint (self, S_AT (CLEANUP_ATTEMPTS), slots [CLEANUP_ATTEMPTS], UINT64_MAX,
                     &lease->cleanup_attempts))
         return false;
     if (slots [CLEANUP_ERROR]
-    && !s_get_str (self, &at [CLEANUP_ERROR], slots [CLEANUP_ERROR], 0, SIZE_MAX, &lease->cleanup_error))
+    && !s_get_str (self, S_AT (CLEANUP_ERROR), slots [CLEANUP_ERROR], 0, SIZE_MAX, &lease->cleanup_error))
         return false;
     return true;
 }
@@ -519,26 +521,24 @@ s_get_event (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
     const msgpack_object *slots [COUNT];
     if (!s_collect (self, path, object, names, COUNT, slots))
         return false;
-    s_path_t at [COUNT];
     for (int index = 0; index < COUNT; index++) {
-        at [index] = (s_path_t) { path, names [index], 0 };
         if (index < REASON && !slots [index])
-            return s_fail (self, &at [index], "required");
+            return s_fail (self, S_AT (index), "required");
     }
     uint64_t version = GT_PROTOCOL_VERSION;
     int kind = 0, reason = GT_REASON_NONE;
-    if (!top && !s_get_uint (self, &at [V], slots [V], UINT64_MAX, &version))
+    if (!top && !s_get_uint (self, S_AT (V), slots [V], UINT64_MAX, &version))
         return false;
     if (!top && version != GT_PROTOCOL_VERSION)
-        return s_fail (self, &at [V], "version %llu not supported", (unsigned long long) version);
-    if (!s_get_uint (self, &at [SEQ], slots [SEQ], UINT64_MAX, &event->seq)
-    ||  (slots [SHARD] && !(event->has_shard = s_get_shard (self, &at [SHARD], slots [SHARD], &event->shard)))
-    ||  !s_get_name (self, &at [KIND], slots [KIND], s_event_kind_parse, "event kind", &kind)
-    ||  !s_get_uint (self, &at [AT], slots [AT], UINT64_MAX, &event->at)
-    ||  !s_get_lease (self, &at [LEASE], slots [LEASE], &event->lease))
+        return s_fail (self, S_AT (V), "version %llu not supported", (unsigned long long) version);
+    if (!s_get_uint (self, S_AT (SEQ), slots [SEQ], UINT64_MAX, &event->seq)
+    ||  (slots [SHARD] && !(event->has_shard = s_get_shard (self, S_AT (SHARD), slots [SHARD], &event->shard)))
+    ||  !s_get_name (self, S_AT (KIND), slots [KIND], s_event_kind_parse, "event kind", &kind)
+    ||  !s_get_uint (self, S_AT (AT), slots [AT], UINT64_MAX, &event->at)
+    ||  !s_get_lease (self, S_AT (LEASE), slots [LEASE], &event->lease))
         return false;
     if (slots [REASON]
-    && !s_get_name (self, &at [REASON], slots [REASON], s_reason_parse, "reason", &reason))
+    && !s_get_name (self, S_AT (REASON), slots [REASON], s_reason_parse, "reason", &reason))
         return false;
     event->kind = (gt_event_kind_t) kind;
     event->reason = (gt_reason_t) reason;
@@ -901,23 +901,22 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
            LAST_SEQ, SCANNED_SEQ, CLUSTER, BROKERS, COUNT };
     _Static_assert (COUNT == GT_REPLY_KEY_COUNT, "one reply name per slot");
     const char *const *names = gt_reply_key_names;
+    const s_path_t *path = NULL;        //  (the reply's keys are at the top)
     const msgpack_object *slots [COUNT];
     if (!s_collect_by (self, NULL, root, names, COUNT, s_reply_slot, slots))
         return GT_ERR_INVALID_ARGUMENT;
-    s_path_t at [COUNT];
     for (int index = 0; index < COUNT; index++) {
-        at [index] = (s_path_t) { NULL, names [index], 0 };
         if (index <= CODE && !slots [index])
-            return s_fail (self, &at [index], "required"), GT_ERR_INVALID_ARGUMENT;
+            return s_fail (self, S_AT (index), "required"), GT_ERR_INVALID_ARGUMENT;
     }
-    if (!s_get_uint (self, &at [V], slots [V], UINT64_MAX, &msg->version))
+    if (!s_get_uint (self, S_AT (V), slots [V], UINT64_MAX, &msg->version))
         return GT_ERR_INVALID_ARGUMENT;
     if (msg->version != GT_PROTOCOL_VERSION)
-        return s_fail (self, &at [V], "version %llu not supported",
+        return s_fail (self, S_AT (V), "version %llu not supported",
                        (unsigned long long) msg->version), GT_ERR_UNSUPPORTED_VERSION;
     int code = 0;
-    if (!s_get_uint (self, &at [RID], slots [RID], UINT64_MAX, &msg->rid)
-    ||  !s_get_name (self, &at [CODE], slots [CODE], s_code_parse, "code", &code))
+    if (!s_get_uint (self, S_AT (RID), slots [RID], UINT64_MAX, &msg->rid)
+    ||  !s_get_name (self, S_AT (CODE), slots [CODE], s_code_parse, "code", &code))
         return GT_ERR_INVALID_ARGUMENT;
     msg->code = (gt_code_t) code;
     //  Keys that come together (GTLP.md §14): MOVED carries shard, owner and
@@ -928,48 +927,48 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
                       : msg->code == GT_OK && slots [BROKERS]? (1u << MAP_VERSION) | (1u << CLUSTER): 0;
     for (int index = 0; index < COUNT; index++)
         if ((required & (1u << index)) && !slots [index])
-            return s_fail (self, &at [index], "required"), GT_ERR_INVALID_ARGUMENT;
+            return s_fail (self, S_AT (index), "required"), GT_ERR_INVALID_ARGUMENT;
     bool ok = true;
     if (slots [MESSAGE])
-        ok = s_get_str (self, &at [MESSAGE], slots [MESSAGE], 0, SIZE_MAX, &msg->message);
+        ok = s_get_str (self, S_AT (MESSAGE), slots [MESSAGE], 0, SIZE_MAX, &msg->message);
     if (ok && msg->code != GT_OK && !msg->message)
         msg->message = s_strndup (self, "", 0);
-    if (ok && slots [VERSIONS] && (ok = s_check_array (self, &at [VERSIONS], slots [VERSIONS], 0, SIZE_MAX))) {
+    if (ok && slots [VERSIONS] && (ok = s_check_array (self, S_AT (VERSIONS), slots [VERSIONS], 0, SIZE_MAX))) {
         const msgpack_object_array *array = &slots [VERSIONS]->via.array;
         msg->versions = (uint64_t *) s_calloc (self, array->size + 1, sizeof (uint64_t));
         assert (msg->versions);
         msg->version_count = array->size;
         for (uint32_t index = 0; ok && index < array->size; index++) {
-            s_path_t at_entry = { &at [VERSIONS], NULL, index };
+            s_path_t at_entry = { S_AT (VERSIONS), NULL, index };
             ok = s_get_uint (self, &at_entry, &array->ptr [index], UINT64_MAX, &msg->versions [index]);
         }
     }
     if (ok && slots [SHARD])
-        ok = msg->has_shard = s_get_shard (self, &at [SHARD], slots [SHARD], &msg->shard);
+        ok = msg->has_shard = s_get_shard (self, S_AT (SHARD), slots [SHARD], &msg->shard);
     if (ok && slots [OWNER])
-        ok = s_get_str (self, &at [OWNER], slots [OWNER], 0, SIZE_MAX, &msg->owner);
+        ok = s_get_str (self, S_AT (OWNER), slots [OWNER], 0, SIZE_MAX, &msg->owner);
     if (ok && slots [MAP_VERSION])
-        ok = msg->has_map_version = s_get_uint (self, &at [MAP_VERSION], slots [MAP_VERSION], UINT64_MAX,
+        ok = msg->has_map_version = s_get_uint (self, S_AT (MAP_VERSION), slots [MAP_VERSION], UINT64_MAX,
                                                 &msg->map_version);
     if (ok && slots [RETRY_MS])
-        ok = msg->has_retry_ms = s_get_uint (self, &at [RETRY_MS], slots [RETRY_MS], UINT64_MAX,
+        ok = msg->has_retry_ms = s_get_uint (self, S_AT (RETRY_MS), slots [RETRY_MS], UINT64_MAX,
                                              &msg->retry_ms);
     if (ok && slots [LEASE]) {
         msg->lease = (gt_lease_info_t *) s_calloc (self, 1, sizeof (gt_lease_info_t));
         assert (msg->lease);
-        ok = s_get_lease (self, &at [LEASE], slots [LEASE], msg->lease);
+        ok = s_get_lease (self, S_AT (LEASE), slots [LEASE], msg->lease);
     }
     if (ok && slots [LEASES]) {
         void *leases = NULL;
-        ok = s_get_table (self, &at [LEASES], slots [LEASES], S_LEASES, &leases, &msg->lease_count);
+        ok = s_get_table (self, S_AT (LEASES), slots [LEASES], S_LEASES, &leases, &msg->lease_count);
         msg->leases = (gt_lease_info_t *) leases;
         msg->leases_present = leases != NULL;
     }
     if (ok && slots [CURSOR])
-        ok = s_get_str (self, &at [CURSOR], slots [CURSOR], 0, SIZE_MAX, &msg->cursor);
+        ok = s_get_str (self, S_AT (CURSOR), slots [CURSOR], 0, SIZE_MAX, &msg->cursor);
     if (ok && slots [RESULTS]) {
         void *results = NULL;
-        ok = s_get_table (self, &at [RESULTS], slots [RESULTS], S_RESULTS, &results, &msg->result_count);
+        ok = s_get_table (self, S_AT (RESULTS), slots [RESULTS], S_RESULTS, &results, &msg->result_count);
         msg->results = (gt_renew_result_t *) results;
         msg->results_present = results != NULL;
     }
@@ -977,31 +976,31 @@ s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
         //  HEALTH: the four strings come together; the numbers default to 0
         char **strings [] = { &msg->status, &msg->server_version, &msg->store, &msg->store_status };
         for (int index = STATUS; ok && index <= STORE_STATUS; index++)
-            ok = slots [index]? s_get_str (self, &at [index], slots [index], 0, SIZE_MAX, strings [index - STATUS])
-                              : s_fail (self, &at [index], "required");
+            ok = slots [index]? s_get_str (self, S_AT (index), slots [index], 0, SIZE_MAX, strings [index - STATUS])
+                              : s_fail (self, S_AT (index), "required");
         uint64_t *numbers [] = { &msg->uptime_ms, &msg->now, &msg->active_leases };
         for (int index = UPTIME; ok && index <= ACTIVE; index++)
             if (slots [index])
-                ok = s_get_uint (self, &at [index], slots [index], UINT64_MAX, numbers [index - UPTIME]);
+                ok = s_get_uint (self, S_AT (index), slots [index], UINT64_MAX, numbers [index - UPTIME]);
     }
     if (ok && slots [STATS])
-        ok = s_get_stats (self, &at [STATS], slots [STATS], msg);
+        ok = s_get_stats (self, S_AT (STATS), slots [STATS], msg);
     if (ok && slots [EVENTS]) {
         void *events = NULL;
-        ok = s_get_table (self, &at [EVENTS], slots [EVENTS], S_EVENTS, &events, &msg->event_count);
+        ok = s_get_table (self, S_AT (EVENTS), slots [EVENTS], S_EVENTS, &events, &msg->event_count);
         msg->events = (gt_event_t *) events;
         msg->events_present = events != NULL;
     }
     if (ok && slots [LAST_SEQ])
-        ok = msg->has_last_seq = s_get_uint (self, &at [LAST_SEQ], slots [LAST_SEQ], UINT64_MAX, &msg->last_seq);
+        ok = msg->has_last_seq = s_get_uint (self, S_AT (LAST_SEQ), slots [LAST_SEQ], UINT64_MAX, &msg->last_seq);
     if (ok && slots [SCANNED_SEQ])
-        ok = msg->has_scanned_seq = s_get_uint (self, &at [SCANNED_SEQ], slots [SCANNED_SEQ], UINT64_MAX,
+        ok = msg->has_scanned_seq = s_get_uint (self, S_AT (SCANNED_SEQ), slots [SCANNED_SEQ], UINT64_MAX,
                                                 &msg->scanned_seq);
     if (ok && slots [CLUSTER])
-        ok = msg->has_cluster = s_get_bool (self, &at [CLUSTER], slots [CLUSTER], &msg->cluster);
+        ok = msg->has_cluster = s_get_bool (self, S_AT (CLUSTER), slots [CLUSTER], &msg->cluster);
     if (ok && slots [BROKERS]) {
         void *brokers = NULL;
-        ok = s_get_table (self, &at [BROKERS], slots [BROKERS], S_BROKERS, &brokers, &msg->broker_count);
+        ok = s_get_table (self, S_AT (BROKERS), slots [BROKERS], S_BROKERS, &brokers, &msg->broker_count);
         msg->brokers = (gt_broker_info_t *) brokers;
         msg->brokers_present = brokers != NULL;
     }
