@@ -320,7 +320,7 @@ gt_pgbatch_test (bool verbose)
         assert (gt_pgbatch_empty (like) && gt_pgbatch_size (like) == 0);
         assert (like->leases.capacity >= other->leases.count);
         assert (like->leases.arena.capacity >= other->leases.arena.size);
-        assert (like->leases.index_cap == other->leases.index_cap);
+        assert (like->leases.index_cap >= 2 * other->leases.count);
         size_t capacity = like->leases.capacity, bytes = like->leases.arena.capacity;
         //  (as many rows as it holds: 5,000 puts, then 10,000)
         for (int round = 0; round < 2; round++)
@@ -343,10 +343,28 @@ gt_pgbatch_test (bool verbose)
         s_test_arrays_free (like_arrays, GT_PGBATCH_LEASE_COLUMNS);
         s_test_arrays_free (arrays, GT_PGBATCH_LEASE_COLUMNS);
         gt_pgbatch_destroy (&fresh);
-        //  ... and made like an empty batch: the smallest room
+        //  ... made like an empty batch: the smallest room, no index
         gt_pgbatch_t *small = gt_pgbatch_new_like (fresh = gt_pgbatch_new ());
         assert (small->leases.capacity == 64 && small->leases.arena.capacity == 4096);
-        gt_pgbatch_destroy (&small);
+        assert (small->leases.index == NULL && small->leases.index_cap == 0);
+        gt_pgbatch_destroy (&fresh);
+        //  ... and after a big batch, batches of ten leases come back to the
+        //  smallest room within one batch, index included
+        fresh = gt_pgbatch_new_like (like);
+        for (int turn = 0; turn < 3; turn++) {
+            for (int index = 0; index < 10; index++) {
+                snprintf (id, sizeof id, "%032x", index);
+                s_test_lease (&lease, id, (uint64_t) turn);
+                gt_pgbatch_lease_put (fresh, &lease, NULL);
+            }
+            gt_pgbatch_destroy (&small);
+            small = gt_pgbatch_new_like (fresh);
+            assert (small->leases.capacity == 64 && small->leases.arena.capacity == 4096);
+            assert (small->leases.index_cap == 64);
+            gt_pgbatch_destroy (&fresh);
+            fresh = small;
+            small = NULL;
+        }
         gt_pgbatch_destroy (&fresh);
         gt_pgbatch_destroy (&like);
     }

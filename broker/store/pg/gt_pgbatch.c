@@ -662,10 +662,15 @@ s_table_size_like (s_table_t *table, const s_table_t *other)
     assert (table->rows && table->arena.data);
     table->capacity = rows;
     table->arena.capacity = bytes;
-    if (table->collapse && other->index_cap) {
-        table->index = (uint32_t *) calloc (other->index_cap, sizeof (uint32_t));
+    //  The index as s_index_grow would size it for as many rows (from the
+    //  count, not other's capacity, so that it shrinks after a big batch)
+    if (table->collapse && other->count > 0) {
+        size_t slots = 64;
+        while (slots < 2 * other->count)
+            slots *= 2;
+        table->index = (uint32_t *) calloc (slots, sizeof (uint32_t));
         assert (table->index);
-        table->index_cap = other->index_cap;
+        table->index_cap = slots;
     }
 }
 
