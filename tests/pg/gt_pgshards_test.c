@@ -346,6 +346,41 @@ s_test_cluster (const char *conninfo, PGconn *check, bool verbose)
     gt_pgshards_destroy (&b);
 
     s_test_expired_by_when (conninfo, check, true, 40, verbose);
+
+    //  A broker whose endpoint is not known yet (a port of 0, bound after
+    //  the store opened) takes no share and is no member until it says where
+    //  it is: its first look at the map comes all the same (the store waits
+    //  for it); once advertised, it registers with that endpoint and joins
+    gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = NULL, owned_until = NULL");
+    gt_pgtestdb_exec (check, "DELETE FROM gt_brokers");
+    gt_pgshards_options_t options;
+    gt_pgshards_options_init (&options);
+    options.broker_id = "cluster-c";
+    options.endpoint = "tcp://127.0.0.1:0";
+    options.lease_ms = S_TEST_LEASE_MS;
+    options.renew_ms = S_TEST_RENEW_MS;
+    options.margin_ms = S_TEST_MARGIN_MS;
+    options.acquire_ms = S_TEST_ACQUIRE_MS;
+    options.cluster = true;
+    options.endpoint_pending = true;
+    gt_pgshards_t *c = gt_pgshards_new (conninfo, &options);
+    assert (c);
+    assert (s_test_wait (c, GT_PGSHARDS_MAP, S_TEST_WAIT_MS, &notice));
+    gt_shard_map_destroy (&notice.map);
+    //  (five acquisition periods: none taken, no row)
+    assert (!s_test_wait (c, GT_PGSHARDS_ACQUIRED, 5 * S_TEST_ACQUIRE_MS, &notice));
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_brokers") == 0);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner IS NOT NULL") == 0);
+    gt_pgshards_advertise (c, true, "tcp://127.0.0.1:7001");      //  the events one: still pending
+    assert (!s_test_wait (c, GT_PGSHARDS_ACQUIRED, 3 * S_TEST_ACQUIRE_MS, &notice));
+    gt_pgshards_advertise (c, false, "tcp://127.0.0.1:7000");
+    assert (s_test_wait (c, GT_PGSHARDS_ACQUIRED, S_TEST_WAIT_MS, &notice));
+    assert (s_test_count (notice.shards) == 256);
+    assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_brokers WHERE broker_id = 'cluster-c'"
+                                    " AND endpoint = 'tcp://127.0.0.1:7000'"
+                                    " AND events_endpoint = 'tcp://127.0.0.1:7001'") == 1);
+    assert (gt_pgshards_release (c, 2000) == 256);
+    gt_pgshards_destroy (&c);
 }
 
 void

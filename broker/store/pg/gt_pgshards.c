@@ -1179,6 +1179,15 @@ s_service (s_shards_t *self)
             s_acquire (self);       //  (holding nothing, not finished: a standby)
             looked = true;
         }
+        if (self->conn && self->options.cluster && !self->stepped_down && self->options.endpoint_pending) {
+            //  Its endpoint is not known yet (bound after the store opens):
+            //  no share before it is, or the others would send clients to
+            //  an address nobody listens on (MOVED, the MAP); one look at
+            //  the map all the same, which the store waits for
+            if (!self->map)
+                looked = true;
+        }
+        else
         if (self->conn && self->options.cluster && !self->stepped_down
         &&  (self->notified || zclock_mono () >= self->acquire_due)) {
             s_acquire_share (self);
@@ -1222,6 +1231,10 @@ s_on_advertise (s_shards_t *self, zmsg_t *msg)
         self->options.endpoint = self->endpoint;
         self->options.events_endpoint = self->events_endpoint;
         self->next_due = zclock_mono ();
+        if (!streq (kind, "events") && self->options.endpoint_pending) {
+            self->options.endpoint_pending = false;
+            self->acquire_due = zclock_mono ();     //  its share, now that clients can reach it
+        }
     }
     zstr_free (&kind);
     zstr_free (&endpoint);

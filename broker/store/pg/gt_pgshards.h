@@ -103,6 +103,8 @@ typedef struct {
     int64_t margin_ms;              //  self-fencing margin; default 500
     int64_t acquire_ms;             //  standby's acquisition poll; default 500
     bool cluster;                   //  cluster mode: a share of the shards, not all or none (see above)
+    bool endpoint_pending;          //  cluster mode: endpoint is not where clients reach it until
+                                    //  gt_pgshards_advertise (a port of 0, bound later): no share before
 } gt_pgshards_options_t;
 
 typedef enum {

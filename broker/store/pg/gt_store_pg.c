@@ -48,6 +48,7 @@ typedef struct {
     char *endpoint;                 //  advertised requests endpoint
     char *events_endpoint;          //  advertised events endpoint
     bool endpoint_advertised;       //  endpoint set by GC_ADVERTISE_ENDPOINT (binds do not change it)
+    bool endpoint_pending;          //  endpoint not known until the bind (port 0, not advertised)
     bool events_advertised;         //  events_endpoint set by GC_ADVERTISE_EVENTS
     gt_pgshards_t *shards;          //  ownership thread, from recovery on (NULL after a loss)
     bool owning;                    //  the shards were acquired: batches are fenced
@@ -414,6 +415,7 @@ s_ownership_start (s_pg_t *self)
     self->ownership.broker_id = self->broker_id;
     self->ownership.endpoint = self->endpoint;
     self->ownership.events_endpoint = self->events_endpoint;
+    self->ownership.endpoint_pending = self->endpoint_pending;
     self->ownership.cluster = self->cluster;
     self->shards = gt_pgshards_new (self->conninfo, &self->ownership);
     assert (self->shards);          //  options were checked with the config
@@ -476,6 +478,8 @@ s_advertise (void *impl, bool events, const char *endpoint)
     free (*field);
     *field = strdup (endpoint);
     assert (*field);
+    if (!events)
+        self->endpoint_pending = false;     //  (an ownership thread started later knows it)
     if (self->shards)
         gt_pgshards_advertise (self->shards, events, endpoint);
 }
@@ -926,6 +930,7 @@ s_identity (s_pg_t *self, const gt_config_t *config)
     else
         self->broker_id = zsys_sprintf ("%s:pid%d", host, (int) getpid ());
     self->endpoint_advertised = config->advertise_endpoint != NULL;
+    self->endpoint_pending = !self->endpoint_advertised && config->port == 0;
     self->events_advertised = config->advertise_events != NULL;
     self->endpoint = config->advertise_endpoint ? strdup (config->advertise_endpoint)
                    : zsys_sprintf ("tcp://%s:%d", config->host, config->port);
