@@ -18,19 +18,26 @@
 #define S_TEST_ACQUIRE_MS   100
 #define S_TEST_WAIT_MS      10000   //  deadline for anything the test waits on
 
+//  The test's options: short periods, a fixed endpoint
+static void
+s_test_options (gt_pgshards_options_t *options, const char *broker_id, int64_t lease_ms, bool cluster)
+{
+    gt_pgshards_options_init (options);
+    options->broker_id = broker_id;
+    options->endpoint = "tcp://127.0.0.1:5555";
+    options->events_endpoint = NULL;
+    options->lease_ms = lease_ms;
+    options->renew_ms = S_TEST_RENEW_MS;
+    options->margin_ms = S_TEST_MARGIN_MS;
+    options->acquire_ms = S_TEST_ACQUIRE_MS;
+    options->cluster = cluster;
+}
+
 static gt_pgshards_t *
 s_test_start_mode (const char *conninfo, const char *broker_id, int64_t lease_ms, bool cluster)
 {
     gt_pgshards_options_t options;
-    gt_pgshards_options_init (&options);
-    options.broker_id = broker_id;
-    options.endpoint = "tcp://127.0.0.1:5555";
-    options.events_endpoint = NULL;
-    options.lease_ms = lease_ms;
-    options.renew_ms = S_TEST_RENEW_MS;
-    options.margin_ms = S_TEST_MARGIN_MS;
-    options.acquire_ms = S_TEST_ACQUIRE_MS;
-    options.cluster = cluster;
+    s_test_options (&options, broker_id, lease_ms, cluster);
     gt_pgshards_t *shards = gt_pgshards_new (conninfo, &options);
     assert (shards);
     return shards;
@@ -354,14 +361,8 @@ s_test_cluster (const char *conninfo, PGconn *check, bool verbose)
     gt_pgtestdb_exec (check, "UPDATE gt_shards SET owner = NULL, owned_until = NULL");
     gt_pgtestdb_exec (check, "DELETE FROM gt_brokers");
     gt_pgshards_options_t options;
-    gt_pgshards_options_init (&options);
-    options.broker_id = "cluster-c";
+    s_test_options (&options, "cluster-c", S_TEST_LEASE_MS, true);
     options.endpoint = "tcp://127.0.0.1:0";
-    options.lease_ms = S_TEST_LEASE_MS;
-    options.renew_ms = S_TEST_RENEW_MS;
-    options.margin_ms = S_TEST_MARGIN_MS;
-    options.acquire_ms = S_TEST_ACQUIRE_MS;
-    options.cluster = true;
     options.endpoint_pending = true;
     gt_pgshards_t *c = gt_pgshards_new (conninfo, &options);
     assert (c);
