@@ -92,6 +92,10 @@ s_key_is (const char *name, const char *key, uint32_t key_len)
     return name [key_len] == '\0';
 }
 
+//  In a key-slot function (s_request_slot, s_lease_slot, s_reply_slot),
+//  whose switch has checked the length: the key is this name
+#define S_IS(name) (memcmp (key, name, sizeof (name) - 1) == 0)
+
 //  Which of names a key is (its index), or -1: for a name list known in
 //  advance, faster than comparing the key with each name in turn
 typedef int (s_slot_fn) (const char *key, uint32_t key_len);
@@ -434,7 +438,6 @@ const char *const gt_lease_key_names [GT_LEASE_KEY_COUNT] = {
 static int
 s_lease_slot (const char *key, uint32_t key_len)
 {
-#define S_IS(name) (memcmp (key, name, sizeof (name) - 1) == 0)
     switch (key_len) {
         case 2:  return S_IS ("id")? S_LEASE_ID: -1;
         case 5:  return S_IS ("state")? S_LEASE_STATE: S_IS ("fence")? S_LEASE_FENCE: -1;
@@ -450,7 +453,6 @@ s_lease_slot (const char *key, uint32_t key_len)
         case 16: return S_IS ("cleanup_attempts")? S_LEASE_CLEANUP_ATTEMPTS: -1;
         default: return -1;
     }
-#undef S_IS
 }
 
 int
@@ -688,7 +690,6 @@ enum { S_REQ_V, S_REQ_RID, S_REQ_CMD, S_REQ_FIRST, S_REQ_COUNT = S_REQ_FIRST + G
 static int
 s_request_slot (const char *key, uint32_t key_len)
 {
-#define S_IS(name) (memcmp (key, name, sizeof (name) - 1) == 0)
     switch (key_len) {
         case 1:  return key [0] == 'v'? S_REQ_V: -1;
         case 3:  return S_IS ("rid")? S_REQ_RID: S_IS ("cmd")? S_REQ_CMD: -1;
@@ -708,7 +709,6 @@ s_request_slot (const char *key, uint32_t key_len)
         case 15: return S_IS ("idempotency_key")? S_REQ_FIRST + GT_REQ_IDEMPOTENCY: -1;
         default: return -1;
     }
-#undef S_IS
 }
 
 int
@@ -855,6 +855,13 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 //  ---------------------------------------------------------------------------
 //  Replies
 
+enum { S_REPLY_V, S_REPLY_RID, S_REPLY_CODE, S_REPLY_MESSAGE, S_REPLY_VERSIONS, S_REPLY_SHARD, S_REPLY_OWNER,
+       S_REPLY_MAP_VERSION, S_REPLY_RETRY_MS, S_REPLY_LEASE, S_REPLY_LEASES, S_REPLY_CURSOR, S_REPLY_RESULTS,
+       S_REPLY_STATUS, S_REPLY_VERSION, S_REPLY_STORE, S_REPLY_STORE_STATUS, S_REPLY_UPTIME, S_REPLY_NOW,
+       S_REPLY_ACTIVE, S_REPLY_STATS, S_REPLY_EVENTS, S_REPLY_LAST_SEQ, S_REPLY_SCANNED_SEQ, S_REPLY_CLUSTER,
+       S_REPLY_BROKERS, S_REPLY_COUNT };
+_Static_assert (S_REPLY_COUNT == GT_REPLY_KEY_COUNT, "one reply name per slot");
+
 const char *const gt_reply_key_names [GT_REPLY_KEY_COUNT] = {
     "v", "rid", "code", "message", "versions", "shard", "owner", "map_version", "retry_ms",
     "lease", "leases", "cursor", "results", "status", "version", "store", "store_status",
@@ -867,24 +874,25 @@ const char *const gt_reply_key_names [GT_REPLY_KEY_COUNT] = {
 static int
 s_reply_slot (const char *key, uint32_t key_len)
 {
-#define S_IS(name) (memcmp (key, name, sizeof (name) - 1) == 0)
     switch (key_len) {
-        case 1:  return key [0] == 'v'? 0: -1;
-        case 3:  return S_IS ("rid")? 1: S_IS ("now")? 18: -1;
-        case 4:  return S_IS ("code")? 2: -1;
-        case 5:  return S_IS ("lease")? 9: S_IS ("shard")? 5: S_IS ("owner")? 6: S_IS ("store")? 15
-                      : S_IS ("stats")? 20: -1;
-        case 6:  return S_IS ("leases")? 10: S_IS ("cursor")? 11: S_IS ("status")? 13: S_IS ("events")? 21: -1;
-        case 7:  return S_IS ("message")? 3: S_IS ("results")? 12: S_IS ("version")? 14: S_IS ("cluster")? 24
-                      : S_IS ("brokers")? 25: -1;
-        case 8:  return S_IS ("versions")? 4: S_IS ("retry_ms")? 8: S_IS ("last_seq")? 22: -1;
-        case 9:  return S_IS ("uptime_ms")? 17: -1;
-        case 11: return S_IS ("map_version")? 7: S_IS ("scanned_seq")? 23: -1;
-        case 12: return S_IS ("store_status")? 16: -1;
-        case 13: return S_IS ("active_leases")? 19: -1;
+        case 1:  return key [0] == 'v'? S_REPLY_V: -1;
+        case 3:  return S_IS ("rid")? S_REPLY_RID: S_IS ("now")? S_REPLY_NOW: -1;
+        case 4:  return S_IS ("code")? S_REPLY_CODE: -1;
+        case 5:  return S_IS ("lease")? S_REPLY_LEASE: S_IS ("shard")? S_REPLY_SHARD: S_IS ("owner")? S_REPLY_OWNER
+                      : S_IS ("store")? S_REPLY_STORE: S_IS ("stats")? S_REPLY_STATS: -1;
+        case 6:  return S_IS ("leases")? S_REPLY_LEASES: S_IS ("cursor")? S_REPLY_CURSOR
+                      : S_IS ("status")? S_REPLY_STATUS: S_IS ("events")? S_REPLY_EVENTS: -1;
+        case 7:  return S_IS ("message")? S_REPLY_MESSAGE: S_IS ("results")? S_REPLY_RESULTS
+                      : S_IS ("version")? S_REPLY_VERSION: S_IS ("cluster")? S_REPLY_CLUSTER
+                      : S_IS ("brokers")? S_REPLY_BROKERS: -1;
+        case 8:  return S_IS ("versions")? S_REPLY_VERSIONS: S_IS ("retry_ms")? S_REPLY_RETRY_MS
+                      : S_IS ("last_seq")? S_REPLY_LAST_SEQ: -1;
+        case 9:  return S_IS ("uptime_ms")? S_REPLY_UPTIME: -1;
+        case 11: return S_IS ("map_version")? S_REPLY_MAP_VERSION: S_IS ("scanned_seq")? S_REPLY_SCANNED_SEQ: -1;
+        case 12: return S_IS ("store_status")? S_REPLY_STORE_STATUS: -1;
+        case 13: return S_IS ("active_leases")? S_REPLY_ACTIVE: -1;
         default: return -1;
     }
-#undef S_IS
 }
 
 int
@@ -896,10 +904,10 @@ gt_msg_reply_key (const char *key, size_t key_len)
 static gt_code_t
 s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 {
-    enum { V, RID, CODE, MESSAGE, VERSIONS, SHARD, OWNER, MAP_VERSION, RETRY_MS, LEASE, LEASES,
+    enum { V = S_REPLY_V, RID, CODE, MESSAGE, VERSIONS, SHARD, OWNER, MAP_VERSION, RETRY_MS, LEASE, LEASES,
            CURSOR, RESULTS, STATUS, VERSION, STORE, STORE_STATUS, UPTIME, NOW, ACTIVE, STATS, EVENTS,
            LAST_SEQ, SCANNED_SEQ, CLUSTER, BROKERS, COUNT };
-    _Static_assert (COUNT == GT_REPLY_KEY_COUNT, "one reply name per slot");
+    _Static_assert ((int) COUNT == (int) S_REPLY_COUNT, "the slots of s_reply_slot");
     const char *const *names = gt_reply_key_names;
     const s_path_t *path = NULL;        //  (the reply's keys are at the top)
     const msgpack_object *slots [COUNT];
