@@ -50,6 +50,7 @@ static const s_test_t s_tests [] = {
     { "gt_config",          gt_config_test,          false },
     { "gt_journal",         gt_journal_test,         false },
     { "gt_leases",          gt_leases_test,          false },
+    { "gt_event_ring",      gt_event_ring_test,      false },
     { "gt_events",          gt_events_test,          false },
     //  broker/observe
     { "gt_log",             gt_log_test,             false },

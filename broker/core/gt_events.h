@@ -22,12 +22,12 @@
     a binary search.
 
     Deferred encoding (gt_events_defer_encoding, for a broker whose store
-    takes no events: the memory store): an event is then kept as its topic
-    and a snapshot of the lease's fields, and encoded only when it is sent
-    to a subscriber that wants it or served by REPLAY, into the same bytes
-    it would have had.  A change nobody watches costs a copy of the lease,
-    not an encoding, and the history holds snapshots (about half the size
-    of encoded bodies).  */
+    takes no events: the memory store; single mode): an event is then a
+    compact record of the lease's fields in a gt_event_ring, and encoded
+    only when it is sent to a subscriber that wants it or served by
+    REPLAY, into the same bytes it would have had.  A change nobody watches
+    costs a record, not an encoding, and the history holds records (a
+    fifth of the size of encoded bodies).  */
 #ifndef GT_EVENTS_H_INCLUDED
 #define GT_EVENTS_H_INCLUDED
 
@@ -75,9 +75,10 @@ bool gt_events_lease_bytes (gt_events_t *self, const gt_lease_info_t *lease,
                             const void **bytes_p, size_t *size_p);
 //  Cluster mode from now on (before any event is made).
 void gt_events_shard (gt_events_t *self);
-//  Deferred encoding from now on (before any event is made): events are
-//  encoded only to be published or replayed, so gt_events_make's record
-//  has no body and gt_events_lease_bytes finds none.
+//  Deferred encoding from now on (before any event is made; single mode):
+//  events are encoded only to be published or replayed, so gt_events_make's
+//  record has no body (its view is valid until the next make) and
+//  gt_events_lease_bytes finds none.
 void gt_events_defer_encoding (gt_events_t *self);
 //  True in cluster mode.
 bool gt_events_sharded (gt_events_t *self);

@@ -1296,8 +1296,10 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
     self->events = gt_events_new (config->event_history);
     if (config->cluster)
         gt_events_shard (self->events);     //  numbered per shard (GTLP.md §14.4)
-    if (!(self->store && gt_store_records (self->store)))
-        gt_events_defer_encoding (self->events);    //  nothing stores their bodies
+    //  Nothing stores their bodies (cluster mode has a store that does, or
+    //  no store at all and does not start)
+    if (!config->cluster && !(self->store && gt_store_records (self->store)))
+        gt_events_defer_encoding (self->events);
     self->delivery = gt_broker_delivery_new (config);
     if (self->curve)
         gt_broker_delivery_set_secrets (self->delivery, s_callback_secret, self);

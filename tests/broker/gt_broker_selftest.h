@@ -30,6 +30,8 @@ void gt_config_test (bool verbose);
 void gt_journal_test (bool verbose);
 //  core: the lease engine (fake clock)
 void gt_leases_test (bool verbose);
+//  core: compact event records in a ring of bytes
+void gt_event_ring_test (bool verbose);
 //  core: event numbering, publishing, history, REPLAY
 void gt_events_test (bool verbose);
 //  observe: log lines, text and JSON

@@ -331,6 +331,74 @@ s_test_deferred (void)
     gt_events_destroy (&deferred);
 }
 
+//  Deferred encoding against eager, history kept and dropped: rounds of
+//  events made, some rolled back, some published; the oldest and newest
+//  seqs, and REPLAY from every point (TOO_OLD included), byte for byte
+static void
+s_test_deferred_history (void)
+{
+    gt_lease_info_t leases [3];
+    s_test_lease (&leases [0], "svc");
+    s_test_lease (&leases [1], "svc-other");
+    s_test_lease (&leases [2], "svc");
+    leases [2].object_id = "another-object";
+    gt_meta_entry_t meta [] = { { "zone", "eu" } };
+    leases [2].metadata.entries = meta;
+    leases [2].metadata.count = 1;
+    const size_t histories [] = { 0, 1, 5, 64 };
+    for (size_t h = 0; h < sizeof (histories) / sizeof (histories [0]); h++) {
+        gt_events_t *sides [2] = { gt_events_new (histories [h]), gt_events_new (histories [h]) };
+        gt_events_defer_encoding (sides [1]);
+        uint64_t state = 12345;
+        for (int round = 0; round < 60; round++) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            size_t made = (size_t) (state >> 60) + 1;
+            for (size_t i = 0; i < made; i++) {
+                const gt_lease_info_t *lease = &leases [(round + i) % 3];
+                gt_event_kind_t kind = (gt_event_kind_t) ((round + i) % GT_EVENT_COUNT_);
+                const gt_event_record_t *records [2];
+                for (int side = 0; side < 2; side++)
+                    records [side] = gt_events_make (sides [side], kind, lease, GT_REASON_EXPIRED, 1000 + i);
+                assert (records [0] && records [1] && records [0]->seq == records [1]->seq);
+            }
+            uint64_t next = gt_events_next_order (sides [0]);
+            if ((state >> 50 & 3) == 0) {
+                //  Roll back the newest one or two
+                uint64_t from = next - 1 - (state >> 40 & 1);
+                if (from > gt_events_last_seq (sides [0])) {
+                    gt_events_rollback (sides [0], from);
+                    gt_events_rollback (sides [1], from);
+                }
+            }
+            uint64_t up_to = gt_events_next_order (sides [0]) - 1 - (state >> 45 & 1);
+            assert (gt_events_publish (sides [0], NULL, up_to, NULL) == gt_events_publish (sides [1], NULL, up_to, NULL));
+            assert (gt_events_next_order (sides [0]) == gt_events_next_order (sides [1]));
+            assert (gt_events_last_seq (sides [0]) == gt_events_last_seq (sides [1]));
+            assert (gt_events_oldest_seq (sides [0]) == gt_events_oldest_seq (sides [1]));
+            uint64_t last = gt_events_last_seq (sides [0]);
+            for (uint64_t after = last > 70 ? last - 70 : 0; after <= last + 1; after++) {
+                void *data [2];
+                size_t size [2];
+                char err [2][128];
+                gt_code_t codes [2];
+                for (int side = 0; side < 2; side++)
+                    codes [side] = gt_events_replay (sides [side], 3, after, round % 2 ? "svc\x1f" : NULL, 100,
+                                                     1 << 20, &data [side], &size [side], err [side], sizeof (err [side]));
+                assert (codes [0] == codes [1]);
+                if (codes [0] == GT_OK) {
+                    assert (size [0] == size [1] && memcmp (data [0], data [1], size [0]) == 0);
+                    free (data [0]);
+                    free (data [1]);
+                }
+                else
+                    assert (codes [0] == GT_ERR_TOO_OLD && streq (err [0], err [1]));
+            }
+        }
+        gt_events_destroy (&sides [0]);
+        gt_events_destroy (&sides [1]);
+    }
+}
+
 void
 gt_events_test (bool verbose)
 {
@@ -464,6 +532,7 @@ gt_events_test (bool verbose)
     s_test_sharded ();
     s_test_reclaim_reuses_lease ();
     s_test_deferred ();
+    s_test_deferred_history ();
     zsock_destroy (&sub);
     zsock_destroy (&pub);
     gt_events_destroy (&events);
