@@ -330,7 +330,9 @@ gt_event_ring_append (gt_event_ring_t *self, gt_event_kind_t kind, const gt_leas
                          | (cleanup && cleanup->has_retry_delay ? S_HAS_RETRY_DELAY : 0)
                          | (lease->cleanup_error ? S_HAS_ERROR : 0));
     //  (the topic is service, separator, verb, '.', type: the service is shorter)
-    *cursor++ = (uint8_t) strlen (lease->service_id);
+    size_t service_len = strlen (lease->service_id);
+    assert (service_len < (size_t) topic_len);
+    *cursor++ = (uint8_t) service_len;
     *cursor++ = (uint8_t) topic_len;
     memcpy (cursor, lease->id, GT_LEASE_ID_LEN);
     cursor += GT_LEASE_ID_LEN + topic_len + 1;

@@ -163,7 +163,7 @@ void
 gt_events_shard (gt_events_t *self)
 {
     assert (self);
-    assert (self->next_seq == 1 && self->waiting_count == 0);
+    assert (self->next_seq == 1 && self->waiting_count == 0 && !self->compact);
     self->sharded = true;
 }
 

@@ -333,11 +333,14 @@ s_test_deferred (void)
 
 //  Deferred encoding against eager, history kept and dropped: rounds of
 //  events made, some rolled back, some published; the oldest and newest
-//  seqs, and REPLAY from every point (TOO_OLD included), byte for byte
+//  seqs, and REPLAY from the points that matter (TOO_OLD included), byte
+//  for byte.  Some leases carry a payload of kilobytes, so that the
+//  deferred side's ring wraps and grows many times; one run starts its
+//  numbering at a recovered seq.
 static void
 s_test_deferred_history (void)
 {
-    gt_lease_info_t leases [3];
+    gt_lease_info_t leases [4];
     s_test_lease (&leases [0], "svc");
     s_test_lease (&leases [1], "svc-other");
     s_test_lease (&leases [2], "svc");
@@ -345,26 +348,37 @@ s_test_deferred_history (void)
     gt_meta_entry_t meta [] = { { "zone", "eu" } };
     leases [2].metadata.entries = meta;
     leases [2].metadata.count = 1;
-    const size_t histories [] = { 0, 1, 5, 64 };
+    s_test_lease (&leases [3], "svc");
+    static char payload [2500];
+    memset (payload, 'p', sizeof (payload) - 1);
+    gt_cleanup_t cleanup = { "http://127.0.0.1:1/cleanup", payload, false, 0, true, 100 };
+    leases [3].cleanup = &cleanup;
+    leases [3].cleanup_status = GT_CLEANUP_PENDING;
+    const size_t histories [] = { 0, 1, 5, 64, 64 };
     for (size_t h = 0; h < sizeof (histories) / sizeof (histories [0]); h++) {
         gt_events_t *sides [2] = { gt_events_new (histories [h]), gt_events_new (histories [h]) };
         gt_events_defer_encoding (sides [1]);
-        uint64_t state = 12345;
-        for (int round = 0; round < 60; round++) {
+        if (h == 4) {
+            gt_events_restore_seq (sides [0], 777);
+            gt_events_restore_seq (sides [1], 777);
+        }
+        uint64_t state = 12345 + h;
+        for (int round = 0; round < 400; round++) {
             state = state * 6364136223846793005ULL + 1442695040888963407ULL;
             size_t made = (size_t) (state >> 60) + 1;
             for (size_t i = 0; i < made; i++) {
-                const gt_lease_info_t *lease = &leases [(round + i) % 3];
+                const gt_lease_info_t *lease = &leases [(round + i) % 4];
                 gt_event_kind_t kind = (gt_event_kind_t) ((round + i) % GT_EVENT_COUNT_);
                 const gt_event_record_t *records [2];
                 for (int side = 0; side < 2; side++)
                     records [side] = gt_events_make (sides [side], kind, lease, GT_REASON_EXPIRED, 1000 + i);
                 assert (records [0] && records [1] && records [0]->seq == records [1]->seq);
+                assert (h < 4 || records [0]->seq > 777);
             }
             uint64_t next = gt_events_next_order (sides [0]);
             if ((state >> 50 & 3) == 0) {
-                //  Roll back the newest one or two
-                uint64_t from = next - 1 - (state >> 40 & 1);
+                //  Roll back the newest few
+                uint64_t from = next - 1 - (state >> 40 & 7);
                 if (from > gt_events_last_seq (sides [0])) {
                     gt_events_rollback (sides [0], from);
                     gt_events_rollback (sides [1], from);
@@ -374,15 +388,18 @@ s_test_deferred_history (void)
             assert (gt_events_publish (sides [0], NULL, up_to, NULL) == gt_events_publish (sides [1], NULL, up_to, NULL));
             assert (gt_events_next_order (sides [0]) == gt_events_next_order (sides [1]));
             assert (gt_events_last_seq (sides [0]) == gt_events_last_seq (sides [1]));
-            assert (gt_events_oldest_seq (sides [0]) == gt_events_oldest_seq (sides [1]));
+            uint64_t oldest = gt_events_oldest_seq (sides [0]);
+            assert (oldest == gt_events_oldest_seq (sides [1]));
             uint64_t last = gt_events_last_seq (sides [0]);
-            for (uint64_t after = last > 70 ? last - 70 : 0; after <= last + 1; after++) {
+            uint64_t afters [] = { 0, oldest - 1, oldest > 1 ? oldest - 2 : 0, oldest, (oldest + last) / 2,
+                                   last, last + 1 };
+            for (size_t k = 0; k < sizeof (afters) / sizeof (afters [0]); k++) {
                 void *data [2];
                 size_t size [2];
                 char err [2][128];
                 gt_code_t codes [2];
                 for (int side = 0; side < 2; side++)
-                    codes [side] = gt_events_replay (sides [side], 3, after, round % 2 ? "svc\x1f" : NULL, 100,
+                    codes [side] = gt_events_replay (sides [side], 3, afters [k], round % 2 ? "svc\x1f" : NULL, 100,
                                                      1 << 20, &data [side], &size [side], err [side], sizeof (err [side]));
                 assert (codes [0] == codes [1]);
                 if (codes [0] == GT_OK) {
