@@ -173,6 +173,23 @@ s_test_sized_hold (gt_event_ring_t *ring, uint64_t first_seq)
     return held;
 }
 
+//  A new ring filled with records of record bytes (object ids 'a', 'b'
+//  ... by seq from 1) until fewer than room bytes are left at its end;
+//  *seq_p is the last seq, *size_p the ring's bytes
+static gt_event_ring_t *
+s_test_filled (size_t base, size_t record, size_t room, uint64_t *seq_p, size_t *size_p)
+{
+    gt_event_ring_t *ring = gt_event_ring_new ();
+    uint64_t seq = 1;
+    s_test_append_sized (ring, base, record, 'a');
+    size_t size = gt_event_ring_bytes (ring);
+    while (size - gt_event_ring_used (ring) >= room)
+        s_test_append_sized (ring, base, record, (char) ('a' + seq++ % 26));
+    *seq_p = seq;
+    *size_p = size;
+    return ring;
+}
+
 //  Records that fit exactly where they go, and ones a byte too long:
 //  at the end of the bytes, at the start before the oldest (a wrap),
 //  and between the newest and the oldest once wrapped.  A record a byte
@@ -190,12 +207,9 @@ s_test_boundaries (void)
     for (int too_long = 0; too_long < 2; too_long++) {
         //  The end: records until less than two are left, then one that
         //  takes exactly what is left (or a byte more)
-        ring = gt_event_ring_new ();
-        uint64_t seq = 1;
-        s_test_append_sized (ring, base, record, 'a');
-        size_t size = gt_event_ring_bytes (ring);
-        while (size - gt_event_ring_used (ring) >= 2 * record)
-            s_test_append_sized (ring, base, record, (char) ('a' + seq++ % 26));
+        uint64_t seq;
+        size_t size;
+        ring = s_test_filled (base, record, 2 * record, &seq, &size);
         size_t left = size - gt_event_ring_used (ring);
         s_test_append_sized (ring, base, left + too_long, (char) ('a' + seq++ % 26));
         assert (s_test_sized_hold (ring, 1));
@@ -204,12 +218,7 @@ s_test_boundaries (void)
 
         //  The start: the oldest three gone, the end too short for the
         //  next, which takes what the three left (or a byte more)
-        ring = gt_event_ring_new ();
-        seq = 1;
-        s_test_append_sized (ring, base, record, 'a');
-        size = gt_event_ring_bytes (ring);
-        while (size - gt_event_ring_used (ring) >= record)
-            s_test_append_sized (ring, base, record, (char) ('a' + seq++ % 26));
+        ring = s_test_filled (base, record, record, &seq, &size);
         assert (size - gt_event_ring_used (ring) < record);
         gt_event_ring_drop_before (ring, 4);
         s_test_append_sized (ring, base, 3 * record + too_long, (char) ('a' + seq++ % 26));
@@ -220,12 +229,7 @@ s_test_boundaries (void)
         //  Between: wrapped with one record at the start and the oldest
         //  three gone, the next takes the two left (or a byte more); the
         //  end left too short for a record, but not for a small one
-        ring = gt_event_ring_new ();
-        seq = 1;
-        s_test_append_sized (ring, base, record, 'a');
-        size = gt_event_ring_bytes (ring);
-        while (size - gt_event_ring_used (ring) >= 2 * record)
-            s_test_append_sized (ring, base, record, (char) ('a' + seq++ % 26));
+        ring = s_test_filled (base, record, 2 * record, &seq, &size);
         s_test_append_sized (ring, base, size - gt_event_ring_used (ring) - (base + 10),
                              (char) ('a' + seq++ % 26));
         gt_event_ring_drop_before (ring, 4);
