@@ -7,6 +7,7 @@
     (valid_until) is polled with a deadline.  */
 
 #include <czmq.h>
+#include <sys/resource.h>
 #include "gt_pgshards.h"
 #include "gt_pgschema.h"
 #include "gt_pgtestdb.h"
@@ -368,8 +369,17 @@ s_test_cluster (const char *conninfo, PGconn *check, bool verbose)
     assert (c);
     assert (s_test_wait (c, GT_PGSHARDS_MAP, S_TEST_WAIT_MS, &notice));
     gt_shard_map_destroy (&notice.map);
-    //  (five acquisition periods: none taken, no row)
+    //  (five acquisition periods: none taken, no row, and the process idle
+    //  meanwhile: the actor waiting for its endpoint does not spin)
+    struct rusage before, after;
+    getrusage (RUSAGE_SELF, &before);
+    int64_t waited = zclock_mono ();
     assert (!s_test_wait (c, GT_PGSHARDS_ACQUIRED, 5 * S_TEST_ACQUIRE_MS, &notice));
+    waited = zclock_mono () - waited;
+    getrusage (RUSAGE_SELF, &after);
+    int64_t cpu_ms = (after.ru_utime.tv_sec - before.ru_utime.tv_sec + after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1000
+                   + (after.ru_utime.tv_usec - before.ru_utime.tv_usec + after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1000;
+    assert (cpu_ms < waited / 2);
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_brokers") == 0);
     assert (gt_pgtestdb_int (check, "SELECT count (*) FROM gt_shards WHERE owner IS NOT NULL") == 0);
     gt_pgshards_advertise (c, true, "tcp://127.0.0.1:7001");      //  the events one: still pending

@@ -105,6 +105,8 @@ typedef struct {
     unsigned warnings_suppressed;   //  repeats not logged since
     gt_shard_map_t *map;            //  the last map sent in a MAP notice, or NULL
     int64_t acquire_due;            //  cluster mode: next look for a share (mono ms)
+    int64_t pending_since;          //  cluster mode: since when the endpoint is awaited (mono ms; 0: not yet looked)
+    bool pending_warned;            //  that wait was logged
     int64_t connected_at;           //  when the connection came up (mono ms): see s_others_expired_ok
     int64_t connected_db_ms;        //  the same moment on PostgreSQL's clock (epoch ms): see s_own_doing_from
     uint8_t shedding [GT_PGSHARDS_BITMAP];  //  cluster mode: named in a SHED, not released yet
@@ -1086,6 +1088,9 @@ s_poll_timeout (s_shards_t *self)
     if (s_finished (self))
         return -1;
     int64_t due = self->conn? self->next_due: self->retry_at;
+    if (self->conn && self->options.cluster && !self->stepped_down && self->options.endpoint_pending)
+        due = self->acquire_due;    //  (no share before ADVERTISE, which wakes the actor)
+    else
     if (self->conn && self->options.cluster && !self->stepped_down) {
         if (self->held_count == 0 || self->acquire_due < due)
             due = self->acquire_due;
@@ -1183,9 +1188,22 @@ s_service (s_shards_t *self)
             //  Its endpoint is not known yet (bound after the store opens):
             //  no share before it is, or the others would send clients to
             //  an address nobody listens on (MOVED, the MAP); one look at
-            //  the map all the same, which the store waits for
-            if (!self->map)
-                looked = true;
+            //  the map all the same, which the store waits for.  Paced by
+            //  acquire_ms (a NOTIFY waits too), said once it is long
+            int64_t now = zclock_mono ();
+            if (now >= self->acquire_due) {
+                if (!self->map)
+                    looked = true;
+                if (!self->pending_since)
+                    self->pending_since = now;
+                else
+                if (!self->pending_warned && now - self->pending_since > self->options.lease_ms) {
+                    gt_log_warn (S_COMPONENT, "broker %s takes no shards yet: its requests endpoint is "
+                                 "not bound (set GC_ADVERTISE_ENDPOINT, or bind it)", self->broker_id);
+                    self->pending_warned = true;
+                }
+                self->acquire_due = now + self->options.acquire_ms;
+            }
         }
         else
         if (self->conn && self->options.cluster && !self->stepped_down
