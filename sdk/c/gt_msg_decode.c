@@ -465,10 +465,13 @@ static bool
 s_get_lease (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
              gt_lease_info_t *lease)
 {
-    enum { ID = S_LEASE_ID, OBJECT_ID, OBJECT_TYPE, SERVICE_ID, STATE, FENCE, TTL, CREATED, RENEWED,
-           EXPIRES, RENEWALS, METADATA, CLEANUP, CLEANUP_STATUS, CLEANUP_ATTEMPTS,
-           CLEANUP_ERROR, COUNT };
-    _Static_assert ((int) COUNT == (int) S_LEASE_COUNT, "the slots of s_lease_slot");
+    //  Short names for the slots of s_lease_slot, each bound to its own
+    enum { ID = S_LEASE_ID, OBJECT_ID = S_LEASE_OBJECT_ID, OBJECT_TYPE = S_LEASE_OBJECT_TYPE,
+           SERVICE_ID = S_LEASE_SERVICE_ID, STATE = S_LEASE_STATE, FENCE = S_LEASE_FENCE, TTL = S_LEASE_TTL,
+           CREATED = S_LEASE_CREATED, RENEWED = S_LEASE_RENEWED, EXPIRES = S_LEASE_EXPIRES,
+           RENEWALS = S_LEASE_RENEWALS, METADATA = S_LEASE_METADATA, CLEANUP = S_LEASE_CLEANUP,
+           CLEANUP_STATUS = S_LEASE_CLEANUP_STATUS, CLEANUP_ATTEMPTS = S_LEASE_CLEANUP_ATTEMPTS,
+           CLEANUP_ERROR = S_LEASE_CLEANUP_ERROR, COUNT = S_LEASE_COUNT };
     const char *const *names = gt_lease_key_names;
     const msgpack_object *slots [COUNT];
     if (!s_collect_by (self, path, object, names, COUNT, s_lease_slot, slots))
@@ -904,10 +907,15 @@ gt_msg_reply_key (const char *key, size_t key_len)
 static gt_code_t
 s_decode_reply (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
 {
-    enum { V = S_REPLY_V, RID, CODE, MESSAGE, VERSIONS, SHARD, OWNER, MAP_VERSION, RETRY_MS, LEASE, LEASES,
-           CURSOR, RESULTS, STATUS, VERSION, STORE, STORE_STATUS, UPTIME, NOW, ACTIVE, STATS, EVENTS,
-           LAST_SEQ, SCANNED_SEQ, CLUSTER, BROKERS, COUNT };
-    _Static_assert ((int) COUNT == (int) S_REPLY_COUNT, "the slots of s_reply_slot");
+    //  Short names for the slots of s_reply_slot, each bound to its own
+    enum { V = S_REPLY_V, RID = S_REPLY_RID, CODE = S_REPLY_CODE, MESSAGE = S_REPLY_MESSAGE,
+           VERSIONS = S_REPLY_VERSIONS, SHARD = S_REPLY_SHARD, OWNER = S_REPLY_OWNER,
+           MAP_VERSION = S_REPLY_MAP_VERSION, RETRY_MS = S_REPLY_RETRY_MS, LEASE = S_REPLY_LEASE,
+           LEASES = S_REPLY_LEASES, CURSOR = S_REPLY_CURSOR, RESULTS = S_REPLY_RESULTS, STATUS = S_REPLY_STATUS,
+           VERSION = S_REPLY_VERSION, STORE = S_REPLY_STORE, STORE_STATUS = S_REPLY_STORE_STATUS,
+           UPTIME = S_REPLY_UPTIME, NOW = S_REPLY_NOW, ACTIVE = S_REPLY_ACTIVE, STATS = S_REPLY_STATS,
+           EVENTS = S_REPLY_EVENTS, LAST_SEQ = S_REPLY_LAST_SEQ, SCANNED_SEQ = S_REPLY_SCANNED_SEQ,
+           CLUSTER = S_REPLY_CLUSTER, BROKERS = S_REPLY_BROKERS, COUNT = S_REPLY_COUNT };
     const char *const *names = gt_reply_key_names;
     const s_path_t *path = NULL;        //  (the reply's keys are at the top)
     const msgpack_object *slots [COUNT];

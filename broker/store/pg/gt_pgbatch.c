@@ -494,7 +494,6 @@ s_table_end (s_table_t *table)
     row->size = table->arena.size - row->offset;
     if (!table->collapse)
         return;
-    pthread_once (&s_index_key_once, s_index_key_draw);
     assert (table->count < UINT32_MAX);
     s_index_grow (table, table->count);
     size_t slot = s_index_slot (table, row, s_row_hash (table, row));
@@ -640,6 +639,7 @@ gt_pgbatch_new (void)
 {
     gt_pgbatch_t *self = (gt_pgbatch_t *) zmalloc (sizeof (gt_pgbatch_t));
     assert (self);
+    pthread_once (&s_index_key_once, s_index_key_draw);     //  (once a process, not once a row)
     s_table_init (&self->leases, true);
     s_table_init (&self->objects, true);
     s_table_init (&self->events, false);
