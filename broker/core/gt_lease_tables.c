@@ -14,6 +14,9 @@
                  lease leaves a "hole" that remembers its serial, so the
                  array stays sorted by serial and a cursor resumes with a
                  binary search; holes are squeezed out when they are many
+      exts       gt_table of the extensions of leases and objects, by the
+                 address of the record they extend (their first field);
+                 a record's has_ext bit says whether to look
     Object ids, service ids and idempotency keys are hashed with SipHash
     under hash_key, drawn at _new: a client cannot aim them at one slot.
 
@@ -26,7 +29,10 @@
 #include "gt_slabs.h"
 #include "gt_lease_tables.h"
 
-_Static_assert (sizeof (struct gt_lease_t) == 96, "a lease record must stay 96 bytes");
+_Static_assert (sizeof (struct gt_lease_t) == 88, "a lease record must stay 88 bytes");
+_Static_assert (sizeof (struct gt_lease_object_t) == 16, "an object record's header must stay 16 bytes");
+_Static_assert (offsetof (gt_lease_ext_t, lease) == 0 && offsetof (gt_lease_object_ext_t, object) == 0,
+                "an extension starts with the address of its record");
 
 //  The part of a lease a before-image keeps (everything after the timer)
 #define S_LEASE_IMAGE_OFFSET    offsetof (struct gt_lease_t, id)
@@ -94,6 +100,7 @@ struct gt_lease_tables_t {
     gt_table_t *ids;                //  leases by id
     gt_table_t *objects;            //  objects by id
     gt_table_t *keys;               //  leases by (service, idempotency key)
+    gt_table_t *exts;               //  lease and object extensions by their record's address
     uintptr_t *order;               //  leases (or holes) by creation serial
     size_t order_count;             //  entries used, holes included
     size_t order_cap;               //  entries allocated
@@ -169,6 +176,55 @@ s_lease_match (const void *entry, const void *key)
     return memcmp (((const gt_lease_t *) entry)->id, key, 16) == 0;
 }
 
+//  Extensions, by the address of the record they extend (their first
+//  field): no client chooses an address, so a mix of its bits will do
+static uint64_t
+s_record_hash (const void *record)
+{
+    uint64_t hash = (uint64_t) (uintptr_t) record;
+    hash ^= hash >> 33;
+    hash *= UINT64_C (0xff51afd7ed558ccd);
+    hash ^= hash >> 33;
+    hash *= UINT64_C (0xc4ceb9fe1a85ec53);
+    return hash ^ (hash >> 33);
+}
+
+static const void *
+s_ext_record (const void *ext)
+{
+    const void *record;
+    memcpy (&record, ext, sizeof (record));
+    return record;
+}
+
+static uint64_t
+s_ext_hash (const void *entry, void *ctx)
+{
+    (void) ctx;
+    return s_record_hash (s_ext_record (entry));
+}
+
+static bool
+s_ext_match (const void *entry, const void *key)
+{
+    return s_ext_record (entry) == key;
+}
+
+static void *
+s_ext_find (gt_lease_tables_t *self, const void *record)
+{
+    void *ext = gt_table_lookup (self->exts, s_record_hash (record), s_ext_match, record);
+    assert (ext);                   //  the record's has_ext said so
+    return ext;
+}
+
+static void
+s_ext_forget (gt_lease_tables_t *self, const void *ext)
+{
+    bool removed = gt_table_remove (self->exts, s_record_hash (s_ext_record (ext)), ext);
+    assert (removed);
+}
+
 //  The hash of a client-chosen string of size bytes (NUL not needed)
 static uint64_t
 s_bytes_hash (gt_lease_tables_t *self, const char *text, size_t size)
@@ -218,6 +274,7 @@ s_service_match (const void *entry, const void *key)
 //  Idempotency keys are per service: the service index is mixed into the
 //  key's SipHash (an odd multiplier spreads small indexes)
 typedef struct {
+    gt_lease_tables_t *tables;      //  where the leases' extensions are
     uint32_t service;               //  service index
     const char *key;                //  idempotency key
 } s_key_lookup_t;
@@ -231,9 +288,10 @@ s_key_hash_of (gt_lease_tables_t *self, uint32_t service, const char *key)
 static uint64_t
 s_key_hash (const void *entry, void *ctx)
 {
+    gt_lease_tables_t *self = (gt_lease_tables_t *) ctx;
     const gt_lease_t *lease = (const gt_lease_t *) entry;
-    return s_key_hash_of ((gt_lease_tables_t *) ctx, gt_lease_tables_service_of (lease),
-                          lease->ext->idempotency_key);
+    return s_key_hash_of (self, gt_lease_tables_service_of (lease),
+                          gt_lease_tables_ext_lookup (self, lease)->idempotency_key);
 }
 
 static bool
@@ -242,7 +300,7 @@ s_key_match (const void *entry, const void *key)
     const gt_lease_t *lease = (const gt_lease_t *) entry;
     const s_key_lookup_t *wanted = (const s_key_lookup_t *) key;
     return gt_lease_tables_service_of (lease) == wanted->service
-        && streq (lease->ext->idempotency_key, wanted->key);
+        && streq (gt_lease_tables_ext_lookup (wanted->tables, lease)->idempotency_key, wanted->key);
 }
 
 //  --------------------------------------------------------------------------
@@ -269,8 +327,6 @@ s_cleanup_list_free (gt_lease_cleanup_node_t *node)
 static void
 s_lease_ext_free (gt_lease_ext_t *ext)
 {
-    if (!ext)
-        return;
     for (size_t i = 0; i < ext->metadata.count; i++) {
         free (ext->metadata.entries [i].key);
         free (ext->metadata.entries [i].value);
@@ -286,11 +342,15 @@ s_lease_ext_free (gt_lease_ext_t *ext)
 }
 
 //  Leases and object records come from gt_slabs: no allocator header each
-//  (malloc would take 112 bytes for each 96-byte lease)
+//  (malloc would take 96 bytes for each 88-byte lease)
 static void
 s_lease_free (gt_lease_tables_t *self, gt_lease_t *lease)
 {
-    s_lease_ext_free (lease->ext);
+    if (lease->has_ext) {
+        gt_lease_ext_t *ext = gt_lease_tables_ext_lookup (self, lease);
+        s_ext_forget (self, ext);
+        s_lease_ext_free (ext);
+    }
     gt_slabs_free (self->slabs, lease, sizeof (gt_lease_t));
 }
 
@@ -304,10 +364,12 @@ s_object_size (size_t id_length)
 static void
 s_object_free (gt_lease_tables_t *self, gt_lease_object_t *object)
 {
-    if (object->ext) {
-        assert (object->ext->cleanups == NULL);
-        assert (object->ext->pending == NULL);
-        free (object->ext);
+    if (object->has_ext) {
+        gt_lease_object_ext_t *ext = gt_lease_tables_object_ext (self, object);
+        assert (ext->cleanups == NULL);
+        assert (ext->pending == NULL);
+        s_ext_forget (self, ext);
+        free (ext);
     }
     gt_slabs_free (self->slabs, object, s_object_size (strlen (object->id)));
 }
@@ -325,6 +387,13 @@ s_service_free_slot (gt_lease_tables_t *self, uint32_t index)
     free (self->services [index].name);
     self->services [index].name = NULL;
     self->service_free [self->service_free_count++] = index;
+}
+
+//  True if the lease was created with an idempotency key
+static bool
+s_has_key (gt_lease_tables_t *self, const gt_lease_t *lease)
+{
+    return lease->has_ext && gt_lease_tables_ext_lookup (self, lease)->idempotency_key;
 }
 
 //  --------------------------------------------------------------------------
@@ -471,7 +540,7 @@ gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
         sorted = sorted && lease->created_at >= previous;
         previous = lease->created_at;
         leases++;
-        keyed += lease->ext && lease->ext->idempotency_key;
+        keyed += s_has_key (self, lease);
     }
     if (sorted)
         return false;
@@ -521,7 +590,7 @@ gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
     //  them back in that order along their probe chain.
     for (size_t index = from; keyed && index < self->order_count; index++) {
         gt_lease_t *lease = (gt_lease_t *) self->order [index];
-        if (lease->ext && lease->ext->idempotency_key) {
+        if (s_has_key (self, lease)) {
             uint64_t hash = s_key_hash (lease, self);
             bool removed = gt_table_remove (self->keys, hash, lease);
             assert (removed);
@@ -541,7 +610,7 @@ s_lease_link (gt_lease_tables_t *self, gt_lease_t *lease)
 {
     gt_table_insert (self->ids, s_id_hash (lease->id), lease);
     s_order_insert (self, lease);
-    if (lease->ext && lease->ext->idempotency_key)
+    if (s_has_key (self, lease))
         gt_table_insert (self->keys, s_key_hash (lease, self), lease);
 }
 
@@ -551,7 +620,7 @@ s_lease_unlink (gt_lease_tables_t *self, gt_lease_t *lease)
     bool removed = gt_table_remove (self->ids, s_id_hash (lease->id), lease);
     assert (removed);
     s_order_remove (self, lease);
-    if (lease->ext && lease->ext->idempotency_key)
+    if (s_has_key (self, lease))
         gt_table_remove (self->keys, s_key_hash (lease, self), lease);
     gt_wheel_cancel (self->lease_wheel, &lease->timer);
 }
@@ -587,6 +656,7 @@ gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel)
     self->ids = gt_table_new (s_lease_hash, self);
     self->objects = gt_table_new (s_object_hash, self);
     self->keys = gt_table_new (s_key_hash, self);
+    self->exts = gt_table_new (s_ext_hash, self);
     self->service_index = gt_table_new (s_service_hash, self);
     self->next_serial = 1;
     self->fence_floor = 1;
@@ -600,12 +670,13 @@ s_free_object_entry (void *entry, void *arg)
 {
     gt_lease_tables_t *self = (gt_lease_tables_t *) arg;
     gt_lease_object_t *object = (gt_lease_object_t *) entry;
-    if (object->ext) {
-        s_cleanup_list_free (object->ext->cleanups);
-        object->ext->cleanups = NULL;
-        if (object->ext->pending) {
-            s_pending_free (object->ext->pending);
-            object->ext->pending = NULL;
+    gt_lease_object_ext_t *ext = gt_lease_tables_object_ext (self, object);
+    if (ext) {
+        s_cleanup_list_free (ext->cleanups);
+        ext->cleanups = NULL;
+        if (ext->pending) {
+            s_pending_free (ext->pending);
+            ext->pending = NULL;
         }
     }
     s_object_free (self, object);
@@ -645,6 +716,8 @@ gt_lease_tables_destroy (gt_lease_tables_t **self_p)
     gt_slabs_destroy (&self->slabs);
     gt_table_destroy (&self->ids);
     gt_table_destroy (&self->keys);
+    assert (gt_table_size (self->exts) == 0);       //  each went with its record
+    gt_table_destroy (&self->exts);
     gt_table_destroy (&self->service_index);
     for (size_t i = 0; i < self->service_count; i++)
         free (self->services [i].name);
@@ -782,9 +855,10 @@ s_undo_entry (gt_lease_tables_t *self, s_entry_t *entry)
             object->refs = entry->u.object.refs;
             object->active = entry->u.object.active;
             object->fence = entry->u.object.fence;
-            if (object->ext) {
-                object->ext->cleanups = entry->u.object.cleanups;
-                object->ext->pending = entry->u.object.pending;
+            gt_lease_object_ext_t *ext = gt_lease_tables_object_ext (self, object);
+            if (ext) {
+                ext->cleanups = entry->u.object.cleanups;
+                ext->pending = entry->u.object.pending;
             }
             else
                 assert (!entry->u.object.cleanups && !entry->u.object.pending);
@@ -835,7 +909,7 @@ s_undo_entry (gt_lease_tables_t *self, s_entry_t *entry)
             break;
         }
         case J_CLEANUP_OLD: {
-            gt_lease_ext_t *ext = ((gt_lease_t *) entry->ptr)->ext;
+            gt_lease_ext_t *ext = gt_lease_tables_ext_lookup (self, (gt_lease_t *) entry->ptr);
             free (ext->cleanup_error);
             ext->cleanup_status = entry->u.cleanup.status;
             ext->cleanup_attempts = entry->u.cleanup.attempts;
@@ -906,13 +980,13 @@ gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_
                            const gt_cleanup_t *cleanup, const char *idempotency_key)
 {
     assert (self);
+    assert (!lease->has_ext);
     bool has_meta = metadata && metadata->count > 0;
-    if (!has_meta && !cleanup && !idempotency_key) {
-        lease->ext = NULL;
+    if (!has_meta && !cleanup && !idempotency_key)
         return;
-    }
     gt_lease_ext_t *ext = (gt_lease_ext_t *) zmalloc (sizeof (gt_lease_ext_t));
     assert (ext);
+    ext->lease = lease;
     if (has_meta) {
         ext->metadata.entries = (gt_meta_entry_t *) calloc (metadata->count, sizeof (gt_meta_entry_t));
         assert (ext->metadata.entries);
@@ -931,7 +1005,15 @@ gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_
     }
     if (idempotency_key)
         ext->idempotency_key = strdup (idempotency_key);
-    lease->ext = ext;
+    lease->has_ext = 1;
+    gt_table_insert (self->exts, s_record_hash (lease), ext);
+}
+
+gt_lease_ext_t *
+gt_lease_tables_ext_lookup (gt_lease_tables_t *self, const gt_lease_t *lease)
+{
+    assert (self);
+    return lease->has_ext ? (gt_lease_ext_t *) s_ext_find (self, lease) : NULL;
 }
 
 void
@@ -972,7 +1054,7 @@ gt_lease_tables_cleanup_touch (gt_lease_tables_t *self, gt_lease_t *lease)
 {
     if (!self->journaling)
         return;
-    gt_lease_ext_t *ext = lease->ext;
+    gt_lease_ext_t *ext = gt_lease_tables_ext_lookup (self, lease);
     s_entry_t *entry = s_push (self, J_CLEANUP_OLD, lease);
     entry->u.cleanup.status = ext->cleanup_status;
     entry->u.cleanup.attempts = ext->cleanup_attempts;
@@ -1000,7 +1082,7 @@ gt_lease_tables_new_id (gt_lease_tables_t *self, unsigned shard, uint8_t id [16]
 gt_lease_t *
 gt_lease_tables_key_find (gt_lease_tables_t *self, uint32_t service, const char *key)
 {
-    s_key_lookup_t wanted = { service, key };
+    s_key_lookup_t wanted = { self, service, key };
     return (gt_lease_t *) gt_table_lookup (self->keys, s_key_hash_of (self, service, key),
                                            s_key_match, &wanted);
 }
@@ -1106,31 +1188,33 @@ gt_lease_tables_info (gt_lease_tables_t *self, const gt_lease_t *lease, gt_lease
     info->renewed_at = lease->renewed_at;
     info->expires_at = gt_lease_tables_expires_at (lease);
     info->renewals = lease->renewals;
-    if (lease->ext) {
-        info->metadata = lease->ext->metadata;
-        info->cleanup = lease->ext->cleanup;
-        info->cleanup_status = (gt_cleanup_status_t) lease->ext->cleanup_status;
-        info->cleanup_attempts = lease->ext->cleanup_attempts;
-        info->cleanup_error = lease->ext->cleanup_error;
+    const gt_lease_ext_t *ext = gt_lease_tables_ext (self, lease);
+    if (ext) {
+        info->metadata = ext->metadata;
+        info->cleanup = ext->cleanup;
+        info->cleanup_status = (gt_cleanup_status_t) ext->cleanup_status;
+        info->cleanup_attempts = ext->cleanup_attempts;
+        info->cleanup_error = ext->cleanup_error;
     }
 }
 
 size_t
-gt_lease_tables_info_size (const gt_lease_t *lease)
+gt_lease_tables_info_size (gt_lease_tables_t *self, const gt_lease_t *lease)
 {
     //  Keys, numbers and enums take well under 300 bytes; add the strings
     size_t size = 300 + strlen (lease->object->id) + GT_MAX_SERVICE_ID;
-    if (lease->ext) {
-        for (size_t i = 0; i < lease->ext->metadata.count; i++)
-            size += strlen (lease->ext->metadata.entries [i].key)
-                  + strlen (lease->ext->metadata.entries [i].value) + 10;
-        if (lease->ext->cleanup) {
-            size += strlen (lease->ext->cleanup->url) + 60;
-            if (lease->ext->cleanup->payload)
-                size += strlen (lease->ext->cleanup->payload) + 10;
+    const gt_lease_ext_t *ext = gt_lease_tables_ext (self, lease);
+    if (ext) {
+        for (size_t i = 0; i < ext->metadata.count; i++)
+            size += strlen (ext->metadata.entries [i].key)
+                  + strlen (ext->metadata.entries [i].value) + 10;
+        if (ext->cleanup) {
+            size += strlen (ext->cleanup->url) + 60;
+            if (ext->cleanup->payload)
+                size += strlen (ext->cleanup->payload) + 10;
         }
-        if (lease->ext->cleanup_error)
-            size += strlen (lease->ext->cleanup_error) + 60;
+        if (ext->cleanup_error)
+            size += strlen (ext->cleanup_error) + 60;
     }
     return size;
 }
@@ -1157,9 +1241,9 @@ gt_lease_tables_object_acquire (gt_lease_tables_t *self, const char *object_id)
     object = (gt_lease_object_t *) gt_slabs_alloc (self->slabs, s_object_size (size));
     assert (object);
     object->refs = 0;
+    object->has_ext = 0;
     object->active = 0;
     object->fence = 0;
-    object->ext = NULL;
     memcpy (object->id, object_id, size + 1);
     gt_table_insert (self->objects, hash, object);
     if (self->journaling)
@@ -1176,30 +1260,42 @@ gt_lease_tables_object_touch (gt_lease_tables_t *self, gt_lease_object_t *object
     entry->u.object.refs = object->refs;
     entry->u.object.active = object->active;
     entry->u.object.fence = object->fence;
-    entry->u.object.cleanups = object->ext ? object->ext->cleanups : NULL;
-    entry->u.object.pending = object->ext ? object->ext->pending : NULL;
+    gt_lease_object_ext_t *ext = gt_lease_tables_object_ext (self, object);
+    entry->u.object.cleanups = ext ? ext->cleanups : NULL;
+    entry->u.object.pending = ext ? ext->pending : NULL;
 }
 
-static gt_lease_object_ext_t *
-s_object_ext (gt_lease_object_t *object)
+gt_lease_object_ext_t *
+gt_lease_tables_object_ext (gt_lease_tables_t *self, const gt_lease_object_t *object)
 {
-    if (!object->ext) {
-        object->ext = (gt_lease_object_ext_t *) zmalloc (sizeof (gt_lease_object_ext_t));
-        assert (object->ext);
-    }
-    return object->ext;
+    return object->has_ext ? (gt_lease_object_ext_t *) s_ext_find (self, object) : NULL;
+}
+
+//  The object's extension, made if it has none (it stays with the record)
+static gt_lease_object_ext_t *
+s_object_ext (gt_lease_tables_t *self, gt_lease_object_t *object)
+{
+    if (object->has_ext)
+        return (gt_lease_object_ext_t *) s_ext_find (self, object);
+    gt_lease_object_ext_t *ext = (gt_lease_object_ext_t *) zmalloc (sizeof (gt_lease_object_ext_t));
+    assert (ext);
+    ext->object = object;
+    object->has_ext = 1;
+    gt_table_insert (self->exts, s_record_hash (object), ext);
+    return ext;
 }
 
 gt_lease_pending_t *
-gt_lease_tables_object_pending (const gt_lease_object_t *object)
+gt_lease_tables_object_pending (gt_lease_tables_t *self, const gt_lease_object_t *object)
 {
-    return object->ext ? object->ext->pending : NULL;
+    gt_lease_object_ext_t *ext = gt_lease_tables_object_ext (self, object);
+    return ext ? ext->pending : NULL;
 }
 
 void
 gt_lease_tables_object_forget (gt_lease_tables_t *self, gt_lease_object_t *object)
 {
-    assert (object->refs == 0 && object->active == 0 && !gt_lease_tables_object_pending (object));
+    assert (object->refs == 0 && object->active == 0 && !gt_lease_tables_object_pending (self, object));
     //  Cleanups of a life that ended without a reclaim (restored from a
     //  store after the reclaim) belong to no one now
     gt_lease_tables_object_drop_cleanups (self, object);
@@ -1216,10 +1312,11 @@ gt_lease_tables_object_forget (gt_lease_tables_t *self, gt_lease_object_t *objec
 void
 gt_lease_tables_object_drop_cleanups (gt_lease_tables_t *self, gt_lease_object_t *object)
 {
-    if (!object->ext || !object->ext->cleanups)
+    gt_lease_object_ext_t *ext = gt_lease_tables_object_ext (self, object);
+    if (!ext || !ext->cleanups)
         return;
-    gt_lease_cleanup_node_t *list = object->ext->cleanups;
-    object->ext->cleanups = NULL;
+    gt_lease_cleanup_node_t *list = ext->cleanups;
+    ext->cleanups = NULL;
     if (self->journaling)
         s_push (self, J_CLEANUPS_DROPPED, list);
     else
@@ -1228,9 +1325,10 @@ gt_lease_tables_object_drop_cleanups (gt_lease_tables_t *self, gt_lease_object_t
 
 //  The object's cleanup node for url, or NULL
 static gt_lease_cleanup_node_t *
-s_cleanup_find (gt_lease_object_t *object, const char *url)
+s_cleanup_find (gt_lease_tables_t *self, gt_lease_object_t *object, const char *url)
 {
-    for (gt_lease_cleanup_node_t *node = object->ext ? object->ext->cleanups : NULL; node; node = node->next)
+    gt_lease_object_ext_t *ext = gt_lease_tables_object_ext (self, object);
+    for (gt_lease_cleanup_node_t *node = ext ? ext->cleanups : NULL; node; node = node->next)
         if (streq (node->cleanup.url, url))
             return node;
     return NULL;
@@ -1250,12 +1348,12 @@ void
 gt_lease_tables_object_add_cleanup (gt_lease_tables_t *self, gt_lease_object_t *object,
                                     const gt_cleanup_t *cleanup, const uint8_t owner [16])
 {
-    if (s_cleanup_find (object, cleanup->url))
+    if (s_cleanup_find (self, object, cleanup->url))
         return;
     gt_lease_cleanup_node_t *node = (gt_lease_cleanup_node_t *) zmalloc (sizeof (gt_lease_cleanup_node_t));
     assert (node);
     s_cleanup_node_set (node, cleanup, owner);
-    gt_lease_object_ext_t *ext = s_object_ext (object);
+    gt_lease_object_ext_t *ext = s_object_ext (self, object);
     node->next = ext->cleanups;
     ext->cleanups = node;
     if (self->journaling)
@@ -1268,7 +1366,7 @@ static void
 s_cleanup_link_by_age (gt_lease_tables_t *self, gt_lease_object_t *object, gt_lease_cleanup_node_t *node,
                        uint64_t created_at)
 {
-    gt_lease_cleanup_node_t **link = &s_object_ext (object)->cleanups;
+    gt_lease_cleanup_node_t **link = &s_object_ext (self, object)->cleanups;
     while (*link) {
         const gt_lease_t *owner = gt_lease_tables_lease_find (self, (*link)->owner);
         if (!owner || owner->created_at <= (created_at & S_CREATED_MASK))
@@ -1285,13 +1383,13 @@ gt_lease_tables_object_restore_cleanup (gt_lease_tables_t *self, gt_lease_object
                                         uint64_t created_at)
 {
     assert (!self->journaling);
-    gt_lease_cleanup_node_t *node = s_cleanup_find (object, cleanup->url);
+    gt_lease_cleanup_node_t *node = s_cleanup_find (self, object, cleanup->url);
     if (node) {
         //  Registered already: this lease owns it instead if created first
         const gt_lease_t *current = gt_lease_tables_lease_find (self, node->owner);
         if (!current || current->created_at <= (created_at & S_CREATED_MASK))
             return;
-        gt_lease_cleanup_node_t **link = &object->ext->cleanups;
+        gt_lease_cleanup_node_t **link = &gt_lease_tables_object_ext (self, object)->cleanups;
         while (*link != node)
             link = &(*link)->next;
         *link = node->next;
@@ -1329,7 +1427,7 @@ gt_lease_tables_pending_add (gt_lease_tables_t *self, gt_lease_object_t *object,
     pending->reason = reason;
     pending->at = at;
     gt_lease_info_copy (&pending->last, last);
-    s_object_ext (object)->pending = pending;
+    s_object_ext (self, object)->pending = pending;
     object->refs++;
     if (self->journaling)
         s_push (self, J_PENDING_NEW, pending);
@@ -1339,11 +1437,12 @@ gt_lease_tables_pending_add (gt_lease_tables_t *self, gt_lease_object_t *object,
 gt_lease_pending_t *
 gt_lease_tables_pending_detach (gt_lease_tables_t *self, gt_lease_object_t *object)
 {
-    gt_lease_pending_t *pending = gt_lease_tables_object_pending (object);
+    gt_lease_object_ext_t *ext = gt_lease_tables_object_ext (self, object);
+    gt_lease_pending_t *pending = ext ? ext->pending : NULL;
     assert (pending);
     uint64_t deadline = gt_timer_deadline (&pending->timer);
     gt_wheel_cancel (self->object_wheel, &pending->timer);
-    object->ext->pending = NULL;
+    ext->pending = NULL;
     if (self->journaling)
         s_push (self, J_PENDING_GONE, pending)->deadline = deadline;
     return pending;
@@ -1419,7 +1518,7 @@ gt_lease_tables_forget_shards (gt_lease_tables_t *self, const uint8_t shards [GT
             continue;
         bool removed = gt_table_remove (self->ids, s_id_hash (lease->id), lease);
         assert (removed);
-        if (lease->ext && lease->ext->idempotency_key) {
+        if (s_has_key (self, lease)) {
             removed = gt_table_remove (self->keys, s_key_hash (lease, self), lease);
             assert (removed);
         }
@@ -1450,19 +1549,20 @@ gt_lease_tables_forget_shards (gt_lease_tables_t *self, const uint8_t shards [GT
     for (size_t index = 0; index < walk.count; index++) {
         gt_lease_object_t *object = walk.objects [index];
         assert (object->active == 0);
-        if (object->ext && object->ext->pending) {
-            gt_lease_pending_t *pending = object->ext->pending;
+        gt_lease_object_ext_t *ext = gt_lease_tables_object_ext (self, object);
+        if (ext && ext->pending) {
+            gt_lease_pending_t *pending = ext->pending;
             gt_wheel_cancel (self->object_wheel, &pending->timer);
-            object->ext->pending = NULL;
+            ext->pending = NULL;
             s_pending_free (pending);
             assert (object->refs > 0);
             object->refs--;
             forgotten->pending_reclaims++;
         }
         assert (object->refs == 0);
-        if (object->ext) {
-            s_cleanup_list_free (object->ext->cleanups);
-            object->ext->cleanups = NULL;
+        if (ext) {
+            s_cleanup_list_free (ext->cleanups);
+            ext->cleanups = NULL;
         }
         bool removed = gt_table_remove (self->objects, s_string_hash (self, object->id), object);
         assert (removed);

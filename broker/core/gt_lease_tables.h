@@ -24,13 +24,17 @@
     The tables cancel a node when they unlink its record, and put it back
     on its wheel when they undo.
 
-    Memory: a lease is 96 bytes (fields bit-packed, a 24-byte timer node);
-    an object is 24 bytes plus its id, rounded to 8; both come from gt_slabs
-    (no allocator header each); metadata, cleanup and
-    idempotency key live in a side record only when present.  Id, object,
-    service and idempotency-key indexes are open-addressing tables of
-    pointers (gt_table) hashed with SipHash under this object's own random
-    key, since clients choose those strings.  */
+    Memory: a lease is 88 bytes (fields bit-packed, a 24-byte timer node);
+    an object is 16 bytes plus its id, rounded to 8; both come from gt_slabs
+    (no allocator header each).  What only some records have lives in an
+    extension found by the record's address in one more table (exts): a
+    lease's metadata, cleanup and idempotency key, an object's cleanups
+    and pending reclaim.  A record carries one bit saying it has one, so a
+    record without (most, under load) costs no lookup and no pointer; one
+    with costs a lookup where its extension is read.  Id, object, service
+    and idempotency-key indexes are open-addressing tables of pointers
+    (gt_table) hashed with SipHash under this object's own random key,
+    since clients choose those strings.  */
 #ifndef GT_LEASE_TABLES_H_INCLUDED
 #define GT_LEASE_TABLES_H_INCLUDED
 
@@ -50,6 +54,7 @@ typedef struct gt_lease_object_t gt_lease_object_t;
 
 //  What a lease has only when the client gave it
 typedef struct {
+    const gt_lease_t *lease;        //  the lease it extends (its key among the extensions); first
     gt_meta_t metadata;             //  owned entries (count 0 = none)
     gt_cleanup_t *cleanup;          //  owned, or NULL; retries and delay always present
     char *idempotency_key;          //  owned, or NULL
@@ -58,19 +63,19 @@ typedef struct {
     char *cleanup_error;            //  its last error, owned, or NULL
 } gt_lease_ext_t;
 
-//  A lease: 96 bytes.  Wall times are 48-bit ms (good for 8,000 years);
+//  A lease: 88 bytes.  Wall times are 48-bit ms (good for 8,000 years);
 //  the end time of an ended lease is kept as 32 bits after renewed_at
 //  (gt_lease_tables_expires_at reads it back).
 struct gt_lease_t {
     gt_timer_t timer;               //  expiry (ACTIVE) or purge (ended); must be first
     uint8_t id [16];                //  128 bits from the CSPRNG
     gt_lease_object_t *object;      //  shared object record
-    gt_lease_ext_t *ext;            //  metadata, cleanup, idempotency key; NULL if none
     uint64_t created_at : 48;       //  wall ms
     uint64_t state : 2;             //  gt_lease_state_t
     uint64_t type : 3;              //  gt_object_type_t
     uint64_t service_hi : 8;        //  service index, bits 16..23
-    uint64_t spare : 3;             //  unused
+    uint64_t has_ext : 1;           //  it has a gt_lease_ext_t (gt_lease_tables_ext)
+    uint64_t spare : 2;             //  unused
     uint64_t renewed_at : 48;       //  wall ms
     uint64_t end_hi : 16;           //  ended_at - renewed_at, bits 16..31
     uint64_t serial : 48;           //  creation order, for LIST cursors
@@ -100,16 +105,17 @@ typedef struct {
 
 //  What an object has only while cleanups or a reclaim need it
 typedef struct {
+    const gt_lease_object_t *object;    //  the object it extends (its key among the extensions); first
     gt_lease_cleanup_node_t *cleanups;  //  cleanups of the current life, newest first
     gt_lease_pending_t *pending;    //  reclaim waiting out the grace period, or NULL
 } gt_lease_object_ext_t;
 
 //  An object: shared by the leases on one object id
 struct gt_lease_object_t {
-    uint32_t refs;                  //  leases of any state, plus a pending reclaim
+    uint32_t refs : 31;             //  leases of any state, plus a pending reclaim
+    uint32_t has_ext : 1;           //  it has a gt_lease_object_ext_t (gt_lease_tables_object_ext)
     uint32_t active;                //  ACTIVE leases
     uint64_t fence;                 //  fence of the current or last life; 0 = none yet
-    gt_lease_object_ext_t *ext;     //  NULL until a cleanup or reclaim needs it
     char id [];                     //  object id, NUL-terminated
 };
 
@@ -146,11 +152,18 @@ void gt_lease_tables_rollback (gt_lease_tables_t *self, size_t position);
 
 //  A new lease record, zeroed, its timer idle.  Fill it, then _add it.
 gt_lease_t *gt_lease_tables_lease_alloc (gt_lease_tables_t *self);
-//  Give a lease its side record: copies of metadata (NULL or empty =
-//  none), cleanup (taken as given) and idempotency key; none of them
-//  leaves lease->ext NULL.
+//  Give a new lease (not yet added) its extension: copies of metadata
+//  (NULL or empty = none), cleanup (taken as given) and idempotency key;
+//  none of them, no extension.  It lives as long as the lease record.
 void gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_meta_t *metadata,
                                 const gt_cleanup_t *cleanup, const char *idempotency_key);
+//  The lease's extension, or NULL if it has none.
+gt_lease_ext_t *gt_lease_tables_ext_lookup (gt_lease_tables_t *self, const gt_lease_t *lease);
+static inline gt_lease_ext_t *
+gt_lease_tables_ext (gt_lease_tables_t *self, const gt_lease_t *lease)
+{
+    return lease->has_ext ? gt_lease_tables_ext_lookup (self, lease) : NULL;
+}
 //  Give a filled lease the next creation serial and index it (id, order,
 //  idempotency key).
 void gt_lease_tables_lease_add (gt_lease_tables_t *self, gt_lease_t *lease);
@@ -160,9 +173,9 @@ void gt_lease_tables_lease_remove (gt_lease_tables_t *self, gt_lease_t *lease);
 //  Before changing a lease's fields or timer.  fired: its timer was just
 //  popped (undo re-arms it at its old deadline).
 void gt_lease_tables_lease_touch (gt_lease_tables_t *self, gt_lease_t *lease, bool fired);
-//  Before changing a lease's callback state (ext->cleanup_status,
-//  _attempts, _error): with the journal on, the entry takes the old error
-//  (ext->cleanup_error becomes NULL).
+//  Before changing a lease's callback state (its extension's
+//  cleanup_status, _attempts, _error): with the journal on, the entry
+//  takes the old error (cleanup_error becomes NULL).
 void gt_lease_tables_cleanup_touch (gt_lease_tables_t *self, gt_lease_t *lease);
 //  The lease with this id, or NULL.
 gt_lease_t *gt_lease_tables_lease_find (gt_lease_tables_t *self, const uint8_t id [16]);
@@ -187,7 +200,7 @@ void gt_lease_tables_set_ended_at (gt_lease_t *lease, uint64_t ended_at);
 //  A borrowed view of a lease (strings point into the records).
 void gt_lease_tables_info (gt_lease_tables_t *self, const gt_lease_t *lease, gt_lease_info_t *info);
 //  Upper estimate of a lease's encoded size in bytes.
-size_t gt_lease_tables_info_size (const gt_lease_t *lease);
+size_t gt_lease_tables_info_size (gt_lease_tables_t *self, const gt_lease_t *lease);
 
 //  Creation order: leases oldest first.  Serial of the next lease added.
 uint64_t gt_lease_tables_next_serial (gt_lease_tables_t *self);
@@ -217,8 +230,12 @@ void gt_lease_tables_object_touch (gt_lease_tables_t *self, gt_lease_object_t *o
 //  Forget an object nothing refers to any more; a later object with its id
 //  starts above its fence (see _fence_floor).
 void gt_lease_tables_object_forget (gt_lease_tables_t *self, gt_lease_object_t *object);
+//  The object's extension (cleanups, pending reclaim), or NULL if it has
+//  none: an object gets one with its first cleanup or pending reclaim and
+//  keeps it while its record lives.
+gt_lease_object_ext_t *gt_lease_tables_object_ext (gt_lease_tables_t *self, const gt_lease_object_t *object);
 //  The object's pending reclaim, or NULL.
-gt_lease_pending_t *gt_lease_tables_object_pending (const gt_lease_object_t *object);
+gt_lease_pending_t *gt_lease_tables_object_pending (gt_lease_tables_t *self, const gt_lease_object_t *object);
 //  Register a cleanup with the object's current life, once per URL: the
 //  first lease to register a URL in a life (owner) is the one its callback names.
 void gt_lease_tables_object_add_cleanup (gt_lease_tables_t *self, gt_lease_object_t *object,

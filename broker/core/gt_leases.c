@@ -93,6 +93,21 @@ gt_leases_clock (gt_leases_t *self, uint64_t mono_ms, uint64_t wall_ms)
 //  --------------------------------------------------------------------------
 //  Outputs
 
+//  What a lease has only when the client gave it
+static const char *
+s_idempotency_key (gt_leases_t *self, const gt_lease_t *lease)
+{
+    const gt_lease_ext_t *ext = gt_lease_tables_ext (self->tables, lease);
+    return ext ? ext->idempotency_key : NULL;
+}
+
+static gt_cleanup_status_t
+s_cleanup_status (gt_leases_t *self, const gt_lease_t *lease)
+{
+    const gt_lease_ext_t *ext = gt_lease_tables_ext (self->tables, lease);
+    return ext ? (gt_cleanup_status_t) ext->cleanup_status : GT_CLEANUP_NONE;
+}
+
 static void
 s_put (gt_leases_t *self, const gt_lease_t *lease, bool created)
 {
@@ -100,7 +115,7 @@ s_put (gt_leases_t *self, const gt_lease_t *lease, bool created)
         return;
     gt_lease_info_t info;
     gt_lease_tables_info (self->tables, lease, &info);
-    self->hooks.lease_put (self->hooks.ctx, &info, lease->ext ? lease->ext->idempotency_key : NULL, created);
+    self->hooks.lease_put (self->hooks.ctx, &info, s_idempotency_key (self, lease), created);
 }
 
 //  A lease changed: its record for the store and its event, both from one
@@ -112,7 +127,7 @@ s_changed (gt_leases_t *self, const gt_lease_t *lease, bool created, gt_event_ki
 {
     gt_lease_tables_info (self->tables, lease, info);
     if (self->hooks.lease_put)
-        self->hooks.lease_put (self->hooks.ctx, info, lease->ext ? lease->ext->idempotency_key : NULL, created);
+        self->hooks.lease_put (self->hooks.ctx, info, s_idempotency_key (self, lease), created);
     if (self->hooks.event)
         self->hooks.event (self->hooks.ctx, kind, info, GT_REASON_NONE, at);
 }
@@ -122,7 +137,7 @@ s_object_put (gt_leases_t *self, gt_lease_object_t *object)
 {
     if (!self->hooks.object_put)
         return;
-    gt_lease_pending_t *pending = gt_lease_tables_object_pending (object);
+    gt_lease_pending_t *pending = gt_lease_tables_object_pending (self->tables, object);
     self->hooks.object_put (self->hooks.ctx, object->id, object->fence,
                             object->active > 0 || pending != NULL,
                             pending ? pending->at : 0,
@@ -208,7 +223,7 @@ static void
 s_object_join (gt_leases_t *self, gt_lease_object_t *object)
 {
     gt_lease_tables_object_touch (self->tables, object);
-    bool pending = gt_lease_tables_object_pending (object) != NULL;
+    bool pending = gt_lease_tables_object_pending (self->tables, object) != NULL;
     bool opens = object->active == 0 && !pending;
     if (pending) {
         //  A new lease during the grace period cancels the reclaim
@@ -283,7 +298,7 @@ gt_leases_create (gt_leases_t *self, const gt_lease_spec_t *spec,
     uint8_t id [16];
     gt_lease_tables_new_id (tables, gt_shard_of (object_id), id);
     gt_lease_object_t *object = gt_lease_tables_object_acquire (tables, object_id);
-    bool was_live = object->active > 0 || gt_lease_tables_object_pending (object);
+    bool was_live = object->active > 0 || gt_lease_tables_object_pending (tables, object);
     s_object_join (self, object);
     if (cleanup)
         gt_lease_tables_object_add_cleanup (tables, object, cleanup, id);
@@ -370,7 +385,7 @@ static void
 s_cleanup_set (gt_leases_t *self, gt_lease_t *lease, gt_cleanup_status_t status,
                uint32_t attempts, const char *error, bool journaled)
 {
-    gt_lease_ext_t *ext = lease->ext;
+    gt_lease_ext_t *ext = gt_lease_tables_ext (self->tables, lease);
     assert (ext && ext->cleanup);
     if (journaled)
         gt_lease_tables_cleanup_touch (self->tables, lease);   //  may take the old error
@@ -398,7 +413,8 @@ s_reclaim (gt_leases_t *self, gt_lease_object_t *object, const gt_lease_info_t *
     gt_lease_cleanup_node_t *stack [64];
     gt_lease_cleanup_node_t **nodes = stack;
     size_t count = 0, cap = 64;
-    for (gt_lease_cleanup_node_t *node = object->ext ? object->ext->cleanups : NULL; node; node = node->next) {
+    gt_lease_object_ext_t *object_ext = gt_lease_tables_object_ext (self->tables, object);
+    for (gt_lease_cleanup_node_t *node = object_ext ? object_ext->cleanups : NULL; node; node = node->next) {
         if (count == cap) {
             cap *= 2;
             gt_lease_cleanup_node_t **bigger = (gt_lease_cleanup_node_t **) malloc (cap * sizeof (*bigger));
@@ -415,7 +431,8 @@ s_reclaim (gt_leases_t *self, gt_lease_object_t *object, const gt_lease_info_t *
         gt_lease_cleanup_node_t *node = nodes [index];
         gt_lease_t *owner = gt_lease_tables_lease_find (self->tables, node->owner);
         gt_lease_info_t info;
-        if (owner && owner->ext && owner->ext->cleanup) {
+        const gt_lease_ext_t *owner_ext = owner ? gt_lease_tables_ext (self->tables, owner) : NULL;
+        if (owner_ext && owner_ext->cleanup) {
             s_cleanup_set (self, owner, GT_CLEANUP_PENDING, 0, NULL, true);
             gt_lease_tables_info (self->tables, owner, &info);
         }
@@ -589,10 +606,9 @@ gt_leases_list (gt_leases_t *self, const gt_leases_filter_t *filter,
                    && (!filter->has_object_type || lease->type == filter->object_type)
                    && (!filter->has_state || lease->state == filter->state)
                    && (!filter->has_cleanup_status
-                       || (lease->ext ? lease->ext->cleanup_status : GT_CLEANUP_NONE)
-                          == filter->cleanup_status));
+                       || s_cleanup_status (self, lease) == filter->cleanup_status));
         if (match) {
-            size_t size = gt_lease_tables_info_size (lease);
+            size_t size = gt_lease_tables_info_size (self->tables, lease);
             if (count > 0 && bytes + size > byte_budget) {
                 more = true;
                 break;
@@ -638,7 +654,7 @@ s_lease_purge (gt_leases_t *self, gt_lease_t *lease)
 static bool
 s_lease_held (gt_leases_t *self, gt_lease_t *lease)
 {
-    gt_lease_ext_t *ext = lease->ext;
+    gt_lease_ext_t *ext = gt_lease_tables_ext (self->tables, lease);
     if (!ext || !ext->cleanup || !self->hooks.callback)
         return false;               //  no callbacks, no holds (engine tests)
     if (ext->cleanup_status == GT_CLEANUP_PENDING || ext->cleanup_status == GT_CLEANUP_DEAD) {
@@ -646,10 +662,10 @@ s_lease_held (gt_leases_t *self, gt_lease_t *lease)
         return true;
     }
     gt_lease_object_t *object = lease->object;
-    if (object->fence != lease->fence || !object->ext
-    || !(object->active > 0 || gt_lease_tables_object_pending (object)))
+    gt_lease_object_ext_t *object_ext = gt_lease_tables_object_ext (self->tables, object);
+    if (object->fence != lease->fence || !object_ext || !(object->active > 0 || object_ext->pending))
         return false;
-    for (gt_lease_cleanup_node_t *node = object->ext->cleanups; node; node = node->next)
+    for (gt_lease_cleanup_node_t *node = object_ext->cleanups; node; node = node->next)
         if (memcmp (node->owner, lease->id, sizeof (lease->id)) == 0) {
             gt_lease_tables_lease_touch (self->tables, lease, true);
             uint64_t again = self->retention_ms > 1000 ? self->retention_ms : 1000;
@@ -752,12 +768,6 @@ gt_leases_info (gt_leases_t *self, const gt_lease_t *lease, gt_lease_info_t *inf
     gt_lease_tables_info (self->tables, lease, info);
 }
 
-size_t
-gt_leases_info_size (const gt_lease_t *lease)
-{
-    return gt_lease_tables_info_size (lease);
-}
-
 //  --------------------------------------------------------------------------
 //  Cleanup callback state
 
@@ -769,7 +779,8 @@ gt_leases_set_cleanup (gt_leases_t *self, const char *lease_id, gt_cleanup_statu
     uint8_t id [16];
     gt_lease_t *lease = lease_id && gt_lease_tables_id_parse (lease_id, id)
                       ? gt_lease_tables_lease_find (self->tables, id) : NULL;
-    if (!lease || !lease->ext || !lease->ext->cleanup || (int) status < 0 || status >= GT_CLEANUP_STATUS_COUNT_)
+    const gt_lease_ext_t *ext = lease ? gt_lease_tables_ext (self->tables, lease) : NULL;
+    if (!ext || !ext->cleanup || (int) status < 0 || status >= GT_CLEANUP_STATUS_COUNT_)
         return false;
     s_cleanup_set (self, lease, status, attempts, error, journaled);
     return true;
@@ -949,13 +960,14 @@ gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
         resolved = s_cleanup_resolved (self, info->cleanup);
     gt_lease_tables_lease_ext (tables, lease, &info->metadata, info->cleanup ? &resolved : NULL,
                                idempotency_key);
-    if (lease->ext && lease->ext->cleanup && info->cleanup_status > GT_CLEANUP_NONE
+    gt_lease_ext_t *ext = gt_lease_tables_ext (tables, lease);
+    if (ext && ext->cleanup && info->cleanup_status > GT_CLEANUP_NONE
     && info->cleanup_status < GT_CLEANUP_STATUS_COUNT_) {
-        lease->ext->cleanup_status = (uint8_t) info->cleanup_status;
-        lease->ext->cleanup_attempts = info->cleanup_attempts > UINT32_MAX ? UINT32_MAX
-                                     : (uint32_t) info->cleanup_attempts;
-        lease->ext->cleanup_error = info->cleanup_error && *info->cleanup_error
-                                  ? strdup (info->cleanup_error) : NULL;
+        ext->cleanup_status = (uint8_t) info->cleanup_status;
+        ext->cleanup_attempts = info->cleanup_attempts > UINT32_MAX ? UINT32_MAX
+                              : (uint32_t) info->cleanup_attempts;
+        ext->cleanup_error = info->cleanup_error && *info->cleanup_error
+                           ? strdup (info->cleanup_error) : NULL;
     }
     lease->created_at = info->created_at;
     lease->renewed_at = info->renewed_at;

@@ -27,10 +27,12 @@
     journal are gt_lease_tables (over gt_journal); the figures for metrics
     are gt_lease_census.  Calls go down only.
 
-    Memory: a lease is 96 bytes (fields bit-packed), its id slot ~13
+    Memory: a lease is 88 bytes (fields bit-packed), its id slot ~11
     bytes, its creation-order slot ~9 bytes; objects are shared records
-    (24 bytes + the id, rounded to 8); service ids are interned; metadata, cleanup
-    and idempotency key live in a side record allocated only when present.  */
+    (16 bytes + the id, rounded to 8); service ids are interned; a lease's
+    metadata, cleanup and idempotency key, and an object's cleanups and
+    pending reclaim, live in an extension allocated only when present
+    (gt_lease_tables.h).  */
 #ifndef GT_LEASES_H_INCLUDED
 #define GT_LEASES_H_INCLUDED
 
@@ -186,8 +188,6 @@ bool gt_leases_record (gt_leases_t *self, const char *lease_id);
 //  Fill a borrowed view of a lease (strings point into the engine; valid
 //  until the lease changes).  Do not gt_lease_info_clear it.
 void gt_leases_info (gt_leases_t *self, const gt_lease_t *lease, gt_lease_info_t *info);
-//  Upper estimate of a lease's encoded size in bytes.
-size_t gt_leases_info_size (const gt_lease_t *lease);
 
 //  Timers: process up to max due timers (expiries, purges of ended leases,
 //  reclaims after grace) at the current clock.  Returns how many ran.
