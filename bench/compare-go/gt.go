@@ -4,6 +4,7 @@ package main
 // timed phase starts (GTLP is pipelined: send D bodies, read D replies).
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -158,77 +159,55 @@ func (d *gtDriver) load(c int, items []int, depth int, stop time.Time, deadline 
 // service "\x1f" verb "." type, GTLP.md §6) and returns once it is
 // known to receive: a probe lease's created event has arrived.
 func (d *gtDriver) subscribe(ctx context.Context, deliver func(i int, deadlineMS float64, recvUS int64)) error {
-	ready := make(chan error, 1)
+	const probeTopic = "compare-probe\x1fcreated.CUSTOM"
+	expiredTopic := gtService + "\x1fexpired."
+	sub, err := newEventSub(d.events, []string{expiredTopic, probeTopic})
+	if err != nil {
+		return err
+	}
+	if err := d.probe(sub); err != nil {
+		sub.close()
+		return err
+	}
+	if err := sub.unsubscribe(probeTopic); err != nil {
+		sub.close()
+		return err
+	}
 	go func() {
-		sub, err := zmq.NewSocket(zmq.SUB)
-		if err != nil {
-			ready <- err
-			return
+		defer sub.close()
+		each := func(topic, body []byte) {
+			recv := time.Now().UnixMicro()
+			if !bytes.HasPrefix(topic, []byte(expiredTopic)) {
+				return
+			}
+			ev, ok := parseExpired(body)
+			if !ok {
+				return
+			}
+			i, err := strconv.Atoi(strings.TrimPrefix(string(ev.objectID), "obj-"))
+			if err != nil {
+				return
+			}
+			deliver(i, float64(ev.deadlineMS), recv)
 		}
-		defer sub.Close()
-		_ = sub.SetLinger(0)
-		_ = sub.SetRcvhwm(0)
-		_ = sub.SetRcvbuf(8 << 20)
-		const probeTopic = "compare-probe\x1fcreated.CUSTOM"
-		expiredTopic := gtService + "\x1fexpired."
-		for _, topic := range []string{expiredTopic, probeTopic} {
-			if err := sub.SetSubscribe(topic); err != nil {
-				ready <- err
+		for ctx.Err() == nil {
+			if _, err := sub.drain(100*time.Millisecond, each); err != nil {
 				return
 			}
 		}
-		if err := sub.Connect(d.events); err != nil {
-			ready <- err
-			return
-		}
-		if err := d.probe(sub); err != nil {
-			ready <- err
-			return
-		}
-		_ = sub.SetUnsubscribe(probeTopic)
-		ready <- nil
-		poller := zmq.NewPoller()
-		poller.Add(sub, zmq.POLLIN)
-		for ctx.Err() == nil {
-			polled, err := poller.Poll(100 * time.Millisecond)
-			if err != nil || len(polled) == 0 {
-				continue
-			}
-			for k := 0; k < 10000; k++ { // drain what is queued, bounded
-				frames, err := sub.RecvMessageBytes(zmq.DONTWAIT)
-				if err != nil {
-					break
-				}
-				recv := time.Now().UnixMicro()
-				if len(frames) != 2 || !strings.HasPrefix(string(frames[0]), expiredTopic) {
-					continue
-				}
-				ev, ok := parseExpired(frames[1])
-				if !ok {
-					continue
-				}
-				i, err := strconv.Atoi(strings.TrimPrefix(string(ev.objectID), "obj-"))
-				if err != nil {
-					continue
-				}
-				deliver(i, float64(ev.deadlineMS), recv)
-			}
-		}
 	}()
-	return <-ready
+	return nil
 }
 
 // probe creates a lease on the probe topic until its event reaches sub
 // (ZeroMQ subscriptions take effect asynchronously); bounded to 10 s.
-func (d *gtDriver) probe(sub *zmq.Socket) error {
+func (d *gtDriver) probe(sub *eventSub) error {
 	dealer, err := d.dial()
 	if err != nil {
 		return err
 	}
 	defer dealer.Close()
 	enc := newRequestEncoder()
-	poller := zmq.NewPoller()
-	poller.Add(sub, zmq.POLLIN)
 	for attempt := 1; attempt <= 50; attempt++ {
 		body := enc.create(uint64(attempt), "probe-"+strconv.Itoa(attempt), "CUSTOM", "compare-probe", 3600000)
 		if _, err := dealer.SendBytes(body, 0); err != nil {
@@ -239,8 +218,9 @@ func (d *gtDriver) probe(sub *zmq.Socket) error {
 		} else if info, ok := parseReply(reply, false); !ok || !info.ok {
 			return fmt.Errorf("probe: CREATE refused")
 		}
-		if polled, _ := poller.Poll(200 * time.Millisecond); len(polled) > 0 {
-			_, _ = sub.RecvMessageBytes(0)
+		if got, err := sub.drain(200*time.Millisecond, func(topic, body []byte) {}); err != nil {
+			return err
+		} else if got > 0 {
 			return nil
 		}
 	}
