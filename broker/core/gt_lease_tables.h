@@ -13,7 +13,9 @@
     every function here that adds, removes or frees something records how
     to unmake it instead of freeing at once.  gt_lease_tables_rollback
     restores every record and index as it was at a position, including
-    which timers were armed and when; gt_lease_tables_commit frees what was
+    which timers were armed and when (one thing stays: an extension an
+    object got meanwhile, emptied, as it keeps one while its record
+    lives); gt_lease_tables_commit frees what was
     kept for undo.  With the journal off nothing is recorded and memory is
     freed at once.  Forgetting shards (gt_lease_tables_forget_shards) is
     the exception: never journaled, never undone, it leaves the records of

@@ -361,6 +361,12 @@ s_test_callbacks (gt_config_t *config)
     gt_leases_rollback (leases, mark);
     assert (s_get (leases, c, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_DEAD);
     assert (info.cleanup_attempts == 4 && streq (info.cleanup_error, "HTTP 500"));
+    //  ...also one that sets an error: undo frees it (and restores the old one)
+    assert (gt_leases_set_cleanup (leases, c, GT_CLEANUP_PENDING, 1, "retrying", true));
+    assert (s_get (leases, c, &info) == GT_OK && streq (info.cleanup_error, "retrying"));
+    gt_leases_rollback (leases, mark);
+    assert (s_get (leases, c, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_DEAD);
+    assert (info.cleanup_attempts == 4 && streq (info.cleanup_error, "HTTP 500"));
     assert (gt_leases_set_cleanup (leases, c, GT_CLEANUP_PENDING, 0, NULL, true));
     gt_leases_commit (leases, gt_leases_mark (leases));
     assert (s_get (leases, c, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_PENDING);
@@ -690,6 +696,98 @@ s_test_forget (gt_config_t *config)
     assert (gt_leases_timeout (leases) == -1);
     gt_leases_destroy (&leases);
     s_sink_reset (&sink);
+}
+
+//  --------------------------------------------------------------------------
+//  Extensions (gt_lease_tables.h: found by their record's address)
+
+//  A forgotten lease's idempotency key goes with it: the same key in the
+//  same service makes a new lease, and no lookup reaches the forgotten
+//  record (the service lives on in another shard, so the key is looked up)
+static void
+s_test_forget_keys (gt_config_t *config)
+{
+    gt_leases_t *leases = gt_leases_new (config, NULL, s_mono, s_wall);
+    unsigned shard = gt_shard_of ("forget-me");
+    char object [32], other [32], id [33], err [256];
+    s_object_in (shard, "keyed", 0, object, sizeof (object));
+    s_object_in ((shard + 1) % GT_SHARD_COUNT, "keyed", 0, other, sizeof (other));
+    s_create (leases, other, "svc-k", 1000, GT_OK, NULL);
+    gt_lease_spec_t keyed = { object, GT_TYPE_UNKNOWN, "svc-k", true, 1000, NULL, NULL, "k-1" };
+    gt_lease_t *lease;
+    gt_lease_info_t info;
+    assert (gt_leases_create (leases, &keyed, &lease, err, sizeof (err)) == GT_OK);
+    gt_leases_info (leases, lease, &info);
+    strcpy (id, info.id);
+    uint8_t shards [GT_SHARD_COUNT / 8] = { 0 };
+    shards [shard / 8] |= (uint8_t) (1 << (shard % 8));
+    assert (gt_leases_forget_shards (leases, shards) == 1);
+    keyed.object_id = other;
+    assert (gt_leases_create (leases, &keyed, &lease, err, sizeof (err)) == GT_OK);
+    gt_leases_info (leases, lease, &info);
+    assert (!streq (info.id, id) && streq (info.object_id, other));
+    assert (gt_leases_create (leases, &keyed, &lease, err, sizeof (err)) == GT_OK);
+    gt_leases_info (leases, lease, &info);
+    assert (streq (info.object_id, other));
+    gt_leases_destroy (&leases);
+}
+
+//  LIST's byte budget counts what a lease carries in its extension
+static void
+s_test_list_budget (gt_config_t *config)
+{
+    gt_leases_t *leases = gt_leases_new (config, NULL, s_mono, s_wall);
+    char values [4][1001], err [256];
+    gt_meta_entry_t entries [4];
+    for (int i = 0; i < 4; i++) {
+        memset (values [i], 'a' + i, 1000);
+        values [i][1000] = 0;
+        entries [i].key = (char *) "k";
+        entries [i].value = values [i];
+    }
+    gt_meta_t metadata = { entries, 4 };
+    for (int i = 0; i < 2; i++) {
+        char object [32];
+        snprintf (object, sizeof (object), "meta-%d", i);
+        gt_lease_spec_t spec = { object, GT_TYPE_UNKNOWN, "svc-m", true, 1000, &metadata, NULL, NULL };
+        gt_lease_t *lease;
+        assert (gt_leases_create (leases, &spec, &lease, err, sizeof (err)) == GT_OK);
+    }
+    //  Over 4,000 bytes each: a 6,000-byte page holds one, then a cursor
+    gt_lease_t *page [4];
+    size_t count = 0;
+    char cursor [32];
+    assert (gt_leases_list (leases, NULL, NULL, 4, 6000, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count == 1 && *cursor);
+    assert (gt_leases_list (leases, NULL, NULL, 4, 10000, page, &count, cursor, err, sizeof (err)) == GT_OK);
+    assert (count == 2 && *cursor == 0);
+    gt_leases_destroy (&leases);
+}
+
+//  A lease whose URL is registered is held past its retention while its
+//  object's reclaim waits out the grace period; the callback names it
+static void
+s_test_grace_hold (gt_config_t *config)
+{
+    config->grace_ms = 300;
+    config->lease_retention_ms = 50;
+    static s_callbacks_t seen;
+    memset (&seen, 0, sizeof (seen));
+    gt_leases_hooks_t hooks = { .ctx = &seen, .callback = s_on_callback };
+    gt_leases_t *leases = gt_leases_new (config, &hooks, s_mono, s_wall);
+    char a [33];
+    gt_lease_info_t info;
+    s_create_with_url (leases, "graced", "svc-g", 100, "http://127.0.0.1:9/graced", a);
+    s_tick (leases, 100);               //  expires: reclaim pending
+    s_tick (leases, 60);                //  past its retention: held
+    assert (s_get (leases, a, &info) == GT_OK && info.state == GT_STATE_EXPIRED);
+    assert (seen.count == 0);
+    s_tick (leases, 240);               //  the grace period ends: reclaimed
+    assert (seen.count == 1 && streq (seen.owners [0], a));
+    assert (s_get (leases, a, &info) == GT_OK && info.cleanup_status == GT_CLEANUP_PENDING);
+    gt_leases_destroy (&leases);
+    config->grace_ms = 0;
+    config->lease_retention_ms = 500;
 }
 
 //  Walk every lease LIST gives, page_size at a time (so through its
@@ -1315,5 +1413,8 @@ gt_leases_test (bool verbose)
     s_test_callbacks (config);
     s_test_forget (config);
     s_test_restore_order (config);
+    s_test_forget_keys (config);
+    s_test_list_budget (config);
+    s_test_grace_hold (config);
     gt_config_destroy (&config);
 }
