@@ -17,17 +17,17 @@ import (
 const gtService = "bench-service"
 
 type gtDriver struct {
-	endpoint string        // requests (ROUTER)
-	events   string        // events (PUB)
-	socks    []*zmq.Socket // one DEALER per connection
-	ids      []string      // lease id of item i ("" until created)
-	bodies   [][]byte      // the prepared request of item i for the current phase
+	endpoint string         // requests (ROUTER)
+	events   string         // events (PUB)
+	socks    []*batchDealer // one DEALER per connection
+	ids      []string       // lease id of item i ("" until created)
+	bodies   [][]byte       // the prepared request of item i for the current phase
 }
 
 func newGTDriver(endpoint, events string, conns, items int) (*gtDriver, error) {
 	d := &gtDriver{endpoint: endpoint, events: events, ids: make([]string, items)}
 	for c := 0; c < conns; c++ {
-		sock, err := d.dial()
+		sock, err := newBatchDealer(endpoint, 15*time.Second)
 		if err != nil {
 			d.close()
 			return nil, err
@@ -55,7 +55,7 @@ func (d *gtDriver) dial() (*zmq.Socket, error) {
 
 func (d *gtDriver) close() {
 	for _, s := range d.socks {
-		s.Close()
+		s.close()
 	}
 	d.socks = nil
 }
@@ -83,27 +83,26 @@ func (d *gtDriver) prepare(op opKind, items []int, ttl time.Duration) {
 
 func (d *gtDriver) created(i int) bool { return d.ids[i] != "" }
 
-// exchange sends the bodies of batch and reads as many replies.
-func (d *gtDriver) exchange(sock *zmq.Socket, op opKind, batch []int, body func(i int) []byte) (done, errs int) {
-	for _, i := range batch {
-		if _, err := sock.SendBytes(body(i), 0); err != nil {
-			return done, len(batch) - done
-		}
+// exchange sends the bodies of batch and reads as many replies: done is
+// the replies that came (within the socket's receive timeout), errs those
+// of them that were not OK.
+func (d *gtDriver) exchange(sock *batchDealer, op opKind, batch []int, body func(i int) []byte) (done, errs int) {
+	requests := make([][]byte, len(batch))
+	for k, i := range batch {
+		requests[k] = body(i)
 	}
-	for range batch {
-		reply, err := sock.RecvBytes(0)
-		if err != nil {
-			return done, len(batch) - done
-		}
-		done++
+	done, err := sock.exchange(requests, func(reply []byte) {
 		info, ok := parseReply(reply, op == opCreate)
 		if !ok || !info.ok {
 			errs++
-			continue
+			return
 		}
 		if op == opCreate && info.rid >= 1 && info.rid <= uint64(len(d.ids)) {
 			d.ids[info.rid-1] = info.leaseID
 		}
+	})
+	if err != nil {
+		return 0, 0
 	}
 	return done, errs
 }

@@ -96,12 +96,16 @@ func zmqError(what string) error {
 	return errors.New(what + ": " + C.GoString(C.zmq_strerror(C.zmq_errno())))
 }
 
-func (s *eventSub) setInt(option C.int, value int) error {
+func setIntOption(sock unsafe.Pointer, option C.int, value int) error {
 	v := C.int(value)
-	if C.zmq_setsockopt(s.sock, option, unsafe.Pointer(&v), C.size_t(unsafe.Sizeof(v))) != 0 {
+	if C.zmq_setsockopt(sock, option, unsafe.Pointer(&v), C.size_t(unsafe.Sizeof(v))) != 0 {
 		return zmqError("zmq_setsockopt")
 	}
 	return nil
+}
+
+func (s *eventSub) setInt(option C.int, value int) error {
+	return setIntOption(s.sock, option, value)
 }
 
 func (s *eventSub) setBytes(option C.int, value string) error {
