@@ -51,6 +51,48 @@ s_test_arrays_free (gt_pgbatch_buffer_t *arrays, int columns)
         free (arrays [column].data);
 }
 
+//  The array of records a put statement is sent holds, row by row, what
+//  the column arrays hold: the header names row_type and the row count;
+//  a record is its length, the column count, then per column its type and
+//  the very element of that column's array (NULLs included).
+static void
+s_test_records_match (gt_pgbatch_table_t *table, const Oid *types, int columns)
+{
+    const Oid row_type = 123456;            //  any: the database's, read at connect
+    gt_pgbatch_buffer_t records;
+    gt_pgbatch_table_records (table, row_type, types, columns, &records);
+    gt_pgbatch_buffer_t arrays [GT_PGBATCH_LEASE_COLUMNS];
+    gt_pgbatch_table_arrays (table, false, types, columns, arrays);
+    size_t rows = (size_t) s_read_be32 (arrays [0].data + 12);
+    assert (s_read_be32 (records.data) == 1);
+    assert (s_read_be32 (records.data + 4) == 0);           //  no NULL record
+    assert (s_read_be32 (records.data + 8) == (int32_t) row_type);
+    assert ((size_t) s_read_be32 (records.data + 12) == rows);
+    assert (s_read_be32 (records.data + 16) == 1);
+    const char *at = records.data + GT_PGBATCH_ARRAY_HEADER;
+    for (size_t row = 0; row < rows; row++) {
+        const char *record = at + 4;
+        int32_t record_length = s_read_be32 (at);
+        assert (s_read_be32 (record) == columns);
+        const char *field = record + 4;
+        for (int column = 0; column < columns; column++) {
+            assert (s_read_be32 (field) == (int32_t) types [column]);
+            int32_t length, expected_length;
+            const char *expected = s_test_element (&arrays [column], row, &expected_length);
+            length = s_read_be32 (field + 4);
+            assert (length == expected_length);
+            if (length > 0)
+                assert (memcmp (field + 8, expected, (size_t) length) == 0);
+            field += 8 + (length > 0? length: 0);
+        }
+        assert (field == record + record_length);
+        at = field;
+    }
+    assert (at == records.data + records.size);
+    free (records.data);
+    s_test_arrays_free (arrays, columns);
+}
+
 static void
 s_test_lease (gt_lease_info_t *lease, const char *id, uint64_t renewals)
 {
@@ -168,6 +210,7 @@ gt_pgbatch_test (bool verbose)
     const char *cleanup_json = "\x01{\"url\":\"http://127.0.0.1/c\",\"max_retries\":5,\"retry_delay_ms\":1000}";
     assert (length == (int32_t) strlen (cleanup_json) && memcmp (value, cleanup_json, (size_t) length) == 0);
     s_test_arrays_free (arrays, GT_PGBATCH_LEASE_COLUMNS);
+    s_test_records_match (&other->leases, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS);
 
     //  Objects, events, prune and meta
     gt_pgobject_t object = { "object-1", 3, true, 0, GT_REASON_NONE, NULL };
@@ -229,6 +272,9 @@ gt_pgbatch_test (bool verbose)
     value = s_test_element (&arrays [4], 1, &length);
     assert (length == 1 && (unsigned char) value [0] == 0x82);
     s_test_arrays_free (arrays, GT_PGBATCH_EVENT_COLUMNS);
+    s_test_records_match (&batch->leases, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS);
+    s_test_records_match (&batch->objects, gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS);
+    s_test_records_match (&batch->events, gt_pgbatch_event_types, GT_PGBATCH_EVENT_COLUMNS);
     gt_pgbatch_destroy (&batch);
     assert (batch == NULL);
 
@@ -278,6 +324,8 @@ gt_pgbatch_test (bool verbose)
     value = s_test_element (&arrays [16], 0, &length);
     assert (length == -1);                                  //  no error
     s_test_arrays_free (arrays, GT_PGBATCH_LEASE_COLUMNS);
+    s_test_records_match (&batch->callbacks, gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS);
+    s_test_records_match (&batch->leases, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS);
     gt_pgbatch_destroy (&batch);
 
     //  Many keys: the collapse index keeps up

@@ -3,13 +3,18 @@
     Each recorded operation is encoded at once into its table's arena as a
     run of PostgreSQL binary array elements (int32 big-endian length, -1 for
     NULL, then the value in binary send format), one per column.  Sending
-    slices those runs column-wise into binary arrays, one parameter per
-    column, for statements of the form
+    puts makes of those runs one binary array of records (the table's row
+    type, 008_row_types.sql: a record is its column count, then per column
+    the column's type OID and the run's length and value), for statements
+    of the form
 
-        INSERT INTO t (...) SELECT * FROM unnest ($1::uuid[], $2::text[], ...)
+        INSERT INTO t (...) SELECT * FROM unnest ($1::t_row [])
         ON CONFLICT (key) DO UPDATE SET ...
 
-    so a batch of any size is at most eight statements.  Binary parameters
+    (one function scan: the server runs an unnest of one array per column
+    as one scan per array, zipped, about twice the cost); deletes slice the
+    key column into one array.  So a batch of any size is at most eight
+    statements.  Binary parameters
     need no quoting and no parsing of numbers on either side.  A put and a
     delete of the same key are never both live, so one statement never
     touches a row twice (which ON CONFLICT DO UPDATE refuses).  */
@@ -73,14 +78,10 @@ enum { S_GUARD, S_PROVE, S_LEASE_DELETE, S_LEASE_UPSERT, S_OBJECT_DELETE, S_OBJE
     "INSERT INTO gt_leases (id, object_id, object_type, service_id, state, fence, ttl_ms," \
     " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key," \
     " cleanup_status, cleanup_attempts, cleanup_error, shard)" \
-    " SELECT * FROM unnest ($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]," \
-    " $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[]," \
-    " $12::jsonb[], $13::jsonb[], $14::text[], $15::text[], $16::int8[], $17::text[]," \
-    " $18::int2[])"
+    " SELECT * FROM unnest ($1::gt_lease_row [])"
 #define S_EVENT_INSERT_SQL \
     "INSERT INTO gt_events (seq, kind, at, topic, body, shard)" \
-    " SELECT * FROM unnest ($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[]," \
-    " $6::int2[])"
+    " SELECT * FROM unnest ($1::gt_event_row [])"
 
 static const s_statement_t s_statements [S_STATEMENTS] = {
     //  Fails (division by zero) unless the previous transaction committed
@@ -103,8 +104,7 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
     { "gt_object_delete", "DELETE FROM gt_objects WHERE object_id = ANY ($1::text[])" },
     { "gt_object_upsert",
       "INSERT INTO gt_objects (object_id, fence, live, pending_at, reason, last_lease_id, shard)"
-      " SELECT * FROM unnest ($1::text[], $2::int8[], $3::bool[], $4::int8[], $5::text[], $6::uuid[],"
-      " $7::int2[])"
+      " SELECT * FROM unnest ($1::gt_object_row [])"
       " ON CONFLICT (object_id) DO UPDATE SET fence = EXCLUDED.fence, live = EXCLUDED.live,"
       " pending_at = EXCLUDED.pending_at, reason = EXCLUDED.reason,"
       " last_lease_id = EXCLUDED.last_lease_id" },
@@ -121,8 +121,7 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
     { "gt_callback_upsert",
       "INSERT INTO gt_callbacks (job_id, lease_id, url, body, max_retries, retry_delay_ms,"
       " attempts, status, next_at, last_error, shard)"
-      " SELECT * FROM unnest ($1::int8[], $2::uuid[], $3::text[], $4::text[], $5::int8[],"
-      " $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::text[], $11::int2[])"
+      " SELECT * FROM unnest ($1::gt_callback_row [])"
       " ON CONFLICT (job_id) DO UPDATE SET lease_id = EXCLUDED.lease_id, url = EXCLUDED.url,"
       " body = EXCLUDED.body, max_retries = EXCLUDED.max_retries,"
       " retry_delay_ms = EXCLUDED.retry_delay_ms, attempts = EXCLUDED.attempts,"
@@ -137,8 +136,7 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
       " WHERE broker_id = $2::text), 0)" },
     { "gt_event_insert_cluster",
       "INSERT INTO gt_shard_events (shard, seq, kind, at, topic, body)"
-      " SELECT shard, seq, kind, at, topic, body FROM unnest ($1::int8[], $2::text[], $3::int8[],"
-      " $4::text[], $5::bytea[], $6::int2[]) AS e (seq, kind, at, topic, body, shard)"
+      " SELECT shard, seq, kind, at, topic, body FROM unnest ($1::gt_event_row [])"
       " ON CONFLICT (shard, seq) DO UPDATE SET kind = EXCLUDED.kind, at = EXCLUDED.at,"
       " topic = EXCLUDED.topic, body = EXCLUDED.body" },
     { "gt_event_prune_cluster",
@@ -596,6 +594,51 @@ gt_pgbatch_table_arrays (s_table_t *table, bool deletes, const Oid *types, int c
     s_table_arrays (table, deletes? S_ROWS_DELETES: S_ROWS_PUTS, types, columns, arrays);
 }
 
+//  One binary array of records of type row_type (its columns' types are
+//  types), one per live row selected: the put statements' parameter.
+//  Caller frees array's data.
+static void
+s_table_records (s_table_t *table, s_rows_t selected, Oid row_type, const Oid *types, int columns,
+                 s_buffer_t *array)
+{
+    size_t rows = s_rows_count (table, selected);
+    memset (array, 0, sizeof (s_buffer_t));
+    s_buffer_reserve (array, GT_PGBATCH_ARRAY_HEADER + rows * (8 + 8 * (size_t) columns));
+    s_put_be32 (array, 1);                              //  one dimension
+    s_put_be32 (array, 0);                              //  no NULL records
+    s_put_be32 (array, (int32_t) row_type);
+    s_put_be32 (array, (int32_t) rows);
+    s_put_be32 (array, 1);                              //  lower bound
+    for (size_t index = 0; index < table->count; index++) {
+        s_row_t *row = &table->rows [index];
+        if (!s_rows_take (row, selected))
+            continue;
+        //  The record: its length, its column count, then per column the
+        //  type and the run as encoded (length, -1 for NULL, and value)
+        size_t record = 4 + 4 * (size_t) columns + row->size;
+        assert (record <= INT32_MAX);
+        s_buffer_reserve (array, 4 + record);
+        s_put_be32 (array, (int32_t) record);
+        s_put_be32 (array, columns);
+        const char *at = table->arena.data + row->offset;
+        for (int column = 0; column < columns; column++) {
+            int32_t length = s_read_be32 (at);
+            size_t size = 4 + (length > 0? (size_t) length: 0);
+            s_put_be32 (array, (int32_t) types [column]);
+            s_buffer_append (array, at, size);
+            at += size;
+        }
+        assert (at == table->arena.data + row->offset + row->size);
+    }
+}
+
+void
+gt_pgbatch_table_records (s_table_t *table, Oid row_type, const Oid *types, int columns,
+                          s_buffer_t *array)
+{
+    s_table_records (table, S_ROWS_PUTS, row_type, types, columns, array);
+}
+
 //  Queue one prepared statement whose parameters are all binary.
 static int
 s_send (PGconn *conn, int statement, int count, s_buffer_t *params)
@@ -616,19 +659,21 @@ s_send (PGconn *conn, int statement, int count, s_buffer_t *params)
     return rc == 1? 0: -1;
 }
 
-//  Queue a statement over the table's rows selected, if there are any.
+//  Queue a statement over the table's rows selected, if there are any:
+//  deletes take an array of keys, puts an array of records of row_type.
 //  Returns 1 if queued, 0 if nothing to do, -1 on error.
 static int
 s_send_table (PGconn *conn, s_table_t *table, s_rows_t rows, int statement,
-              const Oid *types, int columns)
+              Oid row_type, const Oid *types, int columns)
 {
     if (s_rows_count (table, rows) == 0)
         return 0;
+    s_buffer_t array;
     if (rows == S_ROWS_DELETES)
-        columns = 1;
-    s_buffer_t arrays [GT_PGBATCH_LEASE_COLUMNS];
-    s_table_arrays (table, rows, types, columns, arrays);
-    return s_send (conn, statement, columns, arrays) == 0? 1: -1;
+        s_table_arrays (table, rows, types, 1, &array);
+    else
+        s_table_records (table, rows, row_type, types, columns, &array);
+    return s_send (conn, statement, 1, &array) == 0? 1: -1;
 }
 
 //  --------------------------------------------------------------------------
@@ -1004,6 +1049,13 @@ gt_pgbatch_merge (gt_pgbatch_t *self, gt_pgbatch_t **other_p)
     gt_pgbatch_destroy (other_p);
 }
 
+//  The row types' OIDs, read on every connection (008_row_types.sql); the
+//  first column's name marks the result for gt_pgbatch_row_types_read
+#define S_ROW_TYPES_SQL \
+    "SELECT 'gt_lease_row'::regtype::oid AS gt_pgbatch_row_types," \
+    " 'gt_object_row'::regtype::oid, 'gt_event_row'::regtype::oid," \
+    " 'gt_callback_row'::regtype::oid"
+
 int
 gt_pgbatch_prepare (PGconn *conn)
 {
@@ -1011,7 +1063,22 @@ gt_pgbatch_prepare (PGconn *conn)
         if (PQsendPrepare (conn, s_statements [index].name, s_statements [index].sql,
                            0, NULL) != 1)
             return -1;
-    return S_STATEMENTS;
+    if (PQsendQueryParams (conn, S_ROW_TYPES_SQL, 0, NULL, NULL, NULL, NULL, 0) != 1)
+        return -1;
+    return S_STATEMENTS + 1;
+}
+
+bool
+gt_pgbatch_row_types_read (const PGresult *result, gt_pgbatch_row_types_t *types)
+{
+    assert (types);
+    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1
+    ||  PQnfields (result) != 4 || !streq (PQfname (result, 0), "gt_pgbatch_row_types"))
+        return false;
+    Oid *oids [4] = { &types->lease, &types->object, &types->event, &types->callback };
+    for (int field = 0; field < 4; field++)
+        *oids [field] = (Oid) strtoul (PQgetvalue (result, 0, field), NULL, 10);
+    return true;
 }
 
 //  The proof's parameters: broker_id, then the touched shards (int2[]) and
@@ -1069,10 +1136,13 @@ s_shard_arrays (gt_pgbatch_t *self, s_buffer_t *shards, s_buffer_t *values, cons
 }
 
 int
-gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token,
-                 const char *broker_id, bool cluster, bool upsert)
+gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, const gt_pgbatch_row_types_t *row_types,
+                 uint64_t token, uint64_t after_token, const char *broker_id, bool cluster,
+                 bool upsert)
 {
     assert (self);
+    assert (row_types && row_types->lease && row_types->object && row_types->event
+            && row_types->callback);
     assert (!cluster || broker_id);
     int sent = 0;
     if (after_token && cluster) {
@@ -1120,23 +1190,24 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t afte
     //  New leases and events by plain INSERT, unless upsert (every row
     //  may have been written before); cluster mode's events always upsert
     int event_statement = cluster? S_EVENT_INSERT_CLUSTER: upsert? S_EVENT_UPSERT: S_EVENT_INSERT;
+    const gt_pgbatch_row_types_t *row = row_types;
     int results [8] = {
         s_send_table (conn, &self->leases, S_ROWS_DELETES, S_LEASE_DELETE,
-                      gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
+                      row->lease, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
         s_send_table (conn, &self->leases, upsert? S_ROWS_PUTS: S_ROWS_OLD_PUTS, S_LEASE_UPSERT,
-                      gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
+                      row->lease, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
         upsert? 0: s_send_table (conn, &self->leases, S_ROWS_NEW_PUTS, S_LEASE_INSERT,
-                                 gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
+                                 row->lease, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
         s_send_table (conn, &self->objects, S_ROWS_DELETES, S_OBJECT_DELETE,
-                      gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
+                      row->object, gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
         s_send_table (conn, &self->objects, S_ROWS_PUTS, S_OBJECT_UPSERT,
-                      gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
+                      row->object, gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
         s_send_table (conn, &self->events, S_ROWS_PUTS, event_statement,
-                      gt_pgbatch_event_types, GT_PGBATCH_EVENT_COLUMNS),
+                      row->event, gt_pgbatch_event_types, GT_PGBATCH_EVENT_COLUMNS),
         s_send_table (conn, &self->callbacks, S_ROWS_DELETES, S_CALLBACK_DELETE,
-                      gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS),
+                      row->callback, gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS),
         s_send_table (conn, &self->callbacks, S_ROWS_PUTS, S_CALLBACK_UPSERT,
-                      gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS)
+                      row->callback, gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS)
     };
     for (int index = 0; index < 8; index++) {
         if (results [index] < 0)

@@ -140,12 +140,26 @@ bool gt_pgbatch_empty (gt_pgbatch_t *self);
 //  Append other's operations to self, as if recorded after self's own
 //  (collapsing across both); destroys other.
 void gt_pgbatch_merge (gt_pgbatch_t *self, gt_pgbatch_t **other_p);
+//  The OIDs of the row types (008_row_types.sql) in one database: a put
+//  statement's parameter is a binary array of records, which names its
+//  element type.  0: not known.
+typedef struct {
+    Oid lease;                      //  gt_lease_row
+    Oid object;                     //  gt_object_row
+    Oid event;                      //  gt_event_row
+    Oid callback;                   //  gt_callback_row
+} gt_pgbatch_row_types_t;
+
 //  Prepare the batch statements on a fresh connection in pipeline mode
-//  (queued, not synced).  Returns the number of statements queued, -1 if
-//  libpq refused (connection broken).
+//  (queued, not synced), and queue the query of the row types, whose
+//  result the caller passes to gt_pgbatch_row_types_read.  Returns the
+//  number of results to expect, -1 if libpq refused (connection broken).
 int gt_pgbatch_prepare (PGconn *conn);
+//  If result is the answer to gt_pgbatch_prepare's query of the row types,
+//  fill types from it and return true; else false (any other result).
+bool gt_pgbatch_row_types_read (const PGresult *result, gt_pgbatch_row_types_t *types);
 //  Queue the batch's statements on a connection in pipeline mode on which
-//  gt_pgbatch_prepare ran (not synced: the caller adds PQpipelineSync, so
+//  gt_pgbatch_prepare ran, with the row types read there (not synced: the caller adds PQpipelineSync, so
 //  they commit as one implicit transaction).  The last statement stores
 //  token in gt_meta.commit_token (reading it back after a lost answer says
 //  whether the transaction committed).  after_token, if not 0, is the
@@ -161,8 +175,9 @@ int gt_pgbatch_prepare (PGconn *conn);
 //  by upsert (a key may exist: see the top); else new leases and events by
 //  plain INSERT, which fails the transaction (SQLSTATE 23505) if one does.
 //  Returns the number of statements queued, -1 if libpq refused.
-int gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, uint64_t token, uint64_t after_token,
-                     const char *broker_id, bool cluster, bool upsert);
+int gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, const gt_pgbatch_row_types_t *row_types,
+                     uint64_t token, uint64_t after_token, const char *broker_id, bool cluster,
+                     bool upsert);
 
 #ifdef __cplusplus
 }

@@ -87,6 +87,10 @@ struct gt_pgbatch_t {
 //  column) into arrays [0 .. columns - 1].  Caller frees each buffer's data.
 void gt_pgbatch_table_arrays (gt_pgbatch_table_t *table, bool deletes, const Oid *types,
                               int columns, gt_pgbatch_buffer_t *arrays);
+//  One binary array of records of type row_type (columns of types), one
+//  per live put row: what a put statement is sent.  Caller frees its data.
+void gt_pgbatch_table_records (gt_pgbatch_table_t *table, Oid row_type, const Oid *types,
+                               int columns, gt_pgbatch_buffer_t *array);
 
 #ifdef __cplusplus
 }

@@ -111,6 +111,7 @@ typedef struct {
     uint64_t token_base;            //  this writer's tokens: token_base + transactions
     uint64_t transactions;          //  transactions sent
     uint64_t stored_token;          //  commit token read at the last connect
+    gt_pgbatch_row_types_t row_types;   //  the database's row types, read at the last connect
     uint64_t committed_token;       //  token of the last transaction known committed
     bool flushing;                  //  output left to flush
     bool rejecting;                 //  FAIL everything until RESUME
@@ -425,6 +426,7 @@ s_start_preparing (s_writer_t *self)
     self->started_at = zclock_mono ();
     self->prepare_error [0] = 0;
     self->stored_token = 0;
+    memset (&self->row_types, 0, sizeof self->row_types);
     //  Answers were lost: the old session may still be alive (a network
     //  failure the server has not noticed) and could commit later; end it
     //  first (waiting for it to go), so the token read back is final
@@ -527,8 +529,8 @@ s_send_next (s_writer_t *self)
     flight->refused = false;
     flight->sent = true;                    //  from the sync on it may commit
     flight->sent_at = zclock_mono ();
-    if (gt_pgbatch_send (flight->batch, self->conn, flight->token, after, self->broker_id,
-                         self->options.cluster, self->upsert) < 0
+    if (gt_pgbatch_send (flight->batch, self->conn, &self->row_types, flight->token, after,
+                         self->broker_id, self->options.cluster, self->upsert) < 0
     ||  PQpipelineSync (self->conn) != 1) {
         s_connection_broken (self, "cannot send to PostgreSQL: ");
         return false;
@@ -574,9 +576,10 @@ static void
 s_sync_done (s_writer_t *self)
 {
     if (self->state == S_PREPARING) {
-        if (*self->prepare_error) {
+        if (*self->prepare_error || !self->row_types.lease) {
             char reason [S_TEXT];
-            snprintf (reason, sizeof reason, "cannot prepare statements: %.400s", self->prepare_error);
+            snprintf (reason, sizeof reason, "cannot prepare statements: %.400s",
+                      *self->prepare_error? self->prepare_error: "the row types were not read");
             s_connection_lost (self, reason);
         }
         else
@@ -644,6 +647,8 @@ s_take_results (s_writer_t *self)
         if (status == PGRES_TUPLES_OK && self->state == S_PREPARING && PQntuples (result) == 1
         &&  streq (PQfname (result, 0), "commit_token"))
             self->stored_token = strtoull (PQgetvalue (result, 0, 0), NULL, 10);
+        if (self->state == S_PREPARING)
+            gt_pgbatch_row_types_read (result, &self->row_types);
         PQclear (result);
         if (status == PGRES_PIPELINE_SYNC) {
             s_sync_done (self);
