@@ -271,11 +271,18 @@ s_test_plain_inserts (gt_pgtestdb_t *testdb, PGconn *check)
     s_test_expect_commit (writer, 2, false, "duplicate key");
     assert (s_test_renewals (check, index) == 0);
 
+    //  From now on every row is upserted: the lease, and events (one with
+    //  an empty topic and body) through gt_event_upsert
     batch = gt_pgbatch_new ();
     gt_pgbatch_lease_create (batch, &lease, key);
+    gt_pgbatch_event (batch, 0, 900001, GT_EVENT_LEASE_RENEWED, 1700000000001, "renewed.x", "\x82", 1);
+    gt_pgbatch_event (batch, 0, 900002, GT_EVENT_LEASE_RELEASED, 1700000000002, "", "", 0);
     assert (gt_pgwriter_submit (writer, &batch) == 3);
     s_test_expect_commit (writer, 3, true, NULL);
     assert (s_test_renewals (check, index) == 1);
+    assert (s_test_count (check, "SELECT count (*) FROM gt_events WHERE (seq = 900001 AND topic = 'renewed.x'"
+                                 " AND body = '\\x82'::bytea AND at = 1700000000001)"
+                                 " OR (seq = 900002 AND topic = '' AND body = ''::bytea)") == 2);
     gt_pgwriter_destroy (&writer);
 }
 

@@ -1190,25 +1190,30 @@ gt_pgbatch_send (gt_pgbatch_t *self, PGconn *conn, const gt_pgbatch_row_types_t 
     //  New leases and events by plain INSERT, unless upsert (every row
     //  may have been written before); cluster mode's events always upsert
     int event_statement = cluster? S_EVENT_INSERT_CLUSTER: upsert? S_EVENT_UPSERT: S_EVENT_INSERT;
+    //  One statement after another (the order of an initializer list's
+    //  calls is unspecified, and deletes must go first)
     const gt_pgbatch_row_types_t *row = row_types;
-    int results [8] = {
-        s_send_table (conn, &self->leases, S_ROWS_DELETES, S_LEASE_DELETE,
-                      row->lease, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
-        s_send_table (conn, &self->leases, upsert? S_ROWS_PUTS: S_ROWS_OLD_PUTS, S_LEASE_UPSERT,
-                      row->lease, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
-        upsert? 0: s_send_table (conn, &self->leases, S_ROWS_NEW_PUTS, S_LEASE_INSERT,
-                                 row->lease, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS),
-        s_send_table (conn, &self->objects, S_ROWS_DELETES, S_OBJECT_DELETE,
-                      row->object, gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
-        s_send_table (conn, &self->objects, S_ROWS_PUTS, S_OBJECT_UPSERT,
-                      row->object, gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS),
-        s_send_table (conn, &self->events, S_ROWS_PUTS, event_statement,
-                      row->event, gt_pgbatch_event_types, GT_PGBATCH_EVENT_COLUMNS),
-        s_send_table (conn, &self->callbacks, S_ROWS_DELETES, S_CALLBACK_DELETE,
-                      row->callback, gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS),
-        s_send_table (conn, &self->callbacks, S_ROWS_PUTS, S_CALLBACK_UPSERT,
-                      row->callback, gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS)
-    };
+    int results [8];
+    results [0] = s_send_table (conn, &self->leases, S_ROWS_DELETES, S_LEASE_DELETE,
+                                row->lease, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS);
+    results [1] = s_send_table (conn, &self->leases, upsert? S_ROWS_PUTS: S_ROWS_OLD_PUTS,
+                                S_LEASE_UPSERT, row->lease, gt_pgbatch_lease_types,
+                                GT_PGBATCH_LEASE_COLUMNS);
+    results [2] = upsert? 0: s_send_table (conn, &self->leases, S_ROWS_NEW_PUTS, S_LEASE_INSERT,
+                                           row->lease, gt_pgbatch_lease_types,
+                                           GT_PGBATCH_LEASE_COLUMNS);
+    results [3] = s_send_table (conn, &self->objects, S_ROWS_DELETES, S_OBJECT_DELETE,
+                                row->object, gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS);
+    results [4] = s_send_table (conn, &self->objects, S_ROWS_PUTS, S_OBJECT_UPSERT,
+                                row->object, gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS);
+    results [5] = s_send_table (conn, &self->events, S_ROWS_PUTS, event_statement,
+                                row->event, gt_pgbatch_event_types, GT_PGBATCH_EVENT_COLUMNS);
+    results [6] = s_send_table (conn, &self->callbacks, S_ROWS_DELETES, S_CALLBACK_DELETE,
+                                row->callback, gt_pgbatch_callback_types,
+                                GT_PGBATCH_CALLBACK_COLUMNS);
+    results [7] = s_send_table (conn, &self->callbacks, S_ROWS_PUTS, S_CALLBACK_UPSERT,
+                                row->callback, gt_pgbatch_callback_types,
+                                GT_PGBATCH_CALLBACK_COLUMNS);
     for (int index = 0; index < 8; index++) {
         if (results [index] < 0)
             return -1;

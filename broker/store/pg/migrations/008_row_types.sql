@@ -13,6 +13,12 @@
 -- (gt_pgbatch.c); the statements name the table's columns, so a column an
 -- operator adds to a table does not concern them.  The writer reads the
 -- types' OIDs on each connection (a binary array names its element type).
+--
+-- These types are part of the writer's wire format: a record carries as
+-- many columns as the running broker knows.  A later migration must never
+-- ALTER or re-create them (brokers of the older build, still running in
+-- a cluster, would have every batch refused); a new row shape gets a new
+-- type name, and the old type is dropped only once no broker uses it.
 CREATE TYPE gt_lease_row AS (
     id uuid, object_id text, object_type text, service_id text, state text, fence bigint,
     ttl_ms bigint, created_at bigint, renewed_at bigint, expires_at bigint, renewals bigint,
