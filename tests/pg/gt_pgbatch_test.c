@@ -53,14 +53,15 @@ s_test_arrays_free (gt_pgbatch_buffer_t *arrays, int columns)
 
 //  The array of records a put statement is sent holds, row by row, what
 //  the column arrays hold: the header names row_type and the row count;
-//  a record is its length, the column count, then per column its type and
+//  a record is its length, the column count, then per column its type (as
+//  the table's column types say: the encoder writes them on its own) and
 //  the very element of that column's array (NULLs included).
 static void
 s_test_records_match (gt_pgbatch_table_t *table, const Oid *types, int columns)
 {
     const Oid row_type = 123456;            //  any: the database's, read at connect
     gt_pgbatch_buffer_t records;
-    gt_pgbatch_table_records (table, row_type, types, columns, &records);
+    gt_pgbatch_table_records (table, row_type, columns, &records);
     gt_pgbatch_buffer_t arrays [GT_PGBATCH_LEASE_COLUMNS];
     gt_pgbatch_table_arrays (table, false, types, columns, arrays);
     size_t rows = (size_t) s_read_be32 (arrays [0].data + 12);

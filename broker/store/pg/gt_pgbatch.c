@@ -1,12 +1,12 @@
 /*  gt_pgbatch.c — batches of store changes; the contract is in gt_pgbatch.h.
 
     Each recorded operation is encoded at once into its table's arena as a
-    run of PostgreSQL binary array elements (int32 big-endian length, -1 for
-    NULL, then the value in binary send format), one per column.  Sending
-    puts makes of those runs one binary array of records (the table's row
-    type, 008_row_types.sql: a record is its column count, then per column
-    the column's type OID and the run's length and value), for statements
-    of the form
+    PostgreSQL binary record, just as an element of a record array: an
+    int32 big-endian length of what follows, the column count, then per
+    column the column's type OID, an int32 length (-1 for NULL) and the
+    value in binary send format.  Sending puts copies the live rows whole
+    behind the header of one binary array of records (the table's row type,
+    008_row_types.sql), for statements of the form
 
         INSERT INTO t (...) SELECT * FROM unnest ($1::t_row [])
         ON CONFLICT (key) DO UPDATE SET ...
@@ -163,17 +163,23 @@ static const s_statement_t s_statements [S_STATEMENTS] = {
 //  --------------------------------------------------------------------------
 //  Encoding
 
-static void
+__attribute__ ((noinline)) static void
+s_buffer_grow (s_buffer_t *buffer, size_t more)
+{
+    size_t capacity = buffer->capacity? buffer->capacity * 2: 4096;
+    while (capacity < buffer->size + more)
+        capacity *= 2;
+    buffer->data = (char *) realloc (buffer->data, capacity);
+    assert (buffer->data);
+    buffer->capacity = capacity;
+}
+
+//  Room for more bytes (the test is inline: it is made for every column)
+static inline void
 s_buffer_reserve (s_buffer_t *buffer, size_t more)
 {
-    if (buffer->size + more > buffer->capacity) {
-        size_t capacity = buffer->capacity? buffer->capacity * 2: 4096;
-        while (capacity < buffer->size + more)
-            capacity *= 2;
-        buffer->data = (char *) realloc (buffer->data, capacity);
-        assert (buffer->data);
-        buffer->capacity = capacity;
-    }
+    if (buffer->size + more > buffer->capacity)
+        s_buffer_grow (buffer, more);
 }
 
 static void
@@ -209,12 +215,6 @@ s_put_be32 (s_buffer_t *buffer, int32_t value)
     buffer->size += 4;
 }
 
-static void
-s_put_null (s_buffer_t *buffer)
-{
-    s_put_be32 (buffer, -1);
-}
-
 //  The 8 bytes of an int8 in binary format (big-endian)
 static void
 s_put_raw_int8 (s_buffer_t *buffer, uint64_t value)
@@ -241,37 +241,12 @@ s_put_int2 (s_buffer_t *buffer, unsigned value)
     s_buffer_append (buffer, bytes, 2);
 }
 
-static void
-s_put_bytes (s_buffer_t *buffer, const void *data, size_t size)
-{
-    assert (size <= INT32_MAX);
-    s_put_be32 (buffer, (int32_t) size);
-    s_buffer_append (buffer, data, size);
-}
-
-static void
-s_put_text (s_buffer_t *buffer, const char *text)
-{
-    assert (text);
-    s_put_bytes (buffer, text, strlen (text));
-}
-
 static int
 s_hex_digit (char c)
 {
     return c >= '0' && c <= '9'? c - '0': c >= 'a' && c <= 'f'? c - 'a' + 10: -1;
 }
 
-static void
-s_put_uuid (s_buffer_t *buffer, const char *hex)
-{
-    assert (gt_lease_id_valid (hex));
-    unsigned char bytes [16];
-    for (int index = 0; index < 16; index++)
-        bytes [index] = (unsigned char) (s_hex_digit (hex [2 * index]) << 4
-                                       | s_hex_digit (hex [2 * index + 1]));
-    s_put_bytes (buffer, bytes, 16);
-}
 
 //  JSON string literal; input is UTF-8 (the codec checked it), so only
 //  quotes, backslashes and control characters need escaping.
@@ -321,9 +296,89 @@ s_jsonb_end (s_buffer_t *buffer, size_t start)
     s_write_be32 (buffer->data + start, (int32_t) (buffer->size - start - 4));
 }
 
+//  Columns of a row, as a record holds them: the column's type OID, the
+//  value's length (-1 for NULL), the value.  Each reserves its bytes once.
 static void
-s_put_metadata (s_buffer_t *buffer, const gt_meta_t *metadata)
+s_col_null (s_buffer_t *arena, Oid type)
 {
+    s_buffer_reserve (arena, 8);
+    s_write_be32 (arena->data + arena->size, (int32_t) type);
+    s_write_be32 (arena->data + arena->size + 4, -1);
+    arena->size += 8;
+}
+
+static void
+s_col_int8 (s_buffer_t *arena, uint64_t value)
+{
+    s_buffer_reserve (arena, 16);
+    char *at = arena->data + arena->size;
+    s_write_be32 (at, GT_PGBATCH_OID_INT8);
+    s_write_be32 (at + 4, 8);
+    for (int index = 0; index < 8; index++)
+        at [8 + index] = (char) (value >> (56 - 8 * index));
+    arena->size += 16;
+}
+
+static void
+s_col_int2 (s_buffer_t *arena, unsigned value)
+{
+    assert (value <= INT16_MAX);
+    s_buffer_reserve (arena, 10);
+    char *at = arena->data + arena->size;
+    s_write_be32 (at, GT_PGBATCH_OID_INT2);
+    s_write_be32 (at + 4, 2);
+    at [8] = (char) (value >> 8);
+    at [9] = (char) value;
+    arena->size += 10;
+}
+
+static void
+s_col_bool (s_buffer_t *arena, bool value)
+{
+    s_buffer_reserve (arena, 9);
+    char *at = arena->data + arena->size;
+    s_write_be32 (at, GT_PGBATCH_OID_BOOL);
+    s_write_be32 (at + 4, 1);
+    at [8] = value? 1: 0;
+    arena->size += 9;
+}
+
+static void
+s_col_bytes (s_buffer_t *arena, Oid type, const void *data, size_t size)
+{
+    assert (size <= INT32_MAX);
+    s_buffer_reserve (arena, 8 + size);
+    char *at = arena->data + arena->size;
+    s_write_be32 (at, (int32_t) type);
+    s_write_be32 (at + 4, (int32_t) size);
+    if (size)
+        memcpy (at + 8, data, size);
+    arena->size += 8 + size;
+}
+
+static void
+s_col_text (s_buffer_t *arena, const char *text)
+{
+    assert (text);
+    s_col_bytes (arena, GT_PGBATCH_OID_TEXT, text, strlen (text));
+}
+
+static void
+s_col_uuid (s_buffer_t *arena, const char *hex)
+{
+    assert (gt_lease_id_valid (hex));
+    unsigned char bytes [16];
+    for (int index = 0; index < 16; index++)
+        bytes [index] = (unsigned char) (s_hex_digit (hex [2 * index]) << 4
+                                       | s_hex_digit (hex [2 * index + 1]));
+    s_col_bytes (arena, GT_PGBATCH_OID_UUID, bytes, 16);
+}
+
+//  A jsonb column of the metadata (never NULL: {} when empty)
+static void
+s_col_metadata (s_buffer_t *buffer, const gt_meta_t *metadata)
+{
+    s_put_be32 (buffer, GT_PGBATCH_OID_JSONB);
     size_t start = s_jsonb_begin (buffer);
     s_buffer_append (buffer, "{", 1);
     for (size_t index = 0; index < metadata->count; index++) {
@@ -337,13 +392,15 @@ s_put_metadata (s_buffer_t *buffer, const gt_meta_t *metadata)
     s_jsonb_end (buffer, start);
 }
 
+//  A jsonb column of the cleanup, NULL if none
 static void
-s_put_cleanup (s_buffer_t *buffer, const gt_cleanup_t *cleanup)
+s_col_cleanup (s_buffer_t *buffer, const gt_cleanup_t *cleanup)
 {
     if (!cleanup) {
-        s_put_null (buffer);
+        s_col_null (buffer, GT_PGBATCH_OID_JSONB);
         return;
     }
+    s_put_be32 (buffer, GT_PGBATCH_OID_JSONB);
     size_t start = s_jsonb_begin (buffer);
     s_buffer_append (buffer, "{\"url\":", 7);
     s_json_string (buffer, cleanup->url);
@@ -367,10 +424,11 @@ s_put_cleanup (s_buffer_t *buffer, const gt_cleanup_t *cleanup)
 //  Tables of operations
 
 static void
-s_table_init (s_table_t *table, bool collapse)
+s_table_init (s_table_t *table, bool collapse, int columns)
 {
     memset (table, 0, sizeof *table);
     table->collapse = collapse;
+    table->columns = columns;
 }
 
 static void
@@ -381,8 +439,8 @@ s_table_clear (s_table_t *table)
     free (table->arena.data);
 }
 
-//  Starts a row; the caller then encodes its columns into table->arena,
-//  the key first, and calls s_table_end.
+//  Starts a row.  The caller then appends the record to table->arena
+//  (s_record_begin, then its columns, the key first) and calls s_table_end.
 static void
 s_table_begin (s_table_t *table, bool is_delete, bool is_new)
 {
@@ -405,6 +463,15 @@ s_table_begin (s_table_t *table, bool is_delete, bool is_new)
         table->live_new_puts++;
 }
 
+//  Starts a row's record: its length (patched by s_table_end) and its
+//  column count (every column for a put, the key for a delete)
+static void
+s_record_begin (s_table_t *table, bool is_delete)
+{
+    s_put_be32 (&table->arena, 0);
+    s_put_be32 (&table->arena, is_delete? 1: table->columns);
+}
+
 //  The key index of a collapsing table: open addressing over the rows'
 //  keys, which are their first columns as encoded in the arena (a uuid's 16
 //  bytes, an int8's 8, a text's bytes: one per database row, as the old
@@ -425,13 +492,14 @@ s_index_key_draw (void)
     }
 }
 
-//  A row's key: its first column's bytes (the int32 length before them)
+//  A row's key: its first column's bytes (after the record's length and
+//  column count, the column's type and length)
 static const char *
 s_row_key (const s_table_t *table, const s_row_t *row, size_t *size)
 {
-    const char *at = table->arena.data + row->offset;
+    const char *at = table->arena.data + row->offset + 12;
     int32_t length = s_read_be32 (at);
-    assert (length >= 0 && (size_t) length + 4 <= row->size);
+    assert (length >= 0 && (size_t) length + 16 <= row->size);
     *size = (size_t) length;
     return at + 4;
 }
@@ -490,6 +558,8 @@ s_table_end (s_table_t *table)
 {
     s_row_t *row = &table->rows [table->count - 1];
     row->size = table->arena.size - row->offset;
+    assert (row->size <= INT32_MAX);
+    s_write_be32 (table->arena.data + row->offset, (int32_t) (row->size - 4));
     if (!table->collapse)
         return;
     assert (table->count < UINT32_MAX);
@@ -574,8 +644,9 @@ s_table_arrays (s_table_t *table, s_rows_t selected, const Oid *types, int colum
         s_row_t *row = &table->rows [index];
         if (!s_rows_take (row, selected))
             continue;
-        const char *at = table->arena.data + row->offset;
+        const char *at = table->arena.data + row->offset + 8;
         for (int column = 0; column < columns; column++) {
+            at += 4;                                //  the column's type
             int32_t length = s_read_be32 (at);
             size_t size = 4 + (length > 0? (size_t) length: 0);
             s_buffer_append (&arrays [column], at, size);
@@ -598,12 +669,12 @@ gt_pgbatch_table_arrays (s_table_t *table, bool deletes, const Oid *types, int c
 //  types), one per live row selected: the put statements' parameter.
 //  Caller frees array's data.
 static void
-s_table_records (s_table_t *table, s_rows_t selected, Oid row_type, const Oid *types, int columns,
-                 s_buffer_t *array)
+s_table_records (s_table_t *table, s_rows_t selected, Oid row_type, int columns, s_buffer_t *array)
 {
     size_t rows = s_rows_count (table, selected);
     memset (array, 0, sizeof (s_buffer_t));
-    s_buffer_reserve (array, GT_PGBATCH_ARRAY_HEADER + rows * (8 + 8 * (size_t) columns));
+    //  At most every row of the arena: one allocation
+    s_buffer_reserve (array, GT_PGBATCH_ARRAY_HEADER + table->arena.size);
     s_put_be32 (array, 1);                              //  one dimension
     s_put_be32 (array, 0);                              //  no NULL records
     s_put_be32 (array, (int32_t) row_type);
@@ -613,30 +684,16 @@ s_table_records (s_table_t *table, s_rows_t selected, Oid row_type, const Oid *t
         s_row_t *row = &table->rows [index];
         if (!s_rows_take (row, selected))
             continue;
-        //  The record: its length, its column count, then per column the
-        //  type and the run as encoded (length, -1 for NULL, and value)
-        size_t record = 4 + 4 * (size_t) columns + row->size;
-        assert (record <= INT32_MAX);
-        s_buffer_reserve (array, 4 + record);
-        s_put_be32 (array, (int32_t) record);
-        s_put_be32 (array, columns);
-        const char *at = table->arena.data + row->offset;
-        for (int column = 0; column < columns; column++) {
-            int32_t length = s_read_be32 (at);
-            size_t size = 4 + (length > 0? (size_t) length: 0);
-            s_put_be32 (array, (int32_t) types [column]);
-            s_buffer_append (array, at, size);
-            at += size;
-        }
-        assert (at == table->arena.data + row->offset + row->size);
+        //  The row is the record as the array holds it
+        assert (s_read_be32 (table->arena.data + row->offset + 4) == columns);
+        s_buffer_append (array, table->arena.data + row->offset, row->size);
     }
 }
 
 void
-gt_pgbatch_table_records (s_table_t *table, Oid row_type, const Oid *types, int columns,
-                          s_buffer_t *array)
+gt_pgbatch_table_records (s_table_t *table, Oid row_type, int columns, s_buffer_t *array)
 {
-    s_table_records (table, S_ROWS_PUTS, row_type, types, columns, array);
+    s_table_records (table, S_ROWS_PUTS, row_type, columns, array);
 }
 
 //  Queue one prepared statement whose parameters are all binary.
@@ -672,7 +729,7 @@ s_send_table (PGconn *conn, s_table_t *table, s_rows_t rows, int statement,
     if (rows == S_ROWS_DELETES)
         s_table_arrays (table, rows, types, 1, &array);
     else
-        s_table_records (table, rows, row_type, types, columns, &array);
+        s_table_records (table, rows, row_type, columns, &array);
     return s_send (conn, statement, 1, &array) == 0? 1: -1;
 }
 
@@ -685,10 +742,10 @@ gt_pgbatch_new (void)
     gt_pgbatch_t *self = (gt_pgbatch_t *) zmalloc (sizeof (gt_pgbatch_t));
     assert (self);
     pthread_once (&s_index_key_once, s_index_key_draw);     //  (once a process, not once a row)
-    s_table_init (&self->leases, true);
-    s_table_init (&self->objects, true);
-    s_table_init (&self->events, false);
-    s_table_init (&self->callbacks, true);
+    s_table_init (&self->leases, true, GT_PGBATCH_LEASE_COLUMNS);
+    s_table_init (&self->objects, true, GT_PGBATCH_OBJECT_COLUMNS);
+    s_table_init (&self->events, false, GT_PGBATCH_EVENT_COLUMNS);
+    s_table_init (&self->callbacks, true, GT_PGBATCH_CALLBACK_COLUMNS);
     return self;
 }
 
@@ -779,35 +836,36 @@ s_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease, const char *idemp
     assert (object_type && state);
     s_buffer_t *arena = &self->leases.arena;
     s_table_begin (&self->leases, false, is_new);
-    s_put_uuid (arena, lease->id);
-    s_put_text (arena, lease->object_id);
-    s_put_text (arena, object_type);
-    s_put_text (arena, lease->service_id);
-    s_put_text (arena, state);
-    s_put_int8 (arena, lease->fence);
-    s_put_int8 (arena, lease->ttl_ms);
-    s_put_int8 (arena, lease->created_at);
-    s_put_int8 (arena, lease->renewed_at);
-    s_put_int8 (arena, lease->expires_at);
-    s_put_int8 (arena, lease->renewals);
-    s_put_metadata (arena, &lease->metadata);
-    s_put_cleanup (arena, lease->cleanup);
+    s_record_begin (&self->leases, false);
+    s_col_uuid (arena, lease->id);
+    s_col_text (arena, lease->object_id);
+    s_col_text (arena, object_type);
+    s_col_text (arena, lease->service_id);
+    s_col_text (arena, state);
+    s_col_int8 (arena, lease->fence);
+    s_col_int8 (arena, lease->ttl_ms);
+    s_col_int8 (arena, lease->created_at);
+    s_col_int8 (arena, lease->renewed_at);
+    s_col_int8 (arena, lease->expires_at);
+    s_col_int8 (arena, lease->renewals);
+    s_col_metadata (arena, &lease->metadata);
+    s_col_cleanup (arena, lease->cleanup);
     if (idempotency_key)
-        s_put_text (arena, idempotency_key);
+        s_col_text (arena, idempotency_key);
     else
-        s_put_null (arena);
+        s_col_null (arena, GT_PGBATCH_OID_TEXT);
     const char *cleanup_status = gt_cleanup_status_name (lease->cleanup_status);
     if (cleanup_status)
-        s_put_text (arena, cleanup_status);
+        s_col_text (arena, cleanup_status);
     else
-        s_put_null (arena);
-    s_put_int8 (arena, cleanup_status? lease->cleanup_attempts: 0);
+        s_col_null (arena, GT_PGBATCH_OID_TEXT);
+    s_col_int8 (arena, cleanup_status? lease->cleanup_attempts: 0);
     if (cleanup_status && lease->cleanup_error && *lease->cleanup_error)
-        s_put_text (arena, lease->cleanup_error);
+        s_col_text (arena, lease->cleanup_error);
     else
-        s_put_null (arena);
+        s_col_null (arena, GT_PGBATCH_OID_TEXT);
     unsigned shard = gt_shard_of (lease->object_id);
-    s_put_int2 (arena, shard);
+    s_col_int2 (arena, shard);
     s_table_end (&self->leases);
     s_touch (self, shard);
 }
@@ -832,7 +890,8 @@ gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id, unsigned shar
     assert (self);
     s_touch (self, shard);
     s_table_begin (&self->leases, true, false);
-    s_put_uuid (&self->leases.arena, lease_id);
+    s_record_begin (&self->leases, true);
+    s_col_uuid (&self->leases.arena, lease_id);
     s_table_end (&self->leases);
 }
 
@@ -843,24 +902,25 @@ gt_pgbatch_object_put (gt_pgbatch_t *self, const gt_pgobject_t *object)
     assert (object && object->object_id);
     s_buffer_t *arena = &self->objects.arena;
     s_table_begin (&self->objects, false, false);
-    s_put_text (arena, object->object_id);
-    s_put_int8 (arena, object->fence);
-    s_put_bytes (arena, object->live? "\x01": "\x00", 1);
+    s_record_begin (&self->objects, false);
+    s_col_text (arena, object->object_id);
+    s_col_int8 (arena, object->fence);
+    s_col_bool (arena, object->live);
     if (object->pending_at)
-        s_put_int8 (arena, object->pending_at);
+        s_col_int8 (arena, object->pending_at);
     else
-        s_put_null (arena);
+        s_col_null (arena, GT_PGBATCH_OID_INT8);
     const char *reason = object->reason == GT_REASON_NONE? NULL: gt_reason_name (object->reason);
     if (reason)
-        s_put_text (arena, reason);
+        s_col_text (arena, reason);
     else
-        s_put_null (arena);
+        s_col_null (arena, GT_PGBATCH_OID_TEXT);
     if (object->last_lease_id)
-        s_put_uuid (arena, object->last_lease_id);
+        s_col_uuid (arena, object->last_lease_id);
     else
-        s_put_null (arena);
+        s_col_null (arena, GT_PGBATCH_OID_UUID);
     unsigned shard = gt_shard_of (object->object_id);
-    s_put_int2 (arena, shard);
+    s_col_int2 (arena, shard);
     s_table_end (&self->objects);
     s_touch (self, shard);
 }
@@ -872,7 +932,8 @@ gt_pgbatch_object_delete (gt_pgbatch_t *self, const char *object_id)
     assert (object_id);
     s_touch (self, gt_shard_of (object_id));
     s_table_begin (&self->objects, true, false);
-    s_put_text (&self->objects.arena, object_id);
+    s_record_begin (&self->objects, true);
+    s_col_text (&self->objects.arena, object_id);
     s_table_end (&self->objects);
 }
 
@@ -886,12 +947,13 @@ gt_pgbatch_event (gt_pgbatch_t *self, unsigned shard, uint64_t seq, gt_event_kin
     assert (kind_name && topic && (body || body_len == 0));
     s_buffer_t *arena = &self->events.arena;
     s_table_begin (&self->events, false, false);
-    s_put_int8 (arena, seq);
-    s_put_text (arena, kind_name);
-    s_put_int8 (arena, at);
-    s_put_text (arena, topic);
-    s_put_bytes (arena, body, body_len);
-    s_put_int2 (arena, shard);
+    s_record_begin (&self->events, false);
+    s_col_int8 (arena, seq);
+    s_col_text (arena, kind_name);
+    s_col_int8 (arena, at);
+    s_col_text (arena, topic);
+    s_col_bytes (arena, GT_PGBATCH_OID_BYTEA, body, body_len);
+    s_col_int2 (arena, shard);
     s_table_end (&self->events);
     s_touch (self, shard);
     if (seq > self->shard_seq [shard])
@@ -908,23 +970,24 @@ gt_pgbatch_callback_put (gt_pgbatch_t *self, const gt_pgcallback_t *callback)
     assert (status);
     s_buffer_t *arena = &self->callbacks.arena;
     s_table_begin (&self->callbacks, false, false);
-    s_put_int8 (arena, callback->job_id);
+    s_record_begin (&self->callbacks, false);
+    s_col_int8 (arena, callback->job_id);
     if (callback->lease_id && gt_lease_id_valid (callback->lease_id))
-        s_put_uuid (arena, callback->lease_id);
+        s_col_uuid (arena, callback->lease_id);
     else
-        s_put_null (arena);
-    s_put_text (arena, callback->url);
-    s_put_text (arena, callback->body);
-    s_put_int8 (arena, callback->max_retries);
-    s_put_int8 (arena, callback->retry_delay_ms);
-    s_put_int8 (arena, callback->attempts);
-    s_put_text (arena, status);
+        s_col_null (arena, GT_PGBATCH_OID_UUID);
+    s_col_text (arena, callback->url);
+    s_col_text (arena, callback->body);
+    s_col_int8 (arena, callback->max_retries);
+    s_col_int8 (arena, callback->retry_delay_ms);
+    s_col_int8 (arena, callback->attempts);
+    s_col_text (arena, status);
     if (callback->next_at)
-        s_put_int8 (arena, callback->next_at);
+        s_col_int8 (arena, callback->next_at);
     else
-        s_put_null (arena);
-    s_put_text (arena, callback->last_error? callback->last_error: "");
-    s_put_int2 (arena, callback->shard);
+        s_col_null (arena, GT_PGBATCH_OID_INT8);
+    s_col_text (arena, callback->last_error? callback->last_error: "");
+    s_col_int2 (arena, callback->shard);
     s_table_end (&self->callbacks);
     s_touch (self, callback->shard);
 }
@@ -936,7 +999,8 @@ gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id, unsigned shard)
     assert (job_id > 0 && job_id <= INT64_MAX);
     s_touch (self, shard);
     s_table_begin (&self->callbacks, true, false);
-    s_put_int8 (&self->callbacks.arena, job_id);
+    s_record_begin (&self->callbacks, true);
+    s_col_int8 (&self->callbacks.arena, job_id);
     s_table_end (&self->callbacks);
 }
 

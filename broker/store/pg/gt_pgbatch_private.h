@@ -53,6 +53,7 @@ typedef struct gt_pgbatch_row_t gt_pgbatch_row_t;
 //  The operations on one table, in recording order
 typedef struct {
     bool collapse;                  //  one live row per key
+    int columns;                    //  a put row's columns
     uint32_t *index;                //  collapse: row number + 1 by its key's hash (gt_pgbatch.c), or NULL
     size_t index_cap;               //  its slots: a power of two, at most half used
     gt_pgbatch_row_t *rows;         //  operations in recording order
@@ -61,7 +62,7 @@ typedef struct {
     size_t live_puts;               //  live put rows
     size_t live_deletes;            //  live delete rows
     size_t live_new_puts;           //  live put rows of keys never written before (of live_puts)
-    gt_pgbatch_buffer_t arena;      //  encoded columns of every row
+    gt_pgbatch_buffer_t arena;      //  every row, encoded as a binary record (gt_pgbatch.c)
 } gt_pgbatch_table_t;
 
 struct gt_pgbatch_t {
@@ -87,10 +88,10 @@ struct gt_pgbatch_t {
 //  column) into arrays [0 .. columns - 1].  Caller frees each buffer's data.
 void gt_pgbatch_table_arrays (gt_pgbatch_table_t *table, bool deletes, const Oid *types,
                               int columns, gt_pgbatch_buffer_t *arrays);
-//  One binary array of records of type row_type (columns of types), one
+//  One binary array of records of type row_type (of columns columns), one
 //  per live put row: what a put statement is sent.  Caller frees its data.
-void gt_pgbatch_table_records (gt_pgbatch_table_t *table, Oid row_type, const Oid *types,
-                               int columns, gt_pgbatch_buffer_t *array);
+void gt_pgbatch_table_records (gt_pgbatch_table_t *table, Oid row_type, int columns,
+                               gt_pgbatch_buffer_t *array);
 
 #ifdef __cplusplus
 }
