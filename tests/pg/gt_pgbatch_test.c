@@ -177,6 +177,7 @@ gt_pgbatch_test (bool verbose)
     value = s_test_element (&arrays [11], 0, &length);
     assert (length == 3 && memcmp (value, "\x01{}", 3) == 0);
     s_test_arrays_free (arrays, GT_PGBATCH_LEASE_COLUMNS);
+    s_test_records_match (&batch->leases, gt_pgbatch_lease_types, GT_PGBATCH_LEASE_COLUMNS);
 
     //  Put then delete deletes; delete then put puts
     s_test_lease (&lease, id2, 0);
@@ -235,6 +236,7 @@ gt_pgbatch_test (bool verbose)
     value = s_test_element (&arrays [5], 0, &length);
     assert (length == -1);
     s_test_arrays_free (arrays, GT_PGBATCH_OBJECT_COLUMNS);
+    s_test_records_match (&batch->objects, gt_pgbatch_object_types, GT_PGBATCH_OBJECT_COLUMNS);
 
     //  Merge: other's operations come after batch's
     object.live = true;
@@ -285,6 +287,7 @@ gt_pgbatch_test (bool verbose)
     gt_pgcallback_t callback = { 7, id1, "http://127.0.0.1/c", "{}", 3, 500, 0,
                                  GT_CLEANUP_PENDING, 0, "", 0 };
     gt_pgbatch_callback_put (batch, &callback);
+    s_test_records_match (&batch->callbacks, gt_pgbatch_callback_types, GT_PGBATCH_CALLBACK_COLUMNS);
     callback.attempts = 1;
     callback.next_at = 1700000002000;
     callback.last_error = "HTTP 500";

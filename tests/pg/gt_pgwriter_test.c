@@ -286,6 +286,41 @@ s_test_plain_inserts (gt_pgtestdb_t *testdb, PGconn *check)
     gt_pgwriter_destroy (&writer);
 }
 
+//  Merging is bounded by bytes as well as rows: with max_bytes 1 no two
+//  batches share a transaction, even when many queue behind a blocked
+//  one (each transaction stores its own commit token, so the token's
+//  growth counts them).
+static void
+s_test_merge_bound (gt_pgtestdb_t *testdb, PGconn *check, PGconn *watcher)
+{
+    gt_pgwriter_options_t options;
+    gt_pgwriter_options_init (&options);
+    options.max_bytes = 1;
+    gt_pgwriter_t *writer = gt_pgwriter_new (gt_pgtestdb_conninfo (testdb), NULL, &options);
+    int pid = s_test_expect_state (writer, true);
+    //  A first transaction, so that the token read next is this writer's
+    gt_pgbatch_t *batch = s_test_batch (69999, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 1);
+    s_test_expect_commit (writer, 1, true, NULL);
+    long long token = s_test_count (check, "SELECT commit_token FROM gt_meta");
+    gt_pgtestdb_exec (check, "BEGIN; SELECT * FROM gt_meta FOR UPDATE");
+    batch = s_test_batch (70000, 0);
+    assert (gt_pgwriter_submit (writer, &batch) == 2);
+    s_test_wait_blocked (watcher, pid);
+    const uint64_t batches = 12;
+    for (uint32_t index = 1; index < batches; index++) {
+        batch = s_test_batch (70000 + index, 0);
+        assert (gt_pgwriter_submit (writer, &batch) == index + 2);
+    }
+    gt_pgtestdb_exec (check, "ROLLBACK");
+    for (uint64_t number = 2; number <= batches + 1; number++)
+        s_test_expect_commit (writer, number, true, NULL);
+    for (uint32_t index = 0; index < batches; index++)
+        assert (s_test_renewals (check, 70000 + index) >= 0);
+    assert (s_test_count (check, "SELECT commit_token FROM gt_meta") - token == (long long) batches);
+    gt_pgwriter_destroy (&writer);
+}
+
 //  Fencing (004_shards.sql, 007_single_mode_proof.sql): a fenced batch
 //  commits only while its broker owns the shards it writes at the epochs it
 //  claims; the failure names the shard, and nothing of the transaction is
@@ -670,6 +705,7 @@ gt_pgwriter_test (bool verbose)
 
     s_test_ended_by_server (testdb, check, watcher, verbose);
     s_test_plain_inserts (testdb, check);
+    s_test_merge_bound (testdb, check, watcher);
     s_test_fencing (testdb, check, false);
     s_test_fencing (testdb, check, true);
 

@@ -31,8 +31,8 @@ typedef gt_pgbatch_buffer_t s_buffer_t;
 typedef gt_pgbatch_table_t s_table_t;
 
 struct gt_pgbatch_row_t {
-    size_t offset;                  //  where its encoded columns start in the arena
-    size_t size;                    //  their length
+    size_t offset;                  //  where its record starts in the arena
+    size_t size;                    //  the record's length (its own length field included)
     bool live;                      //  false once a later operation on the key replaced it
     bool is_delete;                 //  a delete (key column only), else a put (all columns)
     bool is_new;                    //  a put of a key no transaction wrote before: a plain INSERT will do
@@ -672,16 +672,19 @@ gt_pgbatch_table_arrays (s_table_t *table, bool deletes, const Oid *types, int c
     s_table_arrays (table, deletes? S_ROWS_DELETES: S_ROWS_PUTS, types, columns, arrays);
 }
 
-//  One binary array of records of type row_type (its columns' types are
-//  types), one per live row selected: the put statements' parameter.
+//  One binary array of records of type row_type (columns columns), one
+//  per live row selected: the put statements' parameter.
 //  Caller frees array's data.
 static void
 s_table_records (s_table_t *table, s_rows_t selected, Oid row_type, int columns, s_buffer_t *array)
 {
     size_t rows = s_rows_count (table, selected);
+    size_t bytes = 0;
+    for (size_t index = 0; index < table->count; index++)
+        if (s_rows_take (&table->rows [index], selected))
+            bytes += table->rows [index].size;
     memset (array, 0, sizeof (s_buffer_t));
-    //  At most every row of the arena: one allocation
-    s_buffer_reserve (array, GT_PGBATCH_ARRAY_HEADER + table->arena.size);
+    s_buffer_reserve (array, GT_PGBATCH_ARRAY_HEADER + bytes);     //  one allocation
     s_put_be32 (array, 1);                              //  one dimension
     s_put_be32 (array, 0);                              //  no NULL records
     s_put_be32 (array, (int32_t) row_type);
@@ -1060,6 +1063,14 @@ gt_pgbatch_size (gt_pgbatch_t *self)
          + self->objects.live_puts + self->objects.live_deletes
          + self->events.live_puts + self->callbacks.live_puts + self->callbacks.live_deletes
          + (self->prune_below? 1: 0) + (self->has_meta? 1: 0);
+}
+
+size_t
+gt_pgbatch_bytes (gt_pgbatch_t *self)
+{
+    assert (self);
+    return self->leases.arena.size + self->objects.arena.size + self->events.arena.size
+         + self->callbacks.arena.size;
 }
 
 bool

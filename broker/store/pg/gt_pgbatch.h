@@ -132,6 +132,9 @@ void gt_pgbatch_fence (gt_pgbatch_t *self, const uint64_t *epochs);
 //  Rows the batch will write after collapsing (puts + deletes + events +
 //  outbox rows, plus one each for a prune and the meta row).
 size_t gt_pgbatch_size (gt_pgbatch_t *self);
+//  Bytes of its encoded rows (what its statements' parameters are cut
+//  from): the writer bounds a merged transaction by them too.
+size_t gt_pgbatch_bytes (gt_pgbatch_t *self);
 //  True when the batch writes nothing.
 bool gt_pgbatch_empty (gt_pgbatch_t *self);
 

@@ -486,7 +486,8 @@ s_start_connecting (s_writer_t *self)
 }
 
 //  Send one transaction: the first unsent one, else a new one merged from
-//  the queue (up to max_rows).  Returns false when there was nothing to send.
+//  the queue (up to max_rows and max_bytes).  Returns false when there was
+//  nothing to send.
 static bool
 s_send_next (s_writer_t *self)
 {
@@ -506,7 +507,8 @@ s_send_next (s_writer_t *self)
         free (item);
         s_item_t *next;
         while ((next = (s_item_t *) zlistx_first (self->queue))
-           &&  gt_pgbatch_size (flight->batch) + gt_pgbatch_size (next->batch) <= self->options.max_rows) {
+           &&  gt_pgbatch_size (flight->batch) + gt_pgbatch_size (next->batch) <= self->options.max_rows
+           &&  gt_pgbatch_bytes (flight->batch) + gt_pgbatch_bytes (next->batch) <= self->options.max_bytes) {
             zlistx_detach (self->queue, NULL);
             gt_pgbatch_merge (flight->batch, &next->batch);
             flight->last = next->number;
@@ -963,6 +965,7 @@ gt_pgwriter_options_init (gt_pgwriter_options_t *options)
     options->backoff_max_ms = 5000;
     options->commit_timeout_ms = 10000;
     options->max_rows = 50000;
+    options->max_bytes = 64 * 1024 * 1024;
     options->pipeline_depth = 2;
 }
 
@@ -980,7 +983,8 @@ gt_pgwriter_new (const char *url, PGconn **conn_p, const gt_pgwriter_options_t *
     else
         gt_pgwriter_options_init (&args->options);
     assert (args->options.backoff_min_ms > 0 && args->options.backoff_max_ms >= args->options.backoff_min_ms);
-    assert (args->options.commit_timeout_ms > 0 && args->options.max_rows > 0);
+    assert (args->options.commit_timeout_ms > 0 && args->options.max_rows > 0
+            && args->options.max_bytes > 0);
     assert (args->options.pipeline_depth >= 1 && args->options.pipeline_depth <= S_MAX_DEPTH);
     if (conn_p && *conn_p) {
         args->conn = *conn_p;

@@ -5,7 +5,7 @@
     and submits it; submitting never blocks (an unbounded inproc pipe) and
     returns the batch's number (1, 2, 3, ...).  While transactions are in
     flight (pipeline_depth of them), submitted batches queue; as soon as
-    one completes, everything queued (up to max_rows) is merged and sent as
+    one completes, everything queued (up to max_rows and max_bytes) is merged and sent as
     the next single transaction (a handful of multi-row statements, one
     fsync).  That is the group commit: the busier the broker, the larger
     the transactions.  A transaction sent behind another commits only if
@@ -106,6 +106,8 @@ typedef struct {
     int64_t backoff_max_ms;         //  reconnect delay cap; default 5000
     int64_t commit_timeout_ms;      //  a transaction (or connect) unanswered this long: connection lost; default 10000
     size_t max_rows;                //  merge queued batches up to this many rows per transaction; default 50000
+    size_t max_bytes;               //  ... and up to this many encoded bytes (a statement's parameter is one
+                                    //  message, which PostgreSQL caps at 1 GB); default 64 MiB
     size_t pipeline_depth;          //  transactions in flight at once, 1 .. 8; default 2
     const char *application_name;   //  pg_stat_activity name; NULL: the URL's, else "garbagetruck-writer"
     const char *broker_id;          //  who proves fenced batches' epochs (gt_pgbatch_send); NULL: none
