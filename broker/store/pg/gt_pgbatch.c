@@ -305,62 +305,54 @@ s_jsonb_end (s_buffer_t *buffer, size_t start)
 }
 
 //  Columns of a row, as a record holds them: the column's type OID, the
-//  value's length (-1 for NULL), the value.  Each reserves its bytes once.
+//  value's length (-1 for NULL), the value.  s_col_begin reserves and
+//  writes the first two and returns where the value's length bytes go.
+static char *
+s_col_begin (s_buffer_t *arena, Oid type, int32_t length)
+{
+    size_t value = length > 0? (size_t) length: 0;
+    s_buffer_reserve (arena, 8 + value);
+    char *at = arena->data + arena->size;
+    s_write_be32 (at, (int32_t) type);
+    s_write_be32 (at + 4, length);
+    arena->size += 8 + value;
+    return at + 8;
+}
+
 static void
 s_col_null (s_buffer_t *arena, Oid type)
 {
-    s_buffer_reserve (arena, 8);
-    s_write_be32 (arena->data + arena->size, (int32_t) type);
-    s_write_be32 (arena->data + arena->size + 4, -1);
-    arena->size += 8;
+    s_col_begin (arena, type, -1);
 }
 
 static void
 s_col_int8 (s_buffer_t *arena, uint64_t value)
 {
-    s_buffer_reserve (arena, 16);
-    char *at = arena->data + arena->size;
-    s_write_be32 (at, GT_PGBATCH_OID_INT8);
-    s_write_be32 (at + 4, 8);
-    s_write_be64 (at + 8, value);
-    arena->size += 16;
+    s_write_be64 (s_col_begin (arena, GT_PGBATCH_OID_INT8, 8), value);
 }
 
 static void
 s_col_int2 (s_buffer_t *arena, unsigned value)
 {
     assert (value <= INT16_MAX);
-    s_buffer_reserve (arena, 10);
-    char *at = arena->data + arena->size;
-    s_write_be32 (at, GT_PGBATCH_OID_INT2);
-    s_write_be32 (at + 4, 2);
-    at [8] = (char) (value >> 8);
-    at [9] = (char) value;
-    arena->size += 10;
+    char *at = s_col_begin (arena, GT_PGBATCH_OID_INT2, 2);
+    at [0] = (char) (value >> 8);
+    at [1] = (char) value;
 }
 
 static void
 s_col_bool (s_buffer_t *arena, bool value)
 {
-    s_buffer_reserve (arena, 9);
-    char *at = arena->data + arena->size;
-    s_write_be32 (at, GT_PGBATCH_OID_BOOL);
-    s_write_be32 (at + 4, 1);
-    at [8] = value? 1: 0;
-    arena->size += 9;
+    *s_col_begin (arena, GT_PGBATCH_OID_BOOL, 1) = value? 1: 0;
 }
 
 static void
 s_col_bytes (s_buffer_t *arena, Oid type, const void *data, size_t size)
 {
     assert (size <= INT32_MAX);
-    s_buffer_reserve (arena, 8 + size);
-    char *at = arena->data + arena->size;
-    s_write_be32 (at, (int32_t) type);
-    s_write_be32 (at + 4, (int32_t) size);
+    char *at = s_col_begin (arena, type, (int32_t) size);
     if (size)
-        memcpy (at + 8, data, size);
-    arena->size += 8 + size;
+        memcpy (at, data, size);
 }
 
 static void
@@ -477,6 +469,14 @@ s_record_begin (s_table_t *table, bool is_delete)
 {
     s_put_be32 (&table->arena, 0);
     s_put_be32 (&table->arena, is_delete? 1: table->columns);
+}
+
+//  Starts a recorded operation's row and its record
+static void
+s_row_begin (s_table_t *table, bool is_delete, bool is_new)
+{
+    s_table_begin (table, is_delete, is_new);
+    s_record_begin (table, is_delete);
 }
 
 //  The key index of a collapsing table: open addressing over the rows'
@@ -845,8 +845,7 @@ s_lease_put (gt_pgbatch_t *self, const gt_lease_info_t *lease, const char *idemp
     const char *state = gt_state_name (lease->state);
     assert (object_type && state);
     s_buffer_t *arena = &self->leases.arena;
-    s_table_begin (&self->leases, false, is_new);
-    s_record_begin (&self->leases, false);
+    s_row_begin (&self->leases, false, is_new);
     s_col_uuid (arena, lease->id);
     s_col_text (arena, lease->object_id);
     s_col_text (arena, object_type);
@@ -899,8 +898,7 @@ gt_pgbatch_lease_delete (gt_pgbatch_t *self, const char *lease_id, unsigned shar
 {
     assert (self);
     s_touch (self, shard);
-    s_table_begin (&self->leases, true, false);
-    s_record_begin (&self->leases, true);
+    s_row_begin (&self->leases, true, false);
     s_col_uuid (&self->leases.arena, lease_id);
     s_table_end (&self->leases);
 }
@@ -911,8 +909,7 @@ gt_pgbatch_object_put (gt_pgbatch_t *self, const gt_pgobject_t *object)
     assert (self);
     assert (object && object->object_id);
     s_buffer_t *arena = &self->objects.arena;
-    s_table_begin (&self->objects, false, false);
-    s_record_begin (&self->objects, false);
+    s_row_begin (&self->objects, false, false);
     s_col_text (arena, object->object_id);
     s_col_int8 (arena, object->fence);
     s_col_bool (arena, object->live);
@@ -941,8 +938,7 @@ gt_pgbatch_object_delete (gt_pgbatch_t *self, const char *object_id)
     assert (self);
     assert (object_id);
     s_touch (self, gt_shard_of (object_id));
-    s_table_begin (&self->objects, true, false);
-    s_record_begin (&self->objects, true);
+    s_row_begin (&self->objects, true, false);
     s_col_text (&self->objects.arena, object_id);
     s_table_end (&self->objects);
 }
@@ -956,8 +952,7 @@ gt_pgbatch_event (gt_pgbatch_t *self, unsigned shard, uint64_t seq, gt_event_kin
     const char *kind_name = gt_event_kind_name (kind);
     assert (kind_name && topic && (body || body_len == 0));
     s_buffer_t *arena = &self->events.arena;
-    s_table_begin (&self->events, false, false);
-    s_record_begin (&self->events, false);
+    s_row_begin (&self->events, false, false);
     s_col_int8 (arena, seq);
     s_col_text (arena, kind_name);
     s_col_int8 (arena, at);
@@ -979,8 +974,7 @@ gt_pgbatch_callback_put (gt_pgbatch_t *self, const gt_pgcallback_t *callback)
     const char *status = gt_cleanup_status_name (callback->status);
     assert (status);
     s_buffer_t *arena = &self->callbacks.arena;
-    s_table_begin (&self->callbacks, false, false);
-    s_record_begin (&self->callbacks, false);
+    s_row_begin (&self->callbacks, false, false);
     s_col_int8 (arena, callback->job_id);
     if (callback->lease_id && gt_lease_id_valid (callback->lease_id))
         s_col_uuid (arena, callback->lease_id);
@@ -1008,8 +1002,7 @@ gt_pgbatch_callback_delete (gt_pgbatch_t *self, uint64_t job_id, unsigned shard)
     assert (self);
     assert (job_id > 0 && job_id <= INT64_MAX);
     s_touch (self, shard);
-    s_table_begin (&self->callbacks, true, false);
-    s_record_begin (&self->callbacks, true);
+    s_row_begin (&self->callbacks, true, false);
     s_col_int8 (&self->callbacks.arena, job_id);
     s_table_end (&self->callbacks);
 }
