@@ -14,8 +14,8 @@
     (one function scan: the server runs an unnest of one array per column
     as one scan per array, zipped, about twice the cost); deletes slice the
     key column into one array.  So a batch of any size is at most eight
-    statements.  Binary parameters
-    need no quoting and no parsing of numbers on either side.  A put and a
+    statements.  Binary parameters need no quoting and no parsing of
+    numbers on either side.  A put and a
     delete of the same key are never both live, so one statement never
     touches a row twice (which ON CONFLICT DO UPDATE refuses).  */
 
@@ -224,6 +224,20 @@ s_put_be32 (s_buffer_t *buffer, int32_t value)
     buffer->size += 4;
 }
 
+//  A one-dimensional binary array's header (GT_PGBATCH_ARRAY_HEADER bytes):
+//  the element type, the element count; no NULLs (a caller that puts one
+//  patches the flag at offset 4)
+static void
+s_put_array_header (s_buffer_t *buffer, Oid type, size_t count)
+{
+    assert (count <= INT32_MAX);
+    s_put_be32 (buffer, 1);                     //  one dimension
+    s_put_be32 (buffer, 0);                     //  no NULLs
+    s_put_be32 (buffer, (int32_t) type);
+    s_put_be32 (buffer, (int32_t) count);
+    s_put_be32 (buffer, 1);                     //  lower bound
+}
+
 //  The 8 bytes of an int8 in binary format (big-endian)
 static void
 s_put_raw_int8 (s_buffer_t *buffer, uint64_t value)
@@ -305,8 +319,8 @@ s_jsonb_end (s_buffer_t *buffer, size_t start)
 }
 
 //  Columns of a row, as a record holds them: the column's type OID, the
-//  value's length (-1 for NULL), the value.  s_col_begin reserves and
-//  writes the first two and returns where the value's length bytes go.
+//  value's length (-1 for NULL), the value.  s_col_begin reserves room,
+//  writes the first two and returns where the value goes.
 static char *
 s_col_begin (s_buffer_t *arena, Oid type, int32_t length)
 {
@@ -438,8 +452,9 @@ s_table_clear (s_table_t *table)
     free (table->arena.data);
 }
 
-//  Starts a row.  The caller then appends the record to table->arena
-//  (s_record_begin, then its columns, the key first) and calls s_table_end.
+//  Starts a row.  The caller then appends its record to table->arena
+//  (s_row_begin does both for a new operation, s_table_merge copies one)
+//  and calls s_table_end.
 static void
 s_table_begin (s_table_t *table, bool is_delete, bool is_new)
 {
@@ -462,21 +477,15 @@ s_table_begin (s_table_t *table, bool is_delete, bool is_new)
         table->live_new_puts++;
 }
 
-//  Starts a row's record: its length (patched by s_table_end) and its
-//  column count (every column for a put, the key for a delete)
-static void
-s_record_begin (s_table_t *table, bool is_delete)
-{
-    s_put_be32 (&table->arena, 0);
-    s_put_be32 (&table->arena, is_delete? 1: table->columns);
-}
-
-//  Starts a recorded operation's row and its record
+//  Starts a recorded operation: its row, and its record's length (patched
+//  by s_table_end) and column count (every column for a put, the key for a
+//  delete).  The caller then writes its columns, the key first.
 static void
 s_row_begin (s_table_t *table, bool is_delete, bool is_new)
 {
     s_table_begin (table, is_delete, is_new);
-    s_record_begin (table, is_delete);
+    s_put_be32 (&table->arena, 0);
+    s_put_be32 (&table->arena, is_delete? 1: table->columns);
 }
 
 //  The key index of a collapsing table: open addressing over the rows'
@@ -641,11 +650,7 @@ s_table_arrays (s_table_t *table, s_rows_t selected, const Oid *types, int colum
     for (int column = 0; column < columns; column++) {
         memset (&arrays [column], 0, sizeof (s_buffer_t));
         s_buffer_reserve (&arrays [column], GT_PGBATCH_ARRAY_HEADER + rows * 12);
-        s_put_be32 (&arrays [column], 1);                   //  one dimension
-        s_put_be32 (&arrays [column], 0);                   //  no NULLs (patched below)
-        s_put_be32 (&arrays [column], (int32_t) types [column]);
-        s_put_be32 (&arrays [column], (int32_t) rows);
-        s_put_be32 (&arrays [column], 1);                   //  lower bound
+        s_put_array_header (&arrays [column], types [column], rows);    //  NULLs patched below
     }
     for (size_t index = 0; index < table->count; index++) {
         s_row_t *row = &table->rows [index];
@@ -685,11 +690,7 @@ s_table_records (s_table_t *table, s_rows_t selected, Oid row_type, int columns,
             bytes += table->rows [index].size;
     memset (array, 0, sizeof (s_buffer_t));
     s_buffer_reserve (array, GT_PGBATCH_ARRAY_HEADER + bytes);     //  one allocation
-    s_put_be32 (array, 1);                              //  one dimension
-    s_put_be32 (array, 0);                              //  no NULL records
-    s_put_be32 (array, (int32_t) row_type);
-    s_put_be32 (array, (int32_t) rows);
-    s_put_be32 (array, 1);                              //  lower bound
+    s_put_array_header (array, row_type, rows);
     for (size_t index = 0; index < table->count; index++) {
         s_row_t *row = &table->rows [index];
         if (!s_rows_take (row, selected))
@@ -1169,11 +1170,7 @@ s_proof_params (gt_pgbatch_t *self, const char *broker_id, s_buffer_t *params)
     s_buffer_append (&params [0], broker_id, strlen (broker_id));
     Oid types [2] = { GT_PGBATCH_OID_INT2, GT_PGBATCH_OID_INT8 };
     for (int array = 1; array <= 2; array++) {
-        s_put_be32 (&params [array], 1);                //  one dimension
-        s_put_be32 (&params [array], 0);                //  no NULLs
-        s_put_be32 (&params [array], (int32_t) types [array - 1]);
-        s_put_be32 (&params [array], count);
-        s_put_be32 (&params [array], 1);                //  lower bound
+        s_put_array_header (&params [array], types [array - 1], (size_t) count);
     }
     for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
         if (s_touches (self, shard)) {
@@ -1195,11 +1192,7 @@ s_shard_arrays (gt_pgbatch_t *self, s_buffer_t *shards, s_buffer_t *values, cons
     s_buffer_t *arrays [2] = { shards, values };
     Oid types [2] = { GT_PGBATCH_OID_INT2, GT_PGBATCH_OID_INT8 };
     for (int array = 0; array < (values? 2: 1); array++) {
-        s_put_be32 (arrays [array], 1);                 //  one dimension
-        s_put_be32 (arrays [array], 0);                 //  no NULLs
-        s_put_be32 (arrays [array], (int32_t) types [array]);
-        s_put_be32 (arrays [array], count);
-        s_put_be32 (arrays [array], 1);                 //  lower bound
+        s_put_array_header (arrays [array], types [array], (size_t) count);
     }
     for (unsigned shard = 0; shard < GT_SHARD_COUNT; shard++)
         if (s_touches (self, shard)) {

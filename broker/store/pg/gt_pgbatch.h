@@ -162,8 +162,8 @@ int gt_pgbatch_prepare (PGconn *conn);
 //  fill types from it and return true; else false (any other result).
 bool gt_pgbatch_row_types_read (const PGresult *result, gt_pgbatch_row_types_t *types);
 //  Queue the batch's statements on a connection in pipeline mode on which
-//  gt_pgbatch_prepare ran, with the row types read there (not synced: the caller adds PQpipelineSync, so
-//  they commit as one implicit transaction).  The last statement stores
+//  gt_pgbatch_prepare ran, with the row types read there (not synced: the
+//  caller adds PQpipelineSync, so they commit as one implicit transaction).  The last statement stores
 //  token in gt_meta.commit_token (reading it back after a lost answer says
 //  whether the transaction committed).  after_token, if not 0, is the
 //  token of the transaction sent just before on the same connection: a

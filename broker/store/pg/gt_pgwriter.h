@@ -5,10 +5,10 @@
     and submits it; submitting never blocks (an unbounded inproc pipe) and
     returns the batch's number (1, 2, 3, ...).  While transactions are in
     flight (pipeline_depth of them), submitted batches queue; as soon as
-    one completes, everything queued (up to max_rows and max_bytes) is merged and sent as
-    the next single transaction (a handful of multi-row statements, one
-    fsync).  That is the group commit: the busier the broker, the larger
-    the transactions.  A transaction sent behind another commits only if
+    one completes, everything queued (up to max_rows and max_bytes) is
+    merged and sent as the next single transaction (a handful of multi-row
+    statements, one fsync).  That is the group commit: the busier the
+    broker, the larger the transactions.  A transaction sent behind another commits only if
     that one did (a guard statement checks it first).
 
     Completions come back, IN SUBMISSION ORDER, as notices on the socket
