@@ -324,19 +324,11 @@ s_cleanup_list_free (gt_lease_cleanup_node_t *node)
     }
 }
 
+//  A lease's extension is one allocation (gt_lease_tables_lease_ext) but
+//  for its cleanup error
 static void
 s_lease_ext_free (gt_lease_ext_t *ext)
 {
-    for (size_t i = 0; i < ext->metadata.count; i++) {
-        free (ext->metadata.entries [i].key);
-        free (ext->metadata.entries [i].value);
-    }
-    free (ext->metadata.entries);
-    if (ext->cleanup) {
-        s_cleanup_clear (ext->cleanup);
-        free (ext->cleanup);
-    }
-    free (ext->idempotency_key);
     free (ext->cleanup_error);
     free (ext);
 }
@@ -975,7 +967,17 @@ gt_lease_tables_lease_alloc (gt_lease_tables_t *self)
     return lease;
 }
 
-void
+//  Copy a string to *next, inside an extension's allocation; returns the copy
+static char *
+s_ext_string (char **next, const char *string)
+{
+    size_t size = strlen (string) + 1;
+    char *copy = (char *) memcpy (*next, string, size);
+    *next += size;
+    return copy;
+}
+
+gt_lease_ext_t *
 gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_meta_t *metadata,
                            const gt_cleanup_t *cleanup, const char *idempotency_key)
 {
@@ -983,30 +985,45 @@ gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_
     assert (!lease->has_ext);
     bool has_meta = metadata && metadata->count > 0;
     if (!has_meta && !cleanup && !idempotency_key)
-        return;
-    gt_lease_ext_t *ext = (gt_lease_ext_t *) zmalloc (sizeof (gt_lease_ext_t));
+        return NULL;
+    //  One allocation: the record, then the metadata entries, the cleanup,
+    //  and the strings they point to (none of which changes after this;
+    //  cleanup_error, which does, has its own)
+    size_t entries = has_meta ? metadata->count : 0;
+    size_t size = sizeof (gt_lease_ext_t) + entries * sizeof (gt_meta_entry_t)
+                + (cleanup ? sizeof (gt_cleanup_t) : 0);
+    size_t strings = 0;
+    for (size_t i = 0; i < entries; i++)
+        strings += strlen (metadata->entries [i].key) + strlen (metadata->entries [i].value) + 2;
+    if (cleanup)
+        strings += strlen (cleanup->url) + 1 + (cleanup->payload ? strlen (cleanup->payload) + 1 : 0);
+    if (idempotency_key)
+        strings += strlen (idempotency_key) + 1;
+    gt_lease_ext_t *ext = (gt_lease_ext_t *) malloc (size + strings);
     assert (ext);
+    memset (ext, 0, sizeof (gt_lease_ext_t));
     ext->lease = lease;
+    char *next = (char *) ext + size;
     if (has_meta) {
-        ext->metadata.entries = (gt_meta_entry_t *) calloc (metadata->count, sizeof (gt_meta_entry_t));
-        assert (ext->metadata.entries);
-        for (size_t i = 0; i < metadata->count; i++) {
-            ext->metadata.entries [i].key = strdup (metadata->entries [i].key);
-            ext->metadata.entries [i].value = strdup (metadata->entries [i].value);
+        ext->metadata.entries = (gt_meta_entry_t *) (ext + 1);
+        for (size_t i = 0; i < entries; i++) {
+            ext->metadata.entries [i].key = s_ext_string (&next, metadata->entries [i].key);
+            ext->metadata.entries [i].value = s_ext_string (&next, metadata->entries [i].value);
         }
-        ext->metadata.count = metadata->count;
+        ext->metadata.count = entries;
     }
     if (cleanup) {
-        ext->cleanup = (gt_cleanup_t *) zmalloc (sizeof (gt_cleanup_t));
-        assert (ext->cleanup);
+        ext->cleanup = (gt_cleanup_t *) ((gt_meta_entry_t *) (ext + 1) + entries);
         *ext->cleanup = *cleanup;
-        ext->cleanup->url = strdup (cleanup->url);
-        ext->cleanup->payload = cleanup->payload ? strdup (cleanup->payload) : NULL;
+        ext->cleanup->url = s_ext_string (&next, cleanup->url);
+        ext->cleanup->payload = cleanup->payload ? s_ext_string (&next, cleanup->payload) : NULL;
     }
     if (idempotency_key)
-        ext->idempotency_key = strdup (idempotency_key);
+        ext->idempotency_key = s_ext_string (&next, idempotency_key);
+    assert (next == (char *) ext + size + strings);
     lease->has_ext = 1;
     gt_table_insert (self->exts, s_record_hash (lease), ext);
+    return ext;
 }
 
 gt_lease_ext_t *

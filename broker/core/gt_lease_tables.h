@@ -155,9 +155,12 @@ void gt_lease_tables_rollback (gt_lease_tables_t *self, size_t position);
 //  A new lease record, zeroed, its timer idle.  Fill it, then _add it.
 gt_lease_t *gt_lease_tables_lease_alloc (gt_lease_tables_t *self);
 //  Give a new lease (not yet added) its extension: copies of metadata
-//  (NULL or empty = none), cleanup (taken as given) and idempotency key;
-//  none of them, no extension.  It lives as long as the lease record.
-void gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_meta_t *metadata,
+//  (NULL or empty = none), cleanup (taken as given) and idempotency key,
+//  all in one allocation with the record (they never change; only the
+//  cleanup error, set later, is allocated on its own); none of them, no
+//  extension.  It lives as long as the lease record.
+//  Returns the extension, or NULL when none was needed.
+gt_lease_ext_t *gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_meta_t *metadata,
                                 const gt_cleanup_t *cleanup, const char *idempotency_key);
 //  The lease's extension, or NULL if it has none.
 gt_lease_ext_t *gt_lease_tables_ext_lookup (gt_lease_tables_t *self, const gt_lease_t *lease);

@@ -958,9 +958,8 @@ gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
     gt_cleanup_t resolved;
     if (info->cleanup)
         resolved = s_cleanup_resolved (self, info->cleanup);
-    gt_lease_tables_lease_ext (tables, lease, &info->metadata, info->cleanup ? &resolved : NULL,
-                               idempotency_key);
-    gt_lease_ext_t *ext = gt_lease_tables_ext (tables, lease);
+    gt_lease_ext_t *ext = gt_lease_tables_lease_ext (tables, lease, &info->metadata,
+                                                     info->cleanup ? &resolved : NULL, idempotency_key);
     if (ext && ext->cleanup && info->cleanup_status > GT_CLEANUP_NONE
     && info->cleanup_status < GT_CLEANUP_STATUS_COUNT_) {
         ext->cleanup_status = (uint8_t) info->cleanup_status;
