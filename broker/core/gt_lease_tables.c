@@ -307,19 +307,11 @@ s_key_match (const void *entry, const void *key)
 //  Freeing
 
 static void
-s_cleanup_clear (gt_cleanup_t *cleanup)
-{
-    free (cleanup->url);
-    free (cleanup->payload);
-}
-
-static void
 s_cleanup_list_free (gt_lease_cleanup_node_t *node)
 {
     while (node) {
         gt_lease_cleanup_node_t *next = node->next;
-        s_cleanup_clear (&node->cleanup);
-        free (node);
+        free (node);                //  its strings with it (s_cleanup_node_new)
         node = next;
     }
 }
@@ -1351,14 +1343,23 @@ s_cleanup_find (gt_lease_tables_t *self, gt_lease_object_t *object, const char *
     return NULL;
 }
 
-//  A node's own copy of cleanup, owned by owner
-static void
-s_cleanup_node_set (gt_lease_cleanup_node_t *node, const gt_cleanup_t *cleanup, const uint8_t owner [16])
+//  A node with its own copy of cleanup, owned by owner: one allocation,
+//  the strings after the node (they never change)
+static gt_lease_cleanup_node_t *
+s_cleanup_node_new (const gt_cleanup_t *cleanup, const uint8_t owner [16])
 {
+    size_t url = strlen (cleanup->url) + 1;
+    size_t payload = cleanup->payload ? strlen (cleanup->payload) + 1 : 0;
+    gt_lease_cleanup_node_t *node = (gt_lease_cleanup_node_t *) malloc (sizeof (gt_lease_cleanup_node_t)
+                                                                        + url + payload);
+    assert (node);
+    node->next = NULL;
     node->cleanup = *cleanup;
-    node->cleanup.url = strdup (cleanup->url);
-    node->cleanup.payload = cleanup->payload ? strdup (cleanup->payload) : NULL;
+    node->cleanup.url = (char *) memcpy (node + 1, cleanup->url, url);
+    node->cleanup.payload = payload ? (char *) memcpy ((char *) (node + 1) + url, cleanup->payload, payload)
+                                    : NULL;
     memcpy (node->owner, owner, sizeof (node->owner));
+    return node;
 }
 
 void
@@ -1367,9 +1368,7 @@ gt_lease_tables_object_add_cleanup (gt_lease_tables_t *self, gt_lease_object_t *
 {
     if (s_cleanup_find (self, object, cleanup->url))
         return;
-    gt_lease_cleanup_node_t *node = (gt_lease_cleanup_node_t *) zmalloc (sizeof (gt_lease_cleanup_node_t));
-    assert (node);
-    s_cleanup_node_set (node, cleanup, owner);
+    gt_lease_cleanup_node_t *node = s_cleanup_node_new (cleanup, owner);
     gt_lease_object_ext_t *ext = s_object_ext (self, object);
     node->next = ext->cleanups;
     ext->cleanups = node;
@@ -1410,14 +1409,9 @@ gt_lease_tables_object_restore_cleanup (gt_lease_tables_t *self, gt_lease_object
         while (*link != node)
             link = &(*link)->next;
         *link = node->next;
-        s_cleanup_clear (&node->cleanup);
+        free (node);
     }
-    else {
-        node = (gt_lease_cleanup_node_t *) zmalloc (sizeof (gt_lease_cleanup_node_t));
-        assert (node);
-    }
-    s_cleanup_node_set (node, cleanup, owner);
-    s_cleanup_link_by_age (self, object, node, created_at);
+    s_cleanup_link_by_age (self, object, s_cleanup_node_new (cleanup, owner), created_at);
 }
 
 uint64_t

@@ -92,7 +92,7 @@ struct gt_lease_t {
 typedef struct gt_lease_cleanup_node_t gt_lease_cleanup_node_t;
 struct gt_lease_cleanup_node_t {
     gt_lease_cleanup_node_t *next;  //  next (older) cleanup of the object's life
-    gt_cleanup_t cleanup;           //  own copy, as the client gave it
+    gt_cleanup_t cleanup;           //  own copy, as the client gave it (strings after the node, one allocation)
     uint8_t owner [16];             //  id of the lease that registered the URL first
 };
 
