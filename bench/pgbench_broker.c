@@ -14,8 +14,7 @@
          turn, one transaction per request, one at a time;
       3. restart with R live leases (the first run's database topped up with
          SQL rows): time from process start to the ready line, and to the
-         first successful GET; then the recovery loader alone (gt_pgload,
-         callbacks that do nothing) over one connection and over two.
+         first successful GET.
     synchronous_commit is on in every session (the store forces it).
 
     Usage: pgbench_broker [--connections N] [--depth D] [--light-depth D] [--ops N]
@@ -23,7 +22,6 @@
 
 #include "bench_util.h"
 #include "gt_pgtestdb.h"
-#include "gt_pgload.h"
 #include <pthread.h>
 
 #define BENCH_DEADLINE_MS   120000          //  no phase runs longer than this
@@ -232,16 +230,6 @@ s_usage (void)
           " [--single-ops N] [--restart-leases N] [--quick]");
 }
 
-//  A loader callback that keeps nothing (the loader's own speed)
-static int
-s_load_nothing (void *arg, const gt_lease_info_t *lease, const char *idempotency_key)
-{
-    (void) arg;
-    (void) lease;
-    (void) idempotency_key;
-    return 0;
-}
-
 int
 main (int argc, char *argv [])
 {
@@ -363,21 +351,6 @@ main (int argc, char *argv [])
             found? "found": "NOT FOUND");
     printf ("| broker RSS after the start | %.0f MB |\n", rss / 1024.0);
     bench_broker_stop (&broker);
-    //  The loader alone, its callbacks doing nothing: how fast PostgreSQL
-    //  sends the store, over one connection and over two
-    for (int streams = 1; streams <= 2; streams++) {
-        PGconn *load_conn = gt_pgtestdb_connect (main_db);
-        gt_pgload_options_t options = { .ended_leases = true, .on_lease = s_load_nothing,
-                                        .split_conninfo = streams == 2? gt_pgtestdb_conninfo (main_db): NULL };
-        gt_pgload_result_t loaded;
-        char err [256];
-        int64_t load_started = bench_now_us ();
-        int rc = gt_pgload (load_conn, &options, &loaded, err, sizeof err);
-        printf ("| the loader alone (callbacks that do nothing), %d connection%s | %.2f s (%" PRIu64
-                " leases over %u) |\n", streams, streams == 1? "": "s",
-                (bench_now_us () - load_started) / 1e6, rc == 0? loaded.leases: 0, loaded.lease_streams);
-        PQfinish (load_conn);
-    }
     gt_pgtestdb_destroy (&main_db);
     return 0;
 }

@@ -263,52 +263,6 @@ gt_pgload_test (bool verbose)
     for (uint32_t index = 0; index < S_TEST_LEASES; index++)
         assert (sink->seen [index] == 1 && sink->hinted [index] == 1);
 
-    //  Read as two halves over two connections (split at any size here):
-    //  every lease once, each announced ahead once
-    memset (sink, 0, sizeof *sink);
-    options.split_conninfo = gt_pgtestdb_conninfo (testdb);
-    options.split_blocks = 0;
-    assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
-    assert (result.lease_streams == 2);
-    assert (result.leases == S_TEST_LEASES && sink->leases == S_TEST_LEASES);
-    assert (sink->hints == S_TEST_LEASES);
-    for (uint32_t index = 0; index < S_TEST_LEASES; index++)
-        assert (sink->seen [index] == 1 && sink->hinted [index] == 1);
-    assert (result.objects == S_TEST_LEASES / 2 + 1);
-    //  Stopped halfway: both read to their end, conn usable
-    memset (sink, 0, sizeof *sink);
-    sink->stop_after = S_TEST_LEASES / 2;
-    assert (gt_pgload (conn, &options, &result, err, sizeof err) == -1);
-    assert (strstr (err, "stopped"));
-    assert (sink->leases == S_TEST_LEASES / 2);
-    assert (PQtransactionStatus (conn) == PQTRANS_IDLE);
-    //  Cluster mode's filter on shards, split too: the shards' leases only
-    memset (sink, 0, sizeof *sink);
-    uint8_t shards [GT_SHARD_COUNT / 8] = { 0 };
-    shards [0] = 0xFF;
-    shards [5] = 0x0F;
-    long long in_shards = gt_pgtestdb_int (conn, "SELECT count (*) FROM gt_leases"
-                                                 " WHERE shard < 8 OR shard BETWEEN 40 AND 43");
-    assert (in_shards > 0 && in_shards < S_TEST_LEASES);
-    options.shards = shards;
-    assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
-    assert (result.lease_streams == 2);
-    assert (result.leases == (uint64_t) in_shards && sink->leases == (size_t) in_shards);
-    for (uint32_t index = 0; index < S_TEST_LEASES; index++)
-        assert (sink->seen [index] <= 1);
-    options.shards = NULL;
-    //  Too small for the threshold, or no second connection to be had: one
-    memset (sink, 0, sizeof *sink);
-    options.split_blocks = GT_PGLOAD_SPLIT_BLOCKS;
-    assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
-    assert (result.lease_streams == 1 && sink->leases == S_TEST_LEASES);
-    memset (sink, 0, sizeof *sink);
-    options.split_conninfo = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2";
-    options.split_blocks = 0;
-    assert (gt_pgload (conn, &options, &result, err, sizeof err) == 0);
-    assert (result.lease_streams == 1 && sink->leases == S_TEST_LEASES);
-    options.split_conninfo = NULL;
-
     //  A callback stops the load; the connection stays usable
     memset (sink, 0, sizeof *sink);
     sink->stop_after = 5;

@@ -8,15 +8,9 @@
     whatever each message holds, and a row cut short is an error.  */
 
 #include "gt_pgload.h"
-#include "gt_pgschema.h"
 #include <czmq.h>
-#include <poll.h>
 
 #define S_MAX_COLUMNS   17
-//  COPY streams read at once (the leases' two halves)
-#define S_MAX_STREAMS   2
-//  Messages taken from one stream before looking at the other
-#define S_TURN_MESSAGES 64
 static const char s_signature [11] = "PGCOPY\n\377\r\n";
 
 typedef struct {
@@ -241,189 +235,94 @@ s_ahead_pop (s_loader_t *self, s_ahead_t *ahead, s_row_fn *fn, int rc)
     return rc;
 }
 
-//  One COPY ... TO STDOUT (FORMAT binary) being read
-typedef struct {
-    PGconn *conn;                   //  its connection (borrowed)
-    bool header;                    //  the header seen
-    bool trailer;                   //  the end marker seen
-    bool open;                      //  more may come (PQgetCopyData has not said the end)
-} s_stream_t;
-
-//  Parse one CopyData message of a stream into the ring, handing rows over
-//  to fn as the ring fills; after an error (rc) the rows are dropped.
-//  Takes the message (freed here, or with its last row).
+//  Run one COPY ... TO STDOUT (FORMAT binary) and feed its rows to fn;
+//  hint (may be NULL) sees each row GT_PGLOAD_AHEAD rows before fn does.
 static int
-s_copy_message (s_loader_t *self, s_stream_t *stream, s_ahead_t *ahead, char *message, int length,
-                int columns, s_row_fn *fn, s_ahead_fn *hint, int rc)
+s_copy (s_loader_t *self, PGconn *conn, const char *sql, int columns, s_row_fn *fn, s_ahead_fn *hint)
 {
-    const char *at = message;
-    const char *end = message + length;
-    if (rc == 0 && !stream->header) {
-        if (length < 19 || memcmp (at, s_signature, 11) != 0
-        ||  s_be32 (at + 15) < 0 || length < 19 + s_be32 (at + 15))
-            rc = s_fail (self, "cannot read the store: %s", "bad COPY header");
-        else {
-            at += 19 + s_be32 (at + 15);
-            stream->header = true;
-        }
-    }
-    s_row_t *last = NULL;           //  this message's last row, while held
-    while (rc == 0 && !stream->trailer && at + 2 <= end) {
-        int16_t fields = (int16_t) ((unsigned char) at [0] << 8 | (unsigned char) at [1]);
-        at += 2;
-        if (fields == -1) {
-            stream->trailer = true;
-            break;
-        }
-        if (fields != columns) {
-            rc = s_fail (self, "cannot read the store: %s", "unexpected column count");
-            break;
-        }
-        if (ahead->count == GT_PGLOAD_AHEAD) {
-            //  last is never the oldest here: the ring holds more than it
-            rc = s_ahead_pop (self, ahead, fn, rc);
-            if (rc)
-                break;
-        }
-        s_row_t *row = &ahead->rows [(ahead->head + ahead->count) % GT_PGLOAD_AHEAD];
-        row->message = NULL;
-        for (int column = 0; column < columns && rc == 0; column++) {
-            if (at + 4 > end)
-                rc = s_fail (self, "cannot read the store: %s", "row cut short");
-            else {
-                row->lengths [column] = s_be32 (at);
-                row->values [column] = at + 4;
-                at += 4 + (row->lengths [column] > 0? row->lengths [column]: 0);
-                if (at > end)
-                    rc = s_fail (self, "cannot read the store: %s", "row cut short");
-            }
-        }
-        if (rc == 0) {
-            ahead->count++;
-            last = row;
-            if (hint)
-                hint (self, row->values, row->lengths);
-        }
-    }
-    if (last && rc == 0)
-        last->message = message;    //  freed once its last row is handed over
-    else
-        PQfreemem (message);
-    if (rc) {
-        while (ahead->count)        //  drop what is held (messages included)
-            s_ahead_pop (self, ahead, fn, rc);
-    }
-    return rc;
-}
-
-//  Wait until a stream still open has input, and take it in.  Returns 0,
-//  or -1 when a connection failed (that stream is then closed).
-static int
-s_copy_wait (s_loader_t *self, s_stream_t *streams, size_t count)
-{
-    struct pollfd fds [S_MAX_STREAMS];
-    size_t polled [S_MAX_STREAMS];
-    nfds_t nfds = 0;
-    for (size_t index = 0; index < count; index++)
-        if (streams [index].open) {
-            fds [nfds].fd = PQsocket (streams [index].conn);
-            fds [nfds].events = POLLIN;
-            fds [nfds].revents = 0;
-            polled [nfds++] = index;
-        }
-    if (poll (fds, nfds, -1) < 0 && errno != EINTR)
-        return s_fail (self, "cannot read the store: %s", strerror (errno));
-    int rc = 0;
-    for (nfds_t index = 0; index < nfds; index++) {
-        s_stream_t *stream = &streams [polled [index]];
-        if (fds [index].revents && !PQconsumeInput (stream->conn)) {
-            rc = s_fail (self, "cannot read the store: %s", PQerrorMessage (stream->conn));
-            stream->open = false;
-        }
-    }
-    return rc;
-}
-
-//  Run one COPY ... TO STDOUT (FORMAT binary) on each of count connections
-//  (sqls [i] on conns [i], each already in its transaction) and feed their
-//  rows to fn as they come, in one ring: hint (may be NULL) sees each row
-//  GT_PGLOAD_AHEAD rows before fn does.  Rows of one stream keep their
-//  order; the streams interleave.  After an error every stream is still
-//  read to its end, so that its connection stays usable.
-static int
-s_copy_streams (s_loader_t *self, PGconn **conns, const char **sqls, size_t count, int columns,
-                s_row_fn *fn, s_ahead_fn *hint)
-{
-    assert (count >= 1 && count <= S_MAX_STREAMS);
-    s_stream_t streams [S_MAX_STREAMS];
-    int rc = 0;
-    size_t sent = 0;
-    for (; sent < count; sent++) {
-        streams [sent] = (s_stream_t) { conns [sent], false, false, true };
-        if (!PQsendQuery (conns [sent], sqls [sent])) {
-            rc = s_fail (self, "cannot read the store: %s", PQerrorMessage (conns [sent]));
-            break;
-        }
-    }
-    for (size_t index = 0; index < sent; index++) {
-        PGresult *result = PQgetResult (conns [index]);
-        if (PQresultStatus (result) != PGRES_COPY_OUT) {
-            if (rc == 0)
-                rc = s_fail (self, "cannot read the store: %s", PQerrorMessage (conns [index]));
-            streams [index].open = false;       //  its results are drained below
-        }
+    PGresult *result = PQexec (conn, sql);
+    if (PQresultStatus (result) != PGRES_COPY_OUT) {
         PQclear (result);
+        return s_fail (self, "cannot read the store: %s", PQerrorMessage (conn));
     }
-    for (size_t index = sent; index < count; index++)
-        streams [index].open = false;
+    PQclear (result);
     s_ahead_t *ahead = (s_ahead_t *) zmalloc (sizeof (s_ahead_t));
     assert (ahead);
-    while (true) {
-        bool open = false;          //  a stream may still send
-        bool progressed = false;    //  a message or an end was taken
-        for (size_t index = 0; index < count; index++) {
-            s_stream_t *stream = &streams [index];
-            //  A bounded turn each, so that neither server stalls on a full socket
-            for (int turn = 0; stream->open && turn < S_TURN_MESSAGES; turn++) {
-                char *message;
-                int length = PQgetCopyData (stream->conn, &message, 1);
-                if (length == 0)
+    bool header = false;            //  header seen
+    bool trailer = false;           //  end marker seen
+    int rc = 0;
+    char *message;
+    int length;
+    while ((length = PQgetCopyData (conn, &message, 0)) > 0) {
+        const char *at = message;
+        const char *end = message + length;
+        if (rc == 0 && !header) {
+            if (length < 19 || memcmp (at, s_signature, 11) != 0
+            ||  s_be32 (at + 15) < 0 || length < 19 + s_be32 (at + 15))
+                rc = s_fail (self, "cannot read the store: %s", "bad COPY header");
+            else {
+                at += 19 + s_be32 (at + 15);
+                header = true;
+            }
+        }
+        s_row_t *last = NULL;       //  this message's last row, while held
+        while (rc == 0 && !trailer && at + 2 <= end) {
+            int16_t fields = (int16_t) ((unsigned char) at [0] << 8 | (unsigned char) at [1]);
+            at += 2;
+            if (fields == -1) {
+                trailer = true;
+                break;
+            }
+            if (fields != columns) {
+                rc = s_fail (self, "cannot read the store: %s", "unexpected column count");
+                break;
+            }
+            if (ahead->count == GT_PGLOAD_AHEAD) {
+                //  last is never the oldest here: the ring holds more than it
+                rc = s_ahead_pop (self, ahead, fn, rc);
+                if (rc)
                     break;
-                progressed = true;
-                if (length > 0)
-                    rc = s_copy_message (self, stream, ahead, message, length, columns, fn, hint, rc);
+            }
+            s_row_t *row = &ahead->rows [(ahead->head + ahead->count) % GT_PGLOAD_AHEAD];
+            row->message = NULL;
+            for (int column = 0; column < columns && rc == 0; column++) {
+                if (at + 4 > end)
+                    rc = s_fail (self, "cannot read the store: %s", "row cut short");
                 else {
-                    stream->open = false;       //  -1: the end; -2: failed (PQgetResult says why)
-                    if (length == -2 && rc == 0)
-                        rc = s_fail (self, "cannot read the store: %s", PQerrorMessage (stream->conn));
+                    row->lengths [column] = s_be32 (at);
+                    row->values [column] = at + 4;
+                    at += 4 + (row->lengths [column] > 0? row->lengths [column]: 0);
+                    if (at > end)
+                        rc = s_fail (self, "cannot read the store: %s", "row cut short");
                 }
             }
-            open = open || stream->open;
+            if (rc == 0) {
+                ahead->count++;
+                last = row;
+                if (hint)
+                    hint (self, row->values, row->lengths);
+            }
         }
-        if (!open)
-            break;
-        if (!progressed && s_copy_wait (self, streams, count) != 0 && rc == 0)
-            rc = -1;
+        if (last && rc == 0)
+            last->message = message;        //  freed once its last row is handed over
+        else
+            PQfreemem (message);
+        //  After an error keep reading: the COPY must run to its end
+        if (rc) {
+            while (ahead->count)            //  drop what is held (messages included)
+                s_ahead_pop (self, ahead, fn, rc);
+        }
     }
     while (ahead->count)
         rc = s_ahead_pop (self, ahead, fn, rc);
     free (ahead);
-    for (size_t index = 0; index < sent; index++) {
-        PGresult *result;
-        while ((result = PQgetResult (conns [index]))) {
-            if (PQresultStatus (result) != PGRES_COMMAND_OK && rc == 0)
-                rc = s_fail (self, "cannot read the store: %s", PQerrorMessage (conns [index]));
-            PQclear (result);
-        }
-    }
+    result = PQgetResult (conn);
+    if (PQresultStatus (result) != PGRES_COMMAND_OK && rc == 0)
+        rc = s_fail (self, "cannot read the store: %s", PQerrorMessage (conn));
+    PQclear (result);
+    while ((result = PQgetResult (conn)))
+        PQclear (result);
     return rc;
-}
-
-//  Run one COPY on one connection (s_copy_streams)
-static int
-s_copy (s_loader_t *self, PGconn *conn, const char *sql, int columns, s_row_fn *fn, s_ahead_fn *hint)
-{
-    return s_copy_streams (self, &conn, &sql, 1, columns, fn, hint);
 }
 
 //  Checks an int8 column (NULL allowed when nullable: value 0).
@@ -775,78 +674,6 @@ s_load_shard_counters (s_loader_t *self, PGconn *conn, const char *shards)
     return 0;
 }
 
-//  A second connection in the load's snapshot (exported by conn's
-//  transaction), or NULL when the table is too small to gain or it cannot
-//  be had; *blocks is then the table's size in blocks.
-static PGconn *
-s_split_helper (s_loader_t *self, PGconn *conn, uint64_t *blocks)
-{
-    const gt_pgload_options_t *options = self->options;
-    *blocks = 0;
-    if (!options->split_conninfo)
-        return NULL;
-    PGresult *result = PQexec (conn, "SELECT pg_export_snapshot (),"
-                                     " pg_relation_size ('gt_leases') / current_setting ('block_size')::int8");
-    if (PQresultStatus (result) != PGRES_TUPLES_OK || PQntuples (result) != 1) {
-        PQclear (result);
-        return NULL;
-    }
-    *blocks = strtoull (PQgetvalue (result, 0, 1), NULL, 10);
-    char snapshot [64];
-    snprintf (snapshot, sizeof snapshot, "%s", PQgetvalue (result, 0, 0));
-    PQclear (result);
-    if (*blocks < 2 || *blocks < options->split_blocks || strspn (snapshot, "0123456789ABCDEF-") != strlen (snapshot))
-        return NULL;
-    char err [256];
-    PGconn *helper = gt_pgschema_connect (options->split_conninfo, 0, err, sizeof err);
-    if (!helper)
-        return NULL;
-    char sql [160];
-    snprintf (sql, sizeof sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
-                               " SET TRANSACTION SNAPSHOT '%s'", snapshot);
-    result = PQexec (helper, sql);
-    bool in_snapshot = PQresultStatus (result) == PGRES_COMMAND_OK;
-    PQclear (result);
-    if (!in_snapshot)
-        PQfinish (helper);          //  not an error of the load: it goes on with one connection
-    return in_snapshot? helper: NULL;
-}
-
-//  The leases (leases: the table and the filter), each row to
-//  s_lease_row.  A big table is read as two halves by block number at once,
-//  one over conn and one over a second connection in the same snapshot:
-//  PostgreSQL spends more time sending a row than the broker restoring it,
-//  and a COPY runs in one server process.
-static int
-s_load_leases (s_loader_t *self, PGconn *conn, const char *leases)
-{
-    const char *columns = "id, object_id, object_type, service_id, state, fence, ttl_ms,"
-                          " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
-                          " cleanup_status, cleanup_attempts, cleanup_error";
-    s_ahead_fn *hint = self->options->on_lease_ahead? s_lease_ahead: NULL;
-    uint64_t blocks;
-    PGconn *helper = s_split_helper (self, conn, &blocks);
-    char sql [2][4096];
-    if (!helper) {
-        snprintf (sql [0], sizeof sql [0], "COPY (SELECT %s FROM %s) TO STDOUT (FORMAT binary)", columns, leases);
-        self->result->lease_streams = 1;
-        return s_copy (self, conn, sql [0], 17, s_lease_row, hint);
-    }
-    //  TID range scans (PostgreSQL 14 and later) read only their half;
-    //  the second half is open-ended, so rows past the size read are in it
-    const char *join = strstr (leases, " WHERE ")? " AND": " WHERE";
-    snprintf (sql [0], sizeof sql [0], "COPY (SELECT %s FROM %s%s ctid < '(%" PRIu64 ",0)'::tid)"
-              " TO STDOUT (FORMAT binary)", columns, leases, join, blocks / 2);
-    snprintf (sql [1], sizeof sql [1], "COPY (SELECT %s FROM %s%s ctid >= '(%" PRIu64 ",0)'::tid)"
-              " TO STDOUT (FORMAT binary)", columns, leases, join, blocks / 2);
-    PGconn *conns [2] = { conn, helper };
-    const char *sqls [2] = { sql [0], sql [1] };
-    self->result->lease_streams = 2;
-    int rc = s_copy_streams (self, conns, sqls, 2, 17, s_lease_row, hint);
-    PQfinish (helper);
-    return rc;
-}
-
 static int
 s_load (s_loader_t *self, PGconn *conn)
 {
@@ -902,7 +729,12 @@ s_load (s_loader_t *self, PGconn *conn)
         if (options->on_lease_count (options->arg, count) != 0)
             return s_fail (self, "%s", "the load was stopped by its caller");
     }
-    if (s_load_leases (self, conn, leases))
+    snprintf (sql, sizeof sql,
+        "COPY (SELECT id, object_id, object_type, service_id, state, fence, ttl_ms,"
+        " created_at, renewed_at, expires_at, renewals, metadata, cleanup, idempotency_key,"
+        " cleanup_status, cleanup_attempts, cleanup_error"
+        " FROM %s) TO STDOUT (FORMAT binary)", leases);
+    if (s_copy (self, conn, sql, 17, s_lease_row, options->on_lease_ahead? s_lease_ahead: NULL))
         return -1;
     snprintf (sql, sizeof sql, "COPY (SELECT object_id, fence, live, pending_at, reason, last_lease_id"
                                " FROM gt_objects%s%s) TO STDOUT (FORMAT binary)", *where? " WHERE ": "", where);

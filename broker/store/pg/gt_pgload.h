@@ -3,9 +3,7 @@
     One REPEATABLE READ snapshot, four binary COPY ... TO STDOUT streams
     (leases in the table's physical order, then objects, then the newest
     events by seq, then the outbox by job id) parsed as they arrive: no
-    per-row round trips, no per-row PGresult.  A big lease table is read
-    as two halves at once, the second over a connection of its own in the
-    same snapshot (split_conninfo below): rows of the two interleave.  Leases are not sorted by
+    per-row round trips, no per-row PGresult.  Leases are not sorted by
     the server: an ORDER BY created_at sorted every row before sending the
     first (0.7 s of the server at a million, and the broker idle
     meanwhile); the broker orders them itself, once, in memory.  Each row is handed to a callback as
@@ -32,10 +30,6 @@ extern "C" {
 
 //  Rows read ahead of the one handed over (see on_lease_ahead)
 #define GT_PGLOAD_AHEAD     8
-
-//  Tables of fewer 8 KiB blocks (about 70,000 leases) are read over one
-//  connection: the second would save less than it costs to open
-#define GT_PGLOAD_SPLIT_BLOCKS  2048
 
 typedef struct {
     bool ended_leases;              //  also load RELEASED/EXPIRED leases (still retained)
@@ -64,14 +58,6 @@ typedef struct {
     int (*on_shard_event) (void *arg, unsigned shard, uint64_t seq, const char *topic,
                            const void *body, size_t body_len);
     int (*on_shard_seq) (void *arg, unsigned shard, uint64_t last_seq);
-    //  Read the leases over two connections at once, half of the table's
-    //  blocks each (a COPY runs in one server process, and PostgreSQL
-    //  spends longer sending a lease than the broker restoring it): the
-    //  second is opened to split_conninfo, in the load's snapshot, when
-    //  gt_leases has at least split_blocks blocks (GT_PGLOAD_SPLIT_BLOCKS;
-    //  0: any size).  NULL, or the second connection cannot be had: one.
-    const char *split_conninfo;
-    uint64_t split_blocks;
 } gt_pgload_options_t;
 
 typedef struct {
@@ -81,7 +67,6 @@ typedef struct {
     uint64_t objects;               //  objects delivered
     uint64_t events;                //  events delivered, by ascending seq
     uint64_t callbacks;             //  outbox rows delivered, by ascending job id
-    unsigned lease_streams;         //  connections the leases were read over (1 or 2)
 } gt_pgload_result_t;
 
 //  Load the store (the schema must be migrated).  Returns 0, or -1 with a

@@ -711,8 +711,6 @@ s_load (s_pg_t *self, PGconn *conn, const gt_store_loader_t *loader, const uint8
         .shards = filter,
         .on_shard_event = s_on_shard_event,
         .on_shard_seq = s_on_shard_seq,
-        .split_conninfo = self->conninfo,
-        .split_blocks = GT_PGLOAD_SPLIT_BLOCKS,
     };
     gt_pgload_result_t result;
     int64_t started = zclock_mono ();
@@ -726,11 +724,10 @@ s_load (s_pg_t *self, PGconn *conn, const gt_store_loader_t *loader, const uint8
     char what [32] = "everything";
     if (filter)
         snprintf (what, sizeof what, "%u shards", shards);
-    gt_log_info ("store", "loaded %s from PostgreSQL in %d ms: %" PRIu64 " leases (over %u connection%s), %"
-                 PRIu64 " pending reclaims, %" PRIu64 " events, %" PRIu64 " callbacks; last event seq %" PRIu64
+    gt_log_info ("store", "loaded %s from PostgreSQL in %d ms: %" PRIu64 " leases, %" PRIu64
+                 " pending reclaims, %" PRIu64 " events, %" PRIu64 " callbacks; last event seq %" PRIu64
                  ", last fence %" PRIu64, what,
-                 (int) (zclock_mono () - started), result.leases, result.lease_streams,
-                 result.lease_streams == 1? "": "s", result.objects,
+                 (int) (zclock_mono () - started), result.leases, result.objects,
                  result.events, result.callbacks, result.last_seq, result.fence_counter);
     return 0;
 }
