@@ -160,8 +160,9 @@ gt_lease_t *gt_lease_tables_lease_alloc (gt_lease_tables_t *self);
 //  cleanup error, set later, is allocated on its own); none of them, no
 //  extension.  It lives as long as the lease record.
 //  Returns the extension, or NULL when none was needed.
-gt_lease_ext_t *gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_meta_t *metadata,
-                                const gt_cleanup_t *cleanup, const char *idempotency_key);
+gt_lease_ext_t *gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease,
+                                           const gt_meta_t *metadata, const gt_cleanup_t *cleanup,
+                                           const char *idempotency_key);
 //  The lease's extension, or NULL if it has none.
 gt_lease_ext_t *gt_lease_tables_ext_lookup (gt_lease_tables_t *self, const gt_lease_t *lease);
 static inline gt_lease_ext_t *
