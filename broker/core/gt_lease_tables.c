@@ -959,13 +959,13 @@ gt_lease_tables_lease_alloc (gt_lease_tables_t *self)
     return lease;
 }
 
-//  Copy a string to *next, inside an extension's allocation; returns the copy
+//  Copy a string to *next, inside an extension's allocation; returns the
+//  copy (stpcpy: one pass, its length was taken when the block was sized)
 static char *
 s_ext_string (char **next, const char *string)
 {
-    size_t size = strlen (string) + 1;
-    char *copy = (char *) memcpy (*next, string, size);
-    *next += size;
+    char *copy = *next;
+    *next = stpcpy (copy, string) + 1;
     return copy;
 }
 
