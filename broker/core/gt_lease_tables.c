@@ -1096,59 +1096,6 @@ gt_lease_tables_key_find (gt_lease_tables_t *self, uint32_t service, const char 
                                            s_key_match, &wanted);
 }
 
-//  The two hex digits of every byte value, in order: byte b is at 2 * b
-static const char s_hex_pairs [513] =
-    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
-    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
-    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
-
-void
-gt_lease_tables_id_format (const uint8_t id [16], char *out)
-{
-    //  A pair of digits per byte from a table: half the work of a digit
-    //  per nibble, and the id is formatted for every reply and event
-    for (int i = 0; i < 16; i++)
-        memcpy (out + 2 * i, s_hex_pairs + 2 * id [i], 2);
-    out [32] = 0;
-}
-
-bool
-gt_lease_tables_id_parse (const char *text, uint8_t id [16])
-{
-    //  Checked a word at a time (gt_lease_id_valid), then converted 8
-    //  characters at a time without a branch: a digit's low nibble is its
-    //  value, a letter's ('a'..'f', bit 6 set) its low nibble + 9
-    if (!gt_lease_id_valid (text))
-        return false;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    for (int word = 0; word < 4; word++) {
-        uint64_t chars;
-        memcpy (&chars, text + 8 * word, sizeof chars);
-        uint64_t nibbles = (chars & 0x0F0F0F0F0F0F0F0FULL) + ((chars >> 6) & 0x0101010101010101ULL) * 9;
-        //  Byte 2k: its nibble high, byte 2k + 1's low; then the even bytes together
-        uint64_t pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00FF00FF00FF00FFULL;
-        pairs = (pairs | (pairs >> 8)) & 0x0000FFFF0000FFFFULL;
-        uint32_t bytes = (uint32_t) (pairs | (pairs >> 16));
-        memcpy (id + 4 * word, &bytes, sizeof bytes);
-    }
-#else
-    for (int index = 0; index < 32; index++) {
-        char c = text [index];
-        int nibble = (c & 0x0F) + ((c >> 6) & 1) * 9;
-        if (index % 2 == 0)
-            id [index / 2] = (uint8_t) (nibble << 4);
-        else
-            id [index / 2] |= (uint8_t) nibble;
-    }
-#endif
-    return true;
-}
-
 uint32_t
 gt_lease_tables_service_of (const gt_lease_t *lease)
 {
@@ -1186,7 +1133,7 @@ gt_lease_tables_info (gt_lease_tables_t *self, const gt_lease_t *lease, gt_lease
     assert (self);
     assert (lease);
     memset (info, 0, sizeof (*info));
-    gt_lease_tables_id_format (lease->id, info->id);
+    gt_lease_id_format (lease->id, info->id);
     info->object_id = (char *) lease->object->id;
     info->object_type = (gt_object_type_t) lease->type;
     info->service_id = self->services [gt_lease_tables_service_of (lease)].name;

@@ -191,11 +191,6 @@ void gt_lease_tables_new_id (gt_lease_tables_t *self, unsigned shard, uint8_t id
 //  The lease created with this idempotency key by this service, or NULL.
 gt_lease_t *gt_lease_tables_key_find (gt_lease_tables_t *self, uint32_t service, const char *key);
 
-//  Lease ids as text: 32 lowercase hex characters (out: 33 bytes).
-void gt_lease_tables_id_format (const uint8_t id [16], char *out);
-//  False unless text is exactly 32 lowercase hex characters.
-bool gt_lease_tables_id_parse (const char *text, uint8_t id [16]);
-
 //  Packed fields of a lease.
 uint32_t gt_lease_tables_service_of (const gt_lease_t *lease);
 void gt_lease_tables_set_service (gt_lease_t *lease, uint32_t index);

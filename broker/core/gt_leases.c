@@ -531,7 +531,7 @@ gt_leases_get (gt_leases_t *self, const char *lease_id, gt_lease_t **lease_p,
     assert (self);
     *lease_p = NULL;
     uint8_t id [16];
-    if (!gt_lease_tables_id_parse (lease_id, id)) {
+    if (!gt_lease_id_parse (lease_id, id)) {
         snprintf (err, err_size, "lease_id must be 32 lowercase hex characters");
         return GT_ERR_INVALID_ARGUMENT;
     }
@@ -633,7 +633,7 @@ s_lease_purge (gt_leases_t *self, gt_lease_t *lease)
     self->stats.retained_leases--;
     if (self->hooks.lease_delete) {
         char id [GT_LEASE_ID_LEN + 1];
-        gt_lease_tables_id_format (lease->id, id);
+        gt_lease_id_format (lease->id, id);
         self->hooks.lease_delete (self->hooks.ctx, id, lease->object->id);
     }
     gt_lease_object_t *object = lease->object;
@@ -777,7 +777,7 @@ gt_leases_set_cleanup (gt_leases_t *self, const char *lease_id, gt_cleanup_statu
 {
     assert (self);
     uint8_t id [16];
-    gt_lease_t *lease = lease_id && gt_lease_tables_id_parse (lease_id, id)
+    gt_lease_t *lease = lease_id && gt_lease_id_parse (lease_id, id)
                       ? gt_lease_tables_lease_find (self->tables, id) : NULL;
     const gt_lease_ext_t *ext = lease ? gt_lease_tables_ext (self->tables, lease) : NULL;
     if (!ext || !ext->cleanup || (int) status < 0 || status >= GT_CLEANUP_STATUS_COUNT_)
@@ -791,7 +791,7 @@ gt_leases_record (gt_leases_t *self, const char *lease_id)
 {
     assert (self);
     uint8_t id [16];
-    gt_lease_t *lease = lease_id && gt_lease_tables_id_parse (lease_id, id)
+    gt_lease_t *lease = lease_id && gt_lease_id_parse (lease_id, id)
                       ? gt_lease_tables_lease_find (self->tables, id) : NULL;
     if (lease)
         s_put (self, lease, false);
@@ -925,7 +925,7 @@ gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
     assert (info);
     gt_lease_tables_t *tables = self->tables;
     uint8_t id [16];
-    if (!gt_lease_tables_id_parse (info->id, id) || !info->object_id || !info->service_id
+    if (!gt_lease_id_parse (info->id, id) || !info->object_id || !info->service_id
     || info->state >= GT_STATE_COUNT_ || info->object_type >= GT_TYPE_COUNT_) {
         snprintf (err, err_size, "stored lease %.32s is malformed", info->id);
         return GT_ERR_INVALID_ARGUMENT;
@@ -1012,7 +1012,7 @@ gt_leases_restore_object (gt_leases_t *self, const char *object_id, uint64_t fen
     if (fence > object->fence)
         object->fence = fence;
     uint8_t id [16];
-    gt_lease_t *last = last_lease_id && gt_lease_tables_id_parse (last_lease_id, id)
+    gt_lease_t *last = last_lease_id && gt_lease_id_parse (last_lease_id, id)
                      ? gt_lease_tables_lease_find (tables, id) : NULL;
     gt_lease_info_t info;
     if (last)

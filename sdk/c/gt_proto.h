@@ -151,6 +151,10 @@ int gt_service_topic (char *buf, size_t size, const char *service_id);
 
 //  True if s is exactly 32 lowercase hex characters.
 bool gt_lease_id_valid (const char *s);
+//  A lease id's 16 bytes as its text (32 lowercase hex characters and a NUL),
+//  and back: false, writing nothing, unless text is a valid lease id.
+void gt_lease_id_format (const uint8_t id [16], char out [GT_LEASE_ID_LEN + 1]);
+bool gt_lease_id_parse (const char *text, uint8_t id [16]);
 
 //  Shards (docs/CLUSTER.md): an object's shard is FNV-1a (64 bits) of its
 //  id's bytes, mod GT_SHARD_COUNT, so that every lease of an object lives

@@ -923,7 +923,7 @@ s_test_restore_order (gt_config_t *config)
         id [1] = (uint8_t) at;
         id [15] = 1;
         char object [32];
-        gt_lease_tables_id_format (id, info.id);
+        gt_lease_id_format (id, info.id);
         snprintf (object, sizeof (object), "bulk-%u", at);
         info.object_id = object;
         info.created_at = s_wall - (1ull << 40) + (uint64_t) (at / 2) * 0x10001001ull;
@@ -988,54 +988,11 @@ s_test_restore_order (gt_config_t *config)
     s_sink_reset (&sink);
 }
 
-//  Lease ids as text and back (gt_lease_tables_id_format / _id_parse):
-//  every byte value round-trips; anything but 32 lowercase hex characters
-//  is refused.
-static void
-s_test_id_text (void)
-{
-    uint8_t id [16], back [16];
-    char text [33];
-    for (int round = 0; round < 64; round++) {
-        for (int index = 0; index < 16; index++)
-            id [index] = (uint8_t) (round * 16 + index * 17 + (round >> 2));
-        if (round == 0)
-            memset (id, 0xff, sizeof id);
-        gt_lease_tables_id_format (id, text);
-        assert (strlen (text) == 32);
-        memset (back, 0, sizeof back);
-        assert (gt_lease_tables_id_parse (text, back));
-        assert (memcmp (id, back, sizeof id) == 0);
-    }
-    //  Every byte value, in every position of a word, as printf writes it
-    for (int first = 0; first < 256 + 16; first += 4) {
-        char expected [33];
-        for (int index = 0; index < 16; index++) {
-            id [index] = (uint8_t) (first + index * 13);
-            snprintf (expected + 2 * index, 3, "%02x", id [index]);
-        }
-        gt_lease_tables_id_format (id, text);
-        assert (streq (text, expected));
-    }
-    assert (gt_lease_tables_id_parse ("0123456789abcdef0123456789abcdef", back));
-    assert (back [0] == 0x01 && back [7] == 0xef && back [8] == 0x01 && back [15] == 0xef);
-    assert (!gt_lease_tables_id_parse (NULL, back));
-    assert (!gt_lease_tables_id_parse ("", back));
-    assert (!gt_lease_tables_id_parse ("0123456789abcdef0123456789abcde", back));
-    assert (!gt_lease_tables_id_parse ("0123456789abcdef0123456789abcdef0", back));
-    assert (!gt_lease_tables_id_parse ("0123456789ABCDEF0123456789abcdef", back));
-    assert (!gt_lease_tables_id_parse ("0123456789abcdeg0123456789abcdef", back));
-    assert (!gt_lease_tables_id_parse ("0123456789abcdef0123456789abcde`", back));
-    assert (!gt_lease_tables_id_parse ("0123456789abcdef012345678/abcdef", back));
-    assert (!gt_lease_tables_id_parse ("0123456789abcdef0123456789abcd\xc3\xa9", back));
-}
-
 void
 gt_leases_test (bool verbose)
 {
     if (verbose)
         printf (" * gt_leases: ");
-    s_test_id_text ();
     gt_config_t *config = gt_config_new ();
     config->min_lease_ms = 50;
     config->default_lease_ms = 1000;

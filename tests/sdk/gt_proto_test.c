@@ -11,6 +11,48 @@
 #include "gt_proto.h"
 #include "gt_sdk_selftest.h"
 
+//  Lease ids as text and back (gt_lease_id_format / gt_lease_id_parse):
+//  every byte value round-trips; anything but 32 lowercase hex characters
+//  is refused.
+static void
+s_test_id_text (void)
+{
+    uint8_t id [16], back [16];
+    char text [33];
+    for (int round = 0; round < 64; round++) {
+        for (int index = 0; index < 16; index++)
+            id [index] = (uint8_t) (round * 16 + index * 17 + (round >> 2));
+        if (round == 0)
+            memset (id, 0xff, sizeof id);
+        gt_lease_id_format (id, text);
+        assert (strlen (text) == 32);
+        memset (back, 0, sizeof back);
+        assert (gt_lease_id_parse (text, back));
+        assert (memcmp (id, back, sizeof id) == 0);
+    }
+    //  Every byte value, in every position of a word, as printf writes it
+    for (int first = 0; first < 256 + 16; first += 4) {
+        char expected [33];
+        for (int index = 0; index < 16; index++) {
+            id [index] = (uint8_t) (first + index * 13);
+            snprintf (expected + 2 * index, 3, "%02x", id [index]);
+        }
+        gt_lease_id_format (id, text);
+        assert (strcmp (text, expected) == 0);
+    }
+    assert (gt_lease_id_parse ("0123456789abcdef0123456789abcdef", back));
+    assert (back [0] == 0x01 && back [7] == 0xef && back [8] == 0x01 && back [15] == 0xef);
+    assert (!gt_lease_id_parse (NULL, back));
+    assert (!gt_lease_id_parse ("", back));
+    assert (!gt_lease_id_parse ("0123456789abcdef0123456789abcde", back));
+    assert (!gt_lease_id_parse ("0123456789abcdef0123456789abcdef0", back));
+    assert (!gt_lease_id_parse ("0123456789ABCDEF0123456789abcdef", back));
+    assert (!gt_lease_id_parse ("0123456789abcdeg0123456789abcdef", back));
+    assert (!gt_lease_id_parse ("0123456789abcdef0123456789abcde`", back));
+    assert (!gt_lease_id_parse ("0123456789abcdef012345678/abcdef", back));
+    assert (!gt_lease_id_parse ("0123456789abcdef0123456789abcd\xc3\xa9", back));
+}
+
 //  The shard vectors (proto-spec/vectors/shards/shards.json), which the
 //  Python and Go SDKs check too
 static void
@@ -176,6 +218,7 @@ gt_proto_test (bool verbose)
     assert (!gt_utf8_valid ("ok\xc3", 3));                      //  truncated at end
 
     s_test_shards ();
+    s_test_id_text ();
 
     if (verbose)
         printf ("OK\n");
