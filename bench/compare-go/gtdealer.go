@@ -9,9 +9,11 @@ package main
 
 /*
 #cgo pkg-config: libzmq
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define GT_DEALER_TRUNCATED    0xFFFFFFFFu
@@ -19,25 +21,48 @@ package main
 //  Send count requests (sizes [i] bytes each, back to back in out), then
 //  receive count replies into in, each as [u32 size][bytes]; a reply too
 //  long for the room left has its size as GT_DEALER_TRUNCATED (and no
-//  bytes).  Receiving waits as the socket's ZMQ_RCVTIMEO says.  Returns
-//  the replies received (fewer if one did not come in time), or -1 if a
-//  request could not be sent; *used is the bytes of in they take.
+//  bytes).  Receiving waits as the socket's ZMQ_RCVTIMEO (timeout_ms)
+//  says.  Returns the replies received (fewer if one did not come in
+//  time), or -1 if a request could not be sent; *used is the bytes of in
+//  they take.
+//
+//  A signal interrupts a blocking zmq_recv (EINTR), and the Go runtime
+//  sends them to its threads (SIGURG, to preempt goroutines): taken for a
+//  timeout, it cut a connection's load short at random.  So a wait a
+//  signal interrupted goes on while less than timeout_ms has passed since
+//  it began (each retry waits the socket's timeout again: a reply that
+//  never comes is given up after at most twice timeout_ms).
+static int64_t
+gt_dealer_now_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 static int
 gt_dealer_exchange (void *socket, const char *out, const int *sizes, int count,
-                    char *in, int cap, int *used)
+                    char *in, int cap, long timeout_ms, int *used)
 {
     *used = 0;
     for (int i = 0; i < count; i++) {
-        if (zmq_send (socket, out, (size_t) sizes [i], 0) < 0)
+        int rc;
+        while ((rc = zmq_send (socket, out, (size_t) sizes [i], 0)) < 0 && errno == EINTR)
+            ;
+        if (rc < 0)
             return -1;
         out += sizes [i];
     }
     int at = 0, received = 0;
     for (; received < count; received++) {
         int room = cap - at - 4;
-        int size = zmq_recv (socket, in + at + 4, room > 0 ? (size_t) room : 0, 0);
+        int64_t began = gt_dealer_now_ms ();
+        int size;
+        while ((size = zmq_recv (socket, in + at + 4, room > 0 ? (size_t) room : 0, 0)) < 0 && errno == EINTR)
+            if (gt_dealer_now_ms () - began >= timeout_ms)
+                break;
         if (size < 0)
-            break;                      //  timed out (or interrupted)
+            break;                      //  timed out
         uint32_t stored = (uint32_t) size;
         if (size > room) {
             stored = GT_DEALER_TRUNCATED;
@@ -64,6 +89,7 @@ type batchDealer struct {
 	out   []byte         // a batch's requests, back to back
 	sizes []C.int        // their sizes
 	in    []byte         // a batch's replies
+	wait  time.Duration  // the receive timeout
 }
 
 const dealerTruncated = 0xFFFFFFFF
@@ -71,7 +97,7 @@ const dealerTruncated = 0xFFFFFFFF
 // newBatchDealer connects a DEALER to endpoint: no high-water marks, no
 // linger, a receive timeout.
 func newBatchDealer(endpoint string, timeout time.Duration) (*batchDealer, error) {
-	d := &batchDealer{ctx: C.zmq_ctx_new(), in: make([]byte, 4<<20)}
+	d := &batchDealer{ctx: C.zmq_ctx_new(), in: make([]byte, 4<<20), wait: timeout}
 	if d.ctx == nil {
 		return nil, zmqError("zmq_ctx_new")
 	}
@@ -118,7 +144,7 @@ func (d *batchDealer) exchange(requests [][]byte, each func(reply []byte)) (int,
 	}
 	var used C.int
 	received := C.gt_dealer_exchange(d.sock, (*C.char)(unsafe.Pointer(&d.out[0])), &d.sizes[0], C.int(len(requests)),
-		(*C.char)(unsafe.Pointer(&d.in[0])), C.int(len(d.in)), &used)
+		(*C.char)(unsafe.Pointer(&d.in[0])), C.int(len(d.in)), C.long(d.wait.Milliseconds()), &used)
 	if received < 0 {
 		return 0, zmqError("zmq_send")
 	}

@@ -52,7 +52,11 @@ gt_sub_drain (void *socket, long timeout_ms, char *buf, int cap)
         zmq_getsockopt (socket, ZMQ_RCVMORE, &more, &more_size);
         if (more) {
             int room = cap - used - 8 - kept;
-            int body = zmq_recv (socket, record + 8 + kept, (size_t) room, 0);
+            //  (the parts of a message come together: a wait here is a
+            //  signal's, EINTR, from the Go runtime; see gtdealer.go)
+            int body;
+            while ((body = zmq_recv (socket, record + 8 + kept, (size_t) room, 0)) < 0 && errno == EINTR)
+                ;
             if (body < 0)
                 return -1;
             sizes [1] = (uint32_t) body;
@@ -64,7 +68,10 @@ gt_sub_drain (void *socket, long timeout_ms, char *buf, int cap)
             zmq_getsockopt (socket, ZMQ_RCVMORE, &more, &more_size);
             while (more) {
                 char spare [1];
-                if (zmq_recv (socket, spare, sizeof (spare), 0) < 0)
+                int rc;
+                while ((rc = zmq_recv (socket, spare, sizeof (spare), 0)) < 0 && errno == EINTR)
+                    ;
+                if (rc < 0)
                     return -1;
                 zmq_getsockopt (socket, ZMQ_RCVMORE, &more, &more_size);
             }
