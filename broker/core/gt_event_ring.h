@@ -5,18 +5,19 @@
     only when it is sent or replayed, into exactly the bytes gt_msg_encode
     would have made of the event at once.
 
-    A record holds the event's kind, time, reason and topic, and the
-    lease's fields: the numbers as varints (times as deltas from the one
-    before), the strings NUL-terminated (the service id is the topic's
-    start).  A lease without metadata or cleanup takes about 80 bytes plus
-    its ids, against about 280 as a block of its own (record header, a
-    snapshot of fixed fields, the topic, malloc's rounding).
+    A record holds the event's kind, time and reason, and the lease's
+    fields: the numbers as varints (times as deltas from the one before),
+    the strings NUL-terminated; the topic is made again from the service
+    id, the kind and the object type.  A lease without metadata or cleanup
+    takes about 55 bytes plus its service and object ids, against about
+    280 as a block of its own (record header, a snapshot of fixed fields,
+    the topic, malloc's rounding).
 
     A record never wraps around the end of the bytes: when it does not fit
     there it goes to the start, and the space left at the end is skipped
-    until the oldest records move past it.  The bytes grow by half (copying
-    the records, oldest first) when a record fits nowhere; they never
-    shrink.  The start of every record is kept in a power-of-two ring of
+    until the oldest records move past it.  The bytes grow by half (by an
+    eighth from 4 MiB on), copying the records, oldest first, when a record
+    fits nowhere; they never shrink.  The start of every record is kept in a power-of-two ring of
     offsets, so that a seq's record is found in O(1).
 
     Single mode only (one sequence: a cluster's is per shard).  Records
@@ -61,9 +62,9 @@ void gt_event_ring_drop_before (gt_event_ring_t *self, uint64_t seq);
 void gt_event_ring_drop_from (gt_event_ring_t *self, uint64_t seq);
 
 //  Of the record with this seq (first <= seq < end): its kind; its topic
-//  and its length in *size_p (if not NULL), valid until the ring next
-//  changes; its EVENT body appended to buf (0, or -1 if the codec refuses
-//  it: see gt_event_ring_append).
+//  and its length in *size_p (if not NULL), made in the ring's own buffer,
+//  valid until the next gt_event_ring_topic; its EVENT body appended to
+//  buf (0, or -1 if the codec refuses it: see gt_event_ring_append).
 gt_event_kind_t gt_event_ring_kind (gt_event_ring_t *self, uint64_t seq);
 const char *gt_event_ring_topic (gt_event_ring_t *self, uint64_t seq, size_t *size_p);
 int gt_event_ring_encode (gt_event_ring_t *self, uint64_t seq, msgpack_sbuffer *buf);

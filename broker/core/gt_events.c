@@ -205,8 +205,7 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
         assert (gt_event_ring_end (self->compact) == self->next_seq + 1);
         self->made = (gt_event_record_t) { .order = self->next_seq, .seq = self->next_seq,
                                            .shard = gt_shard_of (lease->object_id),
-                                           .kind = kind, .at = at,
-                                           .topic = gt_event_ring_topic (self->compact, self->next_seq, NULL) };
+                                           .kind = kind, .at = at };
         self->next_seq++;
         return &self->made;
     }

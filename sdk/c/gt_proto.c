@@ -107,13 +107,21 @@ int
 gt_event_topic (char *buf, size_t size, gt_event_kind_t kind,
                 gt_object_type_t type, const char *service_id)
 {
+    if (!service_id)
+        return -1;
+    return gt_event_topic_n (buf, size, kind, type, service_id, strlen (service_id));
+}
+
+int
+gt_event_topic_n (char *buf, size_t size, gt_event_kind_t kind,
+                  gt_object_type_t type, const char *service_id, size_t service_len)
+{
     const char *verb = gt_event_verb (kind);
     const char *type_name = gt_object_type_name (type);
     if (!buf || !verb || !type_name || !service_id)
         return -1;
     //  Built by hand: it is made for every event (snprintf was a tenth of
     //  the expiry path)
-    size_t service_len = strlen (service_id);
     size_t verb_len = strlen (verb);
     size_t type_len = strlen (type_name);
     size_t length = service_len + 1 + verb_len + 1 + type_len;
@@ -129,6 +137,17 @@ gt_event_topic (char *buf, size_t size, gt_event_kind_t kind,
     memcpy (cursor, type_name, type_len);
     cursor [type_len] = '\0';
     return (int) length;
+}
+
+int
+gt_event_topic_length (gt_event_kind_t kind, gt_object_type_t type, size_t service_len)
+{
+    const char *verb = gt_event_verb (kind);
+    const char *type_name = gt_object_type_name (type);
+    if (!verb || !type_name)
+        return -1;
+    size_t length = service_len + 1 + strlen (verb) + 1 + strlen (type_name);
+    return length > INT_MAX ? -1 : (int) length;
 }
 
 int
@@ -195,38 +214,43 @@ gt_lease_id_format (const uint8_t id [16], char out [GT_LEASE_ID_LEN + 1])
     //  per nibble, and the id is formatted for every reply and event
     for (int i = 0; i < 16; i++)
         memcpy (out + 2 * i, s_hex_pairs + 2 * id [i], 2);
-    out [32] = 0;
+    out [GT_LEASE_ID_LEN] = '\0';
 }
 
 bool
 gt_lease_id_parse (const char *text, uint8_t id [16])
 {
-    //  Checked a word at a time (gt_lease_id_valid), then converted 8
-    //  characters at a time without a branch: a digit's low nibble is its
-    //  value, a letter's ('a'..'f', bit 6 set) its low nibble + 9
-    if (!gt_lease_id_valid (text))
+    //  32 characters then the NUL (memchr reads no further than the NUL),
+    //  each word of 8 checked (s_lower_hex_word) and converted without a
+    //  branch: a digit's low nibble is its value, a letter's ('a'..'f',
+    //  bit 6 set) its low nibble + 9.  Written only once all are good
+    if (!text || memchr (text, '\0', GT_LEASE_ID_LEN + 1) != text + GT_LEASE_ID_LEN)
         return false;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint8_t bytes [16];
     for (int word = 0; word < 4; word++) {
         uint64_t chars;
         memcpy (&chars, text + 8 * word, sizeof chars);
+        if (!s_lower_hex_word (chars))
+            return false;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         uint64_t nibbles = (chars & 0x0F0F0F0F0F0F0F0FULL) + ((chars >> 6) & 0x0101010101010101ULL) * 9;
         //  Byte 2k: its nibble high, byte 2k + 1's low; then the even bytes together
         uint64_t pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00FF00FF00FF00FFULL;
         pairs = (pairs | (pairs >> 8)) & 0x0000FFFF0000FFFFULL;
-        uint32_t bytes = (uint32_t) (pairs | (pairs >> 16));
-        memcpy (id + 4 * word, &bytes, sizeof bytes);
-    }
+        uint32_t four = (uint32_t) (pairs | (pairs >> 16));
+        memcpy (bytes + 4 * word, &four, sizeof four);
 #else
-    for (int index = 0; index < 32; index++) {
-        char c = text [index];
-        int nibble = (c & 0x0F) + ((c >> 6) & 1) * 9;
-        if (index % 2 == 0)
-            id [index / 2] = (uint8_t) (nibble << 4);
-        else
-            id [index / 2] |= (uint8_t) nibble;
-    }
+        for (int index = 0; index < 8; index++) {
+            char c = text [8 * word + index];
+            int nibble = (c & 0x0F) + ((c >> 6) & 1) * 9;
+            if (index % 2 == 0)
+                bytes [4 * word + index / 2] = (uint8_t) (nibble << 4);
+            else
+                bytes [4 * word + index / 2] |= (uint8_t) nibble;
+        }
 #endif
+    }
+    memcpy (id, bytes, sizeof bytes);
     return true;
 }
 

@@ -145,6 +145,12 @@ bool gt_cleanup_status_parse (const char *name, gt_cleanup_status_t *status);
 //  Write the event topic into buf; return its length, or -1 if it does not fit.
 int gt_event_topic (char *buf, size_t size, gt_event_kind_t kind,
                     gt_object_type_t type, const char *service_id);
+//  The same, from a service id of service_len bytes (no NUL needed).
+int gt_event_topic_n (char *buf, size_t size, gt_event_kind_t kind,
+                      gt_object_type_t type, const char *service_id, size_t service_len);
+//  The length gt_event_topic would return (buf large enough), or -1 for a
+//  kind or type that has no name.
+int gt_event_topic_length (gt_event_kind_t kind, gt_object_type_t type, size_t service_len);
 //  Write the topic prefix of all of a service's events ("service_id\x1f");
 //  return its length, or -1 if it does not fit.
 int gt_service_topic (char *buf, size_t size, const char *service_id);

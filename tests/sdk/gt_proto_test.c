@@ -48,6 +48,12 @@ s_test_id_text (void)
     assert (!gt_lease_id_parse ("0123456789abcdef0123456789abcdef0", back));
     assert (!gt_lease_id_parse ("0123456789ABCDEF0123456789abcdef", back));
     assert (!gt_lease_id_parse ("0123456789abcdeg0123456789abcdef", back));
+    //  A refused id writes nothing, even when its first words were good
+    uint8_t untouched [16];
+    memset (back, 0xa5, sizeof back);
+    memcpy (untouched, back, sizeof back);
+    assert (!gt_lease_id_parse ("0123456789abcdef0123456789abcdeG", back));
+    assert (memcmp (back, untouched, sizeof back) == 0);
     assert (!gt_lease_id_parse ("0123456789abcdef0123456789abcde`", back));
     assert (!gt_lease_id_parse ("0123456789abcdef012345678/abcdef", back));
     assert (!gt_lease_id_parse ("0123456789abcdef0123456789abcd\xc3\xa9", back));
@@ -173,6 +179,16 @@ gt_proto_test (bool verbose)
     assert (gt_event_topic (topic, sizeof (topic), GT_EVENT_COUNT_, GT_TYPE_CUSTOM, "x") == -1);
     assert (gt_event_topic (topic, sizeof (topic), GT_EVENT_LEASE_CREATED, GT_TYPE_COUNT_, "x") == -1);
     assert (gt_event_topic (topic, sizeof (topic), GT_EVENT_LEASE_CREATED, GT_TYPE_CUSTOM, NULL) == -1);
+    //  From a service id given by its length (no NUL after it), and the
+    //  length alone: the same topic, the same refusals
+    length = gt_event_topic_n (topic, sizeof (topic), GT_EVENT_LEASE_EXPIRED, GT_TYPE_TEMPORARY_FILE,
+                               "upload-service-and-more", 14);
+    assert (length == 37 && strcmp (topic, "upload-service\x1f" "expired.TEMPORARY_FILE") == 0);
+    assert (gt_event_topic_length (GT_EVENT_LEASE_EXPIRED, GT_TYPE_TEMPORARY_FILE, 14) == 37);
+    assert (gt_event_topic_length (GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, 0) == 17);
+    assert (gt_event_topic_n (topic, 17, GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "x", 0) == -1);
+    assert (gt_event_topic_length (GT_EVENT_COUNT_, GT_TYPE_CUSTOM, 1) == -1);
+    assert (gt_event_topic_length (GT_EVENT_LEASE_CREATED, GT_TYPE_COUNT_, 1) == -1);
 
     //  Lease ids
     assert (gt_lease_id_valid ("0123456789abcdef0123456789abcdef"));
