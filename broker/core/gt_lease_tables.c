@@ -30,7 +30,7 @@
 #include "gt_lease_tables.h"
 
 _Static_assert (sizeof (struct gt_lease_t) == 88, "a lease record must stay 88 bytes");
-_Static_assert (sizeof (struct gt_lease_object_t) == 16, "an object record's header must stay 16 bytes");
+_Static_assert (sizeof (struct gt_lease_object_t) == 14, "an object record's header must stay 14 bytes");
 _Static_assert (offsetof (gt_lease_ext_t, lease) == 0 && offsetof (gt_lease_object_ext_t, object) == 0,
                 "an extension starts with the address of its record");
 

@@ -3,8 +3,10 @@
 #include <czmq.h>
 #include "gt_slabs.h"
 
-#define S_GRAIN     8                               //  sizes round up to this
+#define S_GRAIN     4                               //  sizes round up to this
+#define S_LEAST     8                               //  and to this at least: a free record holds a link
 #define S_CLASSES   (GT_SLABS_MAX / S_GRAIN)        //  class c holds records of (c + 1) * S_GRAIN bytes
+_Static_assert (S_LEAST >= sizeof (void *), "a free record holds the link to the next");
 
 //  Under AddressSanitizer (gcc says so with __SANITIZE_ADDRESS__, clang
 //  with __has_feature) the free parts of chunks are poisoned, so a record
@@ -44,6 +46,14 @@ struct gt_slabs_t {
     size_t bytes;                   //  their bytes
 };
 
+//  The bytes a record of size bytes takes (size <= GT_SLABS_MAX)
+static inline size_t
+s_record_size (size_t size)
+{
+    size_t rounded = (size + S_GRAIN - 1) / S_GRAIN * S_GRAIN;
+    return rounded < S_LEAST ? S_LEAST : rounded;
+}
+
 gt_slabs_t *
 gt_slabs_new (void)
 {
@@ -79,8 +89,8 @@ gt_slabs_alloc (gt_slabs_t *self, size_t size)
         assert (record);
         return record;
     }
-    s_class_t *class_ = &self->classes [(size - 1) / S_GRAIN];
-    size_t record_size = (size + S_GRAIN - 1) / S_GRAIN * S_GRAIN;
+    size_t record_size = s_record_size (size);
+    s_class_t *class_ = &self->classes [record_size / S_GRAIN - 1];
     if (class_->free) {
         void *record = class_->free;
         S_UNPOISON (record, record_size);
@@ -114,10 +124,11 @@ gt_slabs_free (gt_slabs_t *self, void *record, size_t size)
         free (record);
         return;
     }
-    s_class_t *class_ = &self->classes [(size - 1) / S_GRAIN];
+    size_t record_size = s_record_size (size);
+    s_class_t *class_ = &self->classes [record_size / S_GRAIN - 1];
     memcpy (record, &class_->free, sizeof (void *));
     class_->free = record;
-    S_POISON (record, (size + S_GRAIN - 1) / S_GRAIN * S_GRAIN);
+    S_POISON (record, record_size);
 }
 
 size_t

@@ -4,11 +4,14 @@
     The broker keeps a million object records of a few dozen bytes (a
     header and the object id).  malloc adds 8 bytes to each and rounds to
     16 (a 35-byte record takes 48); here a record takes its size rounded up
-    to 8 (40).  Each size class (8, 16, ... GT_SLABS_MAX bytes) carves its
-    records out of chunks of GT_SLABS_CHUNK bytes and keeps the ones freed
-    on a list for its next record; chunks go back only at _destroy, so
-    memory freed in one class is not reused by another.  Larger records
-    are plain malloc.  Records are 8-byte aligned.  The caller says the
+    to 4, and at least 8 (36).  Each size class (8, 12, 16, ...
+    GT_SLABS_MAX bytes) carves its records out of chunks of GT_SLABS_CHUNK
+    bytes and keeps the ones freed on a list for its next record; chunks go
+    back only at _destroy, so memory freed in one class is not reused by
+    another.  Larger records are plain malloc.  A record whose rounded size
+    is a multiple of 8 is 8-byte aligned, any other 4-byte aligned: a
+    record that needs 8 (a pointer, a uint64_t) and has a tail of varying
+    length (a string) asks for a size rounded up to 8.  The caller says the
     size again when freeing (it knows it: an object record's id is in it).
 
     Under AddressSanitizer the free parts of chunks are poisoned: a record
