@@ -251,8 +251,8 @@ s_reserve (gt_event_ring_t *self, size_t bytes)
     }
     //  A full history takes what the ring grew to: past a few MiB an eighth
     //  at a time leaves at most an eighth of it unused, where a half could
-    //  leave a third (the copies come more often: about 9 times the final
-    //  size in all instead of 3, at memcpy's speed)
+    //  leave a third (the copies come more often: about 8 times the final
+    //  size copied in all instead of 2, at memcpy's speed)
     size_t new_size = self->size == 0 ? S_FIRST_BYTES
                     : self->size + (self->size < S_GROW_BY_EIGHTHS ? self->size / 2 : self->size / 8);
     if (new_size < self->size + bytes)

@@ -1258,7 +1258,7 @@ gt_lease_tables_object_forget (gt_lease_tables_t *self, gt_lease_object_t *objec
     gt_table_remove (self->objects, s_string_hash (self, object->id), object);
     //  A later lease on this id starts above every fence it had
     if (object->fence >= self->fence_floor)
-        self->fence_floor = object->fence + 1;
+        self->fence_floor = (uint64_t) object->fence + 1;
     if (self->journaling)
         s_push (self, J_OBJECT_GONE, object);
     else
@@ -1526,7 +1526,7 @@ gt_lease_tables_forget_shards (gt_lease_tables_t *self, const uint8_t shards [GT
         assert (removed);
         //  Its fences are never handed out again here
         if (object->fence >= self->fence_floor)
-            self->fence_floor = object->fence + 1;
+            self->fence_floor = (uint64_t) object->fence + 1;
         s_object_free (self, object);
     }
     free (walk.objects);

@@ -112,11 +112,18 @@ typedef struct {
     gt_lease_pending_t *pending;    //  reclaim waiting out the grace period, or NULL
 } gt_lease_object_ext_t;
 
+//  The largest fence a lease or an object record keeps (48 bits), one
+//  below the top so that the floor above it fits too.  Counting up from 1
+//  never gets there (2^48 object lives); a store's fence beyond it is
+//  refused at recovery (gt_leases_restore_*).
+#define GT_LEASE_FENCE_MAX  ((UINT64_C (1) << 48) - 2)
+
 //  An object: shared by the leases on one object id.  Packed, a 14-byte
 //  header and the id, from a slab class of 4-byte steps (gt_slabs): an
 //  object record of a 10-character id takes 28 bytes (32 with a 16-byte
 //  header in 8-byte steps), and on average 4 bytes less.  The fence has
-//  48 bits, as a lease's.
+//  48 bits, as a lease's: do arithmetic on it as a uint64_t ((uint64_t)
+//  object->fence + 1), since GCC computes in a bit-field's own width.
 struct __attribute__ ((packed)) gt_lease_object_t {
     uint32_t refs : 31;             //  leases of any state, plus a pending reclaim
     uint32_t has_ext : 1;           //  it has a gt_lease_object_ext_t (gt_lease_tables_object_ext)

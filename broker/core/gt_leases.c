@@ -235,7 +235,7 @@ s_object_join (gt_leases_t *self, gt_lease_object_t *object)
     if (opens) {
         //  Stale cleanups of an earlier life (restored after its reclaim)
         gt_lease_tables_object_drop_cleanups (self->tables, object);
-        object->fence = object->fence ? object->fence + 1 : gt_lease_tables_fence_floor (self->tables);
+        object->fence = object->fence ? (uint64_t) object->fence + 1 : gt_lease_tables_fence_floor (self->tables);
         if (object->fence > self->stats.last_fence)
             self->stats.last_fence = object->fence;
     }
@@ -926,7 +926,8 @@ gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
     gt_lease_tables_t *tables = self->tables;
     uint8_t id [16];
     if (!gt_lease_id_parse (info->id, id) || !info->object_id || !info->service_id
-    || info->state >= GT_STATE_COUNT_ || info->object_type >= GT_TYPE_COUNT_) {
+    || info->state >= GT_STATE_COUNT_ || info->object_type >= GT_TYPE_COUNT_
+    || info->fence > GT_LEASE_FENCE_MAX) {
         snprintf (err, err_size, "stored lease %.32s is malformed", info->id);
         return GT_ERR_INVALID_ARGUMENT;
     }
@@ -989,12 +990,18 @@ gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
     return GT_OK;
 }
 
-void
+gt_code_t
 gt_leases_restore_object (gt_leases_t *self, const char *object_id, uint64_t fence,
-                          uint64_t pending_at, gt_reason_t reason, const char *last_lease_id)
+                          uint64_t pending_at, gt_reason_t reason, const char *last_lease_id,
+                          char *err, size_t err_size)
 {
     assert (self);
     assert (object_id);
+    if (fence > GT_LEASE_FENCE_MAX) {
+        snprintf (err, err_size, "stored object %s has fence %" PRIu64 ", beyond %" PRIu64,
+                  object_id, fence, GT_LEASE_FENCE_MAX);
+        return GT_ERR_INVALID_ARGUMENT;
+    }
     gt_lease_tables_t *tables = self->tables;
     if (fence > self->stats.last_fence)
         self->stats.last_fence = fence;
@@ -1006,7 +1013,7 @@ gt_leases_restore_object (gt_leases_t *self, const char *object_id, uint64_t fen
         else
         if (!object)
             gt_lease_tables_raise_fence_floor (tables, fence + 1);
-        return;
+        return GT_OK;
     }
     object = gt_lease_tables_object_acquire (tables, object_id);
     if (fence > object->fence)
@@ -1030,11 +1037,18 @@ gt_leases_restore_object (gt_leases_t *self, const char *object_id, uint64_t fen
     gt_lease_pending_t *pending = gt_lease_tables_pending_add (tables, object, reason, pending_at, &info);
     self->stats.pending_reclaims++;
     gt_wheel_arm (self->object_wheel, &pending->timer, s_mono_for_wall (self, pending_at));
+    return GT_OK;
 }
 
-void
-gt_leases_restore_fence_floor (gt_leases_t *self, uint64_t floor)
+gt_code_t
+gt_leases_restore_fence_floor (gt_leases_t *self, uint64_t floor, char *err, size_t err_size)
 {
     assert (self);
+    if (floor > GT_LEASE_FENCE_MAX + 1) {
+        snprintf (err, err_size, "stored fence counter %" PRIu64 " is beyond %" PRIu64,
+                  floor - 1, GT_LEASE_FENCE_MAX);
+        return GT_ERR_INVALID_ARGUMENT;
+    }
     gt_lease_tables_raise_fence_floor (self->tables, floor);
+    return GT_OK;
 }

@@ -238,10 +238,14 @@ void gt_leases_restore_ahead (gt_leases_t *self, const uint8_t id [16],
 gt_code_t gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *lease,
                                    const char *idempotency_key, char *err, size_t err_size);
 //  Re-create an object's pending reclaim or its fence floor from the store.
-void gt_leases_restore_object (gt_leases_t *self, const char *object_id, uint64_t fence,
-                               uint64_t pending_at, gt_reason_t reason, const char *last_lease_id);
+//  INVALID_ARGUMENT, changing nothing, for a fence beyond GT_LEASE_FENCE_MAX
+//  (as gt_leases_restore_lease for a lease's).
+gt_code_t gt_leases_restore_object (gt_leases_t *self, const char *object_id, uint64_t fence,
+                                    uint64_t pending_at, gt_reason_t reason, const char *last_lease_id,
+                                    char *err, size_t err_size);
 //  Fences handed out to objects no longer known start above this.
-void gt_leases_restore_fence_floor (gt_leases_t *self, uint64_t floor);
+//  INVALID_ARGUMENT, changing nothing, beyond GT_LEASE_FENCE_MAX + 1.
+gt_code_t gt_leases_restore_fence_floor (gt_leases_t *self, uint64_t floor, char *err, size_t err_size);
 
 //  Handing shards over (docs/CLUSTER.md): another broker loads them from
 //  the store.

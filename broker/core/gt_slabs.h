@@ -16,7 +16,10 @@
 
     Under AddressSanitizer the free parts of chunks are poisoned: a record
     read or written after it was freed (until the class hands it out
-    again) or past its rounded size is reported, as with malloc.  */
+    again) or past its rounded size is reported, as with malloc, except in
+    the last 4 bytes of a record whose 8-byte granule it shares with a live
+    neighbour (AddressSanitizer poisons whole granules): those a record of
+    a size that is not a multiple of 8 may touch unreported.  */
 #ifndef GT_SLABS_H_INCLUDED
 #define GT_SLABS_H_INCLUDED
 

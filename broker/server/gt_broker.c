@@ -1078,8 +1078,10 @@ static void
 s_load_object (void *ctx, const gt_store_object_t *object)
 {
     s_broker_t *self = (s_broker_t *) ctx;
-    gt_leases_restore_object (self->leases, object->object_id, object->fence, object->pending_at,
-                              object->reason, object->last_lease_id);
+    char err [256];
+    if (gt_leases_restore_object (self->leases, object->object_id, object->fence, object->pending_at,
+                                  object->reason, object->last_lease_id, err, sizeof (err)) != GT_OK)
+        gt_log_warn ("broker", "recovery skipped an object: %s", err);
 }
 
 static void
@@ -1094,7 +1096,9 @@ s_load_counters (void *ctx, uint64_t last_seq, uint64_t fence_counter)
     s_broker_t *self = (s_broker_t *) ctx;
     if (!gt_events_sharded (self->events))
         gt_events_restore_seq (self->events, last_seq);
-    gt_leases_restore_fence_floor (self->leases, fence_counter + 1);
+    char err [256];
+    if (gt_leases_restore_fence_floor (self->leases, fence_counter + 1, err, sizeof (err)) != GT_OK)
+        gt_log_error ("broker", "recovery kept no fence floor: %s", err);
 }
 
 //  Cluster mode: the shards' own event histories and numbering

@@ -597,9 +597,9 @@ s_test_forget (gt_config_t *config)
     assert (restored == 7);
     for (size_t i = 0; i < sink.object_count; i++)
         if (gt_shard_of (sink.objects [i].id) == shard_a)
-            gt_leases_restore_object (leases, sink.objects [i].id, sink.objects [i].fence,
-                                      sink.objects [i].pending_at, sink.objects [i].reason,
-                                      sink.objects [i].last);
+            assert (gt_leases_restore_object (leases, sink.objects [i].id, sink.objects [i].fence,
+                                              sink.objects [i].pending_at, sink.objects [i].reason,
+                                              sink.objects [i].last, err, sizeof (err)) == GT_OK);
     assert (s_hook_calls (&sink) == calls);
     gt_leases_stats (leases, &stats);
     assert (stats.active_leases == loaded.active_leases && stats.retained_leases == loaded.retained_leases);
@@ -1360,9 +1360,43 @@ gt_leases_test (bool verbose)
     s_tick (restored, 1);
     assert (s_count_kind (&sink2, GT_EVENT_LEASE_EXPIRED) == 1);
     assert (s_get (restored, c, NULL) == GT_OK);
-    gt_leases_restore_fence_floor (restored, 100);
+    assert (gt_leases_restore_fence_floor (restored, 100, err, sizeof (err)) == GT_OK);
     s_create (restored, "never-seen", "svc-a", 100, GT_OK, b);
     assert (s_get (restored, b, &info) == GT_OK && info.fence == 100);
+    //  Fences have 48 bits: a store's beyond GT_LEASE_FENCE_MAX is refused
+    //  (a lease, an object, the counter), the largest one is kept whole,
+    //  and the floor above it does not wrap (GCC adds in a bit-field's width)
+    assert (gt_leases_restore_fence_floor (restored, GT_LEASE_FENCE_MAX + 2, err, sizeof (err))
+            == GT_ERR_INVALID_ARGUMENT);
+    assert (strstr (err, "fence counter"));
+    assert (gt_leases_restore_object (restored, "too-far", GT_LEASE_FENCE_MAX + 1, 0, GT_REASON_NONE, NULL,
+                                      err, sizeof (err)) == GT_ERR_INVALID_ARGUMENT);
+    assert (strstr (err, "too-far"));
+    gt_lease_info_t far = info;
+    far.fence = GT_LEASE_FENCE_MAX + 1;
+    memcpy (far.id, "00112233445566778899aabbccddeeff", GT_LEASE_ID_LEN + 1);
+    far.object_id = (char *) "far-object";
+    assert (gt_leases_restore_lease (restored, &far, NULL, err, sizeof (err)) == GT_ERR_INVALID_ARGUMENT);
+    far.fence = GT_LEASE_FENCE_MAX;
+    far.state = GT_STATE_RELEASED;
+    assert (gt_leases_restore_lease (restored, &far, NULL, err, sizeof (err)) == GT_OK);
+    assert (s_get (restored, far.id, &info) == GT_OK && info.fence == GT_LEASE_FENCE_MAX);
+    //  An object of the largest fence forgotten: the floor is just above it;
+    //  and at the field's very top (no restore lets a fence there) the
+    //  floor still does not wrap to 0
+    gt_wheel_t *wheels [2] = { gt_wheel_new (0), gt_wheel_new (0) };
+    gt_lease_tables_t *tables = gt_lease_tables_new (wheels [0], wheels [1]);
+    gt_lease_object_t *top = gt_lease_tables_object_acquire (tables, "top");
+    top->fence = GT_LEASE_FENCE_MAX;
+    gt_lease_tables_object_forget (tables, top);
+    assert (gt_lease_tables_fence_floor (tables) == GT_LEASE_FENCE_MAX + 1);
+    top = gt_lease_tables_object_acquire (tables, "top");
+    top->fence = GT_LEASE_FENCE_MAX + 1;
+    gt_lease_tables_object_forget (tables, top);
+    assert (gt_lease_tables_fence_floor (tables) == GT_LEASE_FENCE_MAX + 2);
+    gt_lease_tables_destroy (&tables);
+    gt_wheel_destroy (&wheels [0]);
+    gt_wheel_destroy (&wheels [1]);
     gt_leases_destroy (&restored);
     gt_leases_destroy (&leases);
     s_sink_reset (&sink);
