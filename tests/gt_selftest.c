@@ -47,6 +47,7 @@ static const s_test_t s_tests [] = {
     { "gt_wheel",           gt_wheel_test,           false },
     { "gt_table",           gt_table_test,           false },
     { "gt_slabs",           gt_slabs_test,           false },
+    { "gt_records",         gt_records_test,         false },
     { "gt_config",          gt_config_test,          false },
     { "gt_journal",         gt_journal_test,         false },
     { "gt_leases",          gt_leases_test,          false },

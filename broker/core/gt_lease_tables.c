@@ -10,10 +10,12 @@
                  of free slots
       keys       gt_table of the leases that have an idempotency key, by
                  (service index, key)
-      order      array of leases in creation order (for LIST); a removed
-                 lease leaves a "hole" that remembers its serial, so the
-                 array stays sorted by serial and a cursor resumes with a
-                 binary search; holes are squeezed out when they are many
+      order      array of leases in creation order (for LIST), each by its
+                 32-bit index among the lease records (gt_records); a
+                 removed lease leaves a "hole" that remembers its serial
+                 (in hole_serials), so the array stays sorted by serial and
+                 a cursor resumes with a binary search; holes are squeezed
+                 out when they are many
       exts       gt_table of the extensions of leases and objects, by the
                  address of the record they extend (their first field);
                  a record's has_ext bit says whether to look
@@ -27,6 +29,7 @@
 #include "gt_table.h"
 #include "gt_journal.h"
 #include "gt_slabs.h"
+#include "gt_records.h"
 #include "gt_lease_tables.h"
 
 _Static_assert (sizeof (struct gt_lease_t) == 88, "a lease record must stay 88 bytes");
@@ -41,9 +44,11 @@ _Static_assert (offsetof (gt_lease_ext_t, lease) == 0 && offsetof (gt_lease_obje
 //  What a lease keeps of a created_at (its 48-bit field)
 #define S_CREATED_MASK      ((UINT64_C (1) << 48) - 1)
 
-//  An order entry is a lease pointer, or a hole: (serial << 1) | 1
-#define S_HOLE(serial)      (((uintptr_t) (serial) << 1) | 1)
-#define S_IS_HOLE(entry)    ((entry) & 1)
+//  An order entry is a lease record's index, or a hole: S_HOLE_BIT and the
+//  hole's number, its serial's place in hole_serials
+#define S_HOLE_BIT          UINT32_C (0x80000000)
+#define S_IS_HOLE(entry)    ((entry) & S_HOLE_BIT)
+_Static_assert (GT_RECORDS_MAX <= S_HOLE_BIT, "a lease record's index never looks like a hole");
 
 typedef struct {
     char *name;                     //  service id; NULL = free slot
@@ -101,10 +106,13 @@ struct gt_lease_tables_t {
     gt_table_t *objects;            //  objects by id
     gt_table_t *keys;               //  leases by (service, idempotency key)
     gt_table_t *exts;               //  lease and object extensions by their record's address
-    uintptr_t *order;               //  leases (or holes) by creation serial
+    uint32_t *order;                //  leases' record indexes (or holes) by creation serial
     size_t order_count;             //  entries used, holes included
     size_t order_cap;               //  entries allocated
     size_t order_holes;             //  holes among them
+    uint64_t *hole_serials;         //  a hole's serial, by its number
+    size_t hole_count;              //  numbers given (some no longer in the order)
+    size_t hole_cap;                //  entries allocated
     uint64_t next_serial;           //  serial of the next lease
     uint64_t fence_floor;           //  first fence of an object id we do not know
     s_service_t *services;          //  interned service ids
@@ -115,7 +123,8 @@ struct gt_lease_tables_t {
     gt_table_t *service_index;      //  service index + 1 by name
     uint8_t random [4096];          //  CSPRNG bytes not yet used
     size_t random_used;             //  bytes used from random
-    gt_slabs_t *slabs;              //  where lease and object records live (no malloc header each)
+    gt_records_t *leases;           //  where lease records live (each known by its index: the order's entries)
+    gt_slabs_t *slabs;              //  where object records live (no malloc header each)
     gt_journal_t *journal;          //  undo entries (s_entry_t)
     bool journaling;                //  record before-images, defer frees
     uint32_t *sweep;                //  services a rollback left with no lease (see s_sweep)
@@ -325,8 +334,9 @@ s_lease_ext_free (gt_lease_ext_t *ext)
     free (ext);
 }
 
-//  Leases and object records come from gt_slabs: no allocator header each
-//  (malloc would take 96 bytes for each 88-byte lease)
+//  Lease records come from gt_records (no allocator header each: malloc
+//  would take 96 bytes for each 88-byte lease; and an index of 4 bytes for
+//  the order), object records from gt_slabs
 static void
 s_lease_free (gt_lease_tables_t *self, gt_lease_t *lease)
 {
@@ -335,7 +345,7 @@ s_lease_free (gt_lease_tables_t *self, gt_lease_t *lease)
         s_ext_forget (self, ext);
         s_lease_ext_free (ext);
     }
-    gt_slabs_free (self->slabs, lease, sizeof (gt_lease_t));
+    gt_records_free (self->leases, lease);
 }
 
 //  An object record's bytes: its header and its id
@@ -383,10 +393,31 @@ s_has_key (gt_lease_tables_t *self, const gt_lease_t *lease)
 //  --------------------------------------------------------------------------
 //  Creation order (LIST)
 
-static uint64_t
-s_order_serial (uintptr_t entry)
+static gt_lease_t *
+s_order_lease (gt_lease_tables_t *self, uint32_t entry)
 {
-    return S_IS_HOLE (entry) ? (uint64_t) (entry >> 1) : ((gt_lease_t *) entry)->serial;
+    assert (!S_IS_HOLE (entry));
+    return (gt_lease_t *) gt_records_at (self->leases, entry);
+}
+
+static uint64_t
+s_order_serial (gt_lease_tables_t *self, uint32_t entry)
+{
+    return S_IS_HOLE (entry) ? self->hole_serials [entry & ~S_HOLE_BIT] : s_order_lease (self, entry)->serial;
+}
+
+//  A hole's entry, its serial kept
+static uint32_t
+s_hole_new (gt_lease_tables_t *self, uint64_t serial)
+{
+    if (self->hole_count == self->hole_cap) {
+        self->hole_cap = self->hole_cap < 64 ? 64 : self->hole_cap * 2;
+        self->hole_serials = (uint64_t *) realloc (self->hole_serials, self->hole_cap * sizeof (uint64_t));
+        assert (self->hole_serials);
+    }
+    assert (self->hole_count < S_HOLE_BIT);     //  (bounded: see s_order_squeeze)
+    self->hole_serials [self->hole_count] = serial;
+    return S_HOLE_BIT | (uint32_t) self->hole_count++;
 }
 
 size_t
@@ -396,7 +427,7 @@ gt_lease_tables_order_seek (gt_lease_tables_t *self, uint64_t serial)
     size_t low = 0, high = self->order_count;
     while (low < high) {
         size_t middle = low + (high - low) / 2;
-        if (s_order_serial (self->order [middle]) < serial)
+        if (s_order_serial (self, self->order [middle]) < serial)
             low = middle + 1;
         else
             high = middle;
@@ -416,7 +447,7 @@ gt_lease_tables_order_next (gt_lease_tables_t *self, size_t *index_p)
         return NULL;
     }
     *index_p = index + 1;
-    return (gt_lease_t *) self->order [index];
+    return s_order_lease (self, self->order [index]);
 }
 
 uint64_t
@@ -432,7 +463,7 @@ s_order_grow (gt_lease_tables_t *self)
     if (self->order_count < self->order_cap)
         return;
     size_t cap = self->order_cap < 64 ? 64 : self->order_cap + self->order_cap / 2;
-    self->order = (uintptr_t *) realloc (self->order, cap * sizeof (uintptr_t));
+    self->order = (uint32_t *) realloc (self->order, cap * sizeof (uint32_t));
     assert (self->order);
     self->order_cap = cap;
 }
@@ -440,27 +471,32 @@ s_order_grow (gt_lease_tables_t *self)
 static void
 s_order_insert (gt_lease_tables_t *self, gt_lease_t *lease)
 {
+    uint32_t entry = gt_records_index (self->leases, lease);
     //  The common case: a new lease, newest of all
     if (self->order_count == 0
-    || s_order_serial (self->order [self->order_count - 1]) < lease->serial) {
+    || s_order_serial (self, self->order [self->order_count - 1]) < lease->serial) {
         s_order_grow (self);
-        self->order [self->order_count++] = (uintptr_t) lease;
+        self->order [self->order_count++] = entry;
         return;
     }
     size_t index = gt_lease_tables_order_seek (self, lease->serial);
-    if (index < self->order_count && self->order [index] == S_HOLE (lease->serial)) {
-        self->order [index] = (uintptr_t) lease;       //  fill its own hole
+    if (index < self->order_count && S_IS_HOLE (self->order [index])
+    &&  s_order_serial (self, self->order [index]) == lease->serial) {
+        self->order [index] = entry;            //  fill its own hole
         self->order_holes--;
         return;
     }
     s_order_grow (self);
     memmove (self->order + index + 1, self->order + index,
-             (self->order_count - index) * sizeof (uintptr_t));
-    self->order [index] = (uintptr_t) lease;
+             (self->order_count - index) * sizeof (uint32_t));
+    self->order [index] = entry;
     self->order_count++;
 }
 
-//  Trailing holes go at once; others when they are half the array
+//  Trailing holes go at once; others when they are half the array.  The
+//  holes' serials go with the last hole, or are renumbered when most of
+//  them belong to holes no longer in the array (those trailing holes and
+//  a settle took), so that they stay fewer than twice the holes, plus 1024
 static void
 s_order_squeeze (gt_lease_tables_t *self)
 {
@@ -477,9 +513,28 @@ s_order_squeeze (gt_lease_tables_t *self)
         self->order_holes = 0;
         if (self->order_cap > 1024 && kept * 4 < self->order_cap) {
             self->order_cap = kept * 2;
-            self->order = (uintptr_t *) realloc (self->order, self->order_cap * sizeof (uintptr_t));
+            self->order = (uint32_t *) realloc (self->order, self->order_cap * sizeof (uint32_t));
             assert (self->order);
         }
+    }
+    if (self->order_holes == 0)
+        self->hole_count = 0;
+    else
+    if (self->hole_count > 2 * self->order_holes + 1024) {
+        size_t cap = self->order_holes * 2 + 64;
+        uint64_t *serials = (uint64_t *) malloc (cap * sizeof (uint64_t));
+        assert (serials);
+        size_t number = 0;
+        for (size_t i = 0; i < self->order_count; i++)
+            if (S_IS_HOLE (self->order [i])) {
+                serials [number] = s_order_serial (self, self->order [i]);
+                self->order [i] = S_HOLE_BIT | (uint32_t) number++;
+            }
+        assert (number == self->order_holes);
+        free (self->hole_serials);
+        self->hole_serials = serials;
+        self->hole_cap = cap;
+        self->hole_count = number;
     }
 }
 
@@ -487,8 +542,8 @@ static void
 s_order_remove (gt_lease_tables_t *self, gt_lease_t *lease)
 {
     size_t index = gt_lease_tables_order_seek (self, lease->serial);
-    assert (index < self->order_count && self->order [index] == (uintptr_t) lease);
-    self->order [index] = S_HOLE (lease->serial);
+    assert (index < self->order_count && self->order [index] == gt_records_index (self->leases, lease));
+    self->order [index] = s_hole_new (self, lease->serial);
     self->order_holes++;
     s_order_squeeze (self);
 }
@@ -520,7 +575,7 @@ gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
     for (size_t index = from; index < self->order_count; index++) {
         if (S_IS_HOLE (self->order [index]))
             continue;
-        const gt_lease_t *lease = (const gt_lease_t *) self->order [index];
+        const gt_lease_t *lease = s_order_lease (self, self->order [index]);
         sorted = sorted && lease->created_at >= previous;
         previous = lease->created_at;
         leases++;
@@ -537,7 +592,7 @@ gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
     size_t count = 0;
     for (size_t index = from; index < self->order_count; index++)
         if (!S_IS_HOLE (self->order [index])) {
-            gt_lease_t *lease = (gt_lease_t *) self->order [index];
+            gt_lease_t *lease = s_order_lease (self, self->order [index]);
             items [count++] = (s_settle_t) { lease->created_at, lease };
         }
     for (unsigned shift = 0; shift < 48; shift += 16) {
@@ -559,13 +614,15 @@ gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
     //  Three passes: the sorted run is in the upper half; serials are
     //  renumbered from the first of the range, holes (none in a load)
     //  squeezed out
-    uint64_t serial = s_order_serial (self->order [from]);
+    uint64_t serial = s_order_serial (self, self->order [from]);
     for (size_t i = 0; i < count; i++) {
         items [i].lease->serial = serial + i;
-        self->order [from + i] = (uintptr_t) items [i].lease;
+        self->order [from + i] = gt_records_index (self->leases, items [i].lease);
     }
     self->order_holes -= (self->order_count - from) - count;
     self->order_count = from + count;
+    if (self->order_holes == 0)
+        self->hole_count = 0;
     free (items < spare ? items : spare);
     free (counts);
     //  Two leases with one idempotency key (cluster mode, after a shard
@@ -573,7 +630,7 @@ gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
     //  when leases came sorted.  Linking each again, oldest first, puts
     //  them back in that order along their probe chain.
     for (size_t index = from; keyed && index < self->order_count; index++) {
-        gt_lease_t *lease = (gt_lease_t *) self->order [index];
+        gt_lease_t *lease = s_order_lease (self, self->order [index]);
         if (s_has_key (self, lease)) {
             uint64_t hash = s_key_hash (lease, self);
             bool removed = gt_table_remove (self->keys, hash, lease);
@@ -645,6 +702,7 @@ gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel)
     self->next_serial = 1;
     self->fence_floor = 1;
     self->journal = gt_journal_new (sizeof (s_entry_t));
+    self->leases = gt_records_new (sizeof (gt_lease_t));
     self->slabs = gt_slabs_new ();
     return self;
 }
@@ -693,11 +751,13 @@ gt_lease_tables_destroy (gt_lease_tables_t **self_p)
     gt_lease_tables_journal (self, false);  //  frees what was deferred
     for (size_t i = 0; i < self->order_count; i++)
         if (!S_IS_HOLE (self->order [i]))
-            s_lease_free (self, (gt_lease_t *) self->order [i]);
+            s_lease_free (self, s_order_lease (self, self->order [i]));
     free (self->order);
+    free (self->hole_serials);
     gt_table_foreach (self->objects, s_free_object_entry, self);
     gt_table_destroy (&self->objects);
     gt_slabs_destroy (&self->slabs);
+    gt_records_destroy (&self->leases);
     gt_table_destroy (&self->ids);
     gt_table_destroy (&self->keys);
     assert (gt_table_size (self->exts) == 0);       //  each went with its record
@@ -953,7 +1013,7 @@ gt_lease_t *
 gt_lease_tables_lease_alloc (gt_lease_tables_t *self)
 {
     assert (self);
-    gt_lease_t *lease = (gt_lease_t *) gt_slabs_alloc (self->slabs, sizeof (gt_lease_t));
+    gt_lease_t *lease = (gt_lease_t *) gt_records_alloc (self->leases);
     memset (lease, 0, sizeof (gt_lease_t));
     gt_timer_init (&lease->timer);
     return lease;
@@ -1470,7 +1530,7 @@ gt_lease_tables_forget_shards (gt_lease_tables_t *self, const uint8_t shards [GT
     for (size_t index = 0; index < self->order_count; index++) {
         if (S_IS_HOLE (self->order [index]))
             continue;
-        gt_lease_t *lease = (gt_lease_t *) self->order [index];
+        gt_lease_t *lease = s_order_lease (self, self->order [index]);
         gt_lease_object_t *object = lease->object;
         if (!s_shard_in (shards, object->id))
             continue;
@@ -1481,7 +1541,7 @@ gt_lease_tables_forget_shards (gt_lease_tables_t *self, const uint8_t shards [GT
             assert (removed);
         }
         gt_wheel_cancel (self->lease_wheel, &lease->timer);
-        self->order [index] = S_HOLE (lease->serial);
+        self->order [index] = s_hole_new (self, lease->serial);
         self->order_holes++;
         bool active = lease->state == GT_STATE_ACTIVE;
         uint32_t service = gt_lease_tables_service_of (lease);

@@ -23,6 +23,7 @@ void gt_wheel_test (bool verbose);
 void gt_table_test (bool verbose);
 //  core: small records without an allocator header each
 void gt_slabs_test (bool verbose);
+void gt_records_test (bool verbose);
 //  core: settings from defaults, environment and flags; the effective
 //  configuration with secrets hidden
 void gt_config_test (bool verbose);

@@ -833,6 +833,59 @@ s_visit_expected (const gt_lease_info_t *info, void *ctx)
     expected->seen++;
 }
 
+//  The creation order keeps removed leases' places as holes whose serials
+//  sit aside: through many holes trimmed at the newest end (their serials'
+//  places left behind, then renumbered) LIST still gives the leases in
+//  creation order through its cursors, and a lease among holes is still
+//  found to be removed.  The middle holes are made newest first, so that
+//  their numbers run against the array's order.
+static void
+s_test_order_holes (gt_config_t *config)
+{
+    uint64_t quota = config->max_leases_per_service;
+    uint64_t retention = config->lease_retention_ms;
+    config->max_leases_per_service = 100000;
+    config->lease_retention_ms = 1;
+    gt_leases_t *leases = gt_leases_new (config, NULL, s_mono, s_wall);
+    static char ids [300][33];
+    static char kept [200][33];
+    size_t kept_count = 0;
+    for (size_t i = 0; i < 300; i++) {
+        char object [32];
+        snprintf (object, sizeof (object), "order-%zu", i);
+        s_create (leases, object, "svc-o", 10000, GT_OK, ids [i]);
+    }
+    for (size_t i = 300; i-- > 0; )
+        if (i % 3 == 0)
+            assert (s_release (leases, ids [i], "svc-o", false) == GT_OK);
+    for (size_t i = 0; i < 300; i++)
+        if (i % 3 != 0)
+            strcpy (kept [kept_count++], ids [i]);
+    s_tick (leases, 2);                 //  purged: 100 holes among 300
+    for (size_t k = 0; k < 1500; k++) {
+        char id [33];
+        s_create (leases, "churn", "svc-o", 10000, GT_OK, id);
+        assert (s_release (leases, id, "svc-o", false) == GT_OK);
+        s_tick (leases, 2);
+    }
+    s_expected_ids_t expected = { kept, kept_count, 0 };
+    assert (s_list_walk (leases, 7, s_visit_expected, &expected) == kept_count);
+    //  Three of the kept removed (each found among the holes), the rest listed
+    size_t gone [] = { 150, 10, 199 };
+    for (size_t k = 0; k < 3; k++)
+        assert (s_release (leases, kept [gone [k]], "svc-o", false) == GT_OK);
+    s_tick (leases, 2);
+    size_t left = 0;
+    for (size_t i = 0; i < kept_count; i++)
+        if (i != 150 && i != 10 && i != 199)
+            memmove (kept [left++], kept [i], sizeof (kept [i]));
+    expected = (s_expected_ids_t) { kept, left, 0 };
+    assert (s_list_walk (leases, 5, s_visit_expected, &expected) == left);
+    gt_leases_destroy (&leases);
+    config->max_leases_per_service = quota;
+    config->lease_retention_ms = retention;
+}
+
 //  ...and leases "bulk-N" by created_at, the two of a tie in the order
 //  they were restored (arrival [N])
 typedef struct {
@@ -1406,6 +1459,7 @@ gt_leases_test (bool verbose)
     s_test_restore_order (config);
     s_test_forget_keys (config);
     s_test_list_budget (config);
+    s_test_order_holes (config);
     s_test_grace_hold (config);
     gt_config_destroy (&config);
 }

@@ -1,0 +1,168 @@
+/*  gt_records.c — records of one size known by a 32-bit index; the
+    contract is in gt_records.h.
+
+    A block: S_HEADER bytes (its number first), then GT_RECORDS_PER_BLOCK
+    records.  It is mapped at an address that is a multiple of self->align
+    (a power of two at least its size: twice that is mapped, and the parts
+    before and after the aligned block unmapped), so that a record's block
+    is its address & ~(align - 1).  A slot is the record's offset in the
+    block over the record size, computed by a multiply (self->reciprocal:
+    exact, since the offset is a multiple of the size below 2^32 / size).  */
+#include <czmq.h>
+#include <sys/mman.h>
+#include "gt_records.h"
+
+#define S_HEADER        64          //  bytes before a block's first record (its number first)
+#define S_SIZE_MAX      1024        //  largest record
+
+//  Under AddressSanitizer (gcc says so with __SANITIZE_ADDRESS__, clang
+//  with __has_feature) records not handed out are poisoned
+#if defined (__SANITIZE_ADDRESS__)
+#   define S_ASAN   1
+#elif defined (__has_feature)
+#   if __has_feature (address_sanitizer)
+#       define S_ASAN   1
+#   endif
+#endif
+#if defined (S_ASAN)
+#   include <sanitizer/asan_interface.h>
+#   define S_POISON(at, size)      ASAN_POISON_MEMORY_REGION ((at), (size))
+#   define S_UNPOISON(at, size)    ASAN_UNPOISON_MEMORY_REGION ((at), (size))
+#else
+#   define S_POISON(at, size)      ((void) (at), (void) (size))
+#   define S_UNPOISON(at, size)    ((void) (at), (void) (size))
+#endif
+
+struct gt_records_t {
+    size_t size;                    //  bytes of a record
+    uint64_t reciprocal;            //  ceil (2^32 / size): offset * it >> 32 = offset / size
+    size_t block_bytes;             //  a block's header and records
+    size_t align;                   //  a power of two >= block_bytes: where blocks start
+    char **blocks;                  //  block bases by number
+    size_t block_count;             //  blocks mapped
+    size_t block_cap;               //  entries of blocks allocated
+    void *free;                     //  freed records, linked through their first 8 bytes
+    char *fresh;                    //  next never-used record of the newest block
+    char *fresh_end;                //  end of its records
+    size_t bytes;                   //  bytes of blocks records were carved from
+};
+
+gt_records_t *
+gt_records_new (size_t size)
+{
+    assert (size >= sizeof (void *) && size % 8 == 0 && size <= S_SIZE_MAX);
+    gt_records_t *self = (gt_records_t *) zmalloc (sizeof (gt_records_t));
+    assert (self);
+    self->size = size;
+    self->reciprocal = ((UINT64_C (1) << 32) + size - 1) / size;
+    self->block_bytes = S_HEADER + GT_RECORDS_PER_BLOCK * size;
+    self->align = 1;
+    while (self->align < self->block_bytes)
+        self->align *= 2;
+    return self;
+}
+
+void
+gt_records_destroy (gt_records_t **self_p)
+{
+    assert (self_p);
+    gt_records_t *self = *self_p;
+    if (self) {
+        for (size_t number = 0; number < self->block_count; number++) {
+            S_UNPOISON (self->blocks [number], self->block_bytes);
+            munmap (self->blocks [number], self->block_bytes);
+        }
+        free (self->blocks);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Map one more block, aligned; its records become the fresh ones
+static void
+s_block_map (gt_records_t *self)
+{
+    assert (self->block_count < GT_RECORDS_MAX / GT_RECORDS_PER_BLOCK);
+    char *mapped = (char *) mmap (NULL, 2 * self->align, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert (mapped != MAP_FAILED);      //  out of address space: an environment error
+    char *base = (char *) (((uintptr_t) mapped + self->align - 1) & ~(uintptr_t) (self->align - 1));
+    if (base > mapped)
+        munmap (mapped, (size_t) (base - mapped));
+    size_t page = (size_t) sysconf (_SC_PAGESIZE);
+    size_t kept = (self->block_bytes + page - 1) / page * page;
+    char *end = mapped + 2 * self->align;
+    if (base + kept < end)
+        munmap (base + kept, (size_t) (end - (base + kept)));
+    if (self->block_count == self->block_cap) {
+        self->block_cap = self->block_cap ? self->block_cap * 2 : 16;
+        self->blocks = (char **) realloc (self->blocks, self->block_cap * sizeof (char *));
+        assert (self->blocks);
+    }
+    uint32_t number = (uint32_t) self->block_count;
+    memcpy (base, &number, sizeof (number));
+    self->blocks [self->block_count++] = base;
+    self->fresh = base + S_HEADER;
+    self->fresh_end = base + self->block_bytes;
+    S_POISON (self->fresh, (size_t) (self->fresh_end - self->fresh));
+}
+
+void *
+gt_records_alloc (gt_records_t *self)
+{
+    assert (self);
+    if (self->free) {
+        void *record = self->free;
+        S_UNPOISON (record, self->size);
+        memcpy (&self->free, record, sizeof (void *));
+        return record;
+    }
+    if (self->fresh == self->fresh_end)
+        s_block_map (self);
+    void *record = self->fresh;
+    self->fresh += self->size;
+    self->bytes += self->size;
+    S_UNPOISON (record, self->size);
+    return record;
+}
+
+void
+gt_records_free (gt_records_t *self, void *record)
+{
+    assert (self);
+    if (!record)
+        return;
+    memcpy (record, &self->free, sizeof (void *));
+    self->free = record;
+    S_POISON (record, self->size);
+}
+
+uint32_t
+gt_records_index (gt_records_t *self, const void *record)
+{
+    assert (self);
+    assert (record);
+    const char *base = (const char *) ((uintptr_t) record & ~(uintptr_t) (self->align - 1));
+    uint32_t number;
+    memcpy (&number, base, sizeof (number));
+    uint64_t offset = (uint64_t) ((const char *) record - base - S_HEADER);
+    uint64_t slot = (offset * self->reciprocal) >> 32;
+    assert (number < self->block_count && self->blocks [number] == base && slot * self->size == offset);
+    return number * GT_RECORDS_PER_BLOCK + (uint32_t) slot;
+}
+
+void *
+gt_records_at (gt_records_t *self, uint32_t index)
+{
+    assert (self);
+    assert (index / GT_RECORDS_PER_BLOCK < self->block_count);
+    return self->blocks [index / GT_RECORDS_PER_BLOCK] + S_HEADER
+         + (size_t) (index % GT_RECORDS_PER_BLOCK) * self->size;
+}
+
+size_t
+gt_records_bytes (gt_records_t *self)
+{
+    assert (self);
+    return self->bytes;
+}
