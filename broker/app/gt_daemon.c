@@ -97,13 +97,15 @@ int
 main (int argc, char *argv [])
 {
 #if defined (__GLIBC__)
-    //  Blocks of 128 KiB and more are mapped on their own, and unmapped when
+    //  Blocks of 4 MiB and more are mapped on their own, and unmapped when
     //  freed, always: glibc raises that threshold to the size of the last
-    //  such block freed, and then puts the next ones in its heap, where the
-    //  arrays a growing index frees (1.5 times smaller each) stay resident
-    //  until other allocations happen to fill them.  At a million leases
-    //  that was 1 - 7 MB more, from one run to the next.
-    mallopt (M_MMAP_THRESHOLD, 128 * 1024);
+    //  such block freed (up to 32 MiB), and then puts the next ones in its
+    //  heap, where the arrays a growing index frees (1.5 times smaller
+    //  each) stay resident until other allocations happen to fill them.  At
+    //  a million leases that was 1 - 7 MB more, from one run to the next.
+    //  (Not lower: the PostgreSQL writer's row arrays of a batch, freed
+    //  after each, would then be mapped and faulted in for every batch.)
+    mallopt (M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 #endif
     gt_config_t *config = gt_config_new ();
     char err [1024] = "";

@@ -411,13 +411,26 @@ static uint32_t
 s_hole_new (gt_lease_tables_t *self, uint64_t serial)
 {
     if (self->hole_count == self->hole_cap) {
-        self->hole_cap = self->hole_cap < 64 ? 64 : self->hole_cap * 2;
+        self->hole_cap = self->hole_cap < 64 ? 64 : self->hole_cap + self->hole_cap / 2;
         self->hole_serials = (uint64_t *) realloc (self->hole_serials, self->hole_cap * sizeof (uint64_t));
         assert (self->hole_serials);
     }
     assert (self->hole_count < S_HOLE_BIT);     //  (bounded: see s_order_squeeze)
     self->hole_serials [self->hole_count] = serial;
     return S_HOLE_BIT | (uint32_t) self->hole_count++;
+}
+
+//  No hole left: the serials' array starts again, and gives back what a
+//  time of many holes made it take
+static void
+s_holes_reset (gt_lease_tables_t *self)
+{
+    self->hole_count = 0;
+    if (self->hole_cap > 1024) {
+        free (self->hole_serials);
+        self->hole_serials = NULL;
+        self->hole_cap = 0;
+    }
 }
 
 size_t
@@ -494,13 +507,18 @@ s_order_insert (gt_lease_tables_t *self, gt_lease_t *lease)
 }
 
 //  Trailing holes go at once; others when they are half the array.  The
-//  holes' serials go with the last hole, or are renumbered when most of
-//  them belong to holes no longer in the array (those trailing holes and
-//  a settle took), so that they stay fewer than twice the holes, plus 1024
+//  holes' serials go when the last hole does, or are renumbered when most
+//  of them belong to holes no longer in the array (trimmed from the newest
+//  end out of turn, or taken by a settle), so that they stay fewer than
+//  twice the holes, plus 1024
 static void
 s_order_squeeze (gt_lease_tables_t *self)
 {
     while (self->order_count && S_IS_HOLE (self->order [self->order_count - 1])) {
+        //  (the newest hole's serial goes with it: removals at the newest
+        //  end renumber nothing)
+        if ((self->order [self->order_count - 1] & ~S_HOLE_BIT) == self->hole_count - 1)
+            self->hole_count--;
         self->order_count--;
         self->order_holes--;
     }
@@ -518,7 +536,7 @@ s_order_squeeze (gt_lease_tables_t *self)
         }
     }
     if (self->order_holes == 0)
-        self->hole_count = 0;
+        s_holes_reset (self);
     else
     if (self->hole_count > 2 * self->order_holes + 1024) {
         size_t cap = self->order_holes * 2 + 64;
@@ -622,7 +640,7 @@ gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
     self->order_holes -= (self->order_count - from) - count;
     self->order_count = from + count;
     if (self->order_holes == 0)
-        self->hole_count = 0;
+        s_holes_reset (self);
     free (items < spare ? items : spare);
     free (counts);
     //  Two leases with one idempotency key (cluster mode, after a shard

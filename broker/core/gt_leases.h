@@ -28,8 +28,10 @@
     are gt_lease_census.  Calls go down only.
 
     Memory: a lease is 88 bytes (fields bit-packed), its id slot ~11
-    bytes, its creation-order slot ~9 bytes; objects are shared records
-    (16 bytes + the id, rounded to 8); service ids are interned; a lease's
+    bytes, its creation-order slot ~4.3 bytes (a 32-bit record index;
+    a removed lease's hole 12 until squeezed out); objects are shared
+    records (a 14-byte header + the id, rounded to 4); service ids are
+    interned; a lease's
     metadata, cleanup and idempotency key, and an object's cleanups and
     pending reclaim, live in an extension allocated only when present
     (gt_lease_tables.h).  */

@@ -2,17 +2,23 @@
     contract is in gt_records.h.
 
     A block: S_HEADER bytes (its number first), then GT_RECORDS_PER_BLOCK
-    records.  It is mapped at an address that is a multiple of self->align
-    (a power of two at least its size: twice that is mapped, and the parts
-    before and after the aligned block unmapped), so that a record's block
-    is its address & ~(align - 1).  A slot is the record's offset in the
-    block over the record size, computed by a multiply (self->reciprocal:
-    exact, since the offset is a multiple of the size below 2^32 / size).  */
+    records.  It starts at an address that is a multiple of self->align (a
+    power of two at least its size), so that a record's block is its
+    address & ~(align - 1).  Blocks are carved S_REGION_BLOCKS at a time
+    from one mapping (a region: one more align is mapped, and the parts
+    before and after the aligned region unmapped), not one mapping each:
+    the system limits a process's mappings (vm.max_map_count, 65,530 by
+    default), and a block a mapping would reach it at 268M leases.  The
+    bytes between a block's end and the next block are never touched.  A
+    slot is the record's offset in the block over the record size,
+    computed by a multiply (self->reciprocal: exact, since the offset is a
+    multiple of the size below 2^32 / size).  */
 #include <czmq.h>
 #include <sys/mman.h>
 #include "gt_records.h"
 
 #define S_HEADER        64          //  bytes before a block's first record (its number first)
+#define S_REGION_BLOCKS 64          //  blocks a mapping holds
 #define S_SIZE_MAX      1024        //  largest record
 
 //  Under AddressSanitizer (gcc says so with __SANITIZE_ADDRESS__, clang
@@ -38,7 +44,7 @@ struct gt_records_t {
     uint64_t reciprocal;            //  ceil (2^32 / size): offset * it >> 32 = offset / size
     size_t block_bytes;             //  a block's header and records
     size_t align;                   //  a power of two >= block_bytes: where blocks start
-    char **blocks;                  //  block bases by number
+    char **blocks;                  //  block bases by number (a region's first starts it)
     size_t block_count;             //  blocks mapped
     size_t block_cap;               //  entries of blocks allocated
     void *free;                     //  freed records, linked through their first 8 bytes
@@ -68,9 +74,9 @@ gt_records_destroy (gt_records_t **self_p)
     assert (self_p);
     gt_records_t *self = *self_p;
     if (self) {
-        for (size_t number = 0; number < self->block_count; number++) {
-            S_UNPOISON (self->blocks [number], self->block_bytes);
-            munmap (self->blocks [number], self->block_bytes);
+        for (size_t number = 0; number < self->block_count; number += S_REGION_BLOCKS) {
+            S_UNPOISON (self->blocks [number], S_REGION_BLOCKS * self->align);
+            munmap (self->blocks [number], S_REGION_BLOCKS * self->align);
         }
         free (self->blocks);
         free (self);
@@ -78,33 +84,39 @@ gt_records_destroy (gt_records_t **self_p)
     }
 }
 
-//  Map one more block, aligned; its records become the fresh ones
+//  One more block, aligned (from a new region when the last is full); its
+//  records become the fresh ones
 static void
 s_block_map (gt_records_t *self)
 {
     assert (self->block_count < GT_RECORDS_MAX / GT_RECORDS_PER_BLOCK);
-    char *mapped = (char *) mmap (NULL, 2 * self->align, PROT_READ | PROT_WRITE,
-                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert (mapped != MAP_FAILED);      //  out of address space: an environment error
-    char *base = (char *) (((uintptr_t) mapped + self->align - 1) & ~(uintptr_t) (self->align - 1));
-    if (base > mapped)
-        munmap (mapped, (size_t) (base - mapped));
-    size_t page = (size_t) sysconf (_SC_PAGESIZE);
-    size_t kept = (self->block_bytes + page - 1) / page * page;
-    char *end = mapped + 2 * self->align;
-    if (base + kept < end)
-        munmap (base + kept, (size_t) (end - (base + kept)));
+    char *base;
+    if (self->block_count % S_REGION_BLOCKS == 0) {
+        size_t region = S_REGION_BLOCKS * self->align;
+        char *mapped = (char *) mmap (NULL, region + self->align, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        assert (mapped != MAP_FAILED);  //  out of address space: an environment error
+        base = (char *) (((uintptr_t) mapped + self->align - 1) & ~(uintptr_t) (self->align - 1));
+        if (base > mapped)
+            munmap (mapped, (size_t) (base - mapped));
+        char *end = mapped + region + self->align;
+        if (base + region < end)
+            munmap (base + region, (size_t) (end - (base + region)));
+        S_POISON (base, region);
+    }
+    else
+        base = self->blocks [self->block_count - 1] + self->align;
     if (self->block_count == self->block_cap) {
         self->block_cap = self->block_cap ? self->block_cap * 2 : 16;
         self->blocks = (char **) realloc (self->blocks, self->block_cap * sizeof (char *));
         assert (self->blocks);
     }
     uint32_t number = (uint32_t) self->block_count;
+    S_UNPOISON (base, sizeof (number));     //  the rest of the header, and past the records, stay poisoned
     memcpy (base, &number, sizeof (number));
     self->blocks [self->block_count++] = base;
     self->fresh = base + S_HEADER;
     self->fresh_end = base + self->block_bytes;
-    S_POISON (self->fresh, (size_t) (self->fresh_end - self->fresh));
 }
 
 void *

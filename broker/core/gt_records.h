@@ -3,9 +3,9 @@
     The broker's creation-order index (gt_lease_tables) holds an entry per
     lease: a pointer takes 8 bytes, an index 4 (4 MB less at a million
     leases).  Records here are carved from blocks of GT_RECORDS_PER_BLOCK
-    records, each block mapped on its own and aligned to a power of two
-    larger than it, so that a record's block is its address with the low
-    bits cleared, and the block's first bytes say its number:
+    records, each block aligned to a power of two larger than it (blocks
+    are mapped 64 at a time), so that a record's block is its address with
+    the low bits cleared, and the block's first bytes say its number:
 
         index = block number * GT_RECORDS_PER_BLOCK + slot in the block
 
@@ -16,8 +16,9 @@
     and handed out first.  Records are 8-byte aligned (size: a multiple of
     8, at least 8).  At most GT_RECORDS_MAX records are out at once.
 
-    Under AddressSanitizer a freed record is poisoned until it is handed
-    out again.  */
+    Under AddressSanitizer a record is poisoned until it is handed out
+    (and from when it is freed until then again), as are a block's header
+    after its number and its bytes past the last record.  */
 #ifndef GT_RECORDS_H_INCLUDED
 #define GT_RECORDS_H_INCLUDED
 

@@ -834,11 +834,12 @@ s_visit_expected (const gt_lease_info_t *info, void *ctx)
 }
 
 //  The creation order keeps removed leases' places as holes whose serials
-//  sit aside: through many holes trimmed at the newest end (their serials'
-//  places left behind, then renumbered) LIST still gives the leases in
-//  creation order through its cursors, and a lease among holes is still
-//  found to be removed.  The middle holes are made newest first, so that
-//  their numbers run against the array's order.
+//  sit aside: through 1,500 holes trimmed at the newest end after a newer
+//  hole was made in the middle (their serials' places left behind, then
+//  renumbered) LIST still gives the leases in creation order through its
+//  cursors, and a lease among holes is still found to be removed.  The
+//  first middle holes are made newest first, so that their numbers run
+//  against the array's order.
 static void
 s_test_order_holes (gt_config_t *config)
 {
@@ -847,37 +848,48 @@ s_test_order_holes (gt_config_t *config)
     config->max_leases_per_service = 100000;
     config->lease_retention_ms = 1;
     gt_leases_t *leases = gt_leases_new (config, NULL, s_mono, s_wall);
-    static char ids [300][33];
-    static char kept [200][33];
+    //  (enough leases that the holes below stay fewer than half the order:
+    //  more would squeeze them all out at once)
+    static char ids [3000][33];
+    static char kept [3000][33];
     size_t kept_count = 0;
-    for (size_t i = 0; i < 300; i++) {
+    for (size_t i = 0; i < 3000; i++) {
         char object [32];
         snprintf (object, sizeof (object), "order-%zu", i);
         s_create (leases, object, "svc-o", 10000, GT_OK, ids [i]);
     }
-    for (size_t i = 300; i-- > 0; )
-        if (i % 3 == 0)
+    for (size_t i = 3000; i-- > 0; )
+        if (i % 30 == 0)
             assert (s_release (leases, ids [i], "svc-o", false) == GT_OK);
-    for (size_t i = 0; i < 300; i++)
-        if (i % 3 != 0)
+    for (size_t i = 0; i < 3000; i++)
+        if (i % 30 != 0)
             strcpy (kept [kept_count++], ids [i]);
-    s_tick (leases, 2);                 //  purged: 100 holes among 300
+    s_tick (leases, 2);                 //  purged: 100 holes among 3,000
+    static char churn [1500][33];
     for (size_t k = 0; k < 1500; k++) {
-        char id [33];
-        s_create (leases, "churn", "svc-o", 10000, GT_OK, id);
-        assert (s_release (leases, id, "svc-o", false) == GT_OK);
-        s_tick (leases, 2);
+        char object [32];
+        snprintf (object, sizeof (object), "churn-%zu", k);
+        s_create (leases, object, "svc-o", 10000, GT_OK, churn [k]);
     }
+    for (size_t k = 0; k < 1499; k++)
+        assert (s_release (leases, churn [k], "svc-o", false) == GT_OK);
+    s_tick (leases, 2);                 //  1,499 holes behind the newest lease
+    assert (s_release (leases, kept [100], "svc-o", false) == GT_OK);
+    s_tick (leases, 2);                 //  one more in the middle, numbered after them
+    assert (s_release (leases, churn [1499], "svc-o", false) == GT_OK);
+    s_tick (leases, 2);                 //  the 1,500 trimmed, their serials' places left
+    memmove (kept [100], kept [101], (kept_count - 101) * sizeof (kept [0]));
+    kept_count--;
     s_expected_ids_t expected = { kept, kept_count, 0 };
     assert (s_list_walk (leases, 7, s_visit_expected, &expected) == kept_count);
     //  Three of the kept removed (each found among the holes), the rest listed
-    size_t gone [] = { 150, 10, 199 };
+    size_t gone [] = { 150, 10, 198 };
     for (size_t k = 0; k < 3; k++)
         assert (s_release (leases, kept [gone [k]], "svc-o", false) == GT_OK);
     s_tick (leases, 2);
     size_t left = 0;
     for (size_t i = 0; i < kept_count; i++)
-        if (i != 150 && i != 10 && i != 199)
+        if (i != 150 && i != 10 && i != 198)
             memmove (kept [left++], kept [i], sizeof (kept [i]));
     expected = (s_expected_ids_t) { kept, left, 0 };
     assert (s_list_walk (leases, 5, s_visit_expected, &expected) == left);

@@ -45,21 +45,32 @@ gt_records_test (bool verbose)
     assert (records == NULL);
     gt_records_destroy (&records);                  //  twice is harmless
 
-    //  The smallest and a large record size
-    size_t sizes [] = { 8, 1024 };
-    for (size_t k = 0; k < 2; k++) {
-        records = gt_records_new (sizes [k]);
-        void *first = NULL, *last = NULL;
-        for (size_t i = 0; i < GT_RECORDS_PER_BLOCK + 2; i++) {
-            last = gt_records_alloc (records);
-            memset (last, 0xab, sizes [k]);
-            if (i == 0)
-                first = last;
-            assert (gt_records_index (records, last) == i && gt_records_at (records, (uint32_t) i) == last);
+    //  Every record size, 8 .. 1024: a whole block and the next's first
+    //  record go from record to index and back exactly
+    for (size_t size = 8; size <= 1024; size += 8) {
+        records = gt_records_new (size);
+        for (size_t i = 0; i < GT_RECORDS_PER_BLOCK + 1; i++) {
+            void *record = gt_records_alloc (records);
+            memset (record, 0xab, size);
+            assert (gt_records_index (records, record) == i && gt_records_at (records, (uint32_t) i) == record);
         }
-        assert (gt_records_index (records, first) == 0);
         gt_records_destroy (&records);
     }
+    //  Past one mapping's 64 blocks: the next blocks come from another
+    records = gt_records_new (8);
+    size_t many = 65 * GT_RECORDS_PER_BLOCK + 2;
+    void *first = NULL, *last = NULL;
+    for (size_t i = 0; i < many; i++) {
+        last = gt_records_alloc (records);
+        memset (last, 0xcd, 8);
+        if (i == 0)
+            first = last;
+    }
+    assert (gt_records_index (records, first) == 0 && gt_records_index (records, last) == many - 1);
+    assert (gt_records_at (records, (uint32_t) (many - 1)) == last);
+    assert (gt_records_at (records, 64 * GT_RECORDS_PER_BLOCK) != NULL);
+    assert (gt_records_index (records, gt_records_at (records, 64 * GT_RECORDS_PER_BLOCK)) == 64 * GT_RECORDS_PER_BLOCK);
+    gt_records_destroy (&records);
     free (out);
     printf ("OK\n");
 }
