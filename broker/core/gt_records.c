@@ -14,30 +14,13 @@
     computed by a multiply (self->reciprocal: exact, since the offset is a
     multiple of the size below 2^32 / size).  */
 #include <czmq.h>
+#include "gt_poison.h"
 #include <sys/mman.h>
 #include "gt_records.h"
 
 #define S_HEADER        64          //  bytes before a block's first record (its number first)
 #define S_REGION_BLOCKS 64          //  blocks a mapping holds
 #define S_SIZE_MAX      1024        //  largest record
-
-//  Under AddressSanitizer (gcc says so with __SANITIZE_ADDRESS__, clang
-//  with __has_feature) records not handed out are poisoned
-#if defined (__SANITIZE_ADDRESS__)
-#   define S_ASAN   1
-#elif defined (__has_feature)
-#   if __has_feature (address_sanitizer)
-#       define S_ASAN   1
-#   endif
-#endif
-#if defined (S_ASAN)
-#   include <sanitizer/asan_interface.h>
-#   define S_POISON(at, size)      ASAN_POISON_MEMORY_REGION ((at), (size))
-#   define S_UNPOISON(at, size)    ASAN_UNPOISON_MEMORY_REGION ((at), (size))
-#else
-#   define S_POISON(at, size)      ((void) (at), (void) (size))
-#   define S_UNPOISON(at, size)    ((void) (at), (void) (size))
-#endif
 
 struct gt_records_t {
     size_t size;                    //  bytes of a record
@@ -75,7 +58,7 @@ gt_records_destroy (gt_records_t **self_p)
     gt_records_t *self = *self_p;
     if (self) {
         for (size_t number = 0; number < self->block_count; number += S_REGION_BLOCKS) {
-            S_UNPOISON (self->blocks [number], S_REGION_BLOCKS * self->align);
+            GT_UNPOISON (self->blocks [number], S_REGION_BLOCKS * self->align);
             munmap (self->blocks [number], S_REGION_BLOCKS * self->align);
         }
         free (self->blocks);
@@ -102,7 +85,7 @@ s_block_map (gt_records_t *self)
         char *end = mapped + region + self->align;
         if (base + region < end)
             munmap (base + region, (size_t) (end - (base + region)));
-        S_POISON (base, region);
+        GT_POISON (base, region);
     }
     else
         base = self->blocks [self->block_count - 1] + self->align;
@@ -112,7 +95,7 @@ s_block_map (gt_records_t *self)
         assert (self->blocks);
     }
     uint32_t number = (uint32_t) self->block_count;
-    S_UNPOISON (base, sizeof (number));     //  the rest of the header, and past the records, stay poisoned
+    GT_UNPOISON (base, sizeof (number));     //  the rest of the header, and past the records, stay poisoned
     memcpy (base, &number, sizeof (number));
     self->blocks [self->block_count++] = base;
     self->fresh = base + S_HEADER;
@@ -125,7 +108,7 @@ gt_records_alloc (gt_records_t *self)
     assert (self);
     if (self->free) {
         void *record = self->free;
-        S_UNPOISON (record, self->size);
+        GT_UNPOISON (record, self->size);
         memcpy (&self->free, record, sizeof (void *));
         return record;
     }
@@ -134,7 +117,7 @@ gt_records_alloc (gt_records_t *self)
     void *record = self->fresh;
     self->fresh += self->size;
     self->bytes += self->size;
-    S_UNPOISON (record, self->size);
+    GT_UNPOISON (record, self->size);
     return record;
 }
 
@@ -146,7 +129,7 @@ gt_records_free (gt_records_t *self, void *record)
         return;
     memcpy (record, &self->free, sizeof (void *));
     self->free = record;
-    S_POISON (record, self->size);
+    GT_POISON (record, self->size);
 }
 
 uint32_t

@@ -1,32 +1,13 @@
 /*  gt_slabs.c — small records without an allocator header; the contract
     is in gt_slabs.h.  */
 #include <czmq.h>
+#include "gt_poison.h"
 #include "gt_slabs.h"
 
 #define S_GRAIN     4                               //  sizes round up to this
 #define S_LEAST     8                               //  and to this at least: a free record holds a link
 #define S_CLASSES   (GT_SLABS_MAX / S_GRAIN)        //  class c holds records of (c + 1) * S_GRAIN bytes
 _Static_assert (S_LEAST >= sizeof (void *), "a free record holds the link to the next");
-
-//  Under AddressSanitizer (gcc says so with __SANITIZE_ADDRESS__, clang
-//  with __has_feature) the free parts of chunks are poisoned, so a record
-//  used after it was freed (until it is handed out again) or past its end
-//  is caught, and the same code runs in every build.
-#if defined (__SANITIZE_ADDRESS__)
-#   define S_ASAN   1
-#elif defined (__has_feature)
-#   if __has_feature (address_sanitizer)
-#       define S_ASAN   1
-#   endif
-#endif
-#if defined (S_ASAN)
-#   include <sanitizer/asan_interface.h>
-#   define S_POISON(at, size)      ASAN_POISON_MEMORY_REGION ((at), (size))
-#   define S_UNPOISON(at, size)    ASAN_UNPOISON_MEMORY_REGION ((at), (size))
-#else
-#   define S_POISON(at, size)      ((void) (at), (void) (size))
-#   define S_UNPOISON(at, size)    ((void) (at), (void) (size))
-#endif
 
 //  A chunk: a link to the next, then records
 typedef struct s_chunk_t s_chunk_t;
@@ -71,7 +52,7 @@ gt_slabs_destroy (gt_slabs_t **self_p)
         while (self->chunks) {
             s_chunk_t *chunk = self->chunks;
             self->chunks = chunk->next;
-            S_UNPOISON (chunk, GT_SLABS_CHUNK);
+            GT_UNPOISON (chunk, GT_SLABS_CHUNK);
             free (chunk);
         }
         free (self);
@@ -93,7 +74,7 @@ gt_slabs_alloc (gt_slabs_t *self, size_t size)
     s_class_t *class_ = &self->classes [record_size / S_GRAIN - 1];
     if (class_->free) {
         void *record = class_->free;
-        S_UNPOISON (record, record_size);
+        GT_UNPOISON (record, record_size);
         memcpy (&class_->free, record, sizeof (void *));
         return record;
     }
@@ -105,11 +86,11 @@ gt_slabs_alloc (gt_slabs_t *self, size_t size)
         self->bytes += GT_SLABS_CHUNK;
         class_->fresh = (char *) chunk + sizeof (s_chunk_t);
         class_->fresh_end = (char *) chunk + GT_SLABS_CHUNK;
-        S_POISON (class_->fresh, (size_t) (class_->fresh_end - class_->fresh));
+        GT_POISON (class_->fresh, (size_t) (class_->fresh_end - class_->fresh));
     }
     void *record = class_->fresh;
     class_->fresh += record_size;
-    S_UNPOISON (record, record_size);
+    GT_UNPOISON (record, record_size);
     return record;
 }
 
@@ -128,7 +109,7 @@ gt_slabs_free (gt_slabs_t *self, void *record, size_t size)
     s_class_t *class_ = &self->classes [record_size / S_GRAIN - 1];
     memcpy (record, &class_->free, sizeof (void *));
     class_->free = record;
-    S_POISON (record, record_size);
+    GT_POISON (record, record_size);
 }
 
 size_t

@@ -5,6 +5,7 @@
     index, before new memory is carved.  */
 #include <czmq.h>
 #include "gt_records.h"
+#include "gt_poison.h"
 #include "gt_broker_selftest.h"
 
 #define S_TEST_SIZE     88
@@ -30,8 +31,15 @@ gt_records_test (bool verbose)
         for (size_t at = 0; at < S_TEST_SIZE; at++)
             assert (out [i][at] == i % 251);
 
-    //  Freed ones come back first, newest freed first, with their index
+    //  Freed ones come back first, newest freed first, with their index;
+    //  under AddressSanitizer a freed record, a block's header after its
+    //  number and the bytes past a block's last record are poisoned
     gt_records_free (records, out [5]);
+#if defined (GT_POISON_ASAN)
+    assert (__asan_address_is_poisoned (out [5] + 8) && !__asan_address_is_poisoned (out [6]));
+    assert (__asan_address_is_poisoned (out [0] - 56) && !__asan_address_is_poisoned (out [0] - 64));
+    assert (__asan_address_is_poisoned (out [GT_RECORDS_PER_BLOCK - 1] + S_TEST_SIZE));
+#endif
     gt_records_free (records, out [GT_RECORDS_PER_BLOCK + 1]);
     gt_records_free (records, NULL);                //  ignored
     assert (gt_records_alloc (records) == out [GT_RECORDS_PER_BLOCK + 1]);
