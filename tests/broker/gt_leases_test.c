@@ -898,6 +898,127 @@ s_test_order_holes (gt_config_t *config)
     config->lease_retention_ms = retention;
 }
 
+//  The creation order against a model, by a seeded random walk: creates
+//  at the newest end, removals anywhere (each a hole; trailing ones trimmed;
+//  all squeezed out once they are half the order, as the older half going
+//  at once makes them), journaled stretches
+//  rolled back (a purged lease linked back into its own hole, or inserted
+//  where a squeeze took it) or committed, and shards forgotten (holes made
+//  without a squeeze).  After every step LIST through its cursors gives
+//  exactly the model's leases, oldest first.
+#define S_WALK_MAX      1200        //  leases the model holds at most
+
+typedef struct {
+    char ids [S_WALK_MAX][33];      //  live (or retained) leases, oldest first
+    unsigned shards [S_WALK_MAX];   //  their objects' shards
+    size_t count;                   //  how many
+} s_walk_model_t;
+
+static uint64_t
+s_walk_next (uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+static void
+s_walk_drop (s_walk_model_t *model, size_t at)
+{
+    memmove (model->ids [at], model->ids [at + 1], (model->count - at - 1) * sizeof (model->ids [0]));
+    memmove (&model->shards [at], &model->shards [at + 1], (model->count - at - 1) * sizeof (model->shards [0]));
+    model->count--;
+}
+
+static void
+s_test_order_walk (gt_config_t *config, uint64_t seed)
+{
+    uint64_t quota = config->max_leases_per_service, retention = config->lease_retention_ms;
+    uint64_t max_lease = config->max_lease_ms;
+    config->max_leases_per_service = 100000;
+    config->lease_retention_ms = 1;
+    config->max_lease_ms = 1000000;
+    gt_leases_t *leases = gt_leases_new (config, NULL, s_mono, s_wall);
+    static s_walk_model_t model, saved;
+    memset (&model, 0, sizeof (model));
+    uint64_t state = seed;
+    size_t objects = 0, rollbacks = 0, forgets = 0;
+    bool journaling = false;
+    gt_leases_mark_t mark = { 0 };
+    for (size_t step = 0; step < 1500; step++) {
+        unsigned choice = (unsigned) (s_walk_next (&state) % 100);
+        if (choice < 45 && model.count < S_WALK_MAX) {
+            size_t count = 1 + s_walk_next (&state) % 16;
+            for (size_t k = 0; k < count && model.count < S_WALK_MAX; k++) {
+                char object [32];
+                snprintf (object, sizeof (object), "walk-%zu", objects++);
+                s_create (leases, object, "svc-w", 500000, GT_OK, model.ids [model.count]);
+                model.shards [model.count++] = gt_shard_of (object);
+            }
+        }
+        else
+        if (choice < 85 && model.count > 0) {
+            //  A few, or now and then the older half and more at once
+            size_t count = choice < 82 ? 1 + s_walk_next (&state) % 6 : model.count / 2 + 70;
+            for (size_t k = 0; k < count && model.count > 0; k++) {
+                //  Mostly the oldest or the newest, as retention and churn do
+                uint64_t where = choice < 82 ? s_walk_next (&state) % 4 : 0;
+                size_t at = where == 0 ? 0 : where == 1 ? model.count - 1
+                          : (size_t) (s_walk_next (&state) % model.count);
+                assert (s_release (leases, model.ids [at], "svc-w", false) == GT_OK);
+                s_walk_drop (&model, at);
+            }
+            s_tick (leases, 2);         //  purged: their holes
+        }
+        else
+        if (choice < 93) {
+            if (!journaling) {
+                gt_leases_journal (leases, true);
+                mark = gt_leases_mark (leases);
+                saved = model;
+                journaling = true;
+            }
+            else {
+                if (s_walk_next (&state) % 2) {
+                    gt_leases_rollback (leases, mark);
+                    model = saved;
+                    rollbacks++;
+                }
+                else
+                    gt_leases_commit (leases, gt_leases_mark (leases));
+                gt_leases_journal (leases, false);
+                journaling = false;
+            }
+        }
+        else
+        if (!journaling && model.count > 0) {
+            uint8_t shards [GT_SHARD_COUNT / 8] = { 0 };
+            unsigned shard = model.shards [s_walk_next (&state) % model.count];
+            shards [shard / 8] |= (uint8_t) (1u << (shard % 8));
+            size_t forgotten = gt_leases_forget_shards (leases, shards);
+            size_t dropped = 0;
+            for (size_t at = model.count; at-- > 0; )
+                if (model.shards [at] == shard) {
+                    s_walk_drop (&model, at);
+                    dropped++;
+                }
+            assert (forgotten == dropped);
+            forgets++;
+        }
+        s_expected_ids_t expected = { model.ids, model.count, 0 };
+        assert (s_list_walk (leases, 1 + (size_t) (s_walk_next (&state) % 40), s_visit_expected, &expected)
+                == model.count);
+    }
+    if (journaling)
+        gt_leases_journal (leases, false);
+    assert (rollbacks > 10 && forgets > 10);
+    gt_leases_destroy (&leases);
+    config->max_leases_per_service = quota;
+    config->lease_retention_ms = retention;
+    config->max_lease_ms = max_lease;
+}
+
 //  ...and leases "bulk-N" by created_at, the two of a tie in the order
 //  they were restored (arrival [N])
 typedef struct {
@@ -1472,6 +1593,8 @@ gt_leases_test (bool verbose)
     s_test_forget_keys (config);
     s_test_list_budget (config);
     s_test_order_holes (config);
+    for (uint64_t seed = 1; seed <= 3; seed++)
+        s_test_order_walk (config, seed * 0x9E3779B97F4A7C15ULL);
     s_test_grace_hold (config);
     gt_config_destroy (&config);
 }
