@@ -21,9 +21,9 @@
     lease without metadata: ~80 bytes instead of ~105), and made again
     where it is read: for each kind, once per run of events of one service
     and object type (the last one made for each kind is kept), and no
-    longer made where a record is appended.  The id is kept as text: as 16 bytes it would save 16
-    more, but parsing it for every record cost about 2 % of a request's
-    instructions.  */
+    longer made where a record is appended.  The id is kept as text: as
+    16 bytes it would save 16 more, but parsing it for every record cost
+    about 2.5 % of a request's instructions.  */
 #include <czmq.h>
 #include "gt_event_ring.h"
 

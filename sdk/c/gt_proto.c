@@ -180,20 +180,48 @@ s_lower_hex_word (uint64_t word)
     return ((at_least_0 & ~above_9) | (at_least_a & ~above_f)) == high;
 }
 
+//  A lease id checked, and converted to its bytes if bytes is not NULL:
+//  32 characters, then the NUL (memchr reads no further than the NUL),
+//  each word of 8 checked (s_lower_hex_word) and converted without a
+//  branch: a digit's low nibble is its value, a letter's ('a'..'f', bit 6
+//  set) its low nibble + 9.  It runs on every id the codec reads or writes.
+static inline bool
+s_lease_id_scan (const char *text, uint8_t *bytes)
+{
+    if (!text || memchr (text, '\0', GT_LEASE_ID_LEN + 1) != text + GT_LEASE_ID_LEN)
+        return false;
+    for (int word = 0; word < 4; word++) {
+        uint64_t chars;
+        memcpy (&chars, text + 8 * word, sizeof chars);
+        if (!s_lower_hex_word (chars))
+            return false;
+        if (!bytes)
+            continue;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t nibbles = (chars & 0x0F0F0F0F0F0F0F0FULL) + ((chars >> 6) & 0x0101010101010101ULL) * 9;
+        //  Byte 2k: its nibble high, byte 2k + 1's low; then the even bytes together
+        uint64_t pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00FF00FF00FF00FFULL;
+        pairs = (pairs | (pairs >> 8)) & 0x0000FFFF0000FFFFULL;
+        uint32_t four = (uint32_t) (pairs | (pairs >> 16));
+        memcpy (bytes + 4 * word, &four, sizeof four);
+#else
+        for (int index = 0; index < 8; index++) {
+            char c = text [8 * word + index];
+            int nibble = (c & 0x0F) + ((c >> 6) & 1) * 9;
+            if (index % 2 == 0)
+                bytes [4 * word + index / 2] = (uint8_t) (nibble << 4);
+            else
+                bytes [4 * word + index / 2] |= (uint8_t) nibble;
+        }
+#endif
+    }
+    return true;
+}
+
 bool
 gt_lease_id_valid (const char *s)
 {
-    //  It runs on every id the codec reads or writes: 32 characters, then
-    //  the NUL (memchr reads no further than the NUL), checked by words
-    if (!s || memchr (s, '\0', GT_LEASE_ID_LEN + 1) != s + GT_LEASE_ID_LEN)
-        return false;
-    for (int offset = 0; offset < GT_LEASE_ID_LEN; offset += 8) {
-        uint64_t word;
-        memcpy (&word, s + offset, sizeof (word));
-        if (!s_lower_hex_word (word))
-            return false;
-    }
-    return true;
+    return s_lease_id_scan (s, NULL);
 }
 
 //  The two hex digits of every byte value, in order: byte b is at 2 * b
@@ -220,36 +248,10 @@ gt_lease_id_format (const uint8_t id [16], char out [GT_LEASE_ID_LEN + 1])
 bool
 gt_lease_id_parse (const char *text, uint8_t id [16])
 {
-    //  32 characters then the NUL (memchr reads no further than the NUL),
-    //  each word of 8 checked (s_lower_hex_word) and converted without a
-    //  branch: a digit's low nibble is its value, a letter's ('a'..'f',
-    //  bit 6 set) its low nibble + 9.  Written only once all are good
-    if (!text || memchr (text, '\0', GT_LEASE_ID_LEN + 1) != text + GT_LEASE_ID_LEN)
-        return false;
+    //  Written only once every word is good
     uint8_t bytes [16];
-    for (int word = 0; word < 4; word++) {
-        uint64_t chars;
-        memcpy (&chars, text + 8 * word, sizeof chars);
-        if (!s_lower_hex_word (chars))
-            return false;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        uint64_t nibbles = (chars & 0x0F0F0F0F0F0F0F0FULL) + ((chars >> 6) & 0x0101010101010101ULL) * 9;
-        //  Byte 2k: its nibble high, byte 2k + 1's low; then the even bytes together
-        uint64_t pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00FF00FF00FF00FFULL;
-        pairs = (pairs | (pairs >> 8)) & 0x0000FFFF0000FFFFULL;
-        uint32_t four = (uint32_t) (pairs | (pairs >> 16));
-        memcpy (bytes + 4 * word, &four, sizeof four);
-#else
-        for (int index = 0; index < 8; index++) {
-            char c = text [8 * word + index];
-            int nibble = (c & 0x0F) + ((c >> 6) & 1) * 9;
-            if (index % 2 == 0)
-                bytes [4 * word + index / 2] = (uint8_t) (nibble << 4);
-            else
-                bytes [4 * word + index / 2] |= (uint8_t) nibble;
-        }
-#endif
-    }
+    if (!s_lease_id_scan (text, bytes))
+        return false;
     memcpy (id, bytes, sizeof bytes);
     return true;
 }
