@@ -290,6 +290,30 @@ s_test_bounds (void)
     gt_config_destroy (&config);
 }
 
+//  GC_MAX_LEASES: the broker's leases, of every service, ended ones kept
+//  for retention included
+static void
+s_test_broker_cap (void)
+{
+    gt_config_t *config = gt_test_config ();
+    config->max_leases = 2;
+    gt_test_broker_t *broker = gt_test_broker_start (config);
+    zsock_t *dealer = gt_test_dealer (broker);
+    char *first = s_lease_id (gt_test_create (broker, dealer, "a", "svc-1", 30000));
+    s_expect_and_free (gt_test_create (broker, dealer, "b", "svc-2", 30000), GT_OK);
+    gt_msg_t *reply = gt_test_create (broker, dealer, "c", "svc-3", 30000);
+    s_expect (reply, GT_ERR_QUOTA_EXCEEDED);
+    assert (strstr (reply->message, "GC_MAX_LEASES"));
+    gt_msg_destroy (&reply);
+    s_expect_and_free (gt_test_release (broker, dealer, first, "svc-1", false), GT_OK);
+    s_expect_and_free (gt_test_create (broker, dealer, "c", "svc-1", 30000), GT_ERR_QUOTA_EXCEEDED);
+    assert (gt_test_stat (broker, dealer, "errors_quota_exceeded") == 2);
+    free (first);
+    zsock_destroy (&dealer);
+    gt_test_broker_stop (&broker);
+    gt_config_destroy (&config);
+}
+
 //  --------------------------------------------------------------------------
 //  Idempotent CREATE
 
@@ -1241,6 +1265,7 @@ static const s_area_t s_areas [] = {
     { "lifecycle", s_test_lifecycle },
     { "ownership", s_test_ownership },
     { "bounds", s_test_bounds },
+    { "cap", s_test_broker_cap },
     { "idempotent", s_test_idempotent },
     { "references", s_test_references },
     { "grace", s_test_grace },

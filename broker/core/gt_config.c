@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "gt_config.h"
 #include "gt_proto.h"
+#include "gt_lease_tables.h"
 
 typedef enum {
     S_SECONDS,                      //  seconds with fraction, stored as uint64 ms
@@ -33,6 +34,7 @@ typedef struct {
 #define S_FIELD(f) offsetof (gt_config_t, f)
 //  Lease TTLs are stored in 32 bits per lease: about 49 days at most.
 #define S_MAX_TTL_MS    ((uint64_t) UINT32_MAX)
+#define S_MAX_LEASES    ((uint64_t) GT_LEASE_MAX)
 #define S_DAY_MS        (86400ULL * 1000)
 
 static const s_setting_t s_settings [] = {
@@ -50,6 +52,8 @@ static const s_setting_t s_settings [] = {
       "seconds: longest TTL accepted (3600)" },
     { "GC_MAX_LEASES_PER_SERVICE", "max-leases-per-service", S_UINT, S_FIELD (max_leases_per_service), 1, UINT32_MAX,
       "active leases one service may hold (10000)" },
+    { "GC_MAX_LEASES", "max-leases", S_UINT, S_FIELD (max_leases), 1, S_MAX_LEASES,
+      "leases the broker holds, active and ended ones still kept (268435455, the most)" },
     { "GC_CLEANUP_GRACE_PERIOD", "grace", S_SECONDS, S_FIELD (grace_ms), 0, 365 * S_DAY_MS,
       "seconds: delay before an unreferenced object is reclaimed (0)" },
     { "GC_LEASE_RETENTION", "lease-retention", S_SECONDS, S_FIELD (lease_retention_ms), 0, 365 * S_DAY_MS,
@@ -149,6 +153,7 @@ gt_config_new (void)
     self->min_lease_ms = 30 * 1000;
     self->max_lease_ms = 3600 * 1000;
     self->max_leases_per_service = 10000;
+    self->max_leases = S_MAX_LEASES;
     self->grace_ms = 0;
     self->lease_retention_ms = 300 * 1000;
     self->event_history = 100000;

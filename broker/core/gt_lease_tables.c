@@ -48,6 +48,7 @@ _Static_assert (offsetof (gt_lease_ext_t, lease) == 0 && offsetof (gt_lease_obje
 //  hole's number, its serial's place in hole_serials
 #define S_HOLE_BIT          UINT32_C (0x80000000)
 #define S_IS_HOLE(entry)    ((entry) & S_HOLE_BIT)
+_Static_assert (GT_LEASE_MAX <= GT_TABLE_INDEX_MAX, "every lease record's index fits the id table");
 _Static_assert (GT_RECORDS_MAX <= S_HOLE_BIT, "a lease record's index never looks like a hole");
 
 typedef struct {
@@ -164,11 +165,14 @@ s_random_bytes (gt_lease_tables_t *self, uint8_t *out, size_t size)
 //  --------------------------------------------------------------------------
 //  Hashing: each gt_table needs the hash of a stored entry, and a match
 
+//  A lease id's bytes 1 .. 8, all random (byte 0 is the shard, the same
+//  for most leases of a broker): the id table keeps a hash's low bits in
+//  its slots and finds the home slot from its high ones
 static uint64_t
 s_id_hash (const uint8_t *id)
 {
     uint64_t hash;
-    memcpy (&hash, id, sizeof (hash));
+    memcpy (&hash, id + 1, sizeof (hash));
     return hash;
 }
 
@@ -712,7 +716,8 @@ gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel)
     self->object_wheel = object_wheel;
     s_random_fill (self);
     s_random_bytes (self, self->hash_key, sizeof (self->hash_key));
-    self->ids = gt_table_new (s_lease_hash, self);
+    self->leases = gt_records_new (sizeof (gt_lease_t));
+    self->ids = gt_table_new_indexed (s_lease_hash, self, self->leases);
     self->objects = gt_table_new (s_object_hash, self);
     self->keys = gt_table_new (s_key_hash, self);
     self->exts = gt_table_new (s_ext_hash, self);
@@ -720,7 +725,6 @@ gt_lease_tables_new (gt_wheel_t *lease_wheel, gt_wheel_t *object_wheel)
     self->next_serial = 1;
     self->fence_floor = 1;
     self->journal = gt_journal_new (sizeof (s_entry_t));
-    self->leases = gt_records_new (sizeof (gt_lease_t));
     self->slabs = gt_slabs_new ();
     return self;
 }
@@ -775,8 +779,8 @@ gt_lease_tables_destroy (gt_lease_tables_t **self_p)
     gt_table_foreach (self->objects, s_free_object_entry, self);
     gt_table_destroy (&self->objects);
     gt_slabs_destroy (&self->slabs);
-    gt_records_destroy (&self->leases);
     gt_table_destroy (&self->ids);
+    gt_records_destroy (&self->leases);
     gt_table_destroy (&self->keys);
     assert (gt_table_size (self->exts) == 0);       //  each went with its record
     gt_table_destroy (&self->exts);
@@ -1027,10 +1031,18 @@ gt_lease_tables_rollback (gt_lease_tables_t *self, size_t position)
 //  --------------------------------------------------------------------------
 //  Leases
 
+size_t
+gt_lease_tables_lease_count (gt_lease_tables_t *self)
+{
+    assert (self);
+    return gt_records_out (self->leases);
+}
+
 gt_lease_t *
 gt_lease_tables_lease_alloc (gt_lease_tables_t *self)
 {
     assert (self);
+    assert (gt_records_out (self->leases) < GT_LEASE_MAX);
     gt_lease_t *lease = (gt_lease_t *) gt_records_alloc (self->leases);
     memset (lease, 0, sizeof (gt_lease_t));
     gt_timer_init (&lease->timer);

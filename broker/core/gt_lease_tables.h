@@ -26,17 +26,19 @@
     The tables cancel a node when they unlink its record, and put it back
     on its wheel when they undo.
 
-    Memory: a lease is 88 bytes (fields bit-packed, a 24-byte timer node);
-    an object is 16 bytes plus its id, rounded to 8; both come from gt_slabs
-    (no allocator header each).  What only some records have lives in an
+    Memory: a lease is 88 bytes (fields bit-packed, a 24-byte timer node)
+    from gt_records, where each is also known by a 32-bit index; an object
+    is a 14-byte packed header plus its id, from gt_slabs in 4-byte steps
+    (no allocator header for either).  What only some records have lives in an
     extension found by the record's address in one more table (exts): a
     lease's metadata, cleanup and idempotency key, an object's cleanups
     and pending reclaim.  A record carries one bit saying it has one, so a
     record without (most, under load) costs no lookup and no pointer; one
     with costs a lookup where its extension is read.  Id, object, service
-    and idempotency-key indexes are open-addressing tables of pointers
-    (gt_table) hashed with SipHash under this object's own random key,
-    since clients choose those strings.  */
+    and idempotency-key indexes are open-addressing tables (gt_table): the
+    id table holds lease records' indexes (4 bytes a slot) hashed by the
+    ids' own random bits; the others hold pointers, hashed with SipHash
+    under this object's own random key, since clients choose those strings.  */
 #ifndef GT_LEASE_TABLES_H_INCLUDED
 #define GT_LEASE_TABLES_H_INCLUDED
 
@@ -163,7 +165,17 @@ void gt_lease_tables_rollback (gt_lease_tables_t *self, size_t position);
 //  --------------------------------------------------------------------------
 //  Leases
 
-//  A new lease record, zeroed, its timer idle.  Fill it, then _add it.
+//  The most lease records the tables hold at once, active leases and
+//  ended ones alike (2^28 - 1, about 268 million: the id table keeps
+//  28-bit record indexes, gt_table).  The engine refuses a lease past it.
+#define GT_LEASE_MAX        ((UINT32_C (1) << 28) - 1)
+
+//  Lease records out: the leases held, and ended ones the journal still
+//  keeps for undo.
+size_t gt_lease_tables_lease_count (gt_lease_tables_t *self);
+//  A new lease record, zeroed, its timer idle (asserts fewer than
+//  GT_LEASE_MAX are out).
+//  Fill it, then _add it.
 gt_lease_t *gt_lease_tables_lease_alloc (gt_lease_tables_t *self);
 //  Give a new lease (not yet added) its extension: copies of metadata
 //  (NULL or empty = none), cleanup (taken as given) and idempotency key,

@@ -22,6 +22,7 @@ struct gt_leases_t {
     uint64_t min_ttl;               //  GC_MIN_LEASE_DURATION, ms
     uint64_t max_ttl;               //  GC_MAX_LEASE_DURATION, ms
     uint64_t max_per_service;       //  GC_MAX_LEASES_PER_SERVICE
+    uint64_t max_leases;            //  GC_MAX_LEASES (at most GT_LEASE_MAX)
     uint64_t grace_ms;              //  GC_CLEANUP_GRACE_PERIOD, ms
     uint64_t retention_ms;          //  GC_LEASE_RETENTION, ms
     uint64_t default_retries;       //  GC_CLEANUP_MAX_RETRIES
@@ -51,6 +52,7 @@ gt_leases_new (const gt_config_t *config, const gt_leases_hooks_t *hooks,
     self->min_ttl = config->min_lease_ms;
     self->max_ttl = config->max_lease_ms;
     self->max_per_service = config->max_leases_per_service;
+    self->max_leases = config->max_leases < GT_LEASE_MAX ? config->max_leases : GT_LEASE_MAX;
     self->grace_ms = config->grace_ms;
     self->retention_ms = config->lease_retention_ms;
     self->default_retries = config->cleanup_max_retries;
@@ -287,6 +289,11 @@ gt_leases_create (gt_leases_t *self, const gt_lease_spec_t *spec,
     }
     if (!service_known && !gt_lease_tables_service_room (tables)) {
         snprintf (err, err_size, "too many distinct services (%u)", GT_LEASE_MAX_SERVICES);
+        return GT_ERR_QUOTA_EXCEEDED;
+    }
+    if (gt_lease_tables_lease_count (tables) >= self->max_leases) {
+        snprintf (err, err_size, "the broker holds %" PRIu64 " leases, active and ended (GC_MAX_LEASES)",
+                  self->max_leases);
         return GT_ERR_QUOTA_EXCEEDED;
     }
 
@@ -934,6 +941,11 @@ gt_leases_restore_lease (gt_leases_t *self, const gt_lease_info_t *info,
     if (gt_lease_tables_lease_find (tables, id)) {
         snprintf (err, err_size, "stored lease %s appears twice", info->id);
         return GT_ERR_INVALID_ARGUMENT;
+    }
+    if (gt_lease_tables_lease_count (tables) >= GT_LEASE_MAX) {
+        //  Past GC_MAX_LEASES is loaded (creates are refused until under it)
+        snprintf (err, err_size, "stored lease %s is past the %u leases a broker holds", info->id, GT_LEASE_MAX);
+        return GT_ERR_QUOTA_EXCEEDED;
     }
     bool active = info->state == GT_STATE_ACTIVE;
     uint32_t service = gt_lease_tables_service_acquire (tables, info->service_id);

@@ -34,6 +34,7 @@ struct gt_records_t {
     char *fresh;                    //  next never-used record of the newest block
     char *fresh_end;                //  end of its records
     size_t bytes;                   //  bytes of blocks records were carved from
+    size_t out;                     //  records handed out and not freed
 };
 
 gt_records_t *
@@ -110,6 +111,7 @@ gt_records_alloc (gt_records_t *self)
         void *record = self->free;
         GT_UNPOISON (record, self->size);
         memcpy (&self->free, record, sizeof (void *));
+        self->out++;
         return record;
     }
     if (self->fresh == self->fresh_end)
@@ -117,6 +119,7 @@ gt_records_alloc (gt_records_t *self)
     void *record = self->fresh;
     self->fresh += self->size;
     self->bytes += self->size;
+    self->out++;
     GT_UNPOISON (record, self->size);
     return record;
 }
@@ -129,6 +132,8 @@ gt_records_free (gt_records_t *self, void *record)
         return;
     memcpy (record, &self->free, sizeof (void *));
     self->free = record;
+    assert (self->out > 0);
+    self->out--;
     GT_POISON (record, self->size);
 }
 
@@ -160,4 +165,11 @@ gt_records_bytes (gt_records_t *self)
 {
     assert (self);
     return self->bytes;
+}
+
+size_t
+gt_records_out (gt_records_t *self)
+{
+    assert (self);
+    return self->out;
 }

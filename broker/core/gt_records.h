@@ -48,6 +48,11 @@ void gt_records_free (gt_records_t *self, void *record);
 uint32_t gt_records_index (gt_records_t *self, const void *record);
 void *gt_records_at (gt_records_t *self, uint32_t index);
 
+//  Records handed out and not freed.  Since freed records are handed out
+//  again before new ones are carved, every index is below the most
+//  records ever out at once.
+size_t gt_records_out (gt_records_t *self);
+
 //  Bytes of the records ever carved from blocks (for memory accounting:
 //  the pages a block has beyond them are mapped but not yet taken).
 size_t gt_records_bytes (gt_records_t *self);

@@ -1,38 +1,36 @@
-/*  gt_table.c — compact open-addressing hash table of pointers.  */
+/*  gt_table.c — compact open-addressing hash table of pointers or record
+    indexes; the contract is in gt_table.h.  */
 #include <czmq.h>
 #include "gt_table.h"
 
 //  A slot holds an entry pointer (below bit 48: user-space addresses on
 //  x86-64 and AArch64; checked on insert) with 16 bits of its hash above
-//  it, 0 when empty.  A probe compares those bits first and reads the
-//  entry (a cache miss at a million entries) only when they agree: a
-//  lookup of an absent key, as every CREATE makes, reads no entry at all.
+//  it, or in an indexed table 32 bits: the entry's record index + 1 below
+//  bit 28 and 4 bits of its hash above; 0 when empty.  A probe compares
+//  those bits first and reads the entry (a cache miss at a million
+//  entries) only when they agree: a lookup of an absent key, as every
+//  CREATE makes, almost never reads an entry in a table of pointers, and
+//  about half of one in an indexed table 3/4 full (seven or eight slots
+//  probed, one in 16 agreeing by chance).
 #define S_POINTER_BITS  48
-#define S_POINTER_MASK  ((UINT64_C (1) << S_POINTER_BITS) - 1)
-
-static inline uint64_t
-s_tag (uint64_t hash)
-{
-    //  The low bits: the home slot comes from the high ones (s_home)
-    return (hash & 0xFFFF) << S_POINTER_BITS;
-}
-
-static inline void *
-s_entry (uint64_t slot)
-{
-    return (void *) (uintptr_t) (slot & S_POINTER_MASK);
-}
+#define S_INDEX_BITS    28
 
 struct gt_table_t {
-    uint64_t *slots;                //  tagged entry pointers, 0 = empty
+    void *slots;                    //  tagged values (uint64_t, or uint32_t when indexed), 0 = empty
     size_t capacity;                //  number of slots (0 until first insert)
     size_t size;                    //  number of entries
     gt_table_hash_fn *hash_fn;      //  rehash of a stored entry
     void *ctx;                      //  argument of hash_fn
+    gt_records_t *records;          //  indexed: where the entries live; NULL: slots hold pointers
 };
 
 //  Grow when more than 3/4 full; shrink when under 1/8 full (and big).
 #define S_MIN_CAPACITY  16
+
+//  The functions below take narrow (indexed) as a constant argument and
+//  are always inlined: each operation is compiled once for each kind of
+//  slot, without a test of the kind at every probe.
+#define S_INLINE    static inline __attribute__ ((always_inline))
 
 static inline size_t
 s_home (uint64_t hash, size_t capacity)
@@ -41,15 +39,81 @@ s_home (uint64_t hash, size_t capacity)
     return (size_t) (((unsigned __int128) hash * capacity) >> 64);
 }
 
-gt_table_t *
-gt_table_new (gt_table_hash_fn *hash_fn, void *ctx)
+//  A slot's bits below its hash bits: the pointer, or the index + 1
+S_INLINE uint64_t
+s_value_mask (bool narrow)
+{
+    return narrow ? (UINT64_C (1) << S_INDEX_BITS) - 1 : (UINT64_C (1) << S_POINTER_BITS) - 1;
+}
+
+//  The hash bits a slot keeps: the low ones (the home slot comes from the
+//  high ones, s_home)
+S_INLINE uint64_t
+s_tag (bool narrow, uint64_t hash)
+{
+    return narrow ? (uint32_t) (hash << S_INDEX_BITS) : hash << S_POINTER_BITS;
+}
+
+S_INLINE uint64_t
+s_slot (bool narrow, const void *slots, size_t index)
+{
+    return narrow ? ((const uint32_t *) slots) [index] : ((const uint64_t *) slots) [index];
+}
+
+S_INLINE void
+s_slot_set (bool narrow, void *slots, size_t index, uint64_t slot)
+{
+    if (narrow)
+        ((uint32_t *) slots) [index] = (uint32_t) slot;
+    else
+        ((uint64_t *) slots) [index] = slot;
+}
+
+//  The entry a slot holds, and what a slot holds of an entry (untagged)
+S_INLINE void *
+s_entry (const gt_table_t *self, bool narrow, uint64_t slot)
+{
+    uint64_t value = slot & s_value_mask (narrow);
+    if (narrow)
+        return gt_records_at (self->records, (uint32_t) value - 1);
+    return (void *) (uintptr_t) value;
+}
+
+S_INLINE uint64_t
+s_value (const gt_table_t *self, bool narrow, const void *entry)
+{
+    if (narrow) {
+        uint32_t index = gt_records_index (self->records, entry);
+        assert (index < GT_TABLE_INDEX_MAX);
+        return (uint64_t) index + 1;
+    }
+    assert (((uintptr_t) entry & ~(uintptr_t) s_value_mask (false)) == 0);
+    return (uint64_t) (uintptr_t) entry;
+}
+
+static gt_table_t *
+s_new (gt_table_hash_fn *hash_fn, void *ctx, gt_records_t *records)
 {
     assert (hash_fn);
     gt_table_t *self = (gt_table_t *) zmalloc (sizeof (gt_table_t));
     assert (self);
     self->hash_fn = hash_fn;
     self->ctx = ctx;
+    self->records = records;
     return self;
+}
+
+gt_table_t *
+gt_table_new (gt_table_hash_fn *hash_fn, void *ctx)
+{
+    return s_new (hash_fn, ctx, NULL);
+}
+
+gt_table_t *
+gt_table_new_indexed (gt_table_hash_fn *hash_fn, void *ctx, gt_records_t *records)
+{
+    assert (records);
+    return s_new (hash_fn, ctx, records);
 }
 
 void
@@ -65,13 +129,13 @@ gt_table_destroy (gt_table_t **self_p)
 }
 
 //  Put a tagged slot value in the first free slot from hash's home.
-static void
-s_place (uint64_t *slots, size_t capacity, uint64_t hash, uint64_t slot)
+S_INLINE void
+s_place (bool narrow, void *slots, size_t capacity, uint64_t hash, uint64_t slot)
 {
     size_t index = s_home (hash, capacity);
-    while (slots [index])
+    while (s_slot (narrow, slots, index))
         index = index + 1 == capacity ? 0 : index + 1;
-    slots [index] = slot;
+    s_slot_set (narrow, slots, index, slot);
 }
 
 //  How many slots ahead a resize asks for the entry it will rehash: each
@@ -79,25 +143,52 @@ s_place (uint64_t *slots, size_t capacity, uint64_t hash, uint64_t slot)
 //  so the reads are started early enough to overlap
 #define S_PREFETCH_AHEAD    16
 
-static void
-s_resize (gt_table_t *self, size_t capacity)
+S_INLINE void
+s_resize_as (gt_table_t *self, bool narrow, size_t capacity)
 {
-    uint64_t *slots = (uint64_t *) calloc (capacity, sizeof (uint64_t));
+    void *slots = calloc (capacity, narrow ? sizeof (uint32_t) : sizeof (uint64_t));
     assert (slots);
     for (size_t index = 0; index < self->capacity; index++) {
-        if (index + S_PREFETCH_AHEAD < self->capacity && self->slots [index + S_PREFETCH_AHEAD]) {
+        uint64_t ahead = index + S_PREFETCH_AHEAD < self->capacity
+                       ? s_slot (narrow, self->slots, index + S_PREFETCH_AHEAD) : 0;
+        if (ahead) {
             //  The entry's first two lines: a key a few dozen bytes in
-            const char *ahead = (const char *) s_entry (self->slots [index + S_PREFETCH_AHEAD]);
-            __builtin_prefetch (ahead);
-            __builtin_prefetch (ahead + 64);
+            const char *entry = (const char *) s_entry (self, narrow, ahead);
+            __builtin_prefetch (entry);
+            __builtin_prefetch (entry + 64);
         }
-        if (self->slots [index])
-            s_place (slots, capacity, self->hash_fn (s_entry (self->slots [index]), self->ctx),
-                     self->slots [index]);
+        uint64_t slot = s_slot (narrow, self->slots, index);
+        if (slot)
+            s_place (narrow, slots, capacity, self->hash_fn (s_entry (self, narrow, slot), self->ctx), slot);
     }
     free (self->slots);
     self->slots = slots;
     self->capacity = capacity;
+}
+
+static void
+s_resize (gt_table_t *self, size_t capacity)
+{
+    if (self->records)
+        s_resize_as (self, true, capacity);
+    else
+        s_resize_as (self, false, capacity);
+}
+
+S_INLINE void *
+s_lookup (gt_table_t *self, bool narrow, uint64_t hash, gt_table_match_fn *match, const void *key)
+{
+    size_t index = s_home (hash, self->capacity);
+    uint64_t tag = s_tag (narrow, hash);
+    for (uint64_t slot; (slot = s_slot (narrow, self->slots, index)) != 0; ) {
+        if ((slot & ~s_value_mask (narrow)) == tag) {
+            void *entry = s_entry (self, narrow, slot);
+            if (match (entry, key))
+                return entry;
+        }
+        index = index + 1 == self->capacity ? 0 : index + 1;
+    }
+    return NULL;
 }
 
 void *
@@ -106,22 +197,19 @@ gt_table_lookup (gt_table_t *self, uint64_t hash, gt_table_match_fn *match, cons
     assert (self);
     if (self->size == 0)
         return NULL;
-    size_t index = s_home (hash, self->capacity);
-    uint64_t tag = s_tag (hash);
-    for (uint64_t slot; (slot = self->slots [index]) != 0; ) {
-        if ((slot & ~S_POINTER_MASK) == tag && match (s_entry (slot), key))
-            return s_entry (slot);
-        index = index + 1 == self->capacity ? 0 : index + 1;
-    }
-    return NULL;
+    return self->records ? s_lookup (self, true, hash, match, key)
+                         : s_lookup (self, false, hash, match, key);
 }
 
 void
 gt_table_prefetch (gt_table_t *self, uint64_t hash)
 {
     assert (self);
-    if (self->capacity)
-        __builtin_prefetch (&self->slots [s_home (hash, self->capacity)]);
+    if (self->capacity) {
+        size_t home = s_home (hash, self->capacity);
+        __builtin_prefetch (self->records ? (void *) ((uint32_t *) self->slots + home)
+                                          : (void *) ((uint64_t *) self->slots + home));
+    }
 }
 
 void
@@ -135,29 +223,37 @@ gt_table_reserve (gt_table_t *self, size_t count)
         s_resize (self, capacity < S_MIN_CAPACITY ? S_MIN_CAPACITY : capacity);
 }
 
+S_INLINE void
+s_insert (gt_table_t *self, bool narrow, uint64_t hash, void *entry)
+{
+    uint64_t value = s_value (self, narrow, entry);
+    if ((self->size + 1) * 4 > self->capacity * 3) {
+        size_t capacity = self->capacity * 3 / 2;
+        s_resize_as (self, narrow, capacity < S_MIN_CAPACITY ? S_MIN_CAPACITY : capacity);
+    }
+    s_place (narrow, self->slots, self->capacity, hash, s_tag (narrow, hash) | value);
+    self->size++;
+}
+
 void
 gt_table_insert (gt_table_t *self, uint64_t hash, void *entry)
 {
     assert (self);
     assert (entry);
-    assert (((uintptr_t) entry & ~(uintptr_t) S_POINTER_MASK) == 0);
-    if ((self->size + 1) * 4 > self->capacity * 3) {
-        size_t capacity = self->capacity * 3 / 2;
-        s_resize (self, capacity < S_MIN_CAPACITY ? S_MIN_CAPACITY : capacity);
-    }
-    s_place (self->slots, self->capacity, hash, s_tag (hash) | (uint64_t) (uintptr_t) entry);
-    self->size++;
+    if (self->records)
+        s_insert (self, true, hash, entry);
+    else
+        s_insert (self, false, hash, entry);
 }
 
-bool
-gt_table_remove (gt_table_t *self, uint64_t hash, const void *entry)
+S_INLINE bool
+s_remove (gt_table_t *self, bool narrow, uint64_t hash, const void *entry)
 {
-    assert (self);
-    if (self->size == 0)
-        return false;
+    uint64_t value = s_value (self, narrow, entry);
+    uint64_t mask = s_value_mask (narrow);
     size_t hole = s_home (hash, self->capacity);
-    while (s_entry (self->slots [hole]) != entry) {
-        if (!self->slots [hole])
+    for (uint64_t slot; ((slot = s_slot (narrow, self->slots, hole)) & mask) != value; ) {
+        if (!slot)
             return false;
         hole = hole + 1 == self->capacity ? 0 : hole + 1;
     }
@@ -166,23 +262,32 @@ gt_table_remove (gt_table_t *self, uint64_t hash, const void *entry)
     size_t next = hole;
     while (true) {
         next = next + 1 == self->capacity ? 0 : next + 1;
-        uint64_t candidate = self->slots [next];
+        uint64_t candidate = s_slot (narrow, self->slots, next);
         if (!candidate)
             break;
-        size_t home = s_home (self->hash_fn (s_entry (candidate), self->ctx), self->capacity);
+        size_t home = s_home (self->hash_fn (s_entry (self, narrow, candidate), self->ctx), self->capacity);
         bool movable = hole <= next
                      ? (home <= hole || home > next)
                      : (home <= hole && home > next);
         if (movable) {
-            self->slots [hole] = candidate;
+            s_slot_set (narrow, self->slots, hole, candidate);
             hole = next;
         }
     }
-    self->slots [hole] = 0;
+    s_slot_set (narrow, self->slots, hole, 0);
     self->size--;
     if (self->capacity > 1024 && self->size * 8 < self->capacity)
-        s_resize (self, self->capacity / 2);
+        s_resize_as (self, narrow, self->capacity / 2);
     return true;
+}
+
+bool
+gt_table_remove (gt_table_t *self, uint64_t hash, const void *entry)
+{
+    assert (self);
+    if (self->size == 0)
+        return false;
+    return self->records ? s_remove (self, true, hash, entry) : s_remove (self, false, hash, entry);
 }
 
 size_t
@@ -203,9 +308,12 @@ void
 gt_table_foreach (gt_table_t *self, void (*fn) (void *entry, void *arg), void *arg)
 {
     assert (self);
-    for (size_t index = 0; index < self->capacity; index++)
-        if (self->slots [index])
-            fn (s_entry (self->slots [index]), arg);
+    bool narrow = self->records != NULL;
+    for (size_t index = 0; index < self->capacity; index++) {
+        uint64_t slot = s_slot (narrow, self->slots, index);
+        if (slot)
+            fn (s_entry (self, narrow, slot), arg);
+    }
 }
 
 //  --------------------------------------------------------------------------

@@ -1,10 +1,14 @@
-/*  gt_table.h — compact open-addressing hash table of pointers.
+/*  gt_table.h — compact open-addressing hash table of pointers or record
+    indexes.
 
     The broker keeps a million leases; a general-purpose hash (zhashx) would
     copy every 33-byte key and allocate an item per entry.  This table holds
     only the entry pointers (8 bytes per slot, 16 bits of the entry's hash
     in the bits above a user-space address, so that most probes need not
-    read the entry: gt_table.c), uses linear probing with
+    read the entry: gt_table.c), or, for entries that are records of a
+    gt_records store, their indexes (4 bytes per slot: 28 bits of index, 4
+    of hash; half the memory, and a probe past a slot whose 4 bits agree
+    by chance, 1 in 16, reads an entry it need not), uses linear probing with
     backward-shift deletion (no tombstones), and maps a hash to a slot with
     a multiply-shift ("fastrange"), so its capacity need not be a power of
     two and grows by 1.5x.  The caller supplies the hash of each key and a
@@ -16,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "gt_records.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,8 +34,15 @@ typedef uint64_t (gt_table_hash_fn) (const void *entry, void *ctx);
 //  True if a stored entry has the given key.
 typedef bool (gt_table_match_fn) (const void *entry, const void *key);
 
-//  Create an empty table.
+//  An indexed table holds records whose index is below this (2^28 - 1)
+#define GT_TABLE_INDEX_MAX  ((UINT32_C (1) << 28) - 1)
+
+//  Create an empty table of entry pointers.
 gt_table_t *gt_table_new (gt_table_hash_fn *hash_fn, void *ctx);
+//  Create an empty table of records of records (not owned), held by their
+//  index: the caller keeps every entry's index below GT_TABLE_INDEX_MAX
+//  (checked on insert), for instance by having fewer records out at once.
+gt_table_t *gt_table_new_indexed (gt_table_hash_fn *hash_fn, void *ctx, gt_records_t *records);
 //  Destroy the table (not the entries); nulls the pointer.
 void gt_table_destroy (gt_table_t **self_p);
 
@@ -51,7 +63,7 @@ void gt_table_reserve (gt_table_t *self, size_t count);
 //  entries that read is a cache miss, which the hint lets overlap other work.
 void gt_table_prefetch (gt_table_t *self, uint64_t hash);
 
-//  Number of entries, and slots (for memory accounting).
+//  Number of entries, and slots (for memory accounting: 8 or 4 bytes each).
 size_t gt_table_size (gt_table_t *self);
 size_t gt_table_capacity (gt_table_t *self);
 

@@ -25,6 +25,7 @@ typedef struct {
     uint64_t min_lease_ms;              //  GC_MIN_LEASE_DURATION
     uint64_t max_lease_ms;              //  GC_MAX_LEASE_DURATION
     uint64_t max_leases_per_service;    //  GC_MAX_LEASES_PER_SERVICE (active leases)
+    uint64_t max_leases;                //  GC_MAX_LEASES (lease records, active and ended)
     uint64_t grace_ms;                  //  GC_CLEANUP_GRACE_PERIOD
     uint64_t lease_retention_ms;        //  GC_LEASE_RETENTION: ended leases kept
     uint64_t event_history;             //  GC_EVENT_HISTORY: events kept for REPLAY

@@ -425,6 +425,7 @@ gt_config_test (bool verbose)
     assert (config->default_lease_ms == 300000);
     assert (config->min_lease_ms == 30000 && config->max_lease_ms == 3600000);
     assert (config->max_leases_per_service == 10000);
+    assert (config->max_leases == 268435455);
     assert (config->grace_ms == 0 && config->lease_retention_ms == 300000);
     assert (config->event_history == 100000);
     assert (streq (config->storage, "memory"));
@@ -470,6 +471,15 @@ gt_config_test (bool verbose)
     char *bad_port [] = { "garbagetruck", "--port", "70000" };
     assert (gt_config_load_args (config, 3, bad_port, err, sizeof (err)) == GT_CONFIG_ERROR);
     assert (strstr (err, "--port"));
+    //  GC_MAX_LEASES: 1 .. 2^28 - 1 (the id table's 28-bit record numbers)
+    char *most_leases [] = { "garbagetruck", "--max-leases", "268435455" };
+    assert (gt_config_load_args (config, 3, most_leases, err, sizeof (err)) == GT_CONFIG_OK);
+    assert (config->max_leases == 268435455);
+    char *too_many [] = { "garbagetruck", "--max-leases", "268435456" };
+    assert (gt_config_load_args (config, 3, too_many, err, sizeof (err)) == GT_CONFIG_ERROR);
+    assert (strstr (err, "--max-leases"));
+    char *no_leases [] = { "garbagetruck", "--max-leases", "0" };
+    assert (gt_config_load_args (config, 3, no_leases, err, sizeof (err)) == GT_CONFIG_ERROR);
     char *bad_flag [] = { "garbagetruck", "--frobnicate", "1" };
     assert (gt_config_load_args (config, 3, bad_flag, err, sizeof (err)) == GT_CONFIG_ERROR);
     char *no_value [] = { "garbagetruck", "--port" };

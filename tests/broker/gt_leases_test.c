@@ -764,6 +764,75 @@ s_test_list_budget (gt_config_t *config)
     gt_leases_destroy (&leases);
 }
 
+//  GC_MAX_LEASES counts lease records, active and ended ones retained: a
+//  CREATE past it is refused with nothing changed, an idempotent replay is
+//  still answered, and room comes back when an ended lease is purged.  A
+//  recovery loads past it (the store's leases are not dropped).
+static void
+s_test_lease_cap (gt_config_t *config)
+{
+    uint64_t cap = config->max_leases, retention = config->lease_retention_ms;
+    uint64_t quota = config->max_leases_per_service;
+    config->max_leases = 4;
+    config->max_leases_per_service = 100;
+    config->lease_retention_ms = 500;
+    static s_sink_t sink;
+    s_sink_reset (&sink);
+    gt_leases_t *leases = s_engine (config, &sink);
+    char ids [5][33], err [256];
+    for (int i = 0; i < 3; i++) {
+        char object [16];
+        snprintf (object, sizeof (object), "cap-%d", i);
+        s_create (leases, object, "svc-cap", 5000, GT_OK, ids [i]);
+    }
+    gt_lease_spec_t keyed = { "cap-3", GT_TYPE_UNKNOWN, "svc-cap", true, 5000, NULL, NULL, "key-3" };
+    gt_lease_t *lease, *again;
+    assert (gt_leases_create (leases, &keyed, &lease, err, sizeof (err)) == GT_OK);
+    char *before = s_snapshot (leases);
+    size_t calls = s_hook_calls (&sink);
+    gt_lease_spec_t fifth = { "cap-4", GT_TYPE_UNKNOWN, "svc-other", true, 5000, NULL, NULL, NULL };
+    assert (gt_leases_create (leases, &fifth, &again, err, sizeof (err)) == GT_ERR_QUOTA_EXCEEDED);
+    assert (strstr (err, "GC_MAX_LEASES") && strstr (err, "4 leases"));
+    char *after = s_snapshot (leases);
+    assert (streq (before, after) && s_hook_calls (&sink) == calls);
+    zstr_free (&before);
+    zstr_free (&after);
+    assert (gt_leases_create (leases, &keyed, &again, err, sizeof (err)) == GT_OK && again == lease);
+    //  Released, the lease is kept for its retention and still counts
+    assert (s_release (leases, ids [0], "svc-cap", false) == GT_OK);
+    s_create (leases, "cap-4", "svc-cap", 5000, GT_ERR_QUOTA_EXCEEDED, NULL);
+    s_tick (leases, 499);
+    s_create (leases, "cap-4", "svc-cap", 5000, GT_ERR_QUOTA_EXCEEDED, NULL);
+    s_tick (leases, 1);
+    assert (s_get (leases, ids [0], NULL) == GT_ERR_NOT_FOUND);
+    s_create (leases, "cap-4", "svc-cap", 5000, GT_OK, ids [4]);
+    s_create (leases, "cap-5", "svc-cap", 5000, GT_ERR_QUOTA_EXCEEDED, NULL);
+
+    //  A broker with a lower cap loads every stored lease, then refuses
+    config->max_leases = 2;
+    gt_leases_t *restored = gt_leases_new (config, NULL, s_mono, s_wall);
+    gt_leases_restore_begin (restored);
+    size_t loaded = 0;
+    for (size_t i = 0; i < sink.stored_count; i++) {
+        if (s_get (leases, sink.stored [i].id, NULL) != GT_OK)
+            continue;               //  purged: its record is gone
+        assert (gt_leases_restore_lease (restored, &sink.stored [i], NULL, err, sizeof (err)) == GT_OK);
+        loaded++;
+    }
+    gt_leases_restore_end (restored);
+    assert (loaded == 4);
+    gt_leases_stats_t stats;
+    gt_leases_stats (restored, &stats);
+    assert (stats.active_leases == 4);
+    s_create (restored, "cap-6", "svc-cap", 5000, GT_ERR_QUOTA_EXCEEDED, NULL);
+    gt_leases_destroy (&restored);
+    gt_leases_destroy (&leases);
+    s_sink_reset (&sink);
+    config->max_leases = cap;
+    config->max_leases_per_service = quota;
+    config->lease_retention_ms = retention;
+}
+
 //  A lease whose URL is registered is held past its retention while its
 //  object's reclaim waits out the grace period; the callback names it
 static void
@@ -1596,5 +1665,6 @@ gt_leases_test (bool verbose)
     for (uint64_t seed = 1; seed <= 3; seed++)
         s_test_order_walk (config, seed * 0x9E3779B97F4A7C15ULL);
     s_test_grace_hold (config);
+    s_test_lease_cap (config);
     gt_config_destroy (&config);
 }

@@ -25,6 +25,7 @@ gt_records_test (bool verbose)
         memset (out [i], (int) (i % 251), S_TEST_SIZE);
         assert (gt_records_index (records, out [i]) == i);
         assert (gt_records_at (records, (uint32_t) i) == out [i]);
+        assert (gt_records_out (records) == i + 1);
     }
     assert (gt_records_bytes (records) == (size_t) S_TEST_COUNT * S_TEST_SIZE);
     for (size_t i = 0; i < S_TEST_COUNT; i++)
@@ -42,6 +43,7 @@ gt_records_test (bool verbose)
 #endif
     gt_records_free (records, out [GT_RECORDS_PER_BLOCK + 1]);
     gt_records_free (records, NULL);                //  ignored
+    assert (gt_records_out (records) == S_TEST_COUNT - 2);
     assert (gt_records_alloc (records) == out [GT_RECORDS_PER_BLOCK + 1]);
     assert (gt_records_alloc (records) == out [5]);
     assert (gt_records_index (records, out [5]) == 5);
@@ -49,6 +51,7 @@ gt_records_test (bool verbose)
     //  Then the next never used, next in index
     void *next = gt_records_alloc (records);
     assert (gt_records_index (records, next) == S_TEST_COUNT);
+    assert (gt_records_out (records) == S_TEST_COUNT + 1);
     gt_records_destroy (&records);
     assert (records == NULL);
     gt_records_destroy (&records);                  //  twice is harmless

@@ -1,5 +1,6 @@
 /*  gt_table_test.c — selftest of gt_table: SipHash reference values, then
-    the table under a poor hash (many collisions) and a uniform one.  */
+    the table under a poor hash (many collisions) and a uniform one, as a
+    table of pointers and as one of gt_records indexes.  */
 #include <czmq.h>
 #include "gt_table.h"
 #include "gt_broker_selftest.h"
@@ -75,6 +76,73 @@ s_count (void *entry, void *arg)
     (*(size_t *) arg)++;
 }
 
+//  A uniform hash (a bijection of the key)
+static uint64_t
+s_uniform_hash (const void *entry, void *ctx)
+{
+    (void) ctx;
+    return ((const s_item_t *) entry)->key * 0x9E3779B97F4A7C15ULL;
+}
+
+//  An indexed table: records of a gt_records store, by key; the probes
+//  read an entry only when the 4 hash bits in its slot agree
+static void
+s_test_indexed (void)
+{
+    gt_records_t *records = gt_records_new (sizeof (s_item_t));
+    gt_table_t *table = gt_table_new_indexed (s_one_home_hash, NULL, records);
+    enum { COUNT = 3 * GT_RECORDS_PER_BLOCK + 5 };
+    s_item_t **items = (s_item_t **) calloc (COUNT, sizeof (s_item_t *));
+    gt_table_reserve (table, 100);              //  no growth: the cluster stays in insertion order
+    for (uint64_t i = 0; i < 100; i++) {
+        items [i] = (s_item_t *) gt_records_alloc (records);
+        items [i]->key = i + 1;
+        gt_table_insert (table, s_one_home_hash (items [i], NULL), items [i]);
+    }
+    s_item_t probe = { 0x10000 };               //  absent, bits 0: like keys 16, 32, .. 96
+    s_matches = 0;
+    assert (gt_table_lookup (table, s_one_home_hash (&probe, NULL), s_counted_match, &probe.key) == NULL);
+    assert (s_matches == 6);
+    probe.key = 0x20005;                        //  absent, bits 5: like keys 5, 21, .. 85
+    s_matches = 0;
+    assert (gt_table_lookup (table, s_one_home_hash (&probe, NULL), s_counted_match, &probe.key) == NULL);
+    assert (s_matches == 6);
+    probe.key = 37;                             //  present: keys 5 and 21 with its bits come first
+    s_matches = 0;
+    assert (gt_table_lookup (table, s_one_home_hash (&probe, NULL), s_counted_match, &probe.key) == items [36]);
+    assert (s_matches == 3);
+    for (uint64_t i = 0; i < 100; i++)
+        assert (gt_table_remove (table, s_one_home_hash (items [i], NULL), items [i]));
+    assert (gt_table_size (table) == 0);
+    gt_table_destroy (&table);
+
+    //  Across several blocks, through growth, removals and shrinking
+    table = gt_table_new_indexed (s_uniform_hash, NULL, records);
+    for (uint64_t i = 100; i < COUNT; i++)
+        items [i] = (s_item_t *) gt_records_alloc (records);
+    for (uint64_t i = 0; i < COUNT; i++) {
+        items [i]->key = i;
+        gt_table_insert (table, s_uniform_hash (items [i], NULL), items [i]);
+    }
+    assert (gt_table_size (table) == COUNT && gt_table_capacity (table) * 3 >= COUNT * 4);
+    for (uint64_t i = 0; i < COUNT; i += 3)
+        assert (gt_table_remove (table, s_uniform_hash (items [i], NULL), items [i]));
+    assert (!gt_table_remove (table, s_uniform_hash (items [0], NULL), items [0]));
+    size_t counted = 0;
+    gt_table_foreach (table, s_count, &counted);
+    assert (counted == gt_table_size (table) && counted == COUNT - (COUNT + 2) / 3);
+    for (uint64_t i = 0; i < COUNT; i++)
+        assert (gt_table_lookup (table, s_uniform_hash (items [i], NULL), s_item_match, &i)
+                == (i % 3 ? items [i] : NULL));
+    for (uint64_t i = 0; i < COUNT; i++)
+        if (i % 3)
+            assert (gt_table_remove (table, s_uniform_hash (items [i], NULL), items [i]));
+    assert (gt_table_size (table) == 0 && gt_table_capacity (table) <= 2048);
+    gt_table_destroy (&table);
+    gt_records_destroy (&records);
+    free (items);
+}
+
 void
 gt_table_test (bool verbose)
 {
@@ -147,4 +215,5 @@ gt_table_test (bool verbose)
     assert (table == NULL);
     free (items);
     s_test_probe_reads ();
+    s_test_indexed ();
 }
