@@ -2,8 +2,9 @@
     is in gt_lease_tables.h.
 
     Indexes:
-      ids        gt_table of leases by their 128-bit id (the id is random:
-                 its first 8 bytes are the hash)
+      ids        gt_table of leases by their 128-bit id, holding each
+                 lease record's index (gt_records), 4 bytes a slot; the
+                 hash is the id's bytes 1 .. 8 (random; byte 0 is the shard)
       objects    gt_table of object records by object id
       services   array of interned service ids (a lease keeps a 24-bit
                  index), with a gt_table of index + 1 by name and a list

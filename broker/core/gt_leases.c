@@ -292,8 +292,8 @@ gt_leases_create (gt_leases_t *self, const gt_lease_spec_t *spec,
         return GT_ERR_QUOTA_EXCEEDED;
     }
     if (gt_lease_tables_lease_count (tables) >= self->max_leases) {
-        snprintf (err, err_size, "the broker holds %" PRIu64 " leases, active and ended (GC_MAX_LEASES)",
-                  self->max_leases);
+        snprintf (err, err_size, "the broker holds %zu leases, active and ended; GC_MAX_LEASES is %" PRIu64,
+                  gt_lease_tables_lease_count (tables), self->max_leases);
         return GT_ERR_QUOTA_EXCEEDED;
     }
 

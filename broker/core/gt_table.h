@@ -39,9 +39,12 @@ typedef bool (gt_table_match_fn) (const void *entry, const void *key);
 
 //  Create an empty table of entry pointers.
 gt_table_t *gt_table_new (gt_table_hash_fn *hash_fn, void *ctx);
-//  Create an empty table of records of records (not owned), held by their
-//  index: the caller keeps every entry's index below GT_TABLE_INDEX_MAX
-//  (checked on insert), for instance by having fewer records out at once.
+//  Create an empty table of the records of a gt_records store (not owned),
+//  held by their index: the caller keeps every entry's index below
+//  GT_TABLE_INDEX_MAX (checked on insert), which holds while no more than
+//  GT_TABLE_INDEX_MAX records are ever out at once (gt_records_out).  An
+//  entry stays handed out while it is in the table: lookups, removals and
+//  growth read it by its index.
 gt_table_t *gt_table_new_indexed (gt_table_hash_fn *hash_fn, void *ctx, gt_records_t *records);
 //  Destroy the table (not the entries); nulls the pointer.
 void gt_table_destroy (gt_table_t **self_p);

@@ -141,6 +141,7 @@ typedef struct {
     char *advertised [2];           //  where clients reach it: requests, events (after a bind), or NULL
     int64_t ownership_retry_at;     //  cluster mode: a failed load is tried again from then (mono ms)
     uint64_t ownership_changes;     //  cluster mode: loads and handovers applied (the metrics recount)
+    uint64_t load_skipped;          //  stored leases the current load could not restore
     gt_shard_map_t *own_map;        //  MAP without a store's view: this broker, every shard
 } s_broker_t;
 
@@ -1053,13 +1054,27 @@ s_stop_gracefully (s_broker_t *self)
 //  --------------------------------------------------------------------------
 //  Recovery
 
+//  A lease that cannot be restored (malformed, or past the GT_LEASE_MAX a
+//  broker holds) stays in the store, unserved: the first is logged, then
+//  the count at the load's end (s_load_end), not a line each
 static void
 s_load_lease (void *ctx, const gt_lease_info_t *lease, const char *key)
 {
     s_broker_t *self = (s_broker_t *) ctx;
     char err [256];
-    if (gt_leases_restore_lease (self->leases, lease, key, err, sizeof (err)) != GT_OK)
+    if (gt_leases_restore_lease (self->leases, lease, key, err, sizeof (err)) != GT_OK
+    &&  self->load_skipped++ == 0)
         gt_log_warn ("broker", "recovery skipped a lease: %s", err);
+}
+
+static void
+s_load_end (s_broker_t *self)
+{
+    gt_leases_restore_end (self->leases);
+    if (self->load_skipped > 1)
+        gt_log_warn ("broker", "recovery skipped %" PRIu64 " leases in all (the first is logged above); "
+                     "they stay in the store", self->load_skipped);
+    self->load_skipped = 0;
 }
 
 static void
@@ -1324,7 +1339,7 @@ s_broker_new (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         gt_store_loader_t loader = s_loader (self);
         gt_leases_restore_begin (self->leases);
         int rc = gt_store_recover (self->store, &loader, err, sizeof (err));
-        gt_leases_restore_end (self->leases);
+        s_load_end (self);
         if (rc != 0) {
             gt_log_error ("broker", "recovery failed: %s", err);
             gt_store_destroy (&self->store);
@@ -1398,7 +1413,7 @@ s_ownership_work (s_broker_t *self)
     gt_leases_journal (self->leases, false);
     gt_leases_restore_begin (self->leases);
     int rc = gt_store_ownership_apply (self->store, &loader, forget, err, sizeof (err));
-    gt_leases_restore_end (self->leases);
+    s_load_end (self);
     gt_leases_journal (self->leases, true);
     self->ownership_changes++;
     if (rc != 0) {

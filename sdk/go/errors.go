@@ -43,7 +43,8 @@ var (
 	ErrPermissionDenied = errors.New("garbagetruck: permission denied")
 	// ErrConflict: an idempotency key was reused for a different object.
 	ErrConflict = errors.New("garbagetruck: conflict")
-	// ErrQuotaExceeded: the service holds the maximum number of active leases.
+	// ErrQuotaExceeded: the service holds the maximum number of active leases
+	// (GC_MAX_LEASES_PER_SERVICE), or the broker the most leases (GC_MAX_LEASES).
 	ErrQuotaExceeded = errors.New("garbagetruck: quota exceeded")
 	// ErrUnavailable: the broker's store cannot make the change durable now; retry.
 	ErrUnavailable = errors.New("garbagetruck: unavailable")

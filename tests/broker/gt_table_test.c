@@ -84,6 +84,14 @@ s_uniform_hash (const void *entry, void *ctx)
     return ((const s_item_t *) entry)->key * 0x9E3779B97F4A7C15ULL;
 }
 
+//  Every key homed at the last slot, 4 bits of the key as the hash's
+static uint64_t
+s_last_home_hash (const void *entry, void *ctx)
+{
+    (void) ctx;
+    return 0xFFFFFFFFFFFFFFF0ULL | (((const s_item_t *) entry)->key & 0xF);
+}
+
 //  An indexed table: records of a gt_records store, by key; the probes
 //  read an entry only when the 4 hash bits in its slot agree
 static void
@@ -138,6 +146,37 @@ s_test_indexed (void)
         if (i % 3)
             assert (gt_table_remove (table, s_uniform_hash (items [i], NULL), items [i]));
     assert (gt_table_size (table) == 0 && gt_table_capacity (table) <= 2048);
+    gt_table_destroy (&table);
+    gt_records_destroy (&records);
+    free (items);
+
+    //  Indexes past 16 bits (70,000 records), and a cluster at the last
+    //  slot that wraps to the first: every entry found, then none
+    enum { MANY = 70000 };
+    records = gt_records_new (sizeof (s_item_t));
+    table = gt_table_new_indexed (s_uniform_hash, NULL, records);
+    items = (s_item_t **) calloc (MANY, sizeof (s_item_t *));
+    for (uint64_t i = 0; i < MANY; i++) {
+        items [i] = (s_item_t *) gt_records_alloc (records);
+        items [i]->key = i;
+        gt_table_insert (table, s_uniform_hash (items [i], NULL), items [i]);
+    }
+    for (uint64_t i = 0; i < MANY; i++)
+        assert (gt_table_lookup (table, s_uniform_hash (items [i], NULL), s_item_match, &i) == items [i]);
+    gt_table_t *wrapping = gt_table_new_indexed (s_last_home_hash, NULL, records);
+    for (uint64_t i = MANY - 40; i < MANY; i++)
+        gt_table_insert (wrapping, s_last_home_hash (items [i], NULL), items [i]);
+    for (uint64_t i = MANY - 40; i < MANY; i++)
+        assert (gt_table_lookup (wrapping, s_last_home_hash (items [i], NULL), s_item_match, &i) == items [i]);
+    for (uint64_t i = MANY - 40; i < MANY; i += 2)
+        assert (gt_table_remove (wrapping, s_last_home_hash (items [i], NULL), items [i]));
+    for (uint64_t i = MANY - 40; i < MANY; i++)
+        assert ((gt_table_lookup (wrapping, s_last_home_hash (items [i], NULL), s_item_match, &i) != NULL)
+                == (i % 2 == 1));
+    gt_table_destroy (&wrapping);
+    for (uint64_t i = 0; i < MANY; i++)
+        assert (gt_table_remove (table, s_uniform_hash (items [i], NULL), items [i]));
+    assert (gt_table_size (table) == 0);
     gt_table_destroy (&table);
     gt_records_destroy (&records);
     free (items);

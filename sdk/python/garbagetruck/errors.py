@@ -75,7 +75,8 @@ class Conflict(GarbageTruckError):
 
 
 class QuotaExceeded(GarbageTruckError):
-    """The service holds GC_MAX_LEASES_PER_SERVICE active leases; retry later."""
+    """The service holds GC_MAX_LEASES_PER_SERVICE active leases, or the broker
+    GC_MAX_LEASES leases; retry later."""
 
     code = "QUOTA_EXCEEDED"
 
