@@ -5,6 +5,9 @@
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
+#if defined (__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static const char *s_cmd_names [GT_CMD_COUNT_] = {
     NULL, "CREATE", "RENEW", "RENEW_BATCH", "RELEASE", "GET", "LIST",
@@ -161,6 +164,38 @@ gt_service_topic (char *buf, size_t size, const char *service_id)
     return length;
 }
 
+#if defined (__SSE2__)
+//  A lease id checked, and converted to its bytes if bytes is not NULL:
+//  32 characters, then the NUL (memchr reads no further than the NUL), in
+//  two loads of 16 (x86-64 always has SSE2).  A character is good if it is
+//  '0'..'9' or 'a'..'f' (a byte past 0x7F compares as negative: neither);
+//  its value is its low nibble, plus 9 for a letter; two values make a
+//  byte, the first one high.  It runs on every id the codec reads or writes.
+static inline bool
+s_lease_id_scan (const char *text, uint8_t *bytes)
+{
+    if (!text || memchr (text, '\0', GT_LEASE_ID_LEN + 1) != text + GT_LEASE_ID_LEN)
+        return false;
+    __m128i values [2];
+    for (int half = 0; half < 2; half++) {
+        __m128i chars = _mm_loadu_si128 ((const __m128i *) (text + 16 * half));
+        __m128i digit = _mm_and_si128 (_mm_cmpgt_epi8 (chars, _mm_set1_epi8 ('0' - 1)),
+                                       _mm_cmpgt_epi8 (_mm_set1_epi8 ('9' + 1), chars));
+        __m128i letter = _mm_and_si128 (_mm_cmpgt_epi8 (chars, _mm_set1_epi8 ('a' - 1)),
+                                        _mm_cmpgt_epi8 (_mm_set1_epi8 ('f' + 1), chars));
+        if (_mm_movemask_epi8 (_mm_or_si128 (digit, letter)) != 0xFFFF)
+            return false;
+        __m128i nibbles = _mm_add_epi8 (_mm_and_si128 (chars, _mm_set1_epi8 (0x0F)),
+                                        _mm_and_si128 (letter, _mm_set1_epi8 (9)));
+        //  In each 16-bit lane the first character's value is the low byte
+        values [half] = _mm_or_si128 (_mm_slli_epi16 (_mm_and_si128 (nibbles, _mm_set1_epi16 (0x00FF)), 4),
+                                      _mm_srli_epi16 (nibbles, 8));
+    }
+    if (bytes)
+        _mm_storeu_si128 ((__m128i *) bytes, _mm_packus_epi16 (values [0], values [1]));
+    return true;
+}
+#else
 //  Eight bytes at once: each is '0'..'9' or 'a'..'f'.  With the high bit
 //  of every byte set first, subtracting a constant below 0x80 from each
 //  byte never borrows from the next, and the high bit that survives says
@@ -218,12 +253,15 @@ s_lease_id_scan (const char *text, uint8_t *bytes)
     return true;
 }
 
+#endif
+
 bool
 gt_lease_id_valid (const char *s)
 {
     return s_lease_id_scan (s, NULL);
 }
 
+#if !defined (__SSE2__)
 //  The two hex digits of every byte value, in order: byte b is at 2 * b
 static const char s_hex_pairs [513] =
     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -234,14 +272,33 @@ static const char s_hex_pairs [513] =
     "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
     "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
     "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+#endif
 
 void
 gt_lease_id_format (const uint8_t id [16], char out [GT_LEASE_ID_LEN + 1])
 {
-    //  A pair of digits per byte from a table: half the work of a digit
-    //  per nibble, and the id is formatted for every reply and event
+    //  The id is formatted for every reply and event
+#if defined (__SSE2__)
+    //  All 16 bytes at once (x86-64 always has SSE2): the high and the low
+    //  nibbles interleaved, a byte's high one first, then '0' added to
+    //  each, and 'a' - '0' - 10 more to those above 9 (about 20
+    //  instructions against 130 for the table below)
+    __m128i bytes = _mm_loadu_si128 ((const __m128i *) id);
+    __m128i nibble = _mm_set1_epi8 (0x0F);
+    __m128i high = _mm_and_si128 (_mm_srli_epi16 (bytes, 4), nibble);
+    __m128i low = _mm_and_si128 (bytes, nibble);
+    __m128i halves [2] = { _mm_unpacklo_epi8 (high, low), _mm_unpackhi_epi8 (high, low) };
+    for (int half = 0; half < 2; half++) {
+        __m128i letters = _mm_and_si128 (_mm_cmpgt_epi8 (halves [half], _mm_set1_epi8 (9)),
+                                         _mm_set1_epi8 ('a' - '0' - 10));
+        __m128i chars = _mm_add_epi8 (_mm_add_epi8 (halves [half], _mm_set1_epi8 ('0')), letters);
+        _mm_storeu_si128 ((__m128i *) (out + 16 * half), chars);
+    }
+#else
+    //  A pair of digits per byte from a table
     for (int i = 0; i < 16; i++)
         memcpy (out + 2 * i, s_hex_pairs + 2 * id [i], 2);
+#endif
     out [GT_LEASE_ID_LEN] = '\0';
 }
 

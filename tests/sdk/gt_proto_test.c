@@ -57,6 +57,23 @@ s_test_id_text (void)
     assert (!gt_lease_id_parse ("0123456789abcdef0123456789abcde`", back));
     assert (!gt_lease_id_parse ("0123456789abcdef012345678/abcdef", back));
     assert (!gt_lease_id_parse ("0123456789abcdef0123456789abcd\xc3\xa9", back));
+    //  Every character value at every position: only '0'..'9' and 'a'..'f'
+    //  pass, with their value in the right half of the right byte
+    for (int position = 0; position < 32; position++)
+        for (int c = 1; c < 256; c++) {
+            char candidate [33];
+            memset (candidate, '0', 32);
+            candidate [32] = '\0';
+            candidate [position] = (char) c;
+            bool good = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+            assert (gt_lease_id_valid (candidate) == good);
+            assert (gt_lease_id_parse (candidate, back) == good);
+            if (good) {
+                int value = c <= '9' ? c - '0' : c - 'a' + 10;
+                for (int index = 0; index < 16; index++)
+                    assert (back [index] == (index == position / 2 ? value << (position % 2 ? 0 : 4) : 0));
+            }
+        }
 }
 
 //  The shard vectors (proto-spec/vectors/shards/shards.json), which the
