@@ -187,7 +187,8 @@ s_lease_id_scan (const char *text, uint8_t *bytes)
             return false;
         __m128i nibbles = _mm_add_epi8 (_mm_and_si128 (chars, _mm_set1_epi8 (0x0F)),
                                         _mm_and_si128 (letter, _mm_set1_epi8 (9)));
-        //  In each 16-bit lane the first character's value is the low byte
+        //  In each 16-bit lane the first character's value is the low
+        //  byte; a lane's byte value is at most 0xFF, so packus keeps it
         values [half] = _mm_or_si128 (_mm_slli_epi16 (_mm_and_si128 (nibbles, _mm_set1_epi16 (0x00FF)), 4),
                                       _mm_srli_epi16 (nibbles, 8));
     }
@@ -281,8 +282,8 @@ gt_lease_id_format (const uint8_t id [16], char out [GT_LEASE_ID_LEN + 1])
 #if defined (__SSE2__)
     //  All 16 bytes at once (x86-64 always has SSE2): the high and the low
     //  nibbles interleaved, a byte's high one first, then '0' added to
-    //  each, and 'a' - '0' - 10 more to those above 9 (about 20
-    //  instructions against 130 for the table below)
+    //  each, and 'a' - '0' - 10 more to those above 9 (about 25
+    //  instructions against 127 for the table loop under #else)
     __m128i bytes = _mm_loadu_si128 ((const __m128i *) id);
     __m128i nibble = _mm_set1_epi8 (0x0F);
     __m128i high = _mm_and_si128 (_mm_srli_epi16 (bytes, 4), nibble);
