@@ -1,5 +1,14 @@
 /*  gt_peers.c — per-connection accounting of owed replies; the contract
-    is in gt_peers.h.  */
+    is in gt_peers.h.
+
+    Every request looks its peer up twice (admit, then owe), and requests
+    of a few busy connections come interleaved: a small cache, one slot per
+    value of an id's last byte (modulo S_CACHE_SLOTS: ZeroMQ's own ids end
+    in a counter), remembers an id's hash and its record, so that most
+    lookups are one compare instead of a SipHash and a probe.  A slot says
+    the truth about its id: it is filled from the table when it takes an
+    id, and kept so when that id's record is made (owe) or freed (settle).
+    Ids that share a slot only take turns in it.  */
 #include <czmq.h>
 #include <sys/random.h>
 #include "gt_table.h"
@@ -7,6 +16,8 @@
 
 //  ROUTER routing ids are at most 255 bytes (ZMTP)
 #define S_MAX_ID        255
+//  Routing ids remembered with their hash and record (a power of two)
+#define S_CACHE_SLOTS   8
 
 struct gt_peer_t {
     uint64_t hash;                  //  keyed hash of the routing id
@@ -17,15 +28,21 @@ struct gt_peer_t {
     uint8_t id [];                  //  routing id
 };
 
+//  A routing id looked up lately
+typedef struct {
+    uint8_t id [S_MAX_ID];          //  the routing id
+    size_t size;                    //  its bytes (0: an empty slot)
+    uint64_t hash;                  //  its keyed hash
+    gt_peer_t *peer;                //  its record, or NULL while it owes nothing
+} s_cached_t;
+
 struct gt_peers_t {
     gt_table_t *table;              //  gt_peer_t by routing id
     uint8_t hash_key [16];          //  SipHash key (client-chosen ids)
     uint64_t max_pending;           //  GC_CONNECTION_MAX_PENDING
     uint64_t max_queued_bytes;      //  GC_CONNECTION_MAX_QUEUED_BYTES
     uint64_t queued_bytes;          //  sum over the peers
-    uint8_t last_id [S_MAX_ID];     //  the routing id hashed last (a request's admit, then its owe)
-    size_t last_size;               //  its bytes (0: none yet)
-    uint64_t last_hash;             //  its hash
+    s_cached_t cache [S_CACHE_SLOTS];   //  ids looked up lately, by their last byte
 };
 
 typedef struct {
@@ -83,30 +100,48 @@ gt_peers_destroy (gt_peers_t **self_p)
     }
 }
 
+//  The cache slot of an id (NULL for the empty id, never cached); size
+//  is at most S_MAX_ID
+static s_cached_t *
+s_cache_slot (gt_peers_t *self, const void *id, size_t size)
+{
+    if (size == 0)
+        return NULL;
+    return &self->cache [((const uint8_t *) id) [size - 1] & (S_CACHE_SLOTS - 1)];
+}
+
+static bool
+s_cache_holds (const s_cached_t *cached, const void *id, size_t size)
+{
+    return cached && cached->size == size && memcmp (cached->id, id, size) == 0;
+}
+
 static gt_peer_t *
 s_lookup (gt_peers_t *self, const void *id, size_t size, uint64_t *hash_p)
 {
     if (size > S_MAX_ID)
         size = S_MAX_ID;
-    //  The same id is hashed twice per request (admit, then owe): the
-    //  second time is a compare
-    uint64_t hash;
-    if (size > 0 && size == self->last_size && memcmp (id, self->last_id, size) == 0)
-        hash = self->last_hash;
-    else {
-        hash = gt_siphash (self->hash_key, id, size);
-        if (size > 0) {
-            memcpy (self->last_id, id, size);
-            self->last_size = size;
-            self->last_hash = hash;
-        }
+    s_cached_t *cached = s_cache_slot (self, id, size);
+    if (s_cache_holds (cached, id, size)) {
+        if (hash_p)
+            *hash_p = cached->hash;
+        return cached->peer;
     }
+    uint64_t hash = gt_siphash (self->hash_key, id, size);
     if (hash_p)
         *hash_p = hash;
-    if (gt_table_size (self->table) == 0)
-        return NULL;
-    s_key_t key = { id, size };
-    return (gt_peer_t *) gt_table_lookup (self->table, hash, s_entry_match, &key);
+    gt_peer_t *peer = NULL;
+    if (gt_table_size (self->table) > 0) {
+        s_key_t key = { id, size };
+        peer = (gt_peer_t *) gt_table_lookup (self->table, hash, s_entry_match, &key);
+    }
+    if (cached) {
+        memcpy (cached->id, id, size);
+        cached->size = size;
+        cached->hash = hash;
+        cached->peer = peer;
+    }
+    return peer;
 }
 
 gt_peer_verdict_t
@@ -136,6 +171,9 @@ gt_peers_owe (gt_peers_t *self, const void *id, size_t size)
         peer->size = (uint8_t) size;
         memcpy (peer->id, id, size);
         gt_table_insert (self->table, hash, peer);
+        s_cached_t *cached = s_cache_slot (self, peer->id, size);
+        if (s_cache_holds (cached, peer->id, size))
+            cached->peer = peer;
     }
     peer->pending++;
     return peer;
@@ -167,6 +205,9 @@ gt_peers_settle (gt_peers_t *self, gt_peer_t *peer)
         assert (peer->queued == 0 && peer->queued_bytes == 0);
         bool removed = gt_table_remove (self->table, peer->hash, peer);
         assert (removed);
+        s_cached_t *cached = s_cache_slot (self, peer->id, peer->size);
+        if (cached && cached->peer == peer)
+            cached->peer = NULL;
         free (peer);
     }
 }
