@@ -18,6 +18,7 @@
 #define S_MAX_ID        255
 //  Routing ids remembered with their hash and record (a power of two)
 #define S_CACHE_SLOTS   8
+_Static_assert ((S_CACHE_SLOTS & (S_CACHE_SLOTS - 1)) == 0, "S_CACHE_SLOTS: a power of two");
 
 struct gt_peer_t {
     uint64_t hash;                  //  keyed hash of the routing id

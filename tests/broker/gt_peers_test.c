@@ -11,7 +11,7 @@
 //  last byte modulo 8, and ids that differ only before it), the empty id
 //  and one cut at 255 bytes, each owed, settled and admitted at random;
 //  the verdicts, the records and their count always agree with the model
-#define S_WALK_IDS  12
+#define S_WALK_IDS  13
 
 static void
 s_test_walk (void)
@@ -25,10 +25,14 @@ s_test_walk (void)
         ids [i][3] = (uint8_t) (i / 4);         //  differ before the last byte too
         ids [i][4] = (uint8_t) (1 + 8 * (i % 4));   //  last bytes 1, 9, 17, 25: one slot
     }
-    ids [4][4] = 2;                             //  a slot of its own
+    ids [4][4] = 2;                             //  slot 2, with the long id below
     sizes [10] = 0;                             //  the empty id
     memset (ids [11], 0x5a, sizeof (ids [11]));
-    sizes [11] = 300;                           //  cut at 255
+    sizes [11] = 300;                           //  cut at 255: slot 2 (0x5a)
+    memset (ids [11] + 255, 0x07, 300 - 255);   //  past the cut: slot 7, were it not cut
+    memcpy (ids [12], ids [0], 5);
+    ids [12][5] = 1;                            //  ids [0] is its prefix; slot 1 as well
+    sizes [12] = 6;
     uint64_t pending [S_WALK_IDS] = { 0 };
     gt_peer_t *records [S_WALK_IDS] = { NULL };
     uint64_t state = 0x9E3779B97F4A7C15ULL;
