@@ -405,6 +405,26 @@ static const size_t S_LEASE_FIXED = 20 * 17 + 18 * 9 + 3 * 5;
 
 static int s_sbuffer_append (void *data, const char *bytes, size_t size);
 
+//  Big-endian numbers in one store each (GCC did not merge the byte
+//  stores of a loop: 17 instructions for a timestamp's 8 bytes)
+static inline void
+s_put_be32 (uint8_t *out, uint32_t value)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    value = __builtin_bswap32 (value);
+#endif
+    memcpy (out, &value, sizeof value);
+}
+
+static inline void
+s_put_be64 (uint8_t *out, uint64_t value)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    value = __builtin_bswap64 (value);
+#endif
+    memcpy (out, &value, sizeof value);
+}
+
 static inline char *
 s_put_uint (char *cursor, uint64_t value)
 {
@@ -426,13 +446,11 @@ s_put_uint (char *cursor, uint64_t value)
     }
     if (value <= UINT32_MAX) {
         out [0] = 0xce;
-        for (int i = 0; i < 4; i++)
-            out [1 + i] = (uint8_t) (value >> (24 - 8 * i));
+        s_put_be32 (out + 1, (uint32_t) value);
         return cursor + 5;
     }
     out [0] = 0xcf;
-    for (int i = 0; i < 8; i++)
-        out [1 + i] = (uint8_t) (value >> (56 - 8 * i));
+    s_put_be64 (out + 1, value);
     return cursor + 9;
 }
 
@@ -455,8 +473,8 @@ s_put_str (char *cursor, const char *string, size_t len)
     }
     else {
         *out++ = 0xdb;
-        for (int i = 0; i < 4; i++)
-            *out++ = (uint8_t) (len >> (24 - 8 * i));
+        s_put_be32 (out, (uint32_t) len);
+        out += 4;
     }
     memcpy (out, string, len);
     return (char *) out + len;
@@ -478,8 +496,7 @@ s_put_map (char *cursor, size_t count)
         return cursor + 3;
     }
     out [0] = 0xdf;
-    for (int i = 0; i < 4; i++)
-        out [1 + i] = (uint8_t) (count >> (24 - 8 * i));
+    s_put_be32 (out + 1, (uint32_t) count);
     return cursor + 5;
 }
 

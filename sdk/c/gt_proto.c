@@ -348,7 +348,16 @@ gt_utf8_valid (const char *s, size_t len)
     const unsigned char *bytes = (const unsigned char *) s;
     size_t pos = 0;
     while (pos < len) {
-        //  Fast path: runs of ASCII, the common case for ids and names
+        //  Fast path: runs of ASCII, the common case for ids and names,
+        //  eight bytes at a time while no high bit is set, then one by one
+        uint64_t word;
+        if (len - pos >= sizeof word) {
+            memcpy (&word, bytes + pos, sizeof word);
+            if ((word & 0x8080808080808080ULL) == 0) {
+                pos += sizeof word;
+                continue;
+            }
+        }
         if (bytes [pos] < 0x80) {
             pos++;
             continue;

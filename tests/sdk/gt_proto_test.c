@@ -249,6 +249,19 @@ gt_proto_test (bool verbose)
     assert (!gt_utf8_valid ("\xe2\x98", 2));                    //  truncated
     assert (!gt_utf8_valid ("\xe2\x28\xa1", 3));                //  bad continuation
     assert (!gt_utf8_valid ("ok\xc3", 3));                      //  truncated at end
+    //  In a run of ASCII (read eight bytes at a time) at every offset: a
+    //  lone continuation byte is refused, a whole sequence passes, one cut
+    //  by the end of the string is refused
+    for (size_t at = 0; at < 21; at++) {
+        char text [24];
+        memset (text, 'x', sizeof (text));
+        text [at] = (char) 0x80;
+        assert (!gt_utf8_valid (text, 21));
+        assert (gt_utf8_valid (text, at));
+        memcpy (text + at, "\xe2\x98\x95", 3);
+        assert (gt_utf8_valid (text, 24));
+        assert (!gt_utf8_valid (text, at + 2));
+    }
 
     s_test_shards ();
     s_test_id_text ();
