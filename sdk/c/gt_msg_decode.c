@@ -244,6 +244,28 @@ s_get_str (s_decoder_t *self, const s_path_t *path, const msgpack_object *object
     return true;
 }
 
+//  True if one of the size bytes is a control character (U+0000 - U+001F,
+//  U+007F), eight at a time: a byte below 0x20 borrows in word - 0x20...
+//  with its high bit clear, and one equal to 0x7F is zero after the xor
+static bool
+s_has_control (const char *text, size_t size)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t high = 0x8080808080808080ULL;
+    size_t at = 0;
+    for (; at + sizeof (uint64_t) <= size; at += sizeof (uint64_t)) {
+        uint64_t word;
+        memcpy (&word, text + at, sizeof word);
+        uint64_t delete = word ^ (0x7F * ones);
+        if ((((word - 0x20 * ones) & ~word) | ((delete - ones) & ~delete)) & high)
+            return true;
+    }
+    for (; at < size; at++)
+        if ((unsigned char) text [at] < 0x20 || text [at] == 0x7F)
+            return true;
+    return false;
+}
+
 static bool
 s_get_lease_id (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
                 char id [GT_LEASE_ID_LEN + 1])
@@ -781,9 +803,8 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
                 ok = s_get_str (self, &at, object, 1, GT_MAX_SERVICE_ID, &msg->service_id);
                 //  Its events' topics end the service id with U+001F
                 //  (gt_event_topic), so no control character may hide in it
-                for (const char *c = msg->service_id; ok && *c; c++)
-                    if ((unsigned char) *c < 0x20 || *c == 0x7f)
-                        ok = s_fail (self, &at, "contains a control character");
+                if (ok && s_has_control (object->via.str.ptr, object->via.str.size))
+                    ok = s_fail (self, &at, "contains a control character");
                 break;
             case GT_REQ_LEASE_ID: {
                 char id [GT_LEASE_ID_LEN + 1];

@@ -88,6 +88,11 @@ static void s_write_bad_utf8 (msgpack_packer *pk) { msgpack_pack_str (pk, 2); ms
 static void s_write_nul (msgpack_packer *pk) { msgpack_pack_str (pk, 3); msgpack_pack_str_body (pk, "a\0b", 3); }
 static void s_write_unit_sep (msgpack_packer *pk) { msgpack_pack_str (pk, 3); msgpack_pack_str_body (pk, "a\x1f" "b", 3); }
 static void s_write_newline (msgpack_packer *pk) { msgpack_pack_str (pk, 3); msgpack_pack_str_body (pk, "a\nb", 3); }
+//  Control characters the decoder reads eight bytes at a time: U+007F in
+//  the first eight bytes, U+0001 in the second eight, U+001B after them
+static void s_write_delete (msgpack_packer *pk) { msgpack_pack_str (pk, 15); msgpack_pack_str_body (pk, "servic\x7f-service", 15); }
+static void s_write_second_word (msgpack_packer *pk) { msgpack_pack_str (pk, 17); msgpack_pack_str_body (pk, "service-serv\x01" "ce-x", 17); }
+static void s_write_tail (msgpack_packer *pk) { msgpack_pack_str (pk, 17); msgpack_pack_str_body (pk, "service-service-\x1b", 17); }
 static void s_write_unknown_cmd (msgpack_packer *pk) { msgpack_pack_str (pk, 7); msgpack_pack_str_body (pk, "COMPACT", 7); }
 static void s_write_ftp (msgpack_packer *pk) { msgpack_pack_str (pk, 12); msgpack_pack_str_body (pk, "ftp://h/path", 12); }
 static void s_write_ids_bad (msgpack_packer *pk)
@@ -250,6 +255,10 @@ s_test_rejections (void)
         { B_CREATE, "service_id", NULL, GT_OK, 1, NULL },
         { B_CREATE, "service_id", s_write_unit_sep, GT_ERR_INVALID_ARGUMENT, 1, "service_id: contains a control character" },
         { B_CREATE, "service_id", s_write_newline, GT_ERR_INVALID_ARGUMENT, 1, "service_id: contains a control character" },
+        { B_CREATE, "service_id", s_write_nul, GT_ERR_INVALID_ARGUMENT, 1, "service_id: contains a NUL" },
+        { B_CREATE, "service_id", s_write_delete, GT_ERR_INVALID_ARGUMENT, 1, "service_id: contains a control character" },
+        { B_CREATE, "service_id", s_write_second_word, GT_ERR_INVALID_ARGUMENT, 1, "service_id: contains a control character" },
+        { B_CREATE, "service_id", s_write_tail, GT_ERR_INVALID_ARGUMENT, 1, "service_id: contains a control character" },
         { B_CREATE, "service_id", s_write_nil, GT_ERR_INVALID_ARGUMENT, 1, "service_id: expected string" },
         { B_CREATE, "object_type", s_write_str, GT_ERR_INVALID_ARGUMENT, 1, "object_type: unknown object type 'x'" },
         { B_CREATE, "object_type", s_write_int, GT_ERR_INVALID_ARGUMENT, 1, "object_type: expected string" },
