@@ -203,8 +203,9 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
         ||  !gt_event_ring_append (self->compact, kind, lease, reason, at))
             return NULL;
         assert (gt_event_ring_end (self->compact) == self->next_seq + 1);
+        //  (no shard: deferred encoding is single mode, and its record
+        //  goes to no store)
         self->made = (gt_event_record_t) { .order = self->next_seq, .seq = self->next_seq,
-                                           .shard = gt_shard_of (lease->object_id),
                                            .kind = kind, .at = at };
         self->next_seq++;
         return &self->made;

@@ -42,7 +42,7 @@ typedef struct gt_events_t gt_events_t;
 
 //  An event (borrowed view: valid until published or rolled back; with
 //  deferred encoding, until the next make).  With deferred encoding topic
-//  and body are NULL, size and the lease span 0.
+//  and body are NULL, shard, size and the lease span 0.
 typedef struct {
     uint64_t order;                 //  position among all events made (batches use it)
     uint64_t seq;                   //  sequence number on the wire (= order in single mode)
