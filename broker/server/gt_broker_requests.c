@@ -258,6 +258,7 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
     bool cluster = self->store && gt_events_sharded (self->events);
     int shard = cluster ? s_request_shard (request) : -1;
     gt_msg_t routed;                //  zeroed where it is filled (MOVED, TRY_AGAIN)
+    bool routed_filled = false;
     if (code != GT_OK)
         ;                           //  refused by the caller's role
     else
@@ -275,6 +276,7 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
     if (cluster && shard >= 0 && !gt_store_owns (self->store, (unsigned) shard)) {
         memset (&routed, 0, sizeof (routed));
         code = s_not_owned (self, (unsigned) shard, &routed, err, sizeof (err));
+        routed_filled = true;
     }
     else
     if (gt_admission_refuses (self->admission, request->cmd, err, sizeof (err)))
@@ -537,8 +539,10 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
             snprintf (err, sizeof (err), "the broker could not encode its reply");
         }
     }
-    if (code == GT_ERR_MOVED || code == GT_ERR_TRY_AGAIN) {
-        //  With the fields the client routes by (GTLP.md §14.3)
+    if (routed_filled) {
+        //  With the fields the client routes by (GTLP.md §14.3); only
+        //  s_not_owned makes these codes
+        assert (code == GT_ERR_MOVED || code == GT_ERR_TRY_AGAIN);
         routed.kind = GT_MSG_REPLY;
         routed.version = GT_PROTOCOL_VERSION;
         routed.rid = request->rid;
