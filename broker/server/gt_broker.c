@@ -324,8 +324,11 @@ s_batch_release (s_broker_t *self, s_batch_t *batch)
     //  What was subscribed to until now decides what is sent
     if (self->subscriptions && self->pub)
         gt_subscriptions_read (self->subscriptions, self->pub);
+    //  Nobody subscribed: no socket, so that no event's topic is even
+    //  made to be matched (they are numbered, kept and counted all the same)
+    zsock_t *pub = self->subscriptions && gt_subscriptions_none (self->subscriptions) ? NULL : self->pub;
     if (batch->last_seq >= batch->first_seq)
-        self->counters.events_published += gt_events_publish (self->events, self->pub, batch->last_seq,
+        self->counters.events_published += gt_events_publish (self->events, pub, batch->last_seq,
                                                               self->counters.events_by_kind);
     while (batch->replies) {
         gt_reply_t *reply = batch->replies;

@@ -107,6 +107,13 @@ gt_subscriptions_wanted (gt_subscriptions_t *self, const char *topic, size_t siz
     return false;
 }
 
+bool
+gt_subscriptions_none (gt_subscriptions_t *self)
+{
+    assert (self);
+    return self->count == 0 && !self->unfiltered;
+}
+
 size_t
 gt_subscriptions_count (gt_subscriptions_t *self)
 {

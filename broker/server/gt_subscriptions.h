@@ -43,6 +43,8 @@ size_t gt_subscriptions_read (gt_subscriptions_t *self, zsock_t *xpub);
 //  True if some subscription's prefix starts topic [0 .. size-1], or if
 //  the module stopped filtering.
 bool gt_subscriptions_wanted (gt_subscriptions_t *self, const char *topic, size_t size);
+//  True if no event is wanted at all: no prefix, and still filtering.
+bool gt_subscriptions_none (gt_subscriptions_t *self);
 //  Distinct prefixes now (for tests).
 size_t gt_subscriptions_count (gt_subscriptions_t *self);
 

@@ -35,11 +35,13 @@ gt_subscriptions_test (bool verbose)
     assert (zsock_bind (xpub, "inproc://gt_subscriptions_test") == 0);
     //  Nobody: nothing wanted
     assert (!gt_subscriptions_wanted (self, S_TOPIC_A, strlen (S_TOPIC_A)));
+    assert (gt_subscriptions_none (self));
 
     //  A prefix: the topics under it, no others
     zsock_t *first = zsock_new_sub ("inproc://gt_subscriptions_test", "svc-a\x1f");
     assert (first);
     s_settle (self, xpub, 1);
+    assert (!gt_subscriptions_none (self));
     assert (gt_subscriptions_wanted (self, S_TOPIC_A, strlen (S_TOPIC_A)));
     assert (!gt_subscriptions_wanted (self, S_TOPIC_B, strlen (S_TOPIC_B)));
     assert (!gt_subscriptions_wanted (self, "svc-a", 5));       //  shorter than the prefix
@@ -59,6 +61,7 @@ gt_subscriptions_test (bool verbose)
     zsock_destroy (&second);
     s_settle (self, xpub, 0);
     assert (!gt_subscriptions_wanted (self, S_TOPIC_A, strlen (S_TOPIC_A)));
+    assert (gt_subscriptions_none (self));
 
     //  An empty prefix: everything
     zsock_set_subscribe (first, "");
@@ -102,6 +105,7 @@ gt_subscriptions_test (bool verbose)
     zsock_destroy (&first);
     gt_subscriptions_read (self, xpub);
     assert (gt_subscriptions_wanted (self, S_TOPIC_B, strlen (S_TOPIC_B)));
+    assert (!gt_subscriptions_none (self));     //  unfiltered, even with no prefix left
 
     zsock_destroy (&xpub);
     gt_subscriptions_destroy (&self);
