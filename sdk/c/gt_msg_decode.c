@@ -12,8 +12,9 @@
     offending key in any error ("lease.ttl_ms: expected unsigned integer").
     Strings must be valid UTF-8 without NUL bytes (C strings cannot carry
     them).  A body within the scan's bounds and a few more (nearly all of
-    them) is read in one pass instead, into the same tree (s_take_body), and
-    anything else falls back to the two passes.  */
+    them) is read in one pass instead, into the same tree (s_take_body; a
+    request's top-level values straight into their slots, s_take_request),
+    and anything else falls back to the two passes.  */
 #include "gt_msg_private.h"
 #include <assert.h>
 #include <stdarg.h>
@@ -736,6 +737,66 @@ s_request_slot (const char *key, uint32_t key_len)
     }
 }
 
+//  The command a name is, by its length first, without copying it; -1 if
+//  none (gt_msg_test checks every gt_cmd_name, and that nothing else is one)
+static int
+s_cmd_of (const char *key, uint32_t key_len)
+{
+    switch (key_len) {
+        case 3:  return S_IS ("GET")? GT_CMD_GET: S_IS ("MAP")? GT_CMD_MAP: -1;
+        case 4:  return S_IS ("LIST")? GT_CMD_LIST: -1;
+        case 5:  return S_IS ("RENEW")? GT_CMD_RENEW: S_IS ("STATS")? GT_CMD_STATS
+                      : S_IS ("RETRY")? GT_CMD_RETRY: -1;
+        case 6:  return S_IS ("CREATE")? GT_CMD_CREATE: S_IS ("HEALTH")? GT_CMD_HEALTH
+                      : S_IS ("REPLAY")? GT_CMD_REPLAY: -1;
+        case 7:  return S_IS ("RELEASE")? GT_CMD_RELEASE: -1;
+        case 11: return S_IS ("RENEW_BATCH")? GT_CMD_RENEW_BATCH: -1;
+        default: return -1;
+    }
+}
+
+//  Likewise the object type a name is (gt_object_type_name)
+static int
+s_object_type_of (const char *key, uint32_t key_len)
+{
+    switch (key_len) {
+        case 6:  return S_IS ("CUSTOM")? GT_TYPE_CUSTOM: -1;
+        case 7:  return S_IS ("UNKNOWN")? GT_TYPE_UNKNOWN: -1;
+        case 11: return S_IS ("CACHE_ENTRY")? GT_TYPE_CACHE_ENTRY: -1;
+        case 12: return S_IS ("DATABASE_ROW")? GT_TYPE_DATABASE_ROW
+                      : S_IS ("BLOB_STORAGE")? GT_TYPE_BLOB_STORAGE: -1;
+        case 14: return S_IS ("TEMPORARY_FILE")? GT_TYPE_TEMPORARY_FILE: -1;
+        case 17: return S_IS ("WEBSOCKET_SESSION")? GT_TYPE_WEBSOCKET_SESSION: -1;
+        default: return -1;
+    }
+}
+
+//  s_get_name of the request's hot names: found by name_of, else judged
+//  (and any error named) by s_get_name
+static bool
+s_get_known_name (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
+                  s_slot_fn *name_of, bool (*parse) (const char *, int *), const char *what, int *value)
+{
+    int found = object->type == MSGPACK_OBJECT_STR ? name_of (object->via.str.ptr, object->via.str.size) : -1;
+    if (found >= 0) {
+        *value = found;
+        return true;
+    }
+    return s_get_name (self, path, object, parse, what, value);
+}
+
+int
+gt_msg_command_of (const char *name, size_t size)
+{
+    return size <= UINT32_MAX? s_cmd_of (name, (uint32_t) size): -1;
+}
+
+int
+gt_msg_object_type_of (const char *name, size_t size)
+{
+    return size <= UINT32_MAX? s_object_type_of (name, (uint32_t) size): -1;
+}
+
 int
 gt_msg_request_key (const char *key, size_t key_len)
 {
@@ -745,16 +806,11 @@ gt_msg_request_key (const char *key, size_t key_len)
     return slot >= S_REQ_FIRST? slot - S_REQ_FIRST: GT_REQ_END + slot;
 }
 
+//  A request whose top-level values are in slots (NULL: absent)
 static gt_code_t
-s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
+s_decode_request_slots (s_decoder_t *self, const msgpack_object *const *slots, gt_msg_t *msg)
 {
-    enum { V = S_REQ_V, RID = S_REQ_RID, CMD = S_REQ_CMD, FIRST = S_REQ_FIRST, COUNT = S_REQ_COUNT };
-    const char *names [COUNT] = { "v", "rid", "cmd" };
-    for (int index = 0; index < GT_REQ_END; index++)
-        names [FIRST + index] = gt_req_key_names [index];
-    const msgpack_object *slots [COUNT];
-    if (!s_collect_by (self, NULL, root, names, COUNT, s_request_slot, slots))
-        return GT_ERR_INVALID_ARGUMENT;
+    enum { V = S_REQ_V, RID = S_REQ_RID, CMD = S_REQ_CMD, FIRST = S_REQ_FIRST };
     s_path_t at_v = { NULL, "v", 0 }, at_rid = { NULL, "rid", 0 }, at_cmd = { NULL, "cmd", 0 };
 
     if (!slots [V])
@@ -773,7 +829,7 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
     if (!slots [CMD])
         return s_fail (self, &at_cmd, "required"), GT_ERR_INVALID_ARGUMENT;
     int cmd = 0;
-    if (!s_get_name (self, &at_cmd, slots [CMD], s_cmd_parse, "command", &cmd))
+    if (!s_get_known_name (self, &at_cmd, slots [CMD], s_cmd_of, s_cmd_parse, "command", &cmd))
         return slots [CMD]->type == MSGPACK_OBJECT_STR? GT_ERR_UNSUPPORTED_COMMAND
                                                        : GT_ERR_INVALID_ARGUMENT;
     msg->cmd = (gt_cmd_t) cmd;
@@ -795,7 +851,8 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
                 ok = s_get_str (self, &at, object, 1, GT_MAX_OBJECT_ID, &msg->object_id);
                 break;
             case GT_REQ_OBJECT_TYPE:
-                ok = s_get_name (self, &at, object, s_object_type_parse, "object type", &value);
+                ok = s_get_known_name (self, &at, object, s_object_type_of, s_object_type_parse,
+                                       "object type", &value);
                 msg->object_type = ok? (gt_object_type_t) value: GT_TYPE_UNKNOWN;
                 msg->has_object_type = ok;
                 break;
@@ -874,6 +931,19 @@ s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
             return GT_ERR_INVALID_ARGUMENT;
     }
     return GT_OK;
+}
+
+//  A request from its tree
+static gt_code_t
+s_decode_request (s_decoder_t *self, const msgpack_object *root, gt_msg_t *msg)
+{
+    const char *names [S_REQ_COUNT] = { "v", "rid", "cmd" };
+    for (int index = 0; index < GT_REQ_END; index++)
+        names [S_REQ_FIRST + index] = gt_req_key_names [index];
+    const msgpack_object *slots [S_REQ_COUNT];
+    if (!s_collect_by (self, NULL, root, names, S_REQ_COUNT, s_request_slot, slots))
+        return GT_ERR_INVALID_ARGUMENT;
+    return s_decode_request_slots (self, slots, msg);
 }
 
 //  ---------------------------------------------------------------------------
@@ -1351,6 +1421,42 @@ s_take_body (const void *data, size_t size, msgpack_zone *zone, msgpack_object *
     return true;
 }
 
+//  A request body's top-level values read straight into their slots
+//  (values [i] for slot i, slots [i] pointing at it, else NULL): no tree
+//  of the root map, and no pass over it to find the slots.  False (nothing
+//  to use) wherever s_take_body would fail, and where a known key comes
+//  twice: the tree's path then judges the body and names the error.
+static bool
+s_take_request (const void *data, size_t size, msgpack_zone *zone,
+                msgpack_object values [S_REQ_COUNT], const msgpack_object *slots [S_REQ_COUNT])
+{
+    if (size == 0)
+        return false;
+    gt_msg_reader_t in = { (const uint8_t *) data, (const uint8_t *) data + size };
+    uint8_t byte = *in.pos++;
+    bool is_map;
+    uint64_t count;
+    //  The bounds s_take_elements applies to the body's map (depth 1)
+    if (!s_take_count (&in, byte, &is_map, &count) || !is_map
+    ||  count > S_TREE_MAX_ELEMENTS || count * 2 > (size_t) (in.end - in.pos))
+        return false;
+    memset (slots, 0, S_REQ_COUNT * sizeof (*slots));
+    for (uint64_t pair = 0; pair < count; pair++) {
+        msgpack_object key, ignored;
+        if (!s_take_key (&in, &key))
+            return false;
+        int slot = s_request_slot (key.via.str.ptr, key.via.str.size);
+        if (slot >= 0 && slots [slot])
+            return false;
+        msgpack_object *value = slot >= 0 ? &values [slot] : &ignored;
+        if (!s_take_object (&in, zone, 2, value))
+            return false;
+        if (slot >= 0)
+            slots [slot] = value;
+    }
+    return in.pos == in.end;
+}
+
 bool
 gt_msg_one_pass_reads (const void *data, size_t size)
 {
@@ -1380,6 +1486,17 @@ s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
         err [0] = '\0';
     s_decoder_t decoder = { err, err_size, kind == GT_MSG_REQUEST, arena ? zone : NULL };
 
+    //  A request in one pass, its top-level map read into slots
+    msgpack_object values [S_REQ_COUNT];
+    const msgpack_object *slots [S_REQ_COUNT];
+    if (kind == GT_MSG_REQUEST && !two_pass && s_take_request (data, size, zone, values, slots)) {
+        if (rid_p && slots [S_REQ_RID] && slots [S_REQ_RID]->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            *rid_p = slots [S_REQ_RID]->via.u64;
+        gt_code_t code = s_decode_request_slots (&decoder, slots, msg);
+        if (code == GT_OK && rid_p)
+            *rid_p = msg->rid;
+        return code;
+    }
     msgpack_object root;
     bool have_rid = false;
     uint64_t rid = 0;

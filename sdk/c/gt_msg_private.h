@@ -22,6 +22,10 @@ extern const char *const gt_req_key_names [GT_REQ_END];
 //  The decoder's lookup of a request key (for gt_msg_test): its
 //  gt_req_key_t, GT_REQ_END + 0, 1, 2 for "v", "rid", "cmd", or -1
 int gt_msg_request_key (const char *key, size_t key_len);
+//  The decoder's lookup of a command and of an object type by name (for
+//  gt_msg_test): its gt_cmd_t / gt_object_type_t, or -1
+int gt_msg_command_of (const char *name, size_t size);
+int gt_msg_object_type_of (const char *name, size_t size);
 //  Keys of a LEASE map and of a reply, in canonical order (GTLP.md), and the
 //  decoder's lookup of each (for gt_msg_test): the index of the name, or -1
 #define GT_LEASE_KEY_COUNT 16

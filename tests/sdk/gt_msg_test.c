@@ -1363,6 +1363,46 @@ s_test_request_keys (void)
     assert (gt_msg_request_key ("w", 1) == -1);
 }
 
+//  The decoder finds a command and an object type by length first: each
+//  name is its own value, and a prefix, a longer name, another case or an
+//  empty one is none
+typedef int (s_name_of_fn) (const char *name, size_t size);
+
+static void
+s_check_names_of (s_name_of_fn *name_of, const char *(*name) (int), int count, int first)
+{
+    for (int value = first; value < count; value++) {
+        const char *text = name (value);
+        assert (text);
+        size_t size = strlen (text);
+        assert (name_of (text, size) == value);
+        assert (name_of (text, size - 1) == -1);
+        char longer [40];
+        snprintf (longer, sizeof longer, "%sX", text);
+        assert (name_of (longer, size + 1) == -1);
+        char lower [40];
+        snprintf (lower, sizeof lower, "%s", text);
+        lower [0] = (char) (lower [0] - 'A' + 'a');
+        assert (name_of (lower, size) == -1);
+        char last [40];
+        snprintf (last, sizeof last, "%s", text);
+        last [size - 1] = '\0';
+        assert (name_of (last, size) == -1);
+    }
+    assert (name_of ("", 0) == -1);
+    assert (name_of ("NONE", 4) == -1);
+}
+
+static const char *s_cmd_name_of (int value) { return gt_cmd_name ((gt_cmd_t) value); }
+static const char *s_type_name_of (int value) { return gt_object_type_name ((gt_object_type_t) value); }
+
+static void
+s_test_name_lookups (void)
+{
+    s_check_names_of (gt_msg_command_of, s_cmd_name_of, GT_CMD_COUNT_, GT_CMD_NONE + 1);
+    s_check_names_of (gt_msg_object_type_of, s_type_name_of, GT_TYPE_COUNT_, 0);
+}
+
 //  Likewise the keys of a LEASE map and of a reply: each name is its own
 //  slot, and a prefix, a longer key or another case is none (or another
 //  name's)
@@ -1453,6 +1493,7 @@ gt_msg_test (bool verbose)
         printf (" * gt_msg:\n");
     s_test_widths ();
     s_test_request_keys ();
+    s_test_name_lookups ();
     s_test_lease_and_reply_keys ();
     s_test_enum_names ();
     s_test_round_trips ();
