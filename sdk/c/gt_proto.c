@@ -20,10 +20,19 @@ static const char *s_code_names [GT_CODE_COUNT_] = {
     "UNSUPPORTED_COMMAND", "TOO_OLD", "INTERNAL", "MOVED", "TRY_AGAIN"
 };
 
-static const char *s_type_names [GT_TYPE_COUNT_] = {
-    "UNKNOWN", "DATABASE_ROW", "BLOB_STORAGE", "TEMPORARY_FILE",
-    "WEBSOCKET_SESSION", "CACHE_ENTRY", "CUSTOM"
-};
+//  The object types' and the verbs' names, each listed once, and their
+//  lengths (gt_event_topic_length runs for every event the broker keeps)
+#define S_NAME(text)    text,
+#define S_LENGTH(text)  sizeof (text) - 1,
+#define S_TYPES(X) \
+    X ("UNKNOWN") X ("DATABASE_ROW") X ("BLOB_STORAGE") X ("TEMPORARY_FILE") \
+    X ("WEBSOCKET_SESSION") X ("CACHE_ENTRY") X ("CUSTOM")
+#define S_VERBS(X) \
+    X ("created") X ("renewed") X ("released") X ("expired") X ("reclaimed")
+
+static const char *s_type_names [] = { S_TYPES (S_NAME) };
+static const uint8_t s_type_lengths [] = { S_TYPES (S_LENGTH) };
+_Static_assert (sizeof (s_type_names) / sizeof (s_type_names [0]) == GT_TYPE_COUNT_, "a name per object type");
 
 static const char *s_state_names [GT_STATE_COUNT_] = {
     "ACTIVE", "RELEASED", "EXPIRED"
@@ -34,9 +43,9 @@ static const char *s_kind_names [GT_EVENT_COUNT_] = {
     "object.reclaimed"
 };
 
-static const char *s_verb_names [GT_EVENT_COUNT_] = {
-    "created", "renewed", "released", "expired", "reclaimed"
-};
+static const char *s_verb_names [] = { S_VERBS (S_NAME) };
+static const uint8_t s_verb_lengths [] = { S_VERBS (S_LENGTH) };
+_Static_assert (sizeof (s_verb_names) / sizeof (s_verb_names [0]) == GT_EVENT_COUNT_, "a verb per event kind");
 
 static const char *s_reason_names [GT_REASON_COUNT_] = {
     NULL, "expired", "released"
@@ -145,11 +154,9 @@ gt_event_topic_n (char *buf, size_t size, gt_event_kind_t kind,
 int
 gt_event_topic_length (gt_event_kind_t kind, gt_object_type_t type, size_t service_len)
 {
-    const char *verb = gt_event_verb (kind);
-    const char *type_name = gt_object_type_name (type);
-    if (!verb || !type_name)
+    if ((int) kind < 0 || kind >= GT_EVENT_COUNT_ || (int) type < 0 || type >= GT_TYPE_COUNT_)
         return -1;
-    size_t length = service_len + 1 + strlen (verb) + 1 + strlen (type_name);
+    size_t length = service_len + 1 + s_verb_lengths [kind] + 1 + s_type_lengths [type];
     return length > INT_MAX ? -1 : (int) length;
 }
 

@@ -206,6 +206,14 @@ gt_proto_test (bool verbose)
     assert (gt_event_topic_n (topic, 17, GT_EVENT_OBJECT_RECLAIMED, GT_TYPE_CUSTOM, "x", 0) == -1);
     assert (gt_event_topic_length (GT_EVENT_COUNT_, GT_TYPE_CUSTOM, 1) == -1);
     assert (gt_event_topic_length (GT_EVENT_LEASE_CREATED, GT_TYPE_COUNT_, 1) == -1);
+    //  The length (from tables of the names' lengths) is the topic's, for
+    //  every kind and type
+    for (int kind = 0; kind < GT_EVENT_COUNT_; kind++)
+        for (int type = 0; type < GT_TYPE_COUNT_; type++) {
+            length = gt_event_topic (topic, sizeof (topic), (gt_event_kind_t) kind, (gt_object_type_t) type, "svc");
+            assert (length > 0 && (size_t) length == strlen (topic));
+            assert (gt_event_topic_length ((gt_event_kind_t) kind, (gt_object_type_t) type, 3) == length);
+        }
 
     //  Lease ids
     assert (gt_lease_id_valid ("0123456789abcdef0123456789abcdef"));
