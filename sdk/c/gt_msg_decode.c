@@ -184,6 +184,29 @@ s_get_bool (s_decoder_t *self, const s_path_t *path, const msgpack_object *objec
     return true;
 }
 
+//  True if size bytes are all ASCII and none is NUL (then a string is
+//  valid UTF-8 without a NUL), eight at a time: a byte that is NUL borrows
+//  in word - 0x01..., and one past 0x7F has its high bit set.  A borrow
+//  can only flag a byte after a NUL, which is flagged itself.
+static inline bool
+s_plain_ascii (const char *text, size_t size)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t high = 0x8080808080808080ULL;
+    size_t at = 0;
+    for (; at + sizeof (uint64_t) <= size; at += sizeof (uint64_t)) {
+        uint64_t word;
+        memcpy (&word, text + at, sizeof word);
+        if (((word - ones) | word) & high)
+            return false;
+    }
+    //  The last bytes, in a word padded with 0x01 (neither NUL nor past 0x7F)
+    uint64_t word = ones;
+    if (size > at)
+        memcpy (&word, text + at, size - at);
+    return !(((word - ones) | word) & high);
+}
+
 //  Check a str object: type, UTF-8, no NUL, and (with limits) min .. max bytes
 static bool
 s_check_str (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
@@ -197,6 +220,9 @@ s_check_str (s_decoder_t *self, const s_path_t *path, const msgpack_object *obje
             return s_fail (self, path, "length must be %zu .. %zu bytes", min, max);
         return s_fail (self, path, "longer than %zu bytes", max);
     }
+    //  Nearly every string is plain ASCII: checked at once
+    if (s_plain_ascii (object->via.str.ptr, size))
+        return true;
     if (size > 0 && memchr (object->via.str.ptr, 0, size))
         return s_fail (self, path, "contains a NUL byte");
     if (!gt_utf8_valid (object->via.str.ptr, size))

@@ -1363,6 +1363,55 @@ s_test_request_keys (void)
     assert (gt_msg_request_key ("w", 1) == -1);
 }
 
+//  Strings are checked eight bytes at a time when plain ASCII, else byte
+//  by byte: a NUL, a byte past 0x7F or a bad UTF-8 sequence at any place
+//  of strings of every length up to 24 is found (and named) as before,
+//  and good UTF-8 passes
+static void
+s_test_plain_strings (void)
+{
+    struct { const char *bytes; size_t size; const char *err; } bad [] = {
+        { "\0", 1, "object_id: contains a NUL byte" },
+        { "\x80", 1, "object_id: invalid UTF-8" },
+        { "\xff", 1, "object_id: invalid UTF-8" },
+        { "\xc3\xa9", 2, NULL },                   //  é: good
+        { "\x7f", 1, NULL },                        //  DEL is ASCII (only service ids refuse it)
+    };
+    for (size_t length = 1; length <= 24; length++)
+        for (size_t at = 0; at + 1 <= length; at++)
+            for (size_t which = 0; which < sizeof bad / sizeof bad [0]; which++) {
+                char text [32];
+                memset (text, 'o', sizeof text);
+                if (at + bad [which].size > length)
+                    continue;
+                memcpy (text + at, bad [which].bytes, bad [which].size);
+                msgpack_sbuffer buf;
+                msgpack_sbuffer_init (&buf);
+                msgpack_packer pk;
+                msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+                msgpack_pack_map (&pk, 5);
+                s_key (&pk, "v");
+                msgpack_pack_uint64 (&pk, 1);
+                s_key (&pk, "rid");
+                msgpack_pack_uint64 (&pk, 7);
+                s_key (&pk, "cmd");
+                s_key (&pk, "CREATE");
+                s_key (&pk, "service_id");
+                s_key (&pk, "svc");
+                s_key (&pk, "object_id");
+                msgpack_pack_str (&pk, length);
+                msgpack_pack_str_body (&pk, text, length);
+                gt_msg_t *msg = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST,
+                                                    bad [which].err ? GT_ERR_INVALID_ARGUMENT : GT_OK, 7,
+                                                    bad [which].err);
+                if (msg)
+                    assert (memcmp (msg->object_id, text, length) == 0 && msg->object_id [length] == '\0');
+                gt_msg_destroy (&msg);
+                s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
+                msgpack_sbuffer_destroy (&buf);
+            }
+}
+
 //  The decoder finds a command and an object type by length first: each
 //  name is its own value, and a prefix, a longer name, another case or an
 //  empty one is none
@@ -1494,6 +1543,7 @@ gt_msg_test (bool verbose)
     s_test_widths ();
     s_test_request_keys ();
     s_test_name_lookups ();
+    s_test_plain_strings ();
     s_test_lease_and_reply_keys ();
     s_test_enum_names ();
     s_test_round_trips ();
