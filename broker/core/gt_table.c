@@ -317,7 +317,8 @@ gt_table_foreach (gt_table_t *self, void (*fn) (void *entry, void *arg), void *a
 }
 
 //  --------------------------------------------------------------------------
-//  SipHash-2-4 (Aumasson & Bernstein), written from the paper's description.
+//  SipHash-1-3 (Aumasson & Bernstein: SipHash with one compression round
+//  and three finalisation rounds), written from the paper's description.
 
 #define S_ROTL(x, b) (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
 #define S_SIPROUND \
@@ -356,7 +357,6 @@ gt_siphash (const uint8_t key [16], const void *data, size_t size)
         uint64_t m = s_load64 (in);
         v3 ^= m;
         S_SIPROUND;
-        S_SIPROUND;
         v0 ^= m;
     }
     uint64_t b = ((uint64_t) size) << 56;
@@ -364,10 +364,8 @@ gt_siphash (const uint8_t key [16], const void *data, size_t size)
         b |= ((uint64_t) in [i]) << (8 * i);
     v3 ^= b;
     S_SIPROUND;
-    S_SIPROUND;
     v0 ^= b;
     v2 ^= 0xff;
-    S_SIPROUND;
     S_SIPROUND;
     S_SIPROUND;
     S_SIPROUND;

@@ -73,8 +73,11 @@ size_t gt_table_capacity (gt_table_t *self);
 //  Call fn for every entry (the table must not change meanwhile).
 void gt_table_foreach (gt_table_t *self, void (*fn) (void *entry, void *arg), void *arg);
 
-//  SipHash-2-4 of data under a 128-bit key: for keys a client chooses
-//  (object ids), so that nobody can aim many keys at one slot.
+//  SipHash-1-3 of data under a 128-bit key: for keys a client chooses
+//  (object ids), so that nobody can aim many keys at one slot.  One
+//  compression round and three finalisation rounds, as Rust's HashMap and
+//  Python's str hash use for the same purpose: the key stays secret, and
+//  it costs 40 % fewer rounds than SipHash-2-4 for an id of 20 bytes.
 uint64_t gt_siphash (const uint8_t key [16], const void *data, size_t size);
 
 #ifdef __cplusplus
