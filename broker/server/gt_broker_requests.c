@@ -217,8 +217,8 @@ gt_broker_requests_handle (gt_broker_requests_t *self, const gt_msg_t *request,
     char err [512];
     err [0] = '\0';
     //  A command answered with one lease has it written from reply_lease
-    //  alone; any other fills reply, zeroed only then (its 696 bytes were a
-    //  tenth of a request's own instructions in this function)
+    //  alone; any other fills reply, zeroed only then (a whole gt_msg_t,
+    //  about 700 bytes, was a tenth of this function's own instructions)
     bool one_lease = request->cmd == GT_CMD_CREATE || request->cmd == GT_CMD_RENEW
                   || request->cmd == GT_CMD_RELEASE || request->cmd == GT_CMD_GET
                   || request->cmd == GT_CMD_RETRY;

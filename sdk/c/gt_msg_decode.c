@@ -187,7 +187,7 @@ s_get_bool (s_decoder_t *self, const s_path_t *path, const msgpack_object *objec
 //  True if size bytes are all ASCII and none is NUL (then a string is
 //  valid UTF-8 without a NUL), eight at a time: a byte that is NUL borrows
 //  in word - 0x01..., and one past 0x7F has its high bit set.  A borrow
-//  can only flag a byte after a NUL, which is flagged itself.
+//  can only flag a byte next to a NUL in the word, which is flagged itself.
 static inline bool
 s_plain_ascii (const char *text, size_t size)
 {
@@ -764,7 +764,7 @@ s_request_slot (const char *key, uint32_t key_len)
 }
 
 //  The command a name is, by its length first, without copying it; -1 if
-//  none (gt_msg_test checks every gt_cmd_name, and that nothing else is one)
+//  none (gt_msg_test checks every gt_cmd_name, and that near misses are none)
 static int
 s_cmd_of (const char *key, uint32_t key_len)
 {
@@ -797,11 +797,14 @@ s_object_type_of (const char *key, uint32_t key_len)
     }
 }
 
+//  The value a name is (s_cmd_of, s_object_type_of), or -1
+typedef int (s_name_of_fn) (const char *name, uint32_t size);
+
 //  s_get_name of the request's hot names: found by name_of, else judged
 //  (and any error named) by s_get_name
 static bool
 s_get_known_name (s_decoder_t *self, const s_path_t *path, const msgpack_object *object,
-                  s_slot_fn *name_of, bool (*parse) (const char *, int *), const char *what, int *value)
+                  s_name_of_fn *name_of, bool (*parse) (const char *, int *), const char *what, int *value)
 {
     int found = object->type == MSGPACK_OBJECT_STR ? name_of (object->via.str.ptr, object->via.str.size) : -1;
     if (found >= 0) {
@@ -1447,17 +1450,22 @@ s_take_body (const void *data, size_t size, msgpack_zone *zone, msgpack_object *
     return true;
 }
 
+//  What s_take_request made of a body
+typedef enum {
+    S_REQUEST_UNREADABLE = -1,      //  s_take_body would fail too: for the two passes
+    S_REQUEST_TWICE = 0,            //  a known key came twice: for the tree's path, which names it
+    S_REQUEST_READ = 1              //  the slots are filled
+} s_request_read_t;
+
 //  A request body's top-level values read straight into their slots
 //  (values [i] for slot i, slots [i] pointing at it, else NULL): no tree
-//  of the root map, and no pass over it to find the slots.  False (nothing
-//  to use) wherever s_take_body would fail, and where a known key comes
-//  twice: the tree's path then judges the body and names the error.
-static bool
+//  of the root map, and no pass over it to find the slots.
+static s_request_read_t
 s_take_request (const void *data, size_t size, msgpack_zone *zone,
                 msgpack_object values [S_REQ_COUNT], const msgpack_object *slots [S_REQ_COUNT])
 {
     if (size == 0)
-        return false;
+        return S_REQUEST_UNREADABLE;
     gt_msg_reader_t in = { (const uint8_t *) data, (const uint8_t *) data + size };
     uint8_t byte = *in.pos++;
     bool is_map;
@@ -1465,22 +1473,35 @@ s_take_request (const void *data, size_t size, msgpack_zone *zone,
     //  The bounds s_take_elements applies to the body's map (depth 1)
     if (!s_take_count (&in, byte, &is_map, &count) || !is_map
     ||  count > S_TREE_MAX_ELEMENTS || count * 2 > (size_t) (in.end - in.pos))
-        return false;
+        return S_REQUEST_UNREADABLE;
     memset (slots, 0, S_REQ_COUNT * sizeof (*slots));
     for (uint64_t pair = 0; pair < count; pair++) {
         msgpack_object key, ignored;
         if (!s_take_key (&in, &key))
-            return false;
+            return S_REQUEST_UNREADABLE;
         int slot = s_request_slot (key.via.str.ptr, key.via.str.size);
         if (slot >= 0 && slots [slot])
-            return false;
+            return S_REQUEST_TWICE;
         msgpack_object *value = slot >= 0 ? &values [slot] : &ignored;
         if (!s_take_object (&in, zone, 2, value))
-            return false;
+            return S_REQUEST_UNREADABLE;
         if (slot >= 0)
             slots [slot] = value;
     }
-    return in.pos == in.end;
+    return in.pos == in.end ? S_REQUEST_READ : S_REQUEST_UNREADABLE;
+}
+
+int
+gt_msg_request_slots_read (const void *data, size_t size)
+{
+    msgpack_zone zone;
+    if (!msgpack_zone_init (&zone, 1024))
+        return S_REQUEST_UNREADABLE;
+    msgpack_object values [S_REQ_COUNT];
+    const msgpack_object *slots [S_REQ_COUNT];
+    s_request_read_t read = s_take_request (data, size, &zone, values, slots);
+    msgpack_zone_destroy (&zone);
+    return read;
 }
 
 bool
@@ -1512,10 +1533,13 @@ s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
         err [0] = '\0';
     s_decoder_t decoder = { err, err_size, kind == GT_MSG_REQUEST, arena ? zone : NULL };
 
-    //  A request in one pass, its top-level map read into slots
+    //  A request in one pass, its top-level map read into slots; one that
+    //  cannot be read so goes to the two passes at once
     msgpack_object values [S_REQ_COUNT];
     const msgpack_object *slots [S_REQ_COUNT];
-    if (kind == GT_MSG_REQUEST && !two_pass && s_take_request (data, size, zone, values, slots)) {
+    s_request_read_t request_read = kind == GT_MSG_REQUEST && !two_pass
+                                  ? s_take_request (data, size, zone, values, slots) : S_REQUEST_TWICE;
+    if (request_read == S_REQUEST_READ) {
         if (rid_p && slots [S_REQ_RID] && slots [S_REQ_RID]->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
             *rid_p = slots [S_REQ_RID]->via.u64;
         gt_code_t code = s_decode_request_slots (&decoder, slots, msg);
@@ -1526,7 +1550,8 @@ s_decode_body (const void *data, size_t size, gt_msg_kind_t kind, gt_msg_t *msg,
     msgpack_object root;
     bool have_rid = false;
     uint64_t rid = 0;
-    if (!two_pass && s_take_body (data, size, zone, &root, &have_rid, &rid)) {
+    if (!two_pass && request_read != S_REQUEST_UNREADABLE
+    &&  s_take_body (data, size, zone, &root, &have_rid, &rid)) {
         if (rid_p && have_rid && kind != GT_MSG_EVENT)
             *rid_p = rid;
     }

@@ -73,6 +73,10 @@ void gt_msg_scan (const uint8_t *data, size_t size, gt_msg_scan_t *scan);
 //  True if the decoder reads the body in one pass (for gt_msg_test: the
 //  vectors and the nested cases must not all fall back to the two passes)
 bool gt_msg_one_pass_reads (const void *data, size_t size);
+//  What the one pass makes of a request's top-level map (for gt_msg_test):
+//  1 read straight into its slots, 0 a known key twice (the tree's path
+//  judges it), -1 unreadable in one pass (the two passes judge it)
+int gt_msg_request_slots_read (const void *data, size_t size);
 
 //  gt_msg_decode without its one-pass reading: both passes
 //  for every body, the reference the one-pass reading must agree with

@@ -21,7 +21,8 @@ static const char *s_code_names [GT_CODE_COUNT_] = {
 };
 
 //  The object types' and the verbs' names, each listed once, and their
-//  lengths (gt_event_topic_length runs for every event the broker keeps)
+//  lengths (an event's topic and its length are made for every event the
+//  broker keeps or sends)
 #define S_NAME(text)    text,
 #define S_LENGTH(text)  sizeof (text) - 1,
 #define S_TYPES(X) \
@@ -46,6 +47,10 @@ static const char *s_kind_names [GT_EVENT_COUNT_] = {
 static const char *s_verb_names [] = { S_VERBS (S_NAME) };
 static const uint8_t s_verb_lengths [] = { S_VERBS (S_LENGTH) };
 _Static_assert (sizeof (s_verb_names) / sizeof (s_verb_names [0]) == GT_EVENT_COUNT_, "a verb per event kind");
+#undef S_NAME
+#undef S_LENGTH
+#undef S_TYPES
+#undef S_VERBS
 
 static const char *s_reason_names [GT_REASON_COUNT_] = {
     NULL, "expired", "released"
@@ -134,8 +139,8 @@ gt_event_topic_n (char *buf, size_t size, gt_event_kind_t kind,
         return -1;
     //  Built by hand: it is made for every event (snprintf was a tenth of
     //  the expiry path)
-    size_t verb_len = strlen (verb);
-    size_t type_len = strlen (type_name);
+    size_t verb_len = s_verb_lengths [kind];
+    size_t type_len = s_type_lengths [type];
     size_t length = service_len + 1 + verb_len + 1 + type_len;
     if (length >= size || length > INT_MAX)
         return -1;
@@ -154,7 +159,7 @@ gt_event_topic_n (char *buf, size_t size, gt_event_kind_t kind,
 int
 gt_event_topic_length (gt_event_kind_t kind, gt_object_type_t type, size_t service_len)
 {
-    if ((int) kind < 0 || kind >= GT_EVENT_COUNT_ || (int) type < 0 || type >= GT_TYPE_COUNT_)
+    if ((unsigned) kind >= GT_EVENT_COUNT_ || (unsigned) type >= GT_TYPE_COUNT_)
         return -1;
     size_t length = service_len + 1 + s_verb_lengths [kind] + 1 + s_type_lengths [type];
     return length > INT_MAX ? -1 : (int) length;

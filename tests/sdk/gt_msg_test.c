@@ -893,8 +893,11 @@ s_check_vector (const char *name, gt_msg_kind_t kind, json_t *doc,
                  : (uint64_t) json_integer_value (json_object_get (value, "rid"));
     gt_msg_t *msg = gt_msg_test_expect (bytes, size, kind, GT_OK, rid, NULL);
     s_one_pass_agrees (bytes, size, kind);
-    //  (the one pass reads every vector: they are all within its bounds)
+    //  (the one pass reads every vector: they are all within its bounds;
+    //  a request's top-level map straight into its slots)
     assert (gt_msg_one_pass_reads (bytes, size));
+    if (kind == GT_MSG_REQUEST)
+        assert (gt_msg_request_slots_read (bytes, size) == 1);
 
     //  Re-encode byte for byte
     msgpack_sbuffer buf = gt_msg_test_encode (msg);
@@ -1376,6 +1379,8 @@ s_test_plain_strings (void)
         { "\xff", 1, "object_id: invalid UTF-8" },
         { "\xc3\xa9", 2, NULL },                   //  é: good
         { "\x7f", 1, NULL },                        //  DEL is ASCII (only service ids refuse it)
+        { "\x80\0", 2, "object_id: contains a NUL byte" },     //  a NUL is named first
+        { "\0\x01", 2, "object_id: contains a NUL byte" },     //  the byte after it borrows
     };
     for (size_t length = 1; length <= 24; length++)
         for (size_t at = 0; at + 1 <= length; at++)
@@ -1410,6 +1415,60 @@ s_test_plain_strings (void)
                 s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
                 msgpack_sbuffer_destroy (&buf);
             }
+}
+
+//  A request's top-level map is read straight into its slots, an unknown
+//  key as often as it comes; a known key twice is left to the tree's path
+//  (which names it), and what the one pass cannot read to the two passes
+static void
+s_test_request_slots (void)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+    for (int variant = 0; variant < 4; variant++) {
+        msgpack_sbuffer_clear (&buf);
+        msgpack_pack_map (&pk, variant == 0 ? 4 : 6);
+        s_key (&pk, "v");
+        msgpack_pack_uint64 (&pk, 1);
+        s_key (&pk, "rid");
+        msgpack_pack_uint64 (&pk, 300);
+        s_key (&pk, "cmd");
+        s_key (&pk, "GET");
+        s_key (&pk, "lease_id");
+        s_key (&pk, "0123456789abcdef0123456789abcdef");
+        if (variant > 0) {
+            //  1, 2: an unknown key twice (2: its value a map); 3: "rid" again
+            const char *again = variant == 3 ? "rid" : "x";
+            for (int twice = 0; twice < 2; twice++) {
+                s_key (&pk, twice ? again : "x");
+                if (variant == 2)
+                    msgpack_pack_map (&pk, 0);
+                else
+                    msgpack_pack_uint64 (&pk, 7);
+            }
+        }
+        int read = gt_msg_request_slots_read (buf.data, buf.size);
+        assert (read == (variant == 3 ? 0 : 1));
+        gt_msg_t *msg = gt_msg_test_expect (buf.data, buf.size, GT_MSG_REQUEST,
+                                            variant == 3 ? GT_ERR_INVALID_ARGUMENT : GT_OK, 300,
+                                            variant == 3 ? "rid: duplicate key" : NULL);
+        if (msg)
+            assert (msg->cmd == GT_CMD_GET && msg->rid == 300);
+        gt_msg_destroy (&msg);
+        s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
+        //  Cut short, or with a byte after it: unreadable in one pass
+        //  (unless a known key came twice before)
+        assert (gt_msg_request_slots_read (buf.data, buf.size - 1) == (variant == 3 ? 0 : -1));
+        s_one_pass_agrees (buf.data, buf.size - 1, GT_MSG_REQUEST);
+        msgpack_sbuffer_write (&buf, "\x01", 1);
+        assert (gt_msg_request_slots_read (buf.data, buf.size) == (variant == 3 ? 0 : -1));
+        s_one_pass_agrees (buf.data, buf.size, GT_MSG_REQUEST);
+    }
+    assert (gt_msg_request_slots_read ("", 0) == -1);
+    assert (gt_msg_request_slots_read ("\x90", 1) == -1);    //  an array, not a map
+    msgpack_sbuffer_destroy (&buf);
 }
 
 //  The decoder finds a command and an object type by length first: each
@@ -1544,6 +1603,7 @@ gt_msg_test (bool verbose)
     s_test_request_keys ();
     s_test_name_lookups ();
     s_test_plain_strings ();
+    s_test_request_slots ();
     s_test_lease_and_reply_keys ();
     s_test_enum_names ();
     s_test_round_trips ();
