@@ -39,7 +39,7 @@ gt_log_test (bool verbose)
 
     //  JSON: valid, one line, fields as strings, reserved keys not overridden,
     //  invalid UTF-8 replaced
-    const char *json_fields [] = { "count", "12", "msg", "override?", "bad", "a\xff" "b",
+    const char *json_fields [] = { "count", "12", "msg", "override?", "bad", ("a\xff" "b"),
                                    "quote", "say \"hi\"\n" };
     length = gt_log_format_line (line, sizeof (line), GT_LOG_JSON, wall, GT_LOG_ERROR,
                                  "store", "degraded", json_fields, 4);
