@@ -430,14 +430,13 @@ gt_event_ring_encode (gt_event_ring_t *self, uint64_t seq, msgpack_sbuffer *buf)
     assert (buf);
     const uint8_t *record = self->bytes + self->starts [s_slot (self, seq)];
     uint8_t flags = record [5];
-    gt_msg_t msg;
-    memset (&msg, 0, sizeof (msg));
-    msg.kind = GT_MSG_EVENT;
-    msg.version = GT_PROTOCOL_VERSION;
-    msg.event.seq = seq;
-    msg.event.kind = (gt_event_kind_t) record [0];
-    msg.event.reason = (gt_reason_t) record [4];
-    gt_lease_info_t *lease = &msg.event.lease;
+    //  An event, not a whole message (a gt_msg_t is three times its size)
+    gt_event_t event;
+    memset (&event, 0, sizeof (event));
+    event.seq = seq;
+    event.kind = (gt_event_kind_t) record [0];
+    event.reason = (gt_reason_t) record [4];
+    gt_lease_info_t *lease = &event.lease;
     lease->object_type = (gt_object_type_t) record [1];
     lease->state = (gt_lease_state_t) record [2];
     lease->cleanup_status = (gt_cleanup_status_t) record [3];
@@ -448,8 +447,8 @@ gt_event_ring_encode (gt_event_ring_t *self, uint64_t seq, msgpack_sbuffer *buf)
     service [record [6]] = '\0';
     lease->service_id = service;
     const uint8_t *cursor = record + S_SERVICE_AT + record [6];
-    msg.event.at = s_get_varint (&cursor);
-    lease->created_at = msg.event.at + s_unzigzag (s_get_varint (&cursor));
+    event.at = s_get_varint (&cursor);
+    lease->created_at = event.at + s_unzigzag (s_get_varint (&cursor));
     lease->renewed_at = lease->created_at + s_unzigzag (s_get_varint (&cursor));
     lease->expires_at = lease->renewed_at + s_unzigzag (s_get_varint (&cursor));
     lease->fence = s_get_varint (&cursor);
@@ -486,5 +485,5 @@ gt_event_ring_encode (gt_event_ring_t *self, uint64_t seq, msgpack_sbuffer *buf)
     }
     lease->metadata.entries = meta_count ? self->meta : NULL;
     lease->metadata.count = meta_count;
-    return gt_msg_encode (&msg, buf);
+    return gt_msg_encode_event_body (&event, buf);
 }

@@ -1130,6 +1130,14 @@ gt_msg_encode (const gt_msg_t *self, msgpack_sbuffer *buf)
     return rc;
 }
 
+int
+gt_msg_encode_event_body (const gt_event_t *event, msgpack_sbuffer *buf)
+{
+    assert (event);
+    assert (buf);
+    return s_event_write (buf, GT_PROTOCOL_VERSION, event, NULL, NULL, 0);
+}
+
 //  Both event encoders: lease_bytes NULL writes the lease
 static int
 s_encode_event (const gt_msg_t *self, const void *lease_bytes, size_t lease_bytes_size,

@@ -216,6 +216,11 @@ int gt_msg_encode_lease_reply (uint64_t rid, const void *lease, size_t size, msg
 //  the lease is not encodable.
 int gt_msg_encode_lease_info_reply (uint64_t rid, const gt_lease_info_t *lease, msgpack_sbuffer *buf);
 
+//  Append the EVENT body of event (GTLP/1, the bytes gt_msg_encode writes
+//  for a message of that event), without going through a gt_msg_t.  -1
+//  (buf unchanged) if the event is not encodable.
+int gt_msg_encode_event_body (const gt_event_t *event, msgpack_sbuffer *buf);
+
 //  Encode into a new zframe-compatible heap buffer; caller frees *data_p.
 int gt_msg_encode_alloc (const gt_msg_t *self, void **data_p, size_t *size_p);
 

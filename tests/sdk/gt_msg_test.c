@@ -694,6 +694,19 @@ s_test_lease_reuse (void)
         msgpack_packer_init (&pk, &lease_alone, msgpack_sbuffer_write);
         assert (gt_lease_info_pack (&event.event.lease, &pk) == 0);
         assert (size == lease_alone.size && memcmp (whole.data + offset, lease_alone.data, size) == 0);
+        //  The body written from the event alone is the message's
+        msgpack_sbuffer body;
+        msgpack_sbuffer_init (&body);
+        msgpack_sbuffer_write (&body, "xyz", 3);
+        assert (gt_msg_encode_event_body (&event.event, &body) == 0);
+        assert (body.size == 3 + whole.size && memcmp (body.data + 3, whole.data, whole.size) == 0);
+        gt_event_t unencodable = event.event;
+        unencodable.kind = GT_EVENT_COUNT_;
+        assert (gt_msg_encode_event_body (&unencodable, &body) == -1 && body.size == 3 + whole.size);
+        unencodable = event.event;
+        unencodable.lease.id [0] = 'X';
+        assert (gt_msg_encode_event_body (&unencodable, &body) == -1 && body.size == 3 + whole.size);
+        msgpack_sbuffer_destroy (&body);
 
         gt_msg_t reply;
         gt_msg_test_init (&reply, GT_MSG_REPLY, 77);
