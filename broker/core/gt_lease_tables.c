@@ -123,6 +123,7 @@ struct gt_lease_tables_t {
     uint32_t *service_free;         //  free slot indexes
     size_t service_free_count;      //  how many
     gt_table_t *service_index;      //  service index + 1 by name
+    uint32_t service_found;         //  index + 1 of the service found last, while in the index; 0: none
     uint8_t random [4096];          //  CSPRNG bytes not yet used
     size_t random_used;             //  bytes used from random
     gt_records_t *leases;           //  where lease records live (each known by its index: the order's entries)
@@ -699,6 +700,8 @@ s_service_index_insert (gt_lease_tables_t *self, uint32_t index)
 static void
 s_service_index_remove (gt_lease_tables_t *self, uint32_t index)
 {
+    if (self->service_found == index + 1)
+        self->service_found = 0;
     bool removed = gt_table_remove (self->service_index, s_string_hash (self, self->services [index].name),
                                     (void *) (uintptr_t) (index + 1));
     assert (removed);
@@ -1644,11 +1647,18 @@ s_service_change (gt_lease_tables_t *self, uint32_t index, int32_t active, int32
 bool
 gt_lease_tables_service_find (gt_lease_tables_t *self, const char *name, uint32_t *index_p)
 {
+    //  A client's requests name one service, mostly: the one found last is
+    //  compared first, before hashing the name
+    if (self->service_found && streq (self->services [self->service_found - 1].name, name)) {
+        *index_p = self->service_found - 1;
+        return true;
+    }
     s_service_lookup_t wanted = { self->services, name };
     void *entry = gt_table_lookup (self->service_index, s_string_hash (self, name), s_service_match, &wanted);
     if (!entry)
         return false;
     *index_p = (uint32_t) ((uintptr_t) entry - 1);
+    self->service_found = *index_p + 1;
     return true;
 }
 
