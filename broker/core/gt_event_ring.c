@@ -391,6 +391,33 @@ gt_event_ring_append (gt_event_ring_t *self, gt_event_kind_t kind, const gt_leas
     return true;
 }
 
+bool
+gt_event_ring_append_again (gt_event_ring_t *self, gt_event_kind_t kind, gt_reason_t reason)
+{
+    assert (self);
+    if (self->count == 0)
+        return false;
+    size_t newest = (self->head + self->count - 1) & (self->starts_cap - 1);
+    //  The newest record ends where the next one goes
+    size_t size = self->end - self->starts [newest];
+    const uint8_t *record = self->bytes + self->starts [newest];
+    int topic_len = gt_event_topic_length (kind, (gt_object_type_t) record [1], record [6]);
+    if (topic_len < 0 || topic_len > GT_EVENT_RING_TOPIC_MAX)
+        return false;
+    size_t start = s_reserve (self, size);
+    //  (the reserve may have moved the records, and their slots)
+    newest = (self->head + self->count - 1) & (self->starts_cap - 1);
+    uint8_t *copy = self->bytes + start;
+    memcpy (copy, self->bytes + self->starts [newest], size);
+    copy [0] = (uint8_t) kind;
+    copy [4] = (uint8_t) reason;
+    copy [7] = (uint8_t) topic_len;
+    self->starts [(self->head + self->count) & (self->starts_cap - 1)] = start;
+    self->count++;
+    self->end = start + size;
+    return true;
+}
+
 gt_event_kind_t
 gt_event_ring_kind (gt_event_ring_t *self, uint64_t seq)
 {

@@ -57,6 +57,13 @@ void gt_event_ring_restart (gt_event_ring_t *self, uint64_t seq);
 //  record is encoded.
 bool gt_event_ring_append (gt_event_ring_t *self, gt_event_kind_t kind, const gt_lease_info_t *lease,
                            gt_reason_t reason, uint64_t at);
+//  Append the event gt_event_ring_end of the newest record's lease and
+//  wall time, with this kind and reason: the bytes gt_event_ring_append
+//  writes for it (a copy of that record's, its kind, reason and topic
+//  length changed), without encoding the lease again.  For an expiry's or
+//  a release's object.reclaimed.  False, keeping nothing, if the ring is
+//  empty or the topic would be longer than GT_EVENT_RING_TOPIC_MAX.
+bool gt_event_ring_append_again (gt_event_ring_t *self, gt_event_kind_t kind, gt_reason_t reason);
 //  Drop the records before seq (the oldest), or from seq on (the newest).
 void gt_event_ring_drop_before (gt_event_ring_t *self, uint64_t seq);
 void gt_event_ring_drop_from (gt_event_ring_t *self, uint64_t seq);

@@ -58,6 +58,7 @@ struct gt_events_t {
     gt_events_wanted_fn *wanted;    //  which events to send, or NULL: all
     gt_event_ring_t *compact;       //  deferred encoding: every event, published or not, as a compact record
     gt_event_record_t made;         //  deferred: the view of the last event made
+    bool made_newest;               //  deferred: made is the ring's newest record, of last_lease
     void *wanted_ctx;               //  its argument
     s_record_t *spares [S_SPARES_MAX];      //  blocks of forgotten records, for reuse
     size_t spare_count;             //  how many
@@ -195,14 +196,27 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
     assert (lease);
     reason = kind == GT_EVENT_OBJECT_RECLAIMED ? reason : GT_REASON_NONE;
     if (self->compact) {
-        //  Refused now, as an eager event would be.  Not checked: the id's
-        //  characters (the engine formats every id it hands out) and
-        //  duplicate metadata keys (no request can bring them); the encoder
-        //  checks both, and an event it refuses is neither sent nor replayed
-        if (!gt_lease_info_encodable (lease)
-        ||  !gt_event_ring_append (self->compact, kind, lease, reason, at))
+        //  An event of the lease the last one carried, at the same time
+        //  (an expiry's or a release's object.reclaimed), copies its
+        //  record; both copies of the lease were zeroed before they were
+        //  filled (gt_lease_tables_info), so their padding compares equal.
+        //  Any other is refused now if it cannot be encoded, as an eager
+        //  event would be.  Not checked: the id's characters (the engine
+        //  formats every id it hands out) and duplicate metadata keys (no
+        //  request can bring them); the encoder checks both, and an event
+        //  it refuses is neither sent nor replayed
+        bool again = self->made_newest && at == self->made.at
+                  && memcmp (&self->last_lease, lease, sizeof (*lease)) == 0;
+        if (again ? !gt_event_ring_append_again (self->compact, kind, reason)
+                  : (!gt_lease_info_encodable (lease)
+                  || !gt_event_ring_append (self->compact, kind, lease, reason, at))) {
+            self->made_newest = false;
             return NULL;
+        }
         assert (gt_event_ring_end (self->compact) == self->next_seq + 1);
+        if (!again)
+            self->last_lease = *lease;
+        self->made_newest = true;
         //  (no shard: deferred encoding is single mode, and its record
         //  goes to no store)
         self->made = (gt_event_record_t) { .order = self->next_seq, .seq = self->next_seq,
@@ -368,6 +382,7 @@ gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by
 {
     assert (self);
     self->last_made = NULL;
+    self->made_newest = false;
     void *handle = pub ? zsock_resolve (pub) : NULL;
     if (self->compact)
         return s_publish_compact (self, handle, up_to, by_kind);
@@ -421,6 +436,7 @@ gt_events_rollback (gt_events_t *self, uint64_t from)
 {
     assert (self);
     self->last_made = NULL;
+    self->made_newest = false;
     assert (from > self->last_published);
     if (self->compact)
         gt_event_ring_drop_from (self->compact, from);
@@ -648,6 +664,7 @@ gt_events_restore_seq (gt_events_t *self, uint64_t last_seq)
         if (self->compact) {
             assert (gt_event_ring_first (self->compact) == gt_event_ring_end (self->compact));
             gt_event_ring_restart (self->compact, self->next_seq);
+            self->made_newest = false;
         }
     }
 }

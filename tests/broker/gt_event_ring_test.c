@@ -287,6 +287,81 @@ s_test_boundaries (void)
     }
 }
 
+//  An event appended again (another kind and reason, the newest record's
+//  lease and time) is the very record a full append of it makes, through
+//  wraps and growth: two rings, one by each way, encode alike and use as
+//  many bytes; an empty ring or a topic too long keeps nothing
+static void
+s_test_again (void)
+{
+    gt_event_ring_t *again = gt_event_ring_new ();
+    gt_event_ring_t *whole = gt_event_ring_new ();
+    assert (!gt_event_ring_append_again (again, GT_EVENT_OBJECT_RECLAIMED, GT_REASON_EXPIRED));
+    assert (gt_event_ring_end (again) == 1);
+    msgpack_sbuffer got, want;
+    msgpack_sbuffer_init (&got);
+    msgpack_sbuffer_init (&want);
+    uint64_t state = 11;
+    size_t copies = 0;
+    for (uint64_t seq = 1; seq < 6000; seq++) {
+        s_test_event_t event;
+        s_test_event (&event, seq, 0);
+        assert (gt_event_ring_append (again, event.kind, &event.lease, event.reason, event.at));
+        assert (gt_event_ring_append (whole, event.kind, &event.lease, event.reason, event.at));
+        if (s_next (&state) % 2) {
+            seq++;
+            gt_event_kind_t kind = (gt_event_kind_t) (s_next (&state) % GT_EVENT_COUNT_);
+            gt_reason_t reason = kind == GT_EVENT_OBJECT_RECLAIMED
+                               ? (s_next (&state) % 2 ? GT_REASON_EXPIRED : GT_REASON_RELEASED) : GT_REASON_NONE;
+            assert (gt_event_ring_append_again (again, kind, reason));
+            assert (gt_event_ring_append (whole, kind, &event.lease, reason, event.at));
+            copies++;
+        }
+        //  A history of 50 to 150: the rings wrap, and grow now and then
+        uint64_t keep = 50 + s_next (&state) % 100;
+        uint64_t end = gt_event_ring_end (whole);
+        assert (gt_event_ring_end (again) == end);
+        if (end - gt_event_ring_first (whole) > keep) {
+            gt_event_ring_drop_before (whole, end - keep);
+            gt_event_ring_drop_before (again, end - keep);
+        }
+        assert (gt_event_ring_used (again) == gt_event_ring_used (whole));
+        for (uint64_t at = gt_event_ring_first (whole); at < end; at += 1 + s_next (&state) % 7) {
+            msgpack_sbuffer_clear (&got);
+            msgpack_sbuffer_clear (&want);
+            assert (gt_event_ring_encode (again, at, &got) == 0 && gt_event_ring_encode (whole, at, &want) == 0);
+            assert (got.size == want.size && memcmp (got.data, want.data, got.size) == 0);
+            size_t got_size, want_size;
+            char topic [GT_EVENT_RING_TOPIC_MAX + 1];
+            snprintf (topic, sizeof topic, "%s", gt_event_ring_topic (whole, at, &want_size));
+            assert (streq (gt_event_ring_topic (again, at, &got_size), topic) && got_size == want_size);
+            assert (gt_event_ring_kind (again, at) == gt_event_ring_kind (whole, at));
+        }
+    }
+    assert (copies > 1000);
+    //  The longest service a topic of "created" holds is too long for one
+    //  of "reclaimed": nothing kept
+    s_test_event_t event;
+    s_test_event (&event, 9000, 0);
+    char topic [256];
+    char long_service [GT_EVENT_RING_TOPIC_MAX + 1];
+    size_t fits = GT_EVENT_RING_TOPIC_MAX - (size_t) gt_event_topic (topic, sizeof (topic), GT_EVENT_LEASE_CREATED,
+                                                                     event.lease.object_type, "");
+    memset (long_service, 's', fits);
+    long_service [fits] = '\0';
+    event.lease.service_id = long_service;
+    uint64_t end = gt_event_ring_end (again);
+    assert (gt_event_ring_append (again, GT_EVENT_LEASE_CREATED, &event.lease, GT_REASON_NONE, event.at));
+    assert (!gt_event_ring_append_again (again, GT_EVENT_OBJECT_RECLAIMED, GT_REASON_EXPIRED));
+    assert (gt_event_ring_end (again) == end + 1);
+    assert (gt_event_ring_append_again (again, GT_EVENT_LEASE_RENEWED, GT_REASON_NONE));
+    assert (gt_event_ring_end (again) == end + 2);
+    msgpack_sbuffer_destroy (&got);
+    msgpack_sbuffer_destroy (&want);
+    gt_event_ring_destroy (&again);
+    gt_event_ring_destroy (&whole);
+}
+
 static void
 s_test_append (gt_event_ring_t *ring, uint64_t seq, unsigned variant)
 {
@@ -348,6 +423,7 @@ gt_event_ring_test (bool verbose)
 
     s_test_boundaries ();
     s_test_topics_in_turn ();
+    s_test_again ();
 
     //  A random walk: appends, the oldest dropped past S_TEST_KEEP, the
     //  newest dropped (a rollback, its seqs made again as other events)

@@ -245,22 +245,32 @@ s_test_deferred (void)
     partial.metadata.count = 0;
     partial.metadata.entries = NULL;
 
-    struct { gt_event_kind_t kind; const gt_lease_info_t *lease; gt_reason_t reason; } made [] = {
-        { GT_EVENT_LEASE_CREATED, &plain, GT_REASON_NONE },
-        { GT_EVENT_LEASE_CREATED, &rich, GT_REASON_NONE },
-        { GT_EVENT_LEASE_RENEWED, &other, GT_REASON_NONE },
-        { GT_EVENT_LEASE_EXPIRED, &rich, GT_REASON_NONE },
-        { GT_EVENT_OBJECT_RECLAIMED, &rich, GT_REASON_EXPIRED },
-        { GT_EVENT_LEASE_RELEASED, &partial, GT_REASON_NONE },
-        { GT_EVENT_OBJECT_RECLAIMED, &partial, GT_REASON_RELEASED },
-        { GT_EVENT_LEASE_RENEWED, &plain, GT_REASON_NONE },
+    //  An event of the lease the one before carried at the same time
+    //  copies that one's record (deferred): with the same lease and time,
+    //  and not with a lease one field apart, nor a time one ms apart
+    gt_lease_info_t pending = partial;
+    pending.cleanup_status = GT_CLEANUP_PENDING;
+    struct { gt_event_kind_t kind; const gt_lease_info_t *lease; gt_reason_t reason; uint64_t at; } made [] = {
+        { GT_EVENT_LEASE_CREATED, &plain, GT_REASON_NONE, 1000 },
+        { GT_EVENT_LEASE_CREATED, &rich, GT_REASON_NONE, 1001 },
+        { GT_EVENT_LEASE_RENEWED, &other, GT_REASON_NONE, 1002 },
+        { GT_EVENT_LEASE_EXPIRED, &rich, GT_REASON_NONE, 1003 },
+        { GT_EVENT_OBJECT_RECLAIMED, &rich, GT_REASON_EXPIRED, 1003 },
+        { GT_EVENT_LEASE_RELEASED, &partial, GT_REASON_NONE, 1005 },
+        { GT_EVENT_OBJECT_RECLAIMED, &partial, GT_REASON_RELEASED, 1005 },
+        { GT_EVENT_LEASE_RENEWED, &plain, GT_REASON_NONE, 1007 },
+        { GT_EVENT_LEASE_RELEASED, &partial, GT_REASON_NONE, 1008 },
+        { GT_EVENT_OBJECT_RECLAIMED, &pending, GT_REASON_RELEASED, 1008 },
+        { GT_EVENT_LEASE_EXPIRED, &plain, GT_REASON_NONE, 1010 },
+        { GT_EVENT_OBJECT_RECLAIMED, &plain, GT_REASON_EXPIRED, 1011 },
+        { GT_EVENT_OBJECT_RECLAIMED, &plain, GT_REASON_EXPIRED, 1011 },
     };
     size_t count = sizeof (made) / sizeof (made [0]);
     for (size_t i = 0; i < count; i++) {
         const gt_event_record_t *encoded = gt_events_make (eager, made [i].kind, made [i].lease,
-                                                           made [i].reason, 1000 + i);
+                                                           made [i].reason, made [i].at);
         const gt_event_record_t *snapshot = gt_events_make (deferred, made [i].kind, made [i].lease,
-                                                            made [i].reason, 1000 + i);
+                                                            made [i].reason, made [i].at);
         assert (encoded && encoded->body && encoded->size > 0);
         assert (snapshot && !snapshot->body && snapshot->size == 0);
         assert (snapshot->seq == encoded->seq && snapshot->kind == encoded->kind);
@@ -286,7 +296,7 @@ s_test_deferred (void)
     //  A rolled-back deferred event is gone, and its seq is made again
     gt_events_rollback (deferred, count);
     gt_events_make (deferred, made [count - 1].kind, made [count - 1].lease, made [count - 1].reason,
-                    1000 + count - 1);
+                    made [count - 1].at);
     assert (gt_events_publish (eager, pubs [0], UINT64_MAX, NULL) == count);
     assert (gt_events_publish (deferred, pubs [1], UINT64_MAX, NULL) == count);
     for (size_t i = 0; i < count; i++) {
