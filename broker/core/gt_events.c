@@ -205,7 +205,7 @@ gt_events_make (gt_events_t *self, gt_event_kind_t kind, const gt_lease_info_t *
         //  formats every id it hands out) and duplicate metadata keys (no
         //  request can bring them); the encoder checks both, and an event
         //  it refuses is neither sent nor replayed
-        bool again = self->made_newest && at == self->made.at
+        bool again = kind == GT_EVENT_OBJECT_RECLAIMED && self->made_newest && at == self->made.at
                   && memcmp (&self->last_lease, lease, sizeof (*lease)) == 0;
         if (again ? !gt_event_ring_append_again (self->compact, kind, reason)
                   : (!gt_lease_info_encodable (lease)
@@ -403,8 +403,10 @@ gt_events_publish (gt_events_t *self, zsock_t *pub, uint64_t up_to, uint64_t *by
         s_remember (self, record);
         done++;
     }
-    memmove (self->waiting, self->waiting + done, (self->waiting_count - done) * sizeof (s_record_t *));
-    self->waiting_count -= done;
+    if (done) {
+        memmove (self->waiting, self->waiting + done, (self->waiting_count - done) * sizeof (s_record_t *));
+        self->waiting_count -= done;
+    }
     return done;
 }
 

@@ -61,7 +61,12 @@ gt_events_t *gt_events_new (size_t history);
 void gt_events_destroy (gt_events_t **self_p);
 
 //  Number and encode an event; it waits unpublished.  NULL only if the
-//  lease cannot be encoded (a bug: logged by the caller).
+//  lease cannot be encoded (a bug: logged by the caller).  An
+//  object.reclaimed of a lease that compares equal, field for field, to
+//  the one the event made last carried, at the same time, reuses that
+//  event's encoding: between the two makes, the strings the lease points
+//  to must not change in place (the engine passes the same gt_lease_info_t
+//  to an expiry's or a release's two events, untouched between them).
 const gt_event_record_t *gt_events_make (gt_events_t *self, gt_event_kind_t kind,
                                          const gt_lease_info_t *lease, gt_reason_t reason,
                                          uint64_t at);

@@ -289,7 +289,7 @@ s_test_boundaries (void)
 
 //  An event appended again (another kind and reason, the newest record's
 //  lease and time) is the very record a full append of it makes, through
-//  wraps and growth: two rings, one by each way, encode alike and use as
+//  wraps, growth, rollbacks and restarts: two rings, one by each way, encode alike and use as
 //  many bytes; an empty ring or a topic too long keeps nothing
 static void
 s_test_again (void)
@@ -316,6 +316,19 @@ s_test_again (void)
             assert (gt_event_ring_append_again (again, kind, reason));
             assert (gt_event_ring_append (whole, kind, &event.lease, reason, event.at));
             copies++;
+        }
+        //  Now and then the newest few rolled back, or everything dropped
+        uint64_t roll = s_next (&state) % 50;
+        if (roll < 4 && gt_event_ring_end (whole) - gt_event_ring_first (whole) > 3) {
+            uint64_t from = gt_event_ring_end (whole) - 1 - roll % 3;
+            gt_event_ring_drop_from (whole, from);
+            gt_event_ring_drop_from (again, from);
+        }
+        else
+        if (roll == 4) {
+            gt_event_ring_restart (whole, gt_event_ring_end (whole));
+            gt_event_ring_restart (again, gt_event_ring_end (again));
+            assert (!gt_event_ring_append_again (again, GT_EVENT_OBJECT_RECLAIMED, GT_REASON_EXPIRED));
         }
         //  A history of 50 to 150: the rings wrap, and grow now and then
         uint64_t keep = 50 + s_next (&state) % 100;

@@ -341,6 +341,66 @@ s_test_deferred (void)
     gt_events_destroy (&deferred);
 }
 
+//  Deferred: an object.reclaimed copies the record made last only while it
+//  is the ring's newest, of that lease: not once a rollback took it (the
+//  newest then another lease's, made at the same time), nor once a publish
+//  kept no history (the ring then empty); the bytes are eager's, event for
+//  event
+static void
+s_test_deferred_copies (void)
+{
+    for (int history = 0; history <= 1; history++) {
+        gt_events_t *sides [2] = { gt_events_new (history ? 100 : 0), gt_events_new (history ? 100 : 0) };
+        gt_events_defer_encoding (sides [1]);
+        //  (endpoints of their own each round: a closed socket's name is
+        //  released only once the context reaps it)
+        char endpoints [2][64];
+        for (int side = 0; side < 2; side++)
+            snprintf (endpoints [side], sizeof endpoints [side], "inproc://gt-copies-%d-%d", history, side);
+        zsock_t *pubs [2] = { zsock_new_pub (endpoints [0]), zsock_new_pub (endpoints [1]) };
+        zsock_t *subs [2] = { zsock_new_sub (endpoints [0], ""), zsock_new_sub (endpoints [1], "") };
+        assert (pubs [0] && pubs [1] && subs [0] && subs [1]);
+        gt_lease_info_t a, b;
+        s_test_lease (&a, "svc");
+        s_test_lease (&b, "svc-b");
+        strcpy (b.id, "ffeeddccbbaa99887766554433221100");
+        b.object_id = "other";
+        b.fence = 9;
+        for (int side = 0; side < 2; side++) {
+            gt_events_t *events = sides [side];
+            //  a's expiry, b's at the same time, b's rolled back, then its reclaim
+            assert (gt_events_make (events, GT_EVENT_LEASE_EXPIRED, &a, GT_REASON_NONE, 2000));
+            const gt_event_record_t *made = gt_events_make (events, GT_EVENT_LEASE_EXPIRED, &b, GT_REASON_NONE, 2000);
+            assert (made);
+            gt_events_rollback (events, made->order);
+            assert (gt_events_make (events, GT_EVENT_OBJECT_RECLAIMED, &b, GT_REASON_EXPIRED, 2000));
+            assert (gt_events_publish (events, pubs [side], UINT64_MAX, NULL) == 2);
+            //  a's expiry published (kept or not), then its reclaim
+            assert (gt_events_make (events, GT_EVENT_LEASE_EXPIRED, &a, GT_REASON_NONE, 3000));
+            assert (gt_events_publish (events, pubs [side], UINT64_MAX, NULL) == 1);
+            assert (gt_events_make (events, GT_EVENT_OBJECT_RECLAIMED, &a, GT_REASON_EXPIRED, 3000));
+            assert (gt_events_publish (events, pubs [side], UINT64_MAX, NULL) == 1);
+        }
+        for (int event = 0; event < 4; event++) {
+            char *topics [2];
+            zframe_t *bodies [2];
+            for (int side = 0; side < 2; side++)
+                assert (zsock_recv (subs [side], "sf", &topics [side], &bodies [side]) == 0);
+            assert (streq (topics [0], topics [1]));
+            assert (zframe_eq (bodies [0], bodies [1]));
+            for (int side = 0; side < 2; side++) {
+                zstr_free (&topics [side]);
+                zframe_destroy (&bodies [side]);
+            }
+        }
+        for (int side = 0; side < 2; side++) {
+            zsock_destroy (&subs [side]);
+            zsock_destroy (&pubs [side]);
+            gt_events_destroy (&sides [side]);
+        }
+    }
+}
+
 //  Deferred encoding against eager, history kept and dropped: rounds of
 //  events made, some rolled back, some published; the oldest and newest
 //  seqs, and REPLAY from the points that matter (TOO_OLD included), byte
@@ -559,6 +619,7 @@ gt_events_test (bool verbose)
     s_test_sharded ();
     s_test_reclaim_reuses_lease ();
     s_test_deferred ();
+    s_test_deferred_copies ();
     s_test_deferred_history ();
     zsock_destroy (&sub);
     zsock_destroy (&pub);
