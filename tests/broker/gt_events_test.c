@@ -207,6 +207,22 @@ s_test_reclaim_reuses_lease (void)
     gt_events_destroy (&events);
 }
 
+//  The next event on each of two subscribers: the same topic, the same body
+static void
+s_recv_alike (zsock_t *subs [2])
+{
+    char *topics [2];
+    zframe_t *bodies [2];
+    for (int side = 0; side < 2; side++)
+        assert (zsock_recv (subs [side], "sf", &topics [side], &bodies [side]) == 0);
+    assert (streq (topics [0], topics [1]));
+    assert (zframe_eq (bodies [0], bodies [1]));
+    for (int side = 0; side < 2; side++) {
+        zstr_free (&topics [side]);
+        zframe_destroy (&bodies [side]);
+    }
+}
+
 //  Deferred encoding: the same events, made by an instance that encodes at
 //  once and by one that defers, are published and replayed as the same
 //  bytes, whatever optional parts the lease has; the deferred record has
@@ -299,18 +315,8 @@ s_test_deferred (void)
                     made [count - 1].at);
     assert (gt_events_publish (eager, pubs [0], UINT64_MAX, NULL) == count);
     assert (gt_events_publish (deferred, pubs [1], UINT64_MAX, NULL) == count);
-    for (size_t i = 0; i < count; i++) {
-        char *topics [2];
-        zframe_t *bodies [2];
-        for (int side = 0; side < 2; side++)
-            assert (zsock_recv (subs [side], "sf", &topics [side], &bodies [side]) == 0);
-        assert (streq (topics [0], topics [1]));
-        assert (zframe_eq (bodies [0], bodies [1]));
-        for (int side = 0; side < 2; side++) {
-            zstr_free (&topics [side]);
-            zframe_destroy (&bodies [side]);
-        }
-    }
+    for (size_t i = 0; i < count; i++)
+        s_recv_alike (subs);
     //  REPLAY: whole, filtered, and cut by a byte budget, byte for byte
     struct { uint64_t after; const char *prefix; size_t limit, budget; } pages [] = {
         { 0, NULL, 100, 1 << 20 }, { 2, "svc\x1f", 100, 1 << 20 }, { 0, NULL, 3, 1 << 20 },
@@ -381,18 +387,8 @@ s_test_deferred_copies (void)
             assert (gt_events_make (events, GT_EVENT_OBJECT_RECLAIMED, &a, GT_REASON_EXPIRED, 3000));
             assert (gt_events_publish (events, pubs [side], UINT64_MAX, NULL) == 1);
         }
-        for (int event = 0; event < 4; event++) {
-            char *topics [2];
-            zframe_t *bodies [2];
-            for (int side = 0; side < 2; side++)
-                assert (zsock_recv (subs [side], "sf", &topics [side], &bodies [side]) == 0);
-            assert (streq (topics [0], topics [1]));
-            assert (zframe_eq (bodies [0], bodies [1]));
-            for (int side = 0; side < 2; side++) {
-                zstr_free (&topics [side]);
-                zframe_destroy (&bodies [side]);
-            }
-        }
+        for (int event = 0; event < 4; event++)
+            s_recv_alike (subs);
         for (int side = 0; side < 2; side++) {
             zsock_destroy (&subs [side]);
             zsock_destroy (&pubs [side]);
