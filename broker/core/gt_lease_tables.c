@@ -389,11 +389,12 @@ s_service_free_slot (gt_lease_tables_t *self, uint32_t index)
     self->service_free [self->service_free_count++] = index;
 }
 
-//  True if the lease was created with an idempotency key
+//  True if the lease was created with an idempotency key (its extension,
+//  which never changes, holds it)
 static bool
-s_has_key (gt_lease_tables_t *self, const gt_lease_t *lease)
+s_has_key (const gt_lease_t *lease)
 {
-    return lease->has_ext && gt_lease_tables_ext_lookup (self, lease)->idempotency_key;
+    return lease->has_key;
 }
 
 //  --------------------------------------------------------------------------
@@ -603,7 +604,7 @@ gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
         sorted = sorted && lease->created_at >= previous;
         previous = lease->created_at;
         leases++;
-        keyed += s_has_key (self, lease);
+        keyed += s_has_key (lease);
     }
     if (sorted)
         return false;
@@ -655,7 +656,7 @@ gt_lease_tables_order_settle (gt_lease_tables_t *self, size_t from)
     //  them back in that order along their probe chain.
     for (size_t index = from; keyed && index < self->order_count; index++) {
         gt_lease_t *lease = s_order_lease (self, self->order [index]);
-        if (s_has_key (self, lease)) {
+        if (s_has_key (lease)) {
             uint64_t hash = s_key_hash (lease, self);
             bool removed = gt_table_remove (self->keys, hash, lease);
             assert (removed);
@@ -675,7 +676,7 @@ s_lease_link (gt_lease_tables_t *self, gt_lease_t *lease)
 {
     gt_table_insert (self->ids, s_id_hash (lease->id), lease);
     s_order_insert (self, lease);
-    if (s_has_key (self, lease))
+    if (s_has_key (lease))
         gt_table_insert (self->keys, s_key_hash (lease, self), lease);
 }
 
@@ -685,7 +686,7 @@ s_lease_unlink (gt_lease_tables_t *self, gt_lease_t *lease)
     bool removed = gt_table_remove (self->ids, s_id_hash (lease->id), lease);
     assert (removed);
     s_order_remove (self, lease);
-    if (s_has_key (self, lease))
+    if (s_has_key (lease))
         gt_table_remove (self->keys, s_key_hash (lease, self), lease);
     gt_wheel_cancel (self->lease_wheel, &lease->timer);
 }
@@ -1108,6 +1109,7 @@ gt_lease_tables_lease_ext (gt_lease_tables_t *self, gt_lease_t *lease, const gt_
         ext->idempotency_key = s_ext_string (&next, idempotency_key);
     assert (next == (char *) ext + size + strings);
     lease->has_ext = 1;
+    lease->has_key = idempotency_key != NULL;
     gt_table_insert (self->exts, s_record_hash (lease), ext);
     return ext;
 }
@@ -1570,7 +1572,7 @@ gt_lease_tables_forget_shards (gt_lease_tables_t *self, const uint8_t shards [GT
             continue;
         bool removed = gt_table_remove (self->ids, s_id_hash (lease->id), lease);
         assert (removed);
-        if (s_has_key (self, lease)) {
+        if (s_has_key (lease)) {
             removed = gt_table_remove (self->keys, s_key_hash (lease, self), lease);
             assert (removed);
         }

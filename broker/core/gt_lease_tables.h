@@ -79,7 +79,8 @@ struct gt_lease_t {
     uint64_t type : 3;              //  gt_object_type_t
     uint64_t service_hi : 8;        //  service index, bits 16..23
     uint64_t has_ext : 1;           //  it has a gt_lease_ext_t (gt_lease_tables_ext)
-    uint64_t spare : 2;             //  unused
+    uint64_t has_key : 1;           //  that extension holds an idempotency key (known without finding it)
+    uint64_t spare : 1;             //  unused
     uint64_t renewed_at : 48;       //  wall ms
     uint64_t end_hi : 16;           //  ended_at - renewed_at, bits 16..31
     uint64_t serial : 48;           //  creation order, for LIST cursors
