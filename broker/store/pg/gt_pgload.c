@@ -77,18 +77,6 @@ s_scratch_add (s_scratch_t *scratch, const char *bytes, size_t length)
     return offset;
 }
 
-static void
-s_hex16 (char *out, const char *bytes)
-{
-    static const char digits [] = "0123456789abcdef";
-    for (int index = 0; index < 16; index++) {
-        unsigned char byte = (unsigned char) bytes [index];
-        out [2 * index] = digits [byte >> 4];
-        out [2 * index + 1] = digits [byte & 15];
-    }
-    out [32] = 0;
-}
-
 static int
 s_hex_value (char c)
 {
@@ -450,7 +438,7 @@ s_lease_row (s_loader_t *self, const char **values, const int32_t *lengths)
     memset (&lease, 0, sizeof lease);
     if (lengths [0] != 16)
         return s_fail (self, "bad lease row in gt_leases: %s", "id is not 16 bytes");
-    s_hex16 (lease.id, values [0]);
+    gt_lease_id_format ((const uint8_t *) values [0], lease.id);
 
     //  Room for every string of the row: pointers into it stay valid
     self->strings.size = 0;
@@ -539,7 +527,7 @@ s_object_row (s_loader_t *self, const char **values, const int32_t *lengths)
     if (lengths [5] >= 0) {
         if (lengths [5] != 16)
             return s_fail (self, "bad object row %s in gt_objects: bad last_lease_id", object.object_id);
-        s_hex16 (last_lease_id, values [5]);
+        gt_lease_id_format ((const uint8_t *) values [5], last_lease_id);
         object.last_lease_id = last_lease_id;
     }
     s_note_fence (self, object.fence);
@@ -615,7 +603,7 @@ s_callback_row (s_loader_t *self, const char **values, const int32_t *lengths)
     size_t error = s_scratch_add (&self->strings, values [9], (size_t) lengths [9]);
     char lease_id [GT_LEASE_ID_LEN + 1];
     if (lengths [1] == 16) {
-        s_hex16 (lease_id, values [1]);
+        gt_lease_id_format ((const uint8_t *) values [1], lease_id);
         callback.lease_id = lease_id;
     }
     callback.url = self->strings.data + url;
