@@ -54,7 +54,7 @@ type driver interface {
 
 type options struct {
 	system, label, endpoint, events, results, tag, dump string
-	pid, conns, depth, ops, lockOps, n, due             int
+	pid, conns, depth, ops, lockOps, n, due, round      int
 	phaseLimit, lockLimit, window, bound, loadCap       time.Duration
 	timeout                                             time.Duration
 	reason                                              string
@@ -78,6 +78,7 @@ func parseFlags(args []string) options {
 	fs.IntVar(&o.lockOps, "lockstep-ops", 10000, "operations in the lock-step latency phase")
 	fs.IntVar(&o.n, "n", 10000, "expiry: live leases")
 	fs.IntVar(&o.due, "due", 0, "expiry: how many of them fall due in the window (0: all)")
+	fs.IntVar(&o.round, "round", 0, "ops: which round of a repeated case this is (recorded; the report takes each figure's median)")
 	fs.DurationVar(&o.phaseLimit, "phase-limit", 10*time.Second, "time bound of one throughput phase")
 	fs.DurationVar(&o.lockLimit, "lockstep-limit", 5*time.Second, "time bound of the lock-step phase")
 	fs.DurationVar(&o.window, "window", 5*time.Second, "expiry: deadlines spread over this window (0: all at once)")

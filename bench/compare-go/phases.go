@@ -50,6 +50,9 @@ func runOps(o options) error {
 	defer d.close()
 	record := map[string]any{"kind": "ops", "label": o.label, "system": o.system,
 		"connections": o.conns, "depth": o.depth}
+	if o.round > 0 {
+		record["round"] = o.round
+	}
 	items := make([]int, o.ops)
 	for i := range items {
 		items[i] = i

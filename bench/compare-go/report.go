@@ -33,7 +33,8 @@ func (r record) num(key string) (float64, bool) {
 }
 
 type results struct {
-	ops    map[string]record         // label -> ops record
+	ops    map[string]record         // label -> ops record (each figure's median over its rounds)
+	rounds map[string][]record       // label -> its ops records, one a round, in the file's order
 	expiry map[string]map[int]record // label -> n -> expiry record
 	burst  map[string]record         // label -> burst record
 	na     map[string]string         // label -> reason
@@ -46,8 +47,8 @@ func readResults(path string) (*results, error) {
 		return nil, err
 	}
 	defer f.Close()
-	res := &results{ops: map[string]record{}, expiry: map[string]map[int]record{},
-		burst: map[string]record{}, na: map[string]string{}}
+	res := &results{ops: map[string]record{}, rounds: map[string][]record{},
+		expiry: map[string]map[int]record{}, burst: map[string]record{}, na: map[string]string{}}
 	sizes := map[int]bool{}
 	scanner := bufio.NewScanner(f)
 	scanner.Buffer(make([]byte, 1<<20), 1<<20)
@@ -59,7 +60,7 @@ func readResults(path string) (*results, error) {
 		label, _ := r["label"].(string)
 		switch r["kind"] {
 		case "ops":
-			res.ops[label] = r
+			res.rounds[label] = append(res.rounds[label], r)
 		case "expiry":
 			n, _ := r.num("n")
 			if res.expiry[label] == nil {
@@ -77,7 +78,92 @@ func readResults(path string) (*results, error) {
 		res.sizes = append(res.sizes, n)
 	}
 	sort.Ints(res.sizes)
+	for label, recs := range res.rounds {
+		res.ops[label] = medianRecord(recs)
+	}
 	return res, scanner.Err()
+}
+
+// medianRecord folds the records of one case's rounds into one: a number
+// present in every round becomes its median (the mean of the middle two
+// for an even count), an error count the sum; anything else is the first
+// round's. One round is returned as it is. The machine's speed drifts
+// over minutes, and rounds that take turns between the systems put each
+// system's median on the same stretch of it.
+func medianRecord(recs []record) record {
+	if len(recs) == 1 {
+		return recs[0]
+	}
+	out := record{}
+	for key, value := range recs[0] {
+		out[key] = value
+		if _, ok := value.(float64); !ok {
+			continue
+		}
+		var all []float64
+		for _, r := range recs {
+			if v, ok := r[key].(float64); ok {
+				all = append(all, v)
+			}
+		}
+		if len(all) != len(recs) {
+			continue
+		}
+		if strings.HasSuffix(key, "_errors") {
+			sum := 0.0
+			for _, v := range all {
+				sum += v
+			}
+			out[key] = sum
+			continue
+		}
+		sort.Float64s(all)
+		mid := len(all) / 2
+		if len(all)%2 == 1 {
+			out[key] = all[mid]
+		} else {
+			out[key] = (all[mid-1] + all[mid]) / 2
+		}
+	}
+	out["rounds"] = float64(len(recs))
+	return out
+}
+
+// roundByRound prints GarbageTruck's (memory) throughput and server CPU
+// as ratios to Redis's, round by round: the k-th round of one against the
+// k-th of the other, which ran next to it.
+func (res *results) roundByRound(w io.Writer) {
+	gt, redis := res.rounds["gt-memory"], res.rounds["redis"]
+	n := len(gt)
+	if len(redis) < n {
+		n = len(redis)
+	}
+	if n < 2 {
+		return
+	}
+	fmt.Fprintln(w, "### Round by round (GarbageTruck memory ÷ Redis, each round's own figures)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| round | create | renew | release | server CPU: create | renew | release |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	cell := func(g, r record, key string) string {
+		a, okA := g.num(key)
+		b, okB := r.num(key)
+		if !okA || !okB || b == 0 {
+			return "—"
+		}
+		return ratio(a/b) + "×"
+	}
+	for k := 0; k < n; k++ {
+		fmt.Fprintf(w, "| %d |", k+1)
+		for _, op := range []string{"create", "renew", "release"} {
+			fmt.Fprintf(w, " %s |", cell(gt[k], redis[k], op+"_rate"))
+		}
+		for _, op := range []string{"create", "renew", "release"} {
+			fmt.Fprintf(w, " %s |", cell(gt[k], redis[k], op+"_server_cpu_us"))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 }
 
 // row is one table row: a value per label (absent: no figure) and how to
@@ -227,6 +313,12 @@ func report(path string, w io.Writer) error {
 		rows = append(rows, row{name: p, values: values(ops, "lockstep_us_"+p), format: fixed1})
 	}
 	res.table(w, "percentile", rows)
+	if r := res.ops["gt-memory"]; r != nil {
+		if n, _ := r.num("rounds"); n > 1 {
+			fmt.Fprintf(w, "The three tables above give each figure's median over %.0f rounds, the systems taking turns in each.\n\n", n)
+		}
+	}
+	res.roundByRound(w)
 
 	fmt.Fprintln(w, "### Expiry notification lateness (ms after the deadline, at the subscriber; lower is better)")
 	fmt.Fprintln(w)

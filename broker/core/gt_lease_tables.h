@@ -34,7 +34,9 @@
     lease's metadata, cleanup and idempotency key, an object's cleanups
     and pending reclaim.  A record carries one bit saying it has one, so a
     record without (most, under load) costs no lookup and no pointer; one
-    with costs a lookup where its extension is read.  Id, object, service
+    with costs a lookup where its extension is read.  A lease carries a
+    second bit saying its extension holds an idempotency key, so that
+    linking it into the key index, or out, needs no lookup to ask.  Id, object, service
     and idempotency-key indexes are open-addressing tables (gt_table): the
     id table holds lease records' indexes (4 bytes a slot) hashed by the
     ids' own random bits; the others hold pointers, hashed with SipHash

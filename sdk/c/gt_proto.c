@@ -290,7 +290,8 @@ static const char s_hex_pairs [513] =
 void
 gt_lease_id_format (const uint8_t id [16], char out [GT_LEASE_ID_LEN + 1])
 {
-    //  The id is formatted for every reply and event
+    //  The id is formatted for every reply and event (and every lease a
+    //  PostgreSQL broker loads at its start)
 #if defined (__SSE2__)
     //  All 16 bytes at once (x86-64 always has SSE2): the high and the low
     //  nibbles interleaved, a byte's high one first, then '0' added to
