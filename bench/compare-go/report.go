@@ -84,29 +84,39 @@ func readResults(path string) (*results, error) {
 	return res, scanner.Err()
 }
 
-// medianRecord folds the records of one case's rounds into one: a number
-// present in every round becomes its median (the mean of the middle two
-// for an even count), an error count the sum; anything else is the first
-// round's. One round is returned as it is. The machine's speed drifts
-// over minutes, and rounds that take turns between the systems put each
-// system's median on the same stretch of it.
+// medianRecord folds the records of one case's rounds into one: each
+// number becomes the median of the rounds that measured it (the mean of
+// the middle two for an even count), an error count the sum; a negative
+// number (a figure a round could not take: no reply in the lock-step
+// phase, a server gone before its CPU was read) is no measurement, and a
+// figure no round measured keeps such a value, which the tables show as
+// missing. Anything else is the first round's. One round is returned as
+// it is. The machine's speed drifts over minutes, and rounds that take
+// turns between the systems put each system's median on the same
+// stretch of it.
 func medianRecord(recs []record) record {
 	if len(recs) == 1 {
 		return recs[0]
 	}
 	out := record{}
-	for key, value := range recs[0] {
-		out[key] = value
+	for _, r := range recs {
+		for key, value := range r {
+			if _, seen := out[key]; !seen {
+				out[key] = value
+			}
+		}
+	}
+	for key, value := range out {
 		if _, ok := value.(float64); !ok {
 			continue
 		}
 		var all []float64
 		for _, r := range recs {
-			if v, ok := r[key].(float64); ok {
+			if v, ok := r[key].(float64); ok && v >= 0 {
 				all = append(all, v)
 			}
 		}
-		if len(all) != len(recs) {
+		if len(all) == 0 {
 			continue
 		}
 		if strings.HasSuffix(key, "_errors") {
@@ -129,19 +139,39 @@ func medianRecord(recs []record) record {
 	return out
 }
 
-// roundByRound prints GarbageTruck's (memory) throughput and server CPU
-// as ratios to Redis's, round by round: the k-th round of one against the
-// k-th of the other, which ran next to it.
-func (res *results) roundByRound(w io.Writer) {
-	gt, redis := res.rounds["gt-memory"], res.rounds["redis"]
-	n := len(gt)
-	if len(redis) < n {
-		n = len(redis)
+// byRound numbers a label's ops records by their "round" (records
+// without one, from before rounds, by their place in the file).
+func byRound(recs []record) map[int]record {
+	rounds := map[int]record{}
+	for k, r := range recs {
+		n := k + 1
+		if v, ok := r.num("round"); ok && v > 0 {
+			n = int(v)
+		}
+		rounds[n] = r
 	}
-	if n < 2 {
+	return rounds
+}
+
+// roundByRound prints GarbageTruck's (memory) throughput and server CPU
+// as ratios to Redis's, round by round: each round of one against the same
+// round of the other, which ran within minutes of it. A round one of them
+// lacks (its server did not start, its client failed) is left out.
+func (res *results) roundByRound(w io.Writer) {
+	gt, redis := byRound(res.rounds["gt-memory"]), byRound(res.rounds["redis"])
+	var common []int
+	for n := range gt {
+		if _, ok := redis[n]; ok {
+			common = append(common, n)
+		}
+	}
+	if len(res.rounds["gt-memory"]) < 2 || len(common) == 0 {
 		return
 	}
+	sort.Ints(common)
 	fmt.Fprintln(w, "### Round by round (GarbageTruck memory ÷ Redis, each round's own figures)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Throughput: higher is better; server CPU an operation: lower is better.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| round | create | renew | release | server CPU: create | renew | release |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
@@ -153,8 +183,8 @@ func (res *results) roundByRound(w io.Writer) {
 		}
 		return ratio(a/b) + "×"
 	}
-	for k := 0; k < n; k++ {
-		fmt.Fprintf(w, "| %d |", k+1)
+	for _, k := range common {
+		fmt.Fprintf(w, "| %d |", k)
 		for _, op := range []string{"create", "renew", "release"} {
 			fmt.Fprintf(w, " %s |", cell(gt[k], redis[k], op+"_rate"))
 		}
@@ -315,7 +345,7 @@ func report(path string, w io.Writer) error {
 	res.table(w, "percentile", rows)
 	if r := res.ops["gt-memory"]; r != nil {
 		if n, _ := r.num("rounds"); n > 1 {
-			fmt.Fprintf(w, "The three tables above give each figure's median over %.0f rounds, the systems taking turns in each.\n\n", n)
+			fmt.Fprintf(w, "The three tables above give each figure's median over the rounds that measured it (%.0f rounds, the systems taking turns in each; error counts are summed).\n\n", n)
 		}
 	}
 	res.roundByRound(w)

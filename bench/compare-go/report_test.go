@@ -34,10 +34,20 @@ func TestMedianRecord(t *testing.T) {
 	if v, _ := even.num("renew_rate"); v != 3 {
 		t.Errorf("median of 2 and 4: got %v, want 3", v)
 	}
-	//  A figure missing from a round is the first round's, not a median of fewer
-	partial := medianRecord([]record{{"lockstep_us_p50": 10.0}, {}, {"lockstep_us_p50": 30.0}})
-	if v, _ := partial.num("lockstep_us_p50"); v != 10 {
-		t.Errorf("partial figure: got %v, want the first round's 10", v)
+	//  A figure missing from a round: the median of the rounds that have it,
+	//  whichever round comes first
+	partial := medianRecord([]record{{}, {"lockstep_us_p50": 10.0}, {"lockstep_us_p50": 30.0}})
+	if v, _ := partial.num("lockstep_us_p50"); v != 20 {
+		t.Errorf("partial figure: got %v, want 20", v)
+	}
+	//  A negative figure (no measurement) is left out; none measured stays missing
+	sentinel := medianRecord([]record{{"lockstep_us_p99": -1.0}, {"lockstep_us_p99": 80.0}, {"lockstep_us_p99": 90.0}})
+	if v, _ := sentinel.num("lockstep_us_p99"); v != 85 {
+		t.Errorf("with a -1 round: got %v, want 85", v)
+	}
+	none := medianRecord([]record{{"lockstep_us_p99": -1.0}, {"lockstep_us_p99": -1.0}})
+	if _, ok := none.num("lockstep_us_p99"); ok {
+		t.Errorf("no round measured it: got %v, want missing", none["lockstep_us_p99"])
 	}
 	one := record{"create_rate": 7.0}
 	if got := medianRecord([]record{one}); got["rounds"] != nil {
@@ -80,12 +90,41 @@ func TestReportRounds(t *testing.T) {
 	if !strings.Contains(text, "| create | 200 | — | 150 | — | 0.75× | — |") {
 		t.Errorf("throughput row of the medians missing:\n%s", text)
 	}
-	if !strings.Contains(text, "median over 3 rounds") {
+	if !strings.Contains(text, "median over the rounds that measured it (3 rounds") {
 		t.Errorf("the rounds are not said:\n%s", text)
 	}
 	for _, row := range []string{"| 1 | 1.50× |", "| 2 | 0.25× |", "| 3 | 0.75× |"} {
 		if !strings.Contains(text, row) {
 			t.Errorf("round-by-round row %q missing:\n%s", row, text)
 		}
+	}
+}
+
+// A system without a record for some round (its server did not start):
+// the rounds are paired by their number, and that round is left out.
+func TestReportRoundMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.jsonl")
+	lines := []string{
+		`{"kind":"ops","label":"gt-memory","round":1,"create_rate":100}`,
+		`{"kind":"ops","label":"redis","round":2,"create_rate":400}`,
+		`{"kind":"ops","label":"gt-memory","round":2,"create_rate":200}`,
+		`{"kind":"ops","label":"redis","round":3,"create_rate":100}`,
+		`{"kind":"ops","label":"gt-memory","round":3,"create_rate":300}`,
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := report(path, &out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, row := range []string{"| 2 | 0.50× |", "| 3 | 3.00× |"} {
+		if !strings.Contains(text, row) {
+			t.Errorf("round-by-round row %q missing:\n%s", row, text)
+		}
+	}
+	if strings.Contains(text, "| 1 | ") {
+		t.Errorf("round 1 has no Redis record, yet a row:\n%s", text)
 	}
 }
