@@ -55,8 +55,21 @@ func TestMedianRecord(t *testing.T) {
 	}
 }
 
-func TestReportRounds(t *testing.T) {
+// reportOf writes the results lines to a file and returns their report.
+func reportOf(t *testing.T, lines []string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "results.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := report(path, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+func TestReportRounds(t *testing.T) {
 	var lines []string
 	add := func(r map[string]any) {
 		b, err := json.Marshal(r)
@@ -78,14 +91,7 @@ func TestReportRounds(t *testing.T) {
 				"create_server_cpu_us": 1.0, "renew_server_cpu_us": 1.0, "release_server_cpu_us": 1.0})
 		}
 	}
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := report(path, &out); err != nil {
-		t.Fatal(err)
-	}
-	text := out.String()
+	text := reportOf(t, lines)
 	//  Medians: GarbageTruck 150, Redis 200, so 0.75x in the throughput table
 	if !strings.Contains(text, "| create | 200 | — | 150 | — | 0.75× | — |") {
 		t.Errorf("throughput row of the medians missing:\n%s", text)
@@ -103,7 +109,6 @@ func TestReportRounds(t *testing.T) {
 // A system without a record for some round (its server did not start):
 // the rounds are paired by their number, and that round is left out.
 func TestReportRoundMissing(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "results.jsonl")
 	lines := []string{
 		`{"kind":"ops","label":"gt-memory","round":1,"create_rate":100}`,
 		`{"kind":"ops","label":"redis","round":2,"create_rate":400}`,
@@ -111,14 +116,7 @@ func TestReportRoundMissing(t *testing.T) {
 		`{"kind":"ops","label":"redis","round":3,"create_rate":100}`,
 		`{"kind":"ops","label":"gt-memory","round":3,"create_rate":300}`,
 	}
-	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := report(path, &out); err != nil {
-		t.Fatal(err)
-	}
-	text := out.String()
+	text := reportOf(t, lines)
 	for _, row := range []string{"| 2 | 0.50× |", "| 3 | 3.00× |"} {
 		if !strings.Contains(text, row) {
 			t.Errorf("round-by-round row %q missing:\n%s", row, text)
