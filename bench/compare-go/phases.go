@@ -76,12 +76,14 @@ func runOps(o options) error {
 		d.prepare(op, items, createTTL)
 		name := opNames[op]
 		mark(name + " start")
-		serverBefore, clientBefore := cpuSeconds(o.pid), clientCPUSeconds()
+		serverBefore, clientBefore := cpuTimes(o.pid), clientCPUSeconds()
 		done, errs, secs := phase(d, op, items, o)
-		serverCPU, clientCPU := cpuSeconds(o.pid)-serverBefore, clientCPUSeconds()-clientBefore
+		serverAfter, clientCPU := cpuTimes(o.pid), clientCPUSeconds()-clientBefore
 		mark(name + " end")
-		if done > 0 && serverBefore >= 0 {
-			record[name+"_server_cpu_us"] = round(serverCPU*1e6/float64(done), 2)
+		if done > 0 && serverBefore.known && serverAfter.known {
+			perOp := 1e6 / float64(done)
+			record[name+"_server_cpu_us"] = round((serverAfter.total()-serverBefore.total())*perOp, 2)
+			record[name+"_server_sys_us"] = round((serverAfter.system-serverBefore.system)*perOp, 2)
 		}
 		if done > 0 {
 			record[name+"_client_cpu_us"] = round(clientCPU*1e6/float64(done), 2)
@@ -317,22 +319,32 @@ func loadItems(d driver, o options, lo, hi int, stop time.Time, planned []int64)
 	return loaded
 }
 
-// cpuSeconds is the user + system CPU time of a process, all its threads
-// (/proc/<pid>/stat fields 14 and 15, in USER_HZ = 100 ticks per second);
-// -1 if unknown.
-func cpuSeconds(pid int) float64 {
+// cpuTime is a process's CPU time so far, all its threads, in seconds:
+// in user space and in the kernel on its behalf (system calls, and what
+// the kernel does in them: for a TCP server on loopback, most of the
+// network stack of both ends).
+type cpuTime struct {
+	user, system float64
+	known        bool // false: no such process (or no /proc)
+}
+
+func (t cpuTime) total() float64 { return t.user + t.system }
+
+// cpuTimes reads /proc/<pid>/stat fields 14 and 15 (utime, stime), in
+// USER_HZ = 100 ticks per second.
+func cpuTimes(pid int) cpuTime {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if pid <= 0 || err != nil {
-		return -1
+		return cpuTime{}
 	}
 	text := string(data)
 	fields := strings.Fields(text[strings.LastIndexByte(text, ')')+1:]) // after "(comm)"
 	if len(fields) < 13 {
-		return -1
+		return cpuTime{}
 	}
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / 100
+	return cpuTime{user: utime / 100, system: stime / 100, known: true}
 }
 
 // clientCPUSeconds is this process's CPU time (every thread, libzmq's too).

@@ -331,9 +331,14 @@ func report(path string, w io.Writer) error {
 		for _, op := range []string{"create", "renew", "release"} {
 			rows = append(rows, row{name: who + ": " + op, values: values(ops, op+"_"+who+"_cpu_us"), format: fixed1})
 		}
+		if who == "server" {
+			for _, op := range []string{"create", "renew", "release"} {
+				rows = append(rows, row{name: "server: " + op + ", of it in the kernel", values: values(ops, op+"_server_sys_us"), format: fixed1})
+			}
+		}
 	}
 	res.table(w, "process: operation", rows)
-	fmt.Fprintln(w, "Server: the server process, all threads (from /proc; GarbageTruck with PostgreSQL: the broker only). Client: the load client, all threads (libzmq's I/O thread included for GarbageTruck). Both run on the same machine, so they share its cores.")
+	fmt.Fprintln(w, "Server: the server process, all threads (from /proc; GarbageTruck with PostgreSQL: the broker only); \"in the kernel\" is its system time (system calls and what the kernel does in them, on loopback much of both ends' TCP), the rest is user time. Client: the load client, all threads (libzmq's I/O thread included for GarbageTruck). Both run on the same machine, so they share its cores.")
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "### Lock-step renew round trip (µs, one request in flight, one connection; lower is better)")

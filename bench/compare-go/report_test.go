@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMedianRecord(t *testing.T) {
@@ -124,5 +125,37 @@ func TestReportRoundMissing(t *testing.T) {
 	}
 	if strings.Contains(text, "| 1 | ") {
 		t.Errorf("round 1 has no Redis record, yet a row:\n%s", text)
+	}
+}
+
+// The server's system time gets its own rows, under its total.
+func TestReportKernelTime(t *testing.T) {
+	text := reportOf(t, []string{
+		`{"kind":"ops","label":"redis","create_server_cpu_us":2.0,"create_server_sys_us":0.5}`,
+		`{"kind":"ops","label":"gt-memory","create_server_cpu_us":3.0,"create_server_sys_us":1.5}`,
+	})
+	if !strings.Contains(text, "| server: create, of it in the kernel | 0.5 | — | 1.5 | — | 3.00× | — |") {
+		t.Errorf("the kernel row is missing or wrong:\n%s", text)
+	}
+	if strings.Index(text, "| server: create |") > strings.Index(text, "of it in the kernel") {
+		t.Errorf("the kernel row comes before its total:\n%s", text)
+	}
+}
+
+// cpuTimes reads this process's user and system time, and knows when
+// there is no such process.
+func TestCPUTimes(t *testing.T) {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) { // until some user time shows (bounded)
+		if own := cpuTimes(os.Getpid()); own.known && own.user > 0 {
+			break
+		}
+	}
+	own := cpuTimes(os.Getpid())
+	if !own.known || own.user <= 0 || own.system < 0 || own.total() != own.user+own.system {
+		t.Errorf("own CPU time: %+v", own)
+	}
+	if gone := cpuTimes(0); gone.known {
+		t.Errorf("pid 0 read as known: %+v", gone)
 	}
 }
