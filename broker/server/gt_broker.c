@@ -106,6 +106,7 @@ typedef struct {
     zsock_t *router;                //  requests, once bound
     zsock_t *pub;                   //  events, once bound (an XPUB; in manual mode with CURVE)
     gt_subscriptions_t *subscriptions;      //  plaintext: the topics subscribed to (gt_subscriptions.h)
+    bool published_since_read;      //  events went out on pub since its notifications were last read
     gt_curve_t *curve;              //  CURVE security (gt_curve.h), or NULL without
     bool curve_failed;              //  GC_CURVE_CERT was set and CURVE could not be set up: bind nothing
     long curve_wait;                //  ms until curve wants its next tick
@@ -316,20 +317,38 @@ s_batch_destroy (s_batch_t **batch_p)
     }
 }
 
+//  Read the subscription notifications waiting on the events socket.
+//  libzmq takes subscriptions in only inside calls on that socket (a send,
+//  or these reads), so the set is complete until the next publish: a read
+//  before each publish that follows one (s_batch_release) and one a turn
+//  (which keeps an idle broker's notifications from piling up) are enough.
+//  Each read costs libzmq two system calls even when nothing waits.
+static void
+s_subscriptions_read (s_broker_t *self)
+{
+    if (self->subscriptions && self->pub) {
+        gt_subscriptions_read (self->subscriptions, self->pub);
+        self->published_since_read = false;
+    }
+}
+
 //  The batch is durable: publish its events, send its replies, hand its
 //  reclaims to delivery.
 static void
 s_batch_release (s_broker_t *self, s_batch_t *batch)
 {
     //  What was subscribed to until now decides what is sent
-    if (self->subscriptions && self->pub)
-        gt_subscriptions_read (self->subscriptions, self->pub);
+    if (self->published_since_read)
+        s_subscriptions_read (self);
     //  Nobody subscribed: no socket, so that no event's topic is even
     //  made to be matched (they are numbered, kept and counted all the same)
     zsock_t *pub = self->subscriptions && gt_subscriptions_none (self->subscriptions) ? NULL : self->pub;
-    if (batch->last_seq >= batch->first_seq)
+    if (batch->last_seq >= batch->first_seq) {
         self->counters.events_published += gt_events_publish (self->events, pub, batch->last_seq,
                                                               self->counters.events_by_kind);
+        if (pub)
+            self->published_since_read = true;
+    }
     while (batch->replies) {
         gt_reply_t *reply = batch->replies;
         batch->replies = reply->next;
@@ -1531,8 +1550,7 @@ s_broker_run (zsock_t *pipe, const gt_config_t *config, gt_store_t *store)
         if (metrics_item >= 0 && (items [metrics_item].revents & ZMQ_POLLIN))
             gt_metrics_wake_drain (self->metrics);
         gt_broker_metrics_tick (self->broker_metrics);
-        if (self->subscriptions && self->pub)
-            gt_subscriptions_read (self->subscriptions, self->pub);
+        s_subscriptions_read (self);
         if (self->curve) {
             //  Handshakes wait for these answers: before anything else
             self->curve_wait = gt_curve_tick (self->curve);
