@@ -106,7 +106,7 @@ typedef struct {
     zsock_t *router;                //  requests, once bound
     zsock_t *pub;                   //  events, once bound (an XPUB; in manual mode with CURVE)
     gt_subscriptions_t *subscriptions;      //  plaintext: the topics subscribed to (gt_subscriptions.h)
-    bool published_since_read;      //  events went out on pub since its notifications were last read
+    bool pub_called_since_read;     //  a call on pub that may take subscriptions in came after the last read
     gt_curve_t *curve;              //  CURVE security (gt_curve.h), or NULL without
     bool curve_failed;              //  GC_CURVE_CERT was set and CURVE could not be set up: bind nothing
     long curve_wait;                //  ms until curve wants its next tick
@@ -318,17 +318,19 @@ s_batch_destroy (s_batch_t **batch_p)
 }
 
 //  Read the subscription notifications waiting on the events socket.
-//  libzmq takes subscriptions in only inside calls on that socket (a send,
-//  or these reads), so the set is complete until the next publish: a read
-//  before each publish that follows one (s_batch_release) and one a turn
-//  (which keeps an idle broker's notifications from piling up) are enough.
-//  Each read costs libzmq two system calls even when nothing waits.
+//  libzmq takes subscriptions in only inside calls on that socket that
+//  process its commands (a send, a receive, a bind, ZMQ_EVENTS: so it stays
+//  out of the plaintext poll list), so after a read the set stays complete
+//  until such a call: a read before a publish that follows one (or a bind;
+//  pub_called_since_read) and one a turn (which keeps an idle broker's
+//  notifications from piling up) are enough.  Each read costs libzmq two
+//  system calls even when nothing waits.
 static void
 s_subscriptions_read (s_broker_t *self)
 {
     if (self->subscriptions && self->pub) {
         gt_subscriptions_read (self->subscriptions, self->pub);
-        self->published_since_read = false;
+        self->pub_called_since_read = false;
     }
 }
 
@@ -338,7 +340,7 @@ static void
 s_batch_release (s_broker_t *self, s_batch_t *batch)
 {
     //  What was subscribed to until now decides what is sent
-    if (self->published_since_read)
+    if (self->pub_called_since_read)
         s_subscriptions_read (self);
     //  Nobody subscribed: no socket, so that no event's topic is even
     //  made to be matched (they are numbered, kept and counted all the same)
@@ -346,8 +348,8 @@ s_batch_release (s_broker_t *self, s_batch_t *batch)
     if (batch->last_seq >= batch->first_seq) {
         self->counters.events_published += gt_events_publish (self->events, pub, batch->last_seq,
                                                               self->counters.events_by_kind);
-        if (pub)
-            self->published_since_read = true;
+        if (pub && self->subscriptions)
+            self->pub_called_since_read = true;
     }
     while (batch->replies) {
         gt_reply_t *reply = batch->replies;
@@ -941,6 +943,8 @@ s_handle_pipe (s_broker_t *self)
             }
             char bound [256];
             port = s_bind (*sock, endpoint, bound, sizeof bound);
+            if (events && self->subscriptions)
+                self->pub_called_since_read = true;     //  binding processes its commands
             if (port == -1) {
                 gt_log_error ("broker", "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
                 if (created)
