@@ -321,8 +321,7 @@ func loadItems(d driver, o options, lo, hi int, stop time.Time, planned []int64)
 
 // cpuTime is a process's CPU time so far, all its threads, in seconds:
 // in user space and in the kernel on its behalf (system calls, and what
-// the kernel does in them: for a TCP server on loopback, most of the
-// network stack of both ends).
+// the kernel does in them: on loopback, much of both ends' TCP).
 type cpuTime struct {
 	user, system float64
 	known        bool // false: no such process (or no /proc)

@@ -88,7 +88,7 @@ func readResults(path string) (*results, error) {
 // number becomes the median of the rounds that measured it (the mean of
 // the middle two for an even count), an error count the sum; a negative
 // number (a figure a round could not take: no reply in the lock-step
-// phase, a server gone before its CPU was read) is no measurement, and a
+// phase) is no measurement, and a
 // figure no round measured keeps such a value, which the tables show as
 // missing. Anything else is the first round's. One round is returned as
 // it is. The machine's speed drifts over minutes, and rounds that take
@@ -333,12 +333,12 @@ func report(path string, w io.Writer) error {
 		}
 		if who == "server" {
 			for _, op := range []string{"create", "renew", "release"} {
-				rows = append(rows, row{name: "server: " + op + ", of it in the kernel", values: values(ops, op+"_server_sys_us"), format: fixed1})
+				rows = append(rows, row{name: "server: " + op + ", in the kernel", values: values(ops, op+"_server_sys_us"), format: fixed1})
 			}
 		}
 	}
 	res.table(w, "process: operation", rows)
-	fmt.Fprintln(w, "Server: the server process, all threads (from /proc; GarbageTruck with PostgreSQL: the broker only); \"in the kernel\" is its system time (system calls and what the kernel does in them, on loopback much of both ends' TCP), the rest is user time. Client: the load client, all threads (libzmq's I/O thread included for GarbageTruck). Both run on the same machine, so they share its cores.")
+	fmt.Fprintln(w, "Server: the server process, all threads (from /proc; GarbageTruck with PostgreSQL: the broker only); \"in the kernel\" is the part of it that was system time (system calls and what the kernel does in them: on loopback, much of both ends' TCP). Client: the load client, all threads (libzmq's I/O thread included for GarbageTruck). Both run on the same machine, so they share its cores.")
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "### Lock-step renew round trip (µs, one request in flight, one connection; lower is better)")
