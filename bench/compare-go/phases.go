@@ -77,13 +77,18 @@ func runOps(o options) error {
 		name := opNames[op]
 		mark(name + " start")
 		serverBefore, clientBefore := cpuTimes(o.pid), clientCPUSeconds()
+		switchesBefore, switchesKnown := contextSwitches(o.pid)
 		done, errs, secs := phase(d, op, items, o)
 		serverAfter, clientCPU := cpuTimes(o.pid), clientCPUSeconds()-clientBefore
+		switchesAfter, switchesStill := contextSwitches(o.pid)
 		mark(name + " end")
 		if done > 0 && serverBefore.known && serverAfter.known {
 			perOp := 1e6 / float64(done)
 			record[name+"_server_cpu_us"] = round((serverAfter.total()-serverBefore.total())*perOp, 2)
 			record[name+"_server_sys_us"] = round((serverAfter.system-serverBefore.system)*perOp, 2)
+		}
+		if done > 0 && switchesKnown && switchesStill && switchesAfter >= switchesBefore {
+			record[name+"_server_switches_per_kop"] = round(float64(switchesAfter-switchesBefore)*1000/float64(done), 2)
 		}
 		if done > 0 {
 			record[name+"_client_cpu_us"] = round(clientCPU*1e6/float64(done), 2)
@@ -344,6 +349,51 @@ func cpuTimes(pid int) cpuTime {
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
 	return cpuTime{user: utime / 100, system: stime / 100, known: true}
+}
+
+// contextSwitches is how many times the threads of a process that are
+// alive now were switched out so far, voluntarily (to wait) or not
+// (/proc/<pid>/task/*/status); false if unknown. A server whose threads
+// hand work to each other (libzmq's I/O thread and the socket's owner)
+// switches at every handover, and each switch costs kernel time.
+func contextSwitches(pid int) (int64, bool) {
+	if pid <= 0 {
+		return 0, false
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return 0, false
+	}
+	var total int64
+	for _, task := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+		if err != nil {
+			continue // a thread that ended meanwhile
+		}
+		if n, ok := switchesInStatus(string(data)); ok {
+			total += n
+		}
+	}
+	return total, true
+}
+
+// switchesInStatus adds up the two context switch counts of a status file.
+func switchesInStatus(status string) (int64, bool) {
+	var total int64
+	found := 0
+	for _, line := range strings.Split(status, "\n") {
+		key, value, ok := strings.Cut(line, ":")
+		if !ok || (key != "voluntary_ctxt_switches" && key != "nonvoluntary_ctxt_switches") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		total += n
+		found++
+	}
+	return total, found == 2
 }
 
 // clientCPUSeconds is this process's CPU time (every thread, libzmq's too).

@@ -341,6 +341,16 @@ func report(path string, w io.Writer) error {
 	fmt.Fprintln(w, "Server: the server process, all threads (from /proc; GarbageTruck with PostgreSQL: the broker only); \"in the kernel\" is the part of it that was system time (system calls and what the kernel does in them: on loopback, much of both ends' TCP). Client: the load client, all threads (libzmq's I/O thread included for GarbageTruck). Both run on the same machine, so they share its cores.")
 	fmt.Fprintln(w)
 
+	fmt.Fprintln(w, "### Server context switches (per 1,000 operations, during the throughput phases; lower is better)")
+	fmt.Fprintln(w)
+	rows = nil
+	for _, op := range []string{"create", "renew", "release"} {
+		rows = append(rows, row{name: op, values: values(ops, op+"_server_switches_per_kop"), format: fixed1})
+	}
+	res.table(w, "operation", rows)
+	fmt.Fprintln(w, "Every thread of the server process, voluntary and involuntary switches (/proc/<pid>/task/*/status). Each is a thread put to sleep or preempted, and a later wake-up: GarbageTruck's libzmq I/O thread and the broker's thread hand every batch to each other; Redis serves its connections from one thread.")
+	fmt.Fprintln(w)
+
 	fmt.Fprintln(w, "### Lock-step renew round trip (µs, one request in flight, one connection; lower is better)")
 	fmt.Fprintln(w)
 	rows = nil

@@ -189,3 +189,47 @@ func TestCPUTimes(t *testing.T) {
 		t.Errorf("pid 0 read as known: %+v", gone)
 	}
 }
+
+// A status file's two context switch counts are added; without both, unknown.
+func TestSwitchesInStatus(t *testing.T) {
+	status := "Name:\tgarbagetruck\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n"
+	if n, ok := switchesInStatus(status); !ok || n != 127 {
+		t.Errorf("got %d, %v; want 127, true", n, ok)
+	}
+	if _, ok := switchesInStatus("Name:\tx\nvoluntary_ctxt_switches:\t3\n"); ok {
+		t.Error("one count of two read as known")
+	}
+	if _, ok := switchesInStatus("voluntary_ctxt_switches:\tlots\nnonvoluntary_ctxt_switches:\t1\n"); ok {
+		t.Error("a count that is no number read as known")
+	}
+}
+
+// This process's threads switch when they sleep: the count grows.
+func TestContextSwitches(t *testing.T) {
+	before, ok := contextSwitches(os.Getpid())
+	if !ok {
+		t.Fatal("own context switches unknown")
+	}
+	after := before
+	for deadline := time.Now().Add(2 * time.Second); after <= before && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		after, _ = contextSwitches(os.Getpid())
+	}
+	if after <= before {
+		t.Errorf("no context switch counted while sleeping: %d then %d", before, after)
+	}
+	if _, ok := contextSwitches(0); ok {
+		t.Error("pid 0 read as known")
+	}
+}
+
+// The switches get their own table.
+func TestReportSwitches(t *testing.T) {
+	text := reportOf(t, []string{
+		`{"kind":"ops","label":"redis","renew_server_switches_per_kop":3.0}`,
+		`{"kind":"ops","label":"gt-memory","renew_server_switches_per_kop":43.0}`,
+	})
+	if !strings.Contains(text, "| renew | 3.0 | — | 43.0 | — | 14.33× | — |") {
+		t.Errorf("the switches row is missing or wrong:\n%s", text)
+	}
+}
