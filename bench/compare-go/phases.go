@@ -77,18 +77,18 @@ func runOps(o options) error {
 		name := opNames[op]
 		mark(name + " start")
 		serverBefore, clientBefore := cpuTimes(o.pid), clientCPUSeconds()
-		switchesBefore, switchesKnown := contextSwitches(o.pid)
+		switchesBefore, switchesKnown := threadSwitches("/proc", o.pid)
 		done, errs, secs := phase(d, op, items, o)
 		serverAfter, clientCPU := cpuTimes(o.pid), clientCPUSeconds()-clientBefore
-		switchesAfter, switchesStill := contextSwitches(o.pid)
+		switchesAfter, switchesStill := threadSwitches("/proc", o.pid)
 		mark(name + " end")
 		if done > 0 && serverBefore.known && serverAfter.known {
 			perOp := 1e6 / float64(done)
 			record[name+"_server_cpu_us"] = round((serverAfter.total()-serverBefore.total())*perOp, 2)
 			record[name+"_server_sys_us"] = round((serverAfter.system-serverBefore.system)*perOp, 2)
 		}
-		if done > 0 && switchesKnown && switchesStill && switchesAfter >= switchesBefore {
-			record[name+"_server_switches_per_kop"] = round(float64(switchesAfter-switchesBefore)*1000/float64(done), 2)
+		if done > 0 && switchesKnown && switchesStill {
+			record[name+"_server_switches_per_kop"] = round(float64(switchesBetween(switchesBefore, switchesAfter))*1000/float64(done), 2)
 		}
 		if done > 0 {
 			record[name+"_client_cpu_us"] = round(clientCPU*1e6/float64(done), 2)
@@ -351,30 +351,44 @@ func cpuTimes(pid int) cpuTime {
 	return cpuTime{user: utime / 100, system: stime / 100, known: true}
 }
 
-// contextSwitches is how many times the threads of a process that are
-// alive now were switched out so far, voluntarily (to wait) or not
-// (/proc/<pid>/task/*/status); false if unknown. A server whose threads
-// hand work to each other (libzmq's I/O thread and the socket's owner)
-// switches at every handover, and each switch costs kernel time.
-func contextSwitches(pid int) (int64, bool) {
+// threadSwitches is how many times each thread of a process was switched
+// out so far, voluntarily (to wait) or not (preempted), by thread id, from
+// <proc>/<pid>/task/*/status; false if the process or any count of a
+// thread is unknown. A server whose threads hand work to each other
+// (libzmq's I/O thread and the socket's owner) switches at every handover,
+// and each switch costs kernel time.
+func threadSwitches(proc string, pid int) (map[string]int64, bool) {
 	if pid <= 0 {
-		return 0, false
+		return nil, false
 	}
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	tasks, err := os.ReadDir(fmt.Sprintf("%s/%d/task", proc, pid))
 	if err != nil || len(tasks) == 0 {
-		return 0, false
+		return nil, false
 	}
-	var total int64
+	counts := map[string]int64{}
 	for _, task := range tasks {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+		data, err := os.ReadFile(fmt.Sprintf("%s/%d/task/%s/status", proc, pid, task.Name()))
 		if err != nil {
 			continue // a thread that ended meanwhile
 		}
-		if n, ok := switchesInStatus(string(data)); ok {
-			total += n
+		n, ok := switchesInStatus(string(data))
+		if !ok {
+			return nil, false
 		}
+		counts[task.Name()] = n
 	}
-	return total, true
+	return counts, len(counts) > 0
+}
+
+// switchesBetween is the switches of two reads of threadSwitches apart:
+// each thread's growth, a thread started in between counted whole; a thread
+// that ended in between takes its last switches with it.
+func switchesBetween(before, after map[string]int64) int64 {
+	var total int64
+	for tid, n := range after {
+		total += n - before[tid]
+	}
+	return total
 }
 
 // switchesInStatus adds up the two context switch counts of a status file.

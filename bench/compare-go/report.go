@@ -348,7 +348,7 @@ func report(path string, w io.Writer) error {
 		rows = append(rows, row{name: op, values: values(ops, op+"_server_switches_per_kop"), format: fixed1})
 	}
 	res.table(w, "operation", rows)
-	fmt.Fprintln(w, "Every thread of the server process, voluntary and involuntary switches (/proc/<pid>/task/*/status). Each is a thread put to sleep or preempted, and a later wake-up: GarbageTruck's libzmq I/O thread and the broker's thread hand every batch to each other; Redis serves its connections from one thread.")
+	fmt.Fprintln(w, "Every thread of the server process (GarbageTruck with PostgreSQL: the broker only), from /proc/<pid>/task/*/status: a thread that waited (voluntary) or was preempted (involuntary). GarbageTruck's libzmq I/O thread and the broker's thread hand every batch to each other; Redis serves its connections from one thread (its background threads, such as the AOF fsync once a second, count too).")
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "### Lock-step renew round trip (µs, one request in flight, one connection; lower is better)")

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -204,22 +205,61 @@ func TestSwitchesInStatus(t *testing.T) {
 	}
 }
 
-// This process's threads switch when they sleep: the count grows.
-func TestContextSwitches(t *testing.T) {
-	before, ok := contextSwitches(os.Getpid())
+// Every thread's switches count, read per thread: one that starts between
+// two reads counts whole, and one that ends takes only its own with it.
+func TestThreadSwitches(t *testing.T) {
+	proc := t.TempDir()
+	write := func(tid string, voluntary, involuntary int) {
+		dir := filepath.Join(proc, "42", "task", tid)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		status := fmt.Sprintf("Name:\tt\nvoluntary_ctxt_switches:\t%d\nnonvoluntary_ctxt_switches:\t%d\n", voluntary, involuntary)
+		if err := os.WriteFile(filepath.Join(dir, "status"), []byte(status), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("42", 100, 1) // the main thread
+	write("43", 500, 0) // a worker that will end
+	before, ok := threadSwitches(proc, 42)
+	if !ok || before["42"] != 101 || before["43"] != 500 {
+		t.Fatalf("before: %v, %v", before, ok)
+	}
+	write("42", 130, 2)
+	if err := os.RemoveAll(filepath.Join(proc, "42", "task", "43")); err != nil {
+		t.Fatal(err)
+	}
+	write("44", 7, 0) // started in between
+	after, ok := threadSwitches(proc, 42)
+	if !ok {
+		t.Fatal("after: unknown")
+	}
+	if got := switchesBetween(before, after); got != 31+7 {
+		t.Errorf("switches between: got %d, want 38 (the main thread's 31, the new thread's 7)", got)
+	}
+	if _, ok := threadSwitches(proc, 7); ok {
+		t.Error("a pid with no /proc entry read as known")
+	}
+	write("45", 0, 0)
+	if err := os.WriteFile(filepath.Join(proc, "42", "task", "45", "status"), []byte("Name:\tt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := threadSwitches(proc, 42); ok {
+		t.Error("a thread without counts read as known")
+	}
+	//  The real /proc: this process's threads switch when they sleep
+	first, ok := threadSwitches("/proc", os.Getpid())
 	if !ok {
 		t.Fatal("own context switches unknown")
 	}
-	after := before
-	for deadline := time.Now().Add(2 * time.Second); after <= before && time.Now().Before(deadline); {
+	var grown int64
+	for deadline := time.Now().Add(2 * time.Second); grown == 0 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
-		after, _ = contextSwitches(os.Getpid())
+		now, _ := threadSwitches("/proc", os.Getpid())
+		grown = switchesBetween(first, now)
 	}
-	if after <= before {
-		t.Errorf("no context switch counted while sleeping: %d then %d", before, after)
-	}
-	if _, ok := contextSwitches(0); ok {
-		t.Error("pid 0 read as known")
+	if grown <= 0 {
+		t.Errorf("no context switch counted while sleeping")
 	}
 }
 
