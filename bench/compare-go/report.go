@@ -299,6 +299,19 @@ func values(get func(label string) record, key string) map[string]float64 {
 	return out
 }
 
+// section writes a heading and a table of one row a name, each row the
+// figure key(name) of every column (one decimal).
+func (res *results) section(w io.Writer, heading, header string, get func(label string) record,
+	names []string, key func(name string) string) {
+	fmt.Fprintln(w, heading)
+	fmt.Fprintln(w)
+	var rows []row
+	for _, name := range names {
+		rows = append(rows, row{name: name, values: values(get, key(name)), format: fixed1})
+	}
+	res.table(w, header, rows)
+}
+
 func report(path string, w io.Writer) error {
 	res, err := readResults(path)
 	if err != nil {
@@ -341,26 +354,16 @@ func report(path string, w io.Writer) error {
 	fmt.Fprintln(w, "Server: the server process, all threads (from /proc; GarbageTruck with PostgreSQL: the broker only); \"in the kernel\" is the part of it that was system time (system calls and what the kernel does in them: on loopback, much of both ends' TCP). Client: the load client, all threads (libzmq's I/O thread included for GarbageTruck). Both run on the same machine, so they share its cores.")
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "### Server context switches (per 1,000 operations, during the throughput phases; lower is better)")
-	fmt.Fprintln(w)
-	rows = nil
-	for _, op := range []string{"create", "renew", "release"} {
-		rows = append(rows, row{name: op, values: values(ops, op+"_server_switches_per_kop"), format: fixed1})
-	}
-	res.table(w, "operation", rows)
+	res.section(w, "### Server context switches (per 1,000 operations, during the throughput phases; lower is better)",
+		"operation", ops, []string{"create", "renew", "release"}, func(op string) string { return op + "_server_switches_per_kop" })
 	fmt.Fprintln(w, "Every thread of the server process (GarbageTruck with PostgreSQL: the broker only), from /proc/<pid>/task/*/status: a thread that waited (voluntary) or was preempted (involuntary). GarbageTruck's libzmq I/O thread and the broker's thread hand every batch to each other; Redis serves its connections from one thread (its background threads, such as the AOF fsync once a second, count too).")
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "### Lock-step renew round trip (µs, one request in flight, one connection; lower is better)")
-	fmt.Fprintln(w)
-	rows = nil
-	for _, p := range []string{"p50", "p99", "p999"} {
-		rows = append(rows, row{name: p, values: values(ops, "lockstep_us_"+p), format: fixed1})
-	}
-	res.table(w, "percentile", rows)
+	res.section(w, "### Lock-step renew round trip (µs, one request in flight, one connection; lower is better)",
+		"percentile", ops, []string{"p50", "p99", "p999"}, func(p string) string { return "lockstep_us_" + p })
 	if r := res.ops["gt-memory"]; r != nil {
 		if n, _ := r.num("rounds"); n > 1 {
-			fmt.Fprintf(w, "The three tables above give each figure's median over the rounds that measured it (%.0f rounds, the systems taking turns in each; error counts are summed).\n\n", n)
+			fmt.Fprintf(w, "The four tables above give each figure's median over the rounds that measured it (%.0f rounds, the systems taking turns in each; error counts are summed).\n\n", n)
 		}
 	}
 	res.roundByRound(w)
